@@ -1,0 +1,128 @@
+"""Config keys added by slowfast_det.
+
+Every key has a default and a one-line comment. Call :func:`add_slowfast_config` on a
+Detectron2 ``get_cfg()`` before merging a slowfast_det YAML file::
+
+    from detectron2.config import get_cfg
+    from slowfast_det.config import add_slowfast_config
+
+    cfg = get_cfg()
+    add_slowfast_config(cfg)
+    cfg.merge_from_file("configs/AVA/SLOWFAST_32x2_R50.yaml")
+"""
+from detectron2.config import CfgNode as CN
+
+
+def add_slowfast_config(cfg):
+    """Add the slowfast_det keys (with defaults) to a Detectron2 config, in place."""
+    _C = cfg
+
+    # ------------------------------------------------------------------ model
+    _C.MODEL.META_ARCHITECTURE = "VideoActionDetector"
+    _C.MODEL.BACKBONE.NAME = "build_slowfast_backbone"
+    _C.MODEL.ROI_HEADS.NAME = "ROIAlign3DHead"
+    # AVA v2.x has 80 action ids (1..80); the head predicts all of them.
+    _C.MODEL.ROI_HEADS.NUM_CLASSES = 80
+    # The clip is normalised in the data mapper, so Detectron2's image normalisation is off.
+    _C.MODEL.PIXEL_MEAN = [0.0, 0.0, 0.0]
+    _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
+
+    _C.MODEL.SLOWFAST = CN()
+    # "slowfast" (two pathways), "slow" (Slow pathway only) or "fast" (Fast pathway only).
+    _C.MODEL.SLOWFAST.ARCH = "slowfast"
+    # ResNet depth: 18, 50 or 101 selects the blocks per stage unless STAGE_BLOCKS is set.
+    _C.MODEL.SLOWFAST.DEPTH = 50
+    # Explicit bottleneck counts for res2..res5 (overrides DEPTH when non-empty), e.g. [1, 1, 1, 1].
+    _C.MODEL.SLOWFAST.STAGE_BLOCKS = []
+    # Frame-rate ratio between the Fast and the Slow pathway (alpha).
+    _C.MODEL.SLOWFAST.ALPHA = 4
+    # Channel ratio Slow/Fast (1 / beta).
+    _C.MODEL.SLOWFAST.BETA_INV = 8
+    # Lateral connection output channels = ratio * Fast channels.
+    _C.MODEL.SLOWFAST.FUSION_CONV_CHANNEL_RATIO = 2
+    # Temporal kernel size of the lateral (time-strided) convolution.
+    _C.MODEL.SLOWFAST.FUSION_KERNEL_SZ = 7
+    # Number of groups in the 3x3 convolutions (1 = ResNet, >1 = ResNeXt).
+    _C.MODEL.SLOWFAST.NUM_GROUPS = 1
+    # Width of each group in res2 of the Slow pathway (64 for ResNet-50).
+    _C.MODEL.SLOWFAST.WIDTH_PER_GROUP = 64
+    # Channels of the stem output of the Slow pathway (64 for the standard models).
+    _C.MODEL.SLOWFAST.STEM_OUT_CHANNELS = 64
+    # Temporal kernel of the stem convolution, per pathway [slow, fast].
+    _C.MODEL.SLOWFAST.STEM_TEMPORAL_KERNEL = [1, 5]
+    # Temporal kernel of the first conv of each bottleneck, per stage res2..res5, per pathway.
+    _C.MODEL.SLOWFAST.TEMPORAL_KERNELS = [[1, 3], [1, 3], [3, 3], [3, 3]]
+    # Spatial stride of res2..res5 (the AVA models use stride 1 in res5: output stride 16).
+    _C.MODEL.SLOWFAST.SPATIAL_STRIDES = [1, 2, 2, 1]
+    # Spatial dilation of res2..res5 (the AVA models dilate res5 by 2).
+    _C.MODEL.SLOWFAST.SPATIAL_DILATIONS = [1, 1, 1, 2]
+    # Max pool 1x3x3 with spatial stride 2 after the stem (as in the reference models).
+    _C.MODEL.SLOWFAST.STEM_POOL = True
+    # Normalisation: "BN", "FrozenBN" or "SyncBN" (detectron2 names).
+    _C.MODEL.SLOWFAST.NORM = "BN"
+    # Non-local block positions, per stage res2..res5, per pathway: block indices, e.g.
+    # [[[], []], [[], []], [[6, 13, 20], []], [[], []]] for the R101 AVA models.
+    _C.MODEL.SLOWFAST.NONLOCAL_LOCATIONS = [[[], []], [[], []], [[], []], [[], []]]
+    # Max-pool (T, H, W) applied to keys/values inside each non-local block.
+    _C.MODEL.SLOWFAST.NONLOCAL_POOL = [1, 2, 2]
+    # Non-local instantiation: "dot_product" or "softmax".
+    _C.MODEL.SLOWFAST.NONLOCAL_INSTANTIATION = "dot_product"
+    # Recompute each res-stage's activations in the backward pass to save memory.
+    _C.MODEL.SLOWFAST.ACTIVATION_CHECKPOINT = False
+    # Fold BatchNorm into the preceding convolution at inference (eval mode only).
+    _C.MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE = False
+
+    _C.MODEL.ROI_ACTION_HEAD = CN()
+    # ROIAlign output size (square).
+    _C.MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION = 7
+    # ROIAlign sampling ratio (0 = adaptive, as in the reference models).
+    _C.MODEL.ROI_ACTION_HEAD.POOLER_SAMPLING_RATIO = 0
+    # Half-pixel aligned ROIAlign (the reference models use aligned=True).
+    _C.MODEL.ROI_ACTION_HEAD.ALIGNED = True
+    # Dropout before the classifier.
+    _C.MODEL.ROI_ACTION_HEAD.DROPOUT_RATE = 0.5
+    # Output activation at test time: "sigmoid" (multi-label AVA) or "softmax".
+    _C.MODEL.ROI_ACTION_HEAD.ACT = "sigmoid"
+
+    # ------------------------------------------------------------------ input
+    # Frames in the Fast pathway (the Slow pathway takes NUM_FRAMES // ALPHA of them).
+    _C.INPUT.NUM_FRAMES = 32
+    # Stride, in source frames, between two sampled frames of the clip.
+    _C.INPUT.SAMPLING_RATE = 2
+    # Per-channel mean (RGB) of pixels scaled to [0, 1].
+    _C.INPUT.CLIP_MEAN = [0.45, 0.45, 0.45]
+    # Per-channel std (RGB) of pixels scaled to [0, 1].
+    _C.INPUT.CLIP_STD = [0.225, 0.225, 0.225]
+    # Training: short side is scaled to a random size in [min, max] ...
+    _C.INPUT.TRAIN_JITTER_SCALES = [256, 320]
+    # ... then a random square crop of this size is taken.
+    _C.INPUT.TRAIN_CROP_SIZE = 224
+    # Test: short side scaled to this size, no crop.
+    _C.INPUT.TEST_SIZE = 256
+    # Probability of a horizontal flip of the whole clip (and boxes) at training.
+    _C.INPUT.FLIP_PROB = 0.5
+    # Colour jitter (brightness, contrast, saturation) at training; 0 disables it.
+    _C.INPUT.COLOR_JITTER = 0.0
+    # Decode JPEGs at 1/2, 1/4 or 1/8 size when the target is at least that much smaller.
+    _C.INPUT.REDUCED_DECODE = True
+
+    # ------------------------------------------------------------------ AVA data
+    _C.AVA = CN()
+    # Test-time person boxes: predicted boxes with score >= this threshold.
+    _C.AVA.DETECTION_SCORE_THRESH = 0.8
+    # Training: also use predicted boxes whose IoU with a ground-truth box is > the threshold.
+    _C.AVA.TRAIN_USE_PREDICTED_BOXES = False
+    # IoU threshold for merging predicted training boxes with ground truth.
+    _C.AVA.TRAIN_PREDICTED_BOX_IOU_THRESH = 0.9
+    # Evaluator: per-keyframe cap on (box, class) detections; 50 as the official script, 0 = all.
+    _C.AVA.EVAL_CAPACITY = 50
+    # Evaluator: write per-class AP and precision-recall PNG plots next to the results.
+    _C.AVA.EVAL_PLOTS = True
+    # Synthetic default dataset: generate it under DETECTRON2_DATASETS if it is missing.
+    _C.AVA.GENERATE_SYNTHETIC_IF_MISSING = True
+
+    # ------------------------------------------------------------------ test / runtime
+    # Run inference under bf16 autocast.
+    _C.TEST.BF16 = False
+    # Stop training with an error (and write no checkpoint) when the loss is NaN or infinite.
+    _C.SOLVER.STOP_ON_NONFINITE_LOSS = True
