@@ -4,8 +4,8 @@
 #   bash tools/setup_env.sh        # idempotent: a second run takes a few seconds
 #
 # detectron2: if the interpreter that runs this script can already import detectron2
-# (for example one built from source with CUDA), the venv is created with
-# --system-site-packages and that detectron2 is used. Otherwise detectron2 0.7.2's Python
+# (for example one built from source with CUDA), that detectron2 and its torch are used.
+# Otherwise detectron2 0.7.2's Python
 # code is installed from PyPI's sal-detectron2 wheel (tagged for CPython 3.10; its compiled
 # _C is not loaded, which only loses deformable convolution and rotated boxes).
 # Environment: PYTHON (base interpreter, default python3), VENV (default <repo>/.venv).
@@ -32,25 +32,43 @@ if [ -f "$VENV/.setup_stamp" ] && [ "$(cat "$VENV/.setup_stamp")" = "$STAMP" ] \
   exit 0
 fi
 
-SYSTEM_D2=0
+# A detectron2 the base interpreter can import (e.g. built from source against the user's
+# CUDA torch) is used as is: its site directory is added to the venv through a .pth file
+# and the venv then uses that environment's torch/torchvision (detectron2's compiled ops
+# are tied to them) instead of installing the pinned ones.
+EXTERNAL_SITES=""
 if "$PYTHON" -c 'import detectron2' >/dev/null 2>&1; then
-  SYSTEM_D2=1
-  say "found an importable detectron2 in $("$PYTHON" -c 'import detectron2, os; print(os.path.dirname(detectron2.__file__))'); it will be used"
+  EXTERNAL_SITES="$("$PYTHON" -c '
+import os, detectron2
+dirs = [os.path.dirname(os.path.dirname(os.path.abspath(detectron2.__file__)))]
+try:
+    import torch
+    dirs.append(os.path.dirname(os.path.dirname(os.path.abspath(torch.__file__))))
+except ImportError:
+    pass
+print("\n".join(dict.fromkeys(dirs)))')"
+  say "found an importable detectron2 under $(echo "$EXTERNAL_SITES" | head -1); it will be used"
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating virtual environment $VENV"
-  if [ "$SYSTEM_D2" = 1 ]; then
-    "$PYTHON" -m venv --system-site-packages "$VENV" || die "could not create the venv at $VENV"
-  else
-    "$PYTHON" -m venv "$VENV" || die "could not create the venv at $VENV (is python3-venv installed?)"
-  fi
+  "$PYTHON" -m venv "$VENV" || die "could not create the venv at $VENV (is python3-venv installed?)"
 fi
-: > "$LOG"
 VPY="$VENV/bin/python"
 
+REQS="$ROOT/requirements.txt"
+if [ -n "$EXTERNAL_SITES" ]; then
+  SITE="$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$EXTERNAL_SITES" > "$SITE/zz_external_detectron2.pth"
+  if "$VPY" -c 'import torch, torchvision' >/dev/null 2>&1; then
+    REQS="$VENV/requirements.external-torch.txt"
+    grep -vE '^(torch|torchvision)==' "$ROOT/requirements.txt" > "$REQS"
+    say "using the external torch $("$VPY" -c 'import torch; print(torch.__version__)') that detectron2 was built with"
+  fi
+fi
+
 say "installing pinned packages from requirements.txt (the first run takes a few minutes)"
-"$VPY" -m pip install --disable-pip-version-check -r "$ROOT/requirements.txt" >>"$LOG" 2>&1 \
+"$VPY" -m pip install --disable-pip-version-check -r "$REQS" >>"$LOG" 2>&1 \
   || die "pip could not install requirements.txt: $(grep -iE '^error' "$LOG" | head -3)"
 
 if "$VPY" -c 'import detectron2' >/dev/null 2>&1; then
@@ -69,7 +87,7 @@ else
   "$VPY" -c 'import detectron2, detectron2.modeling' >>"$LOG" 2>&1 || die "detectron2 installed but does not import"
 fi
 
-"$VPY" -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT" >>"$LOG" 2>&1 \
+"$VPY" -m pip install --disable-pip-version-check --no-deps -e "$ROOT" >>"$LOG" 2>&1 \
   || die "could not install slowfast_det in editable mode"
 "$VPY" -c 'import torch, torchvision, cv2, pandas, fvcore, detectron2, slowfast_det' >>"$LOG" 2>&1 \
   || die "the environment does not import: $(tail -1 "$LOG")"
