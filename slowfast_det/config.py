@@ -30,7 +30,7 @@ def add_slowfast_config(cfg):
     _C.MODEL.SLOWFAST = CN()
     # "slowfast" (two pathways), "slow" (Slow pathway only) or "fast" (Fast pathway only).
     _C.MODEL.SLOWFAST.ARCH = "slowfast"
-    # ResNet depth: 18, 50 or 101 selects the blocks per stage unless STAGE_BLOCKS is set.
+    # ResNet depth: 18 (2,2,2,2), 50 (3,4,6,3) or 101 (3,4,23,3) bottlenecks per stage.
     _C.MODEL.SLOWFAST.DEPTH = 50
     # Explicit bottleneck counts for res2..res5 (overrides DEPTH when non-empty), e.g. [1, 1, 1, 1].
     _C.MODEL.SLOWFAST.STAGE_BLOCKS = []
@@ -48,10 +48,12 @@ def add_slowfast_config(cfg):
     _C.MODEL.SLOWFAST.WIDTH_PER_GROUP = 64
     # Channels of the stem output of the Slow pathway (64 for the standard models).
     _C.MODEL.SLOWFAST.STEM_OUT_CHANNELS = 64
-    # Temporal kernel of the stem convolution, per pathway [slow, fast].
+    # Temporal kernel of the stem convolution, [slow, fast] (Slow-/Fast-only take their entry).
     _C.MODEL.SLOWFAST.STEM_TEMPORAL_KERNEL = [1, 5]
-    # Temporal kernel of the first conv of each bottleneck, per stage res2..res5, per pathway.
+    # Temporal kernel of the first conv of each bottleneck, per stage res2..res5, [slow, fast].
     _C.MODEL.SLOWFAST.TEMPORAL_KERNELS = [[1, 3], [1, 3], [3, 3], [3, 3]]
+    # Per stage res2..res5, [slow, fast]: leading blocks using that kernel (rest 1); [] = all.
+    _C.MODEL.SLOWFAST.NUM_BLOCK_TEMP_KERNEL = []
     # Spatial stride of res2..res5 (the AVA models use stride 1 in res5: output stride 16).
     _C.MODEL.SLOWFAST.SPATIAL_STRIDES = [1, 2, 2, 1]
     # Spatial dilation of res2..res5 (the AVA models dilate res5 by 2).
@@ -60,13 +62,15 @@ def add_slowfast_config(cfg):
     _C.MODEL.SLOWFAST.STEM_POOL = True
     # Normalisation: "BN", "FrozenBN" or "SyncBN" (detectron2 names).
     _C.MODEL.SLOWFAST.NORM = "BN"
-    # Non-local block positions, per stage res2..res5, per pathway: block indices, e.g.
+    # Non-local blocks after these block indices, per stage res2..res5, [slow, fast], e.g.
     # [[[], []], [[], []], [[6, 13, 20], []], [[], []]] for the R101 AVA models.
     _C.MODEL.SLOWFAST.NONLOCAL_LOCATIONS = [[[], []], [[], []], [[], []], [[], []]]
     # Max-pool (T, H, W) applied to keys/values inside each non-local block.
     _C.MODEL.SLOWFAST.NONLOCAL_POOL = [1, 2, 2]
     # Non-local instantiation: "dot_product" or "softmax".
     _C.MODEL.SLOWFAST.NONLOCAL_INSTANTIATION = "dot_product"
+    # Initialise the last norm of each residual branch and non-local block to 0 (PySlowFast).
+    _C.MODEL.SLOWFAST.ZERO_INIT_FINAL_BN = True
     # Recompute each res-stage's activations in the backward pass to save memory.
     _C.MODEL.SLOWFAST.ACTIVATION_CHECKPOINT = False
     # Fold BatchNorm into the preceding convolution at inference (eval mode only).
@@ -77,12 +81,14 @@ def add_slowfast_config(cfg):
     _C.MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION = 7
     # ROIAlign sampling ratio (0 = adaptive, as in the reference models).
     _C.MODEL.ROI_ACTION_HEAD.POOLER_SAMPLING_RATIO = 0
-    # Half-pixel aligned ROIAlign (the reference models use aligned=True).
+    # Half-pixel aligned ROIAlign: True in PySlowFast's R50 recipe, False in its Caffe2 models and pytorchvideo.
     _C.MODEL.ROI_ACTION_HEAD.ALIGNED = True
     # Dropout before the classifier.
     _C.MODEL.ROI_ACTION_HEAD.DROPOUT_RATE = 0.5
     # Output activation at test time: "sigmoid" (multi-label AVA) or "softmax".
     _C.MODEL.ROI_ACTION_HEAD.ACT = "sigmoid"
+    # Std of the normal initialisation of the classifier weights (bias 0), as PySlowFast.
+    _C.MODEL.ROI_ACTION_HEAD.PREDICTOR_INIT_STD = 0.01
 
     # ------------------------------------------------------------------ input
     # Frames in the Fast pathway (the Slow pathway takes NUM_FRAMES // ALPHA of them).
@@ -120,6 +126,25 @@ def add_slowfast_config(cfg):
     _C.AVA.EVAL_PLOTS = True
     # Synthetic default dataset: generate it under DETECTRON2_DATASETS if it is missing.
     _C.AVA.GENERATE_SYNTHETIC_IF_MISSING = True
+    # Clips per batch in the inference loader (build_ava_test_loader).
+    _C.AVA.TEST_BATCH_SIZE = 1
+
+    # ------------------------------------------------------------------ demo (tools/demo.py)
+    _C.DEMO = CN()
+    # Detectron2 person detector: a config file or model-zoo name ("" = boxes must come from a CSV).
+    _C.DEMO.DETECTOR_CONFIG = ""
+    # Person detector weights (path or URL); "" = the model zoo's weights for a zoo config name.
+    _C.DEMO.DETECTOR_WEIGHTS = ""
+    # Index of the "person" class in the detector's outputs (0 for COCO and the synthetic detector).
+    _C.DEMO.DETECTOR_PERSON_CLASS = 0
+    # Draw and write (to the demo CSV) actions with score >= this.
+    _C.DEMO.ACTION_SCORE_THRESH = 0.5
+    # At most this many actions drawn per person, best first.
+    _C.DEMO.TOP_K = 3
+    # Label map (.pbtxt) naming the actions; "" = show action ids (and show all 80).
+    _C.DEMO.LABEL_MAP = ""
+    # Output video short side: smaller videos are upscaled so labels stay readable (0 = input size).
+    _C.DEMO.MIN_OUTPUT_SIZE = 480
 
     # ------------------------------------------------------------------ test / runtime
     # Run inference under bf16 autocast.

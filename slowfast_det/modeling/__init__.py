@@ -1,0 +1,19 @@
+"""Model components; importing this package registers them in Detectron2's registries:
+``build_slowfast_backbone`` (BACKBONE_REGISTRY), ``ROIAlign3DHead`` (ROI_HEADS_REGISTRY) and
+``VideoActionDetector`` (META_ARCH_REGISTRY)."""
+from .backbone import SlowFast, build_slowfast_backbone
+from .layers import Conv3d, FrozenBatchNorm3d, NonLocalBlock3d, get_norm3d
+from .meta_arch import VideoActionDetector
+from .roi_head import ROIAlign3DHead, action_loss
+
+__all__ = [
+    "SlowFast",
+    "build_slowfast_backbone",
+    "ROIAlign3DHead",
+    "action_loss",
+    "VideoActionDetector",
+    "Conv3d",
+    "FrozenBatchNorm3d",
+    "NonLocalBlock3d",
+    "get_norm3d",
+]

@@ -1,0 +1,130 @@
+"""``SlowFastCheckpointer``: the checkpointer ``MODEL.WEIGHTS`` and training resumption go through."""
+import logging
+import os
+from typing import Any, Dict
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from fvcore.common.checkpoint import _IncompatibleKeys
+
+from .serialization import atomic_torch_save, safe_torch_load
+
+__all__ = ["SlowFastCheckpointer", "CheckpointMismatchError"]
+
+logger = logging.getLogger(__name__)
+
+# Parameters that may be absent from a checkpoint: the action head, left at its
+# initialisation when fine-tuning from a Kinetics (backbone-only) checkpoint.
+_HEAD_PREFIX = "roi_heads."
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's names or shapes do not fit the model."""
+
+
+class SlowFastCheckpointer(DetectionCheckpointer):
+    """:class:`DetectionCheckpointer` with safe, strict loading and atomic saving.
+
+    * Every file is read with ``torch.load(weights_only=True)``. Files written by
+      ``tools/convert_checkpoint.py`` (``{"model": ..., "matching_heuristics": False}``), by
+      this checkpointer and bare state dicts are accepted. Unconverted PySlowFast / pytorchvideo
+      checkpoints (``model_state``) and Caffe2 ``.pkl`` files are refused with the command that
+      converts them.
+    * Loading fails with :class:`CheckpointMismatchError` listing every checkpoint name the
+      model lacks, every model name the checkpoint lacks (except the action head
+      ``roi_heads.*``, which is logged and keeps its initialisation) and every shape mismatch.
+      The model is left untouched when loading fails.
+    * ``save`` writes ``<name>.pth`` and ``last_checkpoint`` atomically (temporary file, fsync,
+      rename).
+    """
+
+    def _load_file(self, filename: str) -> Dict[str, Any]:
+        if filename.endswith(".pkl"):
+            raise CheckpointMismatchError(
+                f"{filename}: .pkl files (PySlowFast Caffe2 weights) are not loaded directly; convert "
+                f"it first: tools/convert_checkpoint.py --from pyslowfast-caffe2 {filename} OUT.pth"
+            )
+        loaded = safe_torch_load(filename)
+        if not isinstance(loaded, dict):
+            raise CheckpointMismatchError(f"{filename}: expected a dict, got {type(loaded).__name__}")
+        if "model_state" in loaded and "model" not in loaded:
+            raise CheckpointMismatchError(
+                f"{filename}: this is an unconverted PySlowFast / pytorchvideo checkpoint "
+                "('model_state'); convert it first: tools/convert_checkpoint.py --from "
+                f"{{pyslowfast,pytorchvideo}} {filename} OUT.pth"
+            )
+        if "model" not in loaded:
+            loaded = {"model": loaded}
+        if loaded.get("matching_heuristics", False):
+            raise CheckpointMismatchError(
+                f"{filename}: name-matching heuristics are not supported; use "
+                "tools/convert_checkpoint.py, which maps every name explicitly"
+            )
+        loaded["__source__"] = filename
+        return loaded
+
+    def _load_model(self, checkpoint: Dict[str, Any]) -> _IncompatibleKeys:
+        source = checkpoint.pop("__source__", "checkpoint")
+        weights = checkpoint["model"]
+        if any(k.startswith("module.") for k in weights) and all(k.startswith("module.") for k in weights):
+            weights = {k[len("module."):]: v for k, v in weights.items()}
+        model_sd = self.model.state_dict()
+        # Counters the model does not keep (FrozenBN has no num_batches_tracked).
+        extra_counters = [k for k in weights if k.endswith("num_batches_tracked") and k not in model_sd]
+        for k in extra_counters:
+            weights.pop(k)
+        unexpected = sorted(k for k in weights if k not in model_sd)
+        missing = sorted(
+            k for k in model_sd
+            if k not in weights and not k.endswith("num_batches_tracked")
+        )
+        missing_head = [k for k in missing if k.startswith(_HEAD_PREFIX)]
+        missing_other = [k for k in missing if not k.startswith(_HEAD_PREFIX)]
+        shapes = sorted(
+            f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(model_sd[k].shape)}"
+            for k, v in weights.items()
+            if k in model_sd and isinstance(v, torch.Tensor) and v.shape != model_sd[k].shape
+        )
+        if unexpected or missing_other or shapes:
+            lines = [f"{source} does not fit the model:"]
+            if unexpected:
+                lines.append(f"  {len(unexpected)} name(s) not in the model:")
+                lines += [f"    {k}" for k in unexpected]
+            if missing_other:
+                lines.append(f"  {len(missing_other)} model name(s) not in the checkpoint:")
+                lines += [f"    {k}" for k in missing_other]
+            if shapes:
+                lines.append(f"  {len(shapes)} shape mismatch(es):")
+                lines += [f"    {s}" for s in shapes]
+            raise CheckpointMismatchError("\n".join(lines))
+        if missing_head:
+            logger.info(
+                "%s has no action head (%s): it keeps its initialisation", source, ", ".join(missing_head)
+            )
+        checkpoint["model"] = weights
+        incompatible = super()._load_model(checkpoint)
+        # Reported above (the head) or intentionally absent (counters); nothing else is left.
+        return _IncompatibleKeys(missing_keys=[], unexpected_keys=[],
+                                 incorrect_shapes=incompatible.incorrect_shapes)
+
+    def save(self, name: str, **kwargs: Any) -> None:
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        self.logger.info("Saving checkpoint to %s", save_file)
+        atomic_torch_save(data, save_file)
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        path = os.path.join(self.save_dir, "last_checkpoint")
+        tmp = f"{path}.tmp.{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(last_filename_basename)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)

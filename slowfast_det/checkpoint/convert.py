@@ -1,0 +1,326 @@
+"""Conversion of existing SlowFast weights to this project's parameter names.
+
+One function per source format, each returning a state dict named as
+:class:`slowfast_det.modeling.VideoActionDetector` names its parameters
+(``backbone.stem.pathway0.conv.weight``, ``backbone.res3.pathway1.2.conv1.norm.running_mean``,
+``backbone.res2.fuse.conv.weight``, ``roi_heads.predictor.weight``, ...):
+
+* :func:`convert_pytorchvideo`: pytorchvideo models (``create_slowfast``,
+  ``create_slowfast_with_roi_head``, ``create_resnet[_with_roi_head]``; hub checkpoints keep
+  them under ``model_state``): ``[model.]blocks.N.multipathway_blocks.P...``,
+  ``detection_head.proj``;
+* :func:`convert_pyslowfast`: PySlowFast PyTorch checkpoints (``model_state``):
+  ``s1.pathway0_stem...``, ``s1_fuse...``, ``s4.pathway0_nonlocal6...``, ``head.projection``;
+* :func:`convert_pyslowfast_caffe2`: PySlowFast Caffe2 pickles (``{"blobs": ...}``): blob names
+  such as ``res2_0_branch2a_w``, ``t_`` prefix for the Fast pathway, ``pred_w``.
+
+A Kinetics classification head (pytorchvideo ``blocks.N.proj``; a PySlowFast / Caffe2
+projection with 400, 600 or 700 outputs) is dropped with a log line, as are Caffe2 solver
+blobs (``*_momentum``, ``lr``, ``model_iter``). Any other name that no rule matches raises
+:class:`CheckpointConversionError` listing every unmatched name.
+"""
+import logging
+import re
+from collections import OrderedDict
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .serialization import atomic_torch_save, load_caffe2_pickle, safe_torch_load
+
+__all__ = [
+    "CheckpointConversionError",
+    "SOURCE_FORMATS",
+    "KINETICS_NUM_CLASSES",
+    "convert_pytorchvideo",
+    "convert_pyslowfast",
+    "convert_pyslowfast_caffe2",
+    "load_source_weights",
+    "convert_checkpoint_file",
+]
+
+logger = logging.getLogger(__name__)
+
+SOURCE_FORMATS = ("pytorchvideo", "pyslowfast", "pyslowfast-caffe2")
+# Output sizes of Kinetics-400/600/700 classifiers: such a projection is a classification head.
+KINETICS_NUM_CLASSES = (400, 600, 700)
+PREDICTOR = "roi_heads.predictor"
+_DROP = object()  # rule result: drop this key (classification head)
+
+_BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
+_C2_BN = {"s": "weight", "b": "bias", "rm": "running_mean", "riv": "running_var"}
+_C2_PARAM = {"w": "weight", "b": "bias"}
+_ABC = {"a": "conv1", "b": "conv2", "c": "conv3"}
+# pytorchvideo block index -> our stage name.
+_PTV_STAGE = {0: "stem", 1: "res2", 2: "res3", 3: "res4", 4: "res5"}
+# PySlowFast stage index (s1..s4 fuse) -> our stage name.
+_PSF_STAGE = {1: "stem", 2: "res2", 3: "res3", 4: "res4", 5: "res5"}
+
+
+class CheckpointConversionError(ValueError):
+    """Names in a source checkpoint that no conversion rule matches (or that collide)."""
+
+
+Rule = Tuple["re.Pattern[str]", Callable[["re.Match[str]"], object]]
+
+
+def _rules(pairs) -> List[Rule]:
+    return [(re.compile(pattern), fn) for pattern, fn in pairs]
+
+
+def _bb(*parts) -> str:
+    return "backbone." + ".".join(str(p) for p in parts)
+
+
+def _pathway(group: Optional[str]) -> str:
+    return f"pathway{int(group) if group is not None else 0}"
+
+
+_PTV_BLOCK = r"blocks\.([1-4])\.(?:multipathway_blocks\.(\d+)\.)?res_blocks\.(\d+)\."
+_PYTORCHVIDEO_RULES = _rules([
+    (r"blocks\.0\.(?:multipathway_blocks\.(\d+)\.)?conv\.weight",
+     lambda m: _bb("stem", _pathway(m[1]), "conv.weight")),
+    (r"blocks\.0\.(?:multipathway_blocks\.(\d+)\.)?norm\." + _BN,
+     lambda m: _bb("stem", _pathway(m[1]), "conv.norm", m[2])),
+    (r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.weight",
+     lambda m: _bb(_PTV_STAGE[int(m[1])], "fuse.conv.weight")),
+    (r"blocks\.([0-3])\.multipathway_fusion\.norm\." + _BN,
+     lambda m: _bb(_PTV_STAGE[int(m[1])], "fuse.conv.norm", m[2])),
+    (_PTV_BLOCK + r"branch1_conv\.weight",
+     lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], "shortcut.weight")),
+    (_PTV_BLOCK + r"branch1_norm\." + _BN,
+     lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], "shortcut.norm", m[4])),
+    (_PTV_BLOCK + r"branch2\.conv_([abc])\.weight",
+     lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], _ABC[m[4]], "weight")),
+    (_PTV_BLOCK + r"branch2\.norm_([abc])\." + _BN,
+     lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], _ABC[m[4]], "norm", m[5])),
+    (r"detection_head\.proj\.(weight|bias)", lambda m: f"{PREDICTOR}.{m[1]}"),
+    (r"blocks\.\d+\.proj\.(weight|bias)", lambda m: _DROP),  # classification head
+])
+
+_PSF_BLOCK = r"s([2-5])\.pathway(\d+)_res(\d+)\."
+_PSF_NONLOCAL = r"s([2-5])\.pathway(\d+)_nonlocal(\d+)\."
+_PYSLOWFAST_RULES = _rules([
+    (r"s1\.pathway(\d+)_stem\.conv\.weight", lambda m: _bb("stem", _pathway(m[1]), "conv.weight")),
+    (r"s1\.pathway(\d+)_stem\.bn\." + _BN, lambda m: _bb("stem", _pathway(m[1]), "conv.norm", m[2])),
+    (r"s([1-4])_fuse\.conv_f2s\.weight", lambda m: _bb(_PSF_STAGE[int(m[1])], "fuse.conv.weight")),
+    (r"s([1-4])_fuse\.bn\." + _BN, lambda m: _bb(_PSF_STAGE[int(m[1])], "fuse.conv.norm", m[2])),
+    (_PSF_BLOCK + r"branch1\.weight",
+     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], "shortcut.weight")),
+    (_PSF_BLOCK + r"branch1_bn\." + _BN,
+     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], "shortcut.norm", m[4])),
+    (_PSF_BLOCK + r"branch2\.([abc])\.weight",
+     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], _ABC[m[4]], "weight")),
+    (_PSF_BLOCK + r"branch2\.([abc])_bn\." + _BN,
+     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], _ABC[m[4]], "norm", m[5])),
+    (_PSF_NONLOCAL + r"conv_(theta|phi|g|out)\.(weight|bias)",
+     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), f"nonlocal{m[3]}", f"conv_{m[4]}", m[5])),
+    (_PSF_NONLOCAL + r"bn\." + _BN,
+     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), f"nonlocal{m[3]}", "conv_out.norm", m[4])),
+    (r"head\.projection\.(weight|bias)", lambda m: f"{PREDICTOR}.{m[1]}"),
+])
+
+
+def _c2_pathway(prefix: Optional[str]) -> int:
+    return 1 if prefix else 0
+
+
+# Caffe2 blob name -> PySlowFast name (then converted by the PySlowFast rules).
+_CAFFE2_RULES = _rules([
+    (r"(t_)?conv1_w", lambda m: f"s1.pathway{_c2_pathway(m[1])}_stem.conv.weight"),
+    (r"(t_)?res_conv1_bn_(s|b|rm|riv)",
+     lambda m: f"s1.pathway{_c2_pathway(m[1])}_stem.bn.{_C2_BN[m[2]]}"),
+    (r"t_pool1_subsample_w", lambda m: "s1_fuse.conv_f2s.weight"),
+    (r"t_pool1_subsample_bn_(s|b|rm|riv)", lambda m: f"s1_fuse.bn.{_C2_BN[m[1]]}"),
+    (r"t_res([2-4])_\d+_branch2c_bn_subsample_w", lambda m: f"s{m[1]}_fuse.conv_f2s.weight"),
+    (r"t_res([2-4])_\d+_branch2c_bn_subsample_bn_(s|b|rm|riv)",
+     lambda m: f"s{m[1]}_fuse.bn.{_C2_BN[m[2]]}"),
+    (r"(t_)?res([2-5])_(\d+)_branch2([abc])_w",
+     lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch2.{m[4]}.weight"),
+    (r"(t_)?res([2-5])_(\d+)_branch2([abc])_bn_(s|b|rm|riv)",
+     lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch2.{m[4]}_bn.{_C2_BN[m[5]]}"),
+    (r"(t_)?res([2-5])_(\d+)_branch1_w",
+     lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch1.weight"),
+    (r"(t_)?res([2-5])_(\d+)_branch1_bn_(s|b|rm|riv)",
+     lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch1_bn.{_C2_BN[m[4]]}"),
+    (r"nonlocal_conv([2-5])_(\d+)_(theta|phi|g|out)_(w|b)",
+     lambda m: f"s{m[1]}.pathway0_nonlocal{m[2]}.conv_{m[3]}.{_C2_PARAM[m[4]]}"),
+    (r"nonlocal_conv([2-5])_(\d+)_bn_(s|b|rm|riv)",
+     lambda m: f"s{m[1]}.pathway0_nonlocal{m[2]}.bn.{_C2_BN[m[3]]}"),
+    (r"pred_(w|b)", lambda m: f"head.projection.{_C2_PARAM[m[1]]}"),
+])
+# Caffe2 solver state saved next to the weights.
+_CAFFE2_SOLVER_BLOB = re.compile(r".*_momentum|lr|model_iter")
+
+
+def _match(rules: List[Rule], key: str):
+    for pattern, fn in rules:
+        m = pattern.fullmatch(key)
+        if m is not None:
+            return fn(m)
+    return None
+
+
+def _strip_prefix(state_dict: Mapping[str, object], prefix: str) -> Dict[str, object]:
+    if state_dict and all(k.startswith(prefix) for k in state_dict):
+        return {k[len(prefix):]: v for k, v in state_dict.items()}
+    return dict(state_dict)
+
+
+def _as_tensor(value, name: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().contiguous()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value, copy=True))
+    raise CheckpointConversionError(f"{name}: expected a tensor or numpy array, got {type(value).__name__}")
+
+
+def _convert(state_dict: Mapping[str, object], rules: List[Rule], source: str,
+             kinetics_by_size: bool) -> "OrderedDict[str, torch.Tensor]":
+    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    origin: Dict[str, str] = {}
+    unmatched, collisions, dropped = [], [], []
+    head_size = None
+    if kinetics_by_size:  # PySlowFast names: the projection is a classifier or the AVA head
+        w = state_dict.get("head.projection.weight")
+        head_size = int(w.shape[0]) if w is not None else None
+    for key, value in state_dict.items():
+        target = _match(rules, key)
+        if target is None:
+            unmatched.append(key)
+            continue
+        if target is _DROP or (
+            kinetics_by_size and target.startswith(PREDICTOR + ".") and head_size in KINETICS_NUM_CLASSES
+        ):
+            dropped.append(key)
+            continue
+        if target in origin:
+            collisions.append(f"{origin[target]} and {key} -> {target}")
+            continue
+        tensor = _as_tensor(value, key)
+        if target == PREDICTOR + ".weight" and tensor.dim() > 2:
+            if any(s != 1 for s in tensor.shape[2:]):
+                raise CheckpointConversionError(
+                    f"{source}: classifier weight {key} has shape {tuple(tensor.shape)}, expected (K, C)"
+                )
+            tensor = tensor.reshape(tensor.shape[0], tensor.shape[1])
+        origin[target] = key
+        out[target] = tensor
+    if unmatched or collisions:
+        lines = [f"{source}: {len(unmatched)} name(s) match no conversion rule"
+                 + (f" and {len(collisions)} collide" if collisions else "") + ":"]
+        lines += [f"  {k}" for k in sorted(unmatched)]
+        lines += [f"  collision: {c}" for c in collisions]
+        raise CheckpointConversionError("\n".join(lines))
+    if dropped:
+        logger.info(
+            "%s: dropped the classification head (%s%s); the action head keeps its initialisation",
+            source, ", ".join(sorted(dropped)),
+            f", {head_size} classes" if head_size is not None else "",
+        )
+    if not out:
+        raise CheckpointConversionError(f"{source}: no weights left after conversion")
+    return out
+
+
+def convert_pytorchvideo(state_dict: Mapping[str, torch.Tensor], *, source: str = "pytorchvideo"
+                         ) -> "OrderedDict[str, torch.Tensor]":
+    """pytorchvideo SlowFast / Slow (ResNet) state dict -> this project's names.
+
+    Accepts the detection models' ``model.blocks...`` / ``detection_head.proj...`` and the
+    classification models' ``blocks...`` (whose ``blocks.N.proj`` head is dropped).
+    """
+    sd = _strip_prefix(state_dict, "module.")
+    sd = {k[len("model."):] if k.startswith("model.") else k: v for k, v in sd.items()}
+    return _convert(sd, _PYTORCHVIDEO_RULES, source, kinetics_by_size=False)
+
+
+def convert_pyslowfast(state_dict: Mapping[str, torch.Tensor], *, source: str = "pyslowfast"
+                       ) -> "OrderedDict[str, torch.Tensor]":
+    """PySlowFast ``model_state`` (SlowFast / Slow models, ``bottleneck_transform``) -> this
+    project's names. ``head.projection`` becomes the action classifier unless it has 400 / 600
+    / 700 outputs (a Kinetics head, dropped)."""
+    sd = _strip_prefix(state_dict, "module.")
+    return _convert(sd, _PYSLOWFAST_RULES, source, kinetics_by_size=True)
+
+
+def convert_pyslowfast_caffe2(blobs: Mapping[str, np.ndarray], *, source: str = "pyslowfast-caffe2"
+                              ) -> "OrderedDict[str, torch.Tensor]":
+    """PySlowFast Caffe2 blobs (``{"blobs": {...}}`` or the inner dict) -> this project's
+    names, through the PySlowFast names. Solver blobs (``*_momentum``, ``lr``,
+    ``model_iter``) are dropped with a log line."""
+    if "blobs" in blobs and isinstance(blobs["blobs"], Mapping):
+        blobs = blobs["blobs"]
+    renamed: Dict[str, object] = {}
+    unmatched, solver = [], []
+    for key, value in blobs.items():
+        if _CAFFE2_SOLVER_BLOB.fullmatch(key):
+            solver.append(key)
+            continue
+        name = _match(_CAFFE2_RULES, key)
+        if name is None:
+            unmatched.append(key)
+        elif name in renamed:
+            unmatched.append(f"{key} (maps to {name} like another blob)")
+        else:
+            renamed[name] = value
+    if unmatched:
+        raise CheckpointConversionError(
+            "\n".join([f"{source}: {len(unmatched)} blob name(s) match no conversion rule:"]
+                      + [f"  {k}" for k in sorted(unmatched)])
+        )
+    if solver:
+        logger.info("%s: skipped %d Caffe2 solver blob(s) (momentum / lr / model_iter)", source, len(solver))
+    return _convert(renamed, _PYSLOWFAST_RULES, source, kinetics_by_size=True)
+
+
+_CONVERTERS = {
+    "pytorchvideo": convert_pytorchvideo,
+    "pyslowfast": convert_pyslowfast,
+    "pyslowfast-caffe2": convert_pyslowfast_caffe2,
+}
+
+
+def load_source_weights(path: str, fmt: str) -> Mapping[str, object]:
+    """Read a source checkpoint safely and return its raw weight dict (names as in the file).
+
+    pytorchvideo / PySlowFast files are read with ``torch.load(weights_only=True)`` and their
+    ``model_state`` taken (a bare state dict is accepted too); Caffe2 pickles with the
+    restricted unpickler and their ``blobs`` taken.
+    """
+    if fmt not in _CONVERTERS:
+        raise ValueError(f"unknown source format {fmt!r}; expected one of {SOURCE_FORMATS}")
+    if fmt == "pyslowfast-caffe2":
+        data = load_caffe2_pickle(path)
+        if not isinstance(data, Mapping):
+            raise CheckpointConversionError(f"{path}: expected a dict of blobs, got {type(data).__name__}")
+        blobs = data.get("blobs", data)
+        if not isinstance(blobs, Mapping):
+            raise CheckpointConversionError(f"{path}: 'blobs' is a {type(blobs).__name__}, not a dict")
+        return blobs
+    data = safe_torch_load(path)
+    if not isinstance(data, Mapping):
+        raise CheckpointConversionError(f"{path}: expected a dict, got {type(data).__name__}")
+    if "model_state" in data:
+        return data["model_state"]
+    if data and all(isinstance(v, torch.Tensor) for v in data.values()):
+        return data
+    raise CheckpointConversionError(
+        f"{path}: no 'model_state' entry and not a plain state dict (top-level keys: "
+        f"{sorted(map(str, data))})"
+    )
+
+
+def convert_checkpoint_file(src: str, dst: str, fmt: str) -> "OrderedDict[str, torch.Tensor]":
+    """Convert ``src`` (format ``fmt``) and write ``dst`` atomically as
+    ``{"model": state_dict, "__author__": ..., "matching_heuristics": False}``, the file
+    ``MODEL.WEIGHTS`` accepts. Returns the converted state dict."""
+    raw = load_source_weights(src, fmt)
+    state_dict = _CONVERTERS[fmt](raw, source=src)
+    atomic_torch_save(
+        {"model": state_dict, "__author__": f"slowfast_det convert_checkpoint --from {fmt}",
+         "matching_heuristics": False},
+        dst,
+    )
+    return state_dict

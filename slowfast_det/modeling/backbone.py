@@ -1,0 +1,477 @@
+"""SlowFast 3D ResNet backbone (Feichtenhofer et al., ICCV 2019), with its Slow-only and
+Fast-only variants, registered in Detectron2's ``BACKBONE_REGISTRY``.
+
+Architecture (as in PySlowFast and pytorchvideo):
+
+* stem per pathway: conv ``kt x 7 x 7`` stride ``(1, 2, 2)``, norm, ReLU, max-pool
+  ``1 x 3 x 3`` stride ``(1, 2, 2)``;
+* res2..res5 per pathway: bottleneck blocks ``kt x 1 x 1`` -> ``1 x 3 x 3`` (spatial stride and
+  dilation) -> ``1 x 1 x 1``; the temporal kernel ``kt`` is per stage and pathway, and only the
+  first ``NUM_BLOCK_TEMP_KERNEL`` blocks of a stage use it (the rest use 1);
+* Fast pathway width = Slow width / ``BETA_INV``;
+* lateral connection after the stem, res2, res3 and res4 (not after res5): a Conv3d on the
+  Fast features, kernel ``FUSION_KERNEL_SZ x 1 x 1``, temporal stride ``ALPHA``, output
+  ``FUSION_CONV_CHANNEL_RATIO`` x Fast channels, norm and ReLU, concatenated onto the Slow
+  features along channels;
+* optional non-local blocks after given block indices of a stage.
+
+Parameter names (``stem.pathway0.conv.weight``, ``res4.pathway0.5.conv1.norm.weight``,
+``res3.fuse.conv.weight``, ``res4.pathway0.nonlocal6.conv_theta.weight``, ...) are what
+:mod:`slowfast_det.checkpoint.convert` produces from pytorchvideo / PySlowFast checkpoints.
+"""
+import contextlib
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .layers import Conv3d, NonLocalBlock3d, get_norm3d, init_trainable_norm_
+
+__all__ = [
+    "SlowFast",
+    "build_slowfast_backbone",
+    "ARCH_PATHWAYS",
+    "DEPTH_TO_STAGE_BLOCKS",
+]
+
+# Bottleneck blocks in res2..res5 per ResNet depth (18 uses bottlenecks, as in PySlowFast).
+DEPTH_TO_STAGE_BLOCKS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+# Which reference pathway (0 = Slow, 1 = Fast) each pathway of an architecture is built like.
+# Per-pathway config lists always hold [slow, fast]; single-pathway models take their entry.
+ARCH_PATHWAYS = {"slowfast": (0, 1), "slow": (0,), "fast": (1,)}
+STAGE_NAMES = ("res2", "res3", "res4", "res5")
+
+
+def _msra_fill_(conv: nn.Conv3d) -> None:
+    """Kaiming-normal (fan_out) weights and zero bias, as Caffe2's MSRAFill (PySlowFast init)."""
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
+class Stem3d(nn.Module):
+    """ResNet stem of one pathway: conv ``kt x 7 x 7`` stride ``(1, 2, 2)`` + norm + ReLU,
+    then (optionally) max-pool ``1 x 3 x 3`` stride ``(1, 2, 2)``.
+
+    Input ``(N, C_in, T, H, W)`` -> ``(N, C_out, T, H/4, W/4)`` (``H/2`` without the pool).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, temporal_kernel: int,
+                 pool: bool, norm: str):
+        super().__init__()
+        self.conv = Conv3d(
+            in_channels, out_channels, kernel_size=(temporal_kernel, 7, 7), stride=(1, 2, 2),
+            padding=(temporal_kernel // 2, 3, 3), bias=False,
+            norm=get_norm3d(norm, out_channels), activation=F.relu_,
+        )
+        self.pool = (
+            nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+            if pool else None
+        )
+        self.stride = 4 if pool else 2
+        _msra_fill_(self.conv)
+        init_trainable_norm_(self.conv.norm, 1.0)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.pool(x) if self.pool is not None else x
+
+
+class BottleneckBlock3d(nn.Module):
+    """3D bottleneck residual block: ``kt x 1 x 1`` -> ``1 x 3 x 3`` (stride, dilation, groups)
+    -> ``1 x 1 x 1``, plus a ``1 x 1 x 1`` projection shortcut when the shape changes.
+
+    Input ``(N, C_in, T, H, W)`` -> ``(N, C_out, T, H/s, W/s)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, bottleneck_channels: int,
+                 temporal_kernel: int, stride: int, dilation: int, num_groups: int,
+                 norm: str, zero_init_final_norm: bool):
+        super().__init__()
+        if in_channels != out_channels or stride != 1:
+            self.shortcut = Conv3d(
+                in_channels, out_channels, kernel_size=1, stride=(1, stride, stride),
+                bias=False, norm=get_norm3d(norm, out_channels),
+            )
+        else:
+            self.shortcut = None
+        self.conv1 = Conv3d(
+            in_channels, bottleneck_channels, kernel_size=(temporal_kernel, 1, 1),
+            padding=(temporal_kernel // 2, 0, 0), bias=False,
+            norm=get_norm3d(norm, bottleneck_channels), activation=F.relu_,
+        )
+        self.conv2 = Conv3d(
+            bottleneck_channels, bottleneck_channels, kernel_size=(1, 3, 3),
+            stride=(1, stride, stride), padding=(0, dilation, dilation),
+            dilation=(1, dilation, dilation), groups=num_groups, bias=False,
+            norm=get_norm3d(norm, bottleneck_channels), activation=F.relu_,
+        )
+        self.conv3 = Conv3d(
+            bottleneck_channels, out_channels, kernel_size=1, bias=False,
+            norm=get_norm3d(norm, out_channels),
+        )
+        for conv in (self.conv1, self.conv2, self.conv3, self.shortcut):
+            if conv is not None:
+                _msra_fill_(conv)
+                init_trainable_norm_(conv.norm, 1.0)
+        if zero_init_final_norm:
+            init_trainable_norm_(self.conv3.norm, 0.0)
+
+    def forward(self, x):
+        out = self.conv3(self.conv2(self.conv1(x)))
+        shortcut = self.shortcut(x) if self.shortcut is not None else x
+        return F.relu_(out + shortcut)
+
+
+class FastToSlowFusion(nn.Module):
+    """Lateral connection: Conv3d ``k x 1 x 1`` with temporal stride ``alpha`` on the Fast
+    features (``C_f`` -> ``ratio * C_f`` channels), norm, ReLU, concatenated onto Slow.
+
+    ``[slow (N, C_s, T/alpha, H, W), fast (N, C_f, T, H, W)]`` ->
+    ``[(N, C_s + ratio * C_f, T/alpha, H, W), fast]``.
+    """
+
+    def __init__(self, fast_channels: int, *, channel_ratio: int, kernel_size: int,
+                 alpha: int, norm: str):
+        super().__init__()
+        out_channels = fast_channels * channel_ratio
+        self.alpha = alpha
+        self.conv = Conv3d(
+            fast_channels, out_channels, kernel_size=(kernel_size, 1, 1),
+            stride=(alpha, 1, 1), padding=(kernel_size // 2, 0, 0), bias=False,
+            norm=get_norm3d(norm, out_channels), activation=F.relu_,
+        )
+        _msra_fill_(self.conv)
+        init_trainable_norm_(self.conv.norm, 1.0)
+
+    def forward(self, x: List[torch.Tensor]) -> List[torch.Tensor]:
+        slow, fast = x
+        lateral = self.conv(fast)
+        if lateral.shape[2:] != slow.shape[2:]:
+            raise ValueError(
+                f"SlowFast lateral connection: the Fast pathway (T={fast.shape[2]}) gives "
+                f"T={lateral.shape[2]} after the stride-{self.alpha} conv but the Slow pathway "
+                f"has T={slow.shape[2]} (feature sizes {tuple(lateral.shape[2:])} vs "
+                f"{tuple(slow.shape[2:])}); the Slow clip must hold T_fast / ALPHA frames."
+            )
+        return [torch.cat([slow, lateral], dim=1), fast]
+
+
+class MultiPathwayStage(nn.Module):
+    """One stage (stem or res2..res5) of every pathway, then the optional lateral fusion.
+
+    Submodules: ``pathway0`` [, ``pathway1``] and ``fuse`` (None after res5 and for
+    single-pathway models). Input and output: list of per-pathway ``(N, C, T, H, W)``.
+    """
+
+    def __init__(self, pathways: Sequence[nn.Module], fuse: Optional[nn.Module]):
+        super().__init__()
+        self.num_pathways = len(pathways)
+        for i, module in enumerate(pathways):
+            self.add_module(f"pathway{i}", module)
+        self.fuse = fuse
+
+    def forward(self, x: List[torch.Tensor]) -> List[torch.Tensor]:
+        x = [getattr(self, f"pathway{i}")(t) for i, t in enumerate(x)]
+        return self.fuse(x) if self.fuse is not None else x
+
+
+@contextlib.contextmanager
+def _keep_batchnorm_buffers(module: nn.Module):
+    """Restore every batch norm's running statistics on exit, so that the forward pass that
+    activation checkpointing re-runs during backward does not update them a second time."""
+    saved = [
+        (m, m.running_mean.clone(), m.running_var.clone(),
+         None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, mean, var, count in saved:
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                if count is not None:
+                    m.num_batches_tracked.copy_(count)
+
+
+class SlowFast(Backbone):
+    """SlowFast 3D ResNet (``arch="slowfast"``), or its Slow-only (``"slow"``) or Fast-only
+    (``"fast"``) variant from the same code.
+
+    Input: list with one tensor per pathway, ``[slow (N, C, T/alpha, H, W), fast (N, C, T, H, W)]``
+    (one tensor for Slow-only / Fast-only).
+    Output: ``{"pathway0": (N, C0, T0, H/s, W/s), "pathway1": (N, C1, T1, H/s, W/s)}`` after res5,
+    ``s`` the output stride (16 with the AVA setting: res5 stride 1, dilation 2).
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        arch: str = "slowfast",
+        in_channels: int = 3,
+        stage_blocks: Sequence[int] = (3, 4, 6, 3),
+        alpha: int = 4,
+        beta_inv: int = 8,
+        fusion_conv_channel_ratio: int = 2,
+        fusion_kernel_size: int = 7,
+        num_groups: int = 1,
+        width_per_group: int = 64,
+        stem_out_channels: int = 64,
+        stem_temporal_kernels: Sequence[int] = (1, 5),
+        temporal_kernels: Sequence[Sequence[int]] = ((1, 3), (1, 3), (3, 3), (3, 3)),
+        num_block_temp_kernel: Optional[Sequence[Sequence[int]]] = None,
+        spatial_strides: Sequence[int] = (1, 2, 2, 1),
+        spatial_dilations: Sequence[int] = (1, 1, 1, 2),
+        stem_pool: bool = True,
+        norm: str = "BN",
+        nonlocal_locations: Optional[Sequence[Sequence[Sequence[int]]]] = None,
+        nonlocal_pool: Sequence[int] = (1, 2, 2),
+        nonlocal_instantiation: str = "dot_product",
+        zero_init_final_bn: bool = True,
+        activation_checkpoint: bool = False,
+    ):
+        """
+        Args:
+            arch: "slowfast", "slow" or "fast".
+            in_channels: input channels (3 for RGB).
+            stage_blocks: bottleneck blocks in res2..res5.
+            alpha: frame-rate ratio Fast / Slow (temporal stride of the lateral conv).
+            beta_inv: channel ratio Slow / Fast.
+            fusion_conv_channel_ratio: lateral output channels = this x Fast channels.
+            fusion_kernel_size: temporal kernel of the lateral conv.
+            num_groups: groups of the 3x3 convs (1 = ResNet).
+            width_per_group: Slow res2 bottleneck width per group (64 for ResNet-50).
+            stem_out_channels: Slow stem output channels.
+            stem_temporal_kernels: [slow, fast] temporal kernel of the stem conv.
+            temporal_kernels: per stage res2..res5, [slow, fast] temporal kernel of conv1.
+            num_block_temp_kernel: per stage, [slow, fast] number of leading blocks that use
+                the temporal kernel (the others use 1); None = all blocks.
+            spatial_strides, spatial_dilations: per stage res2..res5.
+            stem_pool: max-pool after the stem conv.
+            norm: "BN", "SyncBN" or "FrozenBN".
+            nonlocal_locations: per stage, [slow, fast] lists of block indices followed by a
+                non-local block; None = none.
+            nonlocal_pool: (T, H, W) max-pool of keys / values in the non-local blocks.
+            nonlocal_instantiation: "dot_product" or "softmax".
+            zero_init_final_bn: initialise the last norm of each residual branch (and of each
+                non-local block) to zero, as PySlowFast does.
+            activation_checkpoint: recompute each stage's activations in backward (training).
+        """
+        super().__init__()
+        if arch not in ARCH_PATHWAYS:
+            raise ValueError(f"MODEL.SLOWFAST.ARCH must be one of {sorted(ARCH_PATHWAYS)}, got {arch!r}")
+        refs = ARCH_PATHWAYS[arch]
+        num_stages = len(STAGE_NAMES)
+        stage_blocks = [int(b) for b in stage_blocks]
+        _check_len("STAGE_BLOCKS", stage_blocks, num_stages)
+        if any(b < 1 for b in stage_blocks):
+            raise ValueError(f"MODEL.SLOWFAST.STAGE_BLOCKS must be >= 1 per stage, got {stage_blocks}")
+        _check_len("SPATIAL_STRIDES", spatial_strides, num_stages)
+        _check_len("SPATIAL_DILATIONS", spatial_dilations, num_stages)
+        _check_len("STEM_TEMPORAL_KERNEL", stem_temporal_kernels, 2)
+        _check_per_stage_pathway("TEMPORAL_KERNELS", temporal_kernels, num_stages)
+        if num_block_temp_kernel is None or len(num_block_temp_kernel) == 0:
+            num_block_temp_kernel = [[b, b] for b in stage_blocks]
+        _check_per_stage_pathway("NUM_BLOCK_TEMP_KERNEL", num_block_temp_kernel, num_stages)
+        if nonlocal_locations is None or len(nonlocal_locations) == 0:
+            nonlocal_locations = [[[], []] for _ in range(num_stages)]
+        _check_per_stage_pathway("NONLOCAL_LOCATIONS", nonlocal_locations, num_stages)
+        for s, name in enumerate(STAGE_NAMES):
+            for ref in refs:
+                n = int(num_block_temp_kernel[s][ref])
+                if not 0 <= n <= stage_blocks[s]:
+                    raise ValueError(
+                        f"MODEL.SLOWFAST.NUM_BLOCK_TEMP_KERNEL[{s}][{ref}] = {n} is outside "
+                        f"[0, {stage_blocks[s]}] ({name} has {stage_blocks[s]} blocks)"
+                    )
+                bad = [i for i in nonlocal_locations[s][ref] if not 0 <= int(i) < stage_blocks[s]]
+                if bad:
+                    raise ValueError(
+                        f"MODEL.SLOWFAST.NONLOCAL_LOCATIONS[{s}][{ref}] has block indices {bad} "
+                        f"outside [0, {stage_blocks[s]}) ({name} has {stage_blocks[s]} blocks)"
+                    )
+        widths = [1 if ref == 0 else beta_inv for ref in refs]  # channel divisor per pathway
+        fuse = arch == "slowfast"
+        lateral = fusion_conv_channel_ratio if fuse else 0
+
+        def channels(c: int, divisor: int, what: str) -> int:
+            # Fast width = Slow width // BETA_INV (floor, as PySlowFast and pytorchvideo).
+            if c // divisor < 1:
+                raise ValueError(
+                    f"SlowFast widths: {what} has {c} Slow channels, which leaves no Fast "
+                    f"channel at BETA_INV={divisor}; raise MODEL.SLOWFAST.WIDTH_PER_GROUP / "
+                    "STEM_OUT_CHANNELS"
+                )
+            return c // divisor
+
+        self.arch = arch
+        self.alpha = alpha
+        self.num_pathways = len(refs)
+        self.activation_checkpoint = activation_checkpoint
+
+        # ---- stem
+        stem_out = [channels(stem_out_channels, d, "the stem") for d in widths]
+        self.stem = MultiPathwayStage(
+            [
+                Stem3d(in_channels, stem_out[p], temporal_kernel=int(stem_temporal_kernels[ref]),
+                       pool=stem_pool, norm=norm)
+                for p, ref in enumerate(refs)
+            ],
+            FastToSlowFusion(stem_out[1], channel_ratio=fusion_conv_channel_ratio,
+                             kernel_size=fusion_kernel_size, alpha=alpha, norm=norm)
+            if fuse else None,
+        )
+        stride = 4 if stem_pool else 2
+        in_ch = [stem_out[0] + lateral * stem_out[-1]] + stem_out[1:]
+
+        # ---- res2..res5
+        out_per_group = width_per_group * 4
+        inner_per_group = num_groups * width_per_group
+        self.stage_names = ["stem"] + list(STAGE_NAMES)
+        for s, name in enumerate(STAGE_NAMES):
+            scale = 2 ** s
+            out_ch = [channels(out_per_group * scale, d, name) for d in widths]
+            inner_ch = [channels(inner_per_group * scale, d, name) for d in widths]
+            pathways = []
+            for p, ref in enumerate(refs):
+                blocks = OrderedDict()
+                n_temporal = int(num_block_temp_kernel[s][ref])
+                nl_inds = {int(i) for i in nonlocal_locations[s][ref]}
+                for i in range(stage_blocks[s]):
+                    blocks[str(i)] = BottleneckBlock3d(
+                        in_ch[p] if i == 0 else out_ch[p], out_ch[p],
+                        bottleneck_channels=inner_ch[p],
+                        temporal_kernel=int(temporal_kernels[s][ref]) if i < n_temporal else 1,
+                        stride=int(spatial_strides[s]) if i == 0 else 1,
+                        dilation=int(spatial_dilations[s]), num_groups=num_groups, norm=norm,
+                        zero_init_final_norm=zero_init_final_bn,
+                    )
+                    if i in nl_inds:
+                        blocks[f"nonlocal{i}"] = NonLocalBlock3d(
+                            out_ch[p], out_ch[p] // 2, pool_size=nonlocal_pool,
+                            instantiation=nonlocal_instantiation, norm=norm,
+                            zero_init_final_norm=zero_init_final_bn,
+                        )
+                pathways.append(nn.Sequential(blocks))
+            is_last = s == num_stages - 1
+            stage_fuse = (
+                FastToSlowFusion(out_ch[1], channel_ratio=fusion_conv_channel_ratio,
+                                 kernel_size=fusion_kernel_size, alpha=alpha, norm=norm)
+                if fuse and not is_last else None
+            )
+            self.add_module(name, MultiPathwayStage(pathways, stage_fuse))
+            stride *= int(spatial_strides[s])
+            in_ch = ([out_ch[0] + (0 if is_last else lateral * out_ch[-1])] + out_ch[1:])
+
+        self._out_features = [f"pathway{p}" for p in range(self.num_pathways)]
+        self._out_feature_channels = dict(zip(self._out_features, in_ch))
+        self._out_feature_strides = {f: stride for f in self._out_features}
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Optional[ShapeSpec] = None):
+        sf = cfg.MODEL.SLOWFAST
+        if sf.STAGE_BLOCKS:
+            stage_blocks = list(sf.STAGE_BLOCKS)
+        elif sf.DEPTH in DEPTH_TO_STAGE_BLOCKS:
+            stage_blocks = list(DEPTH_TO_STAGE_BLOCKS[sf.DEPTH])
+        else:
+            raise ValueError(
+                f"MODEL.SLOWFAST.DEPTH must be one of {sorted(DEPTH_TO_STAGE_BLOCKS)} "
+                f"(or set MODEL.SLOWFAST.STAGE_BLOCKS), got {sf.DEPTH}"
+            )
+        return {
+            "arch": sf.ARCH,
+            "in_channels": input_shape.channels if input_shape is not None else 3,
+            "stage_blocks": stage_blocks,
+            "alpha": sf.ALPHA,
+            "beta_inv": sf.BETA_INV,
+            "fusion_conv_channel_ratio": sf.FUSION_CONV_CHANNEL_RATIO,
+            "fusion_kernel_size": sf.FUSION_KERNEL_SZ,
+            "num_groups": sf.NUM_GROUPS,
+            "width_per_group": sf.WIDTH_PER_GROUP,
+            "stem_out_channels": sf.STEM_OUT_CHANNELS,
+            "stem_temporal_kernels": sf.STEM_TEMPORAL_KERNEL,
+            "temporal_kernels": sf.TEMPORAL_KERNELS,
+            "num_block_temp_kernel": sf.NUM_BLOCK_TEMP_KERNEL,
+            "spatial_strides": sf.SPATIAL_STRIDES,
+            "spatial_dilations": sf.SPATIAL_DILATIONS,
+            "stem_pool": sf.STEM_POOL,
+            "norm": sf.NORM,
+            "nonlocal_locations": sf.NONLOCAL_LOCATIONS,
+            "nonlocal_pool": sf.NONLOCAL_POOL,
+            "nonlocal_instantiation": sf.NONLOCAL_INSTANTIATION,
+            "zero_init_final_bn": sf.ZERO_INIT_FINAL_BN,
+            "activation_checkpoint": sf.ACTIVATION_CHECKPOINT,
+        }
+
+    def forward(self, x: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """
+        Args:
+            x: ``[slow (N, C, T/alpha, H, W), fast (N, C, T, H, W)]`` (one tensor for a
+                single-pathway model).
+        Returns:
+            ``{"pathway0": (N, C0, T0, H/s, W/s), ...}``, ``s`` = :meth:`output_shape` stride.
+        """
+        if not isinstance(x, (list, tuple)) or len(x) != self.num_pathways:
+            got = f"a list of {len(x)} tensors" if isinstance(x, (list, tuple)) else type(x).__name__
+            raise ValueError(
+                f"SlowFast backbone (arch={self.arch!r}) expects a list of {self.num_pathways} "
+                f"pathway tensors (N, C, T, H, W), got {got}"
+            )
+        for p, t in enumerate(x):
+            if t.dim() != 5:
+                raise ValueError(
+                    f"SlowFast backbone: pathway{p} input must be (N, C, T, H, W), got shape "
+                    f"{tuple(t.shape)}"
+                )
+        x = list(x)
+        use_ckpt = self.activation_checkpoint and self.training and torch.is_grad_enabled()
+        for name in self.stage_names:
+            stage = getattr(self, name)
+            if use_ckpt:
+                x = checkpoint(
+                    stage, x, use_reentrant=False,
+                    context_fn=lambda s=stage: (contextlib.nullcontext(), _keep_batchnorm_buffers(s)),
+                )
+            else:
+                x = stage(x)
+        return dict(zip(self._out_features, x))
+
+    def output_shape(self) -> Dict[str, ShapeSpec]:
+        """``{"pathway0": ShapeSpec(channels, stride), ...}`` of the res5 features."""
+        return {
+            f: ShapeSpec(channels=self._out_feature_channels[f], stride=self._out_feature_strides[f])
+            for f in self._out_features
+        }
+
+
+def _check_len(key: str, value: Sequence, n: int) -> None:
+    if len(value) != n:
+        raise ValueError(f"MODEL.SLOWFAST.{key} must have {n} entries, got {list(value)}")
+
+
+def _check_per_stage_pathway(key: str, value: Sequence, n: int) -> None:
+    _check_len(key, value, n)
+    for s, entry in enumerate(value):
+        if len(entry) != 2:
+            raise ValueError(
+                f"MODEL.SLOWFAST.{key}[{s}] must be [slow, fast] (2 entries, also for "
+                f"single-pathway models), got {list(entry)}"
+            )
+
+
+@BACKBONE_REGISTRY.register()
+def build_slowfast_backbone(cfg, input_shape: ShapeSpec) -> SlowFast:
+    """Detectron2 backbone builder: the SlowFast / Slow-only / Fast-only network of
+    ``cfg.MODEL.SLOWFAST``."""
+    return SlowFast(cfg, input_shape)

@@ -1,0 +1,136 @@
+"""3D building blocks shared by the SlowFast backbone: convolution with norm, 3D norms,
+the non-local block.
+
+Tensors are video feature maps ``(N, C, T, H, W)`` unless stated otherwise.
+"""
+from typing import Callable, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from detectron2.layers import FrozenBatchNorm2d
+from torch import nn
+
+__all__ = ["Conv3d", "FrozenBatchNorm3d", "get_norm3d", "NonLocalBlock3d", "NORM_TYPES"]
+
+NORM_TYPES = ("BN", "SyncBN", "FrozenBN")
+
+
+class FrozenBatchNorm3d(FrozenBatchNorm2d):
+    """Detectron2's :class:`FrozenBatchNorm2d` for inputs of any rank ``(N, C, ...)``.
+
+    Detectron2's version reshapes its scale to ``(1, C, 1, 1)``, which broadcasts
+    wrongly against 5D video features when gradients are needed; this one reshapes
+    to the input's rank. Buffers and checkpoint handling are inherited unchanged.
+    """
+
+    def forward(self, x):
+        if x.requires_grad:
+            scale = self.weight * (self.running_var + self.eps).rsqrt()
+            bias = self.bias - self.running_mean * scale
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            return x * scale.reshape(shape).to(x.dtype) + bias.reshape(shape).to(x.dtype)
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias,
+            training=False, eps=self.eps,
+        )
+
+    def __repr__(self):
+        return f"FrozenBatchNorm3d(num_features={self.num_features}, eps={self.eps})"
+
+
+def get_norm3d(norm: str, channels: int) -> nn.Module:
+    """A normalisation layer for ``(N, C, T, H, W)`` features.
+
+    Args:
+        norm: "BN" (``nn.BatchNorm3d``), "SyncBN" (``nn.SyncBatchNorm``, which falls back to
+            plain batch norm outside a multi-process group) or "FrozenBN" (fixed statistics
+            and affine parameters, :class:`FrozenBatchNorm3d`).
+        channels: number of channels C.
+    """
+    if norm == "BN":
+        return nn.BatchNorm3d(channels)
+    if norm == "SyncBN":
+        return nn.SyncBatchNorm(channels)
+    if norm == "FrozenBN":
+        return FrozenBatchNorm3d(channels)
+    raise ValueError(f"MODEL.SLOWFAST.NORM must be one of {NORM_TYPES}, got {norm!r}")
+
+
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` followed by an optional norm layer (kept as the ``norm`` submodule)
+    and an optional activation, in the style of :class:`detectron2.layers.Conv2d`.
+
+    Input ``(N, C_in, T, H, W)``, output ``(N, C_out, T', H', W')``.
+    """
+
+    def __init__(self, *args, norm: Optional[nn.Module] = None,
+                 activation: Optional[Callable] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.norm = norm
+        self.activation = activation
+
+    def forward(self, x):
+        x = self._conv_forward(x, self.weight, self.bias)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+
+def init_trainable_norm_(norm: Optional[nn.Module], value: float) -> None:
+    """Set the scale of a trainable batch norm to ``value`` and its shift to 0 (frozen norms
+    keep their identity buffers until a checkpoint fills them)."""
+    if isinstance(norm, nn.modules.batchnorm._BatchNorm) and norm.affine:
+        nn.init.constant_(norm.weight, value)
+        nn.init.zeros_(norm.bias)
+
+
+class NonLocalBlock3d(nn.Module):
+    """Non-local block (Wang et al., CVPR 2018) as used in the SlowFast R101 AVA models.
+
+    ``y = x + BN(W_out(f(theta(x), phi(x')) g(x')))`` with ``x'`` = ``x`` max-pooled by
+    ``pool_size``; ``f`` is the dot product divided by the number of key positions
+    ("dot_product") or a softmax of the dot product scaled by ``inner_channels ** -0.5``
+    ("softmax"). Input and output ``(N, C, T, H, W)``.
+    """
+
+    def __init__(self, channels: int, inner_channels: int, *, pool_size: Sequence[int],
+                 instantiation: str, norm: str, zero_init_final_norm: bool = True):
+        super().__init__()
+        if instantiation not in ("dot_product", "softmax"):
+            raise ValueError(
+                "MODEL.SLOWFAST.NONLOCAL_INSTANTIATION must be 'dot_product' or 'softmax', "
+                f"got {instantiation!r}"
+            )
+        self.inner_channels = inner_channels
+        self.instantiation = instantiation
+        self.conv_theta = nn.Conv3d(channels, inner_channels, kernel_size=1)
+        self.conv_phi = nn.Conv3d(channels, inner_channels, kernel_size=1)
+        self.conv_g = nn.Conv3d(channels, inner_channels, kernel_size=1)
+        self.conv_out = Conv3d(inner_channels, channels, kernel_size=1,
+                               norm=get_norm3d(norm, channels))
+        pool_size = tuple(int(p) for p in pool_size)
+        self.pool = (
+            nn.MaxPool3d(kernel_size=pool_size, stride=pool_size)
+            if any(p > 1 for p in pool_size) else None
+        )
+        for conv in (self.conv_theta, self.conv_phi, self.conv_g, self.conv_out):
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        init_trainable_norm_(self.conv_out.norm, 0.0 if zero_init_final_norm else 1.0)
+
+    def forward(self, x):
+        n, _, t, h, w = x.shape
+        theta = self.conv_theta(x).flatten(2)                      # (N, Ci, THW)
+        kv = self.pool(x) if self.pool is not None else x
+        phi = self.conv_phi(kv).flatten(2)                         # (N, Ci, T'H'W')
+        g = self.conv_g(kv).flatten(2)                             # (N, Ci, T'H'W')
+        affinity = torch.einsum("nct,ncp->ntp", theta, phi)        # (N, THW, T'H'W')
+        if self.instantiation == "softmax":
+            affinity = F.softmax(affinity * self.inner_channels ** -0.5, dim=2)
+        else:
+            affinity = affinity / affinity.shape[2]
+        y = torch.einsum("ntp,ncp->nct", affinity, g)              # (N, Ci, THW)
+        y = y.reshape(n, self.inner_channels, t, h, w)
+        return x + self.conv_out(y)

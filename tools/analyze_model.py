@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Parameters and FLOPs of slowfast_det models, counted by fvcore on the whole detector
+(backbone and ROI head, traced through Detectron2's TracingAdapter).
+
+    .venv/bin/python tools/analyze_model.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml
+    .venv/bin/python tools/analyze_model.py --config-file configs/AVA/*.yaml --input-size 32 256 256 --num-boxes 3
+    # the Kinetics classification trunk (res5 stride 2, no dilation, backbone only), e.g. 4x16 R50:
+    .venv/bin/python tools/analyze_model.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \\
+        --classification-trunk --input-size 32 224 224 MODEL.SLOWFAST.ALPHA 8 MODEL.SLOWFAST.FUSION_KERNEL_SZ 5
+
+FLOPs are fvcore's count of multiply-accumulates in convolutions, linear layers, matrix
+products and einsums (the convention of the SlowFast paper and PySlowFast); norms,
+activations, pooling and ROIAlign are not counted; every operator fvcore skipped is
+logged. ``--input-size T H W`` is the Fast pathway's clip (the Slow pathway gets T / ALPHA
+frames; a Slow-only model gets T frames). Default: INPUT.NUM_FRAMES x TEST_SIZE x TEST_SIZE.
+"""
+import argparse
+import logging
+import os
+from typing import Dict, List
+
+import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.analysis import FlopCountAnalysis
+from fvcore.nn import parameter_count
+from fvcore.nn.jit_handles import (
+    addmm_flop_jit,
+    bmm_flop_jit,
+    conv_flop_jit,
+    einsum_flop_jit,
+    linear_flop_jit,
+    matmul_flop_jit,
+)
+from tabulate import tabulate
+
+from slowfast_det.config import add_slowfast_config
+
+logger = logging.getLogger("analyze_model")
+
+# Operators whose multiply-accumulates are counted; every other operator is reported as skipped.
+COUNTED_OPS = {
+    "aten::_convolution": conv_flop_jit,
+    "aten::linear": linear_flop_jit,
+    "aten::addmm": addmm_flop_jit,
+    "aten::matmul": matmul_flop_jit,
+    "aten::mm": matmul_flop_jit,
+    "aten::bmm": bmm_flop_jit,
+    "aten::einsum": einsum_flop_jit,
+}
+
+
+def setup_cfg(config_file: str, opts: List[str], classification_trunk: bool):
+    cfg = get_cfg()
+    add_slowfast_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(opts)
+    cfg.MODEL.DEVICE = "cpu"
+    if classification_trunk:
+        cfg.MODEL.SLOWFAST.SPATIAL_STRIDES = [1, 2, 2, 2]
+        cfg.MODEL.SLOWFAST.SPATIAL_DILATIONS = [1, 1, 1, 1]
+    cfg.freeze()
+    return cfg
+
+
+def make_clip(cfg, t: int, h: int, w: int) -> List[torch.Tensor]:
+    """Per-pathway clip tensors (C, T_p, H, W), as the data mapper produces them."""
+    g = torch.Generator().manual_seed(0)
+    if cfg.MODEL.SLOWFAST.ARCH == "slowfast":
+        fast = torch.randn(3, t, h, w, generator=g)
+        return [fast[:, torch.linspace(0, t - 1, t // cfg.MODEL.SLOWFAST.ALPHA).long()], fast]
+    return [torch.randn(3, t, h, w, generator=g)]
+
+
+def make_boxes(num_boxes: int, h: int, w: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    xy = torch.rand(num_boxes, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5])
+    wh = (0.2 + 0.3 * torch.rand(num_boxes, 2, generator=g)) * torch.tensor([w, h])
+    return torch.cat([xy, xy + wh], dim=1)
+
+
+def analyze(cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: bool) -> Dict[str, float]:
+    model = build_model(cfg).eval()
+    clip = make_clip(cfg, t, h, w)
+    if classification_trunk:
+        target = model.backbone
+        inputs = ([c[None] for c in clip],)
+    else:
+        target = model
+        inputs = ([{"clip": clip, "instances": Instances((h, w), proposal_boxes=Boxes(make_boxes(num_boxes, h, w))),
+                    "height": h, "width": w}],)
+    counter = FlopCountAnalysis(target, inputs)
+    # Count exactly these operators (fvcore's defaults would add norms and poolings).
+    counter.clear_op_handles().set_op_handle(**COUNTED_OPS)
+    counter.unsupported_ops_warnings(False)
+    counter.uncalled_modules_warnings(False)
+    with torch.no_grad():
+        total = counter.total()
+        skipped = counter.unsupported_ops()
+    if skipped:
+        logger.info("not counted (no FLOP handle): %s", ", ".join(f"{k} x{v}" for k, v in sorted(skipped.items())))
+    by_module = counter.by_module()
+    params = parameter_count(target)
+    row = {"params_M": params[""] / 1e6, "gflops": total / 1e9}
+    if not classification_trunk:
+        # Module names as seen through Detectron2's TracingAdapter ("model." + our names).
+        row["backbone_gflops"] = by_module["model.backbone"] / 1e9
+        row["head_gflops"] = by_module["model.roi_heads"] / 1e9
+        row["head_params_M"] = params.get("roi_heads", 0) / 1e6
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", nargs="+", required=True, help="one or more config files")
+    parser.add_argument("--input-size", nargs=3, type=int, metavar=("T", "H", "W"), default=None,
+                        help="Fast-pathway clip size (default: INPUT.NUM_FRAMES, TEST_SIZE, TEST_SIZE)")
+    parser.add_argument("--num-boxes", type=int, default=3, help="person boxes per clip (detector only)")
+    parser.add_argument("--classification-trunk", action="store_true",
+                        help="count the backbone alone with res5 stride 2 and no dilation (Kinetics trunk)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    torch.set_num_threads(max(1, min(16, os.cpu_count() or 1)))
+    rows = []
+    for config_file in args.config_file:
+        cfg = setup_cfg(config_file, args.opts, args.classification_trunk)
+        if args.input_size is not None:
+            t, h, w = args.input_size
+        else:
+            t, h, w = cfg.INPUT.NUM_FRAMES, cfg.INPUT.TEST_SIZE, cfg.INPUT.TEST_SIZE
+        r = analyze(cfg, t, h, w, args.num_boxes, args.classification_trunk)
+        what = "backbone (classification trunk)" if args.classification_trunk else f"detector, {args.num_boxes} boxes"
+        rows.append([os.path.basename(config_file), what, f"{t}x{h}x{w}", f"{r['params_M']:.2f}",
+                     f"{r['gflops']:.1f}"]
+                    + ([f"{r['backbone_gflops']:.1f}", f"{r['head_gflops']:.4f}"] if "head_gflops" in r else ["", ""]))
+    print(tabulate(rows, headers=["config", "model", "input TxHxW", "params (M)", "GFLOPs",
+                                  "backbone GFLOPs", "head GFLOPs"], tablefmt="github"))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
