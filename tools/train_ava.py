@@ -49,11 +49,10 @@ def prepare_data(cfg):
 
     names = list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST)
     if cfg.AVA.GENERATE_SYNTHETIC_IF_MISSING and any(n.startswith("synthetic_ava") for n in names):
-        from slowfast_det.data.datasets import synthetic_root
-        from slowfast_det.synthetic import ensure_synthetic_dataset
+        from slowfast_det.synthetic import default_root, ensure_synthetic_dataset
 
         if comm.is_main_process():
-            ensure_synthetic_dataset(synthetic_root())
+            ensure_synthetic_dataset(default_root())
         comm.synchronize()
     register_datasets_from_cfg(cfg)
 

@@ -1,0 +1,35 @@
+"""AVA data: file readers, dataset registration, clip mapper, loaders, data checks.
+
+Importing this package registers the built-in AVA datasets (lazily, see ``datasets``).
+"""
+from . import ava_io  # noqa: F401
+from .build import build_ava_test_loader, build_ava_train_loader
+from .checker import AVACheckReport, check_ava_dataset
+from .datasets import (
+    AVAMetadata,
+    clip_frame_indices,
+    load_ava_dicts,
+    register_ava_dataset,
+    register_datasets_from_cfg,
+    registered_ava_datasets,
+)
+from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
+from .mapper import AVADatasetMapper, pathway_indices
+
+__all__ = [
+    "AVACheckReport",
+    "AVADatasetMapper",
+    "AVAMetadata",
+    "DataIssueTracker",
+    "DataIssuesHook",
+    "IssueTrackingLoader",
+    "build_ava_test_loader",
+    "build_ava_train_loader",
+    "check_ava_dataset",
+    "clip_frame_indices",
+    "load_ava_dicts",
+    "pathway_indices",
+    "register_ava_dataset",
+    "register_datasets_from_cfg",
+    "registered_ava_datasets",
+]

@@ -55,6 +55,17 @@ class AVATrainer(DefaultTrainer):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
+    def build_hooks(self):
+        """DefaultTrainer's hooks plus the per-epoch data-problem summary (missing frames etc.)."""
+        from slowfast_det.data.issues import DataIssuesHook
+
+        hooks = super().build_hooks()
+        loader = self._trainer.data_loader
+        if getattr(loader, "issue_tracker", None) is not None and loader.iters_per_epoch:
+            # before the PeriodicWriter (last), so the epoch's counts are written with it
+            hooks.insert(len(hooks) - 1, DataIssuesHook.from_loader(loader))
+        return hooks
+
     @classmethod
     def build_checkpointer(cls, cfg, model, **checkpointables):
         """The checkpointer used for MODEL.WEIGHTS, --resume and periodic saves."""

@@ -90,3 +90,34 @@ def test_frame_list(tmp_path):
 def test_video_id_escape_rejected(vid):
     with pytest.raises(AVAFormatError):
         check_video_id(vid)
+
+
+def test_iter_box_csv_chunks_keep_file_lines(tmp_path):
+    from slowfast_det.data.ava_io import iter_box_csv
+
+    text = "".join(f"v,{902 + i},0.1,0.2,0.5,0.9,{1 + i % 3},0.{i}\n" for i in range(7)) + "\nv,950\n"
+    p = write(tmp_path, "c.csv", text)
+    chunks = list(iter_box_csv(p, kind="detections", chunksize=3))
+    assert [len(c.rows) for c in chunks] == [3, 3, 1]  # lines 7-9: a row, a blank line, a 2-column row
+    assert [int(x) for c in chunks for x in c.rows["line"]] == list(range(1, 8))
+    whole = read_box_csv(p, kind="detections")
+    assert list(whole.rows["line"]) == list(range(1, 8)) and whole.keys_without_boxes == {("v", 950)}
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("v,902,0.1,0.2,0.5,0.9,12,inf\n", r"x.csv:1: field 'score' not a finite number"),
+        ("v,902,0.1,0.2,0.5,0.9,12,0.5\nv,902,0.1,0.2,0.5,0.9,12,nan\n", r"x.csv:2: field 'score' not a finite number"),
+        ("v,902,0.1,0.2,0.5,0.9,12,0.5,7\nv,902,0.1,0.2,0.5,0.9,12,0.5\n", r"x.csv:1: expected 2 or 8"),
+    ],
+)
+def test_box_csv_rejects_non_finite_and_extra_fields_on_line_1(tmp_path, text, match):
+    with pytest.raises(AVAFormatError, match=match):
+        read_box_csv(write(tmp_path, "x.csv", text), kind="detections")
+
+
+def test_box_csv_floats_parse_like_python(tmp_path):
+    vals = ["0.12345678901234567", "1.2345678901234567e-07", "0.30000000000000004"]
+    p = write(tmp_path, "f.csv", "".join(f"v,902,0.1,0.2,0.5,0.9,1,{v}\n" for v in vals))
+    assert list(read_box_csv(p, kind="detections").rows["last"]) == [float(v) for v in vals]

@@ -1,0 +1,314 @@
+"""Validate an AVA-format folder before training (``tools/check_ava_dataset.py``).
+
+:func:`check_ava_dataset` never stops at the first problem: it counts every problem per
+category, keeps the first examples of each, and returns an :class:`AVACheckReport`.
+Problems (``report.ok`` is False) are what breaks or silently degrades training or
+evaluation; warnings are what the loader repairs itself (and counts), e.g. boxes outside
+[0, 1].
+"""
+import io
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ava_io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
+from .datasets import AVA_FPS, AVA_START_SECOND, LABEL_MAP_FILES
+from .decode import read_frame
+
+__all__ = ["AVACheckReport", "check_ava_dataset", "PROBLEMS", "WARNINGS"]
+
+#: Problem categories (make the check fail) and what they mean.
+PROBLEMS = {
+    "missing_file": "required file missing",
+    "bad_row": "malformed row (the loader stops with an error)",
+    "unknown_label_id": "ground-truth action id outside 1..num_classes",
+    "bad_box": "box with x2 < x1 or y2 < y1",
+    "missing_frame": "frame listed in the frame list but not on disk",
+    "unreadable_frame": "keyframe image that cannot be decoded",
+    "keyframe_outside_video": "keyframe whose frame index is outside the video's frames",
+    "video_not_in_frame_list": "annotated video missing from the split's frame list",
+    "frame_list_gap": "frame ids missing inside a video's frame list",
+}
+#: Warning categories (reported; the loader repairs and counts them).
+WARNINGS = {
+    "box_out_of_range": "box coordinates outside [0, 1] (clipped when loading)",
+    "frame_list_path_mismatch": "frame path not inside a folder named after its video",
+    "video_without_annotations": "frame-list video with no annotated keyframe",
+}
+
+
+@dataclass
+class AVACheckReport:
+    """Counts per problem / warning category, the first examples of each, per-split facts."""
+
+    root: str
+    max_examples: int = 5
+    problems: Counter = field(default_factory=Counter)
+    warnings: Counter = field(default_factory=Counter)
+    examples: dict = field(default_factory=lambda: defaultdict(list))
+    info: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        """True when no problem was found (warnings allowed)."""
+        return not any(self.problems.values())
+
+    def add(self, category, example=None, count=1):
+        if category in PROBLEMS:
+            self.problems[category] += count
+        elif category in WARNINGS:
+            self.warnings[category] += count
+        else:
+            raise KeyError(f"unknown check category {category!r}")
+        if example is not None and len(self.examples[category]) < self.max_examples:
+            self.examples[category].append(example)
+
+    def format(self):
+        lines = [f"AVA dataset check: {self.root}"]
+        for split, facts in self.info.items():
+            lines.append(f"  {split}: " + ", ".join(f"{k} {v}" if isinstance(v, str) else f"{v} {k}" for k, v in facts.items()))
+        for title, counts, meaning in (("Problems", self.problems, PROBLEMS), ("Warnings", self.warnings, WARNINGS)):
+            cats = [c for c in meaning if counts.get(c)]
+            if not cats:
+                continue
+            lines.append(f"{title}:")
+            for c in cats:
+                lines.append(f"  {c}: {counts[c]} ({meaning[c]})")
+                lines.extend(f"    {e}" for e in self.examples.get(c, []))
+        n = sum(1 for v in self.problems.values() if v)
+        lines.append("Result: OK" if self.ok else f"Result: FAILED ({n} problem categories)")
+        return "\n".join(lines)
+
+    __str__ = format
+
+
+def _rel(root, path):
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return path
+
+
+def _read_all_rows(read, path, report, root, max_bad_rows, placeholder=""):
+    """Call ``read`` on the file; on a malformed row, record it, neutralise it and read again.
+
+    Counts every malformed row (up to ``max_bad_rows`` per file). ``placeholder`` replaces
+    a bad line (blank for box/exclusion CSVs, a valid dummy row for frame lists, which do
+    not keep blank-line numbering); such lines are returned so the caller can drop them.
+    Returns (result or None, set of neutralised line numbers).
+    """
+    source, lines, bad = path, None, set()
+    while True:
+        try:
+            return read(source), bad
+        except AVAFormatError as e:
+            msg = str(AVAFormatError(_rel(root, path), e.line, e.field, e.message))
+            if e.line is None or e.line in bad:
+                report.add("bad_row", msg)
+                return None, bad
+            if len(bad) >= max_bad_rows:
+                report.add("bad_row", f"{_rel(root, path)}: more malformed rows not counted (limit {max_bad_rows})")
+                return None, bad
+            report.add("bad_row", msg)
+            if lines is None:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().split("\n")
+            bad.add(e.line)
+            lines[e.line - 1] = placeholder
+            source = io.StringIO("\n".join(lines))
+
+
+def _check_frame_list(root, frames_dir, path, report, max_bad_rows, verify_all):
+    """video -> number of frames (max frame id + 1); checks files, gaps, paths."""
+    placeholder = '__bad_row__ 0 0 __bad_row__/x.jpg ""'
+    df, bad = _read_all_rows(read_frame_list, path, report, root, max_bad_rows, placeholder)
+    if df is None:
+        return None
+    if bad:
+        df = df[~df["line"].isin(bad)]
+    rel = _rel(root, path)
+    videos = {}
+    for vid, g in df.groupby("video_id", sort=True):
+        ids = g["frame_id"].to_numpy()
+        dup = g[g["frame_id"].duplicated()]
+        for _, r in dup.iterrows():
+            report.add("bad_row", f"{rel}:{r['line']}: field 'frame_id' duplicate frame id {r['frame_id']} for video {vid!r}")
+        uniq = np.unique(ids)
+        n = int(uniq[-1]) + 1 if len(uniq) else 0
+        if len(uniq) < n:
+            first_gap = int(np.setdiff1d(np.arange(n), uniq)[0])
+            report.add("frame_list_gap", f"{rel}: video {vid!r}: {n - len(uniq)} of frame ids 0..{n - 1} not listed (first: {first_gap})", n - len(uniq))
+        videos[vid] = n
+        wrong_dir = g[g["path"].map(lambda p: p.replace("\\", "/").split("/")[0] != vid)]
+        if len(wrong_dir):
+            r = wrong_dir.iloc[0]
+            report.add("frame_list_path_mismatch", f"{rel}:{r['line']}: {r['path']} for video {vid!r}", len(wrong_dir))
+    # frames on disk: one directory listing per folder
+    listing = {}
+    for p, line in zip(df["path"].tolist(), df["line"].tolist()):
+        d, name = os.path.split(os.path.join(frames_dir, p))
+        names = listing.get(d)
+        if names is None:
+            try:
+                names = listing[d] = set(os.listdir(d))
+            except OSError:
+                names = listing[d] = set()
+        if name not in names:
+            report.add("missing_frame", f"{_rel(root, os.path.join(frames_dir, p))} ({rel}:{line})")
+        elif verify_all and read_frame(os.path.join(frames_dir, p), 8) is None:
+            report.add("unreadable_frame", f"{_rel(root, os.path.join(frames_dir, p))} ({rel}:{line})")
+    return videos, df
+
+
+def _check_boxes(path, kind, report, root, max_bad_rows, num_classes):
+    table, _ = _read_all_rows(lambda src: read_box_csv(src, kind=kind), path, report, root, max_bad_rows)
+    if table is None:
+        return None
+    rows, rel = table.rows, _rel(root, path)
+    for lo, hi in (("x1", "x2"), ("y1", "y2")):
+        for _, r in rows[rows[hi] < rows[lo]].iterrows():
+            report.add("bad_box", f"{rel}:{r['line']}: {hi} < {lo} ({r[hi]} < {r[lo]})")
+    coords = rows[["x1", "y1", "x2", "y2"]].to_numpy()
+    out = rows[((coords < 0) | (coords > 1)).any(axis=1)]
+    if len(out):
+        r = out.iloc[0]
+        box = [float(r[c]) for c in ("x1", "y1", "x2", "y2")]
+        report.add("box_out_of_range", f"{rel}:{r['line']}: box {box} (first of {len(out)})", len(out))
+    if kind == "groundtruth":
+        for _, r in rows[(rows["action_id"] < 1) | (rows["action_id"] > num_classes)].iterrows():
+            report.add("unknown_label_id", f"{rel}:{r['line']}: action id {r['action_id']} outside 1..{num_classes}")
+    else:
+        for _, r in rows[rows["last"].isna()].iterrows():
+            report.add("bad_row", f"{rel}:{r['line']}: field 'score' missing or empty")
+    return table
+
+
+def check_ava_dataset(
+    root,
+    splits=("train", "val"),
+    version="v2.2",
+    *,
+    num_classes=80,
+    fps=AVA_FPS,
+    start_second=AVA_START_SECOND,
+    verify_images="keyframes",
+    max_examples=5,
+    max_bad_rows=20,
+):
+    """Check an AVA-format folder (``frames/``, ``frame_lists/``, ``annotations/``).
+
+    Args:
+        root: the folder.
+        splits: split names; each needs ``frame_lists/<split>.csv`` and
+            ``annotations/ava_<split>_<version>.csv``; splits other than "train" also need
+            ``annotations/ava_<split>_predicted_boxes.csv``.
+        version: "v2.1" or "v2.2" (annotation and label-map file names).
+        num_classes: valid action ids are 1..num_classes.
+        verify_images: "none", "keyframes" (decode every annotated keyframe at 1/8 size) or
+            "all" (every listed frame; slow on full AVA).
+        max_examples: examples kept per category.
+        max_bad_rows: malformed rows counted per file before giving up on that file.
+
+    Returns:
+        AVACheckReport (``report.ok``, ``report.problems``, ``report.format()``).
+    """
+    if verify_images not in ("none", "keyframes", "all"):
+        raise ValueError(f"verify_images must be 'none', 'keyframes' or 'all', got {verify_images!r}")
+    root = os.path.abspath(root)
+    report = AVACheckReport(root=root, max_examples=max_examples)
+    frames_dir = os.path.join(root, "frames")
+    ann = os.path.join(root, "annotations")
+    if not os.path.isdir(frames_dir):
+        report.add("missing_file", f"{_rel(root, frames_dir)}/ (the frames folder)")
+
+    label_ids = None
+    lm = os.path.join(ann, LABEL_MAP_FILES.get(version, f"ava_action_list_{version}.pbtxt"))
+    if not os.path.exists(lm):
+        report.add("missing_file", _rel(root, lm))
+    else:
+        try:
+            label_ids = set(read_label_map(lm)[1])
+        except AVAFormatError as e:
+            report.add("bad_row", str(AVAFormatError(_rel(root, lm), e.line, e.field, e.message)))
+
+    for split in splits:
+        facts = {}
+        report.info[split] = facts
+        fl = os.path.join(root, "frame_lists", f"{split}.csv")
+        videos, fl_df = None, None
+        if not os.path.exists(fl):
+            report.add("missing_file", _rel(root, fl))
+        else:
+            res = _check_frame_list(root, frames_dir, fl, report, max_bad_rows, verify_images == "all")
+            if res is not None:
+                videos, fl_df = res
+                facts["videos"] = len(videos)
+                facts["frames listed"] = len(fl_df)
+
+        tables = {}
+        gt = os.path.join(ann, f"ava_{split}_{version}.csv")
+        pred = os.path.join(ann, f"ava_{split}_predicted_boxes.csv")
+        excl = os.path.join(ann, f"ava_{split}_excluded_timestamps_{version}.csv")
+        for path, kind, required in ((gt, "groundtruth", True), (pred, "proposals", split != "train")):
+            if not os.path.exists(path):
+                if required:
+                    report.add("missing_file", _rel(root, path))
+                else:
+                    facts[f"{_rel(root, path)}"] = "absent (optional)"
+                continue
+            tables[kind] = _check_boxes(path, kind, report, root, max_bad_rows, num_classes)
+        excluded = set()
+        if os.path.exists(excl):
+            excluded, _ = _read_all_rows(read_exclusions, excl, report, root, max_bad_rows)
+            excluded = excluded or set()
+            facts["excluded keyframes"] = len(excluded)
+
+        gt_table = tables.get("groundtruth")
+        if gt_table is not None:
+            facts["ground-truth keyframes"] = len(gt_table.keys)
+            facts["ground-truth box rows"] = len(gt_table.rows)
+            if label_ids is not None:
+                ids = set(gt_table.rows["action_id"].tolist())
+                facts["action ids not in the label map (trained, not evaluated)"] = len(ids - label_ids)
+        if tables.get("proposals") is not None:
+            facts["predicted boxes"] = len(tables["proposals"].rows)
+
+        if videos is None:
+            continue
+        # keyframes against the frame list
+        annotated = set()
+        for kind, table in tables.items():
+            if table is None:
+                continue
+            rel = _rel(root, gt if kind == "groundtruth" else pred)
+            missing_videos = Counter()
+            for vid, ts in sorted(table.keys - excluded):
+                annotated.add(vid)
+                n = videos.get(vid)
+                if n is None:
+                    missing_videos[vid] += 1
+                    continue
+                center = (ts - start_second) * fps
+                if not 0 <= center < n:
+                    report.add(
+                        "keyframe_outside_video",
+                        f"{rel}: {vid},{ts:04d}: frame index {center} outside the video's frames 0..{n - 1}",
+                    )
+            for vid, k in sorted(missing_videos.items()):
+                report.add("video_not_in_frame_list", f"{rel}: video {vid!r} ({k} keyframes) not in frame_lists/{split}.csv", k)
+        for vid in sorted(set(videos) - annotated):
+            report.add("video_without_annotations", f"frame_lists/{split}.csv: video {vid!r}")
+        if verify_images == "keyframes" and gt_table is not None:
+            paths = {}
+            for vid, g in fl_df.groupby("video_id"):
+                paths[vid] = dict(zip(g["frame_id"].tolist(), g["path"].tolist()))
+            for vid, ts in sorted(gt_table.keys):
+                p = paths.get(vid, {}).get((ts - start_second) * fps)
+                if p is None:
+                    continue
+                full = os.path.join(frames_dir, p)
+                if os.path.exists(full) and read_frame(full, 8) is None:
+                    report.add("unreadable_frame", f"{_rel(root, full)} (keyframe {vid},{ts:04d})")
+    return report

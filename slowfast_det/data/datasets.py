@@ -1,0 +1,548 @@
+"""AVA datasets in Detectron2's DatasetCatalog / MetadataCatalog.
+
+One dataset dict per keyframe (see ``docs/DATAFLOW.md``)::
+
+    {"video_id": str, "timestamp": int, "image_id": "<video_id>,<timestamp:04d>",
+     "frame_paths": [NUM_FRAMES absolute paths], "keyframe_path": str,
+     "annotations": [{"bbox": [x1, y1, x2, y2] in [0, 1], "labels": [action ids], "person_id": int}],
+     "proposals": {"boxes": float32 (P, 4) in [0, 1], "scores": float32 (P,)}}
+
+Registration is lazy: :func:`register_ava_dataset` only records file names; the files are
+read when ``DatasetCatalog.get(name)`` is called (and the label map when the metadata's
+``class_names`` / ``evaluated_ids`` is first read), so importing the package is fast and
+works when the folders do not exist.
+
+Built-in names, under ``$DETECTRON2_DATASETS`` (default ``./datasets``):
+``ava_v2.2_{train,val}`` and ``ava_v2.1_{train,val}`` in ``ava/``, and
+``synthetic_ava_{train,val}`` in ``synthetic_ava/``.
+"""
+import functools
+import logging
+import os
+from collections import Counter
+
+import numpy as np
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.catalog import Metadata
+
+from .ava_io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
+
+__all__ = [
+    "AVA_FPS",
+    "AVA_START_SECOND",
+    "LABEL_MAP_FILES",
+    "AVAMetadata",
+    "clip_frame_indices",
+    "load_ava_dicts",
+    "register_ava_dataset",
+    "register_datasets_from_cfg",
+    "registered_ava_datasets",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Frame rate of the extracted frames.
+AVA_FPS = 30
+#: Movie second of the first extracted frame (frame index 0).
+AVA_START_SECOND = 900
+#: Label map (evaluated classes) per AVA version.
+LABEL_MAP_FILES = {
+    "v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
+    "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+}
+_EXAMPLES = 5  # problem examples kept per category in the load log
+
+# name -> keyword arguments of register_ava_dataset (so re-registration keeps custom files)
+_AVA_REGISTRATIONS = {}
+
+
+def clip_frame_indices(timestamps, num_frames, sampling_rate, num_video_frames, fps=AVA_FPS, start_second=AVA_START_SECOND):
+    """Frame indices of the clip of each keyframe (the AVA clip convention).
+
+    The keyframe of second ``t`` is frame ``c = (t - start_second) * fps``; its clip is
+    ``c - num_frames * sampling_rate // 2 + i * sampling_rate`` for ``i < num_frames``
+    (``range(c - L/2, c + L/2, sampling_rate)`` with ``L = num_frames * sampling_rate`` as in
+    PySlowFast), clamped to ``[0, num_video_frames - 1]``.
+
+    Args:
+        timestamps: int or int array (K,) of keyframe seconds.
+        num_frames, sampling_rate: clip length and stride in frames.
+        num_video_frames: frames in the video.
+
+    Returns:
+        int64 array (num_frames,) for a scalar timestamp, else (K, num_frames).
+    """
+    t = np.asarray(timestamps, dtype=np.int64)
+    center = (t - start_second) * fps
+    offsets = np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    idx = center[..., None] + offsets
+    return np.clip(idx, 0, num_video_frames - 1)
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def _label_map(meta):
+    cache = meta.__dict__.get("_label_map_cache")
+    if cache is None:
+        path = meta.label_map_file
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"dataset '{meta.name}': label map not found: {path}")
+        cache = meta.__dict__["_label_map_cache"] = read_label_map(path)
+    return cache
+
+
+def _existing_or_none(attr, meta):
+    path = meta.__dict__[attr]
+    return path if path is not None and os.path.exists(path) else None
+
+
+_LAZY_FIELDS = {
+    "class_names": lambda m: _label_map(m)[0],
+    "evaluated_ids": lambda m: _label_map(m)[1],
+    "excluded_timestamps_file": functools.partial(_existing_or_none, "_excluded_timestamps_path"),
+    "predicted_boxes_file": functools.partial(_existing_or_none, "_predicted_boxes_path"),
+}
+
+
+class AVAMetadata(Metadata):
+    """Detectron2 ``Metadata`` whose label-map fields are read on first access.
+
+    ``class_names`` (dict id -> name) and ``evaluated_ids`` (sorted ids) come from
+    ``label_map_file``; ``excluded_timestamps_file`` and ``predicted_boxes_file`` are the
+    paths if the files exist, else None (checked at each access). ``class_names`` is an
+    ordinary field here (Detectron2's ``Metadata`` would rename it to ``thing_classes``).
+    """
+
+    _RENAMED = {k: v for k, v in Metadata._RENAMED.items() if k != "class_names"}
+
+    def __getattr__(self, key):
+        if key in _LAZY_FIELDS and "label_map_file" in self.__dict__:
+            return _LAZY_FIELDS[key](self)
+        return super().__getattr__(key)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _resolve(root, path):
+    return path if os.path.isabs(path) else os.path.join(root, path)
+
+
+def _warn(stats, examples, category, message):
+    stats[category] += 1
+    ex = examples.setdefault(category, [])
+    if len(ex) < _EXAMPLES:
+        ex.append(message)
+
+
+def _index_frame_list(frame_list_file, stats, examples):
+    """video_id -> object array of frame paths (relative to frames/) indexed by frame id.
+
+    A frame id missing from the list (a gap) takes the path of the nearest listed frame and
+    is counted; a duplicate or negative frame id is an error naming the file and line.
+    """
+    df = read_frame_list(frame_list_file)
+    if len(df) == 0:
+        raise AVAFormatError(frame_list_file, None, None, "the frame list has no frames")
+    df = df.sort_values(["video_id", "frame_id"], kind="stable").reset_index(drop=True)
+    vids = df["video_id"].to_numpy()
+    ids = df["frame_id"].to_numpy()
+    paths = df["path"].to_numpy()
+    lines = df["line"].to_numpy()
+    neg = np.flatnonzero(ids < 0)
+    if len(neg):
+        i = neg[0]
+        raise AVAFormatError(frame_list_file, int(lines[i]), "frame_id", f"negative frame id {ids[i]}")
+    dup = np.flatnonzero((vids[1:] == vids[:-1]) & (ids[1:] == ids[:-1]))
+    if len(dup):
+        i = dup[0] + 1
+        raise AVAFormatError(
+            frame_list_file, int(lines[i]), "frame_id",
+            f"duplicate frame id {ids[i]} for video {vids[i]!r} (also at line {lines[i - 1]})",
+        )
+    videos = {}
+    _, starts = np.unique(vids, return_index=True)
+    bounds = list(starts) + [len(vids)]
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        vid, vid_ids, vid_paths = vids[s], ids[s:e], paths[s:e]
+        n = int(vid_ids[-1]) + 1
+        if n == e - s:
+            videos[vid] = vid_paths
+            continue
+        full = np.arange(n)
+        pos = np.clip(np.searchsorted(vid_ids, full), 0, len(vid_ids) - 1)
+        prev = np.clip(pos - 1, 0, len(vid_ids) - 1)
+        take_prev = np.abs(vid_ids[prev] - full) <= np.abs(vid_ids[pos] - full)
+        nearest = np.where(take_prev, prev, pos)
+        videos[vid] = vid_paths[nearest]
+        missing = n - (e - s)
+        stats["frame_list_gaps"] += missing
+        ex = examples.setdefault("frame_list_gaps", [])
+        if len(ex) < _EXAMPLES:
+            gap = int(full[np.isin(full, vid_ids, invert=True)][0])
+            ex.append(f"{frame_list_file}: video {vid!r}: {missing} frame ids missing (first: {gap}); nearest listed frames used")
+    return videos
+
+
+def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
+    """Validate a box table; clip coordinates to [0, 1] (counted); drop empty boxes (counted).
+
+    Returns the rows (DataFrame) with clipped coordinates.
+    """
+    rows = table.rows
+    if len(rows) == 0:
+        return rows
+    line = rows["line"].to_numpy()
+    x1, y1, x2, y2 = (rows[c].to_numpy() for c in ("x1", "y1", "x2", "y2"))
+    for lo, hi, name in ((x1, x2, "x2"), (y1, y2, "y2")):
+        bad = np.flatnonzero(hi < lo)
+        if len(bad):
+            i = bad[0]
+            raise AVAFormatError(path, int(line[i]), name, f"box has {name} < {name[0]}1 ({hi[i]} < {lo[i]})")
+    if kind == "groundtruth":
+        aid = rows["action_id"].to_numpy()
+        bad = np.flatnonzero((aid < 1) | (aid > num_classes))
+        if len(bad):
+            i = bad[0]
+            raise AVAFormatError(path, int(line[i]), "action_id", f"action id {aid[i]} outside 1..{num_classes}")
+    else:
+        bad = np.flatnonzero(np.isnan(rows["last"].to_numpy()))
+        if len(bad):
+            raise AVAFormatError(path, int(line[bad[0]]), "score", "missing or empty (predicted boxes need a detector score)")
+    coords = np.stack([x1, y1, x2, y2], axis=1)
+    clipped = np.clip(coords, 0.0, 1.0)
+    changed = np.flatnonzero((clipped != coords).any(axis=1))
+    tag = "gt" if kind == "groundtruth" else "proposal"
+    for i in changed[:_EXAMPLES]:
+        examples.setdefault(f"{tag}_boxes_clipped", []).append(f"{path}:{line[i]}: box {coords[i].tolist()} clipped to [0, 1]")
+    stats[f"{tag}_boxes_clipped"] += len(changed)
+    empty = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])
+    for i in np.flatnonzero(empty)[:_EXAMPLES]:
+        examples.setdefault(f"{tag}_boxes_empty", []).append(f"{path}:{line[i]}: box {coords[i].tolist()} has no area inside the frame; dropped")
+    stats[f"{tag}_boxes_empty"] += int(empty.sum())
+    rows = rows.copy()
+    rows[["cx1", "cy1", "cx2", "cy2"]] = clipped
+    return rows[~empty]
+
+
+def _group_groundtruth(rows):
+    """key -> list of persons; rows with identical coordinates at a key are one person."""
+    persons = {}
+    cols = [rows[c].tolist() for c in ("video_id", "timestamp", "x1", "y1", "x2", "y2", "cx1", "cy1", "cx2", "cy2", "action_id", "last")]
+    for vid, ts, x1, y1, x2, y2, cx1, cy1, cx2, cy2, aid, last in zip(*cols):
+        per_key = persons.setdefault((vid, ts), {})
+        p = per_key.get((x1, y1, x2, y2))
+        if p is None:
+            pid = int(last) if last == last else -1  # NaN -> -1
+            p = per_key[(x1, y1, x2, y2)] = {"bbox": [cx1, cy1, cx2, cy2], "labels": [], "person_id": pid}
+        if aid not in p["labels"]:
+            p["labels"].append(aid)
+    out = {}
+    for key, per_key in persons.items():
+        for p in per_key.values():
+            p["labels"].sort()
+        out[key] = list(per_key.values())
+    return out
+
+
+def _group_proposals(rows):
+    """key -> {"boxes": float32 (P, 4), "scores": float32 (P,)}; duplicate boxes keep the best score."""
+    best = {}
+    cols = [rows[c].tolist() for c in ("video_id", "timestamp", "cx1", "cy1", "cx2", "cy2", "last")]
+    for vid, ts, x1, y1, x2, y2, score in zip(*cols):
+        per_key = best.setdefault((vid, ts), {})
+        box = (x1, y1, x2, y2)
+        if score > per_key.get(box, -np.inf):
+            per_key[box] = score
+    return {
+        key: {
+            "boxes": np.asarray(list(per_key.keys()), dtype=np.float32).reshape(-1, 4),
+            "scores": np.asarray(list(per_key.values()), dtype=np.float32),
+        }
+        for key, per_key in best.items()
+    }
+
+
+def _empty_proposals():
+    return {"boxes": np.zeros((0, 4), dtype=np.float32), "scores": np.zeros((0,), dtype=np.float32)}
+
+
+def load_ava_dicts(
+    frames_dir,
+    frame_list_file,
+    groundtruth_file,
+    predicted_boxes_file,
+    excluded_timestamps_file,
+    split,
+    *,
+    num_frames=32,
+    sampling_rate=2,
+    num_classes=80,
+    fps=AVA_FPS,
+    start_second=AVA_START_SECOND,
+    predicted_boxes_required=None,
+    excluded_timestamps_required=False,
+    dataset_name=None,
+    stats=None,
+):
+    """Read an AVA-format split into dataset dicts (one per keyframe).
+
+    Args:
+        frames_dir: folder the frame-list paths are relative to.
+        frame_list_file: PySlowFast frame list of the split.
+        groundtruth_file: ground-truth box CSV; None for inference without ground truth
+            (then the keyframes are those of the predicted boxes, which are required).
+        predicted_boxes_file: person-detector box CSV; required unless ``split == "train"``
+            (or as ``predicted_boxes_required`` says).
+        excluded_timestamps_file: ``video_id,timestamp`` keys to leave out; optional unless
+            ``excluded_timestamps_required``.
+        split: "train" makes one dict per ground-truth keyframe; any other split one dict
+            per keyframe with ground truth or predicted boxes (the evaluator needs
+            predictions at every ground-truth key).
+        num_frames, sampling_rate: the clip (``frame_paths`` has ``num_frames`` entries).
+        num_classes: action ids must lie in ``1..num_classes``.
+        stats: optional ``collections.Counter`` that receives the problem counts.
+
+    Returns:
+        list[dict] in (video_id, timestamp) order.
+
+    Raises:
+        FileNotFoundError for a missing required file; AVAFormatError (file, line, field)
+        for a malformed row, an action id outside ``1..num_classes``, a box with
+        x2 < x1 or y2 < y1, a duplicate frame id. Boxes outside [0, 1] are clipped,
+        keyframes whose video is not in the frame list or whose keyframe lies outside the
+        video are skipped; all of these are counted and logged.
+    """
+    name = dataset_name or split
+    stats = Counter() if stats is None else stats
+    examples = {}
+    if predicted_boxes_required is None:
+        predicted_boxes_required = split != "train"
+    for path, what in ((frame_list_file, "frame list"), (groundtruth_file, "ground-truth file")):
+        if path is not None and not os.path.exists(path):
+            raise FileNotFoundError(f"dataset '{name}': {what} not found: {path}")
+
+    videos = _index_frame_list(frame_list_file, stats, examples)
+
+    persons, keys = {}, set()
+    if groundtruth_file is not None:
+        gt_table = read_box_csv(groundtruth_file, kind="groundtruth")
+        gt_rows = _checked_boxes(gt_table, groundtruth_file, "groundtruth", stats, examples, num_classes)
+        persons = _group_groundtruth(gt_rows)
+        keys = set(gt_table.keys)
+
+    proposals = {}
+    if predicted_boxes_file is not None and os.path.exists(predicted_boxes_file):
+        pred_table = read_box_csv(predicted_boxes_file, kind="proposals")
+        proposals = _group_proposals(_checked_boxes(pred_table, predicted_boxes_file, "proposals", stats, examples))
+        if split != "train":
+            keys |= pred_table.keys
+    elif predicted_boxes_required:
+        raise FileNotFoundError(
+            f"dataset '{name}': predicted person boxes not found: {predicted_boxes_file} "
+            "(testing uses the person detector's boxes)"
+        )
+
+    excluded = set()
+    if excluded_timestamps_file is not None and os.path.exists(excluded_timestamps_file):
+        excluded = read_exclusions(excluded_timestamps_file)
+    elif excluded_timestamps_required:
+        raise FileNotFoundError(f"dataset '{name}': excluded-timestamps file not found: {excluded_timestamps_file}")
+    stats["excluded_keyframes"] += len(keys & excluded)
+    keys -= excluded
+
+    prefix = os.path.join(frames_dir, "")
+    by_video = {}
+    for vid, ts in sorted(keys):
+        by_video.setdefault(vid, []).append(ts)
+    dicts = []
+    for vid, stamps in by_video.items():
+        frames = videos.get(vid)
+        if frames is None:
+            for ts in stamps:
+                _warn(stats, examples, "keyframes_video_not_in_frame_list", f"{vid},{ts:04d}: video not in {frame_list_file}")
+            continue
+        stamps = np.asarray(stamps, dtype=np.int64)
+        centers = (stamps - start_second) * fps
+        inside = (centers >= 0) & (centers < len(frames))
+        for ts, c in zip(stamps[~inside], centers[~inside]):
+            _warn(
+                stats, examples, "keyframes_outside_video",
+                f"{vid},{ts:04d}: keyframe index {c} outside the video's frames 0..{len(frames) - 1}",
+            )
+        stamps, centers = stamps[inside], centers[inside]
+        clips = frames[clip_frame_indices(stamps, num_frames, sampling_rate, len(frames), fps, start_second)]
+        for ts, c, rel in zip(stamps.tolist(), centers.tolist(), clips):
+            dicts.append(
+                {
+                    "video_id": vid,
+                    "timestamp": ts,
+                    "image_id": f"{vid},{ts:04d}",
+                    "frame_paths": [prefix + p for p in rel],
+                    "keyframe_path": prefix + frames[c],
+                    "annotations": persons.get((vid, ts), []),
+                    "proposals": proposals.get((vid, ts)) or _empty_proposals(),
+                }
+            )
+    stats["keyframes"] += len(dicts)
+    stats["gt_persons"] += sum(len(d["annotations"]) for d in dicts)
+    stats["proposals"] += sum(len(d["proposals"]["scores"]) for d in dicts)
+    for category, msgs in examples.items():
+        logger.warning(
+            "dataset '%s': %d x %s, e.g.\n  %s", name, stats[category], category, "\n  ".join(msgs)
+        )
+    logger.info(
+        "dataset '%s': %d keyframes from %d videos, %d ground-truth persons, %d predicted boxes, %d keyframes excluded",
+        name, stats["keyframes"], len({d["video_id"] for d in dicts}), stats["gt_persons"], stats["proposals"],
+        stats["excluded_keyframes"],
+    )
+    return dicts
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def register_ava_dataset(
+    name,
+    root,
+    split,
+    *,
+    version="v2.2",
+    num_frames=32,
+    sampling_rate=2,
+    num_classes=80,
+    fps=AVA_FPS,
+    start_second=AVA_START_SECOND,
+    frames_dir="frames",
+    frame_list_file=None,
+    groundtruth_file=None,
+    predicted_boxes_file=None,
+    excluded_timestamps_file=None,
+    label_map_file=None,
+):
+    """Register an AVA-format folder as a Detectron2 dataset (lazily: no file is read now).
+
+    The folder holds ``frames/``, ``frame_lists/<split>.csv`` and ``annotations/`` with the
+    AVA file names (``ava_<split>_<version>.csv``, ``ava_<split>_predicted_boxes.csv``,
+    ``ava_<split>_excluded_timestamps_<version>.csv`` and the version's label map). Every
+    file name can be overridden by keyword (absolute, or relative to ``root``); an
+    explicitly named excluded-timestamps file must exist, the default one is optional.
+    Re-registering a name replaces it.
+
+    Args:
+        name: dataset name, e.g. "my_ava_train".
+        root: the AVA-format folder.
+        split: "train" (one dict per ground-truth keyframe) or another split name (one dict
+            per keyframe with ground truth or predicted boxes; predicted boxes required).
+        version: "v2.1" or "v2.2" (selects the default annotation and label-map names).
+        num_frames, sampling_rate: the clip each dict's ``frame_paths`` describes.
+        num_classes: action ids must lie in 1..num_classes.
+        fps, start_second: frame rate of the frames and the movie second of frame 0.
+
+    Sets the metadata: ``evaluator_type="ava"``, ``label_map_file``, ``groundtruth_file``,
+    ``excluded_timestamps_file`` (None if absent), ``predicted_boxes_file`` (None if
+    absent), ``frames_root``, ``class_names`` (dict id -> name), ``evaluated_ids``,
+    ``split``, ``num_frames``, ``sampling_rate``, ``frame_list_file``, ``version``.
+    """
+    if label_map_file is None and version not in LABEL_MAP_FILES:
+        raise ValueError(f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); pass label_map_file")
+    if num_frames < 1 or sampling_rate < 1:
+        raise ValueError(f"num_frames and sampling_rate must be >= 1, got {num_frames}, {sampling_rate}")
+    _AVA_REGISTRATIONS[name] = dict(
+        root=root, split=split, version=version, num_frames=num_frames, sampling_rate=sampling_rate,
+        num_classes=num_classes, fps=fps, start_second=start_second, frames_dir=frames_dir,
+        frame_list_file=frame_list_file, groundtruth_file=groundtruth_file,
+        predicted_boxes_file=predicted_boxes_file, excluded_timestamps_file=excluded_timestamps_file,
+        label_map_file=label_map_file,
+    )
+    root = os.path.abspath(os.path.expanduser(root))
+    files = dict(
+        frames_dir=_resolve(root, frames_dir),
+        frame_list_file=_resolve(root, frame_list_file or os.path.join("frame_lists", f"{split}.csv")),
+        groundtruth_file=_resolve(root, groundtruth_file or os.path.join("annotations", f"ava_{split}_{version}.csv")),
+        predicted_boxes_file=_resolve(
+            root, predicted_boxes_file or os.path.join("annotations", f"ava_{split}_predicted_boxes.csv")
+        ),
+        excluded_timestamps_file=_resolve(
+            root, excluded_timestamps_file or os.path.join("annotations", f"ava_{split}_excluded_timestamps_{version}.csv")
+        ),
+    )
+    label_map = _resolve(root, label_map_file or os.path.join("annotations", LABEL_MAP_FILES[version]))
+
+    if name in DatasetCatalog:
+        DatasetCatalog.remove(name)
+    DatasetCatalog.register(
+        name,
+        functools.partial(
+            load_ava_dicts,
+            **files,
+            split=split,
+            num_frames=num_frames,
+            sampling_rate=sampling_rate,
+            num_classes=num_classes,
+            fps=fps,
+            start_second=start_second,
+            excluded_timestamps_required=excluded_timestamps_file is not None,
+            dataset_name=name,
+        ),
+    )
+    if name in MetadataCatalog:
+        MetadataCatalog.remove(name)
+    meta = MetadataCatalog[name] = AVAMetadata(name=name)
+    meta.set(
+        evaluator_type="ava",
+        label_map_file=label_map,
+        groundtruth_file=files["groundtruth_file"],
+        frames_root=files["frames_dir"],
+        frame_list_file=files["frame_list_file"],
+        split=split,
+        version=version,
+        num_frames=num_frames,
+        sampling_rate=sampling_rate,
+        num_classes=num_classes,
+        _excluded_timestamps_path=files["excluded_timestamps_file"],
+        _predicted_boxes_path=files["predicted_boxes_file"],
+    )
+    return meta
+
+
+def registered_ava_datasets():
+    """Names registered through :func:`register_ava_dataset` (built-ins included)."""
+    return sorted(_AVA_REGISTRATIONS)
+
+
+def register_datasets_from_cfg(cfg):
+    """Re-register the AVA datasets named in cfg.DATASETS.TRAIN / TEST with the config's clip.
+
+    Uses ``cfg.INPUT.NUM_FRAMES``, ``cfg.INPUT.SAMPLING_RATE`` and
+    ``cfg.MODEL.ROI_HEADS.NUM_CLASSES``; every other registration argument (root, custom
+    file names) is kept. Names not registered through :func:`register_ava_dataset` are
+    left alone. Returns the list of re-registered names.
+    """
+    done = []
+    for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
+        spec = _AVA_REGISTRATIONS.get(name)
+        if spec is None or name in done:
+            continue
+        spec = dict(spec)
+        spec.update(
+            num_frames=cfg.INPUT.NUM_FRAMES,
+            sampling_rate=cfg.INPUT.SAMPLING_RATE,
+            num_classes=cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+        )
+        register_ava_dataset(name, spec.pop("root"), spec.pop("split"), **spec)
+        done.append(name)
+    return done
+
+
+def _register_builtins():
+    root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
+    for version in ("v2.2", "v2.1"):
+        for split in ("train", "val"):
+            register_ava_dataset(f"ava_{version}_{split}", os.path.join(root, "ava"), split, version=version)
+    for split in ("train", "val"):
+        register_ava_dataset(f"synthetic_ava_{split}", os.path.join(root, "synthetic_ava"), split, version="v2.2")
+
+
+_register_builtins()

@@ -1,0 +1,285 @@
+"""Loader benchmark: clips/s through AVADatasetMapper vs. the decode limit and a naive loader.
+
+    .venv/bin/python tools/benchmark.py --task loader [--frame-sizes 455x256 1280x720]
+        [--modes test train] [--clips 16] [--repeats 3] [--num-frames 32] [--sampling-rate 2]
+        [--loader-workers 0]
+
+It writes its own AVA-format folder (one video of JPEG frames, one keyframe per second)
+per frame size and measures, on the same clips and the same sampled transforms (the
+numpy RNG is seeded per clip):
+
+- mapper: ``AVADatasetMapper.__call__`` (decode, resize/crop/flip, normalise, pathways);
+- decode limit: only decoding the same frames the same way (same reduction factor), the
+  floor for this step;
+- decode at full size: ``cv2.imread`` of the clip's frames without reduction;
+- naive: ``cv2.imread`` of every frame of the NUM_FRAMES x SAMPLING_RATE window at full
+  size, keep every SAMPLING_RATE-th, then resize / crop / flip / normalise / pathways.
+
+Everything runs in one process with one torch and one OpenCV thread (as in a DataLoader
+worker). Each pass is timed ``--repeats`` times, interleaved, and the best pass is kept.
+Targets: mapper >= 0.85 x decode limit, mapper >= 2 x naive.
+"""
+import os
+import shutil
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+TARGET_DECODE_RATIO = 0.85
+TARGET_NAIVE_SPEEDUP = 2.0
+
+
+def add_arguments(parser):
+    parser.add_argument("--frame-sizes", nargs="+", default=["455x256", "1280x720"], help="WxH of the synthetic JPEG frames")
+    parser.add_argument("--modes", nargs="+", choices=["test", "train"], default=["test", "train"])
+    parser.add_argument("--clips", type=int, default=16, help="keyframes (clips) per pass")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per loader; the best is reported")
+    parser.add_argument("--num-frames", type=int, default=32)
+    parser.add_argument("--sampling-rate", type=int, default=2)
+    parser.add_argument("--test-size", type=int, default=256)
+    parser.add_argument("--train-jitter", type=int, nargs=2, default=[256, 320])
+    parser.add_argument("--train-crop", type=int, default=224)
+    parser.add_argument("--jpeg-quality", type=int, default=90)
+    parser.add_argument("--loader-workers", type=int, default=0, help="also time a DataLoader with this many workers (0: skip)")
+    parser.add_argument("--workdir", default=None, help="folder for the generated frames (default: a temp dir, removed)")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class _Scene:
+    """Frames of a smooth scene with moving discs and sensor noise (compress like real frames)."""
+
+    def __init__(self, rng, w, h):
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        base = np.stack([90 + 60 * np.sin(x / (37 + 11 * c)) * np.cos(y / (29 + 7 * c)) for c in range(3)], -1)
+        self.base = base.astype(np.uint8)
+        self.noise = [rng.integers(-4, 5, (h, w, 3)).astype(np.int16) for _ in range(4)]
+        self.discs = [
+            (rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.05, 0.15) * h, tuple(rng.uniform(0, 255, 3).tolist()), rng.uniform(-3, 3))
+            for _ in range(6)
+        ]
+        self.w = w
+
+    def frame(self, t):
+        img = np.roll(self.base, t, axis=1)
+        for x, y, r, color, vx in self.discs:
+            cv2.circle(img, (int((x + vx * t) % self.w), int(y)), int(r), color, -1)
+        return np.clip(img.astype(np.int16) + self.noise[t % len(self.noise)], 0, 255).astype(np.uint8)
+
+
+def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, quality, seed=0):
+    """One-video AVA-format folder with keyframes 902.. and person boxes at each."""
+    from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
+
+    rng = np.random.default_rng(seed)
+    vid = "benchvid"
+    first_ts = 902
+    last_center = (first_ts + num_keyframes - 1 - AVA_START_SECOND) * AVA_FPS
+    n = last_center + num_frames * sampling_rate // 2 + 2
+    os.makedirs(os.path.join(root, "frames", vid), exist_ok=True)
+    os.makedirs(os.path.join(root, "frame_lists"), exist_ok=True)
+    os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
+    scene = _Scene(rng, width, height)
+    rows = ["original_vido_id video_id frame_id path labels"]
+    for i in range(n):
+        rel = f"{vid}/{vid}_{i + 1:06d}.jpg"
+        cv2.imwrite(os.path.join(root, "frames", rel), scene.frame(i), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        rows.append(f'{vid} 0 {i} {rel} ""')
+    for split in ("train", "val"):
+        with open(os.path.join(root, "frame_lists", f"{split}.csv"), "w") as f:
+            f.write("\n".join(rows) + "\n")
+    gt, pred = [], []
+    for k in range(num_keyframes):
+        ts = first_ts + k
+        for p in range(3):
+            x1, y1 = 0.1 + 0.25 * p, 0.15
+            gt.append(f"{vid},{ts},{x1:.3f},{y1:.3f},{x1 + 0.2:.3f},0.9,{1 + p},{p}")
+            pred.append(f"{vid},{ts},{x1:.3f},{y1:.3f},{x1 + 0.2:.3f},0.9,,0.9")
+    for split in ("train", "val"):
+        with open(os.path.join(root, "annotations", f"ava_{split}_v2.2.csv"), "w") as f:
+            f.write("\n".join(gt) + "\n")
+        with open(os.path.join(root, "annotations", f"ava_{split}_predicted_boxes.csv"), "w") as f:
+            f.write("\n".join(pred) + "\n")
+    with open(os.path.join(root, "annotations", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"), "w") as f:
+        f.write("".join(f'item {{\n  name: "a{i}"\n  id: {i}\n}}\n' for i in (1, 2, 3)))
+    return n
+
+
+# ----------------------------------------------------------------------------- loaders
+
+
+def _record_decodes(mapper, dicts):
+    """Run the mapper once per clip (seeded) and record which (path, factor) it decoded."""
+    from slowfast_det.data import mapper as mapper_mod
+
+    real, calls = mapper_mod.read_frame, []
+
+    def recording(path, factor=1):
+        calls[-1].append((path, factor))
+        return real(path, factor)
+
+    mapper_mod.read_frame = recording
+    try:
+        for i, d in enumerate(dicts):
+            calls.append([])
+            np.random.seed(i)
+            assert mapper(d) is not None
+    finally:
+        mapper_mod.read_frame = real
+    return calls
+
+
+def _naive_clip(mapper, d, num_frames, sampling_rate, window_paths):
+    """Read every window frame at full size with cv2.imread, then process as the mapper does."""
+    from slowfast_det.data.mapper import pathway_indices
+
+    frames = [cv2.imread(p) for p in window_paths]
+    frames = frames[::sampling_rate][:num_frames]
+    h, w = frames[0].shape[:2]
+    boxes, _ = mapper.select_boxes(d)
+    tfms, (oh, ow), _, _ = mapper.sample_transform(h, w, boxes * np.array([w, h, w, h], dtype=np.float64))
+    out = []
+    for f in frames:
+        for t in tfms.transforms:
+            if t.__class__.__name__ == "ResizeTransform":
+                f = cv2.resize(f, (t.new_w, t.new_h), interpolation=cv2.INTER_LINEAR)
+            else:
+                f = t.apply_image(f)
+        out.append(np.ascontiguousarray(f[..., ::-1]))
+    clip = torch.from_numpy(np.stack(out)).permute(3, 0, 1, 2).float().div_(255.0)
+    mean = torch.tensor(mapper.clip_mean).view(3, 1, 1, 1)
+    std = torch.tensor(mapper.clip_std).view(3, 1, 1, 1)
+    clip = ((clip - mean) / std).contiguous()
+    return [clip.index_select(1, pathway_indices(num_frames, mapper.alpha)), clip]
+
+
+def _time_passes(fns, repeats):
+    """Best wall time per function over ``repeats`` interleaved passes."""
+    best = {k: float("inf") for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return best
+
+
+def _window_paths(root, d, num_frames, sampling_rate, n_video):
+    from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
+
+    c = (d["timestamp"] - AVA_START_SECOND) * AVA_FPS
+    half = num_frames * sampling_rate // 2
+    idx = np.clip(np.arange(c - half, c - half + num_frames * sampling_rate), 0, n_video - 1)
+    folder = os.path.dirname(d["keyframe_path"])
+    return [os.path.join(folder, f"{d['video_id']}_{i + 1:06d}.jpg") for i in idx]
+
+
+def run_case(args, root, size, mode, n_video):
+    from detectron2.config import get_cfg
+    from detectron2.data import DatasetCatalog
+    from detectron2.data import transforms as T  # noqa: F401
+
+    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.data.datasets import register_ava_dataset
+    from slowfast_det.data.decode import read_frame
+    from slowfast_det.data.mapper import AVADatasetMapper
+
+    cfg = get_cfg()
+    add_slowfast_config(cfg)
+    cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = args.num_frames, args.sampling_rate
+    cfg.INPUT.TEST_SIZE = args.test_size
+    cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE = list(args.train_jitter), args.train_crop
+    cfg.AVA.DETECTION_SCORE_THRESH = 0.5
+    split = "train" if mode == "train" else "val"
+    name = f"_bench_loader_{split}"
+    register_ava_dataset(name, root, split, num_frames=args.num_frames, sampling_rate=args.sampling_rate, num_classes=80)
+    dicts = DatasetCatalog.get(name)[: args.clips]
+    DatasetCatalog.remove(name)
+    mapper = AVADatasetMapper(cfg, is_train=mode == "train")
+
+    decodes = _record_decodes(mapper, dicts)
+    factors = sorted({f for c in decodes for _, f in c})
+    windows = [_window_paths(root, d, args.num_frames, args.sampling_rate, n_video) for d in dicts]
+
+    def run_mapper():
+        for i, d in enumerate(dicts):
+            np.random.seed(i)
+            mapper(d)
+
+    def run_decode_limit():
+        for calls in decodes:
+            for p, f in calls:
+                read_frame(p, f)
+
+    def run_decode_full():
+        for d in dicts:
+            for p in dict.fromkeys(d["frame_paths"]):
+                cv2.imread(p)
+
+    def run_naive():
+        for i, (d, w) in enumerate(zip(dicts, windows)):
+            np.random.seed(i)
+            _naive_clip(mapper, d, args.num_frames, args.sampling_rate, w)
+
+    best = _time_passes(
+        {"mapper": run_mapper, "decode_limit": run_decode_limit, "decode_full": run_decode_full, "naive": run_naive},
+        args.repeats,
+    )
+    n = len(dicts)
+    cps = {k: n / v for k, v in best.items()}
+    tag = f"{size} {mode}"
+    out_shape = tuple(mapper(dicts[0])["clip"][-1].shape)
+    rows = [
+        (f"{tag}: output fast pathway (C,T,H,W)", "x".join(map(str, out_shape)), ""),
+        (f"{tag}: JPEG decode reduction used", "/".join(map(str, factors)), "factor"),
+        (f"{tag}: mapper", cps["mapper"], "clips/s"),
+        (f"{tag}: decode limit (same frames, same reduction)", cps["decode_limit"], "clips/s"),
+        (f"{tag}: decode only, full size (cv2.imread)", cps["decode_full"], "clips/s"),
+        (f"{tag}: naive loader (imread whole window)", cps["naive"], "clips/s"),
+        (f"{tag}: mapper / decode limit (target >= {TARGET_DECODE_RATIO})", cps["mapper"] / cps["decode_limit"], "ratio"),
+        (f"{tag}: mapper / naive (target >= {TARGET_NAIVE_SPEEDUP})", cps["mapper"] / cps["naive"], "ratio"),
+    ]
+    if args.loader_workers > 0:
+        rows.append(_time_dataloader(mapper, dicts, args.loader_workers, tag))
+    return rows
+
+
+def _time_dataloader(mapper, dicts, workers, tag):
+    from detectron2.data.build import trivial_batch_collator
+    from detectron2.data.common import DatasetFromList, MapDataset
+
+    ds = MapDataset(DatasetFromList(dicts, copy=False), mapper)
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=workers, collate_fn=trivial_batch_collator)
+    it = iter(loader)
+    next(it)  # start-up of the workers is not timed
+    t = time.perf_counter()
+    n = sum(1 for _ in it)
+    return (f"{tag}: DataLoader, {workers} workers (incl. transfer to the main process)", n / (time.perf_counter() - t), "clips/s")
+
+
+def main(args):
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="bench_loader_")
+    rows = []
+    try:
+        for size in args.frame_sizes:
+            w, h = (int(v) for v in size.lower().split("x"))
+            root = os.path.join(workdir, f"ava_{w}x{h}")
+            t = time.perf_counter()
+            n_video = build_folder(root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality)
+            kb = os.path.getsize(os.path.join(root, "frames", "benchvid", "benchvid_000001.jpg")) / 1024
+            print(f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in {time.perf_counter() - t:.1f}s")
+            for mode in args.modes:
+                case = run_case(args, root, size, mode, n_video)
+                for r in case:
+                    print(f"[loader] {r[0]}: {r[1] if isinstance(r[1], str) else f'{r[1]:.3g}'} {r[2]}")
+                rows.extend(case)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return rows

@@ -1,0 +1,39 @@
+#!/usr/bin/env python
+"""Check an AVA-format folder before training.
+
+    .venv/bin/python tools/check_ava_dataset.py ROOT [--splits train val] [--version v2.2]
+        [--num-classes 80] [--verify-images {none,keyframes,all}] [--max-examples 5]
+
+Prints counts and the first examples of every problem (missing frames, malformed rows,
+unknown label ids, keyframes outside the frame range, frame-list / annotation mismatches)
+and exits with status 1 if there is any problem (warnings alone exit 0).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from slowfast_det.data.checker import check_ava_dataset  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", help="AVA-format folder with frames/, frame_lists/, annotations/")
+    parser.add_argument("--splits", nargs="+", default=["train", "val"])
+    parser.add_argument("--version", default="v2.2", help="annotation version in the file names (v2.1 or v2.2)")
+    parser.add_argument("--num-classes", type=int, default=80, help="valid action ids are 1..N")
+    parser.add_argument("--verify-images", choices=["none", "keyframes", "all"], default="keyframes",
+                        help="decode annotated keyframes (default), every listed frame, or none")
+    parser.add_argument("--max-examples", type=int, default=5, help="examples printed per category")
+    args = parser.parse_args(argv)
+    report = check_ava_dataset(
+        args.root, splits=tuple(args.splits), version=args.version, num_classes=args.num_classes,
+        verify_images=args.verify_images, max_examples=args.max_examples,
+    )
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
