@@ -1,0 +1,249 @@
+"""Resumable inference on AVA-format keyframes (``tools/infer_ava.py``).
+
+:class:`ResumableResultsWriter` makes the results CSV survive interruptions: the rows of
+finished keyframes are appended to ``<out>.partial`` in chunks, each chunk flushed and
+fsync'ed before a commit record (the byte length of ``.partial`` and the chunk's keys)
+is appended, and fsync'ed, to ``<out>.progress``. A new run with the same inputs reads
+the commit log, cuts ``.partial`` back to the last commit (dropping the rows of a chunk
+that was being written when the run stopped, so no keyframe is written twice) and skips
+the committed keyframes. When every keyframe is committed, ``.partial`` is renamed to
+``<out>`` (atomic) and the log is removed: the CSV is complete or absent.
+"""
+import hashlib
+import json
+import logging
+import os
+import tempfile
+
+import numpy as np
+
+__all__ = ["ResumableResultsWriter", "run_fingerprint", "keyframe_result", "results_csv_text", "run_inference"]
+
+logger = logging.getLogger(__name__)
+
+
+def run_fingerprint(cfg_dump, files, extra=()):
+    """A short hash of what determines the results: the config text, the input files
+    (path, size, modification time) and any extra strings."""
+    h = hashlib.sha256(cfg_dump.encode())
+    for p in files:
+        if p and os.path.exists(p):
+            st = os.stat(p)
+            h.update(f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}".encode())
+        else:
+            h.update(f"{p}|absent".encode())
+    for e in extra:
+        h.update(str(e).encode())
+    return h.hexdigest()[:16]
+
+
+class ResumableResultsWriter:
+    """Append-only results CSV with a commit log.
+
+    Args:
+        path: the final CSV.
+        fingerprint: identifies the run's inputs (see :func:`run_fingerprint`); a commit
+            log written by a run with another fingerprint is refused unless ``restart``.
+        format_chunk: callable ``items -> str`` giving the CSV text of a chunk's results.
+        restart: discard an earlier partial run instead of continuing it.
+
+    Attributes:
+        done: set of keys already committed (skip them).
+    """
+
+    def __init__(self, path, fingerprint, format_chunk, restart=False):
+        self.path = path
+        self.partial = path + ".partial"
+        self.log = path + ".progress"
+        self.fingerprint = fingerprint
+        self.format_chunk = format_chunk
+        self.done = set()
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if restart:
+            for p in (self.partial, self.log):
+                if os.path.exists(p):
+                    os.remove(p)
+        if not (os.path.exists(self.log) and self._resume()):
+            if os.path.exists(self.partial):
+                os.remove(self.partial)  # rows without a commit log cannot be trusted
+            with open(self.partial, "wb") as f:
+                os.fsync(f.fileno())
+            self._append_log({"fingerprint": fingerprint})
+
+    def _append_log(self, record):
+        with open(self.log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _resume(self):
+        """Continue the run the commit log describes; False if it has no complete record."""
+        with open(self.log, "rb") as f:
+            raw = f.read()
+        # A record is a complete line; the last line may be torn by an interruption (no
+        # newline yet): it is cut off so that new records start on a fresh line.
+        complete = raw[: raw.rfind(b"\n") + 1]
+        if len(complete) < len(raw):
+            logger.info(f"{self.log}: dropping a torn last record ({len(raw) - len(complete)} bytes)")
+            with open(self.log, "r+b") as f:
+                f.truncate(len(complete))
+                f.flush()
+                os.fsync(f.fileno())
+        records = []
+        for lineno, line in enumerate(complete.splitlines(), 1):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                raise ValueError(f"{self.log}:{lineno}: corrupt progress record; pass --restart to start over") from None
+        if not records:
+            return False  # interrupted before the first record: nothing was committed
+        if records[0].get("fingerprint") is None:
+            raise ValueError(f"{self.log}:1: field 'fingerprint' missing; delete the file or pass --restart")
+        if records[0]["fingerprint"] != self.fingerprint:
+            raise ValueError(
+                f"{self.log}: written by a run with other inputs or config "
+                f"(fingerprint {records[0]['fingerprint']} != {self.fingerprint}); pass --restart to start over"
+            )
+        offset = 0
+        for i, rec in enumerate(records[1:], 2):
+            keys = rec.get("keys")
+            if not isinstance(keys, list) or not isinstance(rec.get("offset"), int):
+                raise ValueError(f"{self.log}:{i}: field 'keys'/'offset' missing; pass --restart")
+            dup = self.done.intersection(keys)
+            if dup:
+                raise ValueError(f"{self.log}:{i}: keys committed twice: {sorted(dup)[:5]}")
+            self.done.update(keys)
+            offset = rec["offset"]
+        size = os.path.getsize(self.partial) if os.path.exists(self.partial) else -1
+        if size < offset:
+            raise ValueError(
+                f"{self.partial}: {size} bytes but {offset} were committed; the partial results are lost, pass --restart"
+            )
+        if size > offset:
+            logger.info(f"{self.partial}: dropping {size - offset} bytes of an uncommitted chunk")
+        with open(self.partial, "r+b") as f:
+            f.truncate(offset)
+            f.flush()
+            os.fsync(f.fileno())
+        logger.info(f"resuming {self.path}: {len(self.done)} keyframes already done")
+        return True
+
+    def commit(self, keys, items):
+        """Append ``items`` (the results of keyframes ``keys``) durably, then record the commit."""
+        keys = list(keys)
+        dup = self.done.intersection(keys)
+        if dup:
+            raise ValueError(f"keyframes committed twice: {sorted(dup)[:5]}")
+        with open(self.partial, "ab") as f:
+            f.write(self.format_chunk(items).encode())
+            f.flush()
+            os.fsync(f.fileno())
+            offset = f.tell()
+        self._append_log({"offset": offset, "keys": keys})
+        self.done.update(keys)
+
+    def finish(self, expected_keys):
+        """Rename the partial CSV to the final path once every expected key is committed."""
+        missing = set(expected_keys) - self.done
+        if missing:
+            raise RuntimeError(f"{self.path}: {len(missing)} keyframes not done yet, e.g. {sorted(missing)[:5]}")
+        os.replace(self.partial, self.path)
+        os.remove(self.log)
+
+
+def keyframe_result(sample, instances, class_ids):
+    """One keyframe's results as the evaluator keeps them.
+
+    Args:
+        sample: the model input (``video_id``, ``timestamp``, ``height``, ``width``).
+        instances: the model output ``Instances`` (``pred_boxes`` in pixels of height x width,
+            ``scores`` (R, K), column k = action id k + 1).
+        class_ids: the action ids to keep (sorted).
+    Returns:
+        ``(video_id, timestamp, boxes float64 (R, 4) normalised, scores (R, len(class_ids)))``,
+        the input of :func:`~slowfast_det.evaluation.files.write_detections_csv`.
+    """
+    h, w = float(sample["height"]), float(sample["width"])
+    boxes = instances.pred_boxes.tensor.cpu().double().numpy() / np.array([w, h, w, h])
+    scores = instances.scores.float().cpu().numpy()
+    columns = np.asarray(class_ids, dtype=np.int64) - 1
+    if scores.ndim != 2 or len(columns) and scores.shape[1] <= columns.max():
+        raise ValueError(f"keyframe {sample.get('image_id')}: scores {scores.shape} lack action id {columns.max() + 1}")
+    return (str(sample["video_id"]), int(sample["timestamp"]), boxes, scores[:, columns])
+
+
+def results_csv_text(keyframes, class_ids):
+    """CSV text of keyframe results in the evaluator's format, written by the evaluator's own
+    writer (:func:`~slowfast_det.evaluation.files.write_detections_csv`): rows
+    ``video_id,timestamp,x1,y1,x2,y2,action_id,score``, keyframes sorted by (video, time)."""
+    from slowfast_det.evaluation.files import write_detections_csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "results.csv")
+        write_detections_csv(keyframes, class_ids, path)
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+
+def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progress=True, after_commit=None):
+    """Run ``model`` over ``loader`` and commit the results to ``writer`` in chunks.
+
+    Args:
+        model: in eval mode; called on each batch (list of mapper outputs).
+        loader: yields batches in the order of ``keys`` (Detectron2's inference loader does);
+            keyframes it leaves out (unreadable clips) are committed with no rows.
+        keys: image ids of the keyframes to do, in loader order.
+        writer: :class:`ResumableResultsWriter` (its chunks: lists of :func:`keyframe_result`).
+        class_ids: the action ids written (sorted).
+        commit_every: keyframes per commit.
+        progress: show a tqdm progress bar over all keyframes (done ones included).
+        after_commit: optional callable(number of keyframes committed in this run), called
+            after each commit (tests use it to interrupt a run).
+    Returns:
+        dict: ``keyframes`` done in this run, ``skipped`` (left out by the loader), ``boxes`` scored.
+    """
+    import torch
+    from tqdm import tqdm
+
+    position = {k: i for i, k in enumerate(keys)}
+    pending_keys, pending_items = [], []
+    next_index = 0  # keys[:next_index] are done or pending
+    stats = {"keyframes": 0, "skipped": 0, "boxes": 0}
+    bar = tqdm(total=len(writer.done) + len(keys), initial=len(writer.done), unit="keyframe", disable=not progress)
+
+    def commit():
+        writer.commit(pending_keys, pending_items)
+        stats["keyframes"] += len(pending_keys)
+        stats["boxes"] += sum(len(item[2]) for item in pending_items)
+        bar.update(len(pending_keys))
+        pending_keys.clear()
+        pending_items.clear()
+        if after_commit is not None:
+            after_commit(stats["keyframes"])
+
+    def left_out(upto):
+        nonlocal next_index
+        for k in keys[next_index:upto]:
+            logger.warning(f"keyframe {k}: left out by the data loader (no readable frame); no results written")
+            stats["skipped"] += 1
+            pending_keys.append(k)
+        next_index = max(next_index, upto)
+
+    with torch.no_grad():
+        for batch in loader:
+            outputs = model(batch)
+            for sample, out in zip(batch, outputs):
+                i = position.get(sample["image_id"])
+                if i is None or i < next_index:
+                    raise RuntimeError(f"data loader returned keyframe {sample['image_id']} out of order or twice")
+                left_out(i)
+                pending_keys.append(sample["image_id"])
+                pending_items.append(keyframe_result(sample, out["instances"], class_ids))
+                next_index = i + 1
+            if len(pending_keys) >= commit_every:
+                commit()
+    left_out(len(keys))
+    if pending_keys:
+        commit()
+    bar.close()
+    return stats

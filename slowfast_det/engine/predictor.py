@@ -1,0 +1,80 @@
+"""ActionPredictor: score the actions of person boxes in one clip, in the style of
+detectron2's ``DefaultPredictor``."""
+import numpy as np
+import torch
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+
+__all__ = ["ActionPredictor"]
+
+
+class ActionPredictor:
+    """Build a model from a config, load ``MODEL.WEIGHTS`` and score one clip at a time.
+
+    The clip goes through the test-time path of :class:`~slowfast_det.data.AVADatasetMapper`
+    (short side resized to ``INPUT.TEST_SIZE``, RGB, ``(x / 255 - INPUT.CLIP_MEAN) /
+    INPUT.CLIP_STD``, Slow/Fast pathway split), so the scores equal what the test loader and
+    the model give for the same frames and boxes.
+
+    Example::
+
+        predictor = ActionPredictor(cfg)
+        scores = predictor(frames, boxes)   # frames (T, H, W, 3) BGR uint8, boxes (R, 4) pixels
+
+    Attributes:
+        cfg: a frozen copy of the config.
+        model: the model, in eval mode.
+        mapper: the test-time :class:`AVADatasetMapper` built from the config.
+    """
+
+    def __init__(self, cfg):
+        from slowfast_det.checkpoint import SlowFastCheckpointer
+        from slowfast_det.data import AVADatasetMapper
+
+        self.cfg = cfg.clone()
+        self.cfg.freeze()
+        self.model = build_model(self.cfg)
+        self.model.eval()
+        SlowFastCheckpointer(self.model).load(self.cfg.MODEL.WEIGHTS)
+        self.mapper = AVADatasetMapper(self.cfg, is_train=False)
+        self.num_frames = self.cfg.INPUT.NUM_FRAMES
+        self.num_classes = self.cfg.MODEL.ROI_HEADS.NUM_CLASSES
+
+    def _check(self, frames, boxes):
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"ActionPredictor: frames must be uint8 (T, H, W, 3) BGR, got {frames.dtype} {frames.shape}")
+        if frames.shape[0] != self.num_frames:
+            raise ValueError(
+                f"ActionPredictor: the clip has {frames.shape[0]} frames, the model takes INPUT.NUM_FRAMES = "
+                f"{self.num_frames} (sampled every INPUT.SAMPLING_RATE = {self.cfg.INPUT.SAMPLING_RATE} frames)"
+            )
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if len(boxes) else np.zeros((0, 4))
+        if not np.isfinite(boxes).all():
+            raise ValueError("ActionPredictor: boxes contain NaN or infinite values")
+        bad = np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))
+        if len(bad):
+            raise ValueError(f"ActionPredictor: box {bad[0]} has x2 < x1 or y2 < y1: {boxes[bad[0]].tolist()}")
+        return frames, boxes
+
+    def __call__(self, frames, boxes):
+        """
+        Args:
+            frames: uint8 array (T, H, W, 3), BGR, ``T = INPUT.NUM_FRAMES`` frames of the clip
+                (sampled every ``INPUT.SAMPLING_RATE`` source frames, keyframe in the middle).
+            boxes: (R, 4) person boxes (x1, y1, x2, y2) in pixels of (H, W).
+
+        Returns:
+            float32 tensor (R, K) on the CPU: per-class probabilities, column k = action id k + 1.
+        """
+        frames, boxes = self._check(frames, boxes)
+        if len(boxes) == 0:
+            return torch.zeros((0, self.num_classes), dtype=torch.float32)
+        height, width = frames.shape[1:3]
+        pathways, clip_boxes, out_hw = self.mapper.map_frames(frames, boxes)
+        instances = Instances(out_hw)
+        instances.proposal_boxes = Boxes(torch.from_numpy(clip_boxes.astype(np.float32)))
+        inputs = {"clip": pathways, "instances": instances, "height": height, "width": width}
+        with torch.no_grad():  # the model applies TEST.BF16 itself
+            out = self.model([inputs])[0]["instances"]
+        return out.scores.float().cpu()

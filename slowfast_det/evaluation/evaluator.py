@@ -1,0 +1,159 @@
+"""Detectron2 ``DatasetEvaluator`` for AVA: the official frame-mAP@0.5IoU.
+
+Collects per-box, per-class scores from the model outputs (see ``docs/DATAFLOW.md``),
+gathers them on rank 0, writes the official-format detections CSV and scores that file
+with :func:`slowfast_det.evaluation.ava_map.evaluate_files`, the same code path as
+``tools/eval_ava.py``, so re-scoring the CSV gives exactly the reported numbers.
+"""
+import itertools
+import logging
+import os
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from .ava_map import evaluate_files, format_result
+from .files import write_detections_csv, write_json
+from .plots import write_plots
+
+__all__ = ["AVAEvaluator", "FRAME_MAP_KEY"]
+
+#: Key of the frame-mAP (a fraction in [0, 1]) in ``results["ava"]``.
+FRAME_MAP_KEY = "frame-mAP@0.5IOU"
+
+logger = logging.getLogger(__name__)
+
+
+class AVAEvaluator(DatasetEvaluator):
+    """Frame-mAP of an AVA action detector, exactly as the official ActivityNet evaluator.
+
+    Expects, per keyframe, an input dict with ``video_id``, ``timestamp``, ``height``,
+    ``width`` and an output ``{"instances": Instances}`` with ``pred_boxes`` (R, 4) in
+    pixels of ``height x width`` and ``scores`` (R, K) per-class probabilities, column
+    ``k`` = action id ``k + 1``. Only the label map's ids are kept.
+
+    Files written by :meth:`evaluate` (rank 0) in ``output_dir``:
+    ``ava_detections.csv`` (official format), ``ava_eval.json`` (``{"mAP", "per_class",
+    "capacity", ...}``), and with ``plots=True`` ``ava_ap_per_class.png`` and
+    ``ava_pr_curves.png``.
+
+    Returns ``{"ava": {"frame-mAP@0.5IOU": mAP, "AP/<id> <name>": AP, ...}}``, all fractions
+    in [0, 1]; per-class entries only for classes with ground truth (those in the mean).
+    """
+
+    @configurable
+    def __init__(self, dataset_name, output_dir=None, capacity=50, plots=True, distributed=True):
+        """
+        Args:
+            dataset_name: a registered AVA dataset; its metadata gives ``label_map_file``,
+                ``groundtruth_file`` (None: only the CSV is written), ``excluded_timestamps_file``
+                and ``class_names``.
+            output_dir: folder for the result files; None writes the CSV to a temporary
+                folder only (needed to score it) and no plots.
+            capacity: per-keyframe cap on (box, class) detections: 50 as the official
+                script, 0 keeps all (as PySlowFast).
+            plots: write the per-class AP and precision-recall PNGs.
+            distributed: gather the predictions of all ranks on rank 0.
+        """
+        if capacity < 0:
+            raise ValueError(f"capacity must be >= 0 (0 keeps all), got {capacity}")
+        self._dataset_name = dataset_name
+        self._output_dir = output_dir
+        self._capacity = int(capacity)
+        self._plots = plots
+        self._distributed = distributed
+        meta = MetadataCatalog.get(dataset_name)
+        for attr in ("label_map_file", "groundtruth_file"):
+            if not hasattr(meta, attr):
+                raise ValueError(f"dataset '{dataset_name}' has no '{attr}' in its metadata: not an AVA dataset?")
+        self._label_map_file = meta.label_map_file
+        self._groundtruth_file = meta.groundtruth_file
+        self._excluded_file = getattr(meta, "excluded_timestamps_file", None)
+        self._class_names = dict(meta.class_names)
+        self._class_ids = [int(c) for c in meta.evaluated_ids]
+        self._columns = np.asarray(self._class_ids, dtype=np.int64) - 1
+        self.reset()
+
+    @classmethod
+    def from_config(cls, cfg, dataset_name, output_dir=None, distributed=True):
+        return {
+            "dataset_name": dataset_name,
+            "output_dir": output_dir,
+            "capacity": cfg.AVA.EVAL_CAPACITY,
+            "plots": cfg.AVA.EVAL_PLOTS,
+            "distributed": distributed,
+        }
+
+    def reset(self):
+        self._keyframes = []  # (video_id, timestamp, boxes (R,4) normalised, scores (R,E) float32)
+
+    def process(self, inputs, outputs):
+        """Keep each keyframe's boxes (normalised to [0, 1] of the frame) and the scores of
+        the evaluated classes."""
+        for inp, out in zip(inputs, outputs):
+            image_id = inp.get("image_id", f"{inp['video_id']},{int(inp['timestamp']):04d}")
+            inst = out["instances"].to("cpu")
+            boxes = inst.pred_boxes.tensor.double().numpy()
+            scores = inst.scores.float().numpy()
+            if scores.ndim != 2 or scores.shape[0] != boxes.shape[0]:
+                raise ValueError(f"keyframe {image_id}: scores must be (R, K) for R={boxes.shape[0]} boxes, got {scores.shape}")
+            if scores.shape[1] < self._columns.max() + 1:
+                raise ValueError(
+                    f"keyframe {image_id}: scores have {scores.shape[1]} columns, "
+                    f"the label map needs action id {self._columns.max() + 1}"
+                )
+            if not (np.isfinite(scores).all() and np.isfinite(boxes).all()):
+                raise ValueError(f"keyframe {image_id}: non-finite boxes or scores in the model output")
+            h, w = float(inp["height"]), float(inp["width"])
+            norm = boxes / np.array([w, h, w, h])
+            self._keyframes.append((str(inp["video_id"]), int(inp["timestamp"]), norm, scores[:, self._columns]))
+
+    def evaluate(self):
+        if self._distributed:
+            comm.synchronize()
+            parts = comm.gather(self._keyframes, dst=0)
+            if not comm.is_main_process():
+                return {}
+            keyframes = list(itertools.chain(*parts))
+        else:
+            keyframes = self._keyframes
+        if not keyframes:
+            logger.warning("[AVAEvaluator] no predictions were processed: nothing to evaluate")
+            return {}
+        seen, unique = set(), []
+        for kf in keyframes:
+            if (kf[0], kf[1]) not in seen:
+                seen.add((kf[0], kf[1]))
+                unique.append(kf)
+        if len(unique) < len(keyframes):
+            logger.warning("[AVAEvaluator] %d keyframes were processed more than once; the first output of each is kept",
+                           len(keyframes) - len(unique))
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self._output_dir or tmp
+            csv_path = os.path.join(folder, "ava_detections.csv")
+            n_rows = write_detections_csv(unique, self._class_ids, csv_path)
+            logger.info("[AVAEvaluator] wrote %d detection rows for %d keyframes to %s", n_rows, len(unique),
+                        csv_path if self._output_dir else "a temporary file")
+            if self._groundtruth_file is None:
+                logger.warning("[AVAEvaluator] dataset '%s' has no ground truth: detections written, no mAP", self._dataset_name)
+                return {}
+            result, _ = evaluate_files(
+                self._label_map_file, self._groundtruth_file, csv_path, self._excluded_file, self._capacity
+            )
+        logger.info("[AVAEvaluator] %s:\n%s", self._dataset_name, "\n".join(format_result(result, self._class_names)))
+        if self._output_dir:
+            write_json(result.to_json_dict(self._class_names), os.path.join(self._output_dir, "ava_eval.json"))
+            if self._plots:
+                write_plots(result, self._output_dir, "ava", self._class_names)
+
+        metrics = OrderedDict([(FRAME_MAP_KEY, result.mAP)])
+        for c, ap in result.per_class.items():
+            if ap is not None:
+                metrics[f"AP/{c} {self._class_names.get(c, '')}".rstrip()] = ap
+        return {"ava": metrics}

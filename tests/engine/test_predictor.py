@@ -1,0 +1,102 @@
+"""ActionPredictor: same scores as the test loader path, weights loading, input checks."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from slowfast_det.engine.predictor import ActionPredictor
+
+H, W, T = 48, 64, 8
+K = 5
+
+
+def tiny(cfg):
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.SLOWFAST.STAGE_BLOCKS = [1, 1, 1, 1]
+    cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
+    cfg.MODEL.SLOWFAST.STEM_OUT_CHANNELS = 8
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = K
+    cfg.INPUT.NUM_FRAMES = T
+    cfg.INPUT.SAMPLING_RATE = 2
+    cfg.INPUT.TEST_SIZE = 56
+    return cfg
+
+
+def random_clip(seed=0):
+    rng = np.random.default_rng(seed)
+    # smooth random frames (a blurred noise field per frame) so that resizing matters
+    frames = rng.integers(0, 256, size=(T, H // 4, W // 4, 3), dtype=np.uint8)
+    return np.stack([cv2.resize(f, (W, H), interpolation=cv2.INTER_CUBIC) for f in frames])
+
+
+BOXES = np.array([[4.0, 2.0, 36.0, 44.0], [30.0, 10.0, 62.0, 40.0], [0.0, 0.0, 64.0, 48.0]])
+
+
+@pytest.fixture
+def predictor(cfg):
+    torch.manual_seed(0)
+    return ActionPredictor(tiny(cfg))
+
+
+def test_scores_shape_and_range(predictor):
+    scores = predictor(random_clip(), BOXES)
+    assert scores.shape == (3, K) and scores.dtype == torch.float32
+    assert ((scores > 0) & (scores < 1)).all()
+    assert predictor(random_clip(), np.zeros((0, 4))).shape == (0, K)
+
+
+def test_same_scores_as_test_loader_path(predictor, tmp_path):
+    """Frames written losslessly and read back by AVADatasetMapper give the same scores."""
+    from slowfast_det.data import AVADatasetMapper
+
+    frames = random_clip(1)
+    paths = []
+    for i, f in enumerate(frames):
+        p = tmp_path / f"f{i:03d}.png"
+        assert cv2.imwrite(str(p), f)
+        paths.append(str(p))
+    scale = np.array([W, H, W, H])
+    d = {
+        "video_id": "v",
+        "timestamp": 902,
+        "image_id": "v,0902",
+        "frame_paths": paths,
+        "keyframe_path": paths[T // 2],
+        "annotations": [],
+        "proposals": {"boxes": (BOXES / scale).astype(np.float32), "scores": np.ones(3, np.float32)},
+    }
+    sample = AVADatasetMapper(predictor.cfg, is_train=False)(d)
+    with torch.no_grad():
+        expected = predictor.model([sample])[0]["instances"].scores
+    got = predictor(frames, BOXES)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    # the boxes matter and their order is kept
+    torch.testing.assert_close(predictor(frames, BOXES[::-1].copy()), got.flip(0))
+    assert not torch.allclose(got[0], got[1])
+
+
+def test_loads_model_weights(cfg, predictor, tmp_path):
+    weights = tmp_path / "w.pth"
+    torch.save({"model": predictor.model.state_dict()}, weights)
+    c = predictor.cfg.clone()
+    c.defrost()
+    c.MODEL.WEIGHTS = str(weights)
+    torch.manual_seed(123)  # a different initialisation, overwritten by the weights
+    loaded = ActionPredictor(c)
+    frames = random_clip(2)
+    torch.testing.assert_close(loaded(frames, BOXES), predictor(frames, BOXES))
+    c.MODEL.WEIGHTS = ""
+    torch.manual_seed(123)
+    assert not torch.allclose(ActionPredictor(c)(frames, BOXES), predictor(frames, BOXES))
+
+
+def test_rejects_bad_input(predictor):
+    frames = random_clip()
+    with pytest.raises(ValueError, match="INPUT.NUM_FRAMES"):
+        predictor(frames[:4], BOXES)
+    with pytest.raises(ValueError, match="uint8"):
+        predictor(frames.astype(np.float32), BOXES)
+    with pytest.raises(ValueError, match="x2 < x1"):
+        predictor(frames, [[10, 10, 5, 20]])
+    with pytest.raises(ValueError, match="NaN"):
+        predictor(frames, [[10, 10, np.nan, 20]])

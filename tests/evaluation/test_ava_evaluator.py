@@ -1,0 +1,124 @@
+"""AVAEvaluator on fake model outputs (no model, no frames)."""
+import json
+import logging
+
+import pytest
+import torch
+from ava_eval_cases import A, B, gt_row, write_csv, write_labelmap
+from detectron2.data import MetadataCatalog
+from detectron2.data.catalog import Metadata
+from detectron2.structures import Boxes, Instances
+
+from slowfast_det.evaluation import FRAME_MAP_KEY, AVAEvaluator, evaluate_files
+
+H, W = 200, 400
+
+
+class _Meta(Metadata):
+    _RENAMED = {}  # keep "class_names" as is (as the AVA datasets do)
+
+
+@pytest.fixture
+def dataset(tmp_path, request):
+    name = f"ava_eval_test_{request.node.name}"
+    lm = write_labelmap(tmp_path / "lm.pbtxt", [1, 3], {1: "bend", 3: "crouch"})
+    gt = write_csv(tmp_path / "gt.csv", [gt_row("v", "0902", A, 1), gt_row("v", "0902", B, 3, 1), gt_row("v", "0903", A, 1)])
+    MetadataCatalog[name] = _Meta(name=name)
+    MetadataCatalog.get(name).set(
+        evaluator_type="ava", label_map_file=lm, groundtruth_file=gt, excluded_timestamps_file=None,
+        class_names={1: "bend", 3: "crouch"}, evaluated_ids=[1, 3],
+    )
+    yield name, tmp_path
+    MetadataCatalog.remove(name)
+
+
+def pixels(box):
+    return [box[0] * W, box[1] * H, box[2] * W, box[3] * H]
+
+
+def keyframe(ts, scores_by_box):
+    """Input dict and model output: boxes A and B, scores (2, 80) with the given columns."""
+    inst = Instances((H, W))
+    inst.pred_boxes = Boxes(torch.tensor([pixels(A), pixels(B)], dtype=torch.float32))
+    scores = torch.zeros(2, 80)
+    for r, by_id in enumerate(scores_by_box):
+        for cid, s in by_id.items():
+            scores[r, cid - 1] = s
+    inst.scores = scores
+    inp = {"video_id": "v", "timestamp": ts, "height": H, "width": W, "image_id": f"v,{ts:04d}"}
+    return inp, {"instances": inst}
+
+
+# class 1 (GT: 902 A, 903 A): 0.9 TP, 0.7 TP, 0.6 FP, 0.3 FP -> AP 1
+# class 3 (GT: 902 B): 0.85 (903 B) FP, 0.8 (902 B) TP, ... -> AP 1/2 ; mAP 3/4
+KF902 = keyframe(902, [{1: 0.9, 3: 0.2}, {1: 0.3, 3: 0.8}])
+KF903 = keyframe(903, [{1: 0.7, 3: 0.1}, {1: 0.6, 3: 0.85}])
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_evaluator_results_and_files(dataset, distributed):
+    name, tmp = dataset
+    out = tmp / "out"
+    ev = AVAEvaluator(name, output_dir=str(out), distributed=distributed)
+    ev.reset()
+    ev.process([KF902[0]], [KF902[1]])
+    ev.process([KF903[0]], [KF903[1]])
+    res = ev.evaluate()
+    assert res["ava"][FRAME_MAP_KEY] == pytest.approx(0.75)
+    assert res["ava"]["AP/1 bend"] == pytest.approx(1.0) and res["ava"]["AP/3 crouch"] == pytest.approx(0.5)
+
+    lines = (out / "ava_detections.csv").read_text().splitlines()
+    assert len(lines) == 8 and lines[0] == "v,0902,0,0,0.5,0.5,1,0.899999976"
+    # re-scoring the written CSV (what tools/eval_ava.py does) gives the same numbers
+    again, _ = evaluate_files(str(tmp / "lm.pbtxt"), str(tmp / "gt.csv"), str(out / "ava_detections.csv"))
+    assert again.mAP == res["ava"][FRAME_MAP_KEY]
+    saved = json.loads((out / "ava_eval.json").read_text())
+    assert saved["mAP"] == pytest.approx(0.75) and saved["capacity"] == 50 and saved["per_class"]["3"] == pytest.approx(0.5)
+    assert (out / "ava_ap_per_class.png").stat().st_size > 0 and (out / "ava_pr_curves.png").stat().st_size > 0
+
+
+def test_evaluator_from_config_capacity(dataset, cfg):
+    name, tmp = dataset
+    cfg.AVA.EVAL_CAPACITY = 1
+    cfg.AVA.EVAL_PLOTS = False
+    ev = AVAEvaluator(cfg, name, output_dir=str(tmp / "o"))
+    ev.reset()
+    ev.process([KF902[0], KF903[0]], [KF902[1], KF903[1]])
+    # top-1 per keyframe: 902 -> class 1 on A (TP, 1 of 2 boxes: AP 1/2); 903 -> class 3 on B (FP: AP 0)
+    assert ev.evaluate()["ava"][FRAME_MAP_KEY] == pytest.approx(0.25)
+    assert not (tmp / "o" / "ava_pr_curves.png").exists()
+    assert json.loads((tmp / "o" / "ava_eval.json").read_text())["capacity"] == 1
+
+
+def test_evaluator_without_output_dir_and_duplicates(dataset, caplog):
+    name, _ = dataset
+    ev = AVAEvaluator(name, output_dir=None, distributed=False)
+    ev.reset()
+    ev.process([KF902[0], KF903[0], KF902[0]], [KF902[1], KF903[1], KF902[1]])
+    with caplog.at_level(logging.WARNING):
+        assert ev.evaluate()["ava"][FRAME_MAP_KEY] == pytest.approx(0.75)
+    assert "1 keyframes were processed more than once" in caplog.text
+
+
+def test_evaluator_rejects_bad_outputs(dataset):
+    name, _ = dataset
+    ev = AVAEvaluator(name, distributed=False)
+    inp, out = keyframe(902, [{1: 0.5}, {1: float("nan")}])
+    with pytest.raises(ValueError, match="keyframe v,0902: non-finite"):
+        ev.process([inp], [out])
+    inp, out = KF902
+    out = {"instances": Instances((H, W), pred_boxes=out["instances"].pred_boxes, scores=torch.zeros(2, 2))}
+    with pytest.raises(ValueError, match="label map needs action id 3"):
+        ev.process([inp], [out])
+    with pytest.raises(ValueError, match="capacity must be >= 0"):
+        AVAEvaluator(name, capacity=-1)
+
+
+def test_evaluator_without_groundtruth_writes_only_the_csv(dataset):
+    name, tmp = dataset
+    MetadataCatalog.get(name).__dict__["groundtruth_file"] = None  # a dataset registered without ground truth
+    ev = AVAEvaluator(name, output_dir=str(tmp / "o"), distributed=False)
+    ev.reset()
+    ev.process([KF902[0]], [KF902[1]])
+    assert ev.evaluate() == {}
+    assert len((tmp / "o" / "ava_detections.csv").read_text().splitlines()) == 4

@@ -1,0 +1,168 @@
+"""tools/infer_ava.py: AVA-format frames + predicted boxes -> results CSV; interrupt and resume."""
+import os
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+
+import infer_ava  # noqa: E402
+
+from slowfast_det.data.ava_io import read_box_csv  # noqa: E402
+
+K = 5
+NUM_VIDEO_FRAMES = 100  # seconds 900..903 are keyframes inside the videos
+BOXES = """\
+vidA,0901,0.1,0.2,0.5,0.9,,0.95
+vidA,0901,0.5,0.1,0.9,0.6,,0.90
+vidA,0902,0.1,0.2,0.5,0.9,,0.99
+vidA,0902,0.3,0.3,0.6,0.6,,0.30
+vidA,0903,0.2,0.2,0.7,0.8,,0.85
+vidB,0900,0.1,0.1,0.4,0.9,,0.99
+vidB,0901
+vidB,0902,0.2,0.1,0.6,0.9,,0.99
+vidB,0903,0.2,0.1,0.6,0.9,,0.99
+"""
+KEYFRAMES = {"vidA,0901": 2, "vidA,0902": 1, "vidA,0903": 1, "vidB,0900": 1, "vidB,0901": 0, "vidB,0902": 1, "vidB,0903": 1}
+
+
+@pytest.fixture(scope="module")
+def ava(tmp_path_factory):
+    """A tiny AVA-format folder, a tiny config and fixed random weights."""
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    import slowfast_det  # noqa: F401
+    from slowfast_det.config import add_slowfast_config
+
+    root = tmp_path_factory.mktemp("ava")
+    rng = np.random.default_rng(0)
+    lines = ["original_video_id video_id frame_id path labels"]
+    for v, vid in enumerate(("vidA", "vidB")):
+        os.makedirs(root / "frames" / vid)
+        for i in range(NUM_VIDEO_FRAMES):
+            img = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (64, 48))
+            cv2.imwrite(str(root / "frames" / vid / f"{vid}_{i + 1:06d}.jpg"), img)
+            lines.append(f"{vid} {v} {i} {vid}/{vid}_{i + 1:06d}.jpg \"\"")
+    (root / "val.csv").write_text("\n".join(lines) + "\n")
+    (root / "boxes.csv").write_text(BOXES)
+
+    cfg = get_cfg()
+    add_slowfast_config(cfg)
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.SLOWFAST.STAGE_BLOCKS = [1, 1, 1, 1]
+    cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
+    cfg.MODEL.SLOWFAST.STEM_OUT_CHANNELS = 8
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = K
+    cfg.INPUT.NUM_FRAMES = 8
+    cfg.INPUT.TEST_SIZE = 48
+    cfg.DATALOADER.NUM_WORKERS = 0
+    torch.manual_seed(0)
+    torch.save({"model": build_model(cfg).state_dict()}, root / "weights.pth")
+    cfg.MODEL.WEIGHTS = str(root / "weights.pth")
+    (root / "cfg.yaml").write_text(cfg.dump())
+    return root
+
+
+def run(ava, output, *extra, after_commit=None, frame_list=True):
+    argv = ["--config-file", str(ava / "cfg.yaml"), "--frames-dir", str(ava / "frames"),
+            "--boxes", str(ava / "boxes.csv"), "--output", str(output), "--commit-every", "2", "--no-progress"]
+    if frame_list:
+        argv += ["--frame-list", str(ava / "val.csv")]
+    return infer_ava.main(argv + list(extra), after_commit=after_commit)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_after(n):
+    def hook(done):
+        if done >= n:
+            raise Interrupt()
+
+    return hook
+
+
+def check_results(path):
+    """Every keyframe's boxes scored once, for every class; returns the file text."""
+    table = read_box_csv(str(path), kind="detections")
+    rows = table.rows
+    assert len(rows) == sum(KEYFRAMES.values()) * K
+    keys = rows["video_id"] + "," + rows["timestamp"].map("{:04d}".format)
+    for key, persons in KEYFRAMES.items():
+        at = rows[keys == key]
+        assert len(at) == persons * K, key
+        # one row per (box, class): no duplicates
+        assert not at.duplicated(["x1", "y1", "x2", "y2", "action_id"]).any()
+    assert ((rows["last"] > 0) & (rows["last"] < 1)).all()
+    first = rows.iloc[0]
+    assert (first["video_id"], first["timestamp"], first["action_id"]) == ("vidA", 901, 1)
+    np.testing.assert_allclose(first[["x1", "y1", "x2", "y2"]].to_numpy(float), [0.1, 0.2, 0.5, 0.9], atol=1e-6)
+    text = path.read_text()
+    assert text.startswith("vidA,0901,")  # timestamps zero-padded as the evaluator writes them
+    return text
+
+
+def test_interrupt_and_resume(ava, tmp_path):
+    reference = run(ava, tmp_path / "ref.csv")
+    assert reference["keyframes"] == len(KEYFRAMES) and reference["boxes"] == sum(KEYFRAMES.values())
+    expected = check_results(tmp_path / "ref.csv")
+
+    out = tmp_path / "out.csv"
+    with pytest.raises(Interrupt):
+        run(ava, out, after_commit=interrupt_after(2))
+    assert not out.exists()  # complete or absent
+    assert os.path.exists(f"{out}.partial") and os.path.exists(f"{out}.progress")
+    # a crash while the next chunk was written: rows without a commit and a torn record
+    with open(f"{out}.partial", "a") as f:
+        f.write("vidA,0903,0.200,0.200,0.700,0.800,1,0.5\nvidB,09")
+    with open(f"{out}.progress", "a") as f:
+        f.write('{"offset": 99999, "keys": ["vidA,09')
+    with pytest.raises(Interrupt):
+        run(ava, out, after_commit=interrupt_after(2))
+    third = run(ava, out)
+    assert third["keyframes"] == len(KEYFRAMES) - 4  # 2 keyframes per interrupted run were kept
+    assert check_results(out) == expected
+    assert not os.path.exists(f"{out}.partial") and not os.path.exists(f"{out}.progress")
+
+
+def test_other_inputs_refuse_to_resume(ava, tmp_path):
+    out = tmp_path / "out.csv"
+    with pytest.raises(Interrupt):
+        run(ava, out, after_commit=interrupt_after(1))
+    with pytest.raises(ValueError, match="other inputs or config.*--restart"):
+        run(ava, out, "AVA.DETECTION_SCORE_THRESH", "0.2")
+    stats = run(ava, out, "--restart", "AVA.DETECTION_SCORE_THRESH", "0.2")
+    assert stats["keyframes"] == len(KEYFRAMES)
+    assert len(read_box_csv(str(out), kind="detections").rows) == (sum(KEYFRAMES.values()) + 1) * K
+
+
+def test_frame_folder_without_frame_list_and_label_map(ava, tmp_path):
+    run(ava, tmp_path / "a.csv")
+    run(ava, tmp_path / "b.csv", frame_list=False)
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    label_map = tmp_path / "labels.pbtxt"
+    label_map.write_text('item {\n  name: "x"\n  id: 5\n}\nitem {\n  name: "y"\n  id: 2\n}\n')
+    run(ava, tmp_path / "c.csv", "--label-map", str(label_map))
+    lines = (tmp_path / "a.csv").read_text().splitlines()
+    assert (tmp_path / "c.csv").read_text().splitlines() == [x for x in lines if x.split(",")[6] in ("2", "5")]
+
+
+def test_unreadable_clips_are_left_out(ava, tmp_path):
+    import shutil
+
+    frames = tmp_path / "frames"
+    shutil.copytree(ava / "frames", frames)
+    for p in (frames / "vidB").iterdir():
+        p.write_bytes(b"")  # vidB cannot be decoded
+    out = tmp_path / "out.csv"
+    argv = ["--config-file", str(ava / "cfg.yaml"), "--frames-dir", str(frames), "--frame-list", str(ava / "val.csv"),
+            "--boxes", str(ava / "boxes.csv"), "--output", str(out), "--no-progress"]
+    stats = infer_ava.main(argv)
+    assert stats["skipped"] == 4
+    rows = read_box_csv(str(out), kind="detections").rows
+    assert set(rows["video_id"]) == {"vidA"} and len(rows) == 4 * K

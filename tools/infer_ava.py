@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Score the person boxes of AVA-format keyframes with a trained model (no ground truth).
+
+    python tools/infer_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \\
+        --frames-dir ava/frames --frame-list ava/frame_lists/val.csv \\
+        --boxes ava/annotations/ava_val_predicted_boxes.csv --output results.csv \\
+        MODEL.WEIGHTS model_final.pth
+
+Input: a frame folder (``<frames-dir>/<video_id>/...jpg`` at ``--fps``, frame 0 being second
+``--start-second``), its PySlowFast frame list (without ``--frame-list``, every image in
+``<frames-dir>/<video_id>/`` of the videos in ``--boxes`` is taken, in name order) and a
+predicted-boxes CSV (AVA format; boxes with score >= ``AVA.DETECTION_SCORE_THRESH`` are
+scored). Every keyframe the box CSV names is processed.
+
+Output: the results CSV in the evaluator's format (written by the evaluator's own writer),
+``video_id,timestamp,x1,y1,x2,y2,action_id,score`` (boxes normalised, timestamps 4 digits),
+one row per box and class: the classes of ``--label-map`` (as the evaluator writes them),
+or all ``MODEL.ROI_HEADS.NUM_CLASSES`` without it.
+
+Resumable: results are committed every ``--commit-every`` keyframes; run the same command
+again after an interruption and it continues where it stopped. The CSV appears (atomic
+rename) only when every keyframe is done, and holds each keyframe once. ``--restart``
+discards an earlier partial run.
+"""
+import argparse
+import functools
+import logging
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.data import DatasetCatalog  # noqa: E402
+from detectron2.utils.logger import setup_logger  # noqa: E402
+
+import slowfast_det  # noqa: E402,F401  (registers the model)
+from slowfast_det.config import add_slowfast_config  # noqa: E402
+
+logger = logging.getLogger("slowfast_det.infer_ava")
+
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", required=True, metavar="FILE", help="SlowFast config")
+    p.add_argument("--frames-dir", required=True, help="frame folder: <frames-dir>/<video_id>/<frames>")
+    p.add_argument("--frame-list", default=None, help="PySlowFast frame list (default: scan the frame folders)")
+    p.add_argument("--boxes", required=True, help="predicted person boxes CSV (AVA format)")
+    p.add_argument("--exclusions", default=None, help="optional excluded-timestamps CSV (video_id,timestamp)")
+    p.add_argument("--label-map", default=None, help="label map (.pbtxt): write its classes only (default: all)")
+    p.add_argument("--output", required=True, help="results CSV")
+    p.add_argument("--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)")
+    p.add_argument("--start-second", type=int, default=900, help="second of frame 0 (default: %(default)s, as AVA)")
+    p.add_argument("--commit-every", type=int, default=64, help="keyframes per durable commit (default: %(default)s)")
+    p.add_argument("--restart", action="store_true", help="discard an earlier partial run of the same output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
+    return p
+
+
+def setup_cfg(args):
+    import torch
+
+    cfg = get_cfg()
+    add_slowfast_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    if not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    return cfg
+
+
+def write_frame_list(frames_dir, video_ids, path):
+    """Write a PySlowFast frame list of every image in ``<frames_dir>/<video_id>/`` (name order)."""
+    lines = ["original_video_id video_idx frame_id path labels"]
+    for v, vid in enumerate(sorted(video_ids)):
+        folder = os.path.join(frames_dir, vid)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"frame folder of video {vid!r} (named in the box CSV) not found: {folder}")
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(_IMAGE_EXTENSIONS))
+        if not names:
+            raise FileNotFoundError(f"no frames (.jpg/.png) in {folder}")
+        lines += [f"{vid} {v} {i} {vid}/{n} \"\"" for i, n in enumerate(names)]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def load_keyframes(cfg, args):
+    """Dataset dicts (one per keyframe named by the box CSV), in (video_id, timestamp) order."""
+    from slowfast_det.data import load_ava_dicts
+    from slowfast_det.data.ava_io import read_box_csv
+
+    if not os.path.isdir(args.frames_dir):
+        raise FileNotFoundError(f"frame folder not found: {args.frames_dir}")
+    kw = dict(
+        frames_dir=os.path.abspath(args.frames_dir),
+        groundtruth_file=None,
+        predicted_boxes_file=args.boxes,
+        excluded_timestamps_file=args.exclusions,
+        split="test",
+        num_frames=cfg.INPUT.NUM_FRAMES,
+        sampling_rate=cfg.INPUT.SAMPLING_RATE,
+        num_classes=cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+        fps=args.fps,
+        start_second=args.start_second,
+        predicted_boxes_required=True,
+        excluded_timestamps_required=args.exclusions is not None,
+        dataset_name=os.path.basename(args.boxes),
+    )
+    if args.frame_list:
+        return load_ava_dicts(frame_list_file=args.frame_list, **kw)
+    if not os.path.exists(args.boxes):
+        raise FileNotFoundError(f"predicted boxes not found: {args.boxes}")
+    video_ids = {v for v, _ in read_box_csv(args.boxes, kind="proposals").keys}
+    with tempfile.TemporaryDirectory() as tmp:
+        frame_list = os.path.join(tmp, "frame_list.csv")
+        write_frame_list(args.frames_dir, video_ids, frame_list)
+        return load_ava_dicts(frame_list_file=frame_list, **kw)
+
+
+def main(argv=None, after_commit=None):
+    """Run inference; returns the stats dict of :func:`run_inference` plus ``output``.
+
+    ``after_commit`` is passed to :func:`run_inference` (tests use it to interrupt a run).
+    """
+    from slowfast_det.data import build_ava_test_loader
+    from slowfast_det.data.ava_io import read_label_map
+    from slowfast_det.engine.infer import ResumableResultsWriter, results_csv_text, run_fingerprint, run_inference
+    from slowfast_det.engine.predictor import ActionPredictor
+
+    args = get_parser().parse_args(argv)
+    setup_logger(name="slowfast_det")
+    cfg = setup_cfg(args)
+    dicts = load_keyframes(cfg, args)
+    keys = [d["image_id"] for d in dicts]
+    num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    class_ids = read_label_map(args.label_map)[1] if args.label_map else list(range(1, num_classes + 1))
+    if class_ids[-1] > num_classes:
+        raise ValueError(f"{args.label_map}: action id {class_ids[-1]} > MODEL.ROI_HEADS.NUM_CLASSES ({num_classes})")
+    fingerprint = run_fingerprint(
+        cfg.dump(),
+        [args.boxes, args.frame_list, args.exclusions, args.label_map, cfg.MODEL.WEIGHTS],
+        extra=[os.path.abspath(args.frames_dir), args.fps, args.start_second],
+    )
+    writer = ResumableResultsWriter(
+        args.output, fingerprint, functools.partial(results_csv_text, class_ids=class_ids), restart=args.restart
+    )
+    todo = [d for d in dicts if d["image_id"] not in writer.done]
+    logger.info(f"{len(dicts)} keyframes, {len(dicts) - len(todo)} already done, {len(todo)} to do")
+
+    stats = {"keyframes": 0, "skipped": 0, "boxes": 0}
+    if todo:
+        predictor = ActionPredictor(cfg)
+        name = f"_infer_ava_{os.getpid()}"
+        DatasetCatalog.register(name, lambda: todo)
+        try:
+            loader = build_ava_test_loader(cfg, name, mapper=predictor.mapper)
+            stats = run_inference(
+                predictor.model,
+                loader,
+                [d["image_id"] for d in todo],
+                writer,
+                class_ids,
+                commit_every=args.commit_every,
+                progress=not args.no_progress,
+                after_commit=after_commit,
+            )
+        finally:
+            DatasetCatalog.remove(name)
+    writer.finish(keys)
+    logger.info(
+        f"wrote {args.output}: {len(keys)} keyframes ({stats['keyframes']} in this run, "
+        f"{stats['skipped']} left out as unreadable), {stats['boxes']} boxes x {len(class_ids)} classes in this run"
+    )
+    stats["output"] = args.output
+    return stats
+
+
+if __name__ == "__main__":
+    main()
