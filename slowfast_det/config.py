@@ -71,10 +71,12 @@ def add_slowfast_config(cfg):
     _C.MODEL.SLOWFAST.NONLOCAL_INSTANTIATION = "dot_product"
     # Initialise the last norm of each residual branch and non-local block to 0 (PySlowFast).
     _C.MODEL.SLOWFAST.ZERO_INIT_FINAL_BN = True
-    # Recompute each res-stage's activations in the backward pass to save memory.
+    # Training: keep only each block's input, recompute its activations in backward (saves memory).
     _C.MODEL.SLOWFAST.ACTIVATION_CHECKPOINT = False
-    # Fold BatchNorm into the preceding convolution at inference (eval mode only).
-    _C.MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE = False
+    # Fold BatchNorm into the preceding convolution in eval mode (exact up to rounding; faster).
+    _C.MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE = True
+    # channels_last_3d features; 1xkxk / kx1x1 convs computed as 2D ones (exact up to rounding).
+    _C.MODEL.SLOWFAST.CHANNELS_LAST = True
 
     _C.MODEL.ROI_ACTION_HEAD = CN()
     # ROIAlign output size (square).
@@ -137,17 +139,19 @@ def add_slowfast_config(cfg):
     _C.DEMO.DETECTOR_WEIGHTS = ""
     # Index of the "person" class in the detector's outputs (0 for COCO and the synthetic detector).
     _C.DEMO.DETECTOR_PERSON_CLASS = 0
-    # Draw and write (to the demo CSV) actions with score >= this.
+    # Draw actions with score >= this (the demo CSV has every score).
     _C.DEMO.ACTION_SCORE_THRESH = 0.5
     # At most this many actions drawn per person, best first.
     _C.DEMO.TOP_K = 3
-    # Label map (.pbtxt) naming the actions; "" = show action ids (and show all 80).
+    # Label map (.pbtxt) naming the actions; "" = DATASETS.TEST[0]'s if on disk, else ids (all classes).
     _C.DEMO.LABEL_MAP = ""
     # Output video short side: smaller videos are upscaled so labels stay readable (0 = input size).
     _C.DEMO.MIN_OUTPUT_SIZE = 480
 
     # ------------------------------------------------------------------ test / runtime
-    # Run inference under bf16 autocast.
+    # Run inference (eval mode) under bfloat16 autocast; scores are returned as float32.
     _C.TEST.BF16 = False
-    # Stop training with an error (and write no checkpoint) when the loss is NaN or infinite.
+    # Optimizer: "SGD" (Detectron2's, used by the AVA recipes) or "AdamW".
+    _C.SOLVER.OPTIMIZER = "SGD"
+    # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state; False skips the update (counted).
     _C.SOLVER.STOP_ON_NONFINITE_LOSS = True

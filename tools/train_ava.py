@@ -23,6 +23,7 @@ import slowfast_det  # noqa: E402,F401  (registers the model and the datasets)
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.engine import default_argument_parser, default_setup, launch  # noqa: E402
 from detectron2.utils import comm  # noqa: E402
+from detectron2.utils.logger import setup_logger  # noqa: E402
 
 from slowfast_det.config import add_slowfast_config  # noqa: E402
 from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, default_device, write_final_metrics  # noqa: E402
@@ -39,6 +40,7 @@ def setup(args):
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
     default_setup(cfg, args)
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="slowfast_det")
     return cfg
 
 

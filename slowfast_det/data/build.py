@@ -10,6 +10,7 @@ from detectron2.data import build_detection_test_loader, build_detection_train_l
 from .datasets import register_datasets_from_cfg
 from .issues import SKIPPED_KEY, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
+from .samplers import ResumableTrainingSampler, SeededMapDataset
 
 __all__ = ["build_ava_train_loader", "build_ava_test_loader"]
 
@@ -20,23 +21,51 @@ def build_ava_train_loader(cfg, mapper=None):
     Re-registers the AVA datasets with the config's clip (:func:`register_datasets_from_cfg`),
     drops keyframes without ground truth (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and
     batches ``SOLVER.IMS_PER_BATCH`` clips (over all processes) with
-    ``DATALOADER.NUM_WORKERS`` workers. A clip the mapper skips (None) is replaced by
-    another random index (Detectron2's MapDataset).
+    ``DATALOADER.NUM_WORKERS`` workers.
+
+    The data order and the augmentation of every clip are a function of the stream seed
+    and the clip's global position only (:mod:`slowfast_det.data.samplers`): the same with
+    any number of processes or workers, and after a resume. Batches are consecutive slices
+    of each rank's stream (no aspect-ratio grouping: training clips are square crops). A clip
+    the mapper skips (None) is replaced by another index drawn from its position's seed.
+
+    The stream seed is ``cfg.SEED`` if >= 0, else a random seed shared by all processes
+    (the trainer saves it in its checkpoints and restores it on resume).
 
     Returns:
-        IssueTrackingLoader with ``iters_per_epoch = ceil(#keyframes / IMS_PER_BATCH)``; pass
-        it to :meth:`DataIssuesHook.from_loader` for the per-epoch summary.
+        IssueTrackingLoader with ``iters_per_epoch = ceil(#keyframes / IMS_PER_BATCH)`` (pass
+        it to :meth:`DataIssuesHook.from_loader` for the per-epoch summary) and ``sampler``,
+        the :class:`ResumableTrainingSampler` (``sampler.set_start(start_iter *
+        IMS_PER_BATCH)`` before iterating resumes the stream).
     """
+    if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
+        raise ValueError(
+            f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r}: the AVA training loader "
+            "supports only 'TrainingSampler' (a reproducible, resumable shuffled stream)"
+        )
     register_datasets_from_cfg(cfg)
     dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=True)
-    loader = build_detection_train_loader(cfg, mapper=mapper, dataset=dataset)
-    return IssueTrackingLoader(
+    sampler = ResumableTrainingSampler(len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None)
+    loader = build_detection_train_loader(
+        dataset=SeededMapDataset(dataset, mapper),
+        mapper=None,
+        sampler=sampler,
+        total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
+        aspect_ratio_grouping=False,
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+        # the DataLoader's own generator: creating its iterator (at the first step, also
+        # after a resume) must not draw from the training process's torch RNG
+        seed=sampler.seed,
+    )
+    tracking = IssueTrackingLoader(
         loader,
         DataIssueTracker("train"),
         iters_per_epoch=max(1, math.ceil(len(dataset) / cfg.SOLVER.IMS_PER_BATCH)),
     )
+    tracking.sampler = sampler
+    return tracking
 
 
 class _MarkSkipped:

@@ -191,8 +191,8 @@ def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
     Returns the rows (DataFrame) with clipped coordinates.
     """
     rows = table.rows
-    if len(rows) == 0:
-        return rows
+    if len(rows) == 0:  # an empty file: no rows, but the clipped columns the callers read
+        return rows.assign(cx1=[], cy1=[], cx2=[], cy2=[])
     line = rows["line"].to_numpy()
     x1, y1, x2, y2 = (rows[c].to_numpy() for c in ("x1", "y1", "x2", "y2"))
     for lo, hi, name in ((x1, x2, "x2"), (y1, y2, "y2")):

@@ -5,9 +5,12 @@ import os
 import weakref
 
 import torch
-from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, create_ddp_model
+from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hooks
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
+
+from .hooks import IterationSeedHook
+from .train_loop import GuardedAMPTrainer, GuardedSimpleTrainer, NonFiniteLossError
 
 __all__ = ["AVATrainer", "METRIC_NAME", "write_final_metrics"]
 
@@ -26,7 +29,20 @@ class AVATrainer(DefaultTrainer):
     * evaluation: ``build_evaluator`` returns the official-metric :class:`AVAEvaluator`;
     * DDP also works on the CPU (gloo, no ``device_ids``), so ``--num-gpus 2`` runs two
       CPU processes where there is no GPU;
-    * checkpoints go through :func:`build_checkpointer` (atomic writes, safe loading).
+    * checkpoints go through :func:`build_checkpointer` (atomic writes, safe loading);
+    * reproducible and resumable: the data stream and every clip's augmentation depend only
+      on the run seed and the clip's global position, and the training process's RNGs are
+      re-seeded from (seed, iteration, rank) before every step
+      (:class:`~slowfast_det.engine.hooks.IterationSeedHook`). The run seed (``cfg.SEED``, or
+      a random one shared by the ranks) is saved in every checkpoint; ``resume_or_load``
+      restores it and starts the stream at ``start_iter * SOLVER.IMS_PER_BATCH``, so a
+      resumed run reaches the uninterrupted run's weights, and N processes with B / N clips
+      each see the same clips per step as one process with B;
+    * a NaN / infinite loss (or fp32 gradient) stops every rank with
+      :class:`~slowfast_det.engine.train_loop.NonFiniteLossError` naming the iteration and
+      the last good checkpoint, before the optimizer step; no checkpoint, evaluation or
+      PreciseBN runs from that state (``SOLVER.STOP_ON_NONFINITE_LOSS False`` skips such
+      updates instead, counted).
     """
 
     def __init__(self, cfg):
@@ -34,6 +50,11 @@ class AVATrainer(DefaultTrainer):
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        if cfg.MODEL.DEVICE == "cpu" and comm.get_world_size() > 1 and cfg.MODEL.SLOWFAST.NORM == "SyncBN":
+            raise ValueError(
+                "MODEL.SLOWFAST.NORM='SyncBN' needs GPUs (torch's SyncBatchNorm); in multi-process CPU "
+                "training use 'FrozenBN' (or 'BN', statistics per process)"
+            )
 
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
@@ -45,8 +66,11 @@ class AVATrainer(DefaultTrainer):
             broadcast_buffers=False,
             device_ids=None if on_cpu else [comm.get_local_rank()],
         )
-        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
-        self._trainer = trainer_cls(model, data_loader, optimizer)
+        trainer_cls = GuardedAMPTrainer if cfg.SOLVER.AMP.ENABLED else GuardedSimpleTrainer
+        self._trainer = trainer_cls(model, data_loader, optimizer, stop_on_nonfinite=cfg.SOLVER.STOP_ON_NONFINITE_LOSS)
+        self._diverged = False
+        if self.train_sampler is None:  # a custom loader: still one seed for IterationSeedHook
+            self._fallback_seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
 
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = self.build_checkpointer(cfg, model, trainer=weakref.proxy(self))
@@ -55,16 +79,84 @@ class AVATrainer(DefaultTrainer):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
+    @property
+    def train_sampler(self):
+        """The training loader's :class:`ResumableTrainingSampler` (None for another loader)."""
+        from slowfast_det.data.samplers import ResumableTrainingSampler
+
+        sampler = getattr(self._trainer.data_loader, "sampler", None)
+        return sampler if isinstance(sampler, ResumableTrainingSampler) else None
+
+    @property
+    def seed(self):
+        """The run seed: the data stream's seed (else cfg.SEED or one shared random seed),
+        also used by :class:`IterationSeedHook`."""
+        sampler = self.train_sampler
+        return sampler.seed if sampler is not None else self._fallback_seed
+
     def build_hooks(self):
-        """DefaultTrainer's hooks plus the per-epoch data-problem summary (missing frames etc.)."""
+        """DefaultTrainer's hooks, the per-step RNG seeding (first) and the per-epoch
+        data-problem summary (missing frames etc.)."""
         from slowfast_det.data.issues import DataIssuesHook
 
-        hooks = super().build_hooks()
+        ret = [IterationSeedHook()] + super().build_hooks()
         loader = self._trainer.data_loader
         if getattr(loader, "issue_tracker", None) is not None and loader.iters_per_epoch:
             # before the PeriodicWriter (last), so the epoch's counts are written with it
-            hooks.insert(len(hooks) - 1, DataIssuesHook.from_loader(loader))
-        return hooks
+            ret.insert(len(ret) - 1, DataIssuesHook.from_loader(loader))
+        return ret
+
+    def resume_or_load(self, resume=True):
+        """DefaultTrainer's resume_or_load, then start the data stream where the checkpointed
+        run left it (``start_iter * SOLVER.IMS_PER_BATCH``) with the checkpoint's seed."""
+        super().resume_or_load(resume=resume)
+        sampler = self.train_sampler
+        if sampler is not None:
+            sampler.set_start(self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH)
+            if self.start_iter:
+                logger.info("Resuming the data stream at sample %d (seed %d)", sampler.start, sampler.seed)
+
+    def state_dict(self):
+        ret = super().state_dict()
+        sampler = self.train_sampler
+        if sampler is not None:
+            ret["data_sampler"] = sampler.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        sampler = self.train_sampler
+        if sampler is not None:
+            if "data_sampler" in state_dict:
+                sampler.load_state_dict(state_dict["data_sampler"])
+            else:
+                logger.warning("The checkpoint has no data-stream state: the resumed data order differs from the original run's")
+
+    def run_step(self):
+        try:
+            super().run_step()
+        except NonFiniteLossError as e:
+            self._diverged = True
+            e.last_checkpoint = self.last_checkpoint()
+            raise
+
+    def last_checkpoint(self):
+        """Path of the last complete checkpoint of this run's OUTPUT_DIR, or None."""
+        if not self.checkpointer.has_checkpoint():
+            return None
+        return self.checkpointer.get_checkpoint_file()
+
+    def after_train(self):
+        """After a diverged step, skip the hooks that would save, evaluate or update the
+        model from that state (checkpointers, evaluation, PreciseBN); the others (writers,
+        timers, data summary) still finish."""
+        if not self._diverged:
+            return super().after_train()
+        skipped = (hooks.PeriodicCheckpointer, hooks.BestCheckpointer, hooks.EvalHook, hooks.PreciseBN)
+        self.storage.iter = self.iter
+        for h in self._hooks:
+            if not isinstance(h, skipped):
+                h.after_train()
 
     @classmethod
     def build_checkpointer(cls, cfg, model, **checkpointables):
@@ -72,6 +164,13 @@ class AVATrainer(DefaultTrainer):
         from slowfast_det.checkpoint import SlowFastCheckpointer
 
         return SlowFastCheckpointer(model, cfg.OUTPUT_DIR, **checkpointables)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """SGD or AdamW (``SOLVER.OPTIMIZER``) over Detectron2's parameter groups."""
+        from slowfast_det.engine.optim import build_optimizer
+
+        return build_optimizer(cfg, model)
 
     @classmethod
     def build_train_loader(cls, cfg):

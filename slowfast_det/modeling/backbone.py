@@ -126,7 +126,7 @@ class BottleneckBlock3d(nn.Module):
     def forward(self, x):
         out = self.conv3(self.conv2(self.conv1(x)))
         shortcut = self.shortcut(x) if self.shortcut is not None else x
-        return F.relu_(out + shortcut)
+        return F.relu_(out.add_(shortcut))  # in place: no new activation-sized buffer
 
 
 class FastToSlowFusion(nn.Module):
@@ -177,9 +177,30 @@ class MultiPathwayStage(nn.Module):
             self.add_module(f"pathway{i}", module)
         self.fuse = fuse
 
-    def forward(self, x: List[torch.Tensor]) -> List[torch.Tensor]:
-        x = [getattr(self, f"pathway{i}")(t) for i, t in enumerate(x)]
-        return self.fuse(x) if self.fuse is not None else x
+    def forward(self, x: List[torch.Tensor], activation_checkpoint: bool = False) -> List[torch.Tensor]:
+        """With ``activation_checkpoint``, each block of a pathway (a bottleneck or non-local
+        block; the stem as a whole) and the fusion keep only their input for backward and
+        recompute the rest there."""
+        out = []
+        for i, t in enumerate(x):
+            pathway = getattr(self, f"pathway{i}")
+            if activation_checkpoint and isinstance(pathway, nn.Sequential):
+                for block in pathway:
+                    t = _checkpointed(block, t)
+            else:
+                t = _checkpointed(pathway, t) if activation_checkpoint else pathway(t)
+            out.append(t)
+        if self.fuse is None:
+            return out
+        return _checkpointed(self.fuse, out) if activation_checkpoint else self.fuse(out)
+
+
+def _checkpointed(module: nn.Module, x):
+    """``module(x)`` that stores only ``x`` for backward and re-runs ``module`` there."""
+    return checkpoint(
+        module, x, use_reentrant=False,
+        context_fn=lambda: (contextlib.nullcontext(), _keep_batchnorm_buffers(module)),
+    )
 
 
 @contextlib.contextmanager
@@ -239,6 +260,8 @@ class SlowFast(Backbone):
         nonlocal_instantiation: str = "dot_product",
         zero_init_final_bn: bool = True,
         activation_checkpoint: bool = False,
+        fold_bn_for_inference: bool = True,
+        channels_last: bool = True,
     ):
         """
         Args:
@@ -265,7 +288,14 @@ class SlowFast(Backbone):
             nonlocal_instantiation: "dot_product" or "softmax".
             zero_init_final_bn: initialise the last norm of each residual branch (and of each
                 non-local block) to zero, as PySlowFast does.
-            activation_checkpoint: recompute each stage's activations in backward (training).
+            activation_checkpoint: in training, keep only each block's input for backward and
+                recompute the block's activations there (every bottleneck and non-local block,
+                the stem and the lateral fusions).
+            fold_bn_for_inference: in eval mode, fold each batch norm into the convolution
+                before it (exact up to float rounding; see :class:`Conv3d`).
+            channels_last: run in ``torch.channels_last_3d`` memory format, where the
+                ``1 x k x k`` and ``k x 1 x 1`` convolutions are computed as 2D ones
+                (:mod:`slowfast_det.modeling.fast_ops`; exact up to float rounding).
         """
         super().__init__()
         if arch not in ARCH_PATHWAYS:
@@ -373,6 +403,12 @@ class SlowFast(Backbone):
             stride *= int(spatial_strides[s])
             in_ch = ([out_ch[0] + (0 if is_last else lateral * out_ch[-1])] + out_ch[1:])
 
+        # Speed settings (no parameters): see fast_ops.py and Conv3d.
+        self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+        for m in self.modules():
+            if isinstance(m, Conv3d):
+                m.fold_norm = fold_bn_for_inference
+
         self._out_features = [f"pathway{p}" for p in range(self.num_pathways)]
         self._out_feature_channels = dict(zip(self._out_features, in_ch))
         self._out_feature_strides = {f: stride for f in self._out_features}
@@ -412,6 +448,8 @@ class SlowFast(Backbone):
             "nonlocal_instantiation": sf.NONLOCAL_INSTANTIATION,
             "zero_init_final_bn": sf.ZERO_INIT_FINAL_BN,
             "activation_checkpoint": sf.ACTIVATION_CHECKPOINT,
+            "fold_bn_for_inference": sf.FOLD_BN_FOR_INFERENCE,
+            "channels_last": sf.CHANNELS_LAST,
         }
 
     def forward(self, x: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -434,17 +472,11 @@ class SlowFast(Backbone):
                     f"SlowFast backbone: pathway{p} input must be (N, C, T, H, W), got shape "
                     f"{tuple(t.shape)}"
                 )
-        x = list(x)
+        # A no-op when the caller (VideoActionDetector) already packed the clips this way.
+        x = [t.contiguous(memory_format=self.memory_format) for t in x]
         use_ckpt = self.activation_checkpoint and self.training and torch.is_grad_enabled()
         for name in self.stage_names:
-            stage = getattr(self, name)
-            if use_ckpt:
-                x = checkpoint(
-                    stage, x, use_reentrant=False,
-                    context_fn=lambda s=stage: (contextlib.nullcontext(), _keep_batchnorm_buffers(s)),
-                )
-            else:
-                x = stage(x)
+            x = getattr(self, name)(x, activation_checkpoint=use_ckpt)
         return dict(zip(self._out_features, x))
 
     def output_shape(self) -> Dict[str, ShapeSpec]:

@@ -6,7 +6,7 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.modeling.roi_heads import build_roi_heads
-from detectron2.structures import ImageList, Instances
+from detectron2.structures import Instances
 from torch import nn
 
 __all__ = ["VideoActionDetector"]
@@ -15,6 +15,22 @@ __all__ = ["VideoActionDetector"]
 def _ints(shape) -> Tuple[int, ...]:
     """A shape as Python ints (while tracing, shape entries are tensors)."""
     return tuple(int(s) for s in shape)
+
+
+def _pack(tensors: List[torch.Tensor], device: torch.device, memory_format) -> torch.Tensor:
+    """Clips ``(C, T, H_i, W_i)`` -> one batch ``(N, C, T, max H, max W)`` on ``device`` in
+    ``memory_format``, zero-padded at the bottom / right; one copy per clip (the copy also
+    does the device transfer and the layout change)."""
+    c, t = _ints(tensors[0].shape[:2])
+    h = max(int(x.shape[-2]) for x in tensors)
+    w = max(int(x.shape[-1]) for x in tensors)
+    out = torch.empty((len(tensors), c, t, h, w), dtype=tensors[0].dtype, device=device,
+                      memory_format=memory_format)
+    if any(_ints(x.shape[-2:]) != (h, w) for x in tensors):
+        out.zero_()
+    for i, x in enumerate(tensors):
+        out[i, :, :, : x.shape[-2], : x.shape[-1]].copy_(x, non_blocking=True)
+    return out
 
 
 @META_ARCH_REGISTRY.register()
@@ -44,16 +60,20 @@ class VideoActionDetector(nn.Module):
     """
 
     @configurable
-    def __init__(self, *, backbone: Backbone, roi_heads: nn.Module):
+    def __init__(self, *, backbone: Backbone, roi_heads: nn.Module, bf16_inference: bool = False):
         """
         Args:
             backbone: takes a list of pathway tensors ``(N, C, T_p, H, W)`` and returns
-                ``{"pathway0": (N, C0, T0, h, w), ...}``.
+                ``{"pathway0": (N, C0, T0, h, w), ...}``. Its ``memory_format`` attribute, if
+                any, is the layout the clips are packed in.
             roi_heads: e.g. :class:`ROIAlign3DHead`, called as ``roi_heads(features, proposals)``.
+            bf16_inference: in eval mode, run backbone and head under bfloat16 autocast
+                (scores are returned as float32).
         """
         super().__init__()
         self.backbone = backbone
         self.roi_heads = roi_heads
+        self.bf16_inference = bf16_inference
 
     @classmethod
     def from_config(cls, cfg):
@@ -61,6 +81,7 @@ class VideoActionDetector(nn.Module):
         return {
             "backbone": backbone,
             "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
+            "bf16_inference": cfg.TEST.BF16,
         }
 
     @property
@@ -92,16 +113,17 @@ class VideoActionDetector(nn.Module):
                     f"{tuple(inst.image_size)} differs from the clip size {size}; boxes must be "
                     "in clip pixels"
                 )
+        memory_format = getattr(self.backbone, "memory_format", torch.contiguous_format)
         batches = []
         for p in range(num_pathways):
-            tensors = [x["clip"][p].to(self.device, non_blocking=True) for x in batched_inputs]
+            tensors = [x["clip"][p] for x in batched_inputs]
             lengths = {_ints(t.shape[:2]) for t in tensors}
             if len(lengths) != 1:
                 raise ValueError(
                     f"VideoActionDetector: pathway{p} clips differ in (C, T) within the batch: "
                     f"{sorted(lengths)}"
                 )
-            batches.append(ImageList.from_tensors(tensors, pad_value=0.0).tensor)
+            batches.append(_pack(tensors, self.device, memory_format))
         return batches
 
     def forward(self, batched_inputs: List[Dict]):
@@ -109,11 +131,11 @@ class VideoActionDetector(nn.Module):
         if len(batched_inputs) == 0:
             raise ValueError("VideoActionDetector: empty batch")
         clips = self._pathway_batches(batched_inputs)
-        features = self.backbone(clips)
         proposals = [x["instances"].to(self.device) for x in batched_inputs]
         if self.training:
-            return self.roi_heads(features, proposals)
-        results = self.roi_heads(features, proposals)
+            return self.roi_heads(self.backbone(clips), proposals)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16_inference):
+            results = self.roi_heads(self.backbone(clips), proposals)
         return [
             {"instances": self._rescale(r, x.get("height", r.image_size[0]),
                                         x.get("width", r.image_size[1]))}
@@ -127,4 +149,4 @@ class VideoActionDetector(nn.Module):
         boxes = result.pred_boxes.clone()
         boxes.scale(width / clip_w, height / clip_h)
         boxes.clip((height, width))
-        return Instances((height, width), pred_boxes=boxes, scores=result.scores)
+        return Instances((height, width), pred_boxes=boxes, scores=result.scores.float())

@@ -15,6 +15,8 @@ from detectron2.modeling.poolers import convert_boxes_to_pooler_format
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
+from .fast_ops import temporal_mean
+
 __all__ = ["ROIAlign3DHead", "action_loss"]
 
 
@@ -136,7 +138,7 @@ class ROIAlign3DHead(nn.Module):
         rois = convert_boxes_to_pooler_format(boxes)  # (R, 5): batch index, x1, y1, x2, y2
         pooled = []
         for name, pooler in zip(self.in_features, self.poolers):
-            x = features[name].mean(dim=2)                     # (N, C, h, w): temporal avg pool
+            x = temporal_mean(features[name])                  # (N, C, h, w): temporal avg pool
             x = pooler(x, rois)                                # (R, C, P, P)
             pooled.append(x.amax(dim=(2, 3)))                  # (R, C): spatial max pool
         return torch.cat(pooled, dim=1)

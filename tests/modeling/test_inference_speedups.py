@@ -1,0 +1,213 @@
+"""The speed levers change no result: the 2D formulations of the 3D convolutions on
+channels_last_3d features (forward and backward), BatchNorm folding in eval mode, the
+channels-last temporal mean, the one-copy clip packing, and bf16 inference (close, float32
+scores). Tiny shapes only."""
+import pytest
+import torch
+import torch.nn.functional as F
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from torch import nn
+
+from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d
+from slowfast_det.modeling.fast_ops import conv3d, is_channels_last_3d, temporal_mean
+
+CL3 = torch.channels_last_3d
+
+# (C_in, C_out, kernel, stride, padding, dilation, groups): every path of fast_ops.conv3d.
+CONV_CASES = {
+    "pointwise": (6, 5, (1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1), 1),
+    "pointwise strided (shortcut)": (6, 5, (1, 1, 1), (1, 2, 2), (0, 0, 0), (1, 1, 1), 1),
+    "spatial 3x3": (6, 4, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), 1),
+    "spatial 3x3 stride 2": (6, 4, (1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1), 1),
+    "spatial 3x3 dilation 2, groups 2": (6, 4, (1, 3, 3), (1, 1, 1), (0, 2, 2), (1, 2, 2), 2),
+    "spatial stem 1x7x7": (3, 4, (1, 7, 7), (1, 2, 2), (0, 3, 3), (1, 1, 1), 1),
+    "temporal 3x1x1": (6, 4, (3, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 1), 1),
+    "temporal lateral 5x1x1 stride 4": (4, 8, (5, 1, 1), (4, 1, 1), (2, 0, 0), (1, 1, 1), 1),
+    "fallback: stem 5x7x7": (3, 4, (5, 7, 7), (1, 2, 2), (2, 3, 3), (1, 1, 1), 1),
+    "fallback: 3x3x3": (4, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), 1),
+}
+
+
+@pytest.mark.parametrize("case", list(CONV_CASES))
+@pytest.mark.parametrize("n", [1, 2])
+def test_fast_conv3d_matches_conv3d_forward_and_backward(case, n):
+    cin, cout, k, stride, pad, dil, groups = CONV_CASES[case]
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(n, cin, 8, 12, 10, generator=g)
+    w0 = torch.randn(cout, cin // groups, *k, generator=g)
+    b0 = torch.randn(cout, generator=g)
+    up = torch.randn(F.conv3d(x0, w0, b0, stride, pad, dil, groups).shape, generator=g)
+
+    def run(fn, x_layout):
+        x = x0.clone(memory_format=x_layout).requires_grad_(True)
+        w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+        y = fn(x, w, b, stride, pad, dil, groups)
+        (y * up).sum().backward()
+        return y, x.grad, w.grad, b.grad
+
+    ref = run(F.conv3d, torch.contiguous_format)
+    ours = run(conv3d, CL3)
+    for r, o, what in zip(ref, ours, ("output", "grad input", "grad weight", "grad bias")):
+        assert o.shape == r.shape, what
+        torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4, msg=f"{case}: {what}")
+    if not case.startswith("fallback"):
+        assert is_channels_last_3d(ours[0]), "the 2D paths keep the channels_last_3d layout"
+
+
+def test_fast_conv3d_leaves_contiguous_inputs_to_conv3d():
+    x = torch.randn(1, 4, 4, 6, 6)
+    w = torch.randn(3, 4, 1, 3, 3)
+    assert torch.equal(conv3d(x, w, None, (1, 1, 1), (0, 1, 1), (1, 1, 1), 1),
+                       F.conv3d(x, w, None, (1, 1, 1), (0, 1, 1), (1, 1, 1), 1))
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 4, 5, 6), (2, 3, 8, 1, 7), (2, 5, 1, 3, 3)])
+def test_temporal_mean(shape):
+    x = torch.randn(shape)
+    ref = x.mean(dim=2)
+    torch.testing.assert_close(temporal_mean(x), ref)
+    torch.testing.assert_close(temporal_mean(x.contiguous(memory_format=CL3)), ref)
+
+
+def _random_bn_(bn, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.rand(bn.running_mean.shape, generator=g) - 0.5)
+        bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=g) + 0.5)
+        bn.weight.copy_(torch.rand(bn.weight.shape, generator=g) + 0.5)
+        bn.bias.copy_(torch.rand(bn.bias.shape, generator=g) - 0.5)
+    return bn
+
+
+@pytest.mark.parametrize("norm_cls", [nn.BatchNorm3d, FrozenBatchNorm3d])
+@pytest.mark.parametrize("conv_bias", [False, True])
+def test_conv_bn_folding_eval_equals_unfolded(norm_cls, conv_bias):
+    conv = Conv3d(4, 6, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=conv_bias,
+                  norm=_random_bn_(norm_cls(6)), activation=F.relu_).eval()
+    x = torch.randn(2, 4, 4, 5, 5)
+    with torch.no_grad():
+        conv.fold_norm = False
+        ref = conv(x)
+        conv.fold_norm = True
+        assert conv._folded_weight_bias() is not None
+        folded = conv(x)
+        folded_cl = conv(x.contiguous(memory_format=CL3))
+    torch.testing.assert_close(folded, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(folded_cl, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_no_folding_in_training_mode():
+    conv = Conv3d(4, 6, kernel_size=1, bias=False, norm=nn.BatchNorm3d(6))
+    conv.fold_norm = True
+    conv.train()
+    assert conv._folded_weight_bias() is None
+    conv(torch.randn(2, 4, 2, 3, 3))
+    assert conv.norm.num_batches_tracked.item() == 1  # the norm ran and updated its statistics
+    conv.eval()
+    conv.norm.track_running_stats = True
+    assert conv._folded_weight_bias() is not None
+    untracked = Conv3d(4, 6, kernel_size=1, bias=False, norm=nn.BatchNorm3d(6, track_running_stats=False))
+    untracked.fold_norm = True
+    assert untracked.eval()._folded_weight_bias() is None  # batch statistics even in eval: not foldable
+
+
+def _randomize_model_(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.rand(b.shape, generator=g) * 0.2 - 0.1)
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=g) * 0.5 + 0.75)
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and "norm" in name:
+                p.copy_(torch.rand(p.shape, generator=g) * 0.5 + (0.5 if name.endswith("weight") else -0.25))
+        model.roi_heads.predictor.weight.normal_(0, 0.3, generator=g)
+    return model
+
+
+def _variant(tiny_cfg, state_dict=None, **sf):
+    cfg = tiny_cfg.clone()
+    for k, v in sf.items():
+        setattr(cfg.MODEL.SLOWFAST, k, v)
+    model = build_model(cfg)
+    if state_dict is None:
+        _randomize_model_(model)
+    else:
+        model.load_state_dict(state_dict, strict=True)  # same parameters in every variant
+    return model
+
+
+def _batch(make_input, labels=False):
+    boxes = [[2.0, 3, 40, 30], [10, 0, 63, 47], [20, 20, 30, 30]]
+    lab = torch.eye(5)[:3] if labels else None
+    lab2 = torch.eye(5)[3:4] if labels else None
+    return [make_input(48, 64, boxes, labels=lab, seed=1), make_input(40, 56, boxes[:1], labels=lab2, seed=2)]
+
+
+def test_detector_outputs_equal_with_and_without_levers(tiny_cfg, make_input):
+    ref_model = _variant(tiny_cfg, FOLD_BN_FOR_INFERENCE=False, CHANNELS_LAST=False).eval()
+    sd = ref_model.state_dict()
+    batch = _batch(make_input)
+    with torch.no_grad():
+        ref = [o["instances"].scores for o in ref_model(batch)]
+        assert torch.cat(ref).std() > 0.05  # a non-degenerate comparison
+        for fold in (False, True):
+            for cl in (False, True):
+                model = _variant(tiny_cfg, sd, FOLD_BN_FOR_INFERENCE=fold, CHANNELS_LAST=cl).eval()
+                assert set(model.state_dict()) == set(sd)
+                out = [o["instances"].scores for o in model(batch)]
+                for o, r in zip(out, ref):
+                    assert (o - r).abs().max().item() <= 1e-4, (fold, cl)
+
+
+def test_training_step_equal_with_and_without_channels_last(tiny_cfg, make_input):
+    tiny_cfg.MODEL.ROI_ACTION_HEAD.DROPOUT_RATE = 0.0
+    a = _variant(tiny_cfg, CHANNELS_LAST=False).train()
+    b = _variant(tiny_cfg, a.state_dict(), CHANNELS_LAST=True).train()
+    batch = _batch(make_input, labels=True)
+    la, lb = a(batch)["loss_action"], b(batch)["loss_action"]
+    la.backward()
+    lb.backward()
+    torch.testing.assert_close(lb, la, rtol=1e-5, atol=1e-6)
+    grads_b = dict(b.named_parameters())
+    for name, p in a.named_parameters():
+        torch.testing.assert_close(grads_b[name].grad, p.grad, rtol=1e-3, atol=1e-5, msg=name)
+    # BatchNorm statistics were updated identically (training-mode norms are never folded).
+    for (name, buf), buf_b in zip(a.named_buffers(), b.buffers()):
+        torch.testing.assert_close(buf_b, buf, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_clips_are_packed_in_the_backbone_layout(tiny_cfg, make_input):
+    model = _variant(tiny_cfg).eval()
+    seen = {}
+    model.backbone.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0]))
+    batch = _batch(make_input)
+    with torch.no_grad():
+        model(batch)
+    slow, fast = seen["x"]
+    assert fast.shape == (2, 3, 8, 48, 64) and is_channels_last_3d(fast) and is_channels_last_3d(slow)
+    # The second clip (40 x 56) is zero-padded at the bottom / right.
+    torch.testing.assert_close(fast[1, :, :, :40, :56], batch[1]["clip"][1])
+    assert fast[1, :, :, 40:].abs().sum() == 0 and fast[1, :, :, :, 56:].abs().sum() == 0
+
+
+def test_bf16_inference_is_close_and_returns_float32(tiny_cfg, make_input):
+    fp32 = _variant(tiny_cfg).eval()
+    tiny_cfg.TEST.BF16 = True
+    bf16 = _variant(tiny_cfg, fp32.state_dict()).eval()
+    assert bf16.bf16_inference
+    dtypes = []
+    bf16.backbone.register_forward_hook(lambda m, i, out: dtypes.append(out["pathway0"].dtype))
+    batch = _batch(make_input)
+    with torch.no_grad():
+        ref = torch.cat([o["instances"].scores for o in fp32(batch)])
+        out = torch.cat([o["instances"].scores for o in bf16(batch)])
+    assert dtypes == [torch.bfloat16]  # autocast was on
+    assert out.dtype == torch.float32
+    assert (out - ref).abs().max().item() < 0.05
+    # Training is never autocast by TEST.BF16.
+    bf16.train()
+    loss = bf16(_batch(make_input, labels=True))["loss_action"]
+    assert loss.dtype == torch.float32 and dtypes == [torch.bfloat16, torch.float32]

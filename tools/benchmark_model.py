@@ -1,0 +1,509 @@
+"""Model benchmark (``tools/benchmark.py --task model``): inference speed of our detector
+against pytorchvideo's ``slowfast_r50_detection`` holding the same weights, the effect of
+each speed lever, bf16 inference, and the memory saved by activation checkpointing.
+
+    .venv/bin/python tools/benchmark.py --task model
+    .venv/bin/python tools/benchmark.py --task model --parts compare --threads 1 --iters 10
+    .venv/bin/python tools/benchmark.py --task model --parts batch --batch-size 4
+    .venv/bin/python tools/benchmark.py --task model --device cuda        # where there is a GPU
+
+Parts (``--parts``; default ``compare levers bf16 checkpoint``):
+
+- ``compare``: SLOWFAST_32x2_R50 (``MODEL.ROI_ACTION_HEAD.ALIGNED False``, as pytorchvideo)
+  on one 32x256x256 clip with 3 boxes, fp32, in eval mode, against pytorchvideo's
+  ``slowfast_r50_detection`` in the same process with the same weights (a random
+  pytorchvideo model, norm statistics randomised too, converted with
+  ``convert_pytorchvideo``). Runs alternate (ours, theirs, fp32 matmul; the order flips
+  every round) after ``--warmup`` rounds; each figure is the median of ``--iters`` rounds.
+  GFLOP/s = 2 x the multiply-accumulates fvcore counts (as ``tools/analyze_model.py``) /
+  median seconds; the matmul peak is a square fp32 matmul (``--matmul-size``) timed in
+  the same rounds, 2 n^3 FLOPs per product. Also reports the max abs difference of the
+  per-box scores (target <= 1e-4) and the throughput ratio (target >= 1.4).
+- ``levers``: our model with each speed lever switched off
+  (``MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE``, ``MODEL.SLOWFAST.CHANNELS_LAST``), alternating
+  with the default, same weights and clip: the measured effect of each.
+- ``batch``: ours and pytorchvideo on ``--batch-size`` clips per call (clips/s).
+- ``bf16``: ours under ``TEST.BF16`` (bfloat16 autocast) against ours in fp32: speed and
+  max abs score difference.
+- ``bf16-map``: the frame-mAP of ``--map-weights`` on the test set of ``--map-config``
+  (default: the synthetic val set) with fp32 and with ``TEST.BF16`` inference, each through
+  ``AVATrainer.test`` (the AVA evaluator), and the inference time of each.
+- ``checkpoint``: one training step (forward, backward) of ``--ckpt-config``
+  (SLOWFAST_32x2_R101_50_50) on ``--ckpt-batch-size`` clips of ``--ckpt-input-size``, with
+  and without ``MODEL.SLOWFAST.ACTIVATION_CHECKPOINT``, each in a fresh subprocess after one
+  warm-up step: peak memory (CUDA: ``max_memory_allocated``; CPU: the process's peak
+  resident set ``VmHWM``, reset before the step, with glibc's mmap threshold fixed so that
+  freed buffers leave the resident set) and the step time.
+
+The machine's load average is reported with the numbers; on a shared machine, compare only
+figures from the same run. With more OpenMP threads than free cores, libgomp's default
+spin-waiting makes every parallel region wait for a descheduled thread, so this module sets
+``OMP_WAIT_POLICY=PASSIVE`` before torch loads (unless the environment sets it; the value in
+effect is reported).
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List
+
+# libgomp reads OMP_WAIT_POLICY once, when torch loads it: with more busy threads than cores
+# (a shared machine, or DataLoader workers next to the main process) its default spin-waiting
+# makes each parallel region wait for a descheduled thread (measured: a 0.04 ms op taking
+# 5-20 ms with 2 threads on a loaded 2-core machine; 0.05 ms with PASSIVE). An explicit
+# setting in the environment wins.
+_OMP_POLICY_EFFECTIVE = "OMP_WAIT_POLICY" in os.environ or "torch" not in sys.modules
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, "configs", "AVA")
+TARGET_RATIO = 1.4
+TARGET_DIFF = 1e-4
+TARGET_CKPT_MEMORY = 0.5
+PARTS = ("compare", "levers", "batch", "bf16", "bf16-map", "checkpoint")
+
+
+def add_arguments(parser):
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=["compare", "levers", "bf16", "checkpoint"])
+    parser.add_argument("--config-file", default=os.path.join(CONFIGS, "SLOWFAST_32x2_R50.yaml"),
+                        help="our config matching pytorchvideo's slowfast_r50_detection")
+    parser.add_argument("--input-size", nargs=3, type=int, default=[32, 256, 256], metavar=("T", "H", "W"),
+                        help="Fast-pathway clip (the Slow pathway gets T / ALPHA frames)")
+    parser.add_argument("--num-boxes", type=int, default=3, help="person boxes per clip")
+    parser.add_argument("--batch-size", type=int, default=4, help="clips per call in the 'batch' part")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before the timed ones")
+    parser.add_argument("--iters", type=int, default=10, help="timed rounds; medians are reported")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--matmul-size", type=int, default=2048)
+    parser.add_argument("--ckpt-config", default=os.path.join(CONFIGS, "SLOWFAST_32x2_R101_50_50.yaml"))
+    parser.add_argument("--ckpt-input-size", nargs=3, type=int, default=[32, 224, 224], metavar=("T", "H", "W"))
+    parser.add_argument("--ckpt-batch-size", type=int, default=1)
+    parser.add_argument("--ckpt-opts", nargs="*", default=[], help="extra KEY VALUE overrides for the checkpoint part")
+    parser.add_argument("--map-config", default=os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
+                        help="bf16-map part: config whose DATASETS.TEST is evaluated")
+    parser.add_argument("--map-weights", default=None, help="bf16-map part: trained weights (MODEL.WEIGHTS), required")
+    parser.add_argument("--opts", nargs="*", default=[], help="extra KEY VALUE overrides for our model")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _cfg(config_file: str, opts: List[str], device: str):
+    from detectron2.config import get_cfg
+
+    from slowfast_det.config import add_slowfast_config
+
+    cfg = get_cfg()
+    add_slowfast_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    cfg.MODEL.DEVICE = device
+    return cfg
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random norm statistics and affine terms (so that no residual branch is switched off
+    by zero-initialised final norms) and random projections; eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.rand(b.shape, generator=g) * 0.2 - 0.1)
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=g) * 0.5 + 0.75)
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and "norm" in name and name.endswith("weight"):
+                p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.5)
+            elif p.dim() == 1 and "norm" in name and name.endswith("bias"):
+                p.copy_(torch.rand(p.shape, generator=g) * 0.2 - 0.1)
+            elif "proj" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    return model.eval()
+
+
+def make_inputs(batch: int, t: int, h: int, w: int, alpha: int, num_boxes: int, device: str, seed: int = 0):
+    """Per-clip pathway tensors and boxes: ``slow (B, 3, T/alpha, H, W)``, ``fast (B, 3, T, H, W)``,
+    ``boxes (B, R, 4)`` in pixels."""
+    g = torch.Generator().manual_seed(seed)
+    fast = torch.randn(batch, 3, t, h, w, generator=g)
+    slow = fast[:, :, torch.linspace(0, t - 1, t // alpha).long()].contiguous()
+    xy = torch.rand(batch, num_boxes, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5])
+    wh = (0.2 + 0.3 * torch.rand(batch, num_boxes, 2, generator=g)) * torch.tensor([w, h])
+    boxes = torch.cat([xy, xy + wh], dim=2)
+    return slow.to(device), fast.to(device), boxes.to(device)
+
+
+def ours_call(model, slow, fast, boxes):
+    """Our detector on the batch (one input dict per clip, as the data mapper gives them);
+    returns the scores of all boxes, (B * R, K)."""
+    from detectron2.structures import Boxes, Instances
+
+    h, w = fast.shape[-2:]
+    inputs = [
+        {"clip": [slow[i], fast[i]], "instances": Instances((h, w), proposal_boxes=Boxes(boxes[i]))}
+        for i in range(fast.shape[0])
+    ]
+    return torch.cat([o["instances"].scores for o in model(inputs)])
+
+
+def theirs_call(model, slow, fast, boxes):
+    """pytorchvideo's detector: ``model([slow, fast], rois)``, rois (B * R, 5) = batch index + box."""
+    idx = torch.arange(fast.shape[0], device=fast.device, dtype=boxes.dtype).repeat_interleave(boxes.shape[1])
+    rois = torch.cat([idx[:, None], boxes.reshape(-1, 4)], dim=1)
+    return model([slow, fast], rois)
+
+
+def _sync(device: str):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def alternate(fns: Dict[str, Callable[[], object]], warmup: int, iters: int, device: str) -> Dict[str, List[float]]:
+    """Run the callables in turn (order reversed every other round), ``warmup`` untimed rounds
+    then ``iters`` timed ones; returns the seconds of each call per name."""
+    names = list(fns)
+    times = {n: [] for n in names}
+    for r in range(warmup + iters):
+        for n in names if r % 2 == 0 else names[::-1]:
+            _sync(device)
+            t0 = time.perf_counter()
+            fns[n]()
+            _sync(device)
+            if r >= warmup:
+                times[n].append(time.perf_counter() - t0)
+    return times
+
+
+def matmul_fn(n: int, device: str, reps: int = 3):
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+
+    def run():
+        for _ in range(reps):
+            torch.mm(a, b)
+
+    return run, 2.0 * n ** 3 * reps
+
+
+def count_gmacs(cfg, t: int, h: int, w: int, num_boxes: int) -> float:
+    """fvcore's multiply-accumulate count (G) of the detector, as tools/analyze_model.py."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from analyze_model import analyze
+
+    c = cfg.clone()
+    c.MODEL.DEVICE = "cpu"
+    return analyze(c, t, h, w, num_boxes, False)["gflops"]
+
+
+def load_avg() -> str:
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _build_pair(args):
+    """Our model (config + opts, ALIGNED False) and pytorchvideo's slowfast_r50_detection
+    with the same (random) weights."""
+    from detectron2.modeling import build_model
+    from pytorchvideo.models.hub.slowfast import slowfast_r50_detection
+
+    from slowfast_det.checkpoint import convert_pytorchvideo
+
+    t = args.input_size[0]
+    cfg = _cfg(args.config_file, ["MODEL.ROI_ACTION_HEAD.ALIGNED", "False"] + list(args.opts), args.device)
+    alpha = cfg.MODEL.SLOWFAST.ALPHA
+    theirs = randomize_(slowfast_r50_detection(pretrained=False, head_pool_kernel_sizes=((t // alpha, 1, 1), (t, 1, 1))))
+    state_dict = convert_pytorchvideo(theirs.state_dict())
+
+    def build(extra_opts=()):
+        c = cfg.clone()
+        c.merge_from_list(list(extra_opts))
+        m = build_model(c)
+        m.load_state_dict(state_dict, strict=True)
+        return m.eval().to(args.device), c
+
+    return build, theirs.to(args.device), cfg
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+def part_compare(args, build, theirs, cfg, rows):
+    ours, _ = build()
+    t, h, w = args.input_size
+    slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    gmacs = count_gmacs(cfg, t, h, w, args.num_boxes)
+    mm, mm_flops = matmul_fn(args.matmul_size, args.device)
+    with torch.no_grad():
+        diff = (ours_call(ours, slow, fast, boxes) - theirs_call(theirs, slow, fast, boxes)).abs().max().item()
+        times = alternate({"ours": lambda: ours_call(ours, slow, fast, boxes),
+                           "pytorchvideo": lambda: theirs_call(theirs, slow, fast, boxes),
+                           "matmul": mm}, args.warmup, args.iters, args.device)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    peak = mm_flops / med["matmul"] / 1e9
+    size = f"{t}x{h}x{w}, {args.num_boxes} boxes"
+    for name in ("ours", "pytorchvideo"):
+        gflops = 2 * gmacs / med[name]
+        rows += [
+            [f"compare: {name} latency (median of {args.iters}; min {min(times[name]):.3f})", med[name], "s"],
+            [f"compare: {name} GFLOP/s ({2 * gmacs:.1f} GFLOP = 2 x {gmacs:.2f} GMAC, {size})", gflops, "GFLOP/s"],
+            [f"compare: {name} fraction of the fp32 matmul peak", gflops / peak, "ratio"],
+        ]
+    rows += [
+        [f"compare: fp32 matmul peak ({args.matmul_size}^3, median)", peak, "GFLOP/s"],
+        [f"compare: throughput ours / pytorchvideo (target >= {TARGET_RATIO})", med["pytorchvideo"] / med["ours"], "ratio"],
+        [f"compare: max abs score difference ours vs pytorchvideo (target <= {TARGET_DIFF:g})", diff, "abs"],
+    ]
+
+
+def part_levers(args, build, cfg, rows):
+    t, h, w = args.input_size
+    slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    variants = {
+        "default (fold BN + channels_last)": [],
+        "without BN folding": ["MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE", "False"],
+        "without channels_last / 2D convs": ["MODEL.SLOWFAST.CHANNELS_LAST", "False"],
+        "without either": ["MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE", "False", "MODEL.SLOWFAST.CHANNELS_LAST", "False"],
+    }
+    models = {name: build(opts)[0] for name, opts in variants.items()}
+    with torch.no_grad():
+        ref = ours_call(models["without either"], slow, fast, boxes)
+        diffs = {n: (ours_call(m, slow, fast, boxes) - ref).abs().max().item() for n, m in models.items()}
+        times = alternate({n: (lambda m=m: ours_call(m, slow, fast, boxes)) for n, m in models.items()},
+                          args.warmup, args.iters, args.device)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    base = med["default (fold BN + channels_last)"]
+    for name in variants:
+        rows.append([f"levers: {name} latency (median of {args.iters})", med[name], "s"])
+        if name != "default (fold BN + channels_last)":
+            rows.append([f"levers: default speed-up over '{name}'", med[name] / base, "ratio"])
+        rows.append([f"levers: {name} max abs score diff vs no levers", diffs[name], "abs"])
+
+
+def part_batch(args, build, theirs, cfg, rows):
+    ours, _ = build()
+    t, h, w = args.input_size
+    b = args.batch_size
+    slow, fast, boxes = make_inputs(b, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    with torch.no_grad():
+        diff = (ours_call(ours, slow, fast, boxes) - theirs_call(theirs, slow, fast, boxes)).abs().max().item()
+        times = alternate({"ours": lambda: ours_call(ours, slow, fast, boxes),
+                           "pytorchvideo": lambda: theirs_call(theirs, slow, fast, boxes)},
+                          args.warmup, args.iters, args.device)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for name in ("ours", "pytorchvideo"):
+        rows.append([f"batch {b}: {name} clips/s (median of {args.iters})", b / med[name], "clips/s"])
+    rows += [[f"batch {b}: throughput ours / pytorchvideo", med["pytorchvideo"] / med["ours"], "ratio"],
+             [f"batch {b}: max abs score difference ours vs pytorchvideo", diff, "abs"]]
+
+
+def part_bf16(args, build, cfg, rows):
+    fp32, _ = build()
+    bf16, _ = build(["TEST.BF16", "True"])
+    t, h, w = args.input_size
+    slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    with torch.no_grad():
+        s32 = ours_call(fp32, slow, fast, boxes)
+        s16 = ours_call(bf16, slow, fast, boxes)
+        times = alternate({"fp32": lambda: ours_call(fp32, slow, fast, boxes),
+                           "bf16": lambda: ours_call(bf16, slow, fast, boxes)}, args.warmup, args.iters, args.device)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows += [
+        [f"bf16: ours fp32 latency (median of {args.iters})", med["fp32"], "s"],
+        [f"bf16: ours TEST.BF16 latency (median of {args.iters})", med["bf16"], "s"],
+        ["bf16: speed-up bf16 / fp32", med["fp32"] / med["bf16"], "ratio"],
+        ["bf16: max abs score difference bf16 vs fp32", (s16 - s32).abs().max().item(), "abs"],
+        ["bf16: scores dtype returned", str(s16.dtype).replace("torch.", ""), ""],
+    ]
+
+
+def part_bf16_map(args, rows):
+    import tempfile
+
+    from detectron2.modeling import build_model
+
+    from slowfast_det.checkpoint import SlowFastCheckpointer
+    from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer
+
+    if not args.map_weights:
+        raise ValueError("the bf16-map part needs --map-weights (a model trained with --map-config)")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from train_ava import prepare_data
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="benchmark_bf16_map_") as out:
+        for bf16 in (False, True):
+            cfg = _cfg(args.map_config, list(args.opts) + ["TEST.BF16", str(bf16), "AVA.EVAL_PLOTS", "False",
+                                                          "OUTPUT_DIR", os.path.join(out, str(bf16))], args.device)
+            cfg.freeze()
+            prepare_data(cfg)
+            model = build_model(cfg)
+            SlowFastCheckpointer(model).load(args.map_weights)
+            t0 = time.perf_counter()
+            res = AVATrainer.test(cfg, model)
+            elapsed = time.perf_counter() - t0
+            res = res.get("ava", res)  # one dataset: flattened by DefaultTrainer.test
+            if METRIC_NAME not in res:
+                res = next(iter(res.values()))["ava"]
+            results[bf16] = (res[METRIC_NAME], elapsed)
+    name = f"{os.path.basename(args.map_config)} test set ({', '.join(cfg.DATASETS.TEST)})"
+    rows += [
+        [f"bf16-map: frame-mAP fp32, {name}", results[False][0], "mAP"],
+        ["bf16-map: frame-mAP TEST.BF16", results[True][0], "mAP"],
+        ["bf16-map: frame-mAP change bf16 - fp32", results[True][0] - results[False][0], "mAP"],
+        ["bf16-map: inference + evaluation time fp32", results[False][1], "s"],
+        ["bf16-map: inference + evaluation time bf16", results[True][1], "s"],
+    ]
+
+
+def part_checkpoint(args, rows):
+    results = {}
+    for ckpt in (False, True):
+        cmd = [sys.executable, os.path.abspath(__file__), "--ckpt-child", "1" if ckpt else "0",
+               "--config-file", args.ckpt_config, "--device", args.device,
+               "--batch-size", str(args.ckpt_batch_size), "--input-size", *map(str, args.ckpt_input_size),
+               "--threads", str(torch.get_num_threads()), "--opts", *args.ckpt_opts]
+        env = dict(os.environ)
+        # Fixed mmap threshold: buffers >= 64 KiB are mmap'ed and given back when freed, so
+        # the resident set follows the live tensors (glibc's dynamic threshold keeps them).
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
+        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("CKPT_RESULT ")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"checkpoint measurement (ACTIVATION_CHECKPOINT={ckpt}) failed, exit code "
+                               f"{proc.returncode}:\n{proc.stderr[-4000:]}")
+        results[ckpt] = json.loads(lines[-1][len("CKPT_RESULT "):])
+    off, on = results[False], results[True]
+    what = (f"{os.path.basename(args.ckpt_config)} train step, batch {args.ckpt_batch_size} x "
+            f"{'x'.join(map(str, args.ckpt_input_size))}, {off['measure']}")
+    gib = 1024 ** 3
+    rows += [
+        [f"checkpoint: peak memory without ({what})", off["peak"] / gib, "GiB"],
+        ["checkpoint: peak memory with ACTIVATION_CHECKPOINT", on["peak"] / gib, "GiB"],
+        [f"checkpoint: peak ratio with / without (target <= {TARGET_CKPT_MEMORY})", on["peak"] / off["peak"], "ratio"],
+        ["checkpoint: step memory above the model without (peak - before step)", off["step"] / gib, "GiB"],
+        ["checkpoint: step memory above the model with", on["step"] / gib, "GiB"],
+        ["checkpoint: step memory ratio with / without", on["step"] / off["step"], "ratio"],
+        ["checkpoint: step time without", off["time"], "s"],
+        ["checkpoint: step time with", on["time"], "s"],
+        ["checkpoint: time cost with / without", on["time"] / off["time"], "ratio"],
+    ]
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field} line")
+
+
+def ckpt_child(argv=None):
+    """One training step of a fresh model, memory and time measured (run as a subprocess by
+    :func:`part_checkpoint`); prints ``CKPT_RESULT {json}``."""
+    import argparse
+
+    from detectron2.modeling import build_model
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--ckpt-child", type=int, required=True)
+    p.add_argument("--config-file", required=True)
+    p.add_argument("--device", required=True)
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--input-size", nargs=3, type=int, required=True)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--opts", nargs="*", default=[])
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    import slowfast_det  # noqa: F401  (registers the model)
+    from detectron2.structures import Boxes, Instances
+
+    cfg = _cfg(a.config_file, ["MODEL.SLOWFAST.ACTIVATION_CHECKPOINT", str(bool(a.ckpt_child))] + a.opts, a.device)
+    model = build_model(cfg).train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    t, h, w = a.input_size
+    slow, fast, boxes = make_inputs(a.batch_size, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, 3, a.device)
+    k = cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    inputs = []
+    for i in range(a.batch_size):
+        inst = Instances((h, w), proposal_boxes=Boxes(boxes[i]))
+        inst.gt_labels = (torch.arange(3 * k, device=a.device).reshape(3, k) % 7 == 0).float()
+        inputs.append({"clip": [slow[i], fast[i]], "instances": inst})
+    cuda = a.device.startswith("cuda")
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = model(inputs)["loss_action"]
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up: one-off allocations (gradients, library caches)
+    opt.zero_grad(set_to_none=True)
+    if cuda:
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        before = _status_kib("VmRSS") * 1024
+        with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM to the current RSS
+            f.write("5")
+    t0 = time.perf_counter()
+    step()
+    if cuda:
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated() if cuda else _status_kib("VmHWM") * 1024
+    measure = "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (VmHWM)"
+    print("CKPT_RESULT " + json.dumps({"peak": peak, "step": peak - before, "time": elapsed, "measure": measure}),
+          flush=True)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(args):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import slowfast_det  # noqa: F401  (registers the model)
+
+    rows = [
+        ["device", args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(), ""],
+        ["torch threads", torch.get_num_threads(), ""],
+        ["OMP_WAIT_POLICY", _omp_policy(), ""],
+        ["load average (1, 5, 15 min) at start", load_avg(), ""],
+    ]
+    needs_pair = {"compare", "levers", "batch", "bf16"} & set(args.parts)
+    if needs_pair:
+        build, theirs, cfg = _build_pair(args)
+    for part in args.parts:
+        print(f"[benchmark_model] {part} ...", flush=True)
+        if part == "compare":
+            part_compare(args, build, theirs, cfg, rows)
+        elif part == "levers":
+            part_levers(args, build, cfg, rows)
+        elif part == "batch":
+            part_batch(args, build, theirs, cfg, rows)
+        elif part == "bf16":
+            part_bf16(args, build, cfg, rows)
+        elif part == "bf16-map":
+            part_bf16_map(args, rows)
+        elif part == "checkpoint":
+            part_checkpoint(args, rows)
+    rows.append(["load average (1, 5, 15 min) at end", load_avg(), ""])
+    return rows
+
+
+if __name__ == "__main__":
+    ckpt_child()
+
+
+def _omp_policy() -> str:
+    value = os.environ.get("OMP_WAIT_POLICY", "(unset)")
+    return value if _OMP_POLICY_EFFECTIVE else f"{value} (set after torch was loaded: libgomp default)"

@@ -1,0 +1,158 @@
+"""Training benchmark (``tools/benchmark.py --task train``): iterations per second of a
+training config and the split of each iteration into waiting for data and computing,
+from the metrics Detectron2's trainer records itself.
+
+    .venv/bin/python tools/benchmark.py --task train
+    .venv/bin/python tools/benchmark.py --task train --threads 1 --iters 40
+    .venv/bin/python tools/benchmark.py --task train --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \\
+        --device cuda --opts SOLVER.IMS_PER_BATCH 8      # GPU: clips/s and peak memory
+
+It trains ``--config-file`` (default: the embedded synthetic SlowFast,
+``configs/synthetic/SLOWFAST_synthetic.yaml``, generating its data if missing) with
+:class:`slowfast_det.engine.trainer.AVATrainer` for ``--warmup + --iters`` iterations into a
+temporary OUTPUT_DIR, with evaluation off, and reads back the trainer's EventStorage:
+
+- ``data_time``: seconds ``SimpleTrainer.run_step`` waited for the next batch;
+- ``time``: seconds of the whole iteration (``IterationTimer`` hook: data, forward, backward,
+  optimizer step and hooks).
+
+compute = time - data_time. Figures are medians over the last ``--iters`` iterations; the
+data-wait share is sum(data_time) / sum(time) over them. Data loading is the bottleneck
+when that share exceeds ``--bottleneck-share`` (default 0.1). On CUDA the peak memory
+(``torch.cuda.max_memory_allocated``) is reported too.
+
+This module sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads unless the environment sets
+it (see the comment below; the value in effect is reported): DataLoader workers next to a
+2-thread training process oversubscribe a 2-core machine.
+"""
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+
+# libgomp reads OMP_WAIT_POLICY once, when torch loads it: with more busy threads than cores
+# (a shared machine, or DataLoader workers next to the main process) its default spin-waiting
+# makes each parallel region wait for a descheduled thread (measured: a 0.04 ms op taking
+# 5-20 ms with 2 threads on a loaded 2-core machine; 0.05 ms with PASSIVE). An explicit
+# setting in the environment wins.
+_OMP_POLICY_EFFECTIVE = "OMP_WAIT_POLICY" in os.environ or "torch" not in sys.modules
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
+
+
+def add_arguments(parser):
+    parser.add_argument("--config-file", default=DEFAULT_CONFIG)
+    parser.add_argument("--iters", type=int, default=30, help="measured iterations")
+    parser.add_argument("--warmup", type=int, default=5, help="iterations before the measured ones")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of the training process (default: torch's)")
+    parser.add_argument("--workers", type=int, default=None, help="DATALOADER.NUM_WORKERS (default: the config's)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--bottleneck-share", type=float, default=0.1,
+                        help="data-wait share of the iteration above which loading is called the bottleneck")
+    parser.add_argument("--output-dir", default=None, help="keep the run's OUTPUT_DIR here (default: a temp dir, removed)")
+    parser.add_argument("--opts", nargs="*", default=[], help="extra config overrides KEY VALUE ...")
+
+
+def setup_cfg(args, output_dir):
+    from detectron2.config import get_cfg
+
+    from slowfast_det.config import add_slowfast_config
+
+    cfg = get_cfg()
+    add_slowfast_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(list(args.opts))
+    cfg.MODEL.DEVICE = args.device
+    cfg.SOLVER.MAX_ITER = args.warmup + args.iters
+    cfg.SOLVER.CHECKPOINT_PERIOD = 10 ** 9  # only the final checkpoint (written after timing)
+    cfg.TEST.EVAL_PERIOD = 0
+    cfg.DATASETS.TEST = ()  # no evaluation after the last iteration
+    if args.workers is not None:
+        cfg.DATALOADER.NUM_WORKERS = args.workers
+    cfg.OUTPUT_DIR = output_dir
+    cfg.freeze()
+    return cfg
+
+
+def iteration_metrics(storage, first_iter: int):
+    """(time, data_time) per iteration >= ``first_iter`` from a Detectron2 EventStorage."""
+    names = storage.histories()
+    for key in ("time", "data_time"):
+        if key not in names:
+            raise RuntimeError(f"the trainer recorded no '{key}' metric (recorded: {sorted(names)}); "
+                               "is detectron2's IterationTimer hook / SimpleTrainer in use?")
+    data_time = {it: v for v, it in storage.history("data_time").values()}
+    pairs = [(v, data_time[it]) for v, it in storage.history("time").values() if it >= first_iter and it in data_time]
+    if not pairs:
+        raise RuntimeError(f"no iteration >= {first_iter} has both 'time' and 'data_time'")
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def main(args):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import slowfast_det  # noqa: F401  (registers the model and datasets)
+    from detectron2.utils.logger import setup_logger
+
+    from slowfast_det.engine.trainer import AVATrainer
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from train_ava import prepare_data
+
+    setup_logger(name="detectron2")
+    setup_logger(name="slowfast_det")
+    output_dir = args.output_dir or tempfile.mkdtemp(prefix="benchmark_train_")
+    load_start = _load_avg()
+    try:
+        cfg = setup_cfg(args, output_dir)
+        prepare_data(cfg)
+        trainer = AVATrainer(cfg)
+        trainer.resume_or_load(resume=False)
+        if cfg.MODEL.DEVICE.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        trainer.train()
+        times, data_times = iteration_metrics(trainer.storage, args.warmup)
+    finally:
+        if args.output_dir is None:
+            shutil.rmtree(output_dir, ignore_errors=True)
+    compute = [t - d for t, d in zip(times, data_times)]
+    share = sum(data_times) / sum(times)
+    batch = cfg.SOLVER.IMS_PER_BATCH
+    med = statistics.median(times)
+    rows = [
+        ["config", os.path.relpath(args.config_file, REPO), ""],
+        ["device", cfg.MODEL.DEVICE if not cfg.MODEL.DEVICE.startswith("cuda") else torch.cuda.get_device_name(), ""],
+        ["torch threads (training process)", torch.get_num_threads(), ""],
+        ["OMP_WAIT_POLICY", _omp_policy(), ""],
+        ["DATALOADER.NUM_WORKERS", cfg.DATALOADER.NUM_WORKERS, ""],
+        ["clips per iteration (SOLVER.IMS_PER_BATCH)", batch, ""],
+        ["load average (1, 5, 15 min) at start / end", f"{load_start} / {_load_avg()}", ""],
+        [f"iterations measured (after {args.warmup} warm-up)", len(times), ""],
+        ["iterations per second (1 / median iteration time)", 1.0 / med, "it/s"],
+        ["clips per second", batch / med, "clips/s"],
+        ["median iteration time", med, "s"],
+        ["median data wait (detectron2 data_time)", statistics.median(data_times), "s"],
+        ["median compute (time - data_time)", statistics.median(compute), "s"],
+        ["data-wait share of the iteration time", share, "ratio"],
+        [f"data loading is the bottleneck (share > {args.bottleneck_share})", "yes" if share > args.bottleneck_share else "no", ""],
+    ]
+    if cfg.MODEL.DEVICE.startswith("cuda"):
+        rows.append(["peak memory (torch.cuda.max_memory_allocated)", torch.cuda.max_memory_allocated() / 1024 ** 3, "GiB"])
+    return rows
+
+
+def _load_avg() -> str:
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _omp_policy() -> str:
+    value = os.environ.get("OMP_WAIT_POLICY", "(unset)")
+    return value if _OMP_POLICY_EFFECTIVE else f"{value} (set after torch was loaded: libgomp default)"
