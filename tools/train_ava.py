@@ -17,6 +17,8 @@ import logging
 import os
 import sys
 
+import torch
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import slowfast_det  # noqa: E402,F401  (registers the model and the datasets)
@@ -41,7 +43,20 @@ def setup(args):
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="slowfast_det")
+    if cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        set_cpu_threads(cfg, comm.get_local_size())
     return cfg
+
+
+def set_cpu_threads(cfg, local_processes):
+    """On the CPU, leave a core to each DataLoader worker: oversubscribed OpenMP threads
+    spin against the decoding workers and made training steps several times slower on
+    2 cores. OMP_NUM_THREADS, when set, wins."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    per_process = cores // max(1, local_processes)
+    threads = max(1, per_process - cfg.DATALOADER.NUM_WORKERS)
+    torch.set_num_threads(threads)
+    logger.info("CPU training: %d torch thread(s) per process (%d cores, %d loader workers)", threads, cores, cfg.DATALOADER.NUM_WORKERS)
 
 
 def prepare_data(cfg):
