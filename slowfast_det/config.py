@@ -11,6 +11,7 @@ Detectron2 ``get_cfg()`` before merging a slowfast_det YAML file::
     cfg.merge_from_file("configs/AVA/SLOWFAST_32x2_R50.yaml")
 """
 from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
 
 
 def add_slowfast_config(cfg):
@@ -155,3 +156,19 @@ def add_slowfast_config(cfg):
     _C.SOLVER.OPTIMIZER = "SGD"
     # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state; False skips the update (counted).
     _C.SOLVER.STOP_ON_NONFINITE_LOSS = True
+
+
+def load_slowfast_cfg(config_file, opts=(), freeze=True):
+    """A Detectron2 config with the slowfast_det keys, merged from ``config_file`` and the
+    ``KEY VALUE`` list ``opts``; ``MODEL.DEVICE`` falls back to "cpu" when no GPU is visible."""
+    import torch
+
+    cfg = get_cfg()
+    add_slowfast_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    if not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"
+    if freeze:
+        cfg.freeze()
+    return cfg

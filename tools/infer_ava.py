@@ -31,12 +31,11 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from detectron2.config import get_cfg  # noqa: E402
 from detectron2.data import DatasetCatalog  # noqa: E402
 from detectron2.utils.logger import setup_logger  # noqa: E402
 
 import slowfast_det  # noqa: E402,F401  (registers the model)
-from slowfast_det.config import add_slowfast_config  # noqa: E402
+from slowfast_det.config import load_slowfast_cfg  # noqa: E402
 
 logger = logging.getLogger("slowfast_det.infer_ava")
 
@@ -62,16 +61,7 @@ def get_parser():
 
 
 def setup_cfg(args):
-    import torch
-
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    return cfg
+    return load_slowfast_cfg(args.config_file, args.opts)
 
 
 def write_frame_list(frames_dir, video_ids, path):

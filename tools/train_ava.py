@@ -22,25 +22,18 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import slowfast_det  # noqa: E402,F401  (registers the model and the datasets)
-from detectron2.config import get_cfg  # noqa: E402
 from detectron2.engine import default_argument_parser, default_setup, launch  # noqa: E402
 from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.logger import setup_logger  # noqa: E402
 
-from slowfast_det.config import add_slowfast_config  # noqa: E402
-from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, default_device, write_final_metrics  # noqa: E402
+from slowfast_det.config import load_slowfast_cfg  # noqa: E402
+from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics  # noqa: E402
 
 logger = logging.getLogger("slowfast_det")
 
 
 def setup(args):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if default_device() == "cpu":
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
+    cfg = load_slowfast_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="slowfast_det")
     if cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:

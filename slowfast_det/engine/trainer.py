@@ -4,7 +4,6 @@ import logging
 import os
 import weakref
 
-import torch
 from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hooks
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
@@ -226,7 +225,3 @@ def write_final_metrics(cfg, results):
     os.replace(tmp, path)
     return value
 
-
-def default_device():
-    """"cuda" when a GPU is visible, else "cpu"."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
