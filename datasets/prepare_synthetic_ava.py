@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate the synthetic AVA-format dataset (the embedded default of slowfast_det).
 
-    .venv/bin/python datasets/prepare_synthetic_ava.py                 # default set, ~20-40 s
+    .venv/bin/python datasets/prepare_synthetic_ava.py                 # default set: 20-70 s on 2 cores
     .venv/bin/python datasets/prepare_synthetic_ava.py --root /tmp/syn --train-videos 4 --val-videos 2
 
 The folder has the real AVA v2.2 layout and is read by the normal registration as

@@ -82,16 +82,16 @@ def draw_person(img, pose, person, mask_value=None, offset=(0.0, 0.0)):
     def col(c):
         return mask_value if mono else c
 
-    arm_t, leg_t = _thick(0.06 * h), _thick(0.075 * h)
+    arm_t, leg_t = _thick(0.075 * h), _thick(0.08 * h)
     pants, shirt, skin = col(person.pants), col(person.shirt), col(person.skin)
     # legs (behind the torso)
     for hp, kn, ft, scale in zip(pose.hips, pose.knees, pose.feet, pose.shoe_scale):
         cv2.line(img, _pt(hp, offset), _pt(kn, offset), pants, leg_t, cv2.LINE_AA, _SHIFT)
         cv2.line(img, _pt(kn, offset), _pt(ft, offset), pants, leg_t, cv2.LINE_AA, _SHIFT)
         shoe = (ft[0] + (ft[0] - pose.hip[0]) * 0.15, ft[1])
-        cv2.line(img, _pt(ft, offset), _pt(shoe, offset), col((40, 40, 40)), _thick(leg_t * scale), cv2.LINE_AA, _SHIFT)
+        cv2.line(img, _pt(ft, offset), _pt(shoe, offset), col(person.shoe_color), _thick(leg_t * scale), cv2.LINE_AA, _SHIFT)
         if scale > 1.0:
-            cv2.circle(img, _pt(ft, offset), int(0.05 * h * scale * _ONE), col((40, 40, 40)), -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(img, _pt(ft, offset), int(0.05 * h * scale * _ONE), col(person.shoe_color), -1, cv2.LINE_AA, _SHIFT)
     # torso: a trapezoid from the shoulders to the hips
     (ls, rs), (lh, rh) = pose.shoulders, pose.hips
     w_hip = 0.03 * h
@@ -105,7 +105,7 @@ def draw_person(img, pose, person, mask_value=None, offset=(0.0, 0.0)):
     for sh, el, ha in zip(pose.shoulders, pose.elbows, pose.hands):
         cv2.line(img, _pt(sh, offset), _pt(el, offset), shirt, arm_t, cv2.LINE_AA, _SHIFT)
         cv2.line(img, _pt(el, offset), _pt(ha, offset), skin, arm_t, cv2.LINE_AA, _SHIFT)
-        cv2.circle(img, _pt(ha, offset), int(0.035 * h * _ONE), skin, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(img, _pt(ha, offset), int(0.045 * h * _ONE), skin, -1, cv2.LINE_AA, _SHIFT)
     if pose.bag is not None:
         x1, y1, x2, y2 = pose.bag
         cv2.rectangle(img, _pt((x1, y1), offset), _pt((x2, y2), offset), col(person.bag_color), -1, cv2.LINE_AA, _SHIFT)

@@ -5,6 +5,13 @@ convention). Second ``t`` has keyframe index ``c = (t - 900) * 30`` and owns the
 of frames ``[c - 15, c + 15)``; every per-person state below is constant over a slot, so
 the labels of keyframe ``t`` describe what happens in the 1 s around it.
 
+People are articulated figures (head with hair, torso, two-segment arms and legs, hands,
+light shoes, a ground shadow) 39-89 % of the frame height tall, nearer ones lower in the
+frame and bigger, with random skin, shirt, trouser, shoe and bag colours. 2-4 per video;
+some start outside the frame and walk in, walkers leave and come back, and people drawn
+nearer hide the ones behind them. Pose, arm and bag states change in runs of 2-8 slots
+(events are drawn per slot); every change happens at a slot boundary.
+
 Classes (ids 1..9, multi-label like AVA: exactly one pose class plus optional others):
 
 ====  ===========  =========  ================================================================
@@ -124,8 +131,8 @@ FOREARM = 0.17
 THIGH = 0.24
 SHIN = 0.24
 CROUCH_HIP = 0.26  # hip height above the feet when crouching
-HOP_LIFT = 0.20  # lift at full event strength
-BAG_W, BAG_H = 0.17, 0.2
+HOP_LIFT = 0.25  # lift at full event strength
+BAG_W, BAG_H = 0.2, 0.24
 ELBOW_BEND = math.radians(20)  # forearm of a raised arm, turned inward from the upper arm
 
 
@@ -154,6 +161,7 @@ class Person:
     shirt: tuple
     pants: tuple
     bag_color: tuple
+    shoe_color: tuple  # light sneakers: they stand out against the trousers
     carry_side: int  # hand that carries the bag: -1 = image left, +1 = image right
     gait_period: float  # frames per leg cycle when walking
     gait_phase: float
@@ -341,7 +349,7 @@ def _sample_person(rng, pid, num_frames, width, height):
     num_slots = slot_of_frame(num_frames - 1) + 1
     feet_frac = rng.uniform(0.62, 0.97)
     t = (feet_frac - 0.62) / 0.35
-    h = height * (0.34 + 0.40 * t) * rng.uniform(0.92, 1.08)
+    h = height * (0.42 + 0.40 * t) * rng.uniform(0.92, 1.08)  # 39-89 % of the frame height
     feet_y = feet_frac * height
     carry_side = int(rng.choice([-1, 1]))
     p = Person(
@@ -352,6 +360,7 @@ def _sample_person(rng, pid, num_frames, width, height):
         shirt=_random_color(rng),
         pants=_random_color(rng, sat=(0.2, 0.8), val=(0.2, 0.6)),
         bag_color=_random_color(rng, sat=(0.7, 1.0), val=(0.6, 1.0)),
+        shoe_color=_random_color(rng, sat=(0.0, 0.25), val=(0.85, 1.0)),
         carry_side=carry_side,
         gait_period=float(rng.uniform(20, 28)),
         gait_phase=float(rng.uniform(0, 2 * math.pi)),

@@ -48,7 +48,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1  # bump whenever the output for given parameters changes
+GENERATOR_VERSION = 3  # bump whenever the output for given parameters changes
 MANIFEST_NAME = "synthetic_ava.json"
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 0, "val": 1}
@@ -130,11 +130,11 @@ def _clip_box(b, w, h):
 def _detections(rng, gt_people, other_people, w, h):
     """Person-detector output at one keyframe: ``[(box_px, score)]``.
 
-    - each ground-truth person is missed with probability 0.03, else found with its box
-      jittered (each side by N(0, 4 %) of the box size, capped at 12 %); score in
-      [0.82, 1) for 94 % of them, else in [0.4, 0.8);
+    - each ground-truth person is missed with probability 0.01, else found with its box
+      jittered (each side by N(0, 3 %) of the box size, capped at 10 %); score in
+      [0.82, 1) for 98 % of them, else in [0.4, 0.8);
     - people left out of the ground truth (mostly hidden or outside the frame) but partly
-      visible are found half of the time with a score in [0.3, 0.85);
+      visible are found half of the time with a score in [0.3, 0.8);
     - false positives: Poisson(0.35) per keyframe; 70 % are person-shaped boxes on the
       background (score < 0.75 for 85 % of them, else in [0.8, 0.92)), 30 % are partial
       boxes on a real person (half of it; score in [0.1, 0.7)).
@@ -142,15 +142,15 @@ def _detections(rng, gt_people, other_people, w, h):
     out = []
     for box in gt_people:
         miss, u, s1, s2 = rng.random(), rng.random(), rng.uniform(0.82, 0.999), rng.uniform(0.4, 0.8)
-        j = np.clip(rng.normal(0.0, 0.04, 4), -0.12, 0.12)
-        if miss < 0.03:
+        j = np.clip(rng.normal(0.0, 0.03, 4), -0.1, 0.1)
+        if miss < 0.01:
             continue
         bw, bh = box[2] - box[0], box[3] - box[1]
         jb = _clip_box((box[0] + j[0] * bw, box[1] + j[1] * bh, box[2] + j[2] * bw, box[3] + j[3] * bh), w, h)
         if jb is not None:
-            out.append((jb, s1 if u < 0.94 else s2))
+            out.append((jb, s1 if u < 0.98 else s2))
     for box in other_people:
-        found, score = rng.random(), rng.uniform(0.3, 0.85)
+        found, score = rng.random(), rng.uniform(0.3, 0.8)
         if found < 0.5:
             out.append((box, score))
     for _ in range(int(rng.poisson(0.35))):
