@@ -104,7 +104,9 @@ def add_slowfast_config(cfg):
     _C.INPUT.CLIP_STD = [0.225, 0.225, 0.225]
     # Training: short side is scaled to a random size in [min, max] ...
     _C.INPUT.TRAIN_JITTER_SCALES = [256, 320]
-    # ... then a random square crop of this size is taken.
+    # ... then a random square crop of this size is taken; 0 keeps the whole resized frame
+    # (for data whose people fill much of the frame, where crops would cut away the raised
+    # arms and feet that their labels describe).
     _C.INPUT.TRAIN_CROP_SIZE = 224
     # Test: short side scaled to this size, no crop.
     _C.INPUT.TEST_SIZE = 256

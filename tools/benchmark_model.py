@@ -7,7 +7,7 @@ each speed lever, bf16 inference, and the memory saved by activation checkpointi
     .venv/bin/python tools/benchmark.py --task model --parts batch --batch-size 4
     .venv/bin/python tools/benchmark.py --task model --device cuda        # where there is a GPU
 
-Parts (``--parts``; default ``compare levers bf16 checkpoint``):
+Parts (``--parts``; default ``compare profile levers bf16 checkpoint``):
 
 - ``compare``: SLOWFAST_32x2_R50 (``MODEL.ROI_ACTION_HEAD.ALIGNED False``, as pytorchvideo)
   on one 32x256x256 clip with 3 boxes, fp32, in eval mode, against pytorchvideo's
@@ -19,6 +19,12 @@ Parts (``--parts``; default ``compare levers bf16 checkpoint``):
   median seconds; the matmul peak is a square fp32 matmul (``--matmul-size``) timed in
   the same rounds, 2 n^3 FLOPs per product. Also reports the max abs difference of the
   per-box scores (target <= 1e-4) and the throughput ratio (target >= 1.4).
+- ``profile``: where our fp32 inference time goes: every ``Conv3d`` of the backbone is timed
+  by forward hooks (convolution with its folded norm and ReLU), grouped into the Slow and Fast
+  stems, the Slow and Fast pathway bottlenecks by kernel (pointwise ``1x1x1``, spatial
+  ``1x3x3``, temporal ``3x1x1``) and the lateral fusions; the rest of the forward pass (pooling,
+  residual adds, concatenations, packing, the head) is "other". Per group: share of the
+  time, GFLOP/s and fraction of the matmul peak (both measured in the same rounds).
 - ``levers``: our model with each speed lever switched off
   (``MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE``, ``MODEL.SLOWFAST.CHANNELS_LAST``), alternating
   with the default, same weights and clip: the measured effect of each.
@@ -28,12 +34,16 @@ Parts (``--parts``; default ``compare levers bf16 checkpoint``):
 - ``bf16-map``: the frame-mAP of ``--map-weights`` on the test set of ``--map-config``
   (default: the synthetic val set) with fp32 and with ``TEST.BF16`` inference, each through
   ``AVATrainer.test`` (the AVA evaluator), and the inference time of each.
-- ``checkpoint``: one training step (forward, backward) of ``--ckpt-config``
+- ``checkpoint``: training steps (forward, backward, SGD update) of ``--ckpt-config``
   (SLOWFAST_32x2_R101_50_50) on ``--ckpt-batch-size`` clips of ``--ckpt-input-size``, with
-  and without ``MODEL.SLOWFAST.ACTIVATION_CHECKPOINT``, each in a fresh subprocess after one
-  warm-up step: peak memory (CUDA: ``max_memory_allocated``; CPU: the process's peak
-  resident set ``VmHWM``, reset before the step, with glibc's mmap threshold fixed so that
-  freed buffers leave the resident set) and the step time.
+  and without ``MODEL.SLOWFAST.ACTIVATION_CHECKPOINT``, each in a fresh subprocess: after one
+  warm-up step, the peak memory of the next step (CUDA: ``max_memory_allocated``; CPU: the
+  process's peak resident set ``VmHWM``, reset before the step, with glibc's mmap threshold
+  fixed so that freed buffers leave the resident set) and the median time of
+  ``--ckpt-steps`` steps (on CPU in another process, with glibc's default allocator).
+  The CPU process peak includes the Python / torch libraries and the weights; "step memory"
+  is the peak minus the resident set just before the steps (activations, gradients,
+  temporaries).
 
 The machine's load average is reported with the numbers; on a shared machine, compare only
 figures from the same run. With more OpenMP threads than free cores, libgomp's default
@@ -49,13 +59,8 @@ import sys
 import time
 from typing import Callable, Dict, List
 
-# libgomp reads OMP_WAIT_POLICY once, when torch loads it: with more busy threads than cores
-# (a shared machine, or DataLoader workers next to the main process) its default spin-waiting
-# makes each parallel region wait for a descheduled thread (measured: a 0.04 ms op taking
-# 5-20 ms with 2 threads on a loaded 2-core machine; 0.05 ms with PASSIVE). An explicit
-# setting in the environment wins.
-_OMP_POLICY_EFFECTIVE = "OMP_WAIT_POLICY" in os.environ or "torch" not in sys.modules
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cpu_env import load_avg, omp_policy  # noqa: E402  (before torch: sets OMP_WAIT_POLICY)
 
 import torch  # noqa: E402
 
@@ -64,11 +69,11 @@ CONFIGS = os.path.join(REPO, "configs", "AVA")
 TARGET_RATIO = 1.4
 TARGET_DIFF = 1e-4
 TARGET_CKPT_MEMORY = 0.5
-PARTS = ("compare", "levers", "batch", "bf16", "bf16-map", "checkpoint")
+PARTS = ("compare", "profile", "levers", "batch", "bf16", "bf16-map", "checkpoint")
 
 
 def add_arguments(parser):
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=["compare", "levers", "bf16", "checkpoint"])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=["compare", "profile", "levers", "bf16", "checkpoint"])
     parser.add_argument("--config-file", default=os.path.join(CONFIGS, "SLOWFAST_32x2_R50.yaml"),
                         help="our config matching pytorchvideo's slowfast_r50_detection")
     parser.add_argument("--input-size", nargs=3, type=int, default=[32, 256, 256], metavar=("T", "H", "W"),
@@ -83,6 +88,7 @@ def add_arguments(parser):
     parser.add_argument("--ckpt-config", default=os.path.join(CONFIGS, "SLOWFAST_32x2_R101_50_50.yaml"))
     parser.add_argument("--ckpt-input-size", nargs=3, type=int, default=[32, 224, 224], metavar=("T", "H", "W"))
     parser.add_argument("--ckpt-batch-size", type=int, default=1)
+    parser.add_argument("--ckpt-steps", type=int, default=3, help="measured training steps (after one warm-up step)")
     parser.add_argument("--ckpt-opts", nargs="*", default=[], help="extra KEY VALUE overrides for the checkpoint part")
     parser.add_argument("--map-config", default=os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
                         help="bf16-map part: config whose DATASETS.TEST is evaluated")
@@ -104,26 +110,6 @@ def _cfg(config_file: str, opts: List[str], device: str):
     cfg.merge_from_list(list(opts))
     cfg.MODEL.DEVICE = device
     return cfg
-
-
-def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random norm statistics and affine terms (so that no residual branch is switched off
-    by zero-initialised final norms) and random projections; eval mode."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.rand(b.shape, generator=g) * 0.2 - 0.1)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) * 0.5 + 0.75)
-        for name, p in model.named_parameters():
-            if p.dim() == 1 and "norm" in name and name.endswith("weight"):
-                p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.5)
-            elif p.dim() == 1 and "norm" in name and name.endswith("bias"):
-                p.copy_(torch.rand(p.shape, generator=g) * 0.2 - 0.1)
-            elif "proj" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    return model.eval()
 
 
 def make_inputs(batch: int, t: int, h: int, w: int, alpha: int, num_boxes: int, device: str, seed: int = 0):
@@ -192,19 +178,11 @@ def matmul_fn(n: int, device: str, reps: int = 3):
 
 def count_gmacs(cfg, t: int, h: int, w: int, num_boxes: int) -> float:
     """fvcore's multiply-accumulate count (G) of the detector, as tools/analyze_model.py."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from analyze_model import analyze
 
     c = cfg.clone()
     c.MODEL.DEVICE = "cpu"
     return analyze(c, t, h, w, num_boxes, False)["gflops"]
-
-
-def load_avg() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def _build_pair(args):
@@ -214,6 +192,7 @@ def _build_pair(args):
     from pytorchvideo.models.hub.slowfast import slowfast_r50_detection
 
     from slowfast_det.checkpoint import convert_pytorchvideo
+    from slowfast_det.utils.testing import randomize_
 
     t = args.input_size[0]
     cfg = _cfg(args.config_file, ["MODEL.ROI_ACTION_HEAD.ALIGNED", "False"] + list(args.opts), args.device)
@@ -260,6 +239,79 @@ def part_compare(args, build, theirs, cfg, rows):
         [f"compare: throughput ours / pytorchvideo (target >= {TARGET_RATIO})", med["pytorchvideo"] / med["ours"], "ratio"],
         [f"compare: max abs score difference ours vs pytorchvideo (target <= {TARGET_DIFF:g})", diff, "abs"],
     ]
+
+
+def _conv_group(name: str, conv) -> str:
+    """Profile group of a backbone Conv3d from its module name and kernel."""
+    if ".fuse." in name:
+        return "lateral fusions (k x 1 x 1, stride alpha)"
+    pathway = "Slow" if ".pathway0" in name else "Fast"
+    if name.startswith("stem."):
+        return f"{pathway} stem ({'x'.join(map(str, conv.kernel_size))})"
+    if "nonlocal" in name:
+        return "non-local blocks"
+    kt, kh, kw = conv.kernel_size
+    kind = "pointwise 1x1x1" if (kt, kh, kw) == (1, 1, 1) else ("temporal kx1x1" if kh == kw == 1 else "spatial 1xkxk")
+    return f"{pathway} bottlenecks, {kind}"
+
+
+def part_profile(args, build, cfg, rows):
+    from slowfast_det.modeling import Conv3d
+
+    ours, _ = build()
+    t, h, w = args.input_size
+    slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    spent, flops, starts = {}, {}, {}
+
+    def pre(name):
+        def hook(module, inputs):
+            _sync(args.device)
+            starts[name] = time.perf_counter()
+        return hook
+
+    def post(name, group):
+        def hook(module, inputs, output):
+            _sync(args.device)
+            spent[group] = spent.get(group, 0.0) + time.perf_counter() - starts.pop(name)
+            k = module.weight[0].numel()  # (C_in / groups) * kt * kh * kw multiply-adds per output
+            flops[group] = flops.get(group, 0.0) + 2.0 * output.numel() * k
+        return hook
+
+    handles = []
+    for name, m in ours.backbone.named_modules():
+        if isinstance(m, Conv3d):
+            group = _conv_group(name, m)
+            handles += [m.register_forward_pre_hook(pre(name)), m.register_forward_hook(post(name, group))]
+    mm, mm_flops = matmul_fn(args.matmul_size, args.device)
+    per_round, totals = [], []
+    try:
+        with torch.no_grad():
+            def run():
+                spent.clear()
+                flops.clear()
+                t0 = time.perf_counter()
+                ours_call(ours, slow, fast, boxes)
+                _sync(args.device)
+                totals.append(time.perf_counter() - t0)
+                per_round.append((dict(spent), dict(flops)))
+            times = alternate({"ours": run, "matmul": mm}, args.warmup, args.iters, args.device)
+    finally:
+        for hd in handles:
+            hd.remove()
+    per_round, totals = per_round[args.warmup:], totals[args.warmup:]
+    i = sorted(range(len(totals)), key=totals.__getitem__)[len(totals) // 2]  # the median round
+    spent, flops, total = per_round[i][0], per_round[i][1], totals[i]
+    peak = mm_flops / statistics.median(times["matmul"]) / 1e9
+    conv_time = sum(spent.values())
+    rows.append([f"profile: forward time of the median round (hooks on; matmul peak {peak:.1f} GFLOP/s)", total, "s"])
+    for group in sorted(spent, key=spent.get, reverse=True):
+        gf = flops[group] / spent[group] / 1e9
+        rows += [[f"profile: {group}: share of time", spent[group] / total, "ratio"],
+                 [f"profile: {group}: GFLOP/s ({flops[group] / 1e9:.1f} GFLOP; fraction of peak {gf / peak:.2f})", gf, "GFLOP/s"]]
+    rows += [["profile: all convolutions: share of time", conv_time / total, "ratio"],
+             ["profile: all convolutions: GFLOP/s", sum(flops.values()) / conv_time / 1e9, "GFLOP/s"],
+             ["profile: other (pooling, residual adds, concatenation, packing, head): share of time",
+              (total - conv_time) / total, "ratio"]]
 
 
 def part_levers(args, build, cfg, rows):
@@ -333,7 +385,6 @@ def part_bf16_map(args, rows):
 
     if not args.map_weights:
         raise ValueError("the bf16-map part needs --map-weights (a model trained with --map-config)")
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from train_ava import prepare_data
 
     results = {}
@@ -362,38 +413,52 @@ def part_bf16_map(args, rows):
     ]
 
 
+def _ckpt_child_run(args, ckpt: bool, steps: int, fixed_mmap: bool) -> dict:
+    """Run :func:`ckpt_child` in a fresh process; returns its result dict."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--ckpt-child", "1" if ckpt else "0",
+           "--config-file", args.ckpt_config, "--device", args.device,
+           "--batch-size", str(args.ckpt_batch_size), "--input-size", *map(str, args.ckpt_input_size),
+           "--steps", str(steps), "--threads", str(torch.get_num_threads()), "--opts", *args.ckpt_opts]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    if fixed_mmap:
+        # Buffers >= 64 KiB are mmap'ed and given back when freed, so the resident set
+        # follows the live tensors (glibc's dynamic threshold would keep freed ones).
+        env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("CKPT_RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"checkpoint measurement (ACTIVATION_CHECKPOINT={ckpt}) failed, exit code "
+                           f"{proc.returncode}:\n{proc.stderr[-4000:]}")
+    return json.loads(lines[-1][len("CKPT_RESULT "):])
+
+
 def part_checkpoint(args, rows):
-    results = {}
+    cuda = args.device.startswith("cuda")
+    mem, tim = {}, {}
     for ckpt in (False, True):
-        cmd = [sys.executable, os.path.abspath(__file__), "--ckpt-child", "1" if ckpt else "0",
-               "--config-file", args.ckpt_config, "--device", args.device,
-               "--batch-size", str(args.ckpt_batch_size), "--input-size", *map(str, args.ckpt_input_size),
-               "--threads", str(torch.get_num_threads()), "--opts", *args.ckpt_opts]
-        env = dict(os.environ)
-        # Fixed mmap threshold: buffers >= 64 KiB are mmap'ed and given back when freed, so
-        # the resident set follows the live tensors (glibc's dynamic threshold keeps them).
-        env.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
-        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("CKPT_RESULT ")]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"checkpoint measurement (ACTIVATION_CHECKPOINT={ckpt}) failed, exit code "
-                               f"{proc.returncode}:\n{proc.stderr[-4000:]}")
-        results[ckpt] = json.loads(lines[-1][len("CKPT_RESULT "):])
-    off, on = results[False], results[True]
+        if cuda:  # max_memory_allocated does not depend on the host allocator: one process
+            mem[ckpt] = tim[ckpt] = _ckpt_child_run(args, ckpt, args.ckpt_steps, fixed_mmap=False)
+        else:
+            # Memory with the fixed mmap threshold; time with glibc's defaults (with the fixed
+            # threshold every step page-faults its buffers afresh, which slows the variant
+            # that holds more memory).
+            mem[ckpt] = _ckpt_child_run(args, ckpt, 1, fixed_mmap=True)
+            tim[ckpt] = _ckpt_child_run(args, ckpt, args.ckpt_steps, fixed_mmap=False)
     what = (f"{os.path.basename(args.ckpt_config)} train step, batch {args.ckpt_batch_size} x "
-            f"{'x'.join(map(str, args.ckpt_input_size))}, {off['measure']}")
+            f"{'x'.join(map(str, args.ckpt_input_size))}, {mem[False]['measure']}")
     gib = 1024 ** 3
     rows += [
-        [f"checkpoint: peak memory without ({what})", off["peak"] / gib, "GiB"],
-        ["checkpoint: peak memory with ACTIVATION_CHECKPOINT", on["peak"] / gib, "GiB"],
-        [f"checkpoint: peak ratio with / without (target <= {TARGET_CKPT_MEMORY})", on["peak"] / off["peak"], "ratio"],
-        ["checkpoint: step memory above the model without (peak - before step)", off["step"] / gib, "GiB"],
-        ["checkpoint: step memory above the model with", on["step"] / gib, "GiB"],
-        ["checkpoint: step memory ratio with / without", on["step"] / off["step"], "ratio"],
-        ["checkpoint: step time without", off["time"], "s"],
-        ["checkpoint: step time with", on["time"], "s"],
-        ["checkpoint: time cost with / without", on["time"] / off["time"], "ratio"],
+        [f"checkpoint: peak memory without ({what})", mem[False]["peak"] / gib, "GiB"],
+        ["checkpoint: peak memory with ACTIVATION_CHECKPOINT", mem[True]["peak"] / gib, "GiB"],
+        [f"checkpoint: peak ratio with / without (target <= {TARGET_CKPT_MEMORY})",
+         mem[True]["peak"] / mem[False]["peak"], "ratio"],
+        ["checkpoint: step memory above the model without (peak - before step)", mem[False]["step"] / gib, "GiB"],
+        ["checkpoint: step memory above the model with", mem[True]["step"] / gib, "GiB"],
+        ["checkpoint: step memory ratio with / without", mem[True]["step"] / mem[False]["step"], "ratio"],
+        [f"checkpoint: step time without (median of {args.ckpt_steps})", tim[False]["time"], "s"],
+        [f"checkpoint: step time with (median of {args.ckpt_steps})", tim[True]["time"], "s"],
+        ["checkpoint: time cost with / without", tim[True]["time"] / tim[False]["time"], "ratio"],
     ]
 
 
@@ -406,8 +471,8 @@ def _status_kib(field: str) -> int:
 
 
 def ckpt_child(argv=None):
-    """One training step of a fresh model, memory and time measured (run as a subprocess by
-    :func:`part_checkpoint`); prints ``CKPT_RESULT {json}``."""
+    """Training steps of a fresh model after a warm-up step: peak memory over them and their
+    median time (run as a subprocess by :func:`part_checkpoint`); prints ``CKPT_RESULT {json}``."""
     import argparse
 
     from detectron2.modeling import build_model
@@ -419,6 +484,7 @@ def ckpt_child(argv=None):
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--input-size", nargs=3, type=int, required=True)
     p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--steps", type=int, required=True)
     p.add_argument("--opts", nargs="*", default=[])
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -454,11 +520,14 @@ def ckpt_child(argv=None):
         before = _status_kib("VmRSS") * 1024
         with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM to the current RSS
             f.write("5")
-    t0 = time.perf_counter()
-    step()
-    if cuda:
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - t0
+    elapsed = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+        elapsed.append(time.perf_counter() - t0)
+    elapsed = statistics.median(elapsed)
     peak = torch.cuda.max_memory_allocated() if cuda else _status_kib("VmHWM") * 1024
     measure = "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (VmHWM)"
     print("CKPT_RESULT " + json.dumps({"peak": peak, "step": peak - before, "time": elapsed, "measure": measure}),
@@ -476,16 +545,18 @@ def main(args):
     rows = [
         ["device", args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(), ""],
         ["torch threads", torch.get_num_threads(), ""],
-        ["OMP_WAIT_POLICY", _omp_policy(), ""],
+        ["OMP_WAIT_POLICY", omp_policy(), ""],
         ["load average (1, 5, 15 min) at start", load_avg(), ""],
     ]
-    needs_pair = {"compare", "levers", "batch", "bf16"} & set(args.parts)
+    needs_pair = {"compare", "profile", "levers", "batch", "bf16"} & set(args.parts)
     if needs_pair:
         build, theirs, cfg = _build_pair(args)
     for part in args.parts:
         print(f"[benchmark_model] {part} ...", flush=True)
         if part == "compare":
             part_compare(args, build, theirs, cfg, rows)
+        elif part == "profile":
+            part_profile(args, build, cfg, rows)
         elif part == "levers":
             part_levers(args, build, cfg, rows)
         elif part == "batch":
@@ -502,8 +573,3 @@ def main(args):
 
 if __name__ == "__main__":
     ckpt_child()
-
-
-def _omp_policy() -> str:
-    value = os.environ.get("OMP_WAIT_POLICY", "(unset)")
-    return value if _OMP_POLICY_EFFECTIVE else f"{value} (set after torch was loaded: libgomp default)"

@@ -21,9 +21,10 @@ data-wait share is sum(data_time) / sum(time) over them. Data loading is the bot
 when that share exceeds ``--bottleneck-share`` (default 0.1). On CUDA the peak memory
 (``torch.cuda.max_memory_allocated``) is reported too.
 
-This module sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads unless the environment sets
-it (see the comment below; the value in effect is reported): DataLoader workers next to a
-2-thread training process oversubscribe a 2-core machine.
+Torch threads: as ``tools/train_ava.py`` sets them on the CPU (the cores left after the
+loader workers) unless ``--threads`` or ``OMP_NUM_THREADS`` says otherwise. This module also
+sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads unless the environment sets it (``tools/cpu_env.py``;
+the value in effect is reported).
 """
 import os
 import shutil
@@ -31,13 +32,8 @@ import statistics
 import sys
 import tempfile
 
-# libgomp reads OMP_WAIT_POLICY once, when torch loads it: with more busy threads than cores
-# (a shared machine, or DataLoader workers next to the main process) its default spin-waiting
-# makes each parallel region wait for a descheduled thread (measured: a 0.04 ms op taking
-# 5-20 ms with 2 threads on a loaded 2-core machine; 0.05 ms with PASSIVE). An explicit
-# setting in the environment wins.
-_OMP_POLICY_EFFECTIVE = "OMP_WAIT_POLICY" in os.environ or "torch" not in sys.modules
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cpu_env import load_avg, omp_policy  # noqa: E402  (before torch: sets OMP_WAIT_POLICY)
 
 import torch  # noqa: E402
 
@@ -49,7 +45,8 @@ def add_arguments(parser):
     parser.add_argument("--config-file", default=DEFAULT_CONFIG)
     parser.add_argument("--iters", type=int, default=30, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=5, help="iterations before the measured ones")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads of the training process (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the training process (default: as tools/train_ava.py sets them)")
     parser.add_argument("--workers", type=int, default=None, help="DATALOADER.NUM_WORKERS (default: the config's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bottleneck-share", type=float, default=0.1,
@@ -94,22 +91,23 @@ def iteration_metrics(storage, first_iter: int):
 
 
 def main(args):
-    if args.threads:
-        torch.set_num_threads(args.threads)
     import slowfast_det  # noqa: F401  (registers the model and datasets)
     from detectron2.utils.logger import setup_logger
 
     from slowfast_det.engine.trainer import AVATrainer
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from train_ava import prepare_data
+    from train_ava import prepare_data, set_cpu_threads
 
     setup_logger(name="detectron2")
     setup_logger(name="slowfast_det")
     output_dir = args.output_dir or tempfile.mkdtemp(prefix="benchmark_train_")
-    load_start = _load_avg()
+    load_start = load_avg()
     try:
         cfg = setup_cfg(args, output_dir)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        elif cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+            set_cpu_threads(cfg, 1)  # what tools/train_ava.py does (one process)
         prepare_data(cfg)
         trainer = AVATrainer(cfg)
         trainer.resume_or_load(resume=False)
@@ -128,10 +126,10 @@ def main(args):
         ["config", os.path.relpath(args.config_file, REPO), ""],
         ["device", cfg.MODEL.DEVICE if not cfg.MODEL.DEVICE.startswith("cuda") else torch.cuda.get_device_name(), ""],
         ["torch threads (training process)", torch.get_num_threads(), ""],
-        ["OMP_WAIT_POLICY", _omp_policy(), ""],
+        ["OMP_WAIT_POLICY", omp_policy(), ""],
         ["DATALOADER.NUM_WORKERS", cfg.DATALOADER.NUM_WORKERS, ""],
         ["clips per iteration (SOLVER.IMS_PER_BATCH)", batch, ""],
-        ["load average (1, 5, 15 min) at start / end", f"{load_start} / {_load_avg()}", ""],
+        ["load average (1, 5, 15 min) at start / end", f"{load_start} / {load_avg()}", ""],
         [f"iterations measured (after {args.warmup} warm-up)", len(times), ""],
         ["iterations per second (1 / median iteration time)", 1.0 / med, "it/s"],
         ["clips per second", batch / med, "clips/s"],
@@ -144,15 +142,3 @@ def main(args):
     if cfg.MODEL.DEVICE.startswith("cuda"):
         rows.append(["peak memory (torch.cuda.max_memory_allocated)", torch.cuda.max_memory_allocated() / 1024 ** 3, "GiB"])
     return rows
-
-
-def _load_avg() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
-def _omp_policy() -> str:
-    value = os.environ.get("OMP_WAIT_POLICY", "(unset)")
-    return value if _OMP_POLICY_EFFECTIVE else f"{value} (set after torch was loaded: libgomp default)"

@@ -168,10 +168,9 @@ class AVADatasetMapper:
     def from_config(cls, cfg, is_train: bool = True):
         big = sys.maxsize
         if is_train:
-            augs = [
-                T.ResizeShortestEdge(tuple(cfg.INPUT.TRAIN_JITTER_SCALES), max_size=big, sample_style="range"),
-                T.RandomCrop("absolute", (cfg.INPUT.TRAIN_CROP_SIZE, cfg.INPUT.TRAIN_CROP_SIZE)),
-            ]
+            augs = [T.ResizeShortestEdge(tuple(cfg.INPUT.TRAIN_JITTER_SCALES), max_size=big, sample_style="range")]
+            if cfg.INPUT.TRAIN_CROP_SIZE > 0:
+                augs.append(T.RandomCrop("absolute", (cfg.INPUT.TRAIN_CROP_SIZE, cfg.INPUT.TRAIN_CROP_SIZE)))
             if cfg.INPUT.FLIP_PROB > 0:
                 augs.append(T.RandomFlip(prob=cfg.INPUT.FLIP_PROB, horizontal=True, vertical=False))
         else:

@@ -5,14 +5,16 @@ Every convolution of the SlowFast ResNet except the Fast stem has a kernel that 
 stored in ``torch.channels_last_3d`` memory format (physically ``(N, T, H, W, C)``), both are
 2D problems on a *view* of the same memory, with no copy:
 
-* ``1 x 1 x 1``, stride 1: a matrix product ``(N*T*H*W, C) @ (C, C')`` (``F.linear``, BLAS);
-* ``1 x kh x kw``: a 2D convolution of the ``N*T`` frames, ``(N*T, C, H, W)`` channels-last;
+* ``1 x kh x kw`` (``1 x 1 x 1`` included): a 2D convolution of the ``N*T`` frames,
+  ``(N*T, C, H, W)`` channels-last;
 * ``kt x 1 x 1``: a 2D convolution with kernel ``(kt, 1)`` over ``(N, C, T, H*W)`` channels-last.
 
 The results equal ``F.conv3d`` up to float rounding (the same products, summed in another
 order), and autograd differentiates through the views. On CPU this avoids oneDNN's slow 3D
 kernels for few channels and PyTorch's THNN fallback (``slow_conv3d``) that small batches
-take; see ``tools/benchmark_model.py`` for the measured effect. Inputs not in
+take; see ``tools/benchmark_model.py`` (parts ``levers`` and ``profile``) for the measured
+effect. (A ``1 x 1 x 1`` convolution as ``F.linear`` on the ``(N*T*H*W, C)`` view was tried
+too: as fast with one thread, 1.25x slower than the 2D convolution with two.) Inputs not in
 ``channels_last_3d``, and any other kernel / stride / padding combination, go to ``F.conv3d``.
 """
 from typing import Optional, Sequence
@@ -45,14 +47,11 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
     if isinstance(padding, str) or not is_channels_last_3d(x):
         return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
     kt, kh, kw = weight.shape[2:]
-    n, c, t, h, w = x.shape
+    n, _, t, h, w = x.shape
     if kt == 1 and stride[0] == 1 and padding[0] == 0:
-        if kh == 1 and kw == 1 and groups == 1 and tuple(stride[1:]) == (1, 1) and tuple(padding[1:]) == (0, 0):
-            # Pointwise: (N*T*H*W, C) @ (C, C'). permute() of a channels_last_3d tensor is
-            # contiguous, so both reshapes are views.
-            y = F.linear(x.permute(0, 2, 3, 4, 1).reshape(-1, c), weight.reshape(weight.shape[0], -1), bias)
-            return y.reshape(n, t, h, w, -1).permute(0, 4, 1, 2, 3)
-        # Spatial kernel: the N*T frames as a batch of 2D images (N*T, C, H, W), channels-last.
+        # Spatial (or pointwise) kernel: the N*T frames as a batch of 2D images
+        # (N*T, C, H, W), channels-last. The permute / flatten chain (rather than a reshape)
+        # keeps canonical strides, which oneDNN needs to take the tensor without a copy.
         frames = x.permute(0, 2, 3, 4, 1).flatten(0, 1).permute(0, 3, 1, 2)
         y = F.conv2d(frames, weight[:, :, 0], bias, stride[1:], padding[1:], dilation[1:], groups)
         y = y.permute(0, 2, 3, 1).unflatten(0, (n, t))               # (N, T, H', W', C')

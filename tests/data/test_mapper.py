@@ -289,6 +289,21 @@ def test_from_config_train_and_test(dicts, cfg):
     assert len(AVADatasetMapper(cfg, is_train=False)(dicts["val"][("vidA", 902)])["clip"]) == 1
 
 
+def test_train_crop_size_zero_keeps_the_whole_resized_frame(dicts, cfg):
+    cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = 8, 2
+    cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE = [40, 40], 0
+    m = AVADatasetMapper(cfg, is_train=True)
+    assert not any(isinstance(a, T.RandomCrop) for a in m.augmentations.augs)
+    d = dicts["train"][("vidA", 902)]
+    out = m(d)
+    # Same geometry as the test mapper at the same size: the full frame, short side 40.
+    assert out["clip"][1].shape[2:] == (40, 53)
+    src = np.array([a["bbox"] for a in d["annotations"]], dtype=np.float64)
+    scale = np.array([53.0, 40.0] * 2)  # annotations are normalised
+    got = out["instances"].proposal_boxes.tensor.numpy()
+    assert len(got) == len(src) and np.allclose(np.sort(got, 0), np.sort(src * scale, 0), atol=1e-3)
+
+
 def test_color_jitter_path_normalises_like_the_plain_path(dicts):
     d = dicts["train"][("vidA", 902)]
     augs = [T.ResizeShortestEdge(H, max_size=10_000)]

@@ -23,6 +23,7 @@ from detectron2.structures import Boxes, Instances
 
 from slowfast_det.checkpoint import convert_pytorchvideo
 from slowfast_det.config import add_slowfast_config
+from slowfast_det.utils.testing import randomize_
 
 pv_slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
 pv_resnet = pytest.importorskip("pytorchvideo.models.resnet")
@@ -44,25 +45,6 @@ def load_cfg(name, **overrides):
             node = getattr(node, p)
         setattr(node, leaf, value)
     return cfg
-
-
-def randomize_(model, seed=0):
-    """Random weights everywhere, including the statistics and affine terms of every norm."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.rand(b.shape, generator=g) * 0.2 - 0.1)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) * 0.5 + 0.75)
-        for name, p in model.named_parameters():
-            if p.dim() == 1 and "norm" in name and name.endswith("weight"):
-                p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.5)
-            elif p.dim() == 1 and "norm" in name and name.endswith("bias"):
-                p.copy_(torch.rand(p.shape, generator=g) * 0.2 - 0.1)
-            elif "proj" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    return model.eval()
 
 
 def clips(pathways, seed=1):

@@ -11,6 +11,7 @@ from torch import nn
 
 from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d
 from slowfast_det.modeling.fast_ops import conv3d, is_channels_last_3d, temporal_mean
+from slowfast_det.utils.testing import randomize_
 
 CL3 = torch.channels_last_3d
 
@@ -113,17 +114,10 @@ def test_no_folding_in_training_mode():
 
 
 def _randomize_model_(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
+    training = model.training
+    randomize_(model, seed).train(training)  # keep the caller's mode
     with torch.no_grad():
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.rand(b.shape, generator=g) * 0.2 - 0.1)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) * 0.5 + 0.75)
-        for name, p in model.named_parameters():
-            if p.dim() == 1 and "norm" in name:
-                p.copy_(torch.rand(p.shape, generator=g) * 0.5 + (0.5 if name.endswith("weight") else -0.25))
-        model.roi_heads.predictor.weight.normal_(0, 0.3, generator=g)
+        model.roi_heads.predictor.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(seed))
     return model
 
 
