@@ -7,6 +7,8 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from fvcore.common.checkpoint import _IncompatibleKeys
 
+from slowfast_det.utils.file_io import atomic_path, remove_stale_temporaries
+
 from .serialization import atomic_torch_save, safe_torch_load
 
 __all__ = ["SlowFastCheckpointer", "CheckpointMismatchError"]
@@ -35,8 +37,14 @@ class SlowFastCheckpointer(DetectionCheckpointer):
       ``roi_heads.*``, which is logged and keeps its initialisation) and every shape mismatch.
       The model is left untouched when loading fails.
     * ``save`` writes ``<name>.pth`` and ``last_checkpoint`` atomically (temporary file, fsync,
-      rename).
+      rename). The process that saves removes, when it starts, the temporary files a killed
+      earlier run left in ``save_dir`` (unmodified for 10 minutes).
     """
+
+    def __init__(self, model, save_dir: str = "", *, save_to_disk=None, **checkpointables):
+        super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
+        if self.save_dir and self.save_to_disk and os.path.isdir(self.save_dir):
+            remove_stale_temporaries(self.save_dir)
 
     def _load_file(self, filename: str) -> Dict[str, Any]:
         if filename.endswith(".pkl"):
@@ -121,10 +129,6 @@ class SlowFastCheckpointer(DetectionCheckpointer):
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
-        path = os.path.join(self.save_dir, "last_checkpoint")
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(last_filename_basename)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_path(os.path.join(self.save_dir, "last_checkpoint")) as tmp:
+            with open(tmp, "w") as f:
+                f.write(last_filename_basename)

@@ -9,14 +9,14 @@
 * :func:`atomic_torch_save` writes a temporary file in the target folder, fsyncs it and
   renames it over the target, so the target is either complete or absent.
 """
-import os
 import pickle
-import tempfile
 from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 from iopath.common.file_io import g_pathmgr
+
+from slowfast_det.utils.file_io import atomic_path
 
 __all__ = [
     "UnsafePickleError",
@@ -110,28 +110,7 @@ def safe_torch_load(path: str) -> Any:
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file next to ``path``, fsync, then ``os.replace``."""
-    path = os.path.abspath(path)
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """``torch.save`` to a temporary file next to ``path``, fsync, then ``os.replace``
+    (:func:`slowfast_det.utils.file_io.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)

@@ -1,32 +1,12 @@
 """Result files of the AVA evaluation: complete or absent (temporary file, then ``os.replace``)."""
-import contextlib
 import json
-import os
-import tempfile
 
 import numpy as np
 import pandas as pd
 
+from slowfast_det.utils.file_io import atomic_path
+
 __all__ = ["atomic_path", "write_json", "write_detections_csv"]
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it
-    is removed (so ``path`` is either the complete new file or left as it was)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_" + os.path.basename(path) + ".", dir=folder)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; give it the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_json(obj, path):

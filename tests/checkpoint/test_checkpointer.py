@@ -1,6 +1,7 @@
 """SlowFastCheckpointer: strict loading with every mismatch listed, untouched model on
 failure, FrozenBN / BN interchange, atomic save and resume."""
 import os
+import time
 
 import pytest
 import torch
@@ -90,8 +91,9 @@ def test_failed_save_leaves_no_partial_file(tmp_path, tiny_model, monkeypatch):
     ckpt = SlowFastCheckpointer(model, str(tmp_path))
     ckpt.save("good")
 
-    def broken_save(obj, f):
-        f.write(b"partial")
+    def broken_save(obj, path):
+        with open(path, "wb") as f:
+            f.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
@@ -100,3 +102,14 @@ def test_failed_save_leaves_no_partial_file(tmp_path, tiny_model, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["good.pth", "last_checkpoint"]
     monkeypatch.undo()
     SlowFastCheckpointer(tiny_model(seed=2)).load(str(tmp_path / "good.pth"))
+
+
+def test_saving_checkpointer_removes_temporaries_of_a_killed_save(tmp_path, tiny_model):
+    stale = tmp_path / ".model_0000009.pth.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    SlowFastCheckpointer(tiny_model(seed=1), str(tmp_path), save_to_disk=False)
+    assert stale.exists()  # a process that does not save leaves the folder alone
+    SlowFastCheckpointer(tiny_model(seed=1), str(tmp_path), save_to_disk=True)
+    assert not stale.exists()
