@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tqdm import tqdm  # noqa: E402
 
 from slowfast_det.data.ava_io import AVAFormatError, check_video_id, read_box_csv  # noqa: E402
+from slowfast_det.utils.file_io import atomic_path  # noqa: E402
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 MARKER = ".prepare_ava_done"
@@ -118,12 +119,9 @@ def write_frame_list(root, split, video_ids):
             missing.append(vid)
             continue
         rows.extend(f'{vid} {idx} {i} {vid}/{name} ""' for i, name in enumerate(frame_files(folder)))
-    out = os.path.join(root, "frame_lists", f"{split}.csv")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(rows) + "\n")
-    os.replace(tmp, out)
+    with atomic_path(os.path.join(root, "frame_lists", f"{split}.csv")) as tmp:
+        with open(tmp, "w") as f:
+            f.write("\n".join(rows) + "\n")
     return missing
 
 

@@ -28,6 +28,7 @@ from slowfast_det.data.ava_io import read_box_csv  # noqa: E402
 from slowfast_det.data.datasets import AVA_START_SECOND  # noqa: E402
 from slowfast_det.synthetic import generate, video_ids  # noqa: E402
 from slowfast_det.synthetic.writer import SyntheticSpec  # noqa: E402
+from slowfast_det.utils.file_io import atomic_path  # noqa: E402
 
 
 def get_parser():
@@ -50,10 +51,9 @@ def _shift(rows, video_id, last_format):
 
 
 def _write(path, lines):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in lines))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
 
 
 def main(argv=None):

@@ -8,6 +8,8 @@ from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hoo
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+from slowfast_det.utils.file_io import atomic_path
+
 from .hooks import IterationSeedHook
 from .train_loop import GuardedAMPTrainer, GuardedSimpleTrainer, NonFiniteLossError
 
@@ -215,13 +217,8 @@ def write_final_metrics(cfg, results):
     if not out:
         return None
     value = out[cfg.DATASETS.TEST[-1]][METRIC_NAME] if cfg.DATASETS.TEST[-1] in out else next(iter(out.values()))[METRIC_NAME]
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    path = os.path.join(cfg.OUTPUT_DIR, "final_metrics.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({METRIC_NAME: value, "datasets": out}, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(os.path.join(cfg.OUTPUT_DIR, "final_metrics.json")) as tmp:
+        with open(tmp, "w") as f:
+            json.dump({METRIC_NAME: value, "datasets": out}, f, indent=2)
     return value
 

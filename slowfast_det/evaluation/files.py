@@ -6,7 +6,7 @@ import pandas as pd
 
 from slowfast_det.utils.file_io import atomic_path
 
-__all__ = ["atomic_path", "write_json", "write_detections_csv"]
+__all__ = ["write_json", "write_detections_csv"]
 
 
 def write_json(obj, path):

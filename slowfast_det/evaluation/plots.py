@@ -1,15 +1,16 @@
 """PNG plots of a frame-mAP result: per-class AP bars and precision-recall curves.
 
 Uses matplotlib's object API with the Agg canvas (no global backend or pyplot state), and
-writes each file atomically (temporary file, then ``os.replace``).
+writes each file atomically (:func:`slowfast_det.utils.file_io.atomic_path`).
 """
 import math
 import os
-import tempfile
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from slowfast_det.utils.file_io import atomic_path
 
 __all__ = ["plot_per_class_ap", "plot_pr_curves", "write_plots"]
 
@@ -18,16 +19,8 @@ _MAX_POINTS = 2000  # points drawn per precision-recall curve
 
 def _save(fig, path):
     FigureCanvasAgg(fig)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _label(c, names):

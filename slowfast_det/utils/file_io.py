@@ -1,5 +1,8 @@
-"""Files that are complete or absent: every result, checkpoint and tag file of the project
-is written through :func:`atomic_path`.
+"""Files that are complete or absent: checkpoints, ``last_checkpoint``, evaluation results
+and plots, ``final_metrics.json`` and the frame lists / CSVs the tools write all go through
+:func:`atomic_path`. (Outputs built up over a long run, the resumable ``infer_ava`` CSV and
+the demo video, and whole folders, the synthetic dataset and extracted frames, have their own
+``partial``-then-rename steps.)
 
 The data goes to a temporary file next to the target (``.<name>.<random>.tmp``, same folder,
 so the rename cannot cross file systems), is fsynced, and replaces the target with
@@ -21,9 +24,9 @@ logger = logging.getLogger(__name__)
 TEMP_SUFFIX = ".tmp"
 
 
-def _fsync_path(path, flags=os.O_RDONLY):
+def _fsync_path(path):
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:

@@ -1,7 +1,7 @@
 """Helpers for tests and benchmarks that compare models built with random weights."""
 import torch
 
-__all__ = ["randomize_"]
+__all__ = ["randomize_", "set_cfg_values"]
 
 
 def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -28,3 +28,15 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             elif "proj" in name:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
     return model.eval()
+
+
+def set_cfg_values(cfg, values):
+    """Set ``{"MODEL.SLOWFAST.ALPHA": 4, ...}`` on a config, values as given (no parsing or
+    type coercion, unlike ``merge_from_list``); returns ``cfg``."""
+    for key, value in values.items():
+        node = cfg
+        *parents, leaf = key.split(".")
+        for name in parents:
+            node = getattr(node, name)
+        setattr(node, leaf, value)
+    return cfg

@@ -80,6 +80,7 @@ def tiny_cfg(output_dir, *, train="ava_v2.2_train", test="ava_v2.2_val", **overr
     from detectron2.config import get_cfg
 
     from slowfast_det.config import add_slowfast_config
+    from slowfast_det.utils.testing import set_cfg_values
 
     cfg = get_cfg()
     add_slowfast_config(cfg)
@@ -118,13 +119,7 @@ def tiny_cfg(output_dir, *, train="ava_v2.2_train", test="ava_v2.2_val", **overr
         "OUTPUT_DIR": str(output_dir),
     }
     values.update(overrides)
-    for key, value in values.items():
-        node = cfg
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = getattr(node, p)
-        setattr(node, leaf, value)
-    return cfg
+    return set_cfg_values(cfg, values)
 
 
 def write_cfg(cfg, path):

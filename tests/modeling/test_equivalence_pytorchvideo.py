@@ -23,7 +23,7 @@ from detectron2.structures import Boxes, Instances
 
 from slowfast_det.checkpoint import convert_pytorchvideo
 from slowfast_det.config import add_slowfast_config
-from slowfast_det.utils.testing import randomize_
+from slowfast_det.utils.testing import randomize_, set_cfg_values
 
 pv_slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
 pv_resnet = pytest.importorskip("pytorchvideo.models.resnet")
@@ -38,13 +38,7 @@ def load_cfg(name, **overrides):
     add_slowfast_config(cfg)
     cfg.merge_from_file(os.path.join(CONFIGS, name))
     cfg.MODEL.DEVICE = "cpu"
-    for key, value in overrides.items():
-        node = cfg
-        *path, leaf = key.split(".")
-        for p in path:
-            node = getattr(node, p)
-        setattr(node, leaf, value)
-    return cfg
+    return set_cfg_values(cfg, overrides)
 
 
 def clips(pathways, seed=1):
