@@ -28,6 +28,10 @@ def main(argv=None):
     rows = module.main(args)
     from tabulate import tabulate
 
+    from slowfast_det.utils.machine import machine_rows
+
+    rows = machine_rows() + list(rows)
+
     print(f"\nSummary ({known.task}):")
     print(tabulate(rows, headers=["metric", "value", "unit"], tablefmt="github", floatfmt=".4g"))
 

@@ -16,6 +16,15 @@ take; see ``tools/benchmark_model.py`` (parts ``levers`` and ``profile``) for th
 effect. (A ``1 x 1 x 1`` convolution as ``F.linear`` on the ``(N*T*H*W, C)`` view was tried
 too: as fast with one thread, 1.25x slower than the 2D convolution with two.) Inputs not in
 ``channels_last_3d``, and any other kernel / stride / padding combination, go to ``F.conv3d``.
+
+A strided ``1 x 1 x 1`` convolution (the shortcut of a block that downsamples) is computed as
+a stride-1 one of the subsampled input, ``x[:, :, ::st, ::sh, ::sw]``: exact, and it keeps
+oneDNN's strided 1x1 weight-gradient kernel out of the way, whose AVX2 version writes past
+its buffer on channels-last inputs with few channels (heap corruption, wrong gradients;
+reproduced with torch alone by ``tools/repro_onednn_1x1_bwd_weights.py``). Every fast-path
+convolution shape of the shipped and test configs is stress-tested against ``F.conv3d`` under
+``MALLOC_CHECK_=3`` with the AVX2 and the native kernels
+(:mod:`slowfast_det.modeling.conv_check`, ``tests/modeling/test_conv_kernels.py``).
 """
 from typing import Optional, Sequence
 
@@ -47,6 +56,12 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
     if isinstance(padding, str) or not is_channels_last_3d(x):
         return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
     kt, kh, kw = weight.shape[2:]
+    if kt == kh == kw == 1 and tuple(padding) == (0, 0, 0) and tuple(stride) != (1, 1, 1):
+        # Strided pointwise kernel = pointwise kernel on the subsampled input (the same products
+        # and sums). Not only faster: oneDNN's AVX2 weight-gradient kernel for strided 1x1
+        # convolutions writes past its buffer (tools/repro_onednn_1x1_bwd_weights.py).
+        x = x[:, :, ::stride[0], ::stride[1], ::stride[2]].contiguous(memory_format=torch.channels_last_3d)
+        stride = (1, 1, 1)
     n, _, t, h, w = x.shape
     if kt == 1 and stride[0] == 1 and padding[0] == 0:
         # Spatial (or pointwise) kernel: the N*T frames as a batch of 2D images
