@@ -58,16 +58,23 @@ class BoxScale:
         n = len(rows)
         if n == 0:
             return self
-        coords = np.stack([rows[c].to_numpy(dtype=np.float64) for c in _COORDS], axis=1)
-        high = coords.max(axis=1)
+        x1, y1, x2, y2 = (rows[c].to_numpy(dtype=np.float64) for c in _COORDS)
+        high = np.maximum(np.maximum(x1, y1), np.maximum(x2, y2))
         self.rows += n
-        self.outside += int(((high > 1) | (coords.min(axis=1) < 0)).sum())
-        pixel = high > PIXEL_LIMIT
-        k = int(pixel.sum())
-        if k and self.first_pixel_line is None:
-            self.first_pixel_line = int(rows["line"].to_numpy()[np.argmax(pixel)]) if "line" in rows else None
-        self.pixel_like += k
-        m = float(np.nanmax(high))
+        m = float(high.max())
+        if m > 1 or np.isnan(m):  # the usual case (all in [0, 1]) needs only the minimum below
+            pixel = high > PIXEL_LIMIT
+            k = int(np.count_nonzero(pixel))
+            if k and self.first_pixel_line is None and "line" in rows:
+                self.first_pixel_line = int(rows["line"].to_numpy()[np.argmax(pixel)])
+            self.pixel_like += k
+            low = np.minimum(np.minimum(x1, y1), np.minimum(x2, y2))
+            self.outside += int(np.count_nonzero((high > 1) | (low < 0)))
+            m = float(np.nanmax(high))
+        else:
+            low = min(x1.min(), y1.min(), x2.min(), y2.min())
+            if low < 0:
+                self.outside += int(np.count_nonzero((x1 < 0) | (y1 < 0) | (x2 < 0) | (y2 < 0)))
         self.max_coord = m if np.isnan(self.max_coord) else max(self.max_coord, m)
         return self
 

@@ -126,3 +126,14 @@ def test_not_utf8_names_the_line(tmp_path):
     p = _write(tmp_path, b'item {\n  name: "caf\xe9"\n  id: 3\n}\n')
     with pytest.raises(AVAFormatError, match=r"lm.pbtxt:2: not valid UTF-8 text"):
         read_label_map(p)
+
+
+def test_evaluator_reads_a_notepad_label_map(tmp_path):
+    """BOM + CRLF + one-line items: the official script would find no class in this file."""
+    from slowfast_det.evaluation.ava_map import evaluate_files
+
+    lm = _write(tmp_path, b'\xef\xbb\xbfitem { name: "a" id: 1 }\r\nitem { id: 2 name: "b" }\r\n')
+    gt = _write(tmp_path, "v,0902,0.1,0.1,0.5,0.5,1,0\nv,0902,0.5,0.5,0.9,0.9,2,0\n", "gt.csv")
+    det = _write(tmp_path, "v,0902,0.1,0.1,0.5,0.5,1,0.9\nv,0902,0.1,0.1,0.5,0.5,2,0.8\n", "det.csv")
+    result, names = evaluate_files(lm, gt, det)
+    assert names == {1: "a", 2: "b"} and result.per_class == {1: 1.0, 2: 0.0}
