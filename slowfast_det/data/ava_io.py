@@ -8,6 +8,7 @@ Box CSV rows (no header): ``video_id, timestamp, x1, y1, x2, y2, action_id, last
 ``last`` is the person id (ground truth) or the score (predictions). A row with only
 ``video_id, timestamp`` marks a keyframe without boxes.
 """
+import logging
 import os
 import re
 import warnings
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from .ava_errors import AVAFormatError, check_video_id
+from .label_map import read_label_map
 
 __all__ = [
     "AVAFormatError",
@@ -25,77 +29,15 @@ __all__ = [
     "iter_box_csv",
     "read_exclusions",
     "read_frame_list",
+    "frame_list_has_header",
+    "FRAME_LIST_HEADER",
     "check_video_id",
 ]
 
+logger = logging.getLogger(__name__)
+
 BOX_COLUMNS = ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "last"]
 _COORDS = ["x1", "y1", "x2", "y2"]
-
-
-class AVAFormatError(ValueError):
-    """A malformed AVA input file; the message names the file, line and field."""
-
-    def __init__(self, path, line, field_name, message):
-        self.path, self.line, self.field, self.message = path, line, field_name, message
-        where = f"{path}:{line}" if line is not None else str(path)
-        what = f" field '{field_name}'" if field_name else ""
-        super().__init__(f"{where}:{what} {message}")
-
-
-def check_video_id(video_id, path=None, line=None):
-    """Reject video ids that could escape the frames folder (``..``, absolute, separators)."""
-    if (
-        not video_id
-        or video_id in (".", "..")
-        or os.path.isabs(video_id)
-        or "/" in video_id
-        or "\\" in video_id
-        or "\x00" in video_id
-    ):
-        raise AVAFormatError(path, line, "video_id", f"unsafe or empty video id {video_id!r}")
-    return video_id
-
-
-def read_label_map(path):
-    """Read an AVA ``.pbtxt`` label map.
-
-    Accepts ``id:`` and ``label_id:`` keys. Returns ``(names, ids)``: a dict id -> name and
-    the sorted list of ids (the evaluated classes).
-    """
-    names = {}
-    name, item_line = None, None
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("item"):
-                name, item_line = None, lineno
-                continue
-            if line == "}":
-                continue
-            m = re.match(r'^name:\s*"(.*)"\s*$', line)
-            if m:
-                name = m.group(1)
-                continue
-            m = re.match(r"^(label_id|id):\s*(\S+)\s*$", line)
-            if m:
-                try:
-                    cid = int(m.group(2))
-                except ValueError:
-                    raise AVAFormatError(path, lineno, m.group(1), f"not an integer: {m.group(2)!r}")
-                if name is None:
-                    raise AVAFormatError(path, lineno, "name", f"item starting at line {item_line} has an id but no name before it")
-                if cid in names:
-                    raise AVAFormatError(path, lineno, m.group(1), f"duplicate class id {cid}")
-                names[cid] = name
-                continue
-            if re.match(r"^\w+:", line):  # other keys of an item (e.g. label_type) are ignored
-                continue
-            raise AVAFormatError(path, lineno, None, f"cannot parse {line!r}")
-    if not names:
-        raise AVAFormatError(path, None, None, "no classes found in the label map")
-    return names, sorted(names)
 
 
 @dataclass
@@ -353,20 +295,69 @@ def read_exclusions(path):
 
 
 FRAME_LIST_COLUMNS = ["original_video_id", "video_idx", "frame_id", "path", "labels"]
+#: The header line of PySlowFast frame lists (its spelling of "video").
+FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"
+_SEPARATOR_HINT = (
+    f"frame lists are space-separated: the header {FRAME_LIST_HEADER!r}, then rows like 'vid 0 0 vid/vid_000001.jpg \"\"'"
+)
+
+
+def _first_line(path):
+    if hasattr(path, "readline"):  # a text buffer (the checker re-reads repaired files)
+        pos = path.tell()
+        line = path.readline()
+        path.seek(pos)
+    else:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            line = f.readline()
+    return line.lstrip("\ufeff").strip()
+
+
+def _looks_like_frame_row(fields):
+    return len(fields) in (4, 5) and re.fullmatch(r"[+-]?\d+", fields[2]) is not None
+
+
+def frame_list_has_header(path):
+    """Whether line 1 of a frame list is its header (not a frame row).
+
+    Line 1 is a frame row when it has 4 or 5 space-separated fields whose third (frame_id)
+    is an integer; anything else on line 1 is taken as the header, as PySlowFast does.
+
+    Raises:
+        AVAFormatError (``whole_file``) if line 1 is a frame row separated by commas or
+        semicolons instead of spaces.
+    """
+    first = _first_line(path)
+    if _looks_like_frame_row(first.split()):
+        return False
+    for sep in ",;":
+        if len(first.split()) < 4 and _looks_like_frame_row([f.strip() for f in first.split(sep)]):
+            raise AVAFormatError(path, 1, None, f"fields separated by {sep!r}: {_SEPARATOR_HINT}", whole_file=True)
+    return True
 
 
 def read_frame_list(path):
     """Read a PySlowFast frame list (header line, then space-separated rows).
 
+    A file without the header (line 1 is already a frame, see
+    :func:`frame_list_has_header`) is read from line 1, with a warning. Rows separated by
+    commas or semicolons are an error that says so.
+
     Returns a DataFrame with columns ``video_id`` (the original video id, str),
     ``frame_id`` (int), ``path`` (relative to the frames folder) and ``line``.
     Rows keep the file order; frame order within a video is by ``frame_id``.
     """
+    header = frame_list_has_header(path)
+    if not header:
+        logger.warning(
+            "%s: line 1 is a frame, not the header %r: read as a frame (PySlowFast would skip it as the header)",
+            path, FRAME_LIST_HEADER,
+        )
     try:
         # C parser (the python one takes minutes on AVA's 6M-row lists); blank lines are kept
-        # as empty rows so that row i is line i + 2, then dropped.
+        # as empty rows so that row i is line i + first, then dropped.
         df = pd.read_csv(
-            path, sep=r"\s+", header=None, names=range(5), skiprows=1, dtype=str, keep_default_na=False,
+            path, sep=r"\s+", header=None, names=range(5), skiprows=int(header), dtype=str, keep_default_na=False,
             skip_blank_lines=False, engine="c",
         )
     except pd.errors.EmptyDataError:
@@ -375,11 +366,16 @@ def read_frame_list(path):
         m = re.search(r"line (\d+)", str(e))
         line = int(m.group(1)) if m else None
         raise AVAFormatError(path, line, None, f"expected 4 or 5 space-separated fields ({e})") from None
-    lines = np.arange(2, len(df) + 2)
+    lines = np.arange(1 + header, len(df) + 1 + header)
     blank = (df[0] == "").to_numpy() & (df[3] == "").to_numpy()
     if blank.any():
         df = df[~blank].reset_index(drop=True)
         lines = lines[~blank]
+    one_field = np.flatnonzero(((df[1] == "") & df[0].str.contains("[,;]")).to_numpy())
+    if len(one_field):
+        i = one_field[0]
+        sep = "," if "," in df[0].iloc[i] else ";"
+        raise AVAFormatError(path, int(lines[i]), None, f"fields separated by {sep!r}: {_SEPARATOR_HINT}", whole_file=True)
     frame_id = pd.to_numeric(df[2], errors="coerce").to_numpy(dtype="float64")
     i = _first_bad(np.isnan(frame_id) | (frame_id != np.round(frame_id)))
     if i is not None:

@@ -4,7 +4,9 @@
 category, keeps the first examples of each, and returns an :class:`AVACheckReport`.
 Problems (``report.ok`` is False) are what breaks or silently degrades training or
 evaluation; warnings are what the loader repairs itself (and counts), e.g. boxes outside
-[0, 1].
+[0, 1], or reads as given though the user should look (a repeated ground-truth row, a
+frame list without its header). ``Result: OK`` is printed only when there is neither; with
+warnings alone it says ``Result: OK with warnings``.
 """
 import io
 import os
@@ -13,7 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ava_io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
+from .ava_checks import PIXEL_LIMIT, BoxScale, classes_outside, repeated_rows
+from .ava_io import (
+    FRAME_LIST_HEADER,
+    AVAFormatError,
+    frame_list_has_header,
+    read_box_csv,
+    read_exclusions,
+    read_frame_list,
+    read_label_map,
+)
 from .datasets import AVA_FPS, AVA_START_SECOND, LABEL_MAP_FILES
 from .decode import read_frame
 
@@ -25,6 +36,10 @@ PROBLEMS = {
     "bad_row": "malformed row (the loader stops with an error)",
     "unknown_label_id": "ground-truth action id outside 1..num_classes",
     "bad_box": "box with x2 < x1 or y2 < y1",
+    "boxes_in_pixels": (
+        f"box coordinates above {PIXEL_LIMIT:g}: pixels, not normalised to [0, 1] "
+        "(divide x by the frame width, y by its height)"
+    ),
     "missing_frame": "frame listed in the frame list but not on disk",
     "unreadable_frame": "keyframe image that cannot be decoded",
     "keyframe_outside_video": "keyframe whose frame index is outside the video's frames",
@@ -34,6 +49,13 @@ PROBLEMS = {
 #: Warning categories (reported; the loader repairs and counts them).
 WARNINGS = {
     "box_out_of_range": "box coordinates outside [0, 1] (clipped when loading)",
+    "repeated_groundtruth_row": (
+        "ground-truth row repeated exactly (the evaluator counts each copy as a box to find: two copies halve its recall)"
+    ),
+    "frame_list_without_header": (
+        f"frame list whose line 1 is a frame, not the header {FRAME_LIST_HEADER!r} "
+        "(read as a frame here; PySlowFast skips line 1)"
+    ),
     "frame_list_path_mismatch": "frame path not inside a folder named after its video",
     "video_without_annotations": "frame-list video with no annotated keyframe",
 }
@@ -78,7 +100,11 @@ class AVACheckReport:
                 lines.append(f"  {c}: {counts[c]} ({meaning[c]})")
                 lines.extend(f"    {e}" for e in self.examples.get(c, []))
         n = sum(1 for v in self.problems.values() if v)
-        lines.append("Result: OK" if self.ok else f"Result: FAILED ({n} problem categories)")
+        w = sum(1 for v in self.warnings.values() if v)
+        if not self.ok:
+            lines.append(f"Result: FAILED ({n} problem categories)")
+        else:
+            lines.append(f"Result: OK with warnings ({w} warning categories, see above)" if w else "Result: OK")
         return "\n".join(lines)
 
     __str__ = format
@@ -105,7 +131,7 @@ def _read_all_rows(read, path, report, root, max_bad_rows, placeholder=""):
             return read(source), bad
         except AVAFormatError as e:
             msg = str(AVAFormatError(_rel(root, path), e.line, e.field, e.message))
-            if e.line is None or e.line in bad:
+            if e.line is None or e.line in bad or e.whole_file:
                 report.add("bad_row", msg)
                 return None, bad
             if len(bad) >= max_bad_rows:
@@ -123,6 +149,11 @@ def _read_all_rows(read, path, report, root, max_bad_rows, placeholder=""):
 def _check_frame_list(root, frames_dir, path, report, max_bad_rows, verify_all):
     """video -> number of frames (max frame id + 1); checks files, gaps, paths."""
     placeholder = '__bad_row__ 0 0 __bad_row__/x.jpg ""'
+    try:
+        if not frame_list_has_header(path):
+            report.add("frame_list_without_header", f"{_rel(root, path)}:1: a frame, not the header")
+    except AVAFormatError:
+        pass  # the separator error: reported by the read below
     df, bad = _read_all_rows(read_frame_list, path, report, root, max_bad_rows, placeholder)
     if df is None:
         return None
@@ -171,12 +202,18 @@ def _check_boxes(path, kind, report, root, max_bad_rows, num_classes):
         for _, r in rows[rows[hi] < rows[lo]].iterrows():
             report.add("bad_box", f"{rel}:{r['line']}: {hi} < {lo} ({r[hi]} < {r[lo]})")
     coords = rows[["x1", "y1", "x2", "y2"]].to_numpy()
-    out = rows[((coords < 0) | (coords > 1)).any(axis=1)]
+    scale = BoxScale().add(rows)
+    if scale.looks_like_pixels:
+        report.add("boxes_in_pixels", scale.message(rel), scale.pixel_like)
+    out = rows[((coords < 0) | (coords > 1)).any(axis=1) & (coords <= PIXEL_LIMIT).all(axis=1)]
     if len(out):
         r = out.iloc[0]
         box = [float(r[c]) for c in ("x1", "y1", "x2", "y2")]
         report.add("box_out_of_range", f"{rel}:{r['line']}: box {box} (first of {len(out)})", len(out))
     if kind == "groundtruth":
+        n_rep, line, orig = repeated_rows(rows)
+        if n_rep:
+            report.add("repeated_groundtruth_row", f"{rel}:{line}: repeats line {orig} (first of {n_rep})", n_rep)
         for _, r in rows[(rows["action_id"] < 1) | (rows["action_id"] > num_classes)].iterrows():
             report.add("unknown_label_id", f"{rel}:{r['line']}: action id {r['action_id']} outside 1..{num_classes}")
     else:
@@ -270,8 +307,11 @@ def check_ava_dataset(
             facts["ground-truth keyframes"] = len(gt_table.keys)
             facts["ground-truth box rows"] = len(gt_table.rows)
             if label_ids is not None:
-                ids = set(gt_table.rows["action_id"].tolist())
-                facts["action ids not in the label map (trained, not evaluated)"] = len(ids - label_ids)
+                n_other, other_ids = classes_outside(gt_table.rows, label_ids)
+                facts["action ids not in the label map (trained, not evaluated)"] = len(other_ids)
+                if n_other:
+                    shown = ", ".join(map(str, other_ids[:20])) + (", ..." if len(other_ids) > 20 else "")
+                    facts["ground-truth rows of those ids"] = f"{n_other} (ids {shown})"
         if tables.get("proposals") is not None:
             facts["predicted boxes"] = len(tables["proposals"].rows)
 

@@ -53,6 +53,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from slowfast_det.data.ava_checks import EvaluationInputChecks
 from slowfast_det.data.ava_io import (
     AVAFormatError,
     iter_box_csv,
@@ -506,15 +507,17 @@ def evaluate_files(labelmap, groundtruth, detections, exclusions=None, capacity=
     names, class_ids = read_label_map(labelmap)
     excluded = read_exclusions(exclusions) if exclusions else set()
     gt = read_box_csv(groundtruth, kind="groundtruth")
+    checks = EvaluationInputChecks(gt.rows, groundtruth, class_ids)  # pixels, repeated rows, other classes
     result = frame_map(
         gt,
-        iter_box_csv(detections, kind="detections", chunksize=chunksize),
+        checks.watch(iter_box_csv(detections, kind="detections", chunksize=chunksize)),
         class_ids,
         excluded,
         capacity,
         groundtruth_path=groundtruth,
         detections_path=detections,
     )
+    result.counts.update(checks.finish(detections))
     return result, names
 
 

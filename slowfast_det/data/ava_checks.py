@@ -1,0 +1,202 @@
+"""Checks of parsed AVA box tables that the readers cannot make row by row.
+
+Shared by the dataset checker (:mod:`.checker`, which turns them into findings) and the
+evaluator (:func:`slowfast_det.evaluation.ava_map.evaluate_files`, which logs them): each
+check is a pure numpy / pandas function of a box table's ``rows`` (the DataFrame of
+:class:`~slowfast_det.data.ava_io.BoxTable`) and returns counts; the messages are made
+here once. No torch, no Detectron2 (the evaluator command must start fast).
+
+- :class:`BoxScale`: boxes in pixels instead of coordinates normalised to [0, 1].
+- :func:`repeated_rows`: rows repeated exactly (two copies of a ground-truth box are two
+  boxes to find for the official evaluator: that person's recall is halved).
+- :func:`classes_outside`: rows of action ids absent from the label map (the evaluator
+  drops them, as the official script).
+"""
+import logging
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PIXEL_LIMIT",
+    "BoxScale",
+    "repeated_rows",
+    "classes_outside",
+    "check_groundtruth",
+    "EvaluationInputChecks",
+]
+
+logger = logging.getLogger(__name__)
+
+#: A coordinate above this is taken for a pixel: a normalised box that overshoots the frame
+#: by half its size is not a rounding error, and a person box in pixels is hardly ever
+#: within 1.5 pixels of the top-left corner. Coordinates in (1, PIXEL_LIMIT] are "outside
+#: [0, 1]" (the data loader clips them).
+PIXEL_LIMIT = 1.5
+_COORDS = ["x1", "y1", "x2", "y2"]
+_ROW_COLUMNS = ["video_id", "timestamp", *_COORDS, "action_id", "last"]
+
+
+class BoxScale:
+    """Counts boxes outside [0, 1] and boxes that look like pixels; add tables chunk by chunk.
+
+    Attributes:
+        rows: box rows seen.
+        outside: rows with a coordinate < 0 or > 1.
+        pixel_like: rows with a coordinate > :data:`PIXEL_LIMIT`.
+        max_coord: the largest coordinate seen (NaN before any row).
+        first_pixel_line: file line of the first pixel-like row (or None).
+    """
+
+    def __init__(self):
+        self.rows = self.outside = self.pixel_like = 0
+        self.max_coord = float("nan")
+        self.first_pixel_line = None
+
+    def add(self, rows):
+        """Count one table (DataFrame with x1, y1, x2, y2 and line columns); returns self."""
+        n = len(rows)
+        if n == 0:
+            return self
+        x1, y1, x2, y2 = (rows[c].to_numpy(dtype=np.float64) for c in _COORDS)
+        high = np.maximum(np.maximum(x1, y1), np.maximum(x2, y2))
+        self.rows += n
+        m = float(high.max())
+        if m > 1 or np.isnan(m):  # the usual case (all in [0, 1]) needs only the minimum below
+            pixel = high > PIXEL_LIMIT
+            k = int(np.count_nonzero(pixel))
+            if k and self.first_pixel_line is None and "line" in rows:
+                self.first_pixel_line = int(rows["line"].to_numpy()[np.argmax(pixel)])
+            self.pixel_like += k
+            low = np.minimum(np.minimum(x1, y1), np.minimum(x2, y2))
+            self.outside += int(np.count_nonzero((high > 1) | (low < 0)))
+            m = float(np.nanmax(high))
+        else:
+            low = min(x1.min(), y1.min(), x2.min(), y2.min())
+            if low < 0:
+                self.outside += int(np.count_nonzero((x1 < 0) | (y1 < 0) | (x2 < 0) | (y2 < 0)))
+        self.max_coord = m if np.isnan(self.max_coord) else max(self.max_coord, m)
+        return self
+
+    @property
+    def looks_like_pixels(self):
+        return self.pixel_like > 0
+
+    def message(self, path):
+        """One sentence about the pixel-like boxes of file ``path`` (empty if there are none)."""
+        if not self.pixel_like:
+            return ""
+        where = f"{path}:{self.first_pixel_line}" if self.first_pixel_line is not None else str(path)
+        return (
+            f"{where}: {self.pixel_like} of {self.rows} boxes have coordinates above {PIXEL_LIMIT:g} "
+            f"(largest {self.max_coord:g}): the boxes look like pixels; AVA boxes are normalised to [0, 1] "
+            "(x / frame width, y / frame height)"
+        )
+
+
+def repeated_rows(rows, columns=_ROW_COLUMNS):
+    """Rows that repeat an earlier row exactly (all of ``columns``, as parsed: ``0902`` is 902).
+
+    Returns:
+        (count of repeated rows beyond their first copy, line of the first repeat, line of the
+        row it repeats); the lines are None when there is no repeat.
+    """
+    if len(rows) == 0:
+        return 0, None, None
+    cols = [c for c in columns if c in rows]
+    dup = rows.duplicated(subset=cols, keep="first").to_numpy()
+    n = int(dup.sum())
+    if not n:
+        return 0, None, None
+    i = int(np.argmax(dup))
+    if "line" not in rows:
+        return n, None, None
+    first = rows.iloc[i]
+    same = np.ones(len(rows), dtype=bool)
+    for c in cols:
+        v = rows[c].to_numpy()
+        same &= pd.isna(v) if pd.isna(first[c]) else (v == first[c])
+    return n, int(first["line"]), int(rows["line"].to_numpy()[np.argmax(same)])
+
+
+def classes_outside(rows, class_ids):
+    """Rows whose ``action_id`` is not in ``class_ids``: (count, sorted list of those ids)."""
+    action = rows["action_id"].to_numpy()
+    out = ~np.isin(action, np.asarray(sorted(class_ids), dtype=np.int64))
+    return int(out.sum()), [int(a) for a in np.unique(action[out])]
+
+
+def _ids_text(ids, limit=20):
+    shown = ", ".join(str(i) for i in ids[:limit])
+    return shown + (f", ... ({len(ids)} ids)" if len(ids) > limit else "")
+
+
+def check_groundtruth(rows, path, class_ids=None, log=True):
+    """The ground-truth checks the evaluator logs: pixel-like boxes, repeated rows and (with
+    ``class_ids``) rows of classes outside the label map.
+
+    Returns:
+        dict of counts: gt_boxes_pixel_like, gt_rows_repeated and, with class_ids,
+        gt_rows_other_class with gt_other_class_ids (list of ids).
+    """
+    scale = BoxScale().add(rows)
+    n_rep, line, orig = repeated_rows(rows)
+    out = {"gt_boxes_pixel_like": scale.pixel_like, "gt_rows_repeated": n_rep}
+    if log and scale.pixel_like:
+        logger.warning("%s", scale.message(path))
+    if log and n_rep:
+        logger.warning(
+            "%s: %d ground-truth rows repeat an earlier row exactly (first: line %s repeats line %s); "
+            "each copy is one more box to find, as in the official evaluator (two copies halve that box's recall)",
+            path, n_rep, line, orig,
+        )
+    if class_ids is not None:
+        n_other, ids = classes_outside(rows, class_ids)
+        out["gt_rows_other_class"], out["gt_other_class_ids"] = n_other, ids
+        if log and n_other:
+            logger.warning(
+                "%s: %d of %d ground-truth rows have action ids not in the label map and are not evaluated "
+                "(dropped, as the official evaluator does); ids: %s",
+                path, n_other, len(rows), _ids_text(ids),
+            )
+    return out
+
+
+class EvaluationInputChecks:
+    """The evaluator's input warnings, computed while it reads (see ``evaluate_files``)::
+
+        checks = EvaluationInputChecks(gt.rows, groundtruth_path, class_ids)  # logs the GT checks
+        result = frame_map(gt, checks.watch(iter_box_csv(detections_path, ...)), ...)
+        result.counts.update(checks.finish(detections_path))  # logs the detection check
+
+    ``watch`` passes the detection chunks through unchanged, counting their box scale.
+    ``finish`` returns the integer counts (gt_rows_repeated, gt_boxes_pixel_like,
+    det_boxes_pixel_like) and says when only one of the two files is in pixels (the mAP is
+    then near 0; with both in pixels the IoUs, and so the mAP, are unchanged).
+    """
+
+    def __init__(self, gt_rows, gt_path, class_ids):
+        self.gt_path = gt_path
+        self.gt_counts = check_groundtruth(gt_rows, gt_path, class_ids)
+        self.gt_scale_pixels = self.gt_counts["gt_boxes_pixel_like"] > 0
+        self.det_scale = BoxScale()
+
+    def watch(self, chunks):
+        for chunk in chunks:
+            self.det_scale.add(chunk.rows if hasattr(chunk, "rows") else chunk)
+            yield chunk
+
+    def finish(self, det_path):
+        det = self.det_scale
+        if det.pixel_like:
+            logger.warning("%s", det.message(det_path))
+        mixed = "%s: %s look like pixels but the %s %s are normalised: expect an mAP near 0"
+        if det.pixel_like and not self.gt_scale_pixels and det.rows:
+            logger.warning(mixed, det_path, "detections", "ground-truth boxes of", self.gt_path)
+        elif self.gt_scale_pixels and not det.pixel_like and det.rows:
+            logger.warning(mixed, self.gt_path, "ground-truth boxes", "detections of", det_path)
+        return {
+            "gt_rows_repeated": self.gt_counts["gt_rows_repeated"],
+            "gt_boxes_pixel_like": self.gt_counts["gt_boxes_pixel_like"],
+            "det_boxes_pixel_like": det.pixel_like,
+        }
