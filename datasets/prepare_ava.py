@@ -2,38 +2,74 @@
 """Extract AVA frames from the downloaded movies (PySlowFast layout).
 
     .venv/bin/python datasets/prepare_ava.py --videos /data/ava/videos --root datasets/ava \\
-        [--workers 8] [--split train=datasets/ava/annotations/ava_train_v2.2.csv ...]
+        [--workers 8] [--split train=datasets/ava/annotations/ava_train_v2.2.csv ...] \\
+        [--only=-5KQ66BBWC4 ...] [--backend ffmpeg]
 
-For every movie ``<video_id>.<ext>`` in ``--videos`` it cuts seconds 900 to 1800 and writes
-30 fps JPEG frames ``frames/<video_id>/<video_id>_000001.jpg ...`` with ffmpeg, several
-movies in parallel, with a progress bar. It is resumable: each movie is extracted into
-``frames/.tmp_<video_id>/`` and renamed to ``frames/<video_id>/`` only when ffmpeg
-succeeded, with a marker file ``.prepare_ava_done`` inside; movies with a marker are skipped
-on the next run, and leftovers of an interrupted run are redone.
+For every movie ``<video_id>.<ext>`` in ``--videos`` it cuts 901 seconds from second 900
+(``--start``, ``--duration``; as PySlowFast's DATASET.md: 27030 frames, so the last keyframe
+1798's 64-frame clips are not clamped) and writes 30 fps JPEG frames
+``frames/<video_id>/<video_id>_000001.jpg ...``, several movies in parallel, with a progress
+bar.
+
+Decoding (``--backend pyav``, the default) uses PyAV, whose FFmpeg libraries are pinned by
+requirements.txt, so no system ffmpeg is needed and the frames do not depend on the ffmpeg
+on the machine (PySlowFast issue 112: the ffmpeg version alone moved AVA mAP by 3 points).
+Frames are taken by time: frame ``k`` (file ``k + 1``) is the source frame whose presentation
+interval contains ``t = start + k / 30`` seconds (see ``slowfast_det/data/movie_frames.py``;
+25 fps movies repeat every fifth frame, 29.97 fps ones skip one frame in 1001). JPEGs are
+written by FFmpeg's mjpeg encoder with the quantiser fixed at ``--quality``, the ffmpeg
+``-q:v`` scale (1 best .. 31; ffmpeg clamps -q:v to its default qmin 2, so 1 and 2 give the
+same JPEGs, and so does this path). ``--backend ffmpeg`` runs the ffmpeg binary instead
+(``ffmpeg -ss 900 -t 901 -i MOVIE -r 30 -q:v 1 -start_number 1 <id>_%06d.jpg``; ffmpeg's own
+frame-rate conversion).
+
+Checks: a movie that cannot be opened fails. A movie that gives fewer frames than its
+container declares (truncated download, decoding error part way) is "truncated": the frames
+it gave are kept and listed, the shortfall is counted and printed, and the exit status is 1
+unless ``--allow-truncated``. A movie that ends before ``start + duration`` by its own header
+is listed with its frame count (not an error).
+
+Resumable: each movie is extracted into ``frames/.tmp_<video_id>/`` and renamed to
+``frames/<video_id>/`` when done, with a marker file ``.prepare_ava_done`` (frame count,
+backend and decoder versions, truncation) inside; movies with a marker are skipped on the
+next run, and leftovers of an interrupted run are redone.
 
 Then it writes ``frame_lists/<split>.csv`` for each split: the split's video ids come from
 ``--split NAME=FILE`` (an AVA annotation CSV, or a text file with one id or file name per
-line); by default from ``annotations/ava_{train,val}_v2.2.csv`` under ``--root`` when present.
-Exit status 1 if any movie failed or a split lists videos without frames.
+line); by default from ``annotations/ava_{train,val}_v2.2.csv`` under ``--root``. When no
+frame list can be written (no such files, or only AVA v2.1 names) it stops before extracting
+anything, exit status 2, naming the files it looked for. Exit status 1 if any movie failed
+or was truncated, or a split lists videos without frames.
+
+Video ids that begin with '-' (``-5KQ66BBWC4``): ``--only=-5KQ66BBWC4`` always works, and so
+does ``--only a -5KQ66BBWC4 b``.
 """
 import argparse
+import glob
 import json
 import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import av  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from slowfast_det.data.ava_io import AVAFormatError, check_video_id, read_box_csv  # noqa: E402
+from slowfast_det.data.movie_frames import expected_frame_count, iter_frames_by_time, probe_movie  # noqa: E402
+from slowfast_det.utils.argv import attach_dash_values  # noqa: E402
 from slowfast_det.utils.file_io import atomic_path  # noqa: E402
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 MARKER = ".prepare_ava_done"
 FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"
+DEFAULT_SPLITS = ("train", "val")
+#: a movie is "truncated" when it gives this many seconds less than its header declares
+TRUNCATION_SLACK_SECONDS = 0.5
 
 
 def find_videos(videos_dir):
@@ -50,11 +86,11 @@ def find_videos(videos_dir):
     return found
 
 
-def ffmpeg_command(ffmpeg, video_path, out_dir, video_id, start=900, end=1800, fps=30, quality=1):
-    """The ffmpeg command extracting seconds [start, end) of a movie as JPEG frames."""
+def ffmpeg_command(ffmpeg, video_path, out_dir, video_id, start=900, duration=901, fps=30, quality=1):
+    """The ffmpeg command extracting seconds [start, start + duration) of a movie as JPEG frames."""
     return [
         ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-        "-ss", str(start), "-t", str(end - start), "-i", video_path,
+        "-ss", str(start), "-t", str(duration), "-i", video_path,
         "-r", str(fps), "-q:v", str(quality), "-start_number", "1",
         os.path.join(out_dir, f"{video_id}_%06d.jpg"),
     ]
@@ -64,32 +100,104 @@ def frame_files(folder):
     return sorted(n for n in os.listdir(folder) if n.endswith(".jpg"))
 
 
+def jpeg_encoder(width, height, quality):
+    """FFmpeg's mjpeg encoder with the quantiser fixed at ``quality`` (ffmpeg's -q:v, clamped to 2..31)."""
+    q = min(31, max(2, int(quality)))
+    enc = av.CodecContext.create("mjpeg", "w")
+    enc.width, enc.height = width, height
+    enc.pix_fmt = "yuvj420p"
+    enc.time_base = Fraction(1, 30)
+    enc.qmin = enc.qmax = q
+    return enc
+
+
+def extract_pyav(video_path, out_dir, video_id, start, duration, fps, quality):
+    """Write the frames of one movie with PyAV; returns (frames written, decoder info dict)."""
+    info, enc, last, data, n = {}, None, None, b"", 0
+    for k, frame in iter_frames_by_time(video_path, start, duration, fps, info):
+        if frame is not last:  # a repeated source frame is encoded once
+            if enc is None:
+                enc = jpeg_encoder(frame.width, frame.height, quality)
+            img = frame.reformat(width=enc.width, height=enc.height, format="yuvj420p")
+            img.pts, img.time_base = k, enc.time_base  # increasing in the encoder's time base
+            data = b"".join(bytes(p) for p in enc.encode(img))
+            if not data:
+                raise RuntimeError(f"{video_path}: the JPEG encoder returned no data for frame {k + 1}")
+            last = frame
+        with open(os.path.join(out_dir, f"{video_id}_{k + 1:06d}.jpg"), "wb") as f:
+            f.write(data)
+        n += 1
+    return n, info
+
+
+def extract_ffmpeg(video_path, out_dir, video_id, opts):
+    cmd = ffmpeg_command(opts["ffmpeg"], video_path, out_dir, video_id, opts["start"], opts["duration"],
+                         opts["fps"], opts["quality"])
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        raise RuntimeError(f"cannot run {cmd[0]!r}: {e}; the default --backend pyav needs no ffmpeg") from None
+    n = len(frame_files(out_dir))
+    if proc.returncode != 0:
+        err = proc.stderr.strip().splitlines()[-3:] if proc.stderr else []
+        raise RuntimeError(f"ffmpeg exit {proc.returncode}, {n} frames: {' | '.join(err)}")
+    return n, {"command": cmd}
+
+
+def _decoder_versions():
+    return {"av": av.__version__, "libavcodec": ".".join(map(str, av.library_versions.get("libavcodec", ())))}
+
+
 def extract_video(job):
-    """Extract one movie. Returns (video_id, status, detail); status is done / skipped / failed."""
+    """Extract one movie. Returns (video_id, status, detail); status: done / truncated / skipped / failed."""
     video_id, video_path, frames_dir, opts = job
     final = os.path.join(frames_dir, video_id)
-    if os.path.exists(os.path.join(final, MARKER)):
+    marker = os.path.join(final, MARKER)
+    if os.path.exists(marker):
+        with open(marker) as f:
+            done = json.load(f)
+        if done.get("truncated"):
+            return video_id, "truncated", f"already extracted, truncated: {done['truncated']}"
         return video_id, "skipped", "already extracted"
     tmp = os.path.join(frames_dir, f".tmp_{video_id}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    cmd = ffmpeg_command(opts["ffmpeg"], video_path, tmp, video_id, opts["start"], opts["end"], opts["fps"], opts["quality"])
+    start, duration, fps = opts["start"], opts["duration"], opts["fps"]
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    except OSError as e:
+        probe = probe_movie(video_path)
+        if opts["backend"] == "ffmpeg":
+            n, info = extract_ffmpeg(video_path, tmp, video_id, opts)
+        else:
+            n, info = extract_pyav(video_path, tmp, video_id, start, duration, fps, opts["quality"])
+    except (av.error.FFmpegError, ValueError, RuntimeError, OSError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        return video_id, "failed", f"cannot run {cmd[0]!r}: {e}"
-    n = len(frame_files(tmp))
-    if proc.returncode != 0 or n == 0:
+        return video_id, "failed", f"{video_path}: cannot decode: {e}"
+    wanted = expected_frame_count(start, duration, fps, None)
+    declared = expected_frame_count(start, duration, fps, probe["duration"], probe["time_base"])
+    if n == 0:
         shutil.rmtree(tmp, ignore_errors=True)
-        err = proc.stderr.strip().splitlines()[-3:] if proc.stderr else []
-        return video_id, "failed", f"ffmpeg exit {proc.returncode}, {n} frames: {' | '.join(err)}"
+        where = f"the movie declares {float(probe['duration'] or 0):.2f} s"
+        return video_id, "failed", f"{video_path}: no frame in seconds [{start}, {start + duration}) ({where}); {info.get('error', '')}"
+    truncated = None
+    if info.get("error") or n < declared - TRUNCATION_SLACK_SECONDS * fps:
+        truncated = (
+            f"{n} of the {declared} frames the header declares were decoded "
+            f"({declared - n} missing, frames {n + 1}..{declared})" + (f"; {info['error']}" if info.get("error") else "")
+        )
+    record = {
+        "frames": n, "backend": opts["backend"], "start": start, "duration": duration, "fps": fps,
+        "quality": opts["quality"], "source_fps": str(probe["fps"]), "truncated": truncated,
+        **_decoder_versions(), **({"command": info["command"]} if "command" in info else {}),
+    }
     with open(os.path.join(tmp, MARKER), "w") as f:
-        json.dump({"frames": n, "command": cmd}, f)
+        json.dump(record, f)
     if os.path.exists(final):  # an earlier, unfinished or foreign extraction
         shutil.rmtree(final)
     os.replace(tmp, final)
-    return video_id, "done", f"{n} frames"
+    if truncated:
+        return video_id, "truncated", truncated
+    short = f" (the movie ends before second {start + duration}: {wanted - n} frames fewer)" if n < wanted else ""
+    return video_id, "done", f"{n} frames{short}"
 
 
 def read_split_ids(path):
@@ -107,6 +215,35 @@ def read_split_ids(path):
             vid = stem if ext.lower() in VIDEO_EXTENSIONS else name
             ids.append(check_video_id(vid, path, lineno))
     return sorted(set(ids))
+
+
+def resolve_splits(root, specs):
+    """{split: id file} from ``--split NAME=FILE`` or the default v2.2 annotation files.
+
+    Raises SystemExit (status 2) naming what is missing when no frame list could be written."""
+    splits = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"--split expects NAME=FILE, got {spec!r}")
+        if not os.path.isfile(path):
+            raise SystemExit(f"--split {name}: file not found: {path}")
+        splits[name] = path
+    if specs:
+        return splits
+    ann = os.path.join(root, "annotations")
+    looked = [os.path.join(ann, f"ava_{name}_v2.2.csv") for name in DEFAULT_SPLITS]
+    for name, path in zip(DEFAULT_SPLITS, looked):
+        if os.path.exists(path):
+            splits[name] = path
+    if not splits:
+        others = sorted(glob.glob(os.path.join(ann, "ava_*_v2.[0-9].csv")))
+        hint = (f" Found {', '.join(os.path.basename(p) for p in others)}: other AVA versions are not read by default;"
+                " pass them as --split train=FILE --split val=FILE." if others else
+                " Download the AVA v2.2 annotations (datasets/README.md) or pass --split NAME=FILE.")
+        print(f"prepare_ava: no frame list can be written: none of {', '.join(looked)} exists.{hint}", file=sys.stderr)
+        raise SystemExit(2)
+    return splits
 
 
 def write_frame_list(root, split, video_ids):
@@ -129,23 +266,29 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--videos", required=True, help="folder with the downloaded movies <video_id>.<ext>")
     p.add_argument("--root", required=True, help="AVA folder to write frames/ and frame_lists/ into")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2), help="parallel ffmpeg processes")
-    p.add_argument("--ffmpeg", default="ffmpeg", help="ffmpeg executable")
-    p.add_argument("--start", type=int, default=900, help="first second to extract")
-    p.add_argument("--end", type=int, default=1800, help="end second (exclusive)")
-    p.add_argument("--fps", type=int, default=30)
-    p.add_argument("--quality", type=int, default=1, help="JPEG quality for ffmpeg -q:v (1 best .. 31)")
-    p.add_argument("--only", nargs="+", default=None, help="extract only these video ids")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2), help="movies decoded in parallel")
+    p.add_argument("--backend", choices=("pyav", "ffmpeg"), default="pyav",
+                   help="decoder: PyAV (default, pinned by requirements.txt) or the ffmpeg binary")
+    p.add_argument("--ffmpeg", default="ffmpeg", help="ffmpeg executable (--backend ffmpeg)")
+    p.add_argument("--start", type=int, default=900, help="first second to extract (default: %(default)s)")
+    p.add_argument("--duration", type=int, default=901, help="seconds to extract (default: %(default)s, as PySlowFast)")
+    p.add_argument("--fps", type=int, default=30, help="output frame rate (default: %(default)s)")
+    p.add_argument("--quality", type=int, default=1, help="JPEG quantiser, ffmpeg's -q:v scale (1 best .. 31)")
+    p.add_argument("--only", action="extend", nargs="+", default=None, metavar="VIDEO_ID",
+                   help="extract only these video ids (ids beginning with '-': --only=-5KQ66BBWC4)")
     p.add_argument("--split", action="append", default=[], metavar="NAME=FILE",
                    help="video ids of a split (AVA annotation CSV or text list); repeatable")
+    p.add_argument("--allow-truncated", action="store_true", help="truncated movies do not make the exit status 1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    return p.parse_args(attach_dash_values(argv, multiple=("--only",)))
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.end <= args.start:
-        raise SystemExit(f"--end ({args.end}) must be after --start ({args.start})")
+    if args.duration <= 0:
+        raise SystemExit(f"--duration must be positive, got {args.duration}")
+    splits = resolve_splits(args.root, args.split)
     videos = find_videos(args.videos)
     if args.only:
         unknown = sorted(set(args.only) - set(videos))
@@ -154,32 +297,25 @@ def main(argv=None):
         videos = {v: videos[v] for v in args.only}
     frames_dir = os.path.join(args.root, "frames")
     os.makedirs(frames_dir, exist_ok=True)
-    opts = {k: getattr(args, k) for k in ("ffmpeg", "start", "end", "fps", "quality")}
+    opts = {k: getattr(args, k) for k in ("backend", "ffmpeg", "start", "duration", "fps", "quality")}
     jobs = [(vid, path, frames_dir, opts) for vid, path in sorted(videos.items())]
 
-    results = {"done": [], "skipped": [], "failed": []}
-    with multiprocessing.Pool(max(1, args.workers)) as pool:
+    results = {"done": [], "truncated": [], "skipped": [], "failed": []}
+    with multiprocessing.Pool(max(1, min(args.workers, len(jobs) or 1))) as pool:
         bar = tqdm(total=len(jobs), desc="extracting frames", unit="video", disable=args.no_progress)
         for vid, status, detail in pool.imap_unordered(extract_video, jobs):
             results[status].append(vid)
-            if status == "failed":
-                tqdm.write(f"FAILED {vid}: {detail}", file=sys.stderr)
+            if status in ("failed", "truncated"):
+                tqdm.write(f"{status.upper()} {vid}: {detail}", file=sys.stderr)
+            elif "ends before" in detail:
+                tqdm.write(f"{vid}: {detail}", file=sys.stderr)
             bar.update(1)
         bar.close()
-    print(f"{len(results['done'])} extracted, {len(results['skipped'])} already done, {len(results['failed'])} failed")
-
-    splits = {}
-    for spec in args.split:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise SystemExit(f"--split expects NAME=FILE, got {spec!r}")
-        splits[name] = path
-    if not args.split:
-        for name in ("train", "val"):
-            path = os.path.join(args.root, "annotations", f"ava_{name}_v2.2.csv")
-            if os.path.exists(path):
-                splits[name] = path
-    status = 1 if results["failed"] else 0
+    print(
+        f"{len(results['done'])} extracted, {len(results['truncated'])} truncated (frames kept), "
+        f"{len(results['skipped'])} already done, {len(results['failed'])} failed"
+    )
+    status = 1 if results["failed"] or (results["truncated"] and not args.allow_truncated) else 0
     for name, path in splits.items():
         try:
             ids = read_split_ids(path)

@@ -10,7 +10,14 @@ Input: a frame folder (``<frames-dir>/<video_id>/...jpg`` at ``--fps``, frame 0 
 ``--start-second``), its PySlowFast frame list (without ``--frame-list``, every image in
 ``<frames-dir>/<video_id>/`` of the videos in ``--boxes`` is taken, in name order) and a
 predicted-boxes CSV (AVA format; boxes with score >= ``AVA.DETECTION_SCORE_THRESH`` are
-scored). Every keyframe the box CSV names is processed.
+scored). Every keyframe the box CSV names is processed when its video is in the frame list
+and the keyframe inside the video; the others are counted and logged. When no keyframe can
+be processed the run stops with exit status 1 and says why (e.g. which video ids of the box
+CSV are missing from the frame list).
+
+``MODEL.WEIGHTS`` must name trained weights (a path, or a URL downloaded once; offline that
+fails with a message saying to download it and pass its path); ``--allow-random-weights``
+runs an untrained model on purpose.
 
 Output: the results CSV in the evaluator's format (written by the evaluator's own writer),
 ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` (boxes normalised, timestamps 4 digits),
@@ -28,6 +35,7 @@ import logging
 import os
 import sys
 import tempfile
+from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -56,6 +64,8 @@ def get_parser():
     p.add_argument("--commit-every", type=int, default=64, help="keyframes per durable commit (default: %(default)s)")
     p.add_argument("--restart", action="store_true", help="discard an earlier partial run of the same output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-random-weights", action="store_true",
+                   help="run even though MODEL.WEIGHTS is empty (an untrained model; for tests)")
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
     return p
 
@@ -79,8 +89,29 @@ def write_frame_list(frames_dir, video_ids, path):
         f.write("\n".join(lines) + "\n")
 
 
-def load_keyframes(cfg, args):
-    """Dataset dicts (one per keyframe named by the box CSV), in (video_id, timestamp) order."""
+def no_keyframe_reason(args, stats):
+    """Why no keyframe of the box CSV can be processed, in one message."""
+    from slowfast_det.data.ava_io import read_box_csv, read_frame_list
+
+    box_ids = sorted({v for v, _ in read_box_csv(args.boxes, kind="proposals").keys})
+    if not box_ids:
+        return f"the box CSV {args.boxes} names no keyframe"
+    if args.frame_list:
+        listed = set(read_frame_list(args.frame_list)["video_id"].astype(str).unique())
+        missing = [v for v in box_ids if v not in listed]
+        if missing:
+            shown = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
+            return (f"the box CSV {args.boxes} names video ids that are not in the frame list {args.frame_list}: "
+                    f"{shown} (the frame list has {len(listed)} videos: {', '.join(sorted(listed)[:5])}"
+                    f"{', ...' if len(listed) > 5 else ''})")
+    counts = ", ".join(f"{n} x {k}" for k, n in sorted(stats.items()) if n and k != "keyframes")
+    return (f"every keyframe of {args.boxes} ({len(box_ids)} videos) was left out: {counts or 'no reason counted'} "
+            f"(keyframe t is frame (t - {args.start_second}) * {args.fps} of its video; see the warnings above)")
+
+
+def load_keyframes(cfg, args, stats=None):
+    """Dataset dicts (one per keyframe named by the box CSV), in (video_id, timestamp) order.
+    ``stats`` (a Counter) receives the loader's problem counts."""
     from slowfast_det.data import load_ava_dicts
     from slowfast_det.data.ava_io import read_box_csv
 
@@ -100,6 +131,7 @@ def load_keyframes(cfg, args):
         predicted_boxes_required=True,
         excluded_timestamps_required=args.exclusions is not None,
         dataset_name=os.path.basename(args.boxes),
+        stats=stats,
     )
     if args.frame_list:
         return load_ava_dicts(frame_list_file=args.frame_list, **kw)
@@ -117,15 +149,24 @@ def main(argv=None, after_commit=None):
 
     ``after_commit`` is passed to :func:`run_inference` (tests use it to interrupt a run).
     """
+    from slowfast_det.checkpoint import WeightsDownloadError
     from slowfast_det.data import build_ava_test_loader
     from slowfast_det.data.ava_io import read_label_map
     from slowfast_det.engine.infer import ResumableResultsWriter, results_csv_text, run_fingerprint, run_inference
-    from slowfast_det.engine.predictor import ActionPredictor
+    from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError, check_model_weights
 
     args = get_parser().parse_args(argv)
     setup_logger(name="slowfast_det")
     cfg = setup_cfg(args)
-    dicts = load_keyframes(cfg, args)
+    try:
+        if not args.allow_random_weights:  # before reading any data (the predictor warns when allowed)
+            check_model_weights(cfg)
+    except RandomWeightsError as e:
+        raise SystemExit(f"infer_ava: {e}") from None
+    problems = Counter()
+    dicts = load_keyframes(cfg, args, problems)
+    if not dicts:
+        raise SystemExit(f"infer_ava: no keyframe can be processed: {no_keyframe_reason(args, problems)}")
     keys = [d["image_id"] for d in dicts]
     num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
     class_ids = read_label_map(args.label_map)[1] if args.label_map else list(range(1, num_classes + 1))
@@ -144,7 +185,10 @@ def main(argv=None, after_commit=None):
 
     stats = {"keyframes": 0, "skipped": 0, "boxes": 0}
     if todo:
-        predictor = ActionPredictor(cfg)
+        try:
+            predictor = ActionPredictor(cfg, allow_random_weights=args.allow_random_weights)
+        except WeightsDownloadError as e:
+            raise SystemExit(f"infer_ava: {e}") from None
         name = f"_infer_ava_{os.getpid()}"
         DatasetCatalog.register(name, lambda: todo)
         try:

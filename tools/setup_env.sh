@@ -91,5 +91,8 @@ fi
   || die "could not install slowfast_det in editable mode"
 "$VPY" -c 'import torch, torchvision, cv2, pandas, fvcore, detectron2, slowfast_det' >>"$LOG" 2>&1 \
   || die "the environment does not import: $(tail -1 "$LOG")"
+# detectron2.model_zoo needs pkg_resources (setuptools < 82, pinned in requirements.txt)
+"$VPY" -c 'from detectron2 import model_zoo' >>"$LOG" 2>&1 \
+  || die "detectron2.model_zoo does not import (pkg_resources missing? requirements.txt pins setuptools): $(tail -1 "$LOG")"
 echo "$STAMP" > "$VENV/.setup_stamp"
 say "environment ready: $VENV ($("$VPY" -c 'import torch, detectron2; print("torch", torch.__version__, "detectron2", detectron2.__version__)'))"

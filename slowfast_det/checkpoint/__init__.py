@@ -10,6 +10,7 @@ from .convert import (
     convert_pytorchvideo,
     load_source_weights,
 )
+from .remote import WeightsDownloadError, local_weights
 from .serialization import (
     RestrictedUnpickler,
     UnsafePickleError,
@@ -28,6 +29,8 @@ __all__ = [
     "convert_pyslowfast",
     "convert_pyslowfast_caffe2",
     "load_source_weights",
+    "WeightsDownloadError",
+    "local_weights",
     "RestrictedUnpickler",
     "UnsafePickleError",
     "atomic_torch_save",

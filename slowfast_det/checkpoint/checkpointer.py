@@ -9,6 +9,7 @@ from fvcore.common.checkpoint import _IncompatibleKeys
 
 from slowfast_det.utils.file_io import atomic_path, remove_stale_temporaries
 
+from .remote import local_weights
 from .serialization import atomic_torch_save, safe_torch_load
 
 __all__ = ["SlowFastCheckpointer", "CheckpointMismatchError"]
@@ -45,6 +46,11 @@ class SlowFastCheckpointer(DetectionCheckpointer):
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
         if self.save_dir and self.save_to_disk and os.path.isdir(self.save_dir):
             remove_stale_temporaries(self.save_dir)
+
+    def load(self, path, *args, **kwargs):
+        """``DetectionCheckpointer.load``; a URL is fetched first, and offline that fails with
+        :class:`~slowfast_det.checkpoint.remote.WeightsDownloadError` (one line: what to pass)."""
+        return super().load(local_weights(path), *args, **kwargs)
 
     def _load_file(self, filename: str) -> Dict[str, Any]:
         if filename.endswith(".pkl"):

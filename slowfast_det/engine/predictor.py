@@ -1,11 +1,34 @@
 """ActionPredictor: score the actions of person boxes in one clip, in the style of
 detectron2's ``DefaultPredictor``."""
+import logging
+
 import numpy as np
 import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
-__all__ = ["ActionPredictor"]
+__all__ = ["ActionPredictor", "RandomWeightsError", "check_model_weights"]
+
+logger = logging.getLogger(__name__)
+
+
+class RandomWeightsError(ValueError):
+    """MODEL.WEIGHTS is empty and random weights were not allowed."""
+
+
+def check_model_weights(cfg, allow_random_weights=False):
+    """Refuse to score with random weights: :class:`RandomWeightsError` when ``MODEL.WEIGHTS`` is empty,
+    unless ``allow_random_weights`` (then a warning)."""
+    if cfg.MODEL.WEIGHTS:
+        return
+    if not allow_random_weights:
+        raise RandomWeightsError(
+            "MODEL.WEIGHTS is empty: the model would score with random weights. Pass trained weights, "
+            "e.g. MODEL.WEIGHTS output/model_final.pth (tools/train_ava.py) or a file made by "
+            "tools/convert_checkpoint.py; to run untrained on purpose pass --allow-random-weights "
+            "(ActionPredictor(cfg, allow_random_weights=True))"
+        )
+    logger.warning("MODEL.WEIGHTS is empty: scoring with RANDOM weights (--allow-random-weights)")
 
 
 class ActionPredictor:
@@ -25,12 +48,15 @@ class ActionPredictor:
         cfg: a frozen copy of the config.
         model: the model, in eval mode.
         mapper: the test-time :class:`AVADatasetMapper` built from the config.
+
+    An empty ``MODEL.WEIGHTS`` (random weights) is refused unless ``allow_random_weights``.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, allow_random_weights=False):
         from slowfast_det.checkpoint import SlowFastCheckpointer
         from slowfast_det.data import AVADatasetMapper
 
+        check_model_weights(cfg, allow_random_weights)
         self.cfg = cfg.clone()
         self.cfg.freeze()
         self.model = build_model(self.cfg)

@@ -184,8 +184,8 @@ def _model_zoo_config(name):
 def _model_zoo_weights(name):
     """URL of the model zoo's weights for a config name, or "" when unknown.
 
-    ``detectron2.model_zoo`` needs ``pkg_resources``, which recent setuptools no longer
-    ship; without it the URL must be given as ``DEMO.DETECTOR_WEIGHTS``.
+    ``detectron2.model_zoo`` needs ``pkg_resources`` (setuptools < 82, pinned in
+    requirements.txt); without it the URL must be given as ``DEMO.DETECTOR_WEIGHTS``.
     """
     try:
         from detectron2 import model_zoo
@@ -237,6 +237,10 @@ class PersonDetector:
                 f"person detector {config_file}: no weights; set DEMO.DETECTOR_WEIGHTS (a path, or the model "
                 "zoo URL of the config, see detectron2's MODEL_ZOO.md)"
             )
+        from slowfast_det.checkpoint import local_weights
+
+        # a URL is downloaded here, so that offline it fails with one line saying what to pass
+        dcfg.MODEL.WEIGHTS = local_weights(dcfg.MODEL.WEIGHTS, "DEMO.DETECTOR_WEIGHTS")
         dcfg.MODEL.DEVICE = device
         dcfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_thresh
         dcfg.MODEL.RETINANET.SCORE_THRESH_TEST = score_thresh

@@ -1,10 +1,12 @@
 """ActionPredictor: same scores as the test loader path, weights loading, input checks."""
+import logging
+
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from slowfast_det.engine.predictor import ActionPredictor
+from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError
 
 H, W, T = 48, 64, 8
 K = 5
@@ -35,7 +37,7 @@ BOXES = np.array([[4.0, 2.0, 36.0, 44.0], [30.0, 10.0, 62.0, 40.0], [0.0, 0.0, 6
 @pytest.fixture
 def predictor(cfg):
     torch.manual_seed(0)
-    return ActionPredictor(tiny(cfg))
+    return ActionPredictor(tiny(cfg), allow_random_weights=True)
 
 
 def test_scores_shape_and_range(predictor):
@@ -87,7 +89,22 @@ def test_loads_model_weights(cfg, predictor, tmp_path):
     torch.testing.assert_close(loaded(frames, BOXES), predictor(frames, BOXES))
     c.MODEL.WEIGHTS = ""
     torch.manual_seed(123)
-    assert not torch.allclose(ActionPredictor(c)(frames, BOXES), predictor(frames, BOXES))
+    assert not torch.allclose(ActionPredictor(c, allow_random_weights=True)(frames, BOXES), predictor(frames, BOXES))
+
+
+def test_refuses_random_weights(cfg, caplog):
+    c = tiny(cfg)
+    assert c.MODEL.WEIGHTS == ""
+    with pytest.raises(RandomWeightsError, match=r"MODEL.WEIGHTS is empty.*MODEL.WEIGHTS output/model_final.pth"
+                                                  r".*--allow-random-weights"):
+        ActionPredictor(c)
+    # allowed on purpose: it runs, and says so
+    logging.getLogger("slowfast_det.engine.predictor").addHandler(caplog.handler)
+    try:
+        ActionPredictor(c, allow_random_weights=True)
+    finally:
+        logging.getLogger("slowfast_det.engine.predictor").removeHandler(caplog.handler)
+    assert "RANDOM weights" in caplog.text
 
 
 def test_rejects_bad_input(predictor):

@@ -1,4 +1,5 @@
 """tools/demo.py and slowfast_det.engine.video: a generated video, a tiny random model, a box CSV."""
+import logging
 import os
 import sys
 
@@ -13,6 +14,7 @@ import demo  # noqa: E402
 
 from slowfast_det.data import clip_frame_indices  # noqa: E402
 from slowfast_det.data.ava_io import read_box_csv  # noqa: E402
+from slowfast_det.engine.predictor import ActionPredictor  # noqa: E402
 from slowfast_det.engine.video import ActionVisualizer, CSVBoxes, VideoActionDemo, iter_keyframe_clips  # noqa: E402
 
 H, W, FPS = 48, 64, 30
@@ -80,7 +82,7 @@ def test_demo_end_to_end(cfg, tmp_path):
     torch.manual_seed(0)
     stats = demo.main(
         ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
-         "--output", str(out), "--boxes", str(boxes), "--no-progress", "--snapshot", "1.0"]
+         "--output", str(out), "--boxes", str(boxes), "--no-progress", "--snapshot", "1.0", "--allow-random-weights"]
     )
     # every input frame is written once, upscaled to a short side of DEMO.MIN_OUTPUT_SIZE
     assert count_frames(out) == (NUM_VIDEO_FRAMES, (96, 128, 3))
@@ -129,7 +131,7 @@ def test_demo_detector_scores_and_label_map(cfg, tmp_path):
         return np.array([[2.0, 4.0, 30.0, 46.0], [20.0, 0.0, 60.0, 40.0]], np.float32), np.array([0.99, 0.9], np.float32)
 
     torch.manual_seed(0)
-    runner = VideoActionDemo(c, detector=detector)
+    runner = VideoActionDemo(c, predictor=ActionPredictor(c, allow_random_weights=True), detector=detector)
     stats = runner.run(str(video), str(tmp_path / "o.mp4"), str(tmp_path / "o.csv"), progress=False)
     assert seen == [(H, W, 3)] * 2  # keyframes 0 and 1 (frame 30) of a 40-frame video
     rows = read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows
@@ -258,3 +260,27 @@ def test_person_detector_filters_detectron2_output(tmp_path):
     np.testing.assert_allclose(scores, expected.scores.numpy(), atol=1e-6)
     with pytest.raises(FileNotFoundError, match="neither a file nor a Detectron2 model-zoo name"):
         PersonDetector("no/such/config.yaml")
+
+
+def test_demo_refuses_random_weights_and_takes_dash_ids(cfg, tmp_path, caplog):
+    video, boxes = tmp_path / "movie.mp4", tmp_path / "boxes.csv"
+    write_video(video, n=35)
+    boxes.write_text(BOXES_CSV.replace("clip,", "-5KQ66BBWC4,"))
+    argv = ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
+            "--output", str(tmp_path / "o.mp4"), "--boxes", str(boxes), "--no-progress"]
+    with pytest.raises(SystemExit, match=r"demo: MODEL.WEIGHTS is empty.*--allow-random-weights"):
+        demo.main(argv)
+    assert not (tmp_path / "o.mp4").exists()
+    # an id that begins with '-' is taken as the value of --video-id; no label map: a hint
+    logger = logging.getLogger("slowfast_det.demo")
+    logger.addHandler(caplog.handler)
+    try:
+        torch.manual_seed(0)
+        stats = demo.main(argv + ["--allow-random-weights", "--video-id", "-5KQ66BBWC4"])
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert stats["persons"] == 3
+    assert set(read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows["video_id"]) == {"-5KQ66BBWC4"}
+    assert "labels read 'action N'; set DEMO.LABEL_MAP" in caplog.text
+    assert demo.get_parser().parse_args(["--config-file", "c", "--input", "i", "--output", "o",
+                                         "--video-id=-5KQ66BBWC4"]).video_id == "-5KQ66BBWC4"

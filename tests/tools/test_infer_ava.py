@@ -166,3 +166,34 @@ def test_unreadable_clips_are_left_out(ava, tmp_path):
     assert stats["skipped"] == 4
     rows = read_box_csv(str(out), kind="detections").rows
     assert set(rows["video_id"]) == {"vidA"} and len(rows) == 4 * K
+
+
+def test_refuses_random_weights(ava, tmp_path):
+    cfg = ava / "cfg.yaml"
+    text = cfg.read_text().replace(f"WEIGHTS: {ava / 'weights.pth'}", "WEIGHTS: ''")
+    assert text != cfg.read_text()
+    random_cfg = tmp_path / "random.yaml"
+    random_cfg.write_text(text)
+    argv = ["--config-file", str(random_cfg), "--frames-dir", str(ava / "frames"), "--frame-list", str(ava / "val.csv"),
+            "--boxes", str(ava / "boxes.csv"), "--output", str(tmp_path / "out.csv"), "--no-progress"]
+    with pytest.raises(SystemExit, match=r"infer_ava: MODEL.WEIGHTS is empty.*--allow-random-weights"):
+        infer_ava.main(argv)
+    assert not (tmp_path / "out.csv").exists()
+    assert infer_ava.main(argv + ["--allow-random-weights"])["keyframes"] == len(KEYFRAMES)
+
+
+def test_no_processable_keyframe_names_the_missing_videos(ava, tmp_path):
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("vidC,0901,0.1,0.2,0.5,0.9,,0.95\n-5KQ66BBWC4,0902,0.1,0.2,0.5,0.9,,0.95\n")
+    argv = ["--config-file", str(ava / "cfg.yaml"), "--frames-dir", str(ava / "frames"), "--frame-list", str(ava / "val.csv"),
+            "--boxes", str(boxes), "--output", str(tmp_path / "out.csv"), "--no-progress"]
+    with pytest.raises(SystemExit) as e:
+        infer_ava.main(argv)
+    msg = str(e.value.code)
+    assert msg.startswith("infer_ava: no keyframe can be processed: the box CSV")
+    assert "not in the frame list" in msg and "-5KQ66BBWC4, vidC" in msg and "2 videos: vidA, vidB" in msg
+    assert not (tmp_path / "out.csv").exists()
+    # keyframes outside the videos: the counted reason
+    boxes.write_text("vidA,0999,0.1,0.2,0.5,0.9,,0.95\n")
+    with pytest.raises(SystemExit, match=r"was left out: 1 x keyframes_outside_video"):
+        infer_ava.main(argv)
