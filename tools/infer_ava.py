@@ -92,8 +92,6 @@ def load_keyframes(cfg, args):
         predicted_boxes_file=args.boxes,
         excluded_timestamps_file=args.exclusions,
         split="test",
-        num_frames=cfg.INPUT.NUM_FRAMES,
-        sampling_rate=cfg.INPUT.SAMPLING_RATE,
         num_classes=cfg.MODEL.ROI_HEADS.NUM_CLASSES,
         fps=args.fps,
         start_second=args.start_second,
