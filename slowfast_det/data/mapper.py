@@ -340,7 +340,8 @@ class AVADatasetMapper:
             img = warped.get(id(frame))
             if img is None:
                 img = warped[id(frame)] = self._warp(frame, affine, src_hw, factor, out_hw)
-            np.copyto(dst[:, i], img.transpose(2, 0, 1)[::-1])  # HWC BGR -> CHW RGB
+            # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
+            cv2.split(np.ascontiguousarray(img), [dst[2, i], dst[1, i], dst[0, i]])
         return clip
 
     def map_frames(self, frames, boxes):
