@@ -74,6 +74,10 @@ class _ShapeOnlyInput:
         self.image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (h, w, 3))
 
 
+def _data_ptr(a):
+    return a.__array_interface__["data"][0]
+
+
 def _axis_affine(tfms):
     """(ax, bx, ay, by): the transform list maps a source point (x, y) to (ax x + bx, ay y + by)."""
     p = tfms.apply_coords(np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float64))
@@ -341,7 +345,10 @@ class AVADatasetMapper:
             if img is None:
                 img = warped[id(frame)] = self._warp(frame, affine, src_hw, factor, out_hw)
             # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
-            cv2.split(np.ascontiguousarray(img), [dst[2, i], dst[1, i], dst[0, i]])
+            planes = [dst[2, i], dst[1, i], dst[0, i]]
+            got = cv2.split(np.ascontiguousarray(img), planes)
+            if any(_data_ptr(g) != _data_ptr(p) for g, p in zip(got, planes)):  # OpenCV allocated anew
+                np.copyto(dst[:, i], img.transpose(2, 0, 1)[::-1])
         return clip
 
     def map_frames(self, frames, boxes):
@@ -385,7 +392,6 @@ class AVADatasetMapper:
         if sampled is None:
             return self._skip(d, ISSUE_NO_BOXES, f"no person box left inside {self.max_crop_tries} sampled crops")
         tfms, (out_h, out_w), boxes, keep = sampled
-        jitter = self.sample_color_jitter() if self.is_train else None
         affine = _axis_affine(tfms)
         factor = reduced_decode_factor(affine[2], affine[0]) if self.reduced_decode else 1
 
@@ -403,6 +409,7 @@ class AVADatasetMapper:
                 replaced += 1
             frames.append(decoded[p])
         clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
+        jitter = self.sample_color_jitter() if self.is_train else None  # drawn where the mapper used to apply it
 
         boxes, labels_kept = boxes[keep], None
         instances = Instances((out_h, out_w))

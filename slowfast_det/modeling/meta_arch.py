@@ -1,6 +1,5 @@
 """Video action detector: SlowFast backbone + ROIAlign-3D head on given person boxes,
 registered in Detectron2's ``META_ARCH_REGISTRY``."""
-import logging
 from typing import Dict, List, Tuple
 
 import torch
@@ -13,8 +12,6 @@ from torch import nn
 from .preprocess import apply_color_jitter, split_pathways
 
 __all__ = ["VideoActionDetector"]
-
-logger = logging.getLogger(__name__)
 
 
 def _ints(shape) -> Tuple[int, ...]:

@@ -349,3 +349,15 @@ def test_reduced_decode_with_crop_and_flip_matches_full_decode(tmp_path, registe
     torch.testing.assert_close(reduced["instances"].proposal_boxes.tensor, full["instances"].proposal_boxes.tensor)
     diff = (_unnorm(reduced["clip"]) - _unnorm(full["clip"])).abs()
     assert diff.mean() < 1.5, diff.mean()
+
+
+def test_clip_planes_are_rgb_even_if_opencv_allocates_its_own(monkeypatch):
+    frames = [np.random.default_rng(i).integers(0, 256, (6, 5, 3), dtype=np.uint8) for i in range(3)]
+    m = _mapper(False, [])
+    want = [f.transpose(2, 0, 1)[::-1] for f in frames]
+    clip = m.frames_to_clip(frames, (1.0, 0.0, 1.0, 0.0), (6, 5), 1, (6, 5))
+    assert all(np.array_equal(clip[:, i].numpy(), want[i]) for i in range(3))
+    real_split = cv2.split
+    monkeypatch.setattr(mapper_mod.cv2, "split", lambda img, mv=None: real_split(img))  # ignores ``mv``
+    clip = m.frames_to_clip(frames, (1.0, 0.0, 1.0, 0.0), (6, 5), 1, (6, 5))
+    assert all(np.array_equal(clip[:, i].numpy(), want[i]) for i in range(3))
