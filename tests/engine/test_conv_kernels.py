@@ -93,4 +93,4 @@ def test_fast_path_convolutions_equal_conv3d_on_avx2_and_native_kernels(cases_fi
     for isa, proc in runs.items():
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, f"ISA {isa}: exit {proc.returncode}\n{out[-4000:]}"
-        assert f"{len(cases)} cases x 1 repetitions, 0 mismatches" in out, out[-4000:]
+        assert f"{len(cases)} cases (at least 1 repetitions each), 0 mismatches" in out, out[-4000:]
