@@ -33,7 +33,14 @@ class ExportableActionDetector(nn.Module):
     from its submodules here because ``ROIAlign3DHead`` takes ``Boxes`` lists, not a tensor.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, weights: str = ""):
+        """
+        Args:
+            model: a ``VideoActionDetector`` (any device; export needs it on the CPU).
+            weights: where its weights came from (``MODEL.WEIGHTS``); empty = random weights.
+                Recorded in the exported file, whose runtime refuses random weights unless
+                allowed.
+        """
         super().__init__()
         for name in ("backbone", "roi_heads", "pixel_mean", "pixel_std", "arch", "alpha"):
             if not hasattr(model, name):
@@ -45,6 +52,7 @@ class ExportableActionDetector(nn.Module):
                 raise TypeError(f"ExportableActionDetector needs an ROIAlign3DHead; {type(head).__name__} "
                                 f"has no {name!r}")
         self.model = model.eval()
+        self.weights = weights
 
     def forward(self, clips: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         m = self.model
@@ -82,4 +90,4 @@ def build_exportable(cfg, allow_random_weights: bool = False) -> ExportableActio
     model = build_model(cfg)
     if cfg.MODEL.WEIGHTS:
         SlowFastCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    return ExportableActionDetector(model).eval()
+    return ExportableActionDetector(model, weights=cfg.MODEL.WEIGHTS).eval()

@@ -26,8 +26,8 @@ INPUT_DTYPES = {"uint8": torch.uint8, "float32": torch.float32}
 MIN_OPSET = 16  # RoiAlign with coordinate_transformation_mode (aligned=True)
 
 
-def model_metadata(cfg, allow_random_weights: bool = False) -> Dict[str, object]:
-    """The metadata :func:`export_onnx` records for a detector built from ``cfg``."""
+def model_metadata(cfg) -> Dict[str, object]:
+    """What a runtime may want to know of the config a detector was built from."""
     return {
         "num_frames": int(cfg.INPUT.NUM_FRAMES),
         "sampling_rate": int(cfg.INPUT.SAMPLING_RATE),
@@ -35,8 +35,6 @@ def model_metadata(cfg, allow_random_weights: bool = False) -> Dict[str, object]
         "num_classes": int(cfg.MODEL.ROI_HEADS.NUM_CLASSES),
         "arch": cfg.MODEL.SLOWFAST.ARCH,
         "alpha": int(cfg.MODEL.SLOWFAST.ALPHA),
-        "weights": cfg.MODEL.WEIGHTS,
-        "random_weights": not cfg.MODEL.WEIGHTS,
     }
 
 
@@ -56,7 +54,8 @@ def export_onnx(module: torch.nn.Module, path: str, *, num_frames: int, size: Se
             one needs no extra package and exports in a fraction of the time.
         metadata: extra ``key: value`` pairs (JSON-encoded) stored as ``slowfast_det.<key>``
             (e.g. :func:`model_metadata`); ``num_frames``, ``input_dtype``, ``exporter``,
-            ``opset``, ``torch`` and ``num_classes`` (from the module's head) are always written.
+            ``opset``, ``torch``, ``num_classes`` (from the module's head), ``weights`` (the
+            module's ``weights``) and ``random_weights`` (no ``weights``) are always written.
     Returns:
         ``path``.
     """
@@ -101,6 +100,8 @@ def export_onnx(module: torch.nn.Module, path: str, *, num_frames: int, size: Se
     head = getattr(getattr(module, "model", None), "roi_heads", None)
     if head is not None:
         meta.setdefault("num_classes", int(head.num_classes))
+    weights = getattr(module, "weights", "")
+    meta.update(weights=weights, random_weights=not weights)
     proto = onnx.load(path)
     for key, value in sorted(meta.items()):
         entry = proto.metadata_props.add()

@@ -136,7 +136,7 @@ class OnnxActionPredictor(ActionPredictor):
         self.cfg.freeze()
         self.model = OnnxActionDetector(onnx_path, providers=providers, num_threads=num_threads)
         meta = self.model.metadata
-        if meta.get("random_weights", False):
+        if meta.get("random_weights", True):  # unknown provenance counts as random
             if not allow_random_weights:
                 raise RandomWeightsError(
                     f"{onnx_path}: exported with random weights (metadata slowfast_det.random_weights); "

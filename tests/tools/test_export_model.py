@@ -104,9 +104,11 @@ def test_metadata_and_random_weights_refused(exported, tmp_path):
     assert meta["num_frames"] == T and meta["num_classes"] == 9 and meta["input_dtype"] == "uint8"
     with pytest.raises(RandomWeightsError):
         build_exportable(cfg)
-    # export_onnx without model_metadata records no random_weights flag; the tool's file does (below)
+    assert meta["random_weights"] is True and meta["weights"] == ""
+    with pytest.raises(RandomWeightsError, match="random weights"):
+        OnnxActionPredictor(cfg, path)
     with pytest.raises(ValueError, match="INPUT.NUM_FRAMES"):
-        OnnxActionPredictor(synthetic_cfg("INPUT.NUM_FRAMES", "8"), path)
+        OnnxActionPredictor(synthetic_cfg("INPUT.NUM_FRAMES", "8"), path, allow_random_weights=True)
     with pytest.raises(FileNotFoundError, match="export_model"):
         OnnxActionDetector(str(tmp_path / "missing.onnx"))
 
@@ -122,6 +124,7 @@ def test_onnx_predictor_equals_action_predictor(tmp_path):
     from slowfast_det.export.onnx_export import model_metadata
 
     export_onnx(build_exportable(cfg), path, num_frames=T, size=(64, 80), metadata=model_metadata(cfg))
+    assert OnnxActionDetector(path).metadata["weights"] == weights
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(T, 90, 120, 3), dtype=np.uint8)
     boxes = np.array([[5.0, 4.0, 60.0, 85.0], [50.0, 10.0, 118.0, 80.0]])
