@@ -51,7 +51,8 @@ Parts (``--parts``; default ``compare profile levers bf16 checkpoint``):
   ``--num-boxes`` boxes, alternating rounds as ``compare``, both on the CPU with the same
   thread count (onnxruntime without spin-waiting when ``OMP_WAIT_POLICY`` is PASSIVE). Reports
   both latencies, their ratio, the export time and the max abs score difference (target
-  <= 1e-4).
+  <= 1e-4), and the latency of PyTorch in the layout that is exported
+  (``MODEL.SLOWFAST.CHANNELS_LAST False``: plain 3D convolutions, as in the graph).
 
 The machine's load average is reported with the numbers; on a shared machine, compare only
 figures from the same run. With more OpenMP threads than free cores, libgomp's default
@@ -454,7 +455,9 @@ def part_export(args, rows):
         with torch.no_grad():
             ref = ours_call(eager, clips, boxes)
             diff = float(abs(ort_model.run(clips_np, rois) - ref.numpy()).max())
+            rois_t = torch.from_numpy(rois)
             times = alternate({"PyTorch eager": lambda: ours_call(eager, clips, boxes),
+                               "PyTorch contiguous": lambda: module(clips, rois_t),
                                "onnxruntime": lambda: ort_model.run(clips_np, rois)},
                               args.warmup, args.iters, "cpu")
     import onnxruntime
@@ -466,6 +469,8 @@ def part_export(args, rows):
          med["PyTorch eager"], "s"],
         [f"export: onnxruntime {onnxruntime.__version__} CPU latency (median of {args.iters}, "
          f"min {min(times['onnxruntime']):.3f})", med["onnxruntime"], "s"],
+        [f"export: PyTorch eager latency with MODEL.SLOWFAST.CHANNELS_LAST False (the exported graph's layout; "
+         f"median of {args.iters})", med["PyTorch contiguous"], "s"],
         ["export: speed ratio onnxruntime / PyTorch eager (> 1: onnxruntime faster)",
          med["PyTorch eager"] / med["onnxruntime"], "ratio"],
         [f"export: max abs score difference onnxruntime vs PyTorch (target <= {TARGET_DIFF:g})", diff, "abs"],

@@ -31,6 +31,6 @@ def test_export_part_tiny():
 
     assert find("export: max abs score difference") <= 1e-4
     eager, ort = find("export: PyTorch eager latency"), find("export: onnxruntime")
-    assert eager > 0 and ort > 0
+    assert eager > 0 and ort > 0 and find("export: PyTorch eager latency with MODEL.SLOWFAST.CHANNELS_LAST False") > 0
     assert find("export: speed ratio") == pytest.approx(eager / ort)
     assert find("export: ONNX file size") > 0
