@@ -75,6 +75,9 @@ class OnnxActionDetector:
         clips = np.asarray(clips)
         if clips.ndim != 5 or clips.shape[1] != 3 or clips.shape[2] != self.num_frames:
             raise ValueError(f"{self.path}: clips must be (N, 3, {self.num_frames}, H, W), got {clips.shape}")
+        if self.input_dtype == np.uint8 and clips.dtype != np.uint8:
+            raise ValueError(f"{self.path}: the graph takes uint8 clips, got {clips.dtype} (export with "
+                             "--input-dtype float32 for float clips in 0-255 units)")
         rois = np.ascontiguousarray(rois, dtype=np.float32).reshape(-1, 5)
         if len(rois) == 0:
             return np.zeros((0, self.num_classes), dtype=np.float32)

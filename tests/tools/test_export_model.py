@@ -66,6 +66,8 @@ def test_onnxruntime_equals_pytorch_batch_and_other_size(exported):
     assert diff <= TOL, diff
     assert 0 < ref.min() and ref.max() < 1 and ref.std() > 1e-3  # real scores, not a constant
     assert detector.run(clips.numpy(), np.zeros((0, 5))).shape == (0, 9)
+    with pytest.raises(ValueError, match="uint8"):  # no silent truncation of float clips
+        detector.run(clips.float().numpy() + 0.5, rois.numpy())
 
 
 def test_model_interface_rescales_boxes(exported):
