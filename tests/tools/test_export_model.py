@@ -14,13 +14,15 @@ from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError
 from slowfast_det.export import OnnxActionDetector, OnnxActionPredictor, build_exportable, export_onnx, read_metadata
 from slowfast_det.export.check import random_clip_and_rois
+from slowfast_det.export.onnx_export import model_metadata
 from slowfast_det.utils.testing import randomize_
 
-try:
+try:  # the only reason to skip: the pinned wheels do not install / load on this platform
+    import onnx
     import onnxruntime  # noqa: F401
-except ImportError as e:  # the only reason to skip: the pinned wheel does not install / load here
-    pytest.skip(f"onnxruntime cannot be imported on this platform ({e}); it is pinned in requirements.txt",
-                allow_module_level=True)
+except ImportError as e:
+    pytest.skip(f"onnxruntime / onnx cannot be imported on this platform ({e}); both are pinned in "
+                "requirements.txt (tools/setup_env.sh installs them)", allow_module_level=True)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
@@ -100,8 +102,6 @@ def test_float_input_graph(exported, tmp_path):
 def test_metadata_and_random_weights_refused(exported, tmp_path):
     _, path = exported
     cfg = synthetic_cfg()
-    import onnx
-
     meta = read_metadata({p.key: p.value for p in onnx.load(path).metadata_props})
     assert meta["num_frames"] == T and meta["num_classes"] == 9 and meta["input_dtype"] == "uint8"
     with pytest.raises(RandomWeightsError):
@@ -123,8 +123,6 @@ def test_onnx_predictor_equals_action_predictor(tmp_path):
     torch.save({"model": randomize_(build_model(synthetic_cfg()), seed=2).state_dict()}, weights)
     cfg = synthetic_cfg("MODEL.WEIGHTS", weights)
     path = str(tmp_path / "trained.onnx")
-    from slowfast_det.export.onnx_export import model_metadata
-
     export_onnx(build_exportable(cfg), path, num_frames=T, size=(64, 80), metadata=model_metadata(cfg))
     assert OnnxActionDetector(path).metadata["weights"] == weights
     rng = np.random.default_rng(0)
@@ -175,8 +173,6 @@ def test_dynamo_exporter_same_scores(exported, tmp_path):
 def test_roialign_coordinate_mode_follows_aligned(exported, tmp_path, aligned):
     """ROIAlign(aligned=True) must become RoiAlign half_pixel (opset >= 16), aligned=False
     output_half_pixel (pytorchvideo's head); scores equal either way."""
-    import onnx
-
     if aligned:
         module, path = exported
     else:
