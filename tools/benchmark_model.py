@@ -44,6 +44,15 @@ Parts (``--parts``; default ``compare profile levers bf16 checkpoint``):
   The CPU process peak includes the Python / torch libraries and the weights; "step memory"
   is the peak minus the resident set just before the steps (activations, gradients,
   temporaries).
+- ``export``: the detector exported to ONNX (``slowfast_det.export``, as ``tools/export_model.py``:
+  uint8 clip and boxes in, normalisation and pathway split in the graph) and run by
+  onnxruntime's CPU provider, against our PyTorch eager model (default speed levers) with the
+  same random weights (norm statistics randomised), on one ``--input-size`` clip with
+  ``--num-boxes`` boxes, alternating rounds as ``compare``, both on the CPU with the same
+  thread count (onnxruntime without spin-waiting when ``OMP_WAIT_POLICY`` is PASSIVE). Reports
+  both latencies, their ratio, the export time and the max abs score difference (target
+  <= 1e-4), and the latency of PyTorch in the layout that is exported
+  (``MODEL.SLOWFAST.CHANNELS_LAST False``: plain 3D convolutions, as in the graph).
 
 The machine's load average is reported with the numbers; on a shared machine, compare only
 figures from the same run. With more OpenMP threads than free cores, libgomp's default
@@ -69,7 +78,7 @@ CONFIGS = os.path.join(REPO, "configs", "AVA")
 TARGET_RATIO = 1.4
 TARGET_DIFF = 1e-4
 TARGET_CKPT_MEMORY = 0.5
-PARTS = ("compare", "profile", "levers", "batch", "bf16", "bf16-map", "checkpoint")
+PARTS = ("compare", "profile", "levers", "batch", "bf16", "bf16-map", "checkpoint", "export")
 
 
 def add_arguments(parser):
@@ -419,6 +428,59 @@ def part_bf16_map(args, rows):
     ]
 
 
+def part_export(args, rows):
+    import tempfile
+
+    from detectron2.modeling import build_model
+
+    from slowfast_det.export import OnnxActionDetector, build_exportable, export_onnx
+    from slowfast_det.utils.testing import randomize_
+
+    t, h, w = args.input_size
+    cfg = _cfg(args.config_file, ["INPUT.NUM_FRAMES", str(t)] + list(args.opts), "cpu")
+    module = randomize_(build_exportable(cfg, allow_random_weights=True))
+    eager = build_model(cfg).eval()
+    eager.load_state_dict(module.model.state_dict())
+    clips, _, _, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, "cpu")
+    rois = torch.cat([torch.zeros(args.num_boxes, 1), boxes[0]], dim=1).numpy()
+    clips_np = clips.numpy()
+    with tempfile.TemporaryDirectory(prefix="benchmark_export_") as out:
+        path = os.path.join(out, "model.onnx")
+        t0 = time.perf_counter()
+        export_onnx(module, path, num_frames=t, size=(h, w))
+        export_s = time.perf_counter() - t0
+        size_mb = os.path.getsize(path) / 2 ** 20
+        ort_model = OnnxActionDetector(path, num_threads=torch.get_num_threads(),
+                                       allow_spinning=os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE")
+        with torch.no_grad():
+            ref = ours_call(eager, clips, boxes)
+            diff = float(abs(ort_model.run(clips_np, rois) - ref.numpy()).max())
+            rois_t = torch.from_numpy(rois)
+            times = alternate({"PyTorch eager": lambda: ours_call(eager, clips, boxes),
+                               "PyTorch contiguous": lambda: module(clips, rois_t),
+                               "onnxruntime": lambda: ort_model.run(clips_np, rois)},
+                              args.warmup, args.iters, "cpu")
+    import onnxruntime
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    what = f"{os.path.basename(args.config_file)}, {t}x{h}x{w}, {args.num_boxes} boxes, CPU"
+    rows += [
+        [f"export: PyTorch eager latency ({what}; median of {args.iters}, min {min(times['PyTorch eager']):.3f})",
+         med["PyTorch eager"], "s"],
+        [f"export: onnxruntime {onnxruntime.__version__} CPU latency (median of {args.iters}, "
+         f"min {min(times['onnxruntime']):.3f})", med["onnxruntime"], "s"],
+        [f"export: PyTorch in the exported layout (MODEL.SLOWFAST.CHANNELS_LAST False) latency (median of "
+         f"{args.iters})", med["PyTorch contiguous"], "s"],
+        ["export: speed ratio onnxruntime / PyTorch eager (> 1: onnxruntime faster)",
+         med["PyTorch eager"] / med["onnxruntime"], "ratio"],
+        ["export: speed ratio onnxruntime / PyTorch in the exported layout",
+         med["PyTorch contiguous"] / med["onnxruntime"], "ratio"],
+        [f"export: max abs score difference onnxruntime vs PyTorch (target <= {TARGET_DIFF:g})", diff, "abs"],
+        ["export: ONNX export time (TorchScript-based exporter, opset 17)", export_s, "s"],
+        ["export: ONNX file size", size_mb, "MiB"],
+    ]
+
+
 def _ckpt_child_run(args, ckpt: bool, steps: int, fixed_mmap: bool) -> dict:
     """Run :func:`ckpt_child` in a fresh process; returns its result dict."""
     cmd = [sys.executable, os.path.abspath(__file__), "--ckpt-child", "1" if ckpt else "0",
@@ -573,6 +635,8 @@ def main(args):
             part_bf16_map(args, rows)
         elif part == "checkpoint":
             part_checkpoint(args, rows)
+        elif part == "export":
+            part_export(args, rows)
     rows.append(["load average (1, 5, 15 min) at end", load_avg(), ""])
     return rows
 
