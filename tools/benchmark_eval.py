@@ -43,7 +43,7 @@ def add_arguments(parser):
     parser.add_argument("--workdir", default=None, help="keep the generated files here (default: a temp folder)")
 
 
-def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0):
+def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
     """Write an AVA-like evaluation case (label map, ground truth, detections, exclusions).
 
     Returns a dict of paths (``labelmap``, ``groundtruth``, ``detections``, ``exclusions``,
@@ -111,14 +111,16 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0):
         truth[r, lab_id[lo:hi]] = True
     truth = truth[:, classes]
     score = np.where(truth, rng.beta(2, 3, truth.shape), rng.beta(1, 6, truth.shape)).astype(np.float32)
-    r = np.repeat(np.arange(n_box), len(classes))
+    k = min(int(top_classes), len(classes))
+    col = np.sort(np.argsort(-score, axis=1, kind="stable")[:, :k], axis=1)  # each box's k best classes
+    r = np.repeat(np.arange(n_box), k)
     det = pd.DataFrame(
         {
             "video_id": videos[key_video[d_key[r]]],
             "timestamp": key_ts[d_key[r]],
             **{c: d_box[r, i] for i, c in enumerate(["x1", "y1", "x2", "y2"])},
-            "action_id": np.tile(classes, n_box),
-            "score": score.reshape(-1).astype(np.float64),
+            "action_id": classes[col].reshape(-1),
+            "score": np.take_along_axis(score, col, axis=1).reshape(-1).astype(np.float64),
         }
     )
     excl_keys = rng.choice(num_keys, max(1, num_keys // 1000), replace=False)
