@@ -47,6 +47,9 @@ def plot_per_class_ap(result, path, class_names=None):
         result: :class:`~slowfast_det.evaluation.ava_map.FrameMAPResult`.
         path: output PNG.
         class_names: optional dict id -> name.
+
+    Returns:
+        the matplotlib Figure (already saved).
     """
     items = [(c, ap) for c, ap in result.per_class.items() if ap is not None]
     fig = Figure(figsize=(8, max(3.0, 0.22 * len(items) + 1.2)))
@@ -71,6 +74,7 @@ def plot_per_class_ap(result, path, class_names=None):
     ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     _save(fig, path)
+    return fig
 
 
 def _subsample(precision, recall):
