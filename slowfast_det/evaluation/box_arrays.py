@@ -127,7 +127,7 @@ def _safe_video_id(v):
     return bool(v) and v.strip() == v and v not in (".", "..") and not any(ch in v for ch in "/\\\x00")
 
 
-def _read_pyarrow(path):
+def _read_pyarrow(path, kind):
     """The fast reader; None where the file is not the plain case (the caller falls back)."""
     types = {c: pa.float64() for c in _FLOATS}
     types.update(video_id=pa.dictionary(pa.int32(), pa.string()), timestamp=pa.int64(), action_id=pa.int64())
@@ -162,8 +162,12 @@ def _read_pyarrow(path):
     cols = {}
     for c in ["timestamp", "action_id", *_FLOATS]:
         arr = table.column(c).to_numpy()
-        if c in _FLOATS and not np.isfinite(arr).all():
-            return None  # the pandas reader names the line
+        if c in _FLOATS:
+            # scores of detections may be +-inf (they only order); anything else non-finite
+            # goes to the pandas reader, which names the line
+            bad = np.isnan(arr) if (c == "last" and kind == "detections") else ~np.isfinite(arr)
+            if bad.any():
+                return None
         cols[c] = arr.astype(np.int64 if c in _INTS else np.float64, copy=False)
     del table
     return BoxArrays(videos, video, line=np.arange(1, n + 1), reader="pyarrow", **cols)
@@ -171,6 +175,10 @@ def _read_pyarrow(path):
 
 def read_box_arrays(path, kind="detections", chunksize=1_000_000, use_pyarrow=True):
     """Read an AVA box CSV as :class:`BoxArrays` (see the module docstring).
+
+    Detection scores are read as the official evaluator reads them: a row without a score
+    (7 fields) has NaN there (:func:`~slowfast_det.evaluation.ava_map.frame_map` scores it
+    1.0 and counts it), ``inf`` / ``1e400`` are kept; "nan" is an error.
 
     Args:
         path: the CSV file.
@@ -182,8 +190,11 @@ def read_box_arrays(path, kind="detections", chunksize=1_000_000, use_pyarrow=Tr
         AVAFormatError: malformed input (file, line and field in the message).
     """
     if use_pyarrow and HAVE_PYARROW:
-        out = _read_pyarrow(path)
+        out = _read_pyarrow(path, kind)
         if out is not None:
             return out
-    parts = [box_arrays_from_frame(t.rows, t.keys_without_boxes) for t in iter_box_csv(path, kind, chunksize)]
+    parts = [
+        box_arrays_from_frame(t.rows, t.keys_without_boxes)
+        for t in iter_box_csv(path, kind, chunksize, official_scores=kind == "detections")
+    ]
     return concatenate(parts)
