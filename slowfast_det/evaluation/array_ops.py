@@ -28,13 +28,14 @@ def descending_rank(score):
     rank = np.empty(n, dtype=np.int64)
     if n == 0:
         return rank
-    by_score = np.argsort(-score)
+    by_score = np.argsort(score)  # ascending; the dense rank does not depend on tie order
     s = score[by_score]
     new_value = np.empty(n, dtype=bool)
-    new_value[0] = True
+    new_value[0] = False
     np.not_equal(s[1:], s[:-1], out=new_value[1:])
     del s
-    rank[by_score] = np.cumsum(new_value) - 1
+    ascending = np.cumsum(new_value)
+    rank[by_score] = ascending[-1] - ascending
     return rank
 
 

@@ -315,30 +315,33 @@ def frame_map(
 
     # ground-truth boxes of each detection's (key, class): g_kc[start : start + n_cand]
     groups, group_start, group_size = np.unique(g_kc, return_index=True, return_counts=True)
-    query = det_key * ncls + d_cls
+    query = det_key * ncls
+    query += d_cls
+    itype = np.int32 if len(g_kc) < 2**31 else np.int64
     if len(groups) == 0:
-        start = n_cand = np.zeros(n_det, dtype=np.int64)
-    elif keys.size * ncls <= LUT_MAX:
-        lut = np.full(keys.size * ncls, -1, dtype=np.int64)
-        lut[groups] = np.arange(len(groups))
-        group = lut[query]
+        di = start = cnt = np.zeros(0, dtype=np.int64)
+    elif keys.size * ncls <= LUT_MAX:  # dense tables: (key, class) -> number of boxes, first box
+        lut = np.zeros(keys.size * ncls, dtype=itype)
+        lut[groups] = group_size
+        n_cand = lut[query]
+        di = np.flatnonzero(n_cand)
+        cnt = n_cand[di].astype(np.int64)
+        del n_cand
+        lut[groups] = group_start
+        start = lut[query[di]].astype(np.int64)
         del lut
-        found, group = group >= 0, np.maximum(group, 0)
-        start, n_cand = np.where(found, group_start[group], 0), np.where(found, group_size[group], 0)
     else:
         pos = np.minimum(np.searchsorted(groups, query), len(groups) - 1)
-        found = groups[pos] == query
-        start, n_cand = np.where(found, group_start[pos], 0), np.where(found, group_size[pos], 0)
+        di = np.flatnonzero(groups[pos] == query)
+        start, cnt = group_start[pos[di]], group_size[pos[di]]
+        del pos
     del query
-
     tp = np.zeros(n_det, dtype=bool)
-    di = np.flatnonzero(n_cand)
     if len(di):
-        cnt = n_cand[di]
         seg = np.cumsum(cnt) - cnt
         total = int(cnt.sum())
         pair_det = np.repeat(di, cnt)
-        pair_gt = np.repeat(start[di] - seg, cnt) + np.arange(total)
+        pair_gt = np.repeat(start - seg, cnt) + np.arange(total)
         # IoU in the official operation order ([y1, x1, y2, x2] boxes)
         pair_row = rows[pair_det]
         dx1, dy1, dx2, dy2 = (getattr(det, c)[pair_row] for c in _COORDS)

@@ -64,3 +64,24 @@ def test_files_match_the_reference(tmp_path, reader):
                                     use_pyarrow=use_pyarrow)
             ref_map, ref_ap, _ = reference_evaluate_files(lm, g, d, x, capacity, keys_absent_from_groundtruth=rule)
             assert_same(res, ref_map, ref_ap)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_without_lookup_tables_the_sort_and_hash_paths_agree(seed, monkeypatch):
+    # LUT_MAX = 1: timestamps are ranked, membership by np.isin, distinct keys by np.unique,
+    # every key ranked for the cut, (key, class) groups found by binary search.
+    from slowfast_det.evaluation import array_ops, ava_map
+
+    rng = np.random.default_rng(100 + seed)
+    gt, det = random_case(rng, tied=seed % 2 == 0)
+    capacity = [0, 3, 7][seed % 3]
+    gt_table = BoxTable(table(gt), {("v0", 911)})
+    rule = RULES[seed % 2]
+    try:
+        expected = frame_map(gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule)
+    except ValueError:
+        return
+    monkeypatch.setattr(array_ops, "LUT_MAX", 1)
+    monkeypatch.setattr(ava_map, "LUT_MAX", 1)
+    res = frame_map(gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule)
+    assert res.mAP == expected.mAP and res.per_class == expected.per_class and res.counts == expected.counts
