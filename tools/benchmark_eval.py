@@ -239,7 +239,7 @@ def main(args):
         stages = probe["timings"]
         print("ours, seconds per stage (one in-process run): "
               + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()), flush=True)
-        heavy = sorted({"torch", "detectron2", "matplotlib"} & set(probe["modules"]))
+        heavy = sorted({"torch", "detectron2", "matplotlib", "pandas"} & set(probe["modules"]))
         print(f"ours: peak RSS {probe['peak_rss_kib'] / 2**20:.2f} GiB, pyarrow {'yes' if probe['pyarrow'] else 'no'}, "
               f"heavy modules imported: {heavy or 'none'}", flush=True)
 

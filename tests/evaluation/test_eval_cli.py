@@ -11,6 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import eval_ava  # noqa: E402
 
+from slowfast_det.evaluation.box_arrays import HAVE_PYARROW  # noqa: E402
+
 
 @pytest.fixture
 def case(tmp_path):
@@ -113,3 +115,5 @@ def test_cli_as_a_script_imports_neither_torch_nor_detectron2(case):
     imported = out.stdout.split("IMPORTED", 1)[1]
     for heavy in ("torch", "detectron2", "matplotlib", "fvcore"):
         assert f"'{heavy}'" not in imported, heavy
+    if HAVE_PYARROW:  # plain files take the pyarrow reader: no pandas either
+        assert "'pandas'" not in imported and "'pyarrow'" in imported
