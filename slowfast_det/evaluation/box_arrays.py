@@ -174,9 +174,12 @@ def _read_pyarrow(path, kind):
             return None
         codes.append(lut[indices])
     video = np.concatenate(codes) if len(codes) != 1 else codes[0]
+    del codes
+    table = table.drop_columns(["video_id"])
     cols = {}
     for c in ["timestamp", "action_id", *_FLOATS]:
         arr = _column(table.column(c).chunks, np.float64 if c in _FLOATS else np.int64)
+        table = table.drop_columns([c])  # frees the Arrow buffers of that column
         if arr is None:
             return None
         if c in _FLOATS:
