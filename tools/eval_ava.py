@@ -16,7 +16,8 @@ what it did, what was done with unusual rows, the capacity and the mAP (a fracti
   script, 0 keeps all (as PySlowFast).
 - ``--keys-absent-from-groundtruth``: ``false-positive`` (default) as the 2019 script
   (ActivityNet commit 3fee089, with ``-e``; used for AVA v2.1/v2.2, and PySlowFast's helper),
-  ``ignore`` as the 2020 script (commit c070fdb and later, ActivityNet HEAD).
+  ``ignore`` as the 2020 script (commit c070fdb and later, ActivityNet HEAD; it has no
+  ``-e``: to reproduce it, give no ``-x``).
 - ``--json``: writes ``{"mAP", "grouped_mAP", "per_class": {"<id>": {"name", "AP", ...}},
   "keys_absent_from_groundtruth": {"rule", "detection_rows", "keys", ...}, "capacity",
   "counts"}``.

@@ -1,13 +1,9 @@
 """tools/benchmark_eval.py at a tiny scale: the case it makes and the rows it reports."""
-import os
-import sys
-
 import pandas as pd
+from ava_eval_cases import load_tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import benchmark  # noqa: E402
-import benchmark_eval  # noqa: E402
+benchmark = load_tool("benchmark")
+benchmark_eval = load_tool("benchmark_eval")
 
 
 def test_make_case_has_the_ava_val_shape(tmp_path):

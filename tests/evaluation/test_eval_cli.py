@@ -5,13 +5,11 @@ import subprocess
 import sys
 
 import pytest
-from ava_eval_cases import A, B, FAR, det_row, gt_row, write_csv, write_labelmap
+from ava_eval_cases import FAR, ROOT, A, B, det_row, gt_row, load_tool, write_csv, write_labelmap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import eval_ava  # noqa: E402
+from slowfast_det.evaluation.box_arrays import HAVE_PYARROW
 
-from slowfast_det.evaluation.box_arrays import HAVE_PYARROW  # noqa: E402
+eval_ava = load_tool("eval_ava")
 
 
 @pytest.fixture

@@ -4,19 +4,15 @@ script, commit c070fdb and later). Each case has a key absent from the file, a k
 only as a 2-column row, a key present only by a box of a class outside the label map, and
 an unknown video id."""
 import json
-import os
-import sys
 
 import pytest
-from ava_eval_cases import A, B, det_row, gt_row, table, with_lines, write_csv, write_labelmap
+from ava_eval_cases import A, B, det_row, gt_row, load_tool, table, with_lines, write_csv, write_labelmap
 
 from slowfast_det.data.ava_io import BoxTable
 from slowfast_det.evaluation.ava_map import evaluate_files, frame_map
 from slowfast_det.evaluation.reference import reference_evaluate_files, reference_frame_map
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import eval_ava  # noqa: E402
+eval_ava = load_tool("eval_ava")
 
 # Ground-truth file: (v, 902) one class-1 box; (v, 903) a 2-column row; (v, 904) only a box
 # of class 7, which is not in the label map {1}.
