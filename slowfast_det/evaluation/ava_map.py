@@ -28,9 +28,8 @@ TF object-detection ``object_detection_evaluation.py`` / ``per_image_evaluation.
      detections at keys absent from the ground-truth file. A key is present when the file
      has any row for it: a box of any class (also one outside the label map) or a
      2-column row (``video_id,timestamp``, a keyframe without boxes); detections at such
-     keys without an evaluated box still count as false positives. That script has no
-     ``-e`` (excluded keyframes are left out of its files instead): to reproduce it, give
-     no exclusions.
+     keys without an evaluated box still count as false positives. That script takes no
+     exclusions file (``-e``): to reproduce it, give none.
 
    Both rules count the detection rows (after the cut, exclusions and invalid boxes) and
    keys concerned (``det_rows_at_keys_absent_from_groundtruth``,
