@@ -122,7 +122,7 @@ def _check_finite(arr, columns, path, what):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             name = "score" if (col == "last" and what == "detections") else col
-            raise AVAFormatError(path, int(arr.line[i]), name, f"not a finite number: {vals[i]!r}")
+            raise AVAFormatError(path, int(arr.line[i]), name, f"not a finite number: {float(vals[i])!r}")
 
 
 def frame_map(
