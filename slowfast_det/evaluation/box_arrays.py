@@ -17,6 +17,7 @@ Two readers, one result:
   line and field. The fast reader never reports an error itself, so every message comes
   from one place.
 """
+import os
 from dataclasses import dataclass, field
 from typing import List
 
@@ -139,6 +140,18 @@ def _column(chunks, dtype):
     return np.concatenate(parts) if len(parts) != 1 else parts[0].copy()
 
 
+def _use_threads():
+    """Parse with Arrow's thread pool only when a core is idle: on a busy machine the threads
+    cost CPU time (0.29-0.64 s against 0.23 s single-threaded for 1.9 M rows, measured at
+    load 8 on 2 cores) and gain no wall time. The values are the same either way."""
+    ncpu = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return ncpu > 1
+    return ncpu > 1 and load < ncpu - 0.5
+
+
 def _read_pyarrow(path, kind):
     """The fast reader; None where the file is not the plain case (the caller falls back)."""
     types = {c: pa.float64() for c in _FLOATS}
@@ -146,7 +159,7 @@ def _read_pyarrow(path, kind):
     try:
         table = pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(column_names=BOX_COLUMNS, use_threads=True, block_size=1 << 22),
+            read_options=pa_csv.ReadOptions(column_names=BOX_COLUMNS, use_threads=_use_threads(), block_size=1 << 22),
             parse_options=pa_csv.ParseOptions(newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=types, null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False

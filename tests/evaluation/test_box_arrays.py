@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from slowfast_det.data.ava_io import AVAFormatError
+from slowfast_det.evaluation import box_arrays
 from slowfast_det.evaluation.box_arrays import HAVE_PYARROW, read_box_arrays
 
 needs_pyarrow = pytest.mark.skipif(not HAVE_PYARROW, reason="pyarrow is not installed")
@@ -31,15 +32,17 @@ def columns(arr):
 
 
 @needs_pyarrow
-def test_pyarrow_and_pandas_readers_agree_exactly(tmp_path):
+@pytest.mark.parametrize("threads", [True, False])
+def test_pyarrow_and_pandas_readers_agree_exactly(tmp_path, threads, monkeypatch):
+    monkeypatch.setattr(box_arrays, "_use_threads", lambda: threads)
     path = tmp_path / "det.csv"
-    path.write_text("\n".join(plain_rows()) + "\n")
+    path.write_text("\n".join(plain_rows() * 8000) + "\n")  # 6.5 MB: two 4 MiB blocks
     fast = read_box_arrays(str(path), "detections")
     slow = read_box_arrays(str(path), "detections", use_pyarrow=False)
     assert fast.reader == "pyarrow" and slow.reader == "pandas"
     assert columns(fast) == columns(slow)
-    assert fast.line.tolist() == slow.line.tolist() == list(range(1, len(NUMBERS) + 2))
-    assert fast.x1.tolist() == [float(v) for v in NUMBERS] + [0.0]  # bit-identical to float()
+    assert fast.line.tolist() == slow.line.tolist() == list(range(1, 8000 * (len(NUMBERS) + 1) + 1))
+    assert fast.x1.tolist() == ([float(v) for v in NUMBERS] + [0.0]) * 8000  # bit-identical to float()
     assert fast.timestamp.tolist()[:2] == [902, 903] and fast.videos[-1] == "quoted,id"
 
 
