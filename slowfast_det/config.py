@@ -128,6 +128,10 @@ def add_slowfast_config(cfg):
     _C.AVA.EVAL_CAPACITY = 50
     # Evaluator: write per-class AP and precision-recall PNG plots next to the results.
     _C.AVA.EVAL_PLOTS = True
+    # Evaluator: detections at keys absent from the ground-truth file: "false-positive" (the
+    # 2019 official script, ActivityNet commit 3fee089, AVA v2.1/v2.2) or "ignore" (the 2020
+    # script, commit c070fdb and later). Same name as tools/eval_ava.py's option.
+    _C.AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH = "false-positive"
     # Synthetic default dataset: generate it under DETECTRON2_DATASETS if it is missing.
     _C.AVA.GENERATE_SYNTHETIC_IF_MISSING = True
     # Clips per batch in the inference loader (build_ava_test_loader).

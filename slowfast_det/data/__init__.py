@@ -2,13 +2,17 @@
 
 Importing this package registers the built-in AVA datasets (lazily, see ``datasets``).
 """
+from slowfast_det import LIGHT_IMPORT
+
 from . import ava_io  # noqa: F401
-from .build import build_ava_test_loader, build_ava_train_loader
-from .checker import AVACheckReport, check_ava_dataset
-from .datasets import AVAMetadata, load_ava_dicts, register_ava_dataset, registered_ava_datasets
-from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
-from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
-from .mapper import AVADatasetMapper
+
+if not LIGHT_IMPORT:  # SLOWFAST_DET_LIGHT_IMPORT=1: only ava_io (see slowfast_det/__init__.py)
+    from .build import build_ava_test_loader, build_ava_train_loader
+    from .checker import AVACheckReport, check_ava_dataset
+    from .datasets import AVAMetadata, load_ava_dicts, register_ava_dataset, registered_ava_datasets
+    from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
+    from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
+    from .mapper import AVADatasetMapper
 
 __all__ = [
     "AVACheckReport",

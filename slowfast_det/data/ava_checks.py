@@ -15,7 +15,6 @@ here once. No torch, no Detectron2 (the evaluator command must start fast).
 import logging
 
 import numpy as np
-import pandas as pd
 
 __all__ = [
     "PIXEL_LIMIT",
@@ -37,6 +36,19 @@ _COORDS = ["x1", "y1", "x2", "y2"]
 _ROW_COLUMNS = ["video_id", "timestamp", *_COORDS, "action_id", "last"]
 
 
+def _col(rows, name, dtype=None):
+    """Column ``name`` of a DataFrame or of a mapping of arrays, as a numpy array."""
+    return np.asarray(rows[name], dtype=dtype)
+
+
+def _comparable(values):
+    """``values`` as a float64 / int64 array in which equal entries (NaN included) are equal."""
+    if values.dtype.kind in "OUS":  # ids: their codes
+        return np.unique(values.astype(str), return_inverse=True)[1].astype(np.float64)
+    values = values.astype(np.float64)
+    return np.where(np.isnan(values), np.inf, values)  # NaN repeats NaN, as pandas' duplicated
+
+
 class BoxScale:
     """Counts boxes outside [0, 1] and boxes that look like pixels; add tables chunk by chunk.
 
@@ -54,11 +66,11 @@ class BoxScale:
         self.first_pixel_line = None
 
     def add(self, rows):
-        """Count one table (DataFrame with x1, y1, x2, y2 and line columns); returns self."""
+        """Count one table (columns x1, y1, x2, y2 and optionally line); returns self."""
         n = len(rows)
         if n == 0:
             return self
-        x1, y1, x2, y2 = (rows[c].to_numpy(dtype=np.float64) for c in _COORDS)
+        x1, y1, x2, y2 = (_col(rows, c, np.float64) for c in _COORDS)
         high = np.maximum(np.maximum(x1, y1), np.maximum(x2, y2))
         self.rows += n
         m = float(high.max())
@@ -66,7 +78,7 @@ class BoxScale:
             pixel = high > PIXEL_LIMIT
             k = int(np.count_nonzero(pixel))
             if k and self.first_pixel_line is None and "line" in rows:
-                self.first_pixel_line = int(rows["line"].to_numpy()[np.argmax(pixel)])
+                self.first_pixel_line = int(_col(rows, "line")[np.argmax(pixel)])
             self.pixel_like += k
             low = np.minimum(np.minimum(x1, y1), np.minimum(x2, y2))
             self.outside += int(np.count_nonzero((high > 1) | (low < 0)))
@@ -101,27 +113,26 @@ def repeated_rows(rows, columns=_ROW_COLUMNS):
         (count of repeated rows beyond their first copy, line of the first repeat, line of the
         row it repeats); the lines are None when there is no repeat.
     """
-    if len(rows) == 0:
-        return 0, None, None
     cols = [c for c in columns if c in rows]
-    dup = rows.duplicated(subset=cols, keep="first").to_numpy()
+    if len(cols) == 0 or len(_col(rows, cols[0])) == 0:
+        return 0, None, None
+    table = np.stack([_comparable(_col(rows, c)) for c in cols], axis=1)
+    _, first_of, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    dup = first_of[inverse] != np.arange(len(table))  # not the first copy of its row
     n = int(dup.sum())
     if not n:
         return 0, None, None
-    i = int(np.argmax(dup))
     if "line" not in rows:
         return n, None, None
-    first = rows.iloc[i]
-    same = np.ones(len(rows), dtype=bool)
-    for c in cols:
-        v = rows[c].to_numpy()
-        same &= pd.isna(v) if pd.isna(first[c]) else (v == first[c])
-    return n, int(first["line"]), int(rows["line"].to_numpy()[np.argmax(same)])
+    i = int(np.argmax(dup))
+    lines = _col(rows, "line")
+    return n, int(lines[i]), int(lines[first_of[inverse[i]]])
 
 
 def classes_outside(rows, class_ids):
     """Rows whose ``action_id`` is not in ``class_ids``: (count, sorted list of those ids)."""
-    action = rows["action_id"].to_numpy()
+    action = _col(rows, "action_id")
     out = ~np.isin(action, np.asarray(sorted(class_ids), dtype=np.int64))
     return int(out.sum()), [int(a) for a in np.unique(action[out])]
 
@@ -163,13 +174,13 @@ def check_groundtruth(rows, path, class_ids=None, log=True):
 
 
 class EvaluationInputChecks:
-    """The evaluator's input warnings, computed while it reads (see ``evaluate_files``)::
+    """The evaluator's input warnings (see ``evaluate_files``)::
 
-        checks = EvaluationInputChecks(gt.rows, groundtruth_path, class_ids)  # logs the GT checks
-        result = frame_map(gt, checks.watch(iter_box_csv(detections_path, ...)), ...)
+        checks = EvaluationInputChecks(gt.columns(), groundtruth_path, class_ids)  # logs the GT checks
+        checks.add_detections(det.columns())
         result.counts.update(checks.finish(detections_path))  # logs the detection check
 
-    ``watch`` passes the detection chunks through unchanged, counting their box scale.
+    ``add_detections`` counts the box scale of a detection table (call it per chunk).
     ``finish`` returns the integer counts (gt_rows_repeated, gt_boxes_pixel_like,
     det_boxes_pixel_like) and says when only one of the two files is in pixels (the mAP is
     then near 0; with both in pixels the IoUs, and so the mAP, are unchanged).
@@ -181,10 +192,8 @@ class EvaluationInputChecks:
         self.gt_scale_pixels = self.gt_counts["gt_boxes_pixel_like"] > 0
         self.det_scale = BoxScale()
 
-    def watch(self, chunks):
-        for chunk in chunks:
-            self.det_scale.add(chunk.rows if hasattr(chunk, "rows") else chunk)
-            yield chunk
+    def add_detections(self, rows):
+        self.det_scale.add(rows)
 
     def finish(self, det_path):
         det = self.det_scale

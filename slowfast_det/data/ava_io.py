@@ -8,6 +8,7 @@ Box CSV rows (no header): ``video_id, timestamp, x1, y1, x2, y2, action_id, last
 ``last`` is the person id (ground truth) or the score (predictions). A row with only
 ``video_id, timestamp`` marks a keyframe without boxes.
 """
+import csv
 import logging
 import os
 import re
@@ -15,7 +16,10 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
+
+from slowfast_det.utils.lazy_import import lazy_module
+
+pd = lazy_module("pandas")  # imported on first use: the evaluator's fast path needs none
 
 from .ava_errors import AVAFormatError, check_video_id
 from .label_map import read_label_map
@@ -51,7 +55,7 @@ class BoxTable:
         keys_without_boxes: set of (video_id, timestamp) given by 2-column rows.
     """
 
-    rows: pd.DataFrame
+    rows: "pd.DataFrame"
     keys_without_boxes: set = field(default_factory=set)
 
     @property
@@ -65,24 +69,34 @@ def _first_bad(mask):
     return int(idx[0]) if len(idx) else None
 
 
-def _numeric(df, col, path, line_of, allow_empty, name=None):
+def _numeric(df, col, path, line_of, allow_empty, name=None, allow_inf=False):
     """Convert column ``col`` to a float64 array, raising on the first bad value.
 
     The C parser already gives a numeric column when every value is a number (or empty);
     only an object column (some value is not a plain number) needs the per-value checks.
-    Non-finite values ("inf", "1e400", "nan") are rejected.
+    Non-finite values ("inf", "1e400", "nan") are rejected; with ``allow_inf`` only "nan".
     """
     raw = df[col]
     name = name or col
     if raw.dtype.kind in "fiub":
         vals = raw.to_numpy(dtype="float64")
-        i = _first_bad(np.isinf(vals))
+        i = None if allow_inf else _first_bad(np.isinf(vals))
         if i is not None:
-            raise AVAFormatError(path, line_of(i), name, f"not a finite number: {vals[i]!r}")
+            raise AVAFormatError(path, line_of(i), name, f"not a finite number: {str(raw.iloc[i])!r}")
     else:
         num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
         text = raw.astype(str).str.strip()
-        bad = (np.isnan(num) & raw.notna().to_numpy() & (text != "").to_numpy()) | np.isinf(num)
+        bad = np.isnan(num) & raw.notna().to_numpy() & (text != "").to_numpy()
+        if not allow_inf:
+            bad |= np.isinf(num)
+        else:  # "1e400": pandas gives no number, Python's float() (the official reader) inf
+            for j in np.flatnonzero(bad):
+                try:
+                    v = float(text.iloc[j])
+                except ValueError:
+                    break
+                if np.isinf(v):
+                    num[j], bad[j] = v, False
         i = _first_bad(bad)
         if i is not None:
             try:
@@ -99,7 +113,7 @@ def _numeric(df, col, path, line_of, allow_empty, name=None):
     return vals
 
 
-def read_box_csv(path, kind="groundtruth"):
+def read_box_csv(path, kind="groundtruth", official_scores=False):
     """Read an AVA box CSV (ground truth, predicted person boxes, or detections).
 
     Args:
@@ -107,6 +121,10 @@ def read_box_csv(path, kind="groundtruth"):
         kind: "groundtruth" (action_id required, last = person id), "proposals" (predicted
             person boxes: action_id may be empty or -1, last = detector score), or
             "detections" (action_id and score required).
+        official_scores: for "detections", read scores as the official evaluator does: a
+            row without a score (7 fields, or an empty 8th) gets NaN, for the caller to
+            score 1.0 and count; ``inf`` / ``1e400`` / ``-inf`` are kept (they only order).
+            "nan" is still an error.
 
     Returns:
         BoxTable. Coordinates are returned as written; callers decide about clipping
@@ -116,14 +134,14 @@ def read_box_csv(path, kind="groundtruth"):
         AVAFormatError for a wrong column count, a non-numeric, non-finite or non-integer
         field, an unsafe video id, or a missing required field.
     """
-    chunks = list(iter_box_csv(path, kind))
+    chunks = list(iter_box_csv(path, kind, official_scores=official_scores))
     keys_without = set().union(*(c.keys_without_boxes for c in chunks))
     nonempty = [c.rows for c in chunks if len(c.rows)] or [chunks[0].rows]
     rows = nonempty[0] if len(nonempty) == 1 else pd.concat(nonempty, ignore_index=True)
     return BoxTable(rows, keys_without)
 
 
-def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000):
+def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=False):
     """Read an AVA box CSV in chunks of ``chunksize`` lines, validating each as it comes.
 
     Same arguments and checks as :func:`read_box_csv`; yields one :class:`BoxTable` per
@@ -149,7 +167,7 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000):
             chunksize=chunksize,
         )
     except pd.errors.EmptyDataError:
-        yield _validate_box_rows(pd.DataFrame(columns=BOX_COLUMNS), 1, path, kind)
+        yield _validate_box_rows(pd.DataFrame(columns=BOX_COLUMNS), 1, path, kind, official_scores)
         return
     first_line = 1
     with reader:
@@ -168,12 +186,13 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000):
                 line = int(m.group(1)) if m else None
                 raise AVAFormatError(path, line, None, f"expected 2 or 8 comma-separated fields ({e})") from None
             n = len(df)
-            yield _validate_box_rows(df, first_line, path, kind)
+            yield _validate_box_rows(df, first_line, path, kind, official_scores)
             first_line += n
 
 
-def _validate_box_rows(df, first_line, path, kind):
-    """Check and convert one chunk of a box CSV whose first row is line ``first_line``."""
+def _validate_box_rows(df, first_line, path, kind, official_scores=False):
+    """Check and convert one chunk of a box CSV whose first row is line ``first_line``
+    (``official_scores``: see :func:`read_box_csv`)."""
     lines = np.arange(first_line, first_line + len(df))
     # A blank line is a row of empty fields; only rows without a video id can be blank.
     no_vid = np.flatnonzero(df["video_id"].isna().to_numpy())
@@ -217,7 +236,9 @@ def _validate_box_rows(df, first_line, path, kind):
     del present, n_present
 
     action = _numeric(df, "action_id", path, line_of, allow_empty=True)
-    last = _numeric(df, "last", path, line_of, allow_empty=True, name="person_id" if kind == "groundtruth" else "score")
+    lenient = official_scores and kind == "detections"
+    last = _numeric(df, "last", path, line_of, allow_empty=True, name="person_id" if kind == "groundtruth" else "score",
+                    allow_inf=lenient)
     action_missing = np.isnan(action)
     # 2-column rows must not carry an action or score.
     i = _first_bad(~has_box & (~action_missing | ~np.isnan(last)))
@@ -230,7 +251,7 @@ def _validate_box_rows(df, first_line, path, kind):
     i = _first_bad(~action_missing & (action != np.round(action)))
     if i is not None:
         raise AVAFormatError(path, line_of(i), "action_id", f"not an integer: {str(df['action_id'].iloc[i])!r}")
-    if kind == "detections":
+    if kind == "detections" and not lenient:
         i = _first_bad(has_box & np.isnan(last))
         if i is not None:
             raise AVAFormatError(path, line_of(i), "score", "missing or empty")
@@ -269,28 +290,25 @@ def read_exclusions(path):
     """Read an excluded-timestamps CSV (``video_id,timestamp`` rows) into a set of keys."""
     if path is None or not os.path.exists(path):
         raise FileNotFoundError(f"excluded-timestamps file not found: {path}")
-    try:
-        df = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=False, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        return set()
-    except pd.errors.ParserError as e:
-        raise AVAFormatError(path, None, None, f"expected 2 comma-separated fields ({e})") from None
     keys = set()
-    for i, row in enumerate(df.itertuples(index=False), 1):
-        vals = [v for v in row if v != ""]
-        if not vals:
-            continue
-        if len(vals) != 2:
-            raise AVAFormatError(path, i, None, f"expected 2 fields (video_id,timestamp), got {len(vals)}")
-        video_id, t = vals[0].strip(), vals[1].strip()
-        check_video_id(video_id, path, i)
-        try:
-            tf = float(t)
-        except ValueError:
-            raise AVAFormatError(path, i, "timestamp", f"not a number: {t!r}")
-        if tf != int(tf):
-            raise AVAFormatError(path, i, "timestamp", f"not a whole second: {t!r}")
-        keys.add((video_id, int(tf)))
+    with open(path, newline="", encoding="utf-8-sig") as f:  # a small file: the csv module
+        for i, row in enumerate(csv.reader(f), 1):
+            vals = [v for v in row if v != ""]
+            if not vals:
+                continue
+            if len(vals) != 2:
+                raise AVAFormatError(path, i, None, f"expected 2 fields (video_id,timestamp), got {len(vals)}")
+            video_id, t = vals[0].strip(), vals[1].strip()
+            check_video_id(video_id, path, i)
+            try:
+                tf = float(t)
+            except ValueError:
+                raise AVAFormatError(path, i, "timestamp", f"not a number: {t!r}")
+            if not np.isfinite(tf):
+                raise AVAFormatError(path, i, "timestamp", f"not a finite number: {t!r}")
+            if tf != int(tf):
+                raise AVAFormatError(path, i, "timestamp", f"not a whole second: {t!r}")
+            keys.add((video_id, int(tf)))
     return keys
 
 

@@ -15,18 +15,44 @@ TF object-detection ``object_detection_evaluation.py`` / ``per_image_evaluation.
    that IoU >= 0.5 and the box is not taken yet, else false positive (no fallback to the
    second-best box). IoU = intersection / (area_det + area_gt - intersection), no +1, the
    official operation order, so the values are bit-identical.
-5. Detections at a key that has no ground-truth box of an evaluated class (a key absent
-   from the ground truth, an unknown video id, a key given only by a 2-column row) are
-   false positives: the official ``add_single_detected_image_info`` scores them against an
-   empty ground truth. They are counted and reported.
+5. Detections at a key that has no ground-truth box of an evaluated class are false
+   positives (scored against an empty ground truth), with one exception on which the two
+   official script versions differ, chosen by ``keys_absent_from_groundtruth``:
+
+   - ``"false-positive"`` (default): the 2019 script, ActivityNet commit 3fee089 (the one
+     with ``-e EXCLUSIONS``, used for AVA v2.1 / v2.2; PySlowFast's ``ava_eval_helper.py``
+     agrees) scores every detected key, so detections at a key absent from the
+     ground-truth file (including any key of a video id the file does not have) are false
+     positives too;
+   - ``"ignore"``: the 2020 script (commit c070fdb and later, ActivityNet HEAD) ignores
+     detections at keys absent from the ground-truth file. A key is present when the file
+     has any row for it: a box of any class (also one outside the label map) or a
+     2-column row (``video_id,timestamp``, a keyframe without boxes); detections at such
+     keys without an evaluated box still count as false positives. That script takes no
+     exclusions file (``-e``): to reproduce it, give none.
+
+   Both rules count the detection rows (after the cut, exclusions and invalid boxes) and
+   keys concerned (``det_rows_at_keys_absent_from_groundtruth``,
+   ``det_keys_absent_from_groundtruth``; of them ``det_rows_unknown_video`` at
+   ``det_unknown_videos`` video ids absent from the file) and report them.
 6. Per class, all detections sorted by score, descending; precision and recall by
    cumulative sums (recall over the class's ground-truth boxes); AP = VOC all-points area
    under the precision envelope. Classes with ground truth and no detections get AP 0;
    classes without ground truth get no AP and are left out of the mean
    (``np.nanmean``). The mAP is a fraction in [0, 1], not a percentage.
 
+Grouped mAP: the mean AP over AVA's three action groups (pose, ids 1-14; object
+manipulation, 15-63; person interaction, 64-80), over the group's classes with an AP
+(:func:`~slowfast_det.evaluation.result.grouped_map`).
+
 Numbers are parsed exactly as Python's ``float`` (the official ``csv`` reader) does, and a
 ground-truth row repeated in the file is two boxes, as in the official code.
+
+Speed: the files are read by pyarrow's multithreaded CSV reader where possible
+(:mod:`~slowfast_det.evaluation.box_arrays`; correctly rounded, like ``float()``), video ids
+become int codes, and the metric is a few whole-array sorts: rows at keys over the capacity
+are ranked per key, then all evaluated rows are ranked once by (class, score, line) and
+matched to their (key, class) ground truth in one vectorised pass.
 
 Tie order (documented, deterministic). The official order among equal scores comes from
 a heap (``heapq`` in ``read_csv``), a stable sort and then ``np.argsort`` (quicksort,
@@ -41,28 +67,36 @@ class have distinct person ids. Where no two scores are equal (and no IoU ties b
 boxes with the same person id), the result equals the official one to rounding (1e-15).
 
 Bad input: malformed rows raise :class:`~slowfast_det.data.ava_io.AVAFormatError` naming
-file, line and field (from :mod:`slowfast_det.data.ava_io`); non-finite coordinates or
+file, line and field (from :mod:`slowfast_det.data.ava_io`); non-finite coordinates, NaN
 scores, and ground-truth boxes with ``x2 < x1`` or ``y2 < y1`` (which crash the official
-code), raise it too. Scores outside [0, 1] are kept (the metric only uses their order, as
-the official code) and counted.
+code), raise it too. As the official reader does, a detection row without a score (7
+fields) gets score 1.0 (counted, ``det_rows_without_score``; an empty 8th field is taken
+the same way, where the official script stops), and infinite scores (``inf``, ``1e400``)
+are kept: the metric only uses the order of the scores. Scores outside [0, 1] are counted.
 """
+import dataclasses
 import logging
-from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 
 from slowfast_det.data.ava_checks import EvaluationInputChecks
-from slowfast_det.data.ava_io import (
-    AVAFormatError,
-    iter_box_csv,
-    read_box_csv,
-    read_exclusions,
-    read_label_map,
-)
+from slowfast_det.data.ava_io import AVAFormatError, read_exclusions, read_label_map
 
-__all__ = ["FrameMAPResult", "frame_map", "evaluate_files", "format_result", "IOU_THRESHOLD"]
+from .array_ops import (
+    LUT_MAX,
+    Clock,
+    Keys,
+    average_precision,
+    capacity_keep,
+    descending_rank,
+    member,
+    num_distinct,
+    order_by_key_rank_row,
+)
+from .box_arrays import BoxArrays, box_arrays_from_frame, concatenate, read_box_arrays
+from .result import KEYS_ABSENT_RULES, FrameMAPResult, format_result, grouped_map
+
+__all__ = ["FrameMAPResult", "frame_map", "evaluate_files", "format_result", "IOU_THRESHOLD", "KEYS_ABSENT_RULES"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,214 +104,26 @@ IOU_THRESHOLD = 0.5
 _COORDS = ["x1", "y1", "x2", "y2"]
 
 
-@dataclass
-class FrameMAPResult:
-    """The frame-mAP and what went into it.
-
-    Attributes:
-        mAP: mean AP over the classes with ground truth, a fraction in [0, 1].
-        per_class: class id -> AP (fraction), or None for a class without ground truth.
-        num_groundtruth: class id -> number of ground-truth boxes evaluated.
-        num_detections: class id -> number of detections evaluated (after the cut).
-        pr_curves: class id -> (precision, recall) arrays, one point per detection in rank
-            order (before the envelope), for classes with ground truth.
-        capacity: the per-keyframe cap used (0 = all kept).
-        counts: what happened to the input rows (see :func:`frame_map`).
-    """
-
-    mAP: float
-    per_class: Dict[int, Optional[float]]
-    num_groundtruth: Dict[int, int]
-    num_detections: Dict[int, int]
-    pr_curves: Dict[int, Tuple[np.ndarray, np.ndarray]] = field(repr=False)
-    capacity: int
-    counts: Dict[str, int]
-
-    def to_json_dict(self, class_names=None):
-        """``{"mAP", "per_class", "capacity", ...}`` with str class-id keys, for json.dump."""
-        out = {
-            "mAP": float(self.mAP),
-            "per_class": {str(c): (None if ap is None else float(ap)) for c, ap in self.per_class.items()},
-            "capacity": int(self.capacity),
-            "num_groundtruth": {str(c): int(n) for c, n in self.num_groundtruth.items()},
-            "num_detections": {str(c): int(n) for c, n in self.num_detections.items()},
-            "counts": {k: int(v) for k, v in self.counts.items()},
-        }
-        if class_names:
-            out["class_names"] = {str(c): class_names.get(c, "") for c in self.per_class}
-        return out
+def _as_arrays(x):
+    """BoxArrays of a BoxArrays, a BoxTable, a DataFrame, or an iterable of those (chunks of
+    one file in file order)."""
+    if isinstance(x, BoxArrays):
+        return x
+    if hasattr(x, "rows"):
+        return box_arrays_from_frame(x.rows, x.keys_without_boxes)
+    if hasattr(x, "columns"):
+        return box_arrays_from_frame(x)
+    return concatenate([_as_arrays(c) for c in x])
 
 
-def _in_label_map(action, class_ids):
-    ids = np.asarray(class_ids, dtype=np.int64)
-    return np.isin(action, ids)
-
-
-def _check_finite(rows, columns, path, what):
+def _check_finite(arr, columns, path, what):
     for col in columns:
-        vals = rows[col].to_numpy()
+        vals = getattr(arr, col)
         bad = ~np.isfinite(vals)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            line = int(rows["line"].iloc[i]) if "line" in rows else None
             name = "score" if (col == "last" and what == "detections") else col
-            raise AVAFormatError(path, line, name, f"not a finite number: {vals[i]!r}")
-
-
-def _rank_within_group(sorted_group):
-    """For an array sorted by group, each element's position within its group."""
-    n = len(sorted_group)
-    pos = np.arange(n)
-    if n == 0:
-        return pos
-    start = np.ones(n, dtype=bool)
-    start[1:] = sorted_group[1:] != sorted_group[:-1]
-    return pos - np.maximum.accumulate(np.where(start, pos, 0))
-
-
-def _order_by_key_score_line(key, score):
-    """Indices sorting rows by (key, score descending, row index ascending).
-
-    The rows must be in file order, so that the row index orders like the file line. One
-    integer sort of a composite (key, dense score rank, row) when it fits in int64 (several
-    times faster than a 3-key ``np.lexsort``), else ``np.lexsort``.
-    """
-    n = len(key)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    by_score = np.argsort(-score)
-    s = score[by_score]
-    new_value = np.empty(n, dtype=bool)
-    new_value[0] = True
-    new_value[1:] = s[1:] != s[:-1]
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_score] = np.cumsum(new_value) - 1
-    num_ranks = int(rank.max()) + 1
-    kmin, kmax = int(key.min()), int(key.max())
-    if (kmax - kmin + 1) * num_ranks * n < 2**63 - 1:
-        return np.argsort(((key - kmin) * num_ranks + rank) * n + np.arange(n))
-    return np.lexsort((np.arange(n), rank, key))
-
-
-class _VideoCodes:
-    """Video id -> int code; the ground-truth videos get 0..n_known-1, others come after."""
-
-    def __init__(self, known_videos):
-        self.index = pd.Index(pd.unique(np.asarray(known_videos, dtype=object)), dtype=object)
-        self.n_known = len(self.index)
-
-    def encode(self, video_id):
-        codes = self.index.get_indexer(video_id)
-        missing = codes < 0
-        if missing.any():
-            new = pd.unique(video_id[missing])
-            self.index = self.index.append(pd.Index(new, dtype=object))
-            codes[missing] = self.index.get_indexer(video_id[missing])
-        return codes.astype(np.int64)
-
-
-_DET_COLUMNS = ["video", "timestamp", *_COORDS, "action_id", "last", "line"]
-
-
-class _Detections:
-    """Accumulates detection chunks, keeping per chunk only rows that can survive the cut.
-
-    The top-``capacity`` rows of a key in the whole file are among the top-``capacity`` rows
-    of that key in each chunk (the order (score desc, line asc) is total), so pruning each
-    chunk first is exact and bounds memory by the kept rows. Video ids become int codes.
-    """
-
-    def __init__(self, class_ids, capacity, path, videos):
-        self.class_ids, self.capacity, self.path, self.videos = class_ids, capacity, path, videos
-        self.parts = []
-        self.counts = {"det_rows": 0, "det_rows_other_class": 0, "det_scores_outside_0_1": 0, "det_rows_over_capacity": 0}
-
-    def add(self, rows):
-        n = len(rows)
-        self.counts["det_rows"] += n
-        if n == 0:
-            return
-        _check_finite(rows, _COORDS + ["last"], self.path, "detections")
-        keep = _in_label_map(rows["action_id"].to_numpy(), self.class_ids)
-        n_keep = int(keep.sum())
-        self.counts["det_rows_other_class"] += n - n_keep
-        names = ["video_id", "timestamp", *_COORDS, "action_id", "last", "line"]
-        cols = {c: rows[c].to_numpy() for c in names}
-        if n_keep < n:
-            cols = {c: a[keep] for c, a in cols.items()}
-        score, line = cols["last"], cols["line"]
-        self.counts["det_scores_outside_0_1"] += int(((score < 0) | (score > 1)).sum())
-        if len(line) > 1 and not (line[1:] >= line[:-1]).all():  # a caller's table: put it in file order
-            order = np.argsort(line, kind="stable")
-            cols = {c: a[order] for c, a in cols.items()}
-            line = cols["line"]
-        prev = next((p["line"][-1] for p in reversed(self.parts) if len(p["line"])), None)
-        if len(line) and prev is not None and line[0] <= prev:
-            raise ValueError(f"{self.path}: detection chunks must come in file order (line {line[0]} after line {prev})")
-        cols["video"] = self.videos.encode(cols.pop("video_id"))
-        if self.capacity > 0 and len(line) > self.capacity:
-            tcodes, tuniq = pd.factorize(cols["timestamp"])
-            key = cols["video"] * len(tuniq) + tcodes
-            order = _order_by_key_score_line(key, cols["last"])
-            sel = order[_rank_within_group(key[order]) < self.capacity]
-            self.counts["det_rows_over_capacity"] += len(order) - len(sel)
-            sel.sort()  # back to file order
-            cols = {c: a[sel] for c, a in cols.items()}
-        self.parts.append(cols)
-
-    def concatenated(self):
-        if not self.parts:
-            return {c: np.zeros(0, dtype=np.float64 if c in _COORDS + ["last"] else np.int64) for c in _DET_COLUMNS}
-        if len(self.parts) == 1:
-            return self.parts.pop()
-        out = {}
-        for c in _DET_COLUMNS:
-            out[c] = np.concatenate([p[c] for p in self.parts])
-            for p in self.parts:
-                del p[c]
-        self.parts = []
-        return out
-
-
-def _encode_keys(pairs, num_videos, num_classes):
-    """One int64 key space for (video code, timestamp) pairs from several arrays.
-
-    Args:
-        pairs: list of (video code int64 array, timestamp int64 array).
-        num_videos: number of video codes.
-        num_classes: keys are later multiplied by this to make (key, class) codes.
-
-    Returns:
-        list of int64 key arrays, one per pair.
-    """
-    all_ts = [t for _, t in pairs if len(t)]
-    if not all_ts:
-        return [np.zeros(0, dtype=np.int64) for _ in pairs]
-    tmin = min(int(t.min()) for t in all_ts)
-    span = max(int(t.max()) for t in all_ts) - tmin + 1
-    if (num_videos + 1) * span * (num_classes + 1) < 2**62:
-        return [v * span + (t - tmin) for v, t in pairs]
-    # Sparse, huge timestamps: rank them first.
-    uniq_ts = np.unique(np.concatenate(all_ts))
-    return [v * len(uniq_ts) + np.searchsorted(uniq_ts, t) for v, t in pairs]
-
-
-def _average_precision(tp_sorted, num_gt):
-    """Official ``compute_precision_recall`` + ``compute_average_precision`` (VOC all points).
-
-    Returns (AP, precision, recall).
-    """
-    n = len(tp_sorted)
-    if n == 0:
-        return 0.0, np.zeros(0), np.zeros(0)
-    cum_tp = np.cumsum(tp_sorted, dtype=np.int64)
-    precision = cum_tp.astype(float) / np.arange(1, n + 1)
-    recall = cum_tp.astype(float) / num_gt
-    r = np.concatenate([[0.0], recall, [1.0]])
-    p = np.concatenate([[0.0], precision, [0.0]])
-    p = np.maximum.accumulate(p[::-1])[::-1]
-    idx = np.flatnonzero(r[1:] != r[:-1]) + 1
-    return float(np.sum((r[idx] - r[idx - 1]) * p[idx])), precision, recall
+            raise AVAFormatError(path, int(arr.line[i]), name, f"not a finite number: {float(vals[i])!r}")
 
 
 def frame_map(
@@ -289,34 +135,50 @@ def frame_map(
     iou_threshold=IOU_THRESHOLD,
     groundtruth_path=None,
     detections_path=None,
+    keys_absent_from_groundtruth="false-positive",
+    timings=None,
 ):
     """Frame-mAP of detections against ground truth (see the module docstring for the rules).
 
     Args:
-        groundtruth: a :class:`~slowfast_det.data.ava_io.BoxTable` or its ``rows``
-            DataFrame (columns video_id, timestamp, x1, y1, x2, y2, action_id, last =
-            person id, line).
-        detections: a DataFrame of the same columns (last = score), or an iterable of such
-            DataFrames (chunks of one file, in file order); ``line`` orders tied scores.
+        groundtruth: a :class:`~slowfast_det.evaluation.box_arrays.BoxArrays`, a
+            :class:`~slowfast_det.data.ava_io.BoxTable` or its ``rows`` DataFrame (columns
+            video_id, timestamp, x1, y1, x2, y2, action_id, last = person id, line). Its
+            ``keys_without_boxes`` (2-column rows) count as keys present in the file.
+        detections: the same kinds (last = score), or an iterable of them (chunks of one
+            file, in file order); ``line`` orders tied scores.
         class_ids: the evaluated action ids (the label map's).
         excluded: (video_id, timestamp) keys to drop.
         capacity: per-keyframe cap on detections; <= 0 keeps all.
         groundtruth_path, detections_path: file names for error messages.
+        keys_absent_from_groundtruth: "false-positive" (2019 script, default) or "ignore"
+            (2020 script): what to do with detections at keys the ground-truth file lacks.
+        timings: optional dict, filled with the seconds of each stage (``prepare``: video
+            codes, keys, ground truth and label-map filter; ``rank_scores``; ``capacity_cut``;
+            ``filters``: exclusions, invalid boxes, absent keys; ``class_ranking``;
+            ``matching``; ``average_precision``).
 
     Returns:
         FrameMAPResult. ``counts`` has: gt_rows, gt_rows_other_class, gt_rows_excluded,
         gt_boxes (evaluated), gt_keys, gt_keys_without_detections, det_rows,
         det_rows_other_class, det_rows_over_capacity (cut first, as the official code),
-        det_rows_excluded, det_rows_invalid_box, det_rows_evaluated,
-        det_rows_at_keys_without_groundtruth (scored as false positives; of them
-        det_rows_unknown_video at det_unknown_videos video ids absent from the ground
-        truth), det_scores_outside_0_1.
+        det_rows_excluded, det_rows_invalid_box, det_rows_at_keys_absent_from_groundtruth
+        and det_keys_absent_from_groundtruth (false positives or ignored, by the rule; of
+        them det_rows_unknown_video at det_unknown_videos video ids absent from the file),
+        det_rows_evaluated, det_rows_at_keys_without_groundtruth and
+        det_keys_without_groundtruth (evaluated rows at keys without an evaluated
+        ground-truth box: false positives), det_scores_outside_0_1 (inf included),
+        det_rows_without_score (7-column rows: score 1.0, as the official reader).
 
     Raises:
         AVAFormatError: non-finite values, or a ground-truth box with x2 < x1 or y2 < y1.
-        ValueError: a class id < 1, or no ground-truth box of an evaluated class (the mAP
-            is undefined).
+        ValueError: a class id < 1, an unknown rule, or no ground-truth box of an evaluated
+            class (the mAP is undefined).
     """
+    if keys_absent_from_groundtruth not in KEYS_ABSENT_RULES:
+        raise ValueError(
+            f"keys_absent_from_groundtruth must be one of {sorted(KEYS_ABSENT_RULES)}, got {keys_absent_from_groundtruth!r}"
+        )
     class_ids = sorted(int(c) for c in class_ids)
     if not class_ids:
         raise ValueError("no evaluated classes (empty label map)")
@@ -325,120 +187,167 @@ def frame_map(
     max_id = class_ids[-1]
     ncls = max_id + 1
     capacity = int(capacity)
+    evaluated = np.zeros(ncls, dtype=bool)
+    evaluated[class_ids] = True
+
+    def in_label_map(action):
+        in_range = (action >= 0) & (action <= max_id)
+        if in_range.all():
+            return evaluated[action]
+        return in_range & evaluated[np.where(in_range, action, 0)]
+
+    clock = Clock(timings)
+    gt = _as_arrays(groundtruth)
+    det = _as_arrays(detections)
+    if len(det) > 1 and not (det.line[1:] >= det.line[:-1]).all():  # a caller's table: put it in file order
+        det = det.take(np.argsort(det.line, kind="stable"))
+
+    # ------------------------------------------------------------ one video code space
+    # ground-truth videos first (those of any row of the file, 2-column rows included)
+    index = {v: i for i, v in enumerate(gt.videos)}
+    for v, _ in sorted(gt.keys_without_boxes):
+        index.setdefault(v, len(index))
+    n_known = len(index)
+
+    def codes(videos):
+        return np.array([index.setdefault(v, len(index)) for v in videos], dtype=np.int64)
+
+    gt_video = codes(gt.videos)[gt.video] if len(gt) else np.zeros(0, dtype=np.int64)
+    det_video = codes(det.videos)[det.video] if len(det) else np.zeros(0, dtype=np.int64)
+    kwb = sorted(gt.keys_without_boxes)
+    kwb_video, kwb_ts = codes([k[0] for k in kwb]), np.array([int(k[1]) for k in kwb], dtype=np.int64)
+    excl = sorted(excluded)
+    excl_video, excl_ts = codes([k[0] for k in excl]), np.array([int(k[1]) for k in excl], dtype=np.int64)
+    keys = Keys([gt.timestamp, det.timestamp, kwb_ts, excl_ts], len(index))
+    gt_key_all, det_key = keys(gt_video, gt.timestamp), keys(det_video, det.timestamp)
+    excl_key = keys(excl_video, excl_ts)
+    gt_file_keys = np.concatenate([gt_key_all, keys(kwb_video, kwb_ts)])
 
     # ------------------------------------------------------------ ground truth
-    gt = groundtruth.rows if hasattr(groundtruth, "rows") else groundtruth
     counts = {"gt_rows": len(gt)}
-    keep = _in_label_map(gt["action_id"].to_numpy(), class_ids)
+    keep = in_label_map(gt.action_id)
     counts["gt_rows_other_class"] = int(len(gt) - keep.sum())
-    gt = gt[keep]
+    gt = gt.take(keep)
+    gt_key = gt_key_all[keep]
+    del gt_key_all
     _check_finite(gt, _COORDS, groundtruth_path, "groundtruth")
     for a, b in (("x1", "x2"), ("y1", "y2")):
-        bad = gt[b].to_numpy() < gt[a].to_numpy()
+        bad = getattr(gt, b) < getattr(gt, a)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise AVAFormatError(
-                groundtruth_path, int(gt["line"].iloc[i]), b, f"{b} < {a} ({gt[b].iloc[i]!r} < {gt[a].iloc[i]!r}): not a box"
+                groundtruth_path, int(gt.line[i]), b,
+                f"{b} < {a} ({getattr(gt, b)[i]!r} < {getattr(gt, a)[i]!r}): not a box",
             )
-    videos = _VideoCodes(gt["video_id"].to_numpy())
-    gt_video = videos.encode(gt["video_id"].to_numpy())
+    gt_ex = member(gt_key, excl_key, keys.size)
+    counts["gt_rows_excluded"] = int(gt_ex.sum())
+    if gt_ex.any():
+        gt, gt_key = gt.take(~gt_ex), gt_key[~gt_ex]
 
     # ------------------------------------------------------------ detections
-    acc = _Detections(class_ids, capacity, detections_path, videos)
-    for chunk in [detections] if isinstance(detections, pd.DataFrame) else detections:
-        acc.add(chunk.rows if hasattr(chunk, "rows") else chunk)
-    det = acc.concatenated()
-    counts.update(acc.counts)
-    del acc
+    counts["det_rows"] = n_rows = len(det)
+    _check_finite(det, _COORDS, detections_path, "detections")
+    no_score = np.isnan(det.last)
+    counts["det_rows_without_score"] = int(np.count_nonzero(no_score))
+    if counts["det_rows_without_score"]:  # 7-column rows: score 1.0, as the official reader
+        det = dataclasses.replace(det, last=np.where(no_score, 1.0, det.last))
+    del no_score
+    keep = in_label_map(det.action_id)
+    counts["det_rows_other_class"] = int(n_rows - keep.sum())
+    if not keep.all():
+        det, det_key, det_video = det.take(keep), det_key[keep], det_video[keep]
+    score = det.last
+    counts["det_scores_outside_0_1"] = int(((score < 0) | (score > 1)).sum())
 
-    excl = sorted(excluded)
-    excl_video = videos.encode(np.array([k[0] for k in excl], dtype=object))
-    excl_ts = np.array([int(k[1]) for k in excl], dtype=np.int64)
-    gt_key, det_key, excl_key = _encode_keys(
-        [(gt_video, gt["timestamp"].to_numpy()), (det["video"], det["timestamp"]), (excl_video, excl_ts)],
-        len(videos.index),
-        max_id,
-    )
+    clock("prepare")
+    rank = descending_rank(score)  # orders every sort below: score desc, then line asc
+    clock("rank_scores")
 
-    # capacity cut over the whole file (per key: score desc, line asc)
-    if capacity > 0:
-        order = _order_by_key_score_line(det_key, det["last"])
-        sel = order[_rank_within_group(det_key[order]) < capacity]
-        counts["det_rows_over_capacity"] += int(len(det_key) - len(sel))
-        if len(sel) < len(det_key):
-            sel.sort()  # back to file order
-            det = {c: a[sel] for c, a in det.items()}
-            det_key = det_key[sel]
-        del order, sel
+    # capacity cut per key (score desc, line asc), over all keys as the official reader
+    keep = capacity_keep(det_key, rank, capacity, keys.size, counts)
+    clock("capacity_cut")
+    # exclusions (whole keys), then invalid boxes (after the cut, as the official code)
+    det_ex = member(det_key, excl_key, keys.size)
+    counts["det_rows_excluded"] = int(np.count_nonzero(keep & det_ex))
+    keep &= ~det_ex
+    valid = (det.x1 < det.x2) & (det.y1 < det.y2)
+    counts["det_rows_invalid_box"] = int(np.count_nonzero(keep & ~valid))
+    keep &= valid
+    del det_ex, valid
+    absent = keep & ~member(det_key, gt_file_keys, keys.size)
+    counts["det_rows_at_keys_absent_from_groundtruth"] = int(np.count_nonzero(absent))
+    counts["det_keys_absent_from_groundtruth"] = num_distinct(det_key[absent], keys.size)
+    unknown = absent & (det_video >= n_known)
+    counts["det_rows_unknown_video"] = int(np.count_nonzero(unknown))
+    counts["det_unknown_videos"] = int(len(np.unique(det_video[unknown])))
+    if keys_absent_from_groundtruth == "ignore":
+        keep &= ~absent
+    del absent, unknown, det_video
 
-    # exclusions (whole keys: the same before or after the cut), then invalid boxes (after
-    # the cut, as the official code)
-    gt_ex = np.isin(gt_key, excl_key)
-    counts["gt_rows_excluded"] = int(gt_ex.sum())
-    gt = gt[~gt_ex]
-    gt_key = gt_key[~gt_ex]
-    det_ex = np.isin(det_key, excl_key)
-    counts["det_rows_excluded"] = int(det_ex.sum())
-    valid = (det["x1"] < det["x2"]) & (det["y1"] < det["y2"])
-    counts["det_rows_invalid_box"] = int((~det_ex & ~valid).sum())
-    valid &= ~det_ex
-    del det_ex
-
+    clock("filters")
     # Kept detections by (class, score desc, line asc): the per-class ranking, whose
     # restriction to one (key, class) is the order in which detections take boxes there.
-    d_cls = det["action_id"]
-    order = np.flatnonzero(valid)
-    order = order[_order_by_key_score_line(d_cls[order], det["last"][order])]
-    del valid
-    det = {c: det[c][order] for c in ("video", *_COORDS, "action_id")}
-    det_key = det_key[order]
-    d_cls = det["action_id"]
+    rows = np.flatnonzero(keep)
+    del keep
+    d_cls = det.action_id[rows]
+    order = order_by_key_rank_row(d_cls, rank[rows])
+    del rank
+    rows = rows[order]
+    d_cls = d_cls[order]
+    det_key = det_key[rows]
     n_det = len(det_key)
     counts["det_rows_evaluated"] = n_det
     del order
 
+    clock("class_ranking")
     # ------------------------------------------------------------ matching
-    g_cls = gt["action_id"].to_numpy()
-    g_pid = gt["last"].to_numpy()
-    g_pid = np.where(np.isnan(g_pid), 1.0, g_pid)  # the official reader's default "score"
-    g_order = np.lexsort((gt["line"].to_numpy(), -g_pid, g_cls, gt_key))
+    g_cls = gt.action_id
+    g_pid = np.where(np.isnan(gt.last), 1.0, gt.last)  # the official reader's default "score"
+    g_order = np.lexsort((gt.line, -g_pid, g_cls, gt_key))
     g_kc = (gt_key * ncls + g_cls)[g_order]
-    g_box = np.stack([gt[c].to_numpy() for c in _COORDS], axis=1)[g_order]
+    g_box = np.stack([getattr(gt, c) for c in _COORDS], axis=1)[g_order]
     num_gt = np.bincount(g_cls, minlength=ncls)
     counts["gt_boxes"] = int(len(g_kc))
-    uniq_gt_keys = np.unique(gt_key)
-    counts["gt_keys"] = int(len(uniq_gt_keys))
-    counts["gt_keys_without_detections"] = int(len(uniq_gt_keys) - pd.Index(det_key).unique().isin(uniq_gt_keys).sum())
+    counts["gt_keys"] = num_distinct(gt_key, keys.size)
+    det_at_gt_key = member(det_key, gt_key, keys.size)
+    counts["det_rows_at_keys_without_groundtruth"] = int(n_det - det_at_gt_key.sum())
+    counts["det_keys_without_groundtruth"] = num_distinct(det_key[~det_at_gt_key], keys.size)
+    counts["gt_keys_without_detections"] = counts["gt_keys"] - num_distinct(det_key[det_at_gt_key], keys.size)
+    del det_at_gt_key
 
     # ground-truth boxes of each detection's (key, class): g_kc[start : start + n_cand]
-    groups, group_start = np.unique(g_kc, return_index=True)
-    group_size = np.diff(np.append(group_start, len(g_kc)))
-    group = pd.Index(groups).get_indexer(det_key * ncls + d_cls)  # hash lookups: det is not key-sorted
-    if len(groups):
-        found, group = group >= 0, np.maximum(group, 0)
-        start, n_cand = np.where(found, group_start[group], 0), np.where(found, group_size[group], 0)
-        del found
+    groups, group_start, group_size = np.unique(g_kc, return_index=True, return_counts=True)
+    query = det_key * ncls
+    query += d_cls
+    itype = np.int32 if len(g_kc) < 2**31 else np.int64
+    if len(groups) == 0:
+        di = start = cnt = np.zeros(0, dtype=np.int64)
+    elif keys.size * ncls <= LUT_MAX:  # dense tables: (key, class) -> number of boxes, first box
+        lut = np.zeros(keys.size * ncls, dtype=itype)
+        lut[groups] = group_size
+        n_cand = lut[query]
+        di = np.flatnonzero(n_cand)
+        cnt = n_cand[di].astype(np.int64)
+        del n_cand
+        lut[groups] = group_start
+        start = lut[query[di]].astype(np.int64)
+        del lut
     else:
-        start = n_cand = np.zeros(n_det, dtype=np.int64)
-    del group
-    at_gt_key = pd.Index(uniq_gt_keys).get_indexer(det_key) >= 0
-    counts["det_rows_at_keys_without_groundtruth"] = int(n_det - at_gt_key.sum())
-    del at_gt_key
-    unknown = det["video"] >= videos.n_known
-    counts["det_rows_unknown_video"] = int(unknown.sum())
-    counts["det_unknown_videos"] = int(len(np.unique(det["video"][unknown])))
-    del unknown
-
+        pos = np.minimum(np.searchsorted(groups, query), len(groups) - 1)
+        di = np.flatnonzero(groups[pos] == query)
+        start, cnt = group_start[pos[di]], group_size[pos[di]]
+        del pos
+    del query
     tp = np.zeros(n_det, dtype=bool)
-    di = np.flatnonzero(n_cand)
     if len(di):
-        cnt = n_cand[di]
         seg = np.cumsum(cnt) - cnt
         total = int(cnt.sum())
         pair_det = np.repeat(di, cnt)
-        pair_gt = np.repeat(start[di] - seg, cnt) + np.arange(total)
+        pair_gt = np.repeat(start - seg, cnt) + np.arange(total)
         # IoU in the official operation order ([y1, x1, y2, x2] boxes)
-        dx1, dy1, dx2, dy2 = (det[c][pair_det] for c in _COORDS)
+        pair_row = rows[pair_det]
+        dx1, dy1, dx2, dy2 = (getattr(det, c)[pair_row] for c in _COORDS)
+        del pair_row
         gx1, gy1, gx2, gy2 = g_box[pair_gt].T
         heights = np.maximum(0.0, np.minimum(dy2, gy2) - np.maximum(dy1, gy1))
         widths = np.maximum(0.0, np.minimum(dx2, gx2) - np.maximum(dx1, gx1))
@@ -455,6 +364,7 @@ def frame_map(
         _, first_pick = np.unique(cand_gt, return_index=True)
         tp[cand_det[first_pick]] = True
 
+    clock("matching")
     # ------------------------------------------------------------ per-class AP
     bounds = np.searchsorted(d_cls, np.arange(ncls + 1), side="left")
     ap_all = np.full(max_id, np.nan)  # index id-1, NaN for no ground truth (official layout)
@@ -466,7 +376,7 @@ def frame_map(
         if num_gt[c] == 0:
             per_class[c] = None
             continue
-        ap, precision, recall = _average_precision(tp[lo:hi], num_gt[c])
+        ap, precision, recall = average_precision(tp[lo:hi], num_gt[c])
         ap_all[c - 1] = ap
         per_class[c] = ap
         pr_curves[c] = (precision, recall)
@@ -477,64 +387,77 @@ def frame_map(
         )
     m = float(np.nanmean(ap_all))
 
-    _log_counts(counts, groundtruth_path, detections_path)
-    return FrameMAPResult(m, per_class, num_gt_out, num_det_out, pr_curves, max(capacity, 0), counts)
+    clock("average_precision")
+    _log_counts(counts, groundtruth_path, detections_path, keys_absent_from_groundtruth)
+    return FrameMAPResult(
+        m, per_class, num_gt_out, num_det_out, pr_curves, max(capacity, 0), counts,
+        keys_absent_from_groundtruth, grouped_map(per_class),
+    )
 
 
-def _log_counts(counts, gt_path, det_path):
+def _log_counts(counts, gt_path, det_path, rule):
+    script, effect = KEYS_ABSENT_RULES[rule]
     notes = [
+        ("det_rows_without_score", "detection rows had no score (7 fields): scored 1.0, as the official script"),
         ("det_rows_other_class", "detection rows of classes not in the label map were dropped"),
         ("det_rows_excluded", "detection rows at excluded keys were dropped"),
         ("det_rows_invalid_box", "detections with x1 >= x2 or y1 >= y2 were dropped (as the official code)"),
         (
-            "det_rows_at_keys_without_groundtruth",
-            "detections at keys without ground-truth boxes were scored as false positives (as the official code)",
+            "det_rows_at_keys_absent_from_groundtruth",
+            f"detection rows at %d keys absent from the ground-truth file were {effect} (rule '{rule}': {script})",
         ),
-        ("det_rows_unknown_video", "of them at video ids absent from the ground truth"),
-        ("det_scores_outside_0_1", "detection scores are outside [0, 1] (kept: only their order counts)"),
+        ("det_rows_unknown_video", "of them at %d video ids absent from the ground truth"),
+        (
+            "det_rows_at_keys_without_groundtruth",
+            "evaluated detections at %d keys without a ground-truth box were scored as false positives",
+        ),
+        ("det_scores_outside_0_1", "detection scores are outside [0, 1], inf included (kept: only their order counts)"),
         ("gt_keys_without_detections", "ground-truth keys have no detection (their boxes count as misses)"),
         ("gt_rows_excluded", "ground-truth rows at excluded keys were dropped"),
     ]
+    extra = {
+        "det_rows_at_keys_absent_from_groundtruth": "det_keys_absent_from_groundtruth",
+        "det_rows_unknown_video": "det_unknown_videos",
+        "det_rows_at_keys_without_groundtruth": "det_keys_without_groundtruth",
+    }
     for key, text in notes:
         if counts.get(key):
-            extra = f" ({counts['det_unknown_videos']} video ids)" if key == "det_rows_unknown_video" else ""
-            logger.warning("%s: %d %s%s", det_path if key.startswith("det") else gt_path, counts[key], text, extra)
+            if key in extra:
+                text = text % counts[extra[key]]
+            logger.warning("%s: %d %s", det_path if key.startswith("det") else gt_path, counts[key], text)
 
 
-def evaluate_files(labelmap, groundtruth, detections, exclusions=None, capacity=50, chunksize=1_000_000):
+def evaluate_files(
+    labelmap,
+    groundtruth,
+    detections,
+    exclusions=None,
+    capacity=50,
+    chunksize=1_000_000,
+    keys_absent_from_groundtruth="false-positive",
+    use_pyarrow=True,
+    timings=None,
+):
     """Frame-mAP from the official files (label map .pbtxt, ground-truth CSV, detections CSV,
-    optional excluded-timestamps CSV). Returns (FrameMAPResult, class names dict)."""
+    optional excluded-timestamps CSV). ``keys_absent_from_groundtruth`` picks the official
+    script version (see :func:`frame_map`); ``use_pyarrow`` lets the fast CSV reader try
+    first (:mod:`~slowfast_det.evaluation.box_arrays`); ``timings`` (a dict) gets the seconds
+    of reading each file and of each stage of :func:`frame_map`. Returns (FrameMAPResult, class
+    names dict)."""
+    clock = Clock(timings)
     names, class_ids = read_label_map(labelmap)
     excluded = read_exclusions(exclusions) if exclusions else set()
-    gt = read_box_csv(groundtruth, kind="groundtruth")
-    checks = EvaluationInputChecks(gt.rows, groundtruth, class_ids)  # pixels, repeated rows, other classes
+    clock("read_labelmap_exclusions")
+    gt = read_box_arrays(groundtruth, "groundtruth", chunksize, use_pyarrow)
+    checks = EvaluationInputChecks(gt.columns(), groundtruth, class_ids)  # pixels, repeated rows, other classes
+    clock("read_groundtruth")
+    det = read_box_arrays(detections, "detections", chunksize, use_pyarrow)
+    checks.add_detections(det.columns())
+    clock("read_detections")
     result = frame_map(
-        gt,
-        checks.watch(iter_box_csv(detections, kind="detections", chunksize=chunksize)),
-        class_ids,
-        excluded,
-        capacity,
-        groundtruth_path=groundtruth,
-        detections_path=detections,
+        gt, det, class_ids, excluded, capacity,
+        groundtruth_path=groundtruth, detections_path=detections,
+        keys_absent_from_groundtruth=keys_absent_from_groundtruth, timings=timings,
     )
     result.counts.update(checks.finish(detections))
     return result, names
-
-
-def format_result(result, class_names=None):
-    """Human-readable per-class AP table, counts and the mAP (lines of text)."""
-    names = class_names or {}
-    lines = [f"{'id':>4}  {'AP':>8}  {'#gt':>7}  {'#det':>9}  name"]
-    for c, ap in result.per_class.items():
-        ap_s = "   (none)" if ap is None else f"{ap:9.6f}"
-        lines.append(f"{c:>4} {ap_s}  {result.num_groundtruth[c]:>7}  {result.num_detections[c]:>9}  {names.get(c, '')}")
-    cap = result.capacity
-    lines.append(
-        f"capacity: {cap} "
-        + ("(keep all detections per keyframe, as PySlowFast)" if cap == 0
-           else "detections per keyframe (the official script uses 50)")
-    )
-    lines.append("counts: " + ", ".join(f"{k}={v}" for k, v in result.counts.items()))
-    n = sum(ap is not None for ap in result.per_class.values())
-    lines.append(f"frame-mAP@0.5IOU: {result.mAP:.6f} (fraction, mean over {n} classes with ground truth)")
-    return lines

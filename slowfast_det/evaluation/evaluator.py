@@ -18,6 +18,7 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from .ava_map import evaluate_files, format_result
+from .result import KEYS_ABSENT_RULES
 from .files import write_detections_csv, write_json
 from .plots import write_plots
 
@@ -38,16 +39,22 @@ class AVAEvaluator(DatasetEvaluator):
     ``k`` = action id ``k + 1``. Only the label map's ids are kept.
 
     Files written by :meth:`evaluate` (rank 0) in ``output_dir``:
-    ``ava_detections.csv`` (official format), ``ava_eval.json`` (``{"mAP", "per_class",
-    "capacity", ...}``), and with ``plots=True`` ``ava_ap_per_class.png`` and
+    ``ava_detections.csv`` (official format), ``ava_eval.json`` (``{"mAP", "grouped_mAP",
+    "per_class": {"<id>": {"name", "AP", ...}}, "keys_absent_from_groundtruth", "capacity",
+    ...}``), and with ``plots=True`` ``ava_ap_per_class.png`` (action groups marked) and
     ``ava_pr_curves.png``.
 
-    Returns ``{"ava": {"frame-mAP@0.5IOU": mAP, "AP/<id> <name>": AP, ...}}``, all fractions
-    in [0, 1]; per-class entries only for classes with ground truth (those in the mean).
+    Returns ``{"ava": {"frame-mAP@0.5IOU": mAP, "mAP/pose": ..., "mAP/object manipulation":
+    ..., "mAP/person interaction": ..., "AP/<id> <name>": AP, ...}}``, all fractions in
+    [0, 1]; group entries only for groups with a class with ground truth, per-class entries
+    only for classes with ground truth (those in the mean).
     """
 
     @configurable
-    def __init__(self, dataset_name, output_dir=None, capacity=50, plots=True, distributed=True):
+    def __init__(
+        self, dataset_name, output_dir=None, capacity=50, plots=True, distributed=True,
+        keys_absent_from_groundtruth="false-positive",
+    ):
         """
         Args:
             dataset_name: a registered AVA dataset; its metadata gives ``label_map_file``,
@@ -59,9 +66,19 @@ class AVAEvaluator(DatasetEvaluator):
                 script, 0 keeps all (as PySlowFast).
             plots: write the per-class AP and precision-recall PNGs.
             distributed: gather the predictions of all ranks on rank 0.
+            keys_absent_from_groundtruth: detections at keys absent from the ground-truth
+                file: "false-positive" (the 2019 official script, commit 3fee089) or
+                "ignore" (the 2020 script, commit c070fdb and later); see
+                :func:`~slowfast_det.evaluation.ava_map.frame_map`.
         """
         if capacity < 0:
             raise ValueError(f"capacity must be >= 0 (0 keeps all), got {capacity}")
+        if keys_absent_from_groundtruth not in KEYS_ABSENT_RULES:
+            raise ValueError(
+                f"AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH must be one of {sorted(KEYS_ABSENT_RULES)}, "
+                f"got {keys_absent_from_groundtruth!r}"
+            )
+        self._keys_absent_rule = keys_absent_from_groundtruth
         self._dataset_name = dataset_name
         self._output_dir = output_dir
         self._capacity = int(capacity)
@@ -87,6 +104,7 @@ class AVAEvaluator(DatasetEvaluator):
             "capacity": cfg.AVA.EVAL_CAPACITY,
             "plots": cfg.AVA.EVAL_PLOTS,
             "distributed": distributed,
+            "keys_absent_from_groundtruth": cfg.AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH,
         }
 
     def reset(self):
@@ -144,7 +162,8 @@ class AVAEvaluator(DatasetEvaluator):
                 logger.warning("[AVAEvaluator] dataset '%s' has no ground truth: detections written, no mAP", self._dataset_name)
                 return {}
             result, _ = evaluate_files(
-                self._label_map_file, self._groundtruth_file, csv_path, self._excluded_file, self._capacity
+                self._label_map_file, self._groundtruth_file, csv_path, self._excluded_file, self._capacity,
+                keys_absent_from_groundtruth=self._keys_absent_rule,
             )
         logger.info("[AVAEvaluator] %s:\n%s", self._dataset_name, "\n".join(format_result(result, self._class_names)))
         if self._output_dir:
@@ -153,6 +172,9 @@ class AVAEvaluator(DatasetEvaluator):
                 write_plots(result, self._output_dir, "ava", self._class_names)
 
         metrics = OrderedDict([(FRAME_MAP_KEY, result.mAP)])
+        for group, v in result.grouped.items():
+            if v["mAP"] is not None:
+                metrics[f"mAP/{group}"] = v["mAP"]
         for c, ap in result.per_class.items():
             if ap is not None:
                 metrics[f"AP/{c} {self._class_names.get(c, '')}".rstrip()] = ap

@@ -2,9 +2,11 @@
 import json
 
 import numpy as np
-import pandas as pd
 
 from slowfast_det.utils.file_io import atomic_path
+from slowfast_det.utils.lazy_import import lazy_module
+
+pd = lazy_module("pandas")  # only write_detections_csv needs it: write_json stays light
 
 __all__ = ["write_json", "write_detections_csv"]
 

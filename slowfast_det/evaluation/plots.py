@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 
 from slowfast_det.utils.file_io import atomic_path
 
+from .result import ACTION_GROUPS, grouped_map
+
 __all__ = ["plot_per_class_ap", "plot_pr_curves", "write_plots"]
 
 _MAX_POINTS = 2000  # points drawn per precision-recall curve
@@ -28,29 +30,51 @@ def _label(c, names):
     return f"{c} {name}".strip()
 
 
+_GROUP_COLORS = {"pose": "tab:blue", "object manipulation": "tab:green", "person interaction": "tab:purple"}
+
+
+def _group_of(c):
+    return next((g for g, (lo, hi) in ACTION_GROUPS.items() if lo <= c <= hi), None)
+
+
 def plot_per_class_ap(result, path, class_names=None):
     """Horizontal bar chart of AP per class (classes with ground truth), with the mAP line.
+
+    Bars are coloured by AVA action group (pose, object manipulation, person interaction;
+    grey outside them), and each group's mAP is drawn as a dotted line over its own bars.
 
     Args:
         result: :class:`~slowfast_det.evaluation.ava_map.FrameMAPResult`.
         path: output PNG.
         class_names: optional dict id -> name.
+
+    Returns:
+        the matplotlib Figure (already saved).
     """
     items = [(c, ap) for c, ap in result.per_class.items() if ap is not None]
     fig = Figure(figsize=(8, max(3.0, 0.22 * len(items) + 1.2)))
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(items))
-    ax.barh(y, [ap for _, ap in items], color="tab:blue")
+    groups = [_group_of(c) for c, _ in items]
+    ax.barh(y, [ap for _, ap in items], color=[_GROUP_COLORS.get(g, "tab:gray") for g in groups])
     ax.set_yticks(y)
     ax.set_yticklabels([_label(c, class_names) for c, _ in items], fontsize=7)
     ax.invert_yaxis()
     ax.axvline(result.mAP, color="tab:red", linestyle="--", label=f"mAP {result.mAP:.4f}")
+    grouped = result.grouped or grouped_map(result.per_class)
+    for g, color in _GROUP_COLORS.items():
+        rows = [i for i, gi in enumerate(groups) if gi == g]
+        if rows and grouped.get(g, {}).get("mAP") is not None:
+            lo, hi = ACTION_GROUPS[g]
+            ax.vlines(grouped[g]["mAP"], min(rows) - 0.5, max(rows) + 0.5, colors=color, linestyles=":", linewidth=2,
+                      label=f"{g} ({lo}-{hi}) mAP {grouped[g]['mAP']:.4f}")
     ax.set_xlim(0, 1)
     ax.set_xlabel("AP@0.5IoU (fraction)")
     ax.set_title(f"AVA frame AP per class (capacity {result.capacity or 'all'})")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     _save(fig, path)
+    return fig
 
 
 def _subsample(precision, recall):

@@ -1,76 +1,190 @@
-"""A slow, plainly written frame-mAP: one Python loop per keyframe, per class, per box.
+"""A slow frame-mAP with the structure of the official ActivityNet script, per keyframe.
 
-This is the yardstick for :mod:`slowfast_det.evaluation.ava_map` (the tests check that both
-give the same numbers, and ``tools/benchmark.py --task eval`` times both). It follows the
-same rules, including the tie orders documented in :mod:`~slowfast_det.evaluation.ava_map`:
+This is the yardstick for :mod:`slowfast_det.evaluation.ava_map`: the tests check that both
+give the same numbers under both rules for keys absent from the ground truth, and
+``tools/benchmark.py --task eval`` times it end to end (``python -m
+slowfast_det.evaluation.reference``, same flags as ``tools/eval_ava.py``) as the stand-in for
+the official script, which cannot be run offline. Its structure follows the official code
+(written anew here, not copied):
 
-1. only label-map classes count; excluded keys are dropped from both files;
-2. per keyframe, detections sorted by (score descending, file line ascending); the first
-   ``capacity`` are kept (``capacity <= 0`` keeps all);
-3. detections with ``x1 >= x2`` or ``y1 >= y2`` are dropped after the capacity cut;
-4. per keyframe and class, in that order, a detection takes the ground-truth box of its
-   class with the highest IoU (the first in ground-truth order among equals; ground-truth
-   order is person id descending, then file line); true positive if IoU >= 0.5 and the box
-   is not taken yet, otherwise a false positive. Detections at keys without ground-truth
-   boxes are false positives;
-5. per class, all detections sorted by (score descending, file line ascending); VOC
-   all-points AP; classes without ground truth are left out of the mean.
+- the CSV files are read row by row with :mod:`csv`; per image key a heap keeps the
+  ``capacity`` best detections (``capacity <= 0`` keeps all), then each key's entries are
+  sorted by score;
+- the ground truth of each key is stored as numpy arrays; each detected key is evaluated
+  on its own: invalid boxes (``x1 >= x2`` or ``y1 >= y2``) removed, then for every class id
+  up to the largest label-map id the detections and ground-truth boxes of that class are
+  selected with boolean masks, an IoU matrix is computed, each detection takes its
+  arg-max box (true positive if IoU >= 0.5 and the box is free), and the per-image "CorLoc"
+  flag is computed as the official code does;
+- per class, all the per-image arrays are concatenated and ranked; precision / recall by
+  cumulative sums; the precision envelope is made by a Python loop from the right, as in
+  the official ``compute_average_precision``; mAP = mean over classes with ground truth.
+
+Deterministic tie order, the one :mod:`~slowfast_det.evaluation.ava_map` documents: the heap
+entries carry the file line (equal scores: the earlier line wins the cut and ranks first,
+where the official code leaves the order to the heap and to an unstable sort); ground-truth
+boxes of a key are ordered by person id descending, then line.
+
+Keys absent from the ground-truth file (``keys_absent_from_groundtruth``): "false-positive"
+scores their detections against an empty ground truth (the 2019 script, ActivityNet commit
+3fee089); "ignore" skips those keys (the 2020 script, commit c070fdb and later). A key is in
+the file when any of its rows is: a box of any class, or a 2-column row.
 
 It does no input validation: it is not meant for users (use ``ava_map``).
 """
+import argparse
 import csv
+import heapq
+import sys
 import time
+from collections import defaultdict
 
-__all__ = ["read_rows", "reference_frame_map", "reference_evaluate_files"]
+import numpy as np
+
+__all__ = ["read_rows", "read_csv_rows", "reference_frame_map", "reference_evaluate_files", "main"]
 
 
-def read_rows(path):
+def read_csv_rows(path):
     """Rows of an AVA box CSV as tuples ``(video_id, timestamp, x1, y1, x2, y2, action_id,
-    last, line)``, in file order; 2-column rows (keys without boxes) are skipped. ``last``
-    is 1.0 when the row has no 8th column (as the official reader)."""
-    rows = []
+    last, line)`` in file order, and the set of (video_id, timestamp) keys of 2-column rows.
+    ``last`` is 1.0 when the row has no 8th column (as the official reader)."""
+    rows, keys_without_boxes = [], set()
     with open(path, newline="") as f:
         for line, row in enumerate(csv.reader(f), 1):
+            if not row:
+                continue
             if len(row) < 7 or row[2] == "":
+                keys_without_boxes.add((row[0], int(float(row[1]))))
                 continue
             last = float(row[7]) if len(row) > 7 and row[7] != "" else 1.0
             rows.append(
                 (row[0], int(float(row[1])), float(row[2]), float(row[3]), float(row[4]), float(row[5]), int(row[6]), last, line)
             )
-    return rows
+    return rows, keys_without_boxes
 
 
-def _iou(a, b):
-    """IoU of two (x1, y1, x2, y2) boxes, with the official formula's operation order."""
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    inter = ih * iw
-    area_a = (a[3] - a[1]) * (a[2] - a[0])
-    area_b = (b[3] - b[1]) * (b[2] - b[0])
-    return inter / (area_a + area_b - inter)
+def read_rows(path):
+    """The box rows of :func:`read_csv_rows` (2-column rows left out)."""
+    return read_csv_rows(path)[0]
 
 
-def _average_precision(tp_flags, num_gt):
-    """VOC all-points AP of detections already sorted best first."""
-    precision, recall = [], []
-    tp = 0
-    for n, is_tp in enumerate(tp_flags, 1):
-        tp += is_tp
-        precision.append(tp / n)
-        recall.append(tp / num_gt)
-    recall = [0.0] + recall + [1.0]
-    precision = [0.0] + precision + [0.0]
-    for i in range(len(precision) - 2, -1, -1):
-        precision[i] = max(precision[i], precision[i + 1])
-    ap = 0.0
-    for i in range(1, len(recall)):
-        if recall[i] != recall[i - 1]:
-            ap += (recall[i] - recall[i - 1]) * precision[i]
-    return ap
+def _read_labelmap(path):
+    """Label-map ids, read line by line like the official reader (``id:`` or ``label_id:``)."""
+    ids = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("id:") or line.startswith("label_id:"):
+                ids.append(int(line.split(":", 1)[1]))
+    return ids
 
 
-def reference_frame_map(groundtruth, detections, class_ids, excluded=(), capacity=50, iou_threshold=0.5):
-    """Frame-mAP by plain loops.
+def _read_exclusions(path):
+    keys = set()
+    with open(path, newline="") as f:
+        for row in csv.reader(f):
+            if row:
+                keys.add((row[0].strip(), int(float(row[1]))))
+    return keys
+
+
+def _per_key(rows, class_ids, capacity):
+    """Official ``read_csv``: per key a heap of the ``capacity`` best (score, -line, ...) rows
+    of the label-map classes, then sorted best first. Returns key -> (boxes (N,4) as
+    [y1, x1, y2, x2], classes (N,), scores (N,), lines (N,)), and the set of all keys seen."""
+    entries = defaultdict(list)
+    all_keys = set()
+    for vid, ts, x1, y1, x2, y2, cls, score, line in rows:
+        key = (vid, ts)
+        all_keys.add(key)
+        if cls not in class_ids:
+            continue
+        item = (score, -line, cls, y1, x1, y2, x2)
+        heap = entries[key]
+        if capacity < 1 or len(heap) < capacity:
+            heapq.heappush(heap, item)
+        elif item > heap[0]:
+            heapq.heapreplace(heap, item)
+    out = {}
+    for key, heap in entries.items():
+        best_first = sorted(heap, key=lambda t: (-t[0], -t[1]))
+        out[key] = (
+            np.array([t[3:] for t in best_first], dtype=float).reshape(-1, 4),
+            np.array([t[2] for t in best_first], dtype=int),
+            np.array([t[0] for t in best_first], dtype=float),
+            np.array([-t[1] for t in best_first], dtype=np.int64),
+        )
+    return out, all_keys
+
+
+def _iou_matrix(a, b):
+    """IoU of every box of ``a`` (N,4) with every box of ``b`` (M,4), [y1, x1, y2, x2]."""
+    y1a, x1a, y2a, x2a = np.split(a, 4, axis=1)
+    y1b, x1b, y2b, x2b = np.split(b, 4, axis=1)
+    heights = np.maximum(0.0, np.minimum(y2a, y2b.T) - np.maximum(y1a, y1b.T))
+    widths = np.maximum(0.0, np.minimum(x2a, x2b.T) - np.maximum(x1a, x1b.T))
+    inter = heights * widths
+    area_a = (y2a - y1a) * (x2a - x1a)
+    area_b = (y2b - y1b) * (x2b - x1b)
+    return inter / (area_a + area_b.T - inter)
+
+
+def _evaluate_image(gt_boxes, gt_classes, boxes, classes, scores, lines, num_classes, iou_threshold):
+    """One key: per class (1..num_classes) the scores, lines and true-positive flags of its
+    detections, and the CorLoc flag. Returns {class: (scores, lines, tp)}."""
+    valid = (boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])
+    boxes, classes, scores, lines = boxes[valid], classes[valid], scores[valid], lines[valid]
+    out = {}
+    corloc = np.zeros(num_classes + 1, dtype=bool)
+    for c in range(1, num_classes + 1):
+        det_mask = classes == c
+        gt_mask = gt_classes == c
+        det_c, scores_c, lines_c = boxes[det_mask], scores[det_mask], lines[det_mask]
+        gt_c = gt_boxes[gt_mask]
+        if len(det_c) and len(gt_c):  # CorLoc: the best detection matches some box
+            corloc[c] = bool(np.max(_iou_matrix(det_c[:1], gt_c)) >= iou_threshold)
+        if len(det_c) == 0:
+            continue
+        tp = np.zeros(len(det_c), dtype=bool)
+        if len(gt_c):
+            iou = _iou_matrix(det_c, gt_c)
+            best = np.argmax(iou, axis=1)
+            taken = np.zeros(len(gt_c), dtype=bool)
+            for i in range(len(det_c)):
+                g = best[i]
+                if iou[i, g] >= iou_threshold and not taken[g]:
+                    tp[i] = True
+                    taken[g] = True
+        out[c] = (scores_c, lines_c, tp)
+    return out
+
+
+def _average_precision(scores, lines, tp, num_gt):
+    order = np.lexsort((lines, -scores))  # score desc, then line (the official: np.argsort(-scores))
+    tp = tp[order].astype(float)
+    cum_tp = np.cumsum(tp)
+    cum_fp = np.cumsum(1.0 - tp)
+    precision = cum_tp / (cum_tp + cum_fp)
+    recall = cum_tp / num_gt
+    recall = np.concatenate([[0.0], recall, [1.0]])
+    precision = np.concatenate([[0.0], precision, [0.0]])
+    for i in range(len(precision) - 2, -1, -1):  # envelope, as the official loop
+        precision[i] = np.maximum(precision[i], precision[i + 1])
+    idx = np.where(recall[1:] != recall[:-1])[0] + 1
+    return float(np.sum((recall[idx] - recall[idx - 1]) * precision[idx]))
+
+
+def reference_frame_map(
+    groundtruth,
+    detections,
+    class_ids,
+    excluded=(),
+    capacity=50,
+    iou_threshold=0.5,
+    keys_absent_from_groundtruth="false-positive",
+    groundtruth_keys=(),
+):
+    """Frame-mAP with the official structure.
 
     Args:
         groundtruth: rows ``(video_id, timestamp, x1, y1, x2, y2, action_id, person_id,
@@ -79,76 +193,94 @@ def reference_frame_map(groundtruth, detections, class_ids, excluded=(), capacit
         class_ids: the evaluated action ids (label map).
         excluded: (video_id, timestamp) keys to ignore.
         capacity: per-keyframe cap on detections; <= 0 keeps all.
+        keys_absent_from_groundtruth: "false-positive" (2019 script) or "ignore" (2020).
+        groundtruth_keys: more keys present in the ground-truth file (its 2-column rows).
 
     Returns:
         (mAP, {class_id: AP or None (no ground truth)}).
     """
-    class_ids = set(class_ids)
+    if keys_absent_from_groundtruth not in ("false-positive", "ignore"):
+        raise ValueError(f"unknown rule {keys_absent_from_groundtruth!r}")
+    class_ids = set(int(c) for c in class_ids)
+    num_classes = max(class_ids)
     excluded = set(excluded)
+    gt_rows = [r[:7] + ((1.0 if r[7] != r[7] else r[7]),) + r[8:] for r in groundtruth]
 
-    gt_by_key = {}
-    num_gt = {c: 0 for c in class_ids}
-    for vid, ts, x1, y1, x2, y2, cls, pid, line in groundtruth:
-        if cls not in class_ids or (vid, ts) in excluded:
-            continue
-        pid = 1.0 if pid != pid else pid
-        gt_by_key.setdefault((vid, ts), []).append(((-pid, line), cls, (x1, y1, x2, y2)))
-        num_gt[cls] += 1
-
-    det_by_key = {}
-    for vid, ts, x1, y1, x2, y2, cls, score, line in detections:
-        if cls not in class_ids:
-            continue
-        det_by_key.setdefault((vid, ts), []).append((score, line, cls, (x1, y1, x2, y2)))
-
-    scored = {c: [] for c in class_ids}  # class -> [(score, line, is_tp)]
-    for key, dets in det_by_key.items():
+    gt_by_key, gt_keys = _per_key(gt_rows, class_ids, 0)
+    gt_keys |= set(groundtruth_keys)
+    ground_truth = {}
+    num_gt = defaultdict(int)
+    for key, (boxes, classes, _, _) in gt_by_key.items():
         if key in excluded:
             continue
-        dets.sort(key=lambda d: (-d[0], d[1]))
-        if capacity > 0:
-            dets = dets[:capacity]
-        dets = [d for d in dets if d[3][0] < d[3][2] and d[3][1] < d[3][3]]
-        gts = sorted(gt_by_key.get(key, []))
-        taken = set()
-        for score, line, cls, box in dets:
-            best, best_iou = None, None
-            for j, (_, gcls, gbox) in enumerate(gts):
-                if gcls != cls:
-                    continue
-                iou = _iou(box, gbox)
-                if best_iou is None or iou > best_iou:
-                    best, best_iou = j, iou
-            is_tp = best is not None and best_iou >= iou_threshold and best not in taken
-            if is_tp:
-                taken.add(best)
-            scored[cls].append((score, line, is_tp))
+        ground_truth[key] = (boxes, classes)
+        for c in classes:
+            num_gt[int(c)] += 1
 
-    per_class = {}
+    det_by_key, _ = _per_key(detections, class_ids, capacity)
+    per_class = defaultdict(list)
+    empty = (np.zeros((0, 4)), np.zeros(0, dtype=int))
+    for key, (boxes, classes, scores, lines) in det_by_key.items():
+        if key in excluded:
+            continue
+        if keys_absent_from_groundtruth == "ignore" and key not in gt_keys:
+            continue
+        gt_boxes, gt_classes = ground_truth.get(key, empty)
+        for c, arrays in _evaluate_image(gt_boxes, gt_classes, boxes, classes, scores, lines, num_classes,
+                                         iou_threshold).items():
+            per_class[c].append(arrays)
+
+    aps = {}
     for c in sorted(class_ids):
         if num_gt[c] == 0:
-            per_class[c] = None
+            aps[c] = None
             continue
-        ranked = sorted(scored[c], key=lambda d: (-d[0], d[1]))
-        per_class[c] = _average_precision([d[2] for d in ranked], num_gt[c]) if ranked else 0.0
-    valid = [ap for ap in per_class.values() if ap is not None]
+        parts = per_class.get(c, [])
+        scores = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+        lines = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        tp = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, dtype=bool)
+        aps[c] = _average_precision(scores, lines, tp, num_gt[c])
+    valid = [ap for ap in aps.values() if ap is not None]
     if not valid:
         raise ValueError("no ground-truth box of an evaluated class: the frame-mAP is undefined")
-    return sum(valid) / len(valid), per_class
+    return float(np.mean(valid)), aps
 
 
-def reference_evaluate_files(labelmap, groundtruth, detections, exclusions=None, capacity=50):
+def reference_evaluate_files(labelmap, groundtruth, detections, exclusions=None, capacity=50,
+                             keys_absent_from_groundtruth="false-positive"):
     """End to end from files: returns ``(mAP, per_class, timings)`` where ``timings`` has
     the wall-clock and CPU seconds spent reading (``read_s``, ``read_cpu_s``) and in the
-    metric loop (``loop_s``, ``loop_cpu_s``)."""
-    from slowfast_det.data.ava_io import read_exclusions, read_label_map
-
+    metric (``loop_s``, ``loop_cpu_s``)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    _, class_ids = read_label_map(labelmap)
-    excluded = read_exclusions(exclusions) if exclusions else set()
-    gt = read_rows(groundtruth)
-    det = read_rows(detections)
+    class_ids = _read_labelmap(labelmap)
+    excluded = _read_exclusions(exclusions) if exclusions else set()
+    gt, gt_keys = read_csv_rows(groundtruth)
+    det, _ = read_csv_rows(detections)
     t1, c1 = time.perf_counter(), time.process_time()
-    m, per_class = reference_frame_map(gt, det, class_ids, excluded, capacity)
+    m, per_class = reference_frame_map(gt, det, class_ids, excluded, capacity,
+                                       keys_absent_from_groundtruth=keys_absent_from_groundtruth, groundtruth_keys=gt_keys)
     t2, c2 = time.perf_counter(), time.process_time()
     return m, per_class, {"read_s": t1 - t0, "read_cpu_s": c1 - c0, "loop_s": t2 - t1, "loop_cpu_s": c2 - c1}
+
+
+def main(argv=None):
+    """``python -m slowfast_det.evaluation.reference -l LM -g GT -d DET [-x EXCL] [--capacity N]
+    [--keys-absent-from-groundtruth RULE]``: prints the per-class AP and the mAP."""
+    p = argparse.ArgumentParser(description="Frame-mAP by the official script's per-keyframe structure (slow).")
+    p.add_argument("-l", "--labelmap", required=True)
+    p.add_argument("-g", "--groundtruth", required=True)
+    p.add_argument("-d", "--detections", required=True)
+    p.add_argument("-x", "-e", "--exclusions", default=None)
+    p.add_argument("--capacity", type=int, default=50)
+    p.add_argument("--keys-absent-from-groundtruth", choices=("false-positive", "ignore"), default="false-positive")
+    args = p.parse_args(argv)
+    m, per_class, _ = reference_evaluate_files(args.labelmap, args.groundtruth, args.detections, args.exclusions,
+                                               args.capacity, args.keys_absent_from_groundtruth)
+    for c, ap in per_class.items():
+        print(f"{c:>4} {'(none)' if ap is None else f'{ap:.6f}'}")
+    print(f"frame-mAP@0.5IOU: {m:.12f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

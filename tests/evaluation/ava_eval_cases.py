@@ -1,4 +1,7 @@
 """Helpers of the evaluation tests: tables and files built from plain row lists."""
+import importlib.util
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -75,3 +78,14 @@ def random_case(rng, num_keys=25, num_classes=5, tied=False):
             score = float(rng.integers(0, 5)) / 4 if tied else float(rng.random())
             det.append(det_row(vid, ts, (xs[0], ys[0], xs[1], ys[1]), int(rng.integers(1, num_classes + 2)), score))
     return gt, det
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_tool(name):
+    """A script of tools/ as a module (without putting tools/ on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

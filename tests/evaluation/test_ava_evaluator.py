@@ -73,7 +73,12 @@ def test_evaluator_results_and_files(dataset, distributed):
     again, _ = evaluate_files(str(tmp / "lm.pbtxt"), str(tmp / "gt.csv"), str(out / "ava_detections.csv"))
     assert again.mAP == res["ava"][FRAME_MAP_KEY]
     saved = json.loads((out / "ava_eval.json").read_text())
-    assert saved["mAP"] == pytest.approx(0.75) and saved["capacity"] == 50 and saved["per_class"]["3"] == pytest.approx(0.5)
+    assert saved["mAP"] == pytest.approx(0.75) and saved["capacity"] == 50
+    assert saved["per_class"]["3"] == {"name": "crouch", "AP": pytest.approx(0.5), "num_groundtruth": 1, "num_detections": 4}
+    # both classes are poses (ids 1-14): the pose group mean is the mAP; the others have no class
+    assert res["ava"]["mAP/pose"] == pytest.approx(0.75) and "mAP/person interaction" not in res["ava"]
+    assert saved["grouped_mAP"] == {"pose": pytest.approx(0.75), "object manipulation": None, "person interaction": None}
+    assert saved["keys_absent_from_groundtruth"]["rule"] == "false-positive"
     assert (out / "ava_ap_per_class.png").stat().st_size > 0 and (out / "ava_pr_curves.png").stat().st_size > 0
 
 
@@ -88,6 +93,32 @@ def test_evaluator_from_config_capacity(dataset, cfg):
     assert ev.evaluate()["ava"][FRAME_MAP_KEY] == pytest.approx(0.25)
     assert not (tmp / "o" / "ava_pr_curves.png").exists()
     assert json.loads((tmp / "o" / "ava_eval.json").read_text())["capacity"] == 1
+
+
+def test_evaluator_from_config_keys_absent_rule(dataset, cfg):
+    name, tmp = dataset
+    cfg.AVA.EVAL_PLOTS = False
+    kf904 = keyframe(904, [{1: 0.95}, {}])  # a key absent from the ground-truth file
+    results = {}
+    for rule in ("false-positive", "ignore"):
+        cfg.AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH = rule
+        ev = AVAEvaluator(cfg, name, output_dir=str(tmp / rule), distributed=False)
+        ev.reset()
+        ev.process([KF902[0], KF903[0], kf904[0]], [KF902[1], KF903[1], kf904[1]])
+        results[rule] = ev.evaluate()["ava"]
+        saved = json.loads((tmp / rule / "ava_eval.json").read_text())["keys_absent_from_groundtruth"]
+        # 904 has two rows per class column kept (boxes A and B, classes 1 and 3 = 4 rows)
+        assert saved["rule"] == rule and saved["keys"] == 1 and saved["detection_rows"] == 4
+    # false-positive: class 1 ranks 0.95 FP (904), 0.9 TP, 0.7 TP, ...: precision 0, 1/2, 2/3 at
+    # recall 0, 1/2, 1; the envelope is 2/3 up to recall 1 -> AP 2/3. Class 3 gets two more FPs
+    # at 904 scored 0 (ranked after every other detection: AP unchanged 1/2).
+    assert results["false-positive"]["AP/1 bend"] == pytest.approx(2 / 3)
+    assert results["false-positive"][FRAME_MAP_KEY] == pytest.approx((2 / 3 + 0.5) / 2)
+    assert results["ignore"]["AP/1 bend"] == pytest.approx(1.0)
+    assert results["ignore"][FRAME_MAP_KEY] == pytest.approx(0.75)
+    cfg.AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH = "drop"
+    with pytest.raises(ValueError, match="EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH"):
+        AVAEvaluator(cfg, name)
 
 
 def test_evaluator_without_output_dir_and_duplicates(dataset, caplog):

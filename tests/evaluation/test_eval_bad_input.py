@@ -25,9 +25,7 @@ def files(tmp_path):
     "text,match",
     [
         ("v,902,0.0,0.0,0.5,0.5,1,0.9\nv,902,0.0,0.0,0.5,0.5,1,nan\n", r"det.csv:2: field 'score' not a finite number: 'nan'"),
-        ("v,902,0.0,0.0,0.5,0.5,1,inf\n", r"det.csv:1: field 'score' not a finite number"),
-        ("v,902,0.0,0.0,0.5,0.5,1,1e999\n", r"det.csv:1: field 'score' not a finite number"),
-        ("v,902,0.0,0.0,0.5,0.5,1,0.9\nv,902,0.0,0.0,0.5,0.5,1\n", r"det.csv:2: field 'score' missing"),
+        ("v,902,0.0,0.0,0.5,0.5,1,0.9\nv,902,0.0,0.0,inf,0.5,1,0.9\n", r"det.csv:2: field 'x2' not a finite number: 'inf'"),
         ("v,902,0.0,0.0,0.5,0.5,1,0.9\n\nv,902,0.0,abc,0.5,0.5,1,0.9\n", r"det.csv:3: field 'y1' not a number: 'abc'"),
         ("v,902,0.0,0.0,0.5,0.5,1,0.9,3\n", r"det.csv:1: expected 2 or 8"),
         ("v,902,0.0,0.0,0.5,0.5,x,0.9\n", r"det.csv:1: field 'action_id' not a number"),
@@ -37,6 +35,34 @@ def test_malformed_detection_rows_name_file_line_field(files, text, match):
     _, run = files
     with pytest.raises(AVAFormatError, match=match):
         run(text)
+
+
+@pytest.mark.parametrize("use_pyarrow", [True, False])
+def test_seven_column_detections_score_one_and_are_counted(files, caplog, use_pyarrow, tmp_path):
+    tmp, _ = files
+    # As the official reader: a row without a score is scored 1.0. Class 1 (GT at 902): the
+    # 7-column FP at 903 (score 1.0) now ranks above the 0.9 TP -> precision 1/2 at recall 1:
+    # AP 1/2; class 2 (GT at 903): its 7-column TP -> AP 1.
+    d = tmp / "det7.csv"
+    d.write_text("v,902,0.0,0.0,0.5,0.5,1,0.9\nv,903,0.0,0.0,0.5,0.5,1\nv,903,0.0,0.0,0.5,0.5,2\n")
+    with caplog.at_level(logging.WARNING):
+        res = evaluate_files(str(tmp / "lm.pbtxt"), str(tmp / "gt.csv"), str(d), use_pyarrow=use_pyarrow)[0]
+    assert res.per_class == {1: pytest.approx(0.5), 2: pytest.approx(1.0)}
+    assert res.counts["det_rows_without_score"] == 2
+    assert "2 detection rows had no score (7 fields): scored 1.0" in caplog.text
+
+
+@pytest.mark.parametrize("use_pyarrow", [True, False])
+@pytest.mark.parametrize("big", ["inf", "1e400", "INF"])
+def test_infinite_scores_only_order(files, use_pyarrow, big, tmp_path):
+    tmp, _ = files
+    # The official reader takes float("inf"); only the order counts. Class 1: inf FP at 903,
+    # then the 0.9 TP -> AP 1/2; class 2: -inf TP (the only detection) -> AP 1.
+    d = tmp / "det_inf.csv"
+    d.write_text(f"v,902,0.0,0.0,0.5,0.5,1,0.9\nv,903,0.0,0.0,0.5,0.5,1,{big}\nv,903,0.0,0.0,0.5,0.5,2,-inf\n")
+    res = evaluate_files(str(tmp / "lm.pbtxt"), str(tmp / "gt.csv"), str(d), use_pyarrow=use_pyarrow)[0]
+    assert res.per_class == {1: pytest.approx(0.5), 2: pytest.approx(1.0)}
+    assert res.counts["det_scores_outside_0_1"] == 2
 
 
 def test_inverted_groundtruth_box_is_an_error(files):

@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 import pytest
-from ava_eval_cases import A, B, FAR, det_row, gt_row, write_csv, write_labelmap
+from ava_eval_cases import FAR, ROOT, A, B, det_row, gt_row, load_tool, write_csv, write_labelmap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import eval_ava  # noqa: E402
+from slowfast_det.evaluation.box_arrays import HAVE_PYARROW
+
+eval_ava = load_tool("eval_ava")
 
 
 @pytest.fixture
@@ -30,16 +30,45 @@ def case(tmp_path):
 def test_cli_prints_and_writes_json_and_plots(case, capsys):
     tmp, lm, gt, det, x = case
     out = tmp / "res" / "eval.json"
-    assert eval_ava.main(["-l", lm, "-g", gt, "-d", det, "-x", x, "--json", str(out)]) == 0
+    assert eval_ava.main(["-l", lm, "-g", gt, "-d", det, "-x", x, "--json", str(out), "--plots", str(tmp / "res")]) == 0
     text = capsys.readouterr().out
     assert "frame-mAP@0.5IOU: 0.500000" in text  # (1/2 + 1/2) / 2 ; class 3: no ground truth
     assert "capacity: 50" in text and "bend/bow (at the waist)" in text
+    # ids 1-3 are poses: the pose group is the mAP, the other groups have no class
+    assert "group mAP pose (ids 1-14): 0.500000 over 2 classes" in text
+    assert "group mAP person interaction (ids 64-80): (no class with ground truth) over 0 classes" in text
+    assert "rule 'false-positive'" in text and "0 detection rows at 0 keys scored as false positives" in text
     res = json.loads(out.read_text())
     assert res["mAP"] == pytest.approx(0.5) and res["capacity"] == 50
-    assert res["per_class"] == {"1": pytest.approx(0.5), "2": pytest.approx(0.5), "3": None}
+    assert {c: v["AP"] for c, v in res["per_class"].items()} == {"1": pytest.approx(0.5), "2": pytest.approx(0.5), "3": None}
+    assert res["per_class"]["1"] == {"name": "bend/bow (at the waist)", "AP": pytest.approx(0.5),
+                                     "num_groundtruth": 2, "num_detections": 3}
+    assert res["grouped_mAP"] == {"pose": pytest.approx(0.5), "object manipulation": None, "person interaction": None}
+    assert res["keys_absent_from_groundtruth"]["rule"] == "false-positive"
     for suffix in ("_ap_per_class.png", "_pr_curves.png"):
         with open(tmp / "res" / f"eval{suffix}", "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_json_without_plots_writes_no_png(case):
+    tmp, lm, gt, det, x = case
+    assert eval_ava.main(["-l", lm, "-g", gt, "-d", det, "--json", str(tmp / "only.json")]) == 0
+    assert (tmp / "only.json").exists() and not list(tmp.glob("*.png"))
+
+
+def test_cli_same_name_twice_is_two_classes(tmp_path, capsys):
+    # two label-map entries named alike: two rows of the report, two JSON entries
+    lm = write_labelmap(tmp_path / "lm.pbtxt", [1, 20], {1: "same", 20: "same"})
+    gt = write_csv(tmp_path / "gt.csv", [gt_row("v", 902, A, 1), gt_row("v", 902, B, 20)])
+    det = write_csv(tmp_path / "det.csv", [det_row("v", 902, A, 1, 0.9), det_row("v", 902, A, 20, 0.8)])
+    assert eval_ava.main(["-l", lm, "-g", gt, "-d", det, "--json", str(tmp_path / "r.json")]) == 0
+    text = capsys.readouterr().out
+    assert any(line.split()[:2] == ["1", "1.000000"] and line.endswith("same") for line in text.splitlines())
+    assert any(line.split()[:2] == ["20", "0.000000"] and line.endswith("same") for line in text.splitlines())
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["per_class"]["1"]["AP"] == 1.0 and res["per_class"]["20"]["AP"] == 0.0
+    assert res["per_class"]["1"]["name"] == res["per_class"]["20"]["name"] == "same"
+    assert res["grouped_mAP"] == {"pose": 1.0, "object manipulation": 0.0, "person interaction": None}
 
 
 def test_cli_capacity_flag_and_official_exclusions_alias(case, capsys):
@@ -66,10 +95,23 @@ def test_cli_bad_input_exits_1_naming_file_and_line(case, capsys):
     assert eval_ava.main(["-l", lm, "-g", gt, "-d", det, "--capacity", "-1"]) == 2
 
 
-def test_cli_as_a_script(case):
+def test_cli_as_a_script_imports_neither_torch_nor_detectron2(case):
     tmp, lm, gt, det, x = case
-    out = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", "eval_ava.py"), "-l", lm, "-g", gt, "-d", det, "-x", x],
-        capture_output=True, text=True, check=True,
+    # run the script's main in a fresh interpreter, then list what it imported
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['eval_ava.py', '-l', {lm!r}, '-g', {gt!r}, '-d', {det!r}, '-x', {x!r}, '--json', {str(tmp / 'j.json')!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({os.path.join(ROOT, 'tools', 'eval_ava.py')!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print('IMPORTED', sorted({m.split('.')[0] for m in sys.modules}))\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "SLOWFAST_DET_LIGHT_IMPORT"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert "frame-mAP@0.5IOU: 0.500000" in out.stdout
+    imported = out.stdout.split("IMPORTED", 1)[1]
+    for heavy in ("torch", "detectron2", "matplotlib", "fvcore"):
+        assert f"'{heavy}'" not in imported, heavy
+    if HAVE_PYARROW:  # plain files take the pyarrow reader: no pandas either
+        assert "'pandas'" not in imported and "'pyarrow'" in imported

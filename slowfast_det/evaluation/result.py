@@ -1,0 +1,143 @@
+"""The result of a frame-mAP evaluation: per-class AP, grouped mAP, counts, and how it is
+reported (text table, JSON)."""
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+__all__ = [
+    "ACTION_GROUPS",
+    "KEYS_ABSENT_RULES",
+    "FrameMAPResult",
+    "format_result",
+    "grouped_map",
+]
+
+#: AVA's three action groups (MMAction2 and the AVA paper report them): name -> (first id,
+#: last id), inclusive. Ids outside 1..80 belong to no group.
+ACTION_GROUPS = {
+    "pose": (1, 14),
+    "object manipulation": (15, 63),
+    "person interaction": (64, 80),
+}
+
+#: The two official rules for detections at keys absent from the ground-truth file:
+#: rule -> (the script that follows it, what happens to those detections).
+KEYS_ABSENT_RULES = {
+    "false-positive": (
+        "ActivityNet get_ava_performance.py of 2019, commit 3fee089 (with -e; AVA v2.1/v2.2, PySlowFast)",
+        "scored as false positives",
+    ),
+    "ignore": ("ActivityNet get_ava_performance.py of 2020, commit c070fdb and later (HEAD)", "ignored"),
+}
+
+
+def grouped_map(per_class):
+    """Mean AP per action group over the classes of the group that have an AP.
+
+    Args:
+        per_class: class id -> AP, or None for a class without ground truth.
+
+    Returns:
+        dict group name -> {"mAP": mean or None (no class of the group has an AP),
+        "num_classes": number of classes averaged}.
+    """
+    out = {}
+    for name, (lo, hi) in ACTION_GROUPS.items():
+        aps = [ap for c, ap in per_class.items() if lo <= c <= hi and ap is not None]
+        out[name] = {"mAP": float(np.mean(aps)) if aps else None, "num_classes": len(aps)}
+    return out
+
+
+@dataclass
+class FrameMAPResult:
+    """The frame-mAP and what went into it.
+
+    Attributes:
+        mAP: mean AP over the classes with ground truth, a fraction in [0, 1].
+        per_class: class id -> AP (fraction), or None for a class without ground truth.
+        num_groundtruth: class id -> number of ground-truth boxes evaluated.
+        num_detections: class id -> number of detections evaluated (after the cut).
+        pr_curves: class id -> (precision, recall) arrays, one point per detection in rank
+            order (before the envelope), for classes with ground truth.
+        capacity: the per-keyframe cap used (0 = all kept).
+        counts: what happened to the input rows (see
+            :func:`~slowfast_det.evaluation.ava_map.frame_map`).
+        keys_absent_from_groundtruth: the rule used, "false-positive" or "ignore"
+            (:data:`KEYS_ABSENT_RULES`).
+        grouped: :func:`grouped_map` of ``per_class``.
+    """
+
+    mAP: float
+    per_class: Dict[int, Optional[float]]
+    num_groundtruth: Dict[int, int]
+    num_detections: Dict[int, int]
+    pr_curves: Dict[int, Tuple[np.ndarray, np.ndarray]] = field(repr=False)
+    capacity: int
+    counts: Dict[str, int]
+    keys_absent_from_groundtruth: str = "false-positive"
+    grouped: Dict[str, dict] = field(default_factory=dict)
+
+    def absent_keys_summary(self):
+        """The rule and what it did: {"rule", "script", "effect", "detection_rows", "keys"}."""
+        script, effect = KEYS_ABSENT_RULES[self.keys_absent_from_groundtruth]
+        return {
+            "rule": self.keys_absent_from_groundtruth,
+            "script": script,
+            "effect": effect,
+            "detection_rows": int(self.counts.get("det_rows_at_keys_absent_from_groundtruth", 0)),
+            "keys": int(self.counts.get("det_keys_absent_from_groundtruth", 0)),
+        }
+
+    def to_json_dict(self, class_names=None):
+        """A JSON-able dict: ``mAP``, ``grouped_mAP``, ``per_class`` keyed by class id (str)
+        with ``name``, ``AP`` (null without ground truth), ``num_groundtruth`` and
+        ``num_detections``, the rule for keys absent from the ground truth, ``capacity`` and
+        ``counts``."""
+        names = class_names or {}
+        return {
+            "mAP": float(self.mAP),
+            "grouped_mAP": {g: v["mAP"] for g, v in self.grouped.items()},
+            "grouped_num_classes": {g: v["num_classes"] for g, v in self.grouped.items()},
+            "per_class": {
+                str(c): {
+                    "name": names.get(c, ""),
+                    "AP": None if ap is None else float(ap),
+                    "num_groundtruth": int(self.num_groundtruth[c]),
+                    "num_detections": int(self.num_detections[c]),
+                }
+                for c, ap in self.per_class.items()
+            },
+            "keys_absent_from_groundtruth": self.absent_keys_summary(),
+            "capacity": int(self.capacity),
+            "counts": {k: int(v) for k, v in self.counts.items()},
+        }
+
+
+def format_result(result, class_names=None):
+    """Human-readable report: per-class AP by class id (name beside it), the grouped mAP, the
+    rule for keys absent from the ground truth, the capacity, the counts and the mAP (lines)."""
+    names = class_names or {}
+    lines = [f"{'id':>4}  {'AP':>8}  {'#gt':>7}  {'#det':>9}  name"]
+    for c, ap in result.per_class.items():
+        ap_s = "   (none)" if ap is None else f"{ap:9.6f}"
+        lines.append(f"{c:>4} {ap_s}  {result.num_groundtruth[c]:>7}  {result.num_detections[c]:>9}  {names.get(c, '')}")
+    for g, v in result.grouped.items():
+        lo, hi = ACTION_GROUPS[g]
+        value = "(no class with ground truth)" if v["mAP"] is None else f"{v['mAP']:.6f}"
+        lines.append(f"group mAP {g} (ids {lo}-{hi}): {value} over {v['num_classes']} classes")
+    s = result.absent_keys_summary()
+    lines.append(
+        f"keys absent from the ground-truth file: rule '{s['rule']}' ({s['script']}): "
+        f"{s['detection_rows']} detection rows at {s['keys']} keys {s['effect']}"
+    )
+    cap = result.capacity
+    lines.append(
+        f"capacity: {cap} "
+        + ("(keep all detections per keyframe, as PySlowFast)" if cap == 0
+           else "detections per keyframe (the official script uses 50)")
+    )
+    lines.append("counts: " + ", ".join(f"{k}={v}" for k, v in result.counts.items()))
+    n = sum(ap is not None for ap in result.per_class.values())
+    lines.append(f"frame-mAP@0.5IOU: {result.mAP:.6f} (fraction, mean over {n} classes with ground truth)")
+    return lines
