@@ -67,10 +67,10 @@ class BoxScale:
 
     def add(self, rows):
         """Count one table (columns x1, y1, x2, y2 and optionally line); returns self."""
-        n = len(rows)
+        x1, y1, x2, y2 = (_col(rows, c, np.float64) for c in _COORDS)
+        n = len(x1)
         if n == 0:
             return self
-        x1, y1, x2, y2 = (_col(rows, c, np.float64) for c in _COORDS)
         high = np.maximum(np.maximum(x1, y1), np.maximum(x2, y2))
         self.rows += n
         m = float(high.max())
@@ -168,7 +168,7 @@ def check_groundtruth(rows, path, class_ids=None, log=True):
             logger.warning(
                 "%s: %d of %d ground-truth rows have action ids not in the label map and are not evaluated "
                 "(dropped, as the official evaluator does); ids: %s",
-                path, n_other, len(rows), _ids_text(ids),
+                path, n_other, len(_col(rows, "action_id")), _ids_text(ids),
             )
     return out
 

@@ -191,12 +191,7 @@ class AVATrainer(DefaultTrainer):
 
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        return AVAEvaluator(
-            dataset_name,
-            output_dir=output_folder,
-            capacity=cfg.AVA.EVAL_CAPACITY,
-            plots=cfg.AVA.EVAL_PLOTS,
-        )
+        return AVAEvaluator(cfg, dataset_name, output_dir=output_folder)  # configurable: AVA.EVAL_*
 
 
 def write_final_metrics(cfg, results):

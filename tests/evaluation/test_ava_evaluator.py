@@ -153,3 +153,19 @@ def test_evaluator_without_groundtruth_writes_only_the_csv(dataset):
     ev.process([KF902[0]], [KF902[1]])
     assert ev.evaluate() == {}
     assert len((tmp / "o" / "ava_detections.csv").read_text().splitlines()) == 4
+
+
+def test_trainer_evaluator_follows_the_config(dataset, cfg):
+    from slowfast_det.engine.trainer import AVATrainer
+
+    name, tmp = dataset
+    cfg.AVA.EVAL_PLOTS = False
+    cfg.AVA.EVAL_CAPACITY = 1
+    cfg.AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH = "ignore"
+    kf904 = keyframe(904, [{1: 0.95}, {}])
+    ev = AVATrainer.build_evaluator(cfg, name, output_folder=str(tmp / "t"))
+    ev.reset()
+    ev.process([KF902[0], kf904[0]], [KF902[1], kf904[1]])
+    ev.evaluate()
+    saved = json.loads((tmp / "t" / "ava_eval.json").read_text())
+    assert saved["capacity"] == 1 and saved["keys_absent_from_groundtruth"]["rule"] == "ignore"
