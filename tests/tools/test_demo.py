@@ -25,8 +25,8 @@ NUM_VIDEO_FRAMES = 95  # 3.17 s: keyframes 0, 1, 2, 3 (frame 90 is the last keyf
 K = 5
 
 
-def write_video(path, n=NUM_VIDEO_FRAMES, size=(H, W)):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (size[1], size[0]))
+def write_video(path, n=NUM_VIDEO_FRAMES, size=(H, W), fps=FPS):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size[1], size[0]))
     assert writer.isOpened()
     for i in range(n):
         f = np.full((size[0], size[1], 3), 60, np.uint8)
