@@ -56,7 +56,7 @@ class StreamingLoop:
         cond = threading.Condition()
         shared = {"done": False, "layer": None, "error": None}
         stats = {"frames": 0, "keyframes": 0, "persons": 0, "keyframes_skipped": 0, "ring_frames": ring.capacity}
-        lags = []
+        lags, process_s = [], []
         state = demo.new_video_state()
 
         def worker():
@@ -74,8 +74,10 @@ class StreamingLoop:
                         kc = ring.clip(t)  # copies the frames out of the ring
                     stats["keyframes_skipped"] += t - last - 1
                     last = t
+                    begun = time.monotonic()
                     result = demo.process(kc, self.persons, state)
                     lag = time.monotonic() - kc.frame_time
+                    process_s.append(time.monotonic() - begun)
                     lags.append(lag)
                     demo._record(result, self.video_id, kc.keyframe.shape[:2], results, persons_rows)
                     stats["keyframes"] += 1
@@ -135,6 +137,8 @@ class StreamingLoop:
             lag_mean_s=float(np.mean(lags)) if lags else float("nan"),
             lag_max_s=float(np.max(lags)) if lags else float("nan"),
             skipped_share=stats["keyframes_skipped"] / total if total else 0.0,
+            process_mean_s=float(np.mean(process_s)) if process_s else float("nan"),
+            process_max_s=float(np.max(process_s)) if process_s else float("nan"),
             stopped_by_user=stopped,
         )
         return stats
