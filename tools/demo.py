@@ -64,7 +64,8 @@ def get_parser():
     p.add_argument("--input", required=True,
                    help="video file, webcam index (0, 1, ...), or a URL / pipe / pipeline OpenCV can open")
     p.add_argument("--output", default=None, help="output video (.mp4); needed unless --show")
-    p.add_argument("--show", action="store_true", help="show the drawn frames in a window (needs a display)")
+    p.add_argument("--show", action="store_true",
+                   help="show the drawn frames in a window (needs a display; a file plays as with --realtime)")
     p.add_argument("--realtime", action="store_true",
                    help="play a file at its own frame rate, as a live stream (skipping keyframes when behind)")
     p.add_argument("--max-seconds", type=float, default=None,
@@ -129,7 +130,8 @@ def main(argv=None, predictor=None):
         demo = VideoActionDemo(cfg, predictor=predictor)
         if not demo.visualizer.class_names:
             logger.warning("no action names: labels read 'action N'; set DEMO.LABEL_MAP path/to/label_map.pbtxt to name them")
-        source = open_video(source_arg, realtime=args.realtime)
+        # a window shows a file at its own pace (as --realtime)
+        source = open_video(source_arg, realtime=args.realtime or args.show)
         if not source.live and not args.show:
             source.release()
             snapshot = None if args.snapshot is None else (args.snapshot, os.path.splitext(args.output)[0] + ".png")

@@ -189,7 +189,8 @@ class VideoActionDemo:
         layer = self.visualizer.overlay(h, w, boxes, labels)  # drawn once per keyframe
         return KeyframeResult(kc.timestamp, boxes, ids, scores, actions, layer)
 
-    def _record(self, result, video_id, size, results, persons_rows):
+    def record(self, result, video_id, size, results, persons_rows):
+        """Append the CSV rows of one :class:`KeyframeResult` (frame ``size`` (H, W)) to ``results`` / ``persons_rows``."""
         h, w = size
         norm = np.asarray(result.boxes, np.float64).reshape(-1, 4) / np.array([w, h, w, h])
         results.append((video_id, result.timestamp, norm, result.scores[:, np.asarray(self.class_ids) - 1]))
@@ -260,7 +261,7 @@ class VideoActionDemo:
             for kc in clips:
                 size = kc.keyframe.shape[:2]
                 result = self.process(kc, persons, state)
-                self._record(result, video_id, size, results, persons_rows)
+                self.record(result, video_id, size, results, persons_rows)
                 for i, frame in kc.segment:
                     out = self.visualizer.compose(frame, result.layer)
                     sink.write(out)
@@ -299,7 +300,10 @@ class VideoActionDemo:
             max_seconds: stop after this much video time (None = until the source ends).
         Returns:
             the stats dict of :meth:`run` (``frames`` = live frames) plus ``lag_mean_s``,
-            ``lag_max_s``, ``keyframes_skipped`` and ``skipped_share``.
+            ``lag_max_s`` (seconds from the arrival of a clip's newest frame to its result),
+            ``keyframes_skipped``, ``skipped_share``, ``process_mean_s`` / ``process_max_s``
+            (time per scored keyframe), ``ring_frames`` (frames the ring holds) and
+            ``stopped_by_user``.
         """
         from .streaming import StreamingLoop
 

@@ -79,7 +79,7 @@ class StreamingLoop:
                     lag = time.monotonic() - kc.frame_time
                     process_s.append(time.monotonic() - begun)
                     lags.append(lag)
-                    demo._record(result, self.video_id, kc.keyframe.shape[:2], results, persons_rows)
+                    demo.record(result, self.video_id, kc.keyframe.shape[:2], results, persons_rows)
                     stats["keyframes"] += 1
                     stats["persons"] += len(result.boxes)
                     with cond:
