@@ -51,6 +51,8 @@ def test_realtime_slow_model_skips_keyframes_and_bounds_lag(cfg, tmp_path):
     # lag: at most one keyframe interval of waiting plus one inference, plus slack for
     # drawing on a loaded machine (queueing all 6 would reach ~ 6 * 1.5 - 6 + 1.5 = 4.5 s)
     assert 0 < stats["lag_mean_s"] <= stats["lag_max_s"] < SLEEP_S + 1.0 + 1.5
+    # a keyframe scored after the end of the file (if any) waited for the one in work
+    assert np.isnan(stats["lag_after_end_s"]) or stats["lag_after_end_s"] < 2 * SLEEP_S + 1.5
     # the ring holds one clip span plus one second of frames
     assert stats["ring_frames"] == 14 + 30 + 2
 
