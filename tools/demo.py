@@ -29,7 +29,7 @@ Output: ``--output`` (mp4v) and/or a window (``--show``, where a display exists)
 one per person and class with every class's score (not only those above
 ``DEMO.ACTION_SCORE_THRESH``): the classes of ``DEMO.LABEL_MAP``, or all
 ``MODEL.ROI_HEADS.NUM_CLASSES`` without one (the evaluator's format). With tracking
-(``DEMO.TRACKER iou`` (default) or ``hungarian``; ``""`` = off), ``--persons-csv`` (default
+(``DEMO.TRACKER hungarian`` (default) or ``iou``; ``""`` = off), ``--persons-csv`` (default
 ``<csv stem>_persons.csv``) holds AVA's ground-truth layout with the track id in the last
 (person-id) column, one row per drawn action; ids are also drawn (``#id``).
 ``DEMO.SMOOTH_SCORES_OVER k`` averages a track's scores over its last k keyframes (off by
