@@ -140,6 +140,8 @@ def main(argv=None, predictor=None):
                 progress=not args.no_progress, snapshot=snapshot, persons_csv=persons_csv,
             )
         else:
+            if args.snapshot is not None:
+                logger.warning("--snapshot applies to a file decoded in full (no --realtime / --show); ignored")
             if args.output:
                 sinks.append(VideoFileSink(args.output, source.fps))
             if window is not None:
