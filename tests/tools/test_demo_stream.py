@@ -48,9 +48,12 @@ def test_realtime_slow_model_skips_keyframes_and_bounds_lag(cfg, tmp_path):
     assert stats["keyframes_skipped"] > 0 and stats["skipped_share"] > 0
     assert stats["keyframes"] + stats["keyframes_skipped"] == 6
     assert len(predictor.calls) == stats["keyframes"] and predictor.calls[0] == (8, 48, 64, 3)
-    # lag: at most one keyframe interval of waiting plus one inference, plus slack for
-    # drawing on a loaded machine (queueing all 6 would reach ~ 6 * 1.5 - 6 + 1.5 = 4.5 s)
-    assert 0 < stats["lag_mean_s"] <= stats["lag_max_s"] < SLEEP_S + 1.0 + 1.5
+    # lag: at most one keyframe interval of waiting plus one inference (the inference time as
+    # measured, so that a loaded machine's slower drawing does not fail the test), plus slack;
+    # queued keyframes would add one inference time per keyframe behind
+    assert SLEEP_S <= stats["process_max_s"]
+    assert 0 < stats["lag_mean_s"] <= stats["lag_max_s"] <= stats["process_max_s"] + 1.0 + 0.5
+    assert stats["lag_max_s"] < 2 * SLEEP_S + 3.0
     # a keyframe scored after the end of the file (if any) waited for the one in work
     assert np.isnan(stats["lag_after_end_s"]) or stats["lag_after_end_s"] < 2 * SLEEP_S + 1.5
     # the ring holds one clip span plus one second of frames
