@@ -153,6 +153,16 @@ def add_slowfast_config(cfg):
     _C.DEMO.LABEL_MAP = ""
     # Output video short side: smaller videos are upscaled so labels stay readable (0 = input size).
     _C.DEMO.MIN_OUTPUT_SIZE = 480
+    # Person ids across keyframes (detectron2.tracking): "hungarian" (IoU-weighted Hungarian
+    # assignment; fewer id switches on the synthetic demo video), "iou" (BBoxIOUTracker,
+    # greedy) or "" (no tracking, no ids).
+    _C.DEMO.TRACKER = "hungarian"
+    # A box continues a track when its IoU with the track's last box is at least this.
+    _C.DEMO.TRACK_IOU_THRESH = 0.3
+    # Keyframes a track may go unseen and still be continued.
+    _C.DEMO.TRACK_MAX_LOST = 1
+    # Mean of a track's action scores over its last k keyframes, drawn and written (0 or 1 = off).
+    _C.DEMO.SMOOTH_SCORES_OVER = 0
 
     # ------------------------------------------------------------------ test / runtime
     # Run inference (eval mode) under bfloat16 autocast; scores are returned as float32.

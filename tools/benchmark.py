@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """One entry point for every slowfast_det benchmark.
 
-    .venv/bin/python tools/benchmark.py --task {loader,eval,model,train,soak} [task options]
+    .venv/bin/python tools/benchmark.py --task {loader,eval,model,train,soak,stream,tracking} [task options]
 
 Each task lives in its own module ``tools/benchmark_<task>.py`` exposing
 ``add_arguments(parser)`` and ``main(args) -> list of (metric, value, unit) rows``; this
@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-TASKS = ["loader", "eval", "model", "train", "soak"]
+TASKS = ["loader", "eval", "model", "train", "soak", "stream", "tracking"]
 
 
 def main(argv=None):

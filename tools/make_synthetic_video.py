@@ -8,7 +8,9 @@ a seed the default dataset does not use, and writes:
 
 * ``<output>`` (.mp4, 30 fps, mp4v), the frames of the video;
 * ``<stem>_gt.csv``: its ground truth (AVA format: boxes normalised, action ids, person id),
-  timestamps in seconds from the start of the video, i.e. the demo's keyframe times;
+  timestamps in seconds from the start of the video, i.e. the demo's keyframe times; the
+  person ids are the generator's people (``tools/benchmark.py --task tracking`` counts the
+  demo's id switches against them);
 * ``<stem>_boxes.csv``: the generator's detector-like person boxes in the same convention
   (``tools/demo.py --boxes`` input).
 

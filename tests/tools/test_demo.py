@@ -1,4 +1,4 @@
-"""tools/demo.py and slowfast_det.engine.video: a generated video, a tiny random model, a box CSV."""
+"""tools/demo.py and the file demo (slowfast_det.engine.demo_runner and its parts): a generated video, a tiny random model, a box CSV."""
 import logging
 import os
 import sys
@@ -15,15 +15,18 @@ import demo  # noqa: E402
 from slowfast_det.data import clip_frame_indices  # noqa: E402
 from slowfast_det.data.ava_io import read_box_csv  # noqa: E402
 from slowfast_det.engine.predictor import ActionPredictor  # noqa: E402
-from slowfast_det.engine.video import ActionVisualizer, CSVBoxes, VideoActionDemo, iter_keyframe_clips  # noqa: E402
+from slowfast_det.engine.demo_runner import VideoActionDemo  # noqa: E402
+from slowfast_det.engine.keyframe_clips import clip_indices, iter_keyframe_clips  # noqa: E402
+from slowfast_det.engine.person_boxes import CSVBoxes  # noqa: E402
+from slowfast_det.engine.visualize import ActionVisualizer  # noqa: E402
 
 H, W, FPS = 48, 64, 30
 NUM_VIDEO_FRAMES = 95  # 3.17 s: keyframes 0, 1, 2, 3 (frame 90 is the last keyframe)
 K = 5
 
 
-def write_video(path, n=NUM_VIDEO_FRAMES, size=(H, W)):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (size[1], size[0]))
+def write_video(path, n=NUM_VIDEO_FRAMES, size=(H, W), fps=FPS):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size[1], size[0]))
     assert writer.isOpened()
     for i in range(n):
         f = np.full((size[0], size[1], 3), 60, np.uint8)
@@ -173,8 +176,10 @@ def test_keyframe_clips_decode_once(n, fps, num_frames, rate):
     covered = []
     for j, kc in enumerate(clips):
         assert kc.center == round(kc.timestamp * fps) and kc.keyframe[0, 0, 0] == kc.center
-        # the data package's clip convention, clamped to the video
-        assert kc.clip_indices == clip_frame_indices(kc.center, num_frames, rate, n, fps=1, start_second=0).tolist()
+        # sampled by time; at 30 fps the data package's clip convention; clamped to the video
+        assert kc.clip_indices == clip_indices(kc.center, fps, num_frames, rate, n).tolist()
+        if fps == 30:
+            assert kc.clip_indices == clip_frame_indices(kc.center, num_frames, rate, n, fps=1, start_second=0).tolist()
         assert kc.clip[:, 0, 0, 0].tolist() == kc.clip_indices
         # a segment holds the frames nearest to its keyframe (the last one also the tail)
         for i, f in kc.segment:
@@ -231,7 +236,7 @@ def test_person_detector_filters_detectron2_output(tmp_path):
     from detectron2.engine import DefaultPredictor
     from detectron2.modeling import build_model
 
-    from slowfast_det.engine.video import PersonDetector
+    from slowfast_det.engine.video import PersonDetector  # the former module's names still import
 
     config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "person_detector",
                           "faster_rcnn_R18_FPN_synthetic.yaml")

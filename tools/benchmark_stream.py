@@ -1,0 +1,180 @@
+"""Streaming soak: the live demo over a long synthetic stream; lag and memory.
+
+    .venv/bin/python tools/benchmark.py --task stream [--video-minutes 10] [--speed 4]
+        [--config-file configs/synthetic/SLOWFAST_synthetic.yaml] [--max-growth-mb 32]
+        [--no-video] [KEY VALUE ...]
+
+Feeds ``VideoActionDemo.run_stream`` (the code path of ``tools/demo.py --realtime`` and of
+webcams / URLs) with a synthetic live stream: 30 fps frames of three moving people
+(160 x 120, the synthetic set's size), delivered ``--speed`` times faster than real time, so
+that ``--video-minutes`` of video take ``1 / speed`` of that in wall time. People come from
+a detector stand-in that returns the drawn boxes; actions from the config's model
+(``ActionPredictor``, random weights unless ``MODEL.WEIGHTS`` is given); tracking as
+``DEMO.TRACKER``; every frame drawn and written to a temporary mp4 (``--no-video``: drawn,
+not written).
+
+Memory: the process's resident set (``VmRSS``; Linux) every 30 s of video. ``start`` is
+after the first minute (warm: model, allocator pools, writer in place), ``end`` at the end
+of the stream, ``max`` the largest sample. Flat when ``end - start <= --max-growth-mb``
+(queued frames would grow by ~57 KB per frame, 1 GB over 10 minutes at 30 fps).
+
+Lag: seconds (wall clock) from the arrival of a clip's newest frame to its result, while
+the stream is live. Bounded when the largest lag stays under the largest inference time
+plus one keyframe interval (``1 / speed`` s of wall time) plus 0.5 s: skipped keyframes,
+not queued ones (queued ones would add one inference time per keyframe behind).
+"""
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from benchmark_soak import _rss_mb
+
+TARGET_MAX_GROWTH_MB = 32.0
+
+
+def add_arguments(parser):
+    parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
+    parser.add_argument("--video-minutes", type=float, default=10.0, help="video time of the stream")
+    parser.add_argument("--speed", type=float, default=4.0, help="frames delivered this many times faster than real time")
+    parser.add_argument("--max-growth-mb", type=float, default=TARGET_MAX_GROWTH_MB,
+                        help="allowed RSS growth from the end of the first minute to the end")
+    parser.add_argument("--no-video", action="store_true", help="draw the frames but write no video file")
+    parser.add_argument("opts", nargs="*", default=[], help="config overrides: KEY VALUE ...")
+
+
+PEOPLE = 3
+H, W, FPS = 120, 160, 30
+
+
+def _person_boxes(i):
+    """Boxes (R, 4) of the synthetic people in frame ``i``: they walk back and forth."""
+    boxes = []
+    for p in range(PEOPLE):
+        period = 240 + 90 * p
+        phase = (i + 37 * p) % (2 * period)
+        x = 10 + (W - 50) * (phase if phase < period else 2 * period - phase) / period
+        y = 15 + 25 * p
+        boxes.append([x, y, x + 30, y + 60])
+    return np.array(boxes, np.float32)
+
+
+class SyntheticStream:
+    """A live source: ``(frame, wall_time)`` at ``fps * speed`` frames per second."""
+
+    def __init__(self, seconds, speed, fps=FPS):
+        self.fps = float(fps)
+        self.name = "synthetic stream"
+        self.live = True
+        self.num_frames = int(round(seconds * fps))
+        self.speed = float(speed)
+
+    def __iter__(self):
+        start = time.monotonic()
+        background = np.full((H, W, 3), 70, np.uint8)
+        for i in range(self.num_frames):
+            frame = background.copy()
+            for b in _person_boxes(i).astype(int):
+                frame[b[1]:b[3], b[0]:b[2]] = (40, 180, 60)
+            frame[0, 0] = (i % 256, (i // 256) % 256, 0)  # the frame number, for the detector stand-in
+            due = start + i / (self.fps * self.speed)
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+                now = due
+            yield frame, now
+
+
+def _detector(frame):
+    i = int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1])
+    boxes = _person_boxes(i)
+    return boxes, np.full(len(boxes), 0.99, np.float32)
+
+
+class _RSSProbe:
+    """A sink that samples the process RSS every ``every`` frames (and draws nothing)."""
+
+    def __init__(self, every):
+        self.every = int(every)
+        self.frames = 0
+        self.samples = []  # (video seconds, MiB)
+
+    def write(self, frame):
+        if self.frames % self.every == 0:
+            self.samples.append((self.frames / FPS, _rss_mb(os.getpid())))
+        self.frames += 1
+        return True
+
+    def close(self, complete=True):
+        pass
+
+
+def main(args):
+    if not os.path.isdir("/proc/self"):
+        raise SystemExit("the stream benchmark reads /proc (Linux only)")
+    import torch
+
+    import slowfast_det  # noqa: F401  (registers the model)
+    from slowfast_det.config import load_slowfast_cfg
+    from slowfast_det.engine.demo_runner import VideoActionDemo
+    from slowfast_det.engine.predictor import ActionPredictor
+    from slowfast_det.engine.video_output import VideoFileSink
+
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    cfg = load_slowfast_cfg(args.config_file, list(args.opts))
+    cfg.defrost()
+    cfg.MODEL.DEVICE = "cpu" if not torch.cuda.is_available() else cfg.MODEL.DEVICE
+    cfg.freeze()
+    seconds = args.video_minutes * 60
+    rss_before_model = _rss_mb(os.getpid())
+    predictor = ActionPredictor(cfg, allow_random_weights=True)
+    demo = VideoActionDemo(cfg, predictor=predictor, detector=_detector)
+    probe = _RSSProbe(every=30 * FPS)
+    with tempfile.TemporaryDirectory() as tmp:
+        sinks = [probe]
+        if not args.no_video:
+            sinks.append(VideoFileSink(os.path.join(tmp, "stream.mp4"), FPS))
+        stream = SyntheticStream(seconds, args.speed)
+        print(f"stream: {seconds:.0f} s of video at {FPS} fps, delivered x{args.speed:g} "
+              f"({seconds / args.speed:.0f} s wall), model {args.config_file}, tracker {cfg.DEMO.TRACKER or 'off'}")
+        stats = demo.run_stream(stream, os.path.join(tmp, "stream.csv"), sinks=sinks, video_id="stream",
+                                persons_csv=os.path.join(tmp, "stream_persons.csv"), progress=True)
+        for sink in sinks:
+            sink.close(True)
+        video_mb = os.path.getsize(os.path.join(tmp, "stream.mp4")) / 2**20 if not args.no_video else 0.0
+    end = _rss_mb(os.getpid())
+    samples = probe.samples
+    start = next((r for s, r in samples if s >= 60), samples[-1][1])
+    peak = max([r for _, r in samples] + [end])
+    growth = end - start
+    flat = growth <= args.max_growth_mb
+    bound = stats["process_max_s"] + 1.0 / args.speed + 0.5
+    rows = [
+        ("video time streamed", stats["frames"] / FPS, "s"),
+        ("wall time", stats["seconds"], "s"),
+        ("delivery speed", args.speed, "x real time"),
+        ("frames drawn (and written)" if not args.no_video else "frames drawn", stats["frames"], "frames"),
+        ("output video", video_mb, "MiB"),
+        ("keyframes scored", stats["keyframes"], ""),
+        ("keyframes skipped", stats["keyframes_skipped"], ""),
+        ("share of keyframes skipped", stats["skipped_share"], ""),
+        ("inference per keyframe (detector stand-in + tracker + model + drawing), mean", stats["process_mean_s"], "s"),
+        ("inference per keyframe, max", stats["process_max_s"], "s"),
+        ("lag (clip's newest frame -> result), mean", stats["lag_mean_s"], "s wall"),
+        ("lag, max", stats["lag_max_s"], "s wall"),
+        ("lag, max, in video time", stats["lag_max_s"] * args.speed, "s video"),
+        ("lag of the keyframe scored after the stream ended", stats["lag_after_end_s"], "s wall"),
+        ("lag bound (max inference + keyframe interval + 0.5 s)", bound, "s wall"),
+        ("lag bounded", "yes" if stats["lag_max_s"] <= bound else "NO", ""),
+        ("ring buffer", stats["ring_frames"], "frames"),
+        ("person tracks", stats.get("tracks", 0), ""),
+        ("RSS before the model", rss_before_model, "MiB"),
+        ("RSS start (after 1 min of video)", start, "MiB"),
+        ("RSS end", end, "MiB"),
+        ("RSS max (every 30 s of video)", peak, "MiB"),
+        ("RSS growth start->end", growth, "MiB"),
+        (f"memory flat (growth <= {args.max_growth_mb:g} MiB)", "yes" if flat else "NO", ""),
+    ]
+    rows += [(f"RSS at {s:.0f} s of video", r, "MiB") for s, r in samples[:: max(1, len(samples) // 10)]]
+    return rows
