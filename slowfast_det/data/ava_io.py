@@ -23,6 +23,7 @@ pd = lazy_module("pandas")  # imported on first use: the evaluator's fast path n
 
 from .ava_errors import AVAFormatError, check_video_id
 from .label_map import read_label_map
+from .timestamps import normalize_array, parse_timestamp
 
 __all__ = [
     "AVAFormatError",
@@ -50,7 +51,8 @@ class BoxTable:
 
     Attributes:
         rows: DataFrame with columns ``BOX_COLUMNS`` plus ``line`` (1-based line in the file):
-            video_id str, timestamp int64, x1..y2 float64 (normalised), action_id int64
+            video_id str, timestamp int64 seconds (float64 rounded to the microsecond when
+            the file has sub-second keyframes, :mod:`.timestamps`), x1..y2 float64 (normalised), action_id int64
             (-1 for "no label"), last float64 (person id or score; NaN if absent).
         keys_without_boxes: set of (video_id, timestamp) given by 2-column rows.
     """
@@ -221,9 +223,10 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False):
             check_video_id(v, path, line_of(_first_bad(vid == v)))
 
     ts = _numeric(df, "timestamp", path, line_of, allow_empty=False)
-    i = _first_bad(ts != np.round(ts))
+    i = _first_bad(~np.isfinite(ts))
     if i is not None:
-        raise AVAFormatError(path, line_of(i), "timestamp", f"not a whole second: {str(df['timestamp'].iloc[i])!r}")
+        raise AVAFormatError(path, line_of(i), "timestamp", f"not a finite number: {str(df['timestamp'].iloc[i])!r}")
+    ts = normalize_array(ts)  # int64 seconds, or float64 rounded to the microsecond (sub-second keyframes)
 
     coords = {c: _numeric(df, c, path, line_of, allow_empty=True) for c in _COORDS}
     present = np.stack([~np.isnan(coords[c]) for c in _COORDS], axis=1)
@@ -257,7 +260,6 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False):
             raise AVAFormatError(path, line_of(i), "score", "missing or empty")
     del df
 
-    ts = ts.astype("int64")
     action[action_missing] = -1
     action = action.astype("int64")
     if has_box.all():  # the usual case: no copies
@@ -301,14 +303,13 @@ def read_exclusions(path):
             video_id, t = vals[0].strip(), vals[1].strip()
             check_video_id(video_id, path, i)
             try:
-                tf = float(t)
+                float(t)
             except ValueError:
                 raise AVAFormatError(path, i, "timestamp", f"not a number: {t!r}")
-            if not np.isfinite(tf):
+            try:
+                keys.add((video_id, parse_timestamp(t)))  # 0902 = 902.0; 902.5 its own key
+            except ValueError:
                 raise AVAFormatError(path, i, "timestamp", f"not a finite number: {t!r}")
-            if tf != int(tf):
-                raise AVAFormatError(path, i, "timestamp", f"not a whole second: {t!r}")
-            keys.add((video_id, int(tf)))
     return keys
 
 

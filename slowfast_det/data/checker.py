@@ -27,6 +27,7 @@ from .ava_io import (
 )
 from .datasets import AVA_FPS, AVA_START_SECOND, LABEL_MAP_FILES
 from .decode import read_frame
+from .timestamps import format_timestamp, frame_positions
 
 __all__ = ["AVACheckReport", "check_ava_dataset", "PROBLEMS", "WARNINGS"]
 
@@ -330,11 +331,11 @@ def check_ava_dataset(
                 if n is None:
                     missing_videos[vid] += 1
                     continue
-                center = (ts - start_second) * fps
+                center = int(frame_positions(ts, start_second, fps))
                 if not 0 <= center < n:
                     report.add(
                         "keyframe_outside_video",
-                        f"{rel}: {vid},{ts:04d}: frame index {center} outside the video's frames 0..{n - 1}",
+                        f"{rel}: {vid},{format_timestamp(ts)}: frame index {center} outside the video's frames 0..{n - 1}",
                     )
             for vid, k in sorted(missing_videos.items()):
                 report.add("video_not_in_frame_list", f"{rel}: video {vid!r} ({k} keyframes) not in frame_lists/{split}.csv", k)
@@ -345,10 +346,10 @@ def check_ava_dataset(
             for vid, g in fl_df.groupby("video_id"):
                 paths[vid] = dict(zip(g["frame_id"].tolist(), g["path"].tolist()))
             for vid, ts in sorted(gt_table.keys):
-                p = paths.get(vid, {}).get((ts - start_second) * fps)
+                p = paths.get(vid, {}).get(int(frame_positions(ts, start_second, fps)))
                 if p is None:
                     continue
                 full = os.path.join(frames_dir, p)
                 if os.path.exists(full) and read_frame(full, 8) is None:
-                    report.add("unreadable_frame", f"{_rel(root, full)} (keyframe {vid},{ts:04d})")
+                    report.add("unreadable_frame", f"{_rel(root, full)} (keyframe {vid},{format_timestamp(ts)})")
     return report

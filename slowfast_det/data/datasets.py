@@ -2,7 +2,8 @@
 
 One dataset dict per keyframe (see ``docs/DATAFLOW.md``), independent of any config::
 
-    {"video_id": str, "timestamp": int, "image_id": "<video_id>,<timestamp:04d>",
+    {"video_id": str, "timestamp": int (whole seconds) or float (sub-second keyframes),
+     "image_id": "<video_id>,<timestamp as AVA writes it: 0902, 0902.5>",
      "frame_source": {"type": "frames", "table": FrameTable, "fps": 30, "start_second": 900},
      "keyframe_path": str,
      "annotations": [{"bbox": [x1, y1, x2, y2] in [0, 1], "labels": [action ids], "person_id": int}],
@@ -33,6 +34,7 @@ from detectron2.data.catalog import Metadata
 
 from .ava_io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
 from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
+from .timestamps import format_timestamp, frame_positions, normalize
 
 __all__ = [
     "AVA_FPS",
@@ -339,27 +341,27 @@ def load_ava_dicts(
         frames = videos.get(vid)
         if frames is None:
             for ts in stamps:
-                _warn(stats, examples, "keyframes_video_not_in_frame_list", f"{vid},{ts:04d}: video not in {frame_list_file}")
+                _warn(stats, examples, "keyframes_video_not_in_frame_list", f"{vid},{format_timestamp(ts)}: video not in {frame_list_file}")
             continue
-        stamps = np.asarray(stamps, dtype=np.int64)
-        centers = (stamps - start_second) * fps
+        stamps = np.asarray(stamps)
+        centers = frame_positions(stamps, start_second, fps)
         inside = (centers >= 0) & (centers < len(frames))
         for ts, c in zip(stamps[~inside], centers[~inside]):
             _warn(
                 stats, examples, "keyframes_outside_video",
-                f"{vid},{ts:04d}: keyframe index {c} outside the video's frames 0..{len(frames) - 1}",
+                f"{vid},{format_timestamp(ts)}: keyframe index {c} outside the video's frames 0..{len(frames) - 1}",
             )
         stamps, centers = stamps[inside], centers[inside]
         if not len(stamps):
             continue
         source = frames_source(FrameTable([prefix + p for p in frames]), fps, start_second)
         table = source["table"]
-        for ts, c in zip(stamps.tolist(), centers.tolist()):
+        for ts, c in zip(map(normalize, stamps.tolist()), centers.tolist()):
             dicts.append(
                 {
                     "video_id": vid,
                     "timestamp": ts,
-                    "image_id": f"{vid},{ts:04d}",
+                    "image_id": f"{vid},{format_timestamp(ts)}",
                     "frame_source": source,
                     "keyframe_path": table[c],
                     "annotations": persons.get((vid, ts), []),

@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from .timestamps import frame_position, frame_positions
+
 __all__ = [
     "AVA_FPS",
     "AVA_START_SECOND",
@@ -33,21 +35,21 @@ _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 def clip_frame_indices(timestamps, num_frames, sampling_rate, num_video_frames, fps=AVA_FPS, start_second=AVA_START_SECOND):
     """Frame indices of the clip of each keyframe (the AVA clip convention).
 
-    The keyframe of second ``t`` is frame ``c = (t - start_second) * fps``; its clip is
+    The keyframe at time ``t`` is frame ``c = (t - start_second) * fps`` (rounded to the
+    nearest frame for sub-second times, :mod:`~slowfast_det.data.timestamps`); its clip is
     ``c - num_frames * sampling_rate // 2 + i * sampling_rate`` for ``i < num_frames``
     (``range(c - L/2, c + L/2, sampling_rate)`` with ``L = num_frames * sampling_rate`` as in
     PySlowFast), clamped to ``[0, num_video_frames - 1]``.
 
     Args:
-        timestamps: int or int array (K,) of keyframe seconds.
+        timestamps: number or array (K,) of keyframe times in seconds.
         num_frames, sampling_rate: clip length and stride in frames.
         num_video_frames: frames in the video.
 
     Returns:
         int64 array (num_frames,) for a scalar timestamp, else (K, num_frames).
     """
-    t = np.asarray(timestamps, dtype=np.int64)
-    center = (t - start_second) * fps
+    center = frame_positions(timestamps, start_second, fps)
     offsets = np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
     idx = center[..., None] + offsets
     return np.clip(idx, 0, num_video_frames - 1)
@@ -143,4 +145,4 @@ def frames_source(table, fps=AVA_FPS, start_second=AVA_START_SECOND):
 def keyframe_index(dataset_dict):
     """Frame id of the dict's keyframe in its ``frame_source``."""
     src = dataset_dict["frame_source"]
-    return (int(dataset_dict["timestamp"]) - src["start_second"]) * src["fps"]
+    return frame_position(dataset_dict["timestamp"], src["start_second"], src["fps"])

@@ -21,7 +21,7 @@ from typing import Union
 
 import numpy as np
 
-__all__ = ["normalize", "normalize_array", "parse_timestamp", "format_timestamp", "frame_position", "is_whole"]
+__all__ = ["normalize", "normalize_array", "parse_timestamp", "format_timestamp", "frame_position", "frame_positions", "is_whole"]
 
 Number = Union[int, float]
 _MICRO = 1_000_000
@@ -69,3 +69,12 @@ def format_timestamp(t: Number) -> str:
 def frame_position(t: Number, start_second: Number, fps: float) -> int:
     """Index of the frame shown at time ``t`` (see the module doc for the rounding)."""
     return int(math.floor((float(t) - float(start_second)) * float(fps) + 0.5 + 1e-9))
+
+
+def frame_positions(t, start_second: Number, fps: float) -> np.ndarray:
+    """Vectorised :func:`frame_position` (int64, same shape as ``t``); exact integer arithmetic
+    for whole-second int arrays at an integer fps."""
+    t = np.asarray(t)
+    if t.dtype.kind in "iu" and float(fps).is_integer() and float(start_second).is_integer():
+        return (t.astype(np.int64) - int(start_second)) * int(fps)
+    return np.floor((t.astype(np.float64) - float(start_second)) * float(fps) + 0.5 + 1e-9).astype(np.int64)

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from slowfast_det.data.timestamps import format_timestamp
+
 from .keyframe_clips import fps_warning, iter_keyframe_clips
 from .person_boxes import CSVBoxes, PersonDetector
 from .tracking import PersonTracker, ScoreSmoother
@@ -97,8 +99,8 @@ def write_persons_csv(rows, path):
     from slowfast_det.utils.file_io import atomic_path
 
     lines = []
-    for video_id, ts, box, track, actions in sorted(rows, key=lambda r: (r[0], int(r[1]), int(r[3]))):
-        head = f"{video_id},{int(ts):04d}," + ",".join(f"{v:.6g}" for v in box)
+    for video_id, ts, box, track, actions in sorted(rows, key=lambda r: (r[0], float(r[1]), int(r[3]))):
+        head = f"{video_id},{format_timestamp(ts)}," + ",".join(f"{v:.6g}" for v in box)
         lines += [f"{head},{a},{int(track)}" for a, _ in actions] or [f"{head},,{int(track)}"]
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:

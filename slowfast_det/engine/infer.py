@@ -17,6 +17,8 @@ import tempfile
 
 import numpy as np
 
+from slowfast_det.data.timestamps import normalize
+
 __all__ = ["ResumableResultsWriter", "run_fingerprint", "keyframe_result", "results_csv_text", "run_inference"]
 
 logger = logging.getLogger(__name__)
@@ -169,7 +171,7 @@ def keyframe_result(sample, instances, class_ids):
     columns = np.asarray(class_ids, dtype=np.int64) - 1
     if scores.ndim != 2 or len(columns) and scores.shape[1] <= columns.max():
         raise ValueError(f"keyframe {sample.get('image_id')}: scores {scores.shape} lack action id {columns.max() + 1}")
-    return (str(sample["video_id"]), int(sample["timestamp"]), boxes, scores[:, columns])
+    return (str(sample["video_id"]), normalize(sample["timestamp"]), boxes, scores[:, columns])
 
 
 def results_csv_text(keyframes, class_ids):

@@ -126,6 +126,16 @@ def _check_finite(arr, columns, path, what):
             raise AVAFormatError(path, int(arr.line[i]), name, f"not a finite number: {float(vals[i])!r}")
 
 
+def integer_timestamps(*arrays):
+    """The timestamp arrays as int64 in one unit: seconds when every value is a whole second
+    (AVA), else microseconds (sub-second keyframes: the 2020 official script's key precision;
+    the readers have rounded them to the microsecond already)."""
+    arrays = [np.asarray(a) for a in arrays]
+    if all(a.dtype.kind in "iu" or bool(np.all(a == np.round(a))) for a in arrays):
+        return [a.astype(np.int64) for a in arrays]
+    return [np.round(a.astype(np.float64) * 1_000_000).astype(np.int64) for a in arrays]
+
+
 def frame_map(
     groundtruth,
     detections,
@@ -215,11 +225,12 @@ def frame_map(
     gt_video = codes(gt.videos)[gt.video] if len(gt) else np.zeros(0, dtype=np.int64)
     det_video = codes(det.videos)[det.video] if len(det) else np.zeros(0, dtype=np.int64)
     kwb = sorted(gt.keys_without_boxes)
-    kwb_video, kwb_ts = codes([k[0] for k in kwb]), np.array([int(k[1]) for k in kwb], dtype=np.int64)
+    kwb_video, kwb_ts = codes([k[0] for k in kwb]), np.array([k[1] for k in kwb], dtype=np.float64)
     excl = sorted(excluded)
-    excl_video, excl_ts = codes([k[0] for k in excl]), np.array([int(k[1]) for k in excl], dtype=np.int64)
-    keys = Keys([gt.timestamp, det.timestamp, kwb_ts, excl_ts], len(index))
-    gt_key_all, det_key = keys(gt_video, gt.timestamp), keys(det_video, det.timestamp)
+    excl_video, excl_ts = codes([k[0] for k in excl]), np.array([k[1] for k in excl], dtype=np.float64)
+    gt_ts, det_ts, kwb_ts, excl_ts = integer_timestamps(gt.timestamp, det.timestamp, kwb_ts, excl_ts)
+    keys = Keys([gt_ts, det_ts, kwb_ts, excl_ts], len(index))
+    gt_key_all, det_key = keys(gt_video, gt_ts), keys(det_video, det_ts)
     excl_key = keys(excl_video, excl_ts)
     gt_file_keys = np.concatenate([gt_key_all, keys(kwb_video, kwb_ts)])
 

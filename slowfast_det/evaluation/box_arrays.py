@@ -100,7 +100,7 @@ def box_arrays_from_frame(rows, keys_without_boxes=(), reader="pandas"):
         out = BoxArrays(
             [str(v) for v in uniq],
             codes.astype(np.int64),
-            rows["timestamp"].to_numpy(dtype=np.int64),
+            rows["timestamp"].to_numpy(),  # int64 seconds, or float64 for sub-second keyframes
             *(rows[c].to_numpy(dtype=np.float64) for c in ["x1", "y1", "x2", "y2"]),
             rows["action_id"].to_numpy(dtype=np.int64),
             rows["last"].to_numpy(dtype=np.float64),

@@ -17,6 +17,8 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from slowfast_det.data.timestamps import format_timestamp, normalize
+
 from .ava_map import evaluate_files, format_result
 from .result import KEYS_ABSENT_RULES
 from .files import write_detections_csv, write_json
@@ -114,7 +116,7 @@ class AVAEvaluator(DatasetEvaluator):
         """Keep each keyframe's boxes (normalised to [0, 1] of the frame) and the scores of
         the evaluated classes."""
         for inp, out in zip(inputs, outputs):
-            image_id = inp.get("image_id", f"{inp['video_id']},{int(inp['timestamp']):04d}")
+            image_id = inp.get("image_id", f"{inp['video_id']},{format_timestamp(inp['timestamp'])}")
             inst = out["instances"].to("cpu")
             boxes = inst.pred_boxes.tensor.double().numpy()
             scores = inst.scores.float().numpy()
@@ -129,7 +131,7 @@ class AVAEvaluator(DatasetEvaluator):
                 raise ValueError(f"keyframe {image_id}: non-finite boxes or scores in the model output")
             h, w = float(inp["height"]), float(inp["width"])
             norm = boxes / np.array([w, h, w, h])
-            self._keyframes.append((str(inp["video_id"]), int(inp["timestamp"]), norm, scores[:, self._columns]))
+            self._keyframes.append((str(inp["video_id"]), normalize(inp["timestamp"]), norm, scores[:, self._columns]))
 
     def evaluate(self):
         if self._distributed:

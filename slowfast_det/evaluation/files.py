@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 
+from slowfast_det.data.timestamps import format_timestamp
 from slowfast_det.utils.file_io import atomic_path
 from slowfast_det.utils.lazy_import import lazy_module
 
@@ -22,7 +23,8 @@ def write_json(obj, path):
 def write_detections_csv(keyframes, class_ids, path):
     """Write per-box, per-class detections in the official format, atomically.
 
-    Rows ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` (timestamp as 4 digits,
+    Rows ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` (timestamp as AVA writes it:
+    4 digits for whole seconds, ``0902.5`` for sub-second keyframes,
     numbers with 9 significant digits, which round-trips float32 exactly). Keyframes are
     written sorted by (video_id, timestamp), boxes in the given order, classes ascending, so
     the file (and the tie order it defines) does not depend on the number of workers.
@@ -37,7 +39,7 @@ def write_detections_csv(keyframes, class_ids, path):
         number of rows written.
     """
     class_ids = np.asarray(class_ids, dtype=np.int64)
-    keyframes = sorted(keyframes, key=lambda k: (k[0], int(k[1])))
+    keyframes = sorted(keyframes, key=lambda k: (k[0], float(k[1])))
     n_cls = len(class_ids)
     # video id, timestamp and coordinates are formatted once per box (as text columns) and
     # repeated for the box's classes; only the scores are formatted per row.
@@ -47,7 +49,7 @@ def write_detections_csv(keyframes, class_ids, path):
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         n = len(boxes)
         text["video_id"] += [str(video_id)] * n
-        text["timestamp"] += [f"{int(ts):04d}"] * n
+        text["timestamp"] += [format_timestamp(ts)] * n
         for i, c in enumerate(["x1", "y1", "x2", "y2"]):
             text[c] += [f"{v:.9g}" for v in boxes[:, i].tolist()]
         scores.append(np.asarray(sc, dtype=np.float64).reshape(n, n_cls))

@@ -34,6 +34,7 @@ It does no input validation: it is not meant for users (use ``ava_map``).
 """
 import argparse
 import csv
+import decimal
 import heapq
 import sys
 import time
@@ -42,6 +43,16 @@ from collections import defaultdict
 import numpy as np
 
 __all__ = ["read_rows", "read_csv_rows", "reference_frame_map", "reference_evaluate_files", "main"]
+
+
+def _key_timestamp(text):
+    """The 2020 script's key: the timestamp as a Decimal at microsecond precision (``0902`` and
+    ``902.000000`` are one key, ``902.5`` its own; the 2019 script took ``int(timestamp)``,
+    whole seconds only, which is the same key for AVA's files)."""
+    text = text.strip()
+    if text.isdigit():  # AVA's whole seconds; equal (and hash-equal) to the Decimal of the same time
+        return int(text)
+    return decimal.Decimal(text).quantize(decimal.Decimal("0.000001"))
 
 
 def read_csv_rows(path):
@@ -54,11 +65,11 @@ def read_csv_rows(path):
             if not row:
                 continue
             if len(row) < 7 or row[2] == "":
-                keys_without_boxes.add((row[0], int(float(row[1]))))
+                keys_without_boxes.add((row[0], _key_timestamp(row[1])))
                 continue
             last = float(row[7]) if len(row) > 7 and row[7] != "" else 1.0
             rows.append(
-                (row[0], int(float(row[1])), float(row[2]), float(row[3]), float(row[4]), float(row[5]), int(row[6]), last, line)
+                (row[0], _key_timestamp(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]), int(row[6]), last, line)
             )
     return rows, keys_without_boxes
 
@@ -84,7 +95,7 @@ def _read_exclusions(path):
     with open(path, newline="") as f:
         for row in csv.reader(f):
             if row:
-                keys.add((row[0].strip(), int(float(row[1]))))
+                keys.add((row[0].strip(), _key_timestamp(row[1])))
     return keys
 
 

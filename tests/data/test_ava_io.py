@@ -46,7 +46,7 @@ def test_proposals_allow_empty_action(tmp_path):
         ("v,902,0.1,0.2,0.5,0.9,12,0\nv,902,0.1,0.2,0.5,0.9,12,0,7\n", r"bad.csv:2: expected 2 or 8"),
         ("v,902,0.1,0.2,0.5\n", r"bad.csv:1: field 'y2' missing"),
         ("../x,902,0.1,0.2,0.5,0.4,1,1\n", r"bad.csv:1: field 'video_id' unsafe"),
-        ("v,902.5,0.1,0.2,0.5,0.4,1,1\n", r"bad.csv:1: field 'timestamp' not a whole second"),
+        ("v,inf,0.1,0.2,0.5,0.4,1,1\n", r"bad.csv:1: field 'timestamp' not a finite number"),
         ("v,902,0.1,0.2,0.5,0.4,1.5,1\n", r"bad.csv:1: field 'action_id' not an integer"),
         ("v,902,0.1,0.2,0.5,0.4,1,\n", r"bad.csv:1: field 'score' missing"),
     ],
