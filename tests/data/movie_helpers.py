@@ -25,17 +25,19 @@ def index_image(i, width=W, height=H):
     return img
 
 
-def write_movie(path, rate, num_frames, width=W, height=H, codec="mpeg4", frame_fn=None, options=None):
+def write_movie(path, rate, num_frames, width=W, height=H, codec="mpeg4", frame_fn=None, options=None,
+                pix_fmt="yuv420p", pts_fn=None):
     """Encode a movie of ``num_frames`` frames at ``rate`` with PyAV; frame ``i`` is
-    ``frame_fn(i)`` (RGB uint8), by default :func:`index_image`."""
+    ``frame_fn(i)`` (RGB uint8), by default :func:`index_image`, at ``pts_fn(i)`` (in units of
+    ``1 / rate``; default ``i``: constant frame rate)."""
     frame_fn = frame_fn or (lambda i: index_image(i, width, height))
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.options = dict({"qscale": "2"} if options is None else options)
         for i in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_fn(i), format="rgb24")
-            frame.pts = i
+            frame.pts = i if pts_fn is None else pts_fn(i)
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
