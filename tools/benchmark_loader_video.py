@@ -41,16 +41,18 @@ def video_codec():
 
 
 def encode_movie(path, width, height, num_frames, gop, preset, crf, seed=0):
-    """The scene of ``build_folder`` (same seed, same frames) as a 30 fps movie."""
+    """The scene of ``build_folder`` (same seed, same frames) as a 30 fps movie (odd sizes
+    padded to even, e.g. 455x256 frames give a 456x256 movie)."""
     scene = bl._Scene(np.random.default_rng(seed), width, height)
     codec = video_codec()
+    pad = ((0, height % 2), (0, width % 2), (0, 0))  # 4:2:0 needs even sizes: repeat the last row / column
     with av.open(path, "w") as container:
         stream = container.add_stream(codec, rate=30)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
         stream.codec_context.gop_size = gop
         stream.options = {"preset": preset, "crf": str(crf), "keyint": str(gop)} if codec == "libx264" else {"qscale": "3"}
         for i in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(scene.frame(i)[..., ::-1].copy(), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.pad(scene.frame(i)[..., ::-1], pad, mode="edge"), format="rgb24")
             frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)

@@ -20,7 +20,10 @@ works when the folders do not exist.
 
 Built-in names, under ``$DETECTRON2_DATASETS`` (default ``./datasets``):
 ``ava_v2.2_{train,val}`` and ``ava_v2.1_{train,val}`` in ``ava/``, and
-``synthetic_ava_{train,val}`` in ``synthetic_ava/``.
+``synthetic_ava_{train,val}`` in ``synthetic_ava/``; each also as ``<name>_video``, which
+reads the movies ``videos/<video_id>.{mp4,mkv,webm}`` instead of the extracted frames
+(``frame_source="video"``; the loaders pick the twin ``AVA.FRAME_SOURCE`` names,
+:func:`dataset_for_frame_source`).
 """
 import functools
 import logging

@@ -10,8 +10,12 @@ through a single resize / affine warp straight to the output size into a uint8 R
 Normalisation, the colour jitter (whose parameters are drawn here) and the pathway split
 happen in the model, on its device. The mapper reads no ``MODEL.*`` key.
 
-Bad data: a frame that is missing or cannot be decoded is replaced by the nearest readable
-frame of the clip (same video), logged and counted; a clip with no readable frame is
+Frames come from the dict's ``frame_source``: image files (``"frames"``) or the movie,
+decoded by time (``"video"``, :mod:`slowfast_det.data.video_reader`).
+
+Bad data: a frame that is missing or cannot be decoded (a missing or unreadable file; a
+movie that cannot be opened, is truncated or fails to decode part way) is replaced by the
+nearest readable frame of the clip (same video), logged and counted; a clip with no readable frame is
 skipped (the mapper returns None and Detectron2's MapDataset tries another index). The
 counts travel with the next sample the worker returns, in ``data_issues`` (see
 :mod:`slowfast_det.data.issues`).
