@@ -11,7 +11,8 @@ the frames extracted from the same movie, up to the JPEG re-encoding). This work
 source rate (23.976, 25, 29.97, 30 fps, variable frame rate).
 
 Reading a clip (:func:`read_clip`) costs one seek (to the key frame at or before the clip's
-first time) and decodes forward until the frame after the clip's last time; only the
+first time) and decodes forward until the frame after the clip's last time (up to one
+second before the clip the decoder drops the frames nothing references); only the
 source frames the clip uses are converted to BGR arrays (at ``1 / factor`` of their size
 when the mapper's transform allows, the counterpart of the JPEG reduced decode). Each
 process keeps a few containers open (:class:`VideoReader`, a small LRU per DataLoader
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm")
 #: Open containers kept per process.
 CACHE_SIZE = 4
+#: Seconds before a clip's first time from which every frame is decoded (see VideoReader).
+PREROLL_MARGIN = Fraction(1)
 
 
 def index_time(index, fps=AVA_FPS, start_second=AVA_START_SECOND):
@@ -112,9 +115,14 @@ class VideoReader:
         cache_size: containers kept open (per process: a reader made before a DataLoader
             forks its workers reopens its movies in each worker).
         threads: decoder threads per container (1 in DataLoader workers).
+        skip_preroll: between the key frame and ``PREROLL_MARGIN`` before the clip, let the
+            decoder drop non-reference frames (B-frames nothing refers to); the frames of the
+            clip are the same either way (a clip whose first frame would come from before the
+            margin is decoded again without skipping).
     """
 
-    def __init__(self, cache_size=CACHE_SIZE, threads=1):
+    def __init__(self, cache_size=CACHE_SIZE, threads=1, skip_preroll=True):
+        self.skip_preroll = bool(skip_preroll)
         self.cache_size = int(cache_size)
         self.threads = int(threads)
         self._open = OrderedDict()
@@ -177,13 +185,15 @@ class VideoReader:
 
         ts = [times[i] for i in order]
         seek_at = max(Fraction(0), ts[0])
+        skip = self.skip_preroll
         while True:
             out.clear()
             entry.container.seek(
                 math.floor((seek_at + entry.origin) / entry.tb), stream=entry.stream, backward=True, any_frame=False
             )
             j, prev, prev_t, prev_dur, error, retry = 0, None, None, None, None, False
-            frames = entry.container.decode(entry.stream)
+            skip_until = ts[0] - PREROLL_MARGIN if skip else None
+            frames = _decoded_frames(entry, skip_until)
             try:
                 for frame in frames:
                     if frame.pts is not None:
@@ -192,6 +202,9 @@ class VideoReader:
                         t = prev_t + prev_dur if prev_t is not None else seek_at
                     if prev is None and ts[0] + tol < t and t > tol and seek_at > 0:
                         retry = True  # the seek landed after the clip's start: decode from the start
+                        break
+                    if j == 0 and prev is not None and skip_until is not None and ts[0] + tol < t and prev_t < skip_until:
+                        retry = True  # a skipped frame may have shown the clip's first time: no skipping
                         break
                     while j < len(ts) and ts[j] + tol < t:
                         take(prev if prev is not None else frame, j)  # before the first frame: take it
@@ -205,7 +218,10 @@ class VideoReader:
             finally:
                 frames.close()
             if retry:
-                seek_at = Fraction(0)
+                if skip_until is not None and prev is not None:
+                    skip = False
+                else:
+                    seek_at = Fraction(0)
                 continue
             if prev is not None:  # the last decoded frame covers its own interval
                 while j < len(ts) and ts[j] + tol < prev_t + prev_dur:
@@ -215,6 +231,25 @@ class VideoReader:
                 end = float(prev_t + prev_dur) if prev is not None else 0.0
                 error = f"no frame at {float(ts[j]):.3f} s (the decoded movie ends at {end:.3f} s)"
             return out, error
+
+
+def _decoded_frames(entry, skip_until):
+    """The stream's frames from the current position; before ``skip_until`` (seconds) the
+    decoder drops the frames no other frame references (``skip_frame`` NONREF: the pre-roll
+    from the key frame to the clip needs only the reference frames). Every frame at or after
+    ``skip_until`` is decoded: a frame comes in decode order after the frames it references,
+    so the first packet at or after ``skip_until`` precedes all of them."""
+    cc = entry.stream.codec_context
+    skipping = skip_until is not None
+    cc.skip_frame = "NONREF" if skipping else "DEFAULT"
+    try:
+        for packet in entry.container.demux(entry.stream):
+            if skipping and (packet.pts is None or Fraction(packet.pts) * entry.tb - entry.origin >= skip_until):
+                cc.skip_frame = "DEFAULT"
+                skipping = False
+            yield from packet.decode()
+    finally:
+        cc.skip_frame = "DEFAULT"
 
 
 def _to_bgr(frame, factor):

@@ -27,16 +27,18 @@ from slowfast_det.data import datasets as ds_mod
 from slowfast_det.data.frames import FrameTable, frames_source
 from slowfast_det.data.mapper import ISSUE_MISSING_FRAMES, ISSUE_SKIPPED_CLIPS, AVADatasetMapper
 from slowfast_det.data.movie_frames import iter_frames_by_time
+from slowfast_det.data import video_reader
 from slowfast_det.data.video_reader import VideoReader, index_time, probe_video_source, video_source
 
 W, H = 64, 48
 START, DURATION, SECONDS = 1, 3, 4  # frames of movie seconds [1, 4) = AVA frame index 0..89
 NUM_FRAMES, SAMPLING_RATE = 8, 4
 KEYFRAMES = (1, 2, 3)  # clips clamped at the start, inside, clamped at the end
-MOVIES = {  # name: (rate, file, codec)
+MOVIES = {  # name: (rate, file, codec); H.264 with B-frames (x264 preset fast), one key frame
     "m30": (Fraction(30), "m30.mp4", "libx264"),
     "m25": (Fraction(25), "m25.mkv", "mpeg4"),
     "m2997": (Fraction(30000, 1001), "m2997.mp4", "libx264"),
+    "b25": (Fraction(25), "b25.mp4", "libx264"),
 }
 # mean / 99th percentile / max absolute difference (0-255) of the movie clip to the prepare_ava
 # JPEG clip. Measured on these movies: mean 2.85-2.95, p99 13-16, max 30-58 (the max at the
@@ -67,7 +69,7 @@ def movies(tmp_path_factory):
     d = tmp_path_factory.mktemp("movies")
     out = {}
     for name, (rate, fname, codec) in MOVIES.items():
-        opts = {"crf": "18", "preset": "ultrafast"} if codec == "libx264" else None
+        opts = {"crf": "18", "preset": "fast"} if codec == "libx264" else None
         write_movie(d / fname, rate, int(SECONDS * rate), W, H, codec=codec, frame_fn=textured, options=opts)
         out[name] = str(d / fname)
     return out
@@ -165,6 +167,22 @@ def test_reader_seeks_cache_and_end(movies):
     assert list(r._open) == [movies["m25"], movies["m2997"]]  # the last two containers stay open
     frames, err = r.read(movies["m25"], [Fraction(SECONDS) + Fraction(1, 10)])
     assert frames == [None] and "no frame at" in err
+
+
+@pytest.mark.parametrize("margin", [Fraction(1), Fraction(0)])
+def test_preroll_skipping_gives_the_same_frames(movies, monkeypatch, margin):
+    """Non-reference frames dropped before the clip change no clip frame; with no margin the
+    frame showing the clip's first time often comes from the skipped part, which the reader
+    detects and decodes again without skipping."""
+    monkeypatch.setattr(video_reader, "PREROLL_MARGIN", margin)
+    rate = MOVIES["b25"][0]
+    for first in (0, 13, 31, 47, 66, 81):
+        times = [index_time(k, 30, START) for k in range(first, min(90, first + 16), 2)]
+        got = [VideoReader(skip_preroll=skip).read(movies["b25"], times) for skip in (True, False)]
+        assert got[0][1] is None and got[1][1] is None
+        for a, b in zip(got[0][0], got[1][0]):
+            np.testing.assert_array_equal(a, b)
+        assert [shown_index(f) for f in got[0][0]] == [expected_source(k, rate) for k in range(first, min(90, first + 16), 2)]
 
 
 def truncated_copy(src, dst, fraction=0.5):
