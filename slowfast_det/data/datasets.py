@@ -357,21 +357,22 @@ def load_ava_dicts(
         by_video.setdefault(vid, []).append(ts)
     movies = None
     if video:
-        movies, no_movie, unreadable = index_movies(videos_dir, list(by_video), fps, start_second)
+        movies, _, unreadable = index_movies(videos_dir, list(by_video), fps, start_second)
         for vid, err in unreadable.items():
             _warn(stats, examples, "videos_unreadable_header", f"{err} (its clips are recovered and counted when loaded)")
     dicts = []
     for vid, stamps in by_video.items():
         if video:
             source = movies.get(vid)
-            n = None if source is None else source["num_frames"]
+            missing, n = source is None, None if source is None else source["num_frames"]
         else:
             frames = videos.get(vid)
-            source, n = None, None if frames is None else len(frames)
-        if source is None and (video or frames is None):
+            missing, n = frames is None, None if frames is None else len(frames)
+        if missing:
             where = f"no movie {vid}.{{mp4,mkv,webm}} in {videos_dir}" if video else f"video not in {frame_list_file}"
             for ts in stamps:
-                _warn(stats, examples, "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list", f"{vid},{ts:04d}: {where}")
+                category = "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list"
+                _warn(stats, examples, category, f"{vid},{ts:04d}: {where}")
             continue
         stamps = np.asarray(stamps, dtype=np.int64)
         centers = (stamps - start_second) * fps
@@ -544,7 +545,10 @@ def dataset_for_frame_source(name, frame_source):
     reg = _AVA_REGISTRATIONS.get(name)
     if reg is None or reg["frame_source"] == frame_source:
         return name
-    twin = name + VIDEO_SUFFIX if frame_source == "video" else (name[: -len(VIDEO_SUFFIX)] if name.endswith(VIDEO_SUFFIX) else None)
+    if frame_source == "video":
+        twin = name + VIDEO_SUFFIX
+    else:
+        twin = name[: -len(VIDEO_SUFFIX)] if name.endswith(VIDEO_SUFFIX) else None
     if twin is not None and _AVA_REGISTRATIONS.get(twin, {}).get("frame_source") == frame_source:
         return twin
     raise ValueError(

@@ -442,7 +442,8 @@ class AVADatasetMapper:
         for i, f in enumerate(decoded):
             if f is None:
                 src_i = min(readable, key=lambda j: (abs(j - i), j))
-                _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], f" ({error})" if error else "", names[src_i])
+                why = f" ({error})" if error else ""
+                _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[src_i])
                 f = decoded[src_i]
                 replaced += 1
             frames.append(f)
