@@ -12,7 +12,8 @@ same keyframes and the same sampled transforms (numpy RNG seeded per clip), inte
   last frame, BGR conversion at the reduced size, warp);
 - decode limit, video: only the seek + decode + BGR conversion of the same clips
   (``VideoReader.read``), the floor of the video path;
-- decode only, video: seek + decode without the BGR conversion.
+- decode only, video: seek + decode of every frame to the clip's end (no pre-roll skipping),
+  without the BGR conversion.
 
 The clips are read in keyframe order through one reader (its containers stay open), one
 torch and one OpenCV thread, one decoder thread (as in a DataLoader worker).
