@@ -136,6 +136,12 @@ def add_slowfast_config(cfg):
     _C.AVA.GENERATE_SYNTHETIC_IF_MISSING = True
     # Clips per batch in the inference loader (build_ava_test_loader).
     _C.AVA.TEST_BATCH_SIZE = 1
+    # Where clips come from: "frames" (extracted frames, frames/ + frame_lists/) or "video"
+    # (the movies videos/<video_id>.{mp4,mkv,webm}, decoded by time with PyAV). The loaders use
+    # each DATASETS.TRAIN / TEST dataset's twin registered for this source (the built-ins are
+    # registered both ways: ava_v2.2_val and ava_v2.2_val_video; see
+    # slowfast_det.data.datasets.dataset_for_frame_source).
+    _C.AVA.FRAME_SOURCE = "frames"
 
     # ------------------------------------------------------------------ demo (tools/demo.py)
     _C.DEMO = CN()

@@ -19,12 +19,17 @@ numpy RNG is seeded per clip):
 Everything runs in one process with one torch and one OpenCV thread (as in a DataLoader
 worker). Each pass is timed ``--repeats`` times, interleaved, and the best pass is kept.
 Targets: mapper >= 0.85 x decode limit, mapper >= 2 x naive.
+
+With ``--sources video`` (default: both) the same clips are also read straight from a movie
+of the same frames (tools/benchmark_loader_video.py): clips/s from video vs from frames vs
+the decode limits.
 """
 import os
 import shutil
 import tempfile
 import time
 
+import benchmark_loader_video
 import cv2
 import numpy as np
 import torch
@@ -45,6 +50,9 @@ def add_arguments(parser):
     parser.add_argument("--train-crop", type=int, default=224)
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--loader-workers", type=int, default=0, help="also time a DataLoader with this many workers (0: skip)")
+    parser.add_argument("--sources", nargs="+", choices=["frames", "video"], default=["frames", "video"],
+                        help="frame sources to time: the JPEG frames, and the movie (benchmark_loader_video.py)")
+    benchmark_loader_video.add_arguments(parser)
     parser.add_argument("--workdir", default=None, help="folder for the generated frames (default: a temp dir, removed)")
 
 
@@ -271,11 +279,13 @@ def main(args):
             n_video = build_folder(root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality)
             kb = os.path.getsize(os.path.join(root, "frames", "benchvid", "benchvid_000001.jpg")) / 1024
             print(f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in {time.perf_counter() - t:.1f}s")
-            for mode in args.modes:
+            for mode in args.modes if "frames" in args.sources else ():
                 case = run_case(args, root, size, mode, n_video)
                 for r in case:
                     print(f"[loader] {r[0]}: {r[1] if isinstance(r[1], str) else f'{r[1]:.3g}'} {r[2]}")
                 rows.extend(case)
+        if "video" in args.sources:
+            rows.extend(benchmark_loader_video.main(args, workdir))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -3,10 +3,15 @@
 
     .venv/bin/python tools/check_ava_dataset.py ROOT [--splits train val] [--version v2.2]
         [--num-classes 80] [--verify-images {none,keyframes,all}] [--max-examples 5]
+        [--frame-source {frames,video}]
 
 Prints counts and the first examples of every problem (missing frames, malformed rows,
 unknown label ids, keyframes outside the frame range, frame-list / annotation mismatches)
 and exits with status 1 if there is any problem (warnings alone exit 0).
+
+With ``--frame-source video`` it checks ``videos/`` instead of the frames: a movie per
+annotated video, its duration and frame rate, decodability at the keyframes (or, with
+``--verify-images all``, to its end: truncated files), keyframes inside the movie.
 """
 import argparse
 import os
@@ -25,11 +30,13 @@ def main(argv=None):
     parser.add_argument("--num-classes", type=int, default=80, help="valid action ids are 1..N")
     parser.add_argument("--verify-images", choices=["none", "keyframes", "all"], default="keyframes",
                         help="decode annotated keyframes (default), every listed frame, or none")
+    parser.add_argument("--frame-source", choices=["frames", "video"], default="frames",
+                        help="check the extracted frames (frames/, frame_lists/) or the movies (videos/<id>.mp4|mkv|webm)")
     parser.add_argument("--max-examples", type=int, default=5, help="examples printed per category")
     args = parser.parse_args(argv)
     report = check_ava_dataset(
         args.root, splits=tuple(args.splits), version=args.version, num_classes=args.num_classes,
-        verify_images=args.verify_images, max_examples=args.max_examples,
+        verify_images=args.verify_images, max_examples=args.max_examples, frame_source=args.frame_source,
     )
     print(report.format())
     return 0 if report.ok else 1

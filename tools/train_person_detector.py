@@ -47,6 +47,11 @@ def person_dicts(ava_name):
     out = []
     for i, d in enumerate(DatasetCatalog.get(ava_name)):
         vid = d["video_id"]
+        if "keyframe_path" not in d:
+            raise ValueError(
+                f"dataset '{ava_name}': its frame source is {d['frame_source']['type']!r}, without keyframe image "
+                "files; the person detector trains on keyframe images: use the frames dataset (without '_video')"
+            )
         if vid not in sizes:
             size = read_frame_size(d["keyframe_path"])
             if size is None:

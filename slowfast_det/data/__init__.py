@@ -9,7 +9,9 @@ from . import ava_io  # noqa: F401
 if not LIGHT_IMPORT:  # SLOWFAST_DET_LIGHT_IMPORT=1: only ava_io (see slowfast_det/__init__.py)
     from .build import build_ava_test_loader, build_ava_train_loader
     from .checker import AVACheckReport, check_ava_dataset
-    from .datasets import AVAMetadata, load_ava_dicts, register_ava_dataset, registered_ava_datasets
+    from .datasets import (
+        AVAMetadata, dataset_for_frame_source, load_ava_dicts, register_ava_dataset, registered_ava_datasets,
+    )
     from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
     from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
     from .mapper import AVADatasetMapper
@@ -26,6 +28,7 @@ __all__ = [
     "build_ava_train_loader",
     "check_ava_dataset",
     "clip_frame_indices",
+    "dataset_for_frame_source",
     "frames_source",
     "keyframe_index",
     "load_ava_dicts",

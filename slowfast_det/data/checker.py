@@ -25,6 +25,7 @@ from .ava_io import (
     read_frame_list,
     read_label_map,
 )
+from .checker_video import VIDEO_PROBLEMS, VIDEO_WARNINGS, check_movies
 from .datasets import AVA_FPS, AVA_START_SECOND, LABEL_MAP_FILES
 from .decode import read_frame
 from .timestamps import format_timestamp, frame_positions
@@ -46,6 +47,7 @@ PROBLEMS = {
     "keyframe_outside_video": "keyframe whose frame index is outside the video's frames",
     "video_not_in_frame_list": "annotated video missing from the split's frame list",
     "frame_list_gap": "frame ids missing inside a video's frame list",
+    **VIDEO_PROBLEMS,
 }
 #: Warning categories (reported; the loader repairs and counts them).
 WARNINGS = {
@@ -59,6 +61,7 @@ WARNINGS = {
     ),
     "frame_list_path_mismatch": "frame path not inside a folder named after its video",
     "video_without_annotations": "frame-list video with no annotated keyframe",
+    **VIDEO_WARNINGS,
 }
 
 
@@ -234,8 +237,10 @@ def check_ava_dataset(
     verify_images="keyframes",
     max_examples=5,
     max_bad_rows=20,
+    frame_source="frames",
 ):
-    """Check an AVA-format folder (``frames/``, ``frame_lists/``, ``annotations/``).
+    """Check an AVA-format folder (``frames/``, ``frame_lists/``, ``annotations/``; or
+    ``videos/`` and ``annotations/`` for ``frame_source="video"``).
 
     Args:
         root: the folder.
@@ -248,18 +253,28 @@ def check_ava_dataset(
             "all" (every listed frame; slow on full AVA).
         max_examples: examples kept per category.
         max_bad_rows: malformed rows counted per file before giving up on that file.
+        frame_source: "frames" (the frame lists and frames) or "video" (the movies
+            ``videos/<video_id>.{mp4,mkv,webm}``: each annotated video's movie is probed
+            for its duration and frame rate, decoded at its first and last keyframe
+            (``verify_images="keyframes"``) or to its end (``"all"``, finds truncated files),
+            and the keyframes are checked to lie inside it; no frame list is needed).
 
     Returns:
         AVACheckReport (``report.ok``, ``report.problems``, ``report.format()``).
     """
+    if frame_source not in ("frames", "video"):
+        raise ValueError(f"frame_source must be 'frames' or 'video', got {frame_source!r}")
+    video = frame_source == "video"
     if verify_images not in ("none", "keyframes", "all"):
         raise ValueError(f"verify_images must be 'none', 'keyframes' or 'all', got {verify_images!r}")
     root = os.path.abspath(root)
     report = AVACheckReport(root=root, max_examples=max_examples)
     frames_dir = os.path.join(root, "frames")
+    videos_dir = os.path.join(root, "videos")
     ann = os.path.join(root, "annotations")
-    if not os.path.isdir(frames_dir):
-        report.add("missing_file", f"{_rel(root, frames_dir)}/ (the frames folder)")
+    media_dir = videos_dir if video else frames_dir
+    if not os.path.isdir(media_dir):
+        report.add("missing_file", f"{_rel(root, media_dir)}/ (the {'videos' if video else 'frames'} folder)")
 
     label_ids = None
     lm = os.path.join(ann, LABEL_MAP_FILES.get(version, f"ava_action_list_{version}.pbtxt"))
@@ -276,7 +291,9 @@ def check_ava_dataset(
         report.info[split] = facts
         fl = os.path.join(root, "frame_lists", f"{split}.csv")
         videos, fl_df = None, None
-        if not os.path.exists(fl):
+        if video:
+            pass  # the movies are checked once the annotated videos are known
+        elif not os.path.exists(fl):
             report.add("missing_file", _rel(root, fl))
         else:
             res = _check_frame_list(root, frames_dir, fl, report, max_bad_rows, verify_images == "all")
@@ -316,9 +333,18 @@ def check_ava_dataset(
         if tables.get("proposals") is not None:
             facts["predicted boxes"] = len(tables["proposals"].rows)
 
+        if video:
+            keyframes = {}
+            for table in tables.values():
+                for vid, ts in (table.keys - excluded) if table is not None else ():
+                    keyframes.setdefault(vid, set()).add(ts)
+            videos = check_movies(
+                root, videos_dir, {v: sorted(t) for v, t in keyframes.items()}, report, fps=fps,
+                start_second=start_second, verify_images=verify_images, facts=facts, rel=lambda p: _rel(root, p),
+            )
         if videos is None:
             continue
-        # keyframes against the frame list
+        # keyframes against the frame list (or the movies)
         annotated = set()
         for kind, table in tables.items():
             if table is None:
@@ -327,21 +353,23 @@ def check_ava_dataset(
             missing_videos = Counter()
             for vid, ts in sorted(table.keys - excluded):
                 annotated.add(vid)
-                n = videos.get(vid)
-                if n is None:
+                if vid not in videos:
                     missing_videos[vid] += 1
                     continue
+                n = videos[vid]
                 center = int(frame_positions(ts, start_second, fps))
+                if n is None:  # a movie of unknown duration (reported)
+                    n = center + 1
                 if not 0 <= center < n:
                     report.add(
                         "keyframe_outside_video",
                         f"{rel}: {vid},{format_timestamp(ts)}: frame index {center} outside the video's frames 0..{n - 1}",
                     )
-            for vid, k in sorted(missing_videos.items()):
+            for vid, k in sorted(missing_videos.items()) if not video else ():  # movies: reported by check_movies
                 report.add("video_not_in_frame_list", f"{rel}: video {vid!r} ({k} keyframes) not in frame_lists/{split}.csv", k)
-        for vid in sorted(set(videos) - annotated):
+        for vid in sorted(set(videos) - annotated) if not video else ():
             report.add("video_without_annotations", f"frame_lists/{split}.csv: video {vid!r}")
-        if verify_images == "keyframes" and gt_table is not None:
+        if verify_images == "keyframes" and gt_table is not None and not video:
             paths = {}
             for vid, g in fl_df.groupby("video_id"):
                 paths[vid] = dict(zip(g["frame_id"].tolist(), g["path"].tolist()))

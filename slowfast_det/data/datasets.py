@@ -21,7 +21,10 @@ works when the folders do not exist.
 
 Built-in names, under ``$DETECTRON2_DATASETS`` (default ``./datasets``):
 ``ava_v2.2_{train,val}`` and ``ava_v2.1_{train,val}`` in ``ava/``, and
-``synthetic_ava_{train,val}`` in ``synthetic_ava/``.
+``synthetic_ava_{train,val}`` in ``synthetic_ava/``; each also as ``<name>_video``, which
+reads the movies ``videos/<video_id>.{mp4,mkv,webm}`` instead of the extracted frames
+(``frame_source="video"``; the loaders pick the twin ``AVA.FRAME_SOURCE`` names,
+:func:`dataset_for_frame_source`).
 """
 import functools
 import logging
@@ -35,13 +38,16 @@ from detectron2.data.catalog import Metadata
 from .ava_io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
 from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
 from .timestamps import format_timestamp, frame_positions, normalize
+from .video_reader import index_movies
 
 __all__ = [
     "AVA_FPS",
     "AVA_START_SECOND",
+    "FRAME_SOURCES",
     "LABEL_MAP_FILES",
     "AVAMetadata",
     "clip_frame_indices",
+    "dataset_for_frame_source",
     "load_ava_dicts",
     "register_ava_dataset",
     "registered_ava_datasets",
@@ -55,6 +61,10 @@ LABEL_MAP_FILES = {
     "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
 }
 _EXAMPLES = 5  # problem examples kept per category in the load log
+#: Frame sources a dataset can read (``AVA.FRAME_SOURCE``).
+FRAME_SOURCES = ("frames", "video")
+#: Name suffix of the built-ins' video twins (``ava_v2.2_val_video``).
+VIDEO_SUFFIX = "_video"
 
 # name -> keyword arguments of register_ava_dataset (the datasets registered through it)
 _AVA_REGISTRATIONS = {}
@@ -264,12 +274,14 @@ def load_ava_dicts(
     excluded_timestamps_required=False,
     dataset_name=None,
     stats=None,
+    frame_source="frames",
+    videos_dir=None,
 ):
     """Read an AVA-format split into dataset dicts (one per keyframe).
 
     Args:
-        frames_dir: folder the frame-list paths are relative to.
-        frame_list_file: PySlowFast frame list of the split.
+        frames_dir: folder the frame-list paths are relative to (frame source "frames").
+        frame_list_file: PySlowFast frame list of the split (frame source "frames").
         groundtruth_file: ground-truth box CSV; None for inference without ground truth
             (then the keyframes are those of the predicted boxes, which are required).
         predicted_boxes_file: person-detector box CSV; required unless ``split == "train"``
@@ -282,10 +294,15 @@ def load_ava_dicts(
         num_classes: action ids must lie in ``1..num_classes``.
         fps, start_second: frame rate of the frames and the movie second of frame 0.
         stats: optional ``collections.Counter`` that receives the problem counts.
+        frame_source: "frames" (the frame list's extracted frames) or "video" (the movies
+            ``<videos_dir>/<video_id>.{mp4,mkv,webm}``, read by time; no frame list needed:
+            a keyframe whose movie is missing is skipped and counted, one whose movie
+            header cannot be read is kept for the mapper's counted recovery).
 
     Returns:
         list[dict] in (video_id, timestamp) order; the dicts of a video share one
-        ``frame_source`` (its :class:`~.frames.FrameTable` of absolute paths).
+        ``frame_source`` (its :class:`~.frames.FrameTable` of absolute paths, or its
+        :func:`~.video_reader.video_source`).
 
     Raises:
         FileNotFoundError for a missing required file; AVAFormatError (file, line, field)
@@ -299,11 +316,15 @@ def load_ava_dicts(
     examples = {}
     if predicted_boxes_required is None:
         predicted_boxes_required = split != "train"
-    for path, what in ((frame_list_file, "frame list"), (groundtruth_file, "ground-truth file")):
+    if frame_source not in FRAME_SOURCES:
+        raise ValueError(f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
+    video = frame_source == "video"
+    required = (("videos folder", videos_dir),) if video else (("frame list", frame_list_file),)
+    for what, path in required + (("ground-truth file", groundtruth_file),):
         if path is not None and not os.path.exists(path):
             raise FileNotFoundError(f"dataset '{name}': {what} not found: {path}")
 
-    videos = _index_frame_list(frame_list_file, stats, examples)
+    videos = None if video else _index_frame_list(frame_list_file, stats, examples)
 
     persons, keys = {}, set()
     if groundtruth_file is not None:
@@ -332,42 +353,54 @@ def load_ava_dicts(
     stats["excluded_keyframes"] += len(keys & excluded)
     keys -= excluded
 
-    prefix = os.path.join(frames_dir, "")
+    prefix = None if video else os.path.join(frames_dir, "")
     by_video = {}
     for vid, ts in sorted(keys):
         by_video.setdefault(vid, []).append(ts)
+    movies = None
+    if video:
+        movies, _, unreadable = index_movies(videos_dir, list(by_video), fps, start_second)
+        for vid, err in unreadable.items():
+            _warn(stats, examples, "videos_unreadable_header", f"{err} (its clips are recovered and counted when loaded)")
     dicts = []
     for vid, stamps in by_video.items():
-        frames = videos.get(vid)
-        if frames is None:
+        if video:
+            source = movies.get(vid)
+            missing, n = source is None, None if source is None else source["num_frames"]
+        else:
+            frames = videos.get(vid)
+            missing, n = frames is None, None if frames is None else len(frames)
+        if missing:
+            where = f"no movie {vid}.{{mp4,mkv,webm}} in {videos_dir}" if video else f"video not in {frame_list_file}"
             for ts in stamps:
-                _warn(stats, examples, "keyframes_video_not_in_frame_list", f"{vid},{format_timestamp(ts)}: video not in {frame_list_file}")
+                category = "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list"
+                _warn(stats, examples, category, f"{vid},{format_timestamp(ts)}: {where}")
             continue
         stamps = np.asarray(stamps)
         centers = frame_positions(stamps, start_second, fps)
-        inside = (centers >= 0) & (centers < len(frames))
+        inside = (centers >= 0) & ((centers < n) if n is not None else True)
         for ts, c in zip(stamps[~inside], centers[~inside]):
             _warn(
                 stats, examples, "keyframes_outside_video",
-                f"{vid},{format_timestamp(ts)}: keyframe index {c} outside the video's frames 0..{len(frames) - 1}",
+                f"{vid},{format_timestamp(ts)}: keyframe index {c} outside the video's frames 0..{n - 1}",
             )
         stamps, centers = stamps[inside], centers[inside]
         if not len(stamps):
             continue
-        source = frames_source(FrameTable([prefix + p for p in frames]), fps, start_second)
-        table = source["table"]
+        if not video:
+            source = frames_source(FrameTable([prefix + p for p in frames]), fps, start_second)
         for ts, c in zip(map(normalize, stamps.tolist()), centers.tolist()):
-            dicts.append(
-                {
-                    "video_id": vid,
-                    "timestamp": ts,
-                    "image_id": f"{vid},{format_timestamp(ts)}",
-                    "frame_source": source,
-                    "keyframe_path": table[c],
-                    "annotations": persons.get((vid, ts), []),
-                    "proposals": proposals.get((vid, ts)) or _empty_proposals(),
-                }
-            )
+            d = {
+                "video_id": vid,
+                "timestamp": ts,
+                "image_id": f"{vid},{format_timestamp(ts)}",
+                "frame_source": source,
+                "annotations": persons.get((vid, ts), []),
+                "proposals": proposals.get((vid, ts)) or _empty_proposals(),
+            }
+            if not video:
+                d["keyframe_path"] = source["table"][c]
+            dicts.append(d)
     stats["keyframes"] += len(dicts)
     stats["gt_persons"] += sum(len(d["annotations"]) for d in dicts)
     stats["proposals"] += sum(len(d["proposals"]["scores"]) for d in dicts)
@@ -396,6 +429,8 @@ def register_ava_dataset(
     fps=AVA_FPS,
     start_second=AVA_START_SECOND,
     frames_dir="frames",
+    frame_source="frames",
+    videos_dir="videos",
     frame_list_file=None,
     groundtruth_file=None,
     predicted_boxes_file=None,
@@ -420,16 +455,25 @@ def register_ava_dataset(
         version: "v2.1" or "v2.2" (selects the default annotation and label-map names).
         num_classes: action ids must lie in 1..num_classes.
         fps, start_second: frame rate of the frames and the movie second of frame 0.
+        frame_source: "frames" (``frames/`` and the frame list) or "video" (the movies
+            ``videos/<video_id>.{mp4,mkv,webm}``, read by time with PyAV; no frame list).
+            The built-ins are registered both ways (the video twin is ``<name>_video``) and
+            the loaders pick the twin that ``AVA.FRAME_SOURCE`` asks for
+            (:func:`dataset_for_frame_source`).
 
     Sets the metadata: ``evaluator_type="ava"``, ``label_map_file``, ``groundtruth_file``,
     ``excluded_timestamps_file`` (None if absent), ``predicted_boxes_file`` (None if
     absent), ``frames_root``, ``class_names`` (dict id -> name), ``evaluated_ids``,
-    ``split``, ``frame_list_file``, ``version``, ``num_classes``, ``fps``, ``start_second``.
+    ``split``, ``frame_list_file``, ``version``, ``num_classes``, ``fps``, ``start_second``,
+    ``frame_source``, ``videos_root``.
     """
+    if frame_source not in FRAME_SOURCES:
+        raise ValueError(f"frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
     if label_map_file is None and version not in LABEL_MAP_FILES:
         raise ValueError(f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); pass label_map_file")
     _AVA_REGISTRATIONS[name] = dict(
         root=root, split=split, version=version, num_classes=num_classes, fps=fps, start_second=start_second, frames_dir=frames_dir,
+        frame_source=frame_source, videos_dir=videos_dir,
         frame_list_file=frame_list_file, groundtruth_file=groundtruth_file,
         predicted_boxes_file=predicted_boxes_file, excluded_timestamps_file=excluded_timestamps_file,
         label_map_file=label_map_file,
@@ -437,6 +481,7 @@ def register_ava_dataset(
     root = os.path.abspath(os.path.expanduser(root))
     files = dict(
         frames_dir=_resolve(root, frames_dir),
+        videos_dir=_resolve(root, videos_dir),
         frame_list_file=_resolve(root, frame_list_file or os.path.join("frame_lists", f"{split}.csv")),
         groundtruth_file=_resolve(root, groundtruth_file or os.path.join("annotations", f"ava_{split}_{version}.csv")),
         predicted_boxes_file=_resolve(
@@ -459,6 +504,7 @@ def register_ava_dataset(
             num_classes=num_classes,
             fps=fps,
             start_second=start_second,
+            frame_source=frame_source,
             excluded_timestamps_required=excluded_timestamps_file is not None,
             dataset_name=name,
         ),
@@ -477,10 +523,41 @@ def register_ava_dataset(
         num_classes=num_classes,
         fps=fps,
         start_second=start_second,
+        frame_source=frame_source,
+        videos_root=files["videos_dir"],
         _excluded_timestamps_path=files["excluded_timestamps_file"],
         _predicted_boxes_path=files["predicted_boxes_file"],
     )
     return meta
+
+
+def dataset_for_frame_source(name, frame_source):
+    """The dataset to load for ``name`` when ``AVA.FRAME_SOURCE`` is ``frame_source``.
+
+    A dataset registered with :func:`register_ava_dataset` reads one frame source. When it
+    is another one, its twin is used: ``<name>_video`` for "video", ``name`` without its
+    ``_video`` suffix for "frames" (the built-ins are registered both ways). Datasets not
+    registered through :func:`register_ava_dataset` are returned as they are.
+
+    Raises:
+        ValueError when the dataset reads the other source and has no twin.
+    """
+    if frame_source not in FRAME_SOURCES:
+        raise ValueError(f"AVA.FRAME_SOURCE {frame_source!r} is not one of {FRAME_SOURCES}")
+    reg = _AVA_REGISTRATIONS.get(name)
+    if reg is None or reg["frame_source"] == frame_source:
+        return name
+    if frame_source == "video":
+        twin = name + VIDEO_SUFFIX
+    else:
+        twin = name[: -len(VIDEO_SUFFIX)] if name.endswith(VIDEO_SUFFIX) else None
+    if twin is not None and _AVA_REGISTRATIONS.get(twin, {}).get("frame_source") == frame_source:
+        return twin
+    raise ValueError(
+        f"dataset '{name}' reads frame source {reg['frame_source']!r} and no {frame_source!r} twin "
+        f"('{twin or name + VIDEO_SUFFIX}') is registered: set AVA.FRAME_SOURCE {reg['frame_source']!r}, or "
+        f"register_ava_dataset('{twin or name + VIDEO_SUFFIX}', root, split, frame_source={frame_source!r})"
+    )
 
 
 def registered_ava_datasets():
@@ -492,9 +569,13 @@ def _register_builtins():
     root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
     for version in ("v2.2", "v2.1"):
         for split in ("train", "val"):
-            register_ava_dataset(f"ava_{version}_{split}", os.path.join(root, "ava"), split, version=version)
+            for source, suffix in (("frames", ""), ("video", VIDEO_SUFFIX)):
+                name = f"ava_{version}_{split}{suffix}"
+                register_ava_dataset(name, os.path.join(root, "ava"), split, version=version, frame_source=source)
     for split in ("train", "val"):
-        register_ava_dataset(f"synthetic_ava_{split}", os.path.join(root, "synthetic_ava"), split, version="v2.2")
+        for source, suffix in (("frames", ""), ("video", VIDEO_SUFFIX)):
+            name = f"synthetic_ava_{split}{suffix}"
+            register_ava_dataset(name, os.path.join(root, "synthetic_ava"), split, version="v2.2", frame_source=source)
 
 
 _register_builtins()

@@ -4,10 +4,10 @@ A dataset dict does not fix the clip: it names its keyframe (``timestamp``) and 
 frames (``frame_source``); the mapper turns ``INPUT.NUM_FRAMES`` / ``SAMPLING_RATE`` into
 frame indices with :func:`clip_frame_indices` and reads them through the source.
 
-``frame_source`` is a dict with a ``"type"``. Today the only type is ``"frames"``
-(:func:`frames_source`): JPEG frames listed in a frame list, ``{"type": "frames", "table":
-FrameTable, "fps": 30, "start_second": 900}``. A later ``"video"`` type can carry the
-movie path and map timestamps to frames by time; the mapper dispatches on ``"type"``.
+``frame_source`` is a dict with a ``"type"``: ``"frames"`` (:func:`frames_source`): image
+frames (JPEG or PNG) listed in a frame list, ``{"type": "frames", "table": FrameTable,
+"fps": 30, "start_second": 900}``; or ``"video"`` (:func:`.video_reader.video_source`): the
+movie, read by time in the same frame index. The mapper dispatches on ``"type"``.
 """
 import re
 

@@ -10,8 +10,12 @@ through a single resize / affine warp straight to the output size into a uint8 R
 Normalisation, the colour jitter (whose parameters are drawn here) and the pathway split
 happen in the model, on its device. The mapper reads no ``MODEL.*`` key.
 
-Bad data: a frame that is missing or cannot be decoded is replaced by the nearest readable
-frame of the clip (same video), logged and counted; a clip with no readable frame is
+Frames come from the dict's ``frame_source``: image files (``"frames"``) or the movie,
+decoded by time (``"video"``, :mod:`slowfast_det.data.video_reader`).
+
+Bad data: a frame that is missing or cannot be decoded (a missing or unreadable file; a
+movie that cannot be opened, is truncated or fails to decode part way) is replaced by the
+nearest readable frame of the clip (same video), logged and counted; a clip with no readable frame is
 skipped (the mapper returns None and Detectron2's MapDataset tries another index). The
 counts travel with the next sample the worker returns, in ``data_issues`` (see
 :mod:`slowfast_det.data.issues`).
@@ -30,6 +34,7 @@ from fvcore.transforms.transform import HFlipTransform, NoOpTransform, VFlipTran
 
 from .decode import read_frame, read_frame_size, reduced_decode_factor
 from .frames import clip_frame_indices
+from .video_reader import read_clip as read_video_clip
 
 __all__ = ["AVADatasetMapper", "ISSUE_MISSING_FRAMES", "ISSUE_SKIPPED_CLIPS", "ISSUE_NO_BOXES"]
 
@@ -213,19 +218,49 @@ class AVADatasetMapper:
 
     # ------------------------------------------------------------------ geometry
 
-    def clip_frame_paths(self, dataset_dict):
-        """The paths of the dict's clip frames, in time order (the AVA clip convention)."""
+    def _source(self, dataset_dict, kinds=("frames", "video")):
         src = dataset_dict["frame_source"]
-        if src.get("type") != "frames":
+        if src.get("type") not in kinds:
             raise ValueError(
                 f"{dataset_dict.get('image_id')}: frame_source type {src.get('type')!r} is not supported "
-                "(supported: 'frames')"
+                f"(supported: {', '.join(map(repr, kinds))})"
             )
-        table = src["table"]
-        idx = clip_frame_indices(
-            dataset_dict["timestamp"], self.num_frames, self.sampling_rate, len(table), src["fps"], src["start_second"]
-        )
-        return table.paths(idx.tolist())
+        return src
+
+    def clip_frame_indices(self, dataset_dict):
+        """The clip's frame indices in the source's frame index (the AVA clip convention)."""
+        src = self._source(dataset_dict)
+        n = len(src["table"]) if src["type"] == "frames" else (src["num_frames"] or np.iinfo(np.int32).max)
+        return clip_frame_indices(
+            dataset_dict["timestamp"], self.num_frames, self.sampling_rate, n, src["fps"], src["start_second"]
+        ).tolist()
+
+    def clip_frame_paths(self, dataset_dict):
+        """The paths of the dict's clip frames, in time order (frame sources of image files)."""
+        return self._source(dataset_dict, ("frames",))["table"].paths(self.clip_frame_indices(dataset_dict))
+
+    def read_clip_frames(self, dataset_dict, factor):
+        """The clip's decoded frames: (names, list of BGR arrays or None (missing), error).
+
+        ``names`` name each clip frame in logs (paths, or movie and frame index). Frame
+        sources "frames" (one image file per frame) and "video" (the movie, decoded by
+        time: :mod:`slowfast_det.data.video_reader`).
+        """
+        src = self._source(dataset_dict)
+        if src["type"] == "video":
+            idx = self.clip_frame_indices(dataset_dict)
+            frames, error = read_video_clip(src, idx, factor)
+            return [f"{src['path']}@{i}" for i in idx], frames, error
+        paths = self.clip_frame_paths(dataset_dict)
+        decoded = {p: read_frame(p, factor) for p in dict.fromkeys(paths)}
+        return paths, [decoded[p] for p in paths], None
+
+    def source_size(self, dataset_dict):
+        """(height, width) of the dict's frames, or None when no frame can be read."""
+        src = self._source(dataset_dict)
+        if src["type"] == "video":
+            return (src["height"], src["width"]) if src.get("height") else None
+        return self._source_size(dataset_dict, self.clip_frame_paths(dataset_dict))
 
     def _source_size(self, dataset_dict, paths):
         mid = len(paths) // 2
@@ -379,10 +414,12 @@ class AVADatasetMapper:
     def __call__(self, dataset_dict):
         """dataset dict -> model input dict, or None to skip the sample (see the class doc)."""
         d = dataset_dict
-        paths = self.clip_frame_paths(d)
-        size = self._source_size(d, paths)
+        size = self.source_size(d)
+        if size is None and d["frame_source"]["type"] == "video":  # header unreadable: the frames tell
+            _, frames, _ = self.read_clip_frames(d, 1)
+            size = next((f.shape[:2] for f in frames if f is not None), None)
         if size is None:
-            return self._skip(d, ISSUE_SKIPPED_CLIPS, f"no readable frame among {len(paths)} clip frames")
+            return self._skip(d, ISSUE_SKIPPED_CLIPS, f"no readable frame among the {self.num_frames} clip frames")
         height, width = size
         boxes, labels = self.select_boxes(d)
         if self.is_train and len(boxes) == 0:
@@ -395,19 +432,21 @@ class AVADatasetMapper:
         affine = _axis_affine(tfms)
         factor = reduced_decode_factor(affine[2], affine[0]) if self.reduced_decode else 1
 
-        decoded = {p: read_frame(p, factor) for p in dict.fromkeys(paths)}
-        readable = [i for i, p in enumerate(paths) if decoded[p] is not None]
+        names, decoded, error = self.read_clip_frames(d, factor)
+        readable = [i for i, f in enumerate(decoded) if f is not None]
         if not readable:
-            return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(paths)} frames can be read (e.g. {paths[0]})")
+            why = f" ({error})" if error else ""
+            return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(names)} frames can be read (e.g. {names[0]}){why}")
 
         frames, replaced = [], 0
-        for i, p in enumerate(paths):
-            if decoded[p] is None:
+        for i, f in enumerate(decoded):
+            if f is None:
                 src_i = min(readable, key=lambda j: (abs(j - i), j))
-                _log_issue("Frame %s is missing or unreadable; using %s instead", p, paths[src_i])
-                p = paths[src_i]
+                why = f" ({error})" if error else ""
+                _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[src_i])
+                f = decoded[src_i]
                 replaced += 1
-            frames.append(decoded[p])
+            frames.append(f)
         clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
         jitter = self.sample_color_jitter() if self.is_train else None  # drawn where the mapper used to apply it
 

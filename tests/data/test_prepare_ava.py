@@ -19,38 +19,15 @@ import cv2
 import numpy as np
 import pytest
 
+from movie_helpers import H, W, source_index, write_movie
+
 from slowfast_det.data.ava_io import read_frame_list
 from slowfast_det.utils.argv import attach_dash_values
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-W, H = 64, 48
 SECONDS = 3
 RATES = {"m25": Fraction(25), "m2997": Fraction(30000, 1001), "m30": Fraction(30)}
 EXTENSIONS = {"m25": ".mp4", "m2997": ".mp4", "m30": ".mkv"}  # Matroska: 1 ms time base
-
-
-def write_movie(path, rate, num_frames):
-    """A movie whose frame i shows i in binary (see the module doc)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"qscale": "2"}
-        for i in range(num_frames):
-            img = np.zeros((H, W, 3), np.uint8)
-            for b in range(8):
-                if i >> b & 1:
-                    img[:, b * 8:(b + 1) * 8] = 255
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-
-
-def source_index(jpeg_path):
-    bands = cv2.imread(str(jpeg_path), cv2.IMREAD_GRAYSCALE).reshape(H, 8, 8).mean(axis=(0, 2))
-    return sum(1 << b for b in range(8) if bands[b] > 128)
 
 
 @pytest.fixture(scope="module")
