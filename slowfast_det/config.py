@@ -24,9 +24,11 @@ def add_slowfast_config(cfg):
     _C.MODEL.ROI_HEADS.NAME = "ROIAlign3DHead"
     # AVA v2.x has 80 action ids (1..80); the head predicts all of them.
     _C.MODEL.ROI_HEADS.NUM_CLASSES = 80
-    # The clip is normalised in the data mapper, so Detectron2's image normalisation is off.
-    _C.MODEL.PIXEL_MEAN = [0.0, 0.0, 0.0]
-    _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
+    # Per-channel clip mean / std, RGB order, in 0-255 pixel units (Detectron2's convention):
+    # the model normalises the mapper's uint8 clips on its device and saves these in its
+    # checkpoints. AVA recipe: 0.45 and 0.225 of 255.
+    _C.MODEL.PIXEL_MEAN = [0.45 * 255, 0.45 * 255, 0.45 * 255]
+    _C.MODEL.PIXEL_STD = [0.225 * 255, 0.225 * 255, 0.225 * 255]
 
     _C.MODEL.SLOWFAST = CN()
     # "slowfast" (two pathways), "slow" (Slow pathway only) or "fast" (Fast pathway only).
@@ -98,10 +100,6 @@ def add_slowfast_config(cfg):
     _C.INPUT.NUM_FRAMES = 32
     # Stride, in source frames, between two sampled frames of the clip.
     _C.INPUT.SAMPLING_RATE = 2
-    # Per-channel mean (RGB) of pixels scaled to [0, 1].
-    _C.INPUT.CLIP_MEAN = [0.45, 0.45, 0.45]
-    # Per-channel std (RGB) of pixels scaled to [0, 1].
-    _C.INPUT.CLIP_STD = [0.225, 0.225, 0.225]
     # Training: short side is scaled to a random size in [min, max] ...
     _C.INPUT.TRAIN_JITTER_SCALES = [256, 320]
     # ... then a random square crop of this size is taken; 0 keeps the whole resized frame
@@ -112,7 +110,8 @@ def add_slowfast_config(cfg):
     _C.INPUT.TEST_SIZE = 256
     # Probability of a horizontal flip of the whole clip (and boxes) at training.
     _C.INPUT.FLIP_PROB = 0.5
-    # Colour jitter (brightness, contrast, saturation) at training; 0 disables it.
+    # Colour jitter (brightness, contrast, saturation) at training; 0 disables it. The mapper
+    # draws the factors, the model applies them on its device before normalising.
     _C.INPUT.COLOR_JITTER = 0.0
     # Decode JPEGs at 1/2, 1/4 or 1/8 size when the target is at least that much smaller.
     _C.INPUT.REDUCED_DECODE = True

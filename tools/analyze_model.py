@@ -36,6 +36,7 @@ from fvcore.nn.jit_handles import (
 from tabulate import tabulate
 
 from slowfast_det.config import add_slowfast_config
+from slowfast_det.modeling.preprocess import split_pathways
 
 logger = logging.getLogger("analyze_model")
 
@@ -64,13 +65,17 @@ def setup_cfg(config_file: str, opts: List[str], classification_trunk: bool):
     return cfg
 
 
-def make_clip(cfg, t: int, h: int, w: int) -> List[torch.Tensor]:
-    """Per-pathway clip tensors (C, T_p, H, W), as the data mapper produces them."""
+def make_clip(cfg, t: int, h: int, w: int) -> torch.Tensor:
+    """A uint8 RGB clip (3, T, H, W), as the data mapper produces it (the model splits it)."""
     g = torch.Generator().manual_seed(0)
-    if cfg.MODEL.SLOWFAST.ARCH == "slowfast":
-        fast = torch.randn(3, t, h, w, generator=g)
-        return [fast[:, torch.linspace(0, t - 1, t // cfg.MODEL.SLOWFAST.ALPHA).long()], fast]
-    return [torch.randn(3, t, h, w, generator=g)]
+    return torch.randint(0, 256, (3, t, h, w), generator=g, dtype=torch.uint8)
+
+
+def trunk_input(cfg, clip: torch.Tensor) -> List[torch.Tensor]:
+    """The backbone's input for ``clip``: normalised and split into pathways (N = 1)."""
+    mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(-1, 1, 1, 1)
+    std = torch.tensor(cfg.MODEL.PIXEL_STD).view(-1, 1, 1, 1)
+    return split_pathways(((clip.float() - mean) / std)[None], cfg.MODEL.SLOWFAST.ARCH, cfg.MODEL.SLOWFAST.ALPHA)
 
 
 def make_boxes(num_boxes: int, h: int, w: int) -> torch.Tensor:
@@ -85,7 +90,7 @@ def analyze(cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: b
     clip = make_clip(cfg, t, h, w)
     if classification_trunk:
         target = model.backbone
-        inputs = ([c[None] for c in clip],)
+        inputs = (trunk_input(cfg, clip),)
     else:
         target = model
         inputs = ([{"clip": clip, "instances": Instances((h, w), proposal_boxes=Boxes(make_boxes(num_boxes, h, w))),

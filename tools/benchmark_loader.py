@@ -8,12 +8,13 @@ It writes its own AVA-format folder (one video of JPEG frames, one keyframe per 
 per frame size and measures, on the same clips and the same sampled transforms (the
 numpy RNG is seeded per clip):
 
-- mapper: ``AVADatasetMapper.__call__`` (decode, resize/crop/flip, normalise, pathways);
+- mapper: ``AVADatasetMapper.__call__`` (decode, resize/crop/flip into a uint8 RGB clip; the
+  model normalises and splits the pathways on its device);
 - decode limit: only decoding the same frames the same way (same reduction factor), the
   floor for this step;
 - decode at full size: ``cv2.imread`` of the clip's frames without reduction;
 - naive: ``cv2.imread`` of every frame of the NUM_FRAMES x SAMPLING_RATE window at full
-  size, keep every SAMPLING_RATE-th, then resize / crop / flip / normalise / pathways.
+  size, keep every SAMPLING_RATE-th, then resize / crop / flip into the same uint8 clip.
 
 Everything runs in one process with one torch and one OpenCV thread (as in a DataLoader
 worker). Each pass is timed ``--repeats`` times, interleaved, and the best pass is kept.
@@ -135,8 +136,6 @@ def _record_decodes(mapper, dicts):
 
 def _naive_clip(mapper, d, num_frames, sampling_rate, window_paths):
     """Read every window frame at full size with cv2.imread, then process as the mapper does."""
-    from slowfast_det.data.mapper import pathway_indices
-
     frames = [cv2.imread(p) for p in window_paths]
     frames = frames[::sampling_rate][:num_frames]
     h, w = frames[0].shape[:2]
@@ -150,11 +149,7 @@ def _naive_clip(mapper, d, num_frames, sampling_rate, window_paths):
             else:
                 f = t.apply_image(f)
         out.append(np.ascontiguousarray(f[..., ::-1]))
-    clip = torch.from_numpy(np.stack(out)).permute(3, 0, 1, 2).float().div_(255.0)
-    mean = torch.tensor(mapper.clip_mean).view(3, 1, 1, 1)
-    std = torch.tensor(mapper.clip_std).view(3, 1, 1, 1)
-    clip = ((clip - mean) / std).contiguous()
-    return [clip.index_select(1, pathway_indices(num_frames, mapper.alpha)), clip]
+    return torch.from_numpy(np.stack(out)).permute(3, 0, 1, 2).contiguous()  # uint8 (3, T, H, W)
 
 
 def _time_passes(fns, repeats):
@@ -174,7 +169,7 @@ def _window_paths(root, d, num_frames, sampling_rate, n_video):
     c = (d["timestamp"] - AVA_START_SECOND) * AVA_FPS
     half = num_frames * sampling_rate // 2
     idx = np.clip(np.arange(c - half, c - half + num_frames * sampling_rate), 0, n_video - 1)
-    folder = os.path.dirname(d["keyframe_path"])
+    folder = os.path.dirname(d["keyframe_path"])  # frames source
     return [os.path.join(folder, f"{d['video_id']}_{i + 1:06d}.jpg") for i in idx]
 
 
@@ -196,7 +191,7 @@ def run_case(args, root, size, mode, n_video):
     cfg.AVA.DETECTION_SCORE_THRESH = 0.5
     split = "train" if mode == "train" else "val"
     name = f"_bench_loader_{split}"
-    register_ava_dataset(name, root, split, num_frames=args.num_frames, sampling_rate=args.sampling_rate, num_classes=80)
+    register_ava_dataset(name, root, split, num_classes=80)
     dicts = DatasetCatalog.get(name)[: args.clips]
     DatasetCatalog.remove(name)
     mapper = AVADatasetMapper(cfg, is_train=mode == "train")
@@ -217,7 +212,7 @@ def run_case(args, root, size, mode, n_video):
 
     def run_decode_full():
         for d in dicts:
-            for p in dict.fromkeys(d["frame_paths"]):
+            for p in dict.fromkeys(mapper.clip_frame_paths(d)):
                 cv2.imread(p)
 
     def run_naive():
@@ -232,9 +227,11 @@ def run_case(args, root, size, mode, n_video):
     n = len(dicts)
     cps = {k: n / v for k, v in best.items()}
     tag = f"{size} {mode}"
-    out_shape = tuple(mapper(dicts[0])["clip"][-1].shape)
+    clip = mapper(dicts[0])["clip"]
+    out_shape = tuple(clip.shape)
     rows = [
-        (f"{tag}: output fast pathway (C,T,H,W)", "x".join(map(str, out_shape)), ""),
+        (f"{tag}: output clip (C,T,H,W)", "x".join(map(str, out_shape)), ""),
+        (f"{tag}: output bytes per clip ({clip.dtype}; the model normalises and splits it)", clip.numel() * clip.element_size(), "bytes"),
         (f"{tag}: JPEG decode reduction used", "/".join(map(str, factors)), "factor"),
         (f"{tag}: mapper", cps["mapper"], "clips/s"),
         (f"{tag}: decode limit (same frames, same reduction)", cps["decode_limit"], "clips/s"),

@@ -112,27 +112,30 @@ def _cfg(config_file: str, opts: List[str], device: str):
     return cfg
 
 
-def make_inputs(batch: int, t: int, h: int, w: int, alpha: int, num_boxes: int, device: str, seed: int = 0):
-    """Per-clip pathway tensors and boxes: ``slow (B, 3, T/alpha, H, W)``, ``fast (B, 3, T, H, W)``,
-    ``boxes (B, R, 4)`` in pixels."""
+def make_inputs(batch: int, t: int, h: int, w: int, alpha: int, num_boxes: int, device: str, seed: int = 0,
+                pixel_mean: float = 0.45 * 255, pixel_std: float = 0.225 * 255):
+    """uint8 clips ``(B, 3, T, H, W)`` (our model's input, as the data mapper gives them), the
+    same clips normalised and split for pytorchvideo, ``slow (B, 3, T/alpha, H, W)``,
+    ``fast (B, 3, T, H, W)``, and ``boxes (B, R, 4)`` in pixels."""
     g = torch.Generator().manual_seed(seed)
-    fast = torch.randn(batch, 3, t, h, w, generator=g)
+    clips = torch.randint(0, 256, (batch, 3, t, h, w), generator=g, dtype=torch.uint8)
+    fast = (clips.float() - pixel_mean) / pixel_std
     slow = fast[:, :, torch.linspace(0, t - 1, t // alpha).long()].contiguous()
     xy = torch.rand(batch, num_boxes, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5])
     wh = (0.2 + 0.3 * torch.rand(batch, num_boxes, 2, generator=g)) * torch.tensor([w, h])
     boxes = torch.cat([xy, xy + wh], dim=2)
-    return slow.to(device), fast.to(device), boxes.to(device)
+    return clips.to(device), slow.to(device), fast.to(device), boxes.to(device)
 
 
-def ours_call(model, slow, fast, boxes):
-    """Our detector on the batch (one input dict per clip, as the data mapper gives them);
-    returns the scores of all boxes, (B * R, K)."""
+def ours_call(model, clips, boxes):
+    """Our detector on the batch (one input dict per uint8 clip, as the data mapper gives them;
+    the model normalises and splits them); returns the scores of all boxes, (B * R, K)."""
     from detectron2.structures import Boxes, Instances
 
-    h, w = fast.shape[-2:]
+    h, w = clips.shape[-2:]
     inputs = [
-        {"clip": [slow[i], fast[i]], "instances": Instances((h, w), proposal_boxes=Boxes(boxes[i]))}
-        for i in range(fast.shape[0])
+        {"clip": clips[i], "instances": Instances((h, w), proposal_boxes=Boxes(boxes[i]))}
+        for i in range(clips.shape[0])
     ]
     return torch.cat([o["instances"].scores for o in model(inputs)])
 
@@ -204,7 +207,10 @@ def _build_pair(args):
         c = cfg.clone()
         c.merge_from_list(list(extra_opts))
         m = build_model(c)
-        m.load_state_dict(state_dict, strict=True)
+        # every converted name must fit; the clip statistics stay the config's (not in the conversion)
+        missing, unexpected = m.load_state_dict(state_dict, strict=False)
+        if unexpected or sorted(missing) != ["pixel_mean", "pixel_std"]:
+            raise RuntimeError(f"converted weights do not fit: missing {missing}, unexpected {unexpected}")
         return m.eval().to(args.device), c
 
     return build, theirs.to(args.device), cfg
@@ -216,12 +222,12 @@ def _build_pair(args):
 def part_compare(args, build, theirs, cfg, rows):
     ours, _ = build()
     t, h, w = args.input_size
-    slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
     gmacs = count_gmacs(cfg, t, h, w, args.num_boxes)
     mm, mm_flops = matmul_fn(args.matmul_size, args.device)
     with torch.no_grad():
-        diff = (ours_call(ours, slow, fast, boxes) - theirs_call(theirs, slow, fast, boxes)).abs().max().item()
-        times = alternate({"ours": lambda: ours_call(ours, slow, fast, boxes),
+        diff = (ours_call(ours, clips, boxes) - theirs_call(theirs, slow, fast, boxes)).abs().max().item()
+        times = alternate({"ours": lambda: ours_call(ours, clips, boxes),
                            "pytorchvideo": lambda: theirs_call(theirs, slow, fast, boxes),
                            "matmul": mm}, args.warmup, args.iters, args.device)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -260,7 +266,7 @@ def part_profile(args, build, cfg, rows):
 
     ours, _ = build()
     t, h, w = args.input_size
-    slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
     spent, flops, starts = {}, {}, {}
 
     def pre(name):
@@ -290,7 +296,7 @@ def part_profile(args, build, cfg, rows):
                 spent.clear()
                 flops.clear()
                 t0 = time.perf_counter()
-                ours_call(ours, slow, fast, boxes)
+                ours_call(ours, clips, boxes)
                 _sync(args.device)
                 totals.append(time.perf_counter() - t0)
                 per_round.append((dict(spent), dict(flops)))
@@ -316,7 +322,7 @@ def part_profile(args, build, cfg, rows):
 
 def part_levers(args, build, cfg, rows):
     t, h, w = args.input_size
-    slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
     variants = {
         "default (fold BN + channels_last)": [],
         "without BN folding": ["MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE", "False"],
@@ -325,9 +331,9 @@ def part_levers(args, build, cfg, rows):
     }
     models = {name: build(opts)[0] for name, opts in variants.items()}
     with torch.no_grad():
-        ref = ours_call(models["without either"], slow, fast, boxes)
-        diffs = {n: (ours_call(m, slow, fast, boxes) - ref).abs().max().item() for n, m in models.items()}
-        times = alternate({n: (lambda m=m: ours_call(m, slow, fast, boxes)) for n, m in models.items()},
+        ref = ours_call(models["without either"], clips, boxes)
+        diffs = {n: (ours_call(m, clips, boxes) - ref).abs().max().item() for n, m in models.items()}
+        times = alternate({n: (lambda m=m: ours_call(m, clips, boxes)) for n, m in models.items()},
                           args.warmup, args.iters, args.device)
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["default (fold BN + channels_last)"]
@@ -342,10 +348,10 @@ def part_batch(args, build, theirs, cfg, rows):
     ours, _ = build()
     t, h, w = args.input_size
     b = args.batch_size
-    slow, fast, boxes = make_inputs(b, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(b, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
     with torch.no_grad():
-        diff = (ours_call(ours, slow, fast, boxes) - theirs_call(theirs, slow, fast, boxes)).abs().max().item()
-        times = alternate({"ours": lambda: ours_call(ours, slow, fast, boxes),
+        diff = (ours_call(ours, clips, boxes) - theirs_call(theirs, slow, fast, boxes)).abs().max().item()
+        times = alternate({"ours": lambda: ours_call(ours, clips, boxes),
                            "pytorchvideo": lambda: theirs_call(theirs, slow, fast, boxes)},
                           args.warmup, args.iters, args.device)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -359,12 +365,12 @@ def part_bf16(args, build, cfg, rows):
     fp32, _ = build()
     bf16, _ = build(["TEST.BF16", "True"])
     t, h, w = args.input_size
-    slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
     with torch.no_grad():
-        s32 = ours_call(fp32, slow, fast, boxes)
-        s16 = ours_call(bf16, slow, fast, boxes)
-        times = alternate({"fp32": lambda: ours_call(fp32, slow, fast, boxes),
-                           "bf16": lambda: ours_call(bf16, slow, fast, boxes)}, args.warmup, args.iters, args.device)
+        s32 = ours_call(fp32, clips, boxes)
+        s16 = ours_call(bf16, clips, boxes)
+        times = alternate({"fp32": lambda: ours_call(fp32, clips, boxes),
+                           "bf16": lambda: ours_call(bf16, clips, boxes)}, args.warmup, args.iters, args.device)
     med = {k: statistics.median(v) for k, v in times.items()}
     rows += [
         [f"bf16: ours fp32 latency (median of {args.iters})", med["fp32"], "s"],
@@ -495,13 +501,13 @@ def ckpt_child(argv=None):
     model = build_model(cfg).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-4)
     t, h, w = a.input_size
-    slow, fast, boxes = make_inputs(a.batch_size, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, 3, a.device)
+    clips, slow, fast, boxes = make_inputs(a.batch_size, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, 3, a.device)
     k = cfg.MODEL.ROI_HEADS.NUM_CLASSES
     inputs = []
     for i in range(a.batch_size):
         inst = Instances((h, w), proposal_boxes=Boxes(boxes[i]))
         inst.gt_labels = (torch.arange(3 * k, device=a.device).reshape(3, k) % 7 == 0).float()
-        inputs.append({"clip": [slow[i], fast[i]], "instances": inst})
+        inputs.append({"clip": clips[i], "instances": inst})
     cuda = a.device.startswith("cuda")
 
     def step():

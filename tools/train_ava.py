@@ -58,10 +58,8 @@ def set_cpu_threads(cfg, local_processes):
 
 
 def prepare_data(cfg):
-    """Generate the synthetic default data if the config uses it and it is absent, then
-    (re-)register the config's datasets with its clip length and sampling rate."""
-    from slowfast_det.data.datasets import register_datasets_from_cfg
-
+    """Generate the synthetic default data if the config uses it and it is absent (the
+    datasets themselves are registered at import and used as registered)."""
     names = list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST)
     if cfg.AVA.GENERATE_SYNTHETIC_IF_MISSING and any(n.startswith("synthetic_ava") for n in names):
         from slowfast_det.synthetic import default_root, ensure_synthetic_dataset
@@ -69,7 +67,6 @@ def prepare_data(cfg):
         if comm.is_main_process():
             ensure_synthetic_dataset(default_root())
         comm.synchronize()
-    register_datasets_from_cfg(cfg)
 
 
 def main(args):

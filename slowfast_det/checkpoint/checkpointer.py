@@ -19,6 +19,13 @@ logger = logging.getLogger(__name__)
 # Parameters that may be absent from a checkpoint: the action head, left at its
 # initialisation when fine-tuning from a Kinetics (backbone-only) checkpoint.
 _HEAD_PREFIX = "roi_heads."
+# Clip statistics, saved since the model normalises its input; older checkpoints of ours and
+# converted ones lack them and keep MODEL.PIXEL_MEAN / PIXEL_STD of the config.
+_PIXEL_BUFFERS = ("pixel_mean", "pixel_std")
+
+
+def _flat(t):
+    return None if t is None else [round(float(v), 4) for v in t.flatten()]
 
 
 class CheckpointMismatchError(ValueError):
@@ -35,7 +42,9 @@ class SlowFastCheckpointer(DetectionCheckpointer):
       converts them.
     * Loading fails with :class:`CheckpointMismatchError` listing every checkpoint name the
       model lacks, every model name the checkpoint lacks (except the action head
-      ``roi_heads.*``, which is logged and keeps its initialisation) and every shape mismatch.
+      ``roi_heads.*``, which is logged and keeps its initialisation, and the clip statistics
+      ``pixel_mean`` / ``pixel_std``, which keep the config's ``MODEL.PIXEL_MEAN`` / ``PIXEL_STD``
+      with a log line) and every shape mismatch.
       The model is left untouched when loading fails.
     * ``save`` writes ``<name>.pth`` and ``last_checkpoint`` atomically (temporary file, fsync,
       rename). The process that saves removes, when it starts, the temporary files a killed
@@ -93,7 +102,8 @@ class SlowFastCheckpointer(DetectionCheckpointer):
             if k not in weights and not k.endswith("num_batches_tracked")
         )
         missing_head = [k for k in missing if k.startswith(_HEAD_PREFIX)]
-        missing_other = [k for k in missing if not k.startswith(_HEAD_PREFIX)]
+        missing_pixel = [k for k in missing if k in _PIXEL_BUFFERS]
+        missing_other = [k for k in missing if not k.startswith(_HEAD_PREFIX) and k not in _PIXEL_BUFFERS]
         shapes = sorted(
             f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(model_sd[k].shape)}"
             for k, v in weights.items()
@@ -115,6 +125,17 @@ class SlowFastCheckpointer(DetectionCheckpointer):
             logger.info(
                 "%s has no action head (%s): it keeps its initialisation", source, ", ".join(missing_head)
             )
+        if missing_pixel:
+            logger.info(
+                "%s has no clip statistics (%s), e.g. a checkpoint from before they were saved or a "
+                "converted one: keeping the config's MODEL.PIXEL_MEAN / PIXEL_STD (%s / %s)",
+                source, ", ".join(missing_pixel), _flat(model_sd.get("pixel_mean")), _flat(model_sd.get("pixel_std")),
+            )
+        for k in _PIXEL_BUFFERS:
+            if k in weights and k in model_sd and weights[k].shape == model_sd[k].shape \
+                    and not torch.equal(weights[k].to(model_sd[k]), model_sd[k]):
+                logger.info("%s: %s %s from the checkpoint replaces the config's %s",
+                            source, k, _flat(weights[k]), _flat(model_sd[k]))
         checkpoint["model"] = weights
         incompatible = super()._load_model(checkpoint)
         # Reported above (the head) or intentionally absent (counters); nothing else is left.

@@ -5,16 +5,10 @@ Importing this package registers the built-in AVA datasets (lazily, see ``datase
 from . import ava_io  # noqa: F401
 from .build import build_ava_test_loader, build_ava_train_loader
 from .checker import AVACheckReport, check_ava_dataset
-from .datasets import (
-    AVAMetadata,
-    clip_frame_indices,
-    load_ava_dicts,
-    register_ava_dataset,
-    register_datasets_from_cfg,
-    registered_ava_datasets,
-)
+from .datasets import AVAMetadata, load_ava_dicts, register_ava_dataset, registered_ava_datasets
+from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
 from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
-from .mapper import AVADatasetMapper, pathway_indices
+from .mapper import AVADatasetMapper
 
 __all__ = [
     "AVACheckReport",
@@ -22,14 +16,15 @@ __all__ = [
     "AVAMetadata",
     "DataIssueTracker",
     "DataIssuesHook",
+    "FrameTable",
     "IssueTrackingLoader",
     "build_ava_test_loader",
     "build_ava_train_loader",
     "check_ava_dataset",
     "clip_frame_indices",
+    "frames_source",
+    "keyframe_index",
     "load_ava_dicts",
-    "pathway_indices",
     "register_ava_dataset",
-    "register_datasets_from_cfg",
     "registered_ava_datasets",
 ]

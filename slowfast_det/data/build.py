@@ -7,7 +7,6 @@ import math
 
 from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 
-from .datasets import register_datasets_from_cfg
 from .issues import SKIPPED_KEY, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
 from .samplers import ResumableTrainingSampler, SeededMapDataset
@@ -18,9 +17,9 @@ __all__ = ["build_ava_train_loader", "build_ava_test_loader"]
 def build_ava_train_loader(cfg, mapper=None):
     """Infinite training loader over cfg.DATASETS.TRAIN.
 
-    Re-registers the AVA datasets with the config's clip (:func:`register_datasets_from_cfg`),
-    drops keyframes without ground truth (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and
-    batches ``SOLVER.IMS_PER_BATCH`` clips (over all processes) with
+    Uses the datasets as registered (the mapper picks each clip's frames from
+    ``INPUT.NUM_FRAMES`` / ``SAMPLING_RATE``), drops keyframes without ground truth
+    (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and batches ``SOLVER.IMS_PER_BATCH`` clips (over all processes) with
     ``DATALOADER.NUM_WORKERS`` workers.
 
     The data order and the augmentation of every clip are a function of the stream seed
@@ -43,7 +42,6 @@ def build_ava_train_loader(cfg, mapper=None):
             f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r}: the AVA training loader "
             "supports only 'TrainingSampler' (a reproducible, resumable shuffled stream)"
         )
-    register_datasets_from_cfg(cfg)
     dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=True)
@@ -93,7 +91,6 @@ def build_ava_test_loader(cfg, dataset_name, mapper=None):
     with no readable frame is left out (logged and counted; the batch is smaller, an empty
     batch is not yielded). The data summary is logged at the end of every pass.
     """
-    register_datasets_from_cfg(cfg)
     dataset = get_detection_dataset_dicts([dataset_name], filter_empty=False)
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=False)

@@ -1,11 +1,17 @@
 """AVA datasets in Detectron2's DatasetCatalog / MetadataCatalog.
 
-One dataset dict per keyframe (see ``docs/DATAFLOW.md``)::
+One dataset dict per keyframe (see ``docs/DATAFLOW.md``), independent of any config::
 
     {"video_id": str, "timestamp": int, "image_id": "<video_id>,<timestamp:04d>",
-     "frame_paths": [NUM_FRAMES absolute paths], "keyframe_path": str,
+     "frame_source": {"type": "frames", "table": FrameTable, "fps": 30, "start_second": 900},
+     "keyframe_path": str,
      "annotations": [{"bbox": [x1, y1, x2, y2] in [0, 1], "labels": [action ids], "person_id": int}],
      "proposals": {"boxes": float32 (P, 4) in [0, 1], "scores": float32 (P,)}}
+
+``frame_source`` is shared by all dicts of a video (one :class:`~.frames.FrameTable` per
+video); the mapper picks the clip's frames from it (``INPUT.NUM_FRAMES`` /
+``INPUT.SAMPLING_RATE``, :func:`~.frames.clip_frame_indices`). A dataset is used exactly
+as registered: no loader re-registers it.
 
 Registration is lazy: :func:`register_ava_dataset` only records file names; the files are
 read when ``DatasetCatalog.get(name)`` is called (and the label map when the metadata's
@@ -26,6 +32,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
 from .ava_io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
+from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
 
 __all__ = [
     "AVA_FPS",
@@ -35,16 +42,11 @@ __all__ = [
     "clip_frame_indices",
     "load_ava_dicts",
     "register_ava_dataset",
-    "register_datasets_from_cfg",
     "registered_ava_datasets",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Frame rate of the extracted frames.
-AVA_FPS = 30
-#: Movie second of the first extracted frame (frame index 0).
-AVA_START_SECOND = 900
 #: Label map (evaluated classes) per AVA version.
 LABEL_MAP_FILES = {
     "v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
@@ -52,31 +54,8 @@ LABEL_MAP_FILES = {
 }
 _EXAMPLES = 5  # problem examples kept per category in the load log
 
-# name -> keyword arguments of register_ava_dataset (so re-registration keeps custom files)
+# name -> keyword arguments of register_ava_dataset (the datasets registered through it)
 _AVA_REGISTRATIONS = {}
-
-
-def clip_frame_indices(timestamps, num_frames, sampling_rate, num_video_frames, fps=AVA_FPS, start_second=AVA_START_SECOND):
-    """Frame indices of the clip of each keyframe (the AVA clip convention).
-
-    The keyframe of second ``t`` is frame ``c = (t - start_second) * fps``; its clip is
-    ``c - num_frames * sampling_rate // 2 + i * sampling_rate`` for ``i < num_frames``
-    (``range(c - L/2, c + L/2, sampling_rate)`` with ``L = num_frames * sampling_rate`` as in
-    PySlowFast), clamped to ``[0, num_video_frames - 1]``.
-
-    Args:
-        timestamps: int or int array (K,) of keyframe seconds.
-        num_frames, sampling_rate: clip length and stride in frames.
-        num_video_frames: frames in the video.
-
-    Returns:
-        int64 array (num_frames,) for a scalar timestamp, else (K, num_frames).
-    """
-    t = np.asarray(timestamps, dtype=np.int64)
-    center = (t - start_second) * fps
-    offsets = np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
-    idx = center[..., None] + offsets
-    return np.clip(idx, 0, num_video_frames - 1)
 
 
 # --------------------------------------------------------------------------- metadata
@@ -276,8 +255,6 @@ def load_ava_dicts(
     excluded_timestamps_file,
     split,
     *,
-    num_frames=32,
-    sampling_rate=2,
     num_classes=80,
     fps=AVA_FPS,
     start_second=AVA_START_SECOND,
@@ -300,12 +277,13 @@ def load_ava_dicts(
         split: "train" makes one dict per ground-truth keyframe; any other split one dict
             per keyframe with ground truth or predicted boxes (the evaluator needs
             predictions at every ground-truth key).
-        num_frames, sampling_rate: the clip (``frame_paths`` has ``num_frames`` entries).
         num_classes: action ids must lie in ``1..num_classes``.
+        fps, start_second: frame rate of the frames and the movie second of frame 0.
         stats: optional ``collections.Counter`` that receives the problem counts.
 
     Returns:
-        list[dict] in (video_id, timestamp) order.
+        list[dict] in (video_id, timestamp) order; the dicts of a video share one
+        ``frame_source`` (its :class:`~.frames.FrameTable` of absolute paths).
 
     Raises:
         FileNotFoundError for a missing required file; AVAFormatError (file, line, field)
@@ -372,15 +350,18 @@ def load_ava_dicts(
                 f"{vid},{ts:04d}: keyframe index {c} outside the video's frames 0..{len(frames) - 1}",
             )
         stamps, centers = stamps[inside], centers[inside]
-        clips = frames[clip_frame_indices(stamps, num_frames, sampling_rate, len(frames), fps, start_second)]
-        for ts, c, rel in zip(stamps.tolist(), centers.tolist(), clips):
+        if not len(stamps):
+            continue
+        source = frames_source(FrameTable([prefix + p for p in frames]), fps, start_second)
+        table = source["table"]
+        for ts, c in zip(stamps.tolist(), centers.tolist()):
             dicts.append(
                 {
                     "video_id": vid,
                     "timestamp": ts,
                     "image_id": f"{vid},{ts:04d}",
-                    "frame_paths": [prefix + p for p in rel],
-                    "keyframe_path": prefix + frames[c],
+                    "frame_source": source,
+                    "keyframe_path": table[c],
                     "annotations": persons.get((vid, ts), []),
                     "proposals": proposals.get((vid, ts)) or _empty_proposals(),
                 }
@@ -409,8 +390,6 @@ def register_ava_dataset(
     split,
     *,
     version="v2.2",
-    num_frames=32,
-    sampling_rate=2,
     num_classes=80,
     fps=AVA_FPS,
     start_second=AVA_START_SECOND,
@@ -428,7 +407,8 @@ def register_ava_dataset(
     ``ava_<split>_excluded_timestamps_<version>.csv`` and the version's label map). Every
     file name can be overridden by keyword (absolute, or relative to ``root``); an
     explicitly named excluded-timestamps file must exist, the default one is optional.
-    Re-registering a name replaces it.
+    Re-registering a name replaces it. The dicts do not depend on any config (the mapper
+    picks each clip's frames), so the loaders use the dataset exactly as registered here.
 
     Args:
         name: dataset name, e.g. "my_ava_train".
@@ -436,22 +416,18 @@ def register_ava_dataset(
         split: "train" (one dict per ground-truth keyframe) or another split name (one dict
             per keyframe with ground truth or predicted boxes; predicted boxes required).
         version: "v2.1" or "v2.2" (selects the default annotation and label-map names).
-        num_frames, sampling_rate: the clip each dict's ``frame_paths`` describes.
         num_classes: action ids must lie in 1..num_classes.
         fps, start_second: frame rate of the frames and the movie second of frame 0.
 
     Sets the metadata: ``evaluator_type="ava"``, ``label_map_file``, ``groundtruth_file``,
     ``excluded_timestamps_file`` (None if absent), ``predicted_boxes_file`` (None if
     absent), ``frames_root``, ``class_names`` (dict id -> name), ``evaluated_ids``,
-    ``split``, ``num_frames``, ``sampling_rate``, ``frame_list_file``, ``version``.
+    ``split``, ``frame_list_file``, ``version``, ``num_classes``, ``fps``, ``start_second``.
     """
     if label_map_file is None and version not in LABEL_MAP_FILES:
         raise ValueError(f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); pass label_map_file")
-    if num_frames < 1 or sampling_rate < 1:
-        raise ValueError(f"num_frames and sampling_rate must be >= 1, got {num_frames}, {sampling_rate}")
     _AVA_REGISTRATIONS[name] = dict(
-        root=root, split=split, version=version, num_frames=num_frames, sampling_rate=sampling_rate,
-        num_classes=num_classes, fps=fps, start_second=start_second, frames_dir=frames_dir,
+        root=root, split=split, version=version, num_classes=num_classes, fps=fps, start_second=start_second, frames_dir=frames_dir,
         frame_list_file=frame_list_file, groundtruth_file=groundtruth_file,
         predicted_boxes_file=predicted_boxes_file, excluded_timestamps_file=excluded_timestamps_file,
         label_map_file=label_map_file,
@@ -478,8 +454,6 @@ def register_ava_dataset(
             load_ava_dicts,
             **files,
             split=split,
-            num_frames=num_frames,
-            sampling_rate=sampling_rate,
             num_classes=num_classes,
             fps=fps,
             start_second=start_second,
@@ -498,9 +472,9 @@ def register_ava_dataset(
         frame_list_file=files["frame_list_file"],
         split=split,
         version=version,
-        num_frames=num_frames,
-        sampling_rate=sampling_rate,
         num_classes=num_classes,
+        fps=fps,
+        start_second=start_second,
         _excluded_timestamps_path=files["excluded_timestamps_file"],
         _predicted_boxes_path=files["predicted_boxes_file"],
     )
@@ -510,30 +484,6 @@ def register_ava_dataset(
 def registered_ava_datasets():
     """Names registered through :func:`register_ava_dataset` (built-ins included)."""
     return sorted(_AVA_REGISTRATIONS)
-
-
-def register_datasets_from_cfg(cfg):
-    """Re-register the AVA datasets named in cfg.DATASETS.TRAIN / TEST with the config's clip.
-
-    Uses ``cfg.INPUT.NUM_FRAMES``, ``cfg.INPUT.SAMPLING_RATE`` and
-    ``cfg.MODEL.ROI_HEADS.NUM_CLASSES``; every other registration argument (root, custom
-    file names) is kept. Names not registered through :func:`register_ava_dataset` are
-    left alone. Returns the list of re-registered names.
-    """
-    done = []
-    for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
-        spec = _AVA_REGISTRATIONS.get(name)
-        if spec is None or name in done:
-            continue
-        spec = dict(spec)
-        spec.update(
-            num_frames=cfg.INPUT.NUM_FRAMES,
-            sampling_rate=cfg.INPUT.SAMPLING_RATE,
-            num_classes=cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-        )
-        register_ava_dataset(name, spec.pop("root"), spec.pop("split"), **spec)
-        done.append(name)
-    return done
 
 
 def _register_builtins():

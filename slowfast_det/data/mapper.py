@@ -1,11 +1,14 @@
-"""AVADatasetMapper: dataset dict (one keyframe) -> model input (decoded, augmented clip).
+"""AVADatasetMapper: dataset dict (one keyframe) -> model input (decoded, augmented uint8 clip).
 
-Per clip, one geometric transform (Detectron2 augmentations: short-side resize, crop,
-horizontal flip) is sampled and applied to every frame and to the boxes. Frames are
-decoded only for the clip's frame paths, at 1/2, 1/4 or 1/8 size when the transform's
-scale allows (:func:`~slowfast_det.data.decode.reduced_decode_factor`), and each decoded
-frame goes through a single resize / affine warp straight to the output size, then is
-normalised into the output tensor.
+The clip's frame indices come from ``INPUT.NUM_FRAMES`` / ``INPUT.SAMPLING_RATE`` and the
+dict's keyframe (:func:`~slowfast_det.data.frames.clip_frame_indices`). Per clip, one
+geometric transform (Detectron2 augmentations: short-side resize, crop, horizontal flip) is
+sampled and applied to every frame and to the boxes. Frames are decoded only for the clip's
+frames, at 1/2, 1/4 or 1/8 size when the transform's scale allows
+(:func:`~slowfast_det.data.decode.reduced_decode_factor`), and each decoded frame goes
+through a single resize / affine warp straight to the output size into a uint8 RGB clip.
+Normalisation, the colour jitter (whose parameters are drawn here) and the pathway split
+happen in the model, on its device. The mapper reads no ``MODEL.*`` key.
 
 Bad data: a frame that is missing or cannot be decoded is replaced by the nearest readable
 frame of the clip (same video), logged and counted; a clip with no readable frame is
@@ -26,8 +29,9 @@ from detectron2.structures import Boxes, Instances, pairwise_iou
 from fvcore.transforms.transform import HFlipTransform, NoOpTransform, VFlipTransform
 
 from .decode import read_frame, read_frame_size, reduced_decode_factor
+from .frames import clip_frame_indices
 
-__all__ = ["AVADatasetMapper", "pathway_indices", "ISSUE_MISSING_FRAMES", "ISSUE_SKIPPED_CLIPS", "ISSUE_NO_BOXES"]
+__all__ = ["AVADatasetMapper", "ISSUE_MISSING_FRAMES", "ISSUE_SKIPPED_CLIPS", "ISSUE_NO_BOXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +51,6 @@ def _log_issue(msg, *args):
         logger.warning(msg + suffix, *args)
     else:
         logger.debug(msg, *args)
-
-
-def pathway_indices(num_frames, alpha):
-    """Indices of the Slow pathway's frames among the Fast pathway's ``num_frames`` frames.
-
-    ``torch.linspace(0, T - 1, T // alpha).long()``, as PySlowFast and pytorchvideo.
-    """
-    return torch.linspace(0, num_frames - 1, num_frames // alpha).long()
 
 
 class _ShapeOnlyInput:
@@ -89,11 +85,13 @@ class AVADatasetMapper:
 
     Output dict::
 
-        clip: list of float32 tensors (C, T_p, H, W), RGB, (x / 255 - mean) / std;
-              [slow (C, T // alpha, H, W), fast (C, T, H, W)] for "slowfast",
-              [the T-frame clip] for "slow" and "fast"
+        clip: uint8 tensor (3, T, H, W), RGB, not normalised (the model normalises it and
+              splits the pathways)
+        color_jitter: at training with jitter on, the ordered [(name, factor), ...] the
+              model applies (modeling.preprocess.apply_color_jitter)
         instances: Instances(image_size=(H, W)) with proposal_boxes (Boxes (R, 4), clip
-              pixels) and, at training, gt_labels (float32 (R, K) multi-hot, column id-1)
+              pixels) and, at training, gt_actions (int64 (R, M) action ids, 0-padded;
+              the model makes the (R, K) multi-hot)
         height, width: the source frame size (output boxes are wanted in it)
         video_id, timestamp, image_id: passed through
         data_issues: dict of counts of data problems met since the previous returned sample
@@ -105,11 +103,8 @@ class AVADatasetMapper:
         is_train: bool,
         *,
         augmentations,
-        num_classes,
-        pathways="slowfast",
-        alpha=4,
-        clip_mean=(0.45, 0.45, 0.45),
-        clip_std=(0.225, 0.225, 0.225),
+        num_frames=32,
+        sampling_rate=2,
         color_jitter=0.0,
         reduced_decode=True,
         use_predicted_boxes=False,
@@ -124,11 +119,10 @@ class AVADatasetMapper:
                 (predicted boxes with score >= detection_score_thresh, deterministic).
             augmentations: list of Detectron2 augmentations producing resize / crop / flip
                 transforms, applied to every frame and box of the clip.
-            num_classes: K, the multi-hot length (action ids 1..K).
-            pathways: "slowfast" ([slow, fast]), "slow" or "fast" (one tensor: the clip).
-            alpha: Fast/Slow frame-rate ratio (Slow = T // alpha frames).
-            clip_mean, clip_std: per-channel (RGB) statistics of pixels scaled to [0, 1].
-            color_jitter: brightness/contrast/saturation jitter strength at training (0: off).
+            num_frames, sampling_rate: the clip: ``num_frames`` frames ``sampling_rate``
+                apart around the keyframe (the AVA clip convention).
+            color_jitter: brightness/contrast/saturation jitter strength at training (0: off);
+                the factors are drawn here, the model applies them.
             reduced_decode: decode JPEGs at 1/2, 1/4, 1/8 size when the target allows.
             use_predicted_boxes: training also uses predicted boxes with IoU >
                 predicted_box_iou_thresh to a gt box (taking that box's labels).
@@ -137,22 +131,12 @@ class AVADatasetMapper:
                 are dropped; if none is left the crop is re-sampled (max_crop_tries times),
                 then the sample is skipped.
         """
-        if pathways not in ("slowfast", "slow", "fast"):
-            raise ValueError(f"pathways must be 'slowfast', 'slow' or 'fast', got {pathways!r}")
+        if num_frames < 1 or sampling_rate < 1:
+            raise ValueError(f"num_frames and sampling_rate must be >= 1, got {num_frames}, {sampling_rate}")
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
-        self.num_classes = num_classes
-        self.pathways = pathways
-        self.alpha = alpha
-        mean = np.asarray(clip_mean, dtype=np.float32)
-        std = np.asarray(clip_std, dtype=np.float32)
-        if mean.shape != (3,) or std.shape != (3,) or (std <= 0).any():
-            raise ValueError(f"clip_mean and clip_std must be 3 values with std > 0, got {clip_mean}, {clip_std}")
-        self.clip_mean, self.clip_std = mean, std
-        # uint8 -> float32 lookup tables, RGB order: (x / 255 - mean) / std, and x / 255 for jitter
-        levels = np.arange(256, dtype=np.float32)
-        self._norm_luts = [((levels / 255.0 - mean[c]) / std[c]).astype(np.float32) for c in range(3)]
-        self._unit_luts = [(levels / 255.0).astype(np.float32)] * 3
+        self.num_frames = int(num_frames)
+        self.sampling_rate = int(sampling_rate)
         self.color_jitter = float(color_jitter) if is_train else 0.0
         self.reduced_decode = reduced_decode
         self.use_predicted_boxes = use_predicted_boxes
@@ -175,18 +159,11 @@ class AVADatasetMapper:
                 augs.append(T.RandomFlip(prob=cfg.INPUT.FLIP_PROB, horizontal=True, vertical=False))
         else:
             augs = [T.ResizeShortestEdge(cfg.INPUT.TEST_SIZE, max_size=big, sample_style="choice")]
-        arch = cfg.MODEL.SLOWFAST.ARCH
-        alpha = cfg.MODEL.SLOWFAST.ALPHA
-        if arch == "slowfast" and cfg.INPUT.NUM_FRAMES < alpha:
-            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= MODEL.SLOWFAST.ALPHA ({alpha})")
         return {
             "is_train": is_train,
             "augmentations": augs,
-            "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-            "pathways": arch,
-            "alpha": alpha,
-            "clip_mean": tuple(cfg.INPUT.CLIP_MEAN),
-            "clip_std": tuple(cfg.INPUT.CLIP_STD),
+            "num_frames": cfg.INPUT.NUM_FRAMES,
+            "sampling_rate": cfg.INPUT.SAMPLING_RATE,
             "color_jitter": cfg.INPUT.COLOR_JITTER,
             "reduced_decode": cfg.INPUT.REDUCED_DECODE,
             "use_predicted_boxes": cfg.AVA.TRAIN_USE_PREDICTED_BOXES,
@@ -219,22 +196,34 @@ class AVADatasetMapper:
             labels = labels + [labels[j] for j in best[keep]]
         return boxes, labels
 
-    def _multi_hot(self, labels, dataset_dict):
-        out = torch.zeros((len(labels), self.num_classes), dtype=torch.float32)
+    @staticmethod
+    def _gt_actions(labels, dataset_dict):
+        """Per box the list of action ids -> int64 (R, M) 0-padded (M >= 1)."""
+        out = torch.zeros((len(labels), max([1] + [len(ids) for ids in labels])), dtype=torch.int64)
         for r, ids in enumerate(labels):
-            for a in ids:
-                if not 1 <= a <= self.num_classes:
-                    raise ValueError(
-                        f"{dataset_dict.get('image_id')}: action id {a} outside 1..{self.num_classes} "
-                        "(MODEL.ROI_HEADS.NUM_CLASSES)"
-                    )
-                out[r, a - 1] = 1.0
+            for j, a in enumerate(ids):
+                if a < 1:
+                    raise ValueError(f"{dataset_dict.get('image_id')}: action id {a} is not >= 1")
+                out[r, j] = int(a)
         return out
 
     # ------------------------------------------------------------------ geometry
 
-    def _source_size(self, dataset_dict):
-        paths = dataset_dict["frame_paths"]
+    def clip_frame_paths(self, dataset_dict):
+        """The paths of the dict's clip frames, in time order (the AVA clip convention)."""
+        src = dataset_dict["frame_source"]
+        if src.get("type") != "frames":
+            raise ValueError(
+                f"{dataset_dict.get('image_id')}: frame_source type {src.get('type')!r} is not supported "
+                "(supported: 'frames')"
+            )
+        table = src["table"]
+        idx = clip_frame_indices(
+            dataset_dict["timestamp"], self.num_frames, self.sampling_rate, len(table), src["fps"], src["start_second"]
+        )
+        return table.paths(idx.tolist())
+
+    def _source_size(self, dataset_dict, paths):
         mid = len(paths) // 2
         order = sorted(range(len(paths)), key=lambda i: (abs(i - mid), i))
         for p in [dataset_dict.get("keyframe_path")] + [paths[i] for i in order]:
@@ -298,23 +287,22 @@ class AVADatasetMapper:
 
     # ------------------------------------------------------------------ pixels
 
-    def _color_jitter(self, clip):
-        """Brightness, contrast and saturation jitter, in random order, on a (3, T, H, W) [0, 1] clip."""
+    def sample_color_jitter(self):
+        """The training colour jitter: ``[(name, factor), ...]`` in a random order, or None when off.
+
+        Brightness, contrast and saturation each get a factor uniform in
+        ``[max(0, 1 - j), 1 + j]``; the model applies them on its device
+        (:func:`slowfast_det.modeling.preprocess.apply_color_jitter`).
+        """
+        if self.color_jitter <= 0:
+            return None
         j = self.color_jitter
-        for op in np.random.permutation(3):
-            f = float(np.random.uniform(max(0.0, 1.0 - j), 1.0 + j))
-            if op == 0:
-                clip.mul_(f)
-            else:
-                gray = 0.299 * clip[0] + 0.587 * clip[1] + 0.114 * clip[2]  # (T, H, W)
-                ref = gray.mean() if op == 1 else gray.unsqueeze(0)
-                clip.sub_(ref).mul_(f).add_(ref)
-            clip.clamp_(0.0, 1.0)
-        return clip
+        names = ("brightness", "contrast", "saturation")
+        return [(names[op], float(np.random.uniform(max(0.0, 1.0 - j), 1.0 + j))) for op in np.random.permutation(3)]
 
     @staticmethod
     def _new_clip_tensor(shape):
-        t = torch.empty(shape, dtype=torch.float32)
+        t = torch.empty(shape, dtype=torch.uint8)
         if torch.utils.data.get_worker_info() is not None:
             # in a DataLoader worker the sample is sent through shared memory: allocate it there
             # (as torch's default_collate does) instead of copying it when it is sent
@@ -334,8 +322,8 @@ class AVADatasetMapper:
         logger.warning("Skipping clip %s: %s", dataset_dict.get("image_id"), reason)
         return None
 
-    def frames_to_pathways(self, frames, affine, src_hw, factor, out_hw):
-        """Decoded frames -> the model's pathway tensors (warp, RGB, normalise, jitter, split).
+    def frames_to_clip(self, frames, affine, src_hw, factor, out_hw):
+        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W) (one warp per frame).
 
         Args:
             frames: list of T BGR uint8 arrays; a frame object that repeats (clamped clip
@@ -343,40 +331,18 @@ class AVADatasetMapper:
             affine: (ax, bx, ay, by), the clip transform from source to output pixels.
             src_hw: source frame size; factor: decode reduction the frames were read at;
             out_hw: output size (H, W).
-        Returns:
-            list of float32 tensors (3, T_p, H, W): [slow, fast] or [clip] (see the class doc).
         """
         out_h, out_w = out_hw
-        num = len(frames)
-        clip = self._new_clip_tensor((3, num, out_h, out_w))
+        clip = self._new_clip_tensor((3, len(frames), out_h, out_w))
         dst = clip.numpy()
-        jitter = self.color_jitter > 0
-        luts = self._unit_luts if jitter else self._norm_luts
-        slow = slow_dst = None
-        slow_pos = {}  # fast index -> slow index
-        if self.pathways == "slowfast":
-            idx = pathway_indices(num, self.alpha)
-            slow = self._new_clip_tensor((3, len(idx), out_h, out_w))
-            if not jitter:  # written frame by frame below; with jitter taken after it
-                slow_dst = slow.numpy()
-                slow_pos = {int(t): j for j, t in enumerate(idx)}
         warped = {}  # id(frame) -> warped frame; ``frames`` keeps every frame alive
         for i, frame in enumerate(frames):
             img = warped.get(id(frame))
             if img is None:
                 img = warped[id(frame)] = self._warp(frame, affine, src_hw, factor, out_hw)
-            planes = cv2.split(img)
-            for c in range(3):  # BGR -> RGB; one table lookup per pixel, written in place
-                cv2.LUT(planes[2 - c], luts[c], dst=dst[c, i])
-            j = slow_pos.get(i)
-            if j is not None:
-                np.copyto(slow_dst[:, j], dst[:, i])
-        if jitter:
-            self._color_jitter(clip)
-            clip.sub_(torch.from_numpy(self.clip_mean).view(3, 1, 1, 1)).div_(torch.from_numpy(self.clip_std).view(3, 1, 1, 1))
-            if slow is not None:
-                torch.index_select(clip, 1, idx, out=slow)
-        return [slow, clip] if slow is not None else [clip]
+            # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
+            cv2.split(np.ascontiguousarray(img), [dst[2, i], dst[1, i], dst[0, i]])
+        return clip
 
     def map_frames(self, frames, boxes):
         """This mapper's transform applied to a clip already in memory (e.g. a decoded video).
@@ -385,8 +351,9 @@ class AVADatasetMapper:
             frames: sequence of T BGR uint8 frames (H, W, 3), in time order.
             boxes: (R, 4) person boxes (x1, y1, x2, y2) in pixels of (H, W).
         Returns:
-            (pathways: list of float32 tensors (3, T_p, H', W'), boxes: float64 (R', 4) in clip
-            pixels (R' = R at test time), (H', W')).
+            (clip: uint8 tensor (3, T, H', W'), RGB, boxes: float64 (R', 4) in clip pixels
+            (R' = R at test time), (H', W')). A training mapper with colour jitter draws
+            factors the caller does not get; use ``__call__`` for training samples.
         Raises:
             ValueError when training and no box survives the sampled crops.
         """
@@ -397,16 +364,16 @@ class AVADatasetMapper:
         if sampled is None:
             raise ValueError(f"no person box left inside {self.max_crop_tries} sampled crops")
         tfms, out_hw, boxes, keep = sampled
-        pathways = self.frames_to_pathways(frames, _axis_affine(tfms), (height, width), 1, out_hw)
-        return pathways, boxes[keep], out_hw
+        clip = self.frames_to_clip(frames, _axis_affine(tfms), (height, width), 1, out_hw)
+        return clip, boxes[keep], out_hw
 
     # ------------------------------------------------------------------ main
 
     def __call__(self, dataset_dict):
         """dataset dict -> model input dict, or None to skip the sample (see the class doc)."""
         d = dataset_dict
-        paths = d["frame_paths"]
-        size = self._source_size(d)
+        paths = self.clip_frame_paths(d)
+        size = self._source_size(d, paths)
         if size is None:
             return self._skip(d, ISSUE_SKIPPED_CLIPS, f"no readable frame among {len(paths)} clip frames")
         height, width = size
@@ -418,6 +385,7 @@ class AVADatasetMapper:
         if sampled is None:
             return self._skip(d, ISSUE_NO_BOXES, f"no person box left inside {self.max_crop_tries} sampled crops")
         tfms, (out_h, out_w), boxes, keep = sampled
+        jitter = self.sample_color_jitter() if self.is_train else None
         affine = _axis_affine(tfms)
         factor = reduced_decode_factor(affine[2], affine[0]) if self.reduced_decode else 1
 
@@ -434,16 +402,16 @@ class AVADatasetMapper:
                 p = paths[src_i]
                 replaced += 1
             frames.append(decoded[p])
-        pathways = self.frames_to_pathways(frames, affine, (height, width), factor, (out_h, out_w))
+        clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
 
         boxes, labels_kept = boxes[keep], None
         instances = Instances((out_h, out_w))
         instances.proposal_boxes = Boxes(torch.from_numpy(boxes.astype(np.float32)))
         if self.is_train:
             labels_kept = [lab for lab, k in zip(labels, keep) if k]
-            instances.gt_labels = self._multi_hot(labels_kept, d)
-        return {
-            "clip": pathways,
+            instances.gt_actions = self._gt_actions(labels_kept, d)
+        out = {
+            "clip": clip,
             "instances": instances,
             "height": height,
             "width": width,
@@ -452,3 +420,6 @@ class AVADatasetMapper:
             "image_id": d["image_id"],
             "data_issues": self.take_issues({ISSUE_MISSING_FRAMES: replaced} if replaced else None),
         }
+        if jitter:
+            out["color_jitter"] = jitter
+        return out

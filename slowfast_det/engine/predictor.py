@@ -35,9 +35,10 @@ class ActionPredictor:
     """Build a model from a config, load ``MODEL.WEIGHTS`` and score one clip at a time.
 
     The clip goes through the test-time path of :class:`~slowfast_det.data.AVADatasetMapper`
-    (short side resized to ``INPUT.TEST_SIZE``, RGB, ``(x / 255 - INPUT.CLIP_MEAN) /
-    INPUT.CLIP_STD``, Slow/Fast pathway split), so the scores equal what the test loader and
-    the model give for the same frames and boxes.
+    (short side resized to ``INPUT.TEST_SIZE``, a uint8 RGB clip) and then the model
+    (normalised with its ``pixel_mean`` / ``pixel_std``, Slow/Fast pathway split on its
+    device), so the scores equal what the test loader and the model give for the same frames
+    and boxes.
 
     Example::
 
@@ -97,10 +98,10 @@ class ActionPredictor:
         if len(boxes) == 0:
             return torch.zeros((0, self.num_classes), dtype=torch.float32)
         height, width = frames.shape[1:3]
-        pathways, clip_boxes, out_hw = self.mapper.map_frames(frames, boxes)
+        clip, clip_boxes, out_hw = self.mapper.map_frames(frames, boxes)
         instances = Instances(out_hw)
         instances.proposal_boxes = Boxes(torch.from_numpy(clip_boxes.astype(np.float32)))
-        inputs = {"clip": pathways, "instances": instances, "height": height, "width": width}
+        inputs = {"clip": clip, "instances": instances, "height": height, "width": width}
         with torch.no_grad():  # the model applies TEST.BF16 itself
             out = self.model([inputs])[0]["instances"]
         return out.scores.float().cpu()

@@ -1,36 +1,25 @@
 """Video action detector: SlowFast backbone + ROIAlign-3D head on given person boxes,
 registered in Detectron2's ``META_ARCH_REGISTRY``."""
+import logging
 from typing import Dict, List, Tuple
 
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.modeling.roi_heads import build_roi_heads
-from detectron2.structures import Instances
+from detectron2.structures import ImageList, Instances
 from torch import nn
 
+from .preprocess import apply_color_jitter, split_pathways
+
 __all__ = ["VideoActionDetector"]
+
+logger = logging.getLogger(__name__)
 
 
 def _ints(shape) -> Tuple[int, ...]:
     """A shape as Python ints (while tracing, shape entries are tensors)."""
     return tuple(int(s) for s in shape)
-
-
-def _pack(tensors: List[torch.Tensor], device: torch.device, memory_format) -> torch.Tensor:
-    """Clips ``(C, T, H_i, W_i)`` -> one batch ``(N, C, T, max H, max W)`` on ``device`` in
-    ``memory_format``, zero-padded at the bottom / right; one copy per clip (the copy also
-    does the device transfer and the layout change)."""
-    c, t = _ints(tensors[0].shape[:2])
-    h = max(int(x.shape[-2]) for x in tensors)
-    w = max(int(x.shape[-1]) for x in tensors)
-    out = torch.empty((len(tensors), c, t, h, w), dtype=tensors[0].dtype, device=device,
-                      memory_format=memory_format)
-    if any(_ints(x.shape[-2:]) != (h, w) for x in tensors):
-        out.zero_()
-    for i, x in enumerate(tensors):
-        out[i, :, :, : x.shape[-2], : x.shape[-1]].copy_(x, non_blocking=True)
-    return out
 
 
 @META_ARCH_REGISTRY.register()
@@ -39,12 +28,17 @@ class VideoActionDetector(nn.Module):
 
     Input: a list of N dicts, one per keyframe clip (the data mapper's output):
 
-    * ``"clip"``: list of per-pathway float tensors ``(C, T_p, H, W)``, already normalised;
-      ``[slow (C, T/alpha, H, W), fast (C, T, H, W)]`` for SlowFast, one tensor for
-      Slow-only / Fast-only. Clips of a batch may differ in H, W: they are zero-padded
-      (bottom / right) to the largest before the backbone. T_p must agree across the batch.
+    * ``"clip"``: the clip, a tensor ``(3, T, H, W)``, RGB, uint8 (the mapper's) or float,
+      in 0-255 units, not normalised. The model moves it to its device, applies
+      ``"color_jitter"`` if given, normalises it with its ``pixel_mean`` / ``pixel_std``
+      buffers, zero-pads the batch to the largest H, W (``ImageList.from_tensors``) and
+      splits the pathways itself (``[slow (T // alpha frames), fast (T)]`` for SlowFast, the
+      clip for Slow-only / Fast-only). T must agree across the batch.
+    * ``"color_jitter"`` (optional): ordered ``(name, factor)`` list drawn by the mapper at
+      training (:func:`~slowfast_det.modeling.preprocess.apply_color_jitter`).
     * ``"instances"``: ``Instances`` with ``image_size = (H, W)`` of the clip,
-      ``proposal_boxes``: ``Boxes (R, 4)`` in clip pixels (R may be 0), and in training
+      ``proposal_boxes``: ``Boxes (R, 4)`` in clip pixels (R may be 0), and in training either
+      ``gt_actions``: int64 ``(R, M)`` action ids ``1..K``, 0-padded (the mapper's), or
       ``gt_labels``: float ``(R, K)`` multi-hot (column ``k`` = action id ``k + 1``).
     * ``"height"``, ``"width"`` (optional, default the clip's H, W): the frame size the output
       boxes are given in.
@@ -60,27 +54,60 @@ class VideoActionDetector(nn.Module):
     """
 
     @configurable
-    def __init__(self, *, backbone: Backbone, roi_heads: nn.Module, bf16_inference: bool = False):
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        roi_heads: nn.Module,
+        pixel_mean: Tuple[float, ...],
+        pixel_std: Tuple[float, ...],
+        num_classes: int,
+        arch: str = "slowfast",
+        alpha: int = 4,
+        bf16_inference: bool = False,
+    ):
         """
         Args:
             backbone: takes a list of pathway tensors ``(N, C, T_p, H, W)`` and returns
                 ``{"pathway0": (N, C0, T0, h, w), ...}``. Its ``memory_format`` attribute, if
                 any, is the layout the clips are packed in.
             roi_heads: e.g. :class:`ROIAlign3DHead`, called as ``roi_heads(features, proposals)``.
+            pixel_mean, pixel_std: per-channel (RGB) clip statistics in 0-255 units; kept as
+                buffers (saved in checkpoints).
+            num_classes: K, the width of the multi-hot built from ``gt_actions``.
+            arch: "slowfast" (two pathways), "slow" or "fast" (the clip as the one pathway).
+            alpha: Fast / Slow frame-rate ratio (the Slow pathway takes T // alpha frames).
             bf16_inference: in eval mode, run backbone and head under bfloat16 autocast
                 (scores are returned as float32).
         """
         super().__init__()
         self.backbone = backbone
         self.roi_heads = roi_heads
+        self.num_classes = int(num_classes)
+        self.arch = arch
+        self.alpha = int(alpha)
         self.bf16_inference = bf16_inference
+        mean = torch.tensor(pixel_mean, dtype=torch.float32)
+        std = torch.tensor(pixel_std, dtype=torch.float32)
+        if mean.shape != std.shape or mean.dim() != 1 or (std <= 0).any():
+            raise ValueError(f"pixel_mean / pixel_std must be per-channel values with std > 0, got {pixel_mean}, {pixel_std}")
+        self.register_buffer("pixel_mean", mean.view(-1, 1, 1, 1), persistent=True)
+        self.register_buffer("pixel_std", std.view(-1, 1, 1, 1), persistent=True)
 
     @classmethod
     def from_config(cls, cfg):
+        sf = cfg.MODEL.SLOWFAST
+        if sf.ARCH == "slowfast" and cfg.INPUT.NUM_FRAMES < sf.ALPHA:
+            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= MODEL.SLOWFAST.ALPHA ({sf.ALPHA})")
         backbone = build_backbone(cfg)
         return {
             "backbone": backbone,
             "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
+            "pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN),
+            "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
+            "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+            "arch": sf.ARCH,
+            "alpha": sf.ALPHA,
             "bf16_inference": cfg.TEST.BF16,
         }
 
@@ -88,50 +115,68 @@ class VideoActionDetector(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _pathway_batches(self, batched_inputs: List[Dict]) -> List[torch.Tensor]:
-        """Per pathway, the clips of the batch padded to the largest H, W: (N, C, T_p, H, W)."""
-        num_pathways = len(batched_inputs[0]["clip"])
+    def preprocess_clips(self, batched_inputs: List[Dict]) -> List[torch.Tensor]:
+        """The batch's clips on the device: jittered (if asked), normalised, zero-padded to the
+        largest H, W and split into the backbone's pathways ``(N, C, T_p, H, W)``, in the
+        backbone's ``memory_format`` (if it has one)."""
+        clips = []
         for i, x in enumerate(batched_inputs):
             name = x.get("image_id", f"#{i}")
             clip = x["clip"]
-            if not isinstance(clip, (list, tuple)) or len(clip) != num_pathways:
+            if not isinstance(clip, torch.Tensor) or clip.dim() != 4 or clip.shape[0] != self.pixel_mean.shape[0]:
+                got = tuple(clip.shape) if isinstance(clip, torch.Tensor) else type(clip).__name__
                 raise ValueError(
-                    f"VideoActionDetector: input {name}: 'clip' must be a list of "
-                    f"{num_pathways} pathway tensors (C, T, H, W) like the first input"
+                    f"VideoActionDetector: input {name}: 'clip' must be one tensor "
+                    f"({self.pixel_mean.shape[0]}, T, H, W) (pathways are split by the model), got {got}"
                 )
-            sizes = {_ints(t.shape[-2:]) for t in clip}
-            if any(t.dim() != 4 for t in clip) or len(sizes) != 1:
-                raise ValueError(
-                    f"VideoActionDetector: input {name}: each pathway must be (C, T, H, W) with "
-                    f"the same H, W, got shapes {[tuple(t.shape) for t in clip]}"
-                )
-            size = sizes.pop()
-            inst = x["instances"]
-            if _ints(inst.image_size) != size:
+            if _ints(x["instances"].image_size) != _ints(clip.shape[-2:]):
                 raise ValueError(
                     f"VideoActionDetector: input {name}: instances.image_size "
-                    f"{tuple(inst.image_size)} differs from the clip size {size}; boxes must be "
-                    "in clip pixels"
+                    f"{tuple(x['instances'].image_size)} differs from the clip size {tuple(clip.shape[-2:])}; "
+                    "boxes must be in clip pixels"
                 )
-        memory_format = getattr(self.backbone, "memory_format", torch.contiguous_format)
-        batches = []
-        for p in range(num_pathways):
-            tensors = [x["clip"][p] for x in batched_inputs]
-            lengths = {_ints(t.shape[:2]) for t in tensors}
-            if len(lengths) != 1:
+            if i and clip.shape[1] != clips[0].shape[1]:
                 raise ValueError(
-                    f"VideoActionDetector: pathway{p} clips differ in (C, T) within the batch: "
-                    f"{sorted(lengths)}"
+                    f"VideoActionDetector: clips differ in T within the batch: {int(clips[0].shape[1])} "
+                    f"and {int(clip.shape[1])} (input {name})"
                 )
-            batches.append(_pack(tensors, self.device, memory_format))
-        return batches
+            clip = clip.to(self.device, non_blocking=True).float()
+            ops = x.get("color_jitter")
+            if ops:  # in place, on a copy when the input already was a float tensor on the device
+                clip = apply_color_jitter(clip.clone() if clip is x["clip"] else clip, ops)
+            clips.append((clip - self.pixel_mean) / self.pixel_std)
+        batch = ImageList.from_tensors(clips, size_divisibility=0, pad_value=0.0).tensor
+        memory_format = getattr(self.backbone, "memory_format", torch.contiguous_format)
+        return [t.contiguous(memory_format=memory_format) for t in split_pathways(batch, self.arch, self.alpha)]
+
+    def _proposals(self, batched_inputs: List[Dict]) -> List[Instances]:
+        proposals = [x["instances"].to(self.device) for x in batched_inputs]
+        if not self.training:
+            return proposals
+        for i, (p, x) in enumerate(zip(proposals, batched_inputs)):
+            if not p.has("gt_labels") and p.has("gt_actions"):
+                p.gt_labels = self._multi_hot(p.gt_actions, x.get("image_id", f"#{i}"))
+        return proposals
+
+    def _multi_hot(self, actions: torch.Tensor, name) -> torch.Tensor:
+        """int (R, M) action ids 1..K, 0 = padding -> float (R, K) multi-hot."""
+        actions = actions.long()
+        bad = (actions < 0) | (actions > self.num_classes)
+        if bool(bad.any()):
+            raise ValueError(
+                f"{name}: action id {int(actions[bad][0])} outside 1..{self.num_classes} "
+                "(MODEL.ROI_HEADS.NUM_CLASSES)"
+            )
+        out = torch.zeros((actions.shape[0], self.num_classes + 1), dtype=torch.float32, device=actions.device)
+        out.scatter_(1, actions, 1.0)
+        return out[:, 1:]
 
     def forward(self, batched_inputs: List[Dict]):
         """See the class docstring for the input and output formats."""
         if len(batched_inputs) == 0:
             raise ValueError("VideoActionDetector: empty batch")
-        clips = self._pathway_batches(batched_inputs)
-        proposals = [x["instances"].to(self.device) for x in batched_inputs]
+        clips = self.preprocess_clips(batched_inputs)
+        proposals = self._proposals(batched_inputs)
         if self.training:
             return self.roi_heads(self.backbone(clips), proposals)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16_inference):

@@ -141,6 +141,11 @@ def py2_pickle(obj, path):
 
 
 # ----------------------------------------------------------------------------- helpers
+def network_state(model):
+    """The model's state dict without the clip statistics (no other project has them)."""
+    return {k: v for k, v in model.state_dict().items() if k not in ("pixel_mean", "pixel_std")}
+
+
 def assert_same_tensors(model, reference_sd, skip=()):
     sd = model.state_dict()
     compared = 0
@@ -182,12 +187,13 @@ def test_pytorchvideo_roundtrip_real_model(tmp_path, convert_cli):
     converted = torch.load(dst, weights_only=True)
     assert converted["matching_heuristics"] is False and "pytorchvideo" in converted["__author__"]
     assert len(converted["model"]) == len(ref.state_dict())
-    fast = torch.randn(1, 3, 8, 64, 64)
-    slow = fast[:, :, ::4].contiguous()
+    raw = torch.randint(0, 256, (3, 8, 64, 64), dtype=torch.uint8)
+    fast = ((raw.float() - 0.45 * 255) / (0.225 * 255))[None]  # the model normalises the uint8 clip
+    slow = fast[:, :, torch.linspace(0, 7, 2).long()].contiguous()
     boxes = torch.tensor([[3.0, 4, 40, 50], [10, 10, 60, 62]])
     with torch.no_grad():
         expected = ref([slow.clone(), fast.clone()], torch.cat([torch.zeros(2, 1), boxes], 1))
-        out = model([{"clip": [slow[0], fast[0]], "instances": Instances((64, 64), proposal_boxes=Boxes(boxes))}])
+        out = model([{"clip": raw, "instances": Instances((64, 64), proposal_boxes=Boxes(boxes))}])
     assert (out[0]["instances"].scores - expected).abs().max() <= 1e-5
 
 
@@ -204,7 +210,7 @@ def test_pytorchvideo_unknown_names_fail_listing_them():
 # ----------------------------------------------------------------------------- PySlowFast
 def test_pyslowfast_roundtrip(tmp_path, tiny_model, convert_cli):
     source_model = tiny_model(seed=1)
-    ours = source_model.state_dict()
+    ours = network_state(source_model)
     psf = {to_pyslowfast(k): v for k, v in ours.items()}
     assert "s4.pathway0_nonlocal2.conv_theta.weight" in psf and "s1_fuse.conv_f2s.weight" in psf
     src, dst = tmp_path / "SLOWFAST.pyth", tmp_path / "ours.pth"
@@ -216,7 +222,7 @@ def test_pyslowfast_roundtrip(tmp_path, tiny_model, convert_cli):
 
 def test_pyslowfast_kinetics_head_is_dropped(tmp_path, tiny_model, caplog):
     source_model = tiny_model(seed=1)
-    psf = {to_pyslowfast(k): v for k, v in source_model.state_dict().items()}
+    psf = {to_pyslowfast(k): v for k, v in network_state(source_model).items()}
     psf["head.projection.weight"] = torch.randn(400, psf["head.projection.weight"].shape[1])
     psf["head.projection.bias"] = torch.randn(400)
     with caplog.at_level(logging.INFO, logger="slowfast_det.checkpoint.convert"):
@@ -231,11 +237,11 @@ def test_pyslowfast_kinetics_head_is_dropped(tmp_path, tiny_model, caplog):
         load(fresh, path)
     assert "has no action head (roi_heads.predictor.bias, roi_heads.predictor.weight)" in caplog.text
     assert torch.equal(fresh.roi_heads.predictor.weight, head_before)
-    assert_same_tensors(fresh, source_model.state_dict(), skip=("roi_heads",))
+    assert_same_tensors(fresh, network_state(source_model), skip=("roi_heads",))
 
 
 def test_pyslowfast_unmatched_names_fail_and_write_nothing(tmp_path, tiny_model, convert_cli, capsys):
-    psf = {to_pyslowfast(k): v for k, v in tiny_model().state_dict().items()}
+    psf = {to_pyslowfast(k): v for k, v in network_state(tiny_model()).items()}
     psf["s4.pathway0_res0.branch2.a_bn_sub.weight"] = torch.zeros(3)
     psf["s6.pathway0_res0.branch1.weight"] = torch.zeros(3)
     src, dst = tmp_path / "bad.pyth", tmp_path / "out.pth"
@@ -251,7 +257,7 @@ def test_pyslowfast_unmatched_names_fail_and_write_nothing(tmp_path, tiny_model,
 def caffe2_blobs(model):
     last_fast_block = {int(s[3]): len(getattr(model.backbone, s).pathway1) - 1 for s in ("res2", "res3", "res4")}
     blobs = {}
-    for k, v in model.state_dict().items():
+    for k, v in network_state(model).items():
         name = to_caffe2(to_pyslowfast(k), last_fast_block)
         if name is not None:
             blobs[name] = v.numpy().copy()
@@ -274,7 +280,7 @@ def test_caffe2_roundtrip_python2_pickle(tmp_path, tiny_model, convert_cli, capl
         assert convert_cli(["--from", "pyslowfast-caffe2", str(src), str(dst)]) == 0
     assert "skipped 7 Caffe2 solver blob(s)" in caplog.text
     model = load(tiny_model(seed=2), dst)
-    assert_same_tensors(model, source_model.state_dict(), skip=("num_batches_tracked",))
+    assert_same_tensors(model, network_state(source_model), skip=("num_batches_tracked",))
 
 
 def test_caffe2_unmatched_blob_names_are_listed():

@@ -24,6 +24,25 @@ def test_load_exact_checkpoint(tmp_path, tiny_model):
         assert torch.equal(dst.state_dict()[k], v), k
 
 
+def test_pixel_statistics_are_saved_and_old_checkpoints_keep_the_config_values(tmp_path, tiny_model, caplog):
+    import logging
+
+    src = tiny_model(seed=1)
+    assert "pixel_mean" in src.state_dict() and "pixel_std" in src.state_dict()
+    dst = tiny_model(seed=2)
+    SlowFastCheckpointer(dst).load(save_weights(tmp_path / "new.pth", src.state_dict()))
+    assert torch.equal(dst.pixel_mean, src.pixel_mean) and torch.equal(dst.pixel_std, src.pixel_std)
+    # a checkpoint from before the statistics were saved (or a converted one): config values kept
+    old = {k: v for k, v in src.state_dict().items() if k not in ("pixel_mean", "pixel_std")}
+    dst = tiny_model(seed=3)
+    mean, std = dst.pixel_mean.clone(), dst.pixel_std.clone()
+    with caplog.at_level(logging.INFO, logger="slowfast_det.checkpoint.checkpointer"):
+        SlowFastCheckpointer(dst).load(save_weights(tmp_path / "old.pth", old))
+    assert "old.pth has no clip statistics (pixel_mean, pixel_std)" in caplog.text
+    assert torch.equal(dst.pixel_mean, mean) and torch.equal(dst.pixel_std, std)
+    assert torch.equal(dst.backbone.stem.pathway0.conv.weight, src.backbone.stem.pathway0.conv.weight)
+
+
 def test_mismatches_are_all_listed_and_model_is_untouched(tmp_path, tiny_model):
     sd = tiny_model(seed=1).state_dict()
     sd["backbone.res9.pathway0.0.conv1.weight"] = torch.zeros(1)

@@ -1,4 +1,5 @@
 import os
+import pickle
 from collections import Counter
 
 import numpy as np
@@ -8,7 +9,16 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from slowfast_det.data import datasets
 from slowfast_det.data.ava_io import AVAFormatError
-from slowfast_det.data.datasets import clip_frame_indices, load_ava_dicts, register_datasets_from_cfg
+from slowfast_det.data.datasets import clip_frame_indices, load_ava_dicts
+from slowfast_det.data.frames import FrameTable, keyframe_index
+
+
+def clip_paths(d, num_frames, sampling_rate):
+    """The clip's frame paths as the mapper picks them from the dict's frame table."""
+    src = d["frame_source"]
+    table = src["table"]
+    idx = clip_frame_indices(d["timestamp"], num_frames, sampling_rate, len(table), src["fps"], src["start_second"])
+    return table.paths(idx)
 
 
 def _pyslowfast_sequence(center, half_len, sample_rate, num_frames):
@@ -41,22 +51,27 @@ def _by_key(dicts):
 
 
 def test_train_dicts(ava_root, registered):
-    registered("_t_train", ava_root, "train", num_frames=8, sampling_rate=2)
+    registered("_t_train", ava_root, "train")
     dicts = DatasetCatalog.get("_t_train")
     by_key = _by_key(dicts)
     # vidB 905 (frame 150 > 99) and vidZ (not in the frame list) are skipped
     assert sorted(by_key) == [("vidA", 902), ("vidA", 903), ("vidB", 901)]
     d = by_key[("vidA", 902)]
     assert d["image_id"] == "vidA,0902" and isinstance(d["timestamp"], int)
+    src = d["frame_source"]
+    assert src["type"] == "frames" and (src["fps"], src["start_second"]) == (30, 900)
+    assert len(src["table"]) == 100 and src["table"].compact
+    assert src["table"] is by_key[("vidA", 903)]["frame_source"]["table"]  # one table per video
     want = [frame_path(ava_root, "vidA", i) for i in range(52, 67, 2)]
-    assert d["frame_paths"] == want
-    assert all(os.path.isabs(p) for p in d["frame_paths"])
-    assert d["keyframe_path"] == frame_path(ava_root, "vidA", 60)
+    assert clip_paths(d, 8, 2) == want
+    assert all(os.path.isabs(p) for p in src["table"].paths(range(100)))
+    assert d["keyframe_path"] == frame_path(ava_root, "vidA", 60) == src["table"][keyframe_index(d)]
+    assert "frame_paths" not in d and "num_frames" not in d
     persons = sorted(d["annotations"], key=lambda a: a["bbox"])
     assert persons[0] == {"bbox": [0.1, 0.2, 0.5, 0.9], "labels": [12, 80], "person_id": 0}
     assert persons[1]["bbox"] == [0.6, 0.1, 1.0, 0.8] and persons[1]["labels"] == [5]  # x2 1.2 clipped
     assert by_key[("vidA", 903)]["annotations"] == []  # 2-column row: keyframe without boxes
-    assert by_key[("vidB", 901)]["frame_paths"][0] == frame_path(ava_root, "vidB", 22)
+    assert clip_paths(by_key[("vidB", 901)], 8, 2)[0] == frame_path(ava_root, "vidB", 22)
     # config-independent proposals are present (none for train here)
     assert d["proposals"]["boxes"].shape == (0, 4) and d["proposals"]["boxes"].dtype == np.float32
 
@@ -66,8 +81,7 @@ def test_load_counts_problems(ava_root):
     root = ava_root
     load_ava_dicts(
         os.path.join(root, "frames"), os.path.join(root, "frame_lists/train.csv"),
-        os.path.join(root, "annotations/ava_train_v2.2.csv"), None, None, "train",
-        num_frames=4, sampling_rate=2, stats=stats,
+        os.path.join(root, "annotations/ava_train_v2.2.csv"), None, None, "train", stats=stats,
     )
     assert stats["gt_boxes_clipped"] == 1
     assert stats["keyframes_outside_video"] == 1
@@ -76,7 +90,7 @@ def test_load_counts_problems(ava_root):
 
 
 def test_val_dicts_union_and_exclusions(ava_root, registered):
-    registered("_t_val", ava_root, "val", num_frames=8, sampling_rate=2)
+    registered("_t_val", ava_root, "val")
     by_key = _by_key(DatasetCatalog.get("_t_val"))
     # gt keys (vidA 902, vidB 901, vidB 902 excluded) + predicted-only key vidA 903
     assert sorted(by_key) == [("vidA", 902), ("vidA", 903), ("vidB", 901)]
@@ -88,7 +102,7 @@ def test_val_dicts_union_and_exclusions(ava_root, registered):
 
 
 def test_metadata(ava_root, registered):
-    registered("_t_meta", ava_root, "val", num_frames=8, sampling_rate=4)
+    registered("_t_meta", ava_root, "val")
     m = MetadataCatalog.get("_t_meta")
     ann = os.path.join(ava_root, "annotations")
     assert m.evaluator_type == "ava"
@@ -99,7 +113,8 @@ def test_metadata(ava_root, registered):
     assert m.excluded_timestamps_file == os.path.join(ann, "ava_val_excluded_timestamps_v2.2.csv")
     assert m.predicted_boxes_file == os.path.join(ann, "ava_val_predicted_boxes.csv")
     assert m.frames_root == os.path.join(ava_root, "frames")
-    assert (m.split, m.num_frames, m.sampling_rate) == ("val", 8, 4)
+    assert (m.split, m.num_classes, m.fps, m.start_second) == ("val", 80, 30, 900)
+    assert "num_frames" not in m.as_dict() and "sampling_rate" not in m.as_dict()
     assert m.get("class_names")[12] == "action 12"
     registered("_t_meta_train", ava_root, "train")
     assert MetadataCatalog.get("_t_meta_train").excluded_timestamps_file is None  # absent file
@@ -131,19 +146,37 @@ def test_builtins_registered_under_detectron2_datasets(monkeypatch, tmp_path):
     assert MetadataCatalog.get("ava_v2.2_val").groundtruth_file == os.path.abspath("datasets/ava/annotations/ava_val_v2.2.csv")
 
 
-def test_custom_file_names_and_cfg_reregistration(fresh_ava_root, registered, cfg):
+def test_custom_file_names_and_any_clip_from_the_same_dicts(fresh_ava_root, registered):
     root = fresh_ava_root
     os.rename(os.path.join(root, "annotations/ava_train_v2.2.csv"), os.path.join(root, "my_gt.csv"))
-    registered("_t_custom", root, "train", groundtruth_file="my_gt.csv", num_frames=8, sampling_rate=2)
-    assert len(DatasetCatalog.get("_t_custom")[0]["frame_paths"]) == 8
-    cfg.DATASETS.TRAIN = ("_t_custom",)
-    cfg.DATASETS.TEST = ("coco_2017_val",)  # not an AVA dataset: left alone
-    cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = 4, 3
-    assert register_datasets_from_cfg(cfg) == ["_t_custom"]
+    registered("_t_custom", root, "train", groundtruth_file="my_gt.csv")
     d = _by_key(DatasetCatalog.get("_t_custom"))[("vidA", 902)]
-    assert d["frame_paths"] == [frame_path(root, "vidA", i) for i in (54, 57, 60, 63)]
-    m = MetadataCatalog.get("_t_custom")
-    assert (m.num_frames, m.sampling_rate) == (4, 3) and m.groundtruth_file == os.path.join(root, "my_gt.csv")
+    assert clip_paths(d, 8, 2) == [frame_path(root, "vidA", i) for i in range(52, 67, 2)]
+    assert clip_paths(d, 4, 3) == [frame_path(root, "vidA", i) for i in (54, 57, 60, 63)]
+    assert MetadataCatalog.get("_t_custom").groundtruth_file == os.path.join(root, "my_gt.csv")
+
+
+def test_frame_table_is_compact_and_exact():
+    paths = [f"/data/frames/v/v_{i + 1:06d}.jpg" for i in range(27000)]
+    table = FrameTable(paths)
+    assert table.compact and len(table) == 27000
+    assert table.paths([0, 1, 26999]) == [paths[0], paths[1], paths[26999]] and table[-1] == paths[-1]
+    assert len(pickle.dumps(table)) < 300  # Detectron2 pickles every dict on its own
+    assert pickle.loads(pickle.dumps(table)) == table
+    # a few ids off the pattern (gaps filled with a neighbour) stay exact
+    gappy = list(paths)
+    gappy[100] = gappy[99]
+    gappy[5000] = "/elsewhere/x.jpg"
+    t2 = FrameTable(gappy)
+    assert t2.compact and t2.paths(range(27000)) == gappy
+    # no pattern: the explicit list
+    names = [f"/d/{c}.jpg" for c in ("a", "b", "c")]
+    t3 = FrameTable(names)
+    assert not t3.compact and t3.paths(range(3)) == names
+    unpadded = [f"/d/f{i + 7}.png" for i in range(200)]
+    assert FrameTable(unpadded).paths(range(200)) == unpadded
+    with pytest.raises(IndexError, match="frame id 3 outside 0..2"):
+        t3[3]
 
 
 @pytest.mark.parametrize(
@@ -185,15 +218,15 @@ def test_frame_list_errors_and_gaps(fresh_ava_root, registered):
     # drop frame ids 59 and 60 of vidA (lines 60, 61): a gap, filled by the nearest listed frames
     with open(fl, "w") as f:
         f.write("\n".join(lines[:60] + lines[62:]) + "\n")
-    registered("_t_gap", fresh_ava_root, "train", num_frames=4, sampling_rate=1)
+    registered("_t_gap", fresh_ava_root, "train")
     stats = Counter()
     m = MetadataCatalog.get("_t_gap")
     dicts = load_ava_dicts(
-        m.frames_root, fl, m.groundtruth_file, None, None, "train", num_frames=4, sampling_rate=1, stats=stats
+        m.frames_root, fl, m.groundtruth_file, None, None, "train", stats=stats
     )
     assert stats["frame_list_gaps"] == 2
     d = _by_key(dicts)[("vidA", 902)]
-    assert d["frame_paths"] == [frame_path(fresh_ava_root, "vidA", i) for i in (58, 58, 61, 61)]
+    assert clip_paths(d, 4, 1) == [frame_path(fresh_ava_root, "vidA", i) for i in (58, 58, 61, 61)]
     # duplicate frame id: an error naming the line
     with open(fl, "w") as f:
         f.write("\n".join(lines + [lines[5]]) + "\n")
@@ -205,8 +238,8 @@ def test_frame_list_errors_and_gaps(fresh_ava_root, registered):
         DatasetCatalog.get("_t_gap")
 
 
-def test_reregistering_replaces(ava_root, registered):
-    registered("_t_re", ava_root, "train", num_frames=8)
-    registered("_t_re", ava_root, "train", num_frames=2)
-    assert len(DatasetCatalog.get("_t_re")[0]["frame_paths"]) == 2
-    assert MetadataCatalog.get("_t_re").num_frames == 2
+def test_reregistering_replaces(ava_root, fresh_ava_root, registered):
+    registered("_t_re", ava_root, "train")
+    registered("_t_re", fresh_ava_root, "train")
+    assert MetadataCatalog.get("_t_re").frames_root == os.path.join(fresh_ava_root, "frames")
+    assert DatasetCatalog.get("_t_re")[0]["keyframe_path"].startswith(str(fresh_ava_root))

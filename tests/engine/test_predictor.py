@@ -49,7 +49,7 @@ def test_scores_shape_and_range(predictor):
 
 def test_same_scores_as_test_loader_path(predictor, tmp_path):
     """Frames written losslessly and read back by AVADatasetMapper give the same scores."""
-    from slowfast_det.data import AVADatasetMapper
+    from slowfast_det.data import AVADatasetMapper, FrameTable, frames_source
 
     frames = random_clip(1)
     paths = []
@@ -58,11 +58,14 @@ def test_same_scores_as_test_loader_path(predictor, tmp_path):
         assert cv2.imwrite(str(p), f)
         paths.append(str(p))
     scale = np.array([W, H, W, H])
+    sr = predictor.cfg.INPUT.SAMPLING_RATE
+    # a video whose every sr-th frame is one of the clip's frames, keyframe at frame T * sr / 2
+    table = FrameTable([paths[j // sr] for j in range(T * sr)])
     d = {
         "video_id": "v",
         "timestamp": 902,
         "image_id": "v,0902",
-        "frame_paths": paths,
+        "frame_source": frames_source(table, fps=1, start_second=902 - T * sr // 2),
         "keyframe_path": paths[T // 2],
         "annotations": [],
         "proposals": {"boxes": (BOXES / scale).astype(np.float32), "scores": np.ones(3, np.float32)},

@@ -19,12 +19,10 @@ def tiny_cfg(cfg):
     return tiny(cfg)
 
 
-def _make_input(h, w, boxes, *, t=8, alpha=4, num_classes=5, labels=None, height=None, width=None,
-               pathways=2, seed=0):
-    """One mapper-style input dict: clip [slow (3, t/alpha, h, w), fast (3, t, h, w)]."""
+def _make_input(h, w, boxes, *, t=8, num_classes=5, labels=None, height=None, width=None, seed=0):
+    """One mapper-style input dict: a uint8 RGB clip (3, t, h, w) (the model splits the pathways)."""
     g = torch.Generator().manual_seed(seed)
-    fast = torch.randn(3, t, h, w, generator=g)
-    clip = [fast[:, :: alpha].clone(), fast] if pathways == 2 else [fast]
+    clip = torch.randint(0, 256, (3, t, h, w), generator=g, dtype=torch.uint8)
     boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
     inst = Instances((h, w), proposal_boxes=Boxes(boxes))
     if labels is not None:

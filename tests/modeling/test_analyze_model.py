@@ -74,7 +74,7 @@ def test_classification_trunk(tool):
     assert cfg.MODEL.SLOWFAST.SPATIAL_STRIDES == [1, 2, 2, 2]
     row = tool.analyze(cfg, 8, 64, 64, num_boxes=0, classification_trunk=True)
     backbone = build_model(cfg).backbone.eval()
-    assert row["gflops"] * 1e9 == pytest.approx(hook_macs(backbone, ([c[None] for c in tool.make_clip(cfg, 8, 64, 64)],)))
+    assert row["gflops"] * 1e9 == pytest.approx(hook_macs(backbone, (tool.trunk_input(cfg, tool.make_clip(cfg, 8, 64, 64)),)))
 
 
 def test_cli_prints_the_table(tool, capsys):

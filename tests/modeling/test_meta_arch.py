@@ -55,40 +55,57 @@ def test_inference_rescales_boxes_and_keeps_order(tiny_cfg, make_input):
     torch.testing.assert_close(pair[0]["instances"].scores, pair[1]["instances"].scores)
 
 
-def test_padding_to_largest_clip(tiny_cfg, make_input):
+def test_preprocess_normalises_pads_and_splits_on_the_device(tiny_cfg, make_input):
+    tiny_cfg.MODEL.PIXEL_MEAN, tiny_cfg.MODEL.PIXEL_STD = [100.0, 110.0, 120.0], [50.0, 60.0, 70.0]
     model = build_model(tiny_cfg)
     small, large = make_input(24, 40, [], seed=1), make_input(32, 32, [], seed=2)
-    slow, fast = model._pathway_batches([small, large])
+    slow, fast = model.preprocess_clips([small, large])
     assert fast.shape == (2, 3, 8, 32, 40) and slow.shape == (2, 3, 2, 32, 40)
-    torch.testing.assert_close(fast[0, :, :, :24, :40], small["clip"][1])
+    assert fast.dtype == torch.float32 and fast.device == model.device
+    mean = torch.tensor([100.0, 110.0, 120.0]).view(3, 1, 1, 1)
+    std = torch.tensor([50.0, 60.0, 70.0]).view(3, 1, 1, 1)
+    torch.testing.assert_close(fast[0, :, :, :24, :40], (small["clip"].float() - mean) / std)
+    # zero padding after normalisation (bottom / right), as Detectron2's ImageList
     assert fast[0, :, :, 24:].abs().sum() == 0 and fast[1, :, :, :, 32:].abs().sum() == 0
+    # Slow pathway: torch.linspace(0, T - 1, T // alpha).long() of the Fast frames
+    torch.testing.assert_close(slow, fast[:, :, [0, 7]])
+    t32 = model.preprocess_clips([make_input(8, 8, [], t=32)])
+    torch.testing.assert_close(t32[0], t32[1][:, :, [0, 4, 8, 13, 17, 22, 26, 31]])
 
 
-def test_slow_only_model(tiny_cfg, make_input):
-    tiny_cfg.MODEL.SLOWFAST.ARCH = "slow"
-    model = build_model(tiny_cfg).eval()
-    with torch.no_grad():
-        out = model([make_input(32, 32, [[0, 0, 16, 16]], pathways=1, t=4)])
-    assert out[0]["instances"].scores.shape == (1, 5)
+def test_pixel_statistics_are_buffers_saved_with_the_model(tiny_cfg, make_input):
+    model = build_model(tiny_cfg)
+    sd = model.state_dict()
+    torch.testing.assert_close(sd["pixel_mean"].flatten(), torch.full((3,), 0.45 * 255))
+    torch.testing.assert_close(sd["pixel_std"].flatten(), torch.full((3,), 0.225 * 255))
+    # the same input as the former mapper's (x / 255 - 0.45) / 0.225, so older checkpoints see no change
+    x = make_input(8, 8, [], t=4)
+    (fast,) = model.preprocess_clips([x])[1:]
+    torch.testing.assert_close(fast[0], (x["clip"].float() / 255 - 0.45) / 0.225, rtol=0, atol=1e-5)
 
 
-def test_input_errors(tiny_cfg, make_input):
-    model = build_model(tiny_cfg).eval()
-    bad = make_input(32, 32, [[0, 0, 8, 8]], seed=7)
-    bad["instances"]._image_size = (64, 64)
-    with pytest.raises(ValueError, match="vid,0007.*image_size"):
-        model([bad])
-    with pytest.raises(ValueError, match="list of 2 pathway"):
-        model([make_input(32, 32, [], seed=1), make_input(32, 32, [], pathways=1, seed=2)])
-    odd = make_input(32, 32, [], seed=1)
-    odd["clip"][0] = odd["clip"][0][:, :, :16]
-    with pytest.raises(ValueError, match="same H, W"):
-        model([odd])
-    with pytest.raises(ValueError, match=r"differ in \(C, T\)"):
-        model([make_input(32, 32, [], seed=1), make_input(32, 32, [], t=16, seed=2)])
-    model.train()
-    with pytest.raises(KeyError, match="gt_labels"):
-        model([make_input(32, 32, [[0, 0, 8, 8]])])
+def test_float_input_is_not_modified_by_jitter(tiny_cfg, make_input):
+    model = build_model(tiny_cfg).train()
+    x = make_input(16, 16, [], seed=3)
+    x["clip"] = x["clip"].float()
+    before = x["clip"].clone()
+    x["color_jitter"] = [("brightness", 1.5), ("contrast", 0.5)]
+    jittered = model.preprocess_clips([x])[1]
+    assert torch.equal(x["clip"], before)
+    plain = model.preprocess_clips([dict(x, color_jitter=None)])[1]
+    assert (jittered - plain).abs().mean() > 0.1
+
+
+def test_gt_actions_become_multi_hot(tiny_cfg, make_input):
+    model = build_model(tiny_cfg).train()
+    x = make_input(32, 32, [[0, 0, 16, 16], [8, 8, 30, 30]], seed=4)
+    x["instances"].gt_actions = torch.tensor([[1, 5], [3, 0]])
+    props = model._proposals([x])
+    assert props[0].gt_labels.tolist() == [[1, 0, 0, 0, 1], [0, 0, 1, 0, 0]]
+    assert torch.isfinite(model([x])["loss_action"])
+    x["instances"].gt_actions = torch.tensor([[1, 6], [3, 0]])
+    with pytest.raises(ValueError, match=r"vid,0004: action id 6 outside 1..5"):
+        model([x])
 
 
 def test_a_few_steps_fit_a_batch(tiny_cfg, make_input):
