@@ -12,7 +12,9 @@
 Input: an AVA-format folder (``--dataset-root`` with ``frames/``, ``frame_lists/<split>.csv``
 and ``annotations/ava_<split>_<version>.csv``; each file can be given instead) or a
 registered AVA dataset (``--dataset synthetic_ava_val``). Keyframes (``--keyframes``): those of
-the ground-truth file, or every whole second of every video when there is none.
+the ground-truth file, or every whole second of every video when there is none; ``catalog``
+takes the registered dataset's dicts as they are (any frame source with a keyframe reader,
+see ``slowfast_det.engine.detect_persons.register_keyframe_reader``).
 
 Output: ``<output-dir>/ava_<split>_predicted_boxes.csv`` (or ``--output``) in AVA's format:
 ``video_id,timestamp,x1,y1,x2,y2,,score`` (timestamp 4 digits, boxes normalised, empty
@@ -30,7 +32,7 @@ import logging
 import os
 from collections import Counter
 
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 
 import slowfast_det  # noqa: F401  (registers the AVA datasets)
@@ -62,8 +64,10 @@ def get_parser():
     src.add_argument("--frame-list", default=None, help="frame list (default: <root>/frame_lists/<split>.csv)")
     src.add_argument("--groundtruth", default=None, help="ground-truth CSV (default: <root>/annotations/ava_<split>_<version>.csv)")
     src.add_argument("--exclusions", default=None, help="excluded-timestamps CSV, for the printed AP only")
-    src.add_argument("--keyframes", default="auto", choices=KEYFRAME_MODES,
-                     help="keyframes to detect on: the ground truth's, every second, or auto (default: %(default)s)")
+    src.add_argument("--keyframes", default="auto", choices=KEYFRAME_MODES + ("catalog",),
+                     help="keyframes to detect on: the ground truth's, every second, auto (the ground truth's if "
+                          "it exists), or catalog (the dicts of --dataset as registered, any frame source) "
+                          "(default: %(default)s)")
     src.add_argument("--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)")
     src.add_argument("--start-second", type=int, default=900, help="second of frame 0 (default: %(default)s)")
     det = p.add_argument_group("detector")
@@ -137,15 +141,21 @@ def main(argv=None, after_commit=None):
     except (RandomWeightsError, WeightsDownloadError, FileNotFoundError) as e:
         raise SystemExit(f"detect_persons: {e}") from None
     problems = Counter()
-    dicts, mode = keyframe_dicts(frames_dir, frame_list, groundtruth, args.keyframes, fps=fps, start_second=start,
-                                 dataset_name=args.dataset or split, stats=problems)
+    if args.keyframes == "catalog":  # the registered dataset's own dicts, whatever their frame source
+        if not args.dataset:
+            raise SystemExit("detect_persons: --keyframes catalog needs --dataset")
+        dicts, mode = DatasetCatalog.get(args.dataset), "catalog"
+    else:
+        dicts, mode = keyframe_dicts(frames_dir, frame_list, groundtruth, args.keyframes, fps=fps, start_second=start,
+                                     dataset_name=args.dataset or split, stats=problems)
     if not dicts:
         raise SystemExit(f"detect_persons: no keyframe to detect on ({mode} keyframes of {frame_list}; "
                          f"problems: {dict(problems) or 'none counted'})")
     output = args.output or os.path.join(args.output_dir, f"ava_{split}_predicted_boxes.csv")
+    keys = [d["image_id"] for d in dicts]
     fingerprint = run_fingerprint(
-        dcfg.dump(), [frame_list, groundtruth if mode == "groundtruth" else None, weights],
-        extra=[os.path.abspath(frames_dir), fps, start, mode, args.person_class, args.score_thresh],
+        dcfg.dump(), [frame_list, weights],
+        extra=[os.path.abspath(frames_dir), fps, start, args.person_class, args.score_thresh, "\n".join(keys)],
     )
     writer = ResumableResultsWriter(output, fingerprint, boxes_csv_text, restart=args.restart)
     logger.info("%d keyframes (%s), %d already done", len(dicts), mode, len(writer.done))
@@ -154,11 +164,11 @@ def main(argv=None, after_commit=None):
         detector = BatchPersonDetector(dcfg, weights, args.person_class, args.score_thresh)
         stats = run_person_detection(detector, dicts, writer, args.batch_size, args.num_workers, args.commit_every,
                                      progress=not args.no_progress, after_commit=after_commit)
-    writer.finish([d["image_id"] for d in dicts])
+    writer.finish(keys)
     logger.info("wrote %s: %d keyframes (%d in this run, %d unreadable), %d person boxes in this run",
                 output, len(dicts), stats["keyframes"], stats["unreadable"], stats["boxes"])
     stats["output"] = output
-    evaluable = has_gt and mode == "groundtruth"
+    evaluable = has_gt and mode != "every-second"
     stats["quality"] = print_quality(groundtruth, exclusions, output, args.report_thresh) if evaluable else None
     return stats
 

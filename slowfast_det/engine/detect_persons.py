@@ -31,11 +31,13 @@ import numpy as np
 import torch
 
 __all__ = [
+    "KEYFRAME_MODES",
     "KEYFRAME_READERS",
     "register_keyframe_reader",
     "read_keyframe",
     "keyframe_dicts",
     "detector_config",
+    "check_detector_weights",
     "BatchPersonDetector",
     "KeyframeMapper",
     "boxes_csv_text",

@@ -191,6 +191,27 @@ def test_batched_detection_equals_defaultpredictor(ava):
         np.testing.assert_allclose(boxes, ref_boxes[ok], atol=1.5e-3)
 
 
+def test_registered_dataset_catalog_keyframes_and_evaluate(ava, tmp_path):
+    from detectron2.data import DatasetCatalog
+
+    from slowfast_det.data import register_ava_dataset
+
+    register_ava_dataset("_detect_persons_test", str(ava), "train", groundtruth_file="annotations/ava_val_v2.2.csv",
+                         frame_list_file="frame_lists/val.csv")
+    try:
+        run(ava, tmp_path / "files.csv")
+        argv = ["--dataset", "_detect_persons_test", "--detector-config", str(ava / "det.yaml"),
+                "--weights", str(ava / "det.pth"), "--num-workers", "0", "--batch-size", "2", "--no-progress"]
+        for mode in ("auto", "catalog"):
+            out = tmp_path / f"{mode}.csv"
+            assert tool.main(argv + ["--keyframes", mode, "--output", str(out)])["keyframes"] == len(GT_KEYS)
+            assert out.read_bytes() == (tmp_path / "files.csv").read_bytes()
+        q = tool.main(argv + ["--evaluate", str(tmp_path / "auto.csv"), str(tmp_path / "catalog.csv")])["quality"]
+        assert len(q) == 2 and q[0] == q[1]
+    finally:
+        DatasetCatalog.remove("_detect_persons_test")
+
+
 def test_every_second_keyframes_without_groundtruth(ava):
     dicts, mode = keyframe_dicts(str(ava / "frames"), str(ava / "frame_lists" / "val.csv"), None)
     assert mode == "every-second"
