@@ -116,6 +116,15 @@ def test_no_box_above_threshold_is_a_two_column_row(ava, tmp_path):
     assert out.read_text().splitlines() == [k for k in GT_KEYS]
 
 
+def test_unreadable_keyframe_gets_no_row(ava, tmp_path):
+    flist = (ava / "frame_lists" / "val.csv").read_text().replace("vidA/vidA_000031.jpg", "vidA/missing.jpg")
+    (tmp_path / "val.csv").write_text(flist)  # keyframe 901 of vidA is frame 30
+    out = tmp_path / "boxes.csv"
+    stats = run(ava, out, "--frame-list", str(tmp_path / "val.csv"), "--score-thresh", "1.01")
+    assert stats["unreadable"] == 1 and stats["keyframes"] == len(GT_KEYS)
+    assert out.read_text().splitlines() == [k for k in GT_KEYS if k != "vidA,0901"]
+
+
 class Interrupt(Exception):
     pass
 
