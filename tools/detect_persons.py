@@ -71,7 +71,7 @@ def get_parser():
     src.add_argument("--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)")
     src.add_argument("--start-second", type=int, default=900, help="second of frame 0 (default: %(default)s)")
     det = p.add_argument_group("detector")
-    det.add_argument("--detector-config", required=True, help="Detectron2 config file or model-zoo name")
+    det.add_argument("--detector-config", default=None, help="Detectron2 config file or model-zoo name (required)")
     det.add_argument("--weights", default="", help="detector weights (path or URL; default: the config's / the zoo's)")
     det.add_argument("--person-class", type=int, default=0, help="index of 'person' in the detector's classes (default: 0)")
     det.add_argument("--score-thresh", type=float, default=0.05, help="keep boxes with score >= this (default: %(default)s)")
@@ -134,6 +134,8 @@ def main(argv=None, after_commit=None):
             raise SystemExit(f"detect_persons: --evaluate needs the ground truth: {groundtruth} not found")
         return {"quality": [print_quality(groundtruth, exclusions, p, args.report_thresh) for p in args.evaluate]}
 
+    if not args.detector_config:
+        raise SystemExit("detect_persons: --detector-config is required (a Detectron2 config file or model-zoo name)")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:  # before reading any data
         dcfg = detector_config(args.detector_config, args.weights, args.opts, device, args.score_thresh)

@@ -78,6 +78,14 @@ def ava(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def full_csv(ava, tmp_path_factory):
+    """The CSV of one uninterrupted run with the default arguments of :func:`run`."""
+    out = tmp_path_factory.mktemp("full") / "ava_val_predicted_boxes.csv"
+    run(ava, out)
+    return out
+
+
 def run(ava, output, *extra, weights=True, after_commit=None):
     argv = ["--dataset-root", str(ava), "--split", "val", "--detector-config", str(ava / "det.yaml"),
             "--output", str(output), "--commit-every", "2", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
@@ -129,9 +137,7 @@ class Interrupt(Exception):
     pass
 
 
-def test_interrupted_run_resumes_to_the_same_csv(ava, tmp_path):
-    full = tmp_path / "full.csv"
-    run(ava, full)
+def test_interrupted_run_resumes_to_the_same_csv(ava, full_csv, tmp_path):
 
     def stop(n):
         if n >= 2:
@@ -143,13 +149,14 @@ def test_interrupted_run_resumes_to_the_same_csv(ava, tmp_path):
     assert not out.exists() and os.path.exists(str(out) + ".partial")
     stats = run(ava, out)
     assert stats["keyframes"] == len(GT_KEYS) - 2  # only the rest
-    assert out.read_bytes() == full.read_bytes()
+    assert out.read_bytes() == full_csv.read_bytes()
     # another score threshold is another run: refused without --restart
     with pytest.raises(Interrupt):
         run(ava, tmp_path / "other.csv", after_commit=stop)
     with pytest.raises(ValueError, match="--restart"):
         run(ava, tmp_path / "other.csv", "--score-thresh", "0.5")
-    assert run(ava, tmp_path / "other.csv", "--score-thresh", "0.5", "--restart")["keyframes"] == len(GT_KEYS)
+    with pytest.raises(Interrupt):  # --restart starts over: 2 keyframes again before the interruption
+        run(ava, tmp_path / "other.csv", "--score-thresh", "0.5", "--restart", after_commit=stop)
 
 
 def test_refuses_random_weights_before_reading_data(ava, tmp_path, caplog):
@@ -200,7 +207,7 @@ def test_batched_detection_equals_defaultpredictor(ava):
         np.testing.assert_allclose(boxes, ref_boxes[ok], atol=1.5e-3)
 
 
-def test_registered_dataset_catalog_keyframes_and_evaluate(ava, tmp_path):
+def test_registered_dataset_catalog_keyframes_and_evaluate(ava, full_csv, tmp_path):
     from detectron2.data import DatasetCatalog
 
     from slowfast_det.data import register_ava_dataset
@@ -208,14 +215,14 @@ def test_registered_dataset_catalog_keyframes_and_evaluate(ava, tmp_path):
     register_ava_dataset("_detect_persons_test", str(ava), "train", groundtruth_file="annotations/ava_val_v2.2.csv",
                          frame_list_file="frame_lists/val.csv")
     try:
-        run(ava, tmp_path / "files.csv")
         argv = ["--dataset", "_detect_persons_test", "--detector-config", str(ava / "det.yaml"),
                 "--weights", str(ava / "det.pth"), "--num-workers", "0", "--batch-size", "2", "--no-progress"]
         for mode in ("auto", "catalog"):
             out = tmp_path / f"{mode}.csv"
             assert tool.main(argv + ["--keyframes", mode, "--output", str(out)])["keyframes"] == len(GT_KEYS)
-            assert out.read_bytes() == (tmp_path / "files.csv").read_bytes()
-        q = tool.main(argv + ["--evaluate", str(tmp_path / "auto.csv"), str(tmp_path / "catalog.csv")])["quality"]
+            assert out.read_bytes() == full_csv.read_bytes()
+        q = tool.main(["--dataset", "_detect_persons_test", "--evaluate", str(tmp_path / "auto.csv"),
+                       str(tmp_path / "catalog.csv")])["quality"]
         assert len(q) == 2 and q[0] == q[1]
     finally:
         DatasetCatalog.remove("_detect_persons_test")
