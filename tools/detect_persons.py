@@ -32,6 +32,7 @@ import logging
 import os
 from collections import Counter
 
+import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 
@@ -123,8 +124,6 @@ def print_quality(groundtruth, exclusions, csv_path, thresh):
 def main(argv=None, after_commit=None):
     """Run the detector; returns the stats of :func:`run_person_detection` plus ``output`` and
     ``quality`` (:class:`~slowfast_det.evaluation.person_boxes.PersonBoxQuality` or None)."""
-    import torch
-
     args = get_parser().parse_args(argv)
     setup_logger(name="slowfast_det")
     frames_dir, frame_list, groundtruth, exclusions, split, fps, start = dataset_files(args)

@@ -27,8 +27,20 @@ import logging
 import os
 import tempfile
 
+import detectron2.data.transforms as T
 import numpy as np
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import build_detection_test_loader
+from detectron2.modeling import build_model
+from tqdm import tqdm
+
+from slowfast_det.checkpoint import local_weights
+from slowfast_det.data import keyframe_index, load_ava_dicts
+from slowfast_det.data.ava_io import read_frame_list
+from slowfast_det.data.decode import read_frame
+from slowfast_det.engine.predictor import RandomWeightsError, check_model_weights
 
 __all__ = [
     "KEYFRAME_MODES",
@@ -51,9 +63,6 @@ KEYFRAME_MODES = ("auto", "groundtruth", "every-second")
 
 # --------------------------------------------------------------------------- keyframe reading
 def _read_frames_keyframe(dataset_dict):
-    from slowfast_det.data import keyframe_index
-    from slowfast_det.data.decode import read_frame
-
     path = dataset_dict.get("keyframe_path") or dataset_dict["frame_source"]["table"][keyframe_index(dataset_dict)]
     return read_frame(path)
 
@@ -87,8 +96,6 @@ def read_keyframe(dataset_dict):
 # --------------------------------------------------------------------------- which keyframes
 def _every_second_csv(frame_list_file, fps, start_second, path):
     """Write a 2-column key CSV of every whole second of every video of the frame list."""
-    from slowfast_det.data.ava_io import read_frame_list
-
     df = read_frame_list(frame_list_file)
     if len(df) == 0:
         raise ValueError(f"{frame_list_file}: the frame list has no frames")
@@ -115,8 +122,6 @@ def keyframe_dicts(frames_dir, frame_list_file, groundtruth_file=None, keyframes
     Returns:
         ``(dicts, mode)``: the dicts and the keyframe mode used.
     """
-    from slowfast_det.data import load_ava_dicts
-
     if keyframes not in KEYFRAME_MODES:
         raise ValueError(f"keyframes must be one of {KEYFRAME_MODES}, got {keyframes!r}")
     has_gt = bool(groundtruth_file) and os.path.exists(groundtruth_file)
@@ -151,13 +156,11 @@ def detector_config(config, weights="", opts=(), device="cpu", score_thresh=0.05
         device: "cpu" or "cuda".
         score_thresh: the detector's test score threshold (ROI heads and RetinaNet).
     """
-    from detectron2.config import get_cfg
-
     dcfg = get_cfg()
     if os.path.isfile(config):
         dcfg.merge_from_file(config)
     else:
-        from detectron2 import model_zoo
+        from detectron2 import model_zoo  # here: it imports pkg_resources (slow, warns), needed for zoo names only
 
         try:
             dcfg.merge_from_file(model_zoo.get_config_file(config))
@@ -185,9 +188,6 @@ def check_detector_weights(dcfg, allow_random_weights=False):
     when allowed), with a message for the detector. Returns the local weights path ("" if none);
     a URL is downloaded here, so offline it fails with one line
     (:class:`~slowfast_det.checkpoint.WeightsDownloadError`)."""
-    from slowfast_det.checkpoint import local_weights
-    from slowfast_det.engine.predictor import RandomWeightsError, check_model_weights
-
     try:
         check_model_weights(dcfg, allow_random_weights)
     except RandomWeightsError:
@@ -213,8 +213,6 @@ class KeyframeMapper:
     the keyframe cannot be read."""
 
     def __init__(self, dcfg):
-        import detectron2.data.transforms as T
-
         self.resize = T.ResizeShortestEdge([dcfg.INPUT.MIN_SIZE_TEST] * 2, dcfg.INPUT.MAX_SIZE_TEST)
         self.input_format = dcfg.INPUT.FORMAT
         if self.input_format not in ("RGB", "BGR"):
@@ -245,9 +243,6 @@ class BatchPersonDetector:
     """
 
     def __init__(self, dcfg, weights, person_class=0, score_thresh=0.05):
-        from detectron2.checkpoint import DetectionCheckpointer
-        from detectron2.modeling import build_model
-
         self.cfg = dcfg.clone()
         self.cfg.freeze()
         self.model = build_model(self.cfg)
@@ -320,9 +315,6 @@ def run_person_detection(detector, dicts, writer, batch_size=8, num_workers=0, c
         dict: ``keyframes`` committed in this run, ``unreadable`` (committed without a row),
         ``boxes`` written.
     """
-    from detectron2.data import build_detection_test_loader
-    from tqdm import tqdm
-
     todo = [d for d in dicts if d["image_id"] not in writer.done]
     stats = {"keyframes": 0, "unreadable": 0, "boxes": 0}
     bar = tqdm(total=len(writer.done) + len(todo), initial=len(writer.done), unit="keyframe", disable=not progress)

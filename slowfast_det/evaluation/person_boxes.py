@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from slowfast_det.data.ava_io import read_box_csv, read_exclusions
+
 from .ava_map import frame_map
 
 __all__ = ["PersonBoxQuality", "person_box_ap"]
@@ -58,8 +60,6 @@ def person_box_ap(groundtruth_csv, boxes_csv, exclusions_csv=None, thresh=0.8, c
     Raises:
         ValueError naming the file when a predicted box has no score.
     """
-    from slowfast_det.data.ava_io import read_box_csv, read_exclusions
-
     gt = read_box_csv(groundtruth_csv, kind="groundtruth").rows
     gt = gt.drop_duplicates(["video_id", "timestamp"] + _COORDS).assign(action_id=1)
     det = read_box_csv(boxes_csv, kind="proposals").rows

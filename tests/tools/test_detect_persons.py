@@ -10,7 +10,11 @@ import iopath.common.file_io
 import numpy as np
 import pytest
 import torch
+from detectron2.data import DatasetCatalog
+from detectron2.engine import DefaultPredictor
+from detectron2.modeling import build_model
 
+from slowfast_det.data import register_ava_dataset
 from slowfast_det.data.ava_io import read_box_csv
 from slowfast_det.engine.detect_persons import (
     BatchPersonDetector,
@@ -56,8 +60,6 @@ def tiny_detector_cfg():
 def ava(tmp_path_factory):
     """AVA layout (frames/, frame_lists/val.csv, annotations/ava_val_v2.2.csv), a detector config
     file and a fixed random weights file."""
-    from detectron2.modeling import build_model
-
     root = tmp_path_factory.mktemp("ava")
     rng = np.random.default_rng(0)
     lines = ["original_video_id video_id frame_id path labels"]
@@ -187,8 +189,6 @@ def test_model_zoo_weights_offline_is_one_line(tmp_path, monkeypatch):
 
 
 def test_batched_detection_equals_defaultpredictor(ava):
-    from detectron2.engine import DefaultPredictor
-
     dcfg = tiny_detector_cfg()
     dcfg.MODEL.WEIGHTS = str(ava / "det.pth")
     det = BatchPersonDetector(dcfg, dcfg.MODEL.WEIGHTS, score_thresh=0.0)
@@ -208,10 +208,6 @@ def test_batched_detection_equals_defaultpredictor(ava):
 
 
 def test_registered_dataset_catalog_keyframes_and_evaluate(ava, full_csv, tmp_path):
-    from detectron2.data import DatasetCatalog
-
-    from slowfast_det.data import register_ava_dataset
-
     register_ava_dataset("_detect_persons_test", str(ava), "train", groundtruth_file="annotations/ava_val_v2.2.csv",
                          frame_list_file="frame_lists/val.csv")
     try:
