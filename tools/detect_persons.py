@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""Person proposals for an AVA-format dataset: run a Detectron2 detector over its keyframes.
+
+    # the synthetic person detector (tools/train_person_detector.py) on the synthetic val split
+    python tools/detect_persons.py --dataset-root datasets/synthetic_ava --split val \\
+        --detector-config configs/person_detector/faster_rcnn_R18_FPN_synthetic.yaml \\
+        --weights output/person_detector/model_final.pth --output-dir output/detect_persons
+    # a COCO detector from Detectron2's model zoo (weights downloaded once; offline pass --weights FILE)
+    python tools/detect_persons.py --dataset-root my_ava --split val \\
+        --detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml
+
+Input: an AVA-format folder (``--dataset-root`` with ``frames/``, ``frame_lists/<split>.csv``
+and ``annotations/ava_<split>_<version>.csv``; each file can be given instead) or a
+registered AVA dataset (``--dataset synthetic_ava_val``). Keyframes (``--keyframes``): those of
+the ground-truth file, or every whole second of every video when there is none; ``catalog``
+takes the registered dataset's dicts as they are (any frame source with a keyframe reader,
+see ``slowfast_det.engine.detect_persons.register_keyframe_reader``).
+
+Output: ``<output-dir>/ava_<split>_predicted_boxes.csv`` (or ``--output``) in AVA's format:
+``video_id,timestamp,x1,y1,x2,y2,,score`` (timestamp 4 digits, boxes normalised, empty
+action id), person class only (``--person-class``, 0 for COCO), boxes with score >=
+``--score-thresh``; a keyframe without such a box is a 2-column row. With ground truth, the
+person-box AP at IoU 0.5 is printed last (``--evaluate`` scores existing CSVs instead).
+
+Resumable: results are committed every ``--commit-every`` keyframes; the same command
+continues an interrupted run and the CSV appears (atomic rename) only when complete.
+``--restart`` discards an earlier partial run. The detector's weights are required (a path,
+a URL, or a model-zoo name's own); ``--allow-random-weights`` runs an untrained one on purpose.
+"""
+import argparse
+import logging
+import os
+from collections import Counter
+
+import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.utils.logger import setup_logger
+
+import slowfast_det  # noqa: F401  (registers the AVA datasets)
+from slowfast_det.checkpoint import WeightsDownloadError
+from slowfast_det.engine.detect_persons import (
+    KEYFRAME_MODES,
+    BatchPersonDetector,
+    boxes_csv_text,
+    check_detector_weights,
+    detector_config,
+    keyframe_dicts,
+    run_person_detection,
+)
+from slowfast_det.engine.infer import ResumableResultsWriter, run_fingerprint
+from slowfast_det.engine.predictor import RandomWeightsError
+from slowfast_det.evaluation.person_boxes import person_box_ap
+
+logger = logging.getLogger("slowfast_det.detect_persons")
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("dataset")
+    src.add_argument("--dataset-root", default=None, help="AVA-format folder (frames/, frame_lists/, annotations/)")
+    src.add_argument("--split", default="val", help="split of --dataset-root (default: %(default)s)")
+    src.add_argument("--version", default="v2.2", help="annotation version in the file names (default: %(default)s)")
+    src.add_argument("--dataset", default=None, help="a registered AVA dataset instead, e.g. synthetic_ava_val")
+    src.add_argument("--frames-dir", default=None, help="frame folder (default: <root>/frames)")
+    src.add_argument("--frame-list", default=None, help="frame list (default: <root>/frame_lists/<split>.csv)")
+    src.add_argument("--groundtruth", default=None, help="ground-truth CSV (default: <root>/annotations/ava_<split>_<version>.csv)")
+    src.add_argument("--exclusions", default=None, help="excluded-timestamps CSV, for the printed AP only")
+    src.add_argument("--keyframes", default="auto", choices=KEYFRAME_MODES + ("catalog",),
+                     help="keyframes to detect on: the ground truth's, every second, auto (the ground truth's if "
+                          "it exists), or catalog (the dicts of --dataset as registered, any frame source) "
+                          "(default: %(default)s)")
+    src.add_argument("--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)")
+    src.add_argument("--start-second", type=int, default=900, help="second of frame 0 (default: %(default)s)")
+    det = p.add_argument_group("detector")
+    det.add_argument("--detector-config", default=None, help="Detectron2 config file or model-zoo name (required)")
+    det.add_argument("--weights", default="", help="detector weights (path or URL; default: the config's / the zoo's)")
+    det.add_argument("--person-class", type=int, default=0, help="index of 'person' in the detector's classes (default: 0)")
+    det.add_argument("--score-thresh", type=float, default=0.05, help="keep boxes with score >= this (default: %(default)s)")
+    det.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    det.add_argument("--batch-size", type=int, default=8, help="keyframes per detector call (default: %(default)s)")
+    det.add_argument("--num-workers", type=int, default=2, help="keyframe reading processes (default: %(default)s)")
+    det.add_argument("--allow-random-weights", action="store_true", help="run a detector without weights (for tests)")
+    out = p.add_argument_group("output")
+    out.add_argument("--output-dir", default="output/detect_persons", help="folder of the CSV (default: %(default)s)")
+    out.add_argument("--output", default=None, help="the CSV (default: <output-dir>/ava_<split>_predicted_boxes.csv)")
+    out.add_argument("--commit-every", type=int, default=64, help="keyframes per durable commit (default: %(default)s)")
+    out.add_argument("--restart", action="store_true", help="discard an earlier partial run of the same output")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    out.add_argument("--report-thresh", type=float, default=0.8,
+                     help="score threshold of the printed recall / precision (default: %(default)s, AVA.DETECTION_SCORE_THRESH)")
+    out.add_argument("--evaluate", nargs="+", default=None, metavar="CSV",
+                     help="only print the person-box AP of these box CSVs against the ground truth")
+    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="detector config overrides: KEY VALUE ...")
+    return p
+
+
+def dataset_files(args):
+    """(frames_dir, frame_list, groundtruth, exclusions, split, fps, start_second) from the arguments."""
+    if (args.dataset is None) == (args.dataset_root is None):
+        raise SystemExit("detect_persons: give either --dataset-root (with --split) or --dataset")
+    if args.dataset:
+        meta = MetadataCatalog.get(args.dataset)
+        if "frames_root" not in meta.__dict__:
+            raise SystemExit(f"detect_persons: {args.dataset!r} is not a registered AVA dataset")
+        frames, flist, gt, split = meta.frames_root, meta.frame_list_file, meta.groundtruth_file, meta.split
+        excl, fps, start = meta.excluded_timestamps_file, meta.fps, meta.start_second
+    else:
+        root, split = args.dataset_root, args.split
+        frames, flist = os.path.join(root, "frames"), os.path.join(root, "frame_lists", f"{split}.csv")
+        gt = os.path.join(root, "annotations", f"ava_{split}_{args.version}.csv")
+        excl = os.path.join(root, "annotations", f"ava_{split}_excluded_timestamps_{args.version}.csv")
+        excl = excl if os.path.exists(excl) else None
+        fps, start = args.fps, args.start_second
+    return (args.frames_dir or frames, args.frame_list or flist, args.groundtruth or gt, args.exclusions or excl,
+            split, fps, start)
+
+
+def print_quality(groundtruth, exclusions, csv_path, thresh):
+    q = person_box_ap(groundtruth, csv_path, exclusions, thresh=thresh)
+    print(f"{csv_path}: {q.line()}", flush=True)
+    return q
+
+
+def main(argv=None, after_commit=None):
+    """Run the detector; returns the stats of :func:`run_person_detection` plus ``output`` and
+    ``quality`` (:class:`~slowfast_det.evaluation.person_boxes.PersonBoxQuality` or None)."""
+    args = get_parser().parse_args(argv)
+    setup_logger(name="slowfast_det")
+    frames_dir, frame_list, groundtruth, exclusions, split, fps, start = dataset_files(args)
+    has_gt = os.path.exists(groundtruth)
+    if args.evaluate:
+        if not has_gt:
+            raise SystemExit(f"detect_persons: --evaluate needs the ground truth: {groundtruth} not found")
+        return {"quality": [print_quality(groundtruth, exclusions, p, args.report_thresh) for p in args.evaluate]}
+
+    if not args.detector_config:
+        raise SystemExit("detect_persons: --detector-config is required (a Detectron2 config file or model-zoo name)")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:  # before reading any data
+        dcfg = detector_config(args.detector_config, args.weights, args.opts, device, args.score_thresh)
+        weights = check_detector_weights(dcfg, args.allow_random_weights)
+    except (RandomWeightsError, WeightsDownloadError, FileNotFoundError) as e:
+        raise SystemExit(f"detect_persons: {e}") from None
+    problems = Counter()
+    if args.keyframes == "catalog":  # the registered dataset's own dicts, whatever their frame source
+        if not args.dataset:
+            raise SystemExit("detect_persons: --keyframes catalog needs --dataset")
+        dicts, mode = DatasetCatalog.get(args.dataset), "catalog"
+    else:
+        dicts, mode = keyframe_dicts(frames_dir, frame_list, groundtruth, args.keyframes, fps=fps, start_second=start,
+                                     dataset_name=args.dataset or split, stats=problems)
+    if not dicts:
+        raise SystemExit(f"detect_persons: no keyframe to detect on ({mode} keyframes of {frame_list}; "
+                         f"problems: {dict(problems) or 'none counted'})")
+    output = args.output or os.path.join(args.output_dir, f"ava_{split}_predicted_boxes.csv")
+    keys = [d["image_id"] for d in dicts]
+    fingerprint = run_fingerprint(
+        dcfg.dump(), [frame_list, weights],
+        extra=[os.path.abspath(frames_dir), fps, start, args.person_class, args.score_thresh, "\n".join(keys)],
+    )
+    writer = ResumableResultsWriter(output, fingerprint, boxes_csv_text, restart=args.restart)
+    logger.info("%d keyframes (%s), %d already done", len(dicts), mode, len(writer.done))
+    stats = {"keyframes": 0, "unreadable": 0, "boxes": 0}
+    if len(writer.done) < len(dicts):
+        detector = BatchPersonDetector(dcfg, weights, args.person_class, args.score_thresh)
+        stats = run_person_detection(detector, dicts, writer, args.batch_size, args.num_workers, args.commit_every,
+                                     progress=not args.no_progress, after_commit=after_commit)
+    writer.finish(keys)
+    logger.info("wrote %s: %d keyframes (%d in this run, %d unreadable), %d person boxes in this run",
+                output, len(dicts), stats["keyframes"], stats["unreadable"], stats["boxes"])
+    stats["output"] = output
+    evaluable = has_gt and mode != "every-second"
+    stats["quality"] = print_quality(groundtruth, exclusions, output, args.report_thresh) if evaluable else None
+    return stats
+
+
+if __name__ == "__main__":
+    main()
