@@ -78,6 +78,8 @@ def get_parser():
     p.add_argument("--video-id", default=None,
                    help="video id in the CSVs (default: input file name without extension, 'stream' for a "
                         "webcam or URL); may begin with '-'")
+    p.add_argument("--onnx", default=None, metavar="FILE",
+                   help="run this exported model (tools/export_model.py) with onnxruntime instead of MODEL.WEIGHTS")
     p.add_argument("--allow-random-weights", action="store_true",
                    help="run even though MODEL.WEIGHTS is empty (an untrained model; for tests)")
     p.add_argument("--snapshot", type=float, default=None, metavar="SECONDS",
@@ -125,6 +127,10 @@ def main(argv=None, predictor=None):
     sinks = []
     try:
         window = WindowSink() if args.show else None  # fails early, before the model is built
+        if predictor is None and args.onnx:
+            from slowfast_det.export import OnnxActionPredictor  # onnxruntime: only when asked for
+
+            predictor = OnnxActionPredictor(cfg, args.onnx, allow_random_weights=args.allow_random_weights)
         if predictor is None:
             predictor = ActionPredictor(cfg, allow_random_weights=args.allow_random_weights)
         demo = VideoActionDemo(cfg, predictor=predictor)

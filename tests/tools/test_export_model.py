@@ -190,3 +190,38 @@ def test_roialign_coordinate_mode_follows_aligned(exported, tmp_path, aligned):
     for node in nodes:
         mode = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}["coordinate_transformation_mode"]
         assert mode == (b"half_pixel" if aligned else b"output_half_pixel")
+
+
+def test_demo_runs_the_exported_model(tmp_path):
+    """tools/demo.py --onnx FILE writes the scores ActionPredictor gives for the same weights."""
+    import sys
+
+    import cv2
+
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    import demo
+
+    torch.manual_seed(0)
+    weights = str(tmp_path / "weights.pth")
+    torch.save({"model": randomize_(build_model(synthetic_cfg()), seed=3).state_dict()}, weights)
+    cfg = synthetic_cfg("MODEL.WEIGHTS", weights)
+    path = str(tmp_path / "demo.onnx")
+    export_onnx(build_exportable(cfg), path, num_frames=T, size=(64, 80), metadata=model_metadata(cfg))
+    (tmp_path / "cfg.yaml").write_text(cfg.dump())
+    video = str(tmp_path / "clip.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30, (80, 64))
+    for i in range(70):
+        f = np.full((64, 80, 3), 60, np.uint8)
+        cv2.rectangle(f, (5 + i // 3, 8), (25 + i // 3, 60), (40, 200, 40), -1)
+        writer.write(f)
+    writer.release()
+    (tmp_path / "boxes.csv").write_text("clip,0001,0.05,0.1,0.5,0.95,,0.99\nclip,0002,0.2,0.1,0.7,0.95,,0.99\n")
+    rows = {}
+    for name, extra in (("torch", []), ("onnx", ["--onnx", path])):
+        out = tmp_path / name / "out.mp4"
+        demo.main(["--config-file", str(tmp_path / "cfg.yaml"), "--input", video, "--output", str(out),
+                   "--boxes", str(tmp_path / "boxes.csv"), "--no-progress", *extra])
+        rows[name] = [line.split(",") for line in (tmp_path / name / "out.csv").read_text().splitlines()]
+    assert len(rows["torch"]) == len(rows["onnx"]) == 2 * 9
+    for a, b in zip(rows["torch"], rows["onnx"]):
+        assert a[:7] == b[:7] and abs(float(a[7]) - float(b[7])) <= TOL
