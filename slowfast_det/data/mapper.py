@@ -20,7 +20,6 @@ import logging
 import sys
 from collections import Counter
 
-import cv2
 import numpy as np
 import torch
 from detectron2.config import configurable
@@ -30,6 +29,7 @@ from fvcore.transforms.transform import HFlipTransform, NoOpTransform, VFlipTran
 
 from .decode import read_frame, read_frame_size, reduced_decode_factor
 from .frames import clip_frame_indices
+from .warp import FrameWarp
 
 __all__ = ["AVADatasetMapper", "ISSUE_MISSING_FRAMES", "ISSUE_SKIPPED_CLIPS", "ISSUE_NO_BOXES"]
 
@@ -72,10 +72,6 @@ class _ShapeOnlyInput:
         elif not isinstance(tfm, (HFlipTransform, VFlipTransform, NoOpTransform)):
             raise NotImplementedError(f"AVADatasetMapper supports resize, crop and flip augmentations, not {tfm}")
         self.image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (h, w, 3))
-
-
-def _data_ptr(a):
-    return a.__array_interface__["data"][0]
 
 
 def _axis_affine(tfms):
@@ -263,32 +259,6 @@ class AVADatasetMapper:
                 return tfms, (out_h, out_w), boxes, keep
         return None
 
-    @staticmethod
-    def _warp(img, affine, src_hw, factor, out_hw):
-        """Apply the clip transform to one decoded frame (BGR uint8) in one resize or warp.
-
-        ``affine`` = (ax, bx, ay, by) maps source-pixel coordinates to output coordinates;
-        ``img`` was decoded at 1/factor of ``src_hw`` (or at whatever size it has).
-        """
-        ax, bx, ay, by = affine
-        (src_h, src_w), (out_h, out_w) = src_hw, out_hw
-        h, w = img.shape[:2]
-        if factor > 1 and (h, w) == (-(-src_h // factor), -(-src_w // factor)):
-            rx = ry = 1.0 / factor  # libjpeg DCT scaling: reduced pixel i covers source [i f, (i+1) f)
-        else:
-            rx, ry = w / src_w, h / src_h
-        sx, sy = ax / rx, ay / ry  # output pixels per decoded pixel
-        full = abs(bx) < 1e-6 and abs(by) < 1e-6 and sx > 0 and sy > 0
-        if full and abs(sx * w - out_w) <= 1 and abs(sy * h - out_h) <= 1:
-            if (h, w) == (out_h, out_w):
-                return img
-            return cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        # output pixel centre u + 0.5 = s (v + 0.5) + b  =>  v = (u + 0.5 - b) / s - 0.5
-        m = np.array([[1.0 / sx, 0.0, (0.5 - bx) / sx - 0.5], [0.0, 1.0 / sy, (0.5 - by) / sy - 0.5]])
-        return cv2.warpAffine(
-            img, m, (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-        )
-
     # ------------------------------------------------------------------ pixels
 
     def sample_color_jitter(self):
@@ -327,7 +297,7 @@ class AVADatasetMapper:
         return None
 
     def frames_to_clip(self, frames, affine, src_hw, factor, out_hw):
-        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W) (one warp per frame).
+        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W) (:class:`~slowfast_det.data.warp.FrameWarp`).
 
         Args:
             frames: list of T BGR uint8 arrays; a frame object that repeats (clamped clip
@@ -336,19 +306,9 @@ class AVADatasetMapper:
             src_hw: source frame size; factor: decode reduction the frames were read at;
             out_hw: output size (H, W).
         """
-        out_h, out_w = out_hw
-        clip = self._new_clip_tensor((3, len(frames), out_h, out_w))
-        dst = clip.numpy()
-        warped = {}  # id(frame) -> warped frame; ``frames`` keeps every frame alive
-        for i, frame in enumerate(frames):
-            img = warped.get(id(frame))
-            if img is None:
-                img = warped[id(frame)] = self._warp(frame, affine, src_hw, factor, out_hw)
-            # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
-            planes = [dst[2, i], dst[1, i], dst[0, i]]
-            got = cv2.split(np.ascontiguousarray(img), planes)
-            if any(_data_ptr(g) != _data_ptr(p) for g, p in zip(got, planes)):  # OpenCV allocated anew
-                np.copyto(dst[:, i], img.transpose(2, 0, 1)[::-1])
+        clip = self._new_clip_tensor((3, len(frames), *out_hw))
+        if frames:
+            FrameWarp(affine, src_hw, factor, frames[0].shape[:2], out_hw).write_clip(frames, clip.numpy())
         return clip
 
     def map_frames(self, frames, boxes):

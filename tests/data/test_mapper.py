@@ -11,6 +11,7 @@ from detectron2.data import transforms as T
 from detectron2.data.common import DatasetFromList, MapDataset
 
 from slowfast_det.data import mapper as mapper_mod
+from slowfast_det.data import warp as warp_mod
 from slowfast_det.data.mapper import AVADatasetMapper
 
 
@@ -358,6 +359,6 @@ def test_clip_planes_are_rgb_even_if_opencv_allocates_its_own(monkeypatch):
     clip = m.frames_to_clip(frames, (1.0, 0.0, 1.0, 0.0), (6, 5), 1, (6, 5))
     assert all(np.array_equal(clip[:, i].numpy(), want[i]) for i in range(3))
     real_split = cv2.split
-    monkeypatch.setattr(mapper_mod.cv2, "split", lambda img, mv=None: real_split(img))  # ignores ``mv``
+    monkeypatch.setattr(warp_mod.cv2, "split", lambda img, mv=None: real_split(img))  # ignores ``mv``
     clip = m.frames_to_clip(frames, (1.0, 0.0, 1.0, 0.0), (6, 5), 1, (6, 5))
     assert all(np.array_equal(clip[:, i].numpy(), want[i]) for i in range(3))
