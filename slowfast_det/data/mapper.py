@@ -311,6 +311,47 @@ class AVADatasetMapper:
             FrameWarp(affine, src_hw, factor, frames[0].shape[:2], out_hw).write_clip(frames, clip.numpy())
         return clip
 
+    def decode_clip(self, paths, factor, affine, src_hw, out_hw):
+        """Decode the clip's image files one at a time straight into the uint8 RGB clip.
+
+        Each frame is decoded (at 1/``factor`` size), warped and split into the clip's
+        planes while it is in cache; a path that repeats (clamped clip ends) is decoded
+        once. A missing or unreadable frame gets the planes of the nearest readable frame
+        of the clip (logged). Same clip as ``frames_to_clip`` of all decoded frames.
+
+        Returns:
+            (clip tensor (3, T, H, W), number of replaced frames), or (None, T) when no
+            frame can be read.
+        """
+        clip = self._new_clip_tensor((3, len(paths), *out_hw))
+        dst = clip.numpy()
+        first, readable, missing, warps = {}, [], [], {}  # path -> its first clip index
+        for i, p in enumerate(paths):
+            j = first.setdefault(p, i)
+            if j != i:  # decoded (or found unreadable) at index j already
+                if j in readable:
+                    dst[:, i] = dst[:, j]
+                    readable.append(i)
+                else:
+                    missing.append(i)
+                continue
+            img = read_frame(p, factor)
+            if img is None:
+                missing.append(i)
+                continue
+            warp = warps.get(img.shape)
+            if warp is None:
+                warp = warps[img.shape] = FrameWarp(affine, src_hw, factor, img.shape[:2], out_hw)
+            warp.write_clip([img], dst[:, i : i + 1])
+            readable.append(i)
+        if not readable:
+            return None, len(paths)
+        for i in missing:
+            src_i = min(readable, key=lambda j: (abs(j - i), j))
+            _log_issue("Frame %s is missing or unreadable; using %s instead", paths[i], paths[src_i])
+            dst[:, i] = dst[:, src_i]
+        return clip, len(missing)
+
     def map_frames(self, frames, boxes):
         """This mapper's transform applied to a clip already in memory (e.g. a decoded video).
 
@@ -355,20 +396,9 @@ class AVADatasetMapper:
         affine = _axis_affine(tfms)
         factor = reduced_decode_factor(affine[2], affine[0]) if self.reduced_decode else 1
 
-        decoded = {p: read_frame(p, factor) for p in dict.fromkeys(paths)}
-        readable = [i for i, p in enumerate(paths) if decoded[p] is not None]
-        if not readable:
+        clip, replaced = self.decode_clip(paths, factor, affine, (height, width), (out_h, out_w))
+        if clip is None:
             return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(paths)} frames can be read (e.g. {paths[0]})")
-
-        frames, replaced = [], 0
-        for i, p in enumerate(paths):
-            if decoded[p] is None:
-                src_i = min(readable, key=lambda j: (abs(j - i), j))
-                _log_issue("Frame %s is missing or unreadable; using %s instead", p, paths[src_i])
-                p = paths[src_i]
-                replaced += 1
-            frames.append(decoded[p])
-        clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
         jitter = self.sample_color_jitter() if self.is_train else None  # drawn where the mapper used to apply it
 
         boxes, labels_kept = boxes[keep], None
