@@ -342,7 +342,7 @@ class AVADatasetMapper:
             warp = warps.get(img.shape)
             if warp is None:
                 warp = warps[img.shape] = FrameWarp(affine, src_hw, factor, img.shape[:2], out_hw)
-            warp.write_clip([img], dst[:, i : i + 1])
+            warp.write(img, dst[:, i])
             readable.append(i)
         if not readable:
             return None, len(paths)

@@ -133,6 +133,15 @@ class FrameWarp:
         self._flipped = cv2.flip(crop, self._flip, dst=self._flipped)
         return self._flipped
 
+    def write(self, img, dst):
+        """Warp one BGR frame into ``dst``, a uint8 (3, H, W) array, as RGB planes."""
+        out = self(img)
+        # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
+        planes = [dst[2], dst[1], dst[0]]
+        got = cv2.split(out, planes)
+        if not all(g is p for g, p in zip(got, planes)):  # OpenCV allocated its own planes
+            np.copyto(dst, out.transpose(2, 0, 1)[::-1])
+
     def write_clip(self, frames, dst):
         """Warp ``frames`` (T BGR uint8 arrays) into ``dst``, a uint8 (3, T, H, W) array, as RGB.
 
@@ -145,9 +154,4 @@ class FrameWarp:
                 dst[:, i] = dst[:, j]
                 continue
             done[id(frame)] = i
-            img = self(frame)
-            # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
-            planes = [dst[2, i], dst[1, i], dst[0, i]]
-            got = cv2.split(img, planes)
-            if not all(g is p for g, p in zip(got, planes)):  # OpenCV allocated its own planes
-                np.copyto(dst[:, i], img.transpose(2, 0, 1)[::-1])
+            self.write(frame, dst[:, i])
