@@ -137,9 +137,9 @@ class FrameWarp:
         """Warp one BGR frame into ``dst``, a uint8 (3, H, W) array, as RGB planes."""
         out = self(img)
         # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
-        planes = [dst[2], dst[1], dst[0]]
+        b, g, r = planes = [dst[2], dst[1], dst[0]]
         got = cv2.split(out, planes)
-        if not all(g is p for g, p in zip(got, planes)):  # OpenCV allocated its own planes
+        if got[0] is not b or got[1] is not g or got[2] is not r:  # OpenCV allocated its own planes
             np.copyto(dst, out.transpose(2, 0, 1)[::-1])
 
     def write_clip(self, frames, dst):
