@@ -5,8 +5,9 @@ dict's keyframe (:func:`~slowfast_det.data.frames.clip_frame_indices`). Per clip
 geometric transform (Detectron2 augmentations: short-side resize, crop, horizontal flip) is
 sampled and applied to every frame and to the boxes. Frames are decoded only for the clip's
 frames, at 1/2, 1/4 or 1/8 size when the transform's scale allows
-(:func:`~slowfast_det.data.decode.reduced_decode_factor`), and each decoded frame goes
-through a single resize / affine warp straight to the output size into a uint8 RGB clip.
+(:func:`~slowfast_det.data.decode.reduced_decode_factor`), one at a time: each decoded
+frame is resized (only the source rectangle the crop needs) and split straight into the
+uint8 RGB clip's planes while it is in cache (:class:`~slowfast_det.data.warp.FrameWarp`).
 Normalisation, the colour jitter (whose parameters are drawn here) and the pathway split
 happen in the model, on its device. The mapper reads no ``MODEL.*`` key.
 
