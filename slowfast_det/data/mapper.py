@@ -5,8 +5,9 @@ dict's keyframe (:func:`~slowfast_det.data.frames.clip_frame_indices`). Per clip
 geometric transform (Detectron2 augmentations: short-side resize, crop, horizontal flip) is
 sampled and applied to every frame and to the boxes. Frames are decoded only for the clip's
 frames, at 1/2, 1/4 or 1/8 size when the transform's scale allows
-(:func:`~slowfast_det.data.decode.reduced_decode_factor`), and each decoded frame goes
-through a single resize / affine warp straight to the output size into a uint8 RGB clip.
+(:func:`~slowfast_det.data.decode.reduced_decode_factor`), one at a time: each decoded
+frame is resized (only the source rectangle the crop needs) and split straight into the
+uint8 RGB clip's planes while it is in cache (:class:`~slowfast_det.data.warp.FrameWarp`).
 Normalisation, the colour jitter (whose parameters are drawn here) and the pathway split
 happen in the model, on its device. The mapper reads no ``MODEL.*`` key.
 
@@ -24,7 +25,6 @@ import logging
 import sys
 from collections import Counter
 
-import cv2
 import numpy as np
 import torch
 from detectron2.config import configurable
@@ -35,6 +35,7 @@ from fvcore.transforms.transform import HFlipTransform, NoOpTransform, VFlipTran
 from .decode import read_frame, read_frame_size, reduced_decode_factor
 from .frames import clip_frame_indices
 from .video_reader import read_clip as read_video_clip
+from .warp import FrameWarp
 
 __all__ = ["AVADatasetMapper", "ISSUE_MISSING_FRAMES", "ISSUE_SKIPPED_CLIPS", "ISSUE_NO_BOXES"]
 
@@ -77,10 +78,6 @@ class _ShapeOnlyInput:
         elif not isinstance(tfm, (HFlipTransform, VFlipTransform, NoOpTransform)):
             raise NotImplementedError(f"AVADatasetMapper supports resize, crop and flip augmentations, not {tfm}")
         self.image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (h, w, 3))
-
-
-def _data_ptr(a):
-    return a.__array_interface__["data"][0]
 
 
 def _axis_affine(tfms):
@@ -298,32 +295,6 @@ class AVADatasetMapper:
                 return tfms, (out_h, out_w), boxes, keep
         return None
 
-    @staticmethod
-    def _warp(img, affine, src_hw, factor, out_hw):
-        """Apply the clip transform to one decoded frame (BGR uint8) in one resize or warp.
-
-        ``affine`` = (ax, bx, ay, by) maps source-pixel coordinates to output coordinates;
-        ``img`` was decoded at 1/factor of ``src_hw`` (or at whatever size it has).
-        """
-        ax, bx, ay, by = affine
-        (src_h, src_w), (out_h, out_w) = src_hw, out_hw
-        h, w = img.shape[:2]
-        if factor > 1 and (h, w) == (-(-src_h // factor), -(-src_w // factor)):
-            rx = ry = 1.0 / factor  # libjpeg DCT scaling: reduced pixel i covers source [i f, (i+1) f)
-        else:
-            rx, ry = w / src_w, h / src_h
-        sx, sy = ax / rx, ay / ry  # output pixels per decoded pixel
-        full = abs(bx) < 1e-6 and abs(by) < 1e-6 and sx > 0 and sy > 0
-        if full and abs(sx * w - out_w) <= 1 and abs(sy * h - out_h) <= 1:
-            if (h, w) == (out_h, out_w):
-                return img
-            return cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        # output pixel centre u + 0.5 = s (v + 0.5) + b  =>  v = (u + 0.5 - b) / s - 0.5
-        m = np.array([[1.0 / sx, 0.0, (0.5 - bx) / sx - 0.5], [0.0, 1.0 / sy, (0.5 - by) / sy - 0.5]])
-        return cv2.warpAffine(
-            img, m, (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-        )
-
     # ------------------------------------------------------------------ pixels
 
     def sample_color_jitter(self):
@@ -362,7 +333,7 @@ class AVADatasetMapper:
         return None
 
     def frames_to_clip(self, frames, affine, src_hw, factor, out_hw):
-        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W) (one warp per frame).
+        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W) (:class:`~slowfast_det.data.warp.FrameWarp`).
 
         Args:
             frames: list of T BGR uint8 arrays; a frame object that repeats (clamped clip
@@ -371,20 +342,51 @@ class AVADatasetMapper:
             src_hw: source frame size; factor: decode reduction the frames were read at;
             out_hw: output size (H, W).
         """
-        out_h, out_w = out_hw
-        clip = self._new_clip_tensor((3, len(frames), out_h, out_w))
-        dst = clip.numpy()
-        warped = {}  # id(frame) -> warped frame; ``frames`` keeps every frame alive
-        for i, frame in enumerate(frames):
-            img = warped.get(id(frame))
-            if img is None:
-                img = warped[id(frame)] = self._warp(frame, affine, src_hw, factor, out_hw)
-            # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
-            planes = [dst[2, i], dst[1, i], dst[0, i]]
-            got = cv2.split(np.ascontiguousarray(img), planes)
-            if any(_data_ptr(g) != _data_ptr(p) for g, p in zip(got, planes)):  # OpenCV allocated anew
-                np.copyto(dst[:, i], img.transpose(2, 0, 1)[::-1])
+        clip = self._new_clip_tensor((3, len(frames), *out_hw))
+        if frames:
+            FrameWarp(affine, src_hw, factor, frames[0].shape[:2], out_hw).write_clip(frames, clip.numpy())
         return clip
+
+    def decode_clip(self, paths, factor, affine, src_hw, out_hw):
+        """Decode the clip's image files one at a time straight into the uint8 RGB clip.
+
+        Each frame is decoded (at 1/``factor`` size), warped and split into the clip's
+        planes while it is in cache; a path that repeats (clamped clip ends) is decoded
+        once. A missing or unreadable frame gets the planes of the nearest readable frame
+        of the clip (logged). Same clip as ``frames_to_clip`` of all decoded frames.
+
+        Returns:
+            (clip tensor (3, T, H, W), number of replaced frames), or (None, T) when no
+            frame can be read.
+        """
+        clip = self._new_clip_tensor((3, len(paths), *out_hw))
+        dst = clip.numpy()
+        first, readable, missing, warps = {}, [], [], {}  # path -> its first clip index
+        for i, p in enumerate(paths):
+            j = first.setdefault(p, i)
+            if j != i:  # decoded (or found unreadable) at index j already
+                if j in readable:
+                    dst[:, i] = dst[:, j]
+                    readable.append(i)
+                else:
+                    missing.append(i)
+                continue
+            img = read_frame(p, factor)
+            if img is None:
+                missing.append(i)
+                continue
+            warp = warps.get(img.shape)
+            if warp is None:
+                warp = warps[img.shape] = FrameWarp(affine, src_hw, factor, img.shape[:2], out_hw)
+            warp.write(img, dst[:, i])
+            readable.append(i)
+        if not readable:
+            return None, len(paths)
+        for i in missing:
+            src_i = min(readable, key=lambda j: (abs(j - i), j))
+            _log_issue("Frame %s is missing or unreadable; using %s instead", paths[i], paths[src_i])
+            dst[:, i] = dst[:, src_i]
+        return clip, len(missing)
 
     def map_frames(self, frames, boxes):
         """This mapper's transform applied to a clip already in memory (e.g. a decoded video).
@@ -432,22 +434,28 @@ class AVADatasetMapper:
         affine = _axis_affine(tfms)
         factor = reduced_decode_factor(affine[2], affine[0]) if self.reduced_decode else 1
 
-        names, decoded, error = self.read_clip_frames(d, factor)
-        readable = [i for i, f in enumerate(decoded) if f is not None]
-        if not readable:
-            why = f" ({error})" if error else ""
-            return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(names)} frames can be read (e.g. {names[0]}){why}")
-
-        frames, replaced = [], 0
-        for i, f in enumerate(decoded):
-            if f is None:
-                src_i = min(readable, key=lambda j: (abs(j - i), j))
+        if d["frame_source"]["type"] == "frames":  # image files: decoded one at a time into the clip
+            paths = self.clip_frame_paths(d)
+            clip, replaced = self.decode_clip(paths, factor, affine, (height, width), (out_h, out_w))
+            if clip is None:
+                return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(paths)} frames can be read (e.g. {paths[0]})")
+        else:
+            names, decoded, error = self.read_clip_frames(d, factor)
+            readable = [i for i, f in enumerate(decoded) if f is not None]
+            if not readable:
                 why = f" ({error})" if error else ""
-                _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[src_i])
-                f = decoded[src_i]
-                replaced += 1
-            frames.append(f)
-        clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
+                return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(names)} frames can be read (e.g. {names[0]}){why}")
+
+            frames, replaced = [], 0
+            for i, f in enumerate(decoded):
+                if f is None:
+                    src_i = min(readable, key=lambda j: (abs(j - i), j))
+                    why = f" ({error})" if error else ""
+                    _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[src_i])
+                    f = decoded[src_i]
+                    replaced += 1
+                frames.append(f)
+            clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
         jitter = self.sample_color_jitter() if self.is_train else None  # drawn where the mapper used to apply it
 
         boxes, labels_kept = boxes[keep], None

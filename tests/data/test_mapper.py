@@ -11,6 +11,7 @@ from detectron2.data import transforms as T
 from detectron2.data.common import DatasetFromList, MapDataset
 
 from slowfast_det.data import mapper as mapper_mod
+from slowfast_det.data import warp as warp_mod
 from slowfast_det.data.mapper import AVADatasetMapper
 
 
@@ -358,6 +359,31 @@ def test_clip_planes_are_rgb_even_if_opencv_allocates_its_own(monkeypatch):
     clip = m.frames_to_clip(frames, (1.0, 0.0, 1.0, 0.0), (6, 5), 1, (6, 5))
     assert all(np.array_equal(clip[:, i].numpy(), want[i]) for i in range(3))
     real_split = cv2.split
-    monkeypatch.setattr(mapper_mod.cv2, "split", lambda img, mv=None: real_split(img))  # ignores ``mv``
+    monkeypatch.setattr(warp_mod.cv2, "split", lambda img, mv=None: real_split(img))  # ignores ``mv``
     clip = m.frames_to_clip(frames, (1.0, 0.0, 1.0, 0.0), (6, 5), 1, (6, 5))
     assert all(np.array_equal(clip[:, i].numpy(), want[i]) for i in range(3))
+
+
+def test_decode_clip_equals_frames_to_clip_of_the_decoded_frames(fresh_ava_root, registered):
+    """Streaming decode (one frame at a time into the planes) = decode all, replace, warp."""
+    from slowfast_det.data.decode import read_frame
+
+    root = fresh_ava_root
+    registered("_tm_stream", root, "train")
+    d = [x for x in DatasetCatalog.get("_tm_stream") if x["image_id"] == "vidA,0902"][0]
+    os.remove(frame_path(root, "vidA", 56))  # clip position 2 missing
+    m = _mapper(True, [])
+    paths = m.clip_frame_paths(d)
+    paths = paths[:1] + paths  # a repeated path (as at clamped clip ends)
+    # a 2x reduced decode (64x48 -> 32x24), then a flipped 24x20 crop at scale 1 of the decoded frame
+    affine, out_hw = (-0.5, 30.0, 0.5, -3.0), (20, 24)
+    clip, replaced = m.decode_clip(paths, 2, affine, (H, W), out_hw)
+    decoded = {p: read_frame(p, 2) for p in dict.fromkeys(paths)}
+    readable = [i for i, p in enumerate(paths) if decoded[p] is not None]
+    frames = [decoded[p] if decoded[p] is not None else decoded[paths[min(readable, key=lambda j: (abs(j - i), j))]]
+              for i, p in enumerate(paths)]
+    want = m.frames_to_clip(frames, affine, (H, W), 2, out_hw)
+    assert replaced == 1 and clip.shape == want.shape == (3, len(paths), 20, 24)
+    assert torch.equal(clip, want)
+    all_missing = [p + ".missing" for p in paths[:3]]
+    assert m.decode_clip(all_missing, 1, affine, (H, W), out_hw) == (None, 3)
