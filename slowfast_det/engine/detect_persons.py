@@ -40,6 +40,7 @@ from slowfast_det.checkpoint import local_weights
 from slowfast_det.data import keyframe_index, load_ava_dicts
 from slowfast_det.data.ava_io import read_frame_list
 from slowfast_det.data.decode import read_frame
+from slowfast_det.engine.infer import PendingCommit
 from slowfast_det.engine.predictor import RandomWeightsError, check_model_weights
 
 __all__ = [
@@ -318,17 +319,7 @@ def run_person_detection(detector, dicts, writer, batch_size=8, num_workers=0, c
     todo = [d for d in dicts if d["image_id"] not in writer.done]
     stats = {"keyframes": 0, "unreadable": 0, "boxes": 0}
     bar = tqdm(total=len(writer.done) + len(todo), initial=len(writer.done), unit="keyframe", disable=not progress)
-    pending_keys, pending_items = [], []
-
-    def commit():
-        writer.commit(pending_keys, pending_items)
-        stats["keyframes"] += len(pending_keys)
-        stats["boxes"] += sum(len(item[2]) for item in pending_items)
-        bar.update(len(pending_keys))
-        pending_keys.clear()
-        pending_items.clear()
-        if after_commit is not None:
-            after_commit(stats["keyframes"])
+    pending = PendingCommit(writer, stats, bar, after_commit)
 
     if todo:
         loader = build_detection_test_loader(todo, mapper=detector.mapper, batch_size=batch_size, num_workers=num_workers)
@@ -339,16 +330,16 @@ def run_person_detection(detector, dicts, writer, batch_size=8, num_workers=0, c
             for x in batch:
                 if x["image_id"] != next(expected, None):
                     raise RuntimeError(f"data loader returned keyframe {x['image_id']} out of order")
-                pending_keys.append(x["image_id"])
+                pending.keys.append(x["image_id"])
                 if x["image"] is None:
                     logger.warning("keyframe %s: cannot be read; no row written", x["image_id"])
                     stats["unreadable"] += 1
                     continue
                 boxes, scores = next(results)
-                pending_items.append((x["video_id"], x["timestamp"], boxes, scores))
-            if len(pending_keys) >= commit_every:
-                commit()
-        if pending_keys:
-            commit()
+                pending.items.append((x["video_id"], x["timestamp"], boxes, scores))
+            if len(pending.keys) >= commit_every:
+                pending.commit()
+        if pending.keys:
+            pending.commit()
     bar.close()
     return stats

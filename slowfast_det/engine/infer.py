@@ -187,6 +187,27 @@ def results_csv_text(keyframes, class_ids):
             return f.read()
 
 
+class PendingCommit:
+    """Keyframe results waiting to be committed together to a :class:`ResumableResultsWriter`,
+    with the run's counts (``stats["keyframes"]``, ``stats["boxes"]``), its progress bar and an
+    optional ``after_commit(keyframes done)`` callback. ``keys`` may hold keyframes without an
+    item (done, nothing to write)."""
+
+    def __init__(self, writer, stats, bar, after_commit=None):
+        self.writer, self.stats, self.bar, self.after_commit = writer, stats, bar, after_commit
+        self.keys, self.items = [], []
+
+    def commit(self):
+        self.writer.commit(self.keys, self.items)
+        self.stats["keyframes"] += len(self.keys)
+        self.stats["boxes"] += sum(len(item[2]) for item in self.items)
+        self.bar.update(len(self.keys))
+        self.keys.clear()
+        self.items.clear()
+        if self.after_commit is not None:
+            self.after_commit(self.stats["keyframes"])
+
+
 def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progress=True, after_commit=None):
     """Run ``model`` over ``loader`` and commit the results to ``writer`` in chunks.
 
@@ -208,27 +229,17 @@ def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progr
     from tqdm import tqdm
 
     position = {k: i for i, k in enumerate(keys)}
-    pending_keys, pending_items = [], []
     next_index = 0  # keys[:next_index] are done or pending
     stats = {"keyframes": 0, "skipped": 0, "boxes": 0}
     bar = tqdm(total=len(writer.done) + len(keys), initial=len(writer.done), unit="keyframe", disable=not progress)
-
-    def commit():
-        writer.commit(pending_keys, pending_items)
-        stats["keyframes"] += len(pending_keys)
-        stats["boxes"] += sum(len(item[2]) for item in pending_items)
-        bar.update(len(pending_keys))
-        pending_keys.clear()
-        pending_items.clear()
-        if after_commit is not None:
-            after_commit(stats["keyframes"])
+    pending = PendingCommit(writer, stats, bar, after_commit)
 
     def left_out(upto):
         nonlocal next_index
         for k in keys[next_index:upto]:
             logger.warning(f"keyframe {k}: left out by the data loader (no readable frame); no results written")
             stats["skipped"] += 1
-            pending_keys.append(k)
+            pending.keys.append(k)
         next_index = max(next_index, upto)
 
     with torch.no_grad():
@@ -239,13 +250,13 @@ def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progr
                 if i is None or i < next_index:
                     raise RuntimeError(f"data loader returned keyframe {sample['image_id']} out of order or twice")
                 left_out(i)
-                pending_keys.append(sample["image_id"])
-                pending_items.append(keyframe_result(sample, out["instances"], class_ids))
+                pending.keys.append(sample["image_id"])
+                pending.items.append(keyframe_result(sample, out["instances"], class_ids))
                 next_index = i + 1
-            if len(pending_keys) >= commit_every:
-                commit()
+            if len(pending.keys) >= commit_every:
+                pending.commit()
     left_out(len(keys))
-    if pending_keys:
-        commit()
+    if pending.keys:
+        pending.commit()
     bar.close()
     return stats
