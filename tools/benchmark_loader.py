@@ -162,6 +162,16 @@ def _naive_clip(mapper, d, num_frames, sampling_rate, window_paths):
     return torch.from_numpy(np.stack(out)).permute(3, 0, 1, 2).contiguous()  # uint8 (3, T, H, W)
 
 
+def replay_decodes(decodes, clips):
+    """The decode-only limit: decode again, the same way, the frames the mapper decoded for
+    ``clips`` (``decodes[i]``: the (path, reduction) calls of clip i)."""
+    from slowfast_det.data.decode import read_frame  # after cpu_env, as every import of torch here
+
+    for i in clips:
+        for p, f in decodes[i]:
+            read_frame(p, f)
+
+
 def _time_passes(fns, repeats):
     """Best wall time and best thread CPU time per function over ``repeats`` interleaved passes.
 
@@ -200,7 +210,6 @@ def run_case(args, root, size, mode, n_video):
 
     from slowfast_det.config import add_slowfast_config
     from slowfast_det.data.datasets import register_ava_dataset
-    from slowfast_det.data.decode import read_frame
     from slowfast_det.data.mapper import AVADatasetMapper
 
     cfg = get_cfg()
@@ -228,9 +237,7 @@ def run_case(args, root, size, mode, n_video):
             mapper(dicts[i])
 
     def run_decode_limit(clips=every):
-        for i in clips:
-            for p, f in decodes[i]:
-                read_frame(p, f)
+        replay_decodes(decodes, clips)
 
     def run_decode_full(clips=every):
         for i in clips:

@@ -89,7 +89,6 @@ def _dicts(name, root, split, clips, **kw):
 
 
 def run_video_case(args, cfg, frames_root, video_root, tag, mode):
-    from slowfast_det.data.decode import read_frame
     from slowfast_det.data.mapper import AVADatasetMapper
     from slowfast_det.data.video_reader import VideoReader, index_time
 
@@ -115,9 +114,7 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
         return fn
 
     def frames_decode(clips=every):
-        for i in clips:
-            for p, f in decodes[i]:
-                read_frame(p, f)
+        bl.replay_decodes(decodes, clips)
 
     def video_decode(clips=every):
         for i in clips:
