@@ -237,20 +237,15 @@ class AVADatasetMapper:
         return self._source(dataset_dict, ("frames",))["table"].paths(self.clip_frame_indices(dataset_dict))
 
     def read_clip_frames(self, dataset_dict, factor):
-        """The clip's decoded frames: (names, list of BGR arrays or None (missing), error).
-
-        ``names`` name each clip frame in logs (paths, or movie and frame index). Frame
-        sources "frames" (one image file per frame) and "video" (the movie, decoded by
-        time: :mod:`slowfast_det.data.video_reader`).
+        """The clip's frames from a "video" source (the movie, decoded by time:
+        :mod:`slowfast_det.data.video_reader`): (names, list of BGR arrays or None (missing),
+        error). ``names`` name each clip frame in logs (movie and frame index). Image-file
+        sources are decoded straight into the clip by :meth:`decode_clip`.
         """
-        src = self._source(dataset_dict)
-        if src["type"] == "video":
-            idx = self.clip_frame_indices(dataset_dict)
-            frames, error = read_video_clip(src, idx, factor)
-            return [f"{src['path']}@{i}" for i in idx], frames, error
-        paths = self.clip_frame_paths(dataset_dict)
-        decoded = {p: read_frame(p, factor) for p in dict.fromkeys(paths)}
-        return paths, [decoded[p] for p in paths], None
+        src = self._source(dataset_dict, ("video",))
+        idx = self.clip_frame_indices(dataset_dict)
+        frames, error = read_video_clip(src, idx, factor)
+        return [f"{src['path']}@{i}" for i in idx], frames, error
 
     def source_size(self, dataset_dict):
         """(height, width) of the dict's frames, or None when no frame can be read."""
