@@ -10,8 +10,9 @@
         --detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml
 
 Input: an AVA-format folder (``--dataset-root`` with ``frames/``, ``frame_lists/<split>.csv``
-and ``annotations/ava_<split>_<version>.csv``; each file can be given instead) or a
-registered AVA dataset (``--dataset synthetic_ava_val``). Keyframes (``--keyframes``): those of
+and ``annotations/ava_<split>_<version>.csv``, or with ``--frame-source video`` the movies
+``videos/<video_id>.{mp4,mkv,webm}`` instead of frames and frame list; each file can be given
+instead) or a registered AVA dataset (``--dataset synthetic_ava_val``, its own frame source). Keyframes (``--keyframes``): those of
 the ground-truth file, or every whole second of every video when there is none; ``catalog``
 takes the registered dataset's dicts as they are (any frame source with a keyframe reader,
 see ``slowfast_det.engine.detect_persons.register_keyframe_reader``).
@@ -61,6 +62,9 @@ def get_parser():
     src.add_argument("--split", default="val", help="split of --dataset-root (default: %(default)s)")
     src.add_argument("--version", default="v2.2", help="annotation version in the file names (default: %(default)s)")
     src.add_argument("--dataset", default=None, help="a registered AVA dataset instead, e.g. synthetic_ava_val")
+    src.add_argument("--frame-source", default="frames", choices=("frames", "video"),
+                     help="keyframes from extracted frames or from the movies (default: %(default)s)")
+    src.add_argument("--videos-dir", default=None, help="movie folder (default: <root>/videos)")
     src.add_argument("--frames-dir", default=None, help="frame folder (default: <root>/frames)")
     src.add_argument("--frame-list", default=None, help="frame list (default: <root>/frame_lists/<split>.csv)")
     src.add_argument("--groundtruth", default=None, help="ground-truth CSV (default: <root>/annotations/ava_<split>_<version>.csv)")
@@ -70,7 +74,8 @@ def get_parser():
                           "it exists), or catalog (the dicts of --dataset as registered, any frame source) "
                           "(default: %(default)s)")
     src.add_argument("--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)")
-    src.add_argument("--start-second", type=int, default=900, help="second of frame 0 (default: %(default)s)")
+    src.add_argument("--start-second", type=int, default=None,
+                     help="movie second of frame 0 (default: 900 for frames, as AVA's; 0 for movies)")
     det = p.add_argument_group("detector")
     det.add_argument("--detector-config", default=None, help="Detectron2 config file or model-zoo name (required)")
     det.add_argument("--weights", default="", help="detector weights (path or URL; default: the config's / the zoo's)")
@@ -95,24 +100,31 @@ def get_parser():
 
 
 def dataset_files(args):
-    """(frames_dir, frame_list, groundtruth, exclusions, split, fps, start_second) from the arguments."""
+    """The dataset's files and settings from the arguments: dict with frames_dir, frame_list,
+    groundtruth, exclusions, split, fps, start_second, frame_source, videos_dir."""
     if (args.dataset is None) == (args.dataset_root is None):
         raise SystemExit("detect_persons: give either --dataset-root (with --split) or --dataset")
     if args.dataset:
         meta = MetadataCatalog.get(args.dataset)
         if "frames_root" not in meta.__dict__:
             raise SystemExit(f"detect_persons: {args.dataset!r} is not a registered AVA dataset")
-        frames, flist, gt, split = meta.frames_root, meta.frame_list_file, meta.groundtruth_file, meta.split
-        excl, fps, start = meta.excluded_timestamps_file, meta.fps, meta.start_second
+        d = dict(frames_dir=meta.frames_root, frame_list=meta.frame_list_file, groundtruth=meta.groundtruth_file,
+                 exclusions=meta.excluded_timestamps_file, split=meta.split, fps=meta.fps,
+                 start_second=meta.start_second, frame_source=meta.frame_source, videos_dir=meta.videos_root)
     else:
-        root, split = args.dataset_root, args.split
-        frames, flist = os.path.join(root, "frames"), os.path.join(root, "frame_lists", f"{split}.csv")
-        gt = os.path.join(root, "annotations", f"ava_{split}_{args.version}.csv")
-        excl = os.path.join(root, "annotations", f"ava_{split}_excluded_timestamps_{args.version}.csv")
-        excl = excl if os.path.exists(excl) else None
-        fps, start = args.fps, args.start_second
-    return (args.frames_dir or frames, args.frame_list or flist, args.groundtruth or gt, args.exclusions or excl,
-            split, fps, start)
+        root, split, v = args.dataset_root, args.split, args.version
+        excl = os.path.join(root, "annotations", f"ava_{split}_excluded_timestamps_{v}.csv")
+        d = dict(frames_dir=os.path.join(root, "frames"), frame_list=os.path.join(root, "frame_lists", f"{split}.csv"),
+                 groundtruth=os.path.join(root, "annotations", f"ava_{split}_{v}.csv"),
+                 exclusions=excl if os.path.exists(excl) else None, split=split, fps=args.fps,
+                 start_second=args.start_second if args.start_second is not None else
+                 (0 if args.frame_source == "video" else 900), frame_source=args.frame_source,
+                 videos_dir=os.path.join(root, "videos"))
+    for key, given in (("frames_dir", args.frames_dir), ("frame_list", args.frame_list),
+                       ("groundtruth", args.groundtruth), ("exclusions", args.exclusions),
+                       ("videos_dir", args.videos_dir)):
+        d[key] = given or d[key]
+    return d
 
 
 def print_quality(groundtruth, exclusions, csv_path, thresh):
@@ -126,7 +138,8 @@ def main(argv=None, after_commit=None):
     ``quality`` (:class:`~slowfast_det.evaluation.person_boxes.PersonBoxQuality` or None)."""
     args = get_parser().parse_args(argv)
     setup_logger(name="slowfast_det")
-    frames_dir, frame_list, groundtruth, exclusions, split, fps, start = dataset_files(args)
+    files = dataset_files(args)
+    groundtruth, exclusions, split = files["groundtruth"], files["exclusions"], files["split"]
     has_gt = os.path.exists(groundtruth)
     if args.evaluate:
         if not has_gt:
@@ -147,16 +160,23 @@ def main(argv=None, after_commit=None):
             raise SystemExit("detect_persons: --keyframes catalog needs --dataset")
         dicts, mode = DatasetCatalog.get(args.dataset), "catalog"
     else:
-        dicts, mode = keyframe_dicts(frames_dir, frame_list, groundtruth, args.keyframes, fps=fps, start_second=start,
-                                     dataset_name=args.dataset or split, stats=problems)
+        try:
+            dicts, mode = keyframe_dicts(files["frames_dir"], files["frame_list"], groundtruth, args.keyframes,
+                                         fps=files["fps"], start_second=files["start_second"],
+                                         dataset_name=args.dataset or split, stats=problems,
+                                         frame_source=files["frame_source"], videos_dir=files["videos_dir"])
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f"detect_persons: {e}") from None
+    source = files["videos_dir"] if files["frame_source"] == "video" else files["frame_list"]
     if not dicts:
-        raise SystemExit(f"detect_persons: no keyframe to detect on ({mode} keyframes of {frame_list}; "
+        raise SystemExit(f"detect_persons: no keyframe to detect on ({mode} keyframes of {source}; "
                          f"problems: {dict(problems) or 'none counted'})")
     output = args.output or os.path.join(args.output_dir, f"ava_{split}_predicted_boxes.csv")
     keys = [d["image_id"] for d in dicts]
     fingerprint = run_fingerprint(
-        dcfg.dump(), [frame_list, weights],
-        extra=[os.path.abspath(frames_dir), fps, start, args.person_class, args.score_thresh, "\n".join(keys)],
+        dcfg.dump(), [files["frame_list"] if files["frame_source"] == "frames" else None, weights],
+        extra=[files["frame_source"], os.path.abspath(files["videos_dir" if files["frame_source"] == "video" else "frames_dir"]),
+               files["fps"], files["start_second"], args.person_class, args.score_thresh, "\n".join(keys)],
     )
     writer = ResumableResultsWriter(output, fingerprint, boxes_csv_text, restart=args.restart)
     logger.info("%d keyframes (%s), %d already done", len(dicts), mode, len(writer.done))

@@ -7,10 +7,15 @@
     python tools/train_ava.py --num-gpus 8 --config-file configs/AVA/SLOWFAST_32x2_R50.yaml
     # evaluate a checkpoint
     python tools/train_ava.py --config-file ... --eval-only MODEL.WEIGHTS model_final.pth
+    # your own AVA-format folder (tools/make_ava_folder.py): registers my_train, my_val (+ _video twins)
+    python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my=path/to/my_ava \
+        DATASETS.TRAIN "('my_train',)" DATASETS.TEST "('my_val',)" AVA.FRAME_SOURCE video \
+        MODEL.ROI_HEADS.NUM_CLASSES <largest label id> MODEL.WEIGHTS converted_kinetics.pth
 
 Detectron2 conventions: ``--resume``, ``--num-gpus`` (CPU processes with gloo when there is no
 GPU), ``--num-machines``, ``--machine-rank``, ``--dist-url`` and trailing ``KEY VALUE``
-config overrides. The last line printed is ``frame-mAP@0.5IOU: <value>``; the same value is
+config overrides; ``--register-ava NAME=ROOT`` (repeatable) registers the splits of an
+AVA-format folder (``slowfast_det.data.custom.register_ava_folder``). The last line printed is ``frame-mAP@0.5IOU: <value>``; the same value is
 written to ``<OUTPUT_DIR>/final_metrics.json``.
 """
 import logging
@@ -30,12 +35,15 @@ from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.logger import setup_logger  # noqa: E402
 
 from slowfast_det.config import load_slowfast_cfg  # noqa: E402
+from slowfast_det.data.custom import parse_folder_spec, register_ava_folder  # noqa: E402
 from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics  # noqa: E402
 
 logger = logging.getLogger("slowfast_det")
 
 
 def setup(args):
+    for spec in args.register_ava:  # in every process: launch() runs main() in each
+        register_ava_folder(*parse_folder_spec(spec))
     cfg = load_slowfast_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="slowfast_det")
@@ -89,8 +97,16 @@ def main(args):
     return results
 
 
+def get_parser():
+    parser = default_argument_parser()
+    parser.add_argument("--register-ava", action="append", default=[], metavar="NAME=ROOT",
+                        help="register the splits of the AVA-format folder ROOT as NAME_<split> (and NAME_<split>_video "
+                             "for AVA.FRAME_SOURCE video); repeatable")
+    return parser
+
+
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    args = get_parser().parse_args()
     launch(
         main,
         args.num_gpus,

@@ -26,7 +26,8 @@ from .ava_io import (
     read_label_map,
 )
 from .checker_video import VIDEO_PROBLEMS, VIDEO_WARNINGS, check_movies
-from .datasets import AVA_FPS, AVA_START_SECOND, LABEL_MAP_FILES
+from .custom import find_label_map
+from .datasets import AVA_FPS, AVA_START_SECOND
 from .decode import read_frame
 from .timestamps import format_timestamp, frame_positions
 
@@ -61,6 +62,10 @@ WARNINGS = {
     ),
     "frame_list_path_mismatch": "frame path not inside a folder named after its video",
     "video_without_annotations": "frame-list video with no annotated keyframe",
+    "predicted_boxes_missing": (
+        "no person proposals for an evaluation split yet: make them with tools/detect_persons.py "
+        "(evaluation and inference need them)"
+    ),
     **VIDEO_WARNINGS,
 }
 
@@ -231,13 +236,14 @@ def check_ava_dataset(
     splits=("train", "val"),
     version="v2.2",
     *,
-    num_classes=80,
+    num_classes=None,
     fps=AVA_FPS,
-    start_second=AVA_START_SECOND,
+    start_second=None,
     verify_images="keyframes",
     max_examples=5,
     max_bad_rows=20,
     frame_source="frames",
+    label_map_file=None,
 ):
     """Check an AVA-format folder (``frames/``, ``frame_lists/``, ``annotations/``; or
     ``videos/`` and ``annotations/`` for ``frame_source="video"``).
@@ -248,7 +254,7 @@ def check_ava_dataset(
             ``annotations/ava_<split>_<version>.csv``; splits other than "train" also need
             ``annotations/ava_<split>_predicted_boxes.csv``.
         version: "v2.1" or "v2.2" (annotation and label-map file names).
-        num_classes: valid action ids are 1..num_classes.
+        num_classes: valid action ids are 1..num_classes (None: the label map's largest id).
         verify_images: "none", "keyframes" (decode every annotated keyframe at 1/8 size) or
             "all" (every listed frame; slow on full AVA).
         max_examples: examples kept per category.
@@ -258,6 +264,11 @@ def check_ava_dataset(
             for its duration and frame rate, decoded at its first and last keyframe
             (``verify_images="keyframes"``) or to its end (``"all"``, finds truncated files),
             and the keyframes are checked to lie inside it; no frame list is needed).
+        fps, start_second: frame rate and the movie second of AVA frame index 0 (default: 900
+            for extracted frames, as AVA and prepare_ava write them; 0 for movies, whose
+            timestamps are movie times).
+        label_map_file: the label map (default: :func:`~.custom.find_label_map` of
+            ``annotations/``: AVA's file name for the version, else the folder's one ``.pbtxt``).
 
     Returns:
         AVACheckReport (``report.ok``, ``report.problems``, ``report.format()``).
@@ -265,6 +276,8 @@ def check_ava_dataset(
     if frame_source not in ("frames", "video"):
         raise ValueError(f"frame_source must be 'frames' or 'video', got {frame_source!r}")
     video = frame_source == "video"
+    if start_second is None:  # frame 0 of extracted frames is second 900 (AVA); movies: their own times
+        start_second = 0 if video else AVA_START_SECOND
     if verify_images not in ("none", "keyframes", "all"):
         raise ValueError(f"verify_images must be 'none', 'keyframes' or 'all', got {verify_images!r}")
     root = os.path.abspath(root)
@@ -277,14 +290,23 @@ def check_ava_dataset(
         report.add("missing_file", f"{_rel(root, media_dir)}/ (the {'videos' if video else 'frames'} folder)")
 
     label_ids = None
-    lm = os.path.join(ann, LABEL_MAP_FILES.get(version, f"ava_action_list_{version}.pbtxt"))
-    if not os.path.exists(lm):
+    try:
+        lm = label_map_file or find_label_map(ann, version)
+    except FileNotFoundError as e:
+        lm = None
+        report.add("missing_file", str(e))
+    if lm is not None and not os.path.exists(lm):
         report.add("missing_file", _rel(root, lm))
-    else:
+    elif lm is not None:
         try:
             label_ids = set(read_label_map(lm)[1])
         except AVAFormatError as e:
             report.add("bad_row", str(AVAFormatError(_rel(root, lm), e.line, e.field, e.message)))
+        else:
+            report.info["label map"] = {"file": _rel(root, lm), "classes": len(label_ids), "largest id": str(max(label_ids)),
+                                        "train with": f"MODEL.ROI_HEADS.NUM_CLASSES {max(label_ids)}"}
+    if num_classes is None:
+        num_classes = max(label_ids) if label_ids else 80
 
     for split in splits:
         facts = {}
@@ -308,7 +330,9 @@ def check_ava_dataset(
         excl = os.path.join(ann, f"ava_{split}_excluded_timestamps_{version}.csv")
         for path, kind, required in ((gt, "groundtruth", True), (pred, "proposals", split != "train")):
             if not os.path.exists(path):
-                if required:
+                if required and kind == "proposals":
+                    report.add("predicted_boxes_missing", _rel(root, path))
+                elif required:
                     report.add("missing_file", _rel(root, path))
                 else:
                     facts[f"{_rel(root, path)}"] = "absent (optional)"

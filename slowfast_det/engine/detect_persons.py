@@ -7,8 +7,9 @@ The pieces:
   ground-truth file, or every whole second of every video), through
   :func:`~slowfast_det.data.load_ava_dicts`, so the frames are found as training finds them.
 * :func:`read_keyframe`: the one place a keyframe image is read. It dispatches on the dict's
-  ``frame_source["type"]`` through :data:`KEYFRAME_READERS`; a new source type (e.g. movies,
-  ``"video"``) plugs in with :func:`register_keyframe_reader`.
+  ``frame_source["type"]`` through :data:`KEYFRAME_READERS` (``"frames"``: the extracted frame;
+  ``"video"``: the movie frame shown at the keyframe's time, as the clip mapper reads it); a new
+  source type plugs in with :func:`register_keyframe_reader`.
 * :func:`detector_config` / :class:`BatchPersonDetector`: a Detectron2 detector from a
   model-zoo name or a config file plus weights, run on batches of keyframes (the test-time
   resize of Detectron2's ``DefaultPredictor``, done in the loader's workers).
@@ -27,6 +28,7 @@ import logging
 import os
 import tempfile
 
+import av
 import detectron2.data.transforms as T
 import numpy as np
 import torch
@@ -40,6 +42,8 @@ from slowfast_det.checkpoint import local_weights
 from slowfast_det.data import keyframe_index, load_ava_dicts
 from slowfast_det.data.ava_io import read_frame_list
 from slowfast_det.data.decode import read_frame
+from slowfast_det.data.timestamps import format_timestamp
+from slowfast_det.data.video_reader import VIDEO_EXTENSIONS, probe_video_source, read_clip
 from slowfast_det.engine.infer import PendingCommit
 from slowfast_det.engine.predictor import RandomWeightsError, check_model_weights
 
@@ -68,8 +72,15 @@ def _read_frames_keyframe(dataset_dict):
     return read_frame(path)
 
 
+def _read_video_keyframe(dataset_dict):
+    frames, error = read_clip(dataset_dict["frame_source"], [keyframe_index(dataset_dict)])
+    if frames[0] is None:
+        logger.warning("keyframe %s: %s", dataset_dict.get("image_id"), error)
+    return frames[0]
+
+
 #: frame_source type -> callable(dataset_dict) -> BGR uint8 (H, W, 3) keyframe, or None if unreadable.
-KEYFRAME_READERS = {"frames": _read_frames_keyframe}
+KEYFRAME_READERS = {"frames": _read_frames_keyframe, "video": _read_video_keyframe}
 
 
 def register_keyframe_reader(source_type, reader):
@@ -95,31 +106,68 @@ def read_keyframe(dataset_dict):
 
 
 # --------------------------------------------------------------------------- which keyframes
-def _every_second_csv(frame_list_file, fps, start_second, path):
-    """Write a 2-column key CSV of every whole second of every video of the frame list."""
+def _frame_list_lengths(frame_list_file):
+    """video id -> frames of the video in the frame list (its last frame id + 1)."""
     df = read_frame_list(frame_list_file)
     if len(df) == 0:
         raise ValueError(f"{frame_list_file}: the frame list has no frames")
+    return {vid: int(n) + 1 for vid, n in df.groupby("video_id", sort=True)["frame_id"].max().items()}
+
+
+def _movie_lengths(videos_dir, fps, start_second, stats):
+    """video id -> frames of the AVA frame index each movie of ``videos_dir`` covers (from its
+    header); movies whose header cannot be read are left out (counted, logged)."""
+    names = sorted(os.listdir(videos_dir))
+    lengths = {}
+    for name in names:
+        vid, ext = os.path.splitext(name)
+        if ext not in VIDEO_EXTENSIONS or vid in lengths:
+            continue
+        path = os.path.join(videos_dir, name)
+        try:
+            n = probe_video_source(path, fps, start_second)["num_frames"]
+        except (av.error.FFmpegError, ValueError, OSError) as e:  # reported; the other movies go on
+            n, why = None, f"{type(e).__name__}: {e}"
+        else:
+            why = "its header gives no duration"
+        if not n:
+            logger.warning("%s: left out of the every-second keyframes (%s)", path, why)
+            if stats is not None:
+                stats["movies_unreadable"] += 1
+            continue
+        lengths[vid] = n
+    if not lengths:
+        raise ValueError(f"{videos_dir}: no readable movie ({', '.join(VIDEO_EXTENSIONS)})")
+    return lengths
+
+
+def _every_second_csv(lengths, fps, start_second, path):
+    """Write a 2-column key CSV of every whole second of every video (``lengths``: video id ->
+    frames of the AVA frame index; the keyframe of second start + k is frame k * fps)."""
     lines = []
-    for vid, n in df.groupby("video_id", sort=True)["frame_id"].max().items():
-        for k in range(int(n) // fps + 1):  # keyframe of second start + k is frame k * fps <= last frame id
+    for vid, n in sorted(lengths.items()):
+        for k in range((n - 1) // fps + 1):
             lines.append(f"{vid},{start_second + k:04d}")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
 
 def keyframe_dicts(frames_dir, frame_list_file, groundtruth_file=None, keyframes="auto", *, fps=30, start_second=900,
-                   dataset_name=None, stats=None):
+                   dataset_name=None, stats=None, frame_source="frames", videos_dir=None):
     """Dataset dicts of the keyframes to detect on, in (video_id, timestamp) order.
 
     Args:
-        frames_dir, frame_list_file: the frames (as :func:`~slowfast_det.data.load_ava_dicts`).
+        frames_dir, frame_list_file: the frames (as :func:`~slowfast_det.data.load_ava_dicts`);
+            unused with ``frame_source="video"``.
         groundtruth_file: AVA ground-truth CSV (its keys, 2-column rows included), optional.
         keyframes: "groundtruth" (the keys of ``groundtruth_file``), "every-second" (every whole
             second of every video of the frame list, from ``start_second``), or "auto" (the
             ground truth's keys when the file exists, else every second).
         fps, start_second: frame rate of the frames and the movie second of frame 0.
         stats: optional Counter receiving the loader's problem counts.
+        frame_source, videos_dir: "frames", or "video" for the movies
+            ``<videos_dir>/<video_id>.{mp4,mkv,webm}`` (every-second keyframes then span each
+            movie's duration from its header).
     Returns:
         ``(dicts, mode)``: the dicts and the keyframe mode used.
     """
@@ -130,17 +178,21 @@ def keyframe_dicts(frames_dir, frame_list_file, groundtruth_file=None, keyframes
         keyframes = "groundtruth" if has_gt else "every-second"
     if keyframes == "groundtruth" and not has_gt:
         raise FileNotFoundError(f"ground-truth file not found: {groundtruth_file} (or use keyframes 'every-second')")
-    if not os.path.exists(frame_list_file):
-        raise FileNotFoundError(f"frame list not found: {frame_list_file}")
+    video = frame_source == "video"
+    source, what = (videos_dir, "videos folder") if video else (frame_list_file, "frame list")
+    if not source or not os.path.exists(source):
+        raise FileNotFoundError(f"{what} not found: {source}")
     # split "train": one dict per key of the "ground truth", no predicted boxes needed
     kw = dict(predicted_boxes_file=None, excluded_timestamps_file=None, split="train", fps=fps,
               start_second=start_second, predicted_boxes_required=False, dataset_name=dataset_name, stats=stats,
-              num_classes=10 ** 9)  # ids are not checked here: only the keys are used
+              num_classes=10 ** 9,  # ids are not checked here: only the keys are used
+              frame_source=frame_source, videos_dir=videos_dir)
     if keyframes == "groundtruth":
         return load_ava_dicts(frames_dir, frame_list_file, groundtruth_file, **kw), keyframes
+    lengths = _movie_lengths(videos_dir, fps, start_second, stats) if video else _frame_list_lengths(frame_list_file)
     with tempfile.TemporaryDirectory() as tmp:
         keys = os.path.join(tmp, "every_second.csv")
-        _every_second_csv(frame_list_file, fps, start_second, keys)
+        _every_second_csv(lengths, fps, start_second, keys)
         return load_ava_dicts(frames_dir, frame_list_file, keys, **kw), keyframes
 
 
@@ -287,14 +339,16 @@ class BatchPersonDetector:
 def boxes_csv_text(items):
     """AVA predicted-boxes rows of ``items`` = ``[(video_id, timestamp, boxes (R, 4) normalised,
     scores (R,))]``: ``video_id,tttt,x1,y1,x2,y2,,score``; a keyframe without boxes is the
-    2-column row ``video_id,tttt``."""
+    2-column row ``video_id,tttt`` (timestamps as :func:`~slowfast_det.data.timestamps.format_timestamp`:
+    ``0902``, or ``0902.5`` for a sub-second keyframe)."""
     lines = []
     for vid, ts, boxes, scores in items:
+        key = f"{vid},{format_timestamp(ts)}"
         if len(boxes) == 0:
-            lines.append(f"{vid},{int(ts):04d}")
+            lines.append(key)
             continue
         for b, s in zip(np.asarray(boxes).tolist(), np.asarray(scores).tolist()):
-            lines.append(f"{vid},{int(ts):04d},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},,{s:.6f}")
+            lines.append(f"{key},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},,{s:.6f}")
     return "".join(line + "\n" for line in lines)
 
 

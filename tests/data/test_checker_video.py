@@ -65,9 +65,12 @@ def test_clean_video_root_and_tool(tmp_path):
     report = check_ava_dataset(root, splits=("train",), frame_source="video", start_second=START)
     assert report.ok, report.format()
     assert report.format().endswith("Result: OK")
-    # the tool (AVA's start second 900: every keyframe of these tiny movies lies outside them)
-    proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "check_ava_dataset.py"), str(root), "--splits", "train",
-         "--frame-source", "video"], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO),
-    )
+    # the tool: movie timestamps are movie times by default; with AVA's frame origin (second 900)
+    # every keyframe of these tiny movies lies outside them
+    tool = [sys.executable, os.path.join(REPO, "tools", "check_ava_dataset.py"), str(root), "--splits", "train",
+            "--frame-source", "video"]
+    proc = subprocess.run(tool, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode == 0 and proc.stdout.endswith("Result: OK\n"), proc.stdout + proc.stderr
+    proc = subprocess.run(tool + ["--start-second", "900"], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=REPO))
     assert proc.returncode == 1 and "keyframe_outside_video: 3" in proc.stdout, proc.stdout + proc.stderr

@@ -1,0 +1,250 @@
+"""Your own data in AVA's format: from a folder of movies and one annotation CSV to
+registered training and validation datasets.
+
+* :func:`make_ava_folder` lays out an AVA-format folder from a folder of movies, one
+  ground-truth CSV in AVA's format and a label map (any ids: a subset, ids beyond 80, fewer
+  classes): ``videos/`` (links to the movies), ``annotations/ava_{train,val}_<version>.csv``
+  (the CSV split by video, lines kept as written) and the label map. Everything is checked
+  first; problems name the file, line and field.
+* :func:`find_label_map` is how every tool finds a folder's label map: AVA's own file name
+  for the version, else the one ``.pbtxt`` in ``annotations/``.
+* :func:`register_ava_folder` registers a folder's splits (``<name>_<split>`` reading frames,
+  ``<name>_<split>_video`` reading the movies; the loaders pick by ``AVA.FRAME_SOURCE``), with
+  the label map's largest id as the dataset's class range.
+* :func:`check_num_classes`: the head predicts action ids ``1..MODEL.ROI_HEADS.NUM_CLASSES``;
+  a label map with a larger id stops training or evaluation with what to set.
+"""
+import glob
+import logging
+import os
+import shutil
+
+from detectron2.data import MetadataCatalog
+from detectron2.utils.logger import log_first_n
+
+from .ava_io import read_box_csv, read_label_map
+from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, dataset_for_frame_source, register_ava_dataset
+from .video_reader import VIDEO_EXTENSIONS
+
+__all__ = [
+    "CustomDatasetError",
+    "make_ava_folder",
+    "find_label_map",
+    "register_ava_folder",
+    "check_num_classes",
+    "parse_folder_spec",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class CustomDatasetError(ValueError):
+    """A custom dataset cannot be laid out or registered (the message says why and what to do)."""
+
+
+def find_label_map(annotations_dir, version="v2.2"):
+    """The label map of an ``annotations/`` folder: AVA's file name for ``version`` if present,
+    else the only ``*.pbtxt`` there.
+
+    Raises:
+        FileNotFoundError when there is none, or several and none has AVA's name.
+    """
+    default = os.path.join(annotations_dir, LABEL_MAP_FILES.get(version, f"ava_action_list_{version}.pbtxt"))
+    if os.path.exists(default):
+        return default
+    found = sorted(glob.glob(os.path.join(annotations_dir, "*.pbtxt")))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise FileNotFoundError(f"no label map (.pbtxt) in {annotations_dir} (expected {os.path.basename(default)} "
+                                "or one other .pbtxt file)")
+    raise FileNotFoundError(f"{len(found)} label maps in {annotations_dir} ({', '.join(map(os.path.basename, found))}): "
+                            f"keep one, or name it {os.path.basename(default)}")
+
+
+def _movies(videos_dir):
+    """video id -> movie path for the movies of ``videos_dir`` (first extension of
+    :data:`VIDEO_EXTENSIONS` when one id has several)."""
+    if not os.path.isdir(videos_dir):
+        raise CustomDatasetError(f"movie folder not found: {videos_dir}")
+    out = {}
+    for ext in VIDEO_EXTENSIONS:
+        for name in sorted(os.listdir(videos_dir)):
+            vid, e = os.path.splitext(name)
+            if e == ext and vid not in out:
+                out[vid] = os.path.join(videos_dir, name)
+    return out
+
+
+def _split_videos(video_ids, val_fraction, val_videos):
+    """(train ids, val ids): ``val_videos`` if given, else every k-th of the sorted ids so that
+    about ``val_fraction`` of the videos are validation videos (at least one of each)."""
+    ids = sorted(video_ids)
+    if val_videos:
+        unknown = sorted(set(val_videos) - set(ids))
+        if unknown:
+            raise CustomDatasetError(f"validation videos without annotations: {', '.join(unknown)}")
+        val = sorted(set(val_videos))
+    else:
+        if not 0.0 < val_fraction < 1.0:
+            raise CustomDatasetError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+        if len(ids) < 2:
+            raise CustomDatasetError(f"{len(ids)} annotated video(s): a train / val split needs at least 2 "
+                                     "(or give the validation videos explicitly)")
+        n_val = min(len(ids) - 1, max(1, round(len(ids) * val_fraction)))
+        step = len(ids) / n_val
+        val = [ids[int(i * step + step / 2)] for i in range(n_val)]
+    train = [v for v in ids if v not in set(val)]
+    if not train:
+        raise CustomDatasetError("every annotated video is a validation video: nothing is left to train on")
+    return train, val
+
+
+def make_ava_folder(videos_dir, annotations_csv, label_map, output, *, val_fraction=0.25, val_videos=None,
+                    version="v2.2", copy=False):
+    """Lay out an AVA-format folder for :func:`register_ava_folder` and the tools.
+
+    Args:
+        videos_dir: the user's movies, ``<video_id>.{mp4,mkv,webm}``; the annotation CSV's
+            video ids name them.
+        annotations_csv: ground truth in AVA's format (``video_id,timestamp,x1,y1,x2,y2,
+            action_id,person_id``; normalised boxes; 2-column rows for keyframes without people).
+        label_map: the user's label map (``.pbtxt``, AVA's format; any ids).
+        output: the folder to create (must not exist or be empty).
+        val_fraction, val_videos: the validation videos (explicit ids, or about this fraction
+            of the annotated videos, spread over their sorted ids).
+        version: the version in the annotation file names (``ava_train_v2.2.csv``).
+        copy: copy the movies instead of linking them.
+
+    Returns:
+        dict: ``root``, ``label_map``, ``train_videos``, ``val_videos``, ``rows`` (split ->
+        annotation lines), ``num_classes`` (the label map's largest id), ``unlabelled_rows``
+        (rows whose action id is not in the label map: kept, ignored by the official metric).
+
+    Raises:
+        AVAFormatError (file, line, field) for a malformed CSV or label map;
+        CustomDatasetError for movies missing, a split that cannot be made, an output that exists.
+    """
+    names, ids = read_label_map(label_map)  # validates: errors name file, line and field
+    table = read_box_csv(annotations_csv, "groundtruth")
+    rows = table.rows
+    annotated = sorted(set(rows["video_id"]) | {k[0] for k in table.keys_without_boxes})
+    if not annotated:
+        raise CustomDatasetError(f"{annotations_csv}: no annotation rows")
+    movies = _movies(videos_dir)
+    missing = [v for v in annotated if v not in movies]
+    if missing:
+        raise CustomDatasetError(
+            f"{annotations_csv}: {len(missing)} annotated video id(s) have no movie <id>.{{mp4,mkv,webm}} in "
+            f"{videos_dir}: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+        )
+    unlabelled = rows[~rows["action_id"].isin(set(ids))]
+    for _, r in unlabelled.head(5).iterrows():
+        logger.warning("%s:%d: action id %d is not in the label map %s (kept; the official metric ignores it)",
+                       annotations_csv, r["line"], r["action_id"], label_map)
+    train, val = _split_videos(annotated, val_fraction, val_videos)
+
+    if os.path.exists(output) and os.listdir(output):
+        raise CustomDatasetError(f"output folder {output} exists and is not empty")
+    ann_dir, vid_dir = os.path.join(output, "annotations"), os.path.join(output, "videos")
+    os.makedirs(ann_dir, exist_ok=True)
+    os.makedirs(vid_dir, exist_ok=True)
+    for vid in annotated:
+        src = os.path.abspath(movies[vid])
+        dst = os.path.join(vid_dir, os.path.basename(src))
+        if copy:
+            shutil.copy2(src, dst)
+        else:
+            os.symlink(src, dst)
+    with open(annotations_csv, encoding="utf-8-sig") as f:
+        lines = [line.rstrip("\r\n") for line in f]
+    split_of = {**{v: "train" for v in train}, **{v: "val" for v in val}}
+    counts = {"train": 0, "val": 0}
+    out_lines = {"train": [], "val": []}
+    for line in lines:
+        vid = line.split(",", 1)[0].strip()
+        if vid in split_of:  # blank lines carry no video id
+            out_lines[split_of[vid]].append(line)
+            counts[split_of[vid]] += 1
+    for split, text in out_lines.items():
+        with open(os.path.join(ann_dir, f"ava_{split}_{version}.csv"), "w", encoding="utf-8") as f:
+            f.write("".join(x + "\n" for x in text))
+    lm_out = os.path.join(ann_dir, os.path.basename(label_map))
+    shutil.copyfile(label_map, lm_out)
+    logger.info("%s: %d train videos (%d annotation rows), %d val videos (%d rows), label map %s (%d classes, ids %s)",
+                output, len(train), counts["train"], len(val), counts["val"], os.path.basename(label_map), len(ids),
+                ", ".join(map(str, ids)))
+    return {"root": output, "label_map": lm_out, "train_videos": train, "val_videos": val, "rows": counts,
+            "num_classes": max(ids), "unlabelled_rows": int(len(unlabelled)), "class_names": names}
+
+
+def register_ava_folder(name, root, *, version="v2.2", label_map_file=None, splits=None, fps=30, start_second=900):
+    """Register the splits of an AVA-format folder: ``<name>_<split>`` (frames and frame
+    list) and ``<name>_<split>_video`` (the movies) for every split with
+    ``annotations/ava_<split>_<version>.csv`` (or the given ``splits``).
+
+    The label map is ``label_map_file`` or :func:`find_label_map`'s; ground-truth action ids
+    must lie in 1..its largest id. ``start_second`` is the second of frame 1 of the extracted
+    frames (AVA's 900); the movies are read at the timestamps as movie times (their frame
+    index starts at second 0). Returns the registered names (frames ones).
+    """
+    root = os.path.abspath(os.path.expanduser(root))
+    ann = os.path.join(root, "annotations")
+    if not os.path.isdir(ann):
+        raise CustomDatasetError(f"dataset '{name}': {ann} not found (an AVA-format folder has annotations/)")
+    label_map = label_map_file or find_label_map(ann, version)
+    _, ids = read_label_map(label_map)
+    if splits is None:
+        prefix, suffix = "ava_", f"_{version}.csv"
+        splits = sorted(f[len(prefix):-len(suffix)] for f in os.listdir(ann)
+                        if f.startswith(prefix) and f.endswith(suffix) and "_excluded_timestamps" not in f)
+    if not splits:
+        raise CustomDatasetError(f"dataset '{name}': no ground-truth file ava_<split>_{version}.csv in {ann}")
+    names = []
+    for split in splits:
+        for source, dataset, start in (("frames", f"{name}_{split}", start_second),
+                                       ("video", f"{name}_{split}{VIDEO_SUFFIX}", 0)):
+            register_ava_dataset(dataset, root, split, version=version, num_classes=max(ids), fps=fps,
+                                 start_second=start, frame_source=source, label_map_file=label_map)
+        names.append(f"{name}_{split}")
+    logger.info("registered %s from %s (label map %s, ids 1..%d)", ", ".join(names), root, label_map, max(ids))
+    return names
+
+
+def parse_folder_spec(spec):
+    """``"NAME=ROOT"`` -> (name, root); the form of ``tools/train_ava.py --register-ava``."""
+    name, sep, root = spec.partition("=")
+    if not sep or not name or not root:
+        raise CustomDatasetError(f"--register-ava expects NAME=ROOT (e.g. my_data=path/to/my_ava), got {spec!r}")
+    return name, root
+
+
+def check_num_classes(num_classes, dataset_names, frame_source="frames"):
+    """Check that the head's ``num_classes`` outputs (action ids ``1..num_classes``) cover the
+    label map of every dataset (those registered with a label map that exists).
+
+    Raises:
+        CustomDatasetError naming the label map, its largest id and the value to set.
+    Logs a warning when the head has outputs beyond every label map's largest id.
+    """
+    largest = 0
+    for name in dataset_names:
+        meta = MetadataCatalog.get(dataset_for_frame_source(name, frame_source))
+        path = getattr(meta, "label_map_file", None)
+        if not path or not os.path.exists(path):
+            continue
+        top = max(meta.evaluated_ids)
+        if top > num_classes:
+            raise CustomDatasetError(
+                f"{path}: the label map of dataset '{name}' has action id {top}, but MODEL.ROI_HEADS.NUM_CLASSES is "
+                f"{num_classes} (the head predicts ids 1..NUM_CLASSES): set MODEL.ROI_HEADS.NUM_CLASSES {top}"
+            )
+        largest = max(largest, top)
+    if 0 < largest < num_classes:
+        log_first_n(
+            logging.WARNING,
+            "MODEL.ROI_HEADS.NUM_CLASSES is %d but the label maps' largest action id is %d: outputs %d..%d are "
+            "trained as negatives and never evaluated (set MODEL.ROI_HEADS.NUM_CLASSES %d to drop them)"
+            % (num_classes, largest, largest + 1, num_classes, largest),
+            n=1, name=__name__, key="message",
+        )

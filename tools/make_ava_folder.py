@@ -1,0 +1,58 @@
+#!/usr/bin/env python
+"""Lay out your own movies and annotations as an AVA-format folder.
+
+    .venv/bin/python tools/make_ava_folder.py --videos path/to/movies --annotations my_annotations.csv \\
+        --label-map my_actions.pbtxt --output path/to/my_ava [--val-fraction 0.25 | --val-videos ID ...]
+
+Input: a folder of movies ``<video_id>.{mp4,mkv,webm}``, one ground-truth CSV in AVA's format
+(``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``: boxes normalised to [0, 1], one row per
+person and action, timestamps in seconds of the movie, whole or not) and a label map in AVA's
+``.pbtxt`` format with your ids (a subset of AVA's, ids beyond 80, any number of classes).
+
+Output (``--output``): ``videos/`` (links to the annotated movies, or copies with ``--copy``),
+``annotations/ava_train_v2.2.csv`` and ``ava_val_v2.2.csv`` (the CSV's lines split by video)
+and the label map. Everything is checked first: a malformed row or label map names its file,
+line and field; annotated videos without a movie are listed; nothing is written then.
+The last lines printed are the next steps (check, person proposals, training).
+"""
+import argparse
+import logging
+import sys
+
+from slowfast_det.data.ava_errors import AVAFormatError
+from slowfast_det.data.custom import CustomDatasetError, make_ava_folder
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--videos", required=True, help="folder of the movies <video_id>.{mp4,mkv,webm}")
+    p.add_argument("--annotations", required=True, help="ground-truth CSV in AVA's format")
+    p.add_argument("--label-map", required=True, help="label map (.pbtxt, AVA's format)")
+    p.add_argument("--output", required=True, help="the AVA-format folder to create")
+    p.add_argument("--val-fraction", type=float, default=0.25, help="share of the videos for validation (default: %(default)s)")
+    p.add_argument("--val-videos", nargs="+", default=None, metavar="ID", help="the validation videos instead")
+    p.add_argument("--version", default="v2.2", help="version in the annotation file names (default: %(default)s)")
+    p.add_argument("--copy", action="store_true", help="copy the movies instead of linking them")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        out = make_ava_folder(args.videos, args.annotations, args.label_map, args.output, val_fraction=args.val_fraction,
+                              val_videos=args.val_videos, version=args.version, copy=args.copy)
+    except (AVAFormatError, CustomDatasetError, OSError) as e:
+        print(f"make_ava_folder: {e}", file=sys.stderr)
+        return 1
+    root, k = out["root"], out["num_classes"]
+    print(f"wrote {root}: train videos {len(out['train_videos'])} ({out['rows']['train']} rows), "
+          f"val videos {len(out['val_videos'])} ({out['rows']['val']} rows); largest label id {k}")
+    print("next:")
+    print(f"  .venv/bin/python tools/check_ava_dataset.py {root} --frame-source video")
+    print(f"  .venv/bin/python tools/detect_persons.py --dataset-root {root} --split val --frame-source video "
+          f"--detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml --output-dir {root}/annotations")
+    print(f"  .venv/bin/python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my={root} "
+          f"DATASETS.TRAIN \"('my_train',)\" DATASETS.TEST \"('my_val',)\" AVA.FRAME_SOURCE video "
+          f"MODEL.ROI_HEADS.NUM_CLASSES {k} MODEL.WEIGHTS <converted Kinetics weights>")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
