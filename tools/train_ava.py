@@ -15,22 +15,18 @@ written to ``<OUTPUT_DIR>/final_metrics.json``.
 """
 import logging
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cpu_env  # noqa: E402,F401  (before torch: OMP_WAIT_POLICY=PASSIVE, see tools/cpu_env.py)
+import cpu_env  # noqa: F401  (before torch: OMP_WAIT_POLICY=PASSIVE, see tools/cpu_env.py)
 
-import torch  # noqa: E402
+import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import slowfast_det  # noqa: F401  (registers the model and the datasets)
+from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: E402,F401  (registers the model and the datasets)
-from detectron2.engine import default_argument_parser, default_setup, launch  # noqa: E402
-from detectron2.utils import comm  # noqa: E402
-from detectron2.utils.logger import setup_logger  # noqa: E402
-
-from slowfast_det.config import load_slowfast_cfg  # noqa: E402
-from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics  # noqa: E402
+from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics
 
 logger = logging.getLogger("slowfast_det")
 
