@@ -8,6 +8,7 @@ counted way and the run's outputs are complete. The unit-level behaviour of each
 is tested in tests/data and tests/evaluation; here the whole path is exercised.
 """
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -17,16 +18,28 @@ import sys
 
 import pytest
 import torch
+from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/engine (pytest.ini)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "engine"))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+from slowfast_det.data.ava_io import AVAFormatError
 
-from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # noqa: E402
-
-from slowfast_det.data.ava_io import AVAFormatError  # noqa: E402
-
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
 TRAIN, VAL = "_bad_train", "_bad_val"
+
+
+def _exec_tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(TOOLS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_tool(name):
+    """``tools/<name>.py`` as a module, without putting tools/ on sys.path. A tool run as a
+    script imports its sibling ``cpu_env`` as a top-level module (tools/ is then sys.path[0]),
+    so that one is loaded by path and registered under its name first."""
+    if "cpu_env" not in sys.modules:
+        sys.modules["cpu_env"] = _exec_tool("cpu_env")
+    return _exec_tool(name)
 
 
 @pytest.fixture(autouse=True)
@@ -219,8 +232,9 @@ def test_path_escape_in_test_inputs_is_an_error_and_outputs_stay(ava, where, mat
 
 
 def test_misspelled_config_key_is_an_error(ava, tmp_path):
-    import train_ava
     from detectron2.engine import default_argument_parser
+
+    train_ava = load_tool("train_ava")
 
     _, out = ava
     cfg_file = tmp_path / "cfg.yaml"
@@ -237,7 +251,7 @@ def test_misspelled_config_key_is_an_error(ava, tmp_path):
 
 
 def test_nan_scores_in_a_detections_file_fail_and_keep_the_earlier_results(ava, tmp_path, capsys):
-    import eval_ava
+    eval_ava = load_tool("eval_ava")
 
     root, _ = ava
     det = tmp_path / "det.csv"

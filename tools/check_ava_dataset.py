@@ -14,12 +14,9 @@ annotated video, its duration and frame rate, decodability at the keyframes (or,
 ``--verify-images all``, to its end: truncated files), keyframes inside the movie.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from slowfast_det.data.checker import check_ava_dataset  # noqa: E402
+from slowfast_det.data.checker import check_ava_dataset
 
 
 def main(argv=None):

@@ -46,14 +46,12 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from detectron2.utils.logger import setup_logger
 
-from detectron2.utils.logger import setup_logger  # noqa: E402
-
-import slowfast_det  # noqa: E402,F401  (registers the model)
-from slowfast_det.checkpoint import WeightsDownloadError  # noqa: E402
-from slowfast_det.config import load_slowfast_cfg  # noqa: E402
-from slowfast_det.utils.argv import attach_dash_values  # noqa: E402
+import slowfast_det  # noqa: F401  (registers the model)
+from slowfast_det.checkpoint import WeightsDownloadError
+from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.utils.argv import attach_dash_values
 
 logger = logging.getLogger("slowfast_det.demo")
 

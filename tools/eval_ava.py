@@ -66,7 +66,6 @@ def main(argv=None):
         print(f"error: --capacity must be >= 0 (0 keeps all), got {args.capacity}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if "slowfast_det" not in sys.modules:  # the metric needs neither torch nor Detectron2
         os.environ.setdefault("SLOWFAST_DET_LIGHT_IMPORT", "1")
     from slowfast_det.data.ava_io import AVAFormatError

@@ -33,17 +33,14 @@ import argparse
 import functools
 import logging
 import os
-import sys
 import tempfile
 from collections import Counter
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from detectron2.data import DatasetCatalog
+from detectron2.utils.logger import setup_logger
 
-from detectron2.data import DatasetCatalog  # noqa: E402
-from detectron2.utils.logger import setup_logger  # noqa: E402
-
-import slowfast_det  # noqa: E402,F401  (registers the model)
-from slowfast_det.config import load_slowfast_cfg  # noqa: E402
+import slowfast_det  # noqa: F401  (registers the model)
+from slowfast_det.config import load_slowfast_cfg
 
 logger = logging.getLogger("slowfast_det.infer_ava")
 
@@ -179,7 +176,7 @@ def main(argv=None, after_commit=None):
         args.output, fingerprint, functools.partial(results_csv_text, class_ids=class_ids), restart=args.restart
     )
     todo = [d for d in dicts if d["image_id"] not in writer.done]
-    logger.info(f"{len(dicts)} keyframes, {len(dicts) - len(todo)} already done, {len(todo)} to do")
+    logger.info("%d keyframes, %d already done, %d to do", len(dicts), len(dicts) - len(todo), len(todo))
 
     stats = {"keyframes": 0, "skipped": 0, "boxes": 0}
     if todo:
@@ -205,8 +202,8 @@ def main(argv=None, after_commit=None):
             DatasetCatalog.remove(name)
     writer.finish(keys)
     logger.info(
-        f"wrote {args.output}: {len(keys)} keyframes ({stats['keyframes']} in this run, "
-        f"{stats['skipped']} left out as unreadable), {stats['boxes']} boxes x {len(class_ids)} classes in this run"
+        "wrote %s: %d keyframes (%d in this run, %d left out as unreadable), %d boxes x %d classes in this run",
+        args.output, len(keys), stats["keyframes"], stats["skipped"], stats["boxes"], len(class_ids),
     )
     stats["output"] = args.output
     return stats

@@ -15,28 +15,23 @@
 Detectron2 conventions: ``--resume``, ``--num-gpus`` (CPU processes with gloo when there is no
 GPU), ``--num-machines``, ``--machine-rank``, ``--dist-url`` and trailing ``KEY VALUE``
 config overrides; ``--register-ava NAME=ROOT`` (repeatable) registers the splits of an
-AVA-format folder (``slowfast_det.data.custom.register_ava_folder``). The last line printed is ``frame-mAP@0.5IOU: <value>``; the same value is
-written to ``<OUTPUT_DIR>/final_metrics.json``.
+AVA-format folder (``slowfast_det.data.custom.register_ava_folder``). The last line printed
+is ``frame-mAP@0.5IOU: <value>``; the same value is written to ``<OUTPUT_DIR>/final_metrics.json``.
 """
 import logging
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cpu_env  # noqa: E402,F401  (before torch: OMP_WAIT_POLICY=PASSIVE, see tools/cpu_env.py)
+import cpu_env  # noqa: F401  (before torch: OMP_WAIT_POLICY=PASSIVE, see tools/cpu_env.py)
 
-import torch  # noqa: E402
+import slowfast_det  # noqa: F401  (registers the model and the datasets)
+from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import slowfast_det  # noqa: E402,F401  (registers the model and the datasets)
-from detectron2.engine import default_argument_parser, default_setup, launch  # noqa: E402
-from detectron2.utils import comm  # noqa: E402
-from detectron2.utils.logger import setup_logger  # noqa: E402
-
-from slowfast_det.config import load_slowfast_cfg  # noqa: E402
-from slowfast_det.data.custom import parse_folder_spec, register_ava_folder  # noqa: E402
-from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics  # noqa: E402
+from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.data.custom import parse_folder_spec, register_ava_folder
+from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
+from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics
 
 logger = logging.getLogger("slowfast_det")
 
@@ -50,31 +45,6 @@ def setup(args):
     if cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         set_cpu_threads(cfg, comm.get_local_size())
     return cfg
-
-
-def set_cpu_threads(cfg, local_processes):
-    """On the CPU, give each training process its share of the cores. The DataLoader
-    workers run next to these threads; with OMP_WAIT_POLICY=PASSIVE (tools/cpu_env.py)
-    that oversubscription costs little, and on 2 cores the default synthetic config trains
-    1.3x faster with 2 threads and a loader worker than with 1 thread (README, Benchmarks).
-    OMP_NUM_THREADS, when set, wins."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = max(1, cores // max(1, local_processes))
-    torch.set_num_threads(threads)
-    logger.info("CPU training: %d torch thread(s) per process (%d cores, %d loader workers, OMP_WAIT_POLICY=%s)",
-                threads, cores, cfg.DATALOADER.NUM_WORKERS, os.environ.get("OMP_WAIT_POLICY"))
-
-
-def prepare_data(cfg):
-    """Generate the synthetic default data if the config uses it and it is absent (the
-    datasets themselves are registered at import and used as registered)."""
-    names = list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST)
-    if cfg.AVA.GENERATE_SYNTHETIC_IF_MISSING and any(n.startswith("synthetic_ava") for n in names):
-        from slowfast_det.synthetic import default_root, ensure_synthetic_dataset
-
-        if comm.is_main_process():
-            ensure_synthetic_dataset(default_root())
-        comm.synchronize()
 
 
 def main(args):

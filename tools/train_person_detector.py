@@ -16,19 +16,16 @@ The last line printed is ``person box AP: <AP> (AP50 <AP50>)``; the trained weig
 ``<OUTPUT_DIR>/model_final.pth`` (use them as ``DEMO.DETECTOR_WEIGHTS``).
 """
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.evaluation import COCOEvaluator
+from detectron2.structures import BoxMode
+from detectron2.utils import comm
 
-from detectron2.config import get_cfg  # noqa: E402
-from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch  # noqa: E402
-from detectron2.evaluation import COCOEvaluator  # noqa: E402
-from detectron2.structures import BoxMode  # noqa: E402
-from detectron2.utils import comm  # noqa: E402
-
-import slowfast_det  # noqa: E402,F401  (registers the AVA datasets)
+import slowfast_det  # noqa: F401  (registers the AVA datasets)
 
 SUFFIX = "_person"
 

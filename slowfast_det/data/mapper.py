@@ -152,7 +152,7 @@ class AVADatasetMapper:
         self.max_crop_tries = max_crop_tries
         self._pending = Counter()
         mode = "training" if is_train else "inference"
-        logger.info(f"[AVADatasetMapper] augmentations used in {mode}: {augmentations}")
+        logger.info("[AVADatasetMapper] augmentations used in %s: %s", mode, augmentations)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):

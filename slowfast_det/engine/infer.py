@@ -86,7 +86,7 @@ class ResumableResultsWriter:
         # newline yet): it is cut off so that new records start on a fresh line.
         complete = raw[: raw.rfind(b"\n") + 1]
         if len(complete) < len(raw):
-            logger.info(f"{self.log}: dropping a torn last record ({len(raw) - len(complete)} bytes)")
+            logger.info("%s: dropping a torn last record (%d bytes)", self.log, len(raw) - len(complete))
             with open(self.log, "r+b") as f:
                 f.truncate(len(complete))
                 f.flush()
@@ -122,12 +122,12 @@ class ResumableResultsWriter:
                 f"{self.partial}: {size} bytes but {offset} were committed; the partial results are lost, pass --restart"
             )
         if size > offset:
-            logger.info(f"{self.partial}: dropping {size - offset} bytes of an uncommitted chunk")
+            logger.info("%s: dropping %d bytes of an uncommitted chunk", self.partial, size - offset)
         with open(self.partial, "r+b") as f:
             f.truncate(offset)
             f.flush()
             os.fsync(f.fileno())
-        logger.info(f"resuming {self.path}: {len(self.done)} keyframes already done")
+        logger.info("resuming %s: %d keyframes already done", self.path, len(self.done))
         return True
 
     def commit(self, keys, items):
@@ -237,7 +237,7 @@ def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progr
     def left_out(upto):
         nonlocal next_index
         for k in keys[next_index:upto]:
-            logger.warning(f"keyframe {k}: left out by the data loader (no readable frame); no results written")
+            logger.warning("keyframe %s: left out by the data loader (no readable frame); no results written", k)
             stats["skipped"] += 1
             pending.keys.append(k)
         next_index = max(next_index, upto)

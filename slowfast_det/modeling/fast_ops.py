@@ -12,9 +12,10 @@ stored in ``torch.channels_last_3d`` memory format (physically ``(N, T, H, W, C)
 The results equal ``F.conv3d`` up to float rounding (the same products, summed in another
 order), and autograd differentiates through the views. On CPU this avoids oneDNN's slow 3D
 kernels for few channels and PyTorch's THNN fallback (``slow_conv3d``) that small batches
-take; see ``tools/benchmark_model.py`` (parts ``levers`` and ``profile``) for the measured
-effect. (A ``1 x 1 x 1`` convolution as ``F.linear`` on the ``(N*T*H*W, C)`` view was tried
-too: as fast with one thread, 1.25x slower than the 2D convolution with two.) Inputs not in
+take; see ``tools/benchmark.py --task model`` (``slowfast_det.benchmarks.model``, parts
+``levers`` and ``profile``) for the measured effect. (A ``1 x 1 x 1`` convolution as
+``F.linear`` on the ``(N*T*H*W, C)`` view was tried too: as fast with one thread, 1.25x slower
+than the 2D convolution with two.) Inputs not in
 ``channels_last_3d``, and any other kernel / stride / padding combination, go to ``F.conv3d``.
 
 A strided ``1 x 1 x 1`` convolution (the shortcut of a block that downsamples) is computed as

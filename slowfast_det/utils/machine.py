@@ -2,12 +2,13 @@
 
 oneDNN picks its kernels by ISA (``ONEDNN_MAX_CPU_ISA`` caps it), so the same code can differ
 in speed, and in correctness (``tools/repro_onednn_1x1_bwd_weights.py``), between an AVX2
-and an AVX-512 machine; every benchmark report starts with these rows.
+and an AVX-512 machine; every benchmark report starts with these rows. The load averages and
+the ``OMP_WAIT_POLICY`` in effect go into the reports of the timed benchmarks too.
 """
 import os
 import re
 
-__all__ = ["cpu_model_name", "machine_rows"]
+__all__ = ["cpu_model_name", "load_avg", "machine_rows", "omp_policy"]
 
 
 def cpu_model_name() -> str:
@@ -20,6 +21,24 @@ def cpu_model_name() -> str:
     except OSError:
         pass
     return "unknown"
+
+
+def load_avg() -> str:
+    """The machine's 1, 5 and 15 minute load averages, for benchmark reports."""
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def omp_policy() -> str:
+    """The ``OMP_WAIT_POLICY`` in effect, for benchmark reports.
+
+    libgomp (PyTorch's OpenMP runtime) reads it once, when torch loads, so this package (which
+    imports torch) cannot set it; the tools set it first (``tools/cpu_env.py``, which leaves it
+    alone when torch is already loaded), so a value in the environment is the one libgomp read.
+    """
+    return os.environ.get("OMP_WAIT_POLICY", "(unset)")
 
 
 def machine_rows():

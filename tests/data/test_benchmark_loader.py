@@ -1,12 +1,7 @@
 """The loader benchmark runs end to end on a tiny configuration (a smoke test, no timing targets)."""
 import argparse
-import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-
-import benchmark_loader  # noqa: E402
+from slowfast_det.benchmarks import loader as benchmark_loader
 
 
 def test_benchmark_loader_rows(tmp_path):

@@ -1,13 +1,9 @@
 """The loader benchmark's video part runs end to end on a tiny configuration (no timing targets)."""
 import argparse
 import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-
-import benchmark_loader  # noqa: E402
-import benchmark_loader_video  # noqa: E402
+from slowfast_det.benchmarks import loader as benchmark_loader
+from slowfast_det.benchmarks import loader_video as benchmark_loader_video
 
 
 def test_benchmark_loader_video_rows(tmp_path):

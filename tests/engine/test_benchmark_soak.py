@@ -1,13 +1,10 @@
-"""tools/benchmark_soak.py runs on a tiny AVA folder with 2 workers and reports RSS rows."""
+"""slowfast_det.benchmarks.soak (tools/benchmark.py --task soak) runs on a tiny AVA folder with 2
+workers and reports RSS rows."""
 import argparse
-import os
-import sys
 
-from tiny_ava_run import ROOT, make_tiny_ava, tiny_cfg, write_cfg
+from tiny_ava_run import make_tiny_ava, tiny_cfg, write_cfg
 
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-import benchmark_soak  # noqa: E402
+from slowfast_det.benchmarks import soak as benchmark_soak
 
 
 def test_soak_reports_start_and_end_rss_of_main_and_workers(tmp_path):

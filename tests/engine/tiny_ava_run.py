@@ -15,12 +15,10 @@ import sys
 import cv2
 import numpy as np
 import torch
+from ava_tiny import make_ava_root, write_annotation  # tests/data (pytest.ini pythonpath)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "data"))
-
-from ava_tiny import make_ava_root, write_annotation  # noqa: E402
 
 NUM_CLASSES = 5
 TRAIN_GT = """\

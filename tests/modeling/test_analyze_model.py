@@ -1,5 +1,6 @@
-"""tools/analyze_model.py counts the whole detector (backbone and head) without crashing, and
-its FLOPs equal the multiply-accumulates of every conv / linear layer counted by hooks."""
+"""slowfast_det.modeling.analysis (tools/analyze_model.py) counts the whole detector (backbone
+and head) without crashing, and its FLOPs equal the multiply-accumulates of every conv / linear
+layer counted by hooks."""
 import importlib.util
 import os
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from slowfast_det.modeling import NonLocalBlock3d
+from slowfast_det.modeling import NonLocalBlock3d, analysis
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 TINY = ["MODEL.SLOWFAST.STAGE_BLOCKS", "[1, 1, 1, 1]", "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8",
@@ -55,26 +56,26 @@ def hook_macs(model, inputs):
                                        "MODEL.SLOWFAST.NUM_BLOCK_TEMP_KERNEL", "[[1, 1], [1, 1], [1, 1], [1, 1]]",
                                        "MODEL.SLOWFAST.NONLOCAL_LOCATIONS", "[[[], []], [[], []], [[0, 1], []], [[], []]]"]),
 ])
-def test_detector_flops_match_layer_macs(tool, config, extra):
-    cfg = tool.setup_cfg(os.path.join(ROOT, "configs", "AVA", config), TINY + extra, classification_trunk=False)
-    row = tool.analyze(cfg, 8, 64, 96, num_boxes=3, classification_trunk=False)
+def test_detector_flops_match_layer_macs(config, extra):
+    cfg = analysis.setup_cfg(os.path.join(ROOT, "configs", "AVA", config), TINY + extra, classification_trunk=False)
+    row = analysis.analyze(cfg, 8, 64, 96, num_boxes=3, classification_trunk=False)
     model = build_model(cfg).eval()
-    clip = tool.make_clip(cfg, 8, 64, 96)
+    clip = analysis.make_clip(cfg, 8, 64, 96)
     from detectron2.structures import Boxes, Instances
 
-    inputs = ([{"clip": clip, "instances": Instances((64, 96), proposal_boxes=Boxes(tool.make_boxes(3, 64, 96)))}],)
+    inputs = ([{"clip": clip, "instances": Instances((64, 96), proposal_boxes=Boxes(analysis.make_boxes(3, 64, 96)))}],)
     expected = hook_macs(model, inputs)
     assert row["gflops"] * 1e9 == pytest.approx(expected, rel=1e-9)
     assert row["head_gflops"] * 1e9 == pytest.approx(model.roi_heads.predictor.in_features * cfg.MODEL.ROI_HEADS.NUM_CLASSES * 3)
     assert row["params_M"] * 1e6 == pytest.approx(sum(p.numel() for p in model.parameters()))
 
 
-def test_classification_trunk(tool):
-    cfg = tool.setup_cfg(os.path.join(ROOT, "configs", "AVA", "SLOWFAST_32x2_R50.yaml"), TINY, classification_trunk=True)
+def test_classification_trunk():
+    cfg = analysis.setup_cfg(os.path.join(ROOT, "configs", "AVA", "SLOWFAST_32x2_R50.yaml"), TINY, classification_trunk=True)
     assert cfg.MODEL.SLOWFAST.SPATIAL_STRIDES == [1, 2, 2, 2]
-    row = tool.analyze(cfg, 8, 64, 64, num_boxes=0, classification_trunk=True)
+    row = analysis.analyze(cfg, 8, 64, 64, num_boxes=0, classification_trunk=True)
     backbone = build_model(cfg).backbone.eval()
-    assert row["gflops"] * 1e9 == pytest.approx(hook_macs(backbone, (tool.trunk_input(cfg, tool.make_clip(cfg, 8, 64, 64)),)))
+    assert row["gflops"] * 1e9 == pytest.approx(hook_macs(backbone, (analysis.trunk_input(cfg, analysis.make_clip(cfg, 8, 64, 64)),)))
 
 
 def test_cli_prints_the_table(tool, capsys):

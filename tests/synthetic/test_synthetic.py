@@ -1,5 +1,6 @@
 """Tests of the synthetic AVA-format dataset generator (tiny sizes: a few seconds)."""
 import copy
+import importlib.util
 import os
 import subprocess
 import sys
@@ -399,11 +400,10 @@ def test_invalid_sizes_are_rejected(tmp_path):
 
 
 def test_command_line(tmp_path, capsys):
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "datasets"))
-    try:
-        import prepare_synthetic_ava
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location(
+        "prepare_synthetic_ava", os.path.join(os.path.dirname(__file__), "..", "..", "datasets", "prepare_synthetic_ava.py"))
+    prepare_synthetic_ava = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare_synthetic_ava)
     root = str(tmp_path / "syn")
     args = ["--root", root, "--train-videos", "1", "--val-videos", "1", "--duration", "5", "--width", "64", "--height", "48", "--no-progress"]
     assert prepare_synthetic_ava.main(args + ["--workers", "1"]) == 0

@@ -1,16 +1,12 @@
-"""tools/benchmark_model.py end to end on tiny sizes (a smoke test of the measurement code;
-no speed targets): ours vs pytorchvideo with the same weights, the lever ablation, batching
-and bf16. The activation-checkpointing part is in test_benchmark_model_checkpoint.py."""
+"""slowfast_det.benchmarks.model (tools/benchmark.py --task model) end to end on tiny sizes (a
+smoke test of the measurement code; no speed targets): ours vs pytorchvideo with the same
+weights, the lever ablation, batching and bf16. The activation-checkpointing part is in
+test_benchmark_model_checkpoint.py."""
 import argparse
-import os
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-
-import benchmark_model  # noqa: E402
+from slowfast_det.benchmarks import model as benchmark_model
 
 pytest.importorskip("pytorchvideo")
 

@@ -1,15 +1,14 @@
-"""tools/benchmark_model.py, part "checkpoint": peak memory and step time of training steps
-with and without activation checkpointing, each in fresh subprocesses (tiny synthetic model)."""
+"""slowfast_det.benchmarks.model, part "checkpoint" (slowfast_det.benchmarks.model_checkpoint):
+peak memory and step time of training steps with and without activation checkpointing, each in
+fresh subprocesses (tiny synthetic model)."""
 import argparse
 import os
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+from slowfast_det.benchmarks import model as benchmark_model
 
-import benchmark_model  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_checkpoint_memory_tiny():

@@ -1,12 +1,11 @@
-"""tools/benchmark_stream.py (a short synthetic stream) and the id-switch count of
-tools/benchmark_tracking.py; the 10-minute soak itself is run by hand (README numbers)."""
+"""slowfast_det.benchmarks.stream (a short synthetic stream) and the id-switch count of
+slowfast_det.benchmarks.tracking; the 10-minute soak itself is run by hand (README numbers)."""
 import argparse
 
 import numpy as np
-from test_demo import demo  # noqa: F401  (puts tools/ on the path, via test_demo)
 
-import benchmark_stream  # noqa: E402
-import benchmark_tracking  # noqa: E402
+from slowfast_det.benchmarks import stream as benchmark_stream
+from slowfast_det.benchmarks import tracking as benchmark_tracking
 
 
 def test_stream_benchmark_reports_lag_skips_and_rss():

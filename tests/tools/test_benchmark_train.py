@@ -1,18 +1,14 @@
-"""tools/benchmark_train.py: a few iterations of a tiny model on the tiny AVA folder, and the
-reading of Detectron2's per-iteration metrics (no speed targets)."""
+"""slowfast_det.benchmarks.train (tools/benchmark.py --task train): a few iterations of a tiny
+model on the tiny AVA folder, and the reading of Detectron2's per-iteration metrics (no speed
+targets)."""
 import argparse
 import os
-import sys
 
 import pytest
+from ava_tiny import make_ava_root  # tests/data (pytest.ini pythonpath)
 from detectron2.utils.events import EventStorage
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-sys.path.insert(0, os.path.join(REPO, "tests", "data"))
-
-import benchmark_train  # noqa: E402
-from ava_tiny import make_ava_root  # noqa: E402
+from slowfast_det.benchmarks import train as benchmark_train
 
 
 def test_iteration_metrics_pairs_time_and_data_time_by_iteration():

@@ -1,24 +1,25 @@
 """tools/demo.py and the file demo (slowfast_det.engine.demo_runner and its parts): a generated video, a tiny random model, a box CSV."""
+import importlib.util
 import logging
 import os
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+from slowfast_det.data import clip_frame_indices
+from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.engine.predictor import ActionPredictor
+from slowfast_det.engine.demo_runner import VideoActionDemo
+from slowfast_det.engine.keyframe_clips import clip_indices, iter_keyframe_clips
+from slowfast_det.engine.person_boxes import CSVBoxes
+from slowfast_det.engine.visualize import ActionVisualizer
 
-import demo  # noqa: E402
-
-from slowfast_det.data import clip_frame_indices  # noqa: E402
-from slowfast_det.data.ava_io import read_box_csv  # noqa: E402
-from slowfast_det.engine.predictor import ActionPredictor  # noqa: E402
-from slowfast_det.engine.demo_runner import VideoActionDemo  # noqa: E402
-from slowfast_det.engine.keyframe_clips import clip_indices, iter_keyframe_clips  # noqa: E402
-from slowfast_det.engine.person_boxes import CSVBoxes  # noqa: E402
-from slowfast_det.engine.visualize import ActionVisualizer  # noqa: E402
+# tools/demo.py as a module, without putting tools/ on sys.path (the other demo tests import it from here)
+_spec = importlib.util.spec_from_file_location("demo", os.path.join(os.path.dirname(__file__), "..", "..", "tools", "demo.py"))
+demo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(demo)
 
 H, W, FPS = 48, 64, 30
 NUM_VIDEO_FRAMES = 95  # 3.17 s: keyframes 0, 1, 2, 3 (frame 90 is the last keyframe)

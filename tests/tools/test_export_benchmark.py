@@ -1,10 +1,11 @@
-"""tools/benchmark_model.py --parts export on a tiny clip (a smoke test of the measurement
+"""slowfast_det.benchmarks.model --parts export on a tiny clip (a smoke test of the measurement
 code: PyTorch eager vs onnxruntime, side by side; no speed targets)."""
 import argparse
-import importlib.util
 import os
 
 import pytest
+
+from slowfast_det.benchmarks import model as bm
 
 pytest.importorskip("onnxruntime",
                     reason="onnxruntime cannot be imported on this platform (pinned in requirements.txt)")
@@ -13,9 +14,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_export_part_tiny():
-    spec = importlib.util.spec_from_file_location("benchmark_model", os.path.join(REPO, "tools", "benchmark_model.py"))
-    bm = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bm)
     parser = argparse.ArgumentParser()
     bm.add_arguments(parser)
     args = parser.parse_args([

@@ -194,12 +194,8 @@ def test_roialign_coordinate_mode_follows_aligned(exported, tmp_path, aligned):
 
 def test_demo_runs_the_exported_model(tmp_path):
     """tools/demo.py --onnx FILE writes the scores ActionPredictor gives for the same weights."""
-    import sys
-
     import cv2
-
-    sys.path.insert(0, os.path.join(REPO, "tools"))
-    import demo
+    from test_demo import demo  # tools/demo.py, loaded by path there
 
     torch.manual_seed(0)
     weights = str(tmp_path / "weights.pth")

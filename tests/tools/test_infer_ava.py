@@ -1,17 +1,18 @@
 """tools/infer_ava.py: AVA-format frames + predicted boxes -> results CSV; interrupt and resume."""
+import importlib.util
 import os
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+from slowfast_det.data.ava_io import read_box_csv
 
-import infer_ava  # noqa: E402
-
-from slowfast_det.data.ava_io import read_box_csv  # noqa: E402
+_spec = importlib.util.spec_from_file_location(
+    "infer_ava", os.path.join(os.path.dirname(__file__), "..", "..", "tools", "infer_ava.py"))
+infer_ava = importlib.util.module_from_spec(_spec)  # tools/infer_ava.py, without putting tools/ on sys.path
+_spec.loader.exec_module(infer_ava)
 
 K = 5
 NUM_VIDEO_FRAMES = 100  # seconds 900..903 are keyframes inside the videos

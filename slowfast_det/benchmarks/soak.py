@@ -21,6 +21,13 @@ epoch on this set). Also reported: clips/s over the timed epochs and the data-is
 import os
 import time
 
+import torch
+from detectron2.config import get_cfg
+
+from slowfast_det.config import add_slowfast_config
+from slowfast_det.data.build import build_ava_train_loader
+from slowfast_det.engine.process_setup import prepare_data
+
 TARGET_MAX_GROWTH_MB = 64.0
 
 
@@ -33,7 +40,7 @@ def add_arguments(parser):
     parser.add_argument("opts", nargs="*", default=[], help="config overrides: KEY VALUE ...")
 
 
-def _rss_mb(pid):
+def rss_mb(pid):
     """Resident set size of a process in MiB (VmRSS), or None if it is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -67,8 +74,8 @@ def _measure(exclude=()):
     """(main RSS, {worker pid: RSS}); children in ``exclude`` (started before the loader:
     e.g. multiprocessing's resource tracker) are not workers."""
     main = os.getpid()
-    workers = {pid: _rss_mb(pid) for pid in _children(main) if pid not in exclude}
-    return _rss_mb(main), {p: r for p, r in workers.items() if r is not None}
+    workers = {pid: rss_mb(pid) for pid in _children(main) if pid not in exclude}
+    return rss_mb(main), {p: r for p, r in workers.items() if r is not None}
 
 
 def main(args):
@@ -76,14 +83,6 @@ def main(args):
         raise SystemExit("--epochs must be >= 2 (the first epoch is the warm-up)")
     if not os.path.isdir("/proc/self"):
         raise SystemExit("the soak benchmark reads /proc (Linux only)")
-    import torch
-    from detectron2.config import get_cfg
-
-    import slowfast_det  # noqa: F401  (registers the datasets)
-    from slowfast_det.config import add_slowfast_config
-    from slowfast_det.data.build import build_ava_train_loader
-    from train_ava import prepare_data
-
     torch.set_num_threads(1)
     cfg = get_cfg()
     add_slowfast_config(cfg)

@@ -1,7 +1,7 @@
 """Loader benchmark, frame source "video": clips/s read straight from a movie vs from frames.
 
 Part of ``tools/benchmark.py --task loader`` (``--sources frames video``, the default). For
-each frame size it encodes the frames of ``benchmark_loader``'s synthetic scene into a movie
+each frame size it encodes the frames of ``loader_parts``' synthetic scene into a movie
 with PyAV (H.264 ``libx264`` if this PyAV has it, else MPEG-4; ``--video-gops`` key-frame
 intervals, default 250 frames as x264's default, and ``--video-preset``) and times, on the
 same keyframes and the same sampled transforms (numpy RNG seeded per clip), interleaved:
@@ -24,8 +24,14 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog
 
-import benchmark_loader as bl
+from slowfast_det.benchmarks import loader_parts as parts
+from slowfast_det.config import add_slowfast_config
+from slowfast_det.data.datasets import register_ava_dataset
+from slowfast_det.data.mapper import AVADatasetMapper
+from slowfast_det.data.video_reader import VideoReader, index_time
 
 AVA_START = 900
 
@@ -44,7 +50,7 @@ def video_codec():
 def encode_movie(path, width, height, num_frames, gop, preset, crf, seed=0):
     """The scene of ``build_folder`` (same seed, same frames) as a 30 fps movie (odd sizes
     padded to even, e.g. 455x256 frames give a 456x256 movie)."""
-    scene = bl._Scene(np.random.default_rng(seed), width, height)
+    scene = parts.Scene(np.random.default_rng(seed), width, height)
     codec = video_codec()
     pad = ((0, height % 2), (0, width % 2), (0, 0))  # 4:2:0 needs even sizes: repeat the last row / column
     with av.open(path, "w") as container:
@@ -78,10 +84,6 @@ def write_video_root(frames_root, video_root, movie):
 
 
 def _dicts(name, root, split, clips, **kw):
-    from detectron2.data import DatasetCatalog
-
-    from slowfast_det.data.datasets import register_ava_dataset
-
     register_ava_dataset(name, root, split, num_classes=80, **kw)
     dicts = DatasetCatalog.get(name)[:clips]
     DatasetCatalog.remove(name)
@@ -89,22 +91,19 @@ def _dicts(name, root, split, clips, **kw):
 
 
 def run_video_case(args, cfg, frames_root, video_root, tag, mode):
-    from slowfast_det.data.mapper import AVADatasetMapper
-    from slowfast_det.data.video_reader import VideoReader, index_time
-
     split = "train" if mode == "train" else "val"
     fdicts = _dicts(f"_bench_vf_{split}", frames_root, split, args.clips)
     vdicts = _dicts(f"_bench_vv_{split}", video_root, split, args.clips, frame_source="video", start_second=0)
     assert [d["timestamp"] - AVA_START for d in fdicts] == [d["timestamp"] for d in vdicts]
     mapper = AVADatasetMapper(cfg, is_train=mode == "train")
-    decodes = bl._record_decodes(mapper, fdicts)
+    decodes = parts.record_decodes(mapper, fdicts)
     reader = VideoReader()
     # the video mapper reduces as the frames one does (same transform, same source size)
     factors = [max(f for _, f in calls) if calls else 1 for calls in decodes]
     times = [[index_time(k, 30, 0) for k in mapper.clip_frame_indices(d)] for d in vdicts]
     path = vdicts[0]["frame_source"]["path"]
 
-    every = range(len(fdicts))  # bl._time_passes warms each function up on clip 0 (clips=[0])
+    every = range(len(fdicts))  # parts.time_passes warms each function up on clip 0 (clips=[0])
 
     def run(dicts):
         def fn(clips=every):
@@ -114,7 +113,7 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
         return fn
 
     def frames_decode(clips=every):
-        bl.replay_decodes(decodes, clips)
+        parts.replay_decodes(decodes, clips)
 
     def video_decode(clips=every):
         for i in clips:
@@ -132,7 +131,7 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
                     if frame.pts * tb > t[-1]:
                         break
 
-    best, _ = bl._time_passes(
+    best, _ = parts.time_passes(
         {"mapper_frames": run(fdicts), "decode_frames": frames_decode, "mapper_video": run(vdicts),
          "decode_video": video_decode, "decode_only_video": video_decode_only},
         args.repeats,
@@ -148,16 +147,12 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
         (f"{tag}: mapper video / decode limit video", cps["mapper_video"] / cps["decode_video"], "ratio"),
     ]
     if args.loader_workers > 0:
-        rows.append(bl._time_dataloader(mapper, vdicts, args.loader_workers, f"{tag} video"))
+        rows.append(parts.time_dataloader(mapper, vdicts, args.loader_workers, f"{tag} video"))
     reader.close()
     return rows
 
 
 def _cfg(args):
-    from detectron2.config import get_cfg
-
-    from slowfast_det.config import add_slowfast_config
-
     cfg = get_cfg()
     add_slowfast_config(cfg)
     cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = args.num_frames, args.sampling_rate
@@ -174,7 +169,7 @@ def main(args, workdir):
         w, h = (int(v) for v in size.lower().split("x"))
         frames_root = os.path.join(workdir, f"ava_{w}x{h}")
         if not os.path.isdir(frames_root):
-            bl.build_folder(frames_root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality)
+            parts.build_folder(frames_root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality)
         n = len(os.listdir(os.path.join(frames_root, "frames", "benchvid")))
         for gop in args.video_gops:
             video_root = os.path.join(workdir, f"video_{w}x{h}_gop{gop}")

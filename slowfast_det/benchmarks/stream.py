@@ -28,8 +28,13 @@ import tempfile
 import time
 
 import numpy as np
+import torch
 
-from benchmark_soak import _rss_mb
+from slowfast_det.benchmarks.soak import rss_mb
+from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.engine.demo_runner import VideoActionDemo
+from slowfast_det.engine.predictor import ActionPredictor
+from slowfast_det.engine.video_output import VideoFileSink
 
 TARGET_MAX_GROWTH_MB = 32.0
 
@@ -102,7 +107,7 @@ class _RSSProbe:
 
     def write(self, frame):
         if self.frames % self.every == 0:
-            self.samples.append((self.frames / FPS, _rss_mb(os.getpid())))
+            self.samples.append((self.frames / FPS, rss_mb(os.getpid())))
         self.frames += 1
         return True
 
@@ -113,21 +118,13 @@ class _RSSProbe:
 def main(args):
     if not os.path.isdir("/proc/self"):
         raise SystemExit("the stream benchmark reads /proc (Linux only)")
-    import torch
-
-    import slowfast_det  # noqa: F401  (registers the model)
-    from slowfast_det.config import load_slowfast_cfg
-    from slowfast_det.engine.demo_runner import VideoActionDemo
-    from slowfast_det.engine.predictor import ActionPredictor
-    from slowfast_det.engine.video_output import VideoFileSink
-
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     cfg = load_slowfast_cfg(args.config_file, list(args.opts))
     cfg.defrost()
     cfg.MODEL.DEVICE = "cpu" if not torch.cuda.is_available() else cfg.MODEL.DEVICE
     cfg.freeze()
     seconds = args.video_minutes * 60
-    rss_before_model = _rss_mb(os.getpid())
+    rss_before_model = rss_mb(os.getpid())
     predictor = ActionPredictor(cfg, allow_random_weights=True)
     demo = VideoActionDemo(cfg, predictor=predictor, detector=_detector)
     probe = _RSSProbe(every=30 * FPS)
@@ -143,7 +140,7 @@ def main(args):
         for sink in sinks:
             sink.close(True)
         video_mb = os.path.getsize(os.path.join(tmp, "stream.mp4")) / 2**20 if not args.no_video else 0.0
-    end = _rss_mb(os.getpid())
+    end = rss_mb(os.getpid())
     samples = probe.samples
     start = next((r for s, r in samples if s >= 60), samples[-1][1])
     peak = max([r for _, r in samples] + [end])

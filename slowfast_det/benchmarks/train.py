@@ -22,22 +22,25 @@ when that share exceeds ``--bottleneck-share`` (default 0.1). On CUDA the peak m
 (``torch.cuda.max_memory_allocated``) is reported too.
 
 Torch threads: as ``tools/train_ava.py`` sets them on the CPU (the cores left after the
-loader workers) unless ``--threads`` or ``OMP_NUM_THREADS`` says otherwise. This module also
+loader workers) unless ``--threads`` or ``OMP_NUM_THREADS`` says otherwise. ``tools/benchmark.py``
 sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads unless the environment sets it (``tools/cpu_env.py``;
 the value in effect is reported).
 """
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cpu_env import load_avg, omp_policy  # noqa: E402  (before torch: sets OMP_WAIT_POLICY)
+import torch
+from detectron2.config import get_cfg
+from detectron2.utils.logger import setup_logger
 
-import torch  # noqa: E402
+from slowfast_det.benchmarks import REPO
+from slowfast_det.config import add_slowfast_config
+from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
+from slowfast_det.engine.trainer import AVATrainer
+from slowfast_det.utils.machine import load_avg, omp_policy
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
 
 
@@ -56,10 +59,6 @@ def add_arguments(parser):
 
 
 def setup_cfg(args, output_dir):
-    from detectron2.config import get_cfg
-
-    from slowfast_det.config import add_slowfast_config
-
     cfg = get_cfg()
     add_slowfast_config(cfg)
     cfg.merge_from_file(args.config_file)
@@ -91,13 +90,6 @@ def iteration_metrics(storage, first_iter: int):
 
 
 def main(args):
-    import slowfast_det  # noqa: F401  (registers the model and datasets)
-    from detectron2.utils.logger import setup_logger
-
-    from slowfast_det.engine.trainer import AVATrainer
-
-    from train_ava import prepare_data, set_cpu_threads
-
     setup_logger(name="detectron2")
     setup_logger(name="slowfast_det")
     output_dir = args.output_dir or tempfile.mkdtemp(prefix="benchmark_train_")

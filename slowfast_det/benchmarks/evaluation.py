@@ -35,13 +35,13 @@ import time
 import numpy as np
 import pandas as pd
 
+from slowfast_det.benchmarks import REPO as ROOT
+from slowfast_det.utils.machine import load_avg
+
 # The 20 AVA v2.x ids that are not among the 60 evaluated classes.
 NOT_EVALUATED = {2, 16, 18, 19, 21, 23, 25, 31, 32, 33, 35, 39, 40, 42, 44, 50, 53, 55, 71, 75}
 EVALUATED = [i for i in range(1, 81) if i not in NOT_EVALUATED]
 KEYS_PER_VIDEO = 897  # timestamps 902..1798
-
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def add_arguments(parser):
@@ -217,8 +217,6 @@ def _machine():
 
 
 def main(args):
-    from cpu_env import load_avg
-
     num_keys = max(10, int(round(57000 * args.scale)))
     env = dict(os.environ, SLOWFAST_DET_LIGHT_IMPORT="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with tempfile.TemporaryDirectory() as tmp:

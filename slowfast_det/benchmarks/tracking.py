@@ -3,9 +3,9 @@
     .venv/bin/python tools/benchmark.py --task tracking [--duration 60] [--seed 1000]
         [--iou-thresh 0.3] [--max-lost 1]
 
-Renders the synthetic demo video (``tools/make_synthetic_video.py``: its ``_gt.csv`` has
-the generator's person id of every ground-truth box, its ``_boxes.csv`` detector-like
-boxes), runs the file demo (``VideoActionDemo.run``, the ``tools/demo.py --boxes`` path,
+Renders the synthetic demo video (``slowfast_det.synthetic.demo_video``, as
+``tools/make_synthetic_video.py``: its ``_gt.csv`` has the generator's person id of every
+ground-truth box, its ``_boxes.csv`` detector-like boxes), runs the file demo (``VideoActionDemo.run``, the ``tools/demo.py --boxes`` path,
 with an all-zero action model since ids do not depend on scores) once per tracker
 (``DEMO.TRACKER iou`` and ``hungarian``) and per box source (the detector-like boxes, and
 the ground-truth boxes themselves), and reads the persons CSV it writes.
@@ -19,6 +19,12 @@ import os
 import tempfile
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.engine.demo_runner import VideoActionDemo
+from slowfast_det.synthetic.demo_video import write_demo_video
 
 PAIR_IOU = 0.5
 
@@ -52,8 +58,6 @@ def _boxes_by_time(rows):
 
 def id_switches(gt, tracks):
     """CLEAR-MOT style counts of ``tracks`` against ``gt`` (both ``{t: (boxes, ids)}``)."""
-    from scipy.optimize import linear_sum_assignment
-
     last_track = {}
     switches = matched = total = 0
     per_person = {}
@@ -94,17 +98,12 @@ class _ZeroPredictor:
 
 
 def main(args):
-    import make_synthetic_video
-
-    from slowfast_det.config import load_slowfast_cfg
-    from slowfast_det.data.ava_io import read_box_csv
-    from slowfast_det.engine.demo_runner import VideoActionDemo
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         video = os.path.join(tmp, "synthetic_demo.mp4")
-        make_synthetic_video.main(["--output", video, "--seed", str(args.seed), "--duration", str(args.duration)])
         stem = os.path.splitext(video)[0]
+        num_frames = write_demo_video(video, seed=args.seed, duration=args.duration)
+        print(f"wrote {video} ({num_frames} frames, 30 fps), {stem}_gt.csv and {stem}_boxes.csv")
         gt_rows = read_box_csv(stem + "_gt.csv", kind="groundtruth").rows
         gt = _boxes_by_time(gt_rows)
         # the ground-truth boxes as a box CSV (score 1) for the perfect-detector run

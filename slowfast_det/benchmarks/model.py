@@ -56,28 +56,33 @@ Parts (``--parts``; default ``compare profile levers bf16 checkpoint``):
 
 The machine's load average is reported with the numbers; on a shared machine, compare only
 figures from the same run. With more OpenMP threads than free cores, libgomp's default
-spin-waiting makes every parallel region wait for a descheduled thread, so this module sets
-``OMP_WAIT_POLICY=PASSIVE`` before torch loads (unless the environment sets it; the value in
+spin-waiting makes every parallel region wait for a descheduled thread, so ``tools/benchmark.py``
+sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads (unless the environment sets it; the value in
 effect is reported).
 """
-import json
 import os
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
-from typing import Callable, Dict, List
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cpu_env import load_avg, omp_policy  # noqa: E402  (before torch: sets OMP_WAIT_POLICY)
+import torch
+from detectron2.modeling import build_model
 
-import torch  # noqa: E402
+from slowfast_det.benchmarks import REPO
+from slowfast_det.benchmarks.model_checkpoint import part_checkpoint
+from slowfast_det.benchmarks.model_inputs import alternate, make_inputs, model_cfg, ours_call, sync, theirs_call
+from slowfast_det.checkpoint import SlowFastCheckpointer, convert_pytorchvideo
+from slowfast_det.engine.process_setup import prepare_data
+from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer
+from slowfast_det.export import OnnxActionDetector, build_exportable, export_onnx
+from slowfast_det.modeling import Conv3d
+from slowfast_det.modeling.analysis import analyze
+from slowfast_det.utils.machine import load_avg, omp_policy
+from slowfast_det.utils.testing import randomize_
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs", "AVA")
 TARGET_RATIO = 1.4
 TARGET_DIFF = 1e-4
-TARGET_CKPT_MEMORY = 0.5
 PARTS = ("compare", "profile", "levers", "batch", "bf16", "bf16-map", "checkpoint", "export")
 
 
@@ -108,75 +113,6 @@ def add_arguments(parser):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _cfg(config_file: str, opts: List[str], device: str):
-    from detectron2.config import get_cfg
-
-    from slowfast_det.config import add_slowfast_config
-
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    cfg.MODEL.DEVICE = device
-    return cfg
-
-
-def make_inputs(batch: int, t: int, h: int, w: int, alpha: int, num_boxes: int, device: str, seed: int = 0,
-                pixel_mean: float = 0.45 * 255, pixel_std: float = 0.225 * 255):
-    """uint8 clips ``(B, 3, T, H, W)`` (our model's input, as the data mapper gives them), the
-    same clips normalised and split for pytorchvideo, ``slow (B, 3, T/alpha, H, W)``,
-    ``fast (B, 3, T, H, W)``, and ``boxes (B, R, 4)`` in pixels."""
-    g = torch.Generator().manual_seed(seed)
-    clips = torch.randint(0, 256, (batch, 3, t, h, w), generator=g, dtype=torch.uint8)
-    fast = (clips.float() - pixel_mean) / pixel_std
-    slow = fast[:, :, torch.linspace(0, t - 1, t // alpha).long()].contiguous()
-    xy = torch.rand(batch, num_boxes, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5])
-    wh = (0.2 + 0.3 * torch.rand(batch, num_boxes, 2, generator=g)) * torch.tensor([w, h])
-    boxes = torch.cat([xy, xy + wh], dim=2)
-    return clips.to(device), slow.to(device), fast.to(device), boxes.to(device)
-
-
-def ours_call(model, clips, boxes):
-    """Our detector on the batch (one input dict per uint8 clip, as the data mapper gives them;
-    the model normalises and splits them); returns the scores of all boxes, (B * R, K)."""
-    from detectron2.structures import Boxes, Instances
-
-    h, w = clips.shape[-2:]
-    inputs = [
-        {"clip": clips[i], "instances": Instances((h, w), proposal_boxes=Boxes(boxes[i]))}
-        for i in range(clips.shape[0])
-    ]
-    return torch.cat([o["instances"].scores for o in model(inputs)])
-
-
-def theirs_call(model, slow, fast, boxes):
-    """pytorchvideo's detector: ``model([slow, fast], rois)``, rois (B * R, 5) = batch index + box."""
-    idx = torch.arange(fast.shape[0], device=fast.device, dtype=boxes.dtype).repeat_interleave(boxes.shape[1])
-    rois = torch.cat([idx[:, None], boxes.reshape(-1, 4)], dim=1)
-    return model([slow, fast], rois)
-
-
-def _sync(device: str):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def alternate(fns: Dict[str, Callable[[], object]], warmup: int, iters: int, device: str) -> Dict[str, List[float]]:
-    """Run the callables in turn (order reversed every other round), ``warmup`` untimed rounds
-    then ``iters`` timed ones; returns the seconds of each call per name."""
-    names = list(fns)
-    times = {n: [] for n in names}
-    for r in range(warmup + iters):
-        for n in names if r % 2 == 0 else names[::-1]:
-            _sync(device)
-            t0 = time.perf_counter()
-            fns[n]()
-            _sync(device)
-            if r >= warmup:
-                times[n].append(time.perf_counter() - t0)
-    return times
-
-
 def matmul_fn(n: int, device: str, reps: int = 3):
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
@@ -190,8 +126,6 @@ def matmul_fn(n: int, device: str, reps: int = 3):
 
 def count_gmacs(cfg, t: int, h: int, w: int, num_boxes: int) -> float:
     """fvcore's multiply-accumulate count (G) of the detector, as tools/analyze_model.py."""
-    from analyze_model import analyze
-
     c = cfg.clone()
     c.MODEL.DEVICE = "cpu"
     return analyze(c, t, h, w, num_boxes, False)["gflops"]
@@ -200,14 +134,10 @@ def count_gmacs(cfg, t: int, h: int, w: int, num_boxes: int) -> float:
 def _build_pair(args):
     """Our model (config + opts, ALIGNED False) and pytorchvideo's slowfast_r50_detection
     with the same (random) weights."""
-    from detectron2.modeling import build_model
-    from pytorchvideo.models.hub.slowfast import slowfast_r50_detection
-
-    from slowfast_det.checkpoint import convert_pytorchvideo
-    from slowfast_det.utils.testing import randomize_
+    from pytorchvideo.models.hub.slowfast import slowfast_r50_detection  # optional: only these parts need it
 
     t = args.input_size[0]
-    cfg = _cfg(args.config_file, ["MODEL.ROI_ACTION_HEAD.ALIGNED", "False"] + list(args.opts), args.device)
+    cfg = model_cfg(args.config_file, ["MODEL.ROI_ACTION_HEAD.ALIGNED", "False"] + list(args.opts), args.device)
     alpha = cfg.MODEL.SLOWFAST.ALPHA
     theirs = randomize_(slowfast_r50_detection(pretrained=False, head_pool_kernel_sizes=((t // alpha, 1, 1), (t, 1, 1))))
     state_dict = convert_pytorchvideo(theirs.state_dict())
@@ -271,8 +201,6 @@ def _conv_group(name: str, conv) -> str:
 
 
 def part_profile(args, build, cfg, rows):
-    from slowfast_det.modeling import Conv3d
-
     ours, _ = build()
     t, h, w = args.input_size
     clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
@@ -280,13 +208,13 @@ def part_profile(args, build, cfg, rows):
 
     def pre(name):
         def hook(module, inputs):
-            _sync(args.device)
+            sync(args.device)
             starts[name] = time.perf_counter()
         return hook
 
     def post(name, group):
         def hook(module, inputs, output):
-            _sync(args.device)
+            sync(args.device)
             spent[group] = spent.get(group, 0.0) + time.perf_counter() - starts.pop(name)
             k = module.weight[0].numel()  # (C_in / groups) * kt * kh * kw multiply-adds per output
             flops[group] = flops.get(group, 0.0) + 2.0 * output.numel() * k
@@ -306,7 +234,7 @@ def part_profile(args, build, cfg, rows):
                 flops.clear()
                 t0 = time.perf_counter()
                 ours_call(ours, clips, boxes)
-                _sync(args.device)
+                sync(args.device)
                 totals.append(time.perf_counter() - t0)
                 per_round.append((dict(spent), dict(flops)))
             times = alternate({"ours": run, "matmul": mm}, args.warmup, args.iters, args.device)
@@ -391,21 +319,12 @@ def part_bf16(args, build, cfg, rows):
 
 
 def part_bf16_map(args, rows):
-    import tempfile
-
-    from detectron2.modeling import build_model
-
-    from slowfast_det.checkpoint import SlowFastCheckpointer
-    from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer
-
     if not args.map_weights:
         raise ValueError("the bf16-map part needs --map-weights (a model trained with --map-config)")
-    from train_ava import prepare_data
-
     results = {}
     with tempfile.TemporaryDirectory(prefix="benchmark_bf16_map_") as out:
         for bf16 in (False, True):
-            cfg = _cfg(args.map_config, list(args.opts) + ["TEST.BF16", str(bf16), "AVA.EVAL_PLOTS", "False",
+            cfg = model_cfg(args.map_config, list(args.opts) + ["TEST.BF16", str(bf16), "AVA.EVAL_PLOTS", "False",
                                                           "OUTPUT_DIR", os.path.join(out, str(bf16))], args.device)
             cfg.freeze()
             prepare_data(cfg)
@@ -429,15 +348,8 @@ def part_bf16_map(args, rows):
 
 
 def part_export(args, rows):
-    import tempfile
-
-    from detectron2.modeling import build_model
-
-    from slowfast_det.export import OnnxActionDetector, build_exportable, export_onnx
-    from slowfast_det.utils.testing import randomize_
-
     t, h, w = args.input_size
-    cfg = _cfg(args.config_file, ["INPUT.NUM_FRAMES", str(t)] + list(args.opts), "cpu")
+    cfg = model_cfg(args.config_file, ["INPUT.NUM_FRAMES", str(t)] + list(args.opts), "cpu")
     module = randomize_(build_exportable(cfg, allow_random_weights=True))
     eager = build_model(cfg).eval()
     eager.load_state_dict(module.model.state_dict())
@@ -460,7 +372,7 @@ def part_export(args, rows):
                                "PyTorch contiguous": lambda: module(clips, rois_t),
                                "onnxruntime": lambda: ort_model.run(clips_np, rois)},
                               args.warmup, args.iters, "cpu")
-    import onnxruntime
+    import onnxruntime  # optional: only this part needs it (its version goes into the rows)
 
     med = {k: statistics.median(v) for k, v in times.items()}
     what = f"{os.path.basename(args.config_file)}, {t}x{h}x{w}, {args.num_boxes} boxes, CPU"
@@ -481,135 +393,12 @@ def part_export(args, rows):
     ]
 
 
-def _ckpt_child_run(args, ckpt: bool, steps: int, fixed_mmap: bool) -> dict:
-    """Run :func:`ckpt_child` in a fresh process; returns its result dict."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--ckpt-child", "1" if ckpt else "0",
-           "--config-file", args.ckpt_config, "--device", args.device,
-           "--batch-size", str(args.ckpt_batch_size), "--input-size", *map(str, args.ckpt_input_size),
-           "--steps", str(steps), "--threads", str(torch.get_num_threads()), "--opts", *args.ckpt_opts]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    if fixed_mmap:
-        # Buffers >= 64 KiB are mmap'ed and given back when freed, so the resident set
-        # follows the live tensors (glibc's dynamic threshold would keep freed ones).
-        env["MALLOC_MMAP_THRESHOLD_"] = "65536"
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("CKPT_RESULT ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"checkpoint measurement (ACTIVATION_CHECKPOINT={ckpt}) failed, exit code "
-                           f"{proc.returncode}:\n{proc.stderr[-4000:]}")
-    return json.loads(lines[-1][len("CKPT_RESULT "):])
-
-
-def part_checkpoint(args, rows):
-    cuda = args.device.startswith("cuda")
-    mem, tim = {}, {}
-    for ckpt in (False, True):
-        if cuda:  # max_memory_allocated does not depend on the host allocator: one process
-            mem[ckpt] = tim[ckpt] = _ckpt_child_run(args, ckpt, args.ckpt_steps, fixed_mmap=False)
-        else:
-            # Memory with the fixed mmap threshold; time with glibc's defaults (with the fixed
-            # threshold every step page-faults its buffers afresh, which slows the variant
-            # that holds more memory).
-            mem[ckpt] = _ckpt_child_run(args, ckpt, 1, fixed_mmap=True)
-            tim[ckpt] = _ckpt_child_run(args, ckpt, args.ckpt_steps, fixed_mmap=False)
-    what = (f"{os.path.basename(args.ckpt_config)} train step, batch {args.ckpt_batch_size} x "
-            f"{'x'.join(map(str, args.ckpt_input_size))}, {mem[False]['measure']}")
-    gib = 1024 ** 3
-    rows += [
-        [f"checkpoint: peak memory without ({what})", mem[False]["peak"] / gib, "GiB"],
-        ["checkpoint: peak memory with ACTIVATION_CHECKPOINT", mem[True]["peak"] / gib, "GiB"],
-        [f"checkpoint: peak ratio with / without (target <= {TARGET_CKPT_MEMORY})",
-         mem[True]["peak"] / mem[False]["peak"], "ratio"],
-        ["checkpoint: step memory above the model without (peak - before step)", mem[False]["step"] / gib, "GiB"],
-        ["checkpoint: step memory above the model with", mem[True]["step"] / gib, "GiB"],
-        ["checkpoint: step memory ratio with / without", mem[True]["step"] / mem[False]["step"], "ratio"],
-        [f"checkpoint: step time without (median of {args.ckpt_steps})", tim[False]["time"], "s"],
-        [f"checkpoint: step time with (median of {args.ckpt_steps})", tim[True]["time"], "s"],
-        ["checkpoint: time cost with / without", tim[True]["time"] / tim[False]["time"], "ratio"],
-    ]
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field} line")
-
-
-def ckpt_child(argv=None):
-    """Training steps of a fresh model after a warm-up step: peak memory over them and their
-    median time (run as a subprocess by :func:`part_checkpoint`); prints ``CKPT_RESULT {json}``."""
-    import argparse
-
-    from detectron2.modeling import build_model
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--ckpt-child", type=int, required=True)
-    p.add_argument("--config-file", required=True)
-    p.add_argument("--device", required=True)
-    p.add_argument("--batch-size", type=int, required=True)
-    p.add_argument("--input-size", nargs=3, type=int, required=True)
-    p.add_argument("--threads", type=int, required=True)
-    p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--opts", nargs="*", default=[])
-    a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    import slowfast_det  # noqa: F401  (registers the model)
-    from detectron2.structures import Boxes, Instances
-
-    cfg = _cfg(a.config_file, ["MODEL.SLOWFAST.ACTIVATION_CHECKPOINT", str(bool(a.ckpt_child))] + a.opts, a.device)
-    model = build_model(cfg).train()
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
-    t, h, w = a.input_size
-    clips, slow, fast, boxes = make_inputs(a.batch_size, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, 3, a.device)
-    k = cfg.MODEL.ROI_HEADS.NUM_CLASSES
-    inputs = []
-    for i in range(a.batch_size):
-        inst = Instances((h, w), proposal_boxes=Boxes(boxes[i]))
-        inst.gt_labels = (torch.arange(3 * k, device=a.device).reshape(3, k) % 7 == 0).float()
-        inputs.append({"clip": clips[i], "instances": inst})
-    cuda = a.device.startswith("cuda")
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = model(inputs)["loss_action"]
-        loss.backward()
-        opt.step()
-
-    step()  # warm-up: one-off allocations (gradients, library caches)
-    opt.zero_grad(set_to_none=True)
-    if cuda:
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-    else:
-        before = _status_kib("VmRSS") * 1024
-        with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM to the current RSS
-            f.write("5")
-    elapsed = []
-    for _ in range(a.steps):
-        t0 = time.perf_counter()
-        step()
-        if cuda:
-            torch.cuda.synchronize()
-        elapsed.append(time.perf_counter() - t0)
-    elapsed = statistics.median(elapsed)
-    peak = torch.cuda.max_memory_allocated() if cuda else _status_kib("VmHWM") * 1024
-    measure = "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (VmHWM)"
-    print("CKPT_RESULT " + json.dumps({"peak": peak, "step": peak - before, "time": elapsed, "measure": measure}),
-          flush=True)
-
-
 # ----------------------------------------------------------------------------- main
 
 
 def main(args):
     if args.threads:
         torch.set_num_threads(args.threads)
-    import slowfast_det  # noqa: F401  (registers the model)
-
     rows = [
         ["device", args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(), ""],
         ["torch threads", torch.get_num_threads(), ""],
@@ -640,6 +429,3 @@ def main(args):
     rows.append(["load average (1, 5, 15 min) at end", load_avg(), ""])
     return rows
 
-
-if __name__ == "__main__":
-    ckpt_child()

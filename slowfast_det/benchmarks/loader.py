@@ -23,7 +23,7 @@ move with the load of a shared machine, the wall-time one does).
 Targets: mapper >= 0.85 x decode limit, mapper >= 2 x naive.
 
 With ``--sources video`` (default: both) the same clips are also read straight from a movie
-of the same frames (tools/benchmark_loader_video.py): clips/s from video vs from frames vs
+of the same frames (``slowfast_det.benchmarks.loader_video``): clips/s from video vs from frames vs
 the decode limits.
 """
 import os
@@ -31,10 +31,17 @@ import shutil
 import tempfile
 import time
 
-import benchmark_loader_video
 import cv2
 import numpy as np
 import torch
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog
+
+from slowfast_det.benchmarks import loader_parts as parts
+from slowfast_det.benchmarks import loader_video
+from slowfast_det.config import add_slowfast_config
+from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND, register_ava_dataset
+from slowfast_det.data.mapper import AVADatasetMapper
 
 TARGET_DECODE_RATIO = 0.85
 TARGET_NAIVE_SPEEDUP = 2.0
@@ -53,95 +60,12 @@ def add_arguments(parser):
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--loader-workers", type=int, default=0, help="also time a DataLoader with this many workers (0: skip)")
     parser.add_argument("--sources", nargs="+", choices=["frames", "video"], default=["frames", "video"],
-                        help="frame sources to time: the JPEG frames, and the movie (benchmark_loader_video.py)")
-    benchmark_loader_video.add_arguments(parser)
+                        help="frame sources to time: the JPEG frames, and the movie (benchmarks/loader_video.py)")
+    loader_video.add_arguments(parser)
     parser.add_argument("--workdir", default=None, help="folder for the generated frames (default: a temp dir, removed)")
 
 
-# ----------------------------------------------------------------------------- data
-
-
-class _Scene:
-    """Frames of a smooth scene with moving discs and sensor noise (compress like real frames)."""
-
-    def __init__(self, rng, w, h):
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        base = np.stack([90 + 60 * np.sin(x / (37 + 11 * c)) * np.cos(y / (29 + 7 * c)) for c in range(3)], -1)
-        self.base = base.astype(np.uint8)
-        self.noise = [rng.integers(-4, 5, (h, w, 3)).astype(np.int16) for _ in range(4)]
-        self.discs = [
-            (rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.05, 0.15) * h, tuple(rng.uniform(0, 255, 3).tolist()), rng.uniform(-3, 3))
-            for _ in range(6)
-        ]
-        self.w = w
-
-    def frame(self, t):
-        img = np.roll(self.base, t, axis=1)
-        for x, y, r, color, vx in self.discs:
-            cv2.circle(img, (int((x + vx * t) % self.w), int(y)), int(r), color, -1)
-        return np.clip(img.astype(np.int16) + self.noise[t % len(self.noise)], 0, 255).astype(np.uint8)
-
-
-def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, quality, seed=0):
-    """One-video AVA-format folder with keyframes 902.. and person boxes at each."""
-    from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
-
-    rng = np.random.default_rng(seed)
-    vid = "benchvid"
-    first_ts = 902
-    last_center = (first_ts + num_keyframes - 1 - AVA_START_SECOND) * AVA_FPS
-    n = last_center + num_frames * sampling_rate // 2 + 2
-    os.makedirs(os.path.join(root, "frames", vid), exist_ok=True)
-    os.makedirs(os.path.join(root, "frame_lists"), exist_ok=True)
-    os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
-    scene = _Scene(rng, width, height)
-    rows = ["original_vido_id video_id frame_id path labels"]
-    for i in range(n):
-        rel = f"{vid}/{vid}_{i + 1:06d}.jpg"
-        cv2.imwrite(os.path.join(root, "frames", rel), scene.frame(i), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        rows.append(f'{vid} 0 {i} {rel} ""')
-    for split in ("train", "val"):
-        with open(os.path.join(root, "frame_lists", f"{split}.csv"), "w") as f:
-            f.write("\n".join(rows) + "\n")
-    gt, pred = [], []
-    for k in range(num_keyframes):
-        ts = first_ts + k
-        for p in range(3):
-            x1, y1 = 0.1 + 0.25 * p, 0.15
-            gt.append(f"{vid},{ts},{x1:.3f},{y1:.3f},{x1 + 0.2:.3f},0.9,{1 + p},{p}")
-            pred.append(f"{vid},{ts},{x1:.3f},{y1:.3f},{x1 + 0.2:.3f},0.9,,0.9")
-    for split in ("train", "val"):
-        with open(os.path.join(root, "annotations", f"ava_{split}_v2.2.csv"), "w") as f:
-            f.write("\n".join(gt) + "\n")
-        with open(os.path.join(root, "annotations", f"ava_{split}_predicted_boxes.csv"), "w") as f:
-            f.write("\n".join(pred) + "\n")
-    with open(os.path.join(root, "annotations", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"), "w") as f:
-        f.write("".join(f'item {{\n  name: "a{i}"\n  id: {i}\n}}\n' for i in (1, 2, 3)))
-    return n
-
-
 # ----------------------------------------------------------------------------- loaders
-
-
-def _record_decodes(mapper, dicts):
-    """Run the mapper once per clip (seeded) and record which (path, factor) it decoded."""
-    from slowfast_det.data import mapper as mapper_mod
-
-    real, calls = mapper_mod.read_frame, []
-
-    def recording(path, factor=1):
-        calls[-1].append((path, factor))
-        return real(path, factor)
-
-    mapper_mod.read_frame = recording
-    try:
-        for i, d in enumerate(dicts):
-            calls.append([])
-            np.random.seed(i)
-            assert mapper(d) is not None
-    finally:
-        mapper_mod.read_frame = real
-    return calls
 
 
 def _naive_clip(mapper, d, num_frames, sampling_rate, window_paths):
@@ -162,40 +86,7 @@ def _naive_clip(mapper, d, num_frames, sampling_rate, window_paths):
     return torch.from_numpy(np.stack(out)).permute(3, 0, 1, 2).contiguous()  # uint8 (3, T, H, W)
 
 
-def replay_decodes(decodes, clips):
-    """The decode-only limit: decode again, the same way, the frames the mapper decoded for
-    ``clips`` (``decodes[i]``: the (path, reduction) calls of clip i)."""
-    from slowfast_det.data.decode import read_frame  # after cpu_env, as every import of torch here
-
-    for i in clips:
-        for p, f in decodes[i]:
-            read_frame(p, f)
-
-
-def _time_passes(fns, repeats):
-    """Best wall time and best thread CPU time per function over ``repeats`` interleaved passes.
-
-    Everything runs in this thread, so its CPU time is the work done, without the time the
-    thread waited for a core (a shared machine); page faults count (kernel time of the thread).
-    Before each timed pass the function handles one clip untimed (``fn([0])``), so that no
-    loader pays for the memory the previous one freed (allocator state, page faults) as a
-    DataLoader worker running one loader would not.
-    """
-    best = {k: float("inf") for k in fns}
-    best_cpu = dict(best)
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            fn([0])
-            t, c = time.perf_counter(), time.thread_time()
-            fn()
-            best_cpu[k] = min(best_cpu[k], time.thread_time() - c)
-            best[k] = min(best[k], time.perf_counter() - t)
-    return best, best_cpu
-
-
 def _window_paths(root, d, num_frames, sampling_rate, n_video):
-    from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
-
     c = (d["timestamp"] - AVA_START_SECOND) * AVA_FPS
     half = num_frames * sampling_rate // 2
     idx = np.clip(np.arange(c - half, c - half + num_frames * sampling_rate), 0, n_video - 1)
@@ -204,14 +95,6 @@ def _window_paths(root, d, num_frames, sampling_rate, n_video):
 
 
 def run_case(args, root, size, mode, n_video):
-    from detectron2.config import get_cfg
-    from detectron2.data import DatasetCatalog
-    from detectron2.data import transforms as T  # noqa: F401
-
-    from slowfast_det.config import add_slowfast_config
-    from slowfast_det.data.datasets import register_ava_dataset
-    from slowfast_det.data.mapper import AVADatasetMapper
-
     cfg = get_cfg()
     add_slowfast_config(cfg)
     cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = args.num_frames, args.sampling_rate
@@ -225,7 +108,7 @@ def run_case(args, root, size, mode, n_video):
     DatasetCatalog.remove(name)
     mapper = AVADatasetMapper(cfg, is_train=mode == "train")
 
-    decodes = _record_decodes(mapper, dicts)
+    decodes = parts.record_decodes(mapper, dicts)
     factors = sorted({f for c in decodes for _, f in c})
     windows = [_window_paths(root, d, args.num_frames, args.sampling_rate, n_video) for d in dicts]
 
@@ -237,7 +120,7 @@ def run_case(args, root, size, mode, n_video):
             mapper(dicts[i])
 
     def run_decode_limit(clips=every):
-        replay_decodes(decodes, clips)
+        parts.replay_decodes(decodes, clips)
 
     def run_decode_full(clips=every):
         for i in clips:
@@ -249,7 +132,7 @@ def run_case(args, root, size, mode, n_video):
             np.random.seed(i)
             _naive_clip(mapper, dicts[i], args.num_frames, args.sampling_rate, windows[i])
 
-    best, best_cpu = _time_passes(
+    best, best_cpu = parts.time_passes(
         {"mapper": run_mapper, "decode_limit": run_decode_limit, "decode_full": run_decode_full, "naive": run_naive},
         args.repeats,
     )
@@ -274,21 +157,8 @@ def run_case(args, root, size, mode, n_video):
         (f"{tag}: mapper / decode limit, CPU time (target >= {TARGET_DECODE_RATIO})", cpu_cps["mapper"] / cpu_cps["decode_limit"], "ratio"),
     ]
     if args.loader_workers > 0:
-        rows.append(_time_dataloader(mapper, dicts, args.loader_workers, tag))
+        rows.append(parts.time_dataloader(mapper, dicts, args.loader_workers, tag))
     return rows
-
-
-def _time_dataloader(mapper, dicts, workers, tag):
-    from detectron2.data.build import trivial_batch_collator
-    from detectron2.data.common import DatasetFromList, MapDataset
-
-    ds = MapDataset(DatasetFromList(dicts, copy=False), mapper)
-    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=workers, collate_fn=trivial_batch_collator)
-    it = iter(loader)
-    next(it)  # start-up of the workers is not timed
-    t = time.perf_counter()
-    n = sum(1 for _ in it)
-    return (f"{tag}: DataLoader, {workers} workers (incl. transfer to the main process)", n / (time.perf_counter() - t), "clips/s")
 
 
 def main(args):
@@ -301,7 +171,7 @@ def main(args):
             w, h = (int(v) for v in size.lower().split("x"))
             root = os.path.join(workdir, f"ava_{w}x{h}")
             t = time.perf_counter()
-            n_video = build_folder(root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality)
+            n_video = parts.build_folder(root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality)
             kb = os.path.getsize(os.path.join(root, "frames", "benchvid", "benchvid_000001.jpg")) / 1024
             print(f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in {time.perf_counter() - t:.1f}s")
             for mode in args.modes if "frames" in args.sources else ():
@@ -310,7 +180,7 @@ def main(args):
                     print(f"[loader] {r[0]}: {r[1] if isinstance(r[1], str) else f'{r[1]:.3g}'} {r[2]}")
                 rows.extend(case)
         if "video" in args.sources:
-            rows.extend(benchmark_loader_video.main(args, workdir))
+            rows.extend(loader_video.main(args, workdir))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

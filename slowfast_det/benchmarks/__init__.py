@@ -1,0 +1,24 @@
+"""The benchmarks of ``tools/benchmark.py --task <task>``, one module per task.
+
+Each task module exposes ``add_arguments(parser)`` and ``main(args) -> list of (metric, value,
+unit) rows``; :func:`slowfast_det.benchmarks.cli.main` parses the options and prints the rows
+as a summary table. The tool imports ``tools/cpu_env.py`` first (``OMP_WAIT_POLICY`` must be set
+before torch loads, and this package imports torch).
+"""
+import os
+
+__all__ = ["REPO", "TASKS"]
+
+#: The checkout holding this package (configs/ and tools/ are read from it).
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+#: ``--task`` name -> module of this package.
+TASKS = {
+    "loader": "loader",
+    "eval": "evaluation",
+    "model": "model",
+    "train": "train",
+    "soak": "soak",
+    "stream": "stream",
+    "tracking": "tracking",
+}
