@@ -54,15 +54,13 @@ import subprocess
 import sys
 from fractions import Fraction
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import av
+from tqdm import tqdm
 
-import av  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from slowfast_det.data.ava_io import AVAFormatError, check_video_id, read_box_csv  # noqa: E402
-from slowfast_det.data.movie_frames import expected_frame_count, iter_frames_by_time, probe_movie  # noqa: E402
-from slowfast_det.utils.argv import attach_dash_values  # noqa: E402
-from slowfast_det.utils.file_io import atomic_path  # noqa: E402
+from slowfast_det.data.ava_io import AVAFormatError, check_video_id, read_box_csv
+from slowfast_det.data.movie_frames import expected_frame_count, iter_frames_by_time, probe_movie
+from slowfast_det.utils.argv import attach_dash_values
+from slowfast_det.utils.file_io import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 MARKER = ".prepare_ava_done"

@@ -14,9 +14,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from slowfast_det.synthetic import CLASSES, MOTION_CLASS_IDS, SyntheticSpec, default_root, ensure_synthetic_dataset, generate  # noqa: E402
+from slowfast_det.synthetic import CLASSES, MOTION_CLASS_IDS, SyntheticSpec, default_root, ensure_synthetic_dataset, generate
 
 
 def parse_args(argv=None):

@@ -37,11 +37,11 @@ logger = logging.getLogger("slowfast_det")
 
 
 def setup(args):
-    for spec in args.register_ava:  # in every process: launch() runs main() in each
-        register_ava_folder(*parse_folder_spec(spec))
     cfg = load_slowfast_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="slowfast_det")
+    for spec in args.register_ava:  # in every process: launch() runs main() in each
+        register_ava_folder(*parse_folder_spec(spec))
     if cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         set_cpu_threads(cfg, comm.get_local_size())
     return cfg

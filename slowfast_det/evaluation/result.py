@@ -33,15 +33,22 @@ KEYS_ABSENT_RULES = {
 
 
 def grouped_map(per_class):
-    """Mean AP per action group over the classes of the group that have an AP.
+    """Mean AP per AVA action group over the classes of the group that have an AP.
+
+    The groups are AVA's id ranges, so they are reported for label maps within AVA's ids
+    (AVA's own, or a subset of it); a label map with an id outside 1..80 is not AVA's (your own
+    classes) and has no groups: ``{}``.
 
     Args:
-        per_class: class id -> AP, or None for a class without ground truth.
+        per_class: class id -> AP, or None for a class without ground truth (every class of
+            the label map).
 
     Returns:
         dict group name -> {"mAP": mean or None (no class of the group has an AP),
-        "num_classes": number of classes averaged}.
+        "num_classes": number of classes averaged}; ``{}`` for a label map with ids beyond AVA's.
     """
+    if any(not 1 <= c <= 80 for c in per_class):
+        return {}
     out = {}
     for name, (lo, hi) in ACTION_GROUPS.items():
         aps = [ap for c, ap in per_class.items() if lo <= c <= hi and ap is not None]

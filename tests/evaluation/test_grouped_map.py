@@ -14,13 +14,14 @@ def test_groups_are_the_ava_id_ranges():
 def test_grouped_map_by_hand():
     # pose: ids 1 and 14 -> (0.2 + 0.4) / 2; id 3 has no ground truth (None): left out.
     # object manipulation: 15 and 63 -> (1 + 0) / 2. person interaction: 64 only -> 0.9.
-    # id 81 is in no group.
-    per_class = {1: 0.2, 3: None, 14: 0.4, 15: 1.0, 63: 0.0, 64: 0.9, 81: 0.5}
+    per_class = {1: 0.2, 3: None, 14: 0.4, 15: 1.0, 63: 0.0, 64: 0.9}
     g = grouped_map(per_class)
     assert g["pose"] == {"mAP": pytest.approx(0.3), "num_classes": 2}
     assert g["object manipulation"] == {"mAP": 0.5, "num_classes": 2}
     assert g["person interaction"] == {"mAP": 0.9, "num_classes": 1}
     assert grouped_map({1: None, 20: 0.5})["pose"] == {"mAP": None, "num_classes": 0}
+    # an id beyond AVA's 80: not AVA's label map (your own classes), no AVA groups
+    assert grouped_map({**per_class, 81: 0.5}) == {} and grouped_map({4: 0.1, 12: 0.2, 91: 0.3}) == {}
 
 
 def test_frame_map_reports_groups_and_the_chart_marks_them(tmp_path):
