@@ -58,8 +58,8 @@ def main(args):
         trainer = AVATrainer(cfg)
         trainer.resume_or_load(resume=args.resume)
         trainer.train()
-        # DefaultTrainer's EvalHook evaluates after the last iteration and keeps the results.
-        results = getattr(trainer, "_last_eval_results", None)
+        # AVATrainer's EvalHook evaluates after the last iteration and keeps the results.
+        results = trainer.eval_results
     if comm.is_main_process():
         value = write_final_metrics(cfg, results)
         if value is not None:

@@ -131,8 +131,10 @@ def main(args):
         trainer = PersonDetectorTrainer(cfg)
         trainer.resume_or_load(resume=args.resume)
         trainer.train()
-        # DefaultTrainer's EvalHook evaluates after the last iteration and keeps the results.
-        results = getattr(trainer, "_last_eval_results", None)
+        # DefaultTrainer's EvalHook evaluates after the last iteration and puts the results,
+        # flattened ("bbox/AP", one test dataset), into the trainer's event storage.
+        bbox = {k[len("bbox/"):]: v for k, (v, _) in trainer.storage.latest().items() if k.startswith("bbox/")}
+        results = {"bbox": bbox} if bbox else None
         if comm.is_main_process():
             print(f"training and evaluation took {time.perf_counter() - start:.0f} s", flush=True)
     if comm.is_main_process() and results:

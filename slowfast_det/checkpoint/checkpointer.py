@@ -1,11 +1,10 @@
 """``SlowFastCheckpointer``: the checkpointer ``MODEL.WEIGHTS`` and training resumption go through."""
 import logging
 import os
-from typing import Any, Dict
+from typing import Any, Dict, NamedTuple
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from fvcore.common.checkpoint import _IncompatibleKeys
 
 from slowfast_det.utils.file_io import atomic_path, remove_stale_temporaries
 
@@ -86,7 +85,7 @@ class SlowFastCheckpointer(DetectionCheckpointer):
         loaded["__source__"] = filename
         return loaded
 
-    def _load_model(self, checkpoint: Dict[str, Any]) -> _IncompatibleKeys:
+    def _load_model(self, checkpoint: Dict[str, Any]) -> NamedTuple:
         source = checkpoint.pop("__source__", "checkpoint")
         weights = checkpoint["model"]
         if any(k.startswith("module.") for k in weights) and all(k.startswith("module.") for k in weights):
@@ -138,9 +137,11 @@ class SlowFastCheckpointer(DetectionCheckpointer):
                             source, k, _flat(weights[k]), _flat(model_sd[k]))
         checkpoint["model"] = weights
         incompatible = super()._load_model(checkpoint)
-        # Reported above (the head) or intentionally absent (counters); nothing else is left.
-        return _IncompatibleKeys(missing_keys=[], unexpected_keys=[],
-                                 incorrect_shapes=incompatible.incorrect_shapes)
+        # Reported above (the head, the clip statistics) or intentionally absent (counters);
+        # nothing else is left. Emptied in place, as DetectionCheckpointer does for pixel_mean.
+        incompatible.missing_keys.clear()
+        incompatible.unexpected_keys.clear()
+        return incompatible
 
     def save(self, name: str, **kwargs: Any) -> None:
         if not self.save_dir or not self.save_to_disk:

@@ -16,7 +16,7 @@ as registered: no loader re-registers it.
 
 Registration is lazy: :func:`register_ava_dataset` only records file names; the files are
 read when ``DatasetCatalog.get(name)`` is called (and the label map when the metadata's
-``class_names`` / ``evaluated_ids`` is first read), so importing the package is fast and
+``action_names`` / ``evaluated_ids`` is first read), so importing the package is fast and
 works when the folders do not exist.
 
 Built-in names, under ``$DETECTRON2_DATASETS`` (default ``./datasets``):
@@ -89,7 +89,7 @@ def _existing_or_none(attr, meta):
 
 
 _LAZY_FIELDS = {
-    "class_names": lambda m: _label_map(m)[0],
+    "action_names": lambda m: _label_map(m)[0],
     "evaluated_ids": lambda m: _label_map(m)[1],
     "excluded_timestamps_file": functools.partial(_existing_or_none, "_excluded_timestamps_path"),
     "predicted_boxes_file": functools.partial(_existing_or_none, "_predicted_boxes_path"),
@@ -99,13 +99,11 @@ _LAZY_FIELDS = {
 class AVAMetadata(Metadata):
     """Detectron2 ``Metadata`` whose label-map fields are read on first access.
 
-    ``class_names`` (dict id -> name) and ``evaluated_ids`` (sorted ids) come from
+    ``action_names`` (dict id -> name) and ``evaluated_ids`` (sorted ids) come from
     ``label_map_file``; ``excluded_timestamps_file`` and ``predicted_boxes_file`` are the
-    paths if the files exist, else None (checked at each access). ``class_names`` is an
-    ordinary field here (Detectron2's ``Metadata`` would rename it to ``thing_classes``).
+    paths if the files exist, else None (checked at each access). (Not ``class_names``:
+    Detectron2's ``Metadata`` reads that name as ``thing_classes``.)
     """
-
-    _RENAMED = {k: v for k, v in Metadata._RENAMED.items() if k != "class_names"}
 
     def __getattr__(self, key):
         if key in _LAZY_FIELDS and "label_map_file" in self.__dict__:
@@ -463,7 +461,7 @@ def register_ava_dataset(
 
     Sets the metadata: ``evaluator_type="ava"``, ``label_map_file``, ``groundtruth_file``,
     ``excluded_timestamps_file`` (None if absent), ``predicted_boxes_file`` (None if
-    absent), ``frames_root``, ``class_names`` (dict id -> name), ``evaluated_ids``,
+    absent), ``frames_root``, ``action_names`` (dict id -> name), ``evaluated_ids``,
     ``split``, ``frame_list_file``, ``version``, ``num_classes``, ``fps``, ``start_second``,
     ``frame_source``, ``videos_root``.
     """

@@ -1,23 +1,35 @@
-"""Detectron2's SimpleTrainer / AMPTrainer with a collective guard against a diverged step.
+"""A collective guard against a diverged step for Detectron2's SimpleTrainer / AMPTrainer.
 
 Detectron2 checks the loss only on the main process and only after the backward pass (its
 metric writer raises ``FloatingPointError``); in a multi-process run the other ranks then
 wait forever in the next all-reduce. Here every rank checks its own losses, and the ranks
-agree through one all-reduce of a flag vector before the optimizer step: either every rank
-goes on, or every rank stops with :class:`NonFiniteLossError` (or, when asked, skips the
-update). Non-finite gradients with finite losses (fp32) are treated the same way; they are
-identical on all ranks after DDP's all-reduce, so no extra communication is needed.
+agree through one all-reduce of a flag vector right after the forward pass: either every
+rank goes on, or every rank stops with :class:`NonFiniteLossError` (or, when asked, skips
+the update). Non-finite gradients with finite losses (fp32) are treated the same way; they
+are identical on all ranks after DDP's all-reduce, so no extra communication is needed.
+
+Two public extension points of ``SimpleTrainer`` carry it (its ``run_step`` suggests
+wrapping the model to do something with the losses, and calls the hooks' ``after_backward``
+between the backward pass and the optimizer step)::
+
+    guard = NonFiniteGuard(stop=True)
+    trainer = SimpleTrainer(guard.wrap(model), data_loader, optimizer)   # or AMPTrainer
+    trainer.register_hooks([guard])
+
+A step whose update the guard drops ends with :class:`UpdateSkipped` from
+``after_backward``, before the metric writer and the optimizer step; the loop that runs the
+step catches it and goes on (:class:`~slowfast_det.engine.trainer.AVATrainer` does).
 """
 import logging
 from typing import Dict, List, Mapping, Optional
 
 import torch
 import torch.distributed as dist
-from detectron2.engine import AMPTrainer, SimpleTrainer
+from detectron2.engine import HookBase
 from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 
-__all__ = ["NonFiniteLossError", "GuardedSimpleTrainer", "GuardedAMPTrainer", "nonfinite_loss_ranks"]
+__all__ = ["NonFiniteLossError", "UpdateSkipped", "NonFiniteGuard", "LossCheck", "nonfinite_loss_ranks"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +65,15 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
+class UpdateSkipped(Exception):
+    """The guard dropped this step's update (``stop=False``): raised by
+    :meth:`NonFiniteGuard.after_backward` on every rank, to be caught around ``run_step``."""
+
+    def __init__(self, iteration: int):
+        super().__init__(f"iteration {iteration}: update skipped (non-finite loss or gradients)")
+        self.iteration = iteration
+
+
 def nonfinite_loss_ranks(loss_dict: Mapping[str, torch.Tensor]) -> List[int]:
     """Ranks whose losses are not all finite (a collective call: every rank must make it).
 
@@ -84,90 +105,113 @@ def _buffers_finite(model: torch.nn.Module) -> bool:
 
 def _grads_finite(optimizer: torch.optim.Optimizer) -> bool:
     grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    if not grads:
-        return True
-    norms = torch._foreach_norm(grads)
-    return bool(torch.isfinite(torch.stack(norms)).all())
+    # the max-norm of all gradients: NaN or inf iff one entry is (and it cannot overflow)
+    return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads, norm_type="inf")))
 
 
-class _NonFiniteGuard:
-    """Mixin for SimpleTrainer / AMPTrainer: check before the optimizer step.
+class LossCheck(torch.nn.Module):
+    """The model being trained, with the guard's collective loss check after its forward pass.
 
-    ``run_step`` calls ``_write_metrics(loss_dict, ...)`` on every rank after the backward
-    pass and before ``optimizer.step()``; the check runs there. On a non-finite loss (or,
-    in fp32, non-finite gradients): with ``stop=True`` raise :class:`NonFiniteLossError` on
-    every rank; with ``stop=False`` drop the gradients (the optimizer then leaves every
-    parameter and its momentum untouched), log a warning, count the step in the
-    ``nonfinite_skipped_steps`` scalar and go on, unless the forward pass already made a
-    buffer (BatchNorm statistics) non-finite on some rank: then stop as with ``stop=True``.
+    In training mode the losses it returns (a dict, or one tensor) go through
+    :meth:`NonFiniteGuard.check_losses` before they are returned; in evaluation mode it is
+    the model unchanged. The wrapped model (DDP or plain) is ``module``: give that one to
+    evaluation, PreciseBN and the checkpointer.
     """
 
-    check_grads = True
+    def __init__(self, module: torch.nn.Module, guard: "NonFiniteGuard"):
+        super().__init__()
+        self.module = module
+        self.guard = guard
 
-    def _drop_update(self):
-        """Make the coming optimizer step a no-op: without gradients SGD / Adam skip every
-        parameter (weights and momentum stay as they are)."""
-        self.optimizer.zero_grad(set_to_none=True)
+    def forward(self, *args, **kwargs):
+        out = self.module(*args, **kwargs)
+        if self.training:
+            self.guard.check_losses({"total_loss": out} if isinstance(out, torch.Tensor) else out)
+        return out
 
-    def _init_guard(self, stop: bool):
-        if self.async_write_metrics:
-            raise ValueError("the non-finite guard needs async_write_metrics=False (it runs before the optimizer step)")
-        self.stop_on_nonfinite = stop
+
+class NonFiniteGuard(HookBase):
+    """Stop every rank (or skip the update) on a non-finite loss or fp32 gradient.
+
+    Register it on the SimpleTrainer / AMPTrainer whose model is :meth:`wrap` of the model.
+    After the forward pass (:class:`LossCheck`) the ranks compare their losses in one
+    all-reduce. On a non-finite loss on any rank: with ``stop=True`` every rank raises
+    :class:`NonFiniteLossError` before the backward pass; with ``stop=False`` the step goes
+    through the backward pass (DDP's all-reduce needs every rank there) and
+    :meth:`after_backward` drops the update, unless the forward pass already made a buffer
+    (BatchNorm statistics, kept per rank) non-finite on some rank: dropping cannot undo that,
+    so every rank stops as with ``stop=True``. With finite losses and ``check_grads``,
+    :meth:`after_backward` checks the gradients and treats non-finite ones the same way.
+
+    Dropping an update: the gradients are cleared and :class:`UpdateSkipped` ends the step
+    before the optimizer step, so every parameter and its momentum stay as they are; with
+    AMP the grad scaler also lowers its scale by its backoff factor, as it does after a
+    step it skips itself. The step is counted (:attr:`skipped_steps`, the
+    ``nonfinite_skipped_steps`` scalar) and logged.
+
+    Args:
+        stop: raise :class:`NonFiniteLossError` (True) or skip the update (False).
+        check_grads: check the gradients after the backward pass; False for AMP, where
+            overflowing float16 gradients are normal and the grad scaler already skips those
+            steps.
+    """
+
+    def __init__(self, stop: bool = True, check_grads: bool = True):
+        self.stop = stop
+        self.check_grads = check_grads
         self.skipped_steps = 0
+        self._losses = None  # this step's loss dict, from check_losses
+        self._nonfinite_ranks = None  # ranks whose loss was not finite this step (update to drop)
 
-    def _write_metrics(self, loss_dict, data_time, prefix="", iter=None):
-        iteration = self.iter if iter is None else iter
+    def wrap(self, model: torch.nn.Module) -> LossCheck:
+        """``model`` with the loss check: the model to give to the SimpleTrainer."""
+        return LossCheck(model, self)
+
+    def _values(self):
+        return {k: float(v.detach().float().cpu()) for k, v in self._losses.items()}
+
+    def _stop_or_go_on(self, ranks: List[int]):
+        """Raise NonFiniteLossError unless the update may be dropped (collective)."""
+        device = next(iter(self._losses.values())).device
+        if self.stop or _any_rank(not _buffers_finite(self.trainer.model), device):
+            # (with stop=False: the forward pass put non-finite values into BatchNorm statistics)
+            raise NonFiniteLossError(self.trainer.iter, self._values(), ranks)
+
+    def check_losses(self, loss_dict: Mapping[str, torch.Tensor]):
+        """Called by :class:`LossCheck` on every rank after the forward pass of a step."""
+        self._losses = loss_dict
         ranks = nonfinite_loss_ranks(loss_dict)
-        grads_bad = not ranks and self.check_grads and not _grads_finite(self.optimizer)
-        if not ranks and not grads_bad:
-            return super()._write_metrics(loss_dict, data_time, prefix=prefix, iter=iter)
-        losses = {k: float(v.detach().float().cpu()) for k, v in loss_dict.items()}
-        if self.stop_on_nonfinite:
-            raise NonFiniteLossError(iteration, losses, ranks)
-        if _any_rank(not _buffers_finite(self.model), list(loss_dict.values())[0].device):
-            # the forward pass already put non-finite values into BatchNorm statistics (kept per
-            # rank): dropping the update cannot undo that, so stop
-            raise NonFiniteLossError(iteration, losses, ranks)
-        self._drop_update()
+        if ranks:
+            self._stop_or_go_on(ranks)
+            self._nonfinite_ranks = ranks
+
+    def after_backward(self):
+        if self._losses is None:
+            raise RuntimeError("NonFiniteGuard: the trainer's model is not NonFiniteGuard.wrap(model)")
+        ranks, self._nonfinite_ranks = self._nonfinite_ranks, None
+        try:
+            if ranks is None:
+                if not self.check_grads or _grads_finite(self.trainer.optimizer):
+                    return
+                ranks = []  # finite losses: the gradients (the same on every rank) are not
+                self._stop_or_go_on(ranks)
+            self._drop_update(ranks)
+        finally:
+            self._losses = None
+
+    def _drop_update(self, ranks: List[int]):
+        iteration = self.trainer.iter
+        self.trainer.optimizer.zero_grad(set_to_none=True)
+        scaler = getattr(self.trainer, "grad_scaler", None)  # AMPTrainer's
+        if scaler is not None and scaler.is_enabled():
+            scaler.update(new_scale=scaler.get_scale() * scaler.get_backoff_factor())
         self.skipped_steps += 1
         logger.warning(
             "iteration %d: %s (%s); the update is skipped (SOLVER.STOP_ON_NONFINITE_LOSS is False; "
             "%d step(s) skipped so far)",
             iteration, f"non-finite loss on rank(s) {ranks}" if ranks else "non-finite gradients",
-            ", ".join(f"{k}={v}" for k, v in losses.items()), self.skipped_steps,
+            ", ".join(f"{k}={v}" for k, v in self._values().items()), self.skipped_steps,
         )
         if comm.is_main_process():
             get_event_storage().put_scalar(SKIPPED_STEPS_KEY, self.skipped_steps, smoothing_hint=False, cur_iter=iteration)
-
-
-class GuardedSimpleTrainer(_NonFiniteGuard, SimpleTrainer):
-    """:class:`SimpleTrainer` that stops (or skips the update) on a non-finite loss or gradient.
-
-    Args:
-        model, data_loader, optimizer: as SimpleTrainer.
-        stop_on_nonfinite: raise :class:`NonFiniteLossError` (True) or skip the update (False).
-    """
-
-    def __init__(self, model, data_loader, optimizer, *, stop_on_nonfinite: bool = True):
-        super().__init__(model, data_loader, optimizer)
-        self._init_guard(stop_on_nonfinite)
-
-
-class GuardedAMPTrainer(_NonFiniteGuard, AMPTrainer):
-    """:class:`AMPTrainer` that stops (or skips the update) on a non-finite loss.
-
-    Gradients are not checked: with a float16 loss scale, overflowing gradients are normal
-    and the grad scaler already skips those steps.
-    """
-
-    check_grads = False
-
-    def _drop_update(self):
-        """Make every gradient NaN: the grad scaler then skips the step (and lowers its scale)."""
-        grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-        if grads:
-            torch._foreach_mul_(grads, float("nan"))
-
-    def __init__(self, model, data_loader, optimizer, *, stop_on_nonfinite: bool = True, **kwargs):
-        super().__init__(model, data_loader, optimizer, **kwargs)
-        self._init_guard(stop_on_nonfinite)
+        raise UpdateSkipped(iteration)

@@ -4,14 +4,15 @@ import logging
 import os
 import weakref
 
-from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hooks
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, create_ddp_model, hooks
+from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from slowfast_det.utils.file_io import atomic_path
 
 from .hooks import IterationSeedHook
-from .train_loop import GuardedAMPTrainer, GuardedSimpleTrainer, NonFiniteLossError
+from .train_loop import NonFiniteGuard, NonFiniteLossError, UpdateSkipped
 
 __all__ = ["AVATrainer", "METRIC_NAME", "write_final_metrics"]
 
@@ -27,7 +28,9 @@ class AVATrainer(DefaultTrainer):
     Differences from Detectron2's DefaultTrainer:
 
     * data: ``build_train_loader`` / ``build_test_loader`` use the AVA clip mapper;
-    * evaluation: ``build_evaluator`` returns the official-metric :class:`AVAEvaluator`;
+    * evaluation: ``build_evaluator`` returns the official-metric :class:`AVAEvaluator`; the
+      results of the last evaluation during training are kept in :attr:`eval_results` (and
+      returned by :meth:`train`);
     * DDP also works on the CPU (gloo, no ``device_ids``), so ``--num-gpus 2`` runs two
       CPU processes where there is no GPU;
     * checkpoints go through :func:`build_checkpointer` (atomic writes, safe loading);
@@ -43,14 +46,31 @@ class AVATrainer(DefaultTrainer):
       :class:`~slowfast_det.engine.train_loop.NonFiniteLossError` naming the iteration and
       the last good checkpoint, before the optimizer step; no checkpoint, evaluation or
       PreciseBN runs from that state (``SOLVER.STOP_ON_NONFINITE_LOSS False`` skips such
-      updates instead, counted).
+      updates instead, counted in ``nonfinite_guard.skipped_steps``;
+      :class:`~slowfast_det.engine.train_loop.NonFiniteGuard`).
+
+    Why ``__init__`` does not call ``DefaultTrainer.__init__``: that one wraps the model
+    with ``create_ddp_model(model, broadcast_buffers=False)``, which passes
+    ``device_ids=[local_rank]`` when none is given, and torch's DDP rejects ``device_ids``
+    for a CPU module (``ValueError``), so multi-process CPU training
+    (tests/engine/test_distributed.py) cannot be built there; it also makes a plain
+    ``DetectionCheckpointer`` (no overridable builder) and hands it to the
+    ``PeriodicCheckpointer`` in ``build_hooks`` before a subclass could replace it. So the
+    same objects are built here, in DefaultTrainer's order and through its overridable
+    builders (``build_model``, ``build_optimizer``, ``build_train_loader``,
+    ``build_lr_scheduler``, ``build_hooks``), with ``device_ids`` only on GPUs, our
+    checkpointer, and the step trainer's model wrapped by the non-finite guard; the rest
+    (``run_step``, ``resume_or_load``, ``state_dict``, ``test``, the hooks) is DefaultTrainer's.
     """
 
     def __init__(self, cfg):
         TrainerBase.__init__(self)
+        self.registered_hooks = []  # every hook of this trainer, in order (register_hooks)
+        #: Results of the last evaluation during training (None: none yet).
+        self.eval_results = None
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
-        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        cfg = self.auto_scale_workers(cfg, comm.get_world_size())
         if cfg.MODEL.DEVICE == "cpu" and comm.get_world_size() > 1 and cfg.MODEL.SLOWFAST.NORM == "SyncBN":
             raise ValueError(
                 "MODEL.SLOWFAST.NORM='SyncBN' needs GPUs (torch's SyncBatchNorm); in multi-process CPU "
@@ -67,8 +87,12 @@ class AVATrainer(DefaultTrainer):
             broadcast_buffers=False,
             device_ids=None if on_cpu else [comm.get_local_rank()],
         )
-        trainer_cls = GuardedAMPTrainer if cfg.SOLVER.AMP.ENABLED else GuardedSimpleTrainer
-        self._trainer = trainer_cls(model, data_loader, optimizer, stop_on_nonfinite=cfg.SOLVER.STOP_ON_NONFINITE_LOSS)
+        self.nonfinite_guard = NonFiniteGuard(
+            stop=cfg.SOLVER.STOP_ON_NONFINITE_LOSS, check_grads=not cfg.SOLVER.AMP.ENABLED
+        )
+        step_trainer = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
+        self._trainer = step_trainer(self.nonfinite_guard.wrap(model), data_loader, optimizer)
+        self._trainer.register_hooks([self.nonfinite_guard])
         self._diverged = False
         if self.train_sampler is None:  # a custom loader: still one seed for IterationSeedHook
             self._fallback_seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
@@ -81,11 +105,28 @@ class AVATrainer(DefaultTrainer):
         self.register_hooks(self.build_hooks())
 
     @property
+    def model(self):
+        """The model being trained (DDP in a multi-process run), as DefaultTrainer's ``model``:
+        the step trainer's model without the guard's :class:`LossCheck` around it. Evaluation,
+        PreciseBN and the checkpointer use this one."""
+        return self._trainer.model.module
+
+    @model.setter
+    def model(self, value):
+        self._trainer.model = self.nonfinite_guard.wrap(value)
+
+    def register_hooks(self, hooks):
+        """TrainerBase.register_hooks; the hooks are also listed in :attr:`registered_hooks`."""
+        hooks = [h for h in hooks if h is not None]
+        super().register_hooks(hooks)
+        self.registered_hooks.extend(hooks)
+
+    @property
     def train_sampler(self):
         """The training loader's :class:`ResumableTrainingSampler` (None for another loader)."""
         from slowfast_det.data.samplers import ResumableTrainingSampler
 
-        sampler = getattr(self._trainer.data_loader, "sampler", None)
+        sampler = getattr(self.data_loader, "sampler", None)
         return sampler if isinstance(sampler, ResumableTrainingSampler) else None
 
     @property
@@ -96,12 +137,17 @@ class AVATrainer(DefaultTrainer):
         return sampler.seed if sampler is not None else self._fallback_seed
 
     def build_hooks(self):
-        """DefaultTrainer's hooks, the per-step RNG seeding (first) and the per-epoch
-        data-problem summary (missing frames etc.)."""
+        """DefaultTrainer's hooks, with its evaluation hook replaced by one that keeps the
+        results in :attr:`eval_results` (same period, also after the last iteration); the
+        per-step RNG seeding (first) and the per-epoch data-problem summary (missing frames
+        etc.)."""
         from slowfast_det.data.issues import DataIssuesHook
 
-        ret = [IterationSeedHook()] + super().build_hooks()
-        loader = self._trainer.data_loader
+        ret = [IterationSeedHook()] + [
+            hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._evaluate) if isinstance(h, hooks.EvalHook) else h
+            for h in super().build_hooks()
+        ]
+        loader = self.data_loader
         if getattr(loader, "issue_tracker", None) is not None and loader.iters_per_epoch:
             # before the PeriodicWriter (last), so the epoch's counts are written with it
             ret.insert(len(ret) - 1, DataIssuesHook.from_loader(loader))
@@ -133,9 +179,27 @@ class AVATrainer(DefaultTrainer):
             else:
                 logger.warning("The checkpoint has no data-stream state: the resumed data order differs from the original run's")
 
+    def _evaluate(self):
+        self.eval_results = self.test(self.cfg, self.model)
+        return self.eval_results
+
+    def train(self):
+        """Run training; returns :attr:`eval_results` (None without evaluation), checked
+        against ``TEST.EXPECTED_RESULTS`` on the main process when that is set.
+
+        (TrainerBase's loop, as DefaultTrainer.train, which reads the results from the
+        evaluation hook that :meth:`build_hooks` replaces.)
+        """
+        TrainerBase.train(self, self.start_iter, self.max_iter)
+        if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
+            verify_results(self.cfg, self.eval_results)
+        return self.eval_results
+
     def run_step(self):
         try:
             super().run_step()
+        except UpdateSkipped:
+            pass  # the guard dropped this step's update (logged and counted); training goes on
         except NonFiniteLossError as e:
             self._diverged = True
             e.last_checkpoint = self.last_checkpoint()
@@ -155,7 +219,7 @@ class AVATrainer(DefaultTrainer):
             return super().after_train()
         skipped = (hooks.PeriodicCheckpointer, hooks.BestCheckpointer, hooks.EvalHook, hooks.PreciseBN)
         self.storage.iter = self.iter
-        for h in self._hooks:
+        for h in self.registered_hooks:
             if not isinstance(h, skipped):
                 h.after_train()
 

@@ -61,7 +61,7 @@ class AVAEvaluator(DatasetEvaluator):
         Args:
             dataset_name: a registered AVA dataset; its metadata gives ``label_map_file``,
                 ``groundtruth_file`` (None: only the CSV is written), ``excluded_timestamps_file``
-                and ``class_names``.
+                and ``action_names``.
             output_dir: folder for the result files; None writes the CSV to a temporary
                 folder only (needed to score it) and no plots.
             capacity: per-keyframe cap on (box, class) detections: 50 as the official
@@ -93,7 +93,7 @@ class AVAEvaluator(DatasetEvaluator):
         self._label_map_file = meta.label_map_file
         self._groundtruth_file = meta.groundtruth_file
         self._excluded_file = getattr(meta, "excluded_timestamps_file", None)
-        self._class_names = dict(meta.class_names)
+        self._class_names = dict(meta.action_names)
         self._class_ids = [int(c) for c in meta.evaluated_ids]
         self._columns = np.asarray(self._class_ids, dtype=np.int64) - 1
         self.reset()

@@ -106,7 +106,7 @@ def test_metadata(ava_root, registered):
     m = MetadataCatalog.get("_t_meta")
     ann = os.path.join(ava_root, "annotations")
     assert m.evaluator_type == "ava"
-    assert m.class_names == {1: "action 1", 3: "action 3", 5: "action 5", 12: "action 12", 80: "action 80"}
+    assert m.action_names == {1: "action 1", 3: "action 3", 5: "action 5", 12: "action 12", 80: "action 80"}
     assert m.evaluated_ids == [1, 3, 5, 12, 80]
     assert m.label_map_file == os.path.join(ann, "ava_action_list_v2.2_for_activitynet_2019.pbtxt")
     assert m.groundtruth_file == os.path.join(ann, "ava_val_v2.2.csv")
@@ -115,7 +115,7 @@ def test_metadata(ava_root, registered):
     assert m.frames_root == os.path.join(ava_root, "frames")
     assert (m.split, m.num_classes, m.fps, m.start_second) == ("val", 80, 30, 900)
     assert "num_frames" not in m.as_dict() and "sampling_rate" not in m.as_dict()
-    assert m.get("class_names")[12] == "action 12"
+    assert m.get("action_names")[12] == "action 12"
     registered("_t_meta_train", ava_root, "train")
     assert MetadataCatalog.get("_t_meta_train").excluded_timestamps_file is None  # absent file
 
@@ -128,7 +128,7 @@ def test_registration_is_lazy(tmp_path, registered):
     with pytest.raises(FileNotFoundError, match="frame list not found: .*nothing_here/frame_lists/val.csv"):
         DatasetCatalog.get("_t_lazy")
     with pytest.raises(FileNotFoundError, match="label map not found"):
-        m.class_names
+        m.action_names
 
 
 def test_builtins_registered_under_detectron2_datasets(monkeypatch, tmp_path):

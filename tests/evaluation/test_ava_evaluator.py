@@ -6,7 +6,6 @@ import pytest
 import torch
 from ava_eval_cases import A, B, gt_row, write_csv, write_labelmap
 from detectron2.data import MetadataCatalog
-from detectron2.data.catalog import Metadata
 from detectron2.structures import Boxes, Instances
 
 from slowfast_det.evaluation import FRAME_MAP_KEY, AVAEvaluator, evaluate_files
@@ -14,19 +13,14 @@ from slowfast_det.evaluation import FRAME_MAP_KEY, AVAEvaluator, evaluate_files
 H, W = 200, 400
 
 
-class _Meta(Metadata):
-    _RENAMED = {}  # keep "class_names" as is (as the AVA datasets do)
-
-
 @pytest.fixture
 def dataset(tmp_path, request):
     name = f"ava_eval_test_{request.node.name}"
     lm = write_labelmap(tmp_path / "lm.pbtxt", [1, 3], {1: "bend", 3: "crouch"})
     gt = write_csv(tmp_path / "gt.csv", [gt_row("v", "0902", A, 1), gt_row("v", "0902", B, 3, 1), gt_row("v", "0903", A, 1)])
-    MetadataCatalog[name] = _Meta(name=name)
     MetadataCatalog.get(name).set(
         evaluator_type="ava", label_map_file=lm, groundtruth_file=gt, excluded_timestamps_file=None,
-        class_names={1: "bend", 3: "crouch"}, evaluated_ids=[1, 3],
+        action_names={1: "bend", 3: "crouch"}, evaluated_ids=[1, 3],
     )
     yield name, tmp_path
     MetadataCatalog.remove(name)
