@@ -13,6 +13,7 @@ import torch
 from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
+from movie_helpers import image_index, write_movie
 
 from slowfast_det.data import register_ava_dataset
 from slowfast_det.data.ava_io import read_box_csv
@@ -257,3 +258,46 @@ def test_person_box_ap(tmp_path):
     (tmp_path / "noscore.csv").write_text("v,0902,0.1,0.1,0.4,0.9\n")
     with pytest.raises(ValueError, match=r"noscore.csv:1: field 'score'"):
         person_box_ap(str(gt), str(tmp_path / "noscore.csv"))
+
+
+# --------------------------------------------------------------------------- movies
+@pytest.fixture(scope="module")
+def movie_root(tmp_path_factory):
+    """``videos/`` with two movies whose frame i shows i (tests/data/movie_helpers), 25 and
+    30 fps, 4.2 s and 3 s long, and ground truth at movie times 1, 2.5 and 3."""
+    root = tmp_path_factory.mktemp("movies")
+    os.makedirs(root / "videos")
+    write_movie(root / "videos" / "m25.mp4", 25, 105)
+    write_movie(root / "videos" / "m30.mp4", 30, 90)
+    os.makedirs(root / "annotations")
+    (root / "annotations" / "ava_val_v2.2.csv").write_text(
+        "m25,0001,0.1,0.1,0.5,0.9,1,0\nm25,0002.5,0.1,0.1,0.5,0.9,1,0\nm30,0002\n")
+    return root
+
+
+def test_movie_keyframes_are_the_frames_shown_at_their_time(movie_root):
+    dicts, mode = keyframe_dicts(None, None, str(movie_root / "annotations" / "ava_val_v2.2.csv"), fps=30,
+                                 start_second=0, frame_source="video", videos_dir=str(movie_root / "videos"))
+    assert mode == "groundtruth" and [d["image_id"] for d in dicts] == ["m25,0001", "m25,0002.5", "m30,0002"]
+    # the source frame shown at t: floor(t * rate) (25 fps: 25, 62; 30 fps: 60)
+    assert [image_index(read_keyframe(d)) for d in dicts] == [25, 62, 60]
+
+
+def test_movie_every_second_spans_each_movie(movie_root):
+    dicts, mode = keyframe_dicts(None, None, None, fps=30, start_second=0, frame_source="video",
+                                 videos_dir=str(movie_root / "videos"))
+    assert mode == "every-second"
+    assert [d["image_id"] for d in dicts] == [f"m25,{t:04d}" for t in range(5)] + [f"m30,{t:04d}" for t in range(3)]
+
+
+def test_tool_on_movies_and_subsecond_rows(movie_root, ava, tmp_path):
+    out = tmp_path / "ava_val_predicted_boxes.csv"
+    stats = tool.main(["--dataset-root", str(movie_root), "--split", "val", "--frame-source", "video",
+                       "--detector-config", str(ava / "det.yaml"), "--weights", str(ava / "det.pth"), "--output", str(out),
+                       "--num-workers", "0", "--no-progress"])
+    assert stats["keyframes"] == 3 and stats["unreadable"] == 0
+    assert read_box_csv(str(out), "proposals").keys == {("m25", 1), ("m25", 2.5), ("m30", 2)}
+    assert "m25,0002.5," in out.read_text() or "m25,0002.5\n" in out.read_text()
+    with pytest.raises(SystemExit, match=r"videos folder not found: .*absent"):
+        tool.main(["--dataset-root", str(tmp_path / "absent"), "--frame-source", "video", "--detector-config",
+                   str(ava / "det.yaml"), "--weights", str(ava / "det.pth"), "--output", str(tmp_path / "x.csv")])

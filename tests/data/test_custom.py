@@ -1,0 +1,115 @@
+"""slowfast_det.data.custom: laying out and registering your own AVA-format data, and the
+NUM_CLASSES / label-map agreement (the whole workflow: tests/engine/test_custom_dataset_workflow.py)."""
+import logging
+
+import pytest
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from slowfast_det.data.ava_errors import AVAFormatError
+from slowfast_det.data.custom import (
+    CustomDatasetError,
+    check_num_classes,
+    find_label_map,
+    make_ava_folder,
+    parse_folder_spec,
+    register_ava_folder,
+)
+from slowfast_det.data.datasets import dataset_for_frame_source
+
+LABEL_MAP = 'item { name: "stand" id: 4 }\nitem { name: "walk" id: 12 }\nitem { name: "carry" id: 91 }\n'
+CSV = """\
+a,0002,0.1,0.1,0.5,0.9,4,0
+a,0002,0.1,0.1,0.5,0.9,91,0
+a,0003,0.2,0.1,0.6,0.9,12,0
+b,0002,0.1,0.2,0.4,0.8,4,0
+c,0002.5,0.3,0.1,0.7,0.9,12,1
+c,0004
+d,0002,0.1,0.1,0.5,0.9,7,0
+"""
+
+
+@pytest.fixture
+def user(tmp_path):
+    movies = tmp_path / "movies"
+    movies.mkdir()
+    for vid in "abcd":
+        (movies / f"{vid}.mp4").write_bytes(b"not decoded here")
+    (movies / "unrelated.mkv").write_bytes(b"")
+    (tmp_path / "gt.csv").write_text(CSV)
+    (tmp_path / "labels.pbtxt").write_text(LABEL_MAP)
+    return tmp_path
+
+
+def test_make_ava_folder_splits_by_video_and_keeps_the_lines(user, caplog):
+    out = user / "my_ava"
+    with caplog.at_level(logging.WARNING, logger="slowfast_det.data.custom"):
+        res = make_ava_folder(user / "movies", user / "gt.csv", user / "labels.pbtxt", out, val_videos=["c"])
+    assert (res["train_videos"], res["val_videos"], res["num_classes"]) == (["a", "b", "d"], ["c"], 91)
+    assert res["rows"] == {"train": 5, "val": 2} and res["unlabelled_rows"] == 1
+    assert "gt.csv:7: action id 7 is not in the label map" in caplog.text
+    assert (out / "annotations" / "ava_val_v2.2.csv").read_text() == "c,0002.5,0.3,0.1,0.7,0.9,12,1\nc,0004\n"
+    assert (out / "annotations" / "ava_train_v2.2.csv").read_text().splitlines() == [
+        line for line in CSV.splitlines() if line[0] in "abd"]
+    assert sorted(p.name for p in (out / "videos").iterdir()) == ["a.mp4", "b.mp4", "c.mp4", "d.mp4"]
+    assert (out / "videos" / "a.mp4").is_symlink() and (out / "annotations" / "labels.pbtxt").read_text() == LABEL_MAP
+    with pytest.raises(CustomDatasetError, match="exists and is not empty"):
+        make_ava_folder(user / "movies", user / "gt.csv", user / "labels.pbtxt", out)
+
+
+def test_make_ava_folder_default_split_spreads_the_videos(user):
+    res = make_ava_folder(user / "movies", user / "gt.csv", user / "labels.pbtxt", user / "o", val_fraction=0.5, copy=True)
+    assert res["val_videos"] == ["b", "d"] and res["train_videos"] == ["a", "c"]
+    assert not (user / "o" / "videos" / "a.mp4").is_symlink()
+
+
+def test_make_ava_folder_refuses_before_writing(user):
+    with pytest.raises(CustomDatasetError, match="validation videos without annotations: zz"):
+        make_ava_folder(user / "movies", user / "gt.csv", user / "labels.pbtxt", user / "o3", val_videos=["zz"])
+    (user / "movies" / "b.mp4").unlink()
+    with pytest.raises(CustomDatasetError, match=r"1 annotated video id\(s\) have no movie .* in .*movies: b"):
+        make_ava_folder(user / "movies", user / "gt.csv", user / "labels.pbtxt", user / "o1")
+    (user / "bad.csv").write_text("a,0002,0.1,0.1,0.5,0.9,4,0\na,0003,0.1,x,0.5,0.9,4,0\n")
+    with pytest.raises(AVAFormatError, match=r"bad.csv:2: field 'y1'"):
+        make_ava_folder(user / "movies", user / "bad.csv", user / "labels.pbtxt", user / "o2")
+    assert not (user / "o1").exists() and not (user / "o2").exists() and not (user / "o3").exists()
+
+
+def test_find_label_map(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no label map"):
+        find_label_map(str(tmp_path))
+    (tmp_path / "mine.pbtxt").write_text(LABEL_MAP)
+    assert find_label_map(str(tmp_path)) == str(tmp_path / "mine.pbtxt")
+    (tmp_path / "other.pbtxt").write_text(LABEL_MAP)
+    with pytest.raises(FileNotFoundError, match=r"2 label maps .*mine.pbtxt, other.pbtxt"):
+        find_label_map(str(tmp_path))
+    ava = tmp_path / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+    ava.write_text(LABEL_MAP)
+    assert find_label_map(str(tmp_path)) == str(ava)  # AVA's own name wins
+
+
+def test_register_folder_and_num_classes_check(user, caplog):
+    make_ava_folder(user / "movies", user / "gt.csv", user / "labels.pbtxt", user / "my_ava", val_videos=["c"])
+    assert register_ava_folder("_custom_t", str(user / "my_ava")) == ["_custom_t_train", "_custom_t_val"]
+    assert dataset_for_frame_source("_custom_t_val", "video") == "_custom_t_val_video"
+    meta = MetadataCatalog.get("_custom_t_val_video")
+    assert meta.evaluated_ids == [4, 12, 91] and meta.action_names[91] == "carry" and meta.start_second == 0
+    assert MetadataCatalog.get("_custom_t_val").start_second == 900  # extracted frames: AVA's frame origin
+    with pytest.raises(CustomDatasetError, match=r"labels.pbtxt: the label map of dataset '_custom_t_train' has action "
+                                                 r"id 91, but MODEL.ROI_HEADS.NUM_CLASSES is 80 .*: set "
+                                                 r"MODEL.ROI_HEADS.NUM_CLASSES 91"):
+        check_num_classes(80, ["_custom_t_train"], "video")
+    check_num_classes(91, ["_custom_t_train", "_custom_t_val"], "video")
+    with caplog.at_level(logging.WARNING, logger="slowfast_det.data.custom"):
+        check_num_classes(100, ["_custom_t_val"], "frames")
+    assert "outputs 92..100 are trained as negatives and never evaluated" in caplog.text
+    for name in ("_custom_t_train", "_custom_t_val"):
+        for n in (name, name + "_video"):
+            DatasetCatalog.remove(n)
+            MetadataCatalog.remove(n)
+
+
+def test_folder_spec():
+    assert parse_folder_spec("my=path/to=x") == ("my", "path/to=x")
+    for bad in ("path/only", "=root", "name="):
+        with pytest.raises(CustomDatasetError, match="NAME=ROOT"):
+            parse_folder_spec(bad)
