@@ -34,12 +34,10 @@ import time
 import cv2
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 
 from slowfast_det.benchmarks import loader_parts as parts
 from slowfast_det.benchmarks import loader_video
-from slowfast_det.config import add_slowfast_config
 from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND, register_ava_dataset
 from slowfast_det.data.mapper import AVADatasetMapper
 
@@ -95,12 +93,7 @@ def _window_paths(root, d, num_frames, sampling_rate, n_video):
 
 
 def run_case(args, root, size, mode, n_video):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = args.num_frames, args.sampling_rate
-    cfg.INPUT.TEST_SIZE = args.test_size
-    cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE = list(args.train_jitter), args.train_crop
-    cfg.AVA.DETECTION_SCORE_THRESH = 0.5
+    cfg = parts.loader_cfg(args)
     split = "train" if mode == "train" else "val"
     name = f"_bench_loader_{split}"
     register_ava_dataset(name, root, split, num_classes=80)

@@ -24,11 +24,9 @@ from fractions import Fraction
 
 import av
 import numpy as np
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 
 from slowfast_det.benchmarks import loader_parts as parts
-from slowfast_det.config import add_slowfast_config
 from slowfast_det.data.datasets import register_ava_dataset
 from slowfast_det.data.mapper import AVADatasetMapper
 from slowfast_det.data.video_reader import VideoReader, index_time
@@ -152,16 +150,6 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
     return rows
 
 
-def _cfg(args):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = args.num_frames, args.sampling_rate
-    cfg.INPUT.TEST_SIZE = args.test_size
-    cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE = list(args.train_jitter), args.train_crop
-    cfg.AVA.DETECTION_SCORE_THRESH = 0.5
-    return cfg
-
-
 def main(args, workdir):
     """Rows of the video cases (frames folders under ``workdir`` are reused or written)."""
     rows = []
@@ -181,7 +169,7 @@ def main(args, workdir):
             print(f"[loader] {size}: encoded {n} frames ({codec}, GOP {gop}, {mb:.1f} MB) in {time.perf_counter() - t:.1f}s")
             for mode in args.modes:
                 tag = f"{size} {mode} video ({codec}, GOP {gop})"
-                case = run_video_case(args, _cfg(args), frames_root, video_root, tag, mode)
+                case = run_video_case(args, parts.loader_cfg(args), frames_root, video_root, tag, mode)
                 for r in case:
                     print(f"[loader] {r[0]}: {r[1]:.3g} {r[2]}")
                 rows.extend(case)

@@ -22,7 +22,6 @@ import sys
 
 import av
 import cv2
-import numpy as np
 import pytest
 import torch
 from detectron2.config import get_cfg
