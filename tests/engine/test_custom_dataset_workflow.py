@@ -174,7 +174,7 @@ def test_3_person_proposals_from_the_movies(workflow):
     assert "person box AP@0.5IOU" in proc.stdout.strip().splitlines()[-1]  # against the user's ground truth
     # against every person of the source videos (the user's CSV leaves out the people doing none
     # of their 3 actions): the detector finds the people in the decoded movie frames (AP 0.57 and
-    # recall 0.67 at score 0.5 here; an untrained detector's boxes give about 0)
+    # recall 0.67 at score 0.5 here; the same detector untrained keeps no box: AP 0)
     q = person_box_ap(str(w["base"] / "all_persons.csv"), str(out), thresh=0.5)
     assert q.ap > 0.3 and q.recall > 0.4, q.line()
 
