@@ -30,7 +30,7 @@ from detectron2.utils.logger import setup_logger
 
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.data.custom import parse_folder_spec, register_ava_folder
-from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
+from slowfast_det.engine.process_setup import exit_distributed_worker, prepare_data, set_cpu_threads
 from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics
 
 logger = logging.getLogger("slowfast_det")
@@ -64,6 +64,7 @@ def main(args):
         value = write_final_metrics(cfg, results)
         if value is not None:
             print(f"{METRIC_NAME}: {value:.4f}", flush=True)
+    exit_distributed_worker()  # a rank's process ends here (multi-process runs only)
     return results
 
 

@@ -1,14 +1,15 @@
-"""Per-process set-up of a training run: torch threads on the CPU and the embedded synthetic
-data (``tools/train_ava.py`` and the benchmarks that train)."""
+"""Per-process set-up and end of a training run: torch threads on the CPU, the embedded
+synthetic data, and leaving a rank's process (``tools/train_ava.py`` and the benchmarks that train)."""
 import logging
 import os
+import sys
 
 import torch
 from detectron2.utils import comm
 
 from slowfast_det.synthetic import default_root, ensure_synthetic_dataset
 
-__all__ = ["prepare_data", "set_cpu_threads"]
+__all__ = ["prepare_data", "set_cpu_threads", "exit_distributed_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +35,19 @@ def prepare_data(cfg):
         if comm.is_main_process():
             ensure_synthetic_dataset(default_root())
         comm.synchronize()
+
+
+def exit_distributed_worker():
+    """End this rank's process of a multi-process run (Detectron2's ``launch`` runs one per
+    rank) once every rank has written its results, without the interpreter's teardown:
+    with torch 2.14 and gloo, tearing down the process group at exit sometimes aborts the
+    process (SIGABRT, "terminate called without an active exception") after all work is done,
+    and the launcher then reports the run as failed. Flushes the log files and the standard
+    streams first. Does nothing in a single-process run."""
+    if comm.get_world_size() <= 1:
+        return
+    comm.synchronize()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
