@@ -24,7 +24,7 @@ from detectron2.utils.logger import log_first_n
 
 from .ava_io import read_box_csv, read_label_map
 from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, dataset_for_frame_source, register_ava_dataset
-from .video_reader import VIDEO_EXTENSIONS
+from .video_reader import list_movies
 
 __all__ = [
     "CustomDatasetError",
@@ -63,17 +63,10 @@ def find_label_map(annotations_dir, version="v2.2"):
 
 
 def _movies(videos_dir):
-    """video id -> movie path for the movies of ``videos_dir`` (first extension of
-    :data:`VIDEO_EXTENSIONS` when one id has several)."""
+    """video id -> movie path for the movies of ``videos_dir``."""
     if not os.path.isdir(videos_dir):
         raise CustomDatasetError(f"movie folder not found: {videos_dir}")
-    out = {}
-    for ext in VIDEO_EXTENSIONS:
-        for name in sorted(os.listdir(videos_dir)):
-            vid, e = os.path.splitext(name)
-            if e == ext and vid not in out:
-                out[vid] = os.path.join(videos_dir, name)
-    return out
+    return list_movies(videos_dir)
 
 
 def _split_videos(video_ids, val_fraction, val_videos):

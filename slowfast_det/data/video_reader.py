@@ -38,6 +38,7 @@ __all__ = [
     "VideoReader",
     "find_movie",
     "index_time",
+    "list_movies",
     "probe_video_source",
     "read_clip",
     "video_source",
@@ -78,6 +79,14 @@ def find_movie(videos_dir, video_id, listing=None):
         if (name in listing) if listing is not None else os.path.isfile(os.path.join(videos_dir, name)):
             return os.path.join(videos_dir, name)
     return None
+
+
+def list_movies(videos_dir):
+    """Video id -> movie path of every ``<video_id>.{mp4,mkv,webm}`` in ``videos_dir`` (as
+    :func:`find_movie` picks it when an id has several), in id order."""
+    listing = set(os.listdir(videos_dir))
+    ids = sorted({os.path.splitext(n)[0] for n in listing if os.path.splitext(n)[1] in VIDEO_EXTENSIONS})
+    return {vid: find_movie(videos_dir, vid, listing) for vid in ids}
 
 
 def probe_video_source(path, fps=AVA_FPS, start_second=AVA_START_SECOND):

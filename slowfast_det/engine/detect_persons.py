@@ -28,7 +28,6 @@ import logging
 import os
 import tempfile
 
-import av
 import detectron2.data.transforms as T
 import numpy as np
 import torch
@@ -43,7 +42,7 @@ from slowfast_det.data import keyframe_index, load_ava_dicts
 from slowfast_det.data.ava_io import read_frame_list
 from slowfast_det.data.decode import read_frame
 from slowfast_det.data.timestamps import format_timestamp
-from slowfast_det.data.video_reader import VIDEO_EXTENSIONS, probe_video_source, read_clip
+from slowfast_det.data.video_reader import VIDEO_EXTENSIONS, index_movies, list_movies, read_clip
 from slowfast_det.engine.infer import PendingCommit
 from slowfast_det.engine.predictor import RandomWeightsError, check_model_weights
 
@@ -116,26 +115,17 @@ def _frame_list_lengths(frame_list_file):
 
 def _movie_lengths(videos_dir, fps, start_second, stats):
     """video id -> frames of the AVA frame index each movie of ``videos_dir`` covers (from its
-    header); movies whose header cannot be read are left out (counted, logged)."""
-    names = sorted(os.listdir(videos_dir))
+    header); movies whose header cannot be read or gives no duration are left out (counted, logged)."""
+    sources, _, unreadable = index_movies(videos_dir, list(list_movies(videos_dir)), fps, start_second)
     lengths = {}
-    for name in names:
-        vid, ext = os.path.splitext(name)
-        if ext not in VIDEO_EXTENSIONS or vid in lengths:
-            continue
-        path = os.path.join(videos_dir, name)
-        try:
-            n = probe_video_source(path, fps, start_second)["num_frames"]
-        except (av.error.FFmpegError, ValueError, OSError) as e:  # reported; the other movies go on
-            n, why = None, f"{type(e).__name__}: {e}"
-        else:
-            why = "its header gives no duration"
-        if not n:
-            logger.warning("%s: left out of the every-second keyframes (%s)", path, why)
+    for vid, src in sources.items():
+        if not src["num_frames"]:
+            logger.warning("%s: left out of the every-second keyframes (%s)", src["path"],
+                           unreadable.get(vid, "its header gives no duration"))
             if stats is not None:
                 stats["movies_unreadable"] += 1
             continue
-        lengths[vid] = n
+        lengths[vid] = src["num_frames"]
     if not lengths:
         raise ValueError(f"{videos_dir}: no readable movie ({', '.join(VIDEO_EXTENSIONS)})")
     return lengths
