@@ -8,7 +8,6 @@ counted way and the run's outputs are complete. The unit-level behaviour of each
 is tested in tests/data and tests/evaluation; here the whole path is exercised.
 """
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -18,19 +17,12 @@ import sys
 
 import pytest
 import torch
+from script_modules import load_tool as load_tool_file  # tests/data (pytest.ini)
 from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/engine (pytest.ini)
 
 from slowfast_det.data.ava_io import AVAFormatError
 
-TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
 TRAIN, VAL = "_bad_train", "_bad_val"
-
-
-def _exec_tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(TOOLS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def load_tool(name):
@@ -38,8 +30,8 @@ def load_tool(name):
     script imports its sibling ``cpu_env`` as a top-level module (tools/ is then sys.path[0]),
     so that one is loaded by path and registered under its name first."""
     if "cpu_env" not in sys.modules:
-        sys.modules["cpu_env"] = _exec_tool("cpu_env")
-    return _exec_tool(name)
+        sys.modules["cpu_env"] = load_tool_file("cpu_env")
+    return load_tool_file(name)
 
 
 @pytest.fixture(autouse=True)

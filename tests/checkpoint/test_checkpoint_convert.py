@@ -5,7 +5,6 @@ or from our model's tensors renamed with the reference naming, which is written 
 independently of the converter), converted with tools/convert_checkpoint.py and loaded
 through SlowFastCheckpointer into a freshly initialised model, which must then hold exactly
 the original tensors."""
-import importlib.util
 import logging
 import os
 import pickle
@@ -27,16 +26,14 @@ from slowfast_det.checkpoint import (
     convert_pytorchvideo,
 )
 from slowfast_det.config import add_slowfast_config
+from script_modules import load_tool
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 
 @pytest.fixture(scope="module")
 def convert_cli():
-    spec = importlib.util.spec_from_file_location("convert_checkpoint", os.path.join(ROOT, "tools", "convert_checkpoint.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_tool("convert_checkpoint").main
 
 
 # ----------------------------------------------------------------------------- reference naming

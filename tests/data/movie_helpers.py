@@ -4,13 +4,12 @@ prepare_ava and video-source tests).
 Source frame ``i`` shows ``i`` in binary: 8 vertical bands of ``W / 8`` pixels, band ``b``
 white when bit ``b`` of ``i`` is set (so 256 distinct frames), optionally over a texture.
 """
-import importlib.util
-import os
 import sys
 
 import av
 import cv2
 import numpy as np
+from script_modules import load_script
 
 W, H = 64, 48
 
@@ -60,9 +59,6 @@ def source_index(image_path):
 
 def load_prepare_ava():
     """``datasets/prepare_ava.py`` as a module (it is a script, not a package module)."""
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    spec = importlib.util.spec_from_file_location("prepare_ava", os.path.join(repo, "datasets", "prepare_ava.py"))
-    mod = importlib.util.module_from_spec(spec)
+    mod = load_script("datasets/prepare_ava.py")
     sys.modules.setdefault("prepare_ava", mod)  # its worker pool pickles functions by module name
-    spec.loader.exec_module(mod)
     return mod

@@ -5,6 +5,7 @@ import sys
 from ava_tiny import frame_path, make_ava_root, write_annotation
 
 from slowfast_det.data.checker import check_ava_dataset
+from script_modules import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -96,12 +97,7 @@ def test_missing_files_and_bad_label_map(tmp_path):
 
 
 def _tool():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("check_ava_dataset_tool", os.path.join(REPO, "tools", "check_ava_dataset.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/check_ava_dataset.py", "check_ava_dataset_tool")
 
 
 def test_tool_exit_status_and_report(tmp_path, capsys):

@@ -7,7 +7,6 @@ here with --start 1) is checked frame by frame for 25, 29.97 and 30 fps movies. 
 Matroska file and an unreadable file check the counted recovery and the failure; the ffmpeg
 binary path is checked with a fake ffmpeg (ffmpeg is not installed here).
 """
-import importlib.util
 import json
 import os
 import stat
@@ -23,6 +22,7 @@ from movie_helpers import H, W, source_index, write_movie
 
 from slowfast_det.data.ava_io import read_frame_list
 from slowfast_det.utils.argv import attach_dash_values
+from script_modules import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECONDS = 3
@@ -32,11 +32,7 @@ EXTENSIONS = {"m25": ".mp4", "m2997": ".mp4", "m30": ".mkv"}  # Matroska: 1 ms t
 
 @pytest.fixture(scope="module")
 def prepare():
-    spec = importlib.util.spec_from_file_location("prepare_ava", os.path.join(REPO, "datasets", "prepare_ava.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["prepare_ava"] = mod  # the worker pool pickles its functions by module name
-    spec.loader.exec_module(mod)
-    yield mod
+    yield load_script("datasets/prepare_ava.py", register=True)  # the worker pool pickles its functions by module name
     del sys.modules["prepare_ava"]
 
 

@@ -14,7 +14,6 @@ runs, in a subprocess:
                                  from the converted weights and evaluates on val with the proposals
 6. tools/eval_ava.py             the official metric on the written detections: the same mAP
 """
-import importlib.util
 import json
 import os
 import subprocess
@@ -30,6 +29,7 @@ from slowfast_det.data import register_ava_dataset
 from slowfast_det.data.ava_io import read_box_csv
 from slowfast_det.evaluation.person_boxes import person_box_ap
 from slowfast_det.synthetic import generate
+from script_modules import load_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(REPO, "tools")
@@ -65,13 +65,6 @@ def encode_movie(frames_dir, path, fps=30):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(TOOLS, f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def train_synthetic_detector(src_root, out_dir):

@@ -1,5 +1,4 @@
 """Helpers of the evaluation tests: tables and files built from plain row lists."""
-import importlib.util
 import os
 
 import numpy as np
@@ -83,9 +82,3 @@ def random_case(rng, num_keys=25, num_classes=5, tied=False):
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def load_tool(name):
-    """A script of tools/ as a module (without putting tools/ on sys.path)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -1,7 +1,6 @@
 """slowfast_det.modeling.analysis (tools/analyze_model.py) counts the whole detector (backbone
 and head) without crashing, and its FLOPs equal the multiply-accumulates of every conv / linear
 layer counted by hooks."""
-import importlib.util
 import os
 
 import pytest
@@ -9,6 +8,7 @@ import torch
 from detectron2.modeling import build_model
 
 from slowfast_det.modeling import NonLocalBlock3d, analysis
+from script_modules import load_tool
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 TINY = ["MODEL.SLOWFAST.STAGE_BLOCKS", "[1, 1, 1, 1]", "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8",
@@ -17,10 +17,7 @@ TINY = ["MODEL.SLOWFAST.STAGE_BLOCKS", "[1, 1, 1, 1]", "MODEL.SLOWFAST.WIDTH_PER
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("analyze_model", os.path.join(ROOT, "tools", "analyze_model.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("analyze_model")
 
 
 def hook_macs(model, inputs):

@@ -1,6 +1,5 @@
 """Tests of the synthetic AVA-format dataset generator (tiny sizes: a few seconds)."""
 import copy
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from script_modules import load_script
 
 from slowfast_det.data.ava_io import read_box_csv, read_exclusions, read_frame_list, read_label_map
 from slowfast_det.synthetic import CLASSES, MOTION_CLASS_IDS, SyntheticSpec, ensure_synthetic_dataset, generate
@@ -400,10 +400,7 @@ def test_invalid_sizes_are_rejected(tmp_path):
 
 
 def test_command_line(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        "prepare_synthetic_ava", os.path.join(os.path.dirname(__file__), "..", "..", "datasets", "prepare_synthetic_ava.py"))
-    prepare_synthetic_ava = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(prepare_synthetic_ava)
+    prepare_synthetic_ava = load_script("datasets/prepare_synthetic_ava.py")
     root = str(tmp_path / "syn")
     args = ["--root", root, "--train-videos", "1", "--val-videos", "1", "--duration", "5", "--width", "64", "--height", "48", "--no-progress"]
     assert prepare_synthetic_ava.main(args + ["--workers", "1"]) == 0

@@ -1,5 +1,4 @@
 """tools/demo.py and the file demo (slowfast_det.engine.demo_runner and its parts): a generated video, a tiny random model, a box CSV."""
-import importlib.util
 import logging
 import os
 
@@ -15,11 +14,10 @@ from slowfast_det.engine.demo_runner import VideoActionDemo
 from slowfast_det.engine.keyframe_clips import clip_indices, iter_keyframe_clips
 from slowfast_det.engine.person_boxes import CSVBoxes
 from slowfast_det.engine.visualize import ActionVisualizer
+from script_modules import load_tool
 
 # tools/demo.py as a module, without putting tools/ on sys.path (the other demo tests import it from here)
-_spec = importlib.util.spec_from_file_location("demo", os.path.join(os.path.dirname(__file__), "..", "..", "tools", "demo.py"))
-demo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(demo)
+demo = load_tool("demo")
 
 H, W, FPS = 48, 64, 30
 NUM_VIDEO_FRAMES = 95  # 3.17 s: keyframes 0, 1, 2, 3 (frame 90 is the last keyframe)

@@ -1,6 +1,5 @@
 """tools/detect_persons.py and slowfast_det.engine.detect_persons: a tiny AVA-format folder, a
 tiny randomly initialised Faster R-CNN (fixed weights file), CSV format, resume, refusals."""
-import importlib.util
 import logging
 import os
 import urllib.error
@@ -26,11 +25,10 @@ from slowfast_det.engine.detect_persons import (
     register_keyframe_reader,
 )
 from slowfast_det.evaluation.person_boxes import person_box_ap
+from script_modules import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location("detect_persons_tool", os.path.join(ROOT, "tools", "detect_persons.py"))
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+tool = load_script("tools/detect_persons.py", "detect_persons_tool")
 
 H, W = 48, 64
 NUM_VIDEO_FRAMES = 100  # keyframes 900..903 (frame 90 is the last keyframe)

@@ -1,7 +1,6 @@
 """ONNX export (slowfast_det.export, tools/export_model.py): onnxruntime's CPU scores equal
 PyTorch's within 1e-4 for the synthetic SlowFast with randomised weights and norm statistics;
 the ONNX predictor equals ActionPredictor; random weights are refused unless allowed."""
-import importlib.util
 import os
 
 import numpy as np
@@ -16,6 +15,7 @@ from slowfast_det.export import OnnxActionDetector, OnnxActionPredictor, build_e
 from slowfast_det.export.check import random_clip_and_rois
 from slowfast_det.export.onnx_export import model_metadata
 from slowfast_det.utils.testing import randomize_
+from script_modules import load_tool
 
 try:  # the only reason to skip: the pinned wheels do not install / load on this platform
     import onnx
@@ -139,10 +139,7 @@ def test_onnx_predictor_equals_action_predictor(tmp_path):
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("export_model", os.path.join(REPO, "tools", "export_model.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool("export_model")
 
 
 def test_tool_refuses_random_weights_then_exports_and_checks(tmp_path, caplog):

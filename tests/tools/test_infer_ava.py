@@ -1,5 +1,4 @@
 """tools/infer_ava.py: AVA-format frames + predicted boxes -> results CSV; interrupt and resume."""
-import importlib.util
 import os
 
 import cv2
@@ -8,11 +7,9 @@ import pytest
 import torch
 
 from slowfast_det.data.ava_io import read_box_csv
+from script_modules import load_tool
 
-_spec = importlib.util.spec_from_file_location(
-    "infer_ava", os.path.join(os.path.dirname(__file__), "..", "..", "tools", "infer_ava.py"))
-infer_ava = importlib.util.module_from_spec(_spec)  # tools/infer_ava.py, without putting tools/ on sys.path
-_spec.loader.exec_module(infer_ava)
+infer_ava = load_tool("infer_ava")
 
 K = 5
 NUM_VIDEO_FRAMES = 100  # seconds 900..903 are keyframes inside the videos
