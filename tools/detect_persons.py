@@ -12,10 +12,11 @@
 Input: an AVA-format folder (``--dataset-root`` with ``frames/``, ``frame_lists/<split>.csv``
 and ``annotations/ava_<split>_<version>.csv``, or with ``--frame-source video`` the movies
 ``videos/<video_id>.{mp4,mkv,webm}`` instead of frames and frame list; each file can be given
-instead) or a registered AVA dataset (``--dataset synthetic_ava_val``, its own frame source). Keyframes (``--keyframes``): those of
-the ground-truth file, or every whole second of every video when there is none; ``catalog``
-takes the registered dataset's dicts as they are (any frame source with a keyframe reader,
-see ``slowfast_det.engine.detect_persons.register_keyframe_reader``).
+instead) or a registered AVA dataset (``--dataset synthetic_ava_val``, its own frame source).
+Keyframes (``--keyframes``): those of the ground-truth file, or every whole second of every
+video when there is none; ``catalog`` takes the registered dataset's dicts as they are (any
+frame source with a keyframe reader, see
+``slowfast_det.engine.detect_persons.register_keyframe_reader``).
 
 Output: ``<output-dir>/ava_<split>_predicted_boxes.csv`` (or ``--output``) in AVA's format:
 ``video_id,timestamp,x1,y1,x2,y2,,score`` (timestamp 4 digits, boxes normalised, empty
@@ -39,6 +40,7 @@ from detectron2.utils.logger import setup_logger
 
 import slowfast_det  # noqa: F401  (registers the AVA datasets)
 from slowfast_det.checkpoint import WeightsDownloadError
+from slowfast_det.data.frames import default_start_second
 from slowfast_det.engine.detect_persons import (
     KEYFRAME_MODES,
     BatchPersonDetector,
@@ -118,7 +120,7 @@ def dataset_files(args):
                  groundtruth=os.path.join(root, "annotations", f"ava_{split}_{v}.csv"),
                  exclusions=excl if os.path.exists(excl) else None, split=split, fps=args.fps,
                  start_second=args.start_second if args.start_second is not None else
-                 (0 if args.frame_source == "video" else 900), frame_source=args.frame_source,
+                 default_start_second(args.frame_source), frame_source=args.frame_source,
                  videos_dir=os.path.join(root, "videos"))
     for key, given in (("frames_dir", args.frames_dir), ("frame_list", args.frame_list),
                        ("groundtruth", args.groundtruth), ("exclusions", args.exclusions),

@@ -27,8 +27,9 @@ from .ava_io import (
 )
 from .checker_video import VIDEO_PROBLEMS, VIDEO_WARNINGS, check_movies
 from .custom import find_label_map
-from .datasets import AVA_FPS, AVA_START_SECOND
+from .datasets import AVA_FPS
 from .decode import read_frame
+from .frames import default_start_second
 from .timestamps import format_timestamp, frame_positions
 
 __all__ = ["AVACheckReport", "check_ava_dataset", "PROBLEMS", "WARNINGS"]
@@ -276,8 +277,8 @@ def check_ava_dataset(
     if frame_source not in ("frames", "video"):
         raise ValueError(f"frame_source must be 'frames' or 'video', got {frame_source!r}")
     video = frame_source == "video"
-    if start_second is None:  # frame 0 of extracted frames is second 900 (AVA); movies: their own times
-        start_second = 0 if video else AVA_START_SECOND
+    if start_second is None:
+        start_second = default_start_second(frame_source)
     if verify_images not in ("none", "keyframes", "all"):
         raise ValueError(f"verify_images must be 'none', 'keyframes' or 'all', got {verify_images!r}")
     root = os.path.abspath(root)

@@ -24,6 +24,7 @@ from detectron2.utils.logger import log_first_n
 
 from .ava_io import read_box_csv, read_label_map
 from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, dataset_for_frame_source, register_ava_dataset
+from .frames import default_start_second
 from .video_reader import list_movies
 
 __all__ = [
@@ -196,7 +197,7 @@ def register_ava_folder(name, root, *, version="v2.2", label_map_file=None, spli
     names = []
     for split in splits:
         for source, dataset, start in (("frames", f"{name}_{split}", start_second),
-                                       ("video", f"{name}_{split}{VIDEO_SUFFIX}", 0)):
+                                       ("video", f"{name}_{split}{VIDEO_SUFFIX}", default_start_second("video"))):
             register_ava_dataset(dataset, root, split, version=version, num_classes=max(ids), fps=fps,
                                  start_second=start, frame_source=source, label_map_file=label_map)
         names.append(f"{name}_{split}")

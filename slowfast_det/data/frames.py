@@ -20,6 +20,7 @@ __all__ = [
     "AVA_START_SECOND",
     "FrameTable",
     "clip_frame_indices",
+    "default_start_second",
     "frames_source",
     "keyframe_index",
 ]
@@ -28,6 +29,13 @@ __all__ = [
 AVA_FPS = 30
 #: Movie second of the first extracted frame (frame index 0).
 AVA_START_SECOND = 900
+
+
+def default_start_second(frame_source):
+    """The movie second of AVA frame index 0 when none is given: AVA's for extracted frames
+    (frame 1 is second 900, as AVA and prepare_ava write them); 0 for movies, whose
+    timestamps are read as movie times."""
+    return 0 if frame_source == "video" else AVA_START_SECOND
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 
