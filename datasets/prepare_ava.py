@@ -57,7 +57,7 @@ from fractions import Fraction
 import av
 from tqdm import tqdm
 
-from slowfast_det.data.ava_io import AVAFormatError, check_video_id, read_box_csv
+from slowfast_det.ava.io import AVAFormatError, check_video_id, read_box_csv
 from slowfast_det.data.movie_frames import expected_frame_count, iter_frames_by_time, probe_movie
 from slowfast_det.utils.argv import attach_dash_values
 from slowfast_det.utils.file_io import atomic_path

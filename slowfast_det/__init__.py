@@ -6,7 +6,7 @@ Importing the package registers its components in Detectron2's registries
 With the environment variable ``SLOWFAST_DET_LIGHT_IMPORT=1`` set before the first import,
 the package and ``slowfast_det.data`` import nothing themselves (no torch, no Detectron2,
 nothing registered), so that a tool needing only the file readers and the metric
-(``slowfast_det.data.ava_io``, ``slowfast_det.evaluation.ava_map``: numpy and pandas) starts in
+(``slowfast_det.ava.io``, ``slowfast_det.ava.metric``: numpy and pandas) starts in
 a fraction of a second; ``tools/eval_ava.py`` does this.
 """
 import os

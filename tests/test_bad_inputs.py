@@ -20,7 +20,7 @@ import torch
 from script_modules import load_tool as load_tool_file  # tests/data (pytest.ini)
 from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/engine (pytest.ini)
 
-from slowfast_det.data.ava_io import AVAFormatError
+from slowfast_det.ava.io import AVAFormatError
 
 TRAIN, VAL = "_bad_train", "_bad_val"
 

@@ -3,13 +3,20 @@
 
     .venv/bin/python tools/benchmark.py --task {loader,eval,model,train,soak,stream,tracking} [task options]
 
-Each task lives in its own module of ``slowfast_det.benchmarks`` (``eval``: ``evaluation``)
-exposing ``add_arguments(parser)`` and ``main(args) -> list of (metric, value, unit) rows``;
-this script parses the options and prints the rows as a summary table.
+Each task lives in its own module of the checkout's ``benchmarks/`` folder (``eval``:
+``evaluation``) exposing ``add_arguments(parser)`` and ``main(args) -> list of (metric,
+value, unit) rows``; this script parses the options and prints the rows as a summary table.
+The benchmarks are not part of the installed package: they run from a source checkout.
 """
+import os
+import sys
+
 import cpu_env  # noqa: F401  (first, before torch loads: OMP_WAIT_POLICY, see tools/cpu_env.py)
 
-from slowfast_det.benchmarks.cli import main
+# benchmarks/ sits beside tools/ in the checkout and is not installed with slowfast_det.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

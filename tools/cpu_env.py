@@ -10,7 +10,7 @@ than cores (a shared machine, or DataLoader workers next to the main process): w
 threads next to its loader worker than with 1 (``tools/benchmark.py --task train``). A value
 already set in the environment wins. Imported after torch, it sets nothing (it would come too
 late), so the environment's value is always the one in effect
-(``slowfast_det.utils.machine.omp_policy`` reports it).
+(``benchmarks.machine.omp_policy`` reports it).
 """
 import os
 import sys

@@ -52,7 +52,7 @@ from slowfast_det.engine.detect_persons import (
 )
 from slowfast_det.engine.infer import ResumableResultsWriter, run_fingerprint
 from slowfast_det.engine.predictor import RandomWeightsError
-from slowfast_det.evaluation.person_boxes import person_box_ap
+from slowfast_det.ava.person_boxes import person_box_ap
 
 logger = logging.getLogger("slowfast_det.detect_persons")
 
@@ -137,7 +137,7 @@ def print_quality(groundtruth, exclusions, csv_path, thresh):
 
 def main(argv=None, after_commit=None):
     """Run the detector; returns the stats of :func:`run_person_detection` plus ``output`` and
-    ``quality`` (:class:`~slowfast_det.evaluation.person_boxes.PersonBoxQuality` or None)."""
+    ``quality`` (:class:`~slowfast_det.ava.person_boxes.PersonBoxQuality` or None)."""
     args = get_parser().parse_args(argv)
     setup_logger(name="slowfast_det")
     files = dataset_files(args)

@@ -68,8 +68,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if "slowfast_det" not in sys.modules:  # the metric needs neither torch nor Detectron2
         os.environ.setdefault("SLOWFAST_DET_LIGHT_IMPORT", "1")
-    from slowfast_det.data.ava_io import AVAFormatError
-    from slowfast_det.evaluation.ava_map import evaluate_files, format_result
+    from slowfast_det.ava.io import AVAFormatError
+    from slowfast_det.ava.metric import evaluate_files, format_result
 
     try:
         result, names = evaluate_files(
@@ -82,7 +82,7 @@ def main(argv=None):
     print("\n".join(format_result(result, names)))
 
     if args.json:
-        from slowfast_det.evaluation.files import write_json
+        from slowfast_det.ava.files import write_json
 
         write_json(result.to_json_dict(names), args.json)
         print(f"wrote {args.json}")

@@ -88,7 +88,7 @@ def write_frame_list(frames_dir, video_ids, path):
 
 def no_keyframe_reason(args, stats):
     """Why no keyframe of the box CSV can be processed, in one message."""
-    from slowfast_det.data.ava_io import read_box_csv, read_frame_list
+    from slowfast_det.ava.io import read_box_csv, read_frame_list
 
     box_ids = sorted({v for v, _ in read_box_csv(args.boxes, kind="proposals").keys})
     if not box_ids:
@@ -110,7 +110,7 @@ def load_keyframes(cfg, args, stats=None):
     """Dataset dicts (one per keyframe named by the box CSV), in (video_id, timestamp) order.
     ``stats`` (a Counter) receives the loader's problem counts."""
     from slowfast_det.data import load_ava_dicts
-    from slowfast_det.data.ava_io import read_box_csv
+    from slowfast_det.ava.io import read_box_csv
 
     if not os.path.isdir(args.frames_dir):
         raise FileNotFoundError(f"frame folder not found: {args.frames_dir}")
@@ -146,7 +146,7 @@ def main(argv=None, after_commit=None):
     """
     from slowfast_det.checkpoint import WeightsDownloadError
     from slowfast_det.data import build_ava_test_loader
-    from slowfast_det.data.ava_io import read_label_map
+    from slowfast_det.ava.io import read_label_map
     from slowfast_det.engine.infer import ResumableResultsWriter, results_csv_text, run_fingerprint, run_inference
     from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError, check_model_weights
 

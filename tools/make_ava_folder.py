@@ -19,7 +19,7 @@ import argparse
 import logging
 import sys
 
-from slowfast_det.data.ava_errors import AVAFormatError
+from slowfast_det.ava.errors import AVAFormatError
 from slowfast_det.data.custom import CustomDatasetError, make_ava_folder
 
 

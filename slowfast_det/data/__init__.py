@@ -4,7 +4,7 @@ Importing this package registers the built-in AVA datasets (lazily, see ``datase
 """
 from slowfast_det import LIGHT_IMPORT
 
-from . import ava_io  # noqa: F401
+from slowfast_det.ava import io as ava_io  # noqa: F401
 
 if not LIGHT_IMPORT:  # SLOWFAST_DET_LIGHT_IMPORT=1: only ava_io (see slowfast_det/__init__.py)
     from .build import build_ava_test_loader, build_ava_train_loader

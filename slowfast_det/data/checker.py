@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ava_checks import PIXEL_LIMIT, BoxScale, classes_outside, repeated_rows
-from .ava_io import (
+from slowfast_det.ava.checks import PIXEL_LIMIT, BoxScale, classes_outside, repeated_rows
+from slowfast_det.ava.io import (
     FRAME_LIST_HEADER,
     AVAFormatError,
     frame_list_has_header,
@@ -30,7 +30,7 @@ from .custom import find_label_map
 from .datasets import AVA_FPS
 from .decode import read_frame
 from .frames import default_start_second
-from .timestamps import format_timestamp, frame_positions
+from slowfast_det.ava.timestamps import format_timestamp, frame_positions
 
 __all__ = ["AVACheckReport", "check_ava_dataset", "PROBLEMS", "WARNINGS"]
 

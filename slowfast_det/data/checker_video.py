@@ -15,7 +15,7 @@ from fractions import Fraction
 import av
 
 from .movie_frames import expected_frame_count, probe_movie
-from .timestamps import format_timestamp, frame_position
+from slowfast_det.ava.timestamps import format_timestamp, frame_position
 from .video_reader import VideoReader, find_movie, index_time
 
 __all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies"]

@@ -22,7 +22,7 @@ import shutil
 from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import log_first_n
 
-from .ava_io import read_box_csv, read_label_map
+from slowfast_det.ava.io import read_box_csv, read_label_map
 from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, dataset_for_frame_source, register_ava_dataset
 from .frames import default_start_second
 from .video_reader import list_movies

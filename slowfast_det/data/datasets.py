@@ -35,9 +35,9 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
-from .ava_io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
+from slowfast_det.ava.io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
 from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
-from .timestamps import format_timestamp, frame_positions, normalize
+from slowfast_det.ava.timestamps import format_timestamp, frame_positions, normalize
 from .video_reader import index_movies
 
 __all__ = [

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from .timestamps import frame_position, frame_positions
+from slowfast_det.ava.timestamps import frame_position, frame_positions
 
 __all__ = [
     "AVA_FPS",
@@ -44,7 +44,7 @@ def clip_frame_indices(timestamps, num_frames, sampling_rate, num_video_frames, 
     """Frame indices of the clip of each keyframe (the AVA clip convention).
 
     The keyframe at time ``t`` is frame ``c = (t - start_second) * fps`` (rounded to the
-    nearest frame for sub-second times, :mod:`~slowfast_det.data.timestamps`); its clip is
+    nearest frame for sub-second times, :mod:`~slowfast_det.ava.timestamps`); its clip is
     ``c - num_frames * sampling_rate // 2 + i * sampling_rate`` for ``i < num_frames``
     (``range(c - L/2, c + L/2, sampling_rate)`` with ``L = num_frames * sampling_rate`` as in
     PySlowFast), clamped to ``[0, num_video_frames - 1]``.

@@ -18,7 +18,7 @@ boxes of its nearest keyframe. :meth:`VideoActionDemo.run_stream` processes a li
 Output CSVs:
 
 * results (``csv_path``): the evaluator's format and writer
-  (:func:`~slowfast_det.evaluation.files.write_detections_csv`): ``video_id, timestamp, x1,
+  (:func:`~slowfast_det.ava.files.write_detections_csv`): ``video_id, timestamp, x1,
   y1, x2, y2, action_id, score`` with boxes normalised to the frame and timestamps (seconds
   from the start of the video) as 4 digits, one row per (keyframe, person, class) for the
   classes of ``DEMO.LABEL_MAP`` (all classes without one);
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slowfast_det.data.timestamps import format_timestamp
+from slowfast_det.ava.timestamps import format_timestamp
 
 from .keyframe_clips import fps_warning, iter_keyframe_clips
 from .person_boxes import CSVBoxes, PersonDetector
@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 def class_names_from_cfg(cfg):
     """Action names (dict id -> name): ``DEMO.LABEL_MAP`` if set, else the label map of the
     first test dataset (``DATASETS.TEST[0]``) if it is on disk, else none (ids are shown)."""
-    from slowfast_det.data.ava_io import read_label_map
+    from slowfast_det.ava.io import read_label_map
 
     if cfg.DEMO.LABEL_MAP:
         return read_label_map(cfg.DEMO.LABEL_MAP)[0]
@@ -201,7 +201,7 @@ class VideoActionDemo:
                 persons_rows.append((video_id, result.timestamp, norm[r], track, result.actions[r][: self.visualizer.top_k]))
 
     def _finish_csvs(self, results, persons_rows, csv_path, persons_csv, stats):
-        from slowfast_det.evaluation.files import write_detections_csv
+        from slowfast_det.ava.files import write_detections_csv
 
         os.makedirs(os.path.dirname(os.path.abspath(csv_path)), exist_ok=True)
         stats["rows"] = write_detections_csv(results, self.class_ids, csv_path)
@@ -210,7 +210,7 @@ class VideoActionDemo:
             stats["tracks"] = len({r[3] for r in persons_rows})
 
     def _check_video(self, fps, video_id):
-        from slowfast_det.data.ava_io import check_video_id
+        from slowfast_det.ava.io import check_video_id
 
         check_video_id(video_id)
         if "," in video_id:

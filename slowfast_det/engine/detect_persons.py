@@ -39,9 +39,9 @@ from tqdm import tqdm
 
 from slowfast_det.checkpoint import local_weights
 from slowfast_det.data import keyframe_index, load_ava_dicts
-from slowfast_det.data.ava_io import read_frame_list
+from slowfast_det.ava.io import read_frame_list
 from slowfast_det.data.decode import read_frame
-from slowfast_det.data.timestamps import format_timestamp
+from slowfast_det.ava.timestamps import format_timestamp
 from slowfast_det.data.video_reader import VIDEO_EXTENSIONS, index_movies, list_movies, read_clip
 from slowfast_det.engine.infer import PendingCommit
 from slowfast_det.engine.predictor import RandomWeightsError, check_model_weights
@@ -329,7 +329,7 @@ class BatchPersonDetector:
 def boxes_csv_text(items):
     """AVA predicted-boxes rows of ``items`` = ``[(video_id, timestamp, boxes (R, 4) normalised,
     scores (R,))]``: ``video_id,tttt,x1,y1,x2,y2,,score``; a keyframe without boxes is the
-    2-column row ``video_id,tttt`` (timestamps as :func:`~slowfast_det.data.timestamps.format_timestamp`:
+    2-column row ``video_id,tttt`` (timestamps as :func:`~slowfast_det.ava.timestamps.format_timestamp`:
     ``0902``, or ``0902.5`` for a sub-second keyframe)."""
     lines = []
     for vid, ts, boxes, scores in items:

@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from slowfast_det.data.timestamps import normalize
+from slowfast_det.ava.timestamps import normalize
 
 __all__ = ["ResumableResultsWriter", "run_fingerprint", "keyframe_result", "results_csv_text", "run_inference"]
 
@@ -163,7 +163,7 @@ def keyframe_result(sample, instances, class_ids):
         class_ids: the action ids to keep (sorted).
     Returns:
         ``(video_id, timestamp, boxes float64 (R, 4) normalised, scores (R, len(class_ids)))``,
-        the input of :func:`~slowfast_det.evaluation.files.write_detections_csv`.
+        the input of :func:`~slowfast_det.ava.files.write_detections_csv`.
     """
     h, w = float(sample["height"]), float(sample["width"])
     boxes = instances.pred_boxes.tensor.cpu().double().numpy() / np.array([w, h, w, h])
@@ -176,9 +176,9 @@ def keyframe_result(sample, instances, class_ids):
 
 def results_csv_text(keyframes, class_ids):
     """CSV text of keyframe results in the evaluator's format, written by the evaluator's own
-    writer (:func:`~slowfast_det.evaluation.files.write_detections_csv`): rows
+    writer (:func:`~slowfast_det.ava.files.write_detections_csv`): rows
     ``video_id,timestamp,x1,y1,x2,y2,action_id,score``, keyframes sorted by (video, time)."""
-    from slowfast_det.evaluation.files import write_detections_csv
+    from slowfast_det.ava.files import write_detections_csv
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "results.csv")

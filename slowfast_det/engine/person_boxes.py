@@ -123,7 +123,7 @@ class CSVBoxes:
     """
 
     def __init__(self, path, video_id, score_thresh=0.0):
-        from slowfast_det.data.ava_io import read_box_csv
+        from slowfast_det.ava.io import read_box_csv
 
         table = read_box_csv(path, kind="proposals")
         rows = table.rows[table.rows["video_id"] == video_id]

@@ -4,7 +4,7 @@ Detectron2 ``DatasetEvaluator`` (``AVAEvaluator``) and for ``tools/eval_ava.py``
 The metric (``ava_map``, ``result``, ``box_arrays``, ``reference``) needs only numpy, pandas
 and optionally pyarrow; ``AVAEvaluator`` (Detectron2, torch) is imported on first use.
 """
-from .ava_map import FrameMAPResult, evaluate_files, format_result, frame_map
+from slowfast_det.ava.metric import FrameMAPResult, evaluate_files, format_result, frame_map
 
 __all__ = ["AVAEvaluator", "FRAME_MAP_KEY", "FrameMAPResult", "evaluate_files", "format_result", "frame_map"]
 

@@ -2,7 +2,7 @@
 
 Collects per-box, per-class scores from the model outputs (see ``docs/DATAFLOW.md``),
 gathers them on rank 0, writes the official-format detections CSV and scores that file
-with :func:`slowfast_det.evaluation.ava_map.evaluate_files`, the same code path as
+with :func:`slowfast_det.ava.metric.evaluate_files`, the same code path as
 ``tools/eval_ava.py``, so re-scoring the CSV gives exactly the reported numbers.
 """
 import itertools
@@ -17,11 +17,11 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from slowfast_det.data.timestamps import format_timestamp, normalize
+from slowfast_det.ava.timestamps import format_timestamp, normalize
 
-from .ava_map import evaluate_files, format_result
-from .result import KEYS_ABSENT_RULES
-from .files import write_detections_csv, write_json
+from slowfast_det.ava.metric import evaluate_files, format_result
+from slowfast_det.ava.result import KEYS_ABSENT_RULES
+from slowfast_det.ava.files import write_detections_csv, write_json
 from .plots import write_plots
 
 __all__ = ["AVAEvaluator", "FRAME_MAP_KEY"]
@@ -71,7 +71,7 @@ class AVAEvaluator(DatasetEvaluator):
             keys_absent_from_groundtruth: detections at keys absent from the ground-truth
                 file: "false-positive" (the 2019 official script, commit 3fee089) or
                 "ignore" (the 2020 script, commit c070fdb and later); see
-                :func:`~slowfast_det.evaluation.ava_map.frame_map`.
+                :func:`~slowfast_det.ava.metric.frame_map`.
         """
         if capacity < 0:
             raise ValueError(f"capacity must be >= 0 (0 keeps all), got {capacity}")

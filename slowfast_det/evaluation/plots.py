@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from slowfast_det.utils.file_io import atomic_path
 
-from .result import ACTION_GROUPS, grouped_map
+from slowfast_det.ava.result import ACTION_GROUPS, grouped_map
 
 __all__ = ["plot_per_class_ap", "plot_pr_curves", "write_plots"]
 
@@ -44,7 +44,7 @@ def plot_per_class_ap(result, path, class_names=None):
     grey outside them), and each group's mAP is drawn as a dotted line over its own bars.
 
     Args:
-        result: :class:`~slowfast_det.evaluation.ava_map.FrameMAPResult`.
+        result: :class:`~slowfast_det.ava.metric.FrameMAPResult`.
         path: output PNG.
         class_names: optional dict id -> name.
 

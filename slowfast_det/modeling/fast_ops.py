@@ -12,7 +12,7 @@ stored in ``torch.channels_last_3d`` memory format (physically ``(N, T, H, W, C)
 The results equal ``F.conv3d`` up to float rounding (the same products, summed in another
 order), and autograd differentiates through the views. On CPU this avoids oneDNN's slow 3D
 kernels for few channels and PyTorch's THNN fallback (``slow_conv3d``) that small batches
-take; see ``tools/benchmark.py --task model`` (``slowfast_det.benchmarks.model``, parts
+take; see ``tools/benchmark.py --task model`` (``benchmarks.model``, parts
 ``levers`` and ``profile``) for the measured effect. (A ``1 x 1 x 1`` convolution as
 ``F.linear`` on the ``(N*T*H*W, C)`` view was tried too: as fast with one thread, 1.25x slower
 than the 2D convolution with two.) Inputs not in
@@ -25,7 +25,7 @@ its buffer on channels-last inputs with few channels (heap corruption, wrong gra
 reproduced with torch alone by ``tools/repro_onednn_1x1_bwd_weights.py``). Every fast-path
 convolution shape of the shipped and test configs is stress-tested against ``F.conv3d`` under
 ``MALLOC_CHECK_=3`` with the AVX2 and the native kernels
-(:mod:`slowfast_det.modeling.conv_check`, ``tests/modeling/test_conv_kernels.py``).
+(:mod:`benchmarks.conv_check`, ``tests/modeling/test_conv_kernels.py``).
 """
 from typing import Optional, Sequence
 

@@ -18,7 +18,7 @@ import tempfile
 
 import cv2
 
-from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.ava.io import read_box_csv
 from slowfast_det.data.datasets import AVA_START_SECOND
 from slowfast_det.utils.file_io import atomic_path
 

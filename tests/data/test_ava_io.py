@@ -1,6 +1,6 @@
 import pytest
 
-from slowfast_det.data.ava_io import (
+from slowfast_det.ava.io import (
     AVAFormatError,
     check_video_id,
     read_box_csv,
@@ -93,7 +93,7 @@ def test_video_id_escape_rejected(vid):
 
 
 def test_iter_box_csv_chunks_keep_file_lines(tmp_path):
-    from slowfast_det.data.ava_io import iter_box_csv
+    from slowfast_det.ava.io import iter_box_csv
 
     text = "".join(f"v,{902 + i},0.1,0.2,0.5,0.9,{1 + i % 3},0.{i}\n" for i in range(7)) + "\nv,950\n"
     p = write(tmp_path, "c.csv", text)

@@ -1,7 +1,7 @@
 """The loader benchmark runs end to end on a tiny configuration (a smoke test, no timing targets)."""
 import argparse
 
-from slowfast_det.benchmarks import loader as benchmark_loader
+from benchmarks import loader as benchmark_loader
 
 
 def test_benchmark_loader_rows(tmp_path):

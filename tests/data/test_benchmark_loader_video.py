@@ -2,8 +2,8 @@
 import argparse
 import os
 
-from slowfast_det.benchmarks import loader as benchmark_loader
-from slowfast_det.benchmarks import loader_video as benchmark_loader_video
+from benchmarks import loader as benchmark_loader
+from benchmarks import loader_video as benchmark_loader_video
 
 
 def test_benchmark_loader_video_rows(tmp_path):

@@ -5,7 +5,7 @@ import logging
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from slowfast_det.data.ava_errors import AVAFormatError
+from slowfast_det.ava.errors import AVAFormatError
 from slowfast_det.data.custom import (
     CustomDatasetError,
     check_num_classes,

@@ -8,7 +8,7 @@ from ava_tiny import frame_path, write_annotation
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from slowfast_det.data import datasets
-from slowfast_det.data.ava_io import AVAFormatError
+from slowfast_det.ava.io import AVAFormatError
 from slowfast_det.data.datasets import clip_frame_indices, load_ava_dicts
 from slowfast_det.data.frames import FrameTable, keyframe_index
 

@@ -1,7 +1,7 @@
 """read_frame_list (C parser): line numbers, 4- and 5-field rows, blank lines, bad values."""
 import pytest
 
-from slowfast_det.data.ava_io import AVAFormatError, read_frame_list
+from slowfast_det.ava.io import AVAFormatError, read_frame_list
 
 HEADER = "original_vido_id video_id frame_id path labels\n"
 

@@ -1,8 +1,8 @@
 """The label-map text-proto parser: layouts, field orders, encodings and errors with lines."""
 import pytest
 
-from slowfast_det.data.ava_io import AVAFormatError, read_label_map
-from slowfast_det.data.label_map import parse_label_map
+from slowfast_det.ava.io import AVAFormatError, read_label_map
+from slowfast_det.ava.label_map import parse_label_map
 
 AVA_NAMES = [f"action {i}" for i in range(1, 61)]
 
@@ -130,7 +130,7 @@ def test_not_utf8_names_the_line(tmp_path):
 
 def test_evaluator_reads_a_notepad_label_map(tmp_path):
     """BOM + CRLF + one-line items: the official script would find no class in this file."""
-    from slowfast_det.evaluation.ava_map import evaluate_files
+    from slowfast_det.ava.metric import evaluate_files
 
     lm = _write(tmp_path, b'\xef\xbb\xbfitem { name: "a" id: 1 }\r\nitem { id: 2 name: "b" }\r\n')
     gt = _write(tmp_path, "v,0902,0.1,0.1,0.5,0.5,1,0\nv,0902,0.5,0.5,0.9,0.9,2,0\n", "gt.csv")

@@ -20,7 +20,7 @@ import pytest
 
 from movie_helpers import H, W, source_index, write_movie
 
-from slowfast_det.data.ava_io import read_frame_list
+from slowfast_det.ava.io import read_frame_list
 from slowfast_det.utils.argv import attach_dash_values
 from script_modules import load_script
 

@@ -7,10 +7,10 @@ import os
 import pytest
 from ava_tiny import make_ava_root, write_annotation
 
-from slowfast_det.data.ava_checks import BoxScale, check_groundtruth, classes_outside, repeated_rows
-from slowfast_det.data.ava_io import AVAFormatError, frame_list_has_header, read_box_csv, read_frame_list
+from slowfast_det.ava.checks import BoxScale, check_groundtruth, classes_outside, repeated_rows
+from slowfast_det.ava.io import AVAFormatError, frame_list_has_header, read_box_csv, read_frame_list
 from slowfast_det.data.checker import check_ava_dataset
-from slowfast_det.evaluation.ava_map import evaluate_files
+from slowfast_det.ava.metric import evaluate_files
 
 LABEL_MAP = 'item { name: "a" id: 1 }\nitem { name: "b" id: 2 }\n'
 GT = "v,0902,0.1,0.1,0.5,0.5,1,0\nv,0902,0.5,0.5,0.9,0.9,2,1\nv,0903,0.1,0.1,0.5,0.5,1,0\n"

@@ -3,7 +3,7 @@ text for whole seconds, and the nearest-frame rule."""
 import numpy as np
 import pytest
 
-from slowfast_det.data.timestamps import format_timestamp, frame_position, normalize, normalize_array, parse_timestamp
+from slowfast_det.ava.timestamps import format_timestamp, frame_position, normalize, normalize_array, parse_timestamp
 
 
 @pytest.mark.parametrize("text", ["0902", "902", "902.0", "902.000000", "902.0000001", " 902 "])

@@ -1,10 +1,10 @@
-"""slowfast_det.benchmarks.soak (tools/benchmark.py --task soak) runs on a tiny AVA folder with 2
+"""benchmarks.soak (tools/benchmark.py --task soak) runs on a tiny AVA folder with 2
 workers and reports RSS rows."""
 import argparse
 
 from tiny_ava_run import make_tiny_ava, tiny_cfg, write_cfg
 
-from slowfast_det.benchmarks import soak as benchmark_soak
+from benchmarks import soak as benchmark_soak
 
 
 def test_soak_reports_start_and_end_rss_of_main_and_workers(tmp_path):

@@ -6,7 +6,7 @@ the AVX2 kernels too. This is the check that catches ``tools/repro_onednn_1x1_bw
 (a heap overflow in oneDNN's AVX2 strided 1x1 weight-gradient kernel) on any x86 machine.
 
 The cases come from running each config's backbone on the ``meta`` device at its training
-and test sizes (:func:`slowfast_det.modeling.conv_check.config_conv_cases`), with 8 frames
+and test sizes (:func:`benchmarks.conv_check.config_conv_cases`), with 8 frames
 (real channels, kernels, strides, dilations and spatial sizes; fewer frames than the configs).
 """
 import glob
@@ -19,8 +19,8 @@ import pytest
 from tiny_ava_run import tiny_cfg
 
 from slowfast_det.config import load_slowfast_cfg
-from slowfast_det.modeling.conv_check import config_conv_cases
-from slowfast_det.utils.testing import set_cfg_values
+from benchmarks.conv_check import config_conv_cases
+from benchmarks.random_weights import set_cfg_values
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED = sorted(
@@ -88,7 +88,7 @@ def test_fast_path_convolutions_equal_conv3d_on_avx2_and_native_kernels(cases_fi
     runs = {}
     for isa in ("AVX2", None):  # None: the machine's own (oneDNN's default, all ISAs)
         env = dict(base, MALLOC_CHECK_="3", OMP_NUM_THREADS="1", **({"ONEDNN_MAX_CPU_ISA": isa} if isa else {}))
-        cmd = [sys.executable, "-m", "slowfast_det.modeling.conv_check", str(path), "--reps", "1"]
+        cmd = [sys.executable, "-m", "benchmarks.conv_check", str(path), "--reps", "1"]
         runs[isa or "native"] = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for isa, proc in runs.items():
         out, _ = proc.communicate(timeout=600)

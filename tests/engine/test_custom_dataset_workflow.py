@@ -26,8 +26,8 @@ import torch
 from detectron2.config import get_cfg
 
 from slowfast_det.data import register_ava_dataset
-from slowfast_det.data.ava_io import read_box_csv
-from slowfast_det.evaluation.person_boxes import person_box_ap
+from slowfast_det.ava.io import read_box_csv
+from slowfast_det.ava.person_boxes import person_box_ap
 from slowfast_det.synthetic import generate
 from script_modules import load_tool
 

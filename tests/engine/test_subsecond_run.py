@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tiny_ava_run import ROOT, child_env, make_tiny_ava, run_train, tiny_cfg, write_cfg, write_annotation
 
-from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.ava.io import read_box_csv
 
 # every 0.5 s from 900.5 to 902.5 (frames 15..75 of the 100-frame videos)
 STAMPS = ["0900.5", "0901", "0901.5", "0902", "0902.5"]

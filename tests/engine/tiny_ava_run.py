@@ -78,7 +78,7 @@ def tiny_cfg(output_dir, *, train="ava_v2.2_train", test="ava_v2.2_val", **overr
     from detectron2.config import get_cfg
 
     from slowfast_det.config import add_slowfast_config
-    from slowfast_det.utils.testing import set_cfg_values
+    from benchmarks.random_weights import set_cfg_values
 
     cfg = get_cfg()
     add_slowfast_config(cfg)

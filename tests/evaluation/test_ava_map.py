@@ -2,8 +2,8 @@
 import pytest
 from ava_eval_cases import A, B, FAR, det_row, gt_row, table
 
-from slowfast_det.evaluation.ava_map import frame_map
-from slowfast_det.evaluation.reference import reference_frame_map
+from slowfast_det.ava.metric import frame_map
+from benchmarks.reference import reference_frame_map
 
 
 def fm(gt, det, classes=(1,), excluded=(), capacity=50):

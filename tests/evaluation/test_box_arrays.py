@@ -3,9 +3,9 @@ Python's float(), and anything unusual goes to the validating pandas reader."""
 import numpy as np
 import pytest
 
-from slowfast_det.data.ava_io import AVAFormatError
-from slowfast_det.evaluation import box_arrays
-from slowfast_det.evaluation.box_arrays import HAVE_PYARROW, read_box_arrays
+from slowfast_det.ava.io import AVAFormatError
+from slowfast_det.ava import box_arrays
+from slowfast_det.ava.box_arrays import HAVE_PYARROW, read_box_arrays
 
 needs_pyarrow = pytest.mark.skipif(not HAVE_PYARROW, reason="pyarrow is not installed")
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from ava_eval_cases import random_case, table, with_lines, write_csv, write_labelmap
 
-from slowfast_det.data.ava_io import BoxTable
-from slowfast_det.evaluation.ava_map import evaluate_files, frame_map
-from slowfast_det.evaluation.box_arrays import HAVE_PYARROW
-from slowfast_det.evaluation.reference import reference_evaluate_files, reference_frame_map
+from slowfast_det.ava.io import BoxTable
+from slowfast_det.ava.metric import evaluate_files, frame_map
+from slowfast_det.ava.box_arrays import HAVE_PYARROW
+from benchmarks.reference import reference_evaluate_files, reference_frame_map
 
 CLASSES = [1, 2, 3, 5]
 EXCLUDED = {("v1", 901), ("v2", 903)}
@@ -70,7 +70,8 @@ def test_files_match_the_reference(tmp_path, reader):
 def test_without_lookup_tables_the_sort_and_hash_paths_agree(seed, monkeypatch):
     # LUT_MAX = 1: timestamps are ranked, membership by np.isin, distinct keys by np.unique,
     # every key ranked for the cut, (key, class) groups found by binary search.
-    from slowfast_det.evaluation import array_ops, ava_map
+    from slowfast_det.ava import array_ops
+    from slowfast_det.ava import metric as ava_map
 
     rng = np.random.default_rng(100 + seed)
     gt, det = random_case(rng, tied=seed % 2 == 0)

@@ -4,8 +4,8 @@ import logging
 import pytest
 from ava_eval_cases import A, det_row, gt_row, write_csv, write_labelmap
 
-from slowfast_det.data.ava_io import AVAFormatError
-from slowfast_det.evaluation.ava_map import evaluate_files
+from slowfast_det.ava.io import AVAFormatError
+from slowfast_det.ava.metric import evaluate_files
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
-"""slowfast_det.benchmarks.evaluation (tools/benchmark.py --task eval) at a tiny scale: the case
+"""benchmarks.evaluation (tools/benchmark.py --task eval) at a tiny scale: the case
 it makes and the rows it reports."""
 import pandas as pd
 
-from slowfast_det.benchmarks import cli as benchmark
-from slowfast_det.benchmarks import evaluation as benchmark_eval
+from benchmarks import cli as benchmark
+from benchmarks import evaluation as benchmark_eval
 
 
 def test_make_case_has_the_ava_val_shape(tmp_path):

@@ -7,7 +7,7 @@ import sys
 import pytest
 from ava_eval_cases import FAR, ROOT, A, B, det_row, gt_row, write_csv, write_labelmap
 
-from slowfast_det.evaluation.box_arrays import HAVE_PYARROW
+from slowfast_det.ava.box_arrays import HAVE_PYARROW
 from script_modules import load_tool
 
 eval_ava = load_tool("eval_ava")

@@ -2,9 +2,9 @@
 import pytest
 from ava_eval_cases import A, det_row, gt_row, table
 
-from slowfast_det.evaluation.ava_map import frame_map
+from slowfast_det.ava.metric import frame_map
 from slowfast_det.evaluation.plots import plot_per_class_ap
-from slowfast_det.evaluation.result import ACTION_GROUPS, format_result, grouped_map
+from slowfast_det.ava.result import ACTION_GROUPS, format_result, grouped_map
 
 
 def test_groups_are_the_ava_id_ranges():

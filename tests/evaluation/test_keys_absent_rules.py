@@ -8,9 +8,9 @@ import json
 import pytest
 from ava_eval_cases import A, B, det_row, gt_row, table, with_lines, write_csv, write_labelmap
 
-from slowfast_det.data.ava_io import BoxTable
-from slowfast_det.evaluation.ava_map import evaluate_files, frame_map
-from slowfast_det.evaluation.reference import reference_evaluate_files, reference_frame_map
+from slowfast_det.ava.io import BoxTable
+from slowfast_det.ava.metric import evaluate_files, frame_map
+from benchmarks.reference import reference_evaluate_files, reference_frame_map
 from script_modules import load_tool
 
 eval_ava = load_tool("eval_ava")

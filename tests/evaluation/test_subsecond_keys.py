@@ -3,9 +3,9 @@ script (``0902``, ``902.0`` and ``902.000000`` are one key, ``902.5`` is its own
 fast metric and the official-structure reference, with exclusions and written detections."""
 import pytest
 
-from slowfast_det.evaluation.ava_map import evaluate_files
-from slowfast_det.evaluation.files import write_detections_csv
-from slowfast_det.evaluation.reference import reference_evaluate_files
+from slowfast_det.ava.metric import evaluate_files
+from slowfast_det.ava.files import write_detections_csv
+from benchmarks.reference import reference_evaluate_files
 
 LABEL_MAP = 'item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: 2\n}\n'
 # Person P at 902 and at 902.5 (moved), class 1 at both, class 2 at 902.5 only; 903.25 excluded.

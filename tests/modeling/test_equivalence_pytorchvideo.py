@@ -23,7 +23,7 @@ from detectron2.structures import Boxes, Instances
 
 from slowfast_det.checkpoint import convert_pytorchvideo
 from slowfast_det.config import add_slowfast_config
-from slowfast_det.utils.testing import randomize_, set_cfg_values
+from benchmarks.random_weights import randomize_, set_cfg_values
 
 pv_slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
 pv_resnet = pytest.importorskip("pytorchvideo.models.resnet")

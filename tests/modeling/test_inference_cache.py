@@ -8,7 +8,7 @@ from detectron2.modeling import build_backbone
 from torch import nn
 
 from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d
-from slowfast_det.utils.testing import randomize_
+from benchmarks.random_weights import randomize_
 
 CL3 = torch.channels_last_3d
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d
 from slowfast_det.modeling.fast_ops import conv3d, is_channels_last_3d, temporal_mean
-from slowfast_det.utils.testing import randomize_
+from benchmarks.random_weights import randomize_
 
 CL3 = torch.channels_last_3d
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from script_modules import load_script
 
-from slowfast_det.data.ava_io import read_box_csv, read_exclusions, read_frame_list, read_label_map
+from slowfast_det.ava.io import read_box_csv, read_exclusions, read_frame_list, read_label_map
 from slowfast_det.synthetic import CLASSES, MOTION_CLASS_IDS, SyntheticSpec, ensure_synthetic_dataset, generate
 from slowfast_det.synthetic import writer as gen_mod
 from slowfast_det.synthetic.writer import build_video, keyframe_seconds, read_manifest, video_ids

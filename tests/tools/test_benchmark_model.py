@@ -1,4 +1,4 @@
-"""slowfast_det.benchmarks.model (tools/benchmark.py --task model) end to end on tiny sizes (a
+"""benchmarks.model (tools/benchmark.py --task model) end to end on tiny sizes (a
 smoke test of the measurement code; no speed targets): ours vs pytorchvideo with the same
 weights, the lever ablation, batching and bf16. The activation-checkpointing part is in
 test_benchmark_model_checkpoint.py."""
@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from slowfast_det.benchmarks import model as benchmark_model
+from benchmarks import model as benchmark_model
 
 pytest.importorskip("pytorchvideo")
 

@@ -1,4 +1,4 @@
-"""slowfast_det.benchmarks.model, part "checkpoint" (slowfast_det.benchmarks.model_checkpoint):
+"""benchmarks.model, part "checkpoint" (benchmarks.model_checkpoint):
 peak memory and step time of training steps with and without activation checkpointing, each in
 fresh subprocesses (tiny synthetic model)."""
 import argparse
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from slowfast_det.benchmarks import model as benchmark_model
+from benchmarks import model as benchmark_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,11 +1,11 @@
-"""slowfast_det.benchmarks.stream (a short synthetic stream) and the id-switch count of
-slowfast_det.benchmarks.tracking; the 10-minute soak itself is run by hand (README numbers)."""
+"""benchmarks.stream (a short synthetic stream) and the id-switch count of
+benchmarks.tracking; the 10-minute soak itself is run by hand (README numbers)."""
 import argparse
 
 import numpy as np
 
-from slowfast_det.benchmarks import stream as benchmark_stream
-from slowfast_det.benchmarks import tracking as benchmark_tracking
+from benchmarks import stream as benchmark_stream
+from benchmarks import tracking as benchmark_tracking
 
 
 def test_stream_benchmark_reports_lag_skips_and_rss():

@@ -1,4 +1,4 @@
-"""slowfast_det.benchmarks.train (tools/benchmark.py --task train): a few iterations of a tiny
+"""benchmarks.train (tools/benchmark.py --task train): a few iterations of a tiny
 model on the tiny AVA folder, and the reading of Detectron2's per-iteration metrics (no speed
 targets)."""
 import argparse
@@ -8,7 +8,7 @@ import pytest
 from ava_tiny import make_ava_root  # tests/data (pytest.ini pythonpath)
 from detectron2.utils.events import EventStorage
 
-from slowfast_det.benchmarks import train as benchmark_train
+from benchmarks import train as benchmark_train
 
 
 def test_iteration_metrics_pairs_time_and_data_time_by_iteration():

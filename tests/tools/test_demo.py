@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from slowfast_det.data import clip_frame_indices
-from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.ava.io import read_box_csv
 from slowfast_det.engine.predictor import ActionPredictor
 from slowfast_det.engine.demo_runner import VideoActionDemo
 from slowfast_det.engine.keyframe_clips import clip_indices, iter_keyframe_clips

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_demo import BOXES_CSV, K, demo, tiny_cfg_file, write_video  # tools/demo.py, via test_demo
 
-from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.ava.io import read_box_csv
 from slowfast_det.engine.keyframe_clips import TRAINING_FPS, clip_indices, fps_warning, iter_keyframe_clips
 from slowfast_det.engine.tracking import PersonTracker, ScoreSmoother
 from slowfast_det.engine.visualize import ActionVisualizer, place_label

@@ -15,7 +15,7 @@ from detectron2.modeling import build_model
 from movie_helpers import image_index, write_movie
 
 from slowfast_det.data import register_ava_dataset
-from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.ava.io import read_box_csv
 from slowfast_det.engine.detect_persons import (
     BatchPersonDetector,
     KeyframeMapper,
@@ -24,7 +24,7 @@ from slowfast_det.engine.detect_persons import (
     read_keyframe,
     register_keyframe_reader,
 )
-from slowfast_det.evaluation.person_boxes import person_box_ap
+from slowfast_det.ava.person_boxes import person_box_ap
 from script_modules import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,11 +1,11 @@
-"""slowfast_det.benchmarks.model --parts export on a tiny clip (a smoke test of the measurement
+"""benchmarks.model --parts export on a tiny clip (a smoke test of the measurement
 code: PyTorch eager vs onnxruntime, side by side; no speed targets)."""
 import argparse
 import os
 
 import pytest
 
-from slowfast_det.benchmarks import model as bm
+from benchmarks import model as bm
 
 pytest.importorskip("onnxruntime",
                     reason="onnxruntime cannot be imported on this platform (pinned in requirements.txt)")

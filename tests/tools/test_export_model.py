@@ -14,7 +14,7 @@ from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError
 from slowfast_det.export import OnnxActionDetector, OnnxActionPredictor, build_exportable, export_onnx, read_metadata
 from slowfast_det.export.check import random_clip_and_rois
 from slowfast_det.export.onnx_export import model_metadata
-from slowfast_det.utils.testing import randomize_
+from benchmarks.random_weights import randomize_
 from script_modules import load_tool
 
 try:  # the only reason to skip: the pinned wheels do not install / load on this platform

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.ava.io import read_box_csv
 from script_modules import load_tool
 
 infer_ava = load_tool("infer_ava")

@@ -5,8 +5,8 @@ import importlib
 
 from tabulate import tabulate
 
-from slowfast_det.benchmarks import TASKS
-from slowfast_det.utils.machine import machine_rows
+from benchmarks import TASKS
+from benchmarks.machine import machine_rows
 
 __all__ = ["main"]
 
@@ -15,7 +15,7 @@ def main(argv=None):
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--task", choices=list(TASKS), required=True)
     known, _ = pre.parse_known_args(argv)
-    module = importlib.import_module(f"slowfast_det.benchmarks.{TASKS[known.task]}")
+    module = importlib.import_module(f"benchmarks.{TASKS[known.task]}")
     parser = argparse.ArgumentParser(description=f"slowfast_det benchmark: {known.task}")
     parser.add_argument("--task", choices=list(TASKS), required=True)
     module.add_arguments(parser)

@@ -12,8 +12,8 @@ Two readers, one result:
   same float64 as Python's ``float()`` (what the official script uses);
 - otherwise (pyarrow missing, or anything the fast reader does not take: 2-column rows, a
   timestamp written ``902.0``, an empty or malformed field, a bad video id, inf / nan ...)
-  the validating pandas reader :func:`slowfast_det.data.ava_io.iter_box_csv`, which either
-  reads the file or raises :class:`~slowfast_det.data.ava_io.AVAFormatError` naming file,
+  the validating pandas reader :func:`slowfast_det.ava.io.iter_box_csv`, which either
+  reads the file or raises :class:`~slowfast_det.ava.io.AVAFormatError` naming file,
   line and field. The fast reader never reports an error itself, so every message comes
   from one place.
 """
@@ -23,7 +23,7 @@ from typing import List
 
 import numpy as np
 
-from slowfast_det.data.ava_io import BOX_COLUMNS, iter_box_csv
+from slowfast_det.ava.io import BOX_COLUMNS, iter_box_csv
 
 try:  # optional: the pandas reader is used without it
     import pyarrow as pa
@@ -69,7 +69,7 @@ class BoxArrays:
 
     def columns(self):
         """``{column: array}`` in the box CSV's column names (``video_id`` as codes, equal
-        where the ids are equal), for :mod:`slowfast_det.data.ava_checks`."""
+        where the ids are equal), for :mod:`slowfast_det.ava.checks`."""
         cols = {c: getattr(self, c) for c in [*_INTS, *_FLOATS]}
         cols["video_id"] = self.video
         return cols
@@ -217,12 +217,12 @@ def read_box_arrays(path, kind="detections", chunksize=1_000_000, use_pyarrow=Tr
     """Read an AVA box CSV as :class:`BoxArrays` (see the module docstring).
 
     Detection scores are read as the official evaluator reads them: a row without a score
-    (7 fields) has NaN there (:func:`~slowfast_det.evaluation.ava_map.frame_map` scores it
+    (7 fields) has NaN there (:func:`~slowfast_det.ava.metric.frame_map` scores it
     1.0 and counts it), ``inf`` / ``1e400`` are kept; "nan" is an error.
 
     Args:
         path: the CSV file.
-        kind: "groundtruth" or "detections" (as :func:`~slowfast_det.data.ava_io.read_box_csv`).
+        kind: "groundtruth" or "detections" (as :func:`~slowfast_det.ava.io.read_box_csv`).
         chunksize: lines per chunk of the pandas reader.
         use_pyarrow: try the fast reader first (when pyarrow is installed).
 

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from slowfast_det.config import load_slowfast_cfg
-from slowfast_det.data.ava_io import read_box_csv
+from slowfast_det.ava.io import read_box_csv
 from slowfast_det.engine.demo_runner import VideoActionDemo
 from slowfast_det.synthetic.demo_video import write_demo_video
 

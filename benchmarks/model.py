@@ -68,17 +68,17 @@ import time
 import torch
 from detectron2.modeling import build_model
 
-from slowfast_det.benchmarks import REPO
-from slowfast_det.benchmarks.model_checkpoint import part_checkpoint
-from slowfast_det.benchmarks.model_inputs import alternate, make_inputs, model_cfg, ours_call, sync, theirs_call
+from benchmarks import REPO
+from benchmarks.model_checkpoint import part_checkpoint
+from benchmarks.model_inputs import alternate, make_inputs, model_cfg, ours_call, sync, theirs_call
 from slowfast_det.checkpoint import SlowFastCheckpointer, convert_pytorchvideo
 from slowfast_det.engine.process_setup import prepare_data
 from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer
 from slowfast_det.export import OnnxActionDetector, build_exportable, export_onnx
 from slowfast_det.modeling import Conv3d
 from slowfast_det.modeling.analysis import analyze
-from slowfast_det.utils.machine import load_avg, omp_policy
-from slowfast_det.utils.testing import randomize_
+from benchmarks.machine import load_avg, omp_policy
+from benchmarks.random_weights import randomize_
 
 CONFIGS = os.path.join(REPO, "configs", "AVA")
 TARGET_RATIO = 1.4

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from slowfast_det.data.timestamps import format_timestamp
+from slowfast_det.ava.timestamps import format_timestamp
 from slowfast_det.utils.file_io import atomic_path
 from slowfast_det.utils.lazy_import import lazy_module
 

@@ -1,9 +1,9 @@
 """Checks of parsed AVA box tables that the readers cannot make row by row.
 
 Shared by the dataset checker (:mod:`.checker`, which turns them into findings) and the
-evaluator (:func:`slowfast_det.evaluation.ava_map.evaluate_files`, which logs them): each
+evaluator (:func:`slowfast_det.ava.metric.evaluate_files`, which logs them): each
 check is a pure numpy / pandas function of a box table's ``rows`` (the DataFrame of
-:class:`~slowfast_det.data.ava_io.BoxTable`) and returns counts; the messages are made
+:class:`~slowfast_det.ava.io.BoxTable`) and returns counts; the messages are made
 here once. No torch, no Detectron2 (the evaluator command must start fast).
 
 - :class:`BoxScale`: boxes in pixels instead of coordinates normalised to [0, 1].

@@ -9,7 +9,7 @@ reading, metric), alternating them ``--repeats`` times and taking medians:
 
 - ours: the default ``tools/eval_ava.py -l -g -x -d`` command (``--capacity`` and
   ``--keys-absent-from-groundtruth`` passed when not the defaults);
-- the baseline: ``python -m slowfast_det.evaluation.reference`` with the same flags, the
+- the baseline: ``python -m benchmarks.reference`` with the same flags, the
   per-keyframe loop with the official script's structure (csv reader, a heap per key,
   per-key and per-class numpy evaluation, a Python precision-envelope loop). The official
   ActivityNet script itself cannot be run offline; this is its stand-in.
@@ -35,8 +35,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from slowfast_det.benchmarks import REPO as ROOT
-from slowfast_det.utils.machine import load_avg
+from benchmarks import REPO as ROOT
+from benchmarks.machine import load_avg
 
 # The 20 AVA v2.x ids that are not among the 60 evaluated classes.
 NOT_EVALUATED = {2, 16, 18, 19, 21, 23, 25, 31, 32, 33, 35, 39, 40, 42, 44, 50, 53, 55, 71, 75}
@@ -169,8 +169,8 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
 _CHILD = r"""
 import json, os, sys, time
 os.environ["SLOWFAST_DET_LIGHT_IMPORT"] = "1"  # as tools/eval_ava.py
-from slowfast_det.evaluation.ava_map import evaluate_files
-from slowfast_det.evaluation.box_arrays import HAVE_PYARROW
+from slowfast_det.ava.metric import evaluate_files
+from slowfast_det.ava.box_arrays import HAVE_PYARROW
 
 def vm_hwm_kib():
     with open("/proc/self/status") as f:
@@ -227,7 +227,7 @@ def main(args):
               f"{info['det_rows']} detection rows in {time.perf_counter() - t:.1f}s ({workdir})", flush=True)
         flags = _flags(paths, args)
         ours_cmd = [sys.executable, os.path.join(ROOT, "tools", "eval_ava.py"), *flags]
-        ref_cmd = [sys.executable, "-m", "slowfast_det.evaluation.reference", *flags]
+        ref_cmd = [sys.executable, "-m", "benchmarks.reference", *flags]
 
         arg = json.dumps({"labelmap": paths["labelmap"], "groundtruth": paths["groundtruth"],
                           "detections": paths["detections"], "exclusions": paths["exclusions"],
@@ -266,7 +266,7 @@ def main(args):
         ("capacity", args.capacity, "per keyframe"),
         ("keys absent from the ground truth", args.keys_absent_from_groundtruth, "rule"),
         ("command (ours)", "python tools/eval_ava.py " + " ".join(flags), ""),
-        ("command (baseline)", "python -m slowfast_det.evaluation.reference " + " ".join(flags), ""),
+        ("command (baseline)", "python -m benchmarks.reference " + " ".join(flags), ""),
         (f"ours end to end, wall (median of {len(runs['ours'])})", med["ours"][0], "s"),
         ("ours end to end, CPU", med["ours"][1], "s"),
         (f"official-structure loop end to end, wall (median of {len(runs['reference'])})", med["reference"][0], "s"),

@@ -3,7 +3,7 @@ persons, with the official evaluator on one class.
 
 Every distinct ground-truth box of a keyframe (rows with the same coordinates are one person
 with several actions) becomes one box of class 1 ("person"); every predicted box becomes a
-detection of class 1 with its score. :func:`~slowfast_det.evaluation.ava_map.frame_map` then
+detection of class 1 with its score. :func:`~slowfast_det.ava.metric.frame_map` then
 gives the PASCAL AP at IoU 0.5 under the AVA rules (excluded keys dropped, detections at keys
 without ground-truth boxes are false positives).
 """
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slowfast_det.data.ava_io import read_box_csv, read_exclusions
+from slowfast_det.ava.io import read_box_csv, read_exclusions
 
-from .ava_map import frame_map
+from .metric import frame_map
 
 __all__ = ["PersonBoxQuality", "person_box_ap"]
 

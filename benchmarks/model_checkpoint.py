@@ -1,7 +1,7 @@
 """Model benchmark, part ``checkpoint`` (``tools/benchmark.py --task model --parts checkpoint``):
 peak memory and step time of training steps with and without
 ``MODEL.SLOWFAST.ACTIVATION_CHECKPOINT``, each measured in a fresh process
-(``python -m slowfast_det.benchmarks.model_checkpoint``, :func:`ckpt_child`)."""
+(``python -m benchmarks.model_checkpoint``, :func:`ckpt_child`)."""
 import argparse
 import json
 import os
@@ -14,8 +14,8 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
-from slowfast_det.benchmarks import REPO
-from slowfast_det.benchmarks.model_inputs import make_inputs, model_cfg
+from benchmarks import REPO
+from benchmarks.model_inputs import make_inputs, model_cfg
 
 __all__ = ["TARGET_CKPT_MEMORY", "ckpt_child", "part_checkpoint"]
 

@@ -23,7 +23,7 @@ the file, the line and the field.
 """
 import re
 
-from .ava_errors import AVAFormatError
+from .errors import AVAFormatError
 
 __all__ = ["read_label_map", "parse_label_map"]
 

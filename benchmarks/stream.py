@@ -30,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from slowfast_det.benchmarks.soak import rss_mb
+from benchmarks.soak import rss_mb
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.demo_runner import VideoActionDemo
 from slowfast_det.engine.predictor import ActionPredictor

@@ -9,7 +9,7 @@ fresh process with ``MALLOC_CHECK_=3`` (glibc then aborts on heap corruption ins
 hiding it) and ``ONEDNN_MAX_CPU_ISA=AVX2`` or unset, as ``tests/modeling/test_conv_kernels.py``
 does::
 
-    MALLOC_CHECK_=3 ONEDNN_MAX_CPU_ISA=AVX2 python -m slowfast_det.modeling.conv_check cases.json
+    MALLOC_CHECK_=3 ONEDNN_MAX_CPU_ISA=AVX2 python -m benchmarks.conv_check cases.json
 """
 import argparse
 import json
@@ -19,8 +19,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from . import fast_ops
-from .layers import Conv3d
+from slowfast_det.modeling import fast_ops
+from slowfast_det.modeling.layers import Conv3d
 
 __all__ = ["conv_cases", "config_conv_cases", "check_cases", "main"]
 

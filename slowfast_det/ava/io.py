@@ -21,7 +21,7 @@ from slowfast_det.utils.lazy_import import lazy_module
 
 pd = lazy_module("pandas")  # imported on first use: the evaluator's fast path needs none
 
-from .ava_errors import AVAFormatError, check_video_id
+from .errors import AVAFormatError, check_video_id
 from .label_map import read_label_map
 from .timestamps import normalize_array, parse_timestamp
 

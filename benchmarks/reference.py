@@ -1,9 +1,9 @@
 """A slow frame-mAP with the structure of the official ActivityNet script, per keyframe.
 
-This is the yardstick for :mod:`slowfast_det.evaluation.ava_map`: the tests check that both
+This is the yardstick for :mod:`slowfast_det.ava.metric`: the tests check that both
 give the same numbers under both rules for keys absent from the ground truth, and
 ``tools/benchmark.py --task eval`` times it end to end (``python -m
-slowfast_det.evaluation.reference``, same flags as ``tools/eval_ava.py``) as the stand-in for
+benchmarks.reference``, same flags as ``tools/eval_ava.py``) as the stand-in for
 the official script, which cannot be run offline. Its structure follows the official code
 (written anew here, not copied):
 
@@ -20,7 +20,7 @@ the official script, which cannot be run offline. Its structure follows the offi
   cumulative sums; the precision envelope is made by a Python loop from the right, as in
   the official ``compute_average_precision``; mAP = mean over classes with ground truth.
 
-Deterministic tie order, the one :mod:`~slowfast_det.evaluation.ava_map` documents: the heap
+Deterministic tie order, the one :mod:`~slowfast_det.ava.metric` documents: the heap
 entries carry the file line (equal scores: the earlier line wins the cut and ranks first,
 where the official code leaves the order to the heap and to an unstable sort); ground-truth
 boxes of a key are ordered by person id descending, then line.
@@ -275,7 +275,7 @@ def reference_evaluate_files(labelmap, groundtruth, detections, exclusions=None,
 
 
 def main(argv=None):
-    """``python -m slowfast_det.evaluation.reference -l LM -g GT -d DET [-x EXCL] [--capacity N]
+    """``python -m benchmarks.reference -l LM -g GT -d DET [-x EXCL] [--capacity N]
     [--keys-absent-from-groundtruth RULE]``: prints the per-class AP and the mAP."""
     p = argparse.ArgumentParser(description="Frame-mAP by the official script's per-keyframe structure (slow).")
     p.add_argument("-l", "--labelmap", required=True)

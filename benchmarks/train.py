@@ -35,11 +35,11 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.utils.logger import setup_logger
 
-from slowfast_det.benchmarks import REPO
+from benchmarks import REPO
 from slowfast_det.config import add_slowfast_config
 from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
 from slowfast_det.engine.trainer import AVATrainer
-from slowfast_det.utils.machine import load_avg, omp_policy
+from benchmarks.machine import load_avg, omp_policy
 
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
 

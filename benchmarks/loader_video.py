@@ -26,7 +26,7 @@ import av
 import numpy as np
 from detectron2.data import DatasetCatalog
 
-from slowfast_det.benchmarks import loader_parts as parts
+from benchmarks import loader_parts as parts
 from slowfast_det.data.datasets import register_ava_dataset
 from slowfast_det.data.mapper import AVADatasetMapper
 from slowfast_det.data.video_reader import VideoReader, index_time

@@ -1,7 +1,10 @@
 """The benchmarks of ``tools/benchmark.py --task <task>``, one module per task.
 
+This folder lives beside ``tools/`` in the source checkout; the installed ``slowfast_det``
+package never imports it.
+
 Each task module exposes ``add_arguments(parser)`` and ``main(args) -> list of (metric, value,
-unit) rows``; :func:`slowfast_det.benchmarks.cli.main` parses the options and prints the rows
+unit) rows``; :func:`benchmarks.cli.main` parses the options and prints the rows
 as a summary table. The tool imports ``tools/cpu_env.py`` first (``OMP_WAIT_POLICY`` must be set
 before torch loads, and this package imports torch).
 """
@@ -9,8 +12,8 @@ import os
 
 __all__ = ["REPO", "TASKS"]
 
-#: The checkout holding this package (configs/ and tools/ are read from it).
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: The checkout holding this folder (configs/ and tools/ are read from it).
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: ``--task`` name -> module of this package.
 TASKS = {

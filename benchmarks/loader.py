@@ -23,7 +23,7 @@ move with the load of a shared machine, the wall-time one does).
 Targets: mapper >= 0.85 x decode limit, mapper >= 2 x naive.
 
 With ``--sources video`` (default: both) the same clips are also read straight from a movie
-of the same frames (``slowfast_det.benchmarks.loader_video``): clips/s from video vs from frames vs
+of the same frames (``benchmarks.loader_video``): clips/s from video vs from frames vs
 the decode limits.
 """
 import os
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from detectron2.data import DatasetCatalog
 
-from slowfast_det.benchmarks import loader_parts as parts
-from slowfast_det.benchmarks import loader_video
+from benchmarks import loader_parts as parts
+from benchmarks import loader_video
 from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND, register_ava_dataset
 from slowfast_det.data.mapper import AVADatasetMapper
 

@@ -43,13 +43,13 @@ TF object-detection ``object_detection_evaluation.py`` / ``per_image_evaluation.
 
 Grouped mAP: the mean AP over AVA's three action groups (pose, ids 1-14; object
 manipulation, 15-63; person interaction, 64-80), over the group's classes with an AP
-(:func:`~slowfast_det.evaluation.result.grouped_map`).
+(:func:`~slowfast_det.ava.result.grouped_map`).
 
 Numbers are parsed exactly as Python's ``float`` (the official ``csv`` reader) does, and a
 ground-truth row repeated in the file is two boxes, as in the official code.
 
 Speed: the files are read by pyarrow's multithreaded CSV reader where possible
-(:mod:`~slowfast_det.evaluation.box_arrays`; correctly rounded, like ``float()``), video ids
+(:mod:`~slowfast_det.ava.box_arrays`; correctly rounded, like ``float()``), video ids
 become int codes, and the metric is a few whole-array sorts: rows at keys over the capacity
 are ranked per key, then all evaluated rows are ranked once by (class, score, line) and
 matched to their (key, class) ground truth in one vectorised pass.
@@ -66,8 +66,8 @@ id descending, then file line) is taken; the official order is person id descend
 class have distinct person ids. Where no two scores are equal (and no IoU ties between
 boxes with the same person id), the result equals the official one to rounding (1e-15).
 
-Bad input: malformed rows raise :class:`~slowfast_det.data.ava_io.AVAFormatError` naming
-file, line and field (from :mod:`slowfast_det.data.ava_io`); non-finite coordinates, NaN
+Bad input: malformed rows raise :class:`~slowfast_det.ava.io.AVAFormatError` naming
+file, line and field (from :mod:`slowfast_det.ava.io`); non-finite coordinates, NaN
 scores, and ground-truth boxes with ``x2 < x1`` or ``y2 < y1`` (which crash the official
 code), raise it too. As the official reader does, a detection row without a score (7
 fields) gets score 1.0 (counted, ``det_rows_without_score``; an empty 8th field is taken
@@ -79,8 +79,8 @@ import logging
 
 import numpy as np
 
-from slowfast_det.data.ava_checks import EvaluationInputChecks
-from slowfast_det.data.ava_io import AVAFormatError, read_exclusions, read_label_map
+from slowfast_det.ava.checks import EvaluationInputChecks
+from slowfast_det.ava.io import AVAFormatError, read_exclusions, read_label_map
 
 from .array_ops import (
     LUT_MAX,
@@ -151,8 +151,8 @@ def frame_map(
     """Frame-mAP of detections against ground truth (see the module docstring for the rules).
 
     Args:
-        groundtruth: a :class:`~slowfast_det.evaluation.box_arrays.BoxArrays`, a
-            :class:`~slowfast_det.data.ava_io.BoxTable` or its ``rows`` DataFrame (columns
+        groundtruth: a :class:`~slowfast_det.ava.box_arrays.BoxArrays`, a
+            :class:`~slowfast_det.ava.io.BoxTable` or its ``rows`` DataFrame (columns
             video_id, timestamp, x1, y1, x2, y2, action_id, last = person id, line). Its
             ``keys_without_boxes`` (2-column rows) count as keys present in the file.
         detections: the same kinds (last = score), or an iterable of them (chunks of one
@@ -452,7 +452,7 @@ def evaluate_files(
     """Frame-mAP from the official files (label map .pbtxt, ground-truth CSV, detections CSV,
     optional excluded-timestamps CSV). ``keys_absent_from_groundtruth`` picks the official
     script version (see :func:`frame_map`); ``use_pyarrow`` lets the fast CSV reader try
-    first (:mod:`~slowfast_det.evaluation.box_arrays`); ``timings`` (a dict) gets the seconds
+    first (:mod:`~slowfast_det.ava.box_arrays`); ``timings`` (a dict) gets the seconds
     of reading each file and of each stage of :func:`frame_map`. Returns (FrameMAPResult, class
     names dict)."""
     clock = Clock(timings)

@@ -69,7 +69,7 @@ class FrameMAPResult:
             order (before the envelope), for classes with ground truth.
         capacity: the per-keyframe cap used (0 = all kept).
         counts: what happened to the input rows (see
-            :func:`~slowfast_det.evaluation.ava_map.frame_map`).
+            :func:`~slowfast_det.ava.metric.frame_map`).
         keys_absent_from_groundtruth: the rule used, "false-positive" or "ignore"
             (:data:`KEYS_ABSENT_RULES`).
         grouped: :func:`grouped_map` of ``per_class``.

@@ -1,0 +1,14 @@
+"""AVA's file formats and the official frame-mAP, with numpy and pandas only.
+
+This layer imports neither torch nor Detectron2, so that ``tools/eval_ava.py`` and other
+file-level tools start in a fraction of a second:
+
+- ``errors``: :class:`AVAFormatError` (file, line, field) and the video-id rule;
+- ``timestamps``: AVA's keyframe times (parsing, normalising, formatting, frame positions);
+- ``label_map``: label-map ``.pbtxt`` files;
+- ``io``: the CSV readers (boxes, exclusions, frame lists) and writers;
+- ``checks``: the value checks shared by the loader, the checker and the metric;
+- ``metric``, ``box_arrays``, ``array_ops``, ``result``: the official frame-mAP;
+- ``person_boxes``: person-box AP of proposals against the ground truth;
+- ``files``: detection CSV and JSON outputs.
+"""
