@@ -59,6 +59,25 @@ def _log_issue(msg, *args):
         logger.debug(msg, *args)
 
 
+def replace_missing_frames(names, missing, readable, copy, why=""):
+    """The clip's recovery of missing frames: each clip position in ``missing`` gets the
+    nearest position in ``readable`` (ties: the earlier one); logged, counted by the caller.
+
+    Args:
+        names: per clip position, how logs name the frame (path, or movie@index).
+        missing, readable: clip positions (lists of ints); ``readable`` is not empty.
+        copy: ``copy(i, j)`` gives position ``i`` the frame of position ``j``.
+        why: text appended to the log message (e.g. the decoder's error).
+    Returns:
+        the number of replaced frames (``len(missing)``).
+    """
+    for i in missing:
+        j = min(readable, key=lambda r: (abs(r - i), r))
+        _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[j])
+        copy(i, j)
+    return len(missing)
+
+
 class _ShapeOnlyInput:
     """Stands in for an image in Detectron2 augmentations: only its ``.shape`` is read.
 
@@ -377,11 +396,11 @@ class AVADatasetMapper:
             readable.append(i)
         if not readable:
             return None, len(paths)
-        for i in missing:
-            src_i = min(readable, key=lambda j: (abs(j - i), j))
-            _log_issue("Frame %s is missing or unreadable; using %s instead", paths[i], paths[src_i])
-            dst[:, i] = dst[:, src_i]
-        return clip, len(missing)
+
+        def copy(i, j):
+            dst[:, i] = dst[:, j]
+
+        return clip, replace_missing_frames(paths, missing, readable, copy)
 
     def map_frames(self, frames, boxes):
         """This mapper's transform applied to a clip already in memory (e.g. a decoded video).
@@ -441,15 +460,12 @@ class AVADatasetMapper:
                 why = f" ({error})" if error else ""
                 return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(names)} frames can be read (e.g. {names[0]}){why}")
 
-            frames, replaced = [], 0
-            for i, f in enumerate(decoded):
-                if f is None:
-                    src_i = min(readable, key=lambda j: (abs(j - i), j))
-                    why = f" ({error})" if error else ""
-                    _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[src_i])
-                    f = decoded[src_i]
-                    replaced += 1
-                frames.append(f)
+            frames = list(decoded)
+            missing = [i for i, f in enumerate(decoded) if f is None]
+            replaced = replace_missing_frames(
+                names, missing, readable, lambda i, j: frames.__setitem__(i, decoded[j]),
+                f" ({error})" if error else "",
+            )
             clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
         jitter = self.sample_color_jitter() if self.is_train else None  # drawn where the mapper used to apply it
 
