@@ -13,7 +13,8 @@ from collections import Counter
 from fractions import Fraction
 
 from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, probe_movie
-from slowfast_det.ava.timestamps import format_timestamp, frame_position
+from slowfast_det.ava.checks import keyframes_outside
+from slowfast_det.ava.timestamps import format_timestamp
 from .video_reader import VideoReader, find_movie, index_time
 
 __all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies"]
@@ -92,8 +93,8 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
                 report.add("truncated_video", f"{rel(path)}: {got} of the {declared} s its header declares{why}")
         if verify_images in ("keyframes", "all"):
             for ts in dict.fromkeys((stamps[0], stamps[-1])):
-                k = frame_position(ts, start_second, fps)
-                if k < 0 or (n is not None and k >= n):
+                k, outside = keyframes_outside(ts, n, start_second, fps)
+                if outside:
                     continue  # outside the movie: reported by the caller
                 frames, error = reader.read(path, [index_time(k, fps, start_second)])
                 if frames[0] is None:

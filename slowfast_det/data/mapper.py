@@ -32,6 +32,8 @@ from detectron2.data import transforms as T
 from detectron2.structures import Boxes, Instances, pairwise_iou
 from fvcore.transforms.transform import HFlipTransform, NoOpTransform, VFlipTransform
 
+from slowfast_det.ava.checks import action_id_message, action_ids_outside
+
 from .decode import read_frame, read_frame_size, reduced_decode_factor
 from .frames import clip_frame_indices
 from .video_reader import read_clip as read_video_clip
@@ -223,12 +225,19 @@ class AVADatasetMapper:
 
     @staticmethod
     def _gt_actions(labels, dataset_dict):
-        """Per box the list of action ids -> int64 (R, M) 0-padded (M >= 1)."""
+        """Per box the list of action ids -> int64 (R, M) 0-padded (M >= 1).
+
+        An id < 1 (which the padding would hide) is a ValueError naming the keyframe
+        (:func:`~slowfast_det.ava.checks.action_ids_outside`; the loader checks the
+        dataset's ``1..num_classes`` with it, the model its ``NUM_CLASSES``).
+        """
+        flat = [a for ids in labels for a in ids]
+        bad = action_ids_outside(flat)
+        if len(bad):
+            raise ValueError(f"{dataset_dict.get('image_id')}: {action_id_message(flat[bad[0]])}")
         out = torch.zeros((len(labels), max([1] + [len(ids) for ids in labels])), dtype=torch.int64)
         for r, ids in enumerate(labels):
             for j, a in enumerate(ids):
-                if a < 1:
-                    raise ValueError(f"{dataset_dict.get('image_id')}: action id {a} is not >= 1")
                 out[r, j] = int(a)
         return out
 
