@@ -58,7 +58,12 @@ import av
 from tqdm import tqdm
 
 from slowfast_det.ava.io import AVAFormatError, check_video_id, read_box_csv
-from slowfast_det.data.movie_frames import MOVIE_ERRORS, expected_frame_count, iter_frames_by_time, probe_movie
+from slowfast_det.data.movie_frames import (
+    MOVIE_ERRORS,
+    expected_frame_count,
+    iter_frames_by_time,
+    probe_movie,
+)
 from slowfast_det.utils.argv import attach_dash_values
 from slowfast_det.utils.file_io import atomic_path
 

@@ -30,7 +30,14 @@ from collections import OrderedDict
 from fractions import Fraction
 
 from .frames import AVA_FPS, AVA_START_SECOND
-from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie, shown_frames
+from .movie_frames import (
+    MOVIE_ERRORS,
+    Movie,
+    expected_frame_count,
+    index_time,
+    probe_movie,
+    shown_frames,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
