@@ -28,8 +28,8 @@ from detectron2.data import DatasetCatalog
 from benchmarks import loader_parts as parts
 from slowfast_det.data.datasets import register_ava_dataset
 from slowfast_det.data.mapper import AVADatasetMapper
-from slowfast_det.data.movie_frames import Movie
-from slowfast_det.data.video_reader import VideoReader, index_time
+from slowfast_det.data.movie_frames import Movie, index_time
+from slowfast_det.data.video_reader import VideoReader
 
 AVA_START = 900
 

@@ -12,10 +12,10 @@ import os
 from collections import Counter
 from fractions import Fraction
 
-from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, probe_movie
+from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie
 from slowfast_det.ava.checks import keyframes_outside
 from slowfast_det.ava.timestamps import format_timestamp
-from .video_reader import VideoReader, find_movie, index_time
+from .video_reader import VideoReader, find_movie
 
 __all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies"]
 
