@@ -20,7 +20,6 @@ torch and one OpenCV thread, one decoder thread (as in a DataLoader worker).
 """
 import os
 import time
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -29,7 +28,8 @@ from detectron2.data import DatasetCatalog
 from benchmarks import loader_parts as parts
 from slowfast_det.data.datasets import register_ava_dataset
 from slowfast_det.data.mapper import AVADatasetMapper
-from slowfast_det.data.video_reader import VideoReader, index_time
+from slowfast_det.data.movie_frames import Movie, index_time
+from slowfast_det.data.video_reader import VideoReader
 
 AVA_START = 900
 
@@ -119,15 +119,14 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
             assert err is None
 
     def video_decode_only(clips=every):
-        with av.open(path) as c:
-            s = c.streams.video[0]
-            s.codec_context.thread_count = 1
-            tb = Fraction(s.time_base)
+        with Movie(path, threads=1) as movie:
             for t in (times[i] for i in clips):
-                c.seek(int(t[0] / tb), stream=s, backward=True)
-                for frame in c.decode(s):
-                    if frame.pts * tb > t[-1]:
+                movie.seek(t[0])
+                frames = movie.frames()
+                for _, shown, _ in movie.timed(frames):
+                    if shown > t[-1]:
                         break
+                frames.close()
 
     best, _ = parts.time_passes(
         {"mapper_frames": run(fdicts), "decode_frames": frames_decode, "mapper_video": run(vdicts),

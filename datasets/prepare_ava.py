@@ -58,7 +58,12 @@ import av
 from tqdm import tqdm
 
 from slowfast_det.ava.io import AVAFormatError, check_video_id, read_box_csv
-from slowfast_det.data.movie_frames import expected_frame_count, iter_frames_by_time, probe_movie
+from slowfast_det.data.movie_frames import (
+    MOVIE_ERRORS,
+    expected_frame_count,
+    iter_frames_by_time,
+    probe_movie,
+)
 from slowfast_det.utils.argv import attach_dash_values
 from slowfast_det.utils.file_io import atomic_path
 
@@ -167,7 +172,7 @@ def extract_video(job):
             n, info = extract_ffmpeg(video_path, tmp, video_id, opts)
         else:
             n, info = extract_pyav(video_path, tmp, video_id, start, duration, fps, opts["quality"])
-    except (av.error.FFmpegError, ValueError, RuntimeError, OSError) as e:
+    except (*MOVIE_ERRORS, RuntimeError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         return video_id, "failed", f"{video_path}: cannot decode: {e}"
     wanted = expected_frame_count(start, duration, fps, None)

@@ -1,11 +1,20 @@
-"""Checks of parsed AVA box tables that the readers cannot make row by row.
+"""Checks of parsed AVA box tables and keyframes that the readers cannot make row by row.
 
-Shared by the dataset checker (:mod:`.checker`, which turns them into findings) and the
-evaluator (:func:`slowfast_det.ava.metric.evaluate_files`, which logs them): each
-check is a pure numpy / pandas function of a box table's ``rows`` (the DataFrame of
-:class:`~slowfast_det.ava.io.BoxTable`) and returns counts; the messages are made
-here once. No torch, no Detectron2 (the evaluator command must start fast).
+Each rule is written once here, as a pure numpy / pandas function that returns what is
+wrong (row positions, fields, counts) and makes its message; the callers decide what a
+finding does. The data loader (:mod:`slowfast_det.data.datasets`, :mod:`~slowfast_det.data.mapper`)
+raises ``AVAFormatError(path, line, field)`` at the first error or repairs and counts, the
+dataset checker (:mod:`slowfast_det.data.checker`) reports every finding, the evaluator
+(:func:`slowfast_det.ava.metric.evaluate_files`) logs. ``rows`` is a box table's rows (the
+DataFrame of :class:`~slowfast_det.ava.io.BoxTable`, or a mapping of equal-length arrays).
+No torch, no Detectron2 (the evaluator command must start fast).
 
+- :func:`box_row_errors`: rows no box table may have: x2 < x1, y2 < y1, a ground-truth
+  action id outside ``1..num_classes`` (:func:`action_ids_outside`), a predicted box
+  without a score.
+- :func:`box_ranges`: coordinates outside [0, 1] (the loader clips them), boxes with no
+  area left inside the frame (the loader drops them), pixel-like coordinates.
+- :func:`keyframes_outside`: keyframes whose frame index lies outside the video's frames.
 - :class:`BoxScale`: boxes in pixels instead of coordinates normalised to [0, 1].
 - :func:`repeated_rows`: rows repeated exactly (two copies of a ground-truth box are two
   boxes to find for the official evaluator: that person's recall is halved).
@@ -16,9 +25,18 @@ import logging
 
 import numpy as np
 
+from .timestamps import frame_positions
+
 __all__ = [
     "PIXEL_LIMIT",
     "BoxScale",
+    "RowErrors",
+    "action_id_message",
+    "action_ids_outside",
+    "box_ranges",
+    "box_row_errors",
+    "keyframe_outside_message",
+    "keyframes_outside",
     "repeated_rows",
     "classes_outside",
     "check_groundtruth",
@@ -47,6 +65,120 @@ def _comparable(values):
         return np.unique(values.astype(str), return_inverse=True)[1].astype(np.float64)
     values = values.astype(np.float64)
     return np.where(np.isnan(values), np.inf, values)  # NaN repeats NaN, as pandas' duplicated
+
+
+class RowErrors:
+    """The rows of a table that break one rule.
+
+    Attributes:
+        field: the CSV field to name in the error (``x2``, ``y2``, ``action_id``, ``score``).
+        positions: int64 (E,) positions of the rows in the table, in file order.
+    """
+
+    def __init__(self, field, positions, describe):
+        self.field, self.positions, self._describe = field, positions, describe
+
+    def __len__(self):
+        return len(self.positions)
+
+    def message(self, k=0):
+        """What is wrong with the ``k``-th row (without file and line)."""
+        return self._describe(int(self.positions[k]))
+
+
+def action_ids_outside(action_ids, num_classes=None):
+    """Positions (int64 (E,)) of the action ids outside ``1..num_classes`` (None: no upper
+    bound, only ids < 1, which the model's padding value 0 would hide)."""
+    ids = np.asarray(action_ids)
+    bad = ids < 1
+    if num_classes is not None:
+        bad |= ids > num_classes
+    return np.flatnonzero(bad)
+
+
+def action_id_message(action_id, num_classes=None):
+    """The text of an action id :func:`action_ids_outside` finds."""
+    if num_classes is None:
+        return f"action id {action_id} is not >= 1"
+    return f"action id {action_id} outside 1..{num_classes}"
+
+
+def box_row_errors(rows, kind, num_classes=None):
+    """The rows no box table may have, one :class:`RowErrors` per rule, in this order:
+    ``x2 < x1`` (field ``x2``), ``y2 < y1`` (``y2``); for ``kind="groundtruth"`` an action id
+    outside ``1..num_classes`` (``action_id``); for other kinds (predicted boxes) a missing
+    score in ``last`` (``score``). Rules that no row breaks are left out, so an empty list
+    means a valid table. The loader raises the first row of the first rule, the checker
+    reports them all.
+    """
+    x1, y1, x2, y2 = (_col(rows, c) for c in _COORDS)
+    errors = []
+    for lo, hi, name in ((x1, x2, "x2"), (y1, y2, "y2")):
+        bad = np.flatnonzero(hi < lo)
+        if len(bad):
+            def describe(i, lo=lo, hi=hi, n=name):
+                return f"box has {n} < {n[0]}1 ({hi[i]} < {lo[i]})"
+
+            errors.append(RowErrors(name, bad, describe))
+    if kind == "groundtruth":
+        action = _col(rows, "action_id")
+        bad = action_ids_outside(action, num_classes)
+        if len(bad):
+            errors.append(
+                RowErrors("action_id", bad, lambda i: action_id_message(action[i], num_classes))
+            )
+    else:
+        bad = np.flatnonzero(np.isnan(_col(rows, "last", np.float64)))
+        if len(bad):
+            errors.append(RowErrors(
+                "score", bad, lambda i: "missing or empty (predicted boxes need a detector score)"
+            ))
+    return errors
+
+
+def box_ranges(rows):
+    """Where the boxes lie relative to the frame ([0, 1]).
+
+    Returns:
+        dict: ``coords`` float64 (N, 4) as read; ``clipped`` (N, 4) clipped to [0, 1];
+        ``outside`` bool (N,): a coordinate outside [0, 1] (the loader clips it);
+        ``pixel_like`` bool (N,): a coordinate above :data:`PIXEL_LIMIT` (see
+        :class:`BoxScale`); ``empty`` bool (N,): no area left after clipping (the loader
+        drops the row).
+    """
+    coords = np.stack([_col(rows, c, np.float64) for c in _COORDS], axis=1).reshape(-1, 4)
+    clipped = np.clip(coords, 0.0, 1.0)
+    return {
+        "coords": coords,
+        "clipped": clipped,
+        "outside": (clipped != coords).any(axis=1),
+        "pixel_like": (coords > PIXEL_LIMIT).any(axis=1),
+        "empty": (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1]),
+    }
+
+
+def keyframes_outside(timestamps, num_frames, start_second, fps):
+    """The frame index of each keyframe and whether it lies outside the video.
+
+    Args:
+        timestamps: keyframe times (seconds), number or array (K,).
+        num_frames: the video's frames (None: unknown, only indices < 0 are outside).
+        start_second, fps: the movie second of frame index 0 and the frame rate.
+    Returns:
+        (centers int64 (K,), outside bool (K,)) (0-d for a scalar timestamp).
+    """
+    centers = frame_positions(timestamps, start_second, fps)
+    outside = centers < 0
+    if num_frames is not None:
+        outside |= centers >= num_frames
+    return centers, outside
+
+
+def keyframe_outside_message(center, num_frames):
+    """The text of a keyframe :func:`keyframes_outside` finds."""
+    if num_frames is None:
+        return f"frame index {center} is before the video's first frame (0)"
+    return f"frame index {center} outside the video's frames 0..{num_frames - 1}"
 
 
 class BoxScale:

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from slowfast_det.ava.checks import PIXEL_LIMIT, BoxScale, classes_outside, repeated_rows
+from slowfast_det.ava.checks import (
+    PIXEL_LIMIT,
+    BoxScale,
+    box_ranges,
+    box_row_errors,
+    classes_outside,
+    keyframe_outside_message,
+    keyframes_outside,
+    repeated_rows,
+)
 from slowfast_det.ava.io import (
     FRAME_LIST_HEADER,
     AVAFormatError,
@@ -203,32 +212,39 @@ def _check_frame_list(root, frames_dir, path, report, max_bad_rows, verify_all):
     return videos, df
 
 
+#: Category of each rule of :func:`~slowfast_det.ava.checks.box_row_errors` (by field).
+_BOX_ERROR_CATEGORIES = {
+    "x2": "bad_box", "y2": "bad_box", "action_id": "unknown_label_id", "score": "bad_row",
+}
+
+
 def _check_boxes(path, kind, report, root, max_bad_rows, num_classes):
     table, _ = _read_all_rows(lambda src: read_box_csv(src, kind=kind), path, report, root, max_bad_rows)
     if table is None:
         return None
     rows, rel = table.rows, _rel(root, path)
-    for lo, hi in (("x1", "x2"), ("y1", "y2")):
-        for _, r in rows[rows[hi] < rows[lo]].iterrows():
-            report.add("bad_box", f"{rel}:{r['line']}: {hi} < {lo} ({r[hi]} < {r[lo]})")
-    coords = rows[["x1", "y1", "x2", "y2"]].to_numpy()
+    lines = rows["line"].to_numpy()
+    for errors in box_row_errors(rows, kind, num_classes):  # the rows the loader stops at
+        category = _BOX_ERROR_CATEGORIES[errors.field]
+        for k, i in enumerate(errors.positions):
+            if category == "bad_row":
+                example = str(AVAFormatError(rel, int(lines[i]), errors.field, errors.message(k)))
+            else:
+                example = f"{rel}:{lines[i]}: {errors.message(k)}"
+            report.add(category, example)
     scale = BoxScale().add(rows)
     if scale.looks_like_pixels:
         report.add("boxes_in_pixels", scale.message(rel), scale.pixel_like)
-    out = rows[((coords < 0) | (coords > 1)).any(axis=1) & (coords <= PIXEL_LIMIT).all(axis=1)]
+    ranges = box_ranges(rows)
+    out = np.flatnonzero(ranges["outside"] & ~ranges["pixel_like"])  # clipped by the loader
     if len(out):
-        r = out.iloc[0]
-        box = [float(r[c]) for c in ("x1", "y1", "x2", "y2")]
-        report.add("box_out_of_range", f"{rel}:{r['line']}: box {box} (first of {len(out)})", len(out))
+        box = ranges["coords"][out[0]].tolist()
+        example = f"{rel}:{lines[out[0]]}: box {box} (first of {len(out)})"
+        report.add("box_out_of_range", example, len(out))
     if kind == "groundtruth":
         n_rep, line, orig = repeated_rows(rows)
         if n_rep:
             report.add("repeated_groundtruth_row", f"{rel}:{line}: repeats line {orig} (first of {n_rep})", n_rep)
-        for _, r in rows[(rows["action_id"] < 1) | (rows["action_id"] > num_classes)].iterrows():
-            report.add("unknown_label_id", f"{rel}:{r['line']}: action id {r['action_id']} outside 1..{num_classes}")
-    else:
-        for _, r in rows[rows["last"].isna()].iterrows():
-            report.add("bad_row", f"{rel}:{r['line']}: field 'score' missing or empty")
     return table
 
 
@@ -381,14 +397,13 @@ def check_ava_dataset(
                 if vid not in videos:
                     missing_videos[vid] += 1
                     continue
-                n = videos[vid]
-                center = int(frame_positions(ts, start_second, fps))
-                if n is None:  # a movie of unknown duration (reported)
-                    n = center + 1
-                if not 0 <= center < n:
+                n = videos[vid]  # None: a movie of unknown duration (reported)
+                center, outside = keyframes_outside(ts, n, start_second, fps)
+                if outside:
                     report.add(
                         "keyframe_outside_video",
-                        f"{rel}: {vid},{format_timestamp(ts)}: frame index {center} outside the video's frames 0..{n - 1}",
+                        f"{rel}: {vid},{format_timestamp(ts)}: "
+                        f"{keyframe_outside_message(int(center), n)}",
                     )
             for vid, k in sorted(missing_videos.items()) if not video else ():  # movies: reported by check_movies
                 report.add("video_not_in_frame_list", f"{rel}: video {vid!r} ({k} keyframes) not in frame_lists/{split}.csv", k)

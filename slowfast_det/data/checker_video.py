@@ -12,11 +12,10 @@ import os
 from collections import Counter
 from fractions import Fraction
 
-import av
-
-from .movie_frames import expected_frame_count, probe_movie
-from slowfast_det.ava.timestamps import format_timestamp, frame_position
-from .video_reader import VideoReader, find_movie, index_time
+from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie
+from slowfast_det.ava.checks import keyframes_outside
+from slowfast_det.ava.timestamps import format_timestamp
+from .video_reader import VideoReader, find_movie
 
 __all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies"]
 
@@ -35,22 +34,14 @@ TRUNCATION_SLACK = Fraction(1, 2)  # seconds a decoded movie may fall short of i
 
 
 def _decode_to_end(path):
-    """(time of the end of the last decoded frame or None, error or None)."""
-    end, error = None, None
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.thread_count = 1
-        tb = Fraction(stream.time_base)
-        origin = Fraction(stream.start_time or 0) * tb
-        rate = Fraction(stream.average_rate) if stream.average_rate else Fraction(30)
-        try:
-            for frame in container.decode(stream):
-                if frame.pts is not None:
-                    dur = Fraction(frame.duration) * tb if frame.duration else 1 / rate
-                    end = max(end or 0, Fraction(frame.pts) * tb - origin + dur)
-        except av.error.FFmpegError as e:
-            error = str(e)
-    return end, error
+    """(movie time of the end of the last decoded frame or None, error or None).
+
+    Raises :data:`~.movie_frames.MOVIE_ERRORS` when the movie cannot be opened."""
+    info = {}
+    with Movie(path, threads=1) as movie:
+        for _ in movie.timed(movie.frames(), Fraction(0), info):
+            pass
+    return info["end"], info.get("error")
 
 
 def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, verify_images, facts, rel):
@@ -80,7 +71,7 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
             continue
         try:
             info = probe_movie(path)
-        except (av.error.FFmpegError, ValueError, OSError) as e:
+        except MOVIE_ERRORS as e:
             report.add("unreadable_video", f"{rel(path)}: {e}")
             continue
         rates[f"{float(info['fps']):.3f}" if info["fps"] else "unknown"] += 1
@@ -102,8 +93,8 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
                 report.add("truncated_video", f"{rel(path)}: {got} of the {declared} s its header declares{why}")
         if verify_images in ("keyframes", "all"):
             for ts in dict.fromkeys((stamps[0], stamps[-1])):
-                k = frame_position(ts, start_second, fps)
-                if k < 0 or (n is not None and k >= n):
+                k, outside = keyframes_outside(ts, n, start_second, fps)
+                if outside:
                     continue  # outside the movie: reported by the caller
                 frames, error = reader.read(path, [index_time(k, fps, start_second)])
                 if frames[0] is None:

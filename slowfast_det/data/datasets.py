@@ -35,9 +35,15 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
+from slowfast_det.ava.checks import (
+    box_ranges,
+    box_row_errors,
+    keyframe_outside_message,
+    keyframes_outside,
+)
 from slowfast_det.ava.io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
 from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
-from slowfast_det.ava.timestamps import format_timestamp, frame_positions, normalize
+from slowfast_det.ava.timestamps import format_timestamp, normalize
 from .video_reader import index_movies
 
 __all__ = [
@@ -175,7 +181,9 @@ def _index_frame_list(frame_list_file, stats, examples):
 
 
 def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
-    """Validate a box table; clip coordinates to [0, 1] (counted); drop empty boxes (counted).
+    """Validate a box table (:func:`~slowfast_det.ava.checks.box_row_errors`: the first bad
+    row raises); clip coordinates to [0, 1] and drop boxes with no area left
+    (:func:`~slowfast_det.ava.checks.box_ranges`, both counted).
 
     Returns the rows (DataFrame) with clipped coordinates.
     """
@@ -183,30 +191,17 @@ def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
     if len(rows) == 0:  # an empty file: no rows, but the clipped columns the callers read
         return rows.assign(cx1=[], cy1=[], cx2=[], cy2=[])
     line = rows["line"].to_numpy()
-    x1, y1, x2, y2 = (rows[c].to_numpy() for c in ("x1", "y1", "x2", "y2"))
-    for lo, hi, name in ((x1, x2, "x2"), (y1, y2, "y2")):
-        bad = np.flatnonzero(hi < lo)
-        if len(bad):
-            i = bad[0]
-            raise AVAFormatError(path, int(line[i]), name, f"box has {name} < {name[0]}1 ({hi[i]} < {lo[i]})")
-    if kind == "groundtruth":
-        aid = rows["action_id"].to_numpy()
-        bad = np.flatnonzero((aid < 1) | (aid > num_classes))
-        if len(bad):
-            i = bad[0]
-            raise AVAFormatError(path, int(line[i]), "action_id", f"action id {aid[i]} outside 1..{num_classes}")
-    else:
-        bad = np.flatnonzero(np.isnan(rows["last"].to_numpy()))
-        if len(bad):
-            raise AVAFormatError(path, int(line[bad[0]]), "score", "missing or empty (predicted boxes need a detector score)")
-    coords = np.stack([x1, y1, x2, y2], axis=1)
-    clipped = np.clip(coords, 0.0, 1.0)
-    changed = np.flatnonzero((clipped != coords).any(axis=1))
+    errors = box_row_errors(rows, kind, num_classes)
+    if errors:
+        first = errors[0]
+        raise AVAFormatError(path, int(line[first.positions[0]]), first.field, first.message())
+    ranges = box_ranges(rows)
+    coords, clipped, empty = ranges["coords"], ranges["clipped"], ranges["empty"]
+    changed = np.flatnonzero(ranges["outside"])
     tag = "gt" if kind == "groundtruth" else "proposal"
     for i in changed[:_EXAMPLES]:
         examples.setdefault(f"{tag}_boxes_clipped", []).append(f"{path}:{line[i]}: box {coords[i].tolist()} clipped to [0, 1]")
     stats[f"{tag}_boxes_clipped"] += len(changed)
-    empty = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])
     for i in np.flatnonzero(empty)[:_EXAMPLES]:
         examples.setdefault(f"{tag}_boxes_empty", []).append(f"{path}:{line[i]}: box {coords[i].tolist()} has no area inside the frame; dropped")
     stats[f"{tag}_boxes_empty"] += int(empty.sum())
@@ -375,12 +370,12 @@ def load_ava_dicts(
                 _warn(stats, examples, category, f"{vid},{format_timestamp(ts)}: {where}")
             continue
         stamps = np.asarray(stamps)
-        centers = frame_positions(stamps, start_second, fps)
-        inside = (centers >= 0) & ((centers < n) if n is not None else True)
-        for ts, c in zip(stamps[~inside], centers[~inside]):
+        centers, outside = keyframes_outside(stamps, n, start_second, fps)
+        inside = ~outside
+        for ts, c in zip(stamps[outside], centers[outside]):
             _warn(
                 stats, examples, "keyframes_outside_video",
-                f"{vid},{format_timestamp(ts)}: keyframe index {c} outside the video's frames 0..{n - 1}",
+                f"{vid},{format_timestamp(ts)}: {keyframe_outside_message(c, n)}",
             )
         stamps, centers = stamps[inside], centers[inside]
         if not len(stamps):

@@ -32,6 +32,8 @@ from detectron2.data import transforms as T
 from detectron2.structures import Boxes, Instances, pairwise_iou
 from fvcore.transforms.transform import HFlipTransform, NoOpTransform, VFlipTransform
 
+from slowfast_det.ava.checks import action_id_message, action_ids_outside
+
 from .decode import read_frame, read_frame_size, reduced_decode_factor
 from .frames import clip_frame_indices
 from .video_reader import read_clip as read_video_clip
@@ -57,6 +59,25 @@ def _log_issue(msg, *args):
         logger.warning(msg + suffix, *args)
     else:
         logger.debug(msg, *args)
+
+
+def replace_missing_frames(names, missing, readable, copy, why=""):
+    """The clip's recovery of missing frames: each clip position in ``missing`` gets the
+    nearest position in ``readable`` (ties: the earlier one); logged, counted by the caller.
+
+    Args:
+        names: per clip position, how logs name the frame (path, or movie@index).
+        missing, readable: clip positions (lists of ints); ``readable`` is not empty.
+        copy: ``copy(i, j)`` gives position ``i`` the frame of position ``j``.
+        why: text appended to the log message (e.g. the decoder's error).
+    Returns:
+        the number of replaced frames (``len(missing)``).
+    """
+    for i in missing:
+        j = min(readable, key=lambda r: (abs(r - i), r))
+        _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[j])
+        copy(i, j)
+    return len(missing)
 
 
 class _ShapeOnlyInput:
@@ -204,12 +225,19 @@ class AVADatasetMapper:
 
     @staticmethod
     def _gt_actions(labels, dataset_dict):
-        """Per box the list of action ids -> int64 (R, M) 0-padded (M >= 1)."""
+        """Per box the list of action ids -> int64 (R, M) 0-padded (M >= 1).
+
+        An id < 1 (which the padding would hide) is a ValueError naming the keyframe
+        (:func:`~slowfast_det.ava.checks.action_ids_outside`; the loader checks the
+        dataset's ``1..num_classes`` with it, the model its ``NUM_CLASSES``).
+        """
+        flat = [a for ids in labels for a in ids]
+        bad = action_ids_outside(flat)
+        if len(bad):
+            raise ValueError(f"{dataset_dict.get('image_id')}: {action_id_message(flat[bad[0]])}")
         out = torch.zeros((len(labels), max([1] + [len(ids) for ids in labels])), dtype=torch.int64)
         for r, ids in enumerate(labels):
             for j, a in enumerate(ids):
-                if a < 1:
-                    raise ValueError(f"{dataset_dict.get('image_id')}: action id {a} is not >= 1")
                 out[r, j] = int(a)
         return out
 
@@ -377,11 +405,11 @@ class AVADatasetMapper:
             readable.append(i)
         if not readable:
             return None, len(paths)
-        for i in missing:
-            src_i = min(readable, key=lambda j: (abs(j - i), j))
-            _log_issue("Frame %s is missing or unreadable; using %s instead", paths[i], paths[src_i])
-            dst[:, i] = dst[:, src_i]
-        return clip, len(missing)
+
+        def copy(i, j):
+            dst[:, i] = dst[:, j]
+
+        return clip, replace_missing_frames(paths, missing, readable, copy)
 
     def map_frames(self, frames, boxes):
         """This mapper's transform applied to a clip already in memory (e.g. a decoded video).
@@ -441,15 +469,12 @@ class AVADatasetMapper:
                 why = f" ({error})" if error else ""
                 return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(names)} frames can be read (e.g. {names[0]}){why}")
 
-            frames, replaced = [], 0
-            for i, f in enumerate(decoded):
-                if f is None:
-                    src_i = min(readable, key=lambda j: (abs(j - i), j))
-                    why = f" ({error})" if error else ""
-                    _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[src_i])
-                    f = decoded[src_i]
-                    replaced += 1
-                frames.append(f)
+            frames = list(decoded)
+            missing = [i for i, f in enumerate(decoded) if f is None]
+            replaced = replace_missing_frames(
+                names, missing, readable, lambda i, j: frames.__setitem__(i, decoded[j]),
+                f" ({error})" if error else "",
+            )
             clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
         jitter = self.sample_color_jitter() if self.is_train else None  # drawn where the mapper used to apply it
 

@@ -1,11 +1,12 @@
-"""Clip frames straight from the movies (``frame_source`` type ``"video"``), decoded with PyAV.
+"""Clip frames straight from the movies (``frame_source`` type ``"video"``), decoded with PyAV
+through :class:`~.movie_frames.Movie` (the one movie opener and decoding loop).
 
 A video source is ``{"type": "video", "path": <movie>, "fps": 30, "start_second": 900,
 "num_frames": N or None, "height": h, "width": w}``. The clip convention is defined in the
 30 fps AVA frame index, exactly as for extracted frames (:func:`~.frames.clip_frame_indices`,
 clamped to ``[0, num_frames - 1]``); frame index ``i`` is the movie time
-:func:`index_time` ``= start_second + i / fps``, and the clip frame is the source frame whose
-presentation interval contains that time (the rule of :mod:`.movie_frames`, which
+:func:`~.movie_frames.index_time` ``= start_second + i / fps``, and the clip frame is the source
+frame whose presentation interval contains that time (:func:`~.movie_frames.shown_frames`, which
 ``datasets/prepare_ava.py`` extracts frames with, so a clip read here is the clip built from
 the frames extracted from the same movie, up to the JPEG re-encoding). This works for any
 source rate (23.976, 25, 29.97, 30 fps, variable frame rate).
@@ -22,16 +23,21 @@ A movie that cannot be opened gives no frame; a truncated one (or one whose deco
 part way) gives the frames up to the failure. The mapper replaces the missing clip frames
 by the nearest decoded ones and counts them, as for missing frame files.
 """
+import itertools
 import logging
-import math
 import os
 from collections import OrderedDict
 from fractions import Fraction
 
-import av
-
 from .frames import AVA_FPS, AVA_START_SECOND
-from .movie_frames import expected_frame_count, probe_movie
+from .movie_frames import (
+    MOVIE_ERRORS,
+    Movie,
+    expected_frame_count,
+    index_time,
+    probe_movie,
+    shown_frames,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -52,11 +58,6 @@ VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm")
 CACHE_SIZE = 4
 #: Seconds before a clip's first time from which every frame is decoded (see VideoReader).
 PREROLL_MARGIN = Fraction(1)
-
-
-def index_time(index, fps=AVA_FPS, start_second=AVA_START_SECOND):
-    """Movie time (seconds, exact Fraction) of frame index ``index`` of the AVA frame index."""
-    return Fraction(start_second) + Fraction(int(index)) / Fraction(fps)
 
 
 def video_source(path, fps=AVA_FPS, start_second=AVA_START_SECOND, num_frames=None, height=None, width=None):
@@ -102,21 +103,6 @@ def probe_video_source(path, fps=AVA_FPS, start_second=AVA_START_SECOND):
     return video_source(path, fps, start_second, n, info["height"], info["width"])
 
 
-class _Open:
-    __slots__ = ("container", "stream", "tb", "origin", "rate")
-
-    def __init__(self, path, threads):
-        self.container = av.open(path)
-        if not self.container.streams.video:
-            self.container.close()
-            raise ValueError(f"{path}: no video stream")
-        self.stream = self.container.streams.video[0]
-        self.stream.codec_context.thread_count = threads
-        self.tb = Fraction(self.stream.time_base)
-        self.origin = Fraction(self.stream.start_time or 0) * self.tb
-        self.rate = Fraction(self.stream.average_rate) if self.stream.average_rate else Fraction(AVA_FPS)
-
-
 class VideoReader:
     """Reads clip frames from movies by time, keeping the last ``cache_size`` containers open.
 
@@ -140,22 +126,22 @@ class VideoReader:
     def _get(self, path):
         if self._pid != os.getpid():  # forked: the parent's containers are not ours
             self._open, self._pid = OrderedDict(), os.getpid()
-        entry = self._open.pop(path, None)
-        if entry is None:
-            entry = _Open(path, self.threads)
+        movie = self._open.pop(path, None)
+        if movie is None:
+            movie = Movie(path, threads=self.threads, default_rate=AVA_FPS)
             while len(self._open) >= self.cache_size:
-                self._open.popitem(last=False)[1].container.close()
-        self._open[path] = entry
-        return entry
+                self._open.popitem(last=False)[1].close()
+        self._open[path] = movie
+        return movie
 
     def _drop(self, path):
-        entry = self._open.pop(path, None)
-        if entry is not None:
-            entry.container.close()
+        movie = self._open.pop(path, None)
+        if movie is not None:
+            movie.close()
 
     def close(self):
         while self._open:
-            self._open.popitem()[1].container.close()
+            self._open.popitem()[1].close()
 
     def read(self, path, times, factor=1):
         """Decode the source frames shown at ``times`` (seconds from the first frame, Fractions, any order).
@@ -170,20 +156,20 @@ class VideoReader:
         if not times:
             return [], None
         try:
-            entry = self._get(path)
-        except (av.error.FFmpegError, ValueError, OSError) as e:
+            movie = self._get(path)
+        except MOVIE_ERRORS as e:
             return [None] * len(times), f"cannot open {path}: {e}"
         try:
-            got, error = self._decode(entry, times, factor)
-        except (av.error.FFmpegError, ValueError) as e:  # seek failure etc.
+            got, error = self._decode(movie, times, factor)
+        except MOVIE_ERRORS as e:  # seek failure etc.
             got, error = {}, f"{path}: {e}"
         if error is not None:
             self._drop(path)  # a broken demuxer / decoder state is not reused
         return [got.get(i) for i in range(len(times))], error
 
-    def _decode(self, entry, times, factor):
+    def _decode(self, movie, times, factor):
         """{position in times: array} for the times the movie shows, and the error if any."""
-        tol = entry.tb / 2
+        tol = movie.tolerance
         order = sorted(range(len(times)), key=times.__getitem__)
         out, last = {}, [None, None]  # times are taken in order: a repeated frame is consecutive
 
@@ -197,68 +183,35 @@ class VideoReader:
         skip = self.skip_preroll
         while True:
             out.clear()
-            entry.container.seek(
-                math.floor((seek_at + entry.origin) / entry.tb), stream=entry.stream, backward=True, any_frame=False
-            )
-            j, prev, prev_t, prev_dur, error, retry = 0, None, None, None, None, False
+            movie.seek(seek_at)
             skip_until = ts[0] - PREROLL_MARGIN if skip else None
-            frames = _decoded_frames(entry, skip_until)
+            frames, info, taken, retry = movie.frames(skip_until), {}, 0, None
             try:
-                for frame in frames:
-                    if frame.pts is not None:
-                        t = Fraction(frame.pts) * entry.tb - entry.origin
-                    else:
-                        t = prev_t + prev_dur if prev_t is not None else seek_at
-                    if prev is None and ts[0] + tol < t and t > tol and seek_at > 0:
-                        retry = True  # the seek landed after the clip's start: decode from the start
-                        break
-                    if j == 0 and prev is not None and skip_until is not None and ts[0] + tol < t and prev_t < skip_until:
-                        retry = True  # a skipped frame may have shown the clip's first time: no skipping
-                        break
-                    while j < len(ts) and ts[j] + tol < t:
-                        take(prev if prev is not None else frame, j)  # before the first frame: take it
-                        j += 1
-                    if j >= len(ts):
-                        break
-                    prev, prev_t = frame, t
-                    prev_dur = Fraction(frame.duration) * entry.tb if frame.duration else 1 / entry.rate
-            except av.error.FFmpegError as e:
-                error = f"decoding stopped after {float(prev_t or 0):.3f} s: {e}"
+                timed = movie.timed(frames, seek_at, info)
+                first = next(timed, None)
+                if first is not None and ts[0] + tol < first[1] and first[1] > tol and seek_at > 0:
+                    retry = "seek"  # the seek landed after the clip's start: decode from the start
+                else:
+                    timed = timed if first is None else itertools.chain([first], timed)
+                    for j, frame, t in shown_frames(timed, ts, tol):
+                        if j == 0 and skip_until is not None and t < skip_until:
+                            retry = "skip"  # a skipped frame may have shown the clip's first time
+                            break
+                        take(frame, j)
+                        taken = j + 1
             finally:
                 frames.close()
-            if retry:
-                if skip_until is not None and prev is not None:
-                    skip = False
-                else:
-                    seek_at = Fraction(0)
-                continue
-            if prev is not None:  # the last decoded frame covers its own interval
-                while j < len(ts) and ts[j] + tol < prev_t + prev_dur:
-                    take(prev, j)
-                    j += 1
-            if j < len(ts) and error is None:
-                end = float(prev_t + prev_dur) if prev is not None else 0.0
-                error = f"no frame at {float(ts[j]):.3f} s (the decoded movie ends at {end:.3f} s)"
-            return out, error
-
-
-def _decoded_frames(entry, skip_until):
-    """The stream's frames from the current position; before ``skip_until`` (seconds) the
-    decoder drops the frames no other frame references (``skip_frame`` NONREF: the pre-roll
-    from the key frame to the clip needs only the reference frames). Every frame at or after
-    ``skip_until`` is decoded: a frame comes in decode order after the frames it references,
-    so the first packet at or after ``skip_until`` precedes all of them."""
-    cc = entry.stream.codec_context
-    skipping = skip_until is not None
-    cc.skip_frame = "NONREF" if skipping else "DEFAULT"
-    try:
-        for packet in entry.container.demux(entry.stream):
-            if skipping and (packet.pts is None or Fraction(packet.pts) * entry.tb - entry.origin >= skip_until):
-                cc.skip_frame = "DEFAULT"
-                skipping = False
-            yield from packet.decode()
-    finally:
-        cc.skip_frame = "DEFAULT"
+            if retry == "seek":
+                seek_at = Fraction(0)
+            elif retry == "skip":
+                skip = False
+            else:
+                break
+        error = info.get("error")
+        if taken < len(ts) and error is None:
+            end = float(info["end"]) if info["end"] is not None else 0.0
+            error = f"no frame at {float(ts[taken]):.3f} s (the decoded movie ends at {end:.3f} s)"
+        return out, error
 
 
 def _to_bgr(frame, factor):
@@ -303,7 +256,7 @@ def index_movies(videos_dir, video_ids, fps=AVA_FPS, start_second=AVA_START_SECO
             continue
         try:
             sources[vid] = probe_video_source(path, fps, start_second)
-        except (av.error.FFmpegError, ValueError, OSError) as e:
+        except MOVIE_ERRORS as e:
             unreadable[vid] = f"{path}: {e}"
             sources[vid] = video_source(path, fps, start_second)
     return sources, missing, unreadable

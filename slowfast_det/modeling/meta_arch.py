@@ -158,6 +158,9 @@ class VideoActionDetector(nn.Module):
     def _multi_hot(self, actions: torch.Tensor, name) -> torch.Tensor:
         """int (R, M) action ids 1..K, 0 = padding -> float (R, K) multi-hot."""
         actions = actions.long()
+        # The scatter's index contract (0 = padding, at most K = MODEL.ROI_HEADS.NUM_CLASSES), not
+        # the data rule: the loader checks ids against the dataset's num_classes
+        # (slowfast_det.ava.checks.action_ids_outside), which need not equal the model's K.
         bad = (actions < 0) | (actions > self.num_classes)
         if bool(bad.any()):
             raise ValueError(
