@@ -85,19 +85,14 @@ class VideoActionDetector(VideoModelBase):
 
     @classmethod
     def from_config(cls, cfg):
-        sf = cfg.MODEL.SLOWFAST
-        if sf.ARCH == "slowfast" and cfg.INPUT.NUM_FRAMES < sf.ALPHA:
-            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= MODEL.SLOWFAST.ALPHA ({sf.ALPHA})")
+        clip_args = cls.clip_config(cfg)
         backbone = build_backbone(cfg)
         return {
             "backbone": backbone,
             "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
-            "pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN),
-            "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
             "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-            "arch": sf.ARCH,
-            "alpha": sf.ALPHA,
             "bf16_inference": cfg.TEST.BF16,
+            **clip_args,
         }
 
     def check_input(self, name, x, clip) -> None:

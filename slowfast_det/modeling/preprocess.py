@@ -94,6 +94,16 @@ class VideoModelBase(nn.Module):
         self.register_buffer("pixel_mean", mean.view(-1, 1, 1, 1), persistent=True)
         self.register_buffer("pixel_std", std.view(-1, 1, 1, 1), persistent=True)
 
+    @staticmethod
+    def clip_config(cfg) -> Dict:
+        """The constructor arguments of this class from a config (``MODEL.PIXEL_MEAN`` / ``STD``,
+        ``MODEL.SLOWFAST.ARCH`` / ``ALPHA``), checking that a SlowFast clip has >= ALPHA frames."""
+        sf = cfg.MODEL.SLOWFAST
+        if sf.ARCH == "slowfast" and cfg.INPUT.NUM_FRAMES < sf.ALPHA:
+            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= MODEL.SLOWFAST.ALPHA ({sf.ALPHA})")
+        return {"pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN), "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
+                "arch": sf.ARCH, "alpha": sf.ALPHA}
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
