@@ -2,6 +2,7 @@
 non-local blocks) and PySlowFast's basic head, registered in Detectron2's ``META_ARCH_REGISTRY``
 (``MODEL.META_ARCHITECTURE "VideoClassifier"``; configs/Kinetics, configs/Charades)."""
 import numbers
+from contextlib import nullcontext
 from typing import Dict, List
 
 import torch
@@ -99,7 +100,8 @@ class VideoClassifier(VideoModelBase):
             targets = self.targets(batched_inputs)
             logits = self.cls_head(self.backbone(clips))
             return {"loss_cls": classification_loss(logits, targets, self.cls_head.act)}
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16_inference):
+        bf16 = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16_inference else nullcontext()
+        with bf16:
             scores = self.cls_head(self.backbone(clips))
         return [{"scores": s.float()} for s in scores]
 

@@ -87,10 +87,11 @@ class VideoModelBase(nn.Module):
         super().__init__()
         self.arch = arch
         self.alpha = int(alpha)
-        mean = torch.tensor(pixel_mean, dtype=torch.float32)
-        std = torch.tensor(pixel_std, dtype=torch.float32)
-        if mean.shape != std.shape or mean.dim() != 1 or (std <= 0).any():
+        # checked on the Python values, so that the model can be built on the meta device
+        if len(pixel_mean) != len(pixel_std) or not pixel_std or min(float(v) for v in pixel_std) <= 0:
             raise ValueError(f"pixel_mean / pixel_std must be per-channel values with std > 0, got {pixel_mean}, {pixel_std}")
+        mean = torch.tensor([float(v) for v in pixel_mean], dtype=torch.float32)
+        std = torch.tensor([float(v) for v in pixel_std], dtype=torch.float32)
         self.register_buffer("pixel_mean", mean.view(-1, 1, 1, 1), persistent=True)
         self.register_buffer("pixel_std", std.view(-1, 1, 1, 1), persistent=True)
 
