@@ -4,8 +4,10 @@
     .venv/bin/python tools/convert_checkpoint.py --from pytorchvideo SLOWFAST_8x8_R50_DETECTION.pyth out.pth
     .venv/bin/python tools/convert_checkpoint.py --from pyslowfast SLOWFAST_32x2_R50_SHORT.pyth out.pth
     .venv/bin/python tools/convert_checkpoint.py --from pyslowfast-caffe2 SLOWFAST_32x2_R101_50_50.pkl out.pth
-    .venv/bin/python tools/convert_checkpoint.py --from pytorchvideo --target classifier SLOWFAST_8x8_R50.pyth out.pth
-    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast-caffe2 --target classifier SLOWFAST_8x8_R50.pkl out.pth
+    .venv/bin/python tools/convert_checkpoint.py --target classifier --from pytorchvideo \
+        SLOWFAST_8x8_R50.pyth out.pth
+    .venv/bin/python tools/convert_checkpoint.py --target classifier --from pyslowfast-caffe2 \
+        SLOWFAST_8x8_R50.pkl out.pth
 
 --target says which model the weights are for:
 
@@ -36,8 +38,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from", dest="fmt", choices=SOURCE_FORMATS, required=True, help="source format")
     parser.add_argument("--target", choices=TARGETS, default="detector",
-                        help="model the weights are for: the AVA detector (drops a Kinetics head) or the "
-                             "video classifier (keeps it as cls_head.predictor); default: detector")
+                        help="model the weights are for: the AVA detector (drops a Kinetics head) "
+                             "or the video classifier (keeps it as cls_head.predictor); default: "
+                             "detector")
     parser.add_argument("src", help="source checkpoint (.pyth / .pth / Caffe2 .pkl)")
     parser.add_argument("dst", help="output file for MODEL.WEIGHTS (.pth)")
     args = parser.parse_args(argv)
@@ -48,10 +51,12 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 1
     n = sum(v.numel() for v in state_dict.values())
-    heads = [name for prefix, name in (("roi_heads.", "an action head"), ("cls_head.", "a classification head"))
+    heads = [name for prefix, name in (("roi_heads.", "an action head"),
+                                       ("cls_head.", "a classification head"))
              if any(k.startswith(prefix) for k in state_dict)]
-    print(f"wrote {args.dst}: {len(state_dict)} tensors, {n:,} values, "
-          f"{'with ' + ' and '.join(heads) if heads else 'without a head'} (--target {args.target})")
+    with_heads = "with " + " and ".join(heads) if heads else "without a head"
+    print(f"wrote {args.dst}: {len(state_dict)} tensors, {n:,} values, {with_heads} "
+          f"(--target {args.target})")
     return 0
 
 

@@ -249,8 +249,8 @@ def _convert(state_dict: Mapping[str, object], rules: List[Rule], source: str,
             source, ", ".join(sorted(dropped)), classes,
         )
     if kept:
-        logger.info("%s: the classification head (%s%s) becomes %s", source, ", ".join(sorted(kept)), classes,
-                    CLASSIFIER_PREDICTOR)
+        logger.info("%s: the classification head (%s%s) becomes %s", source,
+                    ", ".join(sorted(kept)), classes, CLASSIFIER_PREDICTOR)
     if not out:
         raise CheckpointConversionError(f"{source}: no weights left after conversion")
     return out
@@ -358,7 +358,8 @@ def convert_checkpoint_file(src: str, dst: str, fmt: str, target: str = "detecto
     raw = load_source_weights(src, fmt)
     state_dict = _CONVERTERS[fmt](raw, source=src, target=target)
     atomic_torch_save(
-        {"model": state_dict, "__author__": f"slowfast_det convert_checkpoint --from {fmt} --target {target}",
+        {"model": state_dict,
+         "__author__": f"slowfast_det convert_checkpoint --from {fmt} --target {target}",
          "matching_heuristics": False},
         dst,
     )

@@ -59,7 +59,8 @@ def set_aside_heads(weights: Mapping[str, torch.Tensor], model_state: Mapping[st
             logger.info("%s: unused %s (%s; the model has none): not loaded", source, what,
                         ", ".join(f"{k} {_shape(weights[k])}" for k in names))
             continue
-        mismatched = [k for k in names if k in model_state and _shape(weights[k]) != _shape(model_state[k])]
+        mismatched = [k for k in names
+                      if k in model_state and _shape(weights[k]) != _shape(model_state[k])]
         if mismatched and prefix in _SKIP_ON_SHAPE:
             for k in names:
                 out.pop(k)

@@ -100,8 +100,8 @@ class VideoClassifier(VideoModelBase):
             targets = self.targets(batched_inputs)
             logits = self.cls_head(self.backbone(clips))
             return {"loss_cls": classification_loss(logits, targets, self.cls_head.act)}
-        bf16 = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16_inference else nullcontext()
-        with bf16:
+        bf16 = self.bf16_inference
+        with torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
             scores = self.cls_head(self.backbone(clips))
         return [{"scores": s.float()} for s in scores]
 
@@ -109,54 +109,64 @@ class VideoClassifier(VideoModelBase):
         """The training targets on the device: int64 (N,) class indices for a softmax head,
         float (N, K) multi-hot for a sigmoid head (see the class docstring)."""
         k = self.num_classes
+        names = [x.get("image_id", f"#{i}") for i, x in enumerate(batched_inputs)]
         if self.cls_head.act == "softmax":
-            out = [self._label(x, i, k) for i, x in enumerate(batched_inputs)]
+            out = [_label(x, name, k) for x, name in zip(batched_inputs, names)]
             return torch.tensor(out, dtype=torch.int64, device=self.device)
-        return torch.stack([self._multi_hot(x, i, k) for i, x in enumerate(batched_inputs)]).to(self.device)
+        out = [_multi_hot(x, name, k) for x, name in zip(batched_inputs, names)]
+        return torch.stack(out).to(self.device)
 
-    @staticmethod
-    def _label(x: Dict, i: int, k: int) -> int:
-        name = x.get("image_id", f"#{i}")
-        if "label" not in x:
-            raise KeyError(f"VideoClassifier: training input {name} has no 'label' (single-label head, "
-                           "MODEL.VIDEO_HEAD.ACT softmax; multi-label data needs ACT sigmoid and 'labels')")
-        label = x["label"]
-        if isinstance(label, torch.Tensor):
-            if label.numel() != 1 or label.is_floating_point() or label.dtype == torch.bool:
-                raise ValueError(f"VideoClassifier: input {name}: 'label' must be one integer class index, "
-                                 f"got a {label.dtype} tensor of shape {tuple(label.shape)}")
-            label = label.item()
-        if isinstance(label, bool) or not isinstance(label, numbers.Integral):
-            raise ValueError(f"VideoClassifier: input {name}: 'label' must be an int class index, got {label!r}")
-        if not 0 <= label < k:
-            raise ValueError(f"VideoClassifier: input {name}: label {label} outside 0..{k - 1} "
-                             "(MODEL.VIDEO_HEAD.NUM_CLASSES)")
-        return int(label)
 
-    @staticmethod
-    def _multi_hot(x: Dict, i: int, k: int) -> torch.Tensor:
-        name = x.get("image_id", f"#{i}")
-        if "labels" not in x:
-            raise KeyError(f"VideoClassifier: training input {name} has no 'labels' (multi-label head, "
-                           "MODEL.VIDEO_HEAD.ACT sigmoid; single-label data needs ACT softmax and 'label')")
-        labels = x["labels"]
-        if isinstance(labels, torch.Tensor) and (labels.is_floating_point() or labels.dtype == torch.bool):
-            if labels.shape != (k,):
-                raise ValueError(f"VideoClassifier: input {name}: multi-hot 'labels' must be ({k},) "
-                                 f"(MODEL.VIDEO_HEAD.NUM_CLASSES), got {tuple(labels.shape)}")
-            labels = labels.float()
-            if bool(((labels < 0) | (labels > 1) | ~torch.isfinite(labels)).any()):
-                raise ValueError(f"VideoClassifier: input {name}: multi-hot 'labels' must lie in [0, 1]")
-            return labels.cpu()
-        if isinstance(labels, torch.Tensor):
-            labels = labels.flatten().tolist()
-        if not isinstance(labels, (list, tuple)) or any(isinstance(c, bool) or not isinstance(c, numbers.Integral) for c in labels):
-            raise ValueError(f"VideoClassifier: input {name}: 'labels' must be a float multi-hot ({k},) tensor or "
-                             f"a list of int class indices, got {labels!r}")
-        bad = [c for c in labels if not 0 <= c < k]
-        if bad:
-            raise ValueError(f"VideoClassifier: input {name}: class index {bad[0]} outside 0..{k - 1} "
-                             "(MODEL.VIDEO_HEAD.NUM_CLASSES)")
-        out = torch.zeros(k, dtype=torch.float32)
-        out[[int(c) for c in labels]] = 1.0
-        return out
+def _is_index(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _label(x: Dict, name: str, k: int) -> int:
+    """A single-label input's ``"label"`` as an int in 0..k-1."""
+    where = f"VideoClassifier: input {name}"
+    if "label" not in x:
+        raise KeyError(f"{where} has no 'label' (single-label head, MODEL.VIDEO_HEAD.ACT softmax; "
+                       "multi-label data needs ACT sigmoid and 'labels')")
+    label = x["label"]
+    if isinstance(label, torch.Tensor):
+        if label.numel() != 1 or label.is_floating_point() or label.dtype == torch.bool:
+            raise ValueError(f"{where}: 'label' must be one integer class index, got a "
+                             f"{label.dtype} tensor of shape {tuple(label.shape)}")
+        label = label.item()
+    if not _is_index(label):
+        raise ValueError(f"{where}: 'label' must be an int class index, got {label!r}")
+    if not 0 <= label < k:
+        raise ValueError(f"{where}: label {label} outside 0..{k - 1} "
+                         "(MODEL.VIDEO_HEAD.NUM_CLASSES)")
+    return int(label)
+
+
+def _multi_hot(x: Dict, name: str, k: int) -> torch.Tensor:
+    """A multi-label input's ``"labels"`` (multi-hot, or class indices) as a float (k,) tensor."""
+    where = f"VideoClassifier: input {name}"
+    if "labels" not in x:
+        raise KeyError(f"{where} has no 'labels' (multi-label head, MODEL.VIDEO_HEAD.ACT sigmoid; "
+                       "single-label data needs ACT softmax and 'label')")
+    labels = x["labels"]
+    multi_hot = isinstance(labels, torch.Tensor) and (labels.is_floating_point()
+                                                      or labels.dtype == torch.bool)
+    if multi_hot:
+        if labels.shape != (k,):
+            raise ValueError(f"{where}: multi-hot 'labels' must be ({k},) "
+                             f"(MODEL.VIDEO_HEAD.NUM_CLASSES), got {tuple(labels.shape)}")
+        labels = labels.float().cpu()
+        if bool(((labels < 0) | (labels > 1) | ~torch.isfinite(labels)).any()):
+            raise ValueError(f"{where}: multi-hot 'labels' must lie in [0, 1]")
+        return labels
+    if isinstance(labels, torch.Tensor):
+        labels = labels.flatten().tolist()
+    if not isinstance(labels, (list, tuple)) or not all(_is_index(c) for c in labels):
+        raise ValueError(f"{where}: 'labels' must be a float multi-hot ({k},) tensor or a list of "
+                         f"int class indices, got {labels!r}")
+    bad = [c for c in labels if not 0 <= c < k]
+    if bad:
+        raise ValueError(f"{where}: class index {bad[0]} outside 0..{k - 1} "
+                         "(MODEL.VIDEO_HEAD.NUM_CLASSES)")
+    out = torch.zeros(k, dtype=torch.float32)
+    out[[int(c) for c in labels]] = 1.0
+    return out

@@ -100,8 +100,8 @@ class VideoActionDetector(VideoModelBase):
         if _ints(x["instances"].image_size) != _ints(clip.shape[-2:]):
             raise ValueError(
                 f"VideoActionDetector: input {name}: instances.image_size "
-                f"{tuple(x['instances'].image_size)} differs from the clip size {tuple(clip.shape[-2:])}; "
-                "boxes must be in clip pixels"
+                f"{tuple(x['instances'].image_size)} differs from the clip size "
+                f"{tuple(clip.shape[-2:])}; boxes must be in clip pixels"
             )
 
     def _proposals(self, batched_inputs: List[Dict]) -> List[Instances]:

@@ -15,7 +15,8 @@ import torch
 from detectron2.structures import ImageList
 from torch import nn
 
-__all__ = ["COLOR_JITTER_OPS", "VideoModelBase", "apply_color_jitter", "pathway_indices", "split_pathways"]
+__all__ = ["COLOR_JITTER_OPS", "VideoModelBase", "apply_color_jitter", "pathway_indices",
+           "split_pathways"]
 
 #: Colour jitter operations, in the names the mapper's ``color_jitter`` entries use.
 COLOR_JITTER_OPS = ("brightness", "contrast", "saturation")
@@ -88,8 +89,9 @@ class VideoModelBase(nn.Module):
         self.arch = arch
         self.alpha = int(alpha)
         # checked on the Python values, so that the model can be built on the meta device
-        if len(pixel_mean) != len(pixel_std) or not pixel_std or min(float(v) for v in pixel_std) <= 0:
-            raise ValueError(f"pixel_mean / pixel_std must be per-channel values with std > 0, got {pixel_mean}, {pixel_std}")
+        if len(pixel_mean) != len(pixel_std) or not pixel_std or min(map(float, pixel_std)) <= 0:
+            raise ValueError("pixel_mean / pixel_std must be per-channel values with std > 0, got "
+                             f"{pixel_mean}, {pixel_std}")
         mean = torch.tensor([float(v) for v in pixel_mean], dtype=torch.float32)
         std = torch.tensor([float(v) for v in pixel_std], dtype=torch.float32)
         self.register_buffer("pixel_mean", mean.view(-1, 1, 1, 1), persistent=True)
@@ -101,7 +103,8 @@ class VideoModelBase(nn.Module):
         ``MODEL.SLOWFAST.ARCH`` / ``ALPHA``), checking that a SlowFast clip has >= ALPHA frames."""
         sf = cfg.MODEL.SLOWFAST
         if sf.ARCH == "slowfast" and cfg.INPUT.NUM_FRAMES < sf.ALPHA:
-            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= MODEL.SLOWFAST.ALPHA ({sf.ALPHA})")
+            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= "
+                             f"MODEL.SLOWFAST.ALPHA ({sf.ALPHA})")
         return {"pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN), "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
                 "arch": sf.ARCH, "alpha": sf.ALPHA}
 
@@ -119,15 +122,16 @@ class VideoModelBase(nn.Module):
         has one). Inputs: dicts with ``"clip"`` ``(C, T, H, W)`` (0-255 units) and optionally
         ``"color_jitter"`` (see :func:`apply_color_jitter`)."""
         owner = type(self).__name__
+        channels = self.pixel_mean.shape[0]
         clips = []
         for i, x in enumerate(batched_inputs):
             name = x.get("image_id", f"#{i}")
             clip = x["clip"]
-            if not isinstance(clip, torch.Tensor) or clip.dim() != 4 or clip.shape[0] != self.pixel_mean.shape[0]:
+            if not isinstance(clip, torch.Tensor) or clip.dim() != 4 or clip.shape[0] != channels:
                 got = tuple(clip.shape) if isinstance(clip, torch.Tensor) else type(clip).__name__
                 raise ValueError(
-                    f"{owner}: input {name}: 'clip' must be one tensor "
-                    f"({self.pixel_mean.shape[0]}, T, H, W) (pathways are split by the model), got {got}"
+                    f"{owner}: input {name}: 'clip' must be one tensor ({channels}, T, H, W) "
+                    f"(pathways are split by the model), got {got}"
                 )
             self.check_input(name, x, clip)
             if i and clip.shape[1] != clips[0].shape[1]:
@@ -137,8 +141,9 @@ class VideoModelBase(nn.Module):
                 )
             if i and not self.pad_clips and clip.shape[2:] != clips[0].shape[2:]:
                 raise ValueError(
-                    f"{owner}: clips differ in H, W within the batch: {tuple(clips[0].shape[2:])} and "
-                    f"{tuple(clip.shape[2:])} (input {name}); crop or resize them to one size in the loader"
+                    f"{owner}: clips differ in H, W within the batch: {tuple(clips[0].shape[2:])} "
+                    f"and {tuple(clip.shape[2:])} (input {name}); crop or resize them to one size "
+                    "in the loader"
                 )
             clip = clip.to(self.device, non_blocking=True).float()
             ops = x.get("color_jitter")
@@ -147,4 +152,5 @@ class VideoModelBase(nn.Module):
             clips.append((clip - self.pixel_mean) / self.pixel_std)
         batch = ImageList.from_tensors(clips, size_divisibility=0, pad_value=0.0).tensor
         memory_format = getattr(self.backbone, "memory_format", torch.contiguous_format)
-        return [t.contiguous(memory_format=memory_format) for t in split_pathways(batch, self.arch, self.alpha)]
+        pathways = split_pathways(batch, self.arch, self.alpha)
+        return [t.contiguous(memory_format=memory_format) for t in pathways]

@@ -36,11 +36,13 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor, act: str) -
     """
     if act == "softmax":
         if targets.shape != logits.shape[:1]:
-            raise ValueError(f"single-label targets must be (N,) = ({logits.shape[0]},), got {tuple(targets.shape)}")
+            raise ValueError(f"single-label targets must be (N,) = ({logits.shape[0]},), "
+                             f"got {tuple(targets.shape)}")
         return F.cross_entropy(logits, targets.long())
     if act == "sigmoid":
         if targets.shape != logits.shape:
-            raise ValueError(f"multi-label targets must be (N, K) = {tuple(logits.shape)}, got {tuple(targets.shape)}")
+            raise ValueError(f"multi-label targets must be (N, K) = {tuple(logits.shape)}, "
+                             f"got {tuple(targets.shape)}")
         return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
     raise ValueError(f"unknown head activation {act!r}; expected one of {HEAD_ACTIVATIONS}")
 
@@ -55,8 +57,9 @@ def head_pool_sizes(pathway_frames: Sequence[int], crop_size: int, strides: Sequ
     for frames, stride in zip(pathway_frames, strides):
         side = int(crop_size) // int(stride)
         if side < 1 or int(frames) < 1:
-            raise ValueError(f"head pool kernel from {frames} frames and a {crop_size}-pixel crop at stride "
-                             f"{stride} is empty; raise INPUT.TRAIN_CROP_SIZE / INPUT.NUM_FRAMES")
+            raise ValueError(f"head pool kernel from {frames} frames and a {crop_size}-pixel "
+                             f"crop at stride {stride} is empty; raise INPUT.TRAIN_CROP_SIZE "
+                             "or INPUT.NUM_FRAMES")
         sizes.append([int(frames), side, side])
     return sizes
 
@@ -111,7 +114,8 @@ class VideoClassificationHead(nn.Module):
         self.pool_sizes = [None if p is None else tuple(int(v) for v in p) for p in pool_sizes]
         for p in self.pool_sizes:
             if p is not None and (len(p) != 3 or min(p) < 1):
-                raise ValueError(f"VideoClassificationHead: pool sizes must be (T, H, W) >= 1, got {p}")
+                raise ValueError(f"VideoClassificationHead: pool sizes must be (T, H, W) >= 1, "
+                                 f"got {p}")
         self.num_classes = int(num_classes)
         self.act = act
         in_channels = sum(input_shape[name].channels for name in self.in_features)
@@ -124,10 +128,10 @@ class VideoClassificationHead(nn.Module):
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
         head = cfg.MODEL.VIDEO_HEAD
         names = sorted(input_shape)
-        t = cfg.INPUT.NUM_FRAMES
-        frames = [t // cfg.MODEL.SLOWFAST.ALPHA, t] if cfg.MODEL.SLOWFAST.ARCH == "slowfast" else [t]
+        t, sf = cfg.INPUT.NUM_FRAMES, cfg.MODEL.SLOWFAST
+        frames = [t // sf.ALPHA, t] if sf.ARCH == "slowfast" else [t]
         if len(frames) != len(names):
-            raise ValueError(f"MODEL.SLOWFAST.ARCH {cfg.MODEL.SLOWFAST.ARCH!r} and the backbone's "
+            raise ValueError(f"MODEL.SLOWFAST.ARCH {sf.ARCH!r} and the backbone's "
                              f"outputs {names} disagree")
         return {
             "input_shape": input_shape,
@@ -154,7 +158,8 @@ class VideoClassificationHead(nn.Module):
         if len({tuple(p.shape[2:]) for p in pooled}) > 1:
             raise ValueError(
                 "VideoClassificationHead: the pathways leave different positions after pooling "
-                f"({[tuple(p.shape[2:]) for p in pooled]}); the clip's T and the pool kernels disagree"
+                f"({[tuple(p.shape[2:]) for p in pooled]}); the clip's T and the pool kernels "
+                "disagree"
             )
         return torch.cat(pooled, dim=1).permute(0, 2, 3, 4, 1)
 

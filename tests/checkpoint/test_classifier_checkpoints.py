@@ -11,12 +11,14 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
 
 import slowfast_det.modeling  # noqa: F401  (registers the model components)
-from slowfast_det.checkpoint import CheckpointMismatchError, SlowFastCheckpointer, convert_pytorchvideo
+from slowfast_det.checkpoint import (CheckpointMismatchError, SlowFastCheckpointer,
+                                     convert_pytorchvideo)
 from slowfast_det.config import add_slowfast_config
 
-LOGGERS = ("slowfast_det.checkpoint.checkpointer", "slowfast_det.checkpoint.heads")
+LOGGER = "slowfast_det.checkpoint"  # the checkpointer's and heads.py's
 
 
 def tiny(kind, *, num_classes=5, nonlocal_=True, seed=0, stage_blocks=(1, 2, 2, 1)):
@@ -36,7 +38,8 @@ def tiny(kind, *, num_classes=5, nonlocal_=True, seed=0, stage_blocks=(1, 2, 2, 
         cfg.MODEL.VIDEO_HEAD.NUM_CLASSES = num_classes
         cfg.INPUT.TRAIN_CROP_SIZE = 64
     else:
-        assert (sf.SPATIAL_STRIDES, sf.SPATIAL_DILATIONS) == ([1, 2, 2, 1], [1, 1, 1, 2])  # the AVA defaults
+        # the AVA setting (the defaults): res5 stride 1, dilation 2
+        assert (sf.SPATIAL_STRIDES, sf.SPATIAL_DILATIONS) == ([1, 2, 2, 1], [1, 1, 1, 2])
         cfg.MODEL.ROI_HEADS.NUM_CLASSES = num_classes
     torch.manual_seed(seed)
     model = build_model(cfg)
@@ -69,10 +72,10 @@ def test_detector_starts_from_a_classifier_checkpoint(tmp_path, caplog):
     classifier = tiny("classifier", num_classes=7, seed=1)
     path = saved(classifier, tmp_path)
     detector = tiny("detector", seed=2)
-    assert detector.backbone.output_shape()["pathway0"] == ShapeSpec(channels=256, stride=16)  # res5 dilated
+    assert detector.backbone.output_shape()["pathway0"] == ShapeSpec(channels=256, stride=16)
     assert detector.backbone.res5.pathway0[0].conv2.dilation == (1, 2, 2)
     head_before = snapshot(detector, "roi_heads.")
-    with caplog.at_level(logging.INFO, logger=LOGGERS[1]), caplog.at_level(logging.INFO, logger=LOGGERS[0]):
+    with caplog.at_level(logging.INFO, logger=LOGGER):
         SlowFastCheckpointer(detector).load(path)
     assert_equal_tensors(snapshot(detector, "backbone."), snapshot(classifier, "backbone."))
     assert_equal_tensors(snapshot(detector, "roi_heads."), head_before)  # keeps its initialisation
@@ -80,11 +83,12 @@ def test_detector_starts_from_a_classifier_checkpoint(tmp_path, caplog):
     unused = [r.getMessage() for r in caplog.records if "unused" in r.getMessage()]
     assert unused == [f"{path}: unused classification head (cls_head.predictor.bias (7,), "
                       "cls_head.predictor.weight (7, 288); the model has none): not loaded"]
-    assert f"{path} has no action head (roi_heads.predictor.bias, roi_heads.predictor.weight)" in caplog.text
+    assert (f"{path} has no action head (roi_heads.predictor.bias, roi_heads.predictor.weight)"
+            in caplog.text)
     with torch.no_grad():  # and it runs: a dilated res5 on the classifier's weights
-        from detectron2.structures import Boxes, Instances
         clip = torch.randint(0, 256, (3, 8, 64, 64), dtype=torch.uint8)
-        out = detector([{"clip": clip, "instances": Instances((64, 64), proposal_boxes=Boxes(torch.tensor([[4.0, 4, 40, 60]])))}])
+        boxes = Boxes(torch.tensor([[4.0, 4, 40, 60]]))
+        out = detector([{"clip": clip, "instances": Instances((64, 64), proposal_boxes=boxes)}])
     assert out[0]["instances"].scores.shape == (1, 5)
 
 
@@ -99,7 +103,7 @@ def test_detector_starts_from_a_converted_classifier(tmp_path, caplog):
     torch.save({"model": state_dict, "matching_heuristics": False}, path)
     detector = tiny("detector", nonlocal_=False, stage_blocks=(1, 1, 1, 1))
     head_before = snapshot(detector, "roi_heads.")
-    with caplog.at_level(logging.INFO, logger=LOGGERS[1]):
+    with caplog.at_level(logging.INFO, logger=LOGGER):
         SlowFastCheckpointer(detector).load(path)
     backbone = {k: v for k, v in state_dict.items() if k.startswith("backbone.")}
     assert_equal_tensors(snapshot(detector, "backbone."), backbone)
@@ -123,18 +127,20 @@ def test_classifier_starts_from_a_detector_checkpoint(tmp_path, caplog):
     path = saved(detector, tmp_path)
     classifier = tiny("classifier", seed=4)
     head_before = snapshot(classifier, "cls_head.")
-    with caplog.at_level(logging.INFO, logger=LOGGERS[1]), caplog.at_level(logging.INFO, logger=LOGGERS[0]):
+    with caplog.at_level(logging.INFO, logger=LOGGER):
         SlowFastCheckpointer(classifier).load(path)
     assert_equal_tensors(snapshot(classifier, "backbone."), snapshot(detector, "backbone."))
     assert_equal_tensors(snapshot(classifier, "cls_head."), head_before)
-    assert "unused action head (roi_heads.predictor.bias (5,), roi_heads.predictor.weight (5, 288)" in caplog.text
-    assert "has no classification head (cls_head.predictor.bias, cls_head.predictor.weight)" in caplog.text
+    assert ("unused action head (roi_heads.predictor.bias (5,), roi_heads.predictor.weight (5, 288)"
+            in caplog.text)
+    assert ("has no classification head (cls_head.predictor.bias, cls_head.predictor.weight)"
+            in caplog.text)
 
 
 def test_classifier_to_classifier_loads_the_head(tmp_path, caplog):
     source = tiny("classifier", seed=5)
     target = tiny("classifier", seed=6)
-    with caplog.at_level(logging.INFO, logger=LOGGERS[1]), caplog.at_level(logging.INFO, logger=LOGGERS[0]):
+    with caplog.at_level(logging.INFO, logger=LOGGER):
         SlowFastCheckpointer(target).load(saved(source, tmp_path))
     assert_equal_tensors(snapshot(target, ""), snapshot(source, ""))
     assert "head" not in caplog.text
@@ -145,18 +151,20 @@ def test_kinetics_head_into_a_charades_classifier_is_a_listed_warning(tmp_path, 
     path = saved(kinetics, tmp_path)
     charades = tiny("classifier", num_classes=5, seed=8)
     head_before = snapshot(charades, "cls_head.")
-    with caplog.at_level(logging.INFO, logger=LOGGERS[1]), caplog.at_level(logging.INFO, logger=LOGGERS[0]):
+    with caplog.at_level(logging.INFO, logger=LOGGER):
         SlowFastCheckpointer(charades).load(path)
     assert_equal_tensors(snapshot(charades, "backbone."), snapshot(kinetics, "backbone."))
     assert_equal_tensors(snapshot(charades, "cls_head."), head_before)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].getMessage() == (
-        f"{path}: the classification head does not fit the model's (cls_head.predictor.bias: checkpoint (7,) "
-        "vs model (5,), cls_head.predictor.weight: checkpoint (7, 288) vs model (5, 288)): not loaded; the "
-        "model's classification head keeps its initialisation (fine-tuning to another label set)")
+        f"{path}: the classification head does not fit the model's (cls_head.predictor.bias: "
+        "checkpoint (7,) vs model (5,), cls_head.predictor.weight: checkpoint (7, 288) vs model "
+        "(5, 288)): not loaded; the model's classification head keeps its initialisation "
+        "(fine-tuning to another label set)")
 
 
 def test_action_head_of_another_size_stays_an_error(tmp_path):
     path = saved(tiny("detector", num_classes=7), tmp_path)
-    with pytest.raises(CheckpointMismatchError, match=r"roi_heads.predictor.weight: checkpoint \(7, 288\) vs model \(5, 288\)"):
+    match = r"roi_heads.predictor.weight: checkpoint \(7, 288\) vs model \(5, 288\)"
+    with pytest.raises(CheckpointMismatchError, match=match):
         SlowFastCheckpointer(tiny("detector")).load(path)

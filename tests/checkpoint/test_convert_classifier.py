@@ -22,7 +22,8 @@ from detectron2.modeling import build_model
 import slowfast_det.modeling  # noqa: F401  (registers the model components)
 from benchmarks.random_weights import randomize_
 from script_modules import load_tool
-from slowfast_det.checkpoint import SlowFastCheckpointer, convert_pyslowfast, convert_pyslowfast_caffe2
+from slowfast_det.checkpoint import (SlowFastCheckpointer, convert_pyslowfast,
+                                     convert_pyslowfast_caffe2)
 from slowfast_det.config import load_slowfast_cfg
 
 pv_slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
@@ -57,18 +58,22 @@ def reference_input(raw, pathways):
     fast = ((raw.float() - MEAN) / STD)[None]
     if pathways == 1:
         return [fast]
-    return [fast[:, :, torch.linspace(0, raw.shape[1] - 1, raw.shape[1] // 4).long()].contiguous(), fast]
+    slow = fast[:, :, torch.linspace(0, raw.shape[1] - 1, raw.shape[1] // 4).long()]
+    return [slow.contiguous(), fast]
 
 
 def converted_classifier(reference, config, tmp_path, convert_cli, caplog):
     """reference -> .pyth -> tools/convert_checkpoint.py --target classifier -> MODEL.WEIGHTS."""
     src, dst = tmp_path / "kinetics.pyth", tmp_path / "converted.pth"
     torch.save({"model_state": reference.state_dict()}, src)
+    args = ["--from", "pytorchvideo", "--target", "classifier", str(src), str(dst)]
     with caplog.at_level(logging.INFO):
-        assert convert_cli(["--from", "pytorchvideo", "--target", "classifier", str(src), str(dst)]) == 0
-    assert "the classification head (blocks." in caplog.text and "400 classes) becomes cls_head.predictor" in caplog.text
-    cfg = load_slowfast_cfg(os.path.join(CONFIGS, "Kinetics", config),
-                            ["INPUT.NUM_FRAMES", str(T), "INPUT.TRAIN_CROP_SIZE", str(CROP), "MODEL.WEIGHTS", str(dst)])
+        assert convert_cli(args) == 0
+    assert "the classification head (blocks." in caplog.text
+    assert "400 classes) becomes cls_head.predictor" in caplog.text
+    opts = ["INPUT.NUM_FRAMES", str(T), "INPUT.TRAIN_CROP_SIZE", str(CROP),
+            "MODEL.WEIGHTS", str(dst)]
+    cfg = load_slowfast_cfg(os.path.join(CONFIGS, "Kinetics", config), opts)
     model = build_model(cfg)
     head_init = model.cls_head.predictor.weight.clone()
     SlowFastCheckpointer(model).load(cfg.MODEL.WEIGHTS)
@@ -114,7 +119,7 @@ def test_slowfast_r50_classifier_matches_pytorchvideo(tmp_path, convert_cli, cap
         expected = ref([t.clone() for t in reference_input(raw, 2)]).softmax(dim=1)[0]
     got = scores(model, raw)
     assert expected.shape == got.shape == (400,)
-    assert expected.max() > 5 * expected.min() and expected.max() < 0.5  # neither flat nor saturated
+    assert expected.max() > 5 * expected.min() and expected.max() < 0.5  # not flat, not saturated
     check_close(got, expected, "slowfast_r50, training crop")
     # fully convolutional at a larger crop: 96 x 128 pixels, 3 x 4 features, 2 x 3 positions
     raw = raw_clip(T, 96, 128, seed=2)
@@ -156,10 +161,13 @@ def test_pyslowfast_head_names_round_trip():
     psf = {"head.projection.weight": w.clone(), "head.projection.bias": b.clone()}
     out = convert_pyslowfast(psf, target="classifier")
     assert list(out) == ["cls_head.predictor.weight", "cls_head.predictor.bias"]
-    assert torch.equal(out["cls_head.predictor.weight"], w) and torch.equal(out["cls_head.predictor.bias"], b)
+    assert torch.equal(out["cls_head.predictor.weight"], w)
+    assert torch.equal(out["cls_head.predictor.bias"], b)
     # for a detector, a 157-output projection is an action head; a Kinetics-size one is dropped
-    assert set(convert_pyslowfast(psf)) == {"roi_heads.predictor.weight", "roi_heads.predictor.bias"}
-    kinetics = {"head.projection.weight": torch.zeros(400, C), "head.projection.bias": torch.zeros(400),
+    assert set(convert_pyslowfast(psf)) == {"roi_heads.predictor.weight",
+                                            "roi_heads.predictor.bias"}
+    kinetics = {"head.projection.weight": torch.zeros(400, C),
+                "head.projection.bias": torch.zeros(400),
                 "s1.pathway0_stem.conv.weight": torch.zeros(8, 3, 1, 7, 7)}
     assert list(convert_pyslowfast(kinetics)) == ["backbone.stem.pathway0.conv.weight"]
     assert "cls_head.predictor.weight" in convert_pyslowfast(kinetics, target="classifier")
@@ -170,14 +178,16 @@ def test_pyslowfast_head_names_round_trip():
 def test_caffe2_head_names_round_trip_through_the_tool(tmp_path, convert_cli, caplog):
     w, b = head_tensors(1)
     blobs = {"pred_w": w.numpy().reshape(K, C, 1, 1, 1).copy(), "pred_b": b.numpy().copy(),
-             "pred_w_momentum": np.zeros((K, C, 1, 1, 1), np.float32), "lr": np.array(0.1, np.float32)}
+             "pred_w_momentum": np.zeros((K, C, 1, 1, 1), np.float32),
+             "lr": np.array(0.1, np.float32)}
     assert set(convert_pyslowfast_caffe2({"blobs": blobs}, target="classifier")) == {
         "cls_head.predictor.weight", "cls_head.predictor.bias"}
     src, dst = tmp_path / "charades.pkl", tmp_path / "head.pth"
     with open(src, "wb") as f:
         pickle.dump({"blobs": blobs}, f, protocol=2)
     with caplog.at_level(logging.INFO):
-        assert convert_cli(["--from", "pyslowfast-caffe2", "--target", "classifier", str(src), str(dst)]) == 0
+        args = ["--from", "pyslowfast-caffe2", "--target", "classifier", str(src), str(dst)]
+        assert convert_cli(args) == 0
     assert "skipped 2 Caffe2 solver blob(s)" in caplog.text
     saved = torch.load(dst, weights_only=True)
     assert saved["__author__"].endswith("--target classifier")
