@@ -177,6 +177,36 @@ def add_slowfast_config(cfg):
     _C.SOLVER.OPTIMIZER = "SGD"
     # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state; False skips the update (counted).
     _C.SOLVER.STOP_ON_NONFINITE_LOSS = True
+    add_classification_config(cfg)
+
+
+def add_classification_config(cfg):
+    """Add the keys of the video classifier (``VideoClassifier``: configs/Kinetics,
+    configs/Charades) and of its multi-view test to a config, in place (with defaults).
+
+    The classifier shares ``MODEL.SLOWFAST``, ``MODEL.PIXEL_MEAN`` / ``PIXEL_STD`` and ``INPUT``
+    with the detector: its head pools over the training clip's feature map (``INPUT.NUM_FRAMES``
+    per pathway, ``INPUT.TRAIN_CROP_SIZE`` / the output stride, 32 with res5 stride 2); its test
+    views are ``INPUT.TEST_SIZE`` squares.
+    """
+    _C = cfg
+
+    # ------------------------------------------------------------------ classification
+    _C.MODEL.VIDEO_HEAD = CN()
+    # Classes K of the classification head (Kinetics-400: 400, Charades: 157).
+    _C.MODEL.VIDEO_HEAD.NUM_CLASSES = 400
+    # "softmax": single-label, input "label", cross-entropy; "sigmoid": multi-label, "labels", BCE.
+    _C.MODEL.VIDEO_HEAD.ACT = "softmax"
+    # Dropout before the linear classifier.
+    _C.MODEL.VIDEO_HEAD.DROPOUT_RATE = 0.5
+    # Std of the normal initialisation of the classifier weights (bias 0), as PySlowFast.
+    _C.MODEL.VIDEO_HEAD.PREDICTOR_INIT_STD = 0.01
+    # Test views per video: clips evenly spaced in time (PySlowFast's NUM_ENSEMBLE_VIEWS) ...
+    _C.TEST.NUM_TEMPORAL_CLIPS = 10
+    # ... x square INPUT.TEST_SIZE crops along the long side after resizing the short side to it.
+    _C.TEST.NUM_SPATIAL_CROPS = 3
+    # How a video's per-view probabilities combine: "mean" (Kinetics) or "max" (Charades).
+    _C.TEST.ENSEMBLE_METHOD = "mean"
 
 
 def load_slowfast_cfg(config_file, opts=(), freeze=True):

@@ -8,6 +8,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 from slowfast_det.utils.file_io import atomic_path, remove_stale_temporaries
 
+from .heads import HEADS, head_of, set_aside_heads
 from .remote import local_weights
 from .serialization import atomic_torch_save, safe_torch_load
 
@@ -15,9 +16,8 @@ __all__ = ["SlowFastCheckpointer", "CheckpointMismatchError"]
 
 logger = logging.getLogger(__name__)
 
-# Parameters that may be absent from a checkpoint: the action head, left at its
-# initialisation when fine-tuning from a Kinetics (backbone-only) checkpoint.
-_HEAD_PREFIX = "roi_heads."
+# Parameters that may be absent from a checkpoint: the heads (roi_heads.*, cls_head.*), left at
+# their initialisation when fine-tuning, e.g. from a Kinetics checkpoint (see heads.py).
 # Clip statistics, saved since the model normalises its input; older checkpoints of ours and
 # converted ones lack them and keep MODEL.PIXEL_MEAN / PIXEL_STD of the config.
 _PIXEL_BUFFERS = ("pixel_mean", "pixel_std")
@@ -40,11 +40,17 @@ class SlowFastCheckpointer(DetectionCheckpointer):
       checkpoints (``model_state``) and Caffe2 ``.pkl`` files are refused with the command that
       converts them.
     * Loading fails with :class:`CheckpointMismatchError` listing every checkpoint name the
-      model lacks, every model name the checkpoint lacks (except the action head
-      ``roi_heads.*``, which is logged and keeps its initialisation, and the clip statistics
+      model lacks, every model name the checkpoint lacks (except the head, ``roi_heads.*`` or
+      ``cls_head.*``, which is logged and keeps its initialisation, and the clip statistics
       ``pixel_mean`` / ``pixel_std``, which keep the config's ``MODEL.PIXEL_MEAN`` / ``PIXEL_STD``
       with a log line) and every shape mismatch.
       The model is left untouched when loading fails.
+    * Heads that do not fit (:mod:`slowfast_det.checkpoint.heads`): a head the model does not
+      have is listed once in the log as unused, so a classifier checkpoint starts an AVA
+      detector (backbone loaded strictly, e.g. ``tools/train_ava.py --config-file
+      configs/AVA/SLOWFAST_32x2_R50.yaml MODEL.WEIGHTS kinetics_classifier.pth``; the AVA
+      configs dilate res5, which changes no weight shape); a classification head with another
+      class count is skipped with a warning (Kinetics -> Charades fine-tuning).
     * ``save`` writes ``<name>.pth`` and ``last_checkpoint`` atomically (temporary file, fsync,
       rename). The process that saves removes, when it starts, the temporary files a killed
       earlier run left in ``save_dir`` (unmodified for 10 minutes).
@@ -95,14 +101,15 @@ class SlowFastCheckpointer(DetectionCheckpointer):
         extra_counters = [k for k in weights if k.endswith("num_batches_tracked") and k not in model_sd]
         for k in extra_counters:
             weights.pop(k)
+        weights = set_aside_heads(weights, model_sd, source)
         unexpected = sorted(k for k in weights if k not in model_sd)
         missing = sorted(
             k for k in model_sd
             if k not in weights and not k.endswith("num_batches_tracked")
         )
-        missing_head = [k for k in missing if k.startswith(_HEAD_PREFIX)]
+        missing_head = [k for k in missing if head_of(k)]
         missing_pixel = [k for k in missing if k in _PIXEL_BUFFERS]
-        missing_other = [k for k in missing if not k.startswith(_HEAD_PREFIX) and k not in _PIXEL_BUFFERS]
+        missing_other = [k for k in missing if not head_of(k) and k not in _PIXEL_BUFFERS]
         shapes = sorted(
             f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(model_sd[k].shape)}"
             for k, v in weights.items()
@@ -120,10 +127,9 @@ class SlowFastCheckpointer(DetectionCheckpointer):
                 lines.append(f"  {len(shapes)} shape mismatch(es):")
                 lines += [f"    {s}" for s in shapes]
             raise CheckpointMismatchError("\n".join(lines))
-        if missing_head:
-            logger.info(
-                "%s has no action head (%s): it keeps its initialisation", source, ", ".join(missing_head)
-            )
+        for prefix in sorted({head_of(k) for k in missing_head}):
+            logger.info("%s has no %s (%s): it keeps its initialisation", source, HEADS[prefix],
+                        ", ".join(k for k in missing_head if k.startswith(prefix)))
         if missing_pixel:
             logger.info(
                 "%s has no clip statistics (%s), e.g. a checkpoint from before they were saved or a "

@@ -1,9 +1,11 @@
 """Conversion of existing SlowFast weights to this project's parameter names.
 
 One function per source format, each returning a state dict named as
-:class:`slowfast_det.modeling.VideoActionDetector` names its parameters
+:class:`slowfast_det.modeling.VideoActionDetector` and
+:class:`slowfast_det.modeling.VideoClassifier` name their parameters
 (``backbone.stem.pathway0.conv.weight``, ``backbone.res3.pathway1.2.conv1.norm.running_mean``,
-``backbone.res2.fuse.conv.weight``, ``roi_heads.predictor.weight``, ...):
+``backbone.res2.fuse.conv.weight``, ``roi_heads.predictor.weight`` (the AVA action head),
+``cls_head.predictor.weight`` (the classification head), ...):
 
 * :func:`convert_pytorchvideo`: pytorchvideo models (``create_slowfast``,
   ``create_slowfast_with_roi_head``, ``create_resnet[_with_roi_head]``; hub checkpoints keep
@@ -14,10 +16,19 @@ One function per source format, each returning a state dict named as
 * :func:`convert_pyslowfast_caffe2`: PySlowFast Caffe2 pickles (``{"blobs": ...}``): blob names
   such as ``res2_0_branch2a_w``, ``t_`` prefix for the Fast pathway, ``pred_w``.
 
-A Kinetics classification head (pytorchvideo ``blocks.N.proj``; a PySlowFast / Caffe2
-projection with 400, 600 or 700 outputs) is dropped with a log line, as are Caffe2 solver
-blobs (``*_momentum``, ``lr``, ``model_iter``). Any other name that no rule matches raises
-:class:`CheckpointConversionError` listing every unmatched name.
+The ``target`` argument says which model the weights are for:
+
+* ``"detector"`` (the default): a Kinetics classification head (pytorchvideo
+  ``blocks.N.proj``; a PySlowFast / Caffe2 projection with 400, 600 or 700 outputs) is
+  dropped with a log line (the detector has no place for it); a PySlowFast projection of
+  another size is the AVA action head (``roi_heads.predictor``).
+* ``"classifier"``: the classification head becomes ``cls_head.predictor`` (pytorchvideo
+  ``blocks.N.proj``; PySlowFast ``head.projection`` and Caffe2 ``pred_w`` / ``pred_b`` of any
+  size, e.g. Charades' 157). A pytorchvideo detection head stays ``roi_heads.predictor``.
+
+Caffe2 solver blobs (``*_momentum``, ``lr``, ``model_iter``) are dropped with a log line. Any
+other name that no rule matches raises :class:`CheckpointConversionError` listing every
+unmatched name.
 """
 import logging
 import re
@@ -32,6 +43,7 @@ from .serialization import atomic_torch_save, load_caffe2_pickle, safe_torch_loa
 __all__ = [
     "CheckpointConversionError",
     "SOURCE_FORMATS",
+    "TARGETS",
     "KINETICS_NUM_CLASSES",
     "convert_pytorchvideo",
     "convert_pyslowfast",
@@ -45,8 +57,10 @@ logger = logging.getLogger(__name__)
 SOURCE_FORMATS = ("pytorchvideo", "pyslowfast", "pyslowfast-caffe2")
 # Output sizes of Kinetics-400/600/700 classifiers: such a projection is a classification head.
 KINETICS_NUM_CLASSES = (400, 600, 700)
+#: Which model converted weights are for (see the module docstring).
+TARGETS = ("detector", "classifier")
 PREDICTOR = "roi_heads.predictor"
-_DROP = object()  # rule result: drop this key (classification head)
+CLASSIFIER_PREDICTOR = "cls_head.predictor"
 
 _BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 _C2_BN = {"s": "weight", "b": "bias", "rm": "running_mean", "riv": "running_var"}
@@ -96,7 +110,7 @@ _PYTORCHVIDEO_RULES = _rules([
     (_PTV_BLOCK + r"branch2\.norm_([abc])\." + _BN,
      lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], _ABC[m[4]], "norm", m[5])),
     (r"detection_head\.proj\.(weight|bias)", lambda m: f"{PREDICTOR}.{m[1]}"),
-    (r"blocks\.\d+\.proj\.(weight|bias)", lambda m: _DROP),  # classification head
+    (r"blocks\.\d+\.proj\.(weight|bias)", lambda m: f"{CLASSIFIER_PREDICTOR}.{m[1]}"),
 ])
 
 _PSF_BLOCK = r"s([2-5])\.pathway(\d+)_res(\d+)\."
@@ -176,80 +190,102 @@ def _as_tensor(value, name: str) -> torch.Tensor:
     raise CheckpointConversionError(f"{name}: expected a tensor or numpy array, got {type(value).__name__}")
 
 
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"unknown conversion target {target!r}; expected one of {TARGETS}")
+
+
 def _convert(state_dict: Mapping[str, object], rules: List[Rule], source: str,
-             kinetics_by_size: bool) -> "OrderedDict[str, torch.Tensor]":
+             kinetics_by_size: bool, target: str = "detector") -> "OrderedDict[str, torch.Tensor]":
+    """Rename with ``rules``; the classification head is kept (``target="classifier"``) or
+    dropped with a log line (``"detector"``). ``kinetics_by_size``: PySlowFast names, whose
+    ``head.projection`` is the classification head for a classifier target or when it has a
+    Kinetics size, else the AVA action head."""
+    _check_target(target)
     out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
     origin: Dict[str, str] = {}
-    unmatched, collisions, dropped = [], [], []
+    unmatched, collisions, dropped, kept = [], [], [], []
     head_size = None
+    psf_head_classifies = False
     if kinetics_by_size:  # PySlowFast names: the projection is a classifier or the AVA head
         w = state_dict.get("head.projection.weight")
         head_size = int(w.shape[0]) if w is not None else None
+        psf_head_classifies = target == "classifier" or head_size in KINETICS_NUM_CLASSES
     for key, value in state_dict.items():
-        target = _match(rules, key)
-        if target is None:
+        name = _match(rules, key)
+        if name is None:
             unmatched.append(key)
             continue
-        if target is _DROP or (
-            kinetics_by_size and target.startswith(PREDICTOR + ".") and head_size in KINETICS_NUM_CLASSES
-        ):
-            dropped.append(key)
-            continue
-        if target in origin:
-            collisions.append(f"{origin[target]} and {key} -> {target}")
+        if psf_head_classifies and name.startswith(PREDICTOR + "."):
+            name = CLASSIFIER_PREDICTOR + name[len(PREDICTOR):]
+        if name.startswith(CLASSIFIER_PREDICTOR + "."):
+            if name.endswith(".weight") and hasattr(value, "shape"):
+                head_size = int(value.shape[0])
+            (dropped if target == "detector" else kept).append(key)
+            if target == "detector":
+                continue
+        if name in origin:
+            collisions.append(f"{origin[name]} and {key} -> {name}")
             continue
         tensor = _as_tensor(value, key)
-        if target == PREDICTOR + ".weight" and tensor.dim() > 2:
+        if name in (PREDICTOR + ".weight", CLASSIFIER_PREDICTOR + ".weight") and tensor.dim() > 2:
             if any(s != 1 for s in tensor.shape[2:]):
                 raise CheckpointConversionError(
                     f"{source}: classifier weight {key} has shape {tuple(tensor.shape)}, expected (K, C)"
                 )
             tensor = tensor.reshape(tensor.shape[0], tensor.shape[1])
-        origin[target] = key
-        out[target] = tensor
+        origin[name] = key
+        out[name] = tensor
     if unmatched or collisions:
         lines = [f"{source}: {len(unmatched)} name(s) match no conversion rule"
                  + (f" and {len(collisions)} collide" if collisions else "") + ":"]
         lines += [f"  {k}" for k in sorted(unmatched)]
         lines += [f"  collision: {c}" for c in collisions]
         raise CheckpointConversionError("\n".join(lines))
+    classes = f", {head_size} classes" if head_size is not None else ""
     if dropped:
         logger.info(
             "%s: dropped the classification head (%s%s); the action head keeps its initialisation",
-            source, ", ".join(sorted(dropped)),
-            f", {head_size} classes" if head_size is not None else "",
+            source, ", ".join(sorted(dropped)), classes,
         )
+    if kept:
+        logger.info("%s: the classification head (%s%s) becomes %s", source,
+                    ", ".join(sorted(kept)), classes, CLASSIFIER_PREDICTOR)
     if not out:
         raise CheckpointConversionError(f"{source}: no weights left after conversion")
     return out
 
 
-def convert_pytorchvideo(state_dict: Mapping[str, torch.Tensor], *, source: str = "pytorchvideo"
-                         ) -> "OrderedDict[str, torch.Tensor]":
+def convert_pytorchvideo(state_dict: Mapping[str, torch.Tensor], *, source: str = "pytorchvideo",
+                         target: str = "detector") -> "OrderedDict[str, torch.Tensor]":
     """pytorchvideo SlowFast / Slow (ResNet) state dict -> this project's names.
 
     Accepts the detection models' ``model.blocks...`` / ``detection_head.proj...`` and the
-    classification models' ``blocks...`` (whose ``blocks.N.proj`` head is dropped).
+    classification models' ``blocks...``, whose ``blocks.N.proj`` head is dropped for a
+    detector ``target`` and becomes ``cls_head.predictor`` for a classifier.
     """
     sd = _strip_prefix(state_dict, "module.")
     sd = {k[len("model."):] if k.startswith("model.") else k: v for k, v in sd.items()}
-    return _convert(sd, _PYTORCHVIDEO_RULES, source, kinetics_by_size=False)
+    return _convert(sd, _PYTORCHVIDEO_RULES, source, kinetics_by_size=False, target=target)
 
 
-def convert_pyslowfast(state_dict: Mapping[str, torch.Tensor], *, source: str = "pyslowfast"
-                       ) -> "OrderedDict[str, torch.Tensor]":
+def convert_pyslowfast(state_dict: Mapping[str, torch.Tensor], *, source: str = "pyslowfast",
+                       target: str = "detector") -> "OrderedDict[str, torch.Tensor]":
     """PySlowFast ``model_state`` (SlowFast / Slow models, ``bottleneck_transform``) -> this
-    project's names. ``head.projection`` becomes the action classifier unless it has 400 / 600
-    / 700 outputs (a Kinetics head, dropped)."""
+    project's names. For a detector ``target``, ``head.projection`` becomes the action
+    classifier unless it has 400 / 600 / 700 outputs (a Kinetics head, dropped); for a
+    classifier it becomes ``cls_head.predictor`` whatever its size."""
     sd = _strip_prefix(state_dict, "module.")
-    return _convert(sd, _PYSLOWFAST_RULES, source, kinetics_by_size=True)
+    return _convert(sd, _PYSLOWFAST_RULES, source, kinetics_by_size=True, target=target)
 
 
-def convert_pyslowfast_caffe2(blobs: Mapping[str, np.ndarray], *, source: str = "pyslowfast-caffe2"
-                              ) -> "OrderedDict[str, torch.Tensor]":
+def convert_pyslowfast_caffe2(blobs: Mapping[str, np.ndarray], *, source: str = "pyslowfast-caffe2",
+                              target: str = "detector") -> "OrderedDict[str, torch.Tensor]":
     """PySlowFast Caffe2 blobs (``{"blobs": {...}}`` or the inner dict) -> this project's
-    names, through the PySlowFast names. Solver blobs (``*_momentum``, ``lr``,
+    names, through the PySlowFast names (``pred_w`` / ``pred_b`` as ``head.projection``, see
+    :func:`convert_pyslowfast` for ``target``). Solver blobs (``*_momentum``, ``lr``,
     ``model_iter``) are dropped with a log line."""
+    _check_target(target)
     if "blobs" in blobs and isinstance(blobs["blobs"], Mapping):
         blobs = blobs["blobs"]
     renamed: Dict[str, object] = {}
@@ -272,7 +308,7 @@ def convert_pyslowfast_caffe2(blobs: Mapping[str, np.ndarray], *, source: str = 
         )
     if solver:
         logger.info("%s: skipped %d Caffe2 solver blob(s) (momentum / lr / model_iter)", source, len(solver))
-    return _convert(renamed, _PYSLOWFAST_RULES, source, kinetics_by_size=True)
+    return _convert(renamed, _PYSLOWFAST_RULES, source, kinetics_by_size=True, target=target)
 
 
 _CONVERTERS = {
@@ -312,14 +348,18 @@ def load_source_weights(path: str, fmt: str) -> Mapping[str, object]:
     )
 
 
-def convert_checkpoint_file(src: str, dst: str, fmt: str) -> "OrderedDict[str, torch.Tensor]":
-    """Convert ``src`` (format ``fmt``) and write ``dst`` atomically as
+def convert_checkpoint_file(src: str, dst: str, fmt: str, target: str = "detector"
+                            ) -> "OrderedDict[str, torch.Tensor]":
+    """Convert ``src`` (format ``fmt``) for a ``target`` model ("detector" or "classifier",
+    see the module docstring) and write ``dst`` atomically as
     ``{"model": state_dict, "__author__": ..., "matching_heuristics": False}``, the file
     ``MODEL.WEIGHTS`` accepts. Returns the converted state dict."""
+    _check_target(target)
     raw = load_source_weights(src, fmt)
-    state_dict = _CONVERTERS[fmt](raw, source=src)
+    state_dict = _CONVERTERS[fmt](raw, source=src, target=target)
     atomic_torch_save(
-        {"model": state_dict, "__author__": f"slowfast_det convert_checkpoint --from {fmt}",
+        {"model": state_dict,
+         "__author__": f"slowfast_det convert_checkpoint --from {fmt} --target {target}",
          "matching_heuristics": False},
         dst,
     )

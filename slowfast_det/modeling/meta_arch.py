@@ -6,10 +6,10 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.modeling.roi_heads import build_roi_heads
-from detectron2.structures import ImageList, Instances
+from detectron2.structures import Instances
 from torch import nn
 
-from .preprocess import apply_color_jitter, split_pathways
+from .preprocess import VideoModelBase
 
 __all__ = ["VideoActionDetector"]
 
@@ -20,7 +20,7 @@ def _ints(shape) -> Tuple[int, ...]:
 
 
 @META_ARCH_REGISTRY.register()
-class VideoActionDetector(nn.Module):
+class VideoActionDetector(VideoModelBase):
     """Classifies the actions of given person boxes in keyframe clips.
 
     Input: a list of N dicts, one per keyframe clip (the data mapper's output):
@@ -77,74 +77,32 @@ class VideoActionDetector(nn.Module):
             bf16_inference: in eval mode, run backbone and head under bfloat16 autocast
                 (scores are returned as float32).
         """
-        super().__init__()
+        super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, arch=arch, alpha=alpha)
         self.backbone = backbone
         self.roi_heads = roi_heads
         self.num_classes = int(num_classes)
-        self.arch = arch
-        self.alpha = int(alpha)
         self.bf16_inference = bf16_inference
-        mean = torch.tensor(pixel_mean, dtype=torch.float32)
-        std = torch.tensor(pixel_std, dtype=torch.float32)
-        if mean.shape != std.shape or mean.dim() != 1 or (std <= 0).any():
-            raise ValueError(f"pixel_mean / pixel_std must be per-channel values with std > 0, got {pixel_mean}, {pixel_std}")
-        self.register_buffer("pixel_mean", mean.view(-1, 1, 1, 1), persistent=True)
-        self.register_buffer("pixel_std", std.view(-1, 1, 1, 1), persistent=True)
 
     @classmethod
     def from_config(cls, cfg):
-        sf = cfg.MODEL.SLOWFAST
-        if sf.ARCH == "slowfast" and cfg.INPUT.NUM_FRAMES < sf.ALPHA:
-            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= MODEL.SLOWFAST.ALPHA ({sf.ALPHA})")
+        clip_args = cls.clip_config(cfg)
         backbone = build_backbone(cfg)
         return {
             "backbone": backbone,
             "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
-            "pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN),
-            "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
             "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-            "arch": sf.ARCH,
-            "alpha": sf.ALPHA,
             "bf16_inference": cfg.TEST.BF16,
+            **clip_args,
         }
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def preprocess_clips(self, batched_inputs: List[Dict]) -> List[torch.Tensor]:
-        """The batch's clips on the device: jittered (if asked), normalised, zero-padded to the
-        largest H, W and split into the backbone's pathways ``(N, C, T_p, H, W)``, in the
-        backbone's ``memory_format`` (if it has one)."""
-        clips = []
-        for i, x in enumerate(batched_inputs):
-            name = x.get("image_id", f"#{i}")
-            clip = x["clip"]
-            if not isinstance(clip, torch.Tensor) or clip.dim() != 4 or clip.shape[0] != self.pixel_mean.shape[0]:
-                got = tuple(clip.shape) if isinstance(clip, torch.Tensor) else type(clip).__name__
-                raise ValueError(
-                    f"VideoActionDetector: input {name}: 'clip' must be one tensor "
-                    f"({self.pixel_mean.shape[0]}, T, H, W) (pathways are split by the model), got {got}"
-                )
-            if _ints(x["instances"].image_size) != _ints(clip.shape[-2:]):
-                raise ValueError(
-                    f"VideoActionDetector: input {name}: instances.image_size "
-                    f"{tuple(x['instances'].image_size)} differs from the clip size {tuple(clip.shape[-2:])}; "
-                    "boxes must be in clip pixels"
-                )
-            if i and clip.shape[1] != clips[0].shape[1]:
-                raise ValueError(
-                    f"VideoActionDetector: clips differ in T within the batch: {int(clips[0].shape[1])} "
-                    f"and {int(clip.shape[1])} (input {name})"
-                )
-            clip = clip.to(self.device, non_blocking=True).float()
-            ops = x.get("color_jitter")
-            if ops:  # in place, on a copy when the input already was a float tensor on the device
-                clip = apply_color_jitter(clip.clone() if clip is x["clip"] else clip, ops)
-            clips.append((clip - self.pixel_mean) / self.pixel_std)
-        batch = ImageList.from_tensors(clips, size_divisibility=0, pad_value=0.0).tensor
-        memory_format = getattr(self.backbone, "memory_format", torch.contiguous_format)
-        return [t.contiguous(memory_format=memory_format) for t in split_pathways(batch, self.arch, self.alpha)]
+    def check_input(self, name, x, clip) -> None:
+        """The boxes must be given in clip pixels: ``instances.image_size`` = the clip's H, W."""
+        if _ints(x["instances"].image_size) != _ints(clip.shape[-2:]):
+            raise ValueError(
+                f"VideoActionDetector: input {name}: instances.image_size "
+                f"{tuple(x['instances'].image_size)} differs from the clip size "
+                f"{tuple(clip.shape[-2:])}; boxes must be in clip pixels"
+            )
 
     def _proposals(self, batched_inputs: List[Dict]) -> List[Instances]:
         proposals = [x["instances"].to(self.device) for x in batched_inputs]

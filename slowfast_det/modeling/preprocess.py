@@ -1,16 +1,22 @@
-"""Device-side clip preprocessing of :class:`~slowfast_det.modeling.VideoActionDetector`.
+"""Device-side clip preprocessing of the video models (:class:`VideoModelBase`, the base of
+:class:`~slowfast_det.modeling.VideoActionDetector` and
+:class:`~slowfast_det.modeling.VideoClassifier`).
 
 The data mapper hands over uint8 RGB clips ``(3, T, H, W)``; on the model's device each
 clip gets its colour jitter (training; the parameters were drawn by the mapper, so they stay
 a function of the sample's seed), is normalised with the model's ``pixel_mean`` /
 ``pixel_std`` (0-255 units), the batch is padded with :class:`detectron2.structures.ImageList`
-and split into the backbone's pathways with :func:`pathway_indices`.
+(or, for models that do not pad, checked to share one size) and split into the backbone's
+pathways with :func:`pathway_indices`.
 """
-from typing import Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
+from detectron2.structures import ImageList
+from torch import nn
 
-__all__ = ["COLOR_JITTER_OPS", "apply_color_jitter", "pathway_indices", "split_pathways"]
+__all__ = ["COLOR_JITTER_OPS", "VideoModelBase", "apply_color_jitter", "pathway_indices",
+           "split_pathways"]
 
 #: Colour jitter operations, in the names the mapper's ``color_jitter`` entries use.
 COLOR_JITTER_OPS = ("brightness", "contrast", "saturation")
@@ -57,3 +63,94 @@ def split_pathways(clips: torch.Tensor, arch: str, alpha: int):
         raise ValueError(f"a SlowFast clip needs at least ALPHA = {alpha} frames, got T = {t}")
     idx = pathway_indices(t, alpha).to(clips.device)
     return [clips.index_select(2, idx), clips]
+
+
+class VideoModelBase(nn.Module):
+    """Base of the video meta-architectures: the clip statistics (buffers ``pixel_mean`` /
+    ``pixel_std``, saved in checkpoints), the pathway split and :meth:`preprocess_clips`.
+
+    Subclasses assign ``self.backbone`` (whose ``memory_format`` attribute, if any, is the
+    layout the clips are packed in) and may override :meth:`check_input` (per-input checks)
+    and ``pad_clips`` (True: zero-pad the batch to its largest H, W; False: the clips of a
+    batch must share H, W).
+    """
+
+    pad_clips = True
+
+    def __init__(self, *, pixel_mean: Tuple[float, ...], pixel_std: Tuple[float, ...],
+                 arch: str = "slowfast", alpha: int = 4):
+        """
+        Args:
+            pixel_mean, pixel_std: per-channel (RGB) clip statistics in 0-255 units.
+            arch: "slowfast" (two pathways), "slow" or "fast" (the clip as the one pathway).
+            alpha: Fast / Slow frame-rate ratio (the Slow pathway takes T // alpha frames).
+        """
+        super().__init__()
+        self.arch = arch
+        self.alpha = int(alpha)
+        # checked on the Python values, so that the model can be built on the meta device
+        if len(pixel_mean) != len(pixel_std) or not pixel_std or min(map(float, pixel_std)) <= 0:
+            raise ValueError("pixel_mean / pixel_std must be per-channel values with std > 0, got "
+                             f"{pixel_mean}, {pixel_std}")
+        mean = torch.tensor([float(v) for v in pixel_mean], dtype=torch.float32)
+        std = torch.tensor([float(v) for v in pixel_std], dtype=torch.float32)
+        self.register_buffer("pixel_mean", mean.view(-1, 1, 1, 1), persistent=True)
+        self.register_buffer("pixel_std", std.view(-1, 1, 1, 1), persistent=True)
+
+    @staticmethod
+    def clip_config(cfg) -> Dict:
+        """The constructor arguments of this class from a config (``MODEL.PIXEL_MEAN`` / ``STD``,
+        ``MODEL.SLOWFAST.ARCH`` / ``ALPHA``), checking that a SlowFast clip has >= ALPHA frames."""
+        sf = cfg.MODEL.SLOWFAST
+        if sf.ARCH == "slowfast" and cfg.INPUT.NUM_FRAMES < sf.ALPHA:
+            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= "
+                             f"MODEL.SLOWFAST.ALPHA ({sf.ALPHA})")
+        return {"pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN), "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
+                "arch": sf.ARCH, "alpha": sf.ALPHA}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_input(self, name: str, x: Dict, clip: torch.Tensor) -> None:
+        """Model-specific checks of one input dict ``x`` (named ``name`` in errors)."""
+
+    def preprocess_clips(self, batched_inputs: List[Dict]) -> List[torch.Tensor]:
+        """The batch's clips on the device: jittered (if asked), normalised, zero-padded to the
+        largest H, W (or checked to share H, W when ``pad_clips`` is False) and split into the
+        backbone's pathways ``(N, C, T_p, H, W)``, in the backbone's ``memory_format`` (if it
+        has one). Inputs: dicts with ``"clip"`` ``(C, T, H, W)`` (0-255 units) and optionally
+        ``"color_jitter"`` (see :func:`apply_color_jitter`)."""
+        owner = type(self).__name__
+        channels = self.pixel_mean.shape[0]
+        clips = []
+        for i, x in enumerate(batched_inputs):
+            name = x.get("image_id", f"#{i}")
+            clip = x["clip"]
+            if not isinstance(clip, torch.Tensor) or clip.dim() != 4 or clip.shape[0] != channels:
+                got = tuple(clip.shape) if isinstance(clip, torch.Tensor) else type(clip).__name__
+                raise ValueError(
+                    f"{owner}: input {name}: 'clip' must be one tensor ({channels}, T, H, W) "
+                    f"(pathways are split by the model), got {got}"
+                )
+            self.check_input(name, x, clip)
+            if i and clip.shape[1] != clips[0].shape[1]:
+                raise ValueError(
+                    f"{owner}: clips differ in T within the batch: {int(clips[0].shape[1])} "
+                    f"and {int(clip.shape[1])} (input {name})"
+                )
+            if i and not self.pad_clips and clip.shape[2:] != clips[0].shape[2:]:
+                raise ValueError(
+                    f"{owner}: clips differ in H, W within the batch: {tuple(clips[0].shape[2:])} "
+                    f"and {tuple(clip.shape[2:])} (input {name}); crop or resize them to one size "
+                    "in the loader"
+                )
+            clip = clip.to(self.device, non_blocking=True).float()
+            ops = x.get("color_jitter")
+            if ops:  # in place, on a copy when the input already was a float tensor on the device
+                clip = apply_color_jitter(clip.clone() if clip is x["clip"] else clip, ops)
+            clips.append((clip - self.pixel_mean) / self.pixel_std)
+        batch = ImageList.from_tensors(clips, size_divisibility=0, pad_value=0.0).tensor
+        memory_format = getattr(self.backbone, "memory_format", torch.contiguous_format)
+        pathways = split_pathways(batch, self.arch, self.alpha)
+        return [t.contiguous(memory_format=memory_format) for t in pathways]
