@@ -46,13 +46,14 @@ __all__ = ["read_rows", "read_csv_rows", "reference_frame_map", "reference_evalu
 
 
 def _key_timestamp(text):
-    """The 2020 script's key: the timestamp as a Decimal at microsecond precision (``0902`` and
-    ``902.000000`` are one key, ``902.5`` its own; the 2019 script took ``int(timestamp)``,
-    whole seconds only, which is the same key for AVA's files)."""
+    """The 2020 script's key, ``"%.6f" % Decimal(text)``: ``%`` formatting takes the float of
+    the Decimal, so it is the float rounded to 6 decimals (``0902`` and ``902.000000`` are one
+    key, ``902.5`` its own, ``902.0000005`` is 902.000001); the 2019 script took
+    ``int(timestamp)``, whole seconds only, which is the same key for AVA's files."""
     text = text.strip()
     if text.isdigit():  # AVA's whole seconds; equal (and hash-equal) to the Decimal of the same time
         return int(text)
-    return decimal.Decimal(text).quantize(decimal.Decimal("0.000001"))
+    return decimal.Decimal("%.6f" % decimal.Decimal(text))
 
 
 def read_csv_rows(path):
