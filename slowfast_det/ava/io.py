@@ -7,8 +7,15 @@ so that an AVA-val-scale detections file (millions of rows) reads in seconds.
 Box CSV rows (no header): ``video_id, timestamp, x1, y1, x2, y2, action_id, last``, where
 ``last`` is the person id (ground truth) or the score (predictions). A row with only
 ``video_id, timestamp`` marks a keyframe without boxes.
+
+What every reader accepts (:mod:`.file_text`): UTF-8 or UTF-16-with-BOM text, ``.gz`` by
+name; a NUL byte, other encodings and a misnamed gzip file are errors naming the line.
+Video ids are kept exactly as written, spaces included, as the official script keys them
+(``'vid '`` and ``'vid'`` are two videos): the readers warn about ids with leading or
+trailing spaces instead of stripping them.
 """
 import csv
+import io
 import logging
 import os
 import re
@@ -22,6 +29,7 @@ from slowfast_det.utils.lazy_import import lazy_module
 pd = lazy_module("pandas")  # imported on first use: the evaluator's fast path needs none
 
 from .errors import AVAFormatError, check_video_id
+from .file_text import check_nul, not_text_error, open_binary, other_separator, read_text, text_source
 from .label_map import read_label_map
 from .timestamps import normalize_array, parse_timestamp
 
@@ -43,6 +51,19 @@ logger = logging.getLogger(__name__)
 
 BOX_COLUMNS = ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "last"]
 _COORDS = ["x1", "y1", "x2", "y2"]
+_BOX_HINT = "box CSVs are comma-separated: video_id,timestamp,x1,y1,x2,y2,action_id,score (or person_id)"
+
+
+def _last_name(kind):
+    return "person_id" if kind == "groundtruth" else "score"
+
+
+def _warn_spaced_id(path, line, video_id):
+    logger.warning(
+        "%s:%s: video id %r has leading or trailing spaces: kept as written, as the official script "
+        "keys it (%r is another video); more such ids are not reported",
+        path, line, video_id, video_id.strip(),
+    )
 
 
 @dataclass
@@ -152,9 +173,12 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
     """
     if kind not in ("groundtruth", "proposals", "detections"):
         raise ValueError(f"unknown box CSV kind {kind!r}")
+    names = BOX_COLUMNS[:-1] + [_last_name(kind)]
+    source = text_source(path, lambda prefix: names[min(prefix.count(","), 7)])
+    state = {"path": path, "source": source, "spaced_id": False, "blank_last": None}
     try:
         reader = pd.read_csv(
-            path,
+            source,
             header=None,
             names=BOX_COLUMNS,
             index_col=False,
@@ -169,8 +193,10 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
             chunksize=chunksize,
         )
     except pd.errors.EmptyDataError:
-        yield _validate_box_rows(pd.DataFrame(columns=BOX_COLUMNS), 1, path, kind, official_scores)
+        yield _validate_box_rows(pd.DataFrame(columns=BOX_COLUMNS), 1, path, kind, official_scores, state)
         return
+    except UnicodeDecodeError:
+        raise not_text_error(path) from None
     first_line = 1
     with reader:
         while True:
@@ -181,6 +207,8 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
                     df = next(reader)
             except StopIteration:
                 break
+            except UnicodeDecodeError:
+                raise not_text_error(path) from None
             except pd.errors.ParserWarning as e:
                 raise AVAFormatError(path, first_line, None, f"expected 2 or 8 comma-separated fields ({e})") from None
             except pd.errors.ParserError as e:
@@ -188,13 +216,38 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
                 line = int(m.group(1)) if m else None
                 raise AVAFormatError(path, line, None, f"expected 2 or 8 comma-separated fields ({e})") from None
             n = len(df)
-            yield _validate_box_rows(df, first_line, path, kind, official_scores)
+            yield _validate_box_rows(df, first_line, path, kind, official_scores, state)
             first_line += n
 
 
-def _validate_box_rows(df, first_line, path, kind, official_scores=False):
+def _lines_with_blank_last_field(source):
+    """1-based numbers of the lines whose last comma-separated field is blank (the line ends
+    with a comma, maybe spaces or ``""`` after it); read once, only when a row has no score."""
+    if hasattr(source, "getvalue"):
+        data = source.getvalue().encode("utf-8")
+    else:
+        with open_binary(source) as f:
+            data = f.read()
+    lines, count, pos = set(), 1, 0
+    for m in re.finditer(rb',[ \t]*(?:""[ \t]*)?\r?$', data, re.M):
+        count += data.count(b"\n", pos, m.start())
+        pos = m.start()
+        lines.add(count)
+    return lines
+
+
+def _box_separator_error(path, line, text):
+    sep = other_separator(str(text))
+    if sep is not None:
+        return AVAFormatError(path, line, None, f"fields separated by {sep}: {_BOX_HINT}", whole_file=True)
+    return None
+
+
+def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=None):
     """Check and convert one chunk of a box CSV whose first row is line ``first_line``
-    (``official_scores``: see :func:`read_box_csv`)."""
+    (``official_scores``: see :func:`read_box_csv`; ``state``: per-file facts of
+    :func:`iter_box_csv`)."""
+    state = state if state is not None else {"path": path, "source": path, "spaced_id": False, "blank_last": None}
     lines = np.arange(first_line, first_line + len(df))
     # A blank line is a row of empty fields; only rows without a video id can be blank.
     no_vid = np.flatnonzero(df["video_id"].isna().to_numpy())
@@ -221,7 +274,19 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False):
     for v in pd.unique(vid):
         if v in (".", "..") or "/" in v or "\\" in v or "\x00" in v or not v.strip():
             check_video_id(v, path, line_of(_first_bad(vid == v)))
+        if v != v.strip() and not state["spaced_id"]:
+            state["spaced_id"] = True
+            _warn_spaced_id(path, line_of(_first_bad(vid == v)), v)
 
+    ts_text = df["timestamp"]
+    if ts_text.dtype.kind not in "fiub":  # a line split by another separator: say so
+        bad = np.flatnonzero(pd.to_numeric(ts_text, errors="coerce").isna().to_numpy())
+    else:
+        bad = np.flatnonzero(ts_text.isna().to_numpy())
+    if len(bad):
+        err = _box_separator_error(path, line_of(bad[0]), vid[bad[0]])
+        if err is not None:
+            raise err
     ts = _numeric(df, "timestamp", path, line_of, allow_empty=False)
     i = _first_bad(~np.isfinite(ts))
     if i is not None:
@@ -254,10 +319,21 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False):
     i = _first_bad(~action_missing & (action != np.round(action)))
     if i is not None:
         raise AVAFormatError(path, line_of(i), "action_id", f"not an integer: {str(df['action_id'].iloc[i])!r}")
-    if kind == "detections" and not lenient:
-        i = _first_bad(has_box & np.isnan(last))
-        if i is not None:
-            raise AVAFormatError(path, line_of(i), "score", "missing or empty")
+    if kind == "detections":
+        no_score = np.flatnonzero(has_box & np.isnan(last))
+        if len(no_score) and not lenient:
+            raise AVAFormatError(path, line_of(no_score[0]), "score", "missing or empty")
+        if len(no_score):  # 7 fields: score 1.0 (the caller); an empty 8th: the official script stops
+            if state["blank_last"] is None:
+                state["blank_last"] = _lines_with_blank_last_field(state["source"])
+            blank = lines[no_score]
+            blank = blank[np.isin(blank, np.fromiter(state["blank_last"], np.int64))]
+            if len(blank):
+                raise AVAFormatError(
+                    path, int(blank[0]), "score",
+                    "empty (the row has 8 fields): the official script stops at such a row; write the score, "
+                    "or leave the field out (7 fields: scored 1.0, as the official script)",
+                )
     del df
 
     action[action_missing] = -1
@@ -289,27 +365,41 @@ _DTYPES = {
 
 
 def read_exclusions(path):
-    """Read an excluded-timestamps CSV (``video_id,timestamp`` rows) into a set of keys."""
-    if path is None or not os.path.exists(path):
+    """Read an excluded-timestamps CSV (``video_id,timestamp`` rows) into a set of keys.
+
+    Video ids are kept as written (a warning for ids with leading or trailing spaces), as the
+    box readers keep them; spaces around the timestamp do not matter (it is a number)."""
+    if hasattr(path, "read"):  # a text buffer (the checker re-reads repaired files)
+        text = path.getvalue()
+    elif path is None or not os.path.exists(path):
         raise FileNotFoundError(f"excluded-timestamps file not found: {path}")
-    keys = set()
-    with open(path, newline="", encoding="utf-8-sig") as f:  # a small file: the csv module
-        for i, row in enumerate(csv.reader(f), 1):
-            vals = [v for v in row if v != ""]
-            if not vals:
-                continue
-            if len(vals) != 2:
-                raise AVAFormatError(path, i, None, f"expected 2 fields (video_id,timestamp), got {len(vals)}")
-            video_id, t = vals[0].strip(), vals[1].strip()
-            check_video_id(video_id, path, i)
-            try:
-                float(t)
-            except ValueError:
-                raise AVAFormatError(path, i, "timestamp", f"not a number: {t!r}")
-            try:
-                keys.add((video_id, parse_timestamp(t)))  # 0902 = 902.0; 902.5 its own key
-            except ValueError:
-                raise AVAFormatError(path, i, "timestamp", f"not a finite number: {t!r}")
+    else:
+        text = read_text(path)
+    check_nul(text, path, lambda prefix: "timestamp" if "," in prefix else "video_id")
+    keys, spaced = set(), False
+    for i, row in enumerate(csv.reader(io.StringIO(text, newline="")), 1):  # a small file: the csv module
+        vals = [v for v in row if v != ""]
+        if not vals:
+            continue
+        if len(vals) != 2:
+            sep = other_separator(vals[0], (2,)) if len(vals) == 1 else None
+            if sep is not None:
+                raise AVAFormatError(path, i, None, f"fields separated by {sep}: an excluded-timestamps file is "
+                                     "comma-separated (video_id,timestamp)", whole_file=True)
+            raise AVAFormatError(path, i, None, f"expected 2 fields (video_id,timestamp), got {len(vals)}")
+        video_id, t = vals[0], vals[1].strip()
+        check_video_id(video_id, path, i)
+        if video_id != video_id.strip() and not spaced:
+            spaced = True
+            _warn_spaced_id(path, i, video_id)
+        try:
+            float(t)
+        except ValueError:
+            raise AVAFormatError(path, i, "timestamp", f"not a number: {t!r}")
+        try:
+            keys.add((video_id, parse_timestamp(t)))  # 0902 = 902.0; 902.5 its own key
+        except ValueError:
+            raise AVAFormatError(path, i, "timestamp", f"not a finite number: {t!r}")
     return keys
 
 
@@ -327,9 +417,18 @@ def _first_line(path):
         line = path.readline()
         path.seek(pos)
     else:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
-            line = f.readline()
+        with open_binary(path) as f:  # gzip by name, UTF-16 by its mark, as the reader
+            head = f.read(1 << 16)
+        line = head.decode("utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8", "replace")
+        line = line.split("\n", 1)[0]
     return line.lstrip("\ufeff").strip()
+
+
+def _frame_list_field(prefix):
+    """The frame-list field in which text ``prefix`` of a line ends."""
+    n = len(prefix.split())
+    at = n if not prefix or prefix[-1].isspace() else n - 1
+    return FRAME_LIST_COLUMNS[min(max(at, 0), 4)]
 
 
 def _looks_like_frame_row(fields):
@@ -372,15 +471,18 @@ def read_frame_list(path):
             "%s: line 1 is a frame, not the header %r: read as a frame (PySlowFast would skip it as the header)",
             path, FRAME_LIST_HEADER,
         )
+    source = text_source(path, _frame_list_field)
     try:
         # C parser (the python one takes minutes on AVA's 6M-row lists); blank lines are kept
         # as empty rows so that row i is line i + first, then dropped.
         df = pd.read_csv(
-            path, sep=r"\s+", header=None, names=range(5), skiprows=int(header), dtype=str, keep_default_na=False,
+            source, sep=r"\s+", header=None, names=range(5), skiprows=int(header), dtype=str, keep_default_na=False,
             skip_blank_lines=False, engine="c",
         )
     except pd.errors.EmptyDataError:
         return pd.DataFrame({"video_id": [], "frame_id": [], "path": [], "line": []})
+    except UnicodeDecodeError:
+        raise not_text_error(path) from None
     except pd.errors.ParserError as e:
         m = re.search(r"line (\d+)", str(e))
         line = int(m.group(1)) if m else None
