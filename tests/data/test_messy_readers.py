@@ -193,3 +193,13 @@ def test_checker_reads_the_full_action_list(tmp_path):
 def test_buffers_are_checked_for_nul_bytes_too():
     with pytest.raises(AVAFormatError, match=r"field 'x1' contains a NUL byte"):
         read_box_csv(io.StringIO("v,902,0.\x001,0.1,0.5,0.5,1,0\n"))
+
+
+def test_checker_repairs_a_utf16_file_row_by_row(tmp_path):
+    root = make_ava_root(tmp_path / "ava")
+    text = "vidA,0902,0.1,0.2,0.5,0.9,12,0\nvidB,0901,0.2,x,0.4,0.4,3,0\nvidB,0902,0.2,0.2,0.4,0.4,1,0\n"
+    with open(os.path.join(root, "annotations", "ava_val_v2.2.csv"), "wb") as f:
+        f.write(text.encode("utf-16"))
+    report = check_ava_dataset(root, splits=("val",), verify_images="none")
+    assert report.examples["bad_row"] == ["annotations/ava_val_v2.2.csv:2: field 'y1' not a number: 'x'"]
+    assert report.info["val"]["ground-truth box rows"] == 2
