@@ -19,8 +19,8 @@ included), the CSV reader used and the seconds of each stage (reading, score ran
 capacity cut, filters, class ranking, matching, AP). Both must give the same mAP (checked
 to 1e-9). Scores are written with 6 significant digits, so there are tied scores (in the
 official order in both, :mod:`slowfast_det.ava.official_order`). ``--scale`` shrinks the case
-for a quick run (0.05 = 2,850 keyframes). Times are wall clock and CPU (user + system of the child) seconds; on a shared
-machine the CPU seconds are the steadier figure.
+for a quick run (0.05 = 2,850 keyframes). Times are wall clock and CPU (user + system of the
+child) seconds; on a shared machine the CPU seconds are the steadier figure.
 """
 import json
 import os

@@ -166,7 +166,8 @@ def _read_pyarrow(path, kind):
     """The fast reader; None where the file is not the plain case (the caller falls back)."""
     with open(path, "rb") as f:
         head = f.read(2)
-    if head in (b"\xff\xfe", b"\xfe\xff") or (head == b"\x1f\x8b" and not str(path).lower().endswith(".gz")):
+    misnamed_gzip = head == b"\x1f\x8b" and not str(path).lower().endswith(".gz")
+    if head in (b"\xff\xfe", b"\xfe\xff") or misnamed_gzip:
         return None  # UTF-16 (decoded by the pandas reader) or gzip under another name (its error)
     types = {c: pa.float64() for c in _FLOATS}
     types.update(video_id=pa.dictionary(pa.int32(), pa.string()), timestamp=pa.int64(), action_id=pa.int64())

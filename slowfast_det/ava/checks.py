@@ -205,11 +205,11 @@ class EvaluationInputChecks:
                  "with the normalised boxes as written (nothing is rescaled)")
         gt_pixels = self.gt_counts["gt_boxes_pixel_like"]
         if det.pixel_like and not self.gt_scale_pixels and det.rows:
-            logger.warning(mixed, det_path, det.pixel_like, det.rows, "detection rows", "ground-truth box",
-                           self.gt_path)
+            logger.warning(mixed, det_path, det.pixel_like, det.rows, "detection rows",
+                           "ground-truth box", self.gt_path)
         elif self.gt_scale_pixels and not det.pixel_like and det.rows:
-            logger.warning(mixed, self.gt_path, gt_pixels, self.gt_num_rows, "ground-truth rows", "detection",
-                           det_path)
+            logger.warning(mixed, self.gt_path, gt_pixels, self.gt_num_rows, "ground-truth rows",
+                           "detection", det_path)
         return {
             "gt_rows_repeated": self.gt_counts["gt_rows_repeated"],
             "gt_boxes_pixel_like": self.gt_counts["gt_boxes_pixel_like"],

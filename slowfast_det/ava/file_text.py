@@ -16,6 +16,7 @@
 :func:`text_source` applies the first three rules and gives pandas what to read; the
 readers turn a ``UnicodeDecodeError`` of pandas into :func:`not_text_error`.
 """
+
 import gzip
 import io
 import os
@@ -23,7 +24,15 @@ import re
 
 from .errors import AVAFormatError
 
-__all__ = ["open_binary", "read_text", "decode", "check_nul", "text_source", "not_text_error", "other_separator"]
+__all__ = [
+    "open_binary",
+    "read_text",
+    "decode",
+    "check_nul",
+    "text_source",
+    "not_text_error",
+    "other_separator",
+]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -46,9 +55,12 @@ def open_binary(path):
     if f.read(2) == _GZIP_MAGIC:
         f.close()
         raise AVAFormatError(
-            path, 1, None,
-            "the file is gzip-compressed (its bytes start 1f 8b) but its name does not end in .gz: "
-            f"rename it to {os.path.basename(str(path))}.gz (read as gzip by the name) or decompress it",
+            path,
+            1,
+            None,
+            "the file is gzip-compressed (its bytes start 1f 8b) but its name does not end in "
+            f".gz: rename it to {os.path.basename(str(path))}.gz (read as gzip by the name) or "
+            "decompress it",
             whole_file=True,
         )
     f.seek(0)
@@ -61,7 +73,7 @@ def _utf16_without_bom(head):
     pairs = len(head) // 2
     if pairs < 2:
         return False
-    even, odd = head[0:2 * pairs:2].count(0), head[1:2 * pairs:2].count(0)
+    even, odd = head[0 : 2 * pairs : 2].count(0), head[1 : 2 * pairs : 2].count(0)
     return max(even, odd) >= 0.75 * pairs and min(even, odd) == 0
 
 
@@ -81,7 +93,9 @@ def decode(data, path):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as e:
-            raise AVAFormatError(path, None, None, f"not valid UTF-16 text ({e.reason})", whole_file=True) from None
+            raise AVAFormatError(
+                path, None, None, f"not valid UTF-16 text ({e.reason})", whole_file=True
+            ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -93,13 +107,18 @@ def _not_utf8(path, data, pos):
     if _utf16_without_bom(data[:64]):
         what = "it looks like UTF-16 without a byte-order mark (a NUL in every other byte)"
     else:
-        bad = data[pos:pos + 4]
+        bad = data[pos : pos + 4]
         bad = bad[: next((i for i in range(1, len(bad)) if bad[i] < 0x80), len(bad))]
         try:
-            what = f"bytes {bad!r} at column {col} look like Latin-1 / Windows-1252 ({bad.decode('cp1252')!r})"
+            what = (
+                f"bytes {bad!r} at column {col} look like Latin-1 / Windows-1252 "
+                f"({bad.decode('cp1252')!r})"
+            )
         except UnicodeDecodeError:
             what = f"bytes {bad!r} at column {col}"
-    return AVAFormatError(path, line, None, f"not valid UTF-8 text: {what}; save the file as UTF-8", whole_file=True)
+    return AVAFormatError(
+        path, line, None, f"not valid UTF-8 text: {what}; save the file as UTF-8", whole_file=True
+    )
 
 
 def read_text(path):
@@ -111,9 +130,11 @@ def read_text(path):
 def _nul_error(path, line, prefix, field_of):
     field = field_of(prefix)
     return AVAFormatError(
-        path, line, field,
-        f"contains a NUL byte (\\x00) after {prefix[-40:]!r}: not part of any value (the official script "
-        "refuses the row; a CSV parser may silently cut the field there)",
+        path,
+        line,
+        field,
+        f"contains a NUL byte (\\x00) after {prefix[-40:]!r}: not part of any value (the "
+        "official script refuses the row; a CSV parser may silently cut the field there)",
     )
 
 
@@ -123,7 +144,7 @@ def check_nul(text, path, field_of):
     i = text.find("\x00")
     if i >= 0:
         line, col = _line_at(text, i)
-        raise _nul_error(path, line, text[i - col + 1:i], field_of)
+        raise _nul_error(path, line, text[i - col + 1 : i], field_of)
 
 
 def text_source(path, field_of):
@@ -167,7 +188,7 @@ def text_source(path, field_of):
     with open_binary(path) as f:
         data = f.read(nul)
     line, col = _line_at(data, nul)
-    raise _nul_error(path, line, data[nul - col + 1:].decode("utf-8", "replace"), field_of)
+    raise _nul_error(path, line, data[nul - col + 1 :].decode("utf-8", "replace"), field_of)
 
 
 def not_text_error(path):
@@ -189,6 +210,8 @@ def other_separator(text, num_fields=None):
     else into two or more; None if there is none: ``"v;902;0.1;..."`` -> ``"';'"``."""
     for sep, name in _SEPARATORS:
         parts = text.split() if sep == " " else text.split(sep)
-        if (len(parts) in num_fields if num_fields else len(parts) >= 2) and _NUMBER.match(parts[1]):
+        if (len(parts) in num_fields if num_fields else len(parts) >= 2) and _NUMBER.match(
+            parts[1]
+        ):
             return name
     return None

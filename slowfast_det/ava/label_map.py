@@ -273,10 +273,12 @@ def parse_label_map(text, path="<label map>"):
     for f in parser.fields():
         if f.name not in _BLOCKS:
             raise AVAFormatError(
-                path, f.line, f.name, "expected 'item { ... }' (or 'label { ... }'): a label map has only those"
+                path, f.line, f.name,
+                "expected 'item { ... }' (or 'label { ... }'): a label map has only those",
             )
         if f.kind != "message":
-            raise AVAFormatError(path, f.line, f.name, f"expected a '{{ ... }}' block after '{f.name}'")
+            message = f"expected a '{{ ... }}' block after '{f.name}'"
+            raise AVAFormatError(path, f.line, f.name, message)
         name, cid, id_field = _item(f.value, f.line, path)
         if cid in names:
             raise AVAFormatError(path, id_field.line, id_field.name, f"duplicate class id {cid} (also at line {id_lines[cid]})")

@@ -275,8 +275,9 @@ def frame_map(
     counts["det_scores_outside_0_1"] = int(((score < 0) | (score > 1)).sum())
 
     clock("prepare")
-    rank = descending_rank(score)  # orders every sort below: score desc (equal scores: official_order)
-    official = KeyOrder(det_key, score, det.action_id, det.x1, det.y1, det.x2, det.y2, capacity, keys.size)
+    rank = descending_rank(score)  # orders every sort below: score desc (equal: official_order)
+    official = KeyOrder(det_key, score, det.action_id, det.x1, det.y1, det.x2, det.y2, capacity,
+                        keys.size)
     clock("rank_scores")
 
     # capacity cut per key (score desc; equal scores at the cut: the official heap), over all keys
@@ -317,7 +318,9 @@ def frame_map(
     rows, d_cls = rows[perm], d_cls[perm]
     det_key = det_key[rows]
     counts["det_rows_repeated"] = repeats[0]
-    repeat_lines = (int(det.line[rows[repeats[1]]]), int(det.line[rows[repeats[2]]])) if repeats[0] else None
+    repeat_lines = None
+    if repeats[0]:
+        repeat_lines = (int(det.line[rows[repeats[1]]]), int(det.line[rows[repeats[2]]]))
     n_det = len(det_key)
     counts["det_rows_evaluated"] = n_det
 
@@ -326,8 +329,9 @@ def frame_map(
     g_cls = gt.action_id
     g_pid = np.where(np.isnan(gt.last), 1.0, gt.last)  # the official reader's default "score"
     g_order = np.lexsort((gt.line, -g_pid, g_cls, gt_key))
-    g_order = order_groundtruth(g_order, gt_key, g_cls, g_pid,
-                                KeyOrder(gt_key, g_pid, g_cls, gt.x1, gt.y1, gt.x2, gt.y2, 0, keys.size))
+    gt_order = KeyOrder(gt_key, g_pid, g_cls, gt.x1, gt.y1, gt.x2, gt.y2, 0, keys.size)
+    g_order = order_groundtruth(g_order, gt_key, g_cls, g_pid, gt_order)
+    del gt_order
     g_kc = (gt_key * ncls + g_cls)[g_order]
     g_box = np.stack([getattr(gt, c) for c in _COORDS], axis=1)[g_order]
     num_gt = np.bincount(g_cls, minlength=ncls)
@@ -415,7 +419,8 @@ def frame_map(
     m = float(np.nanmean(ap_all))
 
     clock("average_precision")
-    _log_counts(counts, groundtruth_path, detections_path, keys_absent_from_groundtruth, repeat_lines)
+    _log_counts(counts, groundtruth_path, detections_path, keys_absent_from_groundtruth,
+                repeat_lines)
     return FrameMAPResult(
         m, per_class, num_gt_out, num_det_out, pr_curves, max(capacity, 0), counts,
         keys_absent_from_groundtruth, grouped_map(per_class),
@@ -426,9 +431,10 @@ def _log_counts(counts, gt_path, det_path, rule, repeat_lines=None):
     script, effect = KEYS_ABSENT_RULES[rule]
     if counts.get("det_rows_repeated"):
         logger.warning(
-            "%s: %d evaluated detection rows repeat an earlier row exactly (first: line %d repeats line %d); "
-            "each copy is one more detection, as in the official evaluator (a copy of a true positive is a "
-            "false positive)", det_path, counts["det_rows_repeated"], *repeat_lines,
+            "%s: %d evaluated detection rows repeat an earlier row exactly (first: line %d "
+            "repeats line %d); each copy is one more detection, as in the official evaluator "
+            "(a copy of a true positive is a false positive)",
+            det_path, counts["det_rows_repeated"], *repeat_lines,
         )
     notes = [
         ("det_rows_without_score", "detection rows had no score (7 fields): scored 1.0, as the official script"),

@@ -21,6 +21,7 @@ all of those inputs the stable order gives the official value. :func:`break_ties
 equal scores of the ranking in that order, and says in which order detections of one key
 and class take boxes (the key's order).
 """
+
 import heapq
 
 import numpy as np

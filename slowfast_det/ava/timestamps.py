@@ -58,7 +58,8 @@ def normalize_array(t: np.ndarray) -> np.ndarray:
         return t.astype(np.int64)
     scaled = t * _MICRO
     micro = np.round(scaled)
-    near_half = np.abs(np.abs(scaled - micro) - 0.5) <= np.maximum(1e-3, 4 * np.spacing(np.abs(scaled)))
+    tolerance = np.maximum(1e-3, 4 * np.spacing(np.abs(scaled)))
+    near_half = np.abs(np.abs(scaled - micro) - 0.5) <= tolerance
     if near_half.any():
         idx = np.flatnonzero(near_half)
         micro[idx] = [_micro(v) for v in t[idx].tolist()]

@@ -2,6 +2,7 @@
 line and field, the same through the pyarrow fast reader and the validating pandas reader.
 Each fixture is written by the test; expected values are worked out by hand from the
 official script's rules (heap per key, stable sort by score, ``argsort(scores)[::-1]``)."""
+
 import logging
 
 import numpy as np
@@ -29,8 +30,13 @@ def evaluate(tmp_path):
         lm.write_text("".join(f'item {{\n  name: "a{c}"\n  id: {c}\n}}\n' for c in classes))
         (tmp_path / "gt.csv").write_bytes(gt.encode())
         (tmp_path / "det.csv").write_bytes(det.encode())
-        return evaluate_files(str(lm), str(tmp_path / "gt.csv"), str(tmp_path / "det.csv"),
-                              use_pyarrow=use_pyarrow, **kw)[0]
+        return evaluate_files(
+            str(lm),
+            str(tmp_path / "gt.csv"),
+            str(tmp_path / "det.csv"),
+            use_pyarrow=use_pyarrow,
+            **kw,
+        )[0]
 
     return run
 
@@ -49,8 +55,12 @@ def test_nul_byte_in_a_score_is_an_error_not_a_number(evaluate, use_pyarrow, sco
 @pytest.mark.parametrize("use_pyarrow", READERS)
 @pytest.mark.parametrize(
     "gt_ts,det_ts,expected",
-    [("902.000001", "902.0000005", 1.0), ("902", "902.0000005", 0.0),
-     ("902.123457", "902.1234575", 1.0), ("902.123458", "902.1234575", 0.0)],
+    [
+        ("902.000001", "902.0000005", 1.0),
+        ("902", "902.0000005", 0.0),
+        ("902.123457", "902.1234575", 1.0),
+        ("902.123458", "902.1234575", 0.0),
+    ],
 )
 def test_half_microsecond_keys_as_the_2020_script(evaluate, use_pyarrow, gt_ts, det_ts, expected):
     result = evaluate(f"v,{gt_ts},{_box(A)},1,0\n", f"v,{det_ts},{_box(A)},1,0.9\n", use_pyarrow)
@@ -74,8 +84,11 @@ def test_repeated_detection_row_ranks_its_false_positive_copy_first(evaluate, us
     with caplog.at_level(logging.WARNING):
         result = evaluate(f"v,902,{_box(A)},1,0\n", det, use_pyarrow)
     assert result.mAP == pytest.approx(0.5) and result.counts["det_rows_repeated"] == 1
-    assert "det.csv: 1 evaluated detection rows repeat an earlier row exactly (first: line 2 repeats line 1)" \
+    assert (
+        "det.csv: 1 evaluated detection rows repeat an earlier row exactly "
+        "(first: line 2 repeats line 1)"
         in caplog.text
+    )
 
 
 @pytest.mark.parametrize("use_pyarrow", READERS)
@@ -92,18 +105,26 @@ def test_capacity_cut_inside_equal_scores_follows_the_heap(evaluate, use_pyarrow
 @pytest.mark.parametrize("use_pyarrow", READERS)
 def test_empty_eighth_field_is_refused(evaluate, use_pyarrow):
     det = f"v,902,{_box(A)},1,0.9\nv,903,{_box(B)},1,\n"
-    with pytest.raises(AVAFormatError, match=r"det.csv:2: field 'score' empty \(the row has 8 fields\)"):
+    with pytest.raises(
+        AVAFormatError, match=r"det.csv:2: field 'score' empty \(the row has 8 fields\)"
+    ):
         evaluate(GT, det, use_pyarrow)
 
 
 @pytest.mark.parametrize("use_pyarrow", READERS)
 def test_one_pixel_box_of_108_is_counted_not_called_an_mAP_near_0(evaluate, use_pyarrow, caplog):
     gt = "".join(f"v,{902 + i},{_box(A)},1,0\n" for i in range(108))
-    det = "".join(f"v,{902 + i},{_box(A)},1,0.9\n" for i in range(107)) + "v,1009,10,10,300,200,1,0.1\n"
+    det = (
+        "".join(f"v,{902 + i},{_box(A)},1,0.9\n" for i in range(107))
+        + "v,1009,10,10,300,200,1,0.1\n"
+    )
     with caplog.at_level(logging.WARNING):
         result = evaluate(gt, det, use_pyarrow)
     assert result.mAP == pytest.approx(107 / 108)
-    assert "det.csv: 1 of 108 detection rows look like pixels while no ground-truth box of " in caplog.text
+    assert (
+        "det.csv: 1 of 108 detection rows look like pixels while no ground-truth box of "
+        in caplog.text
+    )
     assert "near 0" not in caplog.text
 
 
@@ -113,14 +134,21 @@ GRID = [0.0, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0]  # dyadic: exact IoUs, many equ
 def _tied_case(rng):
     """Ground truth and detections on a coarse grid: equal scores, equal person ids, equal
     IoUs and repeated detection rows everywhere."""
+
     def box():
-        x, y = np.sort(rng.choice(GRID, 2, replace=False)), np.sort(rng.choice(GRID, 2, replace=False))
+        x, y = (
+            np.sort(rng.choice(GRID, 2, replace=False)),
+            np.sort(rng.choice(GRID, 2, replace=False)),
+        )
         return x[0], y[0], x[1], y[1]
 
     def key():
         return f"v{rng.integers(0, 2)}", int(rng.integers(900, 903))
 
-    gt = [(*key(), *box(), int(rng.integers(1, 3)), float(rng.integers(0, 2))) for _ in range(rng.integers(3, 12))]
+    gt = [
+        (*key(), *box(), int(rng.integers(1, 3)), float(rng.integers(0, 2)))
+        for _ in range(rng.integers(3, 12))
+    ]
     det = []
     for _ in range(rng.integers(5, 40)):
         if det and rng.random() < 0.3:
