@@ -29,7 +29,15 @@ from slowfast_det.utils.lazy_import import lazy_module
 pd = lazy_module("pandas")  # imported on first use: the evaluator's fast path needs none
 
 from .errors import AVAFormatError, check_video_id
-from .file_text import check_nul, not_text_error, open_binary, other_separator, read_text, text_source
+from .file_text import (
+    check_nul,
+    not_text_error,
+    open_binary,
+    other_separator,
+    read_text,
+    text_source,
+)
+from .frame_list import FRAME_LIST_HEADER, frame_list_has_header, read_frame_list
 from .label_map import read_label_map
 from .timestamps import normalize_array, parse_timestamp
 
@@ -51,7 +59,9 @@ logger = logging.getLogger(__name__)
 
 BOX_COLUMNS = ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "last"]
 _COORDS = ["x1", "y1", "x2", "y2"]
-_BOX_HINT = "box CSVs are comma-separated: video_id,timestamp,x1,y1,x2,y2,action_id,score (or person_id)"
+_BOX_HINT = (
+    "box CSVs are comma-separated: video_id,timestamp,x1,y1,x2,y2,action_id,score (or person_id)"
+)
 
 
 def _last_name(kind):
@@ -60,8 +70,8 @@ def _last_name(kind):
 
 def _warn_spaced_id(path, line, video_id):
     logger.warning(
-        "%s:%s: video id %r has leading or trailing spaces: kept as written, as the official script "
-        "keys it (%r is another video); more such ids are not reported",
+        "%s:%s: video id %r has leading or trailing spaces: kept as written, as the official "
+        "script keys it (%r is another video); more such ids are not reported",
         path, line, video_id, video_id.strip(),
     )
 
@@ -193,7 +203,8 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
             chunksize=chunksize,
         )
     except pd.errors.EmptyDataError:
-        yield _validate_box_rows(pd.DataFrame(columns=BOX_COLUMNS), 1, path, kind, official_scores, state)
+        empty = pd.DataFrame(columns=BOX_COLUMNS)
+        yield _validate_box_rows(empty, 1, path, kind, official_scores, state)
         return
     except UnicodeDecodeError:
         raise not_text_error(path) from None
@@ -239,7 +250,8 @@ def _lines_with_blank_last_field(source):
 def _box_separator_error(path, line, text):
     sep = other_separator(str(text))
     if sep is not None:
-        return AVAFormatError(path, line, None, f"fields separated by {sep}: {_BOX_HINT}", whole_file=True)
+        message = f"fields separated by {sep}: {_BOX_HINT}"
+        return AVAFormatError(path, line, None, message, whole_file=True)
     return None
 
 
@@ -247,7 +259,8 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=
     """Check and convert one chunk of a box CSV whose first row is line ``first_line``
     (``official_scores``: see :func:`read_box_csv`; ``state``: per-file facts of
     :func:`iter_box_csv`)."""
-    state = state if state is not None else {"path": path, "source": path, "spaced_id": False, "blank_last": None}
+    if state is None:
+        state = {"path": path, "source": path, "spaced_id": False, "blank_last": None}
     lines = np.arange(first_line, first_line + len(df))
     # A blank line is a row of empty fields; only rows without a video id can be blank.
     no_vid = np.flatnonzero(df["video_id"].isna().to_numpy())
@@ -323,7 +336,8 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=
         no_score = np.flatnonzero(has_box & np.isnan(last))
         if len(no_score) and not lenient:
             raise AVAFormatError(path, line_of(no_score[0]), "score", "missing or empty")
-        if len(no_score):  # 7 fields: score 1.0 (the caller); an empty 8th: the official script stops
+        # 7 fields: score 1.0 (by the caller); an empty 8th field: the official script stops
+        if len(no_score):
             if state["blank_last"] is None:
                 state["blank_last"] = _lines_with_blank_last_field(state["source"])
             blank = lines[no_score]
@@ -331,8 +345,9 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=
             if len(blank):
                 raise AVAFormatError(
                     path, int(blank[0]), "score",
-                    "empty (the row has 8 fields): the official script stops at such a row; write the score, "
-                    "or leave the field out (7 fields: scored 1.0, as the official script)",
+                    "empty (the row has 8 fields): the official script stops at such a row; "
+                    "write the score, or leave the field out (7 fields: scored 1.0, as the "
+                    "official script)",
                 )
     del df
 
@@ -377,16 +392,20 @@ def read_exclusions(path):
         text = read_text(path)
     check_nul(text, path, lambda prefix: "timestamp" if "," in prefix else "video_id")
     keys, spaced = set(), False
-    for i, row in enumerate(csv.reader(io.StringIO(text, newline="")), 1):  # a small file: the csv module
+    # a small file: the csv module
+    for i, row in enumerate(csv.reader(io.StringIO(text, newline="")), 1):
         vals = [v for v in row if v != ""]
         if not vals:
             continue
         if len(vals) != 2:
             sep = other_separator(vals[0], (2,)) if len(vals) == 1 else None
             if sep is not None:
-                raise AVAFormatError(path, i, None, f"fields separated by {sep}: an excluded-timestamps file is "
-                                     "comma-separated (video_id,timestamp)", whole_file=True)
-            raise AVAFormatError(path, i, None, f"expected 2 fields (video_id,timestamp), got {len(vals)}")
+                raise AVAFormatError(
+                    path, i, None, f"fields separated by {sep}: an excluded-timestamps file is "
+                    "comma-separated (video_id,timestamp)", whole_file=True,
+                )
+            message = f"expected 2 fields (video_id,timestamp), got {len(vals)}"
+            raise AVAFormatError(path, i, None, message)
         video_id, t = vals[0], vals[1].strip()
         check_video_id(video_id, path, i)
         if video_id != video_id.strip() and not spaced:
@@ -401,119 +420,3 @@ def read_exclusions(path):
         except ValueError:
             raise AVAFormatError(path, i, "timestamp", f"not a finite number: {t!r}")
     return keys
-
-
-FRAME_LIST_COLUMNS = ["original_video_id", "video_idx", "frame_id", "path", "labels"]
-#: The header line of PySlowFast frame lists (its spelling of "video").
-FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"
-_SEPARATOR_HINT = (
-    f"frame lists are space-separated: the header {FRAME_LIST_HEADER!r}, then rows like 'vid 0 0 vid/vid_000001.jpg \"\"'"
-)
-
-
-def _first_line(path):
-    if hasattr(path, "readline"):  # a text buffer (the checker re-reads repaired files)
-        pos = path.tell()
-        line = path.readline()
-        path.seek(pos)
-    else:
-        with open_binary(path) as f:  # gzip by name, UTF-16 by its mark, as the reader
-            head = f.read(1 << 16)
-        line = head.decode("utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8", "replace")
-        line = line.split("\n", 1)[0]
-    return line.lstrip("\ufeff").strip()
-
-
-def _frame_list_field(prefix):
-    """The frame-list field in which text ``prefix`` of a line ends."""
-    n = len(prefix.split())
-    at = n if not prefix or prefix[-1].isspace() else n - 1
-    return FRAME_LIST_COLUMNS[min(max(at, 0), 4)]
-
-
-def _looks_like_frame_row(fields):
-    return len(fields) in (4, 5) and re.fullmatch(r"[+-]?\d+", fields[2]) is not None
-
-
-def frame_list_has_header(path):
-    """Whether line 1 of a frame list is its header (not a frame row).
-
-    Line 1 is a frame row when it has 4 or 5 space-separated fields whose third (frame_id)
-    is an integer; anything else on line 1 is taken as the header, as PySlowFast does.
-
-    Raises:
-        AVAFormatError (``whole_file``) if line 1 is a frame row separated by commas or
-        semicolons instead of spaces.
-    """
-    first = _first_line(path)
-    if _looks_like_frame_row(first.split()):
-        return False
-    for sep in ",;":
-        if len(first.split()) < 4 and _looks_like_frame_row([f.strip() for f in first.split(sep)]):
-            raise AVAFormatError(path, 1, None, f"fields separated by {sep!r}: {_SEPARATOR_HINT}", whole_file=True)
-    return True
-
-
-def read_frame_list(path):
-    """Read a PySlowFast frame list (header line, then space-separated rows).
-
-    A file without the header (line 1 is already a frame, see
-    :func:`frame_list_has_header`) is read from line 1, with a warning. Rows separated by
-    commas or semicolons are an error that says so.
-
-    Returns a DataFrame with columns ``video_id`` (the original video id, str),
-    ``frame_id`` (int), ``path`` (relative to the frames folder) and ``line``.
-    Rows keep the file order; frame order within a video is by ``frame_id``.
-    """
-    header = frame_list_has_header(path)
-    if not header:
-        logger.warning(
-            "%s: line 1 is a frame, not the header %r: read as a frame (PySlowFast would skip it as the header)",
-            path, FRAME_LIST_HEADER,
-        )
-    source = text_source(path, _frame_list_field)
-    try:
-        # C parser (the python one takes minutes on AVA's 6M-row lists); blank lines are kept
-        # as empty rows so that row i is line i + first, then dropped.
-        df = pd.read_csv(
-            source, sep=r"\s+", header=None, names=range(5), skiprows=int(header), dtype=str, keep_default_na=False,
-            skip_blank_lines=False, engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame({"video_id": [], "frame_id": [], "path": [], "line": []})
-    except UnicodeDecodeError:
-        raise not_text_error(path) from None
-    except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        line = int(m.group(1)) if m else None
-        raise AVAFormatError(path, line, None, f"expected 4 or 5 space-separated fields ({e})") from None
-    lines = np.arange(1 + header, len(df) + 1 + header)
-    blank = (df[0] == "").to_numpy() & (df[3] == "").to_numpy()
-    if blank.any():
-        df = df[~blank].reset_index(drop=True)
-        lines = lines[~blank]
-    one_field = np.flatnonzero(((df[1] == "") & df[0].str.contains("[,;]")).to_numpy())
-    if len(one_field):
-        i = one_field[0]
-        sep = "," if "," in df[0].iloc[i] else ";"
-        raise AVAFormatError(path, int(lines[i]), None, f"fields separated by {sep!r}: {_SEPARATOR_HINT}", whole_file=True)
-    frame_id = pd.to_numeric(df[2], errors="coerce").to_numpy(dtype="float64")
-    i = _first_bad(np.isnan(frame_id) | (frame_id != np.round(frame_id)))
-    if i is not None:
-        raise AVAFormatError(path, int(lines[i]), "frame_id", f"not an integer: {df[2].iloc[i]!r}")
-    paths = df[3]
-    i = _first_bad((paths == "").to_numpy())
-    if i is not None:
-        raise AVAFormatError(path, int(lines[i]), "path", "missing")
-    vids = df[0].to_numpy()
-    first = pd.Series(vids).drop_duplicates()  # first row of each video
-    for j, v in first.items():
-        check_video_id(v, path, int(lines[j]))
-    suspicious = np.flatnonzero((paths.str.startswith("/") | paths.str.contains("..", regex=False)).to_numpy())
-    bad_path = [j for j in suspicious if os.path.isabs(paths.iloc[j]) or ".." in paths.iloc[j].replace("\\", "/").split("/")]
-    if bad_path:
-        i = bad_path[0]
-        raise AVAFormatError(path, int(lines[i]), "path", f"path escapes the frames folder: {paths.iloc[i]!r}")
-    return pd.DataFrame(
-        {"video_id": vids, "frame_id": frame_id.astype("int64"), "path": paths.to_numpy(), "line": lines}
-    )
