@@ -165,7 +165,9 @@ def read_box_csv(path, kind="groundtruth", official_scores=False):
 
     Raises:
         AVAFormatError for a wrong column count, a non-numeric, non-finite or non-integer
-        field, an unsafe video id, or a missing required field.
+        field, an unsafe video id, a missing required field, an empty 8th detection field,
+        fields split by another separator, a NUL byte, or bytes that are not UTF-8 /
+        UTF-16 text (:mod:`.file_text`).
     """
     chunks = list(iter_box_csv(path, kind, official_scores=official_scores))
     keys_without = set().union(*(c.keys_without_boxes for c in chunks))
