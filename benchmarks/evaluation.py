@@ -17,10 +17,10 @@ reading, metric), alternating them ``--repeats`` times and taking medians:
 One more run of ours reports the peak resident memory (``VmHWM`` of the process, imports
 included), the CSV reader used and the seconds of each stage (reading, score ranking,
 capacity cut, filters, class ranking, matching, AP). Both must give the same mAP (checked
-to 1e-9). Scores are written with 6 significant digits, so there are tied scores (ordered
-by file line in both). ``--scale`` shrinks the case for a quick run (0.05 = 2,850
-keyframes). Times are wall clock and CPU (user + system of the child) seconds; on a shared
-machine the CPU seconds are the steadier figure.
+to 1e-9). Scores are written with 6 significant digits, so there are tied scores (in the
+official order in both, :mod:`slowfast_det.ava.official_order`). ``--scale`` shrinks the case
+for a quick run (0.05 = 2,850 keyframes). Times are wall clock and CPU (user + system of the
+child) seconds; on a shared machine the CPU seconds are the steadier figure.
 """
 import json
 import os

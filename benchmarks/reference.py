@@ -20,10 +20,13 @@ the official script, which cannot be run offline. Its structure follows the offi
   cumulative sums; the precision envelope is made by a Python loop from the right, as in
   the official ``compute_average_precision``; mAP = mean over classes with ground truth.
 
-Deterministic tie order, the one :mod:`~slowfast_det.ava.metric` documents: the heap
-entries carry the file line (equal scores: the earlier line wins the cut and ranks first,
-where the official code leaves the order to the heap and to an unstable sort); ground-truth
-boxes of a key are ordered by person id descending, then line.
+Order among equal scores: the official one. The heap entries are the official tuples
+``(score, action_id, y1, x1, y2, x2)`` (the file line rides along without ever deciding a
+comparison), a full heap takes a row only with a higher score, and each key is listed with
+a stable sort by score, so the capacity cut, the order of a key's detections and of its
+ground-truth boxes (person id descending) are the official ones. The per-class ranking is
+the official ``argsort(scores)[::-1]`` with a stable sort (numpy's default sort is stable on
+small arrays only; see :mod:`slowfast_det.ava.official_order`).
 
 Keys absent from the ground-truth file (``keys_absent_from_groundtruth``): "false-positive"
 scores their detections against an empty ground truth (the 2019 script, ActivityNet commit
@@ -46,13 +49,14 @@ __all__ = ["read_rows", "read_csv_rows", "reference_frame_map", "reference_evalu
 
 
 def _key_timestamp(text):
-    """The 2020 script's key: the timestamp as a Decimal at microsecond precision (``0902`` and
-    ``902.000000`` are one key, ``902.5`` its own; the 2019 script took ``int(timestamp)``,
-    whole seconds only, which is the same key for AVA's files)."""
+    """The 2020 script's key, ``"%.6f" % Decimal(text)``: ``%`` formatting takes the float of
+    the Decimal, so it is the float rounded to 6 decimals (``0902`` and ``902.000000`` are one
+    key, ``902.5`` its own, ``902.0000005`` is 902.000001); the 2019 script took
+    ``int(timestamp)``, whole seconds only, which is the same key for AVA's files."""
     text = text.strip()
     if text.isdigit():  # AVA's whole seconds; equal (and hash-equal) to the Decimal of the same time
         return int(text)
-    return decimal.Decimal(text).quantize(decimal.Decimal("0.000001"))
+    return decimal.Decimal("%.6f" % decimal.Decimal(text))
 
 
 def read_csv_rows(path):
@@ -95,14 +99,23 @@ def _read_exclusions(path):
     with open(path, newline="") as f:
         for row in csv.reader(f):
             if row:
-                keys.add((row[0].strip(), _key_timestamp(row[1])))
+                keys.add((row[0], _key_timestamp(row[1])))  # the id as written, as the official key
     return keys
 
 
+class _Line(int):
+    """A file line in a heap tuple: never smaller than another, so tuples equal in the
+    official fields compare as the official tuples do."""
+
+    def __lt__(self, other):
+        return False
+
+
 def _per_key(rows, class_ids, capacity):
-    """Official ``read_csv``: per key a heap of the ``capacity`` best (score, -line, ...) rows
-    of the label-map classes, then sorted best first. Returns key -> (boxes (N,4) as
-    [y1, x1, y2, x2], classes (N,), scores (N,), lines (N,)), and the set of all keys seen."""
+    """Official ``read_csv``: per key a heap of the ``capacity`` best (score, action_id, y1,
+    x1, y2, x2) rows of the label-map classes, then a stable sort by score, best first.
+    Returns key -> (boxes (N,4) as [y1, x1, y2, x2], classes (N,), scores (N,), lines (N,)),
+    and the set of all keys seen."""
     entries = defaultdict(list)
     all_keys = set()
     for vid, ts, x1, y1, x2, y2, cls, score, line in rows:
@@ -110,20 +123,20 @@ def _per_key(rows, class_ids, capacity):
         all_keys.add(key)
         if cls not in class_ids:
             continue
-        item = (score, -line, cls, y1, x1, y2, x2)
+        item = (score, cls, y1, x1, y2, x2, _Line(line))
         heap = entries[key]
         if capacity < 1 or len(heap) < capacity:
             heapq.heappush(heap, item)
-        elif item > heap[0]:
+        elif score > heap[0][0]:
             heapq.heapreplace(heap, item)
     out = {}
     for key, heap in entries.items():
-        best_first = sorted(heap, key=lambda t: (-t[0], -t[1]))
+        best_first = sorted(heap, key=lambda t: -t[0])
         out[key] = (
-            np.array([t[3:] for t in best_first], dtype=float).reshape(-1, 4),
-            np.array([t[2] for t in best_first], dtype=int),
+            np.array([t[2:6] for t in best_first], dtype=float).reshape(-1, 4),
+            np.array([t[1] for t in best_first], dtype=int),
             np.array([t[0] for t in best_first], dtype=float),
-            np.array([-t[1] for t in best_first], dtype=np.int64),
+            np.array([int(t[6]) for t in best_first], dtype=np.int64),
         )
     return out, all_keys
 
@@ -171,7 +184,7 @@ def _evaluate_image(gt_boxes, gt_classes, boxes, classes, scores, lines, num_cla
 
 
 def _average_precision(scores, lines, tp, num_gt):
-    order = np.lexsort((lines, -scores))  # score desc, then line (the official: np.argsort(-scores))
+    order = np.argsort(scores, kind="stable")[::-1]  # the official argsort, stable
     tp = tp[order].astype(float)
     cum_tp = np.cumsum(tp)
     cum_fp = np.cumsum(1.0 - tp)

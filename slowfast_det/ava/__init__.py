@@ -6,9 +6,11 @@ file-level tools start in a fraction of a second:
 - ``errors``: :class:`AVAFormatError` (file, line, field) and the video-id rule;
 - ``timestamps``: AVA's keyframe times (parsing, normalising, formatting, frame positions);
 - ``label_map``: label-map ``.pbtxt`` files;
-- ``io``: the CSV readers (boxes, exclusions, frame lists) and writers;
+- ``file_text``: how every reader gets text from bytes (encodings, gzip, NUL bytes);
+- ``io``: the CSV readers (boxes, exclusions; frame lists from ``frame_list``) and writers;
 - ``checks``: the value checks shared by the loader, the checker and the metric;
-- ``metric``, ``box_arrays``, ``array_ops``, ``result``: the official frame-mAP;
+- ``metric``, ``box_arrays``, ``array_ops``, ``official_order``, ``result``: the official
+  frame-mAP;
 - ``person_boxes``: person-box AP of proposals against the ground truth;
 - ``files``: detection CSV and JSON outputs.
 """

@@ -119,8 +119,11 @@ def average_precision(tp_sorted, num_gt):
     return float(np.sum((r[idx] - r[idx - 1]) * p[idx])), precision, recall
 
 
-def capacity_keep(det_key, rank, capacity, size, counts):
-    """Bool mask of the rows kept by the per-key cut (rows in file order)."""
+def capacity_keep(det_key, rank, capacity, size, counts, official=None):
+    """Bool mask of the rows kept by the per-key cut (rows in file order): the ``capacity``
+    best scores of each key; where the cut falls between equal scores, the rows the official
+    heap keeps (``official``: a :class:`~.official_order.KeyOrder` replays those keys; without
+    it, the earlier lines)."""
     n = len(det_key)
     keep = np.ones(n, dtype=bool)
     counts["det_rows_over_capacity"] = 0
@@ -135,8 +138,15 @@ def capacity_keep(det_key, rank, capacity, size, counts):
     if len(crowded):
         key = det_key[crowded]
         order = order_by_key_rank_row(key, rank[crowded])
-        cut = order[rank_within_group(key[order]) >= capacity]
+        within = rank_within_group(key[order])
+        cut = order[within >= capacity]
         keep[crowded[cut]] = False
+        if official is not None:
+            last = np.flatnonzero(within == capacity)  # the best row cut, after the worst kept
+            tie = rank[crowded[order[last]]] == rank[crowded[order[last - 1]]]
+            if tie.any():
+                rows = official.replay(key[order[last[tie]]])
+                keep[rows] = official.position[rows] >= 0
     counts["det_rows_over_capacity"] = int(n - keep.sum())
     return keep
 

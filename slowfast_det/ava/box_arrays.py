@@ -15,7 +15,10 @@ Two readers, one result:
   the validating pandas reader :func:`slowfast_det.ava.io.iter_box_csv`, which either
   reads the file or raises :class:`~slowfast_det.ava.io.AVAFormatError` naming file,
   line and field. The fast reader never reports an error itself, so every message comes
-  from one place.
+  from one place. It leaves to the pandas reader every file that is not plain UTF-8 (UTF-16,
+  gzip bytes under a name without ``.gz``) and every value that is not a plain number
+  (a NUL byte in a field fails Arrow's number parser, and an id with one is not safe), so
+  both readers give the same result or the same error.
 """
 import os
 from dataclasses import dataclass, field
@@ -161,6 +164,11 @@ def _use_threads():
 
 def _read_pyarrow(path, kind):
     """The fast reader; None where the file is not the plain case (the caller falls back)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    misnamed_gzip = head == b"\x1f\x8b" and not str(path).lower().endswith(".gz")
+    if head in (b"\xff\xfe", b"\xfe\xff") or misnamed_gzip:
+        return None  # UTF-16 (decoded by the pandas reader) or gzip under another name (its error)
     types = {c: pa.float64() for c in _FLOATS}
     types.update(video_id=pa.dictionary(pa.int32(), pa.string()), timestamp=pa.int64(), action_id=pa.int64())
     try:

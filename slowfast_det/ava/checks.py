@@ -314,13 +314,15 @@ class EvaluationInputChecks:
 
     ``add_detections`` counts the box scale of a detection table (call it per chunk).
     ``finish`` returns the integer counts (gt_rows_repeated, gt_boxes_pixel_like,
-    det_boxes_pixel_like) and says when only one of the two files is in pixels (the mAP is
-    then near 0; with both in pixels the IoUs, and so the mAP, are unchanged).
+    det_boxes_pixel_like) and says how many rows of one file look like pixels when the
+    other file has none (those rows are compared as written, not rescaled; with both in
+    pixels the IoUs, and so the mAP, are unchanged).
     """
 
     def __init__(self, gt_rows, gt_path, class_ids):
         self.gt_path = gt_path
         self.gt_counts = check_groundtruth(gt_rows, gt_path, class_ids)
+        self.gt_num_rows = len(_col(gt_rows, "x1"))
         self.gt_scale_pixels = self.gt_counts["gt_boxes_pixel_like"] > 0
         self.det_scale = BoxScale()
 
@@ -331,11 +333,15 @@ class EvaluationInputChecks:
         det = self.det_scale
         if det.pixel_like:
             logger.warning("%s", det.message(det_path))
-        mixed = "%s: %s look like pixels but the %s %s are normalised: expect an mAP near 0"
+        mixed = ("%s: %d of %d %s look like pixels while no %s of %s does: those rows are compared "
+                 "with the normalised boxes as written (nothing is rescaled)")
+        gt_pixels = self.gt_counts["gt_boxes_pixel_like"]
         if det.pixel_like and not self.gt_scale_pixels and det.rows:
-            logger.warning(mixed, det_path, "detections", "ground-truth boxes of", self.gt_path)
+            logger.warning(mixed, det_path, det.pixel_like, det.rows, "detection rows",
+                           "ground-truth box", self.gt_path)
         elif self.gt_scale_pixels and not det.pixel_like and det.rows:
-            logger.warning(mixed, self.gt_path, "ground-truth boxes", "detections of", det_path)
+            logger.warning(mixed, self.gt_path, gt_pixels, self.gt_num_rows, "ground-truth rows",
+                           "detection", det_path)
         return {
             "gt_rows_repeated": self.gt_counts["gt_rows_repeated"],
             "gt_boxes_pixel_like": self.gt_counts["gt_boxes_pixel_like"],

@@ -7,8 +7,15 @@ so that an AVA-val-scale detections file (millions of rows) reads in seconds.
 Box CSV rows (no header): ``video_id, timestamp, x1, y1, x2, y2, action_id, last``, where
 ``last`` is the person id (ground truth) or the score (predictions). A row with only
 ``video_id, timestamp`` marks a keyframe without boxes.
+
+What every reader accepts (:mod:`.file_text`): UTF-8 or UTF-16-with-BOM text, ``.gz`` by
+name; a NUL byte, other encodings and a misnamed gzip file are errors naming the line.
+Video ids are kept exactly as written, spaces included, as the official script keys them
+(``'vid '`` and ``'vid'`` are two videos): the readers warn about ids with leading or
+trailing spaces instead of stripping them.
 """
 import csv
+import io
 import logging
 import os
 import re
@@ -22,6 +29,15 @@ from slowfast_det.utils.lazy_import import lazy_module
 pd = lazy_module("pandas")  # imported on first use: the evaluator's fast path needs none
 
 from .errors import AVAFormatError, check_video_id
+from .file_text import (
+    check_nul,
+    not_text_error,
+    open_binary,
+    other_separator,
+    read_text,
+    text_source,
+)
+from .frame_list import FRAME_LIST_HEADER, frame_list_has_header, read_frame_list
 from .label_map import read_label_map
 from .timestamps import normalize_array, parse_timestamp
 
@@ -43,6 +59,21 @@ logger = logging.getLogger(__name__)
 
 BOX_COLUMNS = ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "last"]
 _COORDS = ["x1", "y1", "x2", "y2"]
+_BOX_HINT = (
+    "box CSVs are comma-separated: video_id,timestamp,x1,y1,x2,y2,action_id,score (or person_id)"
+)
+
+
+def _last_name(kind):
+    return "person_id" if kind == "groundtruth" else "score"
+
+
+def _warn_spaced_id(path, line, video_id):
+    logger.warning(
+        "%s:%s: video id %r has leading or trailing spaces: kept as written, as the official "
+        "script keys it (%r is another video); more such ids are not reported",
+        path, line, video_id, video_id.strip(),
+    )
 
 
 @dataclass
@@ -134,7 +165,9 @@ def read_box_csv(path, kind="groundtruth", official_scores=False):
 
     Raises:
         AVAFormatError for a wrong column count, a non-numeric, non-finite or non-integer
-        field, an unsafe video id, or a missing required field.
+        field, an unsafe video id, a missing required field, an empty 8th detection field,
+        fields split by another separator, a NUL byte, or bytes that are not UTF-8 /
+        UTF-16 text (:mod:`.file_text`).
     """
     chunks = list(iter_box_csv(path, kind, official_scores=official_scores))
     keys_without = set().union(*(c.keys_without_boxes for c in chunks))
@@ -152,9 +185,12 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
     """
     if kind not in ("groundtruth", "proposals", "detections"):
         raise ValueError(f"unknown box CSV kind {kind!r}")
+    names = BOX_COLUMNS[:-1] + [_last_name(kind)]
+    source = text_source(path, lambda prefix: names[min(prefix.count(","), 7)])
+    state = {"path": path, "source": source, "spaced_id": False, "blank_last": None}
     try:
         reader = pd.read_csv(
-            path,
+            source,
             header=None,
             names=BOX_COLUMNS,
             index_col=False,
@@ -169,8 +205,11 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
             chunksize=chunksize,
         )
     except pd.errors.EmptyDataError:
-        yield _validate_box_rows(pd.DataFrame(columns=BOX_COLUMNS), 1, path, kind, official_scores)
+        empty = pd.DataFrame(columns=BOX_COLUMNS)
+        yield _validate_box_rows(empty, 1, path, kind, official_scores, state)
         return
+    except UnicodeDecodeError:
+        raise not_text_error(path) from None
     first_line = 1
     with reader:
         while True:
@@ -181,6 +220,8 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
                     df = next(reader)
             except StopIteration:
                 break
+            except UnicodeDecodeError:
+                raise not_text_error(path) from None
             except pd.errors.ParserWarning as e:
                 raise AVAFormatError(path, first_line, None, f"expected 2 or 8 comma-separated fields ({e})") from None
             except pd.errors.ParserError as e:
@@ -188,13 +229,40 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
                 line = int(m.group(1)) if m else None
                 raise AVAFormatError(path, line, None, f"expected 2 or 8 comma-separated fields ({e})") from None
             n = len(df)
-            yield _validate_box_rows(df, first_line, path, kind, official_scores)
+            yield _validate_box_rows(df, first_line, path, kind, official_scores, state)
             first_line += n
 
 
-def _validate_box_rows(df, first_line, path, kind, official_scores=False):
+def _lines_with_blank_last_field(source):
+    """1-based numbers of the lines whose last comma-separated field is blank (the line ends
+    with a comma, maybe spaces or ``""`` after it); read once, only when a row has no score."""
+    if hasattr(source, "getvalue"):
+        data = source.getvalue().encode("utf-8")
+    else:
+        with open_binary(source) as f:
+            data = f.read()
+    lines, count, pos = set(), 1, 0
+    for m in re.finditer(rb',[ \t]*(?:""[ \t]*)?\r?$', data, re.M):
+        count += data.count(b"\n", pos, m.start())
+        pos = m.start()
+        lines.add(count)
+    return lines
+
+
+def _box_separator_error(path, line, text):
+    sep = other_separator(str(text))
+    if sep is not None:
+        message = f"fields separated by {sep}: {_BOX_HINT}"
+        return AVAFormatError(path, line, None, message, whole_file=True)
+    return None
+
+
+def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=None):
     """Check and convert one chunk of a box CSV whose first row is line ``first_line``
-    (``official_scores``: see :func:`read_box_csv`)."""
+    (``official_scores``: see :func:`read_box_csv`; ``state``: per-file facts of
+    :func:`iter_box_csv`)."""
+    if state is None:
+        state = {"path": path, "source": path, "spaced_id": False, "blank_last": None}
     lines = np.arange(first_line, first_line + len(df))
     # A blank line is a row of empty fields; only rows without a video id can be blank.
     no_vid = np.flatnonzero(df["video_id"].isna().to_numpy())
@@ -221,7 +289,19 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False):
     for v in pd.unique(vid):
         if v in (".", "..") or "/" in v or "\\" in v or "\x00" in v or not v.strip():
             check_video_id(v, path, line_of(_first_bad(vid == v)))
+        if v != v.strip() and not state["spaced_id"]:
+            state["spaced_id"] = True
+            _warn_spaced_id(path, line_of(_first_bad(vid == v)), v)
 
+    ts_text = df["timestamp"]
+    if ts_text.dtype.kind not in "fiub":  # a line split by another separator: say so
+        bad = np.flatnonzero(pd.to_numeric(ts_text, errors="coerce").isna().to_numpy())
+    else:
+        bad = np.flatnonzero(ts_text.isna().to_numpy())
+    if len(bad):
+        err = _box_separator_error(path, line_of(bad[0]), vid[bad[0]])
+        if err is not None:
+            raise err
     ts = _numeric(df, "timestamp", path, line_of, allow_empty=False)
     i = _first_bad(~np.isfinite(ts))
     if i is not None:
@@ -254,10 +334,23 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False):
     i = _first_bad(~action_missing & (action != np.round(action)))
     if i is not None:
         raise AVAFormatError(path, line_of(i), "action_id", f"not an integer: {str(df['action_id'].iloc[i])!r}")
-    if kind == "detections" and not lenient:
-        i = _first_bad(has_box & np.isnan(last))
-        if i is not None:
-            raise AVAFormatError(path, line_of(i), "score", "missing or empty")
+    if kind == "detections":
+        no_score = np.flatnonzero(has_box & np.isnan(last))
+        if len(no_score) and not lenient:
+            raise AVAFormatError(path, line_of(no_score[0]), "score", "missing or empty")
+        # 7 fields: score 1.0 (by the caller); an empty 8th field: the official script stops
+        if len(no_score):
+            if state["blank_last"] is None:
+                state["blank_last"] = _lines_with_blank_last_field(state["source"])
+            blank = lines[no_score]
+            blank = blank[np.isin(blank, np.fromiter(state["blank_last"], np.int64))]
+            if len(blank):
+                raise AVAFormatError(
+                    path, int(blank[0]), "score",
+                    "empty (the row has 8 fields): the official script stops at such a row; "
+                    "write the score, or leave the field out (7 fields: scored 1.0, as the "
+                    "official script)",
+                )
     del df
 
     action[action_missing] = -1
@@ -289,129 +382,43 @@ _DTYPES = {
 
 
 def read_exclusions(path):
-    """Read an excluded-timestamps CSV (``video_id,timestamp`` rows) into a set of keys."""
-    if path is None or not os.path.exists(path):
+    """Read an excluded-timestamps CSV (``video_id,timestamp`` rows) into a set of keys.
+
+    Video ids are kept as written (a warning for ids with leading or trailing spaces), as the
+    box readers keep them; spaces around the timestamp do not matter (it is a number)."""
+    if hasattr(path, "read"):  # a text buffer (the checker re-reads repaired files)
+        text = path.getvalue()
+    elif path is None or not os.path.exists(path):
         raise FileNotFoundError(f"excluded-timestamps file not found: {path}")
-    keys = set()
-    with open(path, newline="", encoding="utf-8-sig") as f:  # a small file: the csv module
-        for i, row in enumerate(csv.reader(f), 1):
-            vals = [v for v in row if v != ""]
-            if not vals:
-                continue
-            if len(vals) != 2:
-                raise AVAFormatError(path, i, None, f"expected 2 fields (video_id,timestamp), got {len(vals)}")
-            video_id, t = vals[0].strip(), vals[1].strip()
-            check_video_id(video_id, path, i)
-            try:
-                float(t)
-            except ValueError:
-                raise AVAFormatError(path, i, "timestamp", f"not a number: {t!r}")
-            try:
-                keys.add((video_id, parse_timestamp(t)))  # 0902 = 902.0; 902.5 its own key
-            except ValueError:
-                raise AVAFormatError(path, i, "timestamp", f"not a finite number: {t!r}")
-    return keys
-
-
-FRAME_LIST_COLUMNS = ["original_video_id", "video_idx", "frame_id", "path", "labels"]
-#: The header line of PySlowFast frame lists (its spelling of "video").
-FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"
-_SEPARATOR_HINT = (
-    f"frame lists are space-separated: the header {FRAME_LIST_HEADER!r}, then rows like 'vid 0 0 vid/vid_000001.jpg \"\"'"
-)
-
-
-def _first_line(path):
-    if hasattr(path, "readline"):  # a text buffer (the checker re-reads repaired files)
-        pos = path.tell()
-        line = path.readline()
-        path.seek(pos)
     else:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
-            line = f.readline()
-    return line.lstrip("\ufeff").strip()
-
-
-def _looks_like_frame_row(fields):
-    return len(fields) in (4, 5) and re.fullmatch(r"[+-]?\d+", fields[2]) is not None
-
-
-def frame_list_has_header(path):
-    """Whether line 1 of a frame list is its header (not a frame row).
-
-    Line 1 is a frame row when it has 4 or 5 space-separated fields whose third (frame_id)
-    is an integer; anything else on line 1 is taken as the header, as PySlowFast does.
-
-    Raises:
-        AVAFormatError (``whole_file``) if line 1 is a frame row separated by commas or
-        semicolons instead of spaces.
-    """
-    first = _first_line(path)
-    if _looks_like_frame_row(first.split()):
-        return False
-    for sep in ",;":
-        if len(first.split()) < 4 and _looks_like_frame_row([f.strip() for f in first.split(sep)]):
-            raise AVAFormatError(path, 1, None, f"fields separated by {sep!r}: {_SEPARATOR_HINT}", whole_file=True)
-    return True
-
-
-def read_frame_list(path):
-    """Read a PySlowFast frame list (header line, then space-separated rows).
-
-    A file without the header (line 1 is already a frame, see
-    :func:`frame_list_has_header`) is read from line 1, with a warning. Rows separated by
-    commas or semicolons are an error that says so.
-
-    Returns a DataFrame with columns ``video_id`` (the original video id, str),
-    ``frame_id`` (int), ``path`` (relative to the frames folder) and ``line``.
-    Rows keep the file order; frame order within a video is by ``frame_id``.
-    """
-    header = frame_list_has_header(path)
-    if not header:
-        logger.warning(
-            "%s: line 1 is a frame, not the header %r: read as a frame (PySlowFast would skip it as the header)",
-            path, FRAME_LIST_HEADER,
-        )
-    try:
-        # C parser (the python one takes minutes on AVA's 6M-row lists); blank lines are kept
-        # as empty rows so that row i is line i + first, then dropped.
-        df = pd.read_csv(
-            path, sep=r"\s+", header=None, names=range(5), skiprows=int(header), dtype=str, keep_default_na=False,
-            skip_blank_lines=False, engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame({"video_id": [], "frame_id": [], "path": [], "line": []})
-    except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        line = int(m.group(1)) if m else None
-        raise AVAFormatError(path, line, None, f"expected 4 or 5 space-separated fields ({e})") from None
-    lines = np.arange(1 + header, len(df) + 1 + header)
-    blank = (df[0] == "").to_numpy() & (df[3] == "").to_numpy()
-    if blank.any():
-        df = df[~blank].reset_index(drop=True)
-        lines = lines[~blank]
-    one_field = np.flatnonzero(((df[1] == "") & df[0].str.contains("[,;]")).to_numpy())
-    if len(one_field):
-        i = one_field[0]
-        sep = "," if "," in df[0].iloc[i] else ";"
-        raise AVAFormatError(path, int(lines[i]), None, f"fields separated by {sep!r}: {_SEPARATOR_HINT}", whole_file=True)
-    frame_id = pd.to_numeric(df[2], errors="coerce").to_numpy(dtype="float64")
-    i = _first_bad(np.isnan(frame_id) | (frame_id != np.round(frame_id)))
-    if i is not None:
-        raise AVAFormatError(path, int(lines[i]), "frame_id", f"not an integer: {df[2].iloc[i]!r}")
-    paths = df[3]
-    i = _first_bad((paths == "").to_numpy())
-    if i is not None:
-        raise AVAFormatError(path, int(lines[i]), "path", "missing")
-    vids = df[0].to_numpy()
-    first = pd.Series(vids).drop_duplicates()  # first row of each video
-    for j, v in first.items():
-        check_video_id(v, path, int(lines[j]))
-    suspicious = np.flatnonzero((paths.str.startswith("/") | paths.str.contains("..", regex=False)).to_numpy())
-    bad_path = [j for j in suspicious if os.path.isabs(paths.iloc[j]) or ".." in paths.iloc[j].replace("\\", "/").split("/")]
-    if bad_path:
-        i = bad_path[0]
-        raise AVAFormatError(path, int(lines[i]), "path", f"path escapes the frames folder: {paths.iloc[i]!r}")
-    return pd.DataFrame(
-        {"video_id": vids, "frame_id": frame_id.astype("int64"), "path": paths.to_numpy(), "line": lines}
-    )
+        text = read_text(path)
+    check_nul(text, path, lambda prefix: "timestamp" if "," in prefix else "video_id")
+    keys, spaced = set(), False
+    # a small file: the csv module
+    for i, row in enumerate(csv.reader(io.StringIO(text, newline="")), 1):
+        vals = [v for v in row if v != ""]
+        if not vals:
+            continue
+        if len(vals) != 2:
+            sep = other_separator(vals[0], (2,)) if len(vals) == 1 else None
+            if sep is not None:
+                raise AVAFormatError(
+                    path, i, None, f"fields separated by {sep}: an excluded-timestamps file is "
+                    "comma-separated (video_id,timestamp)", whole_file=True,
+                )
+            message = f"expected 2 fields (video_id,timestamp), got {len(vals)}"
+            raise AVAFormatError(path, i, None, message)
+        video_id, t = vals[0], vals[1].strip()
+        check_video_id(video_id, path, i)
+        if video_id != video_id.strip() and not spaced:
+            spaced = True
+            _warn_spaced_id(path, i, video_id)
+        try:
+            float(t)
+        except ValueError:
+            raise AVAFormatError(path, i, "timestamp", f"not a number: {t!r}")
+        try:
+            keys.add((video_id, parse_timestamp(t)))  # 0902 = 902.0; 902.5 its own key
+        except ValueError:
+            raise AVAFormatError(path, i, "timestamp", f"not a finite number: {t!r}")
+    return keys

@@ -8,13 +8,24 @@
     }
     item { name: "crawl" label_id: 3 }   # any layout, any field order
 
+AVA's own full action list (``ava_action_list_v2.2.pbtxt``) names its blocks ``label``
+instead of ``item``; both are read (the official script reads the ``name:`` and
+``label_id:`` lines of either)::
+
+    label {
+      name: "bend/bow (at the waist)"
+      label_id: 1
+      label_type: PERSON_MOVEMENT
+    }
+
 The file is tokenised and parsed as text format, not line by line: fields may come in any
 order and layout (one-line items, several items on a line, ``:`` before ``{``, ``<...>``
 blocks, ``,`` or ``;`` after a field), strings take C escapes and adjacent strings join,
 ``#`` starts a comment. An item's ``name`` (else ``display_name``) and its ``id`` (or
 ``label_id``) are read; its other fields (``label_type: PERSON_MOVEMENT``, nested blocks,
-lists) are skipped. A UTF-8 or UTF-16 byte-order mark and CRLF / CR line ends are
-accepted.
+lists) are skipped. The bytes are read as every AVA reader reads them
+(:mod:`.file_text`: UTF-8 with or without a byte-order mark, UTF-16 with its mark, ``.gz``
+by name); CRLF / CR line ends are accepted.
 
 More lenient than protobuf on ids: ``id: "3"`` and ``id: 3.0`` are read as 3. Everything
 else that is not valid text format, an item without a name or an id, a field given twice
@@ -24,6 +35,7 @@ the file, the line and the field.
 import re
 
 from .errors import AVAFormatError
+from .file_text import read_text
 
 __all__ = ["read_label_map", "parse_label_map"]
 
@@ -47,6 +59,7 @@ _SIMPLE_ESCAPES = {
 }
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.DOTALL)
 _NAME_FIELDS = ("name", "display_name")
+_BLOCKS = ("item", "label")  # a StringIntLabelMap's items; AVA's full action list's labels
 _ID_FIELDS = ("id", "label_id")
 
 
@@ -250,16 +263,6 @@ def _item(fields, item_line, path):
     return _string_value(name_field, path), _id_value(seen["id"], path), seen["id"]
 
 
-def _decode(data, path):
-    """File bytes -> text: UTF-8 (with or without a BOM), or UTF-16 with its BOM."""
-    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))  # Notepad's "Unicode"
-    try:
-        return data.decode("utf-16" if utf16 else "utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = None if utf16 else data[: e.start].count(b"\n") + 1
-        raise AVAFormatError(path, line, None, f"not valid {'UTF-16' if utf16 else 'UTF-8'} text ({e.reason})") from None
-
-
 def parse_label_map(text, path="<label map>"):
     """Parse label-map text; returns ``(names, ids)`` as :func:`read_label_map`."""
     if text.startswith("\ufeff"):
@@ -268,10 +271,14 @@ def parse_label_map(text, path="<label map>"):
     parser = _Parser(_tokenize(text, path), path)
     names, id_lines = {}, {}
     for f in parser.fields():
-        if f.name != "item":
-            raise AVAFormatError(path, f.line, f.name, "expected 'item { ... }': a label map has only items")
+        if f.name not in _BLOCKS:
+            raise AVAFormatError(
+                path, f.line, f.name,
+                "expected 'item { ... }' (or 'label { ... }'): a label map has only those",
+            )
         if f.kind != "message":
-            raise AVAFormatError(path, f.line, "item", "expected a '{ ... }' block after 'item'")
+            message = f"expected a '{{ ... }}' block after '{f.name}'"
+            raise AVAFormatError(path, f.line, f.name, message)
         name, cid, id_field = _item(f.value, f.line, path)
         if cid in names:
             raise AVAFormatError(path, id_field.line, id_field.name, f"duplicate class id {cid} (also at line {id_lines[cid]})")
@@ -290,6 +297,4 @@ def read_label_map(path):
     Raises:
         AVAFormatError naming the file, the line and the field.
     """
-    with open(path, "rb") as f:
-        data = f.read()
-    return parse_label_map(_decode(data, path), path)
+    return parse_label_map(read_text(path), path)

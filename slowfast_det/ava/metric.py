@@ -54,25 +54,26 @@ become int codes, and the metric is a few whole-array sorts: rows at keys over t
 are ranked per key, then all evaluated rows are ranked once by (class, score, line) and
 matched to their (key, class) ground truth in one vectorised pass.
 
-Tie order (documented, deterministic). The official order among equal scores comes from
-a heap (``heapq`` in ``read_csv``), a stable sort and then ``np.argsort`` (quicksort,
-unstable, platform dependent) for the per-class ranking, so it has no defined tie order.
-Here every ordering by score breaks ties by the detection's line in the detections file
-(earlier line first): the capacity cut keeps the earlier lines, matching within a key
-visits earlier lines first, and the per-class ranking puts earlier lines first. Among
-ground-truth boxes with exactly equal IoU to a detection, the first in the order (person
-id descending, then file line) is taken; the official order is person id descending (its
-"score" column) and then heap order, so the two agree whenever the boxes of one key and
-class have distinct person ids. Where no two scores are equal (and no IoU ties between
-boxes with the same person id), the result equals the official one to rounding (1e-15).
+Order among equal scores (:mod:`.official_order`): the official one wherever it is
+defined. Per key, the official reader's heap and stable sort decide which rows a capacity
+cut keeps among equal scores, in which order a key's detections of one class take boxes,
+and the order of equal person ids among ground-truth boxes (the first of equal IoUs is
+taken); those keys are replayed exactly. The per-class ranking is the official
+``argsort(scores)[::-1]`` as a stable sort gives it: equal scores in the reverse of the
+official concatenation order (later keys, by their first line, first). numpy's default sort
+is stable on small arrays and has no defined order on large ones, so wherever the official
+value does not depend on the sort this is it (e.g. a file of 7-column rows, all scored 1.0,
+or a repeated detection row: the copy after a true positive is a false positive, and ranks
+first). Evaluated detection rows repeated exactly are counted and reported
+(``det_rows_repeated``), as repeated ground-truth rows are.
 
 Bad input: malformed rows raise :class:`~slowfast_det.ava.io.AVAFormatError` naming
 file, line and field (from :mod:`slowfast_det.ava.io`); non-finite coordinates, NaN
 scores, and ground-truth boxes with ``x2 < x1`` or ``y2 < y1`` (which crash the official
 code), raise it too. As the official reader does, a detection row without a score (7
-fields) gets score 1.0 (counted, ``det_rows_without_score``; an empty 8th field is taken
-the same way, where the official script stops), and infinite scores (``inf``, ``1e400``)
-are kept: the metric only uses the order of the scores. Scores outside [0, 1] are counted.
+fields) gets score 1.0 (counted, ``det_rows_without_score``); an empty 8th field is an
+error, as it stops the official script. Infinite scores (``inf``, ``1e400``) are kept: the
+metric only uses the order of the scores. Scores outside [0, 1] are counted.
 """
 import dataclasses
 import logging
@@ -94,6 +95,7 @@ from .array_ops import (
     order_by_key_rank_row,
 )
 from .box_arrays import BoxArrays, box_arrays_from_frame, concatenate, read_box_arrays
+from .official_order import KeyOrder, break_ties, order_groundtruth
 from .result import KEYS_ABSENT_RULES, FrameMAPResult, format_result, grouped_map
 
 __all__ = ["FrameMAPResult", "frame_map", "evaluate_files", "format_result", "IOU_THRESHOLD", "KEYS_ABSENT_RULES"]
@@ -156,7 +158,8 @@ def frame_map(
             video_id, timestamp, x1, y1, x2, y2, action_id, last = person id, line). Its
             ``keys_without_boxes`` (2-column rows) count as keys present in the file.
         detections: the same kinds (last = score), or an iterable of them (chunks of one
-            file, in file order); ``line`` orders tied scores.
+            file, in file order); ``line`` gives the file order (equal scores are ordered
+            from it as the official code orders them).
         class_ids: the evaluated action ids (the label map's).
         excluded: (video_id, timestamp) keys to drop.
         capacity: per-keyframe cap on detections; <= 0 keeps all.
@@ -178,7 +181,8 @@ def frame_map(
         det_rows_evaluated, det_rows_at_keys_without_groundtruth and
         det_keys_without_groundtruth (evaluated rows at keys without an evaluated
         ground-truth box: false positives), det_scores_outside_0_1 (inf included),
-        det_rows_without_score (7-column rows: score 1.0, as the official reader).
+        det_rows_without_score (7-column rows: score 1.0, as the official reader),
+        det_rows_repeated (evaluated rows equal to an earlier one in key, box, class, score).
 
     Raises:
         AVAFormatError: non-finite values, or a ground-truth box with x2 < x1 or y2 < y1.
@@ -271,11 +275,13 @@ def frame_map(
     counts["det_scores_outside_0_1"] = int(((score < 0) | (score > 1)).sum())
 
     clock("prepare")
-    rank = descending_rank(score)  # orders every sort below: score desc, then line asc
+    rank = descending_rank(score)  # orders every sort below: score desc (equal: official_order)
+    official = KeyOrder(det_key, score, det.action_id, det.x1, det.y1, det.x2, det.y2, capacity,
+                        keys.size)
     clock("rank_scores")
 
-    # capacity cut per key (score desc, line asc), over all keys as the official reader
-    keep = capacity_keep(det_key, rank, capacity, keys.size, counts)
+    # capacity cut per key (score desc; equal scores at the cut: the official heap), over all keys
+    keep = capacity_keep(det_key, rank, capacity, keys.size, counts, official)
     clock("capacity_cut")
     # exclusions (whole keys), then invalid boxes (after the cut, as the official code)
     det_ex = member(det_key, excl_key, keys.size)
@@ -296,25 +302,36 @@ def frame_map(
     del absent, unknown, det_video
 
     clock("filters")
-    # Kept detections by (class, score desc, line asc): the per-class ranking, whose
-    # restriction to one (key, class) is the order in which detections take boxes there.
+    # Kept detections by (class, score desc), equal scores in the official order: the
+    # per-class ranking. Detections of one (key, class) take boxes in score order, equal
+    # scores in the key's official order (``take_order``; None when no such tie).
     rows = np.flatnonzero(keep)
     del keep
     d_cls = det.action_id[rows]
     order = order_by_key_rank_row(d_cls, rank[rows])
-    del rank
     rows = rows[order]
     d_cls = d_cls[order]
+    del order
+    perm, take_order, repeats = break_ties(rows, d_cls, rank[rows], det_key[rows], official,
+                                           [getattr(det, c) for c in _COORDS])
+    del rank, official
+    rows, d_cls = rows[perm], d_cls[perm]
     det_key = det_key[rows]
+    counts["det_rows_repeated"] = repeats[0]
+    repeat_lines = None
+    if repeats[0]:
+        repeat_lines = (int(det.line[rows[repeats[1]]]), int(det.line[rows[repeats[2]]]))
     n_det = len(det_key)
     counts["det_rows_evaluated"] = n_det
-    del order
 
     clock("class_ranking")
     # ------------------------------------------------------------ matching
     g_cls = gt.action_id
     g_pid = np.where(np.isnan(gt.last), 1.0, gt.last)  # the official reader's default "score"
     g_order = np.lexsort((gt.line, -g_pid, g_cls, gt_key))
+    gt_order = KeyOrder(gt_key, g_pid, g_cls, gt.x1, gt.y1, gt.x2, gt.y2, 0, keys.size)
+    g_order = order_groundtruth(g_order, gt_key, g_cls, g_pid, gt_order)
+    del gt_order
     g_kc = (gt_key * ncls + g_cls)[g_order]
     g_box = np.stack([getattr(gt, c) for c in _COORDS], axis=1)[g_order]
     num_gt = np.bincount(g_cls, minlength=ncls)
@@ -372,6 +389,9 @@ def frame_map(
         hit = best >= iou_threshold
         cand_det, cand_gt = di[hit], best_gt[hit]
         # A box is taken by the first detection (in score / line order) that picks it.
+        if take_order is not None:  # equal scores in one key and class: the key's order
+            by_take = np.lexsort((take_order[cand_det], cand_gt))
+            cand_det, cand_gt = cand_det[by_take], cand_gt[by_take]
         _, first_pick = np.unique(cand_gt, return_index=True)
         tp[cand_det[first_pick]] = True
 
@@ -399,15 +419,23 @@ def frame_map(
     m = float(np.nanmean(ap_all))
 
     clock("average_precision")
-    _log_counts(counts, groundtruth_path, detections_path, keys_absent_from_groundtruth)
+    _log_counts(counts, groundtruth_path, detections_path, keys_absent_from_groundtruth,
+                repeat_lines)
     return FrameMAPResult(
         m, per_class, num_gt_out, num_det_out, pr_curves, max(capacity, 0), counts,
         keys_absent_from_groundtruth, grouped_map(per_class),
     )
 
 
-def _log_counts(counts, gt_path, det_path, rule):
+def _log_counts(counts, gt_path, det_path, rule, repeat_lines=None):
     script, effect = KEYS_ABSENT_RULES[rule]
+    if counts.get("det_rows_repeated"):
+        logger.warning(
+            "%s: %d evaluated detection rows repeat an earlier row exactly (first: line %d "
+            "repeats line %d); each copy is one more detection, as in the official evaluator "
+            "(a copy of a true positive is a false positive)",
+            det_path, counts["det_rows_repeated"], *repeat_lines,
+        )
     notes = [
         ("det_rows_without_score", "detection rows had no score (7 fields): scored 1.0, as the official script"),
         ("det_rows_other_class", "detection rows of classes not in the label map were dropped"),

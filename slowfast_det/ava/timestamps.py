@@ -3,11 +3,15 @@
 AVA's own files give whole seconds (``0902``), but custom datasets written in AVA's format
 annotate every 0.5 s or every frame (UCF101-24 and JHMDB in AVA's format). The rules:
 
-* **Key.** A timestamp is kept at microsecond precision, as the 2020 official ActivityNet
-  script does (``Decimal(...).quantize(Decimal("0.000001"))``): ``0902``, ``902.0`` and
-  ``902.000000`` are the same key, ``902.5`` is its own. Whole seconds are Python / numpy
-  ints (so AVA's files keep their integer keys and byte-identical outputs); other times are
-  floats rounded to the microsecond (:func:`normalize`), which compare and hash consistently.
+* **Key.** A timestamp is kept at microsecond precision with the 2020 official ActivityNet
+  script's rule: its key is ``"%.6f" % Decimal(text)``, and ``%`` formatting converts the
+  Decimal to the nearest float first, so the key is the float of the text correctly rounded
+  to 6 decimals (``"%.6f" % float(text)``; half-way cases of the float's exact value go to
+  even). So ``0902``, ``902.0`` and ``902.000000`` are the same key, ``902.5`` is its own,
+  ``902.0000005`` is 902.000001 (its float is just above the half) and ``902.1234575`` is
+  902.123457 (just below). Whole seconds are Python / numpy ints (so AVA's files keep their
+  integer keys and byte-identical outputs); other times are floats of the key
+  (:func:`normalize`), which compare and hash consistently.
 * **Text.** :func:`format_timestamp`: whole seconds as AVA's ``%04d`` (``0902``); other times
   with the integer part padded the same way and the fraction without trailing zeros
   (``0902.5``, ``0900.033333``).
@@ -27,18 +31,38 @@ Number = Union[int, float]
 _MICRO = 1_000_000
 
 
+def _micro(value: float) -> int:
+    """The official key of a finite float in microseconds: ``"%.6f" % value`` (exact decimal
+    rounding of the float's value) read back as an integer."""
+    return int(("%.6f" % value).replace(".", ""))
+
+
 def normalize(t: Number) -> Number:
-    """``t`` as the key: an int for whole seconds, else a float rounded to the microsecond."""
-    micro = round(float(t) * _MICRO)
+    """``t`` as the key: an int for whole seconds, else the float of ``"%.6f" % float(t)``."""
+    micro = _micro(float(t))
     if micro % _MICRO == 0:
         return micro // _MICRO
     return micro / _MICRO
 
 
 def normalize_array(t: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`normalize` of a float array: int64 if every value is a whole second,
-    else float64 rounded to the microsecond."""
-    micro = np.round(np.asarray(t, dtype=np.float64) * _MICRO)
+    """Vectorised :func:`normalize` of a float array of finite values: int64 if every value
+    rounds to a whole second, else float64 keys.
+
+    ``np.round(t * 1e6)`` is the official rounding except where ``t * 1e6`` is within
+    rounding error of a half microsecond (the product is inexact there); those values are
+    rounded one by one with the official ``"%.6f"``.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    if np.all(np.floor(t) == t):  # AVA's whole seconds
+        return t.astype(np.int64)
+    scaled = t * _MICRO
+    micro = np.round(scaled)
+    tolerance = np.maximum(1e-3, 4 * np.spacing(np.abs(scaled)))
+    near_half = np.abs(np.abs(scaled - micro) - 0.5) <= tolerance
+    if near_half.any():
+        idx = np.flatnonzero(near_half)
+        micro[idx] = [_micro(v) for v in t[idx].tolist()]
     if np.all(micro % _MICRO == 0):
         return (micro // _MICRO).astype(np.int64)
     return micro / _MICRO

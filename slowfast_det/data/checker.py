@@ -25,6 +25,7 @@ from slowfast_det.ava.checks import (
     keyframes_outside,
     repeated_rows,
 )
+from slowfast_det.ava.file_text import read_text
 from slowfast_det.ava.io import (
     FRAME_LIST_HEADER,
     AVAFormatError,
@@ -158,8 +159,8 @@ def _read_all_rows(read, path, report, root, max_bad_rows, placeholder=""):
                 return None, bad
             report.add("bad_row", msg)
             if lines is None:
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    lines = f.read().split("\n")
+                # decoded as the readers decode (UTF-16, .gz), line ends as open() makes them
+                lines = io.StringIO(read_text(path), newline=None).read().split("\n")
             bad.add(e.line)
             lines[e.line - 1] = placeholder
             source = io.StringIO("\n".join(lines))

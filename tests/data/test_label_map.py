@@ -104,7 +104,7 @@ def test_line_numbers_after_bom_and_crlf(tmp_path):
         ('item {\n  name: "a"\n  id: 3\n  label_id: 4\n}\n', r"lm.pbtxt:4: field 'label_id' given twice in the item starting at line 1 \(also at line 3\)"),
         ('item {\n  name: "a\\q"\n  id: 3\n}\n', r"lm.pbtxt:2: unknown escape '\\q'"),
         ('item { name: "a" id: 3 }\n}\n', r"lm.pbtxt:2: expected a field name \(item\), got '\}'"),
-        ('label { name: "a" id: 3 }\n', r"lm.pbtxt:1: field 'label' expected 'item \{ ... \}'"),
+        ('entry { name: "a" id: 3 }\n', r"lm.pbtxt:1: field 'entry' expected 'item \{ ... \}'"),
         ("item: 3\n", r"lm.pbtxt:1: field 'item' expected a '\{ ... \}' block"),
         ("# only a comment\n", r"lm.pbtxt: no classes found"),
     ],

@@ -143,13 +143,14 @@ def test_iou_of_exactly_one_half_is_a_match():
     assert fm(gt, [det_row("v", 902, (0.0, 0.0, 0.49, 1.0), 1, 0.5)]).mAP == 0.0
 
 
-def test_tied_scores_rank_by_file_line():
-    # Equal scores: the earlier line ranks first. FP (line 1) then TP (line 2): precision 0,
-    # 1/2 at recall 0, 1 -> AP 1/2; the other way round -> AP 1.
+def test_tied_scores_rank_in_the_official_order():
+    # Equal scores: the official stable argsort(scores)[::-1] ranks the later key (by its first
+    # line) first. FP (key 902, line 1), TP (key 903, line 2): TP ranks first -> AP 1; the
+    # other way round: FP first, precision 0, 1/2 at recall 0, 1 -> AP 1/2.
     gt = [gt_row("v", 903, A, 1)]
     fp, tp = det_row("v", 902, A, 1, 0.5), det_row("v", 903, A, 1, 0.5)
-    assert fm(gt, [fp, tp]).mAP == pytest.approx(0.5)
-    assert fm(gt, [tp, fp]).mAP == pytest.approx(1.0)
+    assert fm(gt, [fp, tp]).mAP == pytest.approx(1.0)
+    assert fm(gt, [tp, fp]).mAP == pytest.approx(0.5)
 
 
 def test_tied_scores_at_the_capacity_cut_keep_earlier_lines():
