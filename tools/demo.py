@@ -48,7 +48,6 @@ import sys
 
 from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: F401  (registers the model)
 from slowfast_det.checkpoint import WeightsDownloadError
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.utils.argv import attach_dash_values

@@ -38,7 +38,7 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: F401  (registers the AVA datasets)
+import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
 from slowfast_det.checkpoint import WeightsDownloadError
 from slowfast_det.data.frames import default_start_second
 from slowfast_det.engine.detect_persons import (

@@ -23,7 +23,6 @@ import sys
 
 from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: F401  (registers the model)
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.predictor import RandomWeightsError
 from slowfast_det.export import build_exportable, export_onnx

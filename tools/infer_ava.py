@@ -39,7 +39,6 @@ from collections import Counter
 from detectron2.data import DatasetCatalog
 from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: F401  (registers the model)
 from slowfast_det.config import load_slowfast_cfg
 
 logger = logging.getLogger("slowfast_det.infer_ava")

@@ -25,7 +25,7 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
-import slowfast_det  # noqa: F401  (registers the AVA datasets)
+import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
 
 SUFFIX = "_person"
 
