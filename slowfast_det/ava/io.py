@@ -17,10 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from slowfast_det.utils.lazy_import import lazy_module
-
-pd = lazy_module("pandas")  # imported on first use: the evaluator's fast path needs none
-
 from .errors import AVAFormatError, check_video_id
 from .label_map import read_label_map
 from .timestamps import normalize_array, parse_timestamp
@@ -78,6 +74,8 @@ def _numeric(df, col, path, line_of, allow_empty, name=None, allow_inf=False):
     only an object column (some value is not a plain number) needs the per-value checks.
     Non-finite values ("inf", "1e400", "nan") are rejected; with ``allow_inf`` only "nan".
     """
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     raw = df[col]
     name = name or col
     if raw.dtype.kind in "fiub":
@@ -136,6 +134,8 @@ def read_box_csv(path, kind="groundtruth", official_scores=False):
         AVAFormatError for a wrong column count, a non-numeric, non-finite or non-integer
         field, an unsafe video id, or a missing required field.
     """
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     chunks = list(iter_box_csv(path, kind, official_scores=official_scores))
     keys_without = set().union(*(c.keys_without_boxes for c in chunks))
     nonempty = [c.rows for c in chunks if len(c.rows)] or [chunks[0].rows]
@@ -150,6 +150,8 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
     chunk (rows in file order, ``line`` = line in the whole file). Lets a caller reduce a
     large detections file (e.g. to the per-keyframe top-k) without holding all of it.
     """
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     if kind not in ("groundtruth", "proposals", "detections"):
         raise ValueError(f"unknown box CSV kind {kind!r}")
     try:
@@ -195,6 +197,8 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
 def _validate_box_rows(df, first_line, path, kind, official_scores=False):
     """Check and convert one chunk of a box CSV whose first row is line ``first_line``
     (``official_scores``: see :func:`read_box_csv`)."""
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     lines = np.arange(first_line, first_line + len(df))
     # A blank line is a row of empty fields; only rows without a video id can be blank.
     no_vid = np.flatnonzero(df["video_id"].isna().to_numpy())
@@ -366,6 +370,8 @@ def read_frame_list(path):
     ``frame_id`` (int), ``path`` (relative to the frames folder) and ``line``.
     Rows keep the file order; frame order within a video is by ``frame_id``.
     """
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     header = frame_list_has_header(path)
     if not header:
         logger.warning(

@@ -7,6 +7,9 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
+from slowfast_det.checkpoint import SlowFastCheckpointer
+from slowfast_det.data import AVADatasetMapper
+
 __all__ = ["ActionPredictor", "RandomWeightsError", "check_model_weights"]
 
 logger = logging.getLogger(__name__)
@@ -54,9 +57,6 @@ class ActionPredictor:
     """
 
     def __init__(self, cfg, allow_random_weights=False):
-        from slowfast_det.checkpoint import SlowFastCheckpointer
-        from slowfast_det.data import AVADatasetMapper
-
         check_model_weights(cfg, allow_random_weights)
         self.cfg = cfg.clone()
         self.cfg.freeze()
