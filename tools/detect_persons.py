@@ -34,6 +34,10 @@ import logging
 import os
 from collections import Counter
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger

@@ -21,6 +21,10 @@ import argparse
 import logging
 import sys
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from detectron2.utils.logger import setup_logger
 
 from slowfast_det.config import load_slowfast_cfg

@@ -21,7 +21,9 @@ is ``frame-mAP@0.5IOU: <value>``; the same value is written to ``<OUTPUT_DIR>/fi
 import logging
 import os
 
-import cpu_env  # noqa: F401  (before torch: OMP_WAIT_POLICY=PASSIVE, see tools/cpu_env.py)
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
 
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
