@@ -85,7 +85,7 @@ def main(argv=None):
         write_json(result.to_json_dict(names), args.json)
         print(f"wrote {args.json}")
     if args.plots:
-        from slowfast_det.evaluation.plots import write_plots
+        from slowfast_det.ava.plots import write_plots
 
         stem = os.path.splitext(os.path.basename(args.json))[0] if args.json else "ava"
         for path in write_plots(result, args.plots, stem, names):
