@@ -5,8 +5,8 @@ package never imports it.
 
 Each task module exposes ``add_arguments(parser)`` and ``main(args) -> list of (metric, value,
 unit) rows``; :func:`benchmarks.cli.main` parses the options and prints the rows
-as a summary table. The tool imports ``tools/cpu_env.py`` first (``OMP_WAIT_POLICY`` must be set
-before torch loads, and this package imports torch).
+as a summary table. The tool calls ``slowfast_det.utils.cpu_env.configure_cpu_threads()`` first
+(``OMP_WAIT_POLICY`` must be set before torch loads, and this package imports torch).
 """
 import os
 

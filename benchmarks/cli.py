@@ -13,8 +13,12 @@ __all__ = ["main"]
 
 def main(argv=None):
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task", choices=list(TASKS), required=True)
+    pre.add_argument("--task", choices=list(TASKS))
     known, _ = pre.parse_known_args(argv)
+    if known.task is None:  # --help without a task (exit 0), else the "--task is required" error
+        top = argparse.ArgumentParser(description="slowfast_det benchmarks (--task T --help: T's)")
+        top.add_argument("--task", choices=list(TASKS), required=True)
+        top.parse_args(argv)
     module = importlib.import_module(f"benchmarks.{TASKS[known.task]}")
     parser = argparse.ArgumentParser(description=f"slowfast_det benchmark: {known.task}")
     parser.add_argument("--task", choices=list(TASKS), required=True)

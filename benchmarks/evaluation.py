@@ -168,7 +168,6 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
 # would also count the parent's resident size at fork time, which Linux carries over exec).
 _CHILD = r"""
 import json, os, sys, time
-os.environ["SLOWFAST_DET_LIGHT_IMPORT"] = "1"  # as tools/eval_ava.py
 from slowfast_det.ava.metric import evaluate_files
 from slowfast_det.ava.box_arrays import HAVE_PYARROW
 
@@ -218,7 +217,7 @@ def _machine():
 
 def main(args):
     num_keys = max(10, int(round(57000 * args.scale)))
-    env = dict(os.environ, SLOWFAST_DET_LIGHT_IMPORT="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or tmp
         t = time.perf_counter()

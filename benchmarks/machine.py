@@ -35,8 +35,9 @@ def omp_policy() -> str:
     """The ``OMP_WAIT_POLICY`` in effect, for benchmark reports.
 
     libgomp (PyTorch's OpenMP runtime) reads it once, when torch loads, so this package (which
-    imports torch) cannot set it; the tools set it first (``tools/cpu_env.py``, which leaves it
-    alone when torch is already loaded), so a value in the environment is the one libgomp read.
+    imports torch) cannot set it; the tools set it first
+    (``slowfast_det.utils.cpu_env.configure_cpu_threads``, which leaves it alone when torch is
+    already loaded), so a value in the environment is the one libgomp read.
     """
     return os.environ.get("OMP_WAIT_POLICY", "(unset)")
 

@@ -23,8 +23,8 @@ when that share exceeds ``--bottleneck-share`` (default 0.1). On CUDA the peak m
 
 Torch threads: as ``tools/train_ava.py`` sets them on the CPU (the cores left after the
 loader workers) unless ``--threads`` or ``OMP_NUM_THREADS`` says otherwise. ``tools/benchmark.py``
-sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads unless the environment sets it (``tools/cpu_env.py``;
-the value in effect is reported).
+sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads unless the environment sets it
+(``slowfast_det.utils.cpu_env.configure_cpu_threads``; the value in effect is reported).
 """
 import os
 import shutil

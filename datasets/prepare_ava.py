@@ -54,6 +54,10 @@ import subprocess
 import sys
 from fractions import Fraction
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 import av
 from tqdm import tqdm
 

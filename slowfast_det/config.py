@@ -9,9 +9,17 @@ Detectron2 ``get_cfg()`` before merging a slowfast_det YAML file::
     cfg = get_cfg()
     add_slowfast_config(cfg)
     cfg.merge_from_file("configs/AVA/SLOWFAST_32x2_R50.yaml")
+    model = build_model(cfg)   # from detectron2.modeling import build_model
+
+The defaults name slowfast_det's model components (``MODEL.META_ARCHITECTURE``,
+``MODEL.BACKBONE.NAME``, ``MODEL.ROI_HEADS.NAME``), so this module imports
+:mod:`slowfast_det.modeling`, which registers them: a config made here always builds.
 """
+import torch
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
+
+import slowfast_det.modeling  # noqa: F401  (registers the components the defaults name)
 
 
 def add_slowfast_config(cfg):
@@ -212,8 +220,6 @@ def add_classification_config(cfg):
 def load_slowfast_cfg(config_file, opts=(), freeze=True):
     """A Detectron2 config with the slowfast_det keys, merged from ``config_file`` and the
     ``KEY VALUE`` list ``opts``; ``MODEL.DEVICE`` falls back to "cpu" when no GPU is visible."""
-    import torch
-
     cfg = get_cfg()
     add_slowfast_config(cfg)
     cfg.merge_from_file(config_file)

@@ -13,25 +13,15 @@ import logging
 import os
 import pickle
 import shutil
-import sys
 
 import pytest
 import torch
-from script_modules import load_tool as load_tool_file  # tests/data (pytest.ini)
+from script_modules import load_tool  # tests/data (pytest.ini)
 from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/engine (pytest.ini)
 
 from slowfast_det.ava.io import AVAFormatError
 
 TRAIN, VAL = "_bad_train", "_bad_val"
-
-
-def load_tool(name):
-    """``tools/<name>.py`` as a module, without putting tools/ on sys.path. A tool run as a
-    script imports its sibling ``cpu_env`` as a top-level module (tools/ is then sys.path[0]),
-    so that one is loaded by path and registered under its name first."""
-    if "cpu_env" not in sys.modules:
-        sys.modules["cpu_env"] = load_tool_file("cpu_env")
-    return load_tool_file(name)
 
 
 @pytest.fixture(autouse=True)

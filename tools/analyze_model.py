@@ -18,6 +18,10 @@ import argparse
 import logging
 import os
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 import torch
 from tabulate import tabulate
 

@@ -11,10 +11,12 @@ The benchmarks are not part of the installed package: they run from a source che
 import os
 import sys
 
-import cpu_env  # noqa: F401  (first, before torch loads: OMP_WAIT_POLICY, see tools/cpu_env.py)
-
 # benchmarks/ sits beside tools/ in the checkout and is not installed with slowfast_det.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from slowfast_det.utils.cpu_env import configure_cpu_threads  # noqa: E402
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
 
 from benchmarks.cli import main  # noqa: E402
 

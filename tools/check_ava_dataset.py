@@ -16,6 +16,10 @@ annotated video, its duration and frame rate, decodability at the keyframes (or,
 import argparse
 import sys
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from slowfast_det.data.checker import check_ava_dataset
 
 

@@ -31,6 +31,10 @@ import logging
 import pickle
 import sys
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from slowfast_det.checkpoint.convert import SOURCE_FORMATS, TARGETS, convert_checkpoint_file
 
 

@@ -46,9 +46,12 @@ import logging
 import os
 import sys
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: F401  (registers the model)
 from slowfast_det.checkpoint import WeightsDownloadError
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.utils.argv import attach_dash_values

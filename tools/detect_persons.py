@@ -34,11 +34,15 @@ import logging
 import os
 from collections import Counter
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: F401  (registers the AVA datasets)
+import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
 from slowfast_det.checkpoint import WeightsDownloadError
 from slowfast_det.data.frames import default_start_second
 from slowfast_det.engine.detect_persons import (

@@ -27,8 +27,8 @@ what it did, what was done with unusual rows, the capacity and the mAP (a fracti
   second); ``--no-plots`` is accepted for compatibility and does nothing.
 
 Exit status 1 with a message naming file, line and field on malformed input. The command
-imports neither torch nor Detectron2 (``SLOWFAST_DET_LIGHT_IMPORT``, see
-``slowfast_det/__init__.py``).
+imports only the readers and the metric (``slowfast_det.ava``: numpy, and pandas or pyarrow),
+neither torch nor Detectron2.
 """
 import argparse
 import logging
@@ -66,8 +66,6 @@ def main(argv=None):
         print(f"error: --capacity must be >= 0 (0 keeps all), got {args.capacity}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if "slowfast_det" not in sys.modules:  # the metric needs neither torch nor Detectron2
-        os.environ.setdefault("SLOWFAST_DET_LIGHT_IMPORT", "1")
     from slowfast_det.ava.io import AVAFormatError
     from slowfast_det.ava.metric import evaluate_files, format_result
 
@@ -87,7 +85,7 @@ def main(argv=None):
         write_json(result.to_json_dict(names), args.json)
         print(f"wrote {args.json}")
     if args.plots:
-        from slowfast_det.evaluation.plots import write_plots
+        from slowfast_det.ava.plots import write_plots
 
         stem = os.path.splitext(os.path.basename(args.json))[0] if args.json else "ava"
         for path in write_plots(result, args.plots, stem, names):

@@ -21,9 +21,12 @@ import argparse
 import logging
 import sys
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: F401  (registers the model)
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.predictor import RandomWeightsError
 from slowfast_det.export import build_exportable, export_onnx

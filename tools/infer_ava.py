@@ -36,10 +36,13 @@ import os
 import tempfile
 from collections import Counter
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from detectron2.data import DatasetCatalog
 from detectron2.utils.logger import setup_logger
 
-import slowfast_det  # noqa: F401  (registers the model)
 from slowfast_det.config import load_slowfast_cfg
 
 logger = logging.getLogger("slowfast_det.infer_ava")

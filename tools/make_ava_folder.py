@@ -19,6 +19,10 @@ import argparse
 import logging
 import sys
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from slowfast_det.ava.errors import AVAFormatError
 from slowfast_det.data.custom import CustomDatasetError, make_ava_folder
 

@@ -19,6 +19,10 @@ The video id in both CSVs is the output file name without extension (the demo's 
 import argparse
 import os
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from slowfast_det.synthetic.demo_video import write_demo_video
 
 

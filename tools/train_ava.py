@@ -21,13 +21,15 @@ is ``frame-mAP@0.5IOU: <value>``; the same value is written to ``<OUTPUT_DIR>/fi
 import logging
 import os
 
-import cpu_env  # noqa: F401  (before torch: OMP_WAIT_POLICY=PASSIVE, see tools/cpu_env.py)
+from slowfast_det.utils.cpu_env import configure_cpu_threads
 
-import slowfast_det  # noqa: F401  (registers the model and the datasets)
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.data.custom import parse_folder_spec, register_ava_folder
 from slowfast_det.engine.process_setup import exit_distributed_worker, prepare_data, set_cpu_threads

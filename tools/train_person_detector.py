@@ -18,6 +18,10 @@ The last line printed is ``person box AP: <AP> (AP50 <AP50>)``; the trained weig
 import os
 import time
 
+from slowfast_det.utils.cpu_env import configure_cpu_threads
+
+configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
+
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
@@ -25,7 +29,7 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
-import slowfast_det  # noqa: F401  (registers the AVA datasets)
+import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
 
 SUFFIX = "_person"
 

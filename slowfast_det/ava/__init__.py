@@ -12,5 +12,6 @@ file-level tools start in a fraction of a second:
 - ``metric``, ``box_arrays``, ``array_ops``, ``official_order``, ``result``: the official
   frame-mAP;
 - ``person_boxes``: person-box AP of proposals against the ground truth;
-- ``files``: detection CSV and JSON outputs.
+- ``files``: detection CSV and JSON outputs;
+- ``plots``: PNG plots of a result (matplotlib, imported only by this module).
 """

@@ -96,7 +96,7 @@ def box_arrays_from_frame(rows, keys_without_boxes=(), reader="pandas"):
     if n == 0:
         out = _empty(reader)
     else:
-        import pandas as pd
+        import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module, no pandas
 
         codes, uniq = pd.factorize(rows["video_id"].to_numpy(), sort=False)
         line = rows["line"].to_numpy(dtype=np.int64) if "line" in rows else np.arange(1, n + 1)

@@ -5,9 +5,6 @@ import numpy as np
 
 from slowfast_det.ava.timestamps import format_timestamp
 from slowfast_det.utils.file_io import atomic_path
-from slowfast_det.utils.lazy_import import lazy_module
-
-pd = lazy_module("pandas")  # only write_detections_csv needs it: write_json stays light
 
 __all__ = ["write_json", "write_detections_csv"]
 
@@ -38,6 +35,8 @@ def write_detections_csv(keyframes, class_ids, path):
     Returns:
         number of rows written.
     """
+    import pandas as pd  # not at the top: eval_ava --json uses write_json without pandas
+
     class_ids = np.asarray(class_ids, dtype=np.int64)
     keyframes = sorted(keyframes, key=lambda k: (k[0], float(k[1])))
     n_cls = len(class_ids)

@@ -11,12 +11,8 @@ import re
 
 import numpy as np
 
-from slowfast_det.utils.lazy_import import lazy_module
-
 from .errors import AVAFormatError, check_video_id
 from .file_text import not_text_error, open_binary, text_source
-
-pd = lazy_module("pandas")  # imported on first use
 
 __all__ = ["FRAME_LIST_COLUMNS", "FRAME_LIST_HEADER", "frame_list_has_header", "read_frame_list"]
 
@@ -95,6 +91,8 @@ def read_frame_list(path):
     ``frame_id`` (int), ``path`` (relative to the frames folder) and ``line``.
     Rows keep the file order; frame order within a video is by ``frame_id``.
     """
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     header = frame_list_has_header(path)
     if not header:
         logger.warning(

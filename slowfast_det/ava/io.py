@@ -24,10 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from slowfast_det.utils.lazy_import import lazy_module
-
-pd = lazy_module("pandas")  # imported on first use: the evaluator's fast path needs none
-
 from .errors import AVAFormatError, check_video_id
 from .file_text import (
     check_nul,
@@ -109,6 +105,8 @@ def _numeric(df, col, path, line_of, allow_empty, name=None, allow_inf=False):
     only an object column (some value is not a plain number) needs the per-value checks.
     Non-finite values ("inf", "1e400", "nan") are rejected; with ``allow_inf`` only "nan".
     """
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     raw = df[col]
     name = name or col
     if raw.dtype.kind in "fiub":
@@ -169,6 +167,8 @@ def read_box_csv(path, kind="groundtruth", official_scores=False):
         fields split by another separator, a NUL byte, or bytes that are not UTF-8 /
         UTF-16 text (:mod:`.file_text`).
     """
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     chunks = list(iter_box_csv(path, kind, official_scores=official_scores))
     keys_without = set().union(*(c.keys_without_boxes for c in chunks))
     nonempty = [c.rows for c in chunks if len(c.rows)] or [chunks[0].rows]
@@ -183,6 +183,8 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
     chunk (rows in file order, ``line`` = line in the whole file). Lets a caller reduce a
     large detections file (e.g. to the per-keyframe top-k) without holding all of it.
     """
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     if kind not in ("groundtruth", "proposals", "detections"):
         raise ValueError(f"unknown box CSV kind {kind!r}")
     names = BOX_COLUMNS[:-1] + [_last_name(kind)]
@@ -261,6 +263,8 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=
     """Check and convert one chunk of a box CSV whose first row is line ``first_line``
     (``official_scores``: see :func:`read_box_csv`; ``state``: per-file facts of
     :func:`iter_box_csv`)."""
+    import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
+
     if state is None:
         state = {"path": path, "source": path, "spaced_id": False, "blank_last": None}
     lines = np.arange(first_line, first_line + len(df))

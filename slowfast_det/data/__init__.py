@@ -1,20 +1,17 @@
 """AVA data: file readers, dataset registration, clip mapper, loaders, data checks.
 
-Importing this package registers the built-in AVA datasets (lazily, see ``datasets``).
+Importing this package registers the built-in AVA datasets in DatasetCatalog (``datasets``
+does, lazily: only file names are recorded). The file readers themselves are in
+:mod:`slowfast_det.ava` (no torch, no Detectron2).
 """
-from slowfast_det import LIGHT_IMPORT
-
-from slowfast_det.ava import io as ava_io  # noqa: F401
-
-if not LIGHT_IMPORT:  # SLOWFAST_DET_LIGHT_IMPORT=1: only ava_io (see slowfast_det/__init__.py)
-    from .build import build_ava_test_loader, build_ava_train_loader
-    from .checker import AVACheckReport, check_ava_dataset
-    from .datasets import (
-        AVAMetadata, dataset_for_frame_source, load_ava_dicts, register_ava_dataset, registered_ava_datasets,
-    )
-    from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
-    from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
-    from .mapper import AVADatasetMapper
+from .build import build_ava_test_loader, build_ava_train_loader
+from .checker import AVACheckReport, check_ava_dataset
+from .datasets import (
+    AVAMetadata, dataset_for_frame_source, load_ava_dicts, register_ava_dataset, registered_ava_datasets,
+)
+from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
+from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
+from .mapper import AVADatasetMapper
 
 __all__ = [
     "AVACheckReport",

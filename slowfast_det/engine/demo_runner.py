@@ -36,12 +36,20 @@ import os
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+from detectron2.data import MetadataCatalog
+from tqdm import tqdm
 
+from slowfast_det.ava.files import write_detections_csv
+from slowfast_det.ava.io import check_video_id, read_label_map
 from slowfast_det.ava.timestamps import format_timestamp
+from slowfast_det.utils.file_io import atomic_path
 
 from .keyframe_clips import fps_warning, iter_keyframe_clips
 from .person_boxes import CSVBoxes, PersonDetector
+from .predictor import ActionPredictor
+from .streaming import StreamingLoop
 from .tracking import PersonTracker, ScoreSmoother
 from .video_input import open_video
 from .video_output import VideoFileSink
@@ -55,13 +63,9 @@ logger = logging.getLogger(__name__)
 def class_names_from_cfg(cfg):
     """Action names (dict id -> name): ``DEMO.LABEL_MAP`` if set, else the label map of the
     first test dataset (``DATASETS.TEST[0]``) if it is on disk, else none (ids are shown)."""
-    from slowfast_det.ava.io import read_label_map
-
     if cfg.DEMO.LABEL_MAP:
         return read_label_map(cfg.DEMO.LABEL_MAP)[0]
     if len(cfg.DATASETS.TEST):
-        from detectron2.data import MetadataCatalog
-
         path = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get("label_map_file")
         if path and os.path.exists(path):
             logger.info("action names from the label map of %s: %s", cfg.DATASETS.TEST[0], path)
@@ -96,8 +100,6 @@ def write_persons_csv(rows, path):
     Args:
         rows: list of ``(video_id, timestamp, box normalised (4,), track id, [(action_id, score), ...])``.
     """
-    from slowfast_det.utils.file_io import atomic_path
-
     lines = []
     for video_id, ts, box, track, actions in sorted(rows, key=lambda r: (r[0], float(r[1]), int(r[3]))):
         head = f"{video_id},{format_timestamp(ts)}," + ",".join(f"{v:.6g}" for v in box)
@@ -122,8 +124,6 @@ class VideoActionDemo:
 
     def __init__(self, cfg, predictor=None, detector=None):
         if predictor is None:
-            from .predictor import ActionPredictor
-
             predictor = ActionPredictor(cfg)
         self.cfg = cfg
         self.predictor = predictor
@@ -201,8 +201,6 @@ class VideoActionDemo:
                 persons_rows.append((video_id, result.timestamp, norm[r], track, result.actions[r][: self.visualizer.top_k]))
 
     def _finish_csvs(self, results, persons_rows, csv_path, persons_csv, stats):
-        from slowfast_det.ava.files import write_detections_csv
-
         os.makedirs(os.path.dirname(os.path.abspath(csv_path)), exist_ok=True)
         stats["rows"] = write_detections_csv(results, self.class_ids, csv_path)
         if persons_csv and self.cfg.DEMO.TRACKER:
@@ -210,8 +208,6 @@ class VideoActionDemo:
             stats["tracks"] = len({r[3] for r in persons_rows})
 
     def _check_video(self, fps, video_id):
-        from slowfast_det.ava.io import check_video_id
-
         check_video_id(video_id)
         if "," in video_id:
             raise ValueError(f"video id {video_id!r} contains a comma; set another one with --video-id")
@@ -239,8 +235,6 @@ class VideoActionDemo:
             ``rows`` (results CSV rows), ``seconds`` (wall time), ``fps`` (frames per
             second) and, with tracking and a persons CSV, ``persons_rows`` and ``tracks``.
         """
-        from tqdm import tqdm
-
         if video_id is None:
             video_id = os.path.splitext(os.path.basename(str(input_path)))[0]
         if not os.path.isfile(str(input_path)):
@@ -268,8 +262,6 @@ class VideoActionDemo:
                     out = self.visualizer.compose(frame, result.layer)
                     sink.write(out)
                     if snapshot is not None and i == snapshot_frame:
-                        import cv2
-
                         if not cv2.imwrite(snapshot[1], out):
                             raise OSError(f"cannot write the snapshot {snapshot[1]}")
                         stats["snapshot"] = snapshot[1]
@@ -307,8 +299,6 @@ class VideoActionDemo:
             (time per scored keyframe), ``ring_frames`` (frames the ring holds) and
             ``stopped_by_user``.
         """
-        from .streaming import StreamingLoop
-
         if video_id is None:
             video_id = "stream"
         self._check_video(source.fps, video_id)

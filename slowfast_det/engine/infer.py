@@ -16,7 +16,10 @@ import os
 import tempfile
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
+from slowfast_det.ava.files import write_detections_csv
 from slowfast_det.ava.timestamps import normalize
 
 __all__ = ["ResumableResultsWriter", "run_fingerprint", "keyframe_result", "results_csv_text", "run_inference"]
@@ -178,8 +181,6 @@ def results_csv_text(keyframes, class_ids):
     """CSV text of keyframe results in the evaluator's format, written by the evaluator's own
     writer (:func:`~slowfast_det.ava.files.write_detections_csv`): rows
     ``video_id,timestamp,x1,y1,x2,y2,action_id,score``, keyframes sorted by (video, time)."""
-    from slowfast_det.ava.files import write_detections_csv
-
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "results.csv")
         write_detections_csv(keyframes, class_ids, path)
@@ -225,9 +226,6 @@ def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progr
     Returns:
         dict: ``keyframes`` done in this run, ``skipped`` (left out by the loader), ``boxes`` scored.
     """
-    import torch
-    from tqdm import tqdm
-
     position = {k: i for i, k in enumerate(keys)}
     next_index = 0  # keys[:next_index] are done or pending
     stats = {"keyframes": 0, "skipped": 0, "boxes": 0}

@@ -9,7 +9,13 @@ Both are callables the demo runner takes as its person source:
 import logging
 import os
 
+import detectron2
 import numpy as np
+from detectron2.config import get_cfg
+from detectron2.engine import DefaultPredictor
+
+from slowfast_det.ava.io import read_box_csv
+from slowfast_det.checkpoint import local_weights
 
 __all__ = ["PersonDetector", "CSVBoxes"]
 
@@ -18,8 +24,6 @@ logger = logging.getLogger(__name__)
 
 def _model_zoo_config(name):
     """Path of a config shipped in detectron2's model zoo (e.g. "COCO-Detection/...yaml"), or None."""
-    import detectron2
-
     path = os.path.join(os.path.dirname(detectron2.__file__), "model_zoo", "configs", name)
     return path if os.path.isfile(path) else None
 
@@ -31,7 +35,7 @@ def _model_zoo_weights(name):
     requirements.txt); without it the URL must be given as ``DEMO.DETECTOR_WEIGHTS``.
     """
     try:
-        from detectron2 import model_zoo
+        from detectron2 import model_zoo  # here: needs pkg_resources (may be absent), slow, warns
 
         return model_zoo.get_checkpoint_url(name)
     except (ImportError, RuntimeError) as e:
@@ -52,9 +56,6 @@ class PersonDetector:
     """
 
     def __init__(self, config_file, weights="", person_class=0, score_thresh=0.8, device="cpu"):
-        from detectron2.config import get_cfg
-        from detectron2.engine import DefaultPredictor
-
         dcfg = get_cfg()
         if os.path.isfile(config_file):
             dcfg.merge_from_file(config_file)
@@ -80,8 +81,6 @@ class PersonDetector:
                 f"person detector {config_file}: no weights; set DEMO.DETECTOR_WEIGHTS (a path, or the model "
                 "zoo URL of the config, see detectron2's MODEL_ZOO.md)"
             )
-        from slowfast_det.checkpoint import local_weights
-
         # a URL is downloaded here, so that offline it fails with one line saying what to pass
         dcfg.MODEL.WEIGHTS = local_weights(dcfg.MODEL.WEIGHTS, "DEMO.DETECTOR_WEIGHTS")
         dcfg.MODEL.DEVICE = device
@@ -123,8 +122,6 @@ class CSVBoxes:
     """
 
     def __init__(self, path, video_id, score_thresh=0.0):
-        from slowfast_det.ava.io import read_box_csv
-
         table = read_box_csv(path, kind="proposals")
         rows = table.rows[table.rows["video_id"] == video_id]
         has_key = any(v == video_id for v, _ in table.keys_without_boxes)

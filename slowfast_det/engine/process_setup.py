@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 def set_cpu_threads(cfg, local_processes):
     """On the CPU, give each training process its share of the cores. The DataLoader
-    workers run next to these threads; with OMP_WAIT_POLICY=PASSIVE (tools/cpu_env.py)
+    workers run next to these threads; with OMP_WAIT_POLICY=PASSIVE (set by
+    :func:`slowfast_det.utils.cpu_env.configure_cpu_threads`, which the tools call first)
     that oversubscription costs little, and on 2 cores the default synthetic config trains
     1.3x faster with 2 threads and a loader worker than with 1 thread (README, Benchmarks).
     OMP_NUM_THREADS, when set, wins (the caller checks it)."""

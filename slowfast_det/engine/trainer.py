@@ -9,9 +9,16 @@ from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+from slowfast_det.checkpoint import SlowFastCheckpointer
+from slowfast_det.data.build import build_ava_test_loader, build_ava_train_loader
+from slowfast_det.data.custom import check_num_classes
+from slowfast_det.data.issues import DataIssuesHook
+from slowfast_det.data.samplers import ResumableTrainingSampler
+from slowfast_det.evaluation import AVAEvaluator
 from slowfast_det.utils.file_io import atomic_path
 
 from .hooks import IterationSeedHook
+from .optim import build_optimizer
 from .train_loop import NonFiniteGuard, NonFiniteLossError, UpdateSkipped
 
 __all__ = ["AVATrainer", "METRIC_NAME", "write_final_metrics"]
@@ -124,8 +131,6 @@ class AVATrainer(DefaultTrainer):
     @property
     def train_sampler(self):
         """The training loader's :class:`ResumableTrainingSampler` (None for another loader)."""
-        from slowfast_det.data.samplers import ResumableTrainingSampler
-
         sampler = getattr(self.data_loader, "sampler", None)
         return sampler if isinstance(sampler, ResumableTrainingSampler) else None
 
@@ -141,8 +146,6 @@ class AVATrainer(DefaultTrainer):
         results in :attr:`eval_results` (same period, also after the last iteration); the
         per-step RNG seeding (first) and the per-epoch data-problem summary (missing frames
         etc.)."""
-        from slowfast_det.data.issues import DataIssuesHook
-
         ret = [IterationSeedHook()] + [
             hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._evaluate) if isinstance(h, hooks.EvalHook) else h
             for h in super().build_hooks()
@@ -226,40 +229,28 @@ class AVATrainer(DefaultTrainer):
     @classmethod
     def build_checkpointer(cls, cfg, model, **checkpointables):
         """The checkpointer used for MODEL.WEIGHTS, --resume and periodic saves."""
-        from slowfast_det.checkpoint import SlowFastCheckpointer
-
         return SlowFastCheckpointer(model, cfg.OUTPUT_DIR, **checkpointables)
 
     @classmethod
     def build_optimizer(cls, cfg, model):
         """SGD or AdamW (``SOLVER.OPTIMIZER``) over Detectron2's parameter groups."""
-        from slowfast_det.engine.optim import build_optimizer
-
         return build_optimizer(cfg, model)
 
     @classmethod
     def build_train_loader(cls, cfg):
         """The AVA training loader, after checking that ``MODEL.ROI_HEADS.NUM_CLASSES`` covers
         the training datasets' label maps (:func:`~slowfast_det.data.custom.check_num_classes`)."""
-        from slowfast_det.data.build import build_ava_train_loader
-        from slowfast_det.data.custom import check_num_classes
-
         check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.DATASETS.TRAIN, cfg.AVA.FRAME_SOURCE)
         return build_ava_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
         """The AVA inference loader of one dataset, after the same label-map check."""
-        from slowfast_det.data.build import build_ava_test_loader
-        from slowfast_det.data.custom import check_num_classes
-
         check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, [dataset_name], cfg.AVA.FRAME_SOURCE)
         return build_ava_test_loader(cfg, dataset_name)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        from slowfast_det.evaluation import AVAEvaluator
-
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         return AVAEvaluator(cfg, dataset_name, output_dir=output_folder)  # configurable: AVA.EVAL_*

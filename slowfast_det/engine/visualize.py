@@ -7,6 +7,8 @@ labels by ``Visualizer.draw_text``; their extents are measured by matplotlib.
 """
 import cv2
 import numpy as np
+from detectron2.utils.colormap import colormap
+from detectron2.utils.visualizer import Visualizer
 from matplotlib.backend_bases import FigureCanvasBase
 
 __all__ = ["ActionVisualizer", "place_label"]
@@ -110,9 +112,6 @@ class ActionVisualizer:
         return self._draw(np.zeros((out_h, out_w, 3), np.uint8), boxes, labels)[1]
 
     def _draw(self, background, boxes, labels):
-        from detectron2.utils.colormap import colormap
-        from detectron2.utils.visualizer import Visualizer
-
         colors = colormap(rgb=True, maximum=1)
         height, width = background.shape[:2]
         vis = Visualizer(background[:, :, ::-1])

@@ -1,17 +1,10 @@
-"""AVA evaluation: the official frame-mAP@0.5IoU, vectorised (see ``ava_map``), as a
-Detectron2 ``DatasetEvaluator`` (``AVAEvaluator``) and for ``tools/eval_ava.py``.
-
-The metric (``ava_map``, ``result``, ``box_arrays``, ``reference``) needs only numpy, pandas
-and optionally pyarrow; ``AVAEvaluator`` (Detectron2, torch) is imported on first use.
+"""AVA evaluation inside Detectron2: :class:`AVAEvaluator`, a ``DatasetEvaluator`` that scores
+the official frame-mAP@0.5IoU (see :mod:`slowfast_det.ava.metric`, which needs only numpy and
+pandas, for the metric itself and ``tools/eval_ava.py``; the PNG plots are
+:mod:`slowfast_det.ava.plots`).
 """
 from slowfast_det.ava.metric import FrameMAPResult, evaluate_files, format_result, frame_map
 
+from .evaluator import FRAME_MAP_KEY, AVAEvaluator
+
 __all__ = ["AVAEvaluator", "FRAME_MAP_KEY", "FrameMAPResult", "evaluate_files", "format_result", "frame_map"]
-
-
-def __getattr__(name):
-    if name in ("AVAEvaluator", "FRAME_MAP_KEY"):
-        from . import evaluator
-
-        return getattr(evaluator, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

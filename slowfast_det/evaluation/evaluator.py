@@ -22,7 +22,7 @@ from slowfast_det.ava.timestamps import format_timestamp, normalize
 from slowfast_det.ava.metric import evaluate_files, format_result
 from slowfast_det.ava.result import KEYS_ABSENT_RULES
 from slowfast_det.ava.files import write_detections_csv, write_json
-from .plots import write_plots
+from slowfast_det.ava.plots import write_plots
 
 __all__ = ["AVAEvaluator", "FRAME_MAP_KEY"]
 

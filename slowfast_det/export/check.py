@@ -4,6 +4,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .runtime import OnnxActionDetector
+
 __all__ = ["compare_onnx", "random_clip_and_rois"]
 
 
@@ -25,8 +27,6 @@ def compare_onnx(module: torch.nn.Module, path: str, num_frames: int, size: Sequ
                  detector: Optional[object] = None) -> float:
     """Max abs difference between ``module(clips, rois)`` and the onnxruntime CPU session of
     ``path`` (or ``detector``, an :class:`OnnxActionDetector`) on a random uint8 clip."""
-    from .runtime import OnnxActionDetector
-
     detector = detector or OnnxActionDetector(path)
     clips, rois = random_clip_and_rois(num_frames, size, num_boxes)
     with torch.no_grad():

@@ -9,6 +9,8 @@ import torch
 from detectron2.modeling import build_model
 from torch import nn
 
+from slowfast_det.checkpoint import SlowFastCheckpointer
+from slowfast_det.engine.predictor import check_model_weights
 from slowfast_det.modeling.fast_ops import temporal_mean
 from slowfast_det.modeling.preprocess import split_pathways
 
@@ -77,9 +79,6 @@ def build_exportable(cfg, allow_random_weights: bool = False) -> ExportableActio
     ``Conv`` node rather than as the 2D formulations of :mod:`slowfast_det.modeling.fast_ops`.
     The state_dict is the same either way.
     """
-    from slowfast_det.checkpoint import SlowFastCheckpointer
-    from slowfast_det.engine.predictor import check_model_weights
-
     check_model_weights(cfg, allow_random_weights)
     cfg = cfg.clone()
     cfg.defrost()

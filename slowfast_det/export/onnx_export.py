@@ -59,7 +59,7 @@ def export_onnx(module: torch.nn.Module, path: str, *, num_frames: int, size: Se
     Returns:
         ``path``.
     """
-    import onnx
+    import onnx  # optional dependency: only the export needs it
 
     if input_dtype not in INPUT_DTYPES:
         raise ValueError(f"input_dtype must be one of {sorted(INPUT_DTYPES)}, got {input_dtype!r}")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from detectron2.structures import Boxes, Instances
 
+from slowfast_det.data import AVADatasetMapper
 from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError
 
 from .onnx_export import INPUT_NAMES, read_metadata
@@ -43,7 +44,7 @@ class OnnxActionDetector:
 
     def __init__(self, path: str, providers: Optional[Sequence[str]] = None, num_threads: Optional[int] = None,
                  allow_spinning: bool = True):
-        import onnxruntime as ort
+        import onnxruntime as ort  # optional dependency: only this class needs it
 
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no exported model at {path} (write one with tools/export_model.py)")
@@ -133,8 +134,6 @@ class OnnxActionPredictor(ActionPredictor):
     def __init__(self, cfg, onnx_path: str, allow_random_weights: bool = False,
                  providers: Optional[Sequence[str]] = None, num_threads: Optional[int] = None):
         # Not ActionPredictor.__init__: that builds and loads the PyTorch model.
-        from slowfast_det.data import AVADatasetMapper
-
         self.cfg = cfg.clone()
         self.cfg.freeze()
         self.model = OnnxActionDetector(onnx_path, providers=providers, num_threads=num_threads)

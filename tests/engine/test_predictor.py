@@ -1,5 +1,8 @@
 """ActionPredictor: same scores as the test loader path, weights loading, input checks."""
 import logging
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -8,6 +11,7 @@ import torch
 
 from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 H, W, T = 48, 64, 8
 K = 5
 
@@ -120,3 +124,39 @@ def test_rejects_bad_input(predictor):
         predictor(frames, [[10, 10, 5, 20]])
     with pytest.raises(ValueError, match="NaN"):
         predictor(frames, [[10, 10, np.nan, 20]])
+
+
+_UNSET_POLICY_CHILD = """
+import logging, sys
+import torch
+from detectron2.config import get_cfg
+from slowfast_det.config import add_slowfast_config
+from slowfast_det.engine.predictor import ActionPredictor
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(levelname)s %(message)s")
+torch.set_num_threads(2)
+cfg = get_cfg()
+add_slowfast_config(cfg)
+cfg.MODEL.DEVICE = "cpu"
+cfg.MODEL.SLOWFAST.STAGE_BLOCKS = [1, 1, 1, 1]
+cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
+cfg.MODEL.SLOWFAST.STEM_OUT_CHANNELS = 8
+for _ in range(2):
+    ActionPredictor(cfg, allow_random_weights=True)
+"""
+
+
+@pytest.mark.parametrize("policy,warnings", [(None, 1), ("PASSIVE", 0)])
+def test_warns_once_on_the_cpu_when_omp_wait_policy_is_unset(policy, warnings):
+    """OpenMP reads OMP_WAIT_POLICY when torch loads: a library user who did not set it (nor
+    call configure_cpu_threads) is told once; with it set, never. A fresh interpreter each."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy is not None:
+        env["OMP_WAIT_POLICY"] = policy
+    path = [REPO] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(path)
+    out = subprocess.run([sys.executable, "-c", _UNSET_POLICY_CHILD], capture_output=True,
+                         text=True, env=env, check=True)
+    assert out.stdout.count("RANDOM weights") == 2, out.stdout  # the child's warnings are seen
+    assert out.stdout.count("OMP_WAIT_POLICY is not set") == warnings, out.stdout
+    if warnings:
+        assert "configure_cpu_threads()" in out.stdout

@@ -108,11 +108,30 @@ def test_cli_as_a_script_imports_neither_torch_nor_detectron2(case):
         "    assert e.code == 0, e.code\n"
         "print('IMPORTED', sorted({m.split('.')[0] for m in sys.modules}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "SLOWFAST_DET_LIGHT_IMPORT"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "frame-mAP@0.5IOU: 0.500000" in out.stdout
     imported = out.stdout.split("IMPORTED", 1)[1]
     for heavy in ("torch", "detectron2", "matplotlib", "fvcore"):
         assert f"'{heavy}'" not in imported, heavy
     if HAVE_PYARROW:  # plain files take the pyarrow reader: no pandas either
         assert "'pandas'" not in imported and "'pyarrow'" in imported
+
+
+def test_cli_plots_import_matplotlib_but_neither_torch_nor_detectron2(case):
+    tmp, lm, gt, det, x = case
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['eval_ava.py', '-l', {lm!r}, '-g', {gt!r}, '-d', {det!r}, "
+        f"'--plots', {str(tmp / 'p')!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({os.path.join(ROOT, 'tools', 'eval_ava.py')!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print('IMPORTED', sorted({m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert os.path.exists(tmp / "p" / "ava_ap_per_class.png")
+    imported = out.stdout.split("IMPORTED", 1)[1]
+    assert "'matplotlib'" in imported
+    for heavy in ("torch", "detectron2", "fvcore"):
+        assert f"'{heavy}'" not in imported, heavy

@@ -3,7 +3,7 @@ import pytest
 from ava_eval_cases import A, det_row, gt_row, table
 
 from slowfast_det.ava.metric import frame_map
-from slowfast_det.evaluation.plots import plot_per_class_ap
+from slowfast_det.ava.plots import plot_per_class_ap
 from slowfast_det.ava.result import ACTION_GROUPS, format_result, grouped_map
 
 

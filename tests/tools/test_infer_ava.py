@@ -33,7 +33,6 @@ def ava(tmp_path_factory):
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    import slowfast_det  # noqa: F401
     from slowfast_det.config import add_slowfast_config
 
     root = tmp_path_factory.mktemp("ava")

@@ -10,9 +10,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from slowfast_det.utils.file_io import atomic_path
-
 from slowfast_det.ava.result import ACTION_GROUPS, grouped_map
+from slowfast_det.utils.file_io import atomic_path
 
 __all__ = ["plot_per_class_ap", "plot_pr_curves", "write_plots"]
 
