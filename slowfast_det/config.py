@@ -136,13 +136,6 @@ def add_slowfast_config(cfg):
     _C.AVA.GENERATE_SYNTHETIC_IF_MISSING = True
     # Clips per batch in the inference loader (build_ava_test_loader).
     _C.AVA.TEST_BATCH_SIZE = 1
-    # Where clips come from: "frames" (extracted frames, frames/ + frame_lists/) or "video"
-    # (the movies videos/<video_id>.{mp4,mkv,webm}, decoded by time with PyAV). The loaders use
-    # each DATASETS.TRAIN / TEST dataset's twin registered for this source (the built-ins are
-    # registered both ways: ava_v2.2_val and ava_v2.2_val_video; see
-    # slowfast_det.data.datasets.dataset_for_frame_source).
-    _C.AVA.FRAME_SOURCE = "frames"
-
     # ------------------------------------------------------------------ demo (tools/demo.py)
     _C.DEMO = CN()
     # Detectron2 person detector: a config file or model-zoo name ("" = boxes must come from a CSV).
@@ -177,6 +170,22 @@ def add_slowfast_config(cfg):
     _C.SOLVER.OPTIMIZER = "SGD"
     # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state; False skips the update (counted).
     _C.SOLVER.STOP_ON_NONFINITE_LOSS = True
+
+    # ------------------------------------------------------------------ removed keys
+    # An old config that sets one of them stops at the merge with a KeyError saying what to do.
+    for key, (instead, note) in _REMOVED_KEYS.items():
+        if not _C.key_is_renamed(key):  # add_slowfast_config may run twice on one config
+            _C.register_renamed_key(key, instead, note)
+
+
+# key -> (what replaces it, how): Detectron2's renamed-key error prints both on a merge.
+_REMOVED_KEYS = {
+    "AVA.FRAME_SOURCE": (
+        "the dataset names in DATASETS.TRAIN / DATASETS.TEST",
+        "a dataset's registration decides whether it reads frames or movies; for the movies name the "
+        "_video datasets (ava_v2.2_val_video, synthetic_ava_train_video, <name>_<split>_video of --register-ava)",
+    ),
+}
 
 
 def load_slowfast_cfg(config_file, opts=(), freeze=True):

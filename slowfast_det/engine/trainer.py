@@ -244,7 +244,7 @@ class AVATrainer(DefaultTrainer):
         from slowfast_det.data.build import build_ava_train_loader
         from slowfast_det.data.custom import check_num_classes
 
-        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.DATASETS.TRAIN, cfg.AVA.FRAME_SOURCE)
+        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.DATASETS.TRAIN)
         return build_ava_train_loader(cfg)
 
     @classmethod
@@ -253,7 +253,7 @@ class AVATrainer(DefaultTrainer):
         from slowfast_det.data.build import build_ava_test_loader
         from slowfast_det.data.custom import check_num_classes
 
-        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, [dataset_name], cfg.AVA.FRAME_SOURCE)
+        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, [dataset_name])
         return build_ava_test_loader(cfg, dataset_name)
 
     @classmethod
