@@ -33,8 +33,10 @@ def add_arguments(parser):
     parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
     parser.add_argument("--duration", type=int, default=60, help="seconds of synthetic video")
     parser.add_argument("--seed", type=int, default=1000, help="generator seed (the demo video's default)")
-    parser.add_argument("--iou-thresh", type=float, default=None, help="the demo's --track-iou-thresh (default: its default)")
-    parser.add_argument("--max-lost", type=int, default=None, help="the demo's --track-max-lost (default: its default)")
+    parser.add_argument("--iou-thresh", type=float, default=None,
+                        help="the demo's --track-iou-thresh (default: its default)")
+    parser.add_argument("--max-lost", type=int, default=None,
+                        help="the demo's --track-max-lost (default: its default)")
 
 
 def _iou(a, b):
@@ -119,7 +121,8 @@ def main(args):
                 if args.max_lost is not None:
                     options.track_max_lost = args.max_lost
                 cfg = load_slowfast_cfg(args.config_file)
-                demo = VideoActionDemo(cfg, predictor=_ZeroPredictor(cfg.MODEL.ROI_HEADS.NUM_CLASSES), options=options)
+                predictor = _ZeroPredictor(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+                demo = VideoActionDemo(cfg, predictor=predictor, options=options)
                 persons_csv = os.path.join(tmp, f"persons_{kind}.csv")
                 demo.run(video, os.path.join(tmp, "out.mp4"), os.path.join(tmp, "out.csv"), boxes_csv=boxes_csv,
                          progress=False, persons_csv=persons_csv)

@@ -157,18 +157,24 @@ def add_slowfast_config(cfg):
 
 
 # key -> (what replaces it, how): Detectron2's renamed-key error prints both on a merge.
-_DEMO_FLAGS = ["DETECTOR_CONFIG", "DETECTOR_WEIGHTS", "DETECTOR_PERSON_CLASS", "ACTION_SCORE_THRESH", "TOP_K",
-               "LABEL_MAP", "MIN_OUTPUT_SIZE", "TRACKER", "TRACK_IOU_THRESH", "TRACK_MAX_LOST", "SMOOTH_SCORES_OVER"]
+_DEMO_FLAGS = [
+    "DETECTOR_CONFIG", "DETECTOR_WEIGHTS", "DETECTOR_PERSON_CLASS", "ACTION_SCORE_THRESH", "TOP_K",
+    "LABEL_MAP", "MIN_OUTPUT_SIZE", "TRACKER", "TRACK_IOU_THRESH", "TRACK_MAX_LOST",
+    "SMOOTH_SCORES_OVER",
+]
 _REMOVED_KEYS = {
     "DEMO": ("tools/demo.py's flags", "DEMO.TOP_K 5 is now --top-k 5 (see tools/demo.py --help)"),
     **{
-        f"DEMO.{key}": (f"tools/demo.py --{key.lower().replace('_', '-')}", "the demo's options are its flags")
+        f"DEMO.{key}": (
+            f"tools/demo.py --{key.lower().replace('_', '-')}", "the demo's options are its flags"
+        )
         for key in _DEMO_FLAGS
     },
     "AVA.FRAME_SOURCE": (
         "the dataset names in DATASETS.TRAIN / DATASETS.TEST",
-        "a dataset's registration decides whether it reads frames or movies; for the movies name the "
-        "_video datasets (ava_v2.2_val_video, synthetic_ava_train_video, <name>_<split>_video of --register-ava)",
+        "a dataset's registration decides whether it reads frames or movies; for the movies "
+        "name the _video datasets (ava_v2.2_val_video, synthetic_ava_train_video, "
+        "<name>_<split>_video of --register-ava)",
     ),
 }
 

@@ -75,7 +75,8 @@ def get_parser():
     p.add_argument("--csv", default=None,
                    help="output results CSV (default: <output without extension>.csv, or demo.csv without --output)")
     p.add_argument("--persons-csv", default=None,
-                   help="output person-track CSV (default: <csv without extension>_persons.csv; with a --tracker)")
+                   help="output person-track CSV (default: <csv without extension>_persons.csv; "
+                        "with a --tracker)")
     p.add_argument("--boxes", default=None, help="person boxes CSV (AVA format) instead of the detector")
     p.add_argument("--video-id", default=None,
                    help="video id in the CSVs (default: input file name without extension, 'stream' for a "
@@ -105,29 +106,33 @@ def add_demo_options(parser):
     g.add_argument("--detector-weights", default=d.detector_weights, metavar="PATH_OR_URL",
                    help="person detector weights (default: the model zoo's weights for a zoo name)")
     g.add_argument("--detector-person-class", type=int, default=d.detector_person_class,
-                   help="index of 'person' in the detector's classes (default: %(default)s, COCO's and the "
-                        "synthetic detector's)")
+                   help="index of 'person' in the detector's classes (default: %(default)s, "
+                        "COCO's and the synthetic detector's)")
     g.add_argument("--action-score-thresh", type=float, default=d.action_score_thresh,
-                   help="draw actions with score >= this (default: %(default)s; the CSV has every score)")
+                   help="draw actions with score >= this (default: %(default)s; the CSV has "
+                        "every score)")
     g.add_argument("--top-k", type=int, default=d.top_k,
-                   help="at most this many actions drawn per person, best first (default: %(default)s)")
-    g.add_argument("--label-map", default=d.label_map, metavar="PBTXT",
-                   help="label map naming the actions, and the CSV's classes (default: DATASETS.TEST[0]'s if on "
-                        "disk, else ids and all classes)")
-    g.add_argument("--min-output-size", type=int, default=d.min_output_size,
-                   help="output video short side: smaller videos are upscaled so labels stay readable "
-                        "(default: %(default)s; 0 = input size)")
-    g.add_argument("--tracker", default=d.tracker, choices=sorted(TRACKERS) + [NO_TRACKER],
-                   help="person ids across keyframes: hungarian (IoU-weighted Hungarian assignment; fewer id "
-                        "switches on the synthetic demo video), iou (greedy) or none (default: %(default)s)")
-    g.add_argument("--track-iou-thresh", type=float, default=d.track_iou_thresh,
-                   help="a box continues a track when its IoU with the track's last box is at least this "
+                   help="at most this many actions drawn per person, best first "
                         "(default: %(default)s)")
+    g.add_argument("--label-map", default=d.label_map, metavar="PBTXT",
+                   help="label map naming the actions, and the CSV's classes (default: "
+                        "DATASETS.TEST[0]'s if on disk, else ids and all classes)")
+    g.add_argument("--min-output-size", type=int, default=d.min_output_size,
+                   help="output video short side: smaller videos are upscaled so labels "
+                        "stay readable (default: %(default)s; 0 = input size)")
+    g.add_argument("--tracker", default=d.tracker, choices=sorted(TRACKERS) + [NO_TRACKER],
+                   help="person ids across keyframes: hungarian (IoU-weighted Hungarian "
+                        "assignment; fewer id switches on the synthetic demo video), iou "
+                        "(greedy) or none (default: %(default)s)")
+    g.add_argument("--track-iou-thresh", type=float, default=d.track_iou_thresh,
+                   help="a box continues a track when its IoU with the track's last box "
+                        "is at least this (default: %(default)s)")
     g.add_argument("--track-max-lost", type=int, default=d.track_max_lost,
-                   help="keyframes a track may go unseen and still be continued (default: %(default)s)")
+                   help="keyframes a track may go unseen and still be continued "
+                        "(default: %(default)s)")
     g.add_argument("--smooth-scores-over", type=int, default=d.smooth_scores_over, metavar="K",
-                   help="mean of a track's action scores over its last K keyframes, drawn and written "
-                        "(default: %(default)s; 0 or 1 = off)")
+                   help="mean of a track's action scores over its last K keyframes, drawn "
+                        "and written (default: %(default)s; 0 or 1 = off)")
 
 
 def setup_cfg(args):
@@ -176,7 +181,8 @@ def main(argv=None, predictor=None):
             predictor = ActionPredictor(cfg, allow_random_weights=args.allow_random_weights)
         demo = VideoActionDemo(cfg, predictor=predictor, options=DemoOptions.from_namespace(args))
         if not demo.visualizer.class_names:
-            logger.warning("no action names: labels read 'action N'; pass --label-map path/to/label_map.pbtxt to name them")
+            logger.warning("no action names: labels read 'action N'; pass --label-map "
+                           "path/to/label_map.pbtxt to name them")
         # a window shows a file at its own pace (as --realtime)
         source = open_video(source_arg, realtime=args.realtime or args.show)
         if not source.live and not args.show:

@@ -75,8 +75,9 @@ def main(args):
 def get_parser():
     parser = default_argument_parser()
     parser.add_argument("--register-ava", action="append", default=[], metavar="NAME=ROOT",
-                        help="register the splits of the AVA-format folder ROOT as NAME_<split> (extracted frames) and "
-                             "NAME_<split>_video (the movies); name them in DATASETS.TRAIN / TEST; repeatable")
+                        help="register the splits of the AVA-format folder ROOT as NAME_<split> "
+                             "(extracted frames) and NAME_<split>_video (the movies); name them in "
+                             "DATASETS.TRAIN / TEST; repeatable")
     return parser
 
 

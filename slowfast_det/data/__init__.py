@@ -10,7 +10,11 @@ if not LIGHT_IMPORT:  # SLOWFAST_DET_LIGHT_IMPORT=1: only ava_io (see slowfast_d
     from .build import build_ava_test_loader, build_ava_train_loader
     from .checker import AVACheckReport, check_ava_dataset
     from .datasets import (
-        AVAMetadata, load_ava_dicts, register_ava_dataset, registered_ava_datasets, unregister_ava_dataset,
+        AVAMetadata,
+        load_ava_dicts,
+        register_ava_dataset,
+        registered_ava_datasets,
+        unregister_ava_dataset,
     )
     from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
     from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader

@@ -202,8 +202,9 @@ def register_ava_folder(name, root, *, version="v2.2", label_map_file=None, spli
             register_ava_dataset(dataset, root, split, version=version, num_classes=max(ids), fps=fps,
                                  start_second=start, frame_source=source, label_map_file=label_map)
         names.append(f"{name}_{split}")
-    logger.info("registered %s from %s (label map %s, ids 1..%d); reading the movies: %s", ", ".join(names), root,
-                label_map, max(ids), ", ".join(n + VIDEO_SUFFIX for n in names))
+    videos = ", ".join(n + VIDEO_SUFFIX for n in names)
+    logger.info("registered %s from %s (label map %s, ids 1..%d); reading the movies: %s",
+                ", ".join(names), root, label_map, max(ids), videos)
     return names
 
 

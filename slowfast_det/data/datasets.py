@@ -123,13 +123,15 @@ def _warn(stats, examples, category, message):
         ex.append(message)
 
 
-def _index_frame_list(frame_list_file, stats, examples):
+def _index_frame_list(frame_list_file, stats, examples, rows=None):
     """video_id -> object array of frame paths (relative to frames/) indexed by frame id.
 
+    ``rows``: the frame list's rows (``read_frame_list``'s columns) instead of reading
+    ``frame_list_file``, which then only names them in messages.
     A frame id missing from the list (a gap) takes the path of the nearest listed frame and
     is counted; a duplicate or negative frame id is an error naming the file and line.
     """
-    df = read_frame_list(frame_list_file)
+    df = read_frame_list(frame_list_file) if rows is None else rows
     if len(df) == 0:
         raise AVAFormatError(frame_list_file, None, None, "the frame list has no frames")
     df = df.sort_values(["video_id", "frame_id"], kind="stable").reset_index(drop=True)
@@ -272,6 +274,7 @@ def load_ava_dicts(
     stats=None,
     frame_source="frames",
     videos_dir=None,
+    frame_list=None,
 ):
     """Read an AVA-format split into dataset dicts (one per keyframe).
 
@@ -294,6 +297,9 @@ def load_ava_dicts(
             ``<videos_dir>/<video_id>.{mp4,mkv,webm}``, read by time; no frame list needed:
             a keyframe whose movie is missing is skipped and counted, one whose movie
             header cannot be read is kept for the mapper's counted recovery).
+        frame_list: the frame list's rows made in memory (a DataFrame with the columns of
+            :func:`~slowfast_det.ava.io.read_frame_list`: video_id, frame_id, path, line)
+            instead of reading ``frame_list_file``, which then only names them in messages.
 
     Returns:
         list[dict] in (video_id, timestamp) order; the dicts of a video share one
@@ -315,12 +321,15 @@ def load_ava_dicts(
     if frame_source not in FRAME_SOURCES:
         raise ValueError(f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
     video = frame_source == "video"
-    required = (("videos folder", videos_dir),) if video else (("frame list", frame_list_file),)
+    if video:
+        required = (("videos folder", videos_dir),)
+    else:  # a frame list made in memory has no file
+        required = (("frame list", frame_list_file),) if frame_list is None else ()
     for what, path in required + (("ground-truth file", groundtruth_file),):
         if path is not None and not os.path.exists(path):
             raise FileNotFoundError(f"dataset '{name}': {what} not found: {path}")
 
-    videos = None if video else _index_frame_list(frame_list_file, stats, examples)
+    videos = None if video else _index_frame_list(frame_list_file, stats, examples, frame_list)
 
     persons, keys = {}, set()
     if groundtruth_file is not None:
@@ -533,7 +542,8 @@ def registered_ava_datasets():
     """Names registered through :func:`register_ava_dataset` (built-ins included): the
     datasets whose metadata is an :class:`AVAMetadata`."""
     return sorted(
-        n for n in DatasetCatalog.list() if n in MetadataCatalog and isinstance(MetadataCatalog.get(n), AVAMetadata)
+        n for n in DatasetCatalog.list()
+        if n in MetadataCatalog and isinstance(MetadataCatalog.get(n), AVAMetadata)
     )
 
 

@@ -48,7 +48,9 @@ from .video_input import open_video
 from .video_output import VideoFileSink
 from .visualize import ActionVisualizer
 
-__all__ = ["VideoActionDemo", "DemoOptions", "KeyframeResult", "class_names_from_cfg", "write_persons_csv"]
+__all__ = [
+    "VideoActionDemo", "DemoOptions", "KeyframeResult", "class_names_from_cfg", "write_persons_csv",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,9 @@ class DemoOptions:
 
     def __post_init__(self):
         if self.tracker != NO_TRACKER and self.tracker not in TRACKERS:
-            raise ValueError(f"unknown tracker {self.tracker!r}; choose one of {sorted(TRACKERS) + [NO_TRACKER]}")
+            raise ValueError(
+                f"unknown tracker {self.tracker!r}; choose one of {sorted(TRACKERS) + [NO_TRACKER]}"
+            )
 
     @property
     def tracking(self):
@@ -191,10 +195,12 @@ class VideoActionDemo:
         self.class_ids = sorted(names) if names else list(range(1, self.num_classes + 1))
         if self.class_ids[-1] > self.num_classes:
             raise ValueError(
-                f"{options.label_map or 'the label map of ' + cfg.DATASETS.TEST[0]}: action id {self.class_ids[-1]} > "
-                f"MODEL.ROI_HEADS.NUM_CLASSES ({self.num_classes})"
+                f"{options.label_map or 'the label map of ' + cfg.DATASETS.TEST[0]}: action id "
+                f"{self.class_ids[-1]} > MODEL.ROI_HEADS.NUM_CLASSES ({self.num_classes})"
             )
-        self.visualizer = ActionVisualizer(names, options.action_score_thresh, options.top_k, options.min_output_size)
+        self.visualizer = ActionVisualizer(
+            names, options.action_score_thresh, options.top_k, options.min_output_size
+        )
         self.num_frames = cfg.INPUT.NUM_FRAMES
         self.sampling_rate = cfg.INPUT.SAMPLING_RATE
 
@@ -202,7 +208,9 @@ class VideoActionDemo:
     def _build_detector(self):
         cfg, options = self.cfg, self.options
         if not options.detector_config:
-            raise ValueError("no person boxes: pass a box CSV (--boxes) or a person detector (--detector-config)")
+            raise ValueError(
+                "no person boxes: pass a box CSV (--boxes) or a person detector (--detector-config)"
+            )
         return PersonDetector(
             options.detector_config,
             options.detector_weights,

@@ -95,9 +95,10 @@ def test_register_folder_and_num_classes_check(user, caplog):
     meta = MetadataCatalog.get("_custom_t_val_video")
     assert meta.evaluated_ids == [4, 12, 91] and meta.action_names[91] == "carry" and meta.start_second == 0
     assert MetadataCatalog.get("_custom_t_val").start_second == 900  # extracted frames: AVA's frame origin
-    with pytest.raises(CustomDatasetError, match=r"labels.pbtxt: the label map of dataset '_custom_t_train_video' "
-                                                 r"has action id 91, but MODEL.ROI_HEADS.NUM_CLASSES is 80 .*: set "
-                                                 r"MODEL.ROI_HEADS.NUM_CLASSES 91"):
+    with pytest.raises(CustomDatasetError,
+                       match=r"labels.pbtxt: the label map of dataset '_custom_t_train_video' has "
+                             r"action id 91, but MODEL.ROI_HEADS.NUM_CLASSES is 80 .*: set "
+                             r"MODEL.ROI_HEADS.NUM_CLASSES 91"):
         check_num_classes(80, ["_custom_t_train_video"])
     check_num_classes(91, ["_custom_t_train_video", "_custom_t_val_video"])
     with caplog.at_level(logging.WARNING, logger="slowfast_det.data.custom"):

@@ -265,15 +265,19 @@ def test_the_registration_decides_the_source(registered, tmp_path):
 
     assert MetadataCatalog.get("ava_v2.2_val").frame_source == "frames"
     assert MetadataCatalog.get("ava_v2.2_val_video").frame_source == "video"
-    assert {"ava_v2.2_val", "ava_v2.2_val_video", "synthetic_ava_train_video"} <= set(ds_mod.registered_ava_datasets())
+    names = set(ds_mod.registered_ava_datasets())
+    assert {"ava_v2.2_val", "ava_v2.2_val_video", "synthetic_ava_train_video"} <= names
     registered("_only_frames", str(tmp_path), "val")
-    assert "_only_frames" in ds_mod.registered_ava_datasets() and "_only_frames_video" not in DatasetCatalog
+    assert "_only_frames" in ds_mod.registered_ava_datasets()
+    assert "_only_frames_video" not in DatasetCatalog
     ds_mod.unregister_ava_dataset("_only_frames")
     assert "_only_frames" not in DatasetCatalog and "_only_frames" not in MetadataCatalog.list()
     assert "_only_frames" not in ds_mod.registered_ava_datasets()
     ds_mod.unregister_ava_dataset("_only_frames")  # a name not registered: nothing to do
-    config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "synthetic", "SLOWFAST_synthetic.yaml")
-    with pytest.raises(KeyError, match=r"AVA.FRAME_SOURCE .*DATASETS.TRAIN / DATASETS.TEST.*ava_v2.2_val_video"):
+    config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "synthetic",
+                          "SLOWFAST_synthetic.yaml")
+    with pytest.raises(KeyError, match=r"AVA.FRAME_SOURCE .*DATASETS.TRAIN / DATASETS.TEST.*"
+                                       r"ava_v2.2_val_video"):
         load_slowfast_cfg(config, ["AVA.FRAME_SOURCE", "video"])
     with pytest.raises(ValueError, match="frame_source 'jpeg' is not one of"):
         ds_mod.register_ava_dataset("_jpeg", str(tmp_path), "val", frame_source="jpeg")

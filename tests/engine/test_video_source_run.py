@@ -98,7 +98,8 @@ def test_train_and_eval_from_movies_equal_frames(runs):
     maps = [json.load(open(o / "final_metrics.json")) for o in (fo, vo)]
     # the same metrics, under each run's dataset name
     assert maps[1]["datasets"] == {"ava_v2.2_val_video": maps[0]["datasets"]["ava_v2.2_val"]}
-    assert maps[0]["frame-mAP@0.5IOU"] == maps[1]["frame-mAP@0.5IOU"] and len(maps[0]) == len(maps[1]) == 2
+    assert maps[0]["frame-mAP@0.5IOU"] == maps[1]["frame-mAP@0.5IOU"]
+    assert len(maps[0]) == len(maps[1]) == 2
 
 
 def test_lossy_movies_within_the_first_order_bound(datasets, runs, tmp_path):

@@ -137,8 +137,8 @@ def test_demo_detector_scores_and_label_map(cfg, tmp_path):
         return np.array([[2.0, 4.0, 30.0, 46.0], [20.0, 0.0, 60.0, 40.0]], np.float32), np.array([0.99, 0.9], np.float32)
 
     torch.manual_seed(0)
-    runner = VideoActionDemo(c, predictor=ActionPredictor(c, allow_random_weights=True), detector=detector,
-                             options=options)
+    predictor = ActionPredictor(c, allow_random_weights=True)
+    runner = VideoActionDemo(c, predictor=predictor, detector=detector, options=options)
     stats = runner.run(str(video), str(tmp_path / "o.mp4"), str(tmp_path / "o.csv"), progress=False)
     assert seen == [(H, W, 3)] * 2  # keyframes 0 and 1 (frame 30) of a 40-frame video
     rows = read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows
@@ -310,14 +310,16 @@ def test_demo_options_are_flags_with_the_defaults(tmp_path):
     for field in dataclasses.fields(DemoOptions):
         flag = "--" + field.name.replace("_", "-")
         assert flag in help_text, flag
-    args = parser.parse_args(["--config-file", "c", "--input", "i", "--output", "o", "--tracker", "none",
-                              "--top-k", "5", "--label-map", "l.pbtxt", "MODEL.WEIGHTS", "w.pth"])
+    args = parser.parse_args(["--config-file", "c", "--input", "i", "--output", "o", "--tracker",
+                              "none", "--top-k", "5", "--label-map", "l.pbtxt", "MODEL.WEIGHTS",
+                              "w.pth"])
     options = DemoOptions.from_namespace(args)
     assert (options.tracking, options.top_k, options.label_map) == (False, 5, "l.pbtxt")
     assert args.opts == ["MODEL.WEIGHTS", "w.pth"]
     with pytest.raises(ValueError, match="unknown tracker 'sort'"):
         DemoOptions(tracker="sort")
-    config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "synthetic", "SLOWFAST_synthetic.yaml")
+    config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "synthetic",
+                          "SLOWFAST_synthetic.yaml")
     with pytest.raises(KeyError, match="DEMO.TOP_K was renamed to tools/demo.py --top-k"):
         load_slowfast_cfg(config, ["DEMO.TOP_K", "5"])
     old = tmp_path / "old.yaml"

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from test_demo import BOXES_CSV, K, demo, tiny_demo_argv, write_video  # tools/demo.py, via test_demo
+from test_demo import BOXES_CSV, K, demo, tiny_demo_argv, write_video  # tools/demo.py
 
 from slowfast_det.engine.keyframe_clips import FrameRing, clip_indices, keyframe_center
 

@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 import pytest
-from test_demo import BOXES_CSV, K, demo, tiny_demo_argv, write_video  # tools/demo.py, via test_demo
+from test_demo import BOXES_CSV, K, demo, tiny_demo_argv, write_video  # tools/demo.py
 
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.engine.keyframe_clips import TRAINING_FPS, clip_indices, fps_warning, iter_keyframe_clips

@@ -11,7 +11,7 @@ import urllib.error
 import iopath.common.file_io
 import pytest
 
-from test_demo import BOXES_CSV, demo, tiny_demo_argv, write_video  # tools/demo.py, as test_demo imports it
+from test_demo import BOXES_CSV, demo, tiny_demo_argv, write_video  # tools/demo.py, by test_demo
 
 from slowfast_det.checkpoint import WeightsDownloadError, local_weights
 
@@ -75,7 +75,8 @@ def test_demo_detector_weights_offline(offline, cfg, tmp_path, weights):
     video = tmp_path / "v.mp4"
     write_video(video, n=5)
     (tmp_path / "boxes.csv").write_text(BOXES_CSV)
-    argv = [*tiny_demo_argv(cfg, tmp_path / "cfg.yaml", "--detector-config", ZOO_NAME, "--detector-weights", weights),
+    flags = ["--detector-config", ZOO_NAME, "--detector-weights", weights]
+    argv = [*tiny_demo_argv(cfg, tmp_path / "cfg.yaml", *flags),
             "--input", str(video), "--output", str(tmp_path / "o.mp4"), "--no-progress", "--allow-random-weights"]
     with pytest.raises(SystemExit) as e:
         demo.main(argv)
