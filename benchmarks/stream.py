@@ -10,7 +10,8 @@ webcams / URLs) with a synthetic live stream: 30 fps frames of three moving peop
 that ``--video-minutes`` of video take ``1 / speed`` of that in wall time. People come from
 a detector stand-in that returns the drawn boxes; actions from the config's model
 (``ActionPredictor``, random weights unless ``MODEL.WEIGHTS`` is given); tracking as
-``DEMO.TRACKER``; every frame drawn and written to a temporary mp4 (``--no-video``: drawn,
+the default tracker (``DemoOptions.tracker``); every frame drawn and written to a temporary
+mp4 (``--no-video``: drawn,
 not written).
 
 Memory: the process's resident set (``VmRSS``; Linux) every 30 s of video. ``start`` is
@@ -134,7 +135,8 @@ def main(args):
             sinks.append(VideoFileSink(os.path.join(tmp, "stream.mp4"), FPS))
         stream = SyntheticStream(seconds, args.speed)
         print(f"stream: {seconds:.0f} s of video at {FPS} fps, delivered x{args.speed:g} "
-              f"({seconds / args.speed:.0f} s wall), model {args.config_file}, tracker {cfg.DEMO.TRACKER or 'off'}")
+              f"({seconds / args.speed:.0f} s wall), model {args.config_file}, "
+              f"tracker {demo.options.tracker}")
         stats = demo.run_stream(stream, os.path.join(tmp, "stream.csv"), sinks=sinks, video_id="stream",
                                 persons_csv=os.path.join(tmp, "stream_persons.csv"), progress=True)
         for sink in sinks:

@@ -7,7 +7,7 @@ Renders the synthetic demo video (``slowfast_det.synthetic.demo_video``, as
 ``tools/make_synthetic_video.py``: its ``_gt.csv`` has the generator's person id of every
 ground-truth box, its ``_boxes.csv`` detector-like boxes), runs the file demo (``VideoActionDemo.run``, the ``tools/demo.py --boxes`` path,
 with an all-zero action model since ids do not depend on scores) once per tracker
-(``DEMO.TRACKER iou`` and ``hungarian``) and per box source (the detector-like boxes, and
+(``--tracker iou`` and ``hungarian``) and per box source (the detector-like boxes, and
 the ground-truth boxes themselves), and reads the persons CSV it writes.
 
 Per keyframe, tracks are matched to ground-truth people one-to-one by IoU >= 0.5
@@ -23,7 +23,7 @@ from scipy.optimize import linear_sum_assignment
 
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.ava.io import read_box_csv
-from slowfast_det.engine.demo_runner import VideoActionDemo
+from slowfast_det.engine.demo_runner import DemoOptions, VideoActionDemo
 from slowfast_det.synthetic.demo_video import write_demo_video
 
 PAIR_IOU = 0.5
@@ -33,8 +33,10 @@ def add_arguments(parser):
     parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
     parser.add_argument("--duration", type=int, default=60, help="seconds of synthetic video")
     parser.add_argument("--seed", type=int, default=1000, help="generator seed (the demo video's default)")
-    parser.add_argument("--iou-thresh", type=float, default=None, help="DEMO.TRACK_IOU_THRESH (default: the config's)")
-    parser.add_argument("--max-lost", type=int, default=None, help="DEMO.TRACK_MAX_LOST (default: the config's)")
+    parser.add_argument("--iou-thresh", type=float, default=None,
+                        help="the demo's --track-iou-thresh (default: its default)")
+    parser.add_argument("--max-lost", type=int, default=None,
+                        help="the demo's --track-max-lost (default: its default)")
 
 
 def _iou(a, b):
@@ -113,13 +115,14 @@ def main(args):
                 f.write(f"synthetic_demo,{r.timestamp:04d},{r.x1},{r.y1},{r.x2},{r.y2},,1.0\n")
         for source, boxes_csv in (("detector-like boxes", stem + "_boxes.csv"), ("ground-truth boxes", gt_boxes_csv)):
             for kind in ("iou", "hungarian"):
-                opts = ["DEMO.TRACKER", kind, "DEMO.MIN_OUTPUT_SIZE", "0"]
+                options = DemoOptions(tracker=kind, min_output_size=0)
                 if args.iou_thresh is not None:
-                    opts += ["DEMO.TRACK_IOU_THRESH", str(args.iou_thresh)]
+                    options.track_iou_thresh = args.iou_thresh
                 if args.max_lost is not None:
-                    opts += ["DEMO.TRACK_MAX_LOST", str(args.max_lost)]
-                cfg = load_slowfast_cfg(args.config_file, opts)
-                demo = VideoActionDemo(cfg, predictor=_ZeroPredictor(cfg.MODEL.ROI_HEADS.NUM_CLASSES))
+                    options.track_max_lost = args.max_lost
+                cfg = load_slowfast_cfg(args.config_file)
+                predictor = _ZeroPredictor(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+                demo = VideoActionDemo(cfg, predictor=predictor, options=options)
                 persons_csv = os.path.join(tmp, f"persons_{kind}.csv")
                 demo.run(video, os.path.join(tmp, "out.mp4"), os.path.join(tmp, "out.csv"), boxes_csv=boxes_csv,
                          progress=False, persons_csv=persons_csv)
@@ -139,6 +142,6 @@ def main(args):
             n += len(b)
         rows.insert(0, ("no tracking (a new id per box): id switches", id_switches(gt, fresh)["switches"], ""))
         rows.insert(0, ("synthetic video", f"{args.duration} s, seed {args.seed}, {len(gt)} keyframes with people", ""))
-        rows.insert(1, ("tracker settings", f"DEMO.TRACK_IOU_THRESH {cfg.DEMO.TRACK_IOU_THRESH}, "
-                                            f"DEMO.TRACK_MAX_LOST {cfg.DEMO.TRACK_MAX_LOST}", ""))
+        rows.insert(1, ("tracker settings", f"--track-iou-thresh {options.track_iou_thresh}, "
+                                            f"--track-max-lost {options.track_max_lost}", ""))
     return rows

@@ -38,16 +38,10 @@ def _register(root):
 
 
 def _unregister():
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     from slowfast_det.data import datasets
 
     for name in (TRAIN, VAL):
-        if name in DatasetCatalog:
-            DatasetCatalog.remove(name)
-        if name in MetadataCatalog:
-            MetadataCatalog.remove(name)
-        datasets._AVA_REGISTRATIONS.pop(name, None)
+        datasets.unregister_ava_dataset(name)
 
 
 def _cfg(out, **overrides):

@@ -19,28 +19,31 @@ CSV are missing from the frame list).
 fails with a message saying to download it and pass its path); ``--allow-random-weights``
 runs an untrained model on purpose.
 
-Output: the results CSV in the evaluator's format (written by the evaluator's own writer),
+Output: the results CSV in the evaluator's format (written once, at the end, by the
+evaluator's own writer),
 ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` (boxes normalised, timestamps 4 digits),
 one row per box and class: the classes of ``--label-map`` (as the evaluator writes them),
 or all ``MODEL.ROI_HEADS.NUM_CLASSES`` without it.
 
-Resumable: results are committed every ``--commit-every`` keyframes; run the same command
-again after an interruption and it continues where it stopped. The CSV appears (atomic
-rename) only when every keyframe is done, and holds each keyframe once. ``--restart``
-discards an earlier partial run.
+Resumable: results are committed every ``--commit-every`` keyframes (to ``<output>.partial``
+and ``<output>.progress``); run the same command again after an interruption and it
+continues where it stopped. The CSV appears (atomic) only when every keyframe is done, and
+holds each keyframe once. ``--restart`` discards an earlier partial run.
+
+No temporary file and no dataset registration: the keyframes' dataset dicts are built in
+memory (``load_ava_dicts``, the registration's builder; without ``--frame-list`` from a
+frame list made in memory) and given to the inference loader.
 """
 import argparse
-import functools
 import logging
 import os
-import tempfile
 from collections import Counter
 
 from slowfast_det.utils.cpu_env import configure_cpu_threads
 
 configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
 
-from detectron2.data import DatasetCatalog
+import pandas as pd
 from detectron2.utils.logger import setup_logger
 
 from slowfast_det.config import load_slowfast_cfg
@@ -74,19 +77,23 @@ def setup_cfg(args):
     return load_slowfast_cfg(args.config_file, args.opts)
 
 
-def write_frame_list(frames_dir, video_ids, path):
-    """Write a PySlowFast frame list of every image in ``<frames_dir>/<video_id>/`` (name order)."""
-    lines = ["original_video_id video_idx frame_id path labels"]
-    for v, vid in enumerate(sorted(video_ids)):
+def scan_frame_list(frames_dir, video_ids):
+    """The frame list of every image in ``<frames_dir>/<video_id>/`` (name order) as
+    :func:`~slowfast_det.ava.io.read_frame_list` returns one: a DataFrame with ``video_id``,
+    ``frame_id`` (0, 1, ... per video), ``path`` (``<video_id>/<name>``) and ``line`` (its row,
+    1-based, as if written under a header)."""
+    rows = []
+    for vid in sorted(video_ids):
         folder = os.path.join(frames_dir, vid)
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"frame folder of video {vid!r} (named in the box CSV) not found: {folder}")
         names = sorted(n for n in os.listdir(folder) if n.lower().endswith(_IMAGE_EXTENSIONS))
         if not names:
             raise FileNotFoundError(f"no frames (.jpg/.png) in {folder}")
-        lines += [f"{vid} {v} {i} {vid}/{n} \"\"" for i, n in enumerate(names)]
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+        rows += [(vid, i, f"{vid}/{n}") for i, n in enumerate(names)]
+    df = pd.DataFrame(rows, columns=["video_id", "frame_id", "path"])
+    df["line"] = range(2, len(df) + 2)
+    return df
 
 
 def no_keyframe_reason(args, stats):
@@ -136,10 +143,9 @@ def load_keyframes(cfg, args, stats=None):
     if not os.path.exists(args.boxes):
         raise FileNotFoundError(f"predicted boxes not found: {args.boxes}")
     video_ids = {v for v, _ in read_box_csv(args.boxes, kind="proposals").keys}
-    with tempfile.TemporaryDirectory() as tmp:
-        frame_list = os.path.join(tmp, "frame_list.csv")
-        write_frame_list(args.frames_dir, video_ids, frame_list)
-        return load_ava_dicts(frame_list_file=frame_list, **kw)
+    frame_list = scan_frame_list(args.frames_dir, video_ids)
+    return load_ava_dicts(frame_list_file=f"the frames of {args.frames_dir}", frame_list=frame_list,
+                          **kw)
 
 
 def main(argv=None, after_commit=None):
@@ -150,7 +156,7 @@ def main(argv=None, after_commit=None):
     from slowfast_det.checkpoint import WeightsDownloadError
     from slowfast_det.data import build_ava_test_loader
     from slowfast_det.ava.io import read_label_map
-    from slowfast_det.engine.infer import ResumableResultsWriter, results_csv_text, run_fingerprint, run_inference
+    from slowfast_det.engine.infer import ResumableDetectionsWriter, run_fingerprint, run_inference
     from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError, check_model_weights
 
     args = get_parser().parse_args(argv)
@@ -175,9 +181,7 @@ def main(argv=None, after_commit=None):
         [args.boxes, args.frame_list, args.exclusions, args.label_map, cfg.MODEL.WEIGHTS],
         extra=[os.path.abspath(args.frames_dir), args.fps, args.start_second],
     )
-    writer = ResumableResultsWriter(
-        args.output, fingerprint, functools.partial(results_csv_text, class_ids=class_ids), restart=args.restart
-    )
+    writer = ResumableDetectionsWriter(args.output, fingerprint, class_ids, restart=args.restart)
     todo = [d for d in dicts if d["image_id"] not in writer.done]
     logger.info("%d keyframes, %d already done, %d to do", len(dicts), len(dicts) - len(todo), len(todo))
 
@@ -187,22 +191,17 @@ def main(argv=None, after_commit=None):
             predictor = ActionPredictor(cfg, allow_random_weights=args.allow_random_weights)
         except WeightsDownloadError as e:
             raise SystemExit(f"infer_ava: {e}") from None
-        name = f"_infer_ava_{os.getpid()}"
-        DatasetCatalog.register(name, lambda: todo)
-        try:
-            loader = build_ava_test_loader(cfg, name, mapper=predictor.mapper)
-            stats = run_inference(
-                predictor.model,
-                loader,
-                [d["image_id"] for d in todo],
-                writer,
-                class_ids,
-                commit_every=args.commit_every,
-                progress=not args.no_progress,
-                after_commit=after_commit,
-            )
-        finally:
-            DatasetCatalog.remove(name)
+        loader = build_ava_test_loader(cfg, todo, mapper=predictor.mapper)
+        stats = run_inference(
+            predictor.model,
+            loader,
+            [d["image_id"] for d in todo],
+            writer,
+            class_ids,
+            commit_every=args.commit_every,
+            progress=not args.no_progress,
+            after_commit=after_commit,
+        )
     writer.finish(keys)
     logger.info(
         "wrote %s: %d keyframes (%d in this run, %d left out as unreadable), %d boxes x %d classes in this run",

@@ -53,7 +53,7 @@ def main(argv=None):
     print(f"  .venv/bin/python tools/detect_persons.py --dataset-root {root} --split val --frame-source video "
           f"--detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml --output-dir {root}/annotations")
     print(f"  .venv/bin/python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my={root} "
-          f"DATASETS.TRAIN \"('my_train',)\" DATASETS.TEST \"('my_val',)\" AVA.FRAME_SOURCE video "
+          f"DATASETS.TRAIN \"('my_train_video',)\" DATASETS.TEST \"('my_val_video',)\" "
           f"MODEL.ROI_HEADS.NUM_CLASSES {k} MODEL.WEIGHTS <converted Kinetics weights>")
     return 0
 

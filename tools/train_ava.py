@@ -7,9 +7,13 @@
     python tools/train_ava.py --num-gpus 8 --config-file configs/AVA/SLOWFAST_32x2_R50.yaml
     # evaluate a checkpoint
     python tools/train_ava.py --config-file ... --eval-only MODEL.WEIGHTS model_final.pth
-    # your own AVA-format folder (tools/make_ava_folder.py): registers my_train, my_val (+ _video twins)
+    # from the movies instead of extracted frames: the built-ins' _video datasets
+    python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \
+        DATASETS.TRAIN "('ava_v2.2_train_video',)" DATASETS.TEST "('ava_v2.2_val_video',)"
+    # your own AVA-format folder (tools/make_ava_folder.py): registers my_train, my_val (frames)
+    # and my_train_video, my_val_video (movies)
     python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my=path/to/my_ava \
-        DATASETS.TRAIN "('my_train',)" DATASETS.TEST "('my_val',)" AVA.FRAME_SOURCE video \
+        DATASETS.TRAIN "('my_train_video',)" DATASETS.TEST "('my_val_video',)" \
         MODEL.ROI_HEADS.NUM_CLASSES <largest label id> MODEL.WEIGHTS converted_kinetics.pth
 
 Detectron2 conventions: ``--resume``, ``--num-gpus`` (CPU processes with gloo when there is no
@@ -73,8 +77,9 @@ def main(args):
 def get_parser():
     parser = default_argument_parser()
     parser.add_argument("--register-ava", action="append", default=[], metavar="NAME=ROOT",
-                        help="register the splits of the AVA-format folder ROOT as NAME_<split> (and NAME_<split>_video "
-                             "for AVA.FRAME_SOURCE video); repeatable")
+                        help="register the splits of the AVA-format folder ROOT as NAME_<split> "
+                             "(extracted frames) and NAME_<split>_video (the movies); name them in "
+                             "DATASETS.TRAIN / TEST; repeatable")
     return parser
 
 

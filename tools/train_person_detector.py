@@ -13,7 +13,7 @@ AVA dataset ``<ava dataset>``: one image per keyframe (the keyframe frame), one 
 ground-truth person (pixels), one class "person". The synthetic data is generated first
 if the config uses it and it is missing. Evaluation is detectron2's COCOEvaluator (box AP).
 The last line printed is ``person box AP: <AP> (AP50 <AP50>)``; the trained weights go to
-``<OUTPUT_DIR>/model_final.pth`` (use them as ``DEMO.DETECTOR_WEIGHTS``).
+``<OUTPUT_DIR>/model_final.pth`` (pass them as ``tools/demo.py --detector-weights``).
 """
 import os
 import time

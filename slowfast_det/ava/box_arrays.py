@@ -27,6 +27,7 @@ from typing import List
 import numpy as np
 
 from slowfast_det.ava.io import BOX_COLUMNS, iter_box_csv
+from slowfast_det.ava.timestamps import normalize_array
 
 try:  # optional: the pandas reader is used without it
     import pyarrow as pa
@@ -34,7 +35,14 @@ try:  # optional: the pandas reader is used without it
 except ImportError:  # pragma: no cover - depends on the environment
     pa = pa_csv = None
 
-__all__ = ["BoxArrays", "read_box_arrays", "box_arrays_from_frame", "concatenate", "HAVE_PYARROW"]
+__all__ = [
+    "BoxArrays",
+    "read_box_arrays",
+    "box_arrays_from_frame",
+    "concatenate",
+    "detection_arrays",
+    "HAVE_PYARROW",
+]
 
 HAVE_PYARROW = pa is not None
 _FLOATS = ["x1", "y1", "x2", "y2", "last"]
@@ -51,7 +59,8 @@ class BoxArrays:
         timestamp, action_id, line: int64 per row (``line`` orders rows as in the file).
         x1, y1, x2, y2, last: float64 per row (``last``: person id or score, NaN if absent).
         keys_without_boxes: (video_id, timestamp) keys given by 2-column rows.
-        reader: "pyarrow" or "pandas" (which reader read the file).
+        reader: "pyarrow" or "pandas" (which reader read the file), "memory" (no file:
+            :func:`detection_arrays`).
     """
 
     videos: List[str]
@@ -132,6 +141,51 @@ def concatenate(parts, reader="pandas"):
     cols = {c: np.concatenate([getattr(p, c) for p in parts]) for c in [*_INTS, *_FLOATS]}
     keys = set().union(*(p.keys_without_boxes for p in parts))
     return BoxArrays(videos, np.concatenate(codes), keys_without_boxes=keys, reader=reader, **cols)
+
+
+def detection_arrays(keyframes, class_ids):
+    """BoxArrays of per-keyframe detections held in memory: the rows that
+    :func:`~slowfast_det.ava.files.write_detections_csv` writes for them, in its order and
+    with the values read back from its file, so scoring these and re-scoring the file agree
+    exactly.
+
+    Args:
+        keyframes: list of ``(video_id, timestamp, boxes (R, 4) normalised x1y1x2y2,
+            scores (R, len(class_ids)))``.
+        class_ids: the action id of each score column.
+
+    Returns:
+        BoxArrays, one row per (keyframe, box, class): keyframes by (video_id, timestamp),
+        boxes in the given order, classes as given; ``line`` 1..n in that order (it orders
+        tied scores as the file's lines do); coordinates rounded to the 9 significant
+        digits the file holds; ``last`` the scores as float64 (float32 scores keep their
+        order, all the metric uses, in the file's 9 digits).
+    """
+    class_ids = np.asarray(class_ids, dtype=np.int64)
+    n_cls = len(class_ids)
+    index, video, stamps, boxes, scores = {}, [], [], [], []
+    for video_id, ts, b, sc in sorted(keyframes, key=lambda k: (k[0], float(k[1]))):
+        b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+        video.append(np.full(len(b), index.setdefault(str(video_id), len(index)), dtype=np.int64))
+        stamps.append(np.full(len(b), float(ts)))
+        boxes.append(b)
+        scores.append(np.asarray(sc, dtype=np.float64).reshape(len(b), n_cls))
+    if not sum(len(b) for b in boxes):
+        return _empty("memory")
+    boxes = np.concatenate(boxes)
+    written = np.array([float(f"{v:.9g}") for v in boxes.reshape(-1).tolist()]).reshape(-1, 4)
+    rows = len(boxes) * n_cls
+    per_row = {c: np.repeat(written[:, i], n_cls) for i, c in enumerate(["x1", "y1", "x2", "y2"])}
+    return BoxArrays(
+        list(index),
+        np.repeat(np.concatenate(video), n_cls),
+        normalize_array(np.repeat(np.concatenate(stamps), n_cls)),
+        action_id=np.tile(class_ids, len(boxes)),
+        last=np.concatenate(scores).reshape(-1),
+        line=np.arange(1, rows + 1, dtype=np.int64),
+        reader="memory",
+        **per_row,
+    )
 
 
 def _safe_video_id(v):

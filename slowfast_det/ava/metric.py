@@ -98,7 +98,15 @@ from .box_arrays import BoxArrays, box_arrays_from_frame, concatenate, read_box_
 from .official_order import KeyOrder, break_ties, order_groundtruth
 from .result import KEYS_ABSENT_RULES, FrameMAPResult, format_result, grouped_map
 
-__all__ = ["FrameMAPResult", "frame_map", "evaluate_files", "format_result", "IOU_THRESHOLD", "KEYS_ABSENT_RULES"]
+__all__ = [
+    "FrameMAPResult",
+    "frame_map",
+    "evaluate_files",
+    "evaluate_detections",
+    "format_result",
+    "IOU_THRESHOLD",
+    "KEYS_ABSENT_RULES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -466,6 +474,33 @@ def _log_counts(counts, gt_path, det_path, rule, repeat_lines=None):
             logger.warning("%s: %d %s", det_path if key.startswith("det") else gt_path, counts[key], text)
 
 
+def _evaluate(labelmap, groundtruth, detections, detections_name, exclusions, capacity, chunksize,
+              rule, use_pyarrow, timings):
+    """The body of :func:`evaluate_files` and :func:`evaluate_detections`: ``detections`` is
+    a file name or a BoxArrays."""
+    clock = Clock(timings)
+    names, class_ids = read_label_map(labelmap)
+    excluded = read_exclusions(exclusions) if exclusions else set()
+    clock("read_labelmap_exclusions")
+    gt = read_box_arrays(groundtruth, "groundtruth", chunksize, use_pyarrow)
+    # pixel-like boxes, repeated rows, other classes
+    checks = EvaluationInputChecks(gt.columns(), groundtruth, class_ids)
+    clock("read_groundtruth")
+    if isinstance(detections, BoxArrays):
+        det = detections
+    else:
+        det = read_box_arrays(detections, "detections", chunksize, use_pyarrow)
+    checks.add_detections(det.columns())
+    clock("read_detections")
+    result = frame_map(
+        gt, det, class_ids, excluded, capacity,
+        groundtruth_path=groundtruth, detections_path=detections_name,
+        keys_absent_from_groundtruth=rule, timings=timings,
+    )
+    result.counts.update(checks.finish(detections_name))
+    return result, names
+
+
 def evaluate_files(
     labelmap,
     groundtruth,
@@ -483,20 +518,25 @@ def evaluate_files(
     first (:mod:`~slowfast_det.ava.box_arrays`); ``timings`` (a dict) gets the seconds
     of reading each file and of each stage of :func:`frame_map`. Returns (FrameMAPResult, class
     names dict)."""
-    clock = Clock(timings)
-    names, class_ids = read_label_map(labelmap)
-    excluded = read_exclusions(exclusions) if exclusions else set()
-    clock("read_labelmap_exclusions")
-    gt = read_box_arrays(groundtruth, "groundtruth", chunksize, use_pyarrow)
-    checks = EvaluationInputChecks(gt.columns(), groundtruth, class_ids)  # pixels, repeated rows, other classes
-    clock("read_groundtruth")
-    det = read_box_arrays(detections, "detections", chunksize, use_pyarrow)
-    checks.add_detections(det.columns())
-    clock("read_detections")
-    result = frame_map(
-        gt, det, class_ids, excluded, capacity,
-        groundtruth_path=groundtruth, detections_path=detections,
-        keys_absent_from_groundtruth=keys_absent_from_groundtruth, timings=timings,
-    )
-    result.counts.update(checks.finish(detections))
-    return result, names
+    return _evaluate(labelmap, groundtruth, detections, detections, exclusions, capacity, chunksize,
+                     keys_absent_from_groundtruth, use_pyarrow, timings)
+
+
+def evaluate_detections(
+    labelmap,
+    groundtruth,
+    detections,
+    exclusions=None,
+    capacity=50,
+    keys_absent_from_groundtruth="false-positive",
+    detections_name="detections",
+    timings=None,
+):
+    """:func:`evaluate_files` for detections held in memory: ``detections`` is a
+    :class:`~slowfast_det.ava.box_arrays.BoxArrays` (e.g.
+    :func:`~slowfast_det.ava.box_arrays.detection_arrays` of a model's outputs), scored
+    against the official label map, ground-truth and exclusions files with the same checks
+    and rules; ``detections_name`` names them in messages. Returns (FrameMAPResult, class
+    names dict)."""
+    return _evaluate(labelmap, groundtruth, detections, detections_name, exclusions, capacity,
+                     1_000_000, keys_absent_from_groundtruth, True, timings)

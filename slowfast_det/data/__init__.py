@@ -7,7 +7,11 @@ does, lazily: only file names are recorded). The file readers themselves are in
 from .build import build_ava_test_loader, build_ava_train_loader
 from .checker import AVACheckReport, check_ava_dataset
 from .datasets import (
-    AVAMetadata, dataset_for_frame_source, load_ava_dicts, register_ava_dataset, registered_ava_datasets,
+    AVAMetadata,
+    load_ava_dicts,
+    register_ava_dataset,
+    registered_ava_datasets,
+    unregister_ava_dataset,
 )
 from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
 from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
@@ -25,10 +29,10 @@ __all__ = [
     "build_ava_train_loader",
     "check_ava_dataset",
     "clip_frame_indices",
-    "dataset_for_frame_source",
     "frames_source",
     "keyframe_index",
     "load_ava_dicts",
     "register_ava_dataset",
     "registered_ava_datasets",
+    "unregister_ava_dataset",
 ]

@@ -7,7 +7,6 @@ import math
 
 from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 
-from .datasets import dataset_for_frame_source
 from .issues import SKIPPED_KEY, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
 from .samplers import ResumableTrainingSampler, SeededMapDataset
@@ -18,8 +17,8 @@ __all__ = ["build_ava_train_loader", "build_ava_test_loader"]
 def build_ava_train_loader(cfg, mapper=None):
     """Infinite training loader over cfg.DATASETS.TRAIN.
 
-    Uses the datasets as registered, each as the twin for ``AVA.FRAME_SOURCE`` (extracted
-    frames or the movies; :func:`~.datasets.dataset_for_frame_source`) (the mapper picks each clip's frames from
+    Uses the datasets as registered, each from its own frame source (extracted frames, or the
+    movies of a ``*_video`` registration; the mapper picks each clip's frames from
     ``INPUT.NUM_FRAMES`` / ``SAMPLING_RATE``), drops keyframes without ground truth
     (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and batches ``SOLVER.IMS_PER_BATCH`` clips (over all processes) with
     ``DATALOADER.NUM_WORKERS`` workers.
@@ -44,8 +43,9 @@ def build_ava_train_loader(cfg, mapper=None):
             f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r}: the AVA training loader "
             "supports only 'TrainingSampler' (a reproducible, resumable shuffled stream)"
         )
-    names = [dataset_for_frame_source(n, cfg.AVA.FRAME_SOURCE) for n in cfg.DATASETS.TRAIN]
-    dataset = get_detection_dataset_dicts(names, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    dataset = get_detection_dataset_dicts(
+        cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+    )
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=True)
     sampler = ResumableTrainingSampler(len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None)
@@ -87,21 +87,29 @@ class _MarkSkipped:
         return out
 
 
-def build_ava_test_loader(cfg, dataset_name, mapper=None):
+def build_ava_test_loader(cfg, dataset, mapper=None):
     """Inference loader over one dataset: every keyframe once, in order (per process).
+
+    Args:
+        dataset: a registered dataset name (read from its registration's frame source), or a
+            list of dataset dicts made in memory (e.g. by :func:`~.datasets.load_ava_dicts`,
+            as ``tools/infer_ava.py`` does: no registration needed).
+        mapper: the clip mapper (default: ``AVADatasetMapper(cfg, is_train=False)``).
 
     Batches hold ``AVA.TEST_BATCH_SIZE`` clips; ``DATALOADER.NUM_WORKERS`` workers. A clip
     with no readable frame is left out (logged and counted; the batch is smaller, an empty
-    batch is not yielded). The data summary is logged at the end of every pass. The dataset
-    is ``dataset_name``'s twin for ``AVA.FRAME_SOURCE``.
+    batch is not yielded). The data summary is logged at the end of every pass.
     """
-    dataset = get_detection_dataset_dicts([dataset_for_frame_source(dataset_name, cfg.AVA.FRAME_SOURCE)], filter_empty=False)
+    if isinstance(dataset, str):
+        name, dicts = dataset, get_detection_dataset_dicts([dataset], filter_empty=False)
+    else:
+        name, dicts = f"{len(dataset)} keyframes", list(dataset)
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=False)
     loader = build_detection_test_loader(
-        dataset=dataset,
+        dataset=dicts,
         mapper=_MarkSkipped(mapper),
         batch_size=cfg.AVA.TEST_BATCH_SIZE,
         num_workers=cfg.DATALOADER.NUM_WORKERS,
     )
-    return IssueTrackingLoader(loader, DataIssueTracker(f"test {dataset_name}"), summary_each_pass=True)
+    return IssueTrackingLoader(loader, DataIssueTracker(f"test {name}"), summary_each_pass=True)

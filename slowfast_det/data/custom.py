@@ -9,8 +9,8 @@ registered training and validation datasets.
 * :func:`find_label_map` is how every tool finds a folder's label map: AVA's own file name
   for the version, else the one ``.pbtxt`` in ``annotations/``.
 * :func:`register_ava_folder` registers a folder's splits (``<name>_<split>`` reading frames,
-  ``<name>_<split>_video`` reading the movies; the loaders pick by ``AVA.FRAME_SOURCE``), with
-  the label map's largest id as the dataset's class range.
+  ``<name>_<split>_video`` reading the movies: name the one to use in ``DATASETS.TRAIN`` /
+  ``TEST``), with the label map's largest id as the dataset's class range.
 * :func:`check_num_classes`: the head predicts action ids ``1..MODEL.ROI_HEADS.NUM_CLASSES``;
   a label map with a larger id stops training or evaluation with what to set.
 """
@@ -23,7 +23,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import log_first_n
 
 from slowfast_det.ava.io import read_box_csv, read_label_map
-from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, dataset_for_frame_source, register_ava_dataset
+from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, register_ava_dataset
 from .frames import default_start_second
 from .video_reader import list_movies
 
@@ -180,7 +180,8 @@ def register_ava_folder(name, root, *, version="v2.2", label_map_file=None, spli
     The label map is ``label_map_file`` or :func:`find_label_map`'s; ground-truth action ids
     must lie in 1..its largest id. ``start_second`` is the second of frame 1 of the extracted
     frames (AVA's 900); the movies are read at the timestamps as movie times (their frame
-    index starts at second 0). Returns the registered names (frames ones).
+    index starts at second 0). Returns the registered names (frames ones; each movies twin is
+    the name + ``_video``).
     """
     root = os.path.abspath(os.path.expanduser(root))
     ann = os.path.join(root, "annotations")
@@ -201,7 +202,9 @@ def register_ava_folder(name, root, *, version="v2.2", label_map_file=None, spli
             register_ava_dataset(dataset, root, split, version=version, num_classes=max(ids), fps=fps,
                                  start_second=start, frame_source=source, label_map_file=label_map)
         names.append(f"{name}_{split}")
-    logger.info("registered %s from %s (label map %s, ids 1..%d)", ", ".join(names), root, label_map, max(ids))
+    videos = ", ".join(n + VIDEO_SUFFIX for n in names)
+    logger.info("registered %s from %s (label map %s, ids 1..%d); reading the movies: %s",
+                ", ".join(names), root, label_map, max(ids), videos)
     return names
 
 
@@ -213,7 +216,7 @@ def parse_folder_spec(spec):
     return name, root
 
 
-def check_num_classes(num_classes, dataset_names, frame_source="frames"):
+def check_num_classes(num_classes, dataset_names):
     """Check that the head's ``num_classes`` outputs (action ids ``1..num_classes``) cover the
     label map of every dataset (those registered with a label map that exists).
 
@@ -223,7 +226,7 @@ def check_num_classes(num_classes, dataset_names, frame_source="frames"):
     """
     largest = 0
     for name in dataset_names:
-        meta = MetadataCatalog.get(dataset_for_frame_source(name, frame_source))
+        meta = MetadataCatalog.get(name)
         path = getattr(meta, "label_map_file", None)
         if not path or not os.path.exists(path):
             continue

@@ -23,8 +23,9 @@ Built-in names, under ``$DETECTRON2_DATASETS`` (default ``./datasets``):
 ``ava_v2.2_{train,val}`` and ``ava_v2.1_{train,val}`` in ``ava/``, and
 ``synthetic_ava_{train,val}`` in ``synthetic_ava/``; each also as ``<name>_video``, which
 reads the movies ``videos/<video_id>.{mp4,mkv,webm}`` instead of the extracted frames
-(``frame_source="video"``; the loaders pick the twin ``AVA.FRAME_SOURCE`` names,
-:func:`dataset_for_frame_source`).
+(``frame_source="video"``). A dataset's registration decides its source: name the dataset
+whose registration reads the frames or movies you want (``DATASETS.TEST
+("ava_v2.2_val_video",)``). :func:`unregister_ava_dataset` removes a registration.
 """
 import functools
 import logging
@@ -53,10 +54,10 @@ __all__ = [
     "LABEL_MAP_FILES",
     "AVAMetadata",
     "clip_frame_indices",
-    "dataset_for_frame_source",
     "load_ava_dicts",
     "register_ava_dataset",
     "registered_ava_datasets",
+    "unregister_ava_dataset",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,13 +68,10 @@ LABEL_MAP_FILES = {
     "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
 }
 _EXAMPLES = 5  # problem examples kept per category in the load log
-#: Frame sources a dataset can read (``AVA.FRAME_SOURCE``).
+#: Frame sources a dataset can read (``register_ava_dataset(..., frame_source=)``).
 FRAME_SOURCES = ("frames", "video")
 #: Name suffix of the built-ins' video twins (``ava_v2.2_val_video``).
 VIDEO_SUFFIX = "_video"
-
-# name -> keyword arguments of register_ava_dataset (the datasets registered through it)
-_AVA_REGISTRATIONS = {}
 
 
 # --------------------------------------------------------------------------- metadata
@@ -131,13 +129,15 @@ def _warn(stats, examples, category, message):
         ex.append(message)
 
 
-def _index_frame_list(frame_list_file, stats, examples):
+def _index_frame_list(frame_list_file, stats, examples, rows=None):
     """video_id -> object array of frame paths (relative to frames/) indexed by frame id.
 
+    ``rows``: the frame list's rows (``read_frame_list``'s columns) instead of reading
+    ``frame_list_file``, which then only names them in messages.
     A frame id missing from the list (a gap) takes the path of the nearest listed frame and
     is counted; a duplicate or negative frame id is an error naming the file and line.
     """
-    df = read_frame_list(frame_list_file)
+    df = read_frame_list(frame_list_file) if rows is None else rows
     if len(df) == 0:
         raise AVAFormatError(frame_list_file, None, None, "the frame list has no frames")
     df = df.sort_values(["video_id", "frame_id"], kind="stable").reset_index(drop=True)
@@ -269,6 +269,7 @@ def load_ava_dicts(
     stats=None,
     frame_source="frames",
     videos_dir=None,
+    frame_list=None,
 ):
     """Read an AVA-format split into dataset dicts (one per keyframe).
 
@@ -291,6 +292,9 @@ def load_ava_dicts(
             ``<videos_dir>/<video_id>.{mp4,mkv,webm}``, read by time; no frame list needed:
             a keyframe whose movie is missing is skipped and counted, one whose movie
             header cannot be read is kept for the mapper's counted recovery).
+        frame_list: the frame list's rows made in memory (a DataFrame with the columns of
+            :func:`~slowfast_det.ava.io.read_frame_list`: video_id, frame_id, path, line)
+            instead of reading ``frame_list_file``, which then only names them in messages.
 
     Returns:
         list[dict] in (video_id, timestamp) order; the dicts of a video share one
@@ -312,12 +316,15 @@ def load_ava_dicts(
     if frame_source not in FRAME_SOURCES:
         raise ValueError(f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
     video = frame_source == "video"
-    required = (("videos folder", videos_dir),) if video else (("frame list", frame_list_file),)
+    if video:
+        required = (("videos folder", videos_dir),)
+    else:  # a frame list made in memory has no file
+        required = (("frame list", frame_list_file),) if frame_list is None else ()
     for what, path in required + (("ground-truth file", groundtruth_file),):
         if path is not None and not os.path.exists(path):
             raise FileNotFoundError(f"dataset '{name}': {what} not found: {path}")
 
-    videos = None if video else _index_frame_list(frame_list_file, stats, examples)
+    videos = None if video else _index_frame_list(frame_list_file, stats, examples, frame_list)
 
     persons, keys = {}, set()
     if groundtruth_file is not None:
@@ -450,9 +457,8 @@ def register_ava_dataset(
         fps, start_second: frame rate of the frames and the movie second of frame 0.
         frame_source: "frames" (``frames/`` and the frame list) or "video" (the movies
             ``videos/<video_id>.{mp4,mkv,webm}``, read by time with PyAV; no frame list).
-            The built-ins are registered both ways (the video twin is ``<name>_video``) and
-            the loaders pick the twin that ``AVA.FRAME_SOURCE`` asks for
-            (:func:`dataset_for_frame_source`).
+            The loaders read the dataset from this source; the built-ins are registered
+            both ways (the movies twin is ``<name>_video``).
 
     Sets the metadata: ``evaluator_type="ava"``, ``label_map_file``, ``groundtruth_file``,
     ``excluded_timestamps_file`` (None if absent), ``predicted_boxes_file`` (None if
@@ -464,13 +470,6 @@ def register_ava_dataset(
         raise ValueError(f"frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
     if label_map_file is None and version not in LABEL_MAP_FILES:
         raise ValueError(f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); pass label_map_file")
-    _AVA_REGISTRATIONS[name] = dict(
-        root=root, split=split, version=version, num_classes=num_classes, fps=fps, start_second=start_second, frames_dir=frames_dir,
-        frame_source=frame_source, videos_dir=videos_dir,
-        frame_list_file=frame_list_file, groundtruth_file=groundtruth_file,
-        predicted_boxes_file=predicted_boxes_file, excluded_timestamps_file=excluded_timestamps_file,
-        label_map_file=label_map_file,
-    )
     root = os.path.abspath(os.path.expanduser(root))
     files = dict(
         frames_dir=_resolve(root, frames_dir),
@@ -524,38 +523,23 @@ def register_ava_dataset(
     return meta
 
 
-def dataset_for_frame_source(name, frame_source):
-    """The dataset to load for ``name`` when ``AVA.FRAME_SOURCE`` is ``frame_source``.
-
-    A dataset registered with :func:`register_ava_dataset` reads one frame source. When it
-    is another one, its twin is used: ``<name>_video`` for "video", ``name`` without its
-    ``_video`` suffix for "frames" (the built-ins are registered both ways). Datasets not
-    registered through :func:`register_ava_dataset` are returned as they are.
-
-    Raises:
-        ValueError when the dataset reads the other source and has no twin.
-    """
-    if frame_source not in FRAME_SOURCES:
-        raise ValueError(f"AVA.FRAME_SOURCE {frame_source!r} is not one of {FRAME_SOURCES}")
-    reg = _AVA_REGISTRATIONS.get(name)
-    if reg is None or reg["frame_source"] == frame_source:
-        return name
-    if frame_source == "video":
-        twin = name + VIDEO_SUFFIX
-    else:
-        twin = name[: -len(VIDEO_SUFFIX)] if name.endswith(VIDEO_SUFFIX) else None
-    if twin is not None and _AVA_REGISTRATIONS.get(twin, {}).get("frame_source") == frame_source:
-        return twin
-    raise ValueError(
-        f"dataset '{name}' reads frame source {reg['frame_source']!r} and no {frame_source!r} twin "
-        f"('{twin or name + VIDEO_SUFFIX}') is registered: set AVA.FRAME_SOURCE {reg['frame_source']!r}, or "
-        f"register_ava_dataset('{twin or name + VIDEO_SUFFIX}', root, split, frame_source={frame_source!r})"
-    )
+def unregister_ava_dataset(name):
+    """Remove ``name`` from Detectron2's ``DatasetCatalog`` and ``MetadataCatalog`` (the
+    public removal for a dataset registered with :func:`register_ava_dataset`, e.g. at the
+    end of a test). A name in neither catalog is left as it is."""
+    if name in DatasetCatalog:
+        DatasetCatalog.remove(name)
+    if name in MetadataCatalog:
+        MetadataCatalog.remove(name)
 
 
 def registered_ava_datasets():
-    """Names registered through :func:`register_ava_dataset` (built-ins included)."""
-    return sorted(_AVA_REGISTRATIONS)
+    """Names registered through :func:`register_ava_dataset` (built-ins included): the
+    datasets whose metadata is an :class:`AVAMetadata`."""
+    return sorted(
+        n for n in DatasetCatalog.list()
+        if n in MetadataCatalog and isinstance(MetadataCatalog.get(n), AVAMetadata)
+    )
 
 
 def _register_builtins():

@@ -32,7 +32,8 @@ def _model_zoo_weights(name):
     """URL of the model zoo's weights for a config name, or "" when unknown.
 
     ``detectron2.model_zoo`` needs ``pkg_resources`` (setuptools < 82, pinned in
-    requirements.txt); without it the URL must be given as ``DEMO.DETECTOR_WEIGHTS``.
+    requirements.txt); without it the URL must be given as the weights
+    (``tools/demo.py --detector-weights``).
     """
     try:
         from detectron2 import model_zoo  # here: needs pkg_resources (may be absent), slow, warns
@@ -70,7 +71,8 @@ class PersonDetector:
             weights = weights or _model_zoo_weights(config_file)
             if not weights:
                 raise ValueError(
-                    f"person detector {config_file}: set DEMO.DETECTOR_WEIGHTS to its model-zoo weights (URL in "
+                    f"person detector {config_file}: pass --detector-weights, its model-zoo "
+                    "weights (URL in "
                     "detectron2's MODEL_ZOO.md, e.g. https://dl.fbaipublicfiles.com/detectron2/COCO-Detection/"
                     "faster_rcnn_R_50_FPN_3x/137849458/model_final_280758.pkl for faster_rcnn_R_50_FPN_3x)"
                 )
@@ -78,11 +80,12 @@ class PersonDetector:
             dcfg.MODEL.WEIGHTS = weights
         if not dcfg.MODEL.WEIGHTS:
             raise ValueError(
-                f"person detector {config_file}: no weights; set DEMO.DETECTOR_WEIGHTS (a path, or the model "
+                f"person detector {config_file}: no weights; pass --detector-weights (a path, or "
+                "the model "
                 "zoo URL of the config, see detectron2's MODEL_ZOO.md)"
             )
         # a URL is downloaded here, so that offline it fails with one line saying what to pass
-        dcfg.MODEL.WEIGHTS = local_weights(dcfg.MODEL.WEIGHTS, "DEMO.DETECTOR_WEIGHTS")
+        dcfg.MODEL.WEIGHTS = local_weights(dcfg.MODEL.WEIGHTS, "--detector-weights")
         dcfg.MODEL.DEVICE = device
         dcfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_thresh
         dcfg.MODEL.RETINANET.SCORE_THRESH_TEST = score_thresh

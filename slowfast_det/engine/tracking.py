@@ -55,7 +55,9 @@ class PersonTracker:
 
     def __init__(self, height, width, kind="iou", iou_thresh=0.3, max_lost=1):
         if kind not in TRACKERS:
-            raise ValueError(f"unknown tracker {kind!r} (DEMO.TRACKER); choose one of {sorted(TRACKERS)}")
+            raise ValueError(
+                f"unknown tracker {kind!r} (--tracker); choose one of {sorted(TRACKERS)}"
+            )
         self.image_size = (int(height), int(width))
         self._tracker = TRACKERS[kind](
             video_height=int(height),

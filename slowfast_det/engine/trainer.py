@@ -240,13 +240,13 @@ class AVATrainer(DefaultTrainer):
     def build_train_loader(cls, cfg):
         """The AVA training loader, after checking that ``MODEL.ROI_HEADS.NUM_CLASSES`` covers
         the training datasets' label maps (:func:`~slowfast_det.data.custom.check_num_classes`)."""
-        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.DATASETS.TRAIN, cfg.AVA.FRAME_SOURCE)
+        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.DATASETS.TRAIN)
         return build_ava_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
         """The AVA inference loader of one dataset, after the same label-map check."""
-        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, [dataset_name], cfg.AVA.FRAME_SOURCE)
+        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, [dataset_name])
         return build_ava_test_loader(cfg, dataset_name)
 
     @classmethod

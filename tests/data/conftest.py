@@ -18,8 +18,6 @@ def fresh_ava_root(tmp_path):
 @pytest.fixture
 def registered(request):
     """Register datasets for a test and remove them afterwards: registered(name, root, split, **kw)."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     from slowfast_det.data import datasets
 
     names = []
@@ -30,8 +28,4 @@ def registered(request):
 
     yield _register
     for n in names:
-        if n in DatasetCatalog:
-            DatasetCatalog.remove(n)
-        if n in MetadataCatalog:
-            MetadataCatalog.remove(n)
-        datasets._AVA_REGISTRATIONS.pop(n, None)
+        datasets.unregister_ava_dataset(n)

@@ -3,7 +3,7 @@ NUM_CLASSES / label-map agreement (the whole workflow: tests/engine/test_custom_
 import logging
 
 import pytest
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import MetadataCatalog
 
 from slowfast_det.ava.errors import AVAFormatError
 from slowfast_det.data.custom import (
@@ -14,7 +14,7 @@ from slowfast_det.data.custom import (
     parse_folder_spec,
     register_ava_folder,
 )
-from slowfast_det.data.datasets import dataset_for_frame_source
+from slowfast_det.data.datasets import unregister_ava_dataset
 
 LABEL_MAP = 'item { name: "stand" id: 4 }\nitem { name: "walk" id: 12 }\nitem { name: "carry" id: 91 }\n'
 CSV = """\
@@ -90,22 +90,23 @@ def test_find_label_map(tmp_path):
 def test_register_folder_and_num_classes_check(user, caplog):
     make_ava_folder(user / "movies", user / "gt.csv", user / "labels.pbtxt", user / "my_ava", val_videos=["c"])
     assert register_ava_folder("_custom_t", str(user / "my_ava")) == ["_custom_t_train", "_custom_t_val"]
-    assert dataset_for_frame_source("_custom_t_val", "video") == "_custom_t_val_video"
+    assert MetadataCatalog.get("_custom_t_val_video").frame_source == "video"
+    assert MetadataCatalog.get("_custom_t_val").frame_source == "frames"
     meta = MetadataCatalog.get("_custom_t_val_video")
     assert meta.evaluated_ids == [4, 12, 91] and meta.action_names[91] == "carry" and meta.start_second == 0
     assert MetadataCatalog.get("_custom_t_val").start_second == 900  # extracted frames: AVA's frame origin
-    with pytest.raises(CustomDatasetError, match=r"labels.pbtxt: the label map of dataset '_custom_t_train' has action "
-                                                 r"id 91, but MODEL.ROI_HEADS.NUM_CLASSES is 80 .*: set "
-                                                 r"MODEL.ROI_HEADS.NUM_CLASSES 91"):
-        check_num_classes(80, ["_custom_t_train"], "video")
-    check_num_classes(91, ["_custom_t_train", "_custom_t_val"], "video")
+    with pytest.raises(CustomDatasetError,
+                       match=r"labels.pbtxt: the label map of dataset '_custom_t_train_video' has "
+                             r"action id 91, but MODEL.ROI_HEADS.NUM_CLASSES is 80 .*: set "
+                             r"MODEL.ROI_HEADS.NUM_CLASSES 91"):
+        check_num_classes(80, ["_custom_t_train_video"])
+    check_num_classes(91, ["_custom_t_train_video", "_custom_t_val_video"])
     with caplog.at_level(logging.WARNING, logger="slowfast_det.data.custom"):
-        check_num_classes(100, ["_custom_t_val"], "frames")
+        check_num_classes(100, ["_custom_t_val"])
     assert "outputs 92..100 are trained as negatives and never evaluated" in caplog.text
     for name in ("_custom_t_train", "_custom_t_val"):
         for n in (name, name + "_video"):
-            DatasetCatalog.remove(n)
-            MetadataCatalog.remove(n)
+            unregister_ava_dataset(n)
 
 
 def test_folder_spec():

@@ -19,7 +19,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 from movie_helpers import image_index, index_image, load_prepare_ava, write_movie
 
@@ -243,8 +243,7 @@ def test_video_dataset_registration(movies, tmp_path, registered):
     root = write_video_root(tmp_path / "ava", movies)
     registered("_vid_train", str(root), "train", frame_source="video", start_second=START)
     stats = Counter()
-    reg = ds_mod._AVA_REGISTRATIONS["_vid_train"]
-    assert reg["frame_source"] == "video"
+    assert MetadataCatalog.get("_vid_train").frame_source == "video"
     dicts = DatasetCatalog.get("_vid_train")
     by_id = {d["image_id"]: d for d in dicts}
     assert sorted(by_id) == ["junk,0002", "m25,0003", "m30,0002"]  # gone: no movie; m30,0009: after its end
@@ -259,13 +258,27 @@ def test_video_dataset_registration(movies, tmp_path, registered):
     assert stats["videos_unreadable_header"] == 1
 
 
-def test_frame_source_twins(registered, tmp_path):
-    assert ds_mod.dataset_for_frame_source("ava_v2.2_val", "video") == "ava_v2.2_val_video"
-    assert ds_mod.dataset_for_frame_source("ava_v2.2_val_video", "frames") == "ava_v2.2_val"
-    assert ds_mod.dataset_for_frame_source("ava_v2.2_val", "frames") == "ava_v2.2_val"
+def test_the_registration_decides_the_source(registered, tmp_path):
+    """The built-ins are registered both ways; a name reads its own source, no config key
+    renames it; public removal; an old config's AVA.FRAME_SOURCE names what to do instead."""
+    from slowfast_det.config import load_slowfast_cfg
+
+    assert MetadataCatalog.get("ava_v2.2_val").frame_source == "frames"
+    assert MetadataCatalog.get("ava_v2.2_val_video").frame_source == "video"
+    names = set(ds_mod.registered_ava_datasets())
+    assert {"ava_v2.2_val", "ava_v2.2_val_video", "synthetic_ava_train_video"} <= names
     registered("_only_frames", str(tmp_path), "val")
-    with pytest.raises(ValueError, match="no 'video' twin"):
-        ds_mod.dataset_for_frame_source("_only_frames", "video")
-    assert ds_mod.dataset_for_frame_source("not_an_ava_dataset", "video") == "not_an_ava_dataset"
-    with pytest.raises(ValueError, match="AVA.FRAME_SOURCE"):
-        ds_mod.dataset_for_frame_source("ava_v2.2_val", "jpeg")
+    assert "_only_frames" in ds_mod.registered_ava_datasets()
+    assert "_only_frames_video" not in DatasetCatalog
+    ds_mod.unregister_ava_dataset("_only_frames")
+    assert "_only_frames" not in DatasetCatalog and "_only_frames" not in MetadataCatalog.list()
+    assert "_only_frames" not in ds_mod.registered_ava_datasets()
+    ds_mod.unregister_ava_dataset("_only_frames")  # a name not registered: nothing to do
+    config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "synthetic",
+                          "SLOWFAST_synthetic.yaml")
+    with pytest.raises(KeyError, match=r"AVA.FRAME_SOURCE .*DATASETS.TRAIN / DATASETS.TEST.*"
+                                       r"ava_v2.2_val_video"):
+        load_slowfast_cfg(config, ["AVA.FRAME_SOURCE", "video"])
+    with pytest.raises(ValueError, match="frame_source 'jpeg' is not one of"):
+        ds_mod.register_ava_dataset("_jpeg", str(tmp_path), "val", frame_source="jpeg")
+    assert "_jpeg" not in DatasetCatalog

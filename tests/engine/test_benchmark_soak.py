@@ -8,8 +8,6 @@ from benchmarks import soak as benchmark_soak
 
 
 def test_soak_reports_start_and_end_rss_of_main_and_workers(tmp_path):
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     from slowfast_det.data import datasets
 
     root = make_tiny_ava(tmp_path / "ava")
@@ -21,9 +19,7 @@ def test_soak_reports_start_and_end_rss_of_main_and_workers(tmp_path):
         args = parser.parse_args(["--config-file", cfg_file, "--epochs", "3", "--workers", "2", "--max-growth-mb", "1000"])
         rows = {name: value for name, value, _ in benchmark_soak.main(args)}
     finally:
-        DatasetCatalog.remove("_soak_train")
-        MetadataCatalog.remove("_soak_train")
-        datasets._AVA_REGISTRATIONS.pop("_soak_train", None)
+        datasets.unregister_ava_dataset("_soak_train")
     assert rows["batches per epoch"] == 3 and rows["DataLoader workers"] == 2
     for key in ("main RSS start (after epoch 1)", "main RSS end", "workers RSS start (sum)", "workers RSS end (sum)"):
         assert rows[key] > 10.0, key

@@ -182,7 +182,7 @@ def test_4_to_6_train_from_converted_kinetics_weights_and_evaluate(workflow, tmp
     cfg = [
         "--config-file", os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
         "--register-ava", f"my={w['my_ava']}",
-        "DATASETS.TRAIN", "('my_train',)", "DATASETS.TEST", "('my_val',)", "AVA.FRAME_SOURCE", "video",
+        "DATASETS.TRAIN", "('my_train_video',)", "DATASETS.TEST", "('my_val_video',)",
         "MODEL.WEIGHTS", weights, "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8", "MODEL.SLOWFAST.STEM_OUT_CHANNELS", "8",
         "MODEL.SLOWFAST.BETA_INV", "8", "MODEL.SLOWFAST.FUSION_KERNEL_SZ", "7", "MODEL.ROI_ACTION_HEAD.ALIGNED", "False",
         "INPUT.NUM_FRAMES", "8", "INPUT.SAMPLING_RATE", "4", "INPUT.TRAIN_JITTER_SCALES", "[48, 48]",
@@ -203,7 +203,7 @@ def test_4_to_6_train_from_converted_kinetics_weights_and_evaluate(workflow, tmp
     assert "registered my_train, my_val" in log
     mAP = json.loads((tmp_path / "run" / "final_metrics.json").read_text())["frame-mAP@0.5IOU"]
     assert proc.stdout.strip().splitlines()[-1] == f"frame-mAP@0.5IOU: {mAP:.4f}"
-    inference = tmp_path / "run" / "inference" / "my_val"
+    inference = tmp_path / "run" / "inference" / "my_val_video"
     ours = json.loads((inference / "ava_eval.json").read_text())
     # the user's 3 classes, by their ids and names, and no AVA action groups (ids beyond 80)
     assert {k: v["name"] for k, v in ours["per_class"].items()} == {"4": "stand", "12": "walk left", "91": "carry bag"}

@@ -23,8 +23,6 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def ava(tmp_path_factory):
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     from slowfast_det.data import datasets
 
     root = make_tiny_ava(tmp_path_factory.mktemp("nonfinite") / "ava")
@@ -32,9 +30,7 @@ def ava(tmp_path_factory):
     datasets.register_ava_dataset(VAL, root, "val")
     yield root
     for name in (TRAIN, VAL):
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
-        datasets._AVA_REGISTRATIONS.pop(name, None)
+        datasets.unregister_ava_dataset(name)
 
 
 def _trainer(out, bad_iter, value=float("nan"), **overrides):

@@ -1,4 +1,4 @@
-"""Training and evaluating from the movies (``AVA.FRAME_SOURCE video``) equals the frames run.
+"""Training and evaluating from the movies (the ``_video`` datasets) equals the frames run.
 
 The tiny AVA folder of ``tiny_ava_run`` (JPEG frames) gets ``videos/<vid>.mkv`` made from
 the same frames, losslessly (``libx264rgb`` at qp 0: RGB kept exactly), at 30 fps from movie
@@ -79,7 +79,8 @@ def runs(datasets, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runs")
     out = {}
     for source in ("frames", "video"):
-        cfg = tiny_cfg(tmp / source, **{"AVA.FRAME_SOURCE": source})
+        suffix = "_video" if source == "video" else ""
+        cfg = tiny_cfg(tmp / source, train="ava_v2.2_train" + suffix, test="ava_v2.2_val" + suffix)
         proc = run_train(write_cfg(cfg, tmp / f"{source}.yaml"), datasets)
         out[source] = tmp / source, proc.stdout
     return out
@@ -90,12 +91,15 @@ def test_train_and_eval_from_movies_equal_frames(runs):
     assert "_video'" not in runs["frames"][1]
     (fo, _), (vo, _) = runs["frames"], runs["video"]
     assert max_weight_diff(load_weights(fo / "model_final.pth"), load_weights(vo / "model_final.pth")) == 0
-    det = os.path.join("inference", "ava_v2.2_val", "ava_detections.csv")
-    with open(fo / det) as f_frames, open(vo / det) as f_video:
+    det = os.path.join("inference", "ava_v2.2_val{}", "ava_detections.csv")
+    with open(fo / det.format("")) as f_frames, open(vo / det.format("_video")) as f_video:
         rows = f_frames.read()
         assert rows and rows == f_video.read()
     maps = [json.load(open(o / "final_metrics.json")) for o in (fo, vo)]
-    assert maps[0] == maps[1]
+    # the same metrics, under each run's dataset name
+    assert maps[1]["datasets"] == {"ava_v2.2_val_video": maps[0]["datasets"]["ava_v2.2_val"]}
+    assert maps[0]["frame-mAP@0.5IOU"] == maps[1]["frame-mAP@0.5IOU"]
+    assert len(maps[0]) == len(maps[1]) == 2
 
 
 def test_lossy_movies_within_the_first_order_bound(datasets, runs, tmp_path):

@@ -2,6 +2,7 @@
 import json
 import logging
 
+import numpy as np
 import pytest
 import torch
 from ava_eval_cases import A, B, gt_row, write_csv, write_labelmap
@@ -163,3 +164,56 @@ def test_trainer_evaluator_follows_the_config(dataset, cfg):
     ev.evaluate()
     saved = json.loads((tmp / "t" / "ava_eval.json").read_text())
     assert saved["capacity"] == 1 and saved["keys_absent_from_groundtruth"]["rule"] == "ignore"
+
+
+@pytest.mark.parametrize("capacity,rule", [(50, "false-positive"), (3, "ignore")])
+def test_in_memory_metric_equals_rescoring_the_written_csv(tmp_path, capacity, rule):
+    """The evaluator scores its predictions in memory; the detections CSV it writes, scored
+    from the file (what tools/eval_ava.py does), gives the same mAP, APs and counts: random
+    boxes in float64 (rounded in the file), tied float32 scores, sub-second keys, a key absent
+    from the ground truth, a repeated keyframe."""
+    rng = np.random.default_rng(0)
+    ids = [1, 3, 5]
+    lm = write_labelmap(tmp_path / "lm.pbtxt", ids, {1: "a", 3: "b", 5: "c"})
+    # v3: not in the ground truth
+    keys = [("v1", 902), ("v1", 902.5), ("v1", 903), ("v2", 902), ("v3", 905)]
+    gt_rows, people = [], {}
+    for vid, ts in keys[:4]:
+        for p in range(3):
+            x, y = rng.uniform(0, 0.5, 2)
+            people.setdefault((vid, ts), []).append([x * W, y * H, (x + 0.4) * W, (y + 0.45) * H])
+            text = f"{ts:06.1f}" if ts % 1 else f"{ts:04d}"
+            gt_rows.append(gt_row(vid, text, (x, y, x + 0.4, y + 0.45), int(rng.choice(ids)), p))
+    gt = write_csv(tmp_path / "gt.csv", gt_rows)
+    name = f"_mem_eval_{capacity}"
+    names = {1: "a", 3: "b", 5: "c"}
+    MetadataCatalog.get(name).set(evaluator_type="ava", label_map_file=lm, groundtruth_file=gt,
+                                  excluded_timestamps_file=None, action_names=names,
+                                  evaluated_ids=ids)
+    try:
+        ev = AVAEvaluator(name, output_dir=str(tmp_path / "out"), capacity=capacity, plots=False,
+                          distributed=False, keys_absent_from_groundtruth=rule)
+        ev.reset()
+        for vid, ts in keys + keys[:1]:
+            r = 4
+            inst = Instances((H, W))
+            xy = rng.uniform(0, 0.6, (r, 2)) * [W, H]
+            boxes = np.concatenate([xy, xy + rng.uniform(0.05, 0.4, (r, 2)) * [W, H]], axis=1)
+            if (vid, ts) in people:  # two boxes near people: IoU about 0.5 to 1
+                boxes[:2] = np.asarray(people[vid, ts])[:2] + rng.uniform(-3, 3, (2, 4))
+            inst.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32))
+            scores = rng.choice([0.1, 0.25, 0.5, 0.75], (r, 6)) + rng.uniform(0, 1e-7, (r, 6))
+            inst.scores = torch.tensor(scores, dtype=torch.float32)
+            inst.scores[:, 2] = 0.5  # ties across keyframes and boxes
+            inp = {"video_id": vid, "timestamp": ts, "height": H, "width": W}
+            ev.process([inp], [{"instances": inst}])
+        res = ev.evaluate()["ava"]
+        saved = json.loads((tmp_path / "out" / "ava_eval.json").read_text())
+    finally:
+        MetadataCatalog.remove(name)
+    csv = str(tmp_path / "out" / "ava_detections.csv")
+    again, _ = evaluate_files(lm, gt, csv, capacity=capacity, keys_absent_from_groundtruth=rule)
+    assert res[FRAME_MAP_KEY] == again.mAP and 0 < again.mAP < 1
+    assert saved == json.loads(json.dumps(again.to_json_dict(names)))
+    assert saved["counts"]["det_rows_unknown_video"] == min(capacity, 4 * 3)
+    assert saved["counts"]["det_rows"] == 5 * 4 * 3

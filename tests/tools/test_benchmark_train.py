@@ -28,16 +28,12 @@ def test_iteration_metrics_pairs_time_and_data_time_by_iteration():
 
 @pytest.fixture
 def tiny_train_set(tmp_path):
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     from slowfast_det.data import datasets
 
     name = "benchmark_train_tiny"
     datasets.register_ava_dataset(name, make_ava_root(tmp_path / "ava"), "train")
     yield name
-    DatasetCatalog.remove(name)
-    MetadataCatalog.remove(name)
-    datasets._AVA_REGISTRATIONS.pop(name, None)
+    datasets.unregister_ava_dataset(name)
 
 
 def test_benchmark_train_tiny(tmp_path, tiny_train_set):

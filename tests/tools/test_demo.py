@@ -48,7 +48,7 @@ other,0001,0.1,0.1,0.2,0.2,,0.99
 PERSONS = {0: 2, 1: 1, 2: 0, 3: 0}
 
 
-def tiny_cfg_file(cfg, path, **demo):
+def tiny_cfg_file(cfg, path):
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.SLOWFAST.STAGE_BLOCKS = [1, 1, 1, 1]
     cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
@@ -57,11 +57,13 @@ def tiny_cfg_file(cfg, path, **demo):
     cfg.INPUT.NUM_FRAMES = 8
     cfg.INPUT.SAMPLING_RATE = 2
     cfg.INPUT.TEST_SIZE = 48
-    cfg.DEMO.MIN_OUTPUT_SIZE = 96
-    for k, v in demo.items():
-        setattr(cfg.DEMO, k, v)
     path.write_text(cfg.dump())
     return str(path)
+
+
+def tiny_demo_argv(cfg, path, *flags):
+    """``--config-file`` of :func:`tiny_cfg_file`, output short side 96, and ``flags``."""
+    return ["--config-file", tiny_cfg_file(cfg, path), "--min-output-size", "96", *flags]
 
 
 def count_frames(path):
@@ -83,10 +85,10 @@ def test_demo_end_to_end(cfg, tmp_path):
     out = tmp_path / "out" / "annotated.mp4"
     torch.manual_seed(0)
     stats = demo.main(
-        ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
+        [*tiny_demo_argv(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
          "--output", str(out), "--boxes", str(boxes), "--no-progress", "--snapshot", "1.0", "--allow-random-weights"]
     )
-    # every input frame is written once, upscaled to a short side of DEMO.MIN_OUTPUT_SIZE
+    # every input frame is written once, upscaled to a short side of --min-output-size
     assert count_frames(out) == (NUM_VIDEO_FRAMES, (96, 128, 3))
     assert stats["frames"] == NUM_VIDEO_FRAMES and stats["keyframes"] == 4 and stats["persons"] == 3
     assert stats["fps"] > 0
@@ -118,6 +120,7 @@ def test_demo_detector_scores_and_label_map(cfg, tmp_path):
     from detectron2.config import get_cfg
 
     from slowfast_det.config import add_slowfast_config
+    from slowfast_det.engine.demo_runner import DemoOptions
 
     video = tmp_path / "v.mp4"
     write_video(video, n=40)
@@ -125,7 +128,8 @@ def test_demo_detector_scores_and_label_map(cfg, tmp_path):
     label_map.write_text('item {\n  name: "stand"\n  id: 2\n}\nitem {\n  name: "wave"\n  id: 4\n}\n')
     c = get_cfg()
     add_slowfast_config(c)
-    c.merge_from_file(tiny_cfg_file(cfg, tmp_path / "cfg.yaml", LABEL_MAP=str(label_map)))
+    c.merge_from_file(tiny_cfg_file(cfg, tmp_path / "cfg.yaml"))
+    options = DemoOptions(label_map=str(label_map), min_output_size=96)
     seen = []
 
     def detector(frame):
@@ -133,7 +137,8 @@ def test_demo_detector_scores_and_label_map(cfg, tmp_path):
         return np.array([[2.0, 4.0, 30.0, 46.0], [20.0, 0.0, 60.0, 40.0]], np.float32), np.array([0.99, 0.9], np.float32)
 
     torch.manual_seed(0)
-    runner = VideoActionDemo(c, predictor=ActionPredictor(c, allow_random_weights=True), detector=detector)
+    predictor = ActionPredictor(c, allow_random_weights=True)
+    runner = VideoActionDemo(c, predictor=predictor, detector=detector, options=options)
     stats = runner.run(str(video), str(tmp_path / "o.mp4"), str(tmp_path / "o.csv"), progress=False)
     assert seen == [(H, W, 3)] * 2  # keyframes 0 and 1 (frame 30) of a 40-frame video
     rows = read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows
@@ -270,7 +275,7 @@ def test_demo_refuses_random_weights_and_takes_dash_ids(cfg, tmp_path, caplog):
     video, boxes = tmp_path / "movie.mp4", tmp_path / "boxes.csv"
     write_video(video, n=35)
     boxes.write_text(BOXES_CSV.replace("clip,", "-5KQ66BBWC4,"))
-    argv = ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
+    argv = [*tiny_demo_argv(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
             "--output", str(tmp_path / "o.mp4"), "--boxes", str(boxes), "--no-progress"]
     with pytest.raises(SystemExit, match=r"demo: MODEL.WEIGHTS is empty.*--allow-random-weights"):
         demo.main(argv)
@@ -285,6 +290,39 @@ def test_demo_refuses_random_weights_and_takes_dash_ids(cfg, tmp_path, caplog):
         logger.removeHandler(caplog.handler)
     assert stats["persons"] == 3
     assert set(read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows["video_id"]) == {"-5KQ66BBWC4"}
-    assert "labels read 'action N'; set DEMO.LABEL_MAP" in caplog.text
+    assert "labels read 'action N'; pass --label-map" in caplog.text
     assert demo.get_parser().parse_args(["--config-file", "c", "--input", "i", "--output", "o",
                                          "--video-id=-5KQ66BBWC4"]).video_id == "-5KQ66BBWC4"
+
+
+def test_demo_options_are_flags_with_the_defaults(tmp_path):
+    """Every DemoOptions field is a documented tools/demo.py flag with the field's default; an
+    old config's DEMO.* key stops with the flag to use instead."""
+    import dataclasses
+
+    from slowfast_det.config import load_slowfast_cfg
+    from slowfast_det.engine.demo_runner import DemoOptions
+
+    parser = demo.get_parser()
+    args = parser.parse_args(["--config-file", "c", "--input", "i", "--output", "o"])
+    assert DemoOptions.from_namespace(args) == DemoOptions()
+    help_text = " ".join(parser.format_help().split())
+    for field in dataclasses.fields(DemoOptions):
+        flag = "--" + field.name.replace("_", "-")
+        assert flag in help_text, flag
+    args = parser.parse_args(["--config-file", "c", "--input", "i", "--output", "o", "--tracker",
+                              "none", "--top-k", "5", "--label-map", "l.pbtxt", "MODEL.WEIGHTS",
+                              "w.pth"])
+    options = DemoOptions.from_namespace(args)
+    assert (options.tracking, options.top_k, options.label_map) == (False, 5, "l.pbtxt")
+    assert args.opts == ["MODEL.WEIGHTS", "w.pth"]
+    with pytest.raises(ValueError, match="unknown tracker 'sort'"):
+        DemoOptions(tracker="sort")
+    config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "synthetic",
+                          "SLOWFAST_synthetic.yaml")
+    with pytest.raises(KeyError, match="DEMO.TOP_K was renamed to tools/demo.py --top-k"):
+        load_slowfast_cfg(config, ["DEMO.TOP_K", "5"])
+    old = tmp_path / "old.yaml"
+    old.write_text(f"_BASE_: {os.path.abspath(config)}\nDEMO:\n  LABEL_MAP: l.pbtxt\n")
+    with pytest.raises(KeyError, match="DEMO was renamed to tools/demo.py's flags"):
+        load_slowfast_cfg(str(old))

@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 import pytest
-from test_demo import BOXES_CSV, K, demo, tiny_cfg_file, write_video  # tools/demo.py, via test_demo
+from test_demo import BOXES_CSV, K, demo, tiny_demo_argv, write_video  # tools/demo.py
 
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.engine.keyframe_clips import TRAINING_FPS, clip_indices, fps_warning, iter_keyframe_clips
@@ -61,30 +61,30 @@ def run_demo(cfg, tmp_path, *opts):
     write_video(video)
     boxes.write_text(BOXES_CSV)
     return demo.main(
-        ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
+        [*tiny_demo_argv(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
          "--output", str(tmp_path / "o.mp4"), "--boxes", str(boxes), "--no-progress", *opts],
         predictor=CountingPredictor(),
     )
 
 
 def test_demo_writes_track_ids_and_smooths_on_request(cfg, tmp_path):
-    stats = run_demo(cfg, tmp_path, "DEMO.ACTION_SCORE_THRESH", "0.05")
+    stats = run_demo(cfg, tmp_path, "--action-score-thresh", "0.05")
     persons = read_box_csv(str(tmp_path / "o_persons.csv"), kind="proposals").rows
     # keyframe 0: two people (ids 0, 1); keyframe 1: the first one moved a little (id 0)
     at0, at1 = persons[persons["timestamp"] == 0], persons[persons["timestamp"] == 1]
     assert sorted(set(at0["last"].astype(int))) == [0, 1] and set(at1["last"].astype(int)) == {0}
     assert (at0["action_id"] == -1).all()  # scores 0.0 < 0.05: nothing drawn, one row per person
-    assert sorted(at1["action_id"]) == [1, 2, 3]  # 0.1 >= 0.05: the top 3 (DEMO.TOP_K)
+    assert sorted(at1["action_id"]) == [1, 2, 3]  # 0.1 >= 0.05: the top 3 (--top-k)
     assert stats["tracks"] == 2
     raw = read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows
     np.testing.assert_allclose(raw[raw["timestamp"] == 1]["last"], 0.1, rtol=1e-6)
-    # DEMO.SMOOTH_SCORES_OVER 2: keyframe 1's person 0 has the mean of its 0.0 and 0.1
-    run_demo(cfg, tmp_path, "DEMO.SMOOTH_SCORES_OVER", "2")
+    # --smooth-scores-over 2: keyframe 1's person 0 has the mean of its 0.0 and 0.1
+    run_demo(cfg, tmp_path, "--smooth-scores-over", "2")
     smoothed = read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows
     np.testing.assert_allclose(smoothed[smoothed["timestamp"] == 1]["last"], 0.05, rtol=1e-6)
     # no tracker: no ids, no persons CSV
     (tmp_path / "o_persons.csv").unlink()
-    stats = run_demo(cfg, tmp_path, "DEMO.TRACKER", "")
+    stats = run_demo(cfg, tmp_path, "--tracker", "none")
     assert "tracks" not in stats and not (tmp_path / "o_persons.csv").exists()
 
 
@@ -117,7 +117,7 @@ def test_fps_warning_outside_24_to_60(cfg, tmp_path, caplog):
     logger.addHandler(caplog.handler)
     try:
         stats = demo.main(
-            ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video), "--output",
+            [*tiny_demo_argv(cfg, tmp_path / "cfg.yaml"), "--input", str(video), "--output",
              str(tmp_path / "o.mp4"), "--boxes", str(tmp_path / "b.csv"), "--no-progress"],
             predictor=CountingPredictor(),
         )
