@@ -7,11 +7,10 @@ import time
 import cv2
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data.build import trivial_batch_collator
 from detectron2.data.common import DatasetFromList, MapDataset
 
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.data import mapper as mapper_mod
 from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
 from slowfast_det.data.decode import read_frame
@@ -42,13 +41,14 @@ class Scene:
 
 def loader_cfg(args):
     """The config of a loader case: clip length and sizes from the benchmark's arguments."""
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = args.num_frames, args.sampling_rate
-    cfg.INPUT.TEST_SIZE = args.test_size
-    cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE = list(args.train_jitter), args.train_crop
-    cfg.AVA.DETECTION_SCORE_THRESH = 0.5
-    return cfg
+    return load_slowfast_cfg(freeze=False, values={
+        "INPUT.NUM_FRAMES": args.num_frames,
+        "INPUT.SAMPLING_RATE": args.sampling_rate,
+        "INPUT.TEST_SIZE": args.test_size,
+        "INPUT.TRAIN_JITTER_SCALES": list(args.train_jitter),
+        "INPUT.TRAIN_CROP_SIZE": args.train_crop,
+        "AVA.DETECTION_SCORE_THRESH": 0.5,
+    })
 
 
 def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, quality, seed=0):

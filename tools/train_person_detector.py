@@ -18,7 +18,6 @@ The last line printed is ``person box AP: <AP> (AP50 <AP50>)``; the trained weig
 import os
 import time
 
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.evaluation import COCOEvaluator
@@ -26,6 +25,7 @@ from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
 import slowfast_det  # noqa: F401  (registers the AVA datasets)
+from slowfast_det.config import load_slowfast_cfg
 
 SUFFIX = "_person"
 
@@ -105,14 +105,9 @@ class PersonDetectorTrainer(DefaultTrainer):
 
 
 def setup(args):
-    import torch
-
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
+    """The detector's plain Detectron2 config (the one builder, without the slowfast_det keys),
+    then Detectron2's ``default_setup`` (output folder, logging, seed), as tools/train_ava.py."""
+    cfg = load_slowfast_cfg(args.config_file, args.opts, slowfast_keys=False)
     default_setup(cfg, args)
     return cfg
 

@@ -115,17 +115,13 @@ def test_demo_end_to_end(cfg, tmp_path):
 def test_demo_detector_scores_and_label_map(cfg, tmp_path):
     """People from a detector callable; the CSV holds the predictor's scores for the label
     map's classes, in the evaluator's format."""
-    from detectron2.config import get_cfg
-
-    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.config import load_slowfast_cfg
 
     video = tmp_path / "v.mp4"
     write_video(video, n=40)
     label_map = tmp_path / "labels.pbtxt"
     label_map.write_text('item {\n  name: "stand"\n  id: 2\n}\nitem {\n  name: "wave"\n  id: 4\n}\n')
-    c = get_cfg()
-    add_slowfast_config(c)
-    c.merge_from_file(tiny_cfg_file(cfg, tmp_path / "cfg.yaml", LABEL_MAP=str(label_map)))
+    c = load_slowfast_cfg(tiny_cfg_file(cfg, tmp_path / "cfg.yaml", LABEL_MAP=str(label_map)), freeze=False)
     seen = []
 
     def detector(frame):
