@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 
 import numpy as np
 
@@ -175,16 +174,13 @@ def keyframe_result(sample, instances, class_ids):
 
 
 def results_csv_text(keyframes, class_ids):
-    """CSV text of keyframe results in the evaluator's format, written by the evaluator's own
-    writer (:func:`~slowfast_det.ava.files.write_detections_csv`): rows
+    """CSV text of keyframe results in the evaluator's format, from the evaluator's own rows
+    and writer (:func:`~slowfast_det.ava.files.detection_tables`,
+    :func:`~slowfast_det.ava.files.box_csv_text`): rows
     ``video_id,timestamp,x1,y1,x2,y2,action_id,score``, keyframes sorted by (video, time)."""
-    from slowfast_det.ava.files import write_detections_csv
+    from slowfast_det.ava.files import box_csv_text, detection_tables
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "results.csv")
-        write_detections_csv(keyframes, class_ids, path)
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+    return "".join(box_csv_text(t) for t in detection_tables(keyframes, class_ids))
 
 
 class PendingCommit:
