@@ -83,7 +83,9 @@ def main(args):
     if not os.path.isdir("/proc/self"):
         raise SystemExit("the soak benchmark reads /proc (Linux only)")
     torch.set_num_threads(1)
-    cfg = load_slowfast_cfg(args.config_file, args.opts, values={"DATALOADER.NUM_WORKERS": args.workers})
+    cfg = load_slowfast_cfg(
+        args.config_file, args.opts, values={"DATALOADER.NUM_WORKERS": args.workers}
+    )
     prepare_data(cfg)
 
     loader = build_ava_train_loader(cfg)

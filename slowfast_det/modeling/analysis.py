@@ -25,7 +25,14 @@ from fvcore.nn.jit_handles import (
 
 from slowfast_det.modeling.preprocess import split_pathways
 
-__all__ = ["COUNTED_OPS", "CLASSIFICATION_TRUNK", "analyze", "make_boxes", "make_clip", "trunk_input"]
+__all__ = [
+    "COUNTED_OPS",
+    "CLASSIFICATION_TRUNK",
+    "analyze",
+    "make_boxes",
+    "make_clip",
+    "trunk_input",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +50,10 @@ COUNTED_OPS = {
 
 # The config values of the Kinetics classification trunk (res5 stride 2, no dilation), which
 # ``analyze(..., classification_trunk=True)`` counts; the caller builds the config with them.
-CLASSIFICATION_TRUNK = {"MODEL.SLOWFAST.SPATIAL_STRIDES": [1, 2, 2, 2], "MODEL.SLOWFAST.SPATIAL_DILATIONS": [1, 1, 1, 1]}
+CLASSIFICATION_TRUNK = {
+    "MODEL.SLOWFAST.SPATIAL_STRIDES": [1, 2, 2, 2],
+    "MODEL.SLOWFAST.SPATIAL_DILATIONS": [1, 1, 1, 1],
+}
 
 
 def make_clip(cfg, t: int, h: int, w: int) -> torch.Tensor:

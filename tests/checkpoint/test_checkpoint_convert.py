@@ -172,10 +172,17 @@ def test_pytorchvideo_roundtrip_real_model(tmp_path, convert_cli):
     src, dst = tmp_path / "ptv.pyth", tmp_path / "ours.pth"
     torch.save({"model_state": ref.state_dict()}, src)
     assert convert_cli(["--from", "pytorchvideo", str(src), str(dst)]) == 0
-    cfg = load_slowfast_cfg(freeze=False, values={
-        "MODEL.DEVICE": "cpu", "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1], "MODEL.SLOWFAST.WIDTH_PER_GROUP": 8,
-        "MODEL.SLOWFAST.STEM_OUT_CHANNELS": 8, "MODEL.ROI_HEADS.NUM_CLASSES": 5, "MODEL.ROI_ACTION_HEAD.ALIGNED": False,
-    })
+    cfg = load_slowfast_cfg(
+        freeze=False,
+        values={
+            "MODEL.DEVICE": "cpu",
+            "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1],
+            "MODEL.SLOWFAST.WIDTH_PER_GROUP": 8,
+            "MODEL.SLOWFAST.STEM_OUT_CHANNELS": 8,
+            "MODEL.ROI_HEADS.NUM_CLASSES": 5,
+            "MODEL.ROI_ACTION_HEAD.ALIGNED": False,
+        },
+    )
     model = load(build_model(cfg).eval(), dst)
     converted = torch.load(dst, weights_only=True)
     assert converted["matching_heuristics"] is False and "pytorchvideo" in converted["__author__"]

@@ -47,8 +47,9 @@ def _all_cases(tmp_path):
     add(engine)
     for arch in ("slowfast", "slow"):
         for size in (32, 45, 64):
-            add(tiny_cfg(tmp_path, **MODEL_TESTS_TINY, **{"MODEL.SLOWFAST.BETA_INV": 8, "MODEL.SLOWFAST.ARCH": arch,
-                                                         "INPUT.TRAIN_CROP_SIZE": size, "INPUT.TEST_SIZE": size}))
+            extra = {"MODEL.SLOWFAST.BETA_INV": 8, "MODEL.SLOWFAST.ARCH": arch,
+                     "INPUT.TRAIN_CROP_SIZE": size, "INPUT.TEST_SIZE": size}
+            add(tiny_cfg(tmp_path, **MODEL_TESTS_TINY, **extra))
     return cases
 
 

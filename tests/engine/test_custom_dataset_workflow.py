@@ -73,10 +73,12 @@ def train_synthetic_detector(src_root, out_dir):
     tool = load_tool("train_person_detector")
     register_ava_dataset("_workflow_detector_train", str(src_root), "train", num_classes=9)
     tool.register_person_datasets(["_workflow_detector_train_person"])
-    cfg = load_slowfast_cfg(os.path.join(REPO, "configs", "person_detector", "faster_rcnn_R18_FPN_synthetic.yaml"), [
+    config = os.path.join(REPO, "configs", "person_detector", "faster_rcnn_R18_FPN_synthetic.yaml")
+    cfg = load_slowfast_cfg(config, [
         "MODEL.DEVICE", "cpu", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
-        "INPUT.MIN_SIZE_TRAIN", "(48,)", "INPUT.MIN_SIZE_TEST", "48", "DATASETS.TRAIN", "('_workflow_detector_train_person',)",
-        "DATASETS.TEST", "()", "SOLVER.MAX_ITER", str(DETECTOR_ITERS), "SOLVER.STEPS", f"({DETECTOR_ITERS * 3 // 4},)",
+        "INPUT.MIN_SIZE_TRAIN", "(48,)", "INPUT.MIN_SIZE_TEST", "48",
+        "DATASETS.TRAIN", "('_workflow_detector_train_person',)", "DATASETS.TEST", "()",
+        "SOLVER.MAX_ITER", str(DETECTOR_ITERS), "SOLVER.STEPS", f"({DETECTOR_ITERS * 3 // 4},)",
         "SOLVER.WARMUP_ITERS", "20", "SOLVER.CHECKPOINT_PERIOD", "100000", "DATALOADER.NUM_WORKERS", "0",
         "OUTPUT_DIR", str(out_dir), "SEED", "0",
     ], slowfast_keys=False)

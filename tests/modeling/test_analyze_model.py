@@ -54,7 +54,9 @@ def hook_macs(model, inputs):
                                        "MODEL.SLOWFAST.NONLOCAL_LOCATIONS", "[[[], []], [[], []], [[0, 1], []], [[], []]]"]),
 ])
 def test_detector_flops_match_layer_macs(tool, config, extra):
-    cfg = tool.setup_cfg(os.path.join(ROOT, "configs", "AVA", config), TINY + extra, classification_trunk=False)
+    cfg = tool.setup_cfg(
+        os.path.join(ROOT, "configs", "AVA", config), TINY + extra, classification_trunk=False
+    )
     row = analysis.analyze(cfg, 8, 64, 96, num_boxes=3, classification_trunk=False)
     model = build_model(cfg).eval()
     clip = analysis.make_clip(cfg, 8, 64, 96)
@@ -68,7 +70,11 @@ def test_detector_flops_match_layer_macs(tool, config, extra):
 
 
 def test_classification_trunk(tool):
-    cfg = tool.setup_cfg(os.path.join(ROOT, "configs", "AVA", "SLOWFAST_32x2_R50.yaml"), TINY, classification_trunk=True)
+    cfg = tool.setup_cfg(
+        os.path.join(ROOT, "configs", "AVA", "SLOWFAST_32x2_R50.yaml"),
+        TINY,
+        classification_trunk=True,
+    )
     assert cfg.MODEL.SLOWFAST.SPATIAL_STRIDES == [1, 2, 2, 2]
     row = analysis.analyze(cfg, 8, 64, 64, num_boxes=0, classification_trunk=True)
     backbone = build_model(cfg).backbone.eval()

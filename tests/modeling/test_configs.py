@@ -11,7 +11,9 @@ CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "AVA")
 
 
 def load(name):
-    return load_slowfast_cfg(os.path.join(CONFIGS, name), freeze=False, values={"MODEL.DEVICE": "cpu"})
+    return load_slowfast_cfg(
+        os.path.join(CONFIGS, name), freeze=False, values={"MODEL.DEVICE": "cpu"}
+    )
 
 
 @pytest.mark.parametrize("name", ["SLOWFAST_32x2_R50.yaml", "SLOWFAST_32x2_R101_50_50.yaml",

@@ -33,7 +33,9 @@ BOXES = torch.tensor([[4.0, 6, 40, 60], [20, 10, 63, 50], [0, 0, 64, 64], [30.5,
 
 
 def load_cfg(name, **overrides):
-    return load_slowfast_cfg(os.path.join(CONFIGS, name), freeze=False, values={"MODEL.DEVICE": "cpu", **overrides})
+    return load_slowfast_cfg(
+        os.path.join(CONFIGS, name), freeze=False, values={"MODEL.DEVICE": "cpu", **overrides}
+    )
 
 
 RAW = {}  # seed -> the uint8 clip (3, T, H, W) our model is fed

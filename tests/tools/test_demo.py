@@ -121,7 +121,9 @@ def test_demo_detector_scores_and_label_map(cfg, tmp_path):
     write_video(video, n=40)
     label_map = tmp_path / "labels.pbtxt"
     label_map.write_text('item {\n  name: "stand"\n  id: 2\n}\nitem {\n  name: "wave"\n  id: 4\n}\n')
-    c = load_slowfast_cfg(tiny_cfg_file(cfg, tmp_path / "cfg.yaml", LABEL_MAP=str(label_map)), freeze=False)
+    c = load_slowfast_cfg(
+        tiny_cfg_file(cfg, tmp_path / "cfg.yaml", LABEL_MAP=str(label_map)), freeze=False
+    )
     seen = []
 
     def detector(frame):
@@ -227,18 +229,17 @@ def test_visualizer_labels():
 
 def test_person_detector_filters_detectron2_output(tmp_path):
     """PersonDetector = detectron2's DefaultPredictor output, person class and score >= thresh."""
-    from detectron2.config import get_cfg
     from detectron2.engine import DefaultPredictor
     from detectron2.modeling import build_model
 
+    from slowfast_det.config import load_slowfast_cfg
     from slowfast_det.engine.video import PersonDetector  # the former module's names still import
 
     config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "person_detector",
                           "faster_rcnn_R18_FPN_synthetic.yaml")
-    dcfg = get_cfg()
-    dcfg.merge_from_file(config)
-    dcfg.MODEL.DEVICE = "cpu"
-    dcfg.MODEL.ROI_HEADS.NUM_CLASSES = 2  # person = class 1 here, to check the class filter
+    # person = class 1 here, to check the class filter
+    dcfg = load_slowfast_cfg(config, freeze=False, slowfast_keys=False,
+                             values={"MODEL.DEVICE": "cpu", "MODEL.ROI_HEADS.NUM_CLASSES": 2})
     torch.manual_seed(0)
     weights = tmp_path / "det.pth"
     torch.save({"model": build_model(dcfg).state_dict()}, weights)

@@ -47,11 +47,19 @@ def ava(tmp_path_factory):
     (root / "val.csv").write_text("\n".join(lines) + "\n")
     (root / "boxes.csv").write_text(BOXES)
 
-    cfg = load_slowfast_cfg(freeze=False, values={
-        "MODEL.DEVICE": "cpu", "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1], "MODEL.SLOWFAST.WIDTH_PER_GROUP": 8,
-        "MODEL.SLOWFAST.STEM_OUT_CHANNELS": 8, "MODEL.ROI_HEADS.NUM_CLASSES": K, "INPUT.NUM_FRAMES": 8,
-        "INPUT.TEST_SIZE": 48, "DATALOADER.NUM_WORKERS": 0,
-    })
+    cfg = load_slowfast_cfg(
+        freeze=False,
+        values={
+            "MODEL.DEVICE": "cpu",
+            "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1],
+            "MODEL.SLOWFAST.WIDTH_PER_GROUP": 8,
+            "MODEL.SLOWFAST.STEM_OUT_CHANNELS": 8,
+            "MODEL.ROI_HEADS.NUM_CLASSES": K,
+            "INPUT.NUM_FRAMES": 8,
+            "INPUT.TEST_SIZE": 48,
+            "DATALOADER.NUM_WORKERS": 0,
+        },
+    )
     torch.manual_seed(0)
     torch.save({"model": build_model(cfg).state_dict()}, root / "weights.pth")
     cfg.MODEL.WEIGHTS = str(root / "weights.pth")
