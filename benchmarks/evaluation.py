@@ -37,6 +37,7 @@ import pandas as pd
 
 from benchmarks import REPO as ROOT
 from benchmarks.machine import load_avg
+from slowfast_det.ava.files import write_box_csv
 
 # The 20 AVA v2.x ids that are not among the 60 evaluated classes.
 NOT_EVALUATED = {2, 16, 18, 19, 21, 23, 25, 31, 32, 33, 35, 39, 40, 42, 44, 50, 53, 55, 71, 75}
@@ -142,9 +143,11 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
     with open(paths["labelmap"], "w") as f:
         for i in EVALUATED:
             f.write(f'item {{\n  name: "action {i}"\n  id: {i}\n}}\n')
-    gt.to_csv(paths["groundtruth"], header=False, index=False, float_format="%.3f")
-    det.to_csv(paths["detections"], header=False, index=False, float_format="%.6g")
-    excl.to_csv(paths["exclusions"], header=False, index=False)
+    # the project's one AVA CSV writer (ava.files.write_box_csv), columns named as its reader's
+    gt, det = gt.rename(columns={"person_id": "last"}), det.rename(columns={"score": "last"})
+    write_box_csv(gt, paths["groundtruth"])
+    write_box_csv(det, paths["detections"])
+    write_box_csv(excl, paths["exclusions"])
     info = {"keyframes": num_keys, "gt_rows": len(gt), "det_rows": len(det)}
     if subset_keys > 0:
         sub_videos = set(videos[key_video[:subset_keys]])
@@ -157,9 +160,9 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
 
         paths["groundtruth_subset"] = os.path.join(out_dir, "gt_subset.csv")
         paths["detections_subset"] = os.path.join(out_dir, "det_subset.csv")
-        first_keys(gt).to_csv(paths["groundtruth_subset"], header=False, index=False, float_format="%.3f")
+        write_box_csv(first_keys(gt), paths["groundtruth_subset"])
         det_sub = first_keys(det)
-        det_sub.to_csv(paths["detections_subset"], header=False, index=False, float_format="%.6g")
+        write_box_csv(det_sub, paths["detections_subset"])
         info["det_rows_subset"] = len(det_sub)
     return paths, info
 

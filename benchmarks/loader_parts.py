@@ -7,11 +7,11 @@ import time
 import cv2
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data.build import trivial_batch_collator
 from detectron2.data.common import DatasetFromList, MapDataset
 
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.ava.files import write_box_csv
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.data import mapper as mapper_mod
 from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
 from slowfast_det.data.decode import read_frame
@@ -42,13 +42,14 @@ class Scene:
 
 def loader_cfg(args):
     """The config of a loader case: clip length and sizes from the benchmark's arguments."""
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = args.num_frames, args.sampling_rate
-    cfg.INPUT.TEST_SIZE = args.test_size
-    cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE = list(args.train_jitter), args.train_crop
-    cfg.AVA.DETECTION_SCORE_THRESH = 0.5
-    return cfg
+    return load_slowfast_cfg(freeze=False, values={
+        "INPUT.NUM_FRAMES": args.num_frames,
+        "INPUT.SAMPLING_RATE": args.sampling_rate,
+        "INPUT.TEST_SIZE": args.test_size,
+        "INPUT.TRAIN_JITTER_SCALES": list(args.train_jitter),
+        "INPUT.TRAIN_CROP_SIZE": args.train_crop,
+        "AVA.DETECTION_SCORE_THRESH": 0.5,
+    })
 
 
 def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, quality, seed=0):
@@ -70,18 +71,22 @@ def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, 
     for split in ("train", "val"):
         with open(os.path.join(root, "frame_lists", f"{split}.csv"), "w") as f:
             f.write("\n".join(rows) + "\n")
-    gt, pred = [], []
-    for k in range(num_keyframes):
-        ts = first_ts + k
-        for p in range(3):
-            x1, y1 = 0.1 + 0.25 * p, 0.15
-            gt.append(f"{vid},{ts},{x1:.3f},{y1:.3f},{x1 + 0.2:.3f},0.9,{1 + p},{p}")
-            pred.append(f"{vid},{ts},{x1:.3f},{y1:.3f},{x1 + 0.2:.3f},0.9,,0.9")
+    # three people per keyframe: person p, box (0.1 + 0.25 p, 0.15, 0.3 + 0.25 p, 0.9), action p + 1
+    k, p = np.divmod(np.arange(3 * num_keyframes), 3)
+    x1 = np.round(0.1 + 0.25 * p, 3)
+    boxes = {
+        "video_id": [vid] * len(p),
+        "timestamp": first_ts + k,
+        "x1": x1,
+        "y1": np.full(len(p), 0.15),
+        "x2": np.round(x1 + 0.2, 3),
+        "y2": np.full(len(p), 0.9),
+    }
+    ann = os.path.join(root, "annotations")
     for split in ("train", "val"):
-        with open(os.path.join(root, "annotations", f"ava_{split}_v2.2.csv"), "w") as f:
-            f.write("\n".join(gt) + "\n")
-        with open(os.path.join(root, "annotations", f"ava_{split}_predicted_boxes.csv"), "w") as f:
-            f.write("\n".join(pred) + "\n")
+        gt, pred = dict(boxes, action_id=1 + p, last=p), dict(boxes, last=np.full(len(p), 0.9))
+        write_box_csv(gt, os.path.join(ann, f"ava_{split}_v2.2.csv"))
+        write_box_csv(pred, os.path.join(ann, f"ava_{split}_predicted_boxes.csv"))
     with open(os.path.join(root, "annotations", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"), "w") as f:
         f.write("".join(f'item {{\n  name: "a{i}"\n  id: {i}\n}}\n' for i in (1, 2, 3)))
     return n

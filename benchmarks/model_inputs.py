@@ -4,21 +4,16 @@ import time
 from typing import Callable, Dict, List
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.structures import Boxes, Instances
 
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.config import load_slowfast_cfg
 
 __all__ = ["alternate", "make_inputs", "model_cfg", "ours_call", "sync", "theirs_call"]
 
 
 def model_cfg(config_file: str, opts: List[str], device: str):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    cfg.MODEL.DEVICE = device
-    return cfg
+    """The benchmarked config (not frozen): ``config_file`` and ``opts`` on ``device``."""
+    return load_slowfast_cfg(config_file, opts, freeze=False, values={"MODEL.DEVICE": device})
 
 
 def make_inputs(batch: int, t: int, h: int, w: int, alpha: int, num_boxes: int, device: str, seed: int = 0,

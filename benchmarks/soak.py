@@ -22,9 +22,8 @@ import os
 import time
 
 import torch
-from detectron2.config import get_cfg
 
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.data.build import build_ava_train_loader
 from slowfast_det.engine.process_setup import prepare_data
 
@@ -84,12 +83,9 @@ def main(args):
     if not os.path.isdir("/proc/self"):
         raise SystemExit("the soak benchmark reads /proc (Linux only)")
     torch.set_num_threads(1)
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts))
-    cfg.DATALOADER.NUM_WORKERS = args.workers
-    cfg.freeze()
+    cfg = load_slowfast_cfg(
+        args.config_file, args.opts, values={"DATALOADER.NUM_WORKERS": args.workers}
+    )
     prepare_data(cfg)
 
     loader = build_ava_train_loader(cfg)

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.engine.demo_runner import DemoOptions, VideoActionDemo
 from slowfast_det.synthetic.demo_video import write_demo_video
@@ -110,9 +111,16 @@ def main(args):
         gt = _boxes_by_time(gt_rows)
         # the ground-truth boxes as a box CSV (score 1) for the perfect-detector run
         gt_boxes_csv = stem + "_gt_boxes.csv"
-        with open(gt_boxes_csv, "w", encoding="utf-8") as f:
-            for r in gt_rows.drop_duplicates(subset=["timestamp", "x1", "y1", "x2", "y2", "last"]).itertuples():
-                f.write(f"synthetic_demo,{r.timestamp:04d},{r.x1},{r.y1},{r.x2},{r.y2},,1.0\n")
+        people = gt_rows.drop_duplicates(subset=["timestamp", "x1", "y1", "x2", "y2", "last"])
+        write_box_csv(
+            {
+                "video_id": ["synthetic_demo"] * len(people),
+                "timestamp": people["timestamp"].to_numpy(),
+                **{c: people[c].to_numpy() for c in ("x1", "y1", "x2", "y2")},
+                "last": np.ones(len(people)),
+            },
+            gt_boxes_csv,
+        )
         for source, boxes_csv in (("detector-like boxes", stem + "_boxes.csv"), ("ground-truth boxes", gt_boxes_csv)):
             for kind in ("iou", "hungarian"):
                 options = DemoOptions(tracker=kind, min_output_size=0)

@@ -32,11 +32,10 @@ import statistics
 import tempfile
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.utils.logger import setup_logger
 
 from benchmarks import REPO
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
 from slowfast_det.engine.trainer import AVATrainer
 from benchmarks.machine import load_avg, omp_policy
@@ -59,20 +58,17 @@ def add_arguments(parser):
 
 
 def setup_cfg(args, output_dir):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts))
-    cfg.MODEL.DEVICE = args.device
-    cfg.SOLVER.MAX_ITER = args.warmup + args.iters
-    cfg.SOLVER.CHECKPOINT_PERIOD = 10 ** 9  # only the final checkpoint (written after timing)
-    cfg.TEST.EVAL_PERIOD = 0
-    cfg.DATASETS.TEST = ()  # no evaluation after the last iteration
+    values = {
+        "MODEL.DEVICE": args.device,
+        "SOLVER.MAX_ITER": args.warmup + args.iters,
+        "SOLVER.CHECKPOINT_PERIOD": 10 ** 9,  # only the final checkpoint (written after timing)
+        "TEST.EVAL_PERIOD": 0,
+        "DATASETS.TEST": (),  # no evaluation after the last iteration
+        "OUTPUT_DIR": output_dir,
+    }
     if args.workers is not None:
-        cfg.DATALOADER.NUM_WORKERS = args.workers
-    cfg.OUTPUT_DIR = output_dir
-    cfg.freeze()
-    return cfg
+        values["DATALOADER.NUM_WORKERS"] = args.workers
+    return load_slowfast_cfg(args.config_file, args.opts, values=values)
 
 
 def iteration_metrics(storage, first_iter: int):

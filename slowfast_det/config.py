@@ -1,15 +1,12 @@
 """Config keys added by slowfast_det.
 
-Every key has a default and a one-line comment. Call :func:`add_slowfast_config` on a
-Detectron2 ``get_cfg()`` before merging a slowfast_det YAML file::
+Every key has a default and a one-line comment. Build a config with
+:func:`load_slowfast_cfg` (the one builder: defaults, a file, ``KEY VALUE`` overrides, a dict
+of values)::
 
-    from detectron2.config import get_cfg
-    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.config import load_slowfast_cfg
 
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file("configs/AVA/SLOWFAST_32x2_R50.yaml")
-    model = build_model(cfg)   # from detectron2.modeling import build_model
+    cfg = load_slowfast_cfg("configs/AVA/SLOWFAST_32x2_R50.yaml", ["SOLVER.MAX_ITER", "10"])
 
 The defaults name slowfast_det's model components (``MODEL.META_ARCHITECTURE``,
 ``MODEL.BACKBONE.NAME``, ``MODEL.ROI_HEADS.NAME``), so this module imports
@@ -217,15 +214,52 @@ _REMOVED_KEYS = {
 }
 
 
-def load_slowfast_cfg(config_file, opts=(), freeze=True):
-    """A Detectron2 config with the slowfast_det keys, merged from ``config_file`` and the
-    ``KEY VALUE`` list ``opts``; ``MODEL.DEVICE`` falls back to "cpu" when no GPU is visible."""
+def set_cfg_values(cfg, values):
+    """Set ``{"MODEL.SLOWFAST.ALPHA": 4, ...}`` on a config in place, values as given (no
+    parsing or type coercion, unlike ``merge_from_list``); returns ``cfg``.
+
+    Raises:
+        KeyError naming the key when it is not in the config (as ``merge_from_list`` does),
+        so that a misspelt key is not silently added.
+    """
+    for key, value in dict(values).items():
+        node = cfg
+        *parents, leaf = key.split(".")
+        for name in parents:
+            if not isinstance(node, CN) or name not in node:
+                raise KeyError(f"config key {key!r}: {name!r} not found")
+            node = node[name]
+        if not isinstance(node, CN) or leaf not in node:
+            raise KeyError(f"config key {key!r} not found")
+        setattr(node, leaf, value)
+    return cfg
+
+
+def load_slowfast_cfg(config_file=None, opts=(), freeze=True, *, values=None, slowfast_keys=True):
+    """The one config builder of the tools, benchmarks and tests: a Detectron2 config from
+    its defaults, a file and overrides.
+
+    Steps, in order: Detectron2's ``get_cfg()`` defaults, plus the slowfast_det keys
+    (:func:`add_slowfast_config`) unless ``slowfast_keys`` is False (a plain Detectron2
+    config, e.g. the person detector's); ``config_file`` merged (none: the defaults);
+    ``opts``, a ``[KEY, VALUE, ...]`` list of strings, merged (``merge_from_list``: values
+    parsed as YAML); ``MODEL.DEVICE`` set to "cpu" when no GPU is visible; ``values``, a
+    ``{"KEY.NAME": value}`` dict, set as given (:func:`set_cfg_values`); frozen if ``freeze``.
+
+    Raises:
+        KeyError for a key of ``values`` that the config does not have (yacs' AssertionError
+        "Non-existent key" for one of ``opts``).
+    """
     cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(config_file)
+    if slowfast_keys:
+        add_slowfast_config(cfg)
+    if config_file:
+        cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
     if not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
+    if values:
+        set_cfg_values(cfg, values)
     if freeze:
         cfg.freeze()
     return cfg

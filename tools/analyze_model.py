@@ -25,7 +25,15 @@ configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_d
 import torch
 from tabulate import tabulate
 
-from slowfast_det.modeling.analysis import analyze, setup_cfg
+from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.modeling.analysis import CLASSIFICATION_TRUNK, analyze
+
+
+def setup_cfg(config_file, opts, classification_trunk):
+    """The config counted: ``config_file`` and ``opts`` (:func:`load_slowfast_cfg`), on the CPU,
+    with the classification trunk's strides and dilations if ``classification_trunk``."""
+    values = {"MODEL.DEVICE": "cpu", **(CLASSIFICATION_TRUNK if classification_trunk else {})}
+    return load_slowfast_cfg(config_file, opts, values=values)
 
 
 def main(argv=None):

@@ -47,14 +47,12 @@ from slowfast_det.checkpoint import WeightsDownloadError
 from slowfast_det.data.frames import default_start_second
 from slowfast_det.engine.detect_persons import (
     KEYFRAME_MODES,
-    BatchPersonDetector,
     boxes_csv_text,
-    check_detector_weights,
-    detector_config,
     keyframe_dicts,
     run_person_detection,
 )
 from slowfast_det.engine.infer import ResumableResultsWriter, run_fingerprint
+from slowfast_det.engine.person_boxes import PersonDetector, check_detector_weights, detector_config
 from slowfast_det.engine.predictor import RandomWeightsError
 from slowfast_det.ava.person_boxes import person_box_ap
 
@@ -188,7 +186,7 @@ def main(argv=None, after_commit=None):
     logger.info("%d keyframes (%s), %d already done", len(dicts), mode, len(writer.done))
     stats = {"keyframes": 0, "unreadable": 0, "boxes": 0}
     if len(writer.done) < len(dicts):
-        detector = BatchPersonDetector(dcfg, weights, args.person_class, args.score_thresh)
+        detector = PersonDetector.from_config(dcfg, weights, args.person_class, args.score_thresh)
         stats = run_person_detection(detector, dicts, writer, args.batch_size, args.num_workers, args.commit_every,
                                      progress=not args.no_progress, after_commit=after_commit)
     writer.finish(keys)

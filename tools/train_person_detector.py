@@ -22,7 +22,6 @@ from slowfast_det.utils.cpu_env import configure_cpu_threads
 
 configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
 
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.evaluation import COCOEvaluator
@@ -30,6 +29,7 @@ from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
 import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
+from slowfast_det.config import load_slowfast_cfg
 
 SUFFIX = "_person"
 
@@ -109,14 +109,9 @@ class PersonDetectorTrainer(DefaultTrainer):
 
 
 def setup(args):
-    import torch
-
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
+    """The detector's plain Detectron2 config (the one builder, without the slowfast_det keys),
+    then Detectron2's ``default_setup`` (output folder, logging, seed), as tools/train_ava.py."""
+    cfg = load_slowfast_cfg(args.config_file, args.opts, slowfast_keys=False)
     default_setup(cfg, args)
     return cfg
 

@@ -42,10 +42,8 @@ import numpy as np
 from detectron2.data import MetadataCatalog
 from tqdm import tqdm
 
-from slowfast_det.ava.files import write_detections_csv
+from slowfast_det.ava.files import write_box_csv, write_detections_csv
 from slowfast_det.ava.io import check_video_id, read_label_map
-from slowfast_det.ava.timestamps import format_timestamp
-from slowfast_det.utils.file_io import atomic_path
 
 from .keyframe_clips import fps_warning, iter_keyframe_clips
 from .person_boxes import CSVBoxes, PersonDetector
@@ -158,15 +156,18 @@ def write_persons_csv(rows, path):
 
     Args:
         rows: list of ``(video_id, timestamp, box normalised (4,), track id, [(action_id, score), ...])``.
+    Returns:
+        number of rows written (by :func:`~slowfast_det.ava.files.write_box_csv`).
     """
-    lines = []
+    table = {c: [] for c in ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "last")}
     for video_id, ts, box, track, actions in sorted(rows, key=lambda r: (r[0], float(r[1]), int(r[3]))):
-        head = f"{video_id},{format_timestamp(ts)}," + ",".join(f"{v:.6g}" for v in box)
-        lines += [f"{head},{a},{int(track)}" for a, _ in actions] or [f"{head},,{int(track)}"]
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-    return len(lines)
+        box = np.asarray(box, dtype=np.float64).tolist()
+        for action in [a for a, _ in actions] or [-1]:  # -1: the empty action id
+            for c, v in zip(table, (video_id, ts, *box, int(action), int(track))):
+                table[c].append(v)
+    for c in ("action_id", "last"):  # integers: the track id is the person id
+        table[c] = np.asarray(table[c], dtype=np.int64)
+    return write_box_csv(table, path)
 
 
 class VideoActionDemo:

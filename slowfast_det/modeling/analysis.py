@@ -10,7 +10,6 @@ import logging
 from typing import Dict, List
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.analysis import FlopCountAnalysis
@@ -24,10 +23,16 @@ from fvcore.nn.jit_handles import (
     matmul_flop_jit,
 )
 
-from slowfast_det.config import add_slowfast_config
 from slowfast_det.modeling.preprocess import split_pathways
 
-__all__ = ["COUNTED_OPS", "analyze", "make_boxes", "make_clip", "setup_cfg", "trunk_input"]
+__all__ = [
+    "COUNTED_OPS",
+    "CLASSIFICATION_TRUNK",
+    "analyze",
+    "make_boxes",
+    "make_clip",
+    "trunk_input",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +48,12 @@ COUNTED_OPS = {
 }
 
 
-def setup_cfg(config_file: str, opts: List[str], classification_trunk: bool):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(opts)
-    cfg.MODEL.DEVICE = "cpu"
-    if classification_trunk:
-        cfg.MODEL.SLOWFAST.SPATIAL_STRIDES = [1, 2, 2, 2]
-        cfg.MODEL.SLOWFAST.SPATIAL_DILATIONS = [1, 1, 1, 1]
-    cfg.freeze()
-    return cfg
+# The config values of the Kinetics classification trunk (res5 stride 2, no dilation), which
+# ``analyze(..., classification_trunk=True)`` counts; the caller builds the config with them.
+CLASSIFICATION_TRUNK = {
+    "MODEL.SLOWFAST.SPATIAL_STRIDES": [1, 2, 2, 2],
+    "MODEL.SLOWFAST.SPATIAL_DILATIONS": [1, 1, 1, 1],
+}
 
 
 def make_clip(cfg, t: int, h: int, w: int) -> torch.Tensor:

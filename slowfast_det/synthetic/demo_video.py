@@ -18,30 +18,25 @@ import tempfile
 
 import cv2
 
+from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.data.datasets import AVA_START_SECOND
-from slowfast_det.utils.file_io import atomic_path
 
 from .writer import SyntheticSpec, generate, video_ids
 
 __all__ = ["write_demo_video"]
 
 
-def _shift(rows, video_id, last_format):
-    """AVA rows of the generated video -> CSV lines with the demo's video id and keyframe
-    times (seconds from the start of the video)."""
-    lines = []
-    cols = ["timestamp", "x1", "y1", "x2", "y2", "action_id", "last"]
-    for t, x1, y1, x2, y2, a, last in rows[cols].itertuples(index=False):
-        action = "" if a < 0 else str(a)
-        lines.append(f"{video_id},{t - AVA_START_SECOND:04d},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},{action},{last_format(last)}")
-    return lines
-
-
-def _write(path, lines):
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
+def _shift(rows, video_id):
+    """AVA rows of the generated video (:func:`read_box_csv` rows) -> a box table
+    (:func:`write_box_csv`) with the demo's video id and keyframe times (seconds from the
+    start of the video)."""
+    cols = ["x1", "y1", "x2", "y2", "action_id", "last"]
+    return {
+        "video_id": [video_id] * len(rows),
+        "timestamp": rows["timestamp"].to_numpy() - AVA_START_SECOND,
+        **{c: rows[c].to_numpy() for c in cols},
+    }
 
 
 def write_demo_video(output, seed=1000, duration=12):
@@ -69,6 +64,6 @@ def write_demo_video(output, seed=1000, duration=12):
         ann = os.path.join(root, "annotations")
         gt = read_box_csv(os.path.join(ann, "ava_val_v2.2.csv"), kind="groundtruth").rows
         boxes = read_box_csv(os.path.join(ann, "ava_val_predicted_boxes.csv"), kind="proposals").rows
-        _write(stem + "_gt.csv", _shift(gt[gt["video_id"] == vid], video_id, lambda pid: str(int(pid))))
-        _write(stem + "_boxes.csv", _shift(boxes[boxes["video_id"] == vid], video_id, lambda score: f"{score:.6f}"))
+        write_box_csv(_shift(gt[gt["video_id"] == vid], video_id), stem + "_gt.csv")
+        write_box_csv(_shift(boxes[boxes["video_id"] == vid], video_id), stem + "_boxes.csv")
     return len(frames)

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from slowfast_det.ava.files import write_box_csv
+
 from .render import CameraNoise, make_background, render_frame, visible_boxes
 from .scene import CLASSES, FIRST_SECOND, MIN_VISIBLE_FRACTION, keyframe_index, labels_at, sample_video, slot_of_frame
 
@@ -48,7 +50,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 3  # bump whenever the output for given parameters changes
+GENERATOR_VERSION = (
+    4  # bump whenever the output for given parameters changes (4: ava.files' CSV text)
+)
 MANIFEST_NAME = "synthetic_ava.json"
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 0, "val": 1}
@@ -173,12 +177,15 @@ def _detections(rng, gt_people, other_people, w, h):
 
 
 # ------------------------------------------------------------------ one video (worker)
-def _fmt_box(b, w, h):
-    return f"{b[0] / w:.3f},{b[1] / h:.3f},{b[2] / w:.3f},{b[3] / h:.3f}"
+def _norm_box(b, w, h):
+    """The box normalised to the frame and rounded to 3 decimals (as AVA's files give them)."""
+    return tuple(float(f"{v:.3f}") for v in (b[0] / w, b[1] / h, b[2] / w, b[3] / h))
 
 
 def _render_video(job):
-    """Render and annotate one video into ``out_root``. Returns its CSV rows and counts."""
+    """Render and annotate one video into ``out_root``. Returns its annotations and counts:
+    ``gt``: keyframe -> ``[(box, action_id, person_id)]`` by (person, action); ``pred``:
+    keyframe -> ``[(box, score)]`` by descending score (boxes :func:`_norm_box`)."""
     out_root, spec, split, index = job
     cv2.setNumThreads(1)
     video, background, camera, rng = build_video(spec, split, index)
@@ -208,14 +215,29 @@ def _render_video(job):
                 continue
             gt_boxes.append(box)
             for a in labels_at(person, s):
-                rows.append((person.pid, a, f"{vid},{t:04d},{_fmt_box(box, w, h)},{a},{person.pid}"))
-        gt[t] = [r[2] for r in sorted(rows)]
+                rows.append((person.pid, a, _norm_box(box, w, h)))
+        gt[t] = [(box, a, pid) for pid, a, box in sorted(rows)]
         dets = sorted(_detections(det_rng, gt_boxes, others, w, h), key=lambda d: -d[1])
-        pred[t] = [f"{vid},{t:04d},{_fmt_box(b, w, h)},,{score:.6f}" for b, score in dets]
+        pred[t] = [(_norm_box(b, w, h), float(f"{score:.6f}")) for b, score in dets]
     return {"split": split, "index": index, "video_id": vid, "num_frames": video.num_frames, "gt": gt, "pred": pred}
 
 
 # ------------------------------------------------------------------ files
+def _box_table(rows, last_dtype):
+    """Box table (:func:`~slowfast_det.ava.files.write_box_csv`) of ``[(video_id, timestamp,
+    box or None, action_id (-1: none), last)]``; a row without a box is a key row. ``last``:
+    person ids (int64) or scores (float64)."""
+    nan = (np.nan,) * 4
+    boxes = np.array([box or nan for _, _, box, _, _ in rows], dtype=np.float64).reshape(-1, 4)
+    return {
+        "video_id": [r[0] for r in rows],
+        "timestamp": np.array([r[1] for r in rows], dtype=np.int64),
+        **{c: boxes[:, i] for i, c in enumerate(("x1", "y1", "x2", "y2"))},
+        "action_id": np.array([r[3] for r in rows], dtype=np.int64),
+        "last": np.array([r[4] for r in rows], dtype=last_dtype),
+    }
+
+
 def _write_text(path, lines):
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for line in lines:
@@ -232,7 +254,7 @@ def _write_split(out_root, spec, split, results):
     """Write one split's frame list, ground truth and predicted boxes; return its counts."""
     ids = video_ids(spec, split)
     frame_lines = ["original_vido_id video_id frame_id path labels"]
-    gt_lines, pred_lines, excluded = [], [], []
+    gt_rows, pred_rows, excluded = [], [], []
     counts = {name: 0 for _, name in CLASSES}
     names = dict(CLASSES)
     num_boxes = num_keys = 0
@@ -244,31 +266,35 @@ def _write_split(out_root, spec, split, results):
         if split == "val" and index % 2 == 0:  # a few keys "excluded from annotation"
             ts = sorted(res["gt"])
             skip = ts[int(_rng(spec, split, index, _STREAM_EXCLUDE).integers(len(ts)))]
-            excluded.append(f"{vid},{skip:04d}")
+            excluded.append((vid, skip))
         for t in sorted(res["gt"]):
-            pred_lines.extend(res["pred"][t])
+            pred_rows.extend((vid, t, box, -1, score) for box, score in res["pred"][t])
             if t == skip:
                 continue
             num_keys += 1
             rows = res["gt"][t]
             if not rows:
-                gt_lines.append(f"{vid},{t:04d}")  # a keyframe without people
+                gt_rows.append((vid, t, None, -1, -1))  # a keyframe without people: a key row
                 continue
-            gt_lines.extend(rows)
-            num_boxes += len({r.rsplit(",", 1)[1] for r in rows})  # distinct person ids
-            for r in rows:
-                counts[names[int(r.split(",")[6])]] += 1
+            gt_rows.extend((vid, t, box, a, pid) for box, a, pid in rows)
+            num_boxes += len({pid for _, _, pid in rows})  # distinct person ids
+            for _, a, _ in rows:
+                counts[names[a]] += 1
+    ann = os.path.join(out_root, "annotations")
     _write_text(os.path.join(out_root, "frame_lists", f"{split}.csv"), frame_lines)
-    _write_text(os.path.join(out_root, "annotations", f"ava_{split}_v2.2.csv"), gt_lines)
-    _write_text(os.path.join(out_root, "annotations", f"ava_{split}_predicted_boxes.csv"), pred_lines)
+    write_box_csv(_box_table(gt_rows, np.int64), os.path.join(ann, f"ava_{split}_v2.2.csv"))
+    write_box_csv(
+        _box_table(pred_rows, np.float64), os.path.join(ann, f"ava_{split}_predicted_boxes.csv")
+    )
     if split == "val":
-        _write_text(os.path.join(out_root, "annotations", "ava_val_excluded_timestamps_v2.2.csv"), excluded)
+        write_box_csv({"video_id": [v for v, _ in excluded], "timestamp": [t for _, t in excluded]},
+                      os.path.join(ann, "ava_val_excluded_timestamps_v2.2.csv"))
     return {
         "videos": len(ids),
         "frames": len(frame_lines) - 1,
         "keyframes": num_keys,
         "person_boxes": num_boxes,
-        "predicted_boxes": len(pred_lines),
+        "predicted_boxes": len(pred_rows),
         "excluded_keyframes": len(excluded),
         "labels_per_class": counts,
     }

@@ -29,14 +29,10 @@ def _tiny_model(cfg, *, nonlocal_=True, num_classes=5, norm="BN", seed=0):
 @pytest.fixture
 def tiny_model():
     """``tiny_model(**kw)`` builds a tiny SlowFast detector with random tensors."""
-    from detectron2.config import get_cfg
-
-    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.config import load_slowfast_cfg
 
     def build(**kw):
-        c = get_cfg()
-        add_slowfast_config(c)
-        return _tiny_model(c, **kw)
+        return _tiny_model(load_slowfast_cfg(freeze=False), **kw)
 
     return build
 

@@ -14,7 +14,6 @@ import re
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
@@ -25,7 +24,7 @@ from slowfast_det.checkpoint import (
     convert_pyslowfast_caffe2,
     convert_pytorchvideo,
 )
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.config import load_slowfast_cfg
 from script_modules import load_tool
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
@@ -173,13 +172,17 @@ def test_pytorchvideo_roundtrip_real_model(tmp_path, convert_cli):
     src, dst = tmp_path / "ptv.pyth", tmp_path / "ours.pth"
     torch.save({"model_state": ref.state_dict()}, src)
     assert convert_cli(["--from", "pytorchvideo", str(src), str(dst)]) == 0
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.SLOWFAST.STAGE_BLOCKS = [1, 1, 1, 1]
-    cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = cfg.MODEL.SLOWFAST.STEM_OUT_CHANNELS = 8
-    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 5
-    cfg.MODEL.ROI_ACTION_HEAD.ALIGNED = False
+    cfg = load_slowfast_cfg(
+        freeze=False,
+        values={
+            "MODEL.DEVICE": "cpu",
+            "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1],
+            "MODEL.SLOWFAST.WIDTH_PER_GROUP": 8,
+            "MODEL.SLOWFAST.STEM_OUT_CHANNELS": 8,
+            "MODEL.ROI_HEADS.NUM_CLASSES": 5,
+            "MODEL.ROI_ACTION_HEAD.ALIGNED": False,
+        },
+    )
     model = load(build_model(cfg).eval(), dst)
     converted = torch.load(dst, weights_only=True)
     assert converted["matching_heuristics"] is False and "pytorchvideo" in converted["__author__"]

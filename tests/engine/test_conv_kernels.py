@@ -20,7 +20,6 @@ from tiny_ava_run import tiny_cfg
 
 from slowfast_det.config import load_slowfast_cfg
 from benchmarks.conv_check import config_conv_cases
-from benchmarks.random_weights import set_cfg_values
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED = sorted(
@@ -48,10 +47,9 @@ def _all_cases(tmp_path):
     add(engine)
     for arch in ("slowfast", "slow"):
         for size in (32, 45, 64):
-            model_tests = tiny_cfg(tmp_path, **MODEL_TESTS_TINY)
-            set_cfg_values(model_tests, {"MODEL.SLOWFAST.BETA_INV": 8, "MODEL.SLOWFAST.ARCH": arch,
-                                         "INPUT.TRAIN_CROP_SIZE": size, "INPUT.TEST_SIZE": size})
-            add(model_tests)
+            extra = {"MODEL.SLOWFAST.BETA_INV": 8, "MODEL.SLOWFAST.ARCH": arch,
+                     "INPUT.TRAIN_CROP_SIZE": size, "INPUT.TEST_SIZE": size}
+            add(tiny_cfg(tmp_path, **MODEL_TESTS_TINY, **extra))
     return cases
 
 

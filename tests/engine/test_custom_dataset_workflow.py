@@ -23,11 +23,11 @@ import av
 import cv2
 import pytest
 import torch
-from detectron2.config import get_cfg
 
 from slowfast_det.data import register_ava_dataset
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.ava.person_boxes import person_box_ap
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.synthetic import generate
 from script_modules import load_tool
 
@@ -73,16 +73,15 @@ def train_synthetic_detector(src_root, out_dir):
     tool = load_tool("train_person_detector")
     register_ava_dataset("_workflow_detector_train", str(src_root), "train", num_classes=9)
     tool.register_person_datasets(["_workflow_detector_train_person"])
-    cfg = get_cfg()
-    cfg.merge_from_file(os.path.join(REPO, "configs", "person_detector", "faster_rcnn_R18_FPN_synthetic.yaml"))
-    cfg.merge_from_list([
+    config = os.path.join(REPO, "configs", "person_detector", "faster_rcnn_R18_FPN_synthetic.yaml")
+    cfg = load_slowfast_cfg(config, [
         "MODEL.DEVICE", "cpu", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
-        "INPUT.MIN_SIZE_TRAIN", "(48,)", "INPUT.MIN_SIZE_TEST", "48", "DATASETS.TRAIN", "('_workflow_detector_train_person',)",
-        "DATASETS.TEST", "()", "SOLVER.MAX_ITER", str(DETECTOR_ITERS), "SOLVER.STEPS", f"({DETECTOR_ITERS * 3 // 4},)",
+        "INPUT.MIN_SIZE_TRAIN", "(48,)", "INPUT.MIN_SIZE_TEST", "48",
+        "DATASETS.TRAIN", "('_workflow_detector_train_person',)", "DATASETS.TEST", "()",
+        "SOLVER.MAX_ITER", str(DETECTOR_ITERS), "SOLVER.STEPS", f"({DETECTOR_ITERS * 3 // 4},)",
         "SOLVER.WARMUP_ITERS", "20", "SOLVER.CHECKPOINT_PERIOD", "100000", "DATALOADER.NUM_WORKERS", "0",
         "OUTPUT_DIR", str(out_dir), "SEED", "0",
-    ])
-    cfg.freeze()
+    ], slowfast_keys=False)
     trainer = tool.PersonDetectorTrainer(cfg)
     trainer.train()
     config = out_dir / "detector.yaml"

@@ -75,13 +75,8 @@ def make_tiny_ava(root):
 def tiny_cfg(output_dir, *, train="ava_v2.2_train", test="ava_v2.2_val", **overrides):
     """A tiny SlowFast training config (CPU, 40 px crops, 8 frames); ``overrides`` are
     ``"KEY.NAME": value`` pairs."""
-    from detectron2.config import get_cfg
+    from slowfast_det.config import load_slowfast_cfg
 
-    from slowfast_det.config import add_slowfast_config
-    from benchmarks.random_weights import set_cfg_values
-
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
     values = {
         "MODEL.DEVICE": "cpu",
         "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1],
@@ -117,7 +112,7 @@ def tiny_cfg(output_dir, *, train="ava_v2.2_train", test="ava_v2.2_val", **overr
         "OUTPUT_DIR": str(output_dir),
     }
     values.update(overrides)
-    return set_cfg_values(cfg, values)
+    return load_slowfast_cfg(freeze=False, values=values)
 
 
 def write_cfg(cfg, path):

@@ -53,8 +53,10 @@ def hook_macs(model, inputs):
                                        "MODEL.SLOWFAST.NUM_BLOCK_TEMP_KERNEL", "[[1, 1], [1, 1], [1, 1], [1, 1]]",
                                        "MODEL.SLOWFAST.NONLOCAL_LOCATIONS", "[[[], []], [[], []], [[0, 1], []], [[], []]]"]),
 ])
-def test_detector_flops_match_layer_macs(config, extra):
-    cfg = analysis.setup_cfg(os.path.join(ROOT, "configs", "AVA", config), TINY + extra, classification_trunk=False)
+def test_detector_flops_match_layer_macs(tool, config, extra):
+    cfg = tool.setup_cfg(
+        os.path.join(ROOT, "configs", "AVA", config), TINY + extra, classification_trunk=False
+    )
     row = analysis.analyze(cfg, 8, 64, 96, num_boxes=3, classification_trunk=False)
     model = build_model(cfg).eval()
     clip = analysis.make_clip(cfg, 8, 64, 96)
@@ -67,8 +69,12 @@ def test_detector_flops_match_layer_macs(config, extra):
     assert row["params_M"] * 1e6 == pytest.approx(sum(p.numel() for p in model.parameters()))
 
 
-def test_classification_trunk():
-    cfg = analysis.setup_cfg(os.path.join(ROOT, "configs", "AVA", "SLOWFAST_32x2_R50.yaml"), TINY, classification_trunk=True)
+def test_classification_trunk(tool):
+    cfg = tool.setup_cfg(
+        os.path.join(ROOT, "configs", "AVA", "SLOWFAST_32x2_R50.yaml"),
+        TINY,
+        classification_trunk=True,
+    )
     assert cfg.MODEL.SLOWFAST.SPATIAL_STRIDES == [1, 2, 2, 2]
     row = analysis.analyze(cfg, 8, 64, 64, num_boxes=0, classification_trunk=True)
     backbone = build_model(cfg).backbone.eval()

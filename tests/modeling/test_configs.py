@@ -2,21 +2,18 @@
 import os
 
 import pytest
-from detectron2.config import get_cfg
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_model
 
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.config import load_slowfast_cfg
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "AVA")
 
 
 def load(name):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(os.path.join(CONFIGS, name))
-    cfg.MODEL.DEVICE = "cpu"
-    return cfg
+    return load_slowfast_cfg(
+        os.path.join(CONFIGS, name), freeze=False, values={"MODEL.DEVICE": "cpu"}
+    )
 
 
 @pytest.mark.parametrize("name", ["SLOWFAST_32x2_R50.yaml", "SLOWFAST_32x2_R101_50_50.yaml",

@@ -17,13 +17,12 @@ import os
 
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
 from slowfast_det.checkpoint import convert_pytorchvideo
-from slowfast_det.config import add_slowfast_config
-from benchmarks.random_weights import randomize_, set_cfg_values
+from slowfast_det.config import load_slowfast_cfg
+from benchmarks.random_weights import randomize_
 
 pv_slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
 pv_resnet = pytest.importorskip("pytorchvideo.models.resnet")
@@ -34,11 +33,9 @@ BOXES = torch.tensor([[4.0, 6, 40, 60], [20, 10, 63, 50], [0, 0, 64, 64], [30.5,
 
 
 def load_cfg(name, **overrides):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(os.path.join(CONFIGS, name))
-    cfg.MODEL.DEVICE = "cpu"
-    return set_cfg_values(cfg, overrides)
+    return load_slowfast_cfg(
+        os.path.join(CONFIGS, name), freeze=False, values={"MODEL.DEVICE": "cpu", **overrides}
+    )
 
 
 RAW = {}  # seed -> the uint8 clip (3, T, H, W) our model is fed

@@ -117,18 +117,14 @@ def test_demo_end_to_end(cfg, tmp_path):
 def test_demo_detector_scores_and_label_map(cfg, tmp_path):
     """People from a detector callable; the CSV holds the predictor's scores for the label
     map's classes, in the evaluator's format."""
-    from detectron2.config import get_cfg
-
-    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.config import load_slowfast_cfg
     from slowfast_det.engine.demo_runner import DemoOptions
 
     video = tmp_path / "v.mp4"
     write_video(video, n=40)
     label_map = tmp_path / "labels.pbtxt"
     label_map.write_text('item {\n  name: "stand"\n  id: 2\n}\nitem {\n  name: "wave"\n  id: 4\n}\n')
-    c = get_cfg()
-    add_slowfast_config(c)
-    c.merge_from_file(tiny_cfg_file(cfg, tmp_path / "cfg.yaml"))
+    c = load_slowfast_cfg(tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), freeze=False)
     options = DemoOptions(label_map=str(label_map), min_output_size=96)
     seen = []
 
@@ -236,18 +232,17 @@ def test_visualizer_labels():
 
 def test_person_detector_filters_detectron2_output(tmp_path):
     """PersonDetector = detectron2's DefaultPredictor output, person class and score >= thresh."""
-    from detectron2.config import get_cfg
     from detectron2.engine import DefaultPredictor
     from detectron2.modeling import build_model
 
+    from slowfast_det.config import load_slowfast_cfg
     from slowfast_det.engine.video import PersonDetector  # the former module's names still import
 
     config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "person_detector",
                           "faster_rcnn_R18_FPN_synthetic.yaml")
-    dcfg = get_cfg()
-    dcfg.merge_from_file(config)
-    dcfg.MODEL.DEVICE = "cpu"
-    dcfg.MODEL.ROI_HEADS.NUM_CLASSES = 2  # person = class 1 here, to check the class filter
+    # person = class 1 here, to check the class filter
+    dcfg = load_slowfast_cfg(config, freeze=False, slowfast_keys=False,
+                             values={"MODEL.DEVICE": "cpu", "MODEL.ROI_HEADS.NUM_CLASSES": 2})
     torch.manual_seed(0)
     weights = tmp_path / "det.pth"
     torch.save({"model": build_model(dcfg).state_dict()}, weights)

@@ -16,14 +16,16 @@ from movie_helpers import image_index, write_movie
 
 from slowfast_det.data import register_ava_dataset
 from slowfast_det.ava.io import read_box_csv
+from slowfast_det.ava.files import NUMBER_FORMAT
 from slowfast_det.engine.detect_persons import (
-    BatchPersonDetector,
     KeyframeMapper,
     detector_config,
     keyframe_dicts,
+    normalised_boxes,
     read_keyframe,
     register_keyframe_reader,
 )
+from slowfast_det.engine.person_boxes import PersonDetector
 from slowfast_det.ava.person_boxes import person_box_ap
 from script_modules import load_script
 
@@ -112,8 +114,9 @@ def test_csv_is_ava_predicted_boxes_format(ava, tmp_path):
     for line in text.splitlines():
         fields = line.split(",")
         assert len(fields) in (2, 8) and len(fields[1]) == 4
-        if len(fields) == 8:
-            assert fields[6] == "" and all(len(f.split(".")[1]) == 3 for f in fields[2:6])
+        if len(fields) == 8:  # boxes rounded to 3 decimals, numbers in the one writer's format
+            assert fields[6] == "" and all(round(float(f), 3) == float(f) for f in fields[2:6])
+            assert all(f == NUMBER_FORMAT % float(f) for f in fields[2:6] + fields[7:])
     for _, g in rows.groupby(["video_id", "timestamp"]):  # by descending score within a keyframe
         assert (np.diff(g["last"].to_numpy()) <= 0).all()
     assert not os.path.exists(str(out) + ".partial") and not os.path.exists(str(out) + ".progress")
@@ -190,12 +193,15 @@ def test_model_zoo_weights_offline_is_one_line(tmp_path, monkeypatch):
 def test_batched_detection_equals_defaultpredictor(ava):
     dcfg = tiny_detector_cfg()
     dcfg.MODEL.WEIGHTS = str(ava / "det.pth")
-    det = BatchPersonDetector(dcfg, dcfg.MODEL.WEIGHTS, score_thresh=0.0)
+    det = PersonDetector.from_config(dcfg, dcfg.MODEL.WEIGHTS, score_thresh=0.0)
     dicts, mode = keyframe_dicts(str(ava / "frames"), str(ava / "frame_lists" / "val.csv"),
                                  str(ava / "annotations" / "ava_val_v2.2.csv"))
     assert mode == "groundtruth" and [d["image_id"] for d in dicts] == GT_KEYS
-    batch = [det.mapper(d) for d in dicts[:3]]
-    got = det(batch)
+    batch = [KeyframeMapper(det.cfg)(d) for d in dicts[:3]]
+    got = [
+        normalised_boxes(b, s, x["height"], x["width"])
+        for x, (b, s) in zip(batch, det.detect(batch))
+    ]
     ref = DefaultPredictor(dcfg)
     for d, (boxes, scores) in zip(dicts[:3], got):
         inst = ref(read_keyframe(d))["instances"]

@@ -30,10 +30,9 @@ KEYFRAMES = {"vidA,0901": 2, "vidA,0902": 1, "vidA,0903": 1, "vidB,0900": 1, "vi
 @pytest.fixture(scope="module")
 def ava(tmp_path_factory):
     """A tiny AVA-format folder, a tiny config and fixed random weights."""
-    from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.config import load_slowfast_cfg
 
     root = tmp_path_factory.mktemp("ava")
     rng = np.random.default_rng(0)
@@ -47,16 +46,19 @@ def ava(tmp_path_factory):
     (root / "val.csv").write_text("\n".join(lines) + "\n")
     (root / "boxes.csv").write_text(BOXES)
 
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.SLOWFAST.STAGE_BLOCKS = [1, 1, 1, 1]
-    cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
-    cfg.MODEL.SLOWFAST.STEM_OUT_CHANNELS = 8
-    cfg.MODEL.ROI_HEADS.NUM_CLASSES = K
-    cfg.INPUT.NUM_FRAMES = 8
-    cfg.INPUT.TEST_SIZE = 48
-    cfg.DATALOADER.NUM_WORKERS = 0
+    cfg = load_slowfast_cfg(
+        freeze=False,
+        values={
+            "MODEL.DEVICE": "cpu",
+            "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1],
+            "MODEL.SLOWFAST.WIDTH_PER_GROUP": 8,
+            "MODEL.SLOWFAST.STEM_OUT_CHANNELS": 8,
+            "MODEL.ROI_HEADS.NUM_CLASSES": K,
+            "INPUT.NUM_FRAMES": 8,
+            "INPUT.TEST_SIZE": 48,
+            "DATALOADER.NUM_WORKERS": 0,
+        },
+    )
     torch.manual_seed(0)
     torch.save({"model": build_model(cfg).state_dict()}, root / "weights.pth")
     cfg.MODEL.WEIGHTS = str(root / "weights.pth")
