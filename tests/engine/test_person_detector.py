@@ -102,9 +102,9 @@ def test_config_file_and_weights_equal_the_prebuilt_config_path(tiny):
 def test_random_weights_are_refused_unless_allowed(tiny, caplog):
     cfg_file = str(tiny / "det.yaml")
     with pytest.raises(RandomWeightsError) as e:
-        PersonDetector(cfg_file)  # the demo's message: its config keys, no tool flag
+        PersonDetector(cfg_file)  # the demo's message: its flags, no --allow-random-weights
     msg = str(e.value)
-    assert msg.startswith("the person detector has no weights") and "DEMO.DETECTOR_WEIGHTS" in msg
+    assert msg.startswith("the person detector has no weights") and "--detector-weights" in msg
     assert "--allow-random-weights" not in msg and DEMO_OPTIONS["allow"] is None
     with pytest.raises(
         RandomWeightsError, match="--weights FILE.*--detector-config.*--allow-random-weights"
