@@ -17,8 +17,8 @@ import sys
 
 import pytest
 import torch
-from script_modules import load_tool as load_tool_file  # tests/data (pytest.ini)
-from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/engine (pytest.ini)
+from script_modules import load_tool as load_tool_file  # tests/helpers (pytest.ini)
+from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/helpers (pytest.ini)
 
 from slowfast_det.ava.io import AVAFormatError
 

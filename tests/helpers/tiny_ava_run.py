@@ -15,7 +15,7 @@ import sys
 import cv2
 import numpy as np
 import torch
-from ava_tiny import make_ava_root, write_annotation  # tests/data (pytest.ini pythonpath)
+from ava_tiny import make_ava_root, write_annotation  # tests/helpers (pytest.ini pythonpath)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
