@@ -5,7 +5,7 @@ the checkpointer).
 Each case either fails with a clear error naming the file, line and field (and leaves the
 outputs of an earlier run in OUTPUT_DIR byte for byte intact), or recovers in a logged,
 counted way and the run's outputs are complete. The unit-level behaviour of each reader
-is tested in tests/data and tests/evaluation; here the whole path is exercised.
+is tested in tests/ava, tests/data and tests/evaluation; here the whole path is exercised.
 """
 import hashlib
 import json
