@@ -6,7 +6,7 @@ lists the convolutions a model really runs (:func:`conv_cases`, from forward pre
 runs each one forward and backward through the fast path and through ``F.conv3d`` on
 contiguous copies, comparing outputs and both gradients (:func:`check_cases`). Run it in a
 fresh process with ``MALLOC_CHECK_=3`` (glibc then aborts on heap corruption instead of
-hiding it) and ``ONEDNN_MAX_CPU_ISA=AVX2`` or unset, as ``tests/modeling/test_conv_kernels.py``
+hiding it) and ``ONEDNN_MAX_CPU_ISA=AVX2`` or unset, as ``benchmarks/tests/test_conv_kernels.py``
 does::
 
     MALLOC_CHECK_=3 ONEDNN_MAX_CPU_ISA=AVX2 python -m benchmarks.conv_check cases.json

@@ -1,11 +1,6 @@
 """Shared pytest fixtures: everything runs on the CPU with tiny shapes."""
-import os
-
+import cpu_tests  # noqa: F401  (CPU only, at most 2 torch threads)
 import pytest
-import torch
-
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture

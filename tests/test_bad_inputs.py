@@ -5,7 +5,7 @@ the checkpointer).
 Each case either fails with a clear error naming the file, line and field (and leaves the
 outputs of an earlier run in OUTPUT_DIR byte for byte intact), or recovers in a logged,
 counted way and the run's outputs are complete. The unit-level behaviour of each reader
-is tested in tests/data and tests/evaluation; here the whole path is exercised.
+is tested in tests/ava, tests/data and tests/evaluation; here the whole path is exercised.
 """
 import hashlib
 import json
@@ -16,8 +16,8 @@ import shutil
 
 import pytest
 import torch
-from script_modules import load_tool  # tests/data (pytest.ini)
-from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/engine (pytest.ini)
+from script_modules import load_tool  # tests/helpers (pytest.ini)
+from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/helpers (pytest.ini)
 
 from slowfast_det.ava.io import AVAFormatError
 

@@ -26,7 +26,7 @@ the N*T frames (``slowfast_det/modeling/fast_ops.py``). Observed with torch 2.14
 
 slowfast_det avoids the call: a strided 1x1 convolution is computed as a stride-1 1x1
 convolution of the subsampled input (an exact reformulation: the same products and sums),
-see ``fast_ops.conv3d``. ``tests/modeling/test_conv_kernels.py`` stress-tests every fast-path
+see ``fast_ops.conv3d``. ``benchmarks/tests/test_conv_kernels.py`` stress-tests every fast-path
 convolution shape of the shipped and test configs under ``MALLOC_CHECK_=3`` for both ISAs.
 
 Run::

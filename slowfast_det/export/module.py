@@ -31,7 +31,7 @@ class ExportableActionDetector(nn.Module):
     Inside: ``(x - pixel_mean) / pixel_std``, the pathway split of ``split_pathways``, the
     backbone, then the ROI head's per-pathway temporal mean, ROIAlign and spatial max,
     concatenation and classifier (eval mode: no dropout). The scores equal the detector's
-    for the same clips and boxes (tests/tools/test_export_model.py); the head is re-assembled
+    for the same clips and boxes (tests/export/test_export_model.py); the head is re-assembled
     from its submodules here because ``ROIAlign3DHead`` takes ``Boxes`` lists, not a tensor.
     """
 

@@ -25,7 +25,7 @@ its buffer on channels-last inputs with few channels (heap corruption, wrong gra
 reproduced with torch alone by ``tools/repro_onednn_1x1_bwd_weights.py``). Every fast-path
 convolution shape of the shipped and test configs is stress-tested against ``F.conv3d`` under
 ``MALLOC_CHECK_=3`` with the AVX2 and the native kernels
-(:mod:`benchmarks.conv_check`, ``tests/modeling/test_conv_kernels.py``).
+(:mod:`benchmarks.conv_check`, ``benchmarks/tests/test_conv_kernels.py``).
 """
 from typing import Optional, Sequence
 

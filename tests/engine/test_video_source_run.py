@@ -18,7 +18,7 @@ import torch
 from detectron2.modeling import build_model
 from tiny_ava_run import VAL_PRED, load_weights, make_tiny_ava, max_weight_diff, run_train, tiny_cfg, write_cfg
 
-from movie_helpers import write_movie  # noqa: I001  (tests/data, pytest.ini pythonpath)
+from movie_helpers import write_movie  # noqa: I001  (tests/helpers, pytest.ini pythonpath)
 
 from slowfast_det.checkpoint import SlowFastCheckpointer
 from slowfast_det.data.frames import FrameTable, frames_source

@@ -267,7 +267,7 @@ def test_person_box_ap(tmp_path):
 # --------------------------------------------------------------------------- movies
 @pytest.fixture(scope="module")
 def movie_root(tmp_path_factory):
-    """``videos/`` with two movies whose frame i shows i (tests/data/movie_helpers), 25 and
+    """``videos/`` with two movies whose frame i shows i (tests/helpers/movie_helpers), 25 and
     30 fps, 4.2 s and 3 s long, and ground truth at movie times 1, 2.5 and 3."""
     root = tmp_path_factory.mktemp("movies")
     os.makedirs(root / "videos")

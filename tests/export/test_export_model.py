@@ -192,7 +192,7 @@ def test_roialign_coordinate_mode_follows_aligned(exported, tmp_path, aligned):
 def test_demo_runs_the_exported_model(tmp_path):
     """tools/demo.py --onnx FILE writes the scores ActionPredictor gives for the same weights."""
     import cv2
-    from test_demo import demo  # tools/demo.py, loaded by path there
+    demo = load_tool("demo")  # tools/demo.py, loaded by path
 
     torch.manual_seed(0)
     weights = str(tmp_path / "weights.pth")

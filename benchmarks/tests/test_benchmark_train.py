@@ -5,7 +5,7 @@ import argparse
 import os
 
 import pytest
-from ava_tiny import make_ava_root  # tests/data (pytest.ini pythonpath)
+from ava_tiny import make_ava_root  # tests/helpers (pytest.ini pythonpath)
 from detectron2.utils.events import EventStorage
 
 from benchmarks import train as benchmark_train

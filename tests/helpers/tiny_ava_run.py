@@ -1,7 +1,7 @@
 """A tiny AVA-format folder and config for the training-reliability tests, and a runner for
 ``tools/train_ava.py`` in a subprocess.
 
-The folder (built on ``tests/data/ava_tiny.make_ava_root``'s layout) has two 100-frame
+The folder (built on ``tests/helpers/ava_tiny.make_ava_root``'s layout) has two 100-frame
 64x48 videos with textured, moving frames (so that boxes differ), label map ids 1..5,
 six training keyframes with exactly one person box each (so the loss, a mean over boxes,
 of a 2-process step equals the 1-process one), and a val split with predicted boxes.
@@ -15,7 +15,7 @@ import sys
 import cv2
 import numpy as np
 import torch
-from ava_tiny import make_ava_root, write_annotation  # tests/data (pytest.ini pythonpath)
+from ava_tiny import make_ava_root, write_annotation  # tests/helpers (pytest.ini pythonpath)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
