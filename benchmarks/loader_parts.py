@@ -1,6 +1,7 @@
 """The parts the frame and video loader benchmarks share (``tools/benchmark.py --task
 loader``): the synthetic scene and its AVA-format folder, recording and replaying the mapper's
 decodes, interleaved timing and a DataLoader pass."""
+
 import os
 import time
 
@@ -16,7 +17,14 @@ from slowfast_det.data import mapper as mapper_mod
 from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
 from slowfast_det.data.decode import read_frame
 
-__all__ = ["Scene", "build_folder", "record_decodes", "replay_decodes", "time_dataloader", "time_passes"]
+__all__ = [
+    "Scene",
+    "build_folder",
+    "record_decodes",
+    "replay_decodes",
+    "time_dataloader",
+    "time_passes",
+]
 
 
 class Scene:
@@ -24,11 +32,19 @@ class Scene:
 
     def __init__(self, rng, w, h):
         y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        base = np.stack([90 + 60 * np.sin(x / (37 + 11 * c)) * np.cos(y / (29 + 7 * c)) for c in range(3)], -1)
+        base = np.stack(
+            [90 + 60 * np.sin(x / (37 + 11 * c)) * np.cos(y / (29 + 7 * c)) for c in range(3)], -1
+        )
         self.base = base.astype(np.uint8)
         self.noise = [rng.integers(-4, 5, (h, w, 3)).astype(np.int16) for _ in range(4)]
         self.discs = [
-            (rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.05, 0.15) * h, tuple(rng.uniform(0, 255, 3).tolist()), rng.uniform(-3, 3))
+            (
+                rng.uniform(0, w),
+                rng.uniform(0, h),
+                rng.uniform(0.05, 0.15) * h,
+                tuple(rng.uniform(0, 255, 3).tolist()),
+                rng.uniform(-3, 3),
+            )
             for _ in range(6)
         ]
         self.w = w
@@ -37,19 +53,24 @@ class Scene:
         img = np.roll(self.base, t, axis=1)
         for x, y, r, color, vx in self.discs:
             cv2.circle(img, (int((x + vx * t) % self.w), int(y)), int(r), color, -1)
-        return np.clip(img.astype(np.int16) + self.noise[t % len(self.noise)], 0, 255).astype(np.uint8)
+        return np.clip(img.astype(np.int16) + self.noise[t % len(self.noise)], 0, 255).astype(
+            np.uint8
+        )
 
 
 def loader_cfg(args):
     """The config of a loader case: clip length and sizes from the benchmark's arguments."""
-    return load_slowfast_cfg(freeze=False, values={
-        "INPUT.NUM_FRAMES": args.num_frames,
-        "INPUT.SAMPLING_RATE": args.sampling_rate,
-        "INPUT.TEST_SIZE": args.test_size,
-        "INPUT.TRAIN_JITTER_SCALES": list(args.train_jitter),
-        "INPUT.TRAIN_CROP_SIZE": args.train_crop,
-        "AVA.DETECTION_SCORE_THRESH": 0.5,
-    })
+    return load_slowfast_cfg(
+        freeze=False,
+        values={
+            "INPUT.NUM_FRAMES": args.num_frames,
+            "INPUT.SAMPLING_RATE": args.sampling_rate,
+            "INPUT.TEST_SIZE": args.test_size,
+            "INPUT.TRAIN_JITTER_SCALES": list(args.train_jitter),
+            "INPUT.TRAIN_CROP_SIZE": args.train_crop,
+            "AVA.DETECTION_SCORE_THRESH": 0.5,
+        },
+    )
 
 
 def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, quality, seed=0):
@@ -66,7 +87,9 @@ def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, 
     rows = ["original_vido_id video_id frame_id path labels"]
     for i in range(n):
         rel = f"{vid}/{vid}_{i + 1:06d}.jpg"
-        cv2.imwrite(os.path.join(root, "frames", rel), scene.frame(i), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        cv2.imwrite(
+            os.path.join(root, "frames", rel), scene.frame(i), [cv2.IMWRITE_JPEG_QUALITY, quality]
+        )
         rows.append(f'{vid} 0 {i} {rel} ""')
     for split in ("train", "val"):
         with open(os.path.join(root, "frame_lists", f"{split}.csv"), "w") as f:
@@ -87,7 +110,9 @@ def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, 
         gt, pred = dict(boxes, action_id=1 + p, last=p), dict(boxes, last=np.full(len(p), 0.9))
         write_box_csv(gt, os.path.join(ann, f"ava_{split}_v2.2.csv"))
         write_box_csv(pred, os.path.join(ann, f"ava_{split}_predicted_boxes.csv"))
-    with open(os.path.join(root, "annotations", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"), "w") as f:
+    with open(
+        os.path.join(root, "annotations", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"), "w"
+    ) as f:
         f.write("".join(f'item {{\n  name: "a{i}"\n  id: {i}\n}}\n' for i in (1, 2, 3)))
     return n
 
@@ -142,9 +167,15 @@ def time_passes(fns, repeats):
 
 def time_dataloader(mapper, dicts, workers, tag):
     ds = MapDataset(DatasetFromList(dicts, copy=False), mapper)
-    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=workers, collate_fn=trivial_batch_collator)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=1, num_workers=workers, collate_fn=trivial_batch_collator
+    )
     it = iter(loader)
     next(it)  # start-up of the workers is not timed
     t = time.perf_counter()
     n = sum(1 for _ in it)
-    return (f"{tag}: DataLoader, {workers} workers (incl. transfer to the main process)", n / (time.perf_counter() - t), "clips/s")
+    return (
+        f"{tag}: DataLoader, {workers} workers (incl. transfer to the main process)",
+        n / (time.perf_counter() - t),
+        "clips/s",
+    )

@@ -3,6 +3,7 @@
 ``set_cfg_values`` is the config builder's (:func:`slowfast_det.config.set_cfg_values`),
 importable from here too.
 """
+
 import torch
 
 from slowfast_det.config import set_cfg_values
@@ -34,5 +35,3 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             elif "proj" in name:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
     return model.eval()
-
-

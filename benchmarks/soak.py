@@ -18,6 +18,7 @@ Memory is flat when ``end - start`` stays within ``--max-growth-mb`` for the mai
 and for the workers together (a leak of one sample's tensors per batch would add ~100 MB per
 epoch on this set). Also reported: clips/s over the timed epochs and the data-issue counts.
 """
+
 import os
 import time
 
@@ -31,11 +32,19 @@ TARGET_MAX_GROWTH_MB = 64.0
 
 
 def add_arguments(parser):
-    parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
-    parser.add_argument("--epochs", type=int, default=3, help="epochs to consume (>= 2: the first one warms up)")
+    parser.add_argument(
+        "--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml")
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="epochs to consume (>= 2: the first one warms up)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="DATALOADER.NUM_WORKERS")
-    parser.add_argument("--max-growth-mb", type=float, default=TARGET_MAX_GROWTH_MB,
-                        help="allowed RSS growth from the end of epoch 1 to the end (main process; workers summed)")
+    parser.add_argument(
+        "--max-growth-mb",
+        type=float,
+        default=TARGET_MAX_GROWTH_MB,
+        help="allowed RSS growth from the end of epoch 1 to the end (main process; workers summed)",
+    )
     parser.add_argument("opts", nargs="*", default=[], help="config overrides: KEY VALUE ...")
 
 
@@ -63,7 +72,7 @@ def _children(pid):
         except OSError:
             continue
         # field 4 (ppid) follows the command name in parentheses, which may contain spaces
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if int(fields[1]) == pid:
             out.append(int(entry))
     return sorted(out)
@@ -91,7 +100,9 @@ def main(args):
     loader = build_ava_train_loader(cfg)
     per_epoch = loader.iters_per_epoch
     batch = cfg.SOLVER.IMS_PER_BATCH
-    print(f"soak: {per_epoch} batches of {batch} clips per epoch, {args.epochs} epochs, {args.workers} workers")
+    print(
+        f"soak: {per_epoch} batches of {batch} clips per epoch, {args.epochs} epochs, {args.workers} workers"
+    )
     others = set(_children(os.getpid()))
     it = iter(loader)
     next(it)
@@ -107,15 +118,19 @@ def main(args):
             next(it)
         main_rss, workers = _measure(others)
         peak_main, peak_workers = max(peak_main, main_rss), max(peak_workers, sum(workers.values()))
-        print(f"  epoch {epoch}: main {main_rss:.1f} MiB, workers {sum(workers.values()):.1f} MiB "
-              f"({', '.join(f'{r:.1f}' for r in workers.values())})")
+        print(
+            f"  epoch {epoch}: main {main_rss:.1f} MiB, workers {sum(workers.values()):.1f} MiB "
+            f"({', '.join(f'{r:.1f}' for r in workers.values())})"
+        )
     seconds = time.perf_counter() - t0
     end = _measure(others)
     issues = dict(loader.issue_tracker.total)
     del it  # stops the workers
 
     if args.workers and (len(start[1]) != args.workers or sorted(start[1]) != sorted(end[1])):
-        raise RuntimeError(f"expected the same {args.workers} worker processes throughout, saw {sorted(start[1])} then {sorted(end[1])}")
+        raise RuntimeError(
+            f"expected the same {args.workers} worker processes throughout, saw {sorted(start[1])} then {sorted(end[1])}"
+        )
     growth_main = end[0] - start[0]
     growth_workers = sum(end[1].values()) - sum(start[1].values())
     flat = growth_main <= args.max_growth_mb and growth_workers <= args.max_growth_mb
@@ -135,10 +150,20 @@ def main(args):
         ("workers RSS growth start->end (sum)", growth_workers, "MiB"),
     ]
     for pid in sorted(end[1]):
-        rows.append((f"worker {pid} RSS start -> end", f"{start[1][pid]:.1f} -> {end[1][pid]:.1f}", "MiB"))
+        rows.append(
+            (f"worker {pid} RSS start -> end", f"{start[1][pid]:.1f} -> {end[1][pid]:.1f}", "MiB")
+        )
     rows += [
-        ("loader throughput (timed epochs)", (args.epochs - 1) * per_epoch * batch / seconds, "clips/s"),
-        ("data issues (all epochs)", ", ".join(f"{k}={v}" for k, v in sorted(issues.items()) if v) or "none", ""),
+        (
+            "loader throughput (timed epochs)",
+            (args.epochs - 1) * per_epoch * batch / seconds,
+            "clips/s",
+        ),
+        (
+            "data issues (all epochs)",
+            ", ".join(f"{k}={v}" for k, v in sorted(issues.items()) if v) or "none",
+            "",
+        ),
         (f"memory flat (growth <= {args.max_growth_mb:g} MiB)", "yes" if flat else "NO", ""),
     ]
     return rows

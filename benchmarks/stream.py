@@ -24,6 +24,7 @@ the stream is live. Bounded when the largest lag stays under the largest inferen
 plus one keyframe interval (``1 / speed`` s of wall time) plus 0.5 s: skipped keyframes,
 not queued ones (queued ones would add one inference time per keyframe behind).
 """
+
 import os
 import tempfile
 import time
@@ -41,12 +42,27 @@ TARGET_MAX_GROWTH_MB = 32.0
 
 
 def add_arguments(parser):
-    parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
-    parser.add_argument("--video-minutes", type=float, default=10.0, help="video time of the stream")
-    parser.add_argument("--speed", type=float, default=4.0, help="frames delivered this many times faster than real time")
-    parser.add_argument("--max-growth-mb", type=float, default=TARGET_MAX_GROWTH_MB,
-                        help="allowed RSS growth from the end of the first minute to the end")
-    parser.add_argument("--no-video", action="store_true", help="draw the frames but write no video file")
+    parser.add_argument(
+        "--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml")
+    )
+    parser.add_argument(
+        "--video-minutes", type=float, default=10.0, help="video time of the stream"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=4.0,
+        help="frames delivered this many times faster than real time",
+    )
+    parser.add_argument(
+        "--max-growth-mb",
+        type=float,
+        default=TARGET_MAX_GROWTH_MB,
+        help="allowed RSS growth from the end of the first minute to the end",
+    )
+    parser.add_argument(
+        "--no-video", action="store_true", help="draw the frames but write no video file"
+    )
     parser.add_argument("opts", nargs="*", default=[], help="config overrides: KEY VALUE ...")
 
 
@@ -82,8 +98,12 @@ class SyntheticStream:
         for i in range(self.num_frames):
             frame = background.copy()
             for b in _person_boxes(i).astype(int):
-                frame[b[1]:b[3], b[0]:b[2]] = (40, 180, 60)
-            frame[0, 0] = (i % 256, (i // 256) % 256, 0)  # the frame number, for the detector stand-in
+                frame[b[1] : b[3], b[0] : b[2]] = (40, 180, 60)
+            frame[0, 0] = (
+                i % 256,
+                (i // 256) % 256,
+                0,
+            )  # the frame number, for the detector stand-in
             due = start + i / (self.fps * self.speed)
             now = time.monotonic()
             if due > now:
@@ -134,14 +154,24 @@ def main(args):
         if not args.no_video:
             sinks.append(VideoFileSink(os.path.join(tmp, "stream.mp4"), FPS))
         stream = SyntheticStream(seconds, args.speed)
-        print(f"stream: {seconds:.0f} s of video at {FPS} fps, delivered x{args.speed:g} "
-              f"({seconds / args.speed:.0f} s wall), model {args.config_file}, "
-              f"tracker {demo.options.tracker}")
-        stats = demo.run_stream(stream, os.path.join(tmp, "stream.csv"), sinks=sinks, video_id="stream",
-                                persons_csv=os.path.join(tmp, "stream_persons.csv"), progress=True)
+        print(
+            f"stream: {seconds:.0f} s of video at {FPS} fps, delivered x{args.speed:g} "
+            f"({seconds / args.speed:.0f} s wall), model {args.config_file}, "
+            f"tracker {demo.options.tracker}"
+        )
+        stats = demo.run_stream(
+            stream,
+            os.path.join(tmp, "stream.csv"),
+            sinks=sinks,
+            video_id="stream",
+            persons_csv=os.path.join(tmp, "stream_persons.csv"),
+            progress=True,
+        )
         for sink in sinks:
             sink.close(True)
-        video_mb = os.path.getsize(os.path.join(tmp, "stream.mp4")) / 2**20 if not args.no_video else 0.0
+        video_mb = (
+            os.path.getsize(os.path.join(tmp, "stream.mp4")) / 2**20 if not args.no_video else 0.0
+        )
     end = rss_mb(os.getpid())
     samples = probe.samples
     start = next((r for s, r in samples if s >= 60), samples[-1][1])
@@ -153,12 +183,20 @@ def main(args):
         ("video time streamed", stats["frames"] / FPS, "s"),
         ("wall time", stats["seconds"], "s"),
         ("delivery speed", args.speed, "x real time"),
-        ("frames drawn (and written)" if not args.no_video else "frames drawn", stats["frames"], "frames"),
+        (
+            "frames drawn (and written)" if not args.no_video else "frames drawn",
+            stats["frames"],
+            "frames",
+        ),
         ("output video", video_mb, "MiB"),
         ("keyframes scored", stats["keyframes"], ""),
         ("keyframes skipped", stats["keyframes_skipped"], ""),
         ("share of keyframes skipped", stats["skipped_share"], ""),
-        ("inference per keyframe (detector stand-in + tracker + model + drawing), mean", stats["process_mean_s"], "s"),
+        (
+            "inference per keyframe (detector stand-in + tracker + model + drawing), mean",
+            stats["process_mean_s"],
+            "s",
+        ),
         ("inference per keyframe, max", stats["process_max_s"], "s"),
         ("lag (clip's newest frame -> result), mean", stats["lag_mean_s"], "s wall"),
         ("lag, max", stats["lag_max_s"], "s wall"),
@@ -175,5 +213,7 @@ def main(args):
         ("RSS growth start->end", growth, "MiB"),
         (f"memory flat (growth <= {args.max_growth_mb:g} MiB)", "yes" if flat else "NO", ""),
     ]
-    rows += [(f"RSS at {s:.0f} s of video", r, "MiB") for s, r in samples[:: max(1, len(samples) // 10)]]
+    rows += [
+        (f"RSS at {s:.0f} s of video", r, "MiB") for s, r in samples[:: max(1, len(samples) // 10)]
+    ]
     return rows

@@ -15,15 +15,16 @@ Per keyframe, tracks are matched to ground-truth people one-to-one by IoU >= 0.5
 its previous matched keyframe (CLEAR-MOT's IDSW); also reported: the ground-truth boxes
 matched, the track ids created, and the tracks per ground-truth person.
 """
+
 import os
 import tempfile
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.demo_runner import DemoOptions, VideoActionDemo
 from slowfast_det.synthetic.demo_video import write_demo_video
 
@@ -31,13 +32,25 @@ PAIR_IOU = 0.5
 
 
 def add_arguments(parser):
-    parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
+    parser.add_argument(
+        "--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml")
+    )
     parser.add_argument("--duration", type=int, default=60, help="seconds of synthetic video")
-    parser.add_argument("--seed", type=int, default=1000, help="generator seed (the demo video's default)")
-    parser.add_argument("--iou-thresh", type=float, default=None,
-                        help="the demo's --track-iou-thresh (default: its default)")
-    parser.add_argument("--max-lost", type=int, default=None,
-                        help="the demo's --track-max-lost (default: its default)")
+    parser.add_argument(
+        "--seed", type=int, default=1000, help="generator seed (the demo video's default)"
+    )
+    parser.add_argument(
+        "--iou-thresh",
+        type=float,
+        default=None,
+        help="the demo's --track-iou-thresh (default: its default)",
+    )
+    parser.add_argument(
+        "--max-lost",
+        type=int,
+        default=None,
+        help="the demo's --track-max-lost (default: its default)",
+    )
 
 
 def _iou(a, b):
@@ -54,7 +67,10 @@ def _boxes_by_time(rows):
     """{timestamp: (boxes (R, 4), ids (R,))}, one entry per distinct box of the AVA rows."""
     rows = rows.drop_duplicates(subset=["timestamp", "x1", "y1", "x2", "y2", "last"])
     return {
-        int(t): (g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64), g["last"].to_numpy().astype(np.int64))
+        int(t): (
+            g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64),
+            g["last"].to_numpy().astype(np.int64),
+        )
         for t, g in rows.groupby("timestamp")
     }
 
@@ -88,7 +104,9 @@ def id_switches(gt, tracks):
         "switches": switches,
         "gt_people": len({int(i) for _, ids in gt.values() for i in ids}),
         "tracks": len(all_tracks),
-        "tracks_per_person": float(np.mean([len(v) for v in per_person.values()])) if per_person else 0.0,
+        "tracks_per_person": float(np.mean([len(v) for v in per_person.values()]))
+        if per_person
+        else 0.0,
     }
 
 
@@ -121,7 +139,10 @@ def main(args):
             },
             gt_boxes_csv,
         )
-        for source, boxes_csv in (("detector-like boxes", stem + "_boxes.csv"), ("ground-truth boxes", gt_boxes_csv)):
+        for source, boxes_csv in (
+            ("detector-like boxes", stem + "_boxes.csv"),
+            ("ground-truth boxes", gt_boxes_csv),
+        ):
             for kind in ("iou", "hungarian"):
                 options = DemoOptions(tracker=kind, min_output_size=0)
                 if args.iou_thresh is not None:
@@ -132,15 +153,29 @@ def main(args):
                 predictor = _ZeroPredictor(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
                 demo = VideoActionDemo(cfg, predictor=predictor, options=options)
                 persons_csv = os.path.join(tmp, f"persons_{kind}.csv")
-                demo.run(video, os.path.join(tmp, "out.mp4"), os.path.join(tmp, "out.csv"), boxes_csv=boxes_csv,
-                         progress=False, persons_csv=persons_csv)
+                demo.run(
+                    video,
+                    os.path.join(tmp, "out.mp4"),
+                    os.path.join(tmp, "out.csv"),
+                    boxes_csv=boxes_csv,
+                    progress=False,
+                    persons_csv=persons_csv,
+                )
                 tracks = _boxes_by_time(read_box_csv(persons_csv, kind="proposals").rows)
                 m = id_switches(gt, tracks)
                 name = f"{source}, {kind}"
                 rows += [
                     (f"{name}: id switches", m["switches"], ""),
-                    (f"{name}: ground-truth boxes matched (IoU >= {PAIR_IOU})", f"{m['matched']} / {m['gt_boxes']}", ""),
-                    (f"{name}: track ids / ground-truth people", f"{m['tracks']} / {m['gt_people']}", ""),
+                    (
+                        f"{name}: ground-truth boxes matched (IoU >= {PAIR_IOU})",
+                        f"{m['matched']} / {m['gt_boxes']}",
+                        "",
+                    ),
+                    (
+                        f"{name}: track ids / ground-truth people",
+                        f"{m['tracks']} / {m['gt_people']}",
+                        "",
+                    ),
                     (f"{name}: tracks per matched person", m["tracks_per_person"], ""),
                 ]
         # reference: no tracking at all (a new id for every box of every keyframe)
@@ -148,8 +183,25 @@ def main(args):
         for t, (b, _) in gt.items():
             fresh[t] = (b, np.arange(n, n + len(b)))
             n += len(b)
-        rows.insert(0, ("no tracking (a new id per box): id switches", id_switches(gt, fresh)["switches"], ""))
-        rows.insert(0, ("synthetic video", f"{args.duration} s, seed {args.seed}, {len(gt)} keyframes with people", ""))
-        rows.insert(1, ("tracker settings", f"--track-iou-thresh {options.track_iou_thresh}, "
-                                            f"--track-max-lost {options.track_max_lost}", ""))
+        rows.insert(
+            0,
+            ("no tracking (a new id per box): id switches", id_switches(gt, fresh)["switches"], ""),
+        )
+        rows.insert(
+            0,
+            (
+                "synthetic video",
+                f"{args.duration} s, seed {args.seed}, {len(gt)} keyframes with people",
+                "",
+            ),
+        )
+        rows.insert(
+            1,
+            (
+                "tracker settings",
+                f"--track-iou-thresh {options.track_iou_thresh}, "
+                f"--track-max-lost {options.track_max_lost}",
+                "",
+            ),
+        )
     return rows

@@ -44,6 +44,7 @@ or was truncated, or a split lists videos without frames.
 Video ids that begin with '-' (``-5KQ66BBWC4``): ``--only=-5KQ66BBWC4`` always works, and so
 does ``--only a -5KQ66BBWC4 b``.
 """
+
 import argparse
 import glob
 import json
@@ -88,17 +89,36 @@ def find_videos(videos_dir):
             continue
         check_video_id(stem, os.path.join(videos_dir, name))
         if stem in found:
-            raise ValueError(f"two movies for video {stem!r}: {found[stem]} and {os.path.join(videos_dir, name)}")
+            raise ValueError(
+                f"two movies for video {stem!r}: {found[stem]} and {os.path.join(videos_dir, name)}"
+            )
         found[stem] = os.path.join(videos_dir, name)
     return found
 
 
-def ffmpeg_command(ffmpeg, video_path, out_dir, video_id, start=900, duration=901, fps=30, quality=1):
+def ffmpeg_command(
+    ffmpeg, video_path, out_dir, video_id, start=900, duration=901, fps=30, quality=1
+):
     """The ffmpeg command extracting seconds [start, start + duration) of a movie as JPEG frames."""
     return [
-        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-        "-ss", str(start), "-t", str(duration), "-i", video_path,
-        "-r", str(fps), "-q:v", str(quality), "-start_number", "1",
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-ss",
+        str(start),
+        "-t",
+        str(duration),
+        "-i",
+        video_path,
+        "-r",
+        str(fps),
+        "-q:v",
+        str(quality),
+        "-start_number",
+        "1",
         os.path.join(out_dir, f"{video_id}_%06d.jpg"),
     ]
 
@@ -129,7 +149,9 @@ def extract_pyav(video_path, out_dir, video_id, start, duration, fps, quality):
             img.pts, img.time_base = k, enc.time_base  # increasing in the encoder's time base
             data = b"".join(bytes(p) for p in enc.encode(img))
             if not data:
-                raise RuntimeError(f"{video_path}: the JPEG encoder returned no data for frame {k + 1}")
+                raise RuntimeError(
+                    f"{video_path}: the JPEG encoder returned no data for frame {k + 1}"
+                )
             last = frame
         with open(os.path.join(out_dir, f"{video_id}_{k + 1:06d}.jpg"), "wb") as f:
             f.write(data)
@@ -138,12 +160,22 @@ def extract_pyav(video_path, out_dir, video_id, start, duration, fps, quality):
 
 
 def extract_ffmpeg(video_path, out_dir, video_id, opts):
-    cmd = ffmpeg_command(opts["ffmpeg"], video_path, out_dir, video_id, opts["start"], opts["duration"],
-                         opts["fps"], opts["quality"])
+    cmd = ffmpeg_command(
+        opts["ffmpeg"],
+        video_path,
+        out_dir,
+        video_id,
+        opts["start"],
+        opts["duration"],
+        opts["fps"],
+        opts["quality"],
+    )
     try:
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     except OSError as e:
-        raise RuntimeError(f"cannot run {cmd[0]!r}: {e}; the default --backend pyav needs no ffmpeg") from None
+        raise RuntimeError(
+            f"cannot run {cmd[0]!r}: {e}; the default --backend pyav needs no ffmpeg"
+        ) from None
     n = len(frame_files(out_dir))
     if proc.returncode != 0:
         err = proc.stderr.strip().splitlines()[-3:] if proc.stderr else []
@@ -152,7 +184,10 @@ def extract_ffmpeg(video_path, out_dir, video_id, opts):
 
 
 def _decoder_versions():
-    return {"av": av.__version__, "libavcodec": ".".join(map(str, av.library_versions.get("libavcodec", ())))}
+    return {
+        "av": av.__version__,
+        "libavcodec": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
+    }
 
 
 def extract_video(job):
@@ -184,17 +219,29 @@ def extract_video(job):
     if n == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         where = f"the movie declares {float(probe['duration'] or 0):.2f} s"
-        return video_id, "failed", f"{video_path}: no frame in seconds [{start}, {start + duration}) ({where}); {info.get('error', '')}"
+        return (
+            video_id,
+            "failed",
+            f"{video_path}: no frame in seconds [{start}, {start + duration}) ({where}); {info.get('error', '')}",
+        )
     truncated = None
     if info.get("error") or n < declared - TRUNCATION_SLACK_SECONDS * fps:
         truncated = (
             f"{n} of the {declared} frames the header declares were decoded "
-            f"({declared - n} missing, frames {n + 1}..{declared})" + (f"; {info['error']}" if info.get("error") else "")
+            f"({declared - n} missing, frames {n + 1}..{declared})"
+            + (f"; {info['error']}" if info.get("error") else "")
         )
     record = {
-        "frames": n, "backend": opts["backend"], "start": start, "duration": duration, "fps": fps,
-        "quality": opts["quality"], "source_fps": str(probe["fps"]), "truncated": truncated,
-        **_decoder_versions(), **({"command": info["command"]} if "command" in info else {}),
+        "frames": n,
+        "backend": opts["backend"],
+        "start": start,
+        "duration": duration,
+        "fps": fps,
+        "quality": opts["quality"],
+        "source_fps": str(probe["fps"]),
+        "truncated": truncated,
+        **_decoder_versions(),
+        **({"command": info["command"]} if "command" in info else {}),
     }
     with open(os.path.join(tmp, MARKER), "w") as f:
         json.dump(record, f)
@@ -203,7 +250,11 @@ def extract_video(job):
     os.replace(tmp, final)
     if truncated:
         return video_id, "truncated", truncated
-    short = f" (the movie ends before second {start + duration}: {wanted - n} frames fewer)" if n < wanted else ""
+    short = (
+        f" (the movie ends before second {start + duration}: {wanted - n} frames fewer)"
+        if n < wanted
+        else ""
+    )
     return video_id, "done", f"{n} frames{short}"
 
 
@@ -245,10 +296,16 @@ def resolve_splits(root, specs):
             splits[name] = path
     if not splits:
         others = sorted(glob.glob(os.path.join(ann, "ava_*_v2.[0-9].csv")))
-        hint = (f" Found {', '.join(os.path.basename(p) for p in others)}: other AVA versions are not read by default;"
-                " pass them as --split train=FILE --split val=FILE." if others else
-                " Download the AVA v2.2 annotations (datasets/README.md) or pass --split NAME=FILE.")
-        print(f"prepare_ava: no frame list can be written: none of {', '.join(looked)} exists.{hint}", file=sys.stderr)
+        hint = (
+            f" Found {', '.join(os.path.basename(p) for p in others)}: other AVA versions are not read by default;"
+            " pass them as --split train=FILE --split val=FILE."
+            if others
+            else " Download the AVA v2.2 annotations (datasets/README.md) or pass --split NAME=FILE."
+        )
+        print(
+            f"prepare_ava: no frame list can be written: none of {', '.join(looked)} exists.{hint}",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     return splits
 
@@ -262,7 +319,9 @@ def write_frame_list(root, split, video_ids):
         if not os.path.exists(os.path.join(folder, MARKER)):
             missing.append(vid)
             continue
-        rows.extend(f'{vid} {idx} {i} {vid}/{name} ""' for i, name in enumerate(frame_files(folder)))
+        rows.extend(
+            f'{vid} {idx} {i} {vid}/{name} ""' for i, name in enumerate(frame_files(folder))
+        )
     with atomic_path(os.path.join(root, "frame_lists", f"{split}.csv")) as tmp:
         with open(tmp, "w") as f:
             f.write("\n".join(rows) + "\n")
@@ -270,22 +329,61 @@ def write_frame_list(root, split, video_ids):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--videos", required=True, help="folder with the downloaded movies <video_id>.<ext>")
-    p.add_argument("--root", required=True, help="AVA folder to write frames/ and frame_lists/ into")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2), help="movies decoded in parallel")
-    p.add_argument("--backend", choices=("pyav", "ffmpeg"), default="pyav",
-                   help="decoder: PyAV (default, pinned by requirements.txt) or the ffmpeg binary")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--videos", required=True, help="folder with the downloaded movies <video_id>.<ext>"
+    )
+    p.add_argument(
+        "--root", required=True, help="AVA folder to write frames/ and frame_lists/ into"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) // 2),
+        help="movies decoded in parallel",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("pyav", "ffmpeg"),
+        default="pyav",
+        help="decoder: PyAV (default, pinned by requirements.txt) or the ffmpeg binary",
+    )
     p.add_argument("--ffmpeg", default="ffmpeg", help="ffmpeg executable (--backend ffmpeg)")
-    p.add_argument("--start", type=int, default=900, help="first second to extract (default: %(default)s)")
-    p.add_argument("--duration", type=int, default=901, help="seconds to extract (default: %(default)s, as PySlowFast)")
+    p.add_argument(
+        "--start", type=int, default=900, help="first second to extract (default: %(default)s)"
+    )
+    p.add_argument(
+        "--duration",
+        type=int,
+        default=901,
+        help="seconds to extract (default: %(default)s, as PySlowFast)",
+    )
     p.add_argument("--fps", type=int, default=30, help="output frame rate (default: %(default)s)")
-    p.add_argument("--quality", type=int, default=1, help="JPEG quantiser, ffmpeg's -q:v scale (1 best .. 31)")
-    p.add_argument("--only", action="extend", nargs="+", default=None, metavar="VIDEO_ID",
-                   help="extract only these video ids (ids beginning with '-': --only=-5KQ66BBWC4)")
-    p.add_argument("--split", action="append", default=[], metavar="NAME=FILE",
-                   help="video ids of a split (AVA annotation CSV or text list); repeatable")
-    p.add_argument("--allow-truncated", action="store_true", help="truncated movies do not make the exit status 1")
+    p.add_argument(
+        "--quality", type=int, default=1, help="JPEG quantiser, ffmpeg's -q:v scale (1 best .. 31)"
+    )
+    p.add_argument(
+        "--only",
+        action="extend",
+        nargs="+",
+        default=None,
+        metavar="VIDEO_ID",
+        help="extract only these video ids (ids beginning with '-': --only=-5KQ66BBWC4)",
+    )
+    p.add_argument(
+        "--split",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="video ids of a split (AVA annotation CSV or text list); repeatable",
+    )
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="truncated movies do not make the exit status 1",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     argv = sys.argv[1:] if argv is None else argv
     return p.parse_args(attach_dash_values(argv, multiple=("--only",)))
@@ -304,12 +402,16 @@ def main(argv=None):
         videos = {v: videos[v] for v in args.only}
     frames_dir = os.path.join(args.root, "frames")
     os.makedirs(frames_dir, exist_ok=True)
-    opts = {k: getattr(args, k) for k in ("backend", "ffmpeg", "start", "duration", "fps", "quality")}
+    opts = {
+        k: getattr(args, k) for k in ("backend", "ffmpeg", "start", "duration", "fps", "quality")
+    }
     jobs = [(vid, path, frames_dir, opts) for vid, path in sorted(videos.items())]
 
     results = {"done": [], "truncated": [], "skipped": [], "failed": []}
     with multiprocessing.Pool(max(1, min(args.workers, len(jobs) or 1))) as pool:
-        bar = tqdm(total=len(jobs), desc="extracting frames", unit="video", disable=args.no_progress)
+        bar = tqdm(
+            total=len(jobs), desc="extracting frames", unit="video", disable=args.no_progress
+        )
         for vid, status, detail in pool.imap_unordered(extract_video, jobs):
             results[status].append(vid)
             if status in ("failed", "truncated"):
@@ -329,7 +431,10 @@ def main(argv=None):
         except AVAFormatError as e:
             raise SystemExit(f"cannot read the video ids of split {name}: {e}")
         missing = write_frame_list(args.root, name, ids)
-        print(f"frame_lists/{name}.csv: {len(ids) - len(missing)} videos" + (f", {len(missing)} without frames: {missing[:10]}" if missing else ""))
+        print(
+            f"frame_lists/{name}.csv: {len(ids) - len(missing)} videos"
+            + (f", {len(missing)} without frames: {missing[:10]}" if missing else "")
+        )
         if missing:
             status = 1
     return status

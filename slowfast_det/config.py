@@ -12,6 +12,7 @@ The defaults name slowfast_det's model components (``MODEL.META_ARCHITECTURE``,
 ``MODEL.BACKBONE.NAME``, ``MODEL.ROI_HEADS.NAME``), so this module imports
 :mod:`slowfast_det.modeling`, which registers them: a config made here always builds.
 """
+
 import torch
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
@@ -193,15 +194,24 @@ def add_classification_config(cfg):
 
 # key -> (what replaces it, how): Detectron2's renamed-key error prints both on a merge.
 _DEMO_FLAGS = [
-    "DETECTOR_CONFIG", "DETECTOR_WEIGHTS", "DETECTOR_PERSON_CLASS", "ACTION_SCORE_THRESH", "TOP_K",
-    "LABEL_MAP", "MIN_OUTPUT_SIZE", "TRACKER", "TRACK_IOU_THRESH", "TRACK_MAX_LOST",
+    "DETECTOR_CONFIG",
+    "DETECTOR_WEIGHTS",
+    "DETECTOR_PERSON_CLASS",
+    "ACTION_SCORE_THRESH",
+    "TOP_K",
+    "LABEL_MAP",
+    "MIN_OUTPUT_SIZE",
+    "TRACKER",
+    "TRACK_IOU_THRESH",
+    "TRACK_MAX_LOST",
     "SMOOTH_SCORES_OVER",
 ]
 _REMOVED_KEYS = {
     "DEMO": ("tools/demo.py's flags", "DEMO.TOP_K 5 is now --top-k 5 (see tools/demo.py --help)"),
     **{
         f"DEMO.{key}": (
-            f"tools/demo.py --{key.lower().replace('_', '-')}", "the demo's options are its flags"
+            f"tools/demo.py --{key.lower().replace('_', '-')}",
+            "the demo's options are its flags",
         )
         for key in _DEMO_FLAGS
     },

@@ -1,4 +1,5 @@
 """Shared pytest fixtures: everything runs on the CPU with tiny shapes."""
+
 import cpu_tests  # noqa: F401  (CPU only, at most 2 torch threads)
 import pytest
 

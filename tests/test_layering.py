@@ -9,6 +9,7 @@ docs/ARCHITECTURE.md shows verbatim (checked here too). The rules:
 - no module imports ``benchmarks`` or anything of tools/;
 - ``import slowfast_det.ava.metric, slowfast_det.ava.io`` leaves torch and Detectron2 unloaded.
 """
+
 import ast
 import os
 import re
@@ -34,7 +35,14 @@ MAY_IMPORT = {
     "evaluation": ("ava", "config", "data", "utils"),
     "synthetic": ("ava", "data", "utils"),
     "engine": (
-        "ava", "checkpoint", "config", "data", "evaluation", "modeling", "synthetic", "utils",
+        "ava",
+        "checkpoint",
+        "config",
+        "data",
+        "evaluation",
+        "modeling",
+        "synthetic",
+        "utils",
     ),
     "export": ("ava", "checkpoint", "config", "data", "engine", "modeling", "utils"),
     "slowfast_det": (),
@@ -183,6 +191,7 @@ def test_metric_and_readers_import_without_torch():
     )
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -14,6 +14,7 @@ activations, pooling and ROIAlign are not counted; every operator fvcore skipped
 logged. ``--input-size T H W`` is the Fast pathway's clip (the Slow pathway gets T / ALPHA
 frames; a Slow-only model gets T frames). Default: INPUT.NUM_FRAMES x TEST_SIZE x TEST_SIZE.
 """
+
 import argparse
 import logging
 import os
@@ -37,13 +38,26 @@ def setup_cfg(config_file, opts, classification_trunk):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config-file", nargs="+", required=True, help="one or more config files")
-    parser.add_argument("--input-size", nargs=3, type=int, metavar=("T", "H", "W"), default=None,
-                        help="Fast-pathway clip size (default: INPUT.NUM_FRAMES, TEST_SIZE, TEST_SIZE)")
-    parser.add_argument("--num-boxes", type=int, default=3, help="person boxes per clip (detector only)")
-    parser.add_argument("--classification-trunk", action="store_true",
-                        help="count the backbone alone with res5 stride 2 and no dilation (Kinetics trunk)")
+    parser.add_argument(
+        "--input-size",
+        nargs=3,
+        type=int,
+        metavar=("T", "H", "W"),
+        default=None,
+        help="Fast-pathway clip size (default: INPUT.NUM_FRAMES, TEST_SIZE, TEST_SIZE)",
+    )
+    parser.add_argument(
+        "--num-boxes", type=int, default=3, help="person boxes per clip (detector only)"
+    )
+    parser.add_argument(
+        "--classification-trunk",
+        action="store_true",
+        help="count the backbone alone with res5 stride 2 and no dilation (Kinetics trunk)",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -56,12 +70,40 @@ def main(argv=None):
         else:
             t, h, w = cfg.INPUT.NUM_FRAMES, cfg.INPUT.TEST_SIZE, cfg.INPUT.TEST_SIZE
         r = analyze(cfg, t, h, w, args.num_boxes, args.classification_trunk)
-        what = "backbone (classification trunk)" if args.classification_trunk else f"detector, {args.num_boxes} boxes"
-        rows.append([os.path.basename(config_file), what, f"{t}x{h}x{w}", f"{r['params_M']:.2f}",
-                     f"{r['gflops']:.1f}"]
-                    + ([f"{r['backbone_gflops']:.1f}", f"{r['head_gflops']:.4f}"] if "head_gflops" in r else ["", ""]))
-    print(tabulate(rows, headers=["config", "model", "input TxHxW", "params (M)", "GFLOPs",
-                                  "backbone GFLOPs", "head GFLOPs"], tablefmt="github"))
+        what = (
+            "backbone (classification trunk)"
+            if args.classification_trunk
+            else f"detector, {args.num_boxes} boxes"
+        )
+        rows.append(
+            [
+                os.path.basename(config_file),
+                what,
+                f"{t}x{h}x{w}",
+                f"{r['params_M']:.2f}",
+                f"{r['gflops']:.1f}",
+            ]
+            + (
+                [f"{r['backbone_gflops']:.1f}", f"{r['head_gflops']:.4f}"]
+                if "head_gflops" in r
+                else ["", ""]
+            )
+        )
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "config",
+                "model",
+                "input TxHxW",
+                "params (M)",
+                "GFLOPs",
+                "backbone GFLOPs",
+                "head GFLOPs",
+            ],
+            tablefmt="github",
+        )
+    )
     return rows
 
 

@@ -8,6 +8,7 @@ Each task lives in its own module of the checkout's ``benchmarks/`` folder (``ev
 value, unit) rows``; this script parses the options and prints the rows as a summary table.
 The benchmarks are not part of the installed package: they run from a source checkout.
 """
+
 import os
 import sys
 

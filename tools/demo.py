@@ -45,6 +45,7 @@ model on purpose. Weights given as URLs are downloaded once; offline that fails 
 message saying to download the file and pass its path. Video ids that begin with '-'
 work: ``--video-id -5KQ66BBWC4`` or ``--video-id=-5KQ66BBWC4``.
 """
+
 import argparse
 import logging
 import os
@@ -64,35 +65,75 @@ logger = logging.getLogger("slowfast_det.demo")
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config-file", required=True, metavar="FILE", help="SlowFast config")
-    p.add_argument("--input", required=True,
-                   help="video file, webcam index (0, 1, ...), or a URL / pipe / pipeline OpenCV can open")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="video file, webcam index (0, 1, ...), or a URL / pipe / pipeline OpenCV can open",
+    )
     p.add_argument("--output", default=None, help="output video (.mp4); needed unless --show")
-    p.add_argument("--show", action="store_true",
-                   help="show the drawn frames in a window (needs a display; a file plays as with --realtime)")
-    p.add_argument("--realtime", action="store_true",
-                   help="play a file at its own frame rate, as a live stream (skipping keyframes when behind)")
-    p.add_argument("--max-seconds", type=float, default=None,
-                   help="live input: stop after this much video time (default: until the stream ends)")
-    p.add_argument("--csv", default=None,
-                   help="output results CSV (default: <output without extension>.csv, or demo.csv without --output)")
-    p.add_argument("--persons-csv", default=None,
-                   help="output person-track CSV (default: <csv without extension>_persons.csv; "
-                        "with a --tracker)")
-    p.add_argument("--boxes", default=None, help="person boxes CSV (AVA format) instead of the detector")
-    p.add_argument("--video-id", default=None,
-                   help="video id in the CSVs (default: input file name without extension, 'stream' for a "
-                        "webcam or URL); may begin with '-'")
-    p.add_argument("--onnx", default=None, metavar="FILE",
-                   help="run this exported model (tools/export_model.py) with onnxruntime instead of MODEL.WEIGHTS")
-    p.add_argument("--allow-random-weights", action="store_true",
-                   help="run even though MODEL.WEIGHTS is empty (an untrained model; for tests)")
-    p.add_argument("--snapshot", type=float, default=None, metavar="SECONDS",
-                   help="file input: also save the output frame at this time as <output without extension>.png")
+    p.add_argument(
+        "--show",
+        action="store_true",
+        help="show the drawn frames in a window (needs a display; a file plays as with --realtime)",
+    )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play a file at its own frame rate, as a live stream (skipping keyframes when behind)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="live input: stop after this much video time (default: until the stream ends)",
+    )
+    p.add_argument(
+        "--csv",
+        default=None,
+        help="output results CSV (default: <output without extension>.csv, or demo.csv without --output)",
+    )
+    p.add_argument(
+        "--persons-csv",
+        default=None,
+        help="output person-track CSV (default: <csv without extension>_persons.csv; "
+        "with a --tracker)",
+    )
+    p.add_argument(
+        "--boxes", default=None, help="person boxes CSV (AVA format) instead of the detector"
+    )
+    p.add_argument(
+        "--video-id",
+        default=None,
+        help="video id in the CSVs (default: input file name without extension, 'stream' for a "
+        "webcam or URL); may begin with '-'",
+    )
+    p.add_argument(
+        "--onnx",
+        default=None,
+        metavar="FILE",
+        help="run this exported model (tools/export_model.py) with onnxruntime instead of MODEL.WEIGHTS",
+    )
+    p.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="run even though MODEL.WEIGHTS is empty (an untrained model; for tests)",
+    )
+    p.add_argument(
+        "--snapshot",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="file input: also save the output frame at this time as <output without extension>.png",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar / status lines")
     add_demo_options(p)
-    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
+    p.add_argument(
+        "opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ..."
+    )
     return p
 
 
@@ -103,39 +144,81 @@ def add_demo_options(parser):
 
     d = DemoOptions()
     g = parser.add_argument_group("demo options")
-    g.add_argument("--detector-config", default=d.detector_config, metavar="FILE_OR_ZOO_NAME",
-                   help="Detectron2 person detector: a config file or model-zoo name, e.g. "
-                        "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml (needed unless --boxes)")
-    g.add_argument("--detector-weights", default=d.detector_weights, metavar="PATH_OR_URL",
-                   help="person detector weights (default: the model zoo's weights for a zoo name)")
-    g.add_argument("--detector-person-class", type=int, default=d.detector_person_class,
-                   help="index of 'person' in the detector's classes (default: %(default)s, "
-                        "COCO's and the synthetic detector's)")
-    g.add_argument("--action-score-thresh", type=float, default=d.action_score_thresh,
-                   help="draw actions with score >= this (default: %(default)s; the CSV has "
-                        "every score)")
-    g.add_argument("--top-k", type=int, default=d.top_k,
-                   help="at most this many actions drawn per person, best first "
-                        "(default: %(default)s)")
-    g.add_argument("--label-map", default=d.label_map, metavar="PBTXT",
-                   help="label map naming the actions, and the CSV's classes (default: "
-                        "DATASETS.TEST[0]'s if on disk, else ids and all classes)")
-    g.add_argument("--min-output-size", type=int, default=d.min_output_size,
-                   help="output video short side: smaller videos are upscaled so labels "
-                        "stay readable (default: %(default)s; 0 = input size)")
-    g.add_argument("--tracker", default=d.tracker, choices=sorted(TRACKERS) + [NO_TRACKER],
-                   help="person ids across keyframes: hungarian (IoU-weighted Hungarian "
-                        "assignment; fewer id switches on the synthetic demo video), iou "
-                        "(greedy) or none (default: %(default)s)")
-    g.add_argument("--track-iou-thresh", type=float, default=d.track_iou_thresh,
-                   help="a box continues a track when its IoU with the track's last box "
-                        "is at least this (default: %(default)s)")
-    g.add_argument("--track-max-lost", type=int, default=d.track_max_lost,
-                   help="keyframes a track may go unseen and still be continued "
-                        "(default: %(default)s)")
-    g.add_argument("--smooth-scores-over", type=int, default=d.smooth_scores_over, metavar="K",
-                   help="mean of a track's action scores over its last K keyframes, drawn "
-                        "and written (default: %(default)s; 0 or 1 = off)")
+    g.add_argument(
+        "--detector-config",
+        default=d.detector_config,
+        metavar="FILE_OR_ZOO_NAME",
+        help="Detectron2 person detector: a config file or model-zoo name, e.g. "
+        "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml (needed unless --boxes)",
+    )
+    g.add_argument(
+        "--detector-weights",
+        default=d.detector_weights,
+        metavar="PATH_OR_URL",
+        help="person detector weights (default: the model zoo's weights for a zoo name)",
+    )
+    g.add_argument(
+        "--detector-person-class",
+        type=int,
+        default=d.detector_person_class,
+        help="index of 'person' in the detector's classes (default: %(default)s, "
+        "COCO's and the synthetic detector's)",
+    )
+    g.add_argument(
+        "--action-score-thresh",
+        type=float,
+        default=d.action_score_thresh,
+        help="draw actions with score >= this (default: %(default)s; the CSV has every score)",
+    )
+    g.add_argument(
+        "--top-k",
+        type=int,
+        default=d.top_k,
+        help="at most this many actions drawn per person, best first (default: %(default)s)",
+    )
+    g.add_argument(
+        "--label-map",
+        default=d.label_map,
+        metavar="PBTXT",
+        help="label map naming the actions, and the CSV's classes (default: "
+        "DATASETS.TEST[0]'s if on disk, else ids and all classes)",
+    )
+    g.add_argument(
+        "--min-output-size",
+        type=int,
+        default=d.min_output_size,
+        help="output video short side: smaller videos are upscaled so labels "
+        "stay readable (default: %(default)s; 0 = input size)",
+    )
+    g.add_argument(
+        "--tracker",
+        default=d.tracker,
+        choices=sorted(TRACKERS) + [NO_TRACKER],
+        help="person ids across keyframes: hungarian (IoU-weighted Hungarian "
+        "assignment; fewer id switches on the synthetic demo video), iou "
+        "(greedy) or none (default: %(default)s)",
+    )
+    g.add_argument(
+        "--track-iou-thresh",
+        type=float,
+        default=d.track_iou_thresh,
+        help="a box continues a track when its IoU with the track's last box "
+        "is at least this (default: %(default)s)",
+    )
+    g.add_argument(
+        "--track-max-lost",
+        type=int,
+        default=d.track_max_lost,
+        help="keyframes a track may go unseen and still be continued (default: %(default)s)",
+    )
+    g.add_argument(
+        "--smooth-scores-over",
+        type=int,
+        default=d.smooth_scores_over,
+        metavar="K",
+        help="mean of a track's action scores over its last K keyframes, drawn "
+        "and written (default: %(default)s; 0 or 1 = off)",
+    )
 
 
 def setup_cfg(args):
@@ -169,7 +252,9 @@ def main(argv=None, predictor=None):
     setup_logger(name="slowfast_det")
     setup_logger(name="detectron2")
     cfg = setup_cfg(args)
-    csv_path = args.csv or (os.path.splitext(args.output)[0] + ".csv" if args.output else "demo.csv")
+    csv_path = args.csv or (
+        os.path.splitext(args.output)[0] + ".csv" if args.output else "demo.csv"
+    )
     persons_csv = args.persons_csv or os.path.splitext(csv_path)[0] + "_persons.csv"
     source_arg = parse_source(args.input)
     video_id = args.video_id or _default_video_id(source_arg)
@@ -179,32 +264,54 @@ def main(argv=None, predictor=None):
         if predictor is None and args.onnx:
             from slowfast_det.export import OnnxActionPredictor  # onnxruntime: only when asked for
 
-            predictor = OnnxActionPredictor(cfg, args.onnx, allow_random_weights=args.allow_random_weights)
+            predictor = OnnxActionPredictor(
+                cfg, args.onnx, allow_random_weights=args.allow_random_weights
+            )
         if predictor is None:
             predictor = ActionPredictor(cfg, allow_random_weights=args.allow_random_weights)
         demo = VideoActionDemo(cfg, predictor=predictor, options=DemoOptions.from_namespace(args))
         if not demo.visualizer.class_names:
-            logger.warning("no action names: labels read 'action N'; pass --label-map "
-                           "path/to/label_map.pbtxt to name them")
+            logger.warning(
+                "no action names: labels read 'action N'; pass --label-map "
+                "path/to/label_map.pbtxt to name them"
+            )
         # a window shows a file at its own pace (as --realtime)
         source = open_video(source_arg, realtime=args.realtime or args.show)
         if not source.live and not args.show:
             source.release()
-            snapshot = None if args.snapshot is None else (args.snapshot, os.path.splitext(args.output)[0] + ".png")
+            snapshot = (
+                None
+                if args.snapshot is None
+                else (args.snapshot, os.path.splitext(args.output)[0] + ".png")
+            )
             stats = demo.run(
-                args.input, args.output, csv_path, boxes_csv=args.boxes, video_id=video_id,
-                progress=not args.no_progress, snapshot=snapshot, persons_csv=persons_csv,
+                args.input,
+                args.output,
+                csv_path,
+                boxes_csv=args.boxes,
+                video_id=video_id,
+                progress=not args.no_progress,
+                snapshot=snapshot,
+                persons_csv=persons_csv,
             )
         else:
             if args.snapshot is not None:
-                logger.warning("--snapshot applies to a file decoded in full (no --realtime / --show); ignored")
+                logger.warning(
+                    "--snapshot applies to a file decoded in full (no --realtime / --show); ignored"
+                )
             if args.output:
                 sinks.append(VideoFileSink(args.output, source.fps))
             if window is not None:
                 sinks.append(window)
             stats = demo.run_stream(
-                source, csv_path, sinks=sinks, boxes_csv=args.boxes, video_id=video_id, persons_csv=persons_csv,
-                progress=not args.no_progress, max_seconds=args.max_seconds,
+                source,
+                csv_path,
+                sinks=sinks,
+                boxes_csv=args.boxes,
+                video_id=video_id,
+                persons_csv=persons_csv,
+                progress=not args.no_progress,
+                max_seconds=args.max_seconds,
             )
             for sink in sinks:
                 sink.close(True)
@@ -214,7 +321,12 @@ def main(argv=None, predictor=None):
     finally:
         for sink in sinks:
             sink.close(False)
-    logger.info("wrote %s", ", ".join(p for p in (args.output, csv_path, stats.get("persons_rows") and persons_csv) if p))
+    logger.info(
+        "wrote %s",
+        ", ".join(
+            p for p in (args.output, csv_path, stats.get("persons_rows") and persons_csv) if p
+        ),
+    )
     line = (
         f"{stats['frames']} frames, {stats['keyframes']} keyframes, {stats['persons']} person boxes, "
         f"{stats['rows']} CSV rows in {stats['seconds']:.1f} s: throughput {stats['fps']:.2f} frames/s"

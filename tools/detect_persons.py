@@ -29,6 +29,7 @@ continues an interrupted run and the CSV appears (atomic rename) only when compl
 ``--restart`` discards an earlier partial run. The detector's weights are required (a path,
 a URL, or a model-zoo name's own); ``--allow-random-weights`` runs an untrained one on purpose.
 """
+
 import argparse
 import logging
 import os
@@ -43,6 +44,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 
 import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
+from slowfast_det.ava.person_boxes import person_box_ap
 from slowfast_det.checkpoint import WeightsDownloadError
 from slowfast_det.data.frames import default_start_second
 from slowfast_det.engine.detect_persons import (
@@ -54,52 +56,148 @@ from slowfast_det.engine.detect_persons import (
 from slowfast_det.engine.infer import ResumableResultsWriter, run_fingerprint
 from slowfast_det.engine.person_boxes import PersonDetector, check_detector_weights, detector_config
 from slowfast_det.engine.predictor import RandomWeightsError
-from slowfast_det.ava.person_boxes import person_box_ap
 
 logger = logging.getLogger("slowfast_det.detect_persons")
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     src = p.add_argument_group("dataset")
-    src.add_argument("--dataset-root", default=None, help="AVA-format folder (frames/, frame_lists/, annotations/)")
-    src.add_argument("--split", default="val", help="split of --dataset-root (default: %(default)s)")
-    src.add_argument("--version", default="v2.2", help="annotation version in the file names (default: %(default)s)")
-    src.add_argument("--dataset", default=None, help="a registered AVA dataset instead, e.g. synthetic_ava_val")
-    src.add_argument("--frame-source", default="frames", choices=("frames", "video"),
-                     help="keyframes from extracted frames or from the movies (default: %(default)s)")
+    src.add_argument(
+        "--dataset-root",
+        default=None,
+        help="AVA-format folder (frames/, frame_lists/, annotations/)",
+    )
+    src.add_argument(
+        "--split", default="val", help="split of --dataset-root (default: %(default)s)"
+    )
+    src.add_argument(
+        "--version",
+        default="v2.2",
+        help="annotation version in the file names (default: %(default)s)",
+    )
+    src.add_argument(
+        "--dataset", default=None, help="a registered AVA dataset instead, e.g. synthetic_ava_val"
+    )
+    src.add_argument(
+        "--frame-source",
+        default="frames",
+        choices=("frames", "video"),
+        help="keyframes from extracted frames or from the movies (default: %(default)s)",
+    )
     src.add_argument("--videos-dir", default=None, help="movie folder (default: <root>/videos)")
     src.add_argument("--frames-dir", default=None, help="frame folder (default: <root>/frames)")
-    src.add_argument("--frame-list", default=None, help="frame list (default: <root>/frame_lists/<split>.csv)")
-    src.add_argument("--groundtruth", default=None, help="ground-truth CSV (default: <root>/annotations/ava_<split>_<version>.csv)")
-    src.add_argument("--exclusions", default=None, help="excluded-timestamps CSV, for the printed AP only")
-    src.add_argument("--keyframes", default="auto", choices=KEYFRAME_MODES + ("catalog",),
-                     help="keyframes to detect on: the ground truth's, every second, auto (the ground truth's if "
-                          "it exists), or catalog (the dicts of --dataset as registered, any frame source) "
-                          "(default: %(default)s)")
-    src.add_argument("--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)")
-    src.add_argument("--start-second", type=int, default=None,
-                     help="movie second of frame 0 (default: 900 for frames, as AVA's; 0 for movies)")
+    src.add_argument(
+        "--frame-list", default=None, help="frame list (default: <root>/frame_lists/<split>.csv)"
+    )
+    src.add_argument(
+        "--groundtruth",
+        default=None,
+        help="ground-truth CSV (default: <root>/annotations/ava_<split>_<version>.csv)",
+    )
+    src.add_argument(
+        "--exclusions", default=None, help="excluded-timestamps CSV, for the printed AP only"
+    )
+    src.add_argument(
+        "--keyframes",
+        default="auto",
+        choices=KEYFRAME_MODES + ("catalog",),
+        help="keyframes to detect on: the ground truth's, every second, auto (the ground truth's if "
+        "it exists), or catalog (the dicts of --dataset as registered, any frame source) "
+        "(default: %(default)s)",
+    )
+    src.add_argument(
+        "--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)"
+    )
+    src.add_argument(
+        "--start-second",
+        type=int,
+        default=None,
+        help="movie second of frame 0 (default: 900 for frames, as AVA's; 0 for movies)",
+    )
     det = p.add_argument_group("detector")
-    det.add_argument("--detector-config", default=None, help="Detectron2 config file or model-zoo name (required)")
-    det.add_argument("--weights", default="", help="detector weights (path or URL; default: the config's / the zoo's)")
-    det.add_argument("--person-class", type=int, default=0, help="index of 'person' in the detector's classes (default: 0)")
-    det.add_argument("--score-thresh", type=float, default=0.05, help="keep boxes with score >= this (default: %(default)s)")
+    det.add_argument(
+        "--detector-config",
+        default=None,
+        help="Detectron2 config file or model-zoo name (required)",
+    )
+    det.add_argument(
+        "--weights",
+        default="",
+        help="detector weights (path or URL; default: the config's / the zoo's)",
+    )
+    det.add_argument(
+        "--person-class",
+        type=int,
+        default=0,
+        help="index of 'person' in the detector's classes (default: 0)",
+    )
+    det.add_argument(
+        "--score-thresh",
+        type=float,
+        default=0.05,
+        help="keep boxes with score >= this (default: %(default)s)",
+    )
     det.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    det.add_argument("--batch-size", type=int, default=8, help="keyframes per detector call (default: %(default)s)")
-    det.add_argument("--num-workers", type=int, default=2, help="keyframe reading processes (default: %(default)s)")
-    det.add_argument("--allow-random-weights", action="store_true", help="run a detector without weights (for tests)")
+    det.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="keyframes per detector call (default: %(default)s)",
+    )
+    det.add_argument(
+        "--num-workers",
+        type=int,
+        default=2,
+        help="keyframe reading processes (default: %(default)s)",
+    )
+    det.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="run a detector without weights (for tests)",
+    )
     out = p.add_argument_group("output")
-    out.add_argument("--output-dir", default="output/detect_persons", help="folder of the CSV (default: %(default)s)")
-    out.add_argument("--output", default=None, help="the CSV (default: <output-dir>/ava_<split>_predicted_boxes.csv)")
-    out.add_argument("--commit-every", type=int, default=64, help="keyframes per durable commit (default: %(default)s)")
-    out.add_argument("--restart", action="store_true", help="discard an earlier partial run of the same output")
+    out.add_argument(
+        "--output-dir",
+        default="output/detect_persons",
+        help="folder of the CSV (default: %(default)s)",
+    )
+    out.add_argument(
+        "--output",
+        default=None,
+        help="the CSV (default: <output-dir>/ava_<split>_predicted_boxes.csv)",
+    )
+    out.add_argument(
+        "--commit-every",
+        type=int,
+        default=64,
+        help="keyframes per durable commit (default: %(default)s)",
+    )
+    out.add_argument(
+        "--restart", action="store_true", help="discard an earlier partial run of the same output"
+    )
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    out.add_argument("--report-thresh", type=float, default=0.8,
-                     help="score threshold of the printed recall / precision (default: %(default)s, AVA.DETECTION_SCORE_THRESH)")
-    out.add_argument("--evaluate", nargs="+", default=None, metavar="CSV",
-                     help="only print the person-box AP of these box CSVs against the ground truth")
-    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="detector config overrides: KEY VALUE ...")
+    out.add_argument(
+        "--report-thresh",
+        type=float,
+        default=0.8,
+        help="score threshold of the printed recall / precision (default: %(default)s, AVA.DETECTION_SCORE_THRESH)",
+    )
+    out.add_argument(
+        "--evaluate",
+        nargs="+",
+        default=None,
+        metavar="CSV",
+        help="only print the person-box AP of these box CSVs against the ground truth",
+    )
+    p.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="detector config overrides: KEY VALUE ...",
+    )
     return p
 
 
@@ -112,21 +210,40 @@ def dataset_files(args):
         meta = MetadataCatalog.get(args.dataset)
         if "frames_root" not in meta.__dict__:
             raise SystemExit(f"detect_persons: {args.dataset!r} is not a registered AVA dataset")
-        d = dict(frames_dir=meta.frames_root, frame_list=meta.frame_list_file, groundtruth=meta.groundtruth_file,
-                 exclusions=meta.excluded_timestamps_file, split=meta.split, fps=meta.fps,
-                 start_second=meta.start_second, frame_source=meta.frame_source, videos_dir=meta.videos_root)
+        d = dict(
+            frames_dir=meta.frames_root,
+            frame_list=meta.frame_list_file,
+            groundtruth=meta.groundtruth_file,
+            exclusions=meta.excluded_timestamps_file,
+            split=meta.split,
+            fps=meta.fps,
+            start_second=meta.start_second,
+            frame_source=meta.frame_source,
+            videos_dir=meta.videos_root,
+        )
     else:
         root, split, v = args.dataset_root, args.split, args.version
         excl = os.path.join(root, "annotations", f"ava_{split}_excluded_timestamps_{v}.csv")
-        d = dict(frames_dir=os.path.join(root, "frames"), frame_list=os.path.join(root, "frame_lists", f"{split}.csv"),
-                 groundtruth=os.path.join(root, "annotations", f"ava_{split}_{v}.csv"),
-                 exclusions=excl if os.path.exists(excl) else None, split=split, fps=args.fps,
-                 start_second=args.start_second if args.start_second is not None else
-                 default_start_second(args.frame_source), frame_source=args.frame_source,
-                 videos_dir=os.path.join(root, "videos"))
-    for key, given in (("frames_dir", args.frames_dir), ("frame_list", args.frame_list),
-                       ("groundtruth", args.groundtruth), ("exclusions", args.exclusions),
-                       ("videos_dir", args.videos_dir)):
+        d = dict(
+            frames_dir=os.path.join(root, "frames"),
+            frame_list=os.path.join(root, "frame_lists", f"{split}.csv"),
+            groundtruth=os.path.join(root, "annotations", f"ava_{split}_{v}.csv"),
+            exclusions=excl if os.path.exists(excl) else None,
+            split=split,
+            fps=args.fps,
+            start_second=args.start_second
+            if args.start_second is not None
+            else default_start_second(args.frame_source),
+            frame_source=args.frame_source,
+            videos_dir=os.path.join(root, "videos"),
+        )
+    for key, given in (
+        ("frames_dir", args.frames_dir),
+        ("frame_list", args.frame_list),
+        ("groundtruth", args.groundtruth),
+        ("exclusions", args.exclusions),
+        ("videos_dir", args.videos_dir),
+    ):
         d[key] = given or d[key]
     return d
 
@@ -147,54 +264,102 @@ def main(argv=None, after_commit=None):
     has_gt = os.path.exists(groundtruth)
     if args.evaluate:
         if not has_gt:
-            raise SystemExit(f"detect_persons: --evaluate needs the ground truth: {groundtruth} not found")
-        return {"quality": [print_quality(groundtruth, exclusions, p, args.report_thresh) for p in args.evaluate]}
+            raise SystemExit(
+                f"detect_persons: --evaluate needs the ground truth: {groundtruth} not found"
+            )
+        return {
+            "quality": [
+                print_quality(groundtruth, exclusions, p, args.report_thresh) for p in args.evaluate
+            ]
+        }
 
     if not args.detector_config:
-        raise SystemExit("detect_persons: --detector-config is required (a Detectron2 config file or model-zoo name)")
+        raise SystemExit(
+            "detect_persons: --detector-config is required (a Detectron2 config file or model-zoo name)"
+        )
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:  # before reading any data
-        dcfg = detector_config(args.detector_config, args.weights, args.opts, device, args.score_thresh)
+        dcfg = detector_config(
+            args.detector_config, args.weights, args.opts, device, args.score_thresh
+        )
         weights = check_detector_weights(dcfg, args.allow_random_weights)
     except (RandomWeightsError, WeightsDownloadError, FileNotFoundError) as e:
         raise SystemExit(f"detect_persons: {e}") from None
     problems = Counter()
-    if args.keyframes == "catalog":  # the registered dataset's own dicts, whatever their frame source
+    if (
+        args.keyframes == "catalog"
+    ):  # the registered dataset's own dicts, whatever their frame source
         if not args.dataset:
             raise SystemExit("detect_persons: --keyframes catalog needs --dataset")
         dicts, mode = DatasetCatalog.get(args.dataset), "catalog"
     else:
         try:
-            dicts, mode = keyframe_dicts(files["frames_dir"], files["frame_list"], groundtruth, args.keyframes,
-                                         fps=files["fps"], start_second=files["start_second"],
-                                         dataset_name=args.dataset or split, stats=problems,
-                                         frame_source=files["frame_source"], videos_dir=files["videos_dir"])
+            dicts, mode = keyframe_dicts(
+                files["frames_dir"],
+                files["frame_list"],
+                groundtruth,
+                args.keyframes,
+                fps=files["fps"],
+                start_second=files["start_second"],
+                dataset_name=args.dataset or split,
+                stats=problems,
+                frame_source=files["frame_source"],
+                videos_dir=files["videos_dir"],
+            )
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"detect_persons: {e}") from None
     source = files["videos_dir"] if files["frame_source"] == "video" else files["frame_list"]
     if not dicts:
-        raise SystemExit(f"detect_persons: no keyframe to detect on ({mode} keyframes of {source}; "
-                         f"problems: {dict(problems) or 'none counted'})")
+        raise SystemExit(
+            f"detect_persons: no keyframe to detect on ({mode} keyframes of {source}; "
+            f"problems: {dict(problems) or 'none counted'})"
+        )
     output = args.output or os.path.join(args.output_dir, f"ava_{split}_predicted_boxes.csv")
     keys = [d["image_id"] for d in dicts]
     fingerprint = run_fingerprint(
-        dcfg.dump(), [files["frame_list"] if files["frame_source"] == "frames" else None, weights],
-        extra=[files["frame_source"], os.path.abspath(files["videos_dir" if files["frame_source"] == "video" else "frames_dir"]),
-               files["fps"], files["start_second"], args.person_class, args.score_thresh, "\n".join(keys)],
+        dcfg.dump(),
+        [files["frame_list"] if files["frame_source"] == "frames" else None, weights],
+        extra=[
+            files["frame_source"],
+            os.path.abspath(
+                files["videos_dir" if files["frame_source"] == "video" else "frames_dir"]
+            ),
+            files["fps"],
+            files["start_second"],
+            args.person_class,
+            args.score_thresh,
+            "\n".join(keys),
+        ],
     )
     writer = ResumableResultsWriter(output, fingerprint, boxes_csv_text, restart=args.restart)
     logger.info("%d keyframes (%s), %d already done", len(dicts), mode, len(writer.done))
     stats = {"keyframes": 0, "unreadable": 0, "boxes": 0}
     if len(writer.done) < len(dicts):
         detector = PersonDetector.from_config(dcfg, weights, args.person_class, args.score_thresh)
-        stats = run_person_detection(detector, dicts, writer, args.batch_size, args.num_workers, args.commit_every,
-                                     progress=not args.no_progress, after_commit=after_commit)
+        stats = run_person_detection(
+            detector,
+            dicts,
+            writer,
+            args.batch_size,
+            args.num_workers,
+            args.commit_every,
+            progress=not args.no_progress,
+            after_commit=after_commit,
+        )
     writer.finish(keys)
-    logger.info("wrote %s: %d keyframes (%d in this run, %d unreadable), %d person boxes in this run",
-                output, len(dicts), stats["keyframes"], stats["unreadable"], stats["boxes"])
+    logger.info(
+        "wrote %s: %d keyframes (%d in this run, %d unreadable), %d person boxes in this run",
+        output,
+        len(dicts),
+        stats["keyframes"],
+        stats["unreadable"],
+        stats["boxes"],
+    )
     stats["output"] = output
     evaluable = has_gt and mode != "every-second"
-    stats["quality"] = print_quality(groundtruth, exclusions, output, args.report_thresh) if evaluable else None
+    stats["quality"] = (
+        print_quality(groundtruth, exclusions, output, args.report_thresh) if evaluable else None
+    )
     return stats
 
 

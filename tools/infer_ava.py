@@ -34,6 +34,7 @@ No temporary file and no dataset registration: the keyframes' dataset dicts are 
 memory (``load_ava_dicts``, the registration's builder; without ``--frame-list`` from a
 frame list made in memory) and given to the inference loader.
 """
+
 import argparse
 import logging
 import os
@@ -54,22 +55,53 @@ _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config-file", required=True, metavar="FILE", help="SlowFast config")
-    p.add_argument("--frames-dir", required=True, help="frame folder: <frames-dir>/<video_id>/<frames>")
-    p.add_argument("--frame-list", default=None, help="PySlowFast frame list (default: scan the frame folders)")
+    p.add_argument(
+        "--frames-dir", required=True, help="frame folder: <frames-dir>/<video_id>/<frames>"
+    )
+    p.add_argument(
+        "--frame-list", default=None, help="PySlowFast frame list (default: scan the frame folders)"
+    )
     p.add_argument("--boxes", required=True, help="predicted person boxes CSV (AVA format)")
-    p.add_argument("--exclusions", default=None, help="optional excluded-timestamps CSV (video_id,timestamp)")
-    p.add_argument("--label-map", default=None, help="label map (.pbtxt): write its classes only (default: all)")
+    p.add_argument(
+        "--exclusions", default=None, help="optional excluded-timestamps CSV (video_id,timestamp)"
+    )
+    p.add_argument(
+        "--label-map",
+        default=None,
+        help="label map (.pbtxt): write its classes only (default: all)",
+    )
     p.add_argument("--output", required=True, help="results CSV")
-    p.add_argument("--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)")
-    p.add_argument("--start-second", type=int, default=900, help="second of frame 0 (default: %(default)s, as AVA)")
-    p.add_argument("--commit-every", type=int, default=64, help="keyframes per durable commit (default: %(default)s)")
-    p.add_argument("--restart", action="store_true", help="discard an earlier partial run of the same output")
+    p.add_argument(
+        "--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)"
+    )
+    p.add_argument(
+        "--start-second",
+        type=int,
+        default=900,
+        help="second of frame 0 (default: %(default)s, as AVA)",
+    )
+    p.add_argument(
+        "--commit-every",
+        type=int,
+        default=64,
+        help="keyframes per durable commit (default: %(default)s)",
+    )
+    p.add_argument(
+        "--restart", action="store_true", help="discard an earlier partial run of the same output"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--allow-random-weights", action="store_true",
-                   help="run even though MODEL.WEIGHTS is empty (an untrained model; for tests)")
-    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
+    p.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="run even though MODEL.WEIGHTS is empty (an untrained model; for tests)",
+    )
+    p.add_argument(
+        "opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ..."
+    )
     return p
 
 
@@ -86,7 +118,9 @@ def scan_frame_list(frames_dir, video_ids):
     for vid in sorted(video_ids):
         folder = os.path.join(frames_dir, vid)
         if not os.path.isdir(folder):
-            raise FileNotFoundError(f"frame folder of video {vid!r} (named in the box CSV) not found: {folder}")
+            raise FileNotFoundError(
+                f"frame folder of video {vid!r} (named in the box CSV) not found: {folder}"
+            )
         names = sorted(n for n in os.listdir(folder) if n.lower().endswith(_IMAGE_EXTENSIONS))
         if not names:
             raise FileNotFoundError(f"no frames (.jpg/.png) in {folder}")
@@ -107,20 +141,26 @@ def no_keyframe_reason(args, stats):
         listed = set(read_frame_list(args.frame_list)["video_id"].astype(str).unique())
         missing = [v for v in box_ids if v not in listed]
         if missing:
-            shown = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
-            return (f"the box CSV {args.boxes} names video ids that are not in the frame list {args.frame_list}: "
-                    f"{shown} (the frame list has {len(listed)} videos: {', '.join(sorted(listed)[:5])}"
-                    f"{', ...' if len(listed) > 5 else ''})")
+            shown = ", ".join(missing[:10]) + (
+                f", ... ({len(missing)} in all)" if len(missing) > 10 else ""
+            )
+            return (
+                f"the box CSV {args.boxes} names video ids that are not in the frame list {args.frame_list}: "
+                f"{shown} (the frame list has {len(listed)} videos: {', '.join(sorted(listed)[:5])}"
+                f"{', ...' if len(listed) > 5 else ''})"
+            )
     counts = ", ".join(f"{n} x {k}" for k, n in sorted(stats.items()) if n and k != "keyframes")
-    return (f"every keyframe of {args.boxes} ({len(box_ids)} videos) was left out: {counts or 'no reason counted'} "
-            f"(keyframe t is frame (t - {args.start_second}) * {args.fps} of its video; see the warnings above)")
+    return (
+        f"every keyframe of {args.boxes} ({len(box_ids)} videos) was left out: {counts or 'no reason counted'} "
+        f"(keyframe t is frame (t - {args.start_second}) * {args.fps} of its video; see the warnings above)"
+    )
 
 
 def load_keyframes(cfg, args, stats=None):
     """Dataset dicts (one per keyframe named by the box CSV), in (video_id, timestamp) order.
     ``stats`` (a Counter) receives the loader's problem counts."""
-    from slowfast_det.data import load_ava_dicts
     from slowfast_det.ava.io import read_box_csv
+    from slowfast_det.data import load_ava_dicts
 
     if not os.path.isdir(args.frames_dir):
         raise FileNotFoundError(f"frame folder not found: {args.frames_dir}")
@@ -144,8 +184,9 @@ def load_keyframes(cfg, args, stats=None):
         raise FileNotFoundError(f"predicted boxes not found: {args.boxes}")
     video_ids = {v for v, _ in read_box_csv(args.boxes, kind="proposals").keys}
     frame_list = scan_frame_list(args.frames_dir, video_ids)
-    return load_ava_dicts(frame_list_file=f"the frames of {args.frames_dir}", frame_list=frame_list,
-                          **kw)
+    return load_ava_dicts(
+        frame_list_file=f"the frames of {args.frames_dir}", frame_list=frame_list, **kw
+    )
 
 
 def main(argv=None, after_commit=None):
@@ -153,29 +194,41 @@ def main(argv=None, after_commit=None):
 
     ``after_commit`` is passed to :func:`run_inference` (tests use it to interrupt a run).
     """
+    from slowfast_det.ava.io import read_label_map
     from slowfast_det.checkpoint import WeightsDownloadError
     from slowfast_det.data import build_ava_test_loader
-    from slowfast_det.ava.io import read_label_map
     from slowfast_det.engine.infer import ResumableDetectionsWriter, run_fingerprint, run_inference
-    from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError, check_model_weights
+    from slowfast_det.engine.predictor import (
+        ActionPredictor,
+        RandomWeightsError,
+        check_model_weights,
+    )
 
     args = get_parser().parse_args(argv)
     setup_logger(name="slowfast_det")
     cfg = setup_cfg(args)
     try:
-        if not args.allow_random_weights:  # before reading any data (the predictor warns when allowed)
+        if (
+            not args.allow_random_weights
+        ):  # before reading any data (the predictor warns when allowed)
             check_model_weights(cfg)
     except RandomWeightsError as e:
         raise SystemExit(f"infer_ava: {e}") from None
     problems = Counter()
     dicts = load_keyframes(cfg, args, problems)
     if not dicts:
-        raise SystemExit(f"infer_ava: no keyframe can be processed: {no_keyframe_reason(args, problems)}")
+        raise SystemExit(
+            f"infer_ava: no keyframe can be processed: {no_keyframe_reason(args, problems)}"
+        )
     keys = [d["image_id"] for d in dicts]
     num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
-    class_ids = read_label_map(args.label_map)[1] if args.label_map else list(range(1, num_classes + 1))
+    class_ids = (
+        read_label_map(args.label_map)[1] if args.label_map else list(range(1, num_classes + 1))
+    )
     if class_ids[-1] > num_classes:
-        raise ValueError(f"{args.label_map}: action id {class_ids[-1]} > MODEL.ROI_HEADS.NUM_CLASSES ({num_classes})")
+        raise ValueError(
+            f"{args.label_map}: action id {class_ids[-1]} > MODEL.ROI_HEADS.NUM_CLASSES ({num_classes})"
+        )
     fingerprint = run_fingerprint(
         cfg.dump(),
         [args.boxes, args.frame_list, args.exclusions, args.label_map, cfg.MODEL.WEIGHTS],
@@ -183,7 +236,9 @@ def main(argv=None, after_commit=None):
     )
     writer = ResumableDetectionsWriter(args.output, fingerprint, class_ids, restart=args.restart)
     todo = [d for d in dicts if d["image_id"] not in writer.done]
-    logger.info("%d keyframes, %d already done, %d to do", len(dicts), len(dicts) - len(todo), len(todo))
+    logger.info(
+        "%d keyframes, %d already done, %d to do", len(dicts), len(dicts) - len(todo), len(todo)
+    )
 
     stats = {"keyframes": 0, "skipped": 0, "boxes": 0}
     if todo:
@@ -205,7 +260,12 @@ def main(argv=None, after_commit=None):
     writer.finish(keys)
     logger.info(
         "wrote %s: %d keyframes (%d in this run, %d left out as unreadable), %d boxes x %d classes in this run",
-        args.output, len(keys), stats["keyframes"], stats["skipped"], stats["boxes"], len(class_ids),
+        args.output,
+        len(keys),
+        stats["keyframes"],
+        stats["skipped"],
+        stats["boxes"],
+        len(class_ids),
     )
     stats["output"] = args.output
     return stats

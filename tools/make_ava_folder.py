@@ -15,6 +15,7 @@ and the label map. Everything is checked first: a malformed row or label map nam
 line and field; annotated videos without a movie are listed; nothing is written then.
 The last lines printed are the next steps (check, person proposals, training).
 """
+
 import argparse
 import logging
 import sys
@@ -28,33 +29,60 @@ from slowfast_det.data.custom import CustomDatasetError, make_ava_folder
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--videos", required=True, help="folder of the movies <video_id>.{mp4,mkv,webm}")
     p.add_argument("--annotations", required=True, help="ground-truth CSV in AVA's format")
     p.add_argument("--label-map", required=True, help="label map (.pbtxt, AVA's format)")
     p.add_argument("--output", required=True, help="the AVA-format folder to create")
-    p.add_argument("--val-fraction", type=float, default=0.25, help="share of the videos for validation (default: %(default)s)")
-    p.add_argument("--val-videos", nargs="+", default=None, metavar="ID", help="the validation videos instead")
-    p.add_argument("--version", default="v2.2", help="version in the annotation file names (default: %(default)s)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.25,
+        help="share of the videos for validation (default: %(default)s)",
+    )
+    p.add_argument(
+        "--val-videos", nargs="+", default=None, metavar="ID", help="the validation videos instead"
+    )
+    p.add_argument(
+        "--version",
+        default="v2.2",
+        help="version in the annotation file names (default: %(default)s)",
+    )
     p.add_argument("--copy", action="store_true", help="copy the movies instead of linking them")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        out = make_ava_folder(args.videos, args.annotations, args.label_map, args.output, val_fraction=args.val_fraction,
-                              val_videos=args.val_videos, version=args.version, copy=args.copy)
+        out = make_ava_folder(
+            args.videos,
+            args.annotations,
+            args.label_map,
+            args.output,
+            val_fraction=args.val_fraction,
+            val_videos=args.val_videos,
+            version=args.version,
+            copy=args.copy,
+        )
     except (AVAFormatError, CustomDatasetError, OSError) as e:
         print(f"make_ava_folder: {e}", file=sys.stderr)
         return 1
     root, k = out["root"], out["num_classes"]
-    print(f"wrote {root}: train videos {len(out['train_videos'])} ({out['rows']['train']} rows), "
-          f"val videos {len(out['val_videos'])} ({out['rows']['val']} rows); largest label id {k}")
+    print(
+        f"wrote {root}: train videos {len(out['train_videos'])} ({out['rows']['train']} rows), "
+        f"val videos {len(out['val_videos'])} ({out['rows']['val']} rows); largest label id {k}"
+    )
     print("next:")
     print(f"  .venv/bin/python tools/check_ava_dataset.py {root} --frame-source video")
-    print(f"  .venv/bin/python tools/detect_persons.py --dataset-root {root} --split val --frame-source video "
-          f"--detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml --output-dir {root}/annotations")
-    print(f"  .venv/bin/python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my={root} "
-          f"DATASETS.TRAIN \"('my_train_video',)\" DATASETS.TEST \"('my_val_video',)\" "
-          f"MODEL.ROI_HEADS.NUM_CLASSES {k} MODEL.WEIGHTS <converted Kinetics weights>")
+    print(
+        f"  .venv/bin/python tools/detect_persons.py --dataset-root {root} --split val --frame-source video "
+        f"--detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml --output-dir {root}/annotations"
+    )
+    print(
+        f"  .venv/bin/python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my={root} "
+        f"DATASETS.TRAIN \"('my_train_video',)\" DATASETS.TEST \"('my_val_video',)\" "
+        f"MODEL.ROI_HEADS.NUM_CLASSES {k} MODEL.WEIGHTS <converted Kinetics weights>"
+    )
     return 0
 
 

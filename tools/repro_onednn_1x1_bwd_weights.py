@@ -34,6 +34,7 @@ Run::
     ONEDNN_MAX_CPU_ISA=AVX2 MALLOC_CHECK_=3 python tools/repro_onednn_1x1_bwd_weights.py
     # exit 1 and "BAD" when the kernel is broken, exit 0 and "OK" otherwise
 """
+
 import argparse
 import sys
 
@@ -57,7 +58,9 @@ def run(n, c, h, w, c_out, stride, reps, subsample):
         x64, g64 = x.detach().double()[:, :, ::stride, ::stride], grad.double()
         gw_ref = torch.einsum("nchw,nohw->oc", x64, g64)
         gx_ref = torch.zeros(x.shape, dtype=torch.float64)
-        gx_ref[:, :, ::stride, ::stride] = torch.einsum("nohw,oc->nchw", g64, weight.detach().double()[:, :, 0, 0])
+        gx_ref[:, :, ::stride, ::stride] = torch.einsum(
+            "nohw,oc->nchw", g64, weight.detach().double()[:, :, 0, 0]
+        )
         err_w = (gw.double()[:, :, 0, 0] - gw_ref).abs().max().item()
         err_x = (gx.double() - gx_ref).abs().max().item()
         bad += err_w > 1e-3 or err_x > 1e-3
@@ -67,7 +70,9 @@ def run(n, c, h, w, c_out, stride, reps, subsample):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--shape", type=int, nargs=4, default=[32, 4, 10, 10], metavar=("N", "C", "H", "W"))
+    p.add_argument(
+        "--shape", type=int, nargs=4, default=[32, 4, 10, 10], metavar=("N", "C", "H", "W")
+    )
     p.add_argument("--out-channels", type=int, default=8)
     p.add_argument("--stride", type=int, default=2)
     p.add_argument("--reps", type=int, default=8)

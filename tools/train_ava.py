@@ -22,6 +22,7 @@ config overrides; ``--register-ava NAME=ROOT`` (repeatable) registers the splits
 AVA-format folder (``slowfast_det.data.custom.register_ava_folder``). The last line printed
 is ``frame-mAP@0.5IOU: <value>``; the same value is written to ``<OUTPUT_DIR>/final_metrics.json``.
 """
+
 import logging
 import os
 
@@ -58,7 +59,9 @@ def main(args):
     prepare_data(cfg)
     if args.eval_only:
         model = AVATrainer.build_model(cfg)
-        AVATrainer.build_checkpointer(cfg, model).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        AVATrainer.build_checkpointer(cfg, model).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
         results = AVATrainer.test(cfg, model)
     else:
         trainer = AVATrainer(cfg)
@@ -76,10 +79,15 @@ def main(args):
 
 def get_parser():
     parser = default_argument_parser()
-    parser.add_argument("--register-ava", action="append", default=[], metavar="NAME=ROOT",
-                        help="register the splits of the AVA-format folder ROOT as NAME_<split> "
-                             "(extracted frames) and NAME_<split>_video (the movies); name them in "
-                             "DATASETS.TRAIN / TEST; repeatable")
+    parser.add_argument(
+        "--register-ava",
+        action="append",
+        default=[],
+        metavar="NAME=ROOT",
+        help="register the splits of the AVA-format folder ROOT as NAME_<split> "
+        "(extracted frames) and NAME_<split>_video (the movies); name them in "
+        "DATASETS.TRAIN / TEST; repeatable",
+    )
     return parser
 
 

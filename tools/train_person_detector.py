@@ -15,6 +15,7 @@ if the config uses it and it is missing. Evaluation is detectron2's COCOEvaluato
 The last line printed is ``person box AP: <AP> (AP50 <AP50>)``; the trained weights go to
 ``<OUTPUT_DIR>/model_final.pth`` (pass them as ``tools/demo.py --detector-weights``).
 """
+
 import os
 import time
 
@@ -56,7 +57,9 @@ def person_dicts(ava_name):
         if vid not in sizes:
             size = read_frame_size(d["keyframe_path"])
             if size is None:
-                raise FileNotFoundError(f"dataset '{ava_name}': keyframe {d['image_id']} cannot be read: {d['keyframe_path']}")
+                raise FileNotFoundError(
+                    f"dataset '{ava_name}': keyframe {d['image_id']} cannot be read: {d['keyframe_path']}"
+                )
             sizes[vid] = size
         h, w = sizes[vid]
         anns = [
@@ -67,7 +70,15 @@ def person_dicts(ava_name):
             }
             for a in d["annotations"]
         ]
-        out.append({"file_name": d["keyframe_path"], "image_id": i, "height": h, "width": w, "annotations": anns})
+        out.append(
+            {
+                "file_name": d["keyframe_path"],
+                "image_id": i,
+                "height": h,
+                "width": w,
+                "annotations": anns,
+            }
+        )
     return out
 
 
@@ -81,9 +92,13 @@ def register_person_datasets(names):
             continue
         source = name[: -len(SUFFIX)]
         if source not in ava:
-            raise KeyError(f"dataset '{name}': '{source}' is not a registered AVA dataset (known: {sorted(ava)})")
+            raise KeyError(
+                f"dataset '{name}': '{source}' is not a registered AVA dataset (known: {sorted(ava)})"
+            )
         DatasetCatalog.register(name, lambda source=source: person_dicts(source))
-        MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="coco", source_ava_dataset=source)
+        MetadataCatalog.get(name).set(
+            thing_classes=["person"], evaluator_type="coco", source_ava_dataset=source
+        )
 
 
 def prepare_data(cfg):
@@ -105,7 +120,9 @@ class PersonDetectorTrainer(DefaultTrainer):
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        return COCOEvaluator(dataset_name, tasks=("bbox",), distributed=True, output_dir=output_folder)
+        return COCOEvaluator(
+            dataset_name, tasks=("bbox",), distributed=True, output_dir=output_folder
+        )
 
 
 def setup(args):
@@ -124,7 +141,9 @@ def main(args):
         model = PersonDetectorTrainer.build_model(cfg)
         from detectron2.checkpoint import DetectionCheckpointer
 
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
         results = PersonDetectorTrainer.test(cfg, model)
     else:
         trainer = PersonDetectorTrainer(cfg)
@@ -132,7 +151,11 @@ def main(args):
         trainer.train()
         # DefaultTrainer's EvalHook evaluates after the last iteration and puts the results,
         # flattened ("bbox/AP", one test dataset), into the trainer's event storage.
-        bbox = {k[len("bbox/"):]: v for k, (v, _) in trainer.storage.latest().items() if k.startswith("bbox/")}
+        bbox = {
+            k[len("bbox/") :]: v
+            for k, (v, _) in trainer.storage.latest().items()
+            if k.startswith("bbox/")
+        }
         results = {"bbox": bbox} if bbox else None
         if comm.is_main_process():
             print(f"training and evaluation took {time.perf_counter() - start:.0f} s", flush=True)
@@ -144,5 +167,11 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

@@ -1,6 +1,7 @@
 """benchmarks.train (tools/benchmark.py --task train): a few iterations of a tiny
 model on the tiny AVA folder, and the reading of Detectron2's per-iteration metrics (no speed
 targets)."""
+
 import argparse
 import os
 
@@ -40,14 +41,43 @@ def test_benchmark_train_tiny(tmp_path, tiny_train_set):
     name = tiny_train_set
     parser = argparse.ArgumentParser()
     benchmark_train.add_arguments(parser)
-    args = parser.parse_args([
-        "--iters", "2", "--warmup", "3", "--threads", "1", "--workers", "0", "--device", "cpu",
-        "--output-dir", str(tmp_path / "out"),
-        "--opts", "DATASETS.TRAIN", f"('{name}',)", "AVA.GENERATE_SYNTHETIC_IF_MISSING", "False",
-        "MODEL.ROI_HEADS.NUM_CLASSES", "80", "INPUT.NUM_FRAMES", "8", "INPUT.SAMPLING_RATE", "2",
-        "INPUT.TRAIN_JITTER_SCALES", "[32, 40]", "INPUT.TRAIN_CROP_SIZE", "32", "SOLVER.IMS_PER_BATCH", "2",
-        "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8", "MODEL.SLOWFAST.STEM_OUT_CHANNELS", "8",
-    ])
+    args = parser.parse_args(
+        [
+            "--iters",
+            "2",
+            "--warmup",
+            "3",
+            "--threads",
+            "1",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--opts",
+            "DATASETS.TRAIN",
+            f"('{name}',)",
+            "AVA.GENERATE_SYNTHETIC_IF_MISSING",
+            "False",
+            "MODEL.ROI_HEADS.NUM_CLASSES",
+            "80",
+            "INPUT.NUM_FRAMES",
+            "8",
+            "INPUT.SAMPLING_RATE",
+            "2",
+            "INPUT.TRAIN_JITTER_SCALES",
+            "[32, 40]",
+            "INPUT.TRAIN_CROP_SIZE",
+            "32",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+            "MODEL.SLOWFAST.WIDTH_PER_GROUP",
+            "8",
+            "MODEL.SLOWFAST.STEM_OUT_CHANNELS",
+            "8",
+        ]
+    )
     rows = {r[0]: r[1] for r in benchmark_train.main(args)}
     assert rows["iterations measured (after 3 warm-up)"] == 2
     med = rows["median iteration time"]

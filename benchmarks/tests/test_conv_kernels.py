@@ -9,6 +9,7 @@ The cases come from running each config's backbone on the ``meta`` device at its
 and test sizes (:func:`benchmarks.conv_check.config_conv_cases`), with 8 frames
 (real channels, kernels, strides, dilations and spatial sizes; fewer frames than the configs).
 """
+
 import glob
 import json
 import os
@@ -18,18 +19,21 @@ import sys
 import pytest
 from tiny_ava_run import tiny_cfg
 
-from slowfast_det.config import load_slowfast_cfg
 from benchmarks.conv_check import config_conv_cases
+from slowfast_det.config import load_slowfast_cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED = sorted(
-    f for f in glob.glob(os.path.join(ROOT, "configs", "*", "*.yaml"))
+    f
+    for f in glob.glob(os.path.join(ROOT, "configs", "*", "*.yaml"))
     if not os.path.basename(f).startswith("Base-") and "person_detector" not in f
 )
 # The model tests' tiny() config (tests/modeling/conftest.py): width 8, Fast width 1/8.
 MODEL_TESTS_TINY = {
-    "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1], "MODEL.SLOWFAST.WIDTH_PER_GROUP": 8,
-    "MODEL.SLOWFAST.STEM_OUT_CHANNELS": 8, "INPUT.NUM_FRAMES": 8,
+    "MODEL.SLOWFAST.STAGE_BLOCKS": [1, 1, 1, 1],
+    "MODEL.SLOWFAST.WIDTH_PER_GROUP": 8,
+    "MODEL.SLOWFAST.STEM_OUT_CHANNELS": 8,
+    "INPUT.NUM_FRAMES": 8,
 }
 
 
@@ -47,8 +51,12 @@ def _all_cases(tmp_path):
     add(engine)
     for arch in ("slowfast", "slow"):
         for size in (32, 45, 64):
-            extra = {"MODEL.SLOWFAST.BETA_INV": 8, "MODEL.SLOWFAST.ARCH": arch,
-                     "INPUT.TRAIN_CROP_SIZE": size, "INPUT.TEST_SIZE": size}
+            extra = {
+                "MODEL.SLOWFAST.BETA_INV": 8,
+                "MODEL.SLOWFAST.ARCH": arch,
+                "INPUT.TRAIN_CROP_SIZE": size,
+                "INPUT.TEST_SIZE": size,
+            }
             add(tiny_cfg(tmp_path, **MODEL_TESTS_TINY, **extra))
     return cases
 
@@ -70,13 +78,24 @@ def test_cases_cover_every_fast_path_kind(cases_file):
         return any(pred(c) for c in cases)
 
     assert has(lambda c: c["weight"][2] == 1 and c["weight"][3] > 1 and c["backward"])  # spatial
-    assert has(lambda c: c["weight"][2] > 1 and c["weight"][3:] == [1, 1] and c["stride"][0] > 1)  # lateral
-    assert has(lambda c: c["weight"][2:] == [1, 1, 1] and c["stride"] == [1, 2, 2] and c["backward"])
+    assert has(
+        lambda c: c["weight"][2] > 1 and c["weight"][3:] == [1, 1] and c["stride"][0] > 1
+    )  # lateral
+    assert has(
+        lambda c: c["weight"][2:] == [1, 1, 1] and c["stride"] == [1, 2, 2] and c["backward"]
+    )
     assert has(lambda c: c["dilation"] == [1, 2, 2])  # dilated res5
     assert (5, 7, 7) in kernels and (1, 7, 7) in kernels  # the stems
     # the shape of the oneDNN AVX2 heap overflow (Fast res3 shortcut of the engine tests)
-    assert has(lambda c: c["input"][1] == 4 and c["input"][3:] == [10, 10] and c["weight"][:2] == [8, 4]
-               and c["stride"] == [1, 2, 2] and c["backward"])
+    assert has(
+        lambda c: (
+            c["input"][1] == 4
+            and c["input"][3:] == [10, 10]
+            and c["weight"][:2] == [8, 4]
+            and c["stride"] == [1, 2, 2]
+            and c["backward"]
+        )
+    )
     assert len(cases) > 300
 
 
@@ -85,9 +104,16 @@ def test_fast_path_convolutions_equal_conv3d_on_avx2_and_native_kernels(cases_fi
     base = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
     runs = {}
     for isa in ("AVX2", None):  # None: the machine's own (oneDNN's default, all ISAs)
-        env = dict(base, MALLOC_CHECK_="3", OMP_NUM_THREADS="1", **({"ONEDNN_MAX_CPU_ISA": isa} if isa else {}))
+        env = dict(
+            base,
+            MALLOC_CHECK_="3",
+            OMP_NUM_THREADS="1",
+            **({"ONEDNN_MAX_CPU_ISA": isa} if isa else {}),
+        )
         cmd = [sys.executable, "-m", "benchmarks.conv_check", str(path), "--reps", "1"]
-        runs[isa or "native"] = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        runs[isa or "native"] = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
     for isa, proc in runs.items():
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, f"ISA {isa}: exit {proc.returncode}\n{out[-4000:]}"

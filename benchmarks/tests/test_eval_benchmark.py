@@ -1,5 +1,6 @@
 """benchmarks.evaluation (tools/benchmark.py --task eval) at a tiny scale: the case
 it makes and the rows it reports."""
+
 import pandas as pd
 
 from benchmarks import cli as benchmark

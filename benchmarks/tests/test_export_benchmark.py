@@ -1,5 +1,6 @@
 """benchmarks.model --parts export on a tiny clip (a smoke test of the measurement
 code: PyTorch eager vs onnxruntime, side by side; no speed targets)."""
+
 import argparse
 import os
 
@@ -7,8 +8,10 @@ import pytest
 
 from benchmarks import model as bm
 
-pytest.importorskip("onnxruntime",
-                    reason="onnxruntime cannot be imported on this platform (pinned in requirements.txt)")
+pytest.importorskip(
+    "onnxruntime",
+    reason="onnxruntime cannot be imported on this platform (pinned in requirements.txt)",
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -16,10 +19,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_export_part_tiny():
     parser = argparse.ArgumentParser()
     bm.add_arguments(parser)
-    args = parser.parse_args([
-        "--parts", "export", "--iters", "1", "--warmup", "0", "--threads", "1", "--device", "cpu",
-        "--config-file", os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
-        "--input-size", "8", "48", "64"])
+    args = parser.parse_args(
+        [
+            "--parts",
+            "export",
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--config-file",
+            os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
+            "--input-size",
+            "8",
+            "48",
+            "64",
+        ]
+    )
     rows = {r[0]: r[1] for r in bm.main(args)}
 
     def find(prefix):
@@ -32,5 +51,7 @@ def test_export_part_tiny():
     same_layout = find("export: PyTorch in the exported layout")
     assert eager > 0 and ort > 0 and same_layout > 0
     assert find("export: speed ratio onnxruntime / PyTorch eager") == pytest.approx(eager / ort)
-    assert find("export: speed ratio onnxruntime / PyTorch in the exported layout") == pytest.approx(same_layout / ort)
+    assert find(
+        "export: speed ratio onnxruntime / PyTorch in the exported layout"
+    ) == pytest.approx(same_layout / ort)
     assert find("export: ONNX file size") > 0

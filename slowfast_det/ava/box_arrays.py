@@ -20,6 +20,7 @@ Two readers, one result:
   (a NUL byte in a field fails Arrow's number parser, and an id with one is not safe), so
   both readers give the same result or the same error.
 """
+
 import os
 from dataclasses import dataclass, field
 from typing import List
@@ -89,7 +90,9 @@ class BoxArrays:
     def take(self, index):
         """A BoxArrays of the rows ``index`` (bool mask or int positions), same ``videos``."""
         cols = {c: getattr(self, c)[index] for c in ["video", *_INTS, *_FLOATS]}
-        return BoxArrays(self.videos, keys_without_boxes=self.keys_without_boxes, reader=self.reader, **cols)
+        return BoxArrays(
+            self.videos, keys_without_boxes=self.keys_without_boxes, reader=self.reader, **cols
+        )
 
 
 def _empty(reader="pandas"):
@@ -189,7 +192,9 @@ def detection_arrays(keyframes, class_ids):
 
 
 def _safe_video_id(v):
-    return bool(v) and v.strip() == v and v not in (".", "..") and not any(ch in v for ch in "/\\\x00")
+    return (
+        bool(v) and v.strip() == v and v not in (".", "..") and not any(ch in v for ch in "/\\\x00")
+    )
 
 
 def _column(chunks, dtype):
@@ -200,7 +205,7 @@ def _column(chunks, dtype):
         if chunk.null_count:
             return None
         data = np.frombuffer(chunk.buffers()[1], dtype=dtype)
-        parts.append(data[chunk.offset: chunk.offset + len(chunk)])
+        parts.append(data[chunk.offset : chunk.offset + len(chunk)])
     return np.concatenate(parts) if len(parts) != 1 else parts[0].copy()
 
 
@@ -224,14 +229,21 @@ def _read_pyarrow(path, kind):
     if head in (b"\xff\xfe", b"\xfe\xff") or misnamed_gzip:
         return None  # UTF-16 (decoded by the pandas reader) or gzip under another name (its error)
     types = {c: pa.float64() for c in _FLOATS}
-    types.update(video_id=pa.dictionary(pa.int32(), pa.string()), timestamp=pa.int64(), action_id=pa.int64())
+    types.update(
+        video_id=pa.dictionary(pa.int32(), pa.string()), timestamp=pa.int64(), action_id=pa.int64()
+    )
     try:
         table = pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(column_names=BOX_COLUMNS, use_threads=_use_threads(), block_size=1 << 22),
+            read_options=pa_csv.ReadOptions(
+                column_names=BOX_COLUMNS, use_threads=_use_threads(), block_size=1 << 22
+            ),
             parse_options=pa_csv.ParseOptions(newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
-                column_types=types, null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types=types,
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):

@@ -7,6 +7,7 @@ detection of class 1 with its score. :func:`~slowfast_det.ava.metric.frame_map` 
 gives the PASCAL AP at IoU 0.5 under the AVA rules (excluded keys dropped, detections at keys
 without ground-truth boxes are false positives).
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,12 +24,12 @@ _COORDS = ["x1", "y1", "x2", "y2"]
 @dataclass
 class PersonBoxQuality:
     """Attributes:
-        ap: person-box AP at IoU 0.5 over all boxes (fraction).
-        num_groundtruth: ground-truth persons evaluated.
-        num_boxes: predicted boxes evaluated.
-        thresh: the operating score threshold of ``recall`` / ``precision``.
-        recall, precision: of the boxes with score >= ``thresh`` (what the action model scores).
-        boxes_at_thresh: number of those boxes.
+    ap: person-box AP at IoU 0.5 over all boxes (fraction).
+    num_groundtruth: ground-truth persons evaluated.
+    num_boxes: predicted boxes evaluated.
+    thresh: the operating score threshold of ``recall`` / ``precision``.
+    recall, precision: of the boxes with score >= ``thresh`` (what the action model scores).
+    boxes_at_thresh: number of those boxes.
     """
 
     ap: float
@@ -65,11 +66,18 @@ def person_box_ap(groundtruth_csv, boxes_csv, exclusions_csv=None, thresh=0.8, c
     det = read_box_csv(boxes_csv, kind="proposals").rows
     if det["last"].isna().any():
         line = int(det.loc[det["last"].isna(), "line"].iloc[0])
-        raise ValueError(f"{boxes_csv}:{line}: field 'score' (column 8) is empty: person-box AP needs scores")
+        raise ValueError(
+            f"{boxes_csv}:{line}: field 'score' (column 8) is empty: person-box AP needs scores"
+        )
     # a box repeated once per action (an action-labelled file) counts once
     det = det.drop_duplicates(["video_id", "timestamp"] + _COORDS + ["last"]).assign(action_id=1)
     excluded = read_exclusions(exclusions_csv) if exclusions_csv else set()
-    kw = dict(excluded=excluded, capacity=capacity, groundtruth_path=groundtruth_csv, detections_path=boxes_csv)
+    kw = dict(
+        excluded=excluded,
+        capacity=capacity,
+        groundtruth_path=groundtruth_csv,
+        detections_path=boxes_csv,
+    )
     full = frame_map(gt, det, [1], **kw)
     at = frame_map(gt, det[det["last"] >= thresh], [1], **kw)
     precision, recall = at.pr_curves.get(1, (np.zeros(0), np.zeros(0)))

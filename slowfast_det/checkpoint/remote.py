@@ -1,6 +1,7 @@
 """Weights given as URLs (``https://...``, ``detectron2://...``): downloaded once into
 iopath's cache (``$FVCORE_CACHE``, default ``~/.torch/iopath_cache``) by Detectron2's
 ``PathManager``. Offline, the download fails with one line that says what to do."""
+
 from detectron2.utils.file_io import PathManager
 
 __all__ = ["WeightsDownloadError", "is_remote", "local_weights"]

@@ -9,6 +9,7 @@
 * :func:`atomic_torch_save` writes a temporary file in the target folder, fsyncs it and
   renames it over the target, so the target is either complete or absent.
 """
+
 import pickle
 from typing import Any, BinaryIO
 

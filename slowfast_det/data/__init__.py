@@ -4,6 +4,7 @@ Importing this package registers the built-in AVA datasets in DatasetCatalog (``
 does, lazily: only file names are recorded). The file readers themselves are in
 :mod:`slowfast_det.ava` (no torch, no Detectron2).
 """
+
 from .build import build_ava_test_loader, build_ava_train_loader
 from .checker import AVACheckReport, check_ava_dataset
 from .datasets import (
@@ -14,7 +15,7 @@ from .datasets import (
     unregister_ava_dataset,
 )
 from .frames import FrameTable, clip_frame_indices, frames_source, keyframe_index
-from .issues import DataIssueTracker, DataIssuesHook, IssueTrackingLoader
+from .issues import DataIssuesHook, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
 
 __all__ = [

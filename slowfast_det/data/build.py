@@ -3,9 +3,14 @@
 Both return an :class:`~slowfast_det.data.issues.IssueTrackingLoader` (iterable of batches,
 each a list of mapper outputs) whose ``issue_tracker`` counts the data problems met.
 """
+
 import math
 
-from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
+from detectron2.data import (
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+)
 
 from .issues import SKIPPED_KEY, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
@@ -48,7 +53,9 @@ def build_ava_train_loader(cfg, mapper=None):
     )
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=True)
-    sampler = ResumableTrainingSampler(len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None)
+    sampler = ResumableTrainingSampler(
+        len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None
+    )
     loader = build_detection_train_loader(
         dataset=SeededMapDataset(dataset, mapper),
         mapper=None,
@@ -83,7 +90,10 @@ class _MarkSkipped:
     def __call__(self, dataset_dict):
         out = self.mapper(dataset_dict)
         if out is None:
-            return {SKIPPED_KEY: dataset_dict.get("image_id"), "data_issues": self.mapper.take_issues()}
+            return {
+                SKIPPED_KEY: dataset_dict.get("image_id"),
+                "data_issues": self.mapper.take_issues(),
+            }
         return out
 
 

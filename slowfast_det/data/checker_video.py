@@ -7,14 +7,16 @@ duration, frame rate, size) and that decodes at its annotated keyframes; with
 The movies' frame rates and durations are reported; whether the keyframes lie inside the
 movies is checked by the caller from the frame counts returned here.
 """
+
 import math
 import os
 from collections import Counter
 from fractions import Fraction
 
-from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie
 from slowfast_det.ava.checks import keyframes_outside
 from slowfast_det.ava.timestamps import format_timestamp
+
+from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie
 from .video_reader import VideoReader, find_movie
 
 __all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies"]
@@ -44,7 +46,9 @@ def _decode_to_end(path):
     return info["end"], info.get("error")
 
 
-def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, verify_images, facts, rel):
+def check_movies(
+    root, videos_dir, keyframes, report, *, fps, start_second, verify_images, facts, rel
+):
     """Check the movies of ``keyframes`` (video id -> sorted keyframe seconds).
 
     Args:
@@ -67,7 +71,10 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
     for vid, stamps in sorted(keyframes.items()):
         path = find_movie(videos_dir, vid, listing)
         if path is None:
-            report.add("missing_video", f"{rel(os.path.join(videos_dir, vid))}.{{mp4,mkv,webm}} ({len(stamps)} keyframes)")
+            report.add(
+                "missing_video",
+                f"{rel(os.path.join(videos_dir, vid))}.{{mp4,mkv,webm}} ({len(stamps)} keyframes)",
+            )
             continue
         try:
             info = probe_movie(path)
@@ -85,12 +92,17 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
         counts[vid] = n
         if verify_images == "all":
             end, error = _decode_to_end(path)
-            short = info["duration"] is not None and (end or 0) < info["duration"] - TRUNCATION_SLACK
+            short = (
+                info["duration"] is not None and (end or 0) < info["duration"] - TRUNCATION_SLACK
+            )
             if error or short:
                 got = "no frame" if end is None else f"frames up to {float(end):.2f} s"
                 declared = "?" if info["duration"] is None else f"{float(info['duration']):.2f}"
                 why = f"; {error}" if error else ""
-                report.add("truncated_video", f"{rel(path)}: {got} of the {declared} s its header declares{why}")
+                report.add(
+                    "truncated_video",
+                    f"{rel(path)}: {got} of the {declared} s its header declares{why}",
+                )
         if verify_images in ("keyframes", "all"):
             for ts in dict.fromkeys((stamps[0], stamps[-1])):
                 k, outside = keyframes_outside(ts, n, start_second, fps)
@@ -98,7 +110,10 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
                     continue  # outside the movie: reported by the caller
                 frames, error = reader.read(path, [index_time(k, fps, start_second)])
                 if frames[0] is None:
-                    report.add("undecodable_keyframe", f"{rel(path)}: keyframe {vid},{format_timestamp(ts)}: {error}")
+                    report.add(
+                        "undecodable_keyframe",
+                        f"{rel(path)}: keyframe {vid},{format_timestamp(ts)}: {error}",
+                    )
     reader.close()
     facts["movies found"] = len(counts)
     if rates:

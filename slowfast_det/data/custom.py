@@ -14,6 +14,7 @@ registered training and validation datasets.
 * :func:`check_num_classes`: the head predicts action ids ``1..MODEL.ROI_HEADS.NUM_CLASSES``;
   a label map with a larger id stops training or evaluation with what to set.
 """
+
 import glob
 import logging
 import os
@@ -23,6 +24,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import log_first_n
 
 from slowfast_det.ava.io import read_box_csv, read_label_map
+
 from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, register_ava_dataset
 from .frames import default_start_second
 from .video_reader import list_movies
@@ -50,17 +52,23 @@ def find_label_map(annotations_dir, version="v2.2"):
     Raises:
         FileNotFoundError when there is none, or several and none has AVA's name.
     """
-    default = os.path.join(annotations_dir, LABEL_MAP_FILES.get(version, f"ava_action_list_{version}.pbtxt"))
+    default = os.path.join(
+        annotations_dir, LABEL_MAP_FILES.get(version, f"ava_action_list_{version}.pbtxt")
+    )
     if os.path.exists(default):
         return default
     found = sorted(glob.glob(os.path.join(annotations_dir, "*.pbtxt")))
     if len(found) == 1:
         return found[0]
     if not found:
-        raise FileNotFoundError(f"no label map (.pbtxt) in {annotations_dir} (expected {os.path.basename(default)} "
-                                "or one other .pbtxt file)")
-    raise FileNotFoundError(f"{len(found)} label maps in {annotations_dir} ({', '.join(map(os.path.basename, found))}): "
-                            f"keep one, or name it {os.path.basename(default)}")
+        raise FileNotFoundError(
+            f"no label map (.pbtxt) in {annotations_dir} (expected {os.path.basename(default)} "
+            "or one other .pbtxt file)"
+        )
+    raise FileNotFoundError(
+        f"{len(found)} label maps in {annotations_dir} ({', '.join(map(os.path.basename, found))}): "
+        f"keep one, or name it {os.path.basename(default)}"
+    )
 
 
 def _movies(videos_dir):
@@ -83,19 +91,32 @@ def _split_videos(video_ids, val_fraction, val_videos):
         if not 0.0 < val_fraction < 1.0:
             raise CustomDatasetError(f"val_fraction must be between 0 and 1, got {val_fraction}")
         if len(ids) < 2:
-            raise CustomDatasetError(f"{len(ids)} annotated video(s): a train / val split needs at least 2 "
-                                     "(or give the validation videos explicitly)")
+            raise CustomDatasetError(
+                f"{len(ids)} annotated video(s): a train / val split needs at least 2 "
+                "(or give the validation videos explicitly)"
+            )
         n_val = min(len(ids) - 1, max(1, round(len(ids) * val_fraction)))
         step = len(ids) / n_val
         val = [ids[int(i * step + step / 2)] for i in range(n_val)]
     train = [v for v in ids if v not in set(val)]
     if not train:
-        raise CustomDatasetError("every annotated video is a validation video: nothing is left to train on")
+        raise CustomDatasetError(
+            "every annotated video is a validation video: nothing is left to train on"
+        )
     return train, val
 
 
-def make_ava_folder(videos_dir, annotations_csv, label_map, output, *, val_fraction=0.25, val_videos=None,
-                    version="v2.2", copy=False):
+def make_ava_folder(
+    videos_dir,
+    annotations_csv,
+    label_map,
+    output,
+    *,
+    val_fraction=0.25,
+    val_videos=None,
+    version="v2.2",
+    copy=False,
+):
     """Lay out an AVA-format folder for :func:`register_ava_folder` and the tools.
 
     Args:
@@ -134,8 +155,13 @@ def make_ava_folder(videos_dir, annotations_csv, label_map, output, *, val_fract
         )
     unlabelled = rows[~rows["action_id"].isin(set(ids))]
     for _, r in unlabelled.head(5).iterrows():
-        logger.warning("%s:%d: action id %d is not in the label map %s (kept; the official metric ignores it)",
-                       annotations_csv, r["line"], r["action_id"], label_map)
+        logger.warning(
+            "%s:%d: action id %d is not in the label map %s (kept; the official metric ignores it)",
+            annotations_csv,
+            r["line"],
+            r["action_id"],
+            label_map,
+        )
     train, val = _split_videos(annotated, val_fraction, val_videos)
 
     if os.path.exists(output) and os.listdir(output):
@@ -165,14 +191,32 @@ def make_ava_folder(videos_dir, annotations_csv, label_map, output, *, val_fract
             f.write("".join(x + "\n" for x in text))
     lm_out = os.path.join(ann_dir, os.path.basename(label_map))
     shutil.copyfile(label_map, lm_out)
-    logger.info("%s: %d train videos (%d annotation rows), %d val videos (%d rows), label map %s (%d classes, ids %s)",
-                output, len(train), counts["train"], len(val), counts["val"], os.path.basename(label_map), len(ids),
-                ", ".join(map(str, ids)))
-    return {"root": output, "label_map": lm_out, "train_videos": train, "val_videos": val, "rows": counts,
-            "num_classes": max(ids), "unlabelled_rows": int(len(unlabelled)), "class_names": names}
+    logger.info(
+        "%s: %d train videos (%d annotation rows), %d val videos (%d rows), label map %s (%d classes, ids %s)",
+        output,
+        len(train),
+        counts["train"],
+        len(val),
+        counts["val"],
+        os.path.basename(label_map),
+        len(ids),
+        ", ".join(map(str, ids)),
+    )
+    return {
+        "root": output,
+        "label_map": lm_out,
+        "train_videos": train,
+        "val_videos": val,
+        "rows": counts,
+        "num_classes": max(ids),
+        "unlabelled_rows": int(len(unlabelled)),
+        "class_names": names,
+    }
 
 
-def register_ava_folder(name, root, *, version="v2.2", label_map_file=None, splits=None, fps=30, start_second=900):
+def register_ava_folder(
+    name, root, *, version="v2.2", label_map_file=None, splits=None, fps=30, start_second=900
+):
     """Register the splits of an AVA-format folder: ``<name>_<split>`` (frames and frame
     list) and ``<name>_<split>_video`` (the movies) for every split with
     ``annotations/ava_<split>_<version>.csv`` (or the given ``splits``).
@@ -186,25 +230,49 @@ def register_ava_folder(name, root, *, version="v2.2", label_map_file=None, spli
     root = os.path.abspath(os.path.expanduser(root))
     ann = os.path.join(root, "annotations")
     if not os.path.isdir(ann):
-        raise CustomDatasetError(f"dataset '{name}': {ann} not found (an AVA-format folder has annotations/)")
+        raise CustomDatasetError(
+            f"dataset '{name}': {ann} not found (an AVA-format folder has annotations/)"
+        )
     label_map = label_map_file or find_label_map(ann, version)
     _, ids = read_label_map(label_map)
     if splits is None:
         prefix, suffix = "ava_", f"_{version}.csv"
-        splits = sorted(f[len(prefix):-len(suffix)] for f in os.listdir(ann)
-                        if f.startswith(prefix) and f.endswith(suffix) and "_excluded_timestamps" not in f)
+        splits = sorted(
+            f[len(prefix) : -len(suffix)]
+            for f in os.listdir(ann)
+            if f.startswith(prefix) and f.endswith(suffix) and "_excluded_timestamps" not in f
+        )
     if not splits:
-        raise CustomDatasetError(f"dataset '{name}': no ground-truth file ava_<split>_{version}.csv in {ann}")
+        raise CustomDatasetError(
+            f"dataset '{name}': no ground-truth file ava_<split>_{version}.csv in {ann}"
+        )
     names = []
     for split in splits:
-        for source, dataset, start in (("frames", f"{name}_{split}", start_second),
-                                       ("video", f"{name}_{split}{VIDEO_SUFFIX}", default_start_second("video"))):
-            register_ava_dataset(dataset, root, split, version=version, num_classes=max(ids), fps=fps,
-                                 start_second=start, frame_source=source, label_map_file=label_map)
+        for source, dataset, start in (
+            ("frames", f"{name}_{split}", start_second),
+            ("video", f"{name}_{split}{VIDEO_SUFFIX}", default_start_second("video")),
+        ):
+            register_ava_dataset(
+                dataset,
+                root,
+                split,
+                version=version,
+                num_classes=max(ids),
+                fps=fps,
+                start_second=start,
+                frame_source=source,
+                label_map_file=label_map,
+            )
         names.append(f"{name}_{split}")
     videos = ", ".join(n + VIDEO_SUFFIX for n in names)
-    logger.info("registered %s from %s (label map %s, ids 1..%d); reading the movies: %s",
-                ", ".join(names), root, label_map, max(ids), videos)
+    logger.info(
+        "registered %s from %s (label map %s, ids 1..%d); reading the movies: %s",
+        ", ".join(names),
+        root,
+        label_map,
+        max(ids),
+        videos,
+    )
     return names
 
 
@@ -212,7 +280,9 @@ def parse_folder_spec(spec):
     """``"NAME=ROOT"`` -> (name, root); the form of ``tools/train_ava.py --register-ava``."""
     name, sep, root = spec.partition("=")
     if not sep or not name or not root:
-        raise CustomDatasetError(f"--register-ava expects NAME=ROOT (e.g. my_data=path/to/my_ava), got {spec!r}")
+        raise CustomDatasetError(
+            f"--register-ava expects NAME=ROOT (e.g. my_data=path/to/my_ava), got {spec!r}"
+        )
     return name, root
 
 
@@ -243,5 +313,7 @@ def check_num_classes(num_classes, dataset_names):
             "MODEL.ROI_HEADS.NUM_CLASSES is %d but the label maps' largest action id is %d: outputs %d..%d are "
             "trained as negatives and never evaluated (set MODEL.ROI_HEADS.NUM_CLASSES %d to drop them)"
             % (num_classes, largest, largest + 1, num_classes, largest),
-            n=1, name=__name__, key="message",
+            n=1,
+            name=__name__,
+            key="message",
         )

@@ -27,6 +27,7 @@ reads the movies ``videos/<video_id>.{mp4,mkv,webm}`` instead of the extracted f
 whose registration reads the frames or movies you want (``DATASETS.TEST
 ("ava_v2.2_val_video",)``). :func:`unregister_ava_dataset` removes a registration.
 """
+
 import functools
 import logging
 import os
@@ -42,9 +43,16 @@ from slowfast_det.ava.checks import (
     keyframe_outside_message,
     keyframes_outside,
 )
-from slowfast_det.ava.io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
-from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
+from slowfast_det.ava.io import (
+    AVAFormatError,
+    read_box_csv,
+    read_exclusions,
+    read_frame_list,
+    read_label_map,
+)
 from slowfast_det.ava.timestamps import format_timestamp, normalize
+
+from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
 from .video_reader import index_movies
 
 __all__ = [
@@ -148,12 +156,16 @@ def _index_frame_list(frame_list_file, stats, examples, rows=None):
     neg = np.flatnonzero(ids < 0)
     if len(neg):
         i = neg[0]
-        raise AVAFormatError(frame_list_file, int(lines[i]), "frame_id", f"negative frame id {ids[i]}")
+        raise AVAFormatError(
+            frame_list_file, int(lines[i]), "frame_id", f"negative frame id {ids[i]}"
+        )
     dup = np.flatnonzero((vids[1:] == vids[:-1]) & (ids[1:] == ids[:-1]))
     if len(dup):
         i = dup[0] + 1
         raise AVAFormatError(
-            frame_list_file, int(lines[i]), "frame_id",
+            frame_list_file,
+            int(lines[i]),
+            "frame_id",
             f"duplicate frame id {ids[i]} for video {vids[i]!r} (also at line {lines[i - 1]})",
         )
     videos = {}
@@ -176,7 +188,9 @@ def _index_frame_list(frame_list_file, stats, examples, rows=None):
         ex = examples.setdefault("frame_list_gaps", [])
         if len(ex) < _EXAMPLES:
             gap = int(full[np.isin(full, vid_ids, invert=True)][0])
-            ex.append(f"{frame_list_file}: video {vid!r}: {missing} frame ids missing (first: {gap}); nearest listed frames used")
+            ex.append(
+                f"{frame_list_file}: video {vid!r}: {missing} frame ids missing (first: {gap}); nearest listed frames used"
+            )
     return videos
 
 
@@ -200,10 +214,14 @@ def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
     changed = np.flatnonzero(ranges["outside"])
     tag = "gt" if kind == "groundtruth" else "proposal"
     for i in changed[:_EXAMPLES]:
-        examples.setdefault(f"{tag}_boxes_clipped", []).append(f"{path}:{line[i]}: box {coords[i].tolist()} clipped to [0, 1]")
+        examples.setdefault(f"{tag}_boxes_clipped", []).append(
+            f"{path}:{line[i]}: box {coords[i].tolist()} clipped to [0, 1]"
+        )
     stats[f"{tag}_boxes_clipped"] += len(changed)
     for i in np.flatnonzero(empty)[:_EXAMPLES]:
-        examples.setdefault(f"{tag}_boxes_empty", []).append(f"{path}:{line[i]}: box {coords[i].tolist()} has no area inside the frame; dropped")
+        examples.setdefault(f"{tag}_boxes_empty", []).append(
+            f"{path}:{line[i]}: box {coords[i].tolist()} has no area inside the frame; dropped"
+        )
     stats[f"{tag}_boxes_empty"] += int(empty.sum())
     rows = rows.copy()
     rows[["cx1", "cy1", "cx2", "cy2"]] = clipped
@@ -213,13 +231,33 @@ def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
 def _group_groundtruth(rows):
     """key -> list of persons; rows with identical coordinates at a key are one person."""
     persons = {}
-    cols = [rows[c].tolist() for c in ("video_id", "timestamp", "x1", "y1", "x2", "y2", "cx1", "cy1", "cx2", "cy2", "action_id", "last")]
+    cols = [
+        rows[c].tolist()
+        for c in (
+            "video_id",
+            "timestamp",
+            "x1",
+            "y1",
+            "x2",
+            "y2",
+            "cx1",
+            "cy1",
+            "cx2",
+            "cy2",
+            "action_id",
+            "last",
+        )
+    ]
     for vid, ts, x1, y1, x2, y2, cx1, cy1, cx2, cy2, aid, last in zip(*cols):
         per_key = persons.setdefault((vid, ts), {})
         p = per_key.get((x1, y1, x2, y2))
         if p is None:
             pid = int(last) if last == last else -1  # NaN -> -1
-            p = per_key[(x1, y1, x2, y2)] = {"bbox": [cx1, cy1, cx2, cy2], "labels": [], "person_id": pid}
+            p = per_key[(x1, y1, x2, y2)] = {
+                "bbox": [cx1, cy1, cx2, cy2],
+                "labels": [],
+                "person_id": pid,
+            }
         if aid not in p["labels"]:
             p["labels"].append(aid)
     out = {}
@@ -314,7 +352,9 @@ def load_ava_dicts(
     if predicted_boxes_required is None:
         predicted_boxes_required = split != "train"
     if frame_source not in FRAME_SOURCES:
-        raise ValueError(f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
+        raise ValueError(
+            f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}"
+        )
     video = frame_source == "video"
     if video:
         required = (("videos folder", videos_dir),)
@@ -329,14 +369,18 @@ def load_ava_dicts(
     persons, keys = {}, set()
     if groundtruth_file is not None:
         gt_table = read_box_csv(groundtruth_file, kind="groundtruth")
-        gt_rows = _checked_boxes(gt_table, groundtruth_file, "groundtruth", stats, examples, num_classes)
+        gt_rows = _checked_boxes(
+            gt_table, groundtruth_file, "groundtruth", stats, examples, num_classes
+        )
         persons = _group_groundtruth(gt_rows)
         keys = set(gt_table.keys)
 
     proposals = {}
     if predicted_boxes_file is not None and os.path.exists(predicted_boxes_file):
         pred_table = read_box_csv(predicted_boxes_file, kind="proposals")
-        proposals = _group_proposals(_checked_boxes(pred_table, predicted_boxes_file, "proposals", stats, examples))
+        proposals = _group_proposals(
+            _checked_boxes(pred_table, predicted_boxes_file, "proposals", stats, examples)
+        )
         if split != "train":
             keys |= pred_table.keys
     elif predicted_boxes_required:
@@ -349,7 +393,9 @@ def load_ava_dicts(
     if excluded_timestamps_file is not None and os.path.exists(excluded_timestamps_file):
         excluded = read_exclusions(excluded_timestamps_file)
     elif excluded_timestamps_required:
-        raise FileNotFoundError(f"dataset '{name}': excluded-timestamps file not found: {excluded_timestamps_file}")
+        raise FileNotFoundError(
+            f"dataset '{name}': excluded-timestamps file not found: {excluded_timestamps_file}"
+        )
     stats["excluded_keyframes"] += len(keys & excluded)
     keys -= excluded
 
@@ -361,7 +407,12 @@ def load_ava_dicts(
     if video:
         movies, _, unreadable = index_movies(videos_dir, list(by_video), fps, start_second)
         for vid, err in unreadable.items():
-            _warn(stats, examples, "videos_unreadable_header", f"{err} (its clips are recovered and counted when loaded)")
+            _warn(
+                stats,
+                examples,
+                "videos_unreadable_header",
+                f"{err} (its clips are recovered and counted when loaded)",
+            )
     dicts = []
     for vid, stamps in by_video.items():
         if video:
@@ -371,9 +422,15 @@ def load_ava_dicts(
             frames = videos.get(vid)
             missing, n = frames is None, None if frames is None else len(frames)
         if missing:
-            where = f"no movie {vid}.{{mp4,mkv,webm}} in {videos_dir}" if video else f"video not in {frame_list_file}"
+            where = (
+                f"no movie {vid}.{{mp4,mkv,webm}} in {videos_dir}"
+                if video
+                else f"video not in {frame_list_file}"
+            )
             for ts in stamps:
-                category = "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list"
+                category = (
+                    "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list"
+                )
                 _warn(stats, examples, category, f"{vid},{format_timestamp(ts)}: {where}")
             continue
         stamps = np.asarray(stamps)
@@ -381,7 +438,9 @@ def load_ava_dicts(
         inside = ~outside
         for ts, c in zip(stamps[outside], centers[outside]):
             _warn(
-                stats, examples, "keyframes_outside_video",
+                stats,
+                examples,
+                "keyframes_outside_video",
                 f"{vid},{format_timestamp(ts)}: {keyframe_outside_message(c, n)}",
             )
         stamps, centers = stamps[inside], centers[inside]
@@ -410,7 +469,11 @@ def load_ava_dicts(
         )
     logger.info(
         "dataset '%s': %d keyframes from %d videos, %d ground-truth persons, %d predicted boxes, %d keyframes excluded",
-        name, stats["keyframes"], len({d["video_id"] for d in dicts}), stats["gt_persons"], stats["proposals"],
+        name,
+        stats["keyframes"],
+        len({d["video_id"] for d in dicts}),
+        stats["gt_persons"],
+        stats["proposals"],
         stats["excluded_keyframes"],
     )
     return dicts
@@ -469,21 +532,32 @@ def register_ava_dataset(
     if frame_source not in FRAME_SOURCES:
         raise ValueError(f"frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
     if label_map_file is None and version not in LABEL_MAP_FILES:
-        raise ValueError(f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); pass label_map_file")
+        raise ValueError(
+            f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); pass label_map_file"
+        )
     root = os.path.abspath(os.path.expanduser(root))
     files = dict(
         frames_dir=_resolve(root, frames_dir),
         videos_dir=_resolve(root, videos_dir),
-        frame_list_file=_resolve(root, frame_list_file or os.path.join("frame_lists", f"{split}.csv")),
-        groundtruth_file=_resolve(root, groundtruth_file or os.path.join("annotations", f"ava_{split}_{version}.csv")),
+        frame_list_file=_resolve(
+            root, frame_list_file or os.path.join("frame_lists", f"{split}.csv")
+        ),
+        groundtruth_file=_resolve(
+            root, groundtruth_file or os.path.join("annotations", f"ava_{split}_{version}.csv")
+        ),
         predicted_boxes_file=_resolve(
-            root, predicted_boxes_file or os.path.join("annotations", f"ava_{split}_predicted_boxes.csv")
+            root,
+            predicted_boxes_file or os.path.join("annotations", f"ava_{split}_predicted_boxes.csv"),
         ),
         excluded_timestamps_file=_resolve(
-            root, excluded_timestamps_file or os.path.join("annotations", f"ava_{split}_excluded_timestamps_{version}.csv")
+            root,
+            excluded_timestamps_file
+            or os.path.join("annotations", f"ava_{split}_excluded_timestamps_{version}.csv"),
         ),
     )
-    label_map = _resolve(root, label_map_file or os.path.join("annotations", LABEL_MAP_FILES[version]))
+    label_map = _resolve(
+        root, label_map_file or os.path.join("annotations", LABEL_MAP_FILES[version])
+    )
 
     if name in DatasetCatalog:
         DatasetCatalog.remove(name)
@@ -537,7 +611,8 @@ def registered_ava_datasets():
     """Names registered through :func:`register_ava_dataset` (built-ins included): the
     datasets whose metadata is an :class:`AVAMetadata`."""
     return sorted(
-        n for n in DatasetCatalog.list()
+        n
+        for n in DatasetCatalog.list()
         if n in MetadataCatalog and isinstance(MetadataCatalog.get(n), AVAMetadata)
     )
 
@@ -548,11 +623,19 @@ def _register_builtins():
         for split in ("train", "val"):
             for source, suffix in (("frames", ""), ("video", VIDEO_SUFFIX)):
                 name = f"ava_{version}_{split}{suffix}"
-                register_ava_dataset(name, os.path.join(root, "ava"), split, version=version, frame_source=source)
+                register_ava_dataset(
+                    name, os.path.join(root, "ava"), split, version=version, frame_source=source
+                )
     for split in ("train", "val"):
         for source, suffix in (("frames", ""), ("video", VIDEO_SUFFIX)):
             name = f"synthetic_ava_{split}{suffix}"
-            register_ava_dataset(name, os.path.join(root, "synthetic_ava"), split, version="v2.2", frame_source=source)
+            register_ava_dataset(
+                name,
+                os.path.join(root, "synthetic_ava"),
+                split,
+                version="v2.2",
+                frame_source=source,
+            )
 
 
 _register_builtins()

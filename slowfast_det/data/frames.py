@@ -9,6 +9,7 @@ frames (JPEG or PNG) listed in a frame list, ``{"type": "frames", "table": Frame
 "fps": 30, "start_second": 900}``; or ``"video"`` (:func:`.video_reader.video_source`): the
 movie, read by time in the same frame index. The mapper dispatches on ``"type"``.
 """
+
 import re
 
 import numpy as np
@@ -37,10 +38,18 @@ def default_start_second(frame_source):
     timestamps are read as movie times."""
     return 0 if frame_source == "video" else AVA_START_SECOND
 
+
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 
 
-def clip_frame_indices(timestamps, num_frames, sampling_rate, num_video_frames, fps=AVA_FPS, start_second=AVA_START_SECOND):
+def clip_frame_indices(
+    timestamps,
+    num_frames,
+    sampling_rate,
+    num_video_frames,
+    fps=AVA_FPS,
+    start_second=AVA_START_SECOND,
+):
     """Frame indices of the clip of each keyframe (the AVA clip convention).
 
     The keyframe at time ``t`` is frame ``c = (t - start_second) * fps`` (rounded to the
@@ -58,7 +67,9 @@ def clip_frame_indices(timestamps, num_frames, sampling_rate, num_video_frames, 
         int64 array (num_frames,) for a scalar timestamp, else (K, num_frames).
     """
     center = frame_positions(timestamps, start_second, fps)
-    offsets = np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    offsets = (
+        np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    )
     idx = center[..., None] + offsets
     return np.clip(idx, 0, num_video_frames - 1)
 
@@ -135,8 +146,10 @@ class FrameTable:
         self._n, self._pattern, self._overrides, self._paths = state
 
     def __eq__(self, other):
-        return isinstance(other, FrameTable) and len(self) == len(other) and all(
-            self[i] == other[i] for i in range(len(self))
+        return (
+            isinstance(other, FrameTable)
+            and len(self) == len(other)
+            and all(self[i] == other[i] for i in range(len(self)))
         )
 
     def __repr__(self):

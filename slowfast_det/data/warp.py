@@ -19,6 +19,7 @@ apply it to every frame, and then per frame:
 Each warped frame goes straight into the clip's three (H, W) planes, in RGB order, with
 one ``cv2.split``.
 """
+
 import math
 
 import cv2
@@ -85,7 +86,9 @@ class FrameWarp:
         ax, bx, ay, by = affine
         (src_h, src_w), (h, w), (out_h, out_w) = src_hw, dec_hw, out_hw
         if factor > 1 and (h, w) == (-(-src_h // factor), -(-src_w // factor)):
-            rx = ry = 1.0 / factor  # libjpeg DCT scaling: reduced pixel i covers source [i f, (i+1) f)
+            rx = ry = (
+                1.0 / factor
+            )  # libjpeg DCT scaling: reduced pixel i covers source [i f, (i+1) f)
         else:
             rx, ry = w / src_w, h / src_h
         sx, sy = ax / rx, ay / ry  # output pixels per decoded pixel
@@ -105,7 +108,9 @@ class FrameWarp:
             return
         self.kind = "warp"
         # output pixel centre u + 0.5 = s (v + 0.5) + b  =>  v = (u + 0.5 - b) / s - 0.5
-        self._m = np.array([[1.0 / sx, 0.0, (0.5 - bx) / sx - 0.5], [0.0, 1.0 / sy, (0.5 - by) / sy - 0.5]])
+        self._m = np.array(
+            [[1.0 / sx, 0.0, (0.5 - bx) / sx - 0.5], [0.0, 1.0 / sy, (0.5 - by) / sy - 0.5]]
+        )
 
     def __call__(self, img):
         """One decoded BGR frame (H, W, 3) -> the warped BGR frame (out_h, out_w, 3).
@@ -118,15 +123,28 @@ class FrameWarp:
         if self.kind == "copy":
             return img
         if self.kind == "resize":
-            self._buf = cv2.resize(img, (out_w, out_h), dst=self._buf, interpolation=cv2.INTER_LINEAR)
+            self._buf = cv2.resize(
+                img, (out_w, out_h), dst=self._buf, interpolation=cv2.INTER_LINEAR
+            )
             return self._buf
         if self.kind == "warp":
             self._buf = cv2.warpAffine(
-                img, self._m, (out_w, out_h), dst=self._buf,
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+                img,
+                self._m,
+                (out_w, out_h),
+                dst=self._buf,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
             )
             return self._buf
-        self._buf = cv2.resize(img[self._rows, self._cols], None, dst=self._buf, fx=self._fx, fy=self._fy, interpolation=cv2.INTER_LINEAR)
+        self._buf = cv2.resize(
+            img[self._rows, self._cols],
+            None,
+            dst=self._buf,
+            fx=self._fx,
+            fy=self._fy,
+            interpolation=cv2.INTER_LINEAR,
+        )
         crop = self._buf[self._crop]
         if self._flip is None:
             return crop

@@ -32,6 +32,7 @@ names), not config keys: ``action_score_thresh`` and ``top_k`` select what is dr
 persons CSV); with ``smooth_scores_over k > 1`` both CSVs and the drawing use the mean over
 the track's last ``k`` keyframes.
 """
+
 import logging
 import os
 import time
@@ -55,7 +56,11 @@ from .video_output import VideoFileSink
 from .visualize import ActionVisualizer
 
 __all__ = [
-    "VideoActionDemo", "DemoOptions", "KeyframeResult", "class_names_from_cfg", "write_persons_csv",
+    "VideoActionDemo",
+    "DemoOptions",
+    "KeyframeResult",
+    "class_names_from_cfg",
+    "write_persons_csv",
 ]
 
 logger = logging.getLogger(__name__)
@@ -160,7 +165,9 @@ def write_persons_csv(rows, path):
         number of rows written (by :func:`~slowfast_det.ava.files.write_box_csv`).
     """
     table = {c: [] for c in ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "last")}
-    for video_id, ts, box, track, actions in sorted(rows, key=lambda r: (r[0], float(r[1]), int(r[3]))):
+    for video_id, ts, box, track, actions in sorted(
+        rows, key=lambda r: (r[0], float(r[1]), int(r[3]))
+    ):
         box = np.asarray(box, dtype=np.float64).tolist()
         for action in [a for a, _ in actions] or [-1]:  # -1: the empty action id
             for c, v in zip(table, (video_id, ts, *box, int(action), int(track))):
@@ -254,8 +261,10 @@ class VideoActionDemo:
             scores = state["smoother"](ids, scores)
             state["smoother"].forget(ids)
         actions = self.visualizer.actions(scores)
-        labels = [self.visualizer.label(a, None if ids is None else int(i)) for a, i in
-                  zip(actions, ids if ids is not None else [None] * len(boxes))]
+        labels = [
+            self.visualizer.label(a, None if ids is None else int(i))
+            for a, i in zip(actions, ids if ids is not None else [None] * len(boxes))
+        ]
         layer = self.visualizer.overlay(h, w, boxes, labels)  # drawn once per keyframe
         return KeyframeResult(kc.timestamp, boxes, ids, scores, actions, layer)
 
@@ -263,10 +272,20 @@ class VideoActionDemo:
         """Append the CSV rows of one :class:`KeyframeResult` (frame ``size`` (H, W)) to ``results`` / ``persons_rows``."""
         h, w = size
         norm = np.asarray(result.boxes, np.float64).reshape(-1, 4) / np.array([w, h, w, h])
-        results.append((video_id, result.timestamp, norm, result.scores[:, np.asarray(self.class_ids) - 1]))
+        results.append(
+            (video_id, result.timestamp, norm, result.scores[:, np.asarray(self.class_ids) - 1])
+        )
         if result.ids is not None:
             for r, track in enumerate(result.ids.tolist()):
-                persons_rows.append((video_id, result.timestamp, norm[r], track, result.actions[r][: self.visualizer.top_k]))
+                persons_rows.append(
+                    (
+                        video_id,
+                        result.timestamp,
+                        norm[r],
+                        track,
+                        result.actions[r][: self.visualizer.top_k],
+                    )
+                )
 
     def _finish_csvs(self, results, persons_rows, csv_path, persons_csv, stats):
         os.makedirs(os.path.dirname(os.path.abspath(csv_path)), exist_ok=True)
@@ -278,14 +297,25 @@ class VideoActionDemo:
     def _check_video(self, fps, video_id):
         check_video_id(video_id)
         if "," in video_id:
-            raise ValueError(f"video id {video_id!r} contains a comma; set another one with --video-id")
+            raise ValueError(
+                f"video id {video_id!r} contains a comma; set another one with --video-id"
+            )
         message = fps_warning(fps, self.num_frames, self.sampling_rate)
         if message:
             logger.warning("%s", message)
 
     # ------------------------------------------------------------------ a file, every frame
-    def run(self, input_path, output_path, csv_path, boxes_csv=None, video_id=None, progress=True, snapshot=None,
-            persons_csv=None):
+    def run(
+        self,
+        input_path,
+        output_path,
+        csv_path,
+        boxes_csv=None,
+        video_id=None,
+        progress=True,
+        snapshot=None,
+        persons_csv=None,
+    ):
         """Process the file ``input_path``; write ``output_path`` (video) and the CSVs.
 
         The video is written to ``<output>.partial.<ext>`` and renamed when complete; the
@@ -318,9 +348,15 @@ class VideoActionDemo:
         stats = {"frames": 0, "keyframes": 0, "persons": 0}
         complete = False
         try:
-            bar = tqdm(total=source.frame_count or None, unit="frame", desc=os.path.basename(str(input_path)),
-                       disable=not progress)
-            clips = iter_keyframe_clips(source.frames(), source.fps, self.num_frames, self.sampling_rate)
+            bar = tqdm(
+                total=source.frame_count or None,
+                unit="frame",
+                desc=os.path.basename(str(input_path)),
+                disable=not progress,
+            )
+            clips = iter_keyframe_clips(
+                source.frames(), source.fps, self.num_frames, self.sampling_rate
+            )
             size = None
             for kc in clips:
                 size = kc.keyframe.shape[:2]
@@ -350,8 +386,17 @@ class VideoActionDemo:
         return stats
 
     # ------------------------------------------------------------------ live, bounded lag
-    def run_stream(self, source, csv_path, sinks=(), boxes_csv=None, video_id=None, persons_csv=None,
-                   progress=True, max_seconds=None):
+    def run_stream(
+        self,
+        source,
+        csv_path,
+        sinks=(),
+        boxes_csv=None,
+        video_id=None,
+        persons_csv=None,
+        progress=True,
+        max_seconds=None,
+    ):
         """Process a live :class:`~slowfast_det.engine.video_input.VideoSource` (or any
         iterable of ``(frame, wall_time)`` with ``fps`` and ``name``) with bounded lag:
         see :class:`~slowfast_det.engine.streaming.StreamingLoop`.

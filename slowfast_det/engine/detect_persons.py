@@ -28,6 +28,7 @@ keyframe with no person above the threshold is one 2-column row ``video_id,times
 (processed, no boxes). Unreadable keyframes get no row
 (logged and counted).
 """
+
 import logging
 import os
 import tempfile
@@ -36,10 +37,10 @@ import numpy as np
 from detectron2.data import build_detection_test_loader
 from tqdm import tqdm
 
-from slowfast_det.data import keyframe_index, load_ava_dicts
-from slowfast_det.ava.io import read_frame_list
-from slowfast_det.data.decode import read_frame
 from slowfast_det.ava.files import box_csv_text, write_box_csv
+from slowfast_det.ava.io import read_frame_list
+from slowfast_det.data import keyframe_index, load_ava_dicts
+from slowfast_det.data.decode import read_frame
 from slowfast_det.data.video_reader import VIDEO_EXTENSIONS, index_movies, list_movies, read_clip
 from slowfast_det.engine.infer import PendingCommit
 from slowfast_det.engine.person_boxes import DetectorInput, check_detector_weights, detector_config
@@ -66,7 +67,10 @@ KEYFRAME_MODES = ("auto", "groundtruth", "every-second")
 
 # --------------------------------------------------------------------------- keyframe reading
 def _read_frames_keyframe(dataset_dict):
-    path = dataset_dict.get("keyframe_path") or dataset_dict["frame_source"]["table"][keyframe_index(dataset_dict)]
+    path = (
+        dataset_dict.get("keyframe_path")
+        or dataset_dict["frame_source"]["table"][keyframe_index(dataset_dict)]
+    )
     return read_frame(path)
 
 
@@ -109,18 +113,25 @@ def _frame_list_lengths(frame_list_file):
     df = read_frame_list(frame_list_file)
     if len(df) == 0:
         raise ValueError(f"{frame_list_file}: the frame list has no frames")
-    return {vid: int(n) + 1 for vid, n in df.groupby("video_id", sort=True)["frame_id"].max().items()}
+    return {
+        vid: int(n) + 1 for vid, n in df.groupby("video_id", sort=True)["frame_id"].max().items()
+    }
 
 
 def _movie_lengths(videos_dir, fps, start_second, stats):
     """video id -> frames of the AVA frame index each movie of ``videos_dir`` covers (from its
     header); movies whose header cannot be read or gives no duration are left out (counted, logged)."""
-    sources, _, unreadable = index_movies(videos_dir, list(list_movies(videos_dir)), fps, start_second)
+    sources, _, unreadable = index_movies(
+        videos_dir, list(list_movies(videos_dir)), fps, start_second
+    )
     lengths = {}
     for vid, src in sources.items():
         if not src["num_frames"]:
-            logger.warning("%s: left out of the every-second keyframes (%s)", src["path"],
-                           unreadable.get(vid, "its header gives no duration"))
+            logger.warning(
+                "%s: left out of the every-second keyframes (%s)",
+                src["path"],
+                unreadable.get(vid, "its header gives no duration"),
+            )
             if stats is not None:
                 stats["movies_unreadable"] += 1
             continue
@@ -133,13 +144,27 @@ def _movie_lengths(videos_dir, fps, start_second, stats):
 def _every_second_csv(lengths, fps, start_second, path):
     """Write a 2-column key CSV of every whole second of every video (``lengths``: video id ->
     frames of the AVA frame index; the keyframe of second start + k is frame k * fps)."""
-    keys = [(vid, start_second + k) for vid, n in sorted(lengths.items())
-            for k in range((n - 1) // fps + 1)]
+    keys = [
+        (vid, start_second + k)
+        for vid, n in sorted(lengths.items())
+        for k in range((n - 1) // fps + 1)
+    ]
     write_box_csv({"video_id": [v for v, _ in keys], "timestamp": [t for _, t in keys]}, path)
 
 
-def keyframe_dicts(frames_dir, frame_list_file, groundtruth_file=None, keyframes="auto", *, fps=30, start_second=900,
-                   dataset_name=None, stats=None, frame_source="frames", videos_dir=None):
+def keyframe_dicts(
+    frames_dir,
+    frame_list_file,
+    groundtruth_file=None,
+    keyframes="auto",
+    *,
+    fps=30,
+    start_second=900,
+    dataset_name=None,
+    stats=None,
+    frame_source="frames",
+    videos_dir=None,
+):
     """Dataset dicts of the keyframes to detect on, in (video_id, timestamp) order.
 
     Args:
@@ -163,19 +188,34 @@ def keyframe_dicts(frames_dir, frame_list_file, groundtruth_file=None, keyframes
     if keyframes == "auto":
         keyframes = "groundtruth" if has_gt else "every-second"
     if keyframes == "groundtruth" and not has_gt:
-        raise FileNotFoundError(f"ground-truth file not found: {groundtruth_file} (or use keyframes 'every-second')")
+        raise FileNotFoundError(
+            f"ground-truth file not found: {groundtruth_file} (or use keyframes 'every-second')"
+        )
     video = frame_source == "video"
     source, what = (videos_dir, "videos folder") if video else (frame_list_file, "frame list")
     if not source or not os.path.exists(source):
         raise FileNotFoundError(f"{what} not found: {source}")
     # split "train": one dict per key of the "ground truth", no predicted boxes needed
-    kw = dict(predicted_boxes_file=None, excluded_timestamps_file=None, split="train", fps=fps,
-              start_second=start_second, predicted_boxes_required=False, dataset_name=dataset_name, stats=stats,
-              num_classes=10 ** 9,  # ids are not checked here: only the keys are used
-              frame_source=frame_source, videos_dir=videos_dir)
+    kw = dict(
+        predicted_boxes_file=None,
+        excluded_timestamps_file=None,
+        split="train",
+        fps=fps,
+        start_second=start_second,
+        predicted_boxes_required=False,
+        dataset_name=dataset_name,
+        stats=stats,
+        num_classes=10**9,  # ids are not checked here: only the keys are used
+        frame_source=frame_source,
+        videos_dir=videos_dir,
+    )
     if keyframes == "groundtruth":
         return load_ava_dicts(frames_dir, frame_list_file, groundtruth_file, **kw), keyframes
-    lengths = _movie_lengths(videos_dir, fps, start_second, stats) if video else _frame_list_lengths(frame_list_file)
+    lengths = (
+        _movie_lengths(videos_dir, fps, start_second, stats)
+        if video
+        else _frame_list_lengths(frame_list_file)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         keys = os.path.join(tmp, "every_second.csv")
         _every_second_csv(lengths, fps, start_second, keys)
@@ -248,8 +288,16 @@ def boxes_csv_text(items):
     )
 
 
-def run_person_detection(detector, dicts, writer, batch_size=8, num_workers=0, commit_every=64, progress=True,
-                         after_commit=None):
+def run_person_detection(
+    detector,
+    dicts,
+    writer,
+    batch_size=8,
+    num_workers=0,
+    commit_every=64,
+    progress=True,
+    after_commit=None,
+):
     """Detect persons on the keyframes of ``dicts`` not yet in ``writer.done`` and commit them in order.
 
     Args:
@@ -269,7 +317,12 @@ def run_person_detection(detector, dicts, writer, batch_size=8, num_workers=0, c
     """
     todo = [d for d in dicts if d["image_id"] not in writer.done]
     stats = {"keyframes": 0, "unreadable": 0, "boxes": 0}
-    bar = tqdm(total=len(writer.done) + len(todo), initial=len(writer.done), unit="keyframe", disable=not progress)
+    bar = tqdm(
+        total=len(writer.done) + len(todo),
+        initial=len(writer.done),
+        unit="keyframe",
+        disable=not progress,
+    )
     pending = PendingCommit(writer, stats, bar, after_commit)
 
     if todo:
@@ -280,11 +333,17 @@ def run_person_detection(detector, dicts, writer, batch_size=8, num_workers=0, c
         expected = iter(d["image_id"] for d in todo)
         for batch in loader:
             readable = [x for x in batch if x["image"] is not None]
-            results = iter([normalised_boxes(b, sc, x["height"], x["width"])
-                            for x, (b, sc) in zip(readable, detector.detect(readable))])
+            results = iter(
+                [
+                    normalised_boxes(b, sc, x["height"], x["width"])
+                    for x, (b, sc) in zip(readable, detector.detect(readable))
+                ]
+            )
             for x in batch:
                 if x["image_id"] != next(expected, None):
-                    raise RuntimeError(f"data loader returned keyframe {x['image_id']} out of order")
+                    raise RuntimeError(
+                        f"data loader returned keyframe {x['image_id']} out of order"
+                    )
                 pending.keys.append(x["image_id"])
                 if x["image"] is None:
                     logger.warning("keyframe %s: cannot be read; no row written", x["image_id"])

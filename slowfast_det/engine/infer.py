@@ -14,6 +14,7 @@ journal of the keyframes' results (``.partial``: one JSON line per keyframe, exa
 and writes the detections CSV once, at the end, with the evaluator's writer
 (:func:`~slowfast_det.ava.files.write_detections_csv`); the CSV is never read back.
 """
+
 import hashlib
 import json
 import logging
@@ -28,7 +29,10 @@ from slowfast_det.ava.timestamps import normalize
 from slowfast_det.evaluation.evaluator import keyframe_result
 
 __all__ = [
-    "ResumableResultsWriter", "ResumableDetectionsWriter", "run_fingerprint", "run_inference",
+    "ResumableResultsWriter",
+    "ResumableDetectionsWriter",
+    "run_fingerprint",
+    "run_inference",
 ]
 
 logger = logging.getLogger(__name__)
@@ -96,7 +100,9 @@ class ResumableResultsWriter:
         # newline yet): it is cut off so that new records start on a fresh line.
         complete = raw[: raw.rfind(b"\n") + 1]
         if len(complete) < len(raw):
-            logger.info("%s: dropping a torn last record (%d bytes)", self.log, len(raw) - len(complete))
+            logger.info(
+                "%s: dropping a torn last record (%d bytes)", self.log, len(raw) - len(complete)
+            )
             with open(self.log, "r+b") as f:
                 f.truncate(len(complete))
                 f.flush()
@@ -106,11 +112,15 @@ class ResumableResultsWriter:
             try:
                 records.append(json.loads(line))
             except ValueError:
-                raise ValueError(f"{self.log}:{lineno}: corrupt progress record; pass --restart to start over") from None
+                raise ValueError(
+                    f"{self.log}:{lineno}: corrupt progress record; pass --restart to start over"
+                ) from None
         if not records:
             return False  # interrupted before the first record: nothing was committed
         if records[0].get("fingerprint") is None:
-            raise ValueError(f"{self.log}:1: field 'fingerprint' missing; delete the file or pass --restart")
+            raise ValueError(
+                f"{self.log}:1: field 'fingerprint' missing; delete the file or pass --restart"
+            )
         if records[0]["fingerprint"] != self.fingerprint:
             raise ValueError(
                 f"{self.log}: written by a run with other inputs or config "
@@ -132,7 +142,9 @@ class ResumableResultsWriter:
                 f"{self.partial}: {size} bytes but {offset} were committed; the partial results are lost, pass --restart"
             )
         if size > offset:
-            logger.info("%s: dropping %d bytes of an uncommitted chunk", self.partial, size - offset)
+            logger.info(
+                "%s: dropping %d bytes of an uncommitted chunk", self.partial, size - offset
+            )
         with open(self.partial, "r+b") as f:
             f.truncate(offset)
             f.flush()
@@ -159,7 +171,9 @@ class ResumableResultsWriter:
         then remove the commit log."""
         missing = set(expected_keys) - self.done
         if missing:
-            raise RuntimeError(f"{self.path}: {len(missing)} keyframes not done yet, e.g. {sorted(missing)[:5]}")
+            raise RuntimeError(
+                f"{self.path}: {len(missing)} keyframes not done yet, e.g. {sorted(missing)[:5]}"
+            )
         self.write_output()
         os.remove(self.log)
 
@@ -222,8 +236,12 @@ def _journal_lines(items):
     """One JSON line per keyframe result (see :class:`ResumableDetectionsWriter`)."""
     lines = []
     for v, t, b, s in items:
-        record = {"video_id": v, "timestamp": t, "boxes": np.asarray(b).tolist(),
-                  "scores": np.asarray(s).tolist()}
+        record = {
+            "video_id": v,
+            "timestamp": t,
+            "boxes": np.asarray(b).tolist(),
+            "scores": np.asarray(s).tolist(),
+        }
         lines.append(json.dumps(record, allow_nan=False) + "\n")
     return "".join(lines)
 
@@ -249,7 +267,9 @@ class PendingCommit:
             self.after_commit(self.stats["keyframes"])
 
 
-def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progress=True, after_commit=None):
+def run_inference(
+    model, loader, keys, writer, class_ids, commit_every=64, progress=True, after_commit=None
+):
     """Run ``model`` over ``loader`` and commit the results to ``writer`` in chunks.
 
     Args:
@@ -270,13 +290,21 @@ def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progr
     position = {k: i for i, k in enumerate(keys)}
     next_index = 0  # keys[:next_index] are done or pending
     stats = {"keyframes": 0, "skipped": 0, "boxes": 0}
-    bar = tqdm(total=len(writer.done) + len(keys), initial=len(writer.done), unit="keyframe", disable=not progress)
+    bar = tqdm(
+        total=len(writer.done) + len(keys),
+        initial=len(writer.done),
+        unit="keyframe",
+        disable=not progress,
+    )
     pending = PendingCommit(writer, stats, bar, after_commit)
 
     def left_out(upto):
         nonlocal next_index
         for k in keys[next_index:upto]:
-            logger.warning("keyframe %s: left out by the data loader (no readable frame); no results written", k)
+            logger.warning(
+                "keyframe %s: left out by the data loader (no readable frame); no results written",
+                k,
+            )
             stats["skipped"] += 1
             pending.keys.append(k)
         next_index = max(next_index, upto)
@@ -287,7 +315,9 @@ def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progr
             for sample, out in zip(batch, outputs):
                 i = position.get(sample["image_id"])
                 if i is None or i < next_index:
-                    raise RuntimeError(f"data loader returned keyframe {sample['image_id']} out of order or twice")
+                    raise RuntimeError(
+                        f"data loader returned keyframe {sample['image_id']} out of order or twice"
+                    )
                 left_out(i)
                 pending.keys.append(sample["image_id"])
                 pending.items.append(keyframe_result(sample, out["instances"], class_ids))

@@ -14,6 +14,7 @@ skipped at 60 fps).
 * :class:`FrameRing`: a fixed-size ring of the newest frames of a live stream, holding just
   the frames the current clip needs (the streaming demo).
 """
+
 import logging
 import math
 from dataclasses import dataclass, field
@@ -64,7 +65,9 @@ def clip_indices(center, fps, num_frames, sampling_rate, num_video_frames=None, 
         int64 array (num_frames,); at 30 fps equal to
         ``slowfast_det.data.clip_frame_indices`` for the same keyframe.
     """
-    offsets = np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    offsets = (
+        np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    )
     if fps == TRAINING_FPS:
         idx = center + offsets
     else:
@@ -144,8 +147,14 @@ def iter_keyframe_clips(frames, fps, num_frames, sampling_rate):
         seg_end = last_frame + 1 if final else segment_start(t + 1, fps)
         segment = [(i, buffer[i]) for i in range(segment_start(t, fps), seg_end)]
         clip = np.stack([buffer[i] for i in idx])
-        return KeyframeClip(timestamp=t, center=center, keyframe=buffer[center], clip=clip,
-                            clip_indices=idx.tolist(), segment=segment)
+        return KeyframeClip(
+            timestamp=t,
+            center=center,
+            keyframe=buffer[center],
+            clip=clip,
+            clip_indices=idx.tolist(),
+            segment=segment,
+        )
 
     def evict(t_next):
         lo = min(segment_start(t_next, fps), int(indices(keyframe_center(t_next, fps))[0]))
@@ -189,7 +198,10 @@ class FrameRing:
         self.num_frames = int(num_frames)
         self.sampling_rate = int(sampling_rate)
         offsets = clip_indices(0, fps, num_frames, sampling_rate, None, clamp=False)
-        self.before, self.after = int(offsets[0]), int(offsets[-1])  # clip frames around the keyframe
+        self.before, self.after = (
+            int(offsets[0]),
+            int(offsets[-1]),
+        )  # clip frames around the keyframe
         # the newest complete keyframe's clip starts at most one second plus a clip span back
         self.capacity = (self.after - self.before) + int(math.ceil(self.fps)) + 2
         self._frames = [None] * self.capacity
@@ -226,6 +238,10 @@ class FrameRing:
         idx = np.maximum(idx, self.oldest())
         frames = [self._frames[i % self.capacity] for i in idx]
         return KeyframeClip(
-            timestamp=t, center=center, keyframe=self._frames[center % self.capacity], clip=np.stack(frames),
-            clip_indices=idx.tolist(), frame_time=self._times[int(idx[-1]) % self.capacity],
+            timestamp=t,
+            center=center,
+            keyframe=self._frames[center % self.capacity],
+            clip=np.stack(frames),
+            clip_indices=idx.tolist(),
+            frame_time=self._times[int(idx[-1]) % self.capacity],
         )

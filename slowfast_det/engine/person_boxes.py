@@ -8,6 +8,7 @@
   ``tools/detect_persons.py`` (batches of :class:`DetectorInput` outputs);
 * :class:`CSVBoxes` ``(timestamp, height, width) -> (boxes (R, 4) pixels, scores (R,))``.
 """
+
 import logging
 import os
 
@@ -79,8 +80,11 @@ def detector_config(config, weights="", opts=(), device="cpu", score_thresh=0.05
             zoo_weights = ["MODEL.WEIGHTS", model_zoo.get_checkpoint_url(config)]
         except RuntimeError:
             zoo_weights = ["MODEL.WEIGHTS", ""]
-    values = {"MODEL.DEVICE": device, "MODEL.ROI_HEADS.SCORE_THRESH_TEST": float(score_thresh),
-              "MODEL.RETINANET.SCORE_THRESH_TEST": float(score_thresh)}
+    values = {
+        "MODEL.DEVICE": device,
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST": float(score_thresh),
+        "MODEL.RETINANET.SCORE_THRESH_TEST": float(score_thresh),
+    }
     if weights:
         values["MODEL.WEIGHTS"] = weights
     return load_slowfast_cfg(
@@ -279,13 +283,23 @@ class CSVBoxes:
         coords = rows[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
         outside = (coords < 0) | (coords > 1)
         if outside.any():
-            logger.warning("%s: %d boxes of %s reach outside [0, 1]; clipped", path, int(outside.any(axis=1).sum()), video_id)
-        rows = rows.assign(**{c: np.clip(rows[c].to_numpy(), 0.0, 1.0) for c in ("x1", "y1", "x2", "y2")})
+            logger.warning(
+                "%s: %d boxes of %s reach outside [0, 1]; clipped",
+                path,
+                int(outside.any(axis=1).sum()),
+                video_id,
+            )
+        rows = rows.assign(
+            **{c: np.clip(rows[c].to_numpy(), 0.0, 1.0) for c in ("x1", "y1", "x2", "y2")}
+        )
         score = rows["last"].to_numpy()
         rows = rows[np.isnan(score) | (score >= score_thresh)]
         rows = rows.drop_duplicates(subset=["timestamp", "x1", "y1", "x2", "y2"])
         self._by_time = {
-            int(t): (g[["x1", "y1", "x2", "y2"]].to_numpy(np.float32), g["last"].to_numpy(np.float32))
+            int(t): (
+                g[["x1", "y1", "x2", "y2"]].to_numpy(np.float32),
+                g["last"].to_numpy(np.float32),
+            )
             for t, g in rows.groupby("timestamp")
         }
         self.path = path

@@ -1,5 +1,6 @@
 """Per-process set-up and end of a training run: torch threads on the CPU, the embedded
 synthetic data, and leaving a rank's process (``tools/train_ava.py`` and the benchmarks that train)."""
+
 import logging
 import os
 import sys
@@ -21,11 +22,18 @@ def set_cpu_threads(cfg, local_processes):
     that oversubscription costs little, and on 2 cores the default synthetic config trains
     1.3x faster with 2 threads and a loader worker than with 1 thread (README, Benchmarks).
     OMP_NUM_THREADS, when set, wins (the caller checks it)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     threads = max(1, cores // max(1, local_processes))
     torch.set_num_threads(threads)
-    logger.info("CPU training: %d torch thread(s) per process (%d cores, %d loader workers, OMP_WAIT_POLICY=%s)",
-                threads, cores, cfg.DATALOADER.NUM_WORKERS, os.environ.get("OMP_WAIT_POLICY"))
+    logger.info(
+        "CPU training: %d torch thread(s) per process (%d cores, %d loader workers, OMP_WAIT_POLICY=%s)",
+        threads,
+        cores,
+        cfg.DATALOADER.NUM_WORKERS,
+        os.environ.get("OMP_WAIT_POLICY"),
+    )
 
 
 def prepare_data(cfg):

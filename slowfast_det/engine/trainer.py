@@ -1,10 +1,18 @@
 """The AVA trainer: Detectron2's DefaultTrainer wired to slowfast_det's data, model and evaluator."""
+
 import json
 import logging
 import os
 import weakref
 
-from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, create_ddp_model, hooks
+from detectron2.engine import (
+    AMPTrainer,
+    DefaultTrainer,
+    SimpleTrainer,
+    TrainerBase,
+    create_ddp_model,
+    hooks,
+)
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
@@ -78,7 +86,11 @@ class AVATrainer(DefaultTrainer):
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
         cfg = self.auto_scale_workers(cfg, comm.get_world_size())
-        if cfg.MODEL.DEVICE == "cpu" and comm.get_world_size() > 1 and cfg.MODEL.SLOWFAST.NORM == "SyncBN":
+        if (
+            cfg.MODEL.DEVICE == "cpu"
+            and comm.get_world_size() > 1
+            and cfg.MODEL.SLOWFAST.NORM == "SyncBN"
+        ):
             raise ValueError(
                 "MODEL.SLOWFAST.NORM='SyncBN' needs GPUs (torch's SyncBatchNorm); in multi-process CPU "
                 "training use 'FrozenBN' (or 'BN', statistics per process)"
@@ -147,7 +159,9 @@ class AVATrainer(DefaultTrainer):
         per-step RNG seeding (first) and the per-epoch data-problem summary (missing frames
         etc.)."""
         ret = [IterationSeedHook()] + [
-            hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._evaluate) if isinstance(h, hooks.EvalHook) else h
+            hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._evaluate)
+            if isinstance(h, hooks.EvalHook)
+            else h
             for h in super().build_hooks()
         ]
         loader = self.data_loader
@@ -164,7 +178,9 @@ class AVATrainer(DefaultTrainer):
         if sampler is not None:
             sampler.set_start(self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH)
             if self.start_iter:
-                logger.info("Resuming the data stream at sample %d (seed %d)", sampler.start, sampler.seed)
+                logger.info(
+                    "Resuming the data stream at sample %d (seed %d)", sampler.start, sampler.seed
+                )
 
     def state_dict(self):
         ret = super().state_dict()
@@ -180,7 +196,9 @@ class AVATrainer(DefaultTrainer):
             if "data_sampler" in state_dict:
                 sampler.load_state_dict(state_dict["data_sampler"])
             else:
-                logger.warning("The checkpoint has no data-stream state: the resumed data order differs from the original run's")
+                logger.warning(
+                    "The checkpoint has no data-stream state: the resumed data order differs from the original run's"
+                )
 
     def _evaluate(self):
         self.eval_results = self.test(self.cfg, self.model)
@@ -220,7 +238,12 @@ class AVATrainer(DefaultTrainer):
         timers, data summary) still finish."""
         if not self._diverged:
             return super().after_train()
-        skipped = (hooks.PeriodicCheckpointer, hooks.BestCheckpointer, hooks.EvalHook, hooks.PreciseBN)
+        skipped = (
+            hooks.PeriodicCheckpointer,
+            hooks.BestCheckpointer,
+            hooks.EvalHook,
+            hooks.PreciseBN,
+        )
         self.storage.iter = self.iter
         for h in self.registered_hooks:
             if not isinstance(h, skipped):
@@ -267,15 +290,20 @@ def write_final_metrics(cfg, results):
     """
     if not results:
         return None
-    per_dataset = results if all(isinstance(v, dict) and "ava" in v for v in results.values()) else None
+    per_dataset = (
+        results if all(isinstance(v, dict) and "ava" in v for v in results.values()) else None
+    )
     if per_dataset is None:  # DefaultTrainer.test flattens a single dataset's results
         per_dataset = {cfg.DATASETS.TEST[-1]: results}
     out = {name: r["ava"] for name, r in per_dataset.items() if "ava" in r}
     if not out:
         return None
-    value = out[cfg.DATASETS.TEST[-1]][METRIC_NAME] if cfg.DATASETS.TEST[-1] in out else next(iter(out.values()))[METRIC_NAME]
+    value = (
+        out[cfg.DATASETS.TEST[-1]][METRIC_NAME]
+        if cfg.DATASETS.TEST[-1] in out
+        else next(iter(out.values()))[METRIC_NAME]
+    )
     with atomic_path(os.path.join(cfg.OUTPUT_DIR, "final_metrics.json")) as tmp:
         with open(tmp, "w") as f:
             json.dump({METRIC_NAME: value, "datasets": out}, f, indent=2)
     return value
-

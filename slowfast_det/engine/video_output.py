@@ -3,6 +3,7 @@
 A sink has ``write(frame) -> bool`` (False: the user asked to stop) and
 ``close(complete)``.
 """
+
 import logging
 import os
 import sys
@@ -36,7 +37,9 @@ class VideoFileSink:
 
     def write(self, frame):
         if self._writer is None:
-            self._writer = cv2.VideoWriter(self.tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, frame.shape[1::-1])
+            self._writer = cv2.VideoWriter(
+                self.tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, frame.shape[1::-1]
+            )
             if not self._writer.isOpened():
                 raise OSError(f"{self.path}: OpenCV cannot write this video (mp4v codec)")
         self._writer.write(frame)
@@ -58,7 +61,9 @@ class DisplayUnavailableError(RuntimeError):
 
 
 def _check_display():
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
         raise DisplayUnavailableError(
             "--show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set (e.g. an SSH session or a "
             "container); write the video with --output instead, or run where a desktop is"

@@ -3,8 +3,16 @@ the official frame-mAP@0.5IoU (see :mod:`slowfast_det.ava.metric`, which needs o
 pandas, for the metric itself and ``tools/eval_ava.py``; the PNG plots are
 :mod:`slowfast_det.ava.plots`).
 """
+
 from slowfast_det.ava.metric import FrameMAPResult, evaluate_files, format_result, frame_map
 
 from .evaluator import FRAME_MAP_KEY, AVAEvaluator
 
-__all__ = ["AVAEvaluator", "FRAME_MAP_KEY", "FrameMAPResult", "evaluate_files", "format_result", "frame_map"]
+__all__ = [
+    "AVAEvaluator",
+    "FRAME_MAP_KEY",
+    "FrameMAPResult",
+    "evaluate_files",
+    "format_result",
+    "frame_map",
+]

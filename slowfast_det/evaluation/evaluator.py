@@ -7,6 +7,7 @@ and code of ``tools/eval_ava.py``, on the rows the official-format detections CS
 (:func:`~slowfast_det.ava.box_arrays.detection_arrays`), so re-scoring the CSV written as an
 output gives exactly the reported numbers.
 """
+
 import itertools
 import logging
 import os
@@ -19,12 +20,11 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from slowfast_det.ava.box_arrays import detection_arrays
-from slowfast_det.ava.timestamps import format_timestamp, normalize
-
-from slowfast_det.ava.metric import evaluate_detections, format_result
-from slowfast_det.ava.result import KEYS_ABSENT_RULES
 from slowfast_det.ava.files import write_detections_csv, write_json
+from slowfast_det.ava.metric import evaluate_detections, format_result
 from slowfast_det.ava.plots import write_plots
+from slowfast_det.ava.result import KEYS_ABSENT_RULES
+from slowfast_det.ava.timestamps import format_timestamp, normalize
 
 __all__ = ["AVAEvaluator", "FRAME_MAP_KEY", "keyframe_result"]
 
@@ -101,7 +101,12 @@ class AVAEvaluator(DatasetEvaluator):
 
     @configurable
     def __init__(
-        self, dataset_name, output_dir=None, capacity=50, plots=True, distributed=True,
+        self,
+        dataset_name,
+        output_dir=None,
+        capacity=50,
+        plots=True,
+        distributed=True,
         keys_absent_from_groundtruth="false-positive",
     ):
         """
@@ -135,7 +140,9 @@ class AVAEvaluator(DatasetEvaluator):
         meta = MetadataCatalog.get(dataset_name)
         for attr in ("label_map_file", "groundtruth_file"):
             if not hasattr(meta, attr):
-                raise ValueError(f"dataset '{dataset_name}' has no '{attr}' in its metadata: not an AVA dataset?")
+                raise ValueError(
+                    f"dataset '{dataset_name}' has no '{attr}' in its metadata: not an AVA dataset?"
+                )
         self._label_map_file = meta.label_map_file
         self._groundtruth_file = meta.groundtruth_file
         self._excluded_file = getattr(meta, "excluded_timestamps_file", None)
@@ -181,28 +188,45 @@ class AVAEvaluator(DatasetEvaluator):
                 seen.add((kf[0], kf[1]))
                 unique.append(kf)
         if len(unique) < len(keyframes):
-            logger.warning("[AVAEvaluator] %d keyframes were processed more than once; the first output of each is kept",
-                           len(keyframes) - len(unique))
+            logger.warning(
+                "[AVAEvaluator] %d keyframes were processed more than once; the first output of each is kept",
+                len(keyframes) - len(unique),
+            )
 
         csv_path = None
         if self._output_dir:
             csv_path = os.path.join(self._output_dir, "ava_detections.csv")
             n_rows = write_detections_csv(unique, self._class_ids, csv_path)
-            logger.info("[AVAEvaluator] wrote %d detection rows for %d keyframes to %s",
-                        n_rows, len(unique), csv_path)
+            logger.info(
+                "[AVAEvaluator] wrote %d detection rows for %d keyframes to %s",
+                n_rows,
+                len(unique),
+                csv_path,
+            )
         if self._groundtruth_file is None:
-            logger.warning("[AVAEvaluator] dataset '%s' has no ground truth: no mAP",
-                           self._dataset_name)
+            logger.warning(
+                "[AVAEvaluator] dataset '%s' has no ground truth: no mAP", self._dataset_name
+            )
             return {}
         result, _ = evaluate_detections(
-            self._label_map_file, self._groundtruth_file, detection_arrays(unique, self._class_ids),
-            self._excluded_file, self._capacity,
+            self._label_map_file,
+            self._groundtruth_file,
+            detection_arrays(unique, self._class_ids),
+            self._excluded_file,
+            self._capacity,
             keys_absent_from_groundtruth=self._keys_absent_rule,
             detections_name=csv_path or f"the detections of {self._dataset_name}",
         )
-        logger.info("[AVAEvaluator] %s:\n%s", self._dataset_name, "\n".join(format_result(result, self._class_names)))
+        logger.info(
+            "[AVAEvaluator] %s:\n%s",
+            self._dataset_name,
+            "\n".join(format_result(result, self._class_names)),
+        )
         if self._output_dir:
-            write_json(result.to_json_dict(self._class_names), os.path.join(self._output_dir, "ava_eval.json"))
+            write_json(
+                result.to_json_dict(self._class_names),
+                os.path.join(self._output_dir, "ava_eval.json"),
+            )
             if self._plots:
                 write_plots(result, self._output_dir, "ava", self._class_names)
 

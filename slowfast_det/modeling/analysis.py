@@ -6,6 +6,7 @@ FLOPs are fvcore's count of multiply-accumulates in convolutions, linear layers,
 products and einsums (the convention of the SlowFast paper and PySlowFast); norms,
 activations, pooling and ROIAlign are not counted; every operator fvcore skipped is logged.
 """
+
 import logging
 from typing import Dict, List
 
@@ -66,7 +67,9 @@ def trunk_input(cfg, clip: torch.Tensor) -> List[torch.Tensor]:
     """The backbone's input for ``clip``: normalised and split into pathways (N = 1)."""
     mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(-1, 1, 1, 1)
     std = torch.tensor(cfg.MODEL.PIXEL_STD).view(-1, 1, 1, 1)
-    return split_pathways(((clip.float() - mean) / std)[None], cfg.MODEL.SLOWFAST.ARCH, cfg.MODEL.SLOWFAST.ALPHA)
+    return split_pathways(
+        ((clip.float() - mean) / std)[None], cfg.MODEL.SLOWFAST.ARCH, cfg.MODEL.SLOWFAST.ALPHA
+    )
 
 
 def make_boxes(num_boxes: int, h: int, w: int) -> torch.Tensor:
@@ -76,7 +79,9 @@ def make_boxes(num_boxes: int, h: int, w: int) -> torch.Tensor:
     return torch.cat([xy, xy + wh], dim=1)
 
 
-def analyze(cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: bool) -> Dict[str, float]:
+def analyze(
+    cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: bool
+) -> Dict[str, float]:
     model = build_model(cfg).eval()
     clip = make_clip(cfg, t, h, w)
     if classification_trunk:
@@ -84,8 +89,18 @@ def analyze(cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: b
         inputs = (trunk_input(cfg, clip),)
     else:
         target = model
-        inputs = ([{"clip": clip, "instances": Instances((h, w), proposal_boxes=Boxes(make_boxes(num_boxes, h, w))),
-                    "height": h, "width": w}],)
+        inputs = (
+            [
+                {
+                    "clip": clip,
+                    "instances": Instances(
+                        (h, w), proposal_boxes=Boxes(make_boxes(num_boxes, h, w))
+                    ),
+                    "height": h,
+                    "width": w,
+                }
+            ],
+        )
     counter = FlopCountAnalysis(target, inputs)
     # Count exactly these operators (fvcore's defaults would add norms and poolings).
     counter.clear_op_handles().set_op_handle(**COUNTED_OPS)
@@ -95,7 +110,10 @@ def analyze(cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: b
         total = counter.total()
         skipped = counter.unsupported_ops()
     if skipped:
-        logger.info("not counted (no FLOP handle): %s", ", ".join(f"{k} x{v}" for k, v in sorted(skipped.items())))
+        logger.info(
+            "not counted (no FLOP handle): %s",
+            ", ".join(f"{k} x{v}" for k, v in sorted(skipped.items())),
+        )
     by_module = counter.by_module()
     params = parameter_count(target)
     row = {"params_M": params[""] / 1e6, "gflops": total / 1e9}

@@ -1,6 +1,7 @@
 """Video classifier: the SlowFast backbone (SlowFast, Slow-only, Fast-only; any depth,
 non-local blocks) and PySlowFast's basic head, registered in Detectron2's ``META_ARCH_REGISTRY``
 (``MODEL.META_ARCHITECTURE "VideoClassifier"``; configs/Kinetics, configs/Charades)."""
+
 import numbers
 from contextlib import nullcontext
 from typing import Dict, List
@@ -125,19 +126,24 @@ def _label(x: Dict, name: str, k: int) -> int:
     """A single-label input's ``"label"`` as an int in 0..k-1."""
     where = f"VideoClassifier: input {name}"
     if "label" not in x:
-        raise KeyError(f"{where} has no 'label' (single-label head, MODEL.VIDEO_HEAD.ACT softmax; "
-                       "multi-label data needs ACT sigmoid and 'labels')")
+        raise KeyError(
+            f"{where} has no 'label' (single-label head, MODEL.VIDEO_HEAD.ACT softmax; "
+            "multi-label data needs ACT sigmoid and 'labels')"
+        )
     label = x["label"]
     if isinstance(label, torch.Tensor):
         if label.numel() != 1 or label.is_floating_point() or label.dtype == torch.bool:
-            raise ValueError(f"{where}: 'label' must be one integer class index, got a "
-                             f"{label.dtype} tensor of shape {tuple(label.shape)}")
+            raise ValueError(
+                f"{where}: 'label' must be one integer class index, got a "
+                f"{label.dtype} tensor of shape {tuple(label.shape)}"
+            )
         label = label.item()
     if not _is_index(label):
         raise ValueError(f"{where}: 'label' must be an int class index, got {label!r}")
     if not 0 <= label < k:
-        raise ValueError(f"{where}: label {label} outside 0..{k - 1} "
-                         "(MODEL.VIDEO_HEAD.NUM_CLASSES)")
+        raise ValueError(
+            f"{where}: label {label} outside 0..{k - 1} (MODEL.VIDEO_HEAD.NUM_CLASSES)"
+        )
     return int(label)
 
 
@@ -145,15 +151,20 @@ def _multi_hot(x: Dict, name: str, k: int) -> torch.Tensor:
     """A multi-label input's ``"labels"`` (multi-hot, or class indices) as a float (k,) tensor."""
     where = f"VideoClassifier: input {name}"
     if "labels" not in x:
-        raise KeyError(f"{where} has no 'labels' (multi-label head, MODEL.VIDEO_HEAD.ACT sigmoid; "
-                       "single-label data needs ACT softmax and 'label')")
+        raise KeyError(
+            f"{where} has no 'labels' (multi-label head, MODEL.VIDEO_HEAD.ACT sigmoid; "
+            "single-label data needs ACT softmax and 'label')"
+        )
     labels = x["labels"]
-    multi_hot = isinstance(labels, torch.Tensor) and (labels.is_floating_point()
-                                                      or labels.dtype == torch.bool)
+    multi_hot = isinstance(labels, torch.Tensor) and (
+        labels.is_floating_point() or labels.dtype == torch.bool
+    )
     if multi_hot:
         if labels.shape != (k,):
-            raise ValueError(f"{where}: multi-hot 'labels' must be ({k},) "
-                             f"(MODEL.VIDEO_HEAD.NUM_CLASSES), got {tuple(labels.shape)}")
+            raise ValueError(
+                f"{where}: multi-hot 'labels' must be ({k},) "
+                f"(MODEL.VIDEO_HEAD.NUM_CLASSES), got {tuple(labels.shape)}"
+            )
         labels = labels.float().cpu()
         if bool(((labels < 0) | (labels > 1) | ~torch.isfinite(labels)).any()):
             raise ValueError(f"{where}: multi-hot 'labels' must lie in [0, 1]")
@@ -161,12 +172,15 @@ def _multi_hot(x: Dict, name: str, k: int) -> torch.Tensor:
     if isinstance(labels, torch.Tensor):
         labels = labels.flatten().tolist()
     if not isinstance(labels, (list, tuple)) or not all(_is_index(c) for c in labels):
-        raise ValueError(f"{where}: 'labels' must be a float multi-hot ({k},) tensor or a list of "
-                         f"int class indices, got {labels!r}")
+        raise ValueError(
+            f"{where}: 'labels' must be a float multi-hot ({k},) tensor or a list of "
+            f"int class indices, got {labels!r}"
+        )
     bad = [c for c in labels if not 0 <= c < k]
     if bad:
-        raise ValueError(f"{where}: class index {bad[0]} outside 0..{k - 1} "
-                         "(MODEL.VIDEO_HEAD.NUM_CLASSES)")
+        raise ValueError(
+            f"{where}: class index {bad[0]} outside 0..{k - 1} (MODEL.VIDEO_HEAD.NUM_CLASSES)"
+        )
     out = torch.zeros(k, dtype=torch.float32)
     out[[int(c) for c in labels]] = 1.0
     return out

@@ -12,6 +12,7 @@ One video of the synthetic dataset generator under a seed the default dataset do
 
 The video id in both CSVs is the output file name without extension (the demo's default).
 """
+
 import glob
 import os
 import tempfile
@@ -48,8 +49,15 @@ def write_demo_video(output, seed=1000, duration=12):
     spec = SyntheticSpec(seed=seed, num_train_videos=1, num_val_videos=1, duration_s=duration)
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "synthetic")
-        generate(root, seed=spec.seed, num_train_videos=1, num_val_videos=1, duration_s=spec.duration_s,
-                 workers=1, progress=False)
+        generate(
+            root,
+            seed=spec.seed,
+            num_train_videos=1,
+            num_val_videos=1,
+            duration_s=spec.duration_s,
+            workers=1,
+            progress=False,
+        )
         vid = video_ids(spec, "val")[0]
         frames = sorted(glob.glob(os.path.join(root, "frames", vid, "*.jpg")))
         first = cv2.imread(frames[0])
@@ -63,7 +71,9 @@ def write_demo_video(output, seed=1000, duration=12):
         os.replace(partial, output)
         ann = os.path.join(root, "annotations")
         gt = read_box_csv(os.path.join(ann, "ava_val_v2.2.csv"), kind="groundtruth").rows
-        boxes = read_box_csv(os.path.join(ann, "ava_val_predicted_boxes.csv"), kind="proposals").rows
+        boxes = read_box_csv(
+            os.path.join(ann, "ava_val_predicted_boxes.csv"), kind="proposals"
+        ).rows
         write_box_csv(_shift(gt[gt["video_id"] == vid], video_id), stem + "_gt.csv")
         write_box_csv(_shift(boxes[boxes["video_id"] == vid], video_id), stem + "_boxes.csv")
     return len(frames)

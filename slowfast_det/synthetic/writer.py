@@ -16,6 +16,7 @@ end, so ``<root>`` is either complete or absent; a leftover ``.incomplete-*`` fo
 dead process is removed by the next run. Output is a pure function of the parameters:
 each video draws from its own ``numpy`` stream seeded by ``(seed, split, index)``.
 """
+
 import json
 import logging
 import multiprocessing
@@ -32,7 +33,15 @@ from tqdm import tqdm
 from slowfast_det.ava.files import write_box_csv
 
 from .render import CameraNoise, make_background, render_frame, visible_boxes
-from .scene import CLASSES, FIRST_SECOND, MIN_VISIBLE_FRACTION, keyframe_index, labels_at, sample_video, slot_of_frame
+from .scene import (
+    CLASSES,
+    FIRST_SECOND,
+    MIN_VISIBLE_FRACTION,
+    keyframe_index,
+    labels_at,
+    sample_video,
+    slot_of_frame,
+)
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -79,13 +88,21 @@ class SyntheticSpec:
         if self.num_train_videos < 1 or self.num_val_videos < 1:
             raise ValueError("synthetic AVA: num_train_videos and num_val_videos must be >= 1")
         if self.duration_s < 4:
-            raise ValueError(f"synthetic AVA: duration_s must be >= 4 (keyframes 902..duration-2), got {self.duration_s}")
+            raise ValueError(
+                f"synthetic AVA: duration_s must be >= 4 (keyframes 902..duration-2), got {self.duration_s}"
+            )
         if self.width < 32 or self.height < 32:
-            raise ValueError(f"synthetic AVA: frames must be at least 32x32, got {self.width}x{self.height}")
+            raise ValueError(
+                f"synthetic AVA: frames must be at least 32x32, got {self.width}x{self.height}"
+            )
         if not 1 <= self.min_persons <= self.max_persons:
-            raise ValueError(f"synthetic AVA: need 1 <= min_persons <= max_persons, got {self.min_persons}, {self.max_persons}")
+            raise ValueError(
+                f"synthetic AVA: need 1 <= min_persons <= max_persons, got {self.min_persons}, {self.max_persons}"
+            )
         if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"synthetic AVA: jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+            raise ValueError(
+                f"synthetic AVA: jpeg_quality must be in 1..100, got {self.jpeg_quality}"
+            )
         return self
 
 
@@ -106,7 +123,9 @@ def keyframe_seconds(spec):
 
 
 def _rng(spec, split, index, stream):
-    return np.random.default_rng(np.random.SeedSequence([spec.seed, _SPLIT_CODE[split], index, stream]))
+    return np.random.default_rng(
+        np.random.SeedSequence([spec.seed, _SPLIT_CODE[split], index, stream])
+    )
 
 
 def build_video(spec, split, index):
@@ -117,7 +136,9 @@ def build_video(spec, split, index):
     """
     rng = _rng(spec, split, index, _STREAM_SCENE)
     vid = video_ids(spec, split)[index]
-    video = sample_video(rng, vid, spec.duration_s, spec.width, spec.height, spec.min_persons, spec.max_persons)
+    video = sample_video(
+        rng, vid, spec.duration_s, spec.width, spec.height, spec.min_persons, spec.max_persons
+    )
     background = make_background(rng, spec.width, spec.height)
     camera = CameraNoise(rng, video.num_frames)
     return video, background, camera, rng
@@ -125,7 +146,12 @@ def build_video(spec, split, index):
 
 # ------------------------------------------------------------------ detector noise model
 def _clip_box(b, w, h):
-    x1, y1, x2, y2 = min(max(b[0], 0.0), w), min(max(b[1], 0.0), h), min(max(b[2], 0.0), w), min(max(b[3], 0.0), h)
+    x1, y1, x2, y2 = (
+        min(max(b[0], 0.0), w),
+        min(max(b[1], 0.0), h),
+        min(max(b[2], 0.0), w),
+        min(max(b[3], 0.0), h),
+    )
     if x2 - x1 < 2 or y2 - y1 < 2:
         return None
     return (x1, y1, x2, y2)
@@ -145,12 +171,19 @@ def _detections(rng, gt_people, other_people, w, h):
     """
     out = []
     for box in gt_people:
-        miss, u, s1, s2 = rng.random(), rng.random(), rng.uniform(0.82, 0.999), rng.uniform(0.4, 0.8)
+        miss, u, s1, s2 = (
+            rng.random(),
+            rng.random(),
+            rng.uniform(0.82, 0.999),
+            rng.uniform(0.4, 0.8),
+        )
         j = np.clip(rng.normal(0.0, 0.03, 4), -0.1, 0.1)
         if miss < 0.01:
             continue
         bw, bh = box[2] - box[0], box[3] - box[1]
-        jb = _clip_box((box[0] + j[0] * bw, box[1] + j[1] * bh, box[2] + j[2] * bw, box[3] + j[3] * bh), w, h)
+        jb = _clip_box(
+            (box[0] + j[0] * bw, box[1] + j[1] * bh, box[2] + j[2] * bw, box[3] + j[3] * bh), w, h
+        )
         if jb is not None:
             out.append((jb, s1 if u < 0.98 else s2))
     for box in other_people:
@@ -169,7 +202,9 @@ def _detections(rng, gt_people, other_people, w, h):
             g = gt_people[int(rng.integers(len(gt_people)))]
             half = int(rng.integers(3))
             mx, my = (g[0] + g[2]) / 2, (g[1] + g[3]) / 2
-            box = _clip_box([(g[0], g[1], g[2], my), (g[0], g[1], mx, g[3]), (mx, g[1], g[2], g[3])][half], w, h)
+            box = _clip_box(
+                [(g[0], g[1], g[2], my), (g[0], g[1], mx, g[3]), (mx, g[1], g[2], g[3])][half], w, h
+            )
             score = rng.uniform(0.1, 0.7)
         if box is not None:
             out.append((box, score))
@@ -219,7 +254,14 @@ def _render_video(job):
         gt[t] = [(box, a, pid) for pid, a, box in sorted(rows)]
         dets = sorted(_detections(det_rng, gt_boxes, others, w, h), key=lambda d: -d[1])
         pred[t] = [(_norm_box(b, w, h), float(f"{score:.6f}")) for b, score in dets]
-    return {"split": split, "index": index, "video_id": vid, "num_frames": video.num_frames, "gt": gt, "pred": pred}
+    return {
+        "split": split,
+        "index": index,
+        "video_id": vid,
+        "num_frames": video.num_frames,
+        "gt": gt,
+        "pred": pred,
+    }
 
 
 # ------------------------------------------------------------------ files
@@ -287,8 +329,10 @@ def _write_split(out_root, spec, split, results):
         _box_table(pred_rows, np.float64), os.path.join(ann, f"ava_{split}_predicted_boxes.csv")
     )
     if split == "val":
-        write_box_csv({"video_id": [v for v, _ in excluded], "timestamp": [t for _, t in excluded]},
-                      os.path.join(ann, "ava_val_excluded_timestamps_v2.2.csv"))
+        write_box_csv(
+            {"video_id": [v for v, _ in excluded], "timestamp": [t for _, t in excluded]},
+            os.path.join(ann, "ava_val_excluded_timestamps_v2.2.csv"),
+        )
     return {
         "videos": len(ids),
         "frames": len(frame_lines) - 1,
@@ -310,12 +354,18 @@ def read_manifest(root):
     except FileNotFoundError:
         return None
     except (OSError, json.JSONDecodeError) as e:
-        logger.warning("synthetic AVA: unreadable manifest %s (%s); the dataset will be regenerated", path, e)
+        logger.warning(
+            "synthetic AVA: unreadable manifest %s (%s); the dataset will be regenerated", path, e
+        )
         return {}
 
 
 def _manifest_matches(manifest, spec):
-    return bool(manifest) and manifest.get("generator_version") == GENERATOR_VERSION and manifest.get("spec") == asdict(spec)
+    return (
+        bool(manifest)
+        and manifest.get("generator_version") == GENERATOR_VERSION
+        and manifest.get("spec") == asdict(spec)
+    )
 
 
 def _pid_alive(pid):
@@ -338,7 +388,9 @@ def _remove_stale_tmp(root):
         except ValueError:
             continue
         if pid != os.getpid() and not _pid_alive(pid):
-            logger.info("synthetic AVA: removing the leftover of an interrupted generation: %s", name)
+            logger.info(
+                "synthetic AVA: removing the leftover of an interrupted generation: %s", name
+            )
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
@@ -389,7 +441,13 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
     start = time.perf_counter()
     jobs = [(tmp, spec, split, i) for split in SPLITS for i in range(len(video_ids(spec, split)))]
     results = {}
-    bar = tqdm(total=len(jobs), desc="synthetic AVA", unit="video", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(jobs),
+        desc="synthetic AVA",
+        unit="video",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     try:
         if workers <= 1:
             for job in jobs:
@@ -397,7 +455,9 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
                 results[(res["split"], res["index"])] = res
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context()) as pool:
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(jobs)), mp_context=_mp_context()
+            ) as pool:
                 for fut in as_completed([pool.submit(_render_video, job) for job in jobs]):
                     res = fut.result()
                     results[(res["split"], res["index"])] = res
@@ -454,11 +514,21 @@ def ensure_synthetic_dataset(root=None, *, seed=0, workers=2, progress=True, **s
     spec = SyntheticSpec(seed=seed, **sizes).validate()
     manifest = read_manifest(root)
     if _manifest_matches(manifest, spec):
-        missing = [v for s in SPLITS for v in video_ids(spec, s) if not os.path.isdir(os.path.join(root, "frames", v))]
+        missing = [
+            v
+            for s in SPLITS
+            for v in video_ids(spec, s)
+            if not os.path.isdir(os.path.join(root, "frames", v))
+        ]
         if not missing:
             logger.info("synthetic AVA: complete dataset found at %s", root)
             return manifest
-        logger.warning("synthetic AVA: %s lacks the frames of %d videos (e.g. %s); regenerating", root, len(missing), missing[0])
+        logger.warning(
+            "synthetic AVA: %s lacks the frames of %d videos (e.g. %s); regenerating",
+            root,
+            len(missing),
+            missing[0],
+        )
     elif manifest is not None:
         logger.info("synthetic AVA: %s was made with other parameters; regenerating", root)
     return generate(root, seed=seed, workers=workers, progress=progress, **sizes)

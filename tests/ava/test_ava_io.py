@@ -43,7 +43,10 @@ def test_proposals_allow_empty_action(tmp_path):
     "text,match",
     [
         ("v,902,0.1,abc,0.5,0.9,12,0\n", r"bad.csv:1: field 'y1' not a number: 'abc'"),
-        ("v,902,0.1,0.2,0.5,0.9,12,0\nv,902,0.1,0.2,0.5,0.9,12,0,7\n", r"bad.csv:2: expected 2 or 8"),
+        (
+            "v,902,0.1,0.2,0.5,0.9,12,0\nv,902,0.1,0.2,0.5,0.9,12,0,7\n",
+            r"bad.csv:2: expected 2 or 8",
+        ),
         ("v,902,0.1,0.2,0.5\n", r"bad.csv:1: field 'y2' missing"),
         ("../x,902,0.1,0.2,0.5,0.4,1,1\n", r"bad.csv:1: field 'video_id' unsafe"),
         ("v,inf,0.1,0.2,0.5,0.4,1,1\n", r"bad.csv:1: field 'timestamp' not a finite number"),
@@ -63,7 +66,11 @@ def test_empty_box_csv(tmp_path):
 
 
 def test_label_map_both_id_spellings(tmp_path):
-    p = write(tmp_path, "lm.pbtxt", 'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\nitem {\n  name: "crawl"\n  label_id: 3\n}\n')
+    p = write(
+        tmp_path,
+        "lm.pbtxt",
+        'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\nitem {\n  name: "crawl"\n  label_id: 3\n}\n',
+    )
     names, ids = read_label_map(p)
     assert names == {1: "bend/bow (at the waist)", 3: "crawl"} and ids == [1, 3]
     bad = write(tmp_path, "bad.pbtxt", 'item {\n  name: "x"\n  id: one\n}\n')
@@ -72,16 +79,26 @@ def test_label_map_both_id_spellings(tmp_path):
 
 
 def test_exclusions(tmp_path):
-    assert read_exclusions(write(tmp_path, "x.csv", "v1,0902\nv2,1000\n")) == {("v1", 902), ("v2", 1000)}
+    assert read_exclusions(write(tmp_path, "x.csv", "v1,0902\nv2,1000\n")) == {
+        ("v1", 902),
+        ("v2", 1000),
+    }
     with pytest.raises(AVAFormatError, match=r"x2.csv:2: field 'timestamp'"):
         read_exclusions(write(tmp_path, "x2.csv", "v1,0902\nv2,abc\n"))
 
 
 def test_frame_list(tmp_path):
-    p = write(tmp_path, "fl.csv", "original_vido_id video_id frame_id path labels\nv 0 0 v/v_000001.jpg \"\"\nv 0 1 v/v_000002.jpg \"\"\n")
+    p = write(
+        tmp_path,
+        "fl.csv",
+        'original_vido_id video_id frame_id path labels\nv 0 0 v/v_000001.jpg ""\nv 0 1 v/v_000002.jpg ""\n',
+    )
     df = read_frame_list(p)
-    assert list(df["frame_id"]) == [0, 1] and list(df["path"]) == ["v/v_000001.jpg", "v/v_000002.jpg"]
-    bad = write(tmp_path, "fl2.csv", "h\nv 0 0 ../../etc/passwd \"\"\n")
+    assert list(df["frame_id"]) == [0, 1] and list(df["path"]) == [
+        "v/v_000001.jpg",
+        "v/v_000002.jpg",
+    ]
+    bad = write(tmp_path, "fl2.csv", 'h\nv 0 0 ../../etc/passwd ""\n')
     with pytest.raises(AVAFormatError, match=r"fl2.csv:2: field 'path'"):
         read_frame_list(bad)
 
@@ -95,21 +112,35 @@ def test_video_id_escape_rejected(vid):
 def test_iter_box_csv_chunks_keep_file_lines(tmp_path):
     from slowfast_det.ava.io import iter_box_csv
 
-    text = "".join(f"v,{902 + i},0.1,0.2,0.5,0.9,{1 + i % 3},0.{i}\n" for i in range(7)) + "\nv,950\n"
+    text = (
+        "".join(f"v,{902 + i},0.1,0.2,0.5,0.9,{1 + i % 3},0.{i}\n" for i in range(7)) + "\nv,950\n"
+    )
     p = write(tmp_path, "c.csv", text)
     chunks = list(iter_box_csv(p, kind="detections", chunksize=3))
-    assert [len(c.rows) for c in chunks] == [3, 3, 1]  # lines 7-9: a row, a blank line, a 2-column row
+    assert [len(c.rows) for c in chunks] == [
+        3,
+        3,
+        1,
+    ]  # lines 7-9: a row, a blank line, a 2-column row
     assert [int(x) for c in chunks for x in c.rows["line"]] == list(range(1, 8))
     whole = read_box_csv(p, kind="detections")
-    assert list(whole.rows["line"]) == list(range(1, 8)) and whole.keys_without_boxes == {("v", 950)}
+    assert list(whole.rows["line"]) == list(range(1, 8)) and whole.keys_without_boxes == {
+        ("v", 950)
+    }
 
 
 @pytest.mark.parametrize(
     "text,match",
     [
         ("v,902,0.1,0.2,0.5,0.9,12,inf\n", r"x.csv:1: field 'score' not a finite number"),
-        ("v,902,0.1,0.2,0.5,0.9,12,0.5\nv,902,0.1,0.2,0.5,0.9,12,nan\n", r"x.csv:2: field 'score' not a finite number"),
-        ("v,902,0.1,0.2,0.5,0.9,12,0.5,7\nv,902,0.1,0.2,0.5,0.9,12,0.5\n", r"x.csv:1: expected 2 or 8"),
+        (
+            "v,902,0.1,0.2,0.5,0.9,12,0.5\nv,902,0.1,0.2,0.5,0.9,12,nan\n",
+            r"x.csv:2: field 'score' not a finite number",
+        ),
+        (
+            "v,902,0.1,0.2,0.5,0.9,12,0.5,7\nv,902,0.1,0.2,0.5,0.9,12,0.5\n",
+            r"x.csv:1: expected 2 or 8",
+        ),
     ],
 )
 def test_box_csv_rejects_non_finite_and_extra_fields_on_line_1(tmp_path, text, match):

@@ -1,17 +1,21 @@
 """Hand-computed frame-mAP cases (each AP worked out in the comments)."""
-import pytest
-from ava_eval_cases import A, B, FAR, det_row, gt_row, table
 
-from slowfast_det.ava.metric import frame_map
+import pytest
+from ava_eval_cases import FAR, A, B, det_row, gt_row, table
+
 from benchmarks.reference import reference_frame_map
+from slowfast_det.ava.metric import frame_map
 
 
 def fm(gt, det, classes=(1,), excluded=(), capacity=50):
     """frame_map, checked against the reference loop on the same rows."""
     res = frame_map(table(gt), table(det), list(classes), excluded, capacity)
     ref_map, ref_ap = reference_frame_map(
-        [tuple(r) + (i + 1,) for i, r in enumerate(gt)], [tuple(r) + (i + 1,) for i, r in enumerate(det)],
-        list(classes), excluded, capacity,
+        [tuple(r) + (i + 1,) for i, r in enumerate(gt)],
+        [tuple(r) + (i + 1,) for i, r in enumerate(det)],
+        list(classes),
+        excluded,
+        capacity,
     )
     assert res.mAP == pytest.approx(ref_map, abs=1e-12)
     assert res.per_class.keys() == ref_ap.keys()
@@ -26,7 +30,11 @@ def test_one_class_one_keyframe_missed_box_and_duplicate():
     # GT: A and B (class 1). Detections: A (0.9) TP; A again (0.8) FP (box taken);
     # FAR (0.7) FP. B is missed. precision 1, 1/2, 1/3; recall 1/2 throughout -> AP = 1/2.
     gt = [gt_row("v", 902, A, 1, 0), gt_row("v", 902, B, 1, 1)]
-    det = [det_row("v", 902, A, 1, 0.9), det_row("v", 902, A, 1, 0.8), det_row("v", 902, FAR, 1, 0.7)]
+    det = [
+        det_row("v", 902, A, 1, 0.9),
+        det_row("v", 902, A, 1, 0.8),
+        det_row("v", 902, FAR, 1, 0.7),
+    ]
     res = fm(gt, det)
     assert res.per_class[1] == pytest.approx(0.5)
     assert res.mAP == pytest.approx(0.5)
@@ -37,7 +45,11 @@ def test_two_keyframes_ranked_together():
     # key 902: GT A; key 903: GT A. Ranking: 0.9 TP (903), 0.8 FP (902, FAR), 0.6 TP (902).
     # precision 1, 1/2, 2/3; recall 1/2, 1/2, 1; envelope 1, 2/3, 2/3 -> AP = 1/2 + 1/2 * 2/3.
     gt = [gt_row("v", 902, A, 1), gt_row("v", 903, A, 1)]
-    det = [det_row("v", 902, A, 1, 0.6), det_row("v", 902, FAR, 1, 0.8), det_row("v", 903, A, 1, 0.9)]
+    det = [
+        det_row("v", 902, A, 1, 0.6),
+        det_row("v", 902, FAR, 1, 0.8),
+        det_row("v", 903, A, 1, 0.9),
+    ]
     assert fm(gt, det).mAP == pytest.approx(0.5 + 0.5 * 2 / 3)
 
 
@@ -47,7 +59,9 @@ def test_empty_keyframe_detections_are_false_positives():
     # precision 0, 1/2, 1/3, 1/2; recall 0, 1/2, 1/2, 1; envelope 1/2 everywhere -> AP = 1/2.
     gt = [gt_row("v", 902, A, 1), gt_row("v", 903, A, 1)]
     det = [
-        det_row("v", 902, A, 1, 0.6), det_row("v", 902, FAR, 1, 0.8), det_row("v", 903, A, 1, 0.9),
+        det_row("v", 902, A, 1, 0.6),
+        det_row("v", 902, FAR, 1, 0.8),
+        det_row("v", 903, A, 1, 0.9),
         det_row("v", 904, A, 1, 0.95),
     ]
     res = fm(gt, det)
@@ -58,7 +72,11 @@ def test_empty_keyframe_detections_are_false_positives():
 
 def test_unknown_video_detections_are_false_positives_and_counted():
     gt = [gt_row("v", 902, A, 1)]
-    det = [det_row("v", 902, A, 1, 0.5), det_row("other", 902, A, 1, 0.9), det_row("other", 903, A, 1, 0.8)]
+    det = [
+        det_row("v", 902, A, 1, 0.5),
+        det_row("other", 902, A, 1, 0.9),
+        det_row("other", 903, A, 1, 0.8),
+    ]
     res = fm(gt, det)
     # FP, FP, TP: precision 0, 0, 1/3 at recall 0, 0, 1 -> AP = 1/3
     assert res.mAP == pytest.approx(1 / 3)
@@ -69,7 +87,9 @@ def test_excluded_keys_dropped_from_both_files():
     # The 904 false positive and a GT box at excluded 905 are ignored -> back to 1/2 + 1/3.
     gt = [gt_row("v", 902, A, 1), gt_row("v", 903, A, 1), gt_row("v", 905, B, 1)]
     det = [
-        det_row("v", 902, A, 1, 0.6), det_row("v", 902, FAR, 1, 0.8), det_row("v", 903, A, 1, 0.9),
+        det_row("v", 902, A, 1, 0.6),
+        det_row("v", 902, FAR, 1, 0.8),
+        det_row("v", 903, A, 1, 0.9),
         det_row("v", 904, A, 1, 0.95),
     ]
     res = fm(gt, det, excluded={("v", 904), ("v", 905)})
@@ -83,7 +103,9 @@ def test_capacity_cut_per_keyframe():
     # true positive (0.6). Capacity 3 cuts it: class 1 AP 0 (GT, no detection left), class 2
     # AP 0 (GT B missed) -> mAP 0. Capacity 4 or 0 keeps it: class 1 AP 1 -> mAP 1/2.
     gt = [gt_row("v", 902, A, 1), gt_row("v", 902, B, 2)]
-    det = [det_row("v", 902, A, 1, 0.6)] + [det_row("v", 902, FAR, 2, s) for s in (0.99, 0.98, 0.97)]
+    det = [det_row("v", 902, A, 1, 0.6)] + [
+        det_row("v", 902, FAR, 2, s) for s in (0.99, 0.98, 0.97)
+    ]
     cut = fm(gt, det, classes=(1, 2), capacity=3)
     assert cut.per_class == {1: 0.0, 2: 0.0} and cut.mAP == 0.0
     assert cut.counts["det_rows_over_capacity"] == 1
@@ -155,7 +177,11 @@ def test_tied_scores_rank_in_the_official_order():
 
 def test_tied_scores_at_the_capacity_cut_keep_earlier_lines():
     gt = [gt_row("v", 902, A, 1)]
-    det = [det_row("v", 902, FAR, 1, 0.5), det_row("v", 902, A, 1, 0.5), det_row("v", 902, B, 1, 0.5)]
+    det = [
+        det_row("v", 902, FAR, 1, 0.5),
+        det_row("v", 902, A, 1, 0.5),
+        det_row("v", 902, B, 1, 0.5),
+    ]
     assert fm(gt, det, capacity=1).mAP == 0.0  # only the FAR row (line 1) is kept
     assert fm(gt, det, capacity=2).mAP == pytest.approx(0.5)  # FP, TP
 

@@ -1,18 +1,29 @@
 """The evaluator's CSV readers: pyarrow and pandas give the same columns, numbers equal to
 Python's float(), and anything unusual goes to the validating pandas reader."""
+
 import numpy as np
 import pytest
 
-from slowfast_det.ava.io import AVAFormatError
 from slowfast_det.ava import box_arrays
 from slowfast_det.ava.box_arrays import HAVE_PYARROW, read_box_arrays
+from slowfast_det.ava.io import AVAFormatError
 
 needs_pyarrow = pytest.mark.skipif(not HAVE_PYARROW, reason="pyarrow is not installed")
 
 # 15-17 significant digits, exponents, leading zeros: pandas' default parser is off by an
 # ulp on some of these, Python's float() (the official reader) is exact.
-NUMBERS = ["0.1", "0.30000000000000004", "0.12345678901234567", "1e-3", "9.999999999999999e-1",
-           "0.7071067811865476", "2.2250738585072014e-308", "0.5", ".25", "1"]
+NUMBERS = [
+    "0.1",
+    "0.30000000000000004",
+    "0.12345678901234567",
+    "1e-3",
+    "9.999999999999999e-1",
+    "0.7071067811865476",
+    "2.2250738585072014e-308",
+    "0.5",
+    ".25",
+    "1",
+]
 
 
 def plain_rows():
@@ -26,8 +37,11 @@ def plain_rows():
 
 def columns(arr):
     return {
-        "video_id": [arr.videos[c] for c in arr.video], **{c: getattr(arr, c).tolist() for c in
-                                                          ("timestamp", "x1", "y1", "x2", "y2", "action_id", "last")}
+        "video_id": [arr.videos[c] for c in arr.video],
+        **{
+            c: getattr(arr, c).tolist()
+            for c in ("timestamp", "x1", "y1", "x2", "y2", "action_id", "last")
+        },
     }
 
 
@@ -42,7 +56,9 @@ def test_pyarrow_and_pandas_readers_agree_exactly(tmp_path, threads, monkeypatch
     assert fast.reader == "pyarrow" and slow.reader == "pandas"
     assert columns(fast) == columns(slow)
     assert fast.line.tolist() == slow.line.tolist() == list(range(1, 8000 * (len(NUMBERS) + 1) + 1))
-    assert fast.x1.tolist() == ([float(v) for v in NUMBERS] + [0.0]) * 8000  # bit-identical to float()
+    assert (
+        fast.x1.tolist() == ([float(v) for v in NUMBERS] + [0.0]) * 8000
+    )  # bit-identical to float()
     assert fast.timestamp.tolist()[:2] == [902, 903] and fast.videos[-1] == "quoted,id"
 
 
@@ -61,7 +77,13 @@ def test_unusual_but_valid_files_are_read_by_pandas(tmp_path, extra):
     assert arr.reader == "pandas"
     if extra == "v,0905":
         assert arr.keys_without_boxes == {("v", 905)} and len(arr) == 5
-        assert arr.x1.tolist() == [float(v) for v in NUMBERS[:5]] and arr.line.tolist() == [1, 2, 3, 5, 6]
+        assert arr.x1.tolist() == [float(v) for v in NUMBERS[:5]] and arr.line.tolist() == [
+            1,
+            2,
+            3,
+            5,
+            6,
+        ]
     else:
         assert len(arr) == 6 and arr.timestamp[3] == 905 and arr.action_id[3] == 5
 

@@ -1,14 +1,15 @@
 """The vectorised frame-mAP agrees with the official-structure per-keyframe reference on
 random cases, under both rules for keys absent from the ground truth, from tables and from
 CSV files (read by pyarrow, or by pandas in chunks of any size)."""
+
 import numpy as np
 import pytest
 from ava_eval_cases import random_case, table, with_lines, write_csv, write_labelmap
 
+from benchmarks.reference import reference_evaluate_files, reference_frame_map
+from slowfast_det.ava.box_arrays import HAVE_PYARROW
 from slowfast_det.ava.io import BoxTable
 from slowfast_det.ava.metric import evaluate_files, frame_map
-from slowfast_det.ava.box_arrays import HAVE_PYARROW
-from benchmarks.reference import reference_evaluate_files, reference_frame_map
 
 CLASSES = [1, 2, 3, 5]
 EXCLUDED = {("v1", 901), ("v2", 903)}
@@ -35,13 +36,24 @@ def test_random_cases_match_the_reference(seed, rule):
     two_column = {("v0", 911), ("v3", 905)}
     gt_table = BoxTable(table(gt), two_column)
     try:
-        ref_map, ref_ap = reference_frame_map(with_lines(gt), with_lines(det), CLASSES, EXCLUDED, capacity,
-                                              keys_absent_from_groundtruth=rule, groundtruth_keys=two_column)
+        ref_map, ref_ap = reference_frame_map(
+            with_lines(gt),
+            with_lines(det),
+            CLASSES,
+            EXCLUDED,
+            capacity,
+            keys_absent_from_groundtruth=rule,
+            groundtruth_keys=two_column,
+        )
     except ValueError:  # no evaluated ground truth in this draw: both must say so
         with pytest.raises(ValueError, match="undefined"):
-            frame_map(gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule)
+            frame_map(
+                gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule
+            )
         return
-    res = frame_map(gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule)
+    res = frame_map(
+        gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule
+    )
     assert_same(res, ref_map, ref_ap)
     assert 0.0 <= res.mAP <= 1.0
 
@@ -60,9 +72,19 @@ def test_files_match_the_reference(tmp_path, reader):
     chunksize = 1000 if use_pyarrow else reader
     for capacity in (0, 2, 5):
         for rule in RULES:
-            res, _ = evaluate_files(lm, g, d, x, capacity, chunksize=chunksize, keys_absent_from_groundtruth=rule,
-                                    use_pyarrow=use_pyarrow)
-            ref_map, ref_ap, _ = reference_evaluate_files(lm, g, d, x, capacity, keys_absent_from_groundtruth=rule)
+            res, _ = evaluate_files(
+                lm,
+                g,
+                d,
+                x,
+                capacity,
+                chunksize=chunksize,
+                keys_absent_from_groundtruth=rule,
+                use_pyarrow=use_pyarrow,
+            )
+            ref_map, ref_ap, _ = reference_evaluate_files(
+                lm, g, d, x, capacity, keys_absent_from_groundtruth=rule
+            )
             assert_same(res, ref_map, ref_ap)
 
 
@@ -79,10 +101,18 @@ def test_without_lookup_tables_the_sort_and_hash_paths_agree(seed, monkeypatch):
     gt_table = BoxTable(table(gt), {("v0", 911)})
     rule = RULES[seed % 2]
     try:
-        expected = frame_map(gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule)
+        expected = frame_map(
+            gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule
+        )
     except ValueError:
         return
     monkeypatch.setattr(array_ops, "LUT_MAX", 1)
     monkeypatch.setattr(ava_map, "LUT_MAX", 1)
-    res = frame_map(gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule)
-    assert res.mAP == expected.mAP and res.per_class == expected.per_class and res.counts == expected.counts
+    res = frame_map(
+        gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule
+    )
+    assert (
+        res.mAP == expected.mAP
+        and res.per_class == expected.per_class
+        and res.counts == expected.counts
+    )

@@ -3,15 +3,16 @@ out by hand: "false-positive" (2019 script, ActivityNet commit 3fee089) and "ign
 script, commit c070fdb and later). Each case has a key absent from the file, a key present
 only as a 2-column row, a key present only by a box of a class outside the label map, and
 an unknown video id."""
+
 import json
 
 import pytest
 from ava_eval_cases import A, B, det_row, gt_row, table, with_lines, write_csv, write_labelmap
+from script_modules import load_tool
 
+from benchmarks.reference import reference_evaluate_files, reference_frame_map
 from slowfast_det.ava.io import BoxTable
 from slowfast_det.ava.metric import evaluate_files, frame_map
-from benchmarks.reference import reference_evaluate_files, reference_frame_map
-from script_modules import load_tool
 
 eval_ava = load_tool("eval_ava")
 
@@ -34,35 +35,60 @@ EXPECTED = {"false-positive": 1 / 5, "ignore": 1 / 3}
 
 @pytest.mark.parametrize("rule", ["false-positive", "ignore"])
 def test_rule_by_hand_fast_and_reference(rule):
-    res = frame_map(BoxTable(table(GT), GT_TWO_COLUMN), table(DET), [1], keys_absent_from_groundtruth=rule)
-    ref_map, ref_ap = reference_frame_map(with_lines(GT), with_lines(DET), [1], keys_absent_from_groundtruth=rule,
-                                          groundtruth_keys=GT_TWO_COLUMN)
+    res = frame_map(
+        BoxTable(table(GT), GT_TWO_COLUMN), table(DET), [1], keys_absent_from_groundtruth=rule
+    )
+    ref_map, ref_ap = reference_frame_map(
+        with_lines(GT),
+        with_lines(DET),
+        [1],
+        keys_absent_from_groundtruth=rule,
+        groundtruth_keys=GT_TWO_COLUMN,
+    )
     assert res.mAP == pytest.approx(EXPECTED[rule], abs=1e-15)
-    assert ref_map == pytest.approx(EXPECTED[rule], abs=1e-15) and ref_ap == {1: pytest.approx(EXPECTED[rule])}
+    assert ref_map == pytest.approx(EXPECTED[rule], abs=1e-15) and ref_ap == {
+        1: pytest.approx(EXPECTED[rule])
+    }
     c = res.counts
     # the same two rows at two keys under both rules: scored as false positives, or ignored
-    assert c["det_rows_at_keys_absent_from_groundtruth"] == 2 and c["det_keys_absent_from_groundtruth"] == 2
+    assert (
+        c["det_rows_at_keys_absent_from_groundtruth"] == 2
+        and c["det_keys_absent_from_groundtruth"] == 2
+    )
     assert c["det_rows_unknown_video"] == 1 and c["det_unknown_videos"] == 1
     assert c["det_rows_evaluated"] == {"false-positive": 5, "ignore": 3}[rule]
     assert c["det_rows_at_keys_without_groundtruth"] == {"false-positive": 4, "ignore": 2}[rule]
     assert res.keys_absent_from_groundtruth == rule
     summary = res.absent_keys_summary()
     assert summary["rule"] == rule and summary["detection_rows"] == 2 and summary["keys"] == 2
-    assert summary["effect"] == {"false-positive": "scored as false positives", "ignore": "ignored"}[rule]
+    assert (
+        summary["effect"]
+        == {"false-positive": "scored as false positives", "ignore": "ignored"}[rule]
+    )
 
 
 def test_without_the_two_column_row_key_903_is_absent_too():
     # Not giving the 2-column key: under "ignore" the 0.9 FP at 903 goes as well -> 0.8 FP,
     # 0.6 TP: AP 1/2. Under "false-positive" nothing changes (1/5).
-    assert frame_map(table(GT), table(DET), [1], keys_absent_from_groundtruth="ignore").mAP == pytest.approx(0.5)
+    assert frame_map(
+        table(GT), table(DET), [1], keys_absent_from_groundtruth="ignore"
+    ).mAP == pytest.approx(0.5)
     assert frame_map(table(GT), table(DET), [1]).mAP == pytest.approx(0.2)
 
 
 def test_excluded_keys_are_dropped_before_either_rule():
-    res = frame_map(BoxTable(table(GT), GT_TWO_COLUMN), table(DET), [1], excluded={("v", 905)},
-                    keys_absent_from_groundtruth="false-positive")
+    res = frame_map(
+        BoxTable(table(GT), GT_TWO_COLUMN),
+        table(DET),
+        [1],
+        excluded={("v", 905)},
+        keys_absent_from_groundtruth="false-positive",
+    )
     # 0.9 FP, 0.8 FP, 0.7 FP, 0.6 TP -> AP 1/4; the excluded key is not counted as absent
-    assert res.mAP == pytest.approx(0.25) and res.counts["det_rows_at_keys_absent_from_groundtruth"] == 1
+    assert (
+        res.mAP == pytest.approx(0.25)
+        and res.counts["det_rows_at_keys_absent_from_groundtruth"] == 1
+    )
 
 
 def test_unknown_rule_is_an_error():
@@ -87,12 +113,18 @@ def test_rule_from_files_and_the_cli(files, rule, capsys):
     assert res.mAP == pytest.approx(EXPECTED[rule]) and ref_map == pytest.approx(EXPECTED[rule])
     out = tmp / f"{rule}.json"
     argv = ["-l", lm, "-g", gt, "-d", det, "--json", str(out)]
-    assert eval_ava.main(argv + (["--keys-absent-from-groundtruth", rule] if rule == "ignore" else [])) == 0
+    assert (
+        eval_ava.main(argv + (["--keys-absent-from-groundtruth", rule] if rule == "ignore" else []))
+        == 0
+    )
     text = capsys.readouterr().out
     effect = {"false-positive": "scored as false positives", "ignore": "ignored"}[rule]
     assert f"rule '{rule}'" in text and f"2 detection rows at 2 keys {effect}" in text
-    assert ("3fee089" in text) == (rule == "false-positive") and ("c070fdb" in text) == (rule == "ignore")
+    assert ("3fee089" in text) == (rule == "false-positive") and ("c070fdb" in text) == (
+        rule == "ignore"
+    )
     saved = json.loads(out.read_text())
     assert saved["mAP"] == pytest.approx(EXPECTED[rule])
-    assert {k: saved["keys_absent_from_groundtruth"][k] for k in ("rule", "detection_rows", "keys")} == {
-        "rule": rule, "detection_rows": 2, "keys": 2}
+    assert {
+        k: saved["keys_absent_from_groundtruth"][k] for k in ("rule", "detection_rows", "keys")
+    } == {"rule": rule, "detection_rows": 2, "keys": 2}

@@ -7,12 +7,12 @@ import logging
 
 import numpy as np
 import pytest
-from ava_eval_cases import A, B, FAR, table, with_lines
+from ava_eval_cases import FAR, A, B, table, with_lines
 
+from benchmarks.reference import reference_frame_map
 from slowfast_det.ava.box_arrays import HAVE_PYARROW
 from slowfast_det.ava.io import AVAFormatError, BoxTable
 from slowfast_det.ava.metric import evaluate_files, frame_map
-from benchmarks.reference import reference_frame_map
 
 READERS = [pytest.param(True, id="pyarrow"), pytest.param(False, id="pandas")]
 
@@ -86,8 +86,7 @@ def test_repeated_detection_row_ranks_its_false_positive_copy_first(evaluate, us
     assert result.mAP == pytest.approx(0.5) and result.counts["det_rows_repeated"] == 1
     assert (
         "det.csv: 1 evaluated detection rows repeat an earlier row exactly "
-        "(first: line 2 repeats line 1)"
-        in caplog.text
+        "(first: line 2 repeats line 1)" in caplog.text
     )
 
 

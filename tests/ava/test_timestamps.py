@@ -1,9 +1,16 @@
 """Keyframe timestamps: one key at microsecond precision (as the 2020 official script), AVA's
 text for whole seconds, and the nearest-frame rule."""
+
 import numpy as np
 import pytest
 
-from slowfast_det.ava.timestamps import format_timestamp, frame_position, normalize, normalize_array, parse_timestamp
+from slowfast_det.ava.timestamps import (
+    format_timestamp,
+    frame_position,
+    normalize,
+    normalize_array,
+    parse_timestamp,
+)
 
 
 @pytest.mark.parametrize("text", ["0902", "902", "902.0", "902.000000", "902.0000001", " 902 "])
@@ -42,7 +49,9 @@ def test_normalize_array_types():
 def test_frame_position_nearest_frame_half_up():
     assert frame_position(902, 900, 30) == 60  # AVA: (t - 900) * 30
     assert frame_position(902.5, 900, 30) == 75
-    assert frame_position(parse_timestamp("900.033333"), 900, 30) == 1  # per-frame keyframes written to 6 digits
+    assert (
+        frame_position(parse_timestamp("900.033333"), 900, 30) == 1
+    )  # per-frame keyframes written to 6 digits
     assert frame_position(900 + 1 / 60, 900, 30) == 1  # exactly half-way: the later frame
     assert frame_position(900.01, 900, 30) == 0
     assert frame_position(1.0, 0, 25) == 25

@@ -1,4 +1,5 @@
 """Fixtures for the weight tests: tiny detectors whose every tensor is random (CPU, fast)."""
+
 import pytest
 import torch
 from detectron2.modeling import build_model
@@ -17,7 +18,9 @@ def _tiny_model(cfg, *, nonlocal_=True, num_classes=5, norm="BN", seed=0):
     torch.manual_seed(seed)
     model = build_model(cfg)
     g = torch.Generator().manual_seed(seed + 100)
-    with torch.no_grad():  # random values everywhere (buffers too), so that names cannot swap unnoticed
+    with (
+        torch.no_grad()
+    ):  # random values everywhere (buffers too), so that names cannot swap unnoticed
         for t in list(model.parameters()) + list(model.buffers()):
             if t.is_floating_point():
                 t.copy_(torch.rand(t.shape, generator=g) + 0.5)

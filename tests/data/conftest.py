@@ -1,4 +1,5 @@
 """Fixtures of the data tests (the tiny AVA folder itself is built by ava_tiny.py)."""
+
 import pytest
 from ava_tiny import make_ava_root
 

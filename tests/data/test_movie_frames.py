@@ -1,5 +1,6 @@
 """One movie opener and one time rule (``slowfast_det.data.movie_frames``) for every reader:
 the clip reader, the frame extraction and the checker give the same frames / ends."""
+
 import logging
 import math
 from fractions import Fraction
@@ -29,6 +30,7 @@ def _timed(names, rate):
         for i, name in enumerate(names):
             read.append(name)
             yield name, Fraction(i) / rate, 1 / Fraction(rate)
+
     return gen(), read
 
 

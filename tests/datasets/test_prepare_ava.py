@@ -7,6 +7,7 @@ here with --start 1) is checked frame by frame for 25, 29.97 and 30 fps movies. 
 Matroska file and an unreadable file check the counted recovery and the failure; the ffmpeg
 binary path is checked with a fake ffmpeg (ffmpeg is not installed here).
 """
+
 import json
 import os
 import stat
@@ -17,12 +18,11 @@ import av
 import cv2
 import numpy as np
 import pytest
-
 from movie_helpers import H, W, source_index, write_movie
+from script_modules import load_script
 
 from slowfast_det.ava.io import read_frame_list
 from slowfast_det.utils.argv import attach_dash_values
-from script_modules import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECONDS = 3
@@ -32,7 +32,9 @@ EXTENSIONS = {"m25": ".mp4", "m2997": ".mp4", "m30": ".mkv"}  # Matroska: 1 ms t
 
 @pytest.fixture(scope="module")
 def prepare():
-    yield load_script("datasets/prepare_ava.py", register=True)  # the worker pool pickles its functions by module name
+    yield load_script(
+        "datasets/prepare_ava.py", register=True
+    )  # the worker pool pickles its functions by module name
     del sys.modules["prepare_ava"]
 
 
@@ -58,8 +60,21 @@ def argv(videos, root, *extra):
 def test_frames_by_time_25_2997_30_fps(prepare, movies, tmp_path, capsys):
     root = tmp_path / "ava"
     # seconds [1, 4): the movies end at 3 s, so 60 frames each, and seeking is exercised
-    assert prepare.main(argv(movies, root, "--start", "1", "--duration", "3", "--split",
-                             f"train={ids_file(tmp_path, sorted(RATES))}")) == 0
+    assert (
+        prepare.main(
+            argv(
+                movies,
+                root,
+                "--start",
+                "1",
+                "--duration",
+                "3",
+                "--split",
+                f"train={ids_file(tmp_path, sorted(RATES))}",
+            )
+        )
+        == 0
+    )
     out = capsys.readouterr()
     assert "3 extracted, 0 truncated (frames kept), 0 already done, 0 failed" in out.out
     assert "m25: 60 frames (the movie ends before second 4: 30 frames fewer)" in out.err
@@ -71,7 +86,11 @@ def test_frames_by_time_25_2997_30_fps(prepare, movies, tmp_path, capsys):
         # frame k (file k + 1) = the source frame whose interval [i / r, (i + 1) / r) holds 1 + k / 30
         assert got == [int((1 + Fraction(k, 30)) * rate) for k in range(60)], vid
         marker = json.loads((folder / prepare.MARKER).read_text())
-        assert marker["frames"] == 60 and marker["backend"] == "pyav" and marker["av"] == av.__version__
+        assert (
+            marker["frames"] == 60
+            and marker["backend"] == "pyav"
+            and marker["av"] == av.__version__
+        )
         assert marker["truncated"] is None and Fraction(marker["source_fps"]) == rate
     # 25 fps: every fifth source frame twice; 29.97 fps: all distinct here (one skip per 1001)
     assert len(set(got)) == 60
@@ -81,7 +100,9 @@ def test_frames_by_time_25_2997_30_fps(prepare, movies, tmp_path, capsys):
 
 
 def test_jpeg_quality_is_ffmpegs_q_scale(prepare):
-    img = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8), (5, 5), 0)
+    img = cv2.GaussianBlur(
+        np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8), (5, 5), 0
+    )
 
     def size(q):
         enc = prepare.jpeg_encoder(W, H, q)
@@ -109,11 +130,19 @@ def test_truncated_and_unreadable_movies(prepare, tmp_path, capsys):
     assert "FAILED junk:" in out.err and "cannot decode" in out.err
     line = next(x for x in out.err.splitlines() if x.startswith("TRUNCATED cut:"))
     n = len([x for x in os.listdir(root / "frames" / "cut") if x.endswith(".jpg")])
-    assert 0 < n < 90 and f"{n} of the 90 frames the header declares were decoded ({90 - n} missing" in line
+    assert (
+        0 < n < 90
+        and f"{n} of the 90 frames the header declares were decoded ({90 - n} missing" in line
+    )
     got = [source_index(root / "frames" / "cut" / f"cut_{k + 1:06d}.jpg") for k in range(n)]
     assert got == list(range(n))  # what was decoded is right
-    assert json.loads((root / "frames" / "cut" / prepare.MARKER).read_text())["truncated"].startswith(f"{n} of the 90")
-    assert sorted(os.listdir(root / "frames")) == ["cut", "whole"]  # nothing (no tmp folder) for junk
+    assert json.loads((root / "frames" / "cut" / prepare.MARKER).read_text())[
+        "truncated"
+    ].startswith(f"{n} of the 90")
+    assert sorted(os.listdir(root / "frames")) == [
+        "cut",
+        "whole",
+    ]  # nothing (no tmp folder) for junk
     assert "frame_lists/val.csv: 2 videos, 1 without frames: ['junk']" in out.out
     assert len(read_frame_list(str(root / "frame_lists" / "val.csv"))) == 90 + n
 
@@ -122,7 +151,10 @@ def test_truncated_and_unreadable_movies(prepare, tmp_path, capsys):
     ids = ids_file(tmp_path, ["whole", "cut"])
     run = argv(videos, root, "--start", "0", "--duration", "3", "--split", f"val={ids}")
     assert prepare.main(run) == 1
-    assert "0 extracted, 1 truncated (frames kept), 1 already done, 0 failed" in capsys.readouterr().out
+    assert (
+        "0 extracted, 1 truncated (frames kept), 1 already done, 0 failed"
+        in capsys.readouterr().out
+    )
     assert prepare.main(run + ["--allow-truncated"]) == 0
 
 
@@ -133,14 +165,30 @@ def test_resume_and_interrupted_runs(prepare, movies, tmp_path, capsys):
     (frames / ".tmp_m25" / "m25_000001.jpg").write_bytes(b"partial")
     (frames / "m30").mkdir()  # a folder without marker (not finished by this tool)
     (frames / "m30" / "m30_000099.jpg").write_bytes(b"stale")
-    run = argv(movies, root, "--start", "0", "--duration", "1", "--split", f"train={ids_file(tmp_path, ['m25', 'm30'])}",
-               "--only", "m25", "m30")
+    run = argv(
+        movies,
+        root,
+        "--start",
+        "0",
+        "--duration",
+        "1",
+        "--split",
+        f"train={ids_file(tmp_path, ['m25', 'm30'])}",
+        "--only",
+        "m25",
+        "m30",
+    )
     assert prepare.main(run) == 0
     assert "2 extracted" in capsys.readouterr().out
     assert sorted(os.listdir(frames)) == ["m25", "m30"]
-    assert sorted(os.listdir(frames / "m30")) == [prepare.MARKER] + [f"m30_{k:06d}.jpg" for k in range(1, 31)]
+    assert sorted(os.listdir(frames / "m30")) == [prepare.MARKER] + [
+        f"m30_{k:06d}.jpg" for k in range(1, 31)
+    ]
     assert prepare.main(run) == 0
-    assert "0 extracted, 0 truncated (frames kept), 2 already done, 0 failed" in capsys.readouterr().out
+    assert (
+        "0 extracted, 0 truncated (frames kept), 2 already done, 0 failed"
+        in capsys.readouterr().out
+    )
 
 
 def test_ids_beginning_with_a_dash(prepare, tmp_path, capsys):
@@ -149,23 +197,41 @@ def test_ids_beginning_with_a_dash(prepare, tmp_path, capsys):
     for vid in ("-5KQ66BBWC4", "plain", "-other"):
         write_movie(videos / f"{vid}.mkv", 30, 15)
     root = tmp_path / "ava"
-    split = ["--split", f"train={ids_file(tmp_path, ['-5KQ66BBWC4', 'plain'])}", "--duration", "1", "--start", "0"]
+    split = [
+        "--split",
+        f"train={ids_file(tmp_path, ['-5KQ66BBWC4', 'plain'])}",
+        "--duration",
+        "1",
+        "--start",
+        "0",
+    ]
     assert prepare.main(argv(videos, root, "--only", "-5KQ66BBWC4", "plain", *split)) == 0
     assert sorted(os.listdir(root / "frames")) == ["-5KQ66BBWC4", "plain"]
     assert prepare.main(argv(videos, root, "--only=-other", *split)) == 0
     assert "-other" in os.listdir(root / "frames")
-    assert prepare.parse_args(["--videos", "v", "--root", "r", "--only", "a", "-b", "--only=-c", "--workers", "1"]).only == [
-        "a", "-b", "-c"]
+    assert prepare.parse_args(
+        ["--videos", "v", "--root", "r", "--only", "a", "-b", "--only=-c", "--workers", "1"]
+    ).only == ["a", "-b", "-c"]
     with pytest.raises(SystemExit):  # --only without a value is still an error
         prepare.parse_args(["--videos", "v", "--root", "r", "--only", "--workers", "1"])
     capsys.readouterr()
 
 
 def test_attach_dash_values():
-    assert attach_dash_values(["--video-id", "-5KQ66BBWC4", "MODEL.WEIGHTS", "x"], single=("--video-id",)) == [
-        "--video-id=-5KQ66BBWC4", "MODEL.WEIGHTS", "x"]
-    assert attach_dash_values(["--only", "a", "-b", "-h"], multiple=("--only",)) == ["--only=a", "--only=-b", "-h"]
-    assert attach_dash_values(["--x", "--", "--only", "-a"], multiple=("--only",)) == ["--x", "--", "--only", "-a"]
+    assert attach_dash_values(
+        ["--video-id", "-5KQ66BBWC4", "MODEL.WEIGHTS", "x"], single=("--video-id",)
+    ) == ["--video-id=-5KQ66BBWC4", "MODEL.WEIGHTS", "x"]
+    assert attach_dash_values(["--only", "a", "-b", "-h"], multiple=("--only",)) == [
+        "--only=a",
+        "--only=-b",
+        "-h",
+    ]
+    assert attach_dash_values(["--x", "--", "--only", "-a"], multiple=("--only",)) == [
+        "--x",
+        "--",
+        "--only",
+        "-a",
+    ]
     assert attach_dash_values(["--video-id=-a"], single=("--video-id",)) == ["--video-id=-a"]
 
 
@@ -175,7 +241,11 @@ def test_no_frame_list_fails_before_extracting(prepare, movies, tmp_path, capsys
         prepare.main(argv(movies, root))
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "no frame list can be written" in err and "ava_train_v2.2.csv" in err and "ava_val_v2.2.csv" in err
+    assert (
+        "no frame list can be written" in err
+        and "ava_train_v2.2.csv" in err
+        and "ava_val_v2.2.csv" in err
+    )
     assert not (root / "frames").exists()
     (root / "annotations").mkdir(parents=True)
     (root / "annotations" / "ava_train_v2.1.csv").write_text("m25,0902,0.1,0.1,0.5,0.5,3,0\n")
@@ -201,9 +271,25 @@ for i in range(30):
 def test_ffmpeg_backend(prepare, movies, tmp_path, monkeypatch):
     cmd = prepare.ffmpeg_command("ffmpeg", "/v/abc.mkv", "/out/.tmp_abc", "abc")
     assert cmd == [
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-        "-ss", "900", "-t", "901", "-i", "/v/abc.mkv",
-        "-r", "30", "-q:v", "1", "-start_number", "1", "/out/.tmp_abc/abc_%06d.jpg",
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-ss",
+        "900",
+        "-t",
+        "901",
+        "-i",
+        "/v/abc.mkv",
+        "-r",
+        "30",
+        "-q:v",
+        "1",
+        "-start_number",
+        "1",
+        "/out/.tmp_abc/abc_%06d.jpg",
     ]
     exe = tmp_path / "ffmpeg"
     exe.write_text(FAKE_FFMPEG.format(python=sys.executable))
@@ -213,8 +299,22 @@ def test_ffmpeg_backend(prepare, movies, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_FFMPEG_LOG", str(tmp_path / "calls.jsonl"))
     monkeypatch.setenv("FAKE_FFMPEG_JPEG", str(jpeg))
     root = tmp_path / "ava"
-    run = argv(movies, root, "--backend", "ffmpeg", "--ffmpeg", str(exe), "--only", "m30", "--start", "0",
-               "--duration", "1", "--split", f"train={ids_file(tmp_path, ['m30'])}")
+    run = argv(
+        movies,
+        root,
+        "--backend",
+        "ffmpeg",
+        "--ffmpeg",
+        str(exe),
+        "--only",
+        "m30",
+        "--start",
+        "0",
+        "--duration",
+        "1",
+        "--split",
+        f"train={ids_file(tmp_path, ['m30'])}",
+    )
     assert prepare.main(run) == 0
     calls = [json.loads(x) for x in (tmp_path / "calls.jsonl").read_text().splitlines()]
     assert len(calls) == 1 and calls[0][calls[0].index("-t") + 1] == "1"

@@ -14,6 +14,7 @@ runs, in a subprocess:
                                  from the converted weights and evaluates on val with the proposals
 6. tools/eval_ava.py             the official metric on the written detections: the same mAP
 """
+
 import json
 import os
 import subprocess
@@ -23,13 +24,13 @@ import av
 import cv2
 import pytest
 import torch
+from script_modules import load_tool
 
-from slowfast_det.data import register_ava_dataset
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.ava.person_boxes import person_box_ap
 from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.data import register_ava_dataset
 from slowfast_det.synthetic import generate
-from script_modules import load_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(REPO, "tools")
@@ -42,10 +43,17 @@ ACTION_ITERS = 120
 
 
 def run_tool(name, *args, check=True):
-    proc = subprocess.run([sys.executable, os.path.join(TOOLS, name), *map(str, args)], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="2"), timeout=900)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(TOOLS, name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="2"),
+        timeout=900,
+    )
     if check:
-        assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        assert proc.returncode == 0, (
+            f"{name} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -74,14 +82,40 @@ def train_synthetic_detector(src_root, out_dir):
     register_ava_dataset("_workflow_detector_train", str(src_root), "train", num_classes=9)
     tool.register_person_datasets(["_workflow_detector_train_person"])
     config = os.path.join(REPO, "configs", "person_detector", "faster_rcnn_R18_FPN_synthetic.yaml")
-    cfg = load_slowfast_cfg(config, [
-        "MODEL.DEVICE", "cpu", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
-        "INPUT.MIN_SIZE_TRAIN", "(48,)", "INPUT.MIN_SIZE_TEST", "48",
-        "DATASETS.TRAIN", "('_workflow_detector_train_person',)", "DATASETS.TEST", "()",
-        "SOLVER.MAX_ITER", str(DETECTOR_ITERS), "SOLVER.STEPS", f"({DETECTOR_ITERS * 3 // 4},)",
-        "SOLVER.WARMUP_ITERS", "20", "SOLVER.CHECKPOINT_PERIOD", "100000", "DATALOADER.NUM_WORKERS", "0",
-        "OUTPUT_DIR", str(out_dir), "SEED", "0",
-    ], slowfast_keys=False)
+    cfg = load_slowfast_cfg(
+        config,
+        [
+            "MODEL.DEVICE",
+            "cpu",
+            "MODEL.FPN.OUT_CHANNELS",
+            "32",
+            "MODEL.ROI_BOX_HEAD.FC_DIM",
+            "64",
+            "INPUT.MIN_SIZE_TRAIN",
+            "(48,)",
+            "INPUT.MIN_SIZE_TEST",
+            "48",
+            "DATASETS.TRAIN",
+            "('_workflow_detector_train_person',)",
+            "DATASETS.TEST",
+            "()",
+            "SOLVER.MAX_ITER",
+            str(DETECTOR_ITERS),
+            "SOLVER.STEPS",
+            f"({DETECTOR_ITERS * 3 // 4},)",
+            "SOLVER.WARMUP_ITERS",
+            "20",
+            "SOLVER.CHECKPOINT_PERIOD",
+            "100000",
+            "DATALOADER.NUM_WORKERS",
+            "0",
+            "OUTPUT_DIR",
+            str(out_dir),
+            "SEED",
+            "0",
+        ],
+        slowfast_keys=False,
+    )
     trainer = tool.PersonDetectorTrainer(cfg)
     trainer.train()
     config = out_dir / "detector.yaml"
@@ -102,7 +136,15 @@ def kinetics_checkpoint(path):
 def workflow(tmp_path_factory):
     base = tmp_path_factory.mktemp("custom_workflow")
     # the user's material: 6 videos (4 for training, 2 for validation)
-    generate(base / "synthetic", seed=3, num_train_videos=4, num_val_videos=2, workers=1, progress=False, **SIZE)
+    generate(
+        base / "synthetic",
+        seed=3,
+        num_train_videos=4,
+        num_val_videos=2,
+        workers=1,
+        progress=False,
+        **SIZE,
+    )
     movies = base / "my_movies"
     movies.mkdir()
     rows, persons = [], []
@@ -120,18 +162,42 @@ def workflow(tmp_path_factory):
     (base / "my_annotations.csv").write_text("".join(r + "\n" for r in rows))
     (base / "my_actions.pbtxt").write_text(LABEL_MAP)
     # the stand-in for a model-zoo person detector: other synthetic videos, frames
-    generate(base / "detector_data", seed=11, num_train_videos=24, num_val_videos=1, workers=1, progress=False, **SIZE)
+    generate(
+        base / "detector_data",
+        seed=11,
+        num_train_videos=24,
+        num_val_videos=1,
+        workers=1,
+        progress=False,
+        **SIZE,
+    )
     det_cfg, det_weights = train_synthetic_detector(base / "detector_data", base / "detector")
     kinetics_checkpoint(base / "k400_slowfast_r18.pyth")
-    return {"base": base, "my_ava": base / "my_ava", "det_cfg": det_cfg, "det_weights": det_weights,
-            "num_rows": len(rows)}
+    return {
+        "base": base,
+        "my_ava": base / "my_ava",
+        "det_cfg": det_cfg,
+        "det_weights": det_weights,
+        "num_rows": len(rows),
+    }
 
 
 def test_1_make_ava_folder(workflow):
     w = workflow
-    proc = run_tool("make_ava_folder.py", "--videos", w["base"] / "my_movies", "--annotations", w["base"] / "my_annotations.csv",
-                    "--label-map", w["base"] / "my_actions.pbtxt", "--output", w["my_ava"],
-                    "--val-videos", "synval0000", "synval0001")
+    proc = run_tool(
+        "make_ava_folder.py",
+        "--videos",
+        w["base"] / "my_movies",
+        "--annotations",
+        w["base"] / "my_annotations.csv",
+        "--label-map",
+        w["base"] / "my_actions.pbtxt",
+        "--output",
+        w["my_ava"],
+        "--val-videos",
+        "synval0000",
+        "synval0001",
+    )
     assert "largest label id 91" in proc.stdout and "tools/detect_persons.py" in proc.stdout
     ann = w["my_ava"] / "annotations"
     train = (ann / "ava_train_v2.2.csv").read_text().splitlines()
@@ -139,31 +205,63 @@ def test_1_make_ava_folder(workflow):
     assert len(train) + len(val) == w["num_rows"] and train and val
     assert {line.split(",")[0] for line in val} == {"synval0000", "synval0001"}
     annotated = {line.split(",")[0] for line in train + val}
-    assert sorted(os.listdir(w["my_ava"] / "videos")) == sorted(f"{v}.mp4" for v in annotated)  # the annotated movies
+    assert sorted(os.listdir(w["my_ava"] / "videos")) == sorted(
+        f"{v}.mp4" for v in annotated
+    )  # the annotated movies
     assert (ann / "my_actions.pbtxt").read_text() == LABEL_MAP
     # a second run into the same folder is refused (nothing overwritten)
-    again = run_tool("make_ava_folder.py", "--videos", w["base"] / "my_movies", "--annotations",
-                     w["base"] / "my_annotations.csv", "--label-map", w["base"] / "my_actions.pbtxt",
-                     "--output", w["my_ava"], check=False)
+    again = run_tool(
+        "make_ava_folder.py",
+        "--videos",
+        w["base"] / "my_movies",
+        "--annotations",
+        w["base"] / "my_annotations.csv",
+        "--label-map",
+        w["base"] / "my_actions.pbtxt",
+        "--output",
+        w["my_ava"],
+        check=False,
+    )
     assert again.returncode == 1 and "exists and is not empty" in again.stderr
 
 
 def test_2_check(workflow):
     proc = run_tool("check_ava_dataset.py", workflow["my_ava"], "--frame-source", "video")
     assert "largest id 91, train with MODEL.ROI_HEADS.NUM_CLASSES 91" in proc.stdout, proc.stdout
-    assert "predicted_boxes_missing: 1" in proc.stdout and proc.stdout.rstrip().endswith("(1 warning categories, see above)")
+    assert "predicted_boxes_missing: 1" in proc.stdout and proc.stdout.rstrip().endswith(
+        "(1 warning categories, see above)"
+    )
 
 
 def test_3_person_proposals_from_the_movies(workflow):
     w = workflow
-    proc = run_tool("detect_persons.py", "--dataset-root", w["my_ava"], "--split", "val", "--frame-source", "video",
-                    "--detector-config", w["det_cfg"], "--weights", w["det_weights"], "--output-dir",
-                    w["my_ava"] / "annotations", "--num-workers", "0", "--no-progress", "--report-thresh", "0.5")
+    proc = run_tool(
+        "detect_persons.py",
+        "--dataset-root",
+        w["my_ava"],
+        "--split",
+        "val",
+        "--frame-source",
+        "video",
+        "--detector-config",
+        w["det_cfg"],
+        "--weights",
+        w["det_weights"],
+        "--output-dir",
+        w["my_ava"] / "annotations",
+        "--num-workers",
+        "0",
+        "--no-progress",
+        "--report-thresh",
+        "0.5",
+    )
     out = w["my_ava"] / "annotations" / "ava_val_predicted_boxes.csv"
     boxes = read_box_csv(str(out), "proposals")
     gt = read_box_csv(str(w["my_ava"] / "annotations" / "ava_val_v2.2.csv"))
     assert boxes.keys >= gt.keys  # every ground-truth keyframe was processed
-    assert "person box AP@0.5IOU" in proc.stdout.strip().splitlines()[-1]  # against the user's ground truth
+    assert (
+        "person box AP@0.5IOU" in proc.stdout.strip().splitlines()[-1]
+    )  # against the user's ground truth
     # against every person of the source videos (the user's CSV leaves out the people doing none
     # of their 3 actions): the detector finds the people in the decoded movie frames (AP 0.57 and
     # recall 0.67 at score 0.5 here; the same detector untrained keeps no box: AP 0)
@@ -176,45 +274,106 @@ def test_4_to_6_train_from_converted_kinetics_weights_and_evaluate(workflow, tmp
     if not (w["my_ava"] / "annotations" / "ava_val_predicted_boxes.csv").exists():
         pytest.skip("needs the proposals of test_3")
     weights = tmp_path / "k400_converted.pth"
-    proc = run_tool("convert_checkpoint.py", "--from", "pytorchvideo", w["base"] / "k400_slowfast_r18.pyth", weights)
+    proc = run_tool(
+        "convert_checkpoint.py",
+        "--from",
+        "pytorchvideo",
+        w["base"] / "k400_slowfast_r18.pyth",
+        weights,
+    )
     assert "dropped the classification head" in proc.stderr, proc.stderr
     cfg = [
-        "--config-file", os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
-        "--register-ava", f"my={w['my_ava']}",
-        "DATASETS.TRAIN", "('my_train_video',)", "DATASETS.TEST", "('my_val_video',)",
-        "MODEL.WEIGHTS", weights, "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8", "MODEL.SLOWFAST.STEM_OUT_CHANNELS", "8",
-        "MODEL.SLOWFAST.BETA_INV", "8", "MODEL.SLOWFAST.FUSION_KERNEL_SZ", "7", "MODEL.ROI_ACTION_HEAD.ALIGNED", "False",
-        "INPUT.NUM_FRAMES", "8", "INPUT.SAMPLING_RATE", "4", "INPUT.TRAIN_JITTER_SCALES", "[48, 48]",
-        "INPUT.TEST_SIZE", "48", "SOLVER.MAX_ITER", str(ACTION_ITERS), "SOLVER.WARMUP_ITERS", "10",
-        "SOLVER.IMS_PER_BATCH", "4", "SOLVER.CHECKPOINT_PERIOD", "100000", "AVA.DETECTION_SCORE_THRESH", "0.5",
-        "DATALOADER.NUM_WORKERS", "0", "OUTPUT_DIR", tmp_path / "run",
+        "--config-file",
+        os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
+        "--register-ava",
+        f"my={w['my_ava']}",
+        "DATASETS.TRAIN",
+        "('my_train_video',)",
+        "DATASETS.TEST",
+        "('my_val_video',)",
+        "MODEL.WEIGHTS",
+        weights,
+        "MODEL.SLOWFAST.WIDTH_PER_GROUP",
+        "8",
+        "MODEL.SLOWFAST.STEM_OUT_CHANNELS",
+        "8",
+        "MODEL.SLOWFAST.BETA_INV",
+        "8",
+        "MODEL.SLOWFAST.FUSION_KERNEL_SZ",
+        "7",
+        "MODEL.ROI_ACTION_HEAD.ALIGNED",
+        "False",
+        "INPUT.NUM_FRAMES",
+        "8",
+        "INPUT.SAMPLING_RATE",
+        "4",
+        "INPUT.TRAIN_JITTER_SCALES",
+        "[48, 48]",
+        "INPUT.TEST_SIZE",
+        "48",
+        "SOLVER.MAX_ITER",
+        str(ACTION_ITERS),
+        "SOLVER.WARMUP_ITERS",
+        "10",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "100000",
+        "AVA.DETECTION_SCORE_THRESH",
+        "0.5",
+        "DATALOADER.NUM_WORKERS",
+        "0",
+        "OUTPUT_DIR",
+        tmp_path / "run",
     ]
     # the head predicts ids 1..NUM_CLASSES: 3 outputs cannot hold id 91
     refused = run_tool("train_ava.py", *cfg, "MODEL.ROI_HEADS.NUM_CLASSES", "3", check=False)
     assert refused.returncode != 0
-    assert "has action id 91, but MODEL.ROI_HEADS.NUM_CLASSES is 3" in refused.stderr, refused.stderr[-3000:]
+    assert "has action id 91, but MODEL.ROI_HEADS.NUM_CLASSES is 3" in refused.stderr, (
+        refused.stderr[-3000:]
+    )
     assert "set MODEL.ROI_HEADS.NUM_CLASSES 91" in refused.stderr
 
     proc = run_tool("train_ava.py", *cfg, "MODEL.ROI_HEADS.NUM_CLASSES", "91")
     log = proc.stdout + proc.stderr
     # every weight but the new action head came from the converted file (loading is strict)
-    assert f"{weights} has no action head (roi_heads.predictor.bias, roi_heads.predictor.weight)" in log
+    assert (
+        f"{weights} has no action head (roi_heads.predictor.bias, roi_heads.predictor.weight)"
+        in log
+    )
     assert "registered my_train, my_val" in log
     mAP = json.loads((tmp_path / "run" / "final_metrics.json").read_text())["frame-mAP@0.5IOU"]
     assert proc.stdout.strip().splitlines()[-1] == f"frame-mAP@0.5IOU: {mAP:.4f}"
     inference = tmp_path / "run" / "inference" / "my_val_video"
     ours = json.loads((inference / "ava_eval.json").read_text())
     # the user's 3 classes, by their ids and names, and no AVA action groups (ids beyond 80)
-    assert {k: v["name"] for k, v in ours["per_class"].items()} == {"4": "stand", "12": "walk left", "91": "carry bag"}
+    assert {k: v["name"] for k, v in ours["per_class"].items()} == {
+        "4": "stand",
+        "12": "walk left",
+        "91": "carry bag",
+    }
     assert ours["grouped_mAP"] == {}
     # each class's ground truth arrived under its own id: the counts of the val CSV
-    val_ids = [line.split(",")[6] for line in (w["my_ava"] / "annotations" / "ava_val_v2.2.csv").read_text().splitlines()]
-    assert {k: v["num_groundtruth"] for k, v in ours["per_class"].items()} == {k: val_ids.count(k) for k in ("4", "12", "91")}
+    val_ids = [
+        line.split(",")[6]
+        for line in (w["my_ava"] / "annotations" / "ava_val_v2.2.csv").read_text().splitlines()
+    ]
+    assert {k: v["num_groundtruth"] for k, v in ours["per_class"].items()} == {
+        k: val_ids.count(k) for k in ("4", "12", "91")
+    }
 
     # 6. the official metric on the detections the run wrote: the same value
-    run_tool("eval_ava.py", "--labelmap", w["my_ava"] / "annotations" / "my_actions.pbtxt",
-             "--groundtruth", w["my_ava"] / "annotations" / "ava_val_v2.2.csv",
-             "--detections", inference / "ava_detections.csv", "--json", tmp_path / "eval.json")
+    run_tool(
+        "eval_ava.py",
+        "--labelmap",
+        w["my_ava"] / "annotations" / "my_actions.pbtxt",
+        "--groundtruth",
+        w["my_ava"] / "annotations" / "ava_val_v2.2.csv",
+        "--detections",
+        inference / "ava_detections.csv",
+        "--json",
+        tmp_path / "eval.json",
+    )
     official = json.loads((tmp_path / "eval.json").read_text())
     assert official["mAP"] == pytest.approx(mAP, abs=1e-12)
     assert official["per_class"] == ours["per_class"]

@@ -1,4 +1,5 @@
 """AVAEvaluator on fake model outputs (no model, no frames)."""
+
 import json
 import logging
 
@@ -18,10 +19,17 @@ H, W = 200, 400
 def dataset(tmp_path, request):
     name = f"ava_eval_test_{request.node.name}"
     lm = write_labelmap(tmp_path / "lm.pbtxt", [1, 3], {1: "bend", 3: "crouch"})
-    gt = write_csv(tmp_path / "gt.csv", [gt_row("v", "0902", A, 1), gt_row("v", "0902", B, 3, 1), gt_row("v", "0903", A, 1)])
+    gt = write_csv(
+        tmp_path / "gt.csv",
+        [gt_row("v", "0902", A, 1), gt_row("v", "0902", B, 3, 1), gt_row("v", "0903", A, 1)],
+    )
     MetadataCatalog.get(name).set(
-        evaluator_type="ava", label_map_file=lm, groundtruth_file=gt, excluded_timestamps_file=None,
-        action_names={1: "bend", 3: "crouch"}, evaluated_ids=[1, 3],
+        evaluator_type="ava",
+        label_map_file=lm,
+        groundtruth_file=gt,
+        excluded_timestamps_file=None,
+        action_names={1: "bend", 3: "crouch"},
+        evaluated_ids=[1, 3],
     )
     yield name, tmp_path
     MetadataCatalog.remove(name)
@@ -60,21 +68,38 @@ def test_evaluator_results_and_files(dataset, distributed):
     ev.process([KF903[0]], [KF903[1]])
     res = ev.evaluate()
     assert res["ava"][FRAME_MAP_KEY] == pytest.approx(0.75)
-    assert res["ava"]["AP/1 bend"] == pytest.approx(1.0) and res["ava"]["AP/3 crouch"] == pytest.approx(0.5)
+    assert res["ava"]["AP/1 bend"] == pytest.approx(1.0) and res["ava"][
+        "AP/3 crouch"
+    ] == pytest.approx(0.5)
 
     lines = (out / "ava_detections.csv").read_text().splitlines()
     assert len(lines) == 8 and lines[0] == "v,0902,0,0,0.5,0.5,1,0.899999976"
     # re-scoring the written CSV (what tools/eval_ava.py does) gives the same numbers
-    again, _ = evaluate_files(str(tmp / "lm.pbtxt"), str(tmp / "gt.csv"), str(out / "ava_detections.csv"))
+    again, _ = evaluate_files(
+        str(tmp / "lm.pbtxt"), str(tmp / "gt.csv"), str(out / "ava_detections.csv")
+    )
     assert again.mAP == res["ava"][FRAME_MAP_KEY]
     saved = json.loads((out / "ava_eval.json").read_text())
     assert saved["mAP"] == pytest.approx(0.75) and saved["capacity"] == 50
-    assert saved["per_class"]["3"] == {"name": "crouch", "AP": pytest.approx(0.5), "num_groundtruth": 1, "num_detections": 4}
+    assert saved["per_class"]["3"] == {
+        "name": "crouch",
+        "AP": pytest.approx(0.5),
+        "num_groundtruth": 1,
+        "num_detections": 4,
+    }
     # both classes are poses (ids 1-14): the pose group mean is the mAP; the others have no class
-    assert res["ava"]["mAP/pose"] == pytest.approx(0.75) and "mAP/person interaction" not in res["ava"]
-    assert saved["grouped_mAP"] == {"pose": pytest.approx(0.75), "object manipulation": None, "person interaction": None}
+    assert (
+        res["ava"]["mAP/pose"] == pytest.approx(0.75) and "mAP/person interaction" not in res["ava"]
+    )
+    assert saved["grouped_mAP"] == {
+        "pose": pytest.approx(0.75),
+        "object manipulation": None,
+        "person interaction": None,
+    }
     assert saved["keys_absent_from_groundtruth"]["rule"] == "false-positive"
-    assert (out / "ava_ap_per_class.png").stat().st_size > 0 and (out / "ava_pr_curves.png").stat().st_size > 0
+    assert (out / "ava_ap_per_class.png").stat().st_size > 0 and (
+        out / "ava_pr_curves.png"
+    ).stat().st_size > 0
 
 
 def test_evaluator_from_config_capacity(dataset, cfg):
@@ -101,7 +126,9 @@ def test_evaluator_from_config_keys_absent_rule(dataset, cfg):
         ev.reset()
         ev.process([KF902[0], KF903[0], kf904[0]], [KF902[1], KF903[1], kf904[1]])
         results[rule] = ev.evaluate()["ava"]
-        saved = json.loads((tmp / rule / "ava_eval.json").read_text())["keys_absent_from_groundtruth"]
+        saved = json.loads((tmp / rule / "ava_eval.json").read_text())[
+            "keys_absent_from_groundtruth"
+        ]
         # 904 has two rows per class column kept (boxes A and B, classes 1 and 3 = 4 rows)
         assert saved["rule"] == rule and saved["keys"] == 1 and saved["detection_rows"] == 4
     # false-positive: class 1 ranks 0.95 FP (904), 0.9 TP, 0.7 TP, ...: precision 0, 1/2, 2/3 at
@@ -133,7 +160,11 @@ def test_evaluator_rejects_bad_outputs(dataset):
     with pytest.raises(ValueError, match="keyframe v,0902: non-finite"):
         ev.process([inp], [out])
     inp, out = KF902
-    out = {"instances": Instances((H, W), pred_boxes=out["instances"].pred_boxes, scores=torch.zeros(2, 2))}
+    out = {
+        "instances": Instances(
+            (H, W), pred_boxes=out["instances"].pred_boxes, scores=torch.zeros(2, 2)
+        )
+    }
     with pytest.raises(ValueError, match="label map needs action id 3"):
         ev.process([inp], [out])
     with pytest.raises(ValueError, match="capacity must be >= 0"):
@@ -142,7 +173,9 @@ def test_evaluator_rejects_bad_outputs(dataset):
 
 def test_evaluator_without_groundtruth_writes_only_the_csv(dataset):
     name, tmp = dataset
-    MetadataCatalog.get(name).__dict__["groundtruth_file"] = None  # a dataset registered without ground truth
+    MetadataCatalog.get(name).__dict__["groundtruth_file"] = (
+        None  # a dataset registered without ground truth
+    )
     ev = AVAEvaluator(name, output_dir=str(tmp / "o"), distributed=False)
     ev.reset()
     ev.process([KF902[0]], [KF902[1]])
@@ -187,12 +220,23 @@ def test_in_memory_metric_equals_rescoring_the_written_csv(tmp_path, capacity, r
     gt = write_csv(tmp_path / "gt.csv", gt_rows)
     name = f"_mem_eval_{capacity}"
     names = {1: "a", 3: "b", 5: "c"}
-    MetadataCatalog.get(name).set(evaluator_type="ava", label_map_file=lm, groundtruth_file=gt,
-                                  excluded_timestamps_file=None, action_names=names,
-                                  evaluated_ids=ids)
+    MetadataCatalog.get(name).set(
+        evaluator_type="ava",
+        label_map_file=lm,
+        groundtruth_file=gt,
+        excluded_timestamps_file=None,
+        action_names=names,
+        evaluated_ids=ids,
+    )
     try:
-        ev = AVAEvaluator(name, output_dir=str(tmp_path / "out"), capacity=capacity, plots=False,
-                          distributed=False, keys_absent_from_groundtruth=rule)
+        ev = AVAEvaluator(
+            name,
+            output_dir=str(tmp_path / "out"),
+            capacity=capacity,
+            plots=False,
+            distributed=False,
+            keys_absent_from_groundtruth=rule,
+        )
         ev.reset()
         for vid, ts in keys + keys[:1]:
             r = 4

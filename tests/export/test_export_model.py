@@ -1,6 +1,7 @@
 """ONNX export (slowfast_det.export, tools/export_model.py): onnxruntime's CPU scores equal
 PyTorch's within 1e-4 for the synthetic SlowFast with randomised weights and norm statistics;
 the ONNX predictor equals ActionPredictor; random weights are refused unless allowed."""
+
 import os
 
 import numpy as np
@@ -8,21 +9,30 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
+from script_modules import load_tool
 
+from benchmarks.random_weights import randomize_
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError
-from slowfast_det.export import OnnxActionDetector, OnnxActionPredictor, build_exportable, export_onnx, read_metadata
+from slowfast_det.export import (
+    OnnxActionDetector,
+    OnnxActionPredictor,
+    build_exportable,
+    export_onnx,
+    read_metadata,
+)
 from slowfast_det.export.check import random_clip_and_rois
 from slowfast_det.export.onnx_export import model_metadata
-from benchmarks.random_weights import randomize_
-from script_modules import load_tool
 
 try:  # the only reason to skip: the pinned wheels do not install / load on this platform
     import onnx
     import onnxruntime  # noqa: F401
 except ImportError as e:
-    pytest.skip(f"onnxruntime / onnx cannot be imported on this platform ({e}); both are pinned in "
-                "requirements.txt (tools/setup_env.sh installs them)", allow_module_level=True)
+    pytest.skip(
+        f"onnxruntime / onnx cannot be imported on this platform ({e}); both are pinned in "
+        "requirements.txt (tools/setup_env.sh installs them)",
+        allow_module_level=True,
+    )
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
@@ -47,8 +57,13 @@ def exported(tmp_path_factory):
 def model_scores(model, clips, rois):
     """The detector's own forward on mapper-style dicts: one uint8 clip and its boxes each."""
     h, w = clips.shape[-2:]
-    inputs = [{"clip": clips[i], "instances": Instances((h, w), proposal_boxes=Boxes(rois[rois[:, 0] == i, 1:]))}
-              for i in range(clips.shape[0])]
+    inputs = [
+        {
+            "clip": clips[i],
+            "instances": Instances((h, w), proposal_boxes=Boxes(rois[rois[:, 0] == i, 1:])),
+        }
+        for i in range(clips.shape[0])
+    ]
     with torch.no_grad():
         return torch.cat([o["instances"].scores for o in model(inputs)])
 
@@ -56,12 +71,16 @@ def model_scores(model, clips, rois):
 def test_onnxruntime_equals_pytorch_batch_and_other_size(exported):
     module, path = exported
     detector = OnnxActionDetector(path)
-    assert detector.input_dtype == np.uint8 and detector.num_frames == T and detector.num_classes == 9
+    assert (
+        detector.input_dtype == np.uint8 and detector.num_frames == T and detector.num_classes == 9
+    )
     # two clips at a size other than the traced one, boxes sorted by clip (as the pooler format)
     clips, rois = random_clip_and_rois(T, (72, 96), 3, batch=2, seed=3)
     ref = model_scores(module.model, clips, rois)
     with torch.no_grad():
-        assert torch.allclose(module(clips, rois), ref, atol=1e-6, rtol=0)  # the wrapper is the model
+        assert torch.allclose(
+            module(clips, rois), ref, atol=1e-6, rtol=0
+        )  # the wrapper is the model
     out = detector.run(clips.numpy(), rois.numpy())
     assert out.shape == (6, 9) and out.dtype == np.float32
     diff = np.abs(out - ref.numpy()).max()
@@ -77,8 +96,14 @@ def test_model_interface_rescales_boxes(exported):
     detector = OnnxActionDetector(path)
     clips, rois = random_clip_and_rois(T, (64, 80), 2, seed=4)
     boxes = rois[:, 1:]
-    inputs = [{"clip": clips[0], "instances": Instances((64, 80), proposal_boxes=Boxes(boxes)),
-               "height": 128, "width": 160}]
+    inputs = [
+        {
+            "clip": clips[0],
+            "instances": Instances((64, 80), proposal_boxes=Boxes(boxes)),
+            "height": 128,
+            "width": 160,
+        }
+    ]
     with torch.no_grad():
         ref = module.model(inputs)[0]["instances"]
     out = detector(inputs)[0]["instances"]
@@ -123,7 +148,9 @@ def test_onnx_predictor_equals_action_predictor(tmp_path):
     torch.save({"model": randomize_(build_model(synthetic_cfg()), seed=2).state_dict()}, weights)
     cfg = synthetic_cfg("MODEL.WEIGHTS", weights)
     path = str(tmp_path / "trained.onnx")
-    export_onnx(build_exportable(cfg), path, num_frames=T, size=(64, 80), metadata=model_metadata(cfg))
+    export_onnx(
+        build_exportable(cfg), path, num_frames=T, size=(64, 80), metadata=model_metadata(cfg)
+    )
     assert OnnxActionDetector(path).metadata["weights"] == weights
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(T, 90, 120, 3), dtype=np.uint8)
@@ -152,11 +179,15 @@ def test_tool_refuses_random_weights_then_exports_and_checks(tmp_path, caplog):
     with pytest.raises(RandomWeightsError, match="random weights"):
         OnnxActionPredictor(cfg, out)
     frames = np.zeros((T, 48, 64, 3), np.uint8)
-    assert OnnxActionPredictor(cfg, out, allow_random_weights=True)(frames, [[1, 2, 30, 40]]).shape == (1, 9)
+    assert OnnxActionPredictor(cfg, out, allow_random_weights=True)(
+        frames, [[1, 2, 30, 40]]
+    ).shape == (1, 9)
 
 
 def test_dynamo_exporter_same_scores(exported, tmp_path):
-    pytest.importorskip("onnxscript", reason="the torch.export-based exporter needs onnxscript (not pinned)")
+    pytest.importorskip(
+        "onnxscript", reason="the torch.export-based exporter needs onnxscript (not pinned)"
+    )
     module, _ = exported
     path = str(tmp_path / "dynamo.onnx")
     export_onnx(module, path, num_frames=T, size=(64, 80), dynamo=True, opset=18)
@@ -174,8 +205,12 @@ def test_roialign_coordinate_mode_follows_aligned(exported, tmp_path, aligned):
         module, path = exported
     else:
         torch.manual_seed(0)
-        module = randomize_(build_exportable(synthetic_cfg("MODEL.ROI_ACTION_HEAD.ALIGNED", "False"),
-                                             allow_random_weights=True), seed=1)
+        module = randomize_(
+            build_exportable(
+                synthetic_cfg("MODEL.ROI_ACTION_HEAD.ALIGNED", "False"), allow_random_weights=True
+            ),
+            seed=1,
+        )
         path = str(tmp_path / "unaligned.onnx")
         export_onnx(module, path, num_frames=T, size=(64, 80))
         clips, rois = random_clip_and_rois(T, (64, 80), 3, seed=7)
@@ -185,13 +220,16 @@ def test_roialign_coordinate_mode_follows_aligned(exported, tmp_path, aligned):
     nodes = [n for n in onnx.load(path).graph.node if n.op_type == "RoiAlign"]
     assert len(nodes) == 2  # one per pathway
     for node in nodes:
-        mode = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}["coordinate_transformation_mode"]
+        mode = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}[
+            "coordinate_transformation_mode"
+        ]
         assert mode == (b"half_pixel" if aligned else b"output_half_pixel")
 
 
 def test_demo_runs_the_exported_model(tmp_path):
     """tools/demo.py --onnx FILE writes the scores ActionPredictor gives for the same weights."""
     import cv2
+
     demo = load_tool("demo")  # tools/demo.py, loaded by path
 
     torch.manual_seed(0)
@@ -199,7 +237,9 @@ def test_demo_runs_the_exported_model(tmp_path):
     torch.save({"model": randomize_(build_model(synthetic_cfg()), seed=3).state_dict()}, weights)
     cfg = synthetic_cfg("MODEL.WEIGHTS", weights)
     path = str(tmp_path / "demo.onnx")
-    export_onnx(build_exportable(cfg), path, num_frames=T, size=(64, 80), metadata=model_metadata(cfg))
+    export_onnx(
+        build_exportable(cfg), path, num_frames=T, size=(64, 80), metadata=model_metadata(cfg)
+    )
     (tmp_path / "cfg.yaml").write_text(cfg.dump())
     video = str(tmp_path / "clip.mp4")
     writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30, (80, 64))
@@ -208,13 +248,29 @@ def test_demo_runs_the_exported_model(tmp_path):
         cv2.rectangle(f, (5 + i // 3, 8), (25 + i // 3, 60), (40, 200, 40), -1)
         writer.write(f)
     writer.release()
-    (tmp_path / "boxes.csv").write_text("clip,0001,0.05,0.1,0.5,0.95,,0.99\nclip,0002,0.2,0.1,0.7,0.95,,0.99\n")
+    (tmp_path / "boxes.csv").write_text(
+        "clip,0001,0.05,0.1,0.5,0.95,,0.99\nclip,0002,0.2,0.1,0.7,0.95,,0.99\n"
+    )
     rows = {}
     for name, extra in (("torch", []), ("onnx", ["--onnx", path])):
         out = tmp_path / name / "out.mp4"
-        demo.main(["--config-file", str(tmp_path / "cfg.yaml"), "--input", video, "--output", str(out),
-                   "--boxes", str(tmp_path / "boxes.csv"), "--no-progress", *extra])
-        rows[name] = [line.split(",") for line in (tmp_path / name / "out.csv").read_text().splitlines()]
+        demo.main(
+            [
+                "--config-file",
+                str(tmp_path / "cfg.yaml"),
+                "--input",
+                video,
+                "--output",
+                str(out),
+                "--boxes",
+                str(tmp_path / "boxes.csv"),
+                "--no-progress",
+                *extra,
+            ]
+        )
+        rows[name] = [
+            line.split(",") for line in (tmp_path / name / "out.csv").read_text().splitlines()
+        ]
     assert len(rows["torch"]) == len(rows["onnx"]) == 2 * 9
     for a, b in zip(rows["torch"], rows["onnx"]):
         assert a[:7] == b[:7] and abs(float(a[7]) - float(b[7])) <= TOL

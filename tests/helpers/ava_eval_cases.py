@@ -1,4 +1,5 @@
 """Helpers of the evaluation tests: tables and files built from plain row lists."""
+
 import os
 
 import numpy as np
@@ -61,7 +62,9 @@ def random_case(rng, num_keys=25, num_classes=5, tied=False):
         for p in range(int(rng.integers(0, 4))):
             xs, ys = np.sort(rng.random(2)), np.sort(rng.random(2))
             box = (xs[0], ys[0], xs[1], ys[1])
-            for cls in rng.choice(np.arange(1, num_classes + 2), size=int(rng.integers(1, 3)), replace=False):
+            for cls in rng.choice(
+                np.arange(1, num_classes + 2), size=int(rng.integers(1, 3)), replace=False
+            ):
                 gt.append(gt_row(vid, ts, box, int(cls), p))
     for _ in range(num_keys * 2):
         vid, ts = f"v{rng.integers(0, 5)}", int(rng.integers(900, 910))
@@ -75,10 +78,16 @@ def random_case(rng, num_keys=25, num_classes=5, tied=False):
                 xs = np.array([g[2], g[4]]) + rng.normal(0, 0.03, 2)
                 ys = np.array([g[3], g[5]]) + rng.normal(0, 0.03, 2)
             score = float(rng.integers(0, 5)) / 4 if tied else float(rng.random())
-            det.append(det_row(vid, ts, (xs[0], ys[0], xs[1], ys[1]), int(rng.integers(1, num_classes + 2)), score))
+            det.append(
+                det_row(
+                    vid,
+                    ts,
+                    (xs[0], ys[0], xs[1], ys[1]),
+                    int(rng.integers(1, num_classes + 2)),
+                    score,
+                )
+            )
     return gt, det
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-

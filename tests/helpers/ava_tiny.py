@@ -5,6 +5,7 @@ Videos ``vidA`` and ``vidB``, ``NUM_VIDEO_FRAMES`` frames each (frame ids 0..99,
 (``2 * i``) and whose red channel encodes the video (vidA 200, vidB 100), green 50. Keyframe
 second ``t`` is frame ``(t - 900) * 30``, so seconds 900..903 lie inside the videos.
 """
+
 import os
 
 import cv2
@@ -62,7 +63,12 @@ def make_ava_root(root, videos=("vidA", "vidB"), num_frames=NUM_VIDEO_FRAMES, si
         os.makedirs(os.path.join(root, "frames", vid), exist_ok=True)
         for i in range(num_frames):
             rel = f"{vid}/{vid}_{i + 1:06d}.jpg"
-            write_frame(os.path.join(root, "frames", rel), frame_value(i), VIDEO_RED.get(vid, 150), size=size)
+            write_frame(
+                os.path.join(root, "frames", rel),
+                frame_value(i),
+                VIDEO_RED.get(vid, 150),
+                size=size,
+            )
             rows.append(f'{vid} {k} {i} {rel} ""')
     for split in ("train", "val"):
         with open(os.path.join(root, "frame_lists", f"{split}.csv"), "w") as f:

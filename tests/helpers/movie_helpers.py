@@ -4,6 +4,7 @@ prepare_ava and video-source tests).
 Source frame ``i`` shows ``i`` in binary: 8 vertical bands of ``W / 8`` pixels, band ``b``
 white when bit ``b`` of ``i`` is set (so 256 distinct frames), optionally over a texture.
 """
+
 import sys
 
 import av
@@ -20,12 +21,22 @@ def index_image(i, width=W, height=H):
     band = width // 8
     for b in range(8):
         if i >> b & 1:
-            img[:, b * band:(b + 1) * band] = 255
+            img[:, b * band : (b + 1) * band] = 255
     return img
 
 
-def write_movie(path, rate, num_frames, width=W, height=H, codec="mpeg4", frame_fn=None, options=None,
-                pix_fmt="yuv420p", pts_fn=None):
+def write_movie(
+    path,
+    rate,
+    num_frames,
+    width=W,
+    height=H,
+    codec="mpeg4",
+    frame_fn=None,
+    options=None,
+    pix_fmt="yuv420p",
+    pts_fn=None,
+):
     """Encode a movie of ``num_frames`` frames at ``rate`` with PyAV; frame ``i`` is
     ``frame_fn(i)`` (RGB uint8), by default :func:`index_image`, at ``pts_fn(i)`` (in units of
     ``1 / rate``; default ``i``: constant frame rate)."""

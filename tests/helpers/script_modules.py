@@ -1,5 +1,6 @@
 """The project's scripts (``tools/*.py``, ``datasets/*.py``) as modules for the tests, loaded
 from their files (no ``sys.path`` change)."""
+
 import importlib.util
 import os
 import sys

@@ -8,6 +8,7 @@ of a 2-process step equals the 1-process one), and a val split with predicted bo
 It lives under ``<DETECTRON2_DATASETS>/ava`` so that the built-in names ``ava_v2.2_train``
 and ``ava_v2.2_val`` point at it in the subprocesses.
 """
+
 import os
 import subprocess
 import sys
@@ -49,7 +50,9 @@ vidB,0902,0.20,0.10,0.60,0.70,,0.93
 vidB,0903,0.40,0.40,0.90,0.95,,0.91
 vidB,0903,0.00,0.00,0.30,0.30,,0.88
 """
-LABEL_MAP = "".join(f'item {{\n  name: "action {i}"\n  id: {i}\n}}\n' for i in range(1, NUM_CLASSES + 1))
+LABEL_MAP = "".join(
+    f'item {{\n  name: "action {i}"\n  id: {i}\n}}\n' for i in range(1, NUM_CLASSES + 1)
+)
 
 
 def make_tiny_ava(root):
@@ -57,7 +60,11 @@ def make_tiny_ava(root):
     root = make_ava_root(root)
     rng = np.random.default_rng(0)
     for v, vid in enumerate(("vidA", "vidB")):
-        texture = cv2.resize(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), (96, 48), interpolation=cv2.INTER_LINEAR)
+        texture = cv2.resize(
+            rng.integers(0, 256, (12, 16, 3), dtype=np.uint8),
+            (96, 48),
+            interpolation=cv2.INTER_LINEAR,
+        )
         for i in range(100):
             frame = np.roll(texture, (i * (v + 1)) % 32, axis=1)[:, :64]
             cv2.imwrite(os.path.join(root, "frames", vid, f"{vid}_{i + 1:06d}.jpg"), frame)
@@ -123,11 +130,23 @@ def write_cfg(cfg, path):
 
 def train_cmd(cfg_file, *args):
     """Command line of ``tools/train_ava.py`` (unbuffered Python)."""
-    return [sys.executable, "-u", os.path.join(ROOT, "tools", "train_ava.py"), "--config-file", str(cfg_file), *map(str, args)]
+    return [
+        sys.executable,
+        "-u",
+        os.path.join(ROOT, "tools", "train_ava.py"),
+        "--config-file",
+        str(cfg_file),
+        *map(str, args),
+    ]
 
 
 def child_env(datasets_root):
-    env = dict(os.environ, DETECTRON2_DATASETS=str(datasets_root), CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        DETECTRON2_DATASETS=str(datasets_root),
+        CUDA_VISIBLE_DEVICES="",
+        OMP_NUM_THREADS="1",
+    )
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -135,10 +154,16 @@ def child_env(datasets_root):
 def run_train(cfg_file, datasets_root, *args, timeout=240):
     """Run tools/train_ava.py to completion; returns the CompletedProcess (output in .stdout)."""
     proc = subprocess.run(
-        train_cmd(cfg_file, *args), env=child_env(datasets_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=timeout,
+        train_cmd(cfg_file, *args),
+        env=child_env(datasets_root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
     )
-    assert proc.returncode == 0, f"train_ava.py {' '.join(map(str, args))} failed:\n{proc.stdout[-6000:]}"
+    assert proc.returncode == 0, (
+        f"train_ava.py {' '.join(map(str, args))} failed:\n{proc.stdout[-6000:]}"
+    )
     return proc
 
 
@@ -149,7 +174,9 @@ def load_weights(path):
 def max_weight_diff(a, b):
     """Largest absolute difference over the floating tensors of two state dicts (same keys)."""
     assert sorted(a) == sorted(b)
-    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point())
+    return max(
+        float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point()
+    )
 
 
 class one_torch_thread:

@@ -1,4 +1,5 @@
 """Fixtures for the model tests: tiny SlowFast configs and inputs (CPU, a few ms each)."""
+
 import pytest
 import torch
 from detectron2.structures import Boxes, Instances

@@ -1,6 +1,7 @@
 """VideoClassifier on tiny configs: the input / output contract, PySlowFast's basic head (its
 pool kernel, the fully convolutional test path, written out here by hand), the training
 targets and losses, the shared preprocessing, and that a few optimiser steps fit a batch."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -99,7 +100,7 @@ def hand_scores(model, x, act):
             for t in range(f.shape[1] - kt + 1):
                 for i in range(f.shape[2] - kh + 1):
                     for j in range(f.shape[3] - kw + 1):
-                        windows.append(f[:, t:t + kt, i:i + kh, j:j + kw].mean(dim=(1, 2, 3)))
+                        windows.append(f[:, t : t + kt, i : i + kh, j : j + kw].mean(dim=(1, 2, 3)))
             pooled.append(torch.stack(windows))  # (P, C)
         w = model.cls_head.predictor.weight.double()
         b = model.cls_head.predictor.bias.double()
@@ -149,8 +150,10 @@ def test_multi_label_targets_indices_or_multi_hot(cfg):
     clips = [clip(seed=7), clip(seed=8), clip(seed=9)]
     want = torch.tensor([[0, 1, 0, 0, 1], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.float32)
     as_lists = [{"clip": c, "labels": lab} for c, lab in zip(clips, [[1, 4], [], (0,)])]
-    as_int_tensors = [{"clip": c, "labels": torch.tensor(lab, dtype=torch.int64)}
-                      for c, lab in zip(clips, [[1, 4], [], [0]])]
+    as_int_tensors = [
+        {"clip": c, "labels": torch.tensor(lab, dtype=torch.int64)}
+        for c, lab in zip(clips, [[1, 4], [], [0]])
+    ]
     as_multi_hot = [{"clip": c, "labels": t} for c, t in zip(clips, want)]
     for batch in (as_lists, as_int_tensors, as_multi_hot):
         assert torch.equal(model.targets(batch), want)
@@ -163,19 +166,22 @@ def test_multi_label_targets_indices_or_multi_hot(cfg):
     torch.testing.assert_close(loss, classification_loss(logits, want, "sigmoid"))
 
 
-@pytest.mark.parametrize("act,x,error", [
-    ("softmax", {}, "has no 'label'"),
-    ("softmax", {"label": 5}, r"label 5 outside 0..4"),
-    ("softmax", {"label": -1}, r"label -1 outside 0..4"),
-    ("softmax", {"label": torch.tensor(1.0)}, "must be one integer class index"),
-    ("softmax", {"label": torch.tensor([1, 2])}, "must be one integer class index"),
-    ("softmax", {"label": "3"}, "must be an int class index"),
-    ("sigmoid", {}, "has no 'labels'"),
-    ("sigmoid", {"labels": [1, 5]}, r"class index 5 outside 0..4"),
-    ("sigmoid", {"labels": torch.ones(4)}, r"multi-hot 'labels' must be \(5,\)"),
-    ("sigmoid", {"labels": torch.full((5,), 2.0)}, r"must lie in \[0, 1\]"),
-    ("sigmoid", {"labels": [0.5]}, "list of int class indices"),
-])
+@pytest.mark.parametrize(
+    "act,x,error",
+    [
+        ("softmax", {}, "has no 'label'"),
+        ("softmax", {"label": 5}, r"label 5 outside 0..4"),
+        ("softmax", {"label": -1}, r"label -1 outside 0..4"),
+        ("softmax", {"label": torch.tensor(1.0)}, "must be one integer class index"),
+        ("softmax", {"label": torch.tensor([1, 2])}, "must be one integer class index"),
+        ("softmax", {"label": "3"}, "must be an int class index"),
+        ("sigmoid", {}, "has no 'labels'"),
+        ("sigmoid", {"labels": [1, 5]}, r"class index 5 outside 0..4"),
+        ("sigmoid", {"labels": torch.ones(4)}, r"multi-hot 'labels' must be \(5,\)"),
+        ("sigmoid", {"labels": torch.full((5,), 2.0)}, r"must lie in \[0, 1\]"),
+        ("sigmoid", {"labels": [0.5]}, "list of int class indices"),
+    ],
+)
 def test_bad_targets_name_the_input(cfg, act, x, error):
     model = build(cfg, act=act).train()
     with pytest.raises((KeyError, ValueError), match=error) as e:
@@ -226,8 +232,9 @@ def test_a_few_steps_fit_a_batch(cfg, arch, act):
     model.cls_head.dropout = None
     key = "label" if act == "softmax" else "labels"
     targets = [1, 3, 4] if act == "softmax" else [[1, 2], [3], [0, 4]]
-    batch = [{"clip": clip(t=frames, h=32, w=32, seed=20 + i), key: t}
-             for i, t in enumerate(targets)]
+    batch = [
+        {"clip": clip(t=frames, h=32, w=32, seed=20 + i), key: t} for i, t in enumerate(targets)
+    ]
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     first = None
     for _ in range(8):

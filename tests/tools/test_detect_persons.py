@@ -1,5 +1,6 @@
 """tools/detect_persons.py and slowfast_det.engine.detect_persons: a tiny AVA-format folder, a
 tiny randomly initialised Faster R-CNN (fixed weights file), CSV format, resume, refusals."""
+
 import logging
 import os
 import urllib.error
@@ -13,10 +14,12 @@ from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 from movie_helpers import image_index, write_movie
+from script_modules import load_script
 
-from slowfast_det.data import register_ava_dataset
-from slowfast_det.ava.io import read_box_csv
 from slowfast_det.ava.files import NUMBER_FORMAT
+from slowfast_det.ava.io import read_box_csv
+from slowfast_det.ava.person_boxes import person_box_ap
+from slowfast_det.data import register_ava_dataset
 from slowfast_det.engine.detect_persons import (
     KeyframeMapper,
     detector_config,
@@ -26,8 +29,6 @@ from slowfast_det.engine.detect_persons import (
     register_keyframe_reader,
 )
 from slowfast_det.engine.person_boxes import PersonDetector
-from slowfast_det.ava.person_boxes import person_box_ap
-from script_modules import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 tool = load_script("tools/detect_persons.py", "detect_persons_tool")
@@ -51,8 +52,18 @@ def tiny_detector_cfg():
     """The synthetic R18-FPN detector config, smaller (test-time size 48)."""
     return detector_config(
         os.path.join(ROOT, "configs", "person_detector", "faster_rcnn_R18_FPN_synthetic.yaml"),
-        opts=["MODEL.FPN.OUT_CHANNELS", "16", "MODEL.ROI_BOX_HEAD.FC_DIM", "32", "INPUT.MIN_SIZE_TEST", "48",
-              "MODEL.RPN.POST_NMS_TOPK_TEST", "20", "TEST.DETECTIONS_PER_IMAGE", "10"],
+        opts=[
+            "MODEL.FPN.OUT_CHANNELS",
+            "16",
+            "MODEL.ROI_BOX_HEAD.FC_DIM",
+            "32",
+            "INPUT.MIN_SIZE_TEST",
+            "48",
+            "MODEL.RPN.POST_NMS_TOPK_TEST",
+            "20",
+            "TEST.DETECTIONS_PER_IMAGE",
+            "10",
+        ],
         score_thresh=0.0,
     )
 
@@ -69,7 +80,7 @@ def ava(tmp_path_factory):
         for i in range(NUM_VIDEO_FRAMES):
             img = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (W, H))
             cv2.imwrite(str(root / "frames" / vid / f"{vid}_{i + 1:06d}.jpg"), img)
-            lines.append(f"{vid} {v} {i} {vid}/{vid}_{i + 1:06d}.jpg \"\"")
+            lines.append(f'{vid} {v} {i} {vid}/{vid}_{i + 1:06d}.jpg ""')
     os.makedirs(root / "frame_lists")
     os.makedirs(root / "annotations")
     (root / "frame_lists" / "val.csv").write_text("\n".join(lines) + "\n")
@@ -90,8 +101,23 @@ def full_csv(ava, tmp_path_factory):
 
 
 def run(ava, output, *extra, weights=True, after_commit=None):
-    argv = ["--dataset-root", str(ava), "--split", "val", "--detector-config", str(ava / "det.yaml"),
-            "--output", str(output), "--commit-every", "2", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
+    argv = [
+        "--dataset-root",
+        str(ava),
+        "--split",
+        "val",
+        "--detector-config",
+        str(ava / "det.yaml"),
+        "--output",
+        str(output),
+        "--commit-every",
+        "2",
+        "--batch-size",
+        "2",
+        "--num-workers",
+        "0",
+        "--no-progress",
+    ]
     if weights:
         argv += ["--weights", str(ava / "det.pth")]
     return tool.main(argv + list(extra), after_commit=after_commit)
@@ -108,7 +134,9 @@ def test_csv_is_ava_predicted_boxes_format(ava, tmp_path):
     rows = table.rows
     assert len(rows) == stats["boxes"]
     assert (rows["action_id"] == -1).all()  # empty action id
-    assert ((rows[["x1", "y1", "x2", "y2"]] >= 0) & (rows[["x1", "y1", "x2", "y2"]] <= 1)).all().all()
+    assert (
+        ((rows[["x1", "y1", "x2", "y2"]] >= 0) & (rows[["x1", "y1", "x2", "y2"]] <= 1)).all().all()
+    )
     assert ((rows["x2"] > rows["x1"]) & (rows["y2"] > rows["y1"])).all()
     assert (rows["last"] >= 0.3).all()
     for line in text.splitlines():
@@ -129,7 +157,11 @@ def test_no_box_above_threshold_is_a_two_column_row(ava, tmp_path):
 
 
 def test_unreadable_keyframe_gets_no_row(ava, tmp_path):
-    flist = (ava / "frame_lists" / "val.csv").read_text().replace("vidA/vidA_000031.jpg", "vidA/missing.jpg")
+    flist = (
+        (ava / "frame_lists" / "val.csv")
+        .read_text()
+        .replace("vidA/vidA_000031.jpg", "vidA/missing.jpg")
+    )
     (tmp_path / "val.csv").write_text(flist)  # keyframe 901 of vidA is frame 30
     out = tmp_path / "boxes.csv"
     stats = run(ava, out, "--frame-list", str(tmp_path / "val.csv"), "--score-thresh", "1.01")
@@ -159,17 +191,28 @@ def test_interrupted_run_resumes_to_the_same_csv(ava, full_csv, tmp_path):
         run(ava, tmp_path / "other.csv", after_commit=stop)
     with pytest.raises(ValueError, match="--restart"):
         run(ava, tmp_path / "other.csv", "--score-thresh", "0.5")
-    with pytest.raises(Interrupt):  # --restart starts over: 2 keyframes again before the interruption
+    with pytest.raises(
+        Interrupt
+    ):  # --restart starts over: 2 keyframes again before the interruption
         run(ava, tmp_path / "other.csv", "--score-thresh", "0.5", "--restart", after_commit=stop)
 
 
 def test_refuses_random_weights_before_reading_data(ava, tmp_path, caplog):
-    argv = ["--dataset-root", str(tmp_path / "absent"), "--detector-config", str(ava / "det.yaml"),
-            "--output", str(tmp_path / "x.csv")]
+    argv = [
+        "--dataset-root",
+        str(tmp_path / "absent"),
+        "--detector-config",
+        str(ava / "det.yaml"),
+        "--output",
+        str(tmp_path / "x.csv"),
+    ]
     with pytest.raises(SystemExit) as e:
         tool.main(argv)
     msg = str(e.value.code)
-    assert msg.startswith("detect_persons: the person detector has no weights") and "--allow-random-weights" in msg
+    assert (
+        msg.startswith("detect_persons: the person detector has no weights")
+        and "--allow-random-weights" in msg
+    )
     assert "--weights" in msg and "\n" not in msg
     with caplog.at_level(logging.WARNING, logger="slowfast_det"):
         stats = run(ava, tmp_path / "random.csv", "--allow-random-weights", weights=False)
@@ -184,9 +227,20 @@ def test_model_zoo_weights_offline_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(iopath.common.file_io, "download", no_network)
     monkeypatch.setenv("FVCORE_CACHE", str(tmp_path / "cache"))
     with pytest.raises(SystemExit) as e:
-        tool.main(["--dataset-root", str(tmp_path), "--detector-config", ZOO_NAME, "--output", str(tmp_path / "x.csv")])
+        tool.main(
+            [
+                "--dataset-root",
+                str(tmp_path),
+                "--detector-config",
+                ZOO_NAME,
+                "--output",
+                str(tmp_path / "x.csv"),
+            ]
+        )
     msg = str(e.value.code)
-    assert "\n" not in msg and msg.startswith(f"detect_persons: cannot download --weights {ZOO_URL} (URLError:")
+    assert "\n" not in msg and msg.startswith(
+        f"detect_persons: cannot download --weights {ZOO_URL} (URLError:"
+    )
     assert msg.endswith("pass its local path: --weights /path/to/model_final_280758.pkl")
 
 
@@ -194,8 +248,11 @@ def test_batched_detection_equals_defaultpredictor(ava):
     dcfg = tiny_detector_cfg()
     dcfg.MODEL.WEIGHTS = str(ava / "det.pth")
     det = PersonDetector.from_config(dcfg, dcfg.MODEL.WEIGHTS, score_thresh=0.0)
-    dicts, mode = keyframe_dicts(str(ava / "frames"), str(ava / "frame_lists" / "val.csv"),
-                                 str(ava / "annotations" / "ava_val_v2.2.csv"))
+    dicts, mode = keyframe_dicts(
+        str(ava / "frames"),
+        str(ava / "frame_lists" / "val.csv"),
+        str(ava / "annotations" / "ava_val_v2.2.csv"),
+    )
     assert mode == "groundtruth" and [d["image_id"] for d in dicts] == GT_KEYS
     batch = [KeyframeMapper(det.cfg)(d) for d in dicts[:3]]
     got = [
@@ -213,17 +270,42 @@ def test_batched_detection_equals_defaultpredictor(ava):
 
 
 def test_registered_dataset_catalog_keyframes_and_evaluate(ava, full_csv, tmp_path):
-    register_ava_dataset("_detect_persons_test", str(ava), "train", groundtruth_file="annotations/ava_val_v2.2.csv",
-                         frame_list_file="frame_lists/val.csv")
+    register_ava_dataset(
+        "_detect_persons_test",
+        str(ava),
+        "train",
+        groundtruth_file="annotations/ava_val_v2.2.csv",
+        frame_list_file="frame_lists/val.csv",
+    )
     try:
-        argv = ["--dataset", "_detect_persons_test", "--detector-config", str(ava / "det.yaml"),
-                "--weights", str(ava / "det.pth"), "--num-workers", "0", "--batch-size", "2", "--no-progress"]
+        argv = [
+            "--dataset",
+            "_detect_persons_test",
+            "--detector-config",
+            str(ava / "det.yaml"),
+            "--weights",
+            str(ava / "det.pth"),
+            "--num-workers",
+            "0",
+            "--batch-size",
+            "2",
+            "--no-progress",
+        ]
         for mode in ("auto", "catalog"):
             out = tmp_path / f"{mode}.csv"
-            assert tool.main(argv + ["--keyframes", mode, "--output", str(out)])["keyframes"] == len(GT_KEYS)
+            assert tool.main(argv + ["--keyframes", mode, "--output", str(out)])[
+                "keyframes"
+            ] == len(GT_KEYS)
             assert out.read_bytes() == full_csv.read_bytes()
-        q = tool.main(["--dataset", "_detect_persons_test", "--evaluate", str(tmp_path / "auto.csv"),
-                       str(tmp_path / "catalog.csv")])["quality"]
+        q = tool.main(
+            [
+                "--dataset",
+                "_detect_persons_test",
+                "--evaluate",
+                str(tmp_path / "auto.csv"),
+                str(tmp_path / "catalog.csv"),
+            ]
+        )["quality"]
         assert len(q) == 2 and q[0] == q[1]
     finally:
         DatasetCatalog.remove("_detect_persons_test")
@@ -232,13 +314,22 @@ def test_registered_dataset_catalog_keyframes_and_evaluate(ava, full_csv, tmp_pa
 def test_every_second_keyframes_without_groundtruth(ava):
     dicts, mode = keyframe_dicts(str(ava / "frames"), str(ava / "frame_lists" / "val.csv"), None)
     assert mode == "every-second"
-    assert [d["image_id"] for d in dicts] == [f"{v},{t:04d}" for v in ("vidA", "vidB") for t in range(900, 904)]
+    assert [d["image_id"] for d in dicts] == [
+        f"{v},{t:04d}" for v in ("vidA", "vidB") for t in range(900, 904)
+    ]
 
 
 def test_keyframe_reader_dispatches_on_frame_source_type(ava):
     dcfg = tiny_detector_cfg()
-    d = {"image_id": "vidV,0901", "video_id": "vidV", "timestamp": 901, "frame_source": {"type": "video-test"}}
-    with pytest.raises(ValueError, match=r"vidV,0901: frame_source type 'video-test' has no keyframe reader"):
+    d = {
+        "image_id": "vidV,0901",
+        "video_id": "vidV",
+        "timestamp": 901,
+        "frame_source": {"type": "video-test"},
+    }
+    with pytest.raises(
+        ValueError, match=r"vidV,0901: frame_source type 'video-test' has no keyframe reader"
+    ):
         read_keyframe(d)
     frame = np.full((30, 40, 3), 7, np.uint8)
     register_keyframe_reader("video-test", lambda dd: frame if dd["timestamp"] == 901 else None)
@@ -250,14 +341,18 @@ def test_keyframe_reader_dispatches_on_frame_source_type(ava):
 
 def test_person_box_ap(tmp_path):
     gt = tmp_path / "gt.csv"
-    gt.write_text("v,0902,0.1,0.1,0.4,0.9,1,0\nv,0902,0.1,0.1,0.4,0.9,5,0\nv,0902,0.5,0.1,0.9,0.9,2,1\nv,0903\n")
+    gt.write_text(
+        "v,0902,0.1,0.1,0.4,0.9,1,0\nv,0902,0.1,0.1,0.4,0.9,5,0\nv,0902,0.5,0.1,0.9,0.9,2,1\nv,0903\n"
+    )
     perfect = tmp_path / "perfect.csv"
     perfect.write_text("v,0902,0.1,0.1,0.4,0.9,,0.9\nv,0902,0.5,0.1,0.9,0.9,,0.7\n")
     q = person_box_ap(str(gt), str(perfect), thresh=0.8)
     assert q.ap == pytest.approx(1.0) and q.num_groundtruth == 2 and q.num_boxes == 2
     assert (q.recall, q.precision, q.boxes_at_thresh) == (pytest.approx(0.5), pytest.approx(1.0), 1)
     worse = tmp_path / "worse.csv"  # a false positive on the empty keyframe ranks first
-    worse.write_text("v,0903,0.1,0.1,0.4,0.9,,0.95\nv,0902,0.1,0.1,0.4,0.9,,0.9\nv,0902,0.5,0.1,0.9,0.9,,0.7\n")
+    worse.write_text(
+        "v,0903,0.1,0.1,0.4,0.9,,0.95\nv,0902,0.1,0.1,0.4,0.9,,0.9\nv,0902,0.5,0.1,0.9,0.9,,0.7\n"
+    )
     assert person_box_ap(str(gt), str(worse)).ap == pytest.approx(2 / 3)
     (tmp_path / "noscore.csv").write_text("v,0902,0.1,0.1,0.4,0.9\n")
     with pytest.raises(ValueError, match=r"noscore.csv:1: field 'score'"):
@@ -275,33 +370,82 @@ def movie_root(tmp_path_factory):
     write_movie(root / "videos" / "m30.mp4", 30, 90)
     os.makedirs(root / "annotations")
     (root / "annotations" / "ava_val_v2.2.csv").write_text(
-        "m25,0001,0.1,0.1,0.5,0.9,1,0\nm25,0002.5,0.1,0.1,0.5,0.9,1,0\nm30,0002\n")
+        "m25,0001,0.1,0.1,0.5,0.9,1,0\nm25,0002.5,0.1,0.1,0.5,0.9,1,0\nm30,0002\n"
+    )
     return root
 
 
 def test_movie_keyframes_are_the_frames_shown_at_their_time(movie_root):
-    dicts, mode = keyframe_dicts(None, None, str(movie_root / "annotations" / "ava_val_v2.2.csv"), fps=30,
-                                 start_second=0, frame_source="video", videos_dir=str(movie_root / "videos"))
-    assert mode == "groundtruth" and [d["image_id"] for d in dicts] == ["m25,0001", "m25,0002.5", "m30,0002"]
+    dicts, mode = keyframe_dicts(
+        None,
+        None,
+        str(movie_root / "annotations" / "ava_val_v2.2.csv"),
+        fps=30,
+        start_second=0,
+        frame_source="video",
+        videos_dir=str(movie_root / "videos"),
+    )
+    assert mode == "groundtruth" and [d["image_id"] for d in dicts] == [
+        "m25,0001",
+        "m25,0002.5",
+        "m30,0002",
+    ]
     # the source frame shown at t: floor(t * rate) (25 fps: 25, 62; 30 fps: 60)
     assert [image_index(read_keyframe(d)) for d in dicts] == [25, 62, 60]
 
 
 def test_movie_every_second_spans_each_movie(movie_root):
-    dicts, mode = keyframe_dicts(None, None, None, fps=30, start_second=0, frame_source="video",
-                                 videos_dir=str(movie_root / "videos"))
+    dicts, mode = keyframe_dicts(
+        None,
+        None,
+        None,
+        fps=30,
+        start_second=0,
+        frame_source="video",
+        videos_dir=str(movie_root / "videos"),
+    )
     assert mode == "every-second"
-    assert [d["image_id"] for d in dicts] == [f"m25,{t:04d}" for t in range(5)] + [f"m30,{t:04d}" for t in range(3)]
+    assert [d["image_id"] for d in dicts] == [f"m25,{t:04d}" for t in range(5)] + [
+        f"m30,{t:04d}" for t in range(3)
+    ]
 
 
 def test_tool_on_movies_and_subsecond_rows(movie_root, ava, tmp_path):
     out = tmp_path / "ava_val_predicted_boxes.csv"
-    stats = tool.main(["--dataset-root", str(movie_root), "--split", "val", "--frame-source", "video",
-                       "--detector-config", str(ava / "det.yaml"), "--weights", str(ava / "det.pth"), "--output", str(out),
-                       "--num-workers", "0", "--no-progress"])
+    stats = tool.main(
+        [
+            "--dataset-root",
+            str(movie_root),
+            "--split",
+            "val",
+            "--frame-source",
+            "video",
+            "--detector-config",
+            str(ava / "det.yaml"),
+            "--weights",
+            str(ava / "det.pth"),
+            "--output",
+            str(out),
+            "--num-workers",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert stats["keyframes"] == 3 and stats["unreadable"] == 0
     assert read_box_csv(str(out), "proposals").keys == {("m25", 1), ("m25", 2.5), ("m30", 2)}
     assert "m25,0002.5," in out.read_text() or "m25,0002.5\n" in out.read_text()
     with pytest.raises(SystemExit, match=r"videos folder not found: .*absent"):
-        tool.main(["--dataset-root", str(tmp_path / "absent"), "--frame-source", "video", "--detector-config",
-                   str(ava / "det.yaml"), "--weights", str(ava / "det.pth"), "--output", str(tmp_path / "x.csv")])
+        tool.main(
+            [
+                "--dataset-root",
+                str(tmp_path / "absent"),
+                "--frame-source",
+                "video",
+                "--detector-config",
+                str(ava / "det.yaml"),
+                "--weights",
+                str(ava / "det.pth"),
+                "--output",
+                str(tmp_path / "x.csv"),
+            ]
+        )

@@ -1,4 +1,5 @@
 """tools/eval_ava.py: the drop-in command line."""
+
 import json
 import os
 import subprocess
@@ -6,23 +7,33 @@ import sys
 
 import pytest
 from ava_eval_cases import FAR, ROOT, A, B, det_row, gt_row, write_csv, write_labelmap
+from script_modules import load_tool
 
 from slowfast_det.ava.box_arrays import HAVE_PYARROW
-from script_modules import load_tool
 
 eval_ava = load_tool("eval_ava")
 
 
 @pytest.fixture
 def case(tmp_path):
-    lm = write_labelmap(tmp_path / "lm.pbtxt", [1, 2, 3], {1: "bend/bow (at the waist)", 2: "crawl", 3: "dance"})
+    lm = write_labelmap(
+        tmp_path / "lm.pbtxt", [1, 2, 3], {1: "bend/bow (at the waist)", 2: "crawl", 3: "dance"}
+    )
     # class 1: TP (0.9), FP duplicate (0.8), FP (0.7), B missed -> AP 1/2; class 2: FP (0.5)
     # then TP (0.4) -> AP 1/2; class 3: no ground truth (left out of the mean).
-    gt = write_csv(tmp_path / "gt.csv", [gt_row("v", "0902", A, 1, 0), gt_row("v", "0902", B, 1, 1), gt_row("v", "0903", A, 2)])
+    gt = write_csv(
+        tmp_path / "gt.csv",
+        [gt_row("v", "0902", A, 1, 0), gt_row("v", "0902", B, 1, 1), gt_row("v", "0903", A, 2)],
+    )
     det = write_csv(
         tmp_path / "det.csv",
-        [det_row("v", 902, A, 1, 0.9), det_row("v", 902, A, 1, 0.8), det_row("v", 902, FAR, 1, 0.7),
-         det_row("v", 903, FAR, 2, 0.5), det_row("v", 903, A, 2, 0.4)],
+        [
+            det_row("v", 902, A, 1, 0.9),
+            det_row("v", 902, A, 1, 0.8),
+            det_row("v", 902, FAR, 1, 0.7),
+            det_row("v", 903, FAR, 2, 0.5),
+            det_row("v", 903, A, 2, 0.4),
+        ],
     )
     x = write_csv(tmp_path / "x.csv", [("v", "0904")])
     return tmp_path, lm, gt, det, x
@@ -31,20 +42,56 @@ def case(tmp_path):
 def test_cli_prints_and_writes_json_and_plots(case, capsys):
     tmp, lm, gt, det, x = case
     out = tmp / "res" / "eval.json"
-    assert eval_ava.main(["-l", lm, "-g", gt, "-d", det, "-x", x, "--json", str(out), "--plots", str(tmp / "res")]) == 0
+    assert (
+        eval_ava.main(
+            [
+                "-l",
+                lm,
+                "-g",
+                gt,
+                "-d",
+                det,
+                "-x",
+                x,
+                "--json",
+                str(out),
+                "--plots",
+                str(tmp / "res"),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "frame-mAP@0.5IOU: 0.500000" in text  # (1/2 + 1/2) / 2 ; class 3: no ground truth
     assert "capacity: 50" in text and "bend/bow (at the waist)" in text
     # ids 1-3 are poses: the pose group is the mAP, the other groups have no class
     assert "group mAP pose (ids 1-14): 0.500000 over 2 classes" in text
-    assert "group mAP person interaction (ids 64-80): (no class with ground truth) over 0 classes" in text
-    assert "rule 'false-positive'" in text and "0 detection rows at 0 keys scored as false positives" in text
+    assert (
+        "group mAP person interaction (ids 64-80): (no class with ground truth) over 0 classes"
+        in text
+    )
+    assert (
+        "rule 'false-positive'" in text
+        and "0 detection rows at 0 keys scored as false positives" in text
+    )
     res = json.loads(out.read_text())
     assert res["mAP"] == pytest.approx(0.5) and res["capacity"] == 50
-    assert {c: v["AP"] for c, v in res["per_class"].items()} == {"1": pytest.approx(0.5), "2": pytest.approx(0.5), "3": None}
-    assert res["per_class"]["1"] == {"name": "bend/bow (at the waist)", "AP": pytest.approx(0.5),
-                                     "num_groundtruth": 2, "num_detections": 3}
-    assert res["grouped_mAP"] == {"pose": pytest.approx(0.5), "object manipulation": None, "person interaction": None}
+    assert {c: v["AP"] for c, v in res["per_class"].items()} == {
+        "1": pytest.approx(0.5),
+        "2": pytest.approx(0.5),
+        "3": None,
+    }
+    assert res["per_class"]["1"] == {
+        "name": "bend/bow (at the waist)",
+        "AP": pytest.approx(0.5),
+        "num_groundtruth": 2,
+        "num_detections": 3,
+    }
+    assert res["grouped_mAP"] == {
+        "pose": pytest.approx(0.5),
+        "object manipulation": None,
+        "person interaction": None,
+    }
     assert res["keys_absent_from_groundtruth"]["rule"] == "false-positive"
     for suffix in ("_ap_per_class.png", "_pr_curves.png"):
         with open(tmp / "res" / f"eval{suffix}", "rb") as f:
@@ -61,27 +108,56 @@ def test_cli_same_name_twice_is_two_classes(tmp_path, capsys):
     # two label-map entries named alike: two rows of the report, two JSON entries
     lm = write_labelmap(tmp_path / "lm.pbtxt", [1, 20], {1: "same", 20: "same"})
     gt = write_csv(tmp_path / "gt.csv", [gt_row("v", 902, A, 1), gt_row("v", 902, B, 20)])
-    det = write_csv(tmp_path / "det.csv", [det_row("v", 902, A, 1, 0.9), det_row("v", 902, A, 20, 0.8)])
+    det = write_csv(
+        tmp_path / "det.csv", [det_row("v", 902, A, 1, 0.9), det_row("v", 902, A, 20, 0.8)]
+    )
     assert eval_ava.main(["-l", lm, "-g", gt, "-d", det, "--json", str(tmp_path / "r.json")]) == 0
     text = capsys.readouterr().out
-    assert any(line.split()[:2] == ["1", "1.000000"] and line.endswith("same") for line in text.splitlines())
-    assert any(line.split()[:2] == ["20", "0.000000"] and line.endswith("same") for line in text.splitlines())
+    assert any(
+        line.split()[:2] == ["1", "1.000000"] and line.endswith("same")
+        for line in text.splitlines()
+    )
+    assert any(
+        line.split()[:2] == ["20", "0.000000"] and line.endswith("same")
+        for line in text.splitlines()
+    )
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["per_class"]["1"]["AP"] == 1.0 and res["per_class"]["20"]["AP"] == 0.0
     assert res["per_class"]["1"]["name"] == res["per_class"]["20"]["name"] == "same"
-    assert res["grouped_mAP"] == {"pose": 1.0, "object manipulation": 0.0, "person interaction": None}
+    assert res["grouped_mAP"] == {
+        "pose": 1.0,
+        "object manipulation": 0.0,
+        "person interaction": None,
+    }
 
 
 def test_cli_capacity_flag_and_official_exclusions_alias(case, capsys):
     tmp, lm, gt, det, x = case
     # capacity 1: class 1 keeps only its 0.9 TP -> AP 1/2 still; class 2 keeps only the
     # 0.5 FP at 903 -> AP 0 -> mAP 1/4.
-    argv = ["-l", lm, "-g", gt, "-d", det, "-e", x, "--capacity", "1", "--json", str(tmp / "c1.json"), "--no-plots"]
+    argv = [
+        "-l",
+        lm,
+        "-g",
+        gt,
+        "-d",
+        det,
+        "-e",
+        x,
+        "--capacity",
+        "1",
+        "--json",
+        str(tmp / "c1.json"),
+        "--no-plots",
+    ]
     assert eval_ava.main(argv) == 0
     text = capsys.readouterr().out
     assert "frame-mAP@0.5IOU: 0.250000" in text and "capacity: 1" in text
     assert not os.path.exists(tmp / "c1_pr_curves.png")
-    assert eval_ava.main(["-l", lm, "-g", gt, "-d", det, "--capacity", "0", "--plots", str(tmp / "p")]) == 0
+    assert (
+        eval_ava.main(["-l", lm, "-g", gt, "-d", det, "--capacity", "0", "--plots", str(tmp / "p")])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "capacity: 0 (keep all detections per keyframe, as PySlowFast)" in text
     assert os.path.exists(tmp / "p" / "ava_ap_per_class.png")
