@@ -97,7 +97,8 @@ def add_slowfast_config(cfg):
     _C.MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION = 7
     # ROIAlign sampling ratio (0 = adaptive, as in the reference models).
     _C.MODEL.ROI_ACTION_HEAD.POOLER_SAMPLING_RATIO = 0
-    # Half-pixel aligned ROIAlign: True in PySlowFast's R50 recipe, False in its Caffe2 models and pytorchvideo.
+    # Half-pixel aligned ROIAlign: True in PySlowFast's R50 recipe, False in its Caffe2 models and
+    # pytorchvideo.
     _C.MODEL.ROI_ACTION_HEAD.ALIGNED = True
     # Dropout before the classifier.
     _C.MODEL.ROI_ACTION_HEAD.DROPOUT_RATE = 0.5
@@ -152,7 +153,8 @@ def add_slowfast_config(cfg):
     _C.TEST.BF16 = False
     # Optimizer: "SGD" (Detectron2's, used by the AVA recipes) or "AdamW".
     _C.SOLVER.OPTIMIZER = "SGD"
-    # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state; False skips the update (counted).
+    # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state;
+    # False skips the update (counted).
     _C.SOLVER.STOP_ON_NONFINITE_LOSS = True
     add_classification_config(cfg)
 

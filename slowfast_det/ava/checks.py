@@ -240,9 +240,9 @@ class BoxScale:
             f"{path}:{self.first_pixel_line}" if self.first_pixel_line is not None else str(path)
         )
         return (
-            f"{where}: {self.pixel_like} of {self.rows} boxes have coordinates above {PIXEL_LIMIT:g} "
-            f"(largest {self.max_coord:g}): the boxes look like pixels; AVA boxes are normalised to [0, 1] "
-            "(x / frame width, y / frame height)"
+            f"{where}: {self.pixel_like} of {self.rows} boxes have coordinates above "
+            f"{PIXEL_LIMIT:g} (largest {self.max_coord:g}): the boxes look like pixels; AVA boxes "
+            "are normalised to [0, 1] (x / frame width, y / frame height)"
         )
 
 
@@ -297,8 +297,9 @@ def check_groundtruth(rows, path, class_ids=None, log=True):
         logger.warning("%s", scale.message(path))
     if log and n_rep:
         logger.warning(
-            "%s: %d ground-truth rows repeat an earlier row exactly (first: line %s repeats line %s); "
-            "each copy is one more box to find, as in the official evaluator (two copies halve that box's recall)",
+            "%s: %d ground-truth rows repeat an earlier row exactly (first: line %s repeats "
+            "line %s); each copy is one more box to find, as in the official evaluator (two "
+            "copies halve that box's recall)",
             path,
             n_rep,
             line,
@@ -309,8 +310,8 @@ def check_groundtruth(rows, path, class_ids=None, log=True):
         out["gt_rows_other_class"], out["gt_other_class_ids"] = n_other, ids
         if log and n_other:
             logger.warning(
-                "%s: %d of %d ground-truth rows have action ids not in the label map and are not evaluated "
-                "(dropped, as the official evaluator does); ids: %s",
+                "%s: %d of %d ground-truth rows have action ids not in the label map and are not "
+                "evaluated (dropped, as the official evaluator does); ids: %s",
                 path,
                 n_other,
                 len(_col(rows, "action_id")),
@@ -322,7 +323,8 @@ def check_groundtruth(rows, path, class_ids=None, log=True):
 class EvaluationInputChecks:
     """The evaluator's input warnings (see ``evaluate_files``)::
 
-        checks = EvaluationInputChecks(gt.columns(), groundtruth_path, class_ids)  # logs the GT checks
+        # logs the GT checks
+        checks = EvaluationInputChecks(gt.columns(), groundtruth_path, class_ids)
         checks.add_detections(det.columns())
         result.counts.update(checks.finish(detections_path))  # logs the detection check
 

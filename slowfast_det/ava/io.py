@@ -87,8 +87,9 @@ class BoxTable:
     Attributes:
         rows: DataFrame with columns ``BOX_COLUMNS`` plus ``line`` (1-based line in the file):
             video_id str, timestamp int64 seconds (float64 rounded to the microsecond when
-            the file has sub-second keyframes, :mod:`.timestamps`), x1..y2 float64 (normalised), action_id int64
-            (-1 for "no label"), last float64 (person id or score; NaN if absent).
+            the file has sub-second keyframes, :mod:`.timestamps`), x1..y2 float64
+            (normalised), action_id int64 (-1 for "no label"), last float64 (person id or
+            score; NaN if absent).
         keys_without_boxes: set of (video_id, timestamp) given by 2-column rows.
     """
 

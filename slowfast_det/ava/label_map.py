@@ -176,7 +176,8 @@ class _Parser:
                     return out
                 raise self.error(
                     tok,
-                    f"block opened at line {opened.line} with {opened.text!r} is not closed (missing {close!r})",
+                    f"block opened at line {opened.line} with {opened.text!r} is not closed "
+                    f"(missing {close!r})",
                 )
             if close is not None and self.is_punct(tok, close):
                 return out
@@ -282,7 +283,8 @@ def _item(fields, item_line, path):
                 path,
                 f.line,
                 f.name,
-                f"given twice in the item starting at line {item_line} (also at line {seen[key].line})",
+                f"given twice in the item starting at line {item_line} "
+                f"(also at line {seen[key].line})",
             )
         seen[key] = f
     if "id" not in seen:

@@ -202,7 +202,8 @@ def frame_map(
     """
     if keys_absent_from_groundtruth not in KEYS_ABSENT_RULES:
         raise ValueError(
-            f"keys_absent_from_groundtruth must be one of {sorted(KEYS_ABSENT_RULES)}, got {keys_absent_from_groundtruth!r}"
+            f"keys_absent_from_groundtruth must be one of {sorted(KEYS_ABSENT_RULES)}, "
+            f"got {keys_absent_from_groundtruth!r}"
         )
     class_ids = sorted(int(c) for c in class_ids)
     if not class_ids:
@@ -439,8 +440,9 @@ def frame_map(
         pr_curves[c] = (precision, recall)
     if np.isnan(ap_all).all():
         raise ValueError(
-            f"no ground-truth box of an evaluated class in {groundtruth_path or 'the ground truth'} "
-            "(after exclusions): the frame-mAP is undefined"
+            "no ground-truth box of an evaluated class in "
+            f"{groundtruth_path or 'the ground truth'} (after exclusions): the frame-mAP is "
+            "undefined"
         )
     m = float(np.nanmean(ap_all))
 
@@ -485,12 +487,14 @@ def _log_counts(counts, gt_path, det_path, rule, repeat_lines=None):
         ),
         (
             "det_rows_at_keys_absent_from_groundtruth",
-            f"detection rows at %d keys absent from the ground-truth file were {effect} (rule '{rule}': {script})",
+            f"detection rows at %d keys absent from the ground-truth file were {effect} "
+            f"(rule '{rule}': {script})",
         ),
         ("det_rows_unknown_video", "of them at %d video ids absent from the ground truth"),
         (
             "det_rows_at_keys_without_groundtruth",
-            "evaluated detections at %d keys without a ground-truth box were scored as false positives",
+            "evaluated detections at %d keys without a ground-truth box were scored as false "
+            "positives",
         ),
         (
             "det_scores_outside_0_1",

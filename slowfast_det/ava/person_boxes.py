@@ -42,8 +42,9 @@ class PersonBoxQuality:
 
     def line(self):
         return (
-            f"person box AP@0.5IOU: {self.ap:.4f} ({self.num_boxes} boxes, {self.num_groundtruth} persons); "
-            f"score >= {self.thresh:g}: recall {self.recall:.4f}, precision {self.precision:.4f} ({self.boxes_at_thresh} boxes)"
+            f"person box AP@0.5IOU: {self.ap:.4f} ({self.num_boxes} boxes, "
+            f"{self.num_groundtruth} persons); score >= {self.thresh:g}: recall "
+            f"{self.recall:.4f}, precision {self.precision:.4f} ({self.boxes_at_thresh} boxes)"
         )
 
 

@@ -26,7 +26,8 @@ ACTION_GROUPS = {
 #: rule -> (the script that follows it, what happens to those detections).
 KEYS_ABSENT_RULES = {
     "false-positive": (
-        "ActivityNet get_ava_performance.py of 2019, commit 3fee089 (with -e; AVA v2.1/v2.2, PySlowFast)",
+        "ActivityNet get_ava_performance.py of 2019, commit 3fee089 "
+        "(with -e; AVA v2.1/v2.2, PySlowFast)",
         "scored as false positives",
     ),
     "ignore": (
@@ -133,7 +134,8 @@ def format_result(result, class_names=None):
     for c, ap in result.per_class.items():
         ap_s = "   (none)" if ap is None else f"{ap:9.6f}"
         lines.append(
-            f"{c:>4} {ap_s}  {result.num_groundtruth[c]:>7}  {result.num_detections[c]:>9}  {names.get(c, '')}"
+            f"{c:>4} {ap_s}  {result.num_groundtruth[c]:>7}  {result.num_detections[c]:>9}  "
+            f"{names.get(c, '')}"
         )
     for g, v in result.grouped.items():
         lo, hi = ACTION_GROUPS[g]

@@ -82,7 +82,8 @@ def is_whole(t: Number) -> bool:
 
 
 def parse_timestamp(text: str) -> Number:
-    """``"0902"`` -> 902, ``"902.500"`` -> 902.5; ValueError for text that is not a finite number."""
+    """``"0902"`` -> 902, ``"902.500"`` -> 902.5; ValueError for text that is not a finite
+    number."""
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"not a finite number: {text!r}")

@@ -1,4 +1,5 @@
-"""``SlowFastCheckpointer``: the checkpointer ``MODEL.WEIGHTS`` and training resumption go through."""
+"""``SlowFastCheckpointer``: the checkpointer ``MODEL.WEIGHTS`` and training resumption go
+through."""
 
 import logging
 import os
@@ -70,8 +71,9 @@ class SlowFastCheckpointer(DetectionCheckpointer):
     def _load_file(self, filename: str) -> Dict[str, Any]:
         if filename.endswith(".pkl"):
             raise CheckpointMismatchError(
-                f"{filename}: .pkl files (PySlowFast Caffe2 weights) are not loaded directly; convert "
-                f"it first: tools/convert_checkpoint.py --from pyslowfast-caffe2 {filename} OUT.pth"
+                f"{filename}: .pkl files (PySlowFast Caffe2 weights) are not loaded directly; "
+                "convert it first: tools/convert_checkpoint.py --from pyslowfast-caffe2 "
+                f"{filename} OUT.pth"
             )
         loaded = safe_torch_load(filename)
         if not isinstance(loaded, dict):
@@ -142,8 +144,8 @@ class SlowFastCheckpointer(DetectionCheckpointer):
             )
         if missing_pixel:
             logger.info(
-                "%s has no clip statistics (%s), e.g. a checkpoint from before they were saved or a "
-                "converted one: keeping the config's MODEL.PIXEL_MEAN / PIXEL_STD (%s / %s)",
+                "%s has no clip statistics (%s), e.g. a checkpoint from before they were saved or "
+                "a converted one: keeping the config's MODEL.PIXEL_MEAN / PIXEL_STD (%s / %s)",
                 source,
                 ", ".join(missing_pixel),
                 _flat(model_sd.get("pixel_mean")),

@@ -303,7 +303,8 @@ def _convert(
         if name in (PREDICTOR + ".weight", CLASSIFIER_PREDICTOR + ".weight") and tensor.dim() > 2:
             if any(s != 1 for s in tensor.shape[2:]):
                 raise CheckpointConversionError(
-                    f"{source}: classifier weight {key} has shape {tuple(tensor.shape)}, expected (K, C)"
+                    f"{source}: classifier weight {key} has shape {tuple(tensor.shape)}, "
+                    "expected (K, C)"
                 )
             tensor = tensor.reshape(tensor.shape[0], tensor.shape[1])
         origin[name] = key

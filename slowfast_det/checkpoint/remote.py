@@ -31,6 +31,6 @@ def local_weights(path, key="MODEL.WEIGHTS"):
     except Exception as e:  # urllib, socket and iopath errors alike
         reason = " ".join(f"{type(e).__name__}: {e}".split())
         raise WeightsDownloadError(
-            f"cannot download {key} {path} ({reason}); download the file where there is network access "
-            f"and pass its local path: {key} /path/to/{path.rstrip('/').rsplit('/', 1)[-1]}"
+            f"cannot download {key} {path} ({reason}); download the file where there is network "
+            f"access and pass its local path: {key} /path/to/{path.rstrip('/').rsplit('/', 1)[-1]}"
         ) from None
