@@ -25,8 +25,8 @@ def build_ava_train_loader(cfg, mapper=None):
     Uses the datasets as registered, each from its own frame source (extracted frames, or the
     movies of a ``*_video`` registration; the mapper picks each clip's frames from
     ``INPUT.NUM_FRAMES`` / ``SAMPLING_RATE``), drops keyframes without ground truth
-    (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and batches ``SOLVER.IMS_PER_BATCH`` clips (over all processes) with
-    ``DATALOADER.NUM_WORKERS`` workers.
+    (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and batches ``SOLVER.IMS_PER_BATCH`` clips (over
+    all processes) with ``DATALOADER.NUM_WORKERS`` workers.
 
     The data order and the augmentation of every clip are a function of the stream seed
     and the clip's global position only (:mod:`slowfast_det.data.samplers`): the same with

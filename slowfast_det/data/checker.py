@@ -67,7 +67,8 @@ PROBLEMS = {
 WARNINGS = {
     "box_out_of_range": "box coordinates outside [0, 1] (clipped when loading)",
     "repeated_groundtruth_row": (
-        "ground-truth row repeated exactly (the evaluator counts each copy as a box to find: two copies halve its recall)"
+        "ground-truth row repeated exactly (the evaluator counts each copy as a box to find: "
+        "two copies halve its recall)"
     ),
     "frame_list_without_header": (
         f"frame list whose line 1 is a frame, not the header {FRAME_LIST_HEADER!r} "
@@ -206,7 +207,8 @@ def _check_frame_list(root, frames_dir, path, report, max_bad_rows, verify_all):
         for _, r in dup.iterrows():
             report.add(
                 "bad_row",
-                f"{rel}:{r['line']}: field 'frame_id' duplicate frame id {r['frame_id']} for video {vid!r}",
+                f"{rel}:{r['line']}: field 'frame_id' duplicate frame id {r['frame_id']} "
+                f"for video {vid!r}",
             )
         uniq = np.unique(ids)
         n = int(uniq[-1]) + 1 if len(uniq) else 0
@@ -214,7 +216,8 @@ def _check_frame_list(root, frames_dir, path, report, max_bad_rows, verify_all):
             first_gap = int(np.setdiff1d(np.arange(n), uniq)[0])
             report.add(
                 "frame_list_gap",
-                f"{rel}: video {vid!r}: {n - len(uniq)} of frame ids 0..{n - 1} not listed (first: {first_gap})",
+                f"{rel}: video {vid!r}: {n - len(uniq)} of frame ids 0..{n - 1} not listed "
+                f"(first: {first_gap})",
                 n - len(uniq),
             )
         videos[vid] = n

@@ -26,11 +26,15 @@ VIDEO_PROBLEMS = {
     "missing_video": "annotated video without a movie videos/<video_id>.{mp4,mkv,webm}",
     "unreadable_video": "movie that cannot be opened or has no video stream",
     "undecodable_keyframe": "movie that gives no frame at an annotated keyframe",
-    "truncated_video": "movie that decodes to fewer frames than its header declares (or fails part way)",
+    "truncated_video": (
+        "movie that decodes to fewer frames than its header declares (or fails part way)"
+    ),
 }
 #: Warning categories of video roots.
 VIDEO_WARNINGS = {
-    "video_unknown_duration": "movie whose header gives no duration (keyframes not checked against its end)",
+    "video_unknown_duration": (
+        "movie whose header gives no duration (keyframes not checked against its end)"
+    ),
 }
 TRUNCATION_SLACK = Fraction(1, 2)  # seconds a decoded movie may fall short of its header
 

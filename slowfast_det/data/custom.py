@@ -66,7 +66,8 @@ def find_label_map(annotations_dir, version="v2.2"):
             "or one other .pbtxt file)"
         )
     raise FileNotFoundError(
-        f"{len(found)} label maps in {annotations_dir} ({', '.join(map(os.path.basename, found))}): "
+        f"{len(found)} label maps in {annotations_dir} "
+        f"({', '.join(map(os.path.basename, found))}): "
         f"keep one, or name it {os.path.basename(default)}"
     )
 
@@ -150,8 +151,9 @@ def make_ava_folder(
     missing = [v for v in annotated if v not in movies]
     if missing:
         raise CustomDatasetError(
-            f"{annotations_csv}: {len(missing)} annotated video id(s) have no movie <id>.{{mp4,mkv,webm}} in "
-            f"{videos_dir}: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+            f"{annotations_csv}: {len(missing)} annotated video id(s) have no movie "
+            f"<id>.{{mp4,mkv,webm}} in {videos_dir}: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
         )
     unlabelled = rows[~rows["action_id"].isin(set(ids))]
     for _, r in unlabelled.head(5).iterrows():
@@ -192,7 +194,8 @@ def make_ava_folder(
     lm_out = os.path.join(ann_dir, os.path.basename(label_map))
     shutil.copyfile(label_map, lm_out)
     logger.info(
-        "%s: %d train videos (%d annotation rows), %d val videos (%d rows), label map %s (%d classes, ids %s)",
+        "%s: %d train videos (%d annotation rows), %d val videos (%d rows), label map %s "
+        "(%d classes, ids %s)",
         output,
         len(train),
         counts["train"],
@@ -303,15 +306,17 @@ def check_num_classes(num_classes, dataset_names):
         top = max(meta.evaluated_ids)
         if top > num_classes:
             raise CustomDatasetError(
-                f"{path}: the label map of dataset '{name}' has action id {top}, but MODEL.ROI_HEADS.NUM_CLASSES is "
-                f"{num_classes} (the head predicts ids 1..NUM_CLASSES): set MODEL.ROI_HEADS.NUM_CLASSES {top}"
+                f"{path}: the label map of dataset '{name}' has action id {top}, but "
+                f"MODEL.ROI_HEADS.NUM_CLASSES is {num_classes} (the head predicts ids "
+                f"1..NUM_CLASSES): set MODEL.ROI_HEADS.NUM_CLASSES {top}"
             )
         largest = max(largest, top)
     if 0 < largest < num_classes:
         log_first_n(
             logging.WARNING,
-            "MODEL.ROI_HEADS.NUM_CLASSES is %d but the label maps' largest action id is %d: outputs %d..%d are "
-            "trained as negatives and never evaluated (set MODEL.ROI_HEADS.NUM_CLASSES %d to drop them)"
+            "MODEL.ROI_HEADS.NUM_CLASSES is %d but the label maps' largest action id is %d: "
+            "outputs %d..%d are trained as negatives and never evaluated (set "
+            "MODEL.ROI_HEADS.NUM_CLASSES %d to drop them)"
             % (num_classes, largest, largest + 1, num_classes, largest),
             n=1,
             name=__name__,

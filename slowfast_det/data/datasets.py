@@ -6,7 +6,8 @@ One dataset dict per keyframe (see ``docs/DATAFLOW.md``), independent of any con
      "image_id": "<video_id>,<timestamp as AVA writes it: 0902, 0902.5>",
      "frame_source": {"type": "frames", "table": FrameTable, "fps": 30, "start_second": 900},
      "keyframe_path": str,
-     "annotations": [{"bbox": [x1, y1, x2, y2] in [0, 1], "labels": [action ids], "person_id": int}],
+     "annotations": [{"bbox": [x1, y1, x2, y2] in [0, 1], "labels": [action ids],
+                      "person_id": int}],
      "proposals": {"boxes": float32 (P, 4) in [0, 1], "scores": float32 (P,)}}
 
 ``frame_source`` is shared by all dicts of a video (one :class:`~.frames.FrameTable` per
@@ -189,7 +190,8 @@ def _index_frame_list(frame_list_file, stats, examples, rows=None):
         if len(ex) < _EXAMPLES:
             gap = int(full[np.isin(full, vid_ids, invert=True)][0])
             ex.append(
-                f"{frame_list_file}: video {vid!r}: {missing} frame ids missing (first: {gap}); nearest listed frames used"
+                f"{frame_list_file}: video {vid!r}: {missing} frame ids missing (first: {gap}); "
+                "nearest listed frames used"
             )
     return videos
 
@@ -269,7 +271,8 @@ def _group_groundtruth(rows):
 
 
 def _group_proposals(rows):
-    """key -> {"boxes": float32 (P, 4), "scores": float32 (P,)}; duplicate boxes keep the best score."""
+    """key -> {"boxes": float32 (P, 4), "scores": float32 (P,)}; duplicate boxes keep the best
+    score."""
     best = {}
     cols = [rows[c].tolist() for c in ("video_id", "timestamp", "cx1", "cy1", "cx2", "cy2", "last")]
     for vid, ts, x1, y1, x2, y2, score in zip(*cols):
@@ -468,7 +471,8 @@ def load_ava_dicts(
             "dataset '%s': %d x %s, e.g.\n  %s", name, stats[category], category, "\n  ".join(msgs)
         )
     logger.info(
-        "dataset '%s': %d keyframes from %d videos, %d ground-truth persons, %d predicted boxes, %d keyframes excluded",
+        "dataset '%s': %d keyframes from %d videos, %d ground-truth persons, %d predicted boxes, "
+        "%d keyframes excluded",
         name,
         stats["keyframes"],
         len({d["video_id"] for d in dicts}),
@@ -533,7 +537,8 @@ def register_ava_dataset(
         raise ValueError(f"frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
     if label_map_file is None and version not in LABEL_MAP_FILES:
         raise ValueError(
-            f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); pass label_map_file"
+            f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); "
+            "pass label_map_file"
         )
     root = os.path.abspath(os.path.expanduser(root))
     files = dict(

@@ -94,7 +94,8 @@ class DataIssueTracker:
 
 
 class IssueTrackingLoader:
-    """Wraps a data loader: feeds each batch's ``data_issues`` to a tracker, drops skip placeholders.
+    """Wraps a data loader: feeds each batch's ``data_issues`` to a tracker, drops skip
+    placeholders.
 
     Args:
         loader: an iterable of batches (lists of mapper outputs).

@@ -16,9 +16,9 @@ decoded by time (``"video"``, :mod:`slowfast_det.data.video_reader`).
 
 Bad data: a frame that is missing or cannot be decoded (a missing or unreadable file; a
 movie that cannot be opened, is truncated or fails to decode part way) is replaced by the
-nearest readable frame of the clip (same video), logged and counted; a clip with no readable frame is
-skipped (the mapper returns None and Detectron2's MapDataset tries another index). The
-counts travel with the next sample the worker returns, in ``data_issues`` (see
+nearest readable frame of the clip (same video), logged and counted; a clip with no readable
+frame is skipped (the mapper returns None and Detectron2's MapDataset tries another index).
+The counts travel with the next sample the worker returns, in ``data_issues`` (see
 :mod:`slowfast_det.data.issues`).
 """
 
@@ -262,8 +262,8 @@ class AVADatasetMapper:
         src = dataset_dict["frame_source"]
         if src.get("type") not in kinds:
             raise ValueError(
-                f"{dataset_dict.get('image_id')}: frame_source type {src.get('type')!r} is not supported "
-                f"(supported: {', '.join(map(repr, kinds))})"
+                f"{dataset_dict.get('image_id')}: frame_source type {src.get('type')!r} is not "
+                f"supported (supported: {', '.join(map(repr, kinds))})"
             )
         return src
 
@@ -349,7 +349,8 @@ class AVADatasetMapper:
     # ------------------------------------------------------------------ pixels
 
     def sample_color_jitter(self):
-        """The training colour jitter: ``[(name, factor), ...]`` in a random order, or None when off.
+        """The training colour jitter: ``[(name, factor), ...]`` in a random order, or None
+        when off.
 
         Brightness, contrast and saturation each get a factor uniform in
         ``[max(0, 1 - j), 1 + j]``; the model applies them on its device
@@ -387,7 +388,8 @@ class AVADatasetMapper:
         return None
 
     def frames_to_clip(self, frames, affine, src_hw, factor, out_hw):
-        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W) (:class:`~slowfast_det.data.warp.FrameWarp`).
+        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W)
+        (:class:`~slowfast_det.data.warp.FrameWarp`).
 
         Args:
             frames: list of T BGR uint8 arrays; a frame object that repeats (clamped clip

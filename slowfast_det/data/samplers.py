@@ -171,6 +171,7 @@ class SeededMapDataset(Dataset):
                     )
                 return out
         raise RuntimeError(
-            f"{self._max_retries + 1} training samples in a row were skipped by the mapper (at stream "
-            f"position {position}): the data is mostly unreadable; see the data warnings above"
+            f"{self._max_retries + 1} training samples in a row were skipped by the mapper "
+            f"(at stream position {position}): the data is mostly unreadable; see the data "
+            "warnings above"
         )

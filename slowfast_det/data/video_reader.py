@@ -157,7 +157,8 @@ class VideoReader:
             self._open.popitem()[1].close()
 
     def read(self, path, times, factor=1):
-        """Decode the source frames shown at ``times`` (seconds from the first frame, Fractions, any order).
+        """Decode the source frames shown at ``times`` (seconds from the first frame, Fractions,
+        any order).
 
         Returns:
             (frames, error): ``frames`` a list with, per time, a BGR uint8 array (H, W, 3)
