@@ -160,7 +160,8 @@ def write_persons_csv(rows, path):
     """Write the persons CSV (see the module doc) atomically.
 
     Args:
-        rows: list of ``(video_id, timestamp, box normalised (4,), track id, [(action_id, score), ...])``.
+        rows: list of
+            ``(video_id, timestamp, box normalised (4,), track id, [(action_id, score), ...])``.
     Returns:
         number of rows written (by :func:`~slowfast_det.ava.files.write_box_csv`).
     """
@@ -228,7 +229,8 @@ class VideoActionDemo:
         )
 
     def person_source(self, boxes_csv, video_id):
-        """``(keyframe clip) -> (boxes (R, 4) pixels, scores (R,))`` from the CSV or the detector."""
+        """``(keyframe clip) -> (boxes (R, 4) pixels, scores (R,))`` from the CSV or the
+        detector."""
         if boxes_csv is not None:
             table = CSVBoxes(boxes_csv, video_id, self.cfg.AVA.DETECTION_SCORE_THRESH)
             return lambda kc: table(kc.timestamp, *kc.keyframe.shape[:2])
@@ -237,7 +239,8 @@ class VideoActionDemo:
         return lambda kc: self.detector(kc.keyframe)
 
     def new_video_state(self):
-        """Per-video tracking state: ``{"tracker": PersonTracker or None, "smoother": ScoreSmoother}``."""
+        """Per-video tracking state:
+        ``{"tracker": PersonTracker or None, "smoother": ScoreSmoother}``."""
         return {"tracker": None, "smoother": ScoreSmoother(self.options.smooth_scores_over)}
 
     def process(self, kc, persons, state):
@@ -269,7 +272,8 @@ class VideoActionDemo:
         return KeyframeResult(kc.timestamp, boxes, ids, scores, actions, layer)
 
     def record(self, result, video_id, size, results, persons_rows):
-        """Append the CSV rows of one :class:`KeyframeResult` (frame ``size`` (H, W)) to ``results`` / ``persons_rows``."""
+        """Append the CSV rows of one :class:`KeyframeResult` (frame ``size`` (H, W)) to
+        ``results`` / ``persons_rows``."""
         h, w = size
         norm = np.asarray(result.boxes, np.float64).reshape(-1, 4) / np.array([w, h, w, h])
         results.append(

@@ -81,7 +81,8 @@ def _read_video_keyframe(dataset_dict):
     return frames[0]
 
 
-#: frame_source type -> callable(dataset_dict) -> BGR uint8 (H, W, 3) keyframe, or None if unreadable.
+#: frame_source type -> callable(dataset_dict) -> BGR uint8 (H, W, 3) keyframe, or None if
+#: unreadable.
 KEYFRAME_READERS = {"frames": _read_frames_keyframe, "video": _read_video_keyframe}
 
 
@@ -101,8 +102,9 @@ def read_keyframe(dataset_dict):
     reader = KEYFRAME_READERS.get(kind)
     if reader is None:
         raise ValueError(
-            f"keyframe {dataset_dict.get('image_id')}: frame_source type {kind!r} has no keyframe reader "
-            f"(known: {sorted(KEYFRAME_READERS)}; add one with register_keyframe_reader)"
+            f"keyframe {dataset_dict.get('image_id')}: frame_source type {kind!r} has no "
+            f"keyframe reader (known: {sorted(KEYFRAME_READERS)}; add one with "
+            "register_keyframe_reader)"
         )
     return reader(dataset_dict)
 
@@ -120,7 +122,8 @@ def _frame_list_lengths(frame_list_file):
 
 def _movie_lengths(videos_dir, fps, start_second, stats):
     """video id -> frames of the AVA frame index each movie of ``videos_dir`` covers (from its
-    header); movies whose header cannot be read or gives no duration are left out (counted, logged)."""
+    header); movies whose header cannot be read or gives no duration are left out (counted,
+    logged)."""
     sources, _, unreadable = index_movies(
         videos_dir, list(list_movies(videos_dir)), fps, start_second
     )
@@ -298,7 +301,8 @@ def run_person_detection(
     progress=True,
     after_commit=None,
 ):
-    """Detect persons on the keyframes of ``dicts`` not yet in ``writer.done`` and commit them in order.
+    """Detect persons on the keyframes of ``dicts`` not yet in ``writer.done`` and commit them
+    in order.
 
     Args:
         detector: :class:`~slowfast_det.engine.person_boxes.PersonDetector` (boxes written as

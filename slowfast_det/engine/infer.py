@@ -124,7 +124,8 @@ class ResumableResultsWriter:
         if records[0]["fingerprint"] != self.fingerprint:
             raise ValueError(
                 f"{self.log}: written by a run with other inputs or config "
-                f"(fingerprint {records[0]['fingerprint']} != {self.fingerprint}); pass --restart to start over"
+                f"(fingerprint {records[0]['fingerprint']} != {self.fingerprint}); "
+                "pass --restart to start over"
             )
         offset = 0
         for i, rec in enumerate(records[1:], 2):
@@ -139,7 +140,8 @@ class ResumableResultsWriter:
         size = os.path.getsize(self.partial) if os.path.exists(self.partial) else -1
         if size < offset:
             raise ValueError(
-                f"{self.partial}: {size} bytes but {offset} were committed; the partial results are lost, pass --restart"
+                f"{self.partial}: {size} bytes but {offset} were committed; the partial results "
+                "are lost, pass --restart"
             )
         if size > offset:
             logger.info(
@@ -285,7 +287,8 @@ def run_inference(
         after_commit: optional callable(number of keyframes committed in this run), called
             after each commit (tests use it to interrupt a run).
     Returns:
-        dict: ``keyframes`` done in this run, ``skipped`` (left out by the loader), ``boxes`` scored.
+        dict: ``keyframes`` done in this run, ``skipped`` (left out by the loader),
+            ``boxes`` scored.
     """
     position = {k: i for i, k in enumerate(keys)}
     next_index = 0  # keys[:next_index] are done or pending

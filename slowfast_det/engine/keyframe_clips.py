@@ -87,8 +87,9 @@ def fps_warning(fps, num_frames, sampling_rate):
     how = "repeats source frames" if fps < lo else "skips source frames"
     return (
         f"source at {fps:.4g} fps, far from the {TRAINING_FPS} fps the model was trained at: the "
-        f"{num_frames}-frame clip still spans {extent:.2f} s (INPUT.SAMPLING_RATE {sampling_rate} is in "
-        f"{TRAINING_FPS} fps frames) but {how}; scores may differ from the training conditions"
+        f"{num_frames}-frame clip still spans {extent:.2f} s (INPUT.SAMPLING_RATE "
+        f"{sampling_rate} is in {TRAINING_FPS} fps frames) but {how}; scores may differ from the "
+        "training conditions"
     )
 
 

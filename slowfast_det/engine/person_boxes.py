@@ -277,7 +277,8 @@ class CSVBoxes:
         if len(rows) == 0 and not has_key:
             ids = sorted(set(table.rows["video_id"]) | {v for v, _ in table.keys_without_boxes})
             raise ValueError(
-                f"{path}: no rows for video id {video_id!r} (ids in the file: {ids[:10]}{' ...' if len(ids) > 10 else ''}); "
+                f"{path}: no rows for video id {video_id!r} "
+                f"(ids in the file: {ids[:10]}{' ...' if len(ids) > 10 else ''}); "
                 "set the id with --video-id"
             )
         coords = rows[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
@@ -305,7 +306,8 @@ class CSVBoxes:
         self.path = path
 
     def __call__(self, timestamp, height, width):
-        """Boxes of keyframe ``timestamp``: float32 (R, 4) in pixels of (height, width), scores (R,)."""
+        """Boxes of keyframe ``timestamp``: float32 (R, 4) in pixels of (height, width), scores
+        (R,)."""
         if timestamp not in self._by_time:
             return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
         boxes, scores = self._by_time[timestamp]

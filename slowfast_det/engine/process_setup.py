@@ -1,5 +1,6 @@
 """Per-process set-up and end of a training run: torch threads on the CPU, the embedded
-synthetic data, and leaving a rank's process (``tools/train_ava.py`` and the benchmarks that train)."""
+synthetic data, and leaving a rank's process (``tools/train_ava.py`` and the benchmarks that
+train)."""
 
 import logging
 import os
@@ -28,7 +29,8 @@ def set_cpu_threads(cfg, local_processes):
     threads = max(1, cores // max(1, local_processes))
     torch.set_num_threads(threads)
     logger.info(
-        "CPU training: %d torch thread(s) per process (%d cores, %d loader workers, OMP_WAIT_POLICY=%s)",
+        "CPU training: %d torch thread(s) per process (%d cores, %d loader workers, "
+        "OMP_WAIT_POLICY=%s)",
         threads,
         cores,
         cfg.DATALOADER.NUM_WORKERS,

@@ -76,9 +76,10 @@ class NonFiniteLossError(FloatingPointError):
         )
         last = self.last_checkpoint or "none (no checkpoint was written before the failure)"
         return (
-            f"training stopped at iteration {self.iteration}: {what} (this rank: {values}). No checkpoint "
-            f"was written from the diverged state. Last good checkpoint: {last}. To go on, lower "
-            "SOLVER.BASE_LR (or check the data) and restart with --resume from that checkpoint."
+            f"training stopped at iteration {self.iteration}: {what} (this rank: {values}). No "
+            f"checkpoint was written from the diverged state. Last good checkpoint: {last}. To go "
+            "on, lower SOLVER.BASE_LR (or check the data) and restart with --resume from that "
+            "checkpoint."
         )
 
 

@@ -1,4 +1,5 @@
-"""The AVA trainer: Detectron2's DefaultTrainer wired to slowfast_det's data, model and evaluator."""
+"""The AVA trainer: Detectron2's DefaultTrainer wired to slowfast_det's data, model and
+evaluator."""
 
 import json
 import logging
@@ -92,8 +93,8 @@ class AVATrainer(DefaultTrainer):
             and cfg.MODEL.SLOWFAST.NORM == "SyncBN"
         ):
             raise ValueError(
-                "MODEL.SLOWFAST.NORM='SyncBN' needs GPUs (torch's SyncBatchNorm); in multi-process CPU "
-                "training use 'FrozenBN' (or 'BN', statistics per process)"
+                "MODEL.SLOWFAST.NORM='SyncBN' needs GPUs (torch's SyncBatchNorm); in multi-process "
+                "CPU training use 'FrozenBN' (or 'BN', statistics per process)"
             )
 
         model = self.build_model(cfg)
@@ -197,7 +198,8 @@ class AVATrainer(DefaultTrainer):
                 sampler.load_state_dict(state_dict["data_sampler"])
             else:
                 logger.warning(
-                    "The checkpoint has no data-stream state: the resumed data order differs from the original run's"
+                    "The checkpoint has no data-stream state: the resumed data order differs from "
+                    "the original run's"
                 )
 
     def _evaluate(self):

@@ -65,8 +65,9 @@ def _check_display():
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
         raise DisplayUnavailableError(
-            "--show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set (e.g. an SSH session or a "
-            "container); write the video with --output instead, or run where a desktop is"
+            "--show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set (e.g. an SSH "
+            "session or a container); write the video with --output instead, or run where a "
+            "desktop is"
         )
 
 
@@ -85,8 +86,9 @@ class WindowSink:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as e:
             raise DisplayUnavailableError(
-                f"--show: this OpenCV cannot open windows ({str(e).strip().splitlines()[-1]}); it is probably "
-                "opencv-python-headless: install opencv-python for --show, or write the video with --output"
+                "--show: this OpenCV cannot open windows "
+                f"({str(e).strip().splitlines()[-1]}); it is probably opencv-python-headless: "
+                "install opencv-python for --show, or write the video with --output"
             ) from None
 
     def write(self, frame):

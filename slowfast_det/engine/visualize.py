@@ -100,7 +100,8 @@ class ActionVisualizer:
         return "\n".join(lines)
 
     def output_size(self, height, width):
-        """(H', W') of drawn frames: the frame upscaled to a short side of ``min_size`` if smaller."""
+        """(H', W') of drawn frames: the frame upscaled to a short side of ``min_size`` if
+        smaller."""
         s = max(1.0, self.min_size / min(height, width))
         return int(round(height * s)), int(round(width * s))
 
@@ -183,7 +184,8 @@ class ActionVisualizer:
         )
 
     def compose(self, frame, layer):
-        """A BGR uint8 frame (H, W, 3), resized to :meth:`output_size`, under an :meth:`overlay` layer."""
+        """A BGR uint8 frame (H, W, 3), resized to :meth:`output_size`, under an :meth:`overlay`
+        layer."""
         h, w = frame.shape[:2]
         out_h, out_w = self.output_size(h, w)
         if (out_h, out_w) != (h, w):

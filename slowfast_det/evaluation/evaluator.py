@@ -128,8 +128,8 @@ class AVAEvaluator(DatasetEvaluator):
             raise ValueError(f"capacity must be >= 0 (0 keeps all), got {capacity}")
         if keys_absent_from_groundtruth not in KEYS_ABSENT_RULES:
             raise ValueError(
-                f"AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH must be one of {sorted(KEYS_ABSENT_RULES)}, "
-                f"got {keys_absent_from_groundtruth!r}"
+                "AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH must be one of "
+                f"{sorted(KEYS_ABSENT_RULES)}, got {keys_absent_from_groundtruth!r}"
             )
         self._keys_absent_rule = keys_absent_from_groundtruth
         self._dataset_name = dataset_name
@@ -189,7 +189,8 @@ class AVAEvaluator(DatasetEvaluator):
                 unique.append(kf)
         if len(unique) < len(keyframes):
             logger.warning(
-                "[AVAEvaluator] %d keyframes were processed more than once; the first output of each is kept",
+                "[AVAEvaluator] %d keyframes were processed more than once; the first output of "
+                "each is kept",
                 len(keyframes) - len(unique),
             )
 

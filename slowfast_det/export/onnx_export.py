@@ -86,8 +86,8 @@ def export_onnx(
     backbone = getattr(getattr(module, "model", None), "backbone", None)
     if not dynamo and getattr(backbone, "memory_format", None) == torch.channels_last_3d:
         raise ValueError(
-            "the TorchScript-based ONNX exporter cannot trace channels_last_3d conversions: build the "
-            "module with build_exportable (MODEL.SLOWFAST.CHANNELS_LAST False; same weights)"
+            "the TorchScript-based ONNX exporter cannot trace channels_last_3d conversions: build "
+            "the module with build_exportable (MODEL.SLOWFAST.CHANNELS_LAST False; same weights)"
         )
     h, w = (int(s) for s in size)
     g = torch.Generator().manual_seed(0)

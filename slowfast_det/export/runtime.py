@@ -174,9 +174,10 @@ class OnnxActionPredictor(ActionPredictor):
         if meta.get("random_weights", True):  # unknown provenance counts as random
             if not allow_random_weights:
                 raise RandomWeightsError(
-                    f"{onnx_path}: exported with random weights (metadata slowfast_det.random_weights); "
-                    "export trained weights (tools/export_model.py ... MODEL.WEIGHTS model_final.pth) or pass "
-                    "--allow-random-weights (OnnxActionPredictor(..., allow_random_weights=True))"
+                    f"{onnx_path}: exported with random weights (metadata "
+                    "slowfast_det.random_weights); export trained weights (tools/export_model.py "
+                    "... MODEL.WEIGHTS model_final.pth) or pass --allow-random-weights "
+                    "(OnnxActionPredictor(..., allow_random_weights=True))"
                 )
             logger.warning("%s holds RANDOM weights (--allow-random-weights)", onnx_path)
         for key, value in (
@@ -186,8 +187,8 @@ class OnnxActionPredictor(ActionPredictor):
             field = "num_frames" if key.startswith("INPUT") else "num_classes"
             if int(meta[field]) != int(value):
                 raise ValueError(
-                    f"{onnx_path}: metadata slowfast_det.{field} = {meta[field]} but the config has "
-                    f"{key} = {value}; use the config the model was exported with"
+                    f"{onnx_path}: metadata slowfast_det.{field} = {meta[field]} but the config "
+                    f"has {key} = {value}; use the config the model was exported with"
                 )
         if "test_size" in meta and int(meta["test_size"]) != int(self.cfg.INPUT.TEST_SIZE):
             logger.warning(

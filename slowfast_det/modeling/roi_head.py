@@ -91,7 +91,8 @@ class ROIAlign3DHead(nn.Module):
         for name in self.in_features:
             if not input_shape[name].channels or not input_shape[name].stride:
                 raise ValueError(
-                    f"ROIAlign3DHead: input {name!r} needs channels and stride, got {input_shape[name]}"
+                    f"ROIAlign3DHead: input {name!r} needs channels and stride, "
+                    f"got {input_shape[name]}"
                 )
         self.num_classes = num_classes
         self.act = act

@@ -42,7 +42,8 @@ def _shift(rows, video_id):
 
 def write_demo_video(output, seed=1000, duration=12):
     """Write ``output`` (.mp4) and its ``_gt.csv`` and ``_boxes.csv`` beside it; returns the
-    number of frames. ``seed``: the generator's (the default dataset uses 0); ``duration``: seconds."""
+    number of frames. ``seed``: the generator's (the default dataset uses 0); ``duration``:
+    seconds."""
     stem = os.path.splitext(output)[0]
     video_id = os.path.basename(stem)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

@@ -89,7 +89,8 @@ class SyntheticSpec:
             raise ValueError("synthetic AVA: num_train_videos and num_val_videos must be >= 1")
         if self.duration_s < 4:
             raise ValueError(
-                f"synthetic AVA: duration_s must be >= 4 (keyframes 902..duration-2), got {self.duration_s}"
+                "synthetic AVA: duration_s must be >= 4 (keyframes 902..duration-2), "
+                f"got {self.duration_s}"
             )
         if self.width < 32 or self.height < 32:
             raise ValueError(
@@ -97,7 +98,8 @@ class SyntheticSpec:
             )
         if not 1 <= self.min_persons <= self.max_persons:
             raise ValueError(
-                f"synthetic AVA: need 1 <= min_persons <= max_persons, got {self.min_persons}, {self.max_persons}"
+                "synthetic AVA: need 1 <= min_persons <= max_persons, "
+                f"got {self.min_persons}, {self.max_persons}"
             )
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(
@@ -398,8 +400,8 @@ def _check_replaceable(root):
     """Refuse to overwrite a folder that is not a synthetic dataset written by this module."""
     if os.path.isdir(root) and os.listdir(root) and read_manifest(root) is None:
         raise FileExistsError(
-            f"synthetic AVA: {root} exists and is not a synthetic AVA dataset (no {MANIFEST_NAME}); "
-            "remove it or choose another root"
+            f"synthetic AVA: {root} exists and is not a synthetic AVA dataset "
+            f"(no {MANIFEST_NAME}); remove it or choose another root"
         )
     if os.path.exists(root) and not os.path.isdir(root):
         raise FileExistsError(f"synthetic AVA: {root} exists and is not a folder")
