@@ -170,13 +170,15 @@ def check_cases(
             for name, got, ref in pairs:
                 if got.shape != ref.shape:
                     failures.append(
-                        f"{case}: repetition {rep}: {name} shape {tuple(got.shape)} != {tuple(ref.shape)}"
+                        f"{case}: repetition {rep}: {name} shape {tuple(got.shape)} "
+                        f"!= {tuple(ref.shape)}"
                     )
                     continue
                 err = _max_rel_err(got, ref)
                 if not err <= tol:
                     failures.append(
-                        f"{case}: repetition {rep}: {name} differs from F.conv3d by {err:.3g} (relative)"
+                        f"{case}: repetition {rep}: {name} differs from F.conv3d by "
+                        f"{err:.3g} (relative)"
                     )
     return failures
 
@@ -193,7 +195,8 @@ def main(argv=None) -> int:
     for msg in failures:
         print("MISMATCH", msg)
     print(
-        f"conv_check: {len(cases)} cases (at least {a.reps} repetitions each), {len(failures)} mismatches "
+        f"conv_check: {len(cases)} cases (at least {a.reps} repetitions each), "
+        f"{len(failures)} mismatches "
         f"(CPU capability {torch.backends.cpu.get_cpu_capability()})"
     )
     return 1 if failures else 0

@@ -208,10 +208,11 @@ def vm_hwm_kib():
 
 a = json.loads(sys.argv[1])
 timings = {}
-result, _ = evaluate_files(a["labelmap"], a["groundtruth"], a["detections"], a["exclusions"], a["capacity"],
-                           keys_absent_from_groundtruth=a["rule"], timings=timings)
-print(json.dumps({"timings": timings, "peak_rss_kib": vm_hwm_kib(), "mAP": result.mAP, "counts": result.counts,
-                  "pyarrow": HAVE_PYARROW, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+result, _ = evaluate_files(a["labelmap"], a["groundtruth"], a["detections"], a["exclusions"],
+                           a["capacity"], keys_absent_from_groundtruth=a["rule"], timings=timings)
+print(json.dumps({"timings": timings, "peak_rss_kib": vm_hwm_kib(), "mAP": result.mAP,
+                  "counts": result.counts, "pyarrow": HAVE_PYARROW,
+                  "modules": sorted({m.split(".")[0] for m in sys.modules})}))
 """
 
 
@@ -314,7 +315,8 @@ def main(args):
         )
         heavy = sorted({"torch", "detectron2", "matplotlib", "pandas"} & set(probe["modules"]))
         print(
-            f"ours: peak RSS {probe['peak_rss_kib'] / 2**20:.2f} GiB, pyarrow {'yes' if probe['pyarrow'] else 'no'}, "
+            f"ours: peak RSS {probe['peak_rss_kib'] / 2**20:.2f} GiB, "
+            f"pyarrow {'yes' if probe['pyarrow'] else 'no'}, "
             f"heavy modules imported: {heavy or 'none'}",
             flush=True,
         )

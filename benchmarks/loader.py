@@ -217,13 +217,15 @@ def main(args):
                 / 1024
             )
             print(
-                f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in {time.perf_counter() - t:.1f}s"
+                f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in "
+                f"{time.perf_counter() - t:.1f}s"
             )
             for mode in args.modes if "frames" in args.sources else ():
                 case = run_case(args, root, size, mode, n_video)
                 for r in case:
                     print(
-                        f"[loader] {r[0]}: {r[1] if isinstance(r[1], str) else f'{r[1]:.3g}'} {r[2]}"
+                        f"[loader] {r[0]}: "
+                        f"{r[1] if isinstance(r[1], str) else f'{r[1]:.3g}'} {r[2]}"
                     )
                 rows.extend(case)
         if "video" in args.sources:

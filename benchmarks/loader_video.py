@@ -217,7 +217,8 @@ def main(args, workdir):
             mb = os.path.getsize(movie) / 2**20
             write_video_root(frames_root, video_root, movie)
             print(
-                f"[loader] {size}: encoded {n} frames ({codec}, GOP {gop}, {mb:.1f} MB) in {time.perf_counter() - t:.1f}s"
+                f"[loader] {size}: encoded {n} frames ({codec}, GOP {gop}, {mb:.1f} MB) in "
+                f"{time.perf_counter() - t:.1f}s"
             )
             for mode in args.modes:
                 tag = f"{size} {mode} video ({codec}, GOP {gop})"

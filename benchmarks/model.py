@@ -195,7 +195,8 @@ def _build_pair(args):
         c = cfg.clone()
         c.merge_from_list(list(extra_opts))
         m = build_model(c)
-        # every converted name must fit; the clip statistics stay the config's (not in the conversion)
+        # every converted name must fit; the clip statistics stay the config's
+        # (not in the conversion)
         missing, unexpected = m.load_state_dict(state_dict, strict=False)
         if unexpected or sorted(missing) != ["pixel_mean", "pixel_std"]:
             raise RuntimeError(
@@ -352,7 +353,8 @@ def part_profile(args, build, cfg, rows):
         rows += [
             [f"profile: {group}: share of time", spent[group] / total, "ratio"],
             [
-                f"profile: {group}: GFLOP/s ({flops[group] / 1e9:.1f} GFLOP; fraction of peak {gf / peak:.2f})",
+                f"profile: {group}: GFLOP/s ({flops[group] / 1e9:.1f} GFLOP; "
+                f"fraction of peak {gf / peak:.2f})",
                 gf,
                 "GFLOP/s",
             ],
@@ -550,7 +552,8 @@ def part_export(args, rows):
     what = f"{os.path.basename(args.config_file)}, {t}x{h}x{w}, {args.num_boxes} boxes, CPU"
     rows += [
         [
-            f"export: PyTorch eager latency ({what}; median of {args.iters}, min {min(times['PyTorch eager']):.3f})",
+            f"export: PyTorch eager latency ({what}; median of {args.iters}, "
+            f"min {min(times['PyTorch eager']):.3f})",
             med["PyTorch eager"],
             "s",
         ],
@@ -561,8 +564,8 @@ def part_export(args, rows):
             "s",
         ],
         [
-            f"export: PyTorch in the exported layout (MODEL.SLOWFAST.CHANNELS_LAST False) latency (median of "
-            f"{args.iters})",
+            f"export: PyTorch in the exported layout (MODEL.SLOWFAST.CHANNELS_LAST False) "
+            f"latency (median of {args.iters})",
             med["PyTorch contiguous"],
             "s",
         ],

@@ -54,7 +54,8 @@ def ours_call(model, clips, boxes):
 
 
 def theirs_call(model, slow, fast, boxes):
-    """pytorchvideo's detector: ``model([slow, fast], rois)``, rois (B * R, 5) = batch index + box."""
+    """pytorchvideo's detector: ``model([slow, fast], rois)``,
+    rois (B * R, 5) = batch index + box."""
     idx = torch.arange(fast.shape[0], device=fast.device, dtype=boxes.dtype).repeat_interleave(
         boxes.shape[1]
     )

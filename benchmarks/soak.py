@@ -101,7 +101,8 @@ def main(args):
     per_epoch = loader.iters_per_epoch
     batch = cfg.SOLVER.IMS_PER_BATCH
     print(
-        f"soak: {per_epoch} batches of {batch} clips per epoch, {args.epochs} epochs, {args.workers} workers"
+        f"soak: {per_epoch} batches of {batch} clips per epoch, {args.epochs} epochs, "
+        f"{args.workers} workers"
     )
     others = set(_children(os.getpid()))
     it = iter(loader)
@@ -129,7 +130,8 @@ def main(args):
 
     if args.workers and (len(start[1]) != args.workers or sorted(start[1]) != sorted(end[1])):
         raise RuntimeError(
-            f"expected the same {args.workers} worker processes throughout, saw {sorted(start[1])} then {sorted(end[1])}"
+            f"expected the same {args.workers} worker processes throughout, "
+            f"saw {sorted(start[1])} then {sorted(end[1])}"
         )
     growth_main = end[0] - start[0]
     growth_workers = sum(end[1].values()) - sum(start[1].values())

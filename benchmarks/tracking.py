@@ -5,10 +5,11 @@
 
 Renders the synthetic demo video (``slowfast_det.synthetic.demo_video``, as
 ``tools/make_synthetic_video.py``: its ``_gt.csv`` has the generator's person id of every
-ground-truth box, its ``_boxes.csv`` detector-like boxes), runs the file demo (``VideoActionDemo.run``, the ``tools/demo.py --boxes`` path,
-with an all-zero action model since ids do not depend on scores) once per tracker
-(``--tracker iou`` and ``hungarian``) and per box source (the detector-like boxes, and
-the ground-truth boxes themselves), and reads the persons CSV it writes.
+ground-truth box, its ``_boxes.csv`` detector-like boxes), runs the file demo
+(``VideoActionDemo.run``, the ``tools/demo.py --boxes`` path, with an all-zero action model
+since ids do not depend on scores) once per tracker (``--tracker iou`` and ``hungarian``) and
+per box source (the detector-like boxes, and the ground-truth boxes themselves), and reads
+the persons CSV it writes.
 
 Per keyframe, tracks are matched to ground-truth people one-to-one by IoU >= 0.5
 (Hungarian). An *id switch* is a ground-truth person matched to another track id than at

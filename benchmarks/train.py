@@ -4,7 +4,8 @@ from the metrics Detectron2's trainer records itself.
 
     .venv/bin/python tools/benchmark.py --task train
     .venv/bin/python tools/benchmark.py --task train --threads 1 --iters 40
-    .venv/bin/python tools/benchmark.py --task train --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \\
+    .venv/bin/python tools/benchmark.py --task train \\
+        --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \\
         --device cuda --opts SOLVER.IMS_PER_BATCH 8      # GPU: clips/s and peak memory
 
 It trains ``--config-file`` (default: the embedded synthetic SlowFast,

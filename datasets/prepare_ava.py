@@ -81,7 +81,8 @@ TRUNCATION_SLACK_SECONDS = 0.5
 
 
 def find_videos(videos_dir):
-    """video_id -> movie path for the movies in ``videos_dir`` (id = file name without extension)."""
+    """video_id -> movie path for the movies in ``videos_dir`` (id = file name without
+    extension)."""
     found = {}
     for name in sorted(os.listdir(videos_dir)):
         stem, ext = os.path.splitext(name)
@@ -128,7 +129,8 @@ def frame_files(folder):
 
 
 def jpeg_encoder(width, height, quality):
-    """FFmpeg's mjpeg encoder with the quantiser fixed at ``quality`` (ffmpeg's -q:v, clamped to 2..31)."""
+    """FFmpeg's mjpeg encoder with the quantiser fixed at ``quality`` (ffmpeg's -q:v, clamped
+    to 2..31)."""
     q = min(31, max(2, int(quality)))
     enc = av.CodecContext.create("mjpeg", "w")
     enc.width, enc.height = width, height
@@ -191,7 +193,8 @@ def _decoder_versions():
 
 
 def extract_video(job):
-    """Extract one movie. Returns (video_id, status, detail); status: done / truncated / skipped / failed."""
+    """Extract one movie. Returns (video_id, status, detail); status: done / truncated /
+    skipped / failed."""
     video_id, video_path, frames_dir, opts = job
     final = os.path.join(frames_dir, video_id)
     marker = os.path.join(final, MARKER)
@@ -222,7 +225,8 @@ def extract_video(job):
         return (
             video_id,
             "failed",
-            f"{video_path}: no frame in seconds [{start}, {start + duration}) ({where}); {info.get('error', '')}",
+            f"{video_path}: no frame in seconds [{start}, {start + duration}) ({where}); "
+            f"{info.get('error', '')}",
         )
     truncated = None
     if info.get("error") or n < declared - TRUNCATION_SLACK_SECONDS * fps:
@@ -297,10 +301,12 @@ def resolve_splits(root, specs):
     if not splits:
         others = sorted(glob.glob(os.path.join(ann, "ava_*_v2.[0-9].csv")))
         hint = (
-            f" Found {', '.join(os.path.basename(p) for p in others)}: other AVA versions are not read by default;"
+            f" Found {', '.join(os.path.basename(p) for p in others)}:"
+            " other AVA versions are not read by default;"
             " pass them as --split train=FILE --split val=FILE."
             if others
-            else " Download the AVA v2.2 annotations (datasets/README.md) or pass --split NAME=FILE."
+            else " Download the AVA v2.2 annotations (datasets/README.md)"
+            " or pass --split NAME=FILE."
         )
         print(
             f"prepare_ava: no frame list can be written: none of {', '.join(looked)} exists.{hint}",

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Generate the synthetic AVA-format dataset (the embedded default of slowfast_det).
 
-    .venv/bin/python datasets/prepare_synthetic_ava.py                 # default set: 20-70 s on 2 cores
-    .venv/bin/python datasets/prepare_synthetic_ava.py --root /tmp/syn --train-videos 4 --val-videos 2
+    .venv/bin/python datasets/prepare_synthetic_ava.py   # default set: 20-70 s on 2 cores
+    .venv/bin/python datasets/prepare_synthetic_ava.py --root /tmp/syn \\
+        --train-videos 4 --val-videos 2
 
 The folder has the real AVA v2.2 layout and is read by the normal registration as
 ``synthetic_ava_train`` / ``synthetic_ava_val`` (root ``$DETECTRON2_DATASETS/synthetic_ava``).

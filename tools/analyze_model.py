@@ -3,10 +3,12 @@
 (backbone and ROI head, traced through Detectron2's TracingAdapter).
 
     .venv/bin/python tools/analyze_model.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml
-    .venv/bin/python tools/analyze_model.py --config-file configs/AVA/*.yaml --input-size 32 256 256 --num-boxes 3
+    .venv/bin/python tools/analyze_model.py --config-file configs/AVA/*.yaml \\
+        --input-size 32 256 256 --num-boxes 3
     # the Kinetics classification trunk (res5 stride 2, no dilation, backbone only), e.g. 4x16 R50:
     .venv/bin/python tools/analyze_model.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \\
-        --classification-trunk --input-size 32 224 224 MODEL.SLOWFAST.ALPHA 8 MODEL.SLOWFAST.FUSION_KERNEL_SZ 5
+        --classification-trunk --input-size 32 224 224 \\
+        MODEL.SLOWFAST.ALPHA 8 MODEL.SLOWFAST.FUSION_KERNEL_SZ 5
 
 FLOPs are fvcore's count of multiply-accumulates in convolutions, linear layers, matrix
 products and einsums (the convention of the SlowFast paper and PySlowFast); norms,

@@ -2,8 +2,8 @@
 """Check an AVA-format folder before training.
 
     .venv/bin/python tools/check_ava_dataset.py ROOT [--splits train val] [--version v2.2]
-        [--num-classes N] [--label-map FILE] [--verify-images {none,keyframes,all}] [--max-examples 5]
-        [--frame-source {frames,video}]
+        [--num-classes N] [--label-map FILE] [--verify-images {none,keyframes,all}]
+        [--max-examples 5] [--frame-source {frames,video}]
 
 Prints counts and the first examples of every problem (missing frames, malformed rows,
 unknown label ids, keyframes outside the frame range, frame-list / annotation mismatches)
@@ -42,7 +42,8 @@ def main(argv=None):
     parser.add_argument(
         "--label-map",
         default=None,
-        help="label map (default: annotations/ava_action_list_<version>... or the one .pbtxt there)",
+        help="label map (default: annotations/ava_action_list_<version>... "
+        "or the one .pbtxt there)",
     )
     parser.add_argument(
         "--verify-images",
@@ -54,14 +55,15 @@ def main(argv=None):
         "--frame-source",
         choices=["frames", "video"],
         default="frames",
-        help="check the extracted frames (frames/, frame_lists/) or the movies (videos/<id>.mp4|mkv|webm)",
+        help="check the extracted frames (frames/, frame_lists/) "
+        "or the movies (videos/<id>.mp4|mkv|webm)",
     )
     parser.add_argument(
         "--start-second",
         type=int,
         default=None,
-        help="movie second of frame index 0 (default: 900 for frames, as AVA's; 0 for movies: their timestamps "
-        "are movie times)",
+        help="movie second of frame index 0 (default: 900 for frames, as AVA's; "
+        "0 for movies: their timestamps are movie times)",
     )
     parser.add_argument("--max-examples", type=int, default=5, help="examples printed per category")
     args = parser.parse_args(argv)

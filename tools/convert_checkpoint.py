@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Convert existing SlowFast weights into a file that ``MODEL.WEIGHTS`` accepts.
 
-    .venv/bin/python tools/convert_checkpoint.py --from pytorchvideo SLOWFAST_8x8_R50_DETECTION.pyth out.pth
-    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast SLOWFAST_32x2_R50_SHORT.pyth out.pth
-    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast-caffe2 SLOWFAST_32x2_R101_50_50.pkl out.pth
+    .venv/bin/python tools/convert_checkpoint.py --from pytorchvideo \
+        SLOWFAST_8x8_R50_DETECTION.pyth out.pth
+    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast \
+        SLOWFAST_32x2_R50_SHORT.pyth out.pth
+    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast-caffe2 \
+        SLOWFAST_32x2_R101_50_50.pkl out.pth
     .venv/bin/python tools/convert_checkpoint.py --target classifier --from pytorchvideo \
         SLOWFAST_8x8_R50.pyth out.pth
     .venv/bin/python tools/convert_checkpoint.py --target classifier --from pyslowfast-caffe2 \

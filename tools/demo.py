@@ -94,7 +94,8 @@ def get_parser():
     p.add_argument(
         "--csv",
         default=None,
-        help="output results CSV (default: <output without extension>.csv, or demo.csv without --output)",
+        help="output results CSV (default: <output without extension>.csv, "
+        "or demo.csv without --output)",
     )
     p.add_argument(
         "--persons-csv",
@@ -115,7 +116,8 @@ def get_parser():
         "--onnx",
         default=None,
         metavar="FILE",
-        help="run this exported model (tools/export_model.py) with onnxruntime instead of MODEL.WEIGHTS",
+        help="run this exported model (tools/export_model.py) with onnxruntime "
+        "instead of MODEL.WEIGHTS",
     )
     p.add_argument(
         "--allow-random-weights",
@@ -127,7 +129,8 @@ def get_parser():
         type=float,
         default=None,
         metavar="SECONDS",
-        help="file input: also save the output frame at this time as <output without extension>.png",
+        help="file input: also save the output frame at this time as "
+        "<output without extension>.png",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar / status lines")
     add_demo_options(p)
@@ -328,14 +331,17 @@ def main(argv=None, predictor=None):
         ),
     )
     line = (
-        f"{stats['frames']} frames, {stats['keyframes']} keyframes, {stats['persons']} person boxes, "
-        f"{stats['rows']} CSV rows in {stats['seconds']:.1f} s: throughput {stats['fps']:.2f} frames/s"
+        f"{stats['frames']} frames, {stats['keyframes']} keyframes, "
+        f"{stats['persons']} person boxes, "
+        f"{stats['rows']} CSV rows in {stats['seconds']:.1f} s: "
+        f"throughput {stats['fps']:.2f} frames/s"
     )
     if "tracks" in stats:
         line += f"; {stats['tracks']} person tracks"
     if "lag_mean_s" in stats:
         line += (
-            f"; lag mean {stats['lag_mean_s']:.2f} s, max {stats['lag_max_s']:.2f} s; keyframes skipped "
+            f"; lag mean {stats['lag_mean_s']:.2f} s, max {stats['lag_max_s']:.2f} s; "
+            "keyframes skipped "
             f"{stats['keyframes_skipped']} of {stats['keyframes'] + stats['keyframes_skipped']} "
             f"({100 * stats['skipped_share']:.0f}%)"
         )

@@ -5,7 +5,8 @@
     python tools/detect_persons.py --dataset-root datasets/synthetic_ava --split val \\
         --detector-config configs/person_detector/faster_rcnn_R18_FPN_synthetic.yaml \\
         --weights output/person_detector/model_final.pth --output-dir output/detect_persons
-    # a COCO detector from Detectron2's model zoo (weights downloaded once; offline pass --weights FILE)
+    # a COCO detector from Detectron2's model zoo (weights downloaded once; offline pass
+    # --weights FILE)
     python tools/detect_persons.py --dataset-root my_ava --split val \\
         --detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml
 
@@ -104,8 +105,8 @@ def get_parser():
         "--keyframes",
         default="auto",
         choices=KEYFRAME_MODES + ("catalog",),
-        help="keyframes to detect on: the ground truth's, every second, auto (the ground truth's if "
-        "it exists), or catalog (the dicts of --dataset as registered, any frame source) "
+        help="keyframes to detect on: the ground truth's, every second, auto (the ground truth's "
+        "if it exists), or catalog (the dicts of --dataset as registered, any frame source) "
         "(default: %(default)s)",
     )
     src.add_argument(
@@ -183,7 +184,8 @@ def get_parser():
         "--report-thresh",
         type=float,
         default=0.8,
-        help="score threshold of the printed recall / precision (default: %(default)s, AVA.DETECTION_SCORE_THRESH)",
+        help="score threshold of the printed recall / precision "
+        "(default: %(default)s, AVA.DETECTION_SCORE_THRESH)",
     )
     out.add_argument(
         "--evaluate",
@@ -275,7 +277,8 @@ def main(argv=None, after_commit=None):
 
     if not args.detector_config:
         raise SystemExit(
-            "detect_persons: --detector-config is required (a Detectron2 config file or model-zoo name)"
+            "detect_persons: --detector-config is required "
+            "(a Detectron2 config file or model-zoo name)"
         )
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:  # before reading any data

@@ -71,9 +71,9 @@ def build_parser():
         "--keys-absent-from-groundtruth",
         choices=RULES,
         default="false-positive",
-        help="detections at keys absent from the ground-truth file: 'false-positive' (default; the 2019 "
-        "official script, ActivityNet commit 3fee089, used for AVA v2.1/v2.2) or 'ignore' (the 2020 script, "
-        "commit c070fdb and later)",
+        help="detections at keys absent from the ground-truth file: 'false-positive' "
+        "(default; the 2019 official script, ActivityNet commit 3fee089, used for AVA v2.1/v2.2) "
+        "or 'ignore' (the 2020 script, commit c070fdb and later)",
     )
     p.add_argument("--json", default=None, help="write the results as JSON here")
     p.add_argument(

@@ -145,14 +145,17 @@ def no_keyframe_reason(args, stats):
                 f", ... ({len(missing)} in all)" if len(missing) > 10 else ""
             )
             return (
-                f"the box CSV {args.boxes} names video ids that are not in the frame list {args.frame_list}: "
+                f"the box CSV {args.boxes} names video ids that are not in the "
+                f"frame list {args.frame_list}: "
                 f"{shown} (the frame list has {len(listed)} videos: {', '.join(sorted(listed)[:5])}"
                 f"{', ...' if len(listed) > 5 else ''})"
             )
     counts = ", ".join(f"{n} x {k}" for k, n in sorted(stats.items()) if n and k != "keyframes")
     return (
-        f"every keyframe of {args.boxes} ({len(box_ids)} videos) was left out: {counts or 'no reason counted'} "
-        f"(keyframe t is frame (t - {args.start_second}) * {args.fps} of its video; see the warnings above)"
+        f"every keyframe of {args.boxes} ({len(box_ids)} videos) was left out: "
+        f"{counts or 'no reason counted'} "
+        f"(keyframe t is frame (t - {args.start_second}) * {args.fps} of its video; "
+        "see the warnings above)"
     )
 
 
@@ -227,7 +230,8 @@ def main(argv=None, after_commit=None):
     )
     if class_ids[-1] > num_classes:
         raise ValueError(
-            f"{args.label_map}: action id {class_ids[-1]} > MODEL.ROI_HEADS.NUM_CLASSES ({num_classes})"
+            f"{args.label_map}: action id {class_ids[-1]} > "
+            f"MODEL.ROI_HEADS.NUM_CLASSES ({num_classes})"
         )
     fingerprint = run_fingerprint(
         cfg.dump(),
@@ -259,7 +263,8 @@ def main(argv=None, after_commit=None):
         )
     writer.finish(keys)
     logger.info(
-        "wrote %s: %d keyframes (%d in this run, %d left out as unreadable), %d boxes x %d classes in this run",
+        "wrote %s: %d keyframes (%d in this run, %d left out as unreadable), "
+        "%d boxes x %d classes in this run",
         args.output,
         len(keys),
         stats["keyframes"],

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Lay out your own movies and annotations as an AVA-format folder.
 
-    .venv/bin/python tools/make_ava_folder.py --videos path/to/movies --annotations my_annotations.csv \\
-        --label-map my_actions.pbtxt --output path/to/my_ava [--val-fraction 0.25 | --val-videos ID ...]
+    .venv/bin/python tools/make_ava_folder.py --videos path/to/movies \\
+        --annotations my_annotations.csv --label-map my_actions.pbtxt --output path/to/my_ava \\
+        [--val-fraction 0.25 | --val-videos ID ...]
 
 Input: a folder of movies ``<video_id>.{mp4,mkv,webm}``, one ground-truth CSV in AVA's format
 (``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``: boxes normalised to [0, 1], one row per
@@ -75,11 +76,13 @@ def main(argv=None):
     print("next:")
     print(f"  .venv/bin/python tools/check_ava_dataset.py {root} --frame-source video")
     print(
-        f"  .venv/bin/python tools/detect_persons.py --dataset-root {root} --split val --frame-source video "
-        f"--detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml --output-dir {root}/annotations"
+        f"  .venv/bin/python tools/detect_persons.py --dataset-root {root} --split val "
+        "--frame-source video --detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml "
+        f"--output-dir {root}/annotations"
     )
     print(
-        f"  .venv/bin/python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my={root} "
+        "  .venv/bin/python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml "
+        f"--register-ava my={root} "
         f"DATASETS.TRAIN \"('my_train_video',)\" DATASETS.TEST \"('my_val_video',)\" "
         f"MODEL.ROI_HEADS.NUM_CLASSES {k} MODEL.WEIGHTS <converted Kinetics weights>"
     )

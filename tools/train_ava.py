@@ -12,7 +12,8 @@
         DATASETS.TRAIN "('ava_v2.2_train_video',)" DATASETS.TEST "('ava_v2.2_val_video',)"
     # your own AVA-format folder (tools/make_ava_folder.py): registers my_train, my_val (frames)
     # and my_train_video, my_val_video (movies)
-    python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my=path/to/my_ava \
+    python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \
+        --register-ava my=path/to/my_ava \
         DATASETS.TRAIN "('my_train_video',)" DATASETS.TEST "('my_val_video',)" \
         MODEL.ROI_HEADS.NUM_CLASSES <largest label id> MODEL.WEIGHTS converted_kinetics.pth
 

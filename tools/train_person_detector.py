@@ -2,9 +2,11 @@
 """Train (or evaluate) a Detectron2 person detector on the person boxes of an AVA-format dataset.
 
     # the demo's embedded default: Faster R-CNN R18-FPN on the synthetic frames (CPU, minutes)
-    python tools/train_person_detector.py --config-file configs/person_detector/faster_rcnn_R18_FPN_synthetic.yaml
+    python tools/train_person_detector.py \
+        --config-file configs/person_detector/faster_rcnn_R18_FPN_synthetic.yaml
     # box AP of a trained detector
-    python tools/train_person_detector.py --config-file ... --eval-only MODEL.WEIGHTS output/person_detector/model_final.pth
+    python tools/train_person_detector.py --config-file ... --eval-only \
+        MODEL.WEIGHTS output/person_detector/model_final.pth
 
 The detector is a plain Detectron2 model (here GeneralizedRCNN); its datasets are
 detection datasets derived from AVA datasets: ``DATASETS.TRAIN / TEST`` names of the form
@@ -40,7 +42,8 @@ def person_dicts(ava_name):
 
     Returns:
         list of ``{"file_name": keyframe path, "image_id": int, "height", "width",
-        "annotations": [{"bbox": [x1, y1, x2, y2] pixels, "bbox_mode": XYXY_ABS, "category_id": 0}]}``,
+        "annotations": [{"bbox": [x1, y1, x2, y2] pixels, "bbox_mode": XYXY_ABS,
+        "category_id": 0}]}``,
         one per keyframe, one annotation per ground-truth person (not per action).
     """
     from slowfast_det.data.decode import read_frame_size
@@ -51,14 +54,16 @@ def person_dicts(ava_name):
         vid = d["video_id"]
         if "keyframe_path" not in d:
             raise ValueError(
-                f"dataset '{ava_name}': its frame source is {d['frame_source']['type']!r}, without keyframe image "
-                "files; the person detector trains on keyframe images: use the frames dataset (without '_video')"
+                f"dataset '{ava_name}': its frame source is {d['frame_source']['type']!r}, "
+                "without keyframe image files; the person detector trains on keyframe images: "
+                "use the frames dataset (without '_video')"
             )
         if vid not in sizes:
             size = read_frame_size(d["keyframe_path"])
             if size is None:
                 raise FileNotFoundError(
-                    f"dataset '{ava_name}': keyframe {d['image_id']} cannot be read: {d['keyframe_path']}"
+                    f"dataset '{ava_name}': keyframe {d['image_id']} cannot be read: "
+                    f"{d['keyframe_path']}"
                 )
             sizes[vid] = size
         h, w = sizes[vid]
@@ -93,7 +98,8 @@ def register_person_datasets(names):
         source = name[: -len(SUFFIX)]
         if source not in ava:
             raise KeyError(
-                f"dataset '{name}': '{source}' is not a registered AVA dataset (known: {sorted(ava)})"
+                f"dataset '{name}': '{source}' is not a registered AVA dataset "
+                f"(known: {sorted(ava)})"
             )
         DatasetCatalog.register(name, lambda source=source: person_dicts(source))
         MetadataCatalog.get(name).set(
@@ -102,7 +108,8 @@ def register_person_datasets(names):
 
 
 def prepare_data(cfg):
-    """Generate the synthetic data if the config uses it and it is missing; register the datasets."""
+    """Generate the synthetic data if the config uses it and it is missing; register the
+    datasets."""
     names = list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST)
     if any(n.startswith("synthetic_ava") for n in names):
         from slowfast_det.synthetic import default_root, ensure_synthetic_dataset

@@ -1,4 +1,5 @@
-"""The loader benchmark runs end to end on a tiny configuration (a smoke test, no timing targets)."""
+"""The loader benchmark runs end to end on a tiny configuration (a smoke test, no timing
+targets)."""
 
 import argparse
 

@@ -69,7 +69,8 @@ def test_label_map_both_id_spellings(tmp_path):
     p = write(
         tmp_path,
         "lm.pbtxt",
-        'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\nitem {\n  name: "crawl"\n  label_id: 3\n}\n',
+        'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\n'
+        'item {\n  name: "crawl"\n  label_id: 3\n}\n',
     )
     names, ids = read_label_map(p)
     assert names == {1: "bend/bow (at the waist)", 3: "crawl"} and ids == [1, 3]
@@ -91,7 +92,8 @@ def test_frame_list(tmp_path):
     p = write(
         tmp_path,
         "fl.csv",
-        'original_vido_id video_id frame_id path labels\nv 0 0 v/v_000001.jpg ""\nv 0 1 v/v_000002.jpg ""\n',
+        "original_vido_id video_id frame_id path labels\n"
+        'v 0 0 v/v_000001.jpg ""\nv 0 1 v/v_000002.jpg ""\n',
     )
     df = read_frame_list(p)
     assert list(df["frame_id"]) == [0, 1] and list(df["path"]) == [

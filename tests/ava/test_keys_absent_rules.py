@@ -28,7 +28,8 @@ DET = [
     det_row("v", 905, A, 1, 0.95),  # absent from the file -> FP (2019) / ignored (2020)
     det_row("w", 902, A, 1, 0.7),  # unknown video -> FP (2019) / ignored (2020)
 ]
-# false-positive: ranking 0.95 FP, 0.9 FP, 0.8 FP, 0.7 FP, 0.6 TP -> precision 1/5 at recall 1: AP 1/5
+# false-positive: ranking 0.95 FP, 0.9 FP, 0.8 FP, 0.7 FP, 0.6 TP -> precision 1/5 at recall 1:
+# AP 1/5
 # ignore: ranking 0.9 FP, 0.8 FP, 0.6 TP -> precision 1/3 at recall 1: AP 1/3
 EXPECTED = {"false-positive": 1 / 5, "ignore": 1 / 3}
 

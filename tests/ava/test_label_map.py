@@ -28,7 +28,10 @@ def _write(tmp_path, data, name="lm.pbtxt"):
         "item < name: 'walk' id: 7 >",
         'item {\n  display_name: "walk"\n  id: 7\n}\n',
         'item { name: "walk" display_name: "Walking" id: 7 }',
-        'item { keypoints { id: 99 label: "x" } name: "walk" tags: [1, "two", {id: 3}] id: 7 frequency: FREQUENT }',
+        (
+            'item { keypoints { id: 99 label: "x" } name: "walk" '
+            'tags: [1, "two", {id: 3}] id: 7 frequency: FREQUENT }'
+        ),
     ],
     ids=[
         "name-id",
@@ -121,7 +124,8 @@ def test_line_numbers_after_bom_and_crlf(tmp_path):
         ('item {\n  name: "a\n  id: 3\n}\n', r"lm.pbtxt:2: string not closed on its line"),
         (
             'item {\n  name "a"\n  id: 3\n}\n',
-            r"lm.pbtxt:2: field 'name' expected ':' or '\{' after the field name, got the string 'a'",
+            r"lm.pbtxt:2: field 'name' expected ':' or '\{' after the field name,"
+            r" got the string 'a'",
         ),
         (
             "item {\n  name: a\n  id: 3\n}\n",
@@ -130,7 +134,8 @@ def test_line_numbers_after_bom_and_crlf(tmp_path):
         ('item {\n  name: "a"\n  id:\n}\n', r"lm.pbtxt:4: field 'id' expected a value, got '\}'"),
         (
             'item {\n  name: "a"\n  id: 3\n  label_id: 4\n}\n',
-            r"lm.pbtxt:4: field 'label_id' given twice in the item starting at line 1 \(also at line 3\)",
+            r"lm.pbtxt:4: field 'label_id' given twice in the item starting at line 1"
+            r" \(also at line 3\)",
         ),
         ('item {\n  name: "a\\q"\n  id: 3\n}\n', r"lm.pbtxt:2: unknown escape '\\q'"),
         ('item { name: "a" id: 3 }\n}\n', r"lm.pbtxt:2: expected a field name \(item\), got '\}'"),

@@ -45,7 +45,8 @@ def test_box_scale_tells_pixels_from_overshoot(tmp_path):
     s = BoxScale().add(_rows(tmp_path, "v,902,0.1,0.1,0.5,0.5,1,0\n" + GT_PIXELS))
     assert (s.rows, s.pixel_like, s.first_pixel_line, s.max_coord) == (4, 3, 2, 288.0)
     assert s.message("gt.csv") == (
-        "gt.csv:2: 3 of 4 boxes have coordinates above 1.5 (largest 288): the boxes look like pixels; "
+        "gt.csv:2: 3 of 4 boxes have coordinates above 1.5 (largest 288): "
+        "the boxes look like pixels; "
         "AVA boxes are normalised to [0, 1] (x / frame width, y / frame height)"
     )
 
@@ -98,8 +99,8 @@ def test_check_groundtruth_logs_counts_and_file(tmp_path, caplog):
         in text
     )
     assert (
-        "gt.csv: 1 of 5 ground-truth rows have action ids not in the label map and are not evaluated"
-        in text
+        "gt.csv: 1 of 5 ground-truth rows have action ids not in the label map "
+        "and are not evaluated" in text
     )
     assert "ids: 7" in text
 
@@ -135,8 +136,8 @@ def test_evaluator_warns_pixel_detections_against_normalised_groundtruth(evaluat
         r = evaluate(GT, DET_PIXELS)
     assert r.mAP == 0.0 and r.counts["det_boxes_pixel_like"] == 3
     assert (
-        "det.csv:1: 3 of 3 boxes have coordinates above 1.5 (largest 288): the boxes look like pixels"
-        in caplog.text
+        "det.csv:1: 3 of 3 boxes have coordinates above 1.5 (largest 288): "
+        "the boxes look like pixels" in caplog.text
     )
     text = caplog.text
     assert "det.csv: 3 of 3 detection rows look like pixels while no ground-truth box of " in text
@@ -243,7 +244,8 @@ def test_checker_reports_pixel_boxes_as_a_problem(tmp_path):
     report = check_ava_dataset(root, splits=("val",), verify_images="none")
     assert not report.ok and report.problems["boxes_in_pixels"] == 2
     assert report.examples["boxes_in_pixels"] == [
-        "annotations/ava_val_v2.2.csv:1: 2 of 2 boxes have coordinates above 1.5 (largest 47): the boxes look like "
+        "annotations/ava_val_v2.2.csv:1: 2 of 2 boxes have coordinates above 1.5 (largest 47): "
+        "the boxes look like "
         "pixels; AVA boxes are normalised to [0, 1] (x / frame width, y / frame height)"
     ]
     assert "box_out_of_range" not in report.warnings  # the pixel rows are not also "clipped"

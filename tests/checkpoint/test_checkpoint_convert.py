@@ -294,8 +294,8 @@ def test_pyslowfast_kinetics_head_is_dropped(tmp_path, tiny_model, caplog):
     with caplog.at_level(logging.INFO, logger="slowfast_det.checkpoint.convert"):
         sd = convert_pyslowfast(psf, source="k400.pyth")
     assert (
-        "k400.pyth: dropped the classification head (head.projection.bias, head.projection.weight, 400 classes)"
-        in caplog.text
+        "k400.pyth: dropped the classification head (head.projection.bias, "
+        "head.projection.weight, 400 classes)" in caplog.text
     )
     assert not any(k.startswith("roi_heads") for k in sd)
     path = tmp_path / "k400.pth"

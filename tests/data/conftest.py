@@ -18,7 +18,8 @@ def fresh_ava_root(tmp_path):
 
 @pytest.fixture
 def registered(request):
-    """Register datasets for a test and remove them afterwards: registered(name, root, split, **kw)."""
+    """Register datasets for a test and remove them afterwards:
+    registered(name, root, split, **kw)."""
     from slowfast_det.data import datasets
 
     names = []

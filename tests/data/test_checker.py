@@ -9,7 +9,11 @@ from slowfast_det.data.checker import check_ava_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-CLEAN_TRAIN_GT = "vidA,0902,0.1,0.2,0.5,0.9,12,0\nvidA,0902,0.1,0.2,0.5,0.9,80,0\nvidB,0901,0.2,0.2,0.4,0.4,3,0\n"
+CLEAN_TRAIN_GT = (
+    "vidA,0902,0.1,0.2,0.5,0.9,12,0\n"
+    "vidA,0902,0.1,0.2,0.5,0.9,80,0\n"
+    "vidB,0901,0.2,0.2,0.4,0.4,3,0\n"
+)
 
 
 def _clean(root):
@@ -110,7 +114,8 @@ def test_missing_files_and_bad_label_map(tmp_path):
     assert report.examples["predicted_boxes_missing"] == ["annotations/ava_val_predicted_boxes.csv"]
     assert "tools/detect_persons.py" in report.format()
     assert report.examples["bad_row"] == [
-        "annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt:3: field 'id' not an integer: 'one'"
+        "annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt:3: "
+        "field 'id' not an integer: 'one'"
     ]
 
 

@@ -1,5 +1,6 @@
 """slowfast_det.data.custom: laying out and registering your own AVA-format data, and the
-NUM_CLASSES / label-map agreement (the whole workflow: tests/engine/test_custom_dataset_workflow.py)."""
+NUM_CLASSES / label-map agreement (the whole workflow:
+tests/engine/test_custom_dataset_workflow.py)."""
 
 import logging
 

@@ -425,7 +425,8 @@ def test_decode_clip_equals_frames_to_clip_of_the_decoded_frames(fresh_ava_root,
     m = _mapper(True, [])
     paths = m.clip_frame_paths(d)
     paths = paths[:1] + paths  # a repeated path (as at clamped clip ends)
-    # a 2x reduced decode (64x48 -> 32x24), then a flipped 24x20 crop at scale 1 of the decoded frame
+    # a 2x reduced decode (64x48 -> 32x24), then a flipped 24x20 crop at scale 1 of the
+    # decoded frame
     affine, out_hw = (-0.5, 30.0, 0.5, -3.0), (20, 24)
     clip, replaced = m.decode_clip(paths, 2, affine, (H, W), out_hw)
     decoded = {p: read_frame(p, 2) for p in dict.fromkeys(paths)}

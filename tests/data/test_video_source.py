@@ -162,7 +162,8 @@ def test_clip_equals_extracted_frames(name, movies, extracted, capsys):
     d = np.concatenate([x.ravel() for x in diffs])
     with capsys.disabled():
         print(
-            f"\n[video vs prepare_ava JPEG frames] {name}: mean |diff| {d.mean():.3f}, p99 {np.percentile(d, 99):.0f}, "
+            f"\n[video vs prepare_ava JPEG frames] {name}: mean |diff| {d.mean():.3f}, "
+            f"p99 {np.percentile(d, 99):.0f}, "
             f"max {d.max()} (0-255); vs PNG frames: 0"
         )
     assert (
@@ -173,7 +174,8 @@ def test_clip_equals_extracted_frames(name, movies, extracted, capsys):
 
 
 def test_reduced_decode_matches_dct_scaled_geometry(movies):
-    """At 1/2 size (the JPEG reduced decode's counterpart) the clip stays close to the full-size one."""
+    """At 1/2 size (the JPEG reduced decode's counterpart) the clip stays close to the
+    full-size one."""
     src = probe_video_source(movies["m30"], 30, START)
     d = keyframe_dict("m30", 2, src)
     small = [T.ResizeTransform(H, W, H // 2, W // 2)]

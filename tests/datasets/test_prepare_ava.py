@@ -83,7 +83,8 @@ def test_frames_by_time_25_2997_30_fps(prepare, movies, tmp_path, capsys):
         names = sorted(n for n in os.listdir(folder) if n.endswith(".jpg"))
         assert names == [f"{vid}_{k:06d}.jpg" for k in range(1, 61)], vid
         got = [source_index(folder / n) for n in names]
-        # frame k (file k + 1) = the source frame whose interval [i / r, (i + 1) / r) holds 1 + k / 30
+        # frame k (file k + 1) = the source frame whose interval [i / r, (i + 1) / r) holds
+        # 1 + k / 30
         assert got == [int((1 + Fraction(k, 30)) * rate) for k in range(60)], vid
         marker = json.loads((folder / prepare.MARKER).read_text())
         assert (

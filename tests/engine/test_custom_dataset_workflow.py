@@ -5,13 +5,16 @@ timestamps in movie seconds), ONE ground-truth CSV in AVA's format and their own
 3 classes under ids 4, 12 and 91 (a subset, one id beyond 80). Every step is the tool a user
 runs, in a subprocess:
 
-1. tools/make_ava_folder.py      movies + CSV + label map -> AVA-format folder (train / val by video)
+1. tools/make_ava_folder.py      movies + CSV + label map -> AVA-format folder
+                                 (train / val by video)
 2. tools/check_ava_dataset.py    --frame-source video
 3. tools/detect_persons.py       person proposals for val from the movies (a small Faster R-CNN
                                  trained here on other synthetic videos stands in for a zoo model)
-4. tools/convert_checkpoint.py   "Kinetics-400" weights (a pytorchvideo SlowFast with a 400-class head)
-5. tools/train_ava.py            --register-ava; NUM_CLASSES 3 is refused with what to set, 91 trains
-                                 from the converted weights and evaluates on val with the proposals
+4. tools/convert_checkpoint.py   "Kinetics-400" weights (a pytorchvideo SlowFast with a
+                                 400-class head)
+5. tools/train_ava.py            --register-ava; NUM_CLASSES 3 is refused with what to set,
+                                 91 trains from the converted weights and evaluates on val
+                                 with the proposals
 6. tools/eval_ava.py             the official metric on the written detections: the same mAP
 """
 
@@ -151,7 +154,10 @@ def workflow(tmp_path_factory):
     for split in ("train", "val"):
         table = read_box_csv(str(base / "synthetic" / "annotations" / f"ava_{split}_v2.2.csv"))
         for r in table.rows.itertuples():
-            row = f"{r.video_id},{int(r.timestamp) - 900:04d},{r.x1:.3f},{r.y1:.3f},{r.x2:.3f},{r.y2:.3f}"
+            row = (
+                f"{r.video_id},{int(r.timestamp) - 900:04d},"
+                f"{r.x1:.3f},{r.y1:.3f},{r.x2:.3f},{r.y2:.3f}"
+            )
             if split == "val":
                 persons.append(f"{row},1,{r.last}")  # every person, for the detector's recall
             if r.action_id in CLASSES:  # the user's CSV: their ids, timestamps in movie seconds

@@ -3,9 +3,9 @@
 A tiny config (BN, dropout 0.5, random scale / crop / flip / colour jitter, SEED 7) trains
 8 iterations with a checkpoint every 2. The killed run is killed with SIGKILL at a random
 moment of its training (the delay is drawn from [0, the reference run's time from the start
-of training to its final checkpoint) and printed); every checkpoint file it left loads completely, the restart with ``--resume``
-continues from the iteration after the last complete checkpoint, and its final weights
-equal the uninterrupted run's.
+of training to its final checkpoint) and printed); every checkpoint file it left loads
+completely, the restart with ``--resume`` continues from the iteration after the last
+complete checkpoint, and its final weights equal the uninterrupted run's.
 """
 
 import os

@@ -198,7 +198,8 @@ def test_lossy_movies_within_the_first_order_bound(datasets, runs, tmp_path):
     d = torch.cat(diffs)
     change = (s_v - s_f).abs()
     print(
-        f"\n[lossy movies] pixel |diff| mean {float(d.mean()):.3f} max {float(d.max()):.0f}; score |diff| max "
+        f"\n[lossy movies] pixel |diff| mean {float(d.mean()):.3f} max {float(d.max()):.0f}; "
+        "score |diff| max "
         f"{float(change.max()):.2e}, first-order bound max {float(b.max()):.2e}"
     )
     assert float(d.mean()) > 0  # lossy indeed
@@ -214,5 +215,6 @@ def test_lossy_movies_within_the_first_order_bound(datasets, runs, tmp_path):
         if bool((gap[off] > slack[off]).all()):  # no two detections of the class can swap: same AP
             assert torch.equal(torch.argsort(s_f[:, k]), torch.argsort(s_v[:, k]))
     print(
-        f"[lossy movies] per-class ranking of the {len(s_f)} detections unchanged for {same} of {s_f.shape[1]} classes"
+        f"[lossy movies] per-class ranking of the {len(s_f)} detections unchanged for "
+        f"{same} of {s_f.shape[1]} classes"
     )

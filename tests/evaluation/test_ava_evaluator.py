@@ -109,7 +109,8 @@ def test_evaluator_from_config_capacity(dataset, cfg):
     ev = AVAEvaluator(cfg, name, output_dir=str(tmp / "o"))
     ev.reset()
     ev.process([KF902[0], KF903[0]], [KF902[1], KF903[1]])
-    # top-1 per keyframe: 902 -> class 1 on A (TP, 1 of 2 boxes: AP 1/2); 903 -> class 3 on B (FP: AP 0)
+    # top-1 per keyframe: 902 -> class 1 on A (TP, 1 of 2 boxes: AP 1/2);
+    # 903 -> class 3 on B (FP: AP 0)
     assert ev.evaluate()["ava"][FRAME_MAP_KEY] == pytest.approx(0.25)
     assert not (tmp / "o" / "ava_pr_curves.png").exists()
     assert json.loads((tmp / "o" / "ava_eval.json").read_text())["capacity"] == 1

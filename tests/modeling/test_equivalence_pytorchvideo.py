@@ -142,7 +142,8 @@ def test_slowfast_r50_classification_trunk_matches_pytorchvideo(caplog):
 
 
 def test_slow_r50_detection_matches_pytorchvideo():
-    """Slow-only: pytorchvideo's create_resnet_with_roi_head (its slow_r50_detection) vs SLOW_8x8_R50."""
+    """Slow-only: pytorchvideo's create_resnet_with_roi_head (its slow_r50_detection) vs
+    SLOW_8x8_R50."""
     ref = randomize_(
         pv_resnet.create_resnet_with_roi_head(model_depth=50, head_pool_kernel_size=(T // 4, 1, 1))
     )

@@ -87,7 +87,8 @@ def test_pixel_statistics_are_buffers_saved_with_the_model(tiny_cfg, make_input)
     sd = model.state_dict()
     torch.testing.assert_close(sd["pixel_mean"].flatten(), torch.full((3,), 0.45 * 255))
     torch.testing.assert_close(sd["pixel_std"].flatten(), torch.full((3,), 0.225 * 255))
-    # the same input as the former mapper's (x / 255 - 0.45) / 0.225, so older checkpoints see no change
+    # the same input as the former mapper's (x / 255 - 0.45) / 0.225, so older checkpoints see
+    # no change
     x = make_input(8, 8, [], t=4)
     (fast,) = model.preprocess_clips([x])[1:]
     torch.testing.assert_close(fast[0], (x["clip"].float() / 255 - 0.45) / 0.225, rtol=0, atol=1e-5)

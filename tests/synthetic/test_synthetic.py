@@ -393,7 +393,7 @@ def test_brief_events_are_seen_by_fast_and_mostly_missed_by_sparse_frames():
                 assert p.pose[s] == STAND or (p.event[s] == EV_HOP and p.pose[s] in (2, 3))
 
 
-# ----------------------------------------------------------------------------- ensure / atomicity / CLI
+# --------------------------------------------------------------------- ensure / atomicity / CLI
 def test_ensure_is_a_noop_when_complete_and_redoes_otherwise(dataset, tmp_path, monkeypatch):
     root = str(tmp_path / "syn")
     small = dict(TINY, num_train_videos=1, num_val_videos=1, duration_s=5)

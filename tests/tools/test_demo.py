@@ -1,4 +1,5 @@
-"""tools/demo.py and the file demo (slowfast_det.engine.demo_runner and its parts): a generated video, a tiny random model, a box CSV."""
+"""tools/demo.py and the file demo (slowfast_det.engine.demo_runner and its parts): a generated
+video, a tiny random model, a box CSV."""
 
 import logging
 import os
@@ -17,7 +18,8 @@ from slowfast_det.engine.person_boxes import CSVBoxes
 from slowfast_det.engine.predictor import ActionPredictor
 from slowfast_det.engine.visualize import ActionVisualizer
 
-# tools/demo.py as a module, without putting tools/ on sys.path (the other demo tests import it from here)
+# tools/demo.py as a module, without putting tools/ on sys.path (the other demo tests import it
+# from here)
 demo = load_tool("demo")
 
 H, W, FPS = 48, 64, 30

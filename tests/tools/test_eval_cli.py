@@ -177,7 +177,8 @@ def test_cli_as_a_script_imports_neither_torch_nor_detectron2(case):
     # run the script's main in a fresh interpreter, then list what it imported
     code = (
         "import runpy, sys\n"
-        f"sys.argv = ['eval_ava.py', '-l', {lm!r}, '-g', {gt!r}, '-d', {det!r}, '-x', {x!r}, '--json', {str(tmp / 'j.json')!r}]\n"
+        f"sys.argv = ['eval_ava.py', '-l', {lm!r}, '-g', {gt!r}, '-d', {det!r}, '-x', {x!r}, "
+        f"'--json', {str(tmp / 'j.json')!r}]\n"
         "try:\n"
         f"    runpy.run_path({os.path.join(ROOT, 'tools', 'eval_ava.py')!r}, run_name='__main__')\n"
         "except SystemExit as e:\n"

@@ -37,7 +37,8 @@ def run(tmp_path, *args):
 
 @pytest.mark.skipif(
     os.environ.get("SLOWFAST_TEST_GPU_CHECK") != "1",
-    reason="60 s; set SLOWFAST_TEST_GPU_CHECK=1 (or run bash tools/gpu_check.sh --device cpu --quick)",
+    reason="60 s; set SLOWFAST_TEST_GPU_CHECK=1 "
+    "(or run bash tools/gpu_check.sh --device cpu --quick)",
 )
 def test_quick_cpu_run_records_every_step(tmp_path):
     proc, results, res = run(tmp_path, "--device", "cpu", "--quick")

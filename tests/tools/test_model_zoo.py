@@ -24,7 +24,8 @@ def test_model_zoo_imports_and_resolves_configs():
         from detectron2 import model_zoo
     except ImportError as e:
         pytest.fail(
-            f"detectron2.model_zoo does not import ({e}); requirements.txt pins setuptools==80.10.2, "
+            f"detectron2.model_zoo does not import ({e}); "
+            "requirements.txt pins setuptools==80.10.2, "
             "which ships pkg_resources: rerun bash tools/setup_env.sh"
         )
     path = model_zoo.get_config_file(ZOO_NAME)
