@@ -408,8 +408,11 @@ def _check_replaceable(root):
 
 
 def _mp_context():
+    """Workers start from a fresh process (forkserver, else spawn), never by forking the
+    caller: a process forked while OpenCV's thread pool runs deadlocks in its first OpenCV
+    call (seen in the test suite: generate(workers=2) after another cv2 user)."""
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def generate(root, *, seed=0, workers=2, progress=True, **sizes):
