@@ -286,3 +286,31 @@ def test_registered_multi_label_comes_from_the_list(tmp_path):
         register_video_list("_tvl_x", path, None, fmt="kinetics")
     with pytest.raises(ValueError, match="takes no list file"):
         register_video_list("_tvl_x", path, str(tmp_path), fmt="folders")
+
+
+def test_builtins_registered_lazily_as_pyslowfast_lays_them_out(tmp_path, monkeypatch):
+    from slowfast_det.data import classification, registered_video_datasets
+
+    assert {"kinetics400_train", "kinetics400_val", "charades_train", "charades_val"} <= set(
+        registered_video_datasets()
+    )
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    try:
+        classification._register_builtins()
+        # the label kind is fixed by the format: nothing is read
+        assert MetadataCatalog.get("charades_val").multi_label is True
+        assert MetadataCatalog.get("kinetics400_val").multi_label is False
+        (tmp_path / "kinetics400").mkdir()
+        _write(tmp_path / "kinetics400" / "kinetics_classnames.json", '{"a": 0, "b": 1, "c": 2}')
+        _write(tmp_path / "kinetics400" / "val.csv", "x/1.mp4 2\n")
+        assert MetadataCatalog.get("kinetics400_val").class_names == ["a", "b", "c"]
+        (d,) = DatasetCatalog.get("kinetics400_val")
+        assert d["file_name"] == str(tmp_path / "kinetics400" / "x" / "1.mp4")
+        (tmp_path / "charades" / "frame_lists").mkdir(parents=True)
+        _write(tmp_path / "charades" / "frame_lists" / "train.csv", CHARADES)
+        a, b = DatasetCatalog.get("charades_train")  # no class names file: 0..17
+        assert a["frame_dir"] == str(tmp_path / "charades" / "frames" / "46GP8")
+        assert len(MetadataCatalog.get("charades_train").class_names) == 18
+    finally:
+        monkeypatch.undo()
+        classification._register_builtins()
