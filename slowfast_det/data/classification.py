@@ -128,7 +128,6 @@ def register_video_list(
     separator=" ",
     multi_label=None,
     with_offset=None,
-    _label_names_optional=False,
 ):
     """Register a video list as a classification dataset (lazily: no file is read now).
 
@@ -163,7 +162,7 @@ def register_video_list(
         root=root,
         fmt=fmt,
         label_names=label_names,
-        label_names_optional=_label_names_optional,
+        label_names_optional=False,
         separator=separator,
         multi_label=multi_label,
         with_offset=with_offset,
@@ -252,26 +251,30 @@ def check_video_num_classes(cfg):
             )
 
 
+def _register_builtin(name, list_file, root, fmt, label_file):
+    """A built-in: class names from ``label_file`` when it exists (checked when read)."""
+    meta = register_video_list(name, list_file, root, fmt=fmt)
+    meta.__dict__["_list_args"].update(label_names=label_file, label_names_optional=True)
+
+
 def _register_builtins():
     root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
     kinetics = os.path.join(root, "kinetics400")
     charades = os.path.join(root, "charades")
     for split in ("train", "val"):
-        register_video_list(
+        _register_builtin(
             f"kinetics400_{split}",
             os.path.join(kinetics, f"{split}.csv"),
             kinetics,
-            fmt="pyslowfast",
-            label_names=os.path.join(kinetics, "kinetics_classnames.json"),
-            _label_names_optional=True,
+            "pyslowfast",
+            os.path.abspath(os.path.join(kinetics, "kinetics_classnames.json")),
         )
-        register_video_list(
+        _register_builtin(
             f"charades_{split}",
             os.path.join(charades, "frame_lists", f"{split}.csv"),
             os.path.join(charades, "frames"),
-            fmt="charades",
-            label_names=os.path.join(charades, "Charades_v1_classes.txt"),
-            _label_names_optional=True,
+            "charades",
+            os.path.abspath(os.path.join(charades, "Charades_v1_classes.txt")),
         )
 
 
