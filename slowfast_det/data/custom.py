@@ -242,7 +242,7 @@ def register_ava_folder(
         splits = sorted(
             f[len(prefix) : -len(suffix)]
             for f in os.listdir(ann)
-            if f.startswith(prefix) and f.endswith(suffix) and "_excluded_timestamps_" not in f
+            if f.startswith(prefix) and f.endswith(suffix) and "_excluded_timestamps" not in f
         )
     if not splits:
         raise CustomDatasetError(

@@ -147,13 +147,12 @@ def frame_origin(frame_source="frames", origin_file=None, *, start_second=None, 
 def origin_hint(origin):
     """What to do when keyframes fall before frame 0 of their videos under ``origin`` (a
     :class:`FrameOrigin`): one sentence for the loader's log and the checker."""
-    where = (
-        "given"
-        if origin.source == "given"
-        else f"recorded in {origin.source}"
-        if origin.source != "AVA's default"
-        else f"AVA's default: no {FRAME_ORIGIN_FILE} next to the frame lists"
-    )
+    if origin.source == "given":
+        where = "given"
+    elif origin.source == "AVA's default":
+        where = f"AVA's default: no {FRAME_ORIGIN_FILE} next to the frame lists"
+    else:
+        where = f"recorded in {origin.source}"
     return (
         f"frame index 0 is read as movie second {origin.start_second} ({where}); if the frames "
         "start at another second (own movies extracted from second 0), rerun "
