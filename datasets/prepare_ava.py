@@ -11,6 +11,16 @@ For every movie ``<video_id>.<ext>`` in ``--videos`` it cuts 901 seconds from se
 ``frames/<video_id>/<video_id>_000001.jpg ...``, several movies in parallel, with a progress
 bar.
 
+The frames' origin: ``--start`` by default is AVA's second 900 when the splits' annotation
+CSVs have no keyframe before second 900, else 0 (your own movies, annotated in movie seconds
+from 0; ``--start`` sets it either way). ``--duration`` by default is AVA's 901 s from second
+900, and each whole movie from any other start. The start and frame rate are recorded in
+``frame_lists/frames.json`` (``{"start_second": S, "fps": F}``), which every tool reading these
+frames uses (registration, ``check_ava_dataset``, ``detect_persons``, ``infer_ava``); a run
+with another start or rate into the same ``--root`` stops (exit status 2) before extracting.
+A movie shorter than the start fails with what to do (``--start 0`` for your own movies); a
+source far from 30 fps gets the demo's frame-rate warning.
+
 Decoding (``--backend pyav``, the default) uses PyAV, whose FFmpeg libraries are pinned by
 requirements.txt, so no system ffmpeg is needed and the frames do not depend on the ffmpeg
 on the machine (PySlowFast issue 112: the ffmpeg version alone moved AVA mAP by 3 points).
@@ -48,6 +58,7 @@ does ``--only a -5KQ66BBWC4 b``.
 import argparse
 import glob
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -63,6 +74,13 @@ import av
 from tqdm import tqdm
 
 from slowfast_det.ava.io import AVAFormatError, check_video_id, read_box_csv
+from slowfast_det.data.frames import (
+    AVA_START_SECOND,
+    fps_warning,
+    frame_origin_path,
+    read_frame_origin,
+    write_frame_origin,
+)
 from slowfast_det.data.movie_frames import (
     MOVIE_ERRORS,
     expected_frame_count,
@@ -76,6 +94,8 @@ VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 MARKER = ".prepare_ava_done"
 FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"
 DEFAULT_SPLITS = ("train", "val")
+#: seconds extracted from AVA's start (as PySlowFast)
+AVA_DURATION = 901
 #: a movie is "truncated" when it gives this many seconds less than its header declares
 TRUNCATION_SLACK_SECONDS = 0.5
 
@@ -198,6 +218,7 @@ def extract_video(job):
     video_id, video_path, frames_dir, opts = job
     final = os.path.join(frames_dir, video_id)
     marker = os.path.join(final, MARKER)
+    start, duration, fps = opts["start"], opts["duration"], opts["fps"]
     if os.path.exists(marker):
         with open(marker) as f:
             done = json.load(f)
@@ -207,13 +228,28 @@ def extract_video(job):
     tmp = os.path.join(frames_dir, f".tmp_{video_id}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    start, duration, fps = opts["start"], opts["duration"], opts["fps"]
     try:
         probe = probe_movie(video_path)
+        length = probe["duration"]
+        if length is not None and length <= start:
+            raise ShortMovie(
+                f"{video_path}: the movie is {float(length):.2f} s long, it ends before --start "
+                f"{start}: nothing to extract (AVA's movies are cut from second 900; for your own "
+                "movies, annotated in seconds from 0, use --start 0)"
+            )
+        if duration is None:  # the whole movie from start
+            if length is None:
+                raise ShortMovie(
+                    f"{video_path}: its header gives no duration: pass --duration SECONDS"
+                )
+            duration = math.ceil(length - start) + 1
         if opts["backend"] == "ffmpeg":
-            n, info = extract_ffmpeg(video_path, tmp, video_id, opts)
+            n, info = extract_ffmpeg(video_path, tmp, video_id, {**opts, "duration": duration})
         else:
             n, info = extract_pyav(video_path, tmp, video_id, start, duration, fps, opts["quality"])
+    except ShortMovie as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return video_id, "failed", str(e)
     except (*MOVIE_ERRORS, RuntimeError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         return video_id, "failed", f"{video_path}: cannot decode: {e}"
@@ -222,11 +258,12 @@ def extract_video(job):
     if n == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         where = f"the movie declares {float(probe['duration'] or 0):.2f} s"
+        hint = "; for your own movies, annotated in seconds from 0, use --start 0" if start else ""
         return (
             video_id,
             "failed",
             f"{video_path}: no frame in seconds [{start}, {start + duration}) ({where}); "
-            f"{info.get('error', '')}",
+            f"{info.get('error', '')}{hint}",
         )
     truncated = None
     if info.get("error") or n < declared - TRUNCATION_SLACK_SECONDS * fps:
@@ -256,10 +293,15 @@ def extract_video(job):
         return video_id, "truncated", truncated
     short = (
         f" (the movie ends before second {start + duration}: {wanted - n} frames fewer)"
-        if n < wanted
+        if n < wanted and opts["duration"] is not None
         else ""
     )
-    return video_id, "done", f"{n} frames{short}"
+    rate = fps_warning(float(probe["fps"])) if probe["fps"] else None
+    return video_id, "done", f"{n} frames{short}" + (f"; {rate}" if rate else "")
+
+
+class ShortMovie(RuntimeError):
+    """A movie with nothing to extract from the asked start (the message says what to do)."""
 
 
 def read_split_ids(path):
@@ -316,6 +358,58 @@ def resolve_splits(root, specs):
     return splits
 
 
+def default_start(splits):
+    """``--start`` when not given: AVA's second 900, unless an annotation CSV of the splits
+    has a keyframe before it (your own movies, annotated in movie seconds): then 0.
+
+    Returns (start, why)."""
+    earliest = None
+    for path in splits.values():
+        if not path.endswith(".csv"):
+            continue  # a list of ids says nothing about times
+        keys = read_box_csv(path, kind="proposals").keys
+        if keys:
+            first = min(t for _, t in keys)
+            earliest = first if earliest is None else min(earliest, first)
+    if earliest is not None and earliest < AVA_START_SECOND:
+        return 0, (
+            f"the annotations have keyframes from second {earliest:g}, before AVA's "
+            f"{AVA_START_SECOND}: extracting from second 0 (--start sets it)"
+        )
+    return AVA_START_SECOND, None
+
+
+def check_origin(root, start, fps):
+    """Stop (exit status 2) before extracting when frames under ``root`` start elsewhere: the
+    origin file says so, or a movie's marker (frames of a run before the file existed)."""
+    path = frame_origin_path(os.path.join(root, "frame_lists"))
+    try:
+        recorded = read_frame_origin(path)
+    except AVAFormatError as e:
+        raise SystemExit(f"prepare_ava: {e}") from None
+    found = []
+    if recorded is not None:
+        found.append((path, recorded.start_second, recorded.fps))
+    frames_dir = os.path.join(root, "frames")
+    for vid in sorted(os.listdir(frames_dir)) if os.path.isdir(frames_dir) else ():
+        marker = os.path.join(frames_dir, vid, MARKER)
+        if os.path.exists(marker):
+            with open(marker) as f:
+                done = json.load(f)
+            found.append((os.path.join(frames_dir, vid), done.get("start"), done.get("fps")))
+    other = [x for x in found if (x[1], x[2]) != (start, fps)]
+    if other:
+        where, first, rate = other[0]
+        more = f" (and {len(other) - 1} more)" if len(other) > 1 else ""
+        print(
+            f"prepare_ava: {where}{more}: the frames under {root} start at second {first} at "
+            f"{rate} fps; this run asks second {start} at {fps} fps: run with --start {first} "
+            f"--fps {rate}, or extract into another --root",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def write_frame_list(root, split, video_ids):
     """Write frame_lists/<split>.csv for the extracted videos; returns the ids without frames."""
     frames_dir = os.path.join(root, "frames")
@@ -358,13 +452,18 @@ def parse_args(argv=None):
     )
     p.add_argument("--ffmpeg", default="ffmpeg", help="ffmpeg executable (--backend ffmpeg)")
     p.add_argument(
-        "--start", type=int, default=900, help="first second to extract (default: %(default)s)"
+        "--start",
+        type=int,
+        default=None,
+        help="first second to extract (default: 900, AVA's, unless the annotations have "
+        "keyframes before second 900: then 0)",
     )
     p.add_argument(
         "--duration",
         type=int,
-        default=901,
-        help="seconds to extract (default: %(default)s, as PySlowFast)",
+        default=None,
+        help=f"seconds to extract (default: {AVA_DURATION} from second 900, as PySlowFast; the "
+        "whole movie from any other start)",
     )
     p.add_argument("--fps", type=int, default=30, help="output frame rate (default: %(default)s)")
     p.add_argument(
@@ -397,9 +496,21 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.duration <= 0:
+    if args.duration is not None and args.duration <= 0:
         raise SystemExit(f"--duration must be positive, got {args.duration}")
+    if args.start is not None and args.start < 0:
+        raise SystemExit(f"--start must be 0 or more, got {args.start}")
     splits = resolve_splits(args.root, args.split)
+    if args.start is None:
+        try:
+            args.start, why = default_start(splits)
+        except AVAFormatError as e:
+            raise SystemExit(f"prepare_ava: {e}") from None
+        if why:
+            print(f"prepare_ava: {why}", file=sys.stderr)
+    if args.duration is None and args.start == AVA_START_SECOND:
+        args.duration = AVA_DURATION
+    check_origin(args.root, args.start, args.fps)
     videos = find_videos(args.videos)
     if args.only:
         unknown = sorted(set(args.only) - set(videos))
@@ -422,8 +533,8 @@ def main(argv=None):
             results[status].append(vid)
             if status in ("failed", "truncated"):
                 tqdm.write(f"{status.upper()} {vid}: {detail}", file=sys.stderr)
-            elif "ends before" in detail:
-                tqdm.write(f"{vid}: {detail}", file=sys.stderr)
+            elif detail != detail.split(" ", 2)[0] + " frames" and status == "done":
+                tqdm.write(f"{vid}: {detail}", file=sys.stderr)  # a shorter movie, its rate
             bar.update(1)
         bar.close()
     print(
@@ -431,6 +542,8 @@ def main(argv=None):
         f"{len(results['skipped'])} already done, {len(results['failed'])} failed"
     )
     status = 1 if results["failed"] or (results["truncated"] and not args.allow_truncated) else 0
+    origin = write_frame_origin(os.path.join(args.root, "frame_lists"), args.start, args.fps)
+    print(f"{origin}: frame 1 is movie second {args.start}, {args.fps} fps")
     for name, path in splits.items():
         try:
             ids = read_split_ids(path)

@@ -9,6 +9,10 @@ Prints counts and the first examples of every problem (missing frames, malformed
 unknown label ids, keyframes outside the frame range, frame-list / annotation mismatches)
 and exits with status 1 if there is any problem (warnings alone exit 0).
 
+Extracted frames are read from the second ``datasets/prepare_ava.py`` recorded in
+``frame_lists/frames.json`` (else AVA's 900; ``--start-second`` overrides); keyframes before
+frame 0 add a hint saying so.
+
 With ``--frame-source video`` it checks ``videos/`` instead of the frames: a movie per
 annotated video, its duration and frame rate, decodability at the keyframes (or, with
 ``--verify-images all``, to its end: truncated files), keyframes inside the movie.
@@ -78,8 +82,9 @@ def main(argv=None):
         "--start-second",
         type=int,
         default=None,
-        help="movie second of frame index 0 (default: 900 for frames, as AVA's; "
-        "0 for movies: their timestamps are movie times)",
+        help="movie second of frame index 0 (default for frames: frame_lists/frames.json's, "
+        "written by datasets/prepare_ava.py, else 900 as AVA's; 0 for movies: their timestamps "
+        "are movie times)",
     )
     parser.add_argument("--max-examples", type=int, default=5, help="examples printed per category")
     cls = parser.add_argument_group("classification video lists")

@@ -9,6 +9,9 @@
     # --weights FILE)
     python tools/detect_persons.py --dataset-root my_ava --split val \\
         --detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml
+    # no detector (offline, a first run): the ground-truth person boxes as oracle proposals
+    python tools/detect_persons.py --dataset-root my_ava --split val --boxes-from-groundtruth \\
+        --output-dir my_ava/annotations
 
 Input: an AVA-format folder (``--dataset-root`` with ``frames/``, ``frame_lists/<split>.csv``
 and ``annotations/ava_<split>_<version>.csv``, or with ``--frame-source video`` the movies
@@ -29,6 +32,16 @@ Resumable: results are committed every ``--commit-every`` keyframes; the same co
 continues an interrupted run and the CSV appears (atomic rename) only when complete.
 ``--restart`` discards an earlier partial run. The detector's weights are required (a path,
 a URL, or a model-zoo name's own); ``--allow-random-weights`` runs an untrained one on purpose.
+
+Without a detector (offline, no weights): ``--boxes-from-groundtruth`` writes the split's
+ground-truth person boxes as the proposals, one row per distinct box per keyframe with score
+1.0 (no frame is read). These are oracle proposals: an action model evaluated on them is
+scored as if person detection were perfect, so its frame-mAP is an upper bound of what a
+detector's proposals give (said in a warning in the log).
+
+Frames' origin (``--start-second``, ``--fps``): by default what ``datasets/prepare_ava.py``
+recorded in ``frame_lists/frames.json``, else AVA's second 900 at 30 fps; movies start at
+second 0.
 """
 
 import argparse
@@ -45,9 +58,10 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 
 import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
-from slowfast_det.ava.person_boxes import person_box_ap
+from slowfast_det.ava.errors import AVAFormatError
+from slowfast_det.ava.person_boxes import person_box_ap, write_groundtruth_person_boxes
 from slowfast_det.checkpoint import WeightsDownloadError
-from slowfast_det.data.frames import default_start_second
+from slowfast_det.data.frames import frame_origin, frame_origin_path
 from slowfast_det.engine.detect_persons import (
     KEYFRAME_MODES,
     boxes_csv_text,
@@ -110,19 +124,29 @@ def get_parser():
         "(default: %(default)s)",
     )
     src.add_argument(
-        "--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)"
+        "--fps",
+        type=int,
+        default=None,
+        help="frame rate of the frames (default: frame_lists/frames.json's, else 30)",
     )
     src.add_argument(
         "--start-second",
         type=int,
         default=None,
-        help="movie second of frame 0 (default: 900 for frames, as AVA's; 0 for movies)",
+        help="movie second of frame 0 (default: frame_lists/frames.json's, else 900 for frames, "
+        "as AVA's; 0 for movies)",
     )
     det = p.add_argument_group("detector")
     det.add_argument(
         "--detector-config",
         default=None,
-        help="Detectron2 config file or model-zoo name (required)",
+        help="Detectron2 config file or model-zoo name (required unless --boxes-from-groundtruth)",
+    )
+    det.add_argument(
+        "--boxes-from-groundtruth",
+        action="store_true",
+        help="no detector: write the ground-truth person boxes as oracle proposals (score 1.0; "
+        "the action mAP on them is an upper bound)",
     )
     det.add_argument(
         "--weights",
@@ -232,10 +256,6 @@ def dataset_files(args):
             groundtruth=os.path.join(root, "annotations", f"ava_{split}_{v}.csv"),
             exclusions=excl if os.path.exists(excl) else None,
             split=split,
-            fps=args.fps,
-            start_second=args.start_second
-            if args.start_second is not None
-            else default_start_second(args.frame_source),
             frame_source=args.frame_source,
             videos_dir=os.path.join(root, "videos"),
         )
@@ -247,6 +267,17 @@ def dataset_files(args):
         ("videos_dir", args.videos_dir),
     ):
         d[key] = given or d[key]
+    if not args.dataset:  # the frames' origin: given, else recorded next to the frame list
+        try:
+            origin = frame_origin(
+                d["frame_source"],
+                frame_origin_path(os.path.dirname(d["frame_list"])),
+                start_second=args.start_second,
+                fps=args.fps,
+            )
+        except AVAFormatError as e:
+            raise SystemExit(f"detect_persons: {e}") from None
+        d.update(start_second=origin.start_second, fps=origin.fps)
     return d
 
 
@@ -254,6 +285,26 @@ def print_quality(groundtruth, exclusions, csv_path, thresh):
     q = person_box_ap(groundtruth, csv_path, exclusions, thresh=thresh)
     print(f"{csv_path}: {q.line()}", flush=True)
     return q
+
+
+def oracle_boxes(groundtruth, output):
+    """``--boxes-from-groundtruth``: the ground-truth person boxes as the proposals."""
+    if not os.path.exists(groundtruth):
+        raise SystemExit(
+            "detect_persons: --boxes-from-groundtruth needs the ground truth: "
+            f"{groundtruth} not found"
+        )
+    stats = write_groundtruth_person_boxes(groundtruth, output)
+    logger.warning(
+        "%s: ORACLE proposals: the %d ground-truth person boxes of %s (%d keyframes) with score "
+        "1.0, no detector; an action model evaluated on them is scored as if person detection "
+        "were perfect: its frame-mAP is an upper bound, not comparable with detector proposals",
+        output,
+        stats["boxes"],
+        groundtruth,
+        stats["keyframes"],
+    )
+    return {**stats, "unreadable": 0, "output": output, "quality": None, "oracle": True}
 
 
 def main(argv=None, after_commit=None):
@@ -275,10 +326,14 @@ def main(argv=None, after_commit=None):
             ]
         }
 
+    output = args.output or os.path.join(args.output_dir, f"ava_{split}_predicted_boxes.csv")
+    if args.boxes_from_groundtruth:
+        return oracle_boxes(groundtruth, output)
     if not args.detector_config:
         raise SystemExit(
-            "detect_persons: --detector-config is required "
-            "(a Detectron2 config file or model-zoo name)"
+            "detect_persons: --detector-config is required (a Detectron2 config file or model-zoo "
+            "name); without a detector, --boxes-from-groundtruth writes the ground-truth boxes as "
+            "oracle proposals"
         )
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:  # before reading any data
@@ -317,7 +372,6 @@ def main(argv=None, after_commit=None):
             f"detect_persons: no keyframe to detect on ({mode} keyframes of {source}; "
             f"problems: {dict(problems) or 'none counted'})"
         )
-    output = args.output or os.path.join(args.output_dir, f"ava_{split}_predicted_boxes.csv")
     keys = [d["image_id"] for d in dicts]
     fingerprint = run_fingerprint(
         dcfg.dump(),

@@ -5,15 +5,23 @@
         --frames-dir ava/frames --frame-list ava/frame_lists/val.csv \\
         --boxes ava/annotations/ava_val_predicted_boxes.csv --output results.csv \\
         MODEL.WEIGHTS model_final.pth
+    # from the movies instead of extracted frames
+    python tools/infer_ava.py --config-file CFG --videos-dir my_ava/videos \\
+        --boxes my_ava/annotations/ava_val_predicted_boxes.csv --output results.csv \\
+        MODEL.WEIGHTS model_final.pth
 
 Input: a frame folder (``<frames-dir>/<video_id>/...jpg`` at ``--fps``, frame 0 being second
 ``--start-second``), its PySlowFast frame list (without ``--frame-list``, every image in
-``<frames-dir>/<video_id>/`` of the videos in ``--boxes`` is taken, in name order) and a
-predicted-boxes CSV (AVA format; boxes with score >= ``AVA.DETECTION_SCORE_THRESH`` are
-scored). Every keyframe the box CSV names is processed when its video is in the frame list
-and the keyframe inside the video; the others are counted and logged. When no keyframe can
-be processed the run stops with exit status 1 and says why (e.g. which video ids of the box
-CSV are missing from the frame list).
+``<frames-dir>/<video_id>/`` of the videos in ``--boxes`` is taken, in name order), or the
+movies (``--videos-dir``: ``<video_id>.{mp4,mkv,webm}``, read by time as the ``_video``
+datasets read them, timestamps are movie seconds), and a predicted-boxes CSV (AVA format;
+boxes with score >= ``AVA.DETECTION_SCORE_THRESH`` are scored). The frames' origin is
+``--start-second`` / ``--fps``, else what ``datasets/prepare_ava.py`` recorded in
+``frame_lists/frames.json`` (next to ``--frame-list``, or beside ``--frames-dir``), else
+AVA's second 900 at 30 fps. Every keyframe the box CSV names is processed when its video is
+in the frame list (has a movie) and the keyframe inside the video; the others are counted
+and logged. When no keyframe can be processed the run stops with exit status 1 and says why
+(e.g. which video ids of the box CSV are missing from the frame list).
 
 ``MODEL.WEIGHTS`` must name trained weights (a path, or a URL downloaded once; offline that
 fails with a message saying to download it and pass its path); ``--allow-random-weights``
@@ -59,8 +67,10 @@ def get_parser():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--config-file", required=True, metavar="FILE", help="SlowFast config")
-    p.add_argument(
-        "--frames-dir", required=True, help="frame folder: <frames-dir>/<video_id>/<frames>"
+    media = p.add_mutually_exclusive_group(required=True)
+    media.add_argument("--frames-dir", help="frame folder: <frames-dir>/<video_id>/<frames>")
+    media.add_argument(
+        "--videos-dir", help="movie folder: <videos-dir>/<video_id>.{mp4,mkv,webm} (no frames)"
     )
     p.add_argument(
         "--frame-list", default=None, help="PySlowFast frame list (default: scan the frame folders)"
@@ -76,13 +86,17 @@ def get_parser():
     )
     p.add_argument("--output", required=True, help="results CSV")
     p.add_argument(
-        "--fps", type=int, default=30, help="frame rate of the frames (default: %(default)s)"
+        "--fps",
+        type=int,
+        default=None,
+        help="frame rate of the frames (default: frame_lists/frames.json's, else 30)",
     )
     p.add_argument(
         "--start-second",
         type=int,
-        default=900,
-        help="second of frame 0 (default: %(default)s, as AVA)",
+        default=None,
+        help="movie second of frame 0 (default: frame_lists/frames.json's, else 900 as AVA's; "
+        "0 for movies)",
     )
     p.add_argument(
         "--commit-every",
@@ -130,6 +144,34 @@ def scan_frame_list(frames_dir, video_ids):
     return df
 
 
+def resolve_origin(args):
+    """Set ``args.start_second`` / ``args.fps`` by the one origin rule
+    (:func:`~slowfast_det.data.frames.frame_origin`): given, else recorded by prepare_ava
+    next to the frame list (or in ``frame_lists/`` beside the frame folder), else the default."""
+    from slowfast_det.data.frames import frame_origin, frame_origin_path
+
+    if args.videos_dir:
+        source, lists_dir = "video", None
+    elif args.frame_list:
+        source, lists_dir = "frames", os.path.dirname(os.path.abspath(args.frame_list))
+    else:
+        frames_dir = os.path.abspath(args.frames_dir)
+        source, lists_dir = "frames", os.path.join(os.path.dirname(frames_dir), "frame_lists")
+    origin = frame_origin(
+        source,
+        frame_origin_path(lists_dir) if lists_dir else None,
+        start_second=args.start_second,
+        fps=args.fps,
+    )
+    args.start_second, args.fps = origin.start_second, origin.fps
+    logger.info(
+        "frame index 0 is movie second %d at %d fps (%s)",
+        origin.start_second,
+        origin.fps,
+        origin.source,
+    )
+
+
 def no_keyframe_reason(args, stats):
     """Why no keyframe of the box CSV can be processed, in one message."""
     from slowfast_det.ava.io import read_box_csv, read_frame_list
@@ -137,7 +179,18 @@ def no_keyframe_reason(args, stats):
     box_ids = sorted({v for v, _ in read_box_csv(args.boxes, kind="proposals").keys})
     if not box_ids:
         return f"the box CSV {args.boxes} names no keyframe"
-    if args.frame_list:
+    if args.videos_dir:
+        from slowfast_det.data.video_reader import list_movies
+
+        listed = set(list_movies(args.videos_dir)) if os.path.isdir(args.videos_dir) else set()
+        missing = [v for v in box_ids if v not in listed]
+        if missing:
+            more = ", ..." if len(missing) > 10 else ""
+            return (
+                f"the box CSV {args.boxes} names video ids without a movie "
+                f"<id>.{{mp4,mkv,webm}} in {args.videos_dir}: {', '.join(missing[:10])}{more}"
+            )
+    elif args.frame_list:
         listed = set(read_frame_list(args.frame_list)["video_id"].astype(str).unique())
         missing = [v for v in box_ids if v not in listed]
         if missing:
@@ -165,10 +218,12 @@ def load_keyframes(cfg, args, stats=None):
     from slowfast_det.ava.io import read_box_csv
     from slowfast_det.data import load_ava_dicts
 
-    if not os.path.isdir(args.frames_dir):
-        raise FileNotFoundError(f"frame folder not found: {args.frames_dir}")
+    media = args.videos_dir or args.frames_dir
+    if not os.path.isdir(media):
+        what = "movie" if args.videos_dir else "frame"
+        raise FileNotFoundError(f"{what} folder not found: {media}")
     kw = dict(
-        frames_dir=os.path.abspath(args.frames_dir),
+        frames_dir=None if args.videos_dir else os.path.abspath(args.frames_dir),
         groundtruth_file=None,
         predicted_boxes_file=args.boxes,
         excluded_timestamps_file=args.exclusions,
@@ -181,6 +236,9 @@ def load_keyframes(cfg, args, stats=None):
         dataset_name=os.path.basename(args.boxes),
         stats=stats,
     )
+    if args.videos_dir:  # the movies, through the video frame source
+        kw.update(frame_source="video", videos_dir=os.path.abspath(args.videos_dir))
+        return load_ava_dicts(frame_list_file=None, **kw)
     if args.frame_list:
         return load_ava_dicts(frame_list_file=args.frame_list, **kw)
     if not os.path.exists(args.boxes):
@@ -217,6 +275,12 @@ def main(argv=None, after_commit=None):
             check_model_weights(cfg)
     except RandomWeightsError as e:
         raise SystemExit(f"infer_ava: {e}") from None
+    if args.videos_dir and args.frame_list:
+        raise SystemExit("infer_ava: --frame-list lists extracted frames: not with --videos-dir")
+    try:
+        resolve_origin(args)
+    except ValueError as e:  # a malformed frames.json: its file and field
+        raise SystemExit(f"infer_ava: {e}") from None
     problems = Counter()
     dicts = load_keyframes(cfg, args, problems)
     if not dicts:
@@ -236,7 +300,12 @@ def main(argv=None, after_commit=None):
     fingerprint = run_fingerprint(
         cfg.dump(),
         [args.boxes, args.frame_list, args.exclusions, args.label_map, cfg.MODEL.WEIGHTS],
-        extra=[os.path.abspath(args.frames_dir), args.fps, args.start_second],
+        extra=[
+            os.path.abspath(args.videos_dir or args.frames_dir),
+            "video" if args.videos_dir else "frames",
+            args.fps,
+            args.start_second,
+        ],
     )
     writer = ResumableDetectionsWriter(args.output, fingerprint, class_ids, restart=args.restart)
     todo = [d for d in dicts if d["image_id"] not in writer.done]

@@ -14,7 +14,9 @@ Output (``--output``): ``videos/`` (links to the annotated movies, or copies wit
 ``annotations/ava_train_v2.2.csv`` and ``ava_val_v2.2.csv`` (the CSV's lines split by video)
 and the label map. Everything is checked first: a malformed row or label map names its file,
 line and field; annotated videos without a movie are listed; nothing is written then.
-The last lines printed are the next steps (check, person proposals, training).
+The last lines printed are the next steps (check, person proposals, training), each runnable
+offline as printed: the proposals are the ground-truth boxes (``detect_persons.py
+--boxes-from-groundtruth``, oracle proposals for a first run), with the detector alternative.
 """
 
 import argparse
@@ -27,6 +29,32 @@ configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_d
 
 from slowfast_det.ava.errors import AVAFormatError
 from slowfast_det.data.custom import CustomDatasetError, make_ava_folder
+
+PYTHON = ".venv/bin/python"
+
+
+def next_steps(root, num_classes):
+    """The printed next steps: each command runs offline as printed (no model zoo, no
+    placeholder); the alternatives that need files of your own are comments."""
+    return [
+        "next (each command runs offline as printed):",
+        f"  {PYTHON} tools/check_ava_dataset.py {root} --frame-source video",
+        "  # person proposals for val: the ground-truth boxes as oracle proposals for a first run "
+        "(the mAP is then an upper bound)",
+        f"  {PYTHON} tools/detect_persons.py --dataset-root {root} --split val "
+        f"--frame-source video --boxes-from-groundtruth --output-dir {root}/annotations",
+        "  #   with a person detector instead: --detector-config CONFIG.yaml --weights MODEL.pth "
+        "(a Detectron2 config and its weights), or a model-zoo name such as "
+        "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml (its weights are downloaded once)",
+        "  # train and evaluate on val (from random weights; add MODEL.WEIGHTS converted.pth for "
+        "Kinetics weights made by tools/convert_checkpoint.py)",
+        f"  {PYTHON} tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml "
+        f"--register-ava my={root} DATASETS.TRAIN \"('my_train_video',)\" "
+        f"DATASETS.TEST \"('my_val_video',)\" MODEL.ROI_HEADS.NUM_CLASSES {num_classes}",
+        "  # or from extracted frames: datasets/prepare_ava.py --videos "
+        f"{root}/videos --root {root} (it records where the frames start), then "
+        "DATASETS.TRAIN \"('my_train',)\" DATASETS.TEST \"('my_val',)\"",
+    ]
 
 
 def main(argv=None):
@@ -73,19 +101,8 @@ def main(argv=None):
         f"wrote {root}: train videos {len(out['train_videos'])} ({out['rows']['train']} rows), "
         f"val videos {len(out['val_videos'])} ({out['rows']['val']} rows); largest label id {k}"
     )
-    print("next:")
-    print(f"  .venv/bin/python tools/check_ava_dataset.py {root} --frame-source video")
-    print(
-        f"  .venv/bin/python tools/detect_persons.py --dataset-root {root} --split val "
-        "--frame-source video --detector-config COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml "
-        f"--output-dir {root}/annotations"
-    )
-    print(
-        "  .venv/bin/python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml "
-        f"--register-ava my={root} "
-        f"DATASETS.TRAIN \"('my_train_video',)\" DATASETS.TEST \"('my_val_video',)\" "
-        f"MODEL.ROI_HEADS.NUM_CLASSES {k} MODEL.WEIGHTS <converted Kinetics weights>"
-    )
+    for line in next_steps(root, k):
+        print(line)
     return 0
 
 

@@ -20,12 +20,16 @@
 Detectron2 conventions: ``--resume``, ``--num-gpus`` (CPU processes with gloo when there is no
 GPU), ``--num-machines``, ``--machine-rank``, ``--dist-url`` and trailing ``KEY VALUE``
 config overrides; ``--register-ava NAME=ROOT`` (repeatable) registers the splits of an
-AVA-format folder (``slowfast_det.data.custom.register_ava_folder``). The last line printed
+AVA-format folder (``slowfast_det.data.custom.register_ava_folder``; ``NAME=ROOT:START`` gives the
+movie second of the extracted frames' first frame, else ``frame_lists/frames.json`` says it). Before
+any model is built, a ``MODEL.ROI_HEADS.NUM_CLASSES`` below a dataset's largest label id stops
+with the value to set (exit status 2). The last line printed
 is ``frame-mAP@0.5IOU: <value>``; the same value is written to ``<OUTPUT_DIR>/final_metrics.json``.
 """
 
 import logging
 import os
+import sys
 
 from slowfast_det.utils.cpu_env import configure_cpu_threads
 
@@ -36,8 +40,14 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
+from slowfast_det.ava.errors import AVAFormatError
 from slowfast_det.config import load_slowfast_cfg
-from slowfast_det.data.custom import parse_folder_spec, register_ava_folder
+from slowfast_det.data.custom import (
+    CustomDatasetError,
+    check_num_classes,
+    parse_folder_spec,
+    register_ava_folder,
+)
 from slowfast_det.engine.process_setup import exit_distributed_worker, prepare_data, set_cpu_threads
 from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics
 
@@ -48,11 +58,32 @@ def setup(args):
     cfg = load_slowfast_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="slowfast_det")
-    for spec in args.register_ava:  # in every process: launch() runs main() in each
-        register_ava_folder(*parse_folder_spec(spec))
+    register_folders(args)  # in every process: launch() runs main() in each
     if cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         set_cpu_threads(cfg, comm.get_local_size())
     return cfg
+
+
+def register_folders(args):
+    """``--register-ava NAME=ROOT[:START]``: register each folder's splits."""
+    for spec in args.register_ava:
+        name, root, start = parse_folder_spec(spec)
+        register_ava_folder(name, root, start_second=start)
+
+
+def check_before_building(args):
+    """What can be checked before a model is built, in the launching process: the folders
+    register and ``MODEL.ROI_HEADS.NUM_CLASSES`` covers the label maps of the datasets of
+    ``DATASETS.TRAIN`` / ``TEST``. Exits with status 2 and the message alone (no traceback)."""
+    try:
+        register_folders(args)
+        cfg = load_slowfast_cfg(args.config_file, args.opts)
+        check_num_classes(
+            cfg.MODEL.ROI_HEADS.NUM_CLASSES, list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST)
+        )
+    except (CustomDatasetError, AVAFormatError, FileNotFoundError) as e:
+        print(f"train_ava: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def main(args):
@@ -84,16 +115,18 @@ def get_parser():
         "--register-ava",
         action="append",
         default=[],
-        metavar="NAME=ROOT",
+        metavar="NAME=ROOT[:START]",
         help="register the splits of the AVA-format folder ROOT as NAME_<split> "
         "(extracted frames) and NAME_<split>_video (the movies); name them in "
-        "DATASETS.TRAIN / TEST; repeatable",
+        "DATASETS.TRAIN / TEST; repeatable. START: the movie second of the frames' first "
+        "frame (default: frame_lists/frames.json, written by datasets/prepare_ava.py, else 900)",
     )
     return parser
 
 
 if __name__ == "__main__":
     args = get_parser().parse_args()
+    check_before_building(args)
     launch(
         main,
         args.num_gpus,

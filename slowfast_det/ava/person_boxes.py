@@ -11,12 +11,14 @@ without ground-truth boxes are false positives).
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from slowfast_det.ava.io import read_box_csv, read_exclusions
 
+from .files import write_box_csv
 from .metric import frame_map
 
-__all__ = ["PersonBoxQuality", "person_box_ap"]
+__all__ = ["PersonBoxQuality", "person_box_ap", "write_groundtruth_person_boxes"]
 
 _COORDS = ["x1", "y1", "x2", "y2"]
 
@@ -91,3 +93,26 @@ def person_box_ap(groundtruth_csv, boxes_csv, exclusions_csv=None, thresh=0.8, c
         precision=float(precision[-1]) if len(precision) else 0.0,
         boxes_at_thresh=int(at.num_detections[1]),
     )
+
+
+def write_groundtruth_person_boxes(groundtruth_csv, output):
+    """Oracle person proposals: every distinct ground-truth box of each keyframe of
+    ``groundtruth_csv`` as a predicted box with score 1.0, written to ``output`` in AVA's
+    predicted-boxes format (``video_id,timestamp,x1,y1,x2,y2,,1``, by the one CSV writer);
+    a keyframe with no box (a 2-column row) stays a 2-column row.
+
+    An action model evaluated on these boxes is scored as if person detection were perfect:
+    its frame-mAP is an upper bound of what detector proposals give.
+
+    Returns:
+        dict: ``keyframes`` and ``boxes`` written.
+    """
+    table = read_box_csv(groundtruth_csv, kind="groundtruth")
+    keys = ["video_id", "timestamp"]
+    boxes = table.rows.drop_duplicates(keys + _COORDS)[keys + _COORDS].assign(last=1.0)
+    with_boxes = set(zip(boxes["video_id"], boxes["timestamp"]))
+    empty = pd.DataFrame(sorted(table.keys_without_boxes - with_boxes), columns=keys)
+    rows = pd.concat([boxes, empty], ignore_index=True) if len(empty) else boxes
+    write_box_csv(rows.sort_values(keys, kind="stable"), output)
+    n = len(boxes)
+    return {"keyframes": len(table.keys), "boxes": n}

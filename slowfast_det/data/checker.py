@@ -41,9 +41,8 @@ from slowfast_det.ava.timestamps import format_timestamp, frame_positions
 from .checker_video import VIDEO_PROBLEMS, VIDEO_WARNINGS, check_movies
 from .checker_video_list import VIDEO_LIST_PROBLEMS, VIDEO_LIST_WARNINGS, check_video_list
 from .custom import find_label_map
-from .datasets import AVA_FPS
 from .decode import read_frame
-from .frames import default_start_second
+from .frames import frame_origin, frame_origin_path, origin_hint
 
 __all__ = ["AVACheckReport", "check_ava_dataset", "check_video_list", "PROBLEMS", "WARNINGS"]
 
@@ -98,6 +97,8 @@ class AVACheckReport:
     examples: dict = field(default_factory=lambda: defaultdict(list))
     info: dict = field(default_factory=dict)
     title: str = "AVA dataset check"
+    #: what to do about the problems found, printed after them
+    hints: list = field(default_factory=list)
 
     @property
     def ok(self):
@@ -134,6 +135,7 @@ class AVACheckReport:
             for c in cats:
                 lines.append(f"  {c}: {counts[c]} ({meaning[c]})")
                 lines.extend(f"    {e}" for e in self.examples.get(c, []))
+        lines.extend(f"Hint: {h}" for h in self.hints)
         n = sum(1 for v in self.problems.values() if v)
         w = sum(1 for v in self.warnings.values() if v)
         if not self.ok:
@@ -303,7 +305,7 @@ def check_ava_dataset(
     version="v2.2",
     *,
     num_classes=None,
-    fps=AVA_FPS,
+    fps=None,
     start_second=None,
     verify_images="keyframes",
     max_examples=5,
@@ -330,9 +332,11 @@ def check_ava_dataset(
             for its duration and frame rate, decoded at its first and last keyframe
             (``verify_images="keyframes"``) or to its end (``"all"``, finds truncated files),
             and the keyframes are checked to lie inside it; no frame list is needed).
-        fps, start_second: frame rate and the movie second of AVA frame index 0 (default: 900
-            for extracted frames, as AVA and prepare_ava write them; 0 for movies, whose
-            timestamps are movie times).
+        fps, start_second: frame rate and the movie second of AVA frame index 0 (default:
+            for extracted frames what ``datasets/prepare_ava.py`` recorded in
+            ``frame_lists/frames.json``, else AVA's 900 at 30 fps; 0 for movies, whose
+            timestamps are movie times: :func:`~.frames.frame_origin`). Keyframes before
+            frame 0 add a hint on the start second.
         label_map_file: the label map (default: :func:`~.custom.find_label_map` of
             ``annotations/``: AVA's file name for the version, else the folder's one ``.pbtxt``).
 
@@ -342,14 +346,29 @@ def check_ava_dataset(
     if frame_source not in ("frames", "video"):
         raise ValueError(f"frame_source must be 'frames' or 'video', got {frame_source!r}")
     video = frame_source == "video"
-    if start_second is None:
-        start_second = default_start_second(frame_source)
     if verify_images not in ("none", "keyframes", "all"):
         raise ValueError(
             f"verify_images must be 'none', 'keyframes' or 'all', got {verify_images!r}"
         )
     root = os.path.abspath(root)
     report = AVACheckReport(root=root, max_examples=max_examples)
+    origin_file = frame_origin_path(os.path.join(root, "frame_lists"))
+    try:
+        origin = frame_origin(frame_source, origin_file, start_second=start_second, fps=fps)
+    except AVAFormatError as e:
+        report.add("bad_row", str(e))
+        origin = frame_origin(frame_source, None, start_second=start_second, fps=fps)
+    start_second, fps = origin.start_second, origin.fps
+    if origin.source in ("given", "AVA's default"):
+        where = "the default for movies" if video and origin.source != "given" else origin.source
+    else:
+        where = _rel(root, origin.source)
+    report.info["frame index"] = {
+        "frame 0 at movie second": str(start_second),
+        "fps": str(fps),
+        "from": where,
+    }
+    before_first_frame = 0
     frames_dir = os.path.join(root, "frames")
     videos_dir = os.path.join(root, "videos")
     ann = os.path.join(root, "annotations")
@@ -430,7 +449,8 @@ def check_ava_dataset(
             facts["ground-truth box rows"] = len(gt_table.rows)
             if label_ids is not None:
                 n_other, other_ids = classes_outside(gt_table.rows, label_ids)
-                facts["action ids not in the label map (trained, not evaluated)"] = len(other_ids)
+                use = "trained, not evaluated" if split == "train" else "not evaluated"
+                facts[f"action ids not in the label map ({use})"] = len(other_ids)
                 if n_other:
                     shown = ", ".join(map(str, other_ids[:20])) + (
                         ", ..." if len(other_ids) > 20 else ""
@@ -471,6 +491,7 @@ def check_ava_dataset(
                     continue
                 n = videos[vid]  # None: a movie of unknown duration (reported)
                 center, outside = keyframes_outside(ts, n, start_second, fps)
+                before_first_frame += int(center < 0)
                 if outside:
                     report.add(
                         "keyframe_outside_video",
@@ -501,4 +522,9 @@ def check_ava_dataset(
                         "unreadable_frame",
                         f"{_rel(root, full)} (keyframe {vid},{format_timestamp(ts)})",
                     )
+    if before_first_frame:
+        report.hints.append(
+            f"{before_first_frame} keyframes lie before frame 0 of their video: "
+            + origin_hint(origin)
+        )
     return report

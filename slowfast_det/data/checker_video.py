@@ -4,7 +4,8 @@ Used by :func:`slowfast_det.data.checker.check_ava_dataset` with ``frame_source=
 every annotated video needs a movie whose header can be read (:func:`~.movie_frames.probe_movie`:
 duration, frame rate, size) and that decodes at its annotated keyframes; with
 ``verify_images="all"`` each movie is decoded to its end, which finds truncated files.
-The movies' frame rates and durations are reported; whether the keyframes lie inside the
+The movies' frame rates and durations are reported (a rate far from 30 fps with the demo's
+warning, :func:`~.frames.fps_warning`); whether the keyframes lie inside the
 movies is checked by the caller from the frame counts returned here.
 """
 
@@ -16,6 +17,7 @@ from fractions import Fraction
 from slowfast_det.ava.checks import keyframes_outside
 from slowfast_det.ava.timestamps import format_timestamp
 
+from .frames import fps_warning
 from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie
 from .video_reader import VideoReader, find_movie
 
@@ -34,6 +36,10 @@ VIDEO_PROBLEMS = {
 VIDEO_WARNINGS = {
     "video_unknown_duration": (
         "movie whose header gives no duration (keyframes not checked against its end)"
+    ),
+    "video_frame_rate": (
+        "movie far from 30 fps: its clips repeat or skip many source frames "
+        "(the demo warns the same)"
     ),
 }
 TRUNCATION_SLACK = Fraction(1, 2)  # seconds a decoded movie may fall short of its header
@@ -86,6 +92,9 @@ def check_movies(
             report.add("unreadable_video", f"{rel(path)}: {e}")
             continue
         rates[f"{float(info['fps']):.3f}" if info["fps"] else "unknown"] += 1
+        slow_or_fast = fps_warning(float(info["fps"])) if info["fps"] else None
+        if slow_or_fast:
+            report.add("video_frame_rate", f"{rel(path)}: {slow_or_fast}")
         n = None
         if info["duration"] is None:
             report.add("video_unknown_duration", rel(path))

@@ -26,7 +26,7 @@ from detectron2.utils.logger import log_first_n
 from slowfast_det.ava.io import read_box_csv, read_label_map
 
 from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, register_ava_dataset
-from .frames import default_start_second
+from .frames import default_start_second, frame_origin, frame_origin_path
 from .video_reader import list_movies
 
 __all__ = [
@@ -218,17 +218,19 @@ def make_ava_folder(
 
 
 def register_ava_folder(
-    name, root, *, version="v2.2", label_map_file=None, splits=None, fps=30, start_second=900
+    name, root, *, version="v2.2", label_map_file=None, splits=None, fps=None, start_second=None
 ):
     """Register the splits of an AVA-format folder: ``<name>_<split>`` (frames and frame
     list) and ``<name>_<split>_video`` (the movies) for every split with
     ``annotations/ava_<split>_<version>.csv`` (or the given ``splits``).
 
     The label map is ``label_map_file`` or :func:`find_label_map`'s; ground-truth action ids
-    must lie in 1..its largest id. ``start_second`` is the second of frame 1 of the extracted
-    frames (AVA's 900); the movies are read at the timestamps as movie times (their frame
-    index starts at second 0). Returns the registered names (frames ones; each movies twin is
-    the name + ``_video``).
+    must lie in 1..its largest id. ``start_second`` is the movie second of frame 1 of the
+    extracted frames and ``fps`` their rate; None: what ``datasets/prepare_ava.py`` recorded
+    in ``frame_lists/frames.json``, else AVA's 900 at 30 fps
+    (:func:`~.frames.frame_origin`). The movies are read at the timestamps as movie times
+    (their frame index starts at second 0, at the frames' rate). Returns the registered names
+    (frames ones; each movies twin is the name + ``_video``).
     """
     root = os.path.abspath(os.path.expanduser(root))
     ann = os.path.join(root, "annotations")
@@ -249,6 +251,13 @@ def register_ava_folder(
         raise CustomDatasetError(
             f"dataset '{name}': no ground-truth file ava_<split>_{version}.csv in {ann}"
         )
+    # the frames' origin as the registrations resolve it (read again when loaded), for the log
+    origin = frame_origin(
+        "frames",
+        frame_origin_path(os.path.join(root, "frame_lists")),
+        start_second=start_second,
+        fps=fps,
+    )
     names = []
     for split in splits:
         for source, dataset, start in (
@@ -261,7 +270,7 @@ def register_ava_folder(
                 split,
                 version=version,
                 num_classes=max(ids),
-                fps=fps,
+                fps=fps if source == "frames" else origin.fps,
                 start_second=start,
                 frame_source=source,
                 label_map_file=label_map,
@@ -269,24 +278,35 @@ def register_ava_folder(
         names.append(f"{name}_{split}")
     videos = ", ".join(n + VIDEO_SUFFIX for n in names)
     logger.info(
-        "registered %s from %s (label map %s, ids 1..%d); reading the movies: %s",
+        "registered %s from %s (label map %s, ids 1..%d; frames: frame 1 is movie second %d at "
+        "%d fps, %s); reading the movies: %s",
         ", ".join(names),
         root,
         label_map,
         max(ids),
+        origin.start_second,
+        origin.fps,
+        origin.source,
         videos,
     )
     return names
 
 
 def parse_folder_spec(spec):
-    """``"NAME=ROOT"`` -> (name, root); the form of ``tools/train_ava.py --register-ava``."""
+    """``"NAME=ROOT"`` or ``"NAME=ROOT:START"`` -> (name, root, start second or None); the form
+    of ``tools/train_ava.py --register-ava``. ``START`` (digits) is the movie second of the
+    extracted frames' frame 1, overriding ``frame_lists/frames.json``."""
     name, sep, root = spec.partition("=")
+    start = None
+    head, colon, tail = root.rpartition(":")
+    if colon and head and tail.isdigit():
+        root, start = head, int(tail)
     if not sep or not name or not root:
         raise CustomDatasetError(
-            f"--register-ava expects NAME=ROOT (e.g. my_data=path/to/my_ava), got {spec!r}"
+            "--register-ava expects NAME=ROOT or NAME=ROOT:START_SECOND (e.g. "
+            f"my_data=path/to/my_ava, my_data=path/to/my_ava:0), got {spec!r}"
         )
-    return name, root
+    return name, root, start
 
 
 def check_num_classes(num_classes, dataset_names):

@@ -53,7 +53,16 @@ from slowfast_det.ava.io import (
 )
 from slowfast_det.ava.timestamps import format_timestamp, normalize
 
-from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
+from .frames import (
+    AVA_FPS,
+    AVA_START_SECOND,
+    FrameTable,
+    clip_frame_indices,
+    frame_origin,
+    frame_origin_path,
+    frames_source,
+    origin_hint,
+)
 from .video_reader import index_movies
 
 __all__ = [
@@ -101,11 +110,19 @@ def _existing_or_none(attr, meta):
     return path if path is not None and os.path.exists(path) else None
 
 
+def _frame_origin(meta):
+    source, origin_file, start_second, fps = meta.__dict__["_origin_args"]
+    return frame_origin(source, origin_file, start_second=start_second, fps=fps)
+
+
 _LAZY_FIELDS = {
     "action_names": lambda m: _label_map(m)[0],
     "evaluated_ids": lambda m: _label_map(m)[1],
     "excluded_timestamps_file": functools.partial(_existing_or_none, "_excluded_timestamps_path"),
     "predicted_boxes_file": functools.partial(_existing_or_none, "_predicted_boxes_path"),
+    "frame_origin": _frame_origin,
+    "start_second": lambda m: _frame_origin(m).start_second,
+    "fps": lambda m: _frame_origin(m).fps,
 }
 
 
@@ -114,7 +131,9 @@ class AVAMetadata(Metadata):
 
     ``action_names`` (dict id -> name) and ``evaluated_ids`` (sorted ids) come from
     ``label_map_file``; ``excluded_timestamps_file`` and ``predicted_boxes_file`` are the
-    paths if the files exist, else None (checked at each access). (Not ``class_names``:
+    paths if the files exist, else None (checked at each access); ``frame_origin``
+    (:func:`~.frames.frame_origin`), ``start_second`` and ``fps`` from the registration's values
+    or the frames' origin file, read at each access. (Not ``class_names``:
     Detectron2's ``Metadata`` reads that name as ``thing_classes``.)
     """
 
@@ -302,8 +321,9 @@ def load_ava_dicts(
     split,
     *,
     num_classes=80,
-    fps=AVA_FPS,
-    start_second=AVA_START_SECOND,
+    fps=None,
+    start_second=None,
+    origin_file=None,
     predicted_boxes_required=None,
     excluded_timestamps_required=False,
     dataset_name=None,
@@ -327,7 +347,10 @@ def load_ava_dicts(
             per keyframe with ground truth or predicted boxes (the evaluator needs
             predictions at every ground-truth key).
         num_classes: action ids must lie in ``1..num_classes``.
-        fps, start_second: frame rate of the frames and the movie second of frame 0.
+        fps, start_second, origin_file: frame rate of the frames and the movie second of
+            frame 0; None: recorded in ``origin_file`` (``frame_lists/frames.json``) for
+            frames, else the default (:func:`~.frames.frame_origin`: 900 for frames, 0 for
+            movies, 30 fps).
         stats: optional ``collections.Counter`` that receives the problem counts.
         frame_source: "frames" (the frame list's extracted frames) or "video" (the movies
             ``<videos_dir>/<video_id>.{mp4,mkv,webm}``, read by time; no frame list needed:
@@ -359,6 +382,8 @@ def load_ava_dicts(
             f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}"
         )
     video = frame_source == "video"
+    origin = frame_origin(frame_source, origin_file, start_second=start_second, fps=fps)
+    start_second, fps = origin.start_second, origin.fps
     if video:
         required = (("videos folder", videos_dir),)
     else:  # a frame list made in memory has no file
@@ -416,7 +441,7 @@ def load_ava_dicts(
                 "videos_unreadable_header",
                 f"{err} (its clips are recovered and counted when loaded)",
             )
-    dicts = []
+    dicts, before_first_frame = [], 0
     for vid, stamps in by_video.items():
         if video:
             source = movies.get(vid)
@@ -438,6 +463,7 @@ def load_ava_dicts(
             continue
         stamps = np.asarray(stamps)
         centers, outside = keyframes_outside(stamps, n, start_second, fps)
+        before_first_frame += int((centers < 0).sum())
         inside = ~outside
         for ts, c in zip(stamps[outside], centers[outside]):
             _warn(
@@ -466,6 +492,8 @@ def load_ava_dicts(
     stats["keyframes"] += len(dicts)
     stats["gt_persons"] += sum(len(d["annotations"]) for d in dicts)
     stats["proposals"] += sum(len(d["proposals"]["scores"]) for d in dicts)
+    if before_first_frame:
+        examples["keyframes_outside_video"].append(origin_hint(origin))
     for category, msgs in examples.items():
         logger.warning(
             "dataset '%s': %d x %s, e.g.\n  %s", name, stats[category], category, "\n  ".join(msgs)
@@ -493,8 +521,8 @@ def register_ava_dataset(
     *,
     version="v2.2",
     num_classes=80,
-    fps=AVA_FPS,
-    start_second=AVA_START_SECOND,
+    fps=None,
+    start_second=None,
     frames_dir="frames",
     frame_source="frames",
     videos_dir="videos",
@@ -521,7 +549,10 @@ def register_ava_dataset(
             per keyframe with ground truth or predicted boxes; predicted boxes required).
         version: "v2.1" or "v2.2" (selects the default annotation and label-map names).
         num_classes: action ids must lie in 1..num_classes.
-        fps, start_second: frame rate of the frames and the movie second of frame 0.
+        fps, start_second: frame rate of the frames and the movie second of frame 0; None:
+            for frames, what ``datasets/prepare_ava.py`` recorded next to the frame list
+            (``frame_lists/frames.json``), else AVA's 900 at 30 fps; for movies 0 at 30 fps
+            (:func:`~.frames.frame_origin`, read when the dataset is loaded).
         frame_source: "frames" (``frames/`` and the frame list) or "video" (the movies
             ``videos/<video_id>.{mp4,mkv,webm}``, read by time with PyAV; no frame list).
             The loaders read the dataset from this source; the built-ins are registered
@@ -563,6 +594,7 @@ def register_ava_dataset(
     label_map = _resolve(
         root, label_map_file or os.path.join("annotations", LABEL_MAP_FILES[version])
     )
+    origin_file = frame_origin_path(os.path.dirname(files["frame_list_file"]))
 
     if name in DatasetCatalog:
         DatasetCatalog.remove(name)
@@ -575,6 +607,7 @@ def register_ava_dataset(
             num_classes=num_classes,
             fps=fps,
             start_second=start_second,
+            origin_file=origin_file,
             frame_source=frame_source,
             excluded_timestamps_required=excluded_timestamps_file is not None,
             dataset_name=name,
@@ -592,10 +625,9 @@ def register_ava_dataset(
         split=split,
         version=version,
         num_classes=num_classes,
-        fps=fps,
-        start_second=start_second,
         frame_source=frame_source,
         videos_root=files["videos_dir"],
+        _origin_args=(frame_source, origin_file, start_second, fps),
         _excluded_timestamps_path=files["excluded_timestamps_file"],
         _predicted_boxes_path=files["predicted_boxes_file"],
     )
@@ -628,8 +660,13 @@ def _register_builtins():
         for split in ("train", "val"):
             for source, suffix in (("frames", ""), ("video", VIDEO_SUFFIX)):
                 name = f"ava_{version}_{split}{suffix}"
-                register_ava_dataset(
-                    name, os.path.join(root, "ava"), split, version=version, frame_source=source
+                register_ava_dataset(  # AVA's movies: the index of the frames (second 900)
+                    name,
+                    os.path.join(root, "ava"),
+                    split,
+                    version=version,
+                    frame_source=source,
+                    start_second=AVA_START_SECOND if source == "video" else None,
                 )
     for split in ("train", "val"):
         for source, suffix in (("frames", ""), ("video", VIDEO_SUFFIX)):
@@ -640,6 +677,7 @@ def _register_builtins():
                 split,
                 version="v2.2",
                 frame_source=source,
+                start_second=AVA_START_SECOND if source == "video" else None,
             )
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from slowfast_det.data.frames import AVA_FPS, FPS_RANGE, fps_warning
+
 __all__ = [
     "TRAINING_FPS",
     "FPS_RANGE",
@@ -35,10 +37,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TRAINING_FPS = 30
-# Source frame rates at which a clip is sampled without repeating or dropping many frames;
-# outside it the demo warns once (the clip still spans the training extent in time).
-FPS_RANGE = (24.0, 60.0)
+TRAINING_FPS = AVA_FPS
+# FPS_RANGE and fps_warning: the source frame-rate rule, shared with the dataset checker
+# (slowfast_det.data.frames).
 
 
 def keyframe_center(t, fps):
@@ -76,21 +77,6 @@ def clip_indices(center, fps, num_frames, sampling_rate, num_video_frames=None, 
         return idx
     hi = np.iinfo(np.int64).max if num_video_frames is None else num_video_frames - 1
     return np.clip(idx, 0, hi)
-
-
-def fps_warning(fps, num_frames, sampling_rate):
-    """One line when ``fps`` is outside :data:`FPS_RANGE` (else None)."""
-    lo, hi = FPS_RANGE
-    if lo <= fps <= hi:
-        return None
-    extent = num_frames * sampling_rate / TRAINING_FPS
-    how = "repeats source frames" if fps < lo else "skips source frames"
-    return (
-        f"source at {fps:.4g} fps, far from the {TRAINING_FPS} fps the model was trained at: the "
-        f"{num_frames}-frame clip still spans {extent:.2f} s (INPUT.SAMPLING_RATE "
-        f"{sampling_rate} is in {TRAINING_FPS} fps frames) but {how}; scores may differ from the "
-        "training conditions"
-    )
 
 
 @dataclass

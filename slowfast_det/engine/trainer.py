@@ -262,6 +262,24 @@ class AVATrainer(DefaultTrainer):
         return build_optimizer(cfg, model)
 
     @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        """Detectron2's scheduler; a warning when ``SOLVER.WARMUP_ITERS`` exceeds
+        ``SOLVER.MAX_ITER`` (the warm-up then spans the whole run: the learning rate never
+        reaches ``SOLVER.BASE_LR`` on its schedule)."""
+        warmup, max_iter = cfg.SOLVER.WARMUP_ITERS, cfg.SOLVER.MAX_ITER
+        if warmup > max_iter and cfg.SOLVER.WARMUP_FACTOR < 1.0:
+            logger.warning(
+                "SOLVER.WARMUP_ITERS %d > SOLVER.MAX_ITER %d: the learning rate never leaves "
+                "warm-up (it rises from %g x SOLVER.BASE_LR over the whole run and never reaches "
+                "the schedule's value); set SOLVER.WARMUP_ITERS below MAX_ITER (e.g. %d)",
+                warmup,
+                max_iter,
+                cfg.SOLVER.WARMUP_FACTOR,
+                max(0, max_iter // 10),
+            )
+        return super().build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
     def build_train_loader(cls, cfg):
         """The AVA training loader, after checking that ``MODEL.ROI_HEADS.NUM_CLASSES`` covers
         the training datasets' label maps (:func:`~slowfast_det.data.custom.check_num_classes`)."""

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 from ava_tiny import frame_path, make_ava_root, write_annotation
+from own_movies import make_own_frames_root
 from script_modules import load_script
 
 from slowfast_det.data.checker import check_ava_dataset
@@ -145,3 +146,28 @@ def test_tool_exit_status_and_report(tmp_path, capsys):
     ]
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "Result: FAILED (1 problem categories)" in bad.stdout
+
+
+def test_own_movie_frames_origin_and_hint(tmp_path, capsys):
+    """Issue 26: frames of short own movies extracted from second 0. The checker reads where they
+    start from frame_lists/frames.json (as registration does); without the file it reads them as
+    AVA's (second 900), fails, and says what to do: --start-second 0."""
+    root = make_own_frames_root(tmp_path / "own")
+    tool = _tool()
+    assert tool.main([root, "--splits", "train"]) == 0
+    out = capsys.readouterr().out
+    assert "frame index: frame 0 at movie second 0, fps 30, from frame_lists/frames.json" in out
+    assert out.rstrip().endswith("Result: OK")
+
+    os.remove(os.path.join(root, "frame_lists", "frames.json"))
+    report = check_ava_dataset(root, splits=("train", "val"))
+    assert not report.ok and report.problems["keyframe_outside_video"] == 6
+    text = report.format()
+    assert "clipA,0002: frame index -26940 outside the video's frames 0..284" in text
+    hint = next(line for line in text.splitlines() if line.startswith("Hint: "))
+    assert hint.startswith("Hint: 6 keyframes lie before frame 0 of their video: frame index 0 is")
+    assert "movie second 900 (AVA's default: no frames.json" in hint and "--start-second" in hint
+    assert text.endswith("Result: FAILED (1 problem categories)")
+    # the override the hint names
+    assert tool.main([root, "--splits", "train", "--start-second", "0"]) == 0
+    assert "frame 0 at movie second 0, fps 30, from given" in capsys.readouterr().out

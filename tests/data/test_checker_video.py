@@ -7,6 +7,7 @@ import sys
 from movie_helpers import write_movie
 
 from slowfast_det.data.checker import check_ava_dataset
+from slowfast_det.data.frames import fps_warning
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START = 1  # movie second of AVA frame index 0 (tiny movies)
@@ -104,3 +105,37 @@ def test_clean_video_root_and_tool(tmp_path):
     assert proc.returncode == 1 and "keyframe_outside_video: 3" in proc.stdout, (
         proc.stdout + proc.stderr
     )
+
+
+def test_low_frame_rate_movie_warns_as_the_demo_and_val_wording(tmp_path):
+    """Issue 26: a 6 fps movie of your own is listed with the demo's frame-rate warning; action
+    ids outside the label map are "not evaluated" on val (and trained on train)."""
+    root = tmp_path / "own"
+    os.makedirs(root / "videos")
+    os.makedirs(root / "annotations")
+    write_movie(root / "videos" / "slow.mp4", 6, 57)  # 9.5 s at 6 fps
+    write_movie(root / "videos" / "usual.mp4", 30, 90)
+    (root / "annotations" / "my_actions.pbtxt").write_text(
+        'item { name: "sit" id: 11 }\nitem { name: "stand" id: 12 }\nitem { name: "wave" id: 91 }\n'
+    )
+    gt = (
+        "slow,0002,0.1,0.1,0.6,0.9,11,0\n"
+        "slow,0003,0.1,0.1,0.6,0.9,5,0\n"  # id 5: not in the label map
+        "usual,0001,0.1,0.1,0.5,0.5,12,0\n"
+    )
+    for split in ("train", "val"):
+        (root / "annotations" / f"ava_{split}_v2.2.csv").write_text(gt)
+    (root / "annotations" / "ava_val_predicted_boxes.csv").write_text(
+        "slow,0002,0.1,0.1,0.6,0.9,,1\nslow,0003,0.1,0.1,0.6,0.9,,1\nusual,0001,0.1,0.1,0.5,0.5,,1\n"
+    )
+    report = check_ava_dataset(root, frame_source="video")
+    assert report.ok, report.format()
+    assert report.warnings["video_frame_rate"] == 2  # the slow movie, once per split
+    example = report.examples["video_frame_rate"][0]
+    assert example == f"videos/slow.mp4: {fps_warning(6.0)}"
+    assert "source at 6 fps, far from the 30 fps" in example and "repeats source frames" in example
+    text = report.format()
+    assert "usual.mp4" not in text.split("Warnings:")[1]  # 30 fps: no warning
+    assert report.info["train"]["action ids not in the label map (trained, not evaluated)"] == 1
+    assert report.info["val"]["action ids not in the label map (not evaluated)"] == 1
+    assert "(trained, not evaluated)" not in str(report.info["val"])

@@ -3,9 +3,11 @@ NUM_CLASSES / label-map agreement (the whole workflow:
 tests/engine/test_custom_dataset_workflow.py)."""
 
 import logging
+import os
 
 import pytest
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from own_movies import make_own_frames_root
 
 from slowfast_det.ava.errors import AVAFormatError
 from slowfast_det.data.custom import (
@@ -154,7 +156,54 @@ def test_register_folder_and_num_classes_check(user, caplog):
 
 
 def test_folder_spec():
-    assert parse_folder_spec("my=path/to=x") == ("my", "path/to=x")
+    assert parse_folder_spec("my=path/to=x") == ("my", "path/to=x", None)
+    # :START gives the extracted frames' first second; a colon not followed by digits is the path's
+    assert parse_folder_spec("my=path/to:0") == ("my", "path/to", 0)
+    assert parse_folder_spec("my=C:\\data\\own:12") == ("my", "C:\\data\\own", 12)
+    assert parse_folder_spec("my=C:\\data") == ("my", "C:\\data", None)
+    assert parse_folder_spec("my=/data/x:y") == ("my", "/data/x:y", None)
     for bad in ("path/only", "=root", "name="):
         with pytest.raises(CustomDatasetError, match="NAME=ROOT"):
             parse_folder_spec(bad)
+
+
+def test_own_movie_frames_start_where_prepare_ava_recorded(tmp_path, caplog):
+    """Issue 26: frames of 9.5 s movies extracted from second 0 (frames 0..284). With the origin
+    file prepare_ava writes, registration reads keyframe t as frame t * 30; without it they are
+    read as AVA's (second 900): every keyframe is outside, with the hint; NAME=ROOT:0 overrides."""
+    root = make_own_frames_root(tmp_path / "own")
+    try:
+        register_ava_folder("_own_t", root)
+        meta = MetadataCatalog.get("_own_t_train")
+        assert (meta.start_second, meta.fps) == (0, 30)
+        assert meta.frame_origin.source == str(tmp_path / "own" / "frame_lists" / "frames.json")
+        dicts = DatasetCatalog.get("_own_t_train")
+        assert [(d["timestamp"], os.path.basename(d["keyframe_path"])) for d in dicts] == [
+            (2, "clipA_000061.jpg"),
+            (4, "clipA_000121.jpg"),
+            (8, "clipA_000241.jpg"),
+        ]
+        assert MetadataCatalog.get("_own_t_train_video").start_second == 0  # movies: movie time
+
+        os.remove(os.path.join(root, "frame_lists", "frames.json"))  # frames of an older run
+        register_ava_folder("_own_t", root)
+        with caplog.at_level(logging.WARNING, logger="slowfast_det.data.datasets"):
+            assert DatasetCatalog.get("_own_t_train") == []
+        assert "frame index -26940 outside the video's frames 0..284" in caplog.text
+        assert "frame index 0 is read as movie second 900 (AVA's default" in caplog.text
+        assert "--register-ava NAME=ROOT:START" in caplog.text
+
+        name, folder, start = parse_folder_spec(f"_own_t={root}:0")
+        register_ava_folder(name, folder, start_second=start)
+        assert len(DatasetCatalog.get("_own_t_train")) == 3
+
+        with open(os.path.join(root, "frame_lists", "frames.json"), "w") as f:
+            f.write('{"start_second": "zero", "fps": 30}')
+        with pytest.raises(AVAFormatError, match=r"frames.json: field 'start_second' expected"):
+            register_ava_folder("_own_t", root)
+        with pytest.raises(AVAFormatError, match=r"frames.json: field 'start_second' expected"):
+            DatasetCatalog.get("_own_t_train")  # registered before: read again at loading
+    finally:
+        for split in ("train", "val"):
+            for n in (f"_own_t_{split}", f"_own_t_{split}_video"):
+                unregister_ava_dataset(n)

@@ -331,3 +331,67 @@ def test_unsafe_split_ids_rejected(prepare, tmp_path):
     ids.write_text("ok1\n../../etc\n")
     with pytest.raises(ValueError, match=r"ids.txt:2: field 'video_id' unsafe"):
         prepare.read_split_ids(str(ids))
+
+
+def test_own_short_movies_start_at_second_0_and_record_it(prepare, tmp_path, capsys):
+    """Issue 26: own movies of a few seconds, annotated in movie seconds. By default prepare_ava
+    extracts them from second 0 (the annotations start before 900) to their end, records the
+    start in frame_lists/frames.json, and warns about a 6 fps source as the demo does; AVA's
+    start fails on them with what to do; another start into the same root is refused."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_movie(videos / "own.mp4", 30, 285)  # 9.5 s: frames 0..284
+    write_movie(videos / "slow.mp4", 6, 18)  # 3 s at 6 fps
+    root = tmp_path / "own_ava"
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "ava_train_v2.2.csv").write_text(
+        "own,0002,0.1,0.1,0.5,0.9,11,0\nown,0008,0.1,0.1,0.5,0.9,12,0\n"
+    )
+    (root / "annotations" / "ava_val_v2.2.csv").write_text("slow,0001,0.1,0.1,0.5,0.9,91,0\n")
+    assert prepare.main(argv(videos, root)) == 0
+    out = capsys.readouterr()
+    assert "keyframes from second 1, before AVA's 900: extracting from second 0" in out.err
+    assert "2 extracted, 0 truncated (frames kept), 0 already done, 0 failed" in out.out
+    origin = json.loads((root / "frame_lists" / "frames.json").read_text())
+    assert origin == {"start_second": 0, "fps": 30}
+    names = sorted(n for n in os.listdir(root / "frames" / "own") if n.endswith(".jpg"))
+    assert len(names) == 285  # the whole movie, not 901 s from second 900
+    assert [source_index(root / "frames" / "own" / names[k]) for k in (0, 60, 240)] == [0, 60, 240]
+    slow = next(x for x in out.err.splitlines() if x.startswith("slow: "))
+    assert "source at 6 fps, far from the 30 fps the model was trained at" in slow
+    assert "repeats source frames" in slow
+    assert len(read_frame_list(str(root / "frame_lists" / "train.csv"))) == 285
+
+    # AVA's start on them: a failure that says what to do
+    other = tmp_path / "at_900"
+    ids = ids_file(tmp_path, ["own"])
+    assert prepare.main(argv(videos, other, "--start", "900", "--split", f"train={ids}")) == 1
+    err = capsys.readouterr().err
+    assert "FAILED own:" in err and "the movie is 9.50 s long, it ends before --start 900" in err
+    assert "use --start 0" in err
+    # another start into the root whose frames start at second 0: refused before extracting
+    with pytest.raises(SystemExit) as e:
+        prepare.main(argv(videos, root, "--start", "900"))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "frames.json (and 2 more): the frames under" in err
+    assert "start at second 0 at 30 fps" in err
+    assert "--start 0 --fps 30" in err
+    # without the file (frames of an older run), the movies' markers still refuse the mix
+    (root / "frame_lists" / "frames.json").unlink()
+    with pytest.raises(SystemExit) as e:
+        prepare.main(argv(videos, root, "--start", "900", "--split", f"train={ids}"))
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "frames/own (and 1 more): the frames under" in err
+    assert not (root / "frame_lists" / "frames.json").exists()
+
+
+def test_default_start_from_the_annotations(prepare, tmp_path):
+    ava = tmp_path / "ava.csv"
+    ava.write_text("-5KQ66BBWC4,0902,0.1,0.1,0.5,0.9,12,0\n")
+    own = tmp_path / "own.csv"
+    own.write_text("mine,0002.5,0.1,0.1,0.5,0.9,12,0\n")
+    assert prepare.default_start({"train": str(ava)}) == (900, None)
+    assert prepare.default_start({"train": ids_file(tmp_path, ["mine"])}) == (900, None)  # no times
+    start, why = prepare.default_start({"train": str(ava), "val": str(own)})
+    assert start == 0 and "keyframes from second 2.5" in why

@@ -16,10 +16,15 @@ runs, in a subprocess:
                                  91 trains from the converted weights and evaluates on val
                                  with the proposals
 6. tools/eval_ava.py             the official metric on the written detections: the same mAP
+7. extracted frames of these short movies (issue 26): the proposal step make_ava_folder printed
+   (oracle proposals, --boxes-from-groundtruth: offline, no detector), datasets/prepare_ava.py
+   (from second 0, recorded in frame_lists/frames.json), the checker on the frames, and
+   tools/train_ava.py --register-ava on the frames (my_train / my_val) for a few iterations
 """
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -46,8 +51,9 @@ ACTION_ITERS = 120
 
 
 def run_tool(name, *args, check=True):
+    script = name if os.path.isabs(name) else os.path.join(TOOLS, name)
     proc = subprocess.run(
-        [sys.executable, os.path.join(TOOLS, name), *map(str, args)],
+        [sys.executable, script, *map(str, args)],
         capture_output=True,
         text=True,
         env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="2"),
@@ -167,7 +173,14 @@ def workflow(tmp_path_factory):
         encode_movie(base / "synthetic" / "frames" / vid, movies / f"{vid}.mp4")
     (base / "my_annotations.csv").write_text("".join(r + "\n" for r in rows))
     (base / "my_actions.pbtxt").write_text(LABEL_MAP)
-    # the stand-in for a model-zoo person detector: other synthetic videos, frames
+    return {"base": base, "my_ava": base / "my_ava", "num_rows": len(rows)}
+
+
+@pytest.fixture(scope="module")
+def detector(workflow):
+    """The stand-in for a model-zoo person detector, trained on other synthetic videos' frames:
+    (config, weights); only step 3 needs it."""
+    base = workflow["base"]
     generate(
         base / "detector_data",
         seed=11,
@@ -177,15 +190,7 @@ def workflow(tmp_path_factory):
         progress=False,
         **SIZE,
     )
-    det_cfg, det_weights = train_synthetic_detector(base / "detector_data", base / "detector")
-    kinetics_checkpoint(base / "k400_slowfast_r18.pyth")
-    return {
-        "base": base,
-        "my_ava": base / "my_ava",
-        "det_cfg": det_cfg,
-        "det_weights": det_weights,
-        "num_rows": len(rows),
-    }
+    return train_synthetic_detector(base / "detector_data", base / "detector")
 
 
 def test_1_make_ava_folder(workflow):
@@ -205,6 +210,7 @@ def test_1_make_ava_folder(workflow):
         "synval0001",
     )
     assert "largest label id 91" in proc.stdout and "tools/detect_persons.py" in proc.stdout
+    w["next_steps"] = proc.stdout
     ann = w["my_ava"] / "annotations"
     train = (ann / "ava_train_v2.2.csv").read_text().splitlines()
     val = (ann / "ava_val_v2.2.csv").read_text().splitlines()
@@ -239,7 +245,7 @@ def test_2_check(workflow):
     )
 
 
-def test_3_person_proposals_from_the_movies(workflow):
+def test_3_person_proposals_from_the_movies(workflow, detector):
     w = workflow
     proc = run_tool(
         "detect_persons.py",
@@ -250,9 +256,9 @@ def test_3_person_proposals_from_the_movies(workflow):
         "--frame-source",
         "video",
         "--detector-config",
-        w["det_cfg"],
+        detector[0],
         "--weights",
-        w["det_weights"],
+        detector[1],
         "--output-dir",
         w["my_ava"] / "annotations",
         "--num-workers",
@@ -279,12 +285,13 @@ def test_4_to_6_train_from_converted_kinetics_weights_and_evaluate(workflow, tmp
     w = workflow
     if not (w["my_ava"] / "annotations" / "ava_val_predicted_boxes.csv").exists():
         pytest.skip("needs the proposals of test_3")
+    kinetics_checkpoint(tmp_path / "k400_slowfast_r18.pyth")
     weights = tmp_path / "k400_converted.pth"
     proc = run_tool(
         "convert_checkpoint.py",
         "--from",
         "pytorchvideo",
-        w["base"] / "k400_slowfast_r18.pyth",
+        tmp_path / "k400_slowfast_r18.pyth",
         weights,
     )
     assert "dropped the classification head" in proc.stderr, proc.stderr
@@ -386,3 +393,62 @@ def test_4_to_6_train_from_converted_kinetics_weights_and_evaluate(workflow, tmp
     # 120 iterations on 4 tiny videos show that the chain works, not a recipe: the value is near
     # chance (about 0.28 here); 0 would mean a broken chain (ids, boxes or keys that do not meet)
     assert mAP > 0.1, ours["per_class"]
+
+
+def test_7_extracted_frames_of_short_movies_with_offline_proposals(workflow, tmp_path):
+    """Issue 26: the movies are 8 s long. The proposal step make_ava_folder printed runs offline
+    (the ground-truth boxes as oracle proposals); prepare_ava extracts the frames from second 0
+    (the annotations start before 900) and records it; the checker and --register-ava read the
+    frames from there: every val keyframe is evaluated."""
+    w = workflow
+    root = w["my_ava"]
+    printed = w["next_steps"].splitlines()
+    step = next(shlex.split(x) for x in printed if "tools/detect_persons.py" in x and "#" not in x)
+    assert step[:2] == [".venv/bin/python", "tools/detect_persons.py"]
+    assert "--boxes-from-groundtruth" in step
+    proc = run_tool("detect_persons.py", *step[2:])
+    log = proc.stdout + proc.stderr
+    assert "WARNING" in log and "ORACLE proposals" in log and "upper bound" in log, log[-2000:]
+    proposals = read_box_csv(str(root / "annotations" / "ava_val_predicted_boxes.csv"), "proposals")
+    gt = read_box_csv(str(root / "annotations" / "ava_val_v2.2.csv"))
+    assert proposals.keys == gt.keys and set(proposals.rows["last"]) == {1.0}
+
+    proc = run_tool(
+        os.path.join(REPO, "datasets", "prepare_ava.py"),
+        *("--videos", root / "videos", "--root", root, "--workers", "1", "--no-progress"),
+    )
+    assert "extracting from second 0" in proc.stderr, proc.stderr
+    assert json.loads((root / "frame_lists" / "frames.json").read_text()) == {
+        "start_second": 0,
+        "fps": 30,
+    }
+    proc = run_tool("check_ava_dataset.py", root)
+    assert "frame 0 at movie second 0, fps 30, from frame_lists/frames.json" in proc.stdout
+    assert proc.stdout.rstrip().endswith("Result: OK"), proc.stdout
+
+    iters = 20
+    proc = run_tool(
+        "train_ava.py",
+        *("--config-file", os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")),
+        *("--register-ava", f"my={root}"),
+        *("DATASETS.TRAIN", "('my_train',)", "DATASETS.TEST", "('my_val',)"),
+        *("MODEL.ROI_HEADS.NUM_CLASSES", "91", "INPUT.NUM_FRAMES", "8", "INPUT.SAMPLING_RATE", "4"),
+        *("INPUT.TRAIN_JITTER_SCALES", "[48, 48]", "INPUT.TEST_SIZE", "48"),
+        *("SOLVER.MAX_ITER", iters, "SOLVER.WARMUP_ITERS", "5", "SOLVER.IMS_PER_BATCH", "4"),
+        *("SOLVER.CHECKPOINT_PERIOD", "100000", "AVA.DETECTION_SCORE_THRESH", "0.5"),
+        *("DATALOADER.NUM_WORKERS", "0", "OUTPUT_DIR", tmp_path / "frames_run"),
+    )
+    log = proc.stdout + proc.stderr
+    assert "frame 1 is movie second 0 at 30 fps" in log and "keyframes_outside_video" not in log
+    assert proc.stdout.strip().splitlines()[-1].startswith("frame-mAP@0.5IOU: ")
+    result = tmp_path / "frames_run" / "inference" / "my_val" / "ava_eval.json"
+    per_class = json.loads(result.read_text())["per_class"]
+    # every ground-truth box of val was evaluated: no keyframe lost to the frames' origin
+    val_ids = [line.split(",")[6] for line in gt_lines(root / "annotations" / "ava_val_v2.2.csv")]
+    assert {k: v["num_groundtruth"] for k, v in per_class.items()} == {
+        k: val_ids.count(k) for k in ("4", "12", "91")
+    }
+
+
+def gt_lines(path):
+    return [line for line in path.read_text().splitlines() if line.count(",") >= 6]

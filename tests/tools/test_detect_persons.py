@@ -449,3 +449,70 @@ def test_tool_on_movies_and_subsecond_rows(movie_root, ava, tmp_path):
                 str(tmp_path / "x.csv"),
             ]
         )
+
+
+def test_boxes_from_groundtruth_offline_oracle_proposals(tmp_path, caplog):
+    """Issue 26: proposals without a detector (offline, no weights): one row per distinct
+    ground-truth person box per keyframe, score 1.0, written by the project's CSV writer; a
+    keyframe without a box stays a 2-column row; the log says they are oracle proposals."""
+    from own_movies import make_own_frames_root
+
+    root = make_own_frames_root(tmp_path / "own")
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="slowfast_det"):
+        stats = tool.main(
+            ["--dataset-root", root, "--split", "val", "--boxes-from-groundtruth"]
+            + ["--output-dir", str(out)]
+        )
+    csv = out / "ava_val_predicted_boxes.csv"
+    assert stats["output"] == str(csv) and (stats["keyframes"], stats["boxes"]) == (3, 3)
+    assert csv.read_text() == (
+        "clipB,0003,0.1,0.1,0.4,0.8,,1\n"
+        "clipB,0003,0.5,0.1,0.9,0.8,,1\n"
+        "clipB,0006\n"
+        "clipB,0009,0.5,0.1,0.9,0.8,,1\n"
+    )
+    warning = next(r.getMessage() for r in caplog.records if "ORACLE" in r.getMessage())
+    assert "with score 1.0, no detector" in warning and "frame-mAP is an upper bound" in warning
+    # the person-box AP against the same ground truth is 1: the boxes are the ground truth's
+    gt = os.path.join(root, "annotations", "ava_val_v2.2.csv")
+    assert person_box_ap(gt, str(csv)).ap == 1.0
+    # without ground truth there is nothing to take the boxes from
+    with pytest.raises(SystemExit, match="--boxes-from-groundtruth needs the ground truth"):
+        tool.main(["--dataset-root", root, "--split", "test", "--boxes-from-groundtruth"])
+    # and without either, the refusal names both ways
+    with pytest.raises(
+        SystemExit, match="--detector-config is required .*--boxes-from-groundtruth"
+    ):
+        tool.main(["--dataset-root", root, "--split", "val"])
+
+
+def test_frames_origin_from_prepare_ava_file(tmp_path):
+    """The frames of own movies start where frame_lists/frames.json says (second 0 here);
+    --start-second / --fps override it; movies start at second 0."""
+    from own_movies import make_own_frames_root
+
+    root = make_own_frames_root(tmp_path / "own")
+    parser = tool.get_parser()
+
+    def files(*extra):
+        return tool.dataset_files(parser.parse_args(["--dataset-root", root, *extra]))
+
+    assert (files()["start_second"], files()["fps"]) == (0, 30)
+    assert (
+        files("--start-second", "5", "--fps", "15")["start_second"],
+        files("--fps", "15")["fps"],
+    ) == (5, 15)
+    os.remove(os.path.join(root, "frame_lists", "frames.json"))
+    assert files()["start_second"] == 900 and files("--frame-source", "video")["start_second"] == 0
+    dicts, _ = keyframe_dicts(
+        os.path.join(root, "frames"),
+        os.path.join(root, "frame_lists", "train.csv"),
+        os.path.join(root, "annotations", "ava_train_v2.2.csv"),
+        start_second=0,
+    )
+    assert [os.path.basename(d["keyframe_path"]) for d in dicts] == [
+        "clipA_000061.jpg",
+        "clipA_000121.jpg",
+        "clipA_000241.jpg",
+    ]

@@ -261,3 +261,49 @@ def test_no_processable_keyframe_names_the_missing_videos(ava, tmp_path):
     boxes.write_text("vidA,0999,0.1,0.2,0.5,0.9,,0.95\n")
     with pytest.raises(SystemExit, match=r"was left out: 1 x keyframes_outside_video"):
         infer_ava.main(argv)
+
+
+OWN_BOXES = """\
+own,0002,0.1,0.2,0.5,0.9,,0.95
+own,0005,0.3,0.1,0.8,0.7,,0.90
+own,0009,0.2,0.2,0.6,0.9,,0.99
+"""
+
+
+def test_own_movie_read_from_the_movie_equals_its_lossless_frames_from_second_0(ava, tmp_path):
+    """Issue 26: infer_ava on own movies. A 9.5 s movie and its frames extracted losslessly
+    from second 0 (frame_lists/frames.json beside the frame folder, as prepare_ava writes it):
+    the frames are read from second 0 without --start-second, --videos-dir reads the movie
+    through the video frame source, and both give the same results."""
+    import av
+    from movie_helpers import write_movie
+
+    from slowfast_det.data.frames import write_frame_origin
+
+    own = tmp_path / "own"
+    (own / "videos").mkdir(parents=True)
+    write_movie(own / "videos" / "own.mp4", 30, 285)  # frames 0..284
+    (own / "frames" / "own").mkdir(parents=True)
+    with av.open(str(own / "videos" / "own.mp4")) as container:
+        for k, frame in enumerate(container.decode(video=0)):  # 30 fps: frame k is source frame k
+            path = own / "frames" / "own" / f"own_{k + 1:06d}.png"
+            cv2.imwrite(str(path), frame.to_ndarray(format="bgr24"))
+    write_frame_origin(str(own / "frame_lists"), 0, 30)
+    (own / "boxes.csv").write_text(OWN_BOXES)
+    common = ["--config-file", str(ava / "cfg.yaml"), "--boxes", str(own / "boxes.csv")]
+    common += ["--no-progress"]
+    frames = infer_ava.main(
+        common + ["--frames-dir", str(own / "frames"), "--output", str(tmp_path / "f.csv")]
+    )
+    movie = infer_ava.main(
+        common + ["--videos-dir", str(own / "videos"), "--output", str(tmp_path / "v.csv")]
+    )
+    assert frames["keyframes"] == movie["keyframes"] == 3
+    text = (tmp_path / "v.csv").read_text()
+    assert text == (tmp_path / "f.csv").read_text() and len(text.splitlines()) == 3 * K
+    # a box CSV naming a video without a movie: the reason names it
+    (own / "other.csv").write_text("nomovie,0002,0.1,0.2,0.5,0.9,,0.95\n")
+    argv = common + ["--videos-dir", str(own / "videos"), "--output", str(tmp_path / "x.csv")]
+    argv[argv.index(str(own / "boxes.csv"))] = str(own / "other.csv")
+    with pytest.raises(SystemExit, match=r"video ids without a movie .* nomovie"):
+        infer_ava.main(argv)
