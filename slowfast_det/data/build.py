@@ -16,7 +16,14 @@ from .issues import SKIPPED_KEY, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
 from .samplers import ResumableTrainingSampler, SeededMapDataset
 
-__all__ = ["build_ava_train_loader", "build_ava_test_loader"]
+__all__ = [
+    "MarkSkipped",
+    "build_ava_test_loader",
+    "build_ava_train_loader",
+    "build_resumable_train_loader",
+    "build_tracked_test_loader",
+    "check_train_sampler",
+]
 
 
 def build_ava_train_loader(cfg, mapper=None):
@@ -43,16 +50,30 @@ def build_ava_train_loader(cfg, mapper=None):
         the :class:`ResumableTrainingSampler` (``sampler.set_start(start_iter *
         IMS_PER_BATCH)`` before iterating resumes the stream).
     """
-    if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
-        raise ValueError(
-            f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r}: the AVA training loader "
-            "supports only 'TrainingSampler' (a reproducible, resumable shuffled stream)"
-        )
+    check_train_sampler(cfg)
     dataset = get_detection_dataset_dicts(
         cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
     )
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=True)
+    return build_resumable_train_loader(cfg, dataset, mapper)
+
+
+def check_train_sampler(cfg):
+    """The training loaders support only ``DATALOADER.SAMPLER_TRAIN "TrainingSampler"``."""
+    if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
+        raise ValueError(
+            f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r}: the training loaders "
+            "support only 'TrainingSampler' (a reproducible, resumable shuffled stream)"
+        )
+
+
+def build_resumable_train_loader(cfg, dataset, mapper):
+    """The training loader of :func:`build_ava_train_loader` over any dataset dicts and mapper:
+    the resumable seeded stream (``cfg.SEED``), ``SOLVER.IMS_PER_BATCH`` samples per step over
+    all processes, ``DATALOADER.NUM_WORKERS`` workers, a skipped sample (None) replaced by
+    another index drawn from its position's seed; an :class:`IssueTrackingLoader` with
+    ``iters_per_epoch`` and ``sampler``."""
     sampler = ResumableTrainingSampler(
         len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None
     )
@@ -76,12 +97,12 @@ def build_ava_train_loader(cfg, mapper=None):
     return tracking
 
 
-class _MarkSkipped:
-    """Mapper wrapper for inference: a skipped clip becomes a placeholder instead of None.
+class MarkSkipped:
+    """Mapper wrapper for inference: a skipped sample becomes a placeholder instead of None.
 
     Detectron2's MapDataset would replace a None by another random sample, which at test
-    time would duplicate some keyframe's predictions; the placeholder (carrying the skip
-    count) is removed by IssueTrackingLoader instead.
+    time would duplicate some keyframe's (or video's) predictions; the placeholder (carrying
+    the skip count) is removed by IssueTrackingLoader instead.
     """
 
     def __init__(self, mapper):
@@ -91,10 +112,20 @@ class _MarkSkipped:
         out = self.mapper(dataset_dict)
         if out is None:
             return {
-                SKIPPED_KEY: dataset_dict.get("image_id"),
+                SKIPPED_KEY: dataset_dict.get("image_id", dataset_dict.get("video_id")),
                 "data_issues": self.mapper.take_issues(),
             }
         return out
+
+
+def build_tracked_test_loader(name, dicts, mapper, batch_size, num_workers):
+    """Detectron2's inference loader (every dict once, in order, per process) over ``dicts``
+    with ``mapper``; samples the mapper skips are left out (counted); the data summary of
+    ``name`` is logged at the end of every pass."""
+    loader = build_detection_test_loader(
+        dataset=dicts, mapper=MarkSkipped(mapper), batch_size=batch_size, num_workers=num_workers
+    )
+    return IssueTrackingLoader(loader, DataIssueTracker(f"test {name}"), summary_each_pass=True)
 
 
 def build_ava_test_loader(cfg, dataset, mapper=None):
@@ -116,10 +147,6 @@ def build_ava_test_loader(cfg, dataset, mapper=None):
         name, dicts = f"{len(dataset)} keyframes", list(dataset)
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=False)
-    loader = build_detection_test_loader(
-        dataset=dicts,
-        mapper=_MarkSkipped(mapper),
-        batch_size=cfg.AVA.TEST_BATCH_SIZE,
-        num_workers=cfg.DATALOADER.NUM_WORKERS,
+    return build_tracked_test_loader(
+        name, dicts, mapper, cfg.AVA.TEST_BATCH_SIZE, cfg.DATALOADER.NUM_WORKERS
     )
-    return IssueTrackingLoader(loader, DataIssueTracker(f"test {name}"), summary_each_pass=True)

@@ -39,6 +39,9 @@ ISSUE_DESCRIPTIONS = {
     "missing_frames": "clip frames missing or unreadable, replaced by the nearest readable frame",
     "skipped_clips": "clips skipped: no readable frame",
     "clips_without_boxes": "training clips skipped: no person box (left inside the crop)",
+    "unreadable_videos": (
+        "videos that give no frame (training: replaced by another video; testing: left out)"
+    ),
 }
 
 

@@ -31,10 +31,12 @@ import torch
 from detectron2.config import configurable
 from detectron2.data import transforms as T
 from detectron2.structures import Boxes, Instances, pairwise_iou
-from fvcore.transforms.transform import HFlipTransform, NoOpTransform, VFlipTransform
 
 from slowfast_det.ava.checks import action_id_message, action_ids_outside
 
+from .clip_ops import ShapeOnlyInput as _ShapeOnlyInput
+from .clip_ops import axis_affine as _axis_affine
+from .clip_ops import new_clip_tensor, sample_color_jitter, train_augmentations
 from .decode import read_frame, read_frame_size, reduced_decode_factor
 from .frames import clip_frame_indices
 from .video_reader import read_clip as read_video_clip
@@ -81,35 +83,6 @@ def replace_missing_frames(names, missing, readable, copy, why=""):
         _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[j])
         copy(i, j)
     return len(missing)
-
-
-class _ShapeOnlyInput:
-    """Stands in for an image in Detectron2 augmentations: only its ``.shape`` is read.
-
-    Supports the geometric transforms of the clip pipeline (resize, crop, flips); the
-    frames themselves are transformed later, all with the same sampled transform.
-    """
-
-    def __init__(self, height, width):
-        self.image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (height, width, 3))
-
-    def transform(self, tfm):
-        h, w = self.image.shape[:2]
-        if isinstance(tfm, T.ResizeTransform):
-            h, w = tfm.new_h, tfm.new_w
-        elif isinstance(tfm, T.CropTransform):
-            h, w = tfm.h, tfm.w
-        elif not isinstance(tfm, (HFlipTransform, VFlipTransform, NoOpTransform)):
-            raise NotImplementedError(
-                f"AVADatasetMapper supports resize, crop and flip augmentations, not {tfm}"
-            )
-        self.image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (h, w, 3))
-
-
-def _axis_affine(tfms):
-    """(ax, bx, ay, by): the transform list maps a source point (x, y) to (ax x + bx, ay y + by)."""
-    p = tfms.apply_coords(np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float64))
-    return p[1, 0] - p[0, 0], p[0, 0], p[1, 1] - p[0, 1], p[0, 1]
 
 
 class AVADatasetMapper:
@@ -186,17 +159,9 @@ class AVADatasetMapper:
     def from_config(cls, cfg, is_train: bool = True):
         big = sys.maxsize
         if is_train:
-            augs = [
-                T.ResizeShortestEdge(
-                    tuple(cfg.INPUT.TRAIN_JITTER_SCALES), max_size=big, sample_style="range"
-                )
-            ]
-            if cfg.INPUT.TRAIN_CROP_SIZE > 0:
-                augs.append(
-                    T.RandomCrop("absolute", (cfg.INPUT.TRAIN_CROP_SIZE, cfg.INPUT.TRAIN_CROP_SIZE))
-                )
-            if cfg.INPUT.FLIP_PROB > 0:
-                augs.append(T.RandomFlip(prob=cfg.INPUT.FLIP_PROB, horizontal=True, vertical=False))
+            augs = train_augmentations(
+                cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE, cfg.INPUT.FLIP_PROB
+            )
         else:
             augs = [T.ResizeShortestEdge(cfg.INPUT.TEST_SIZE, max_size=big, sample_style="choice")]
         return {
@@ -355,23 +320,11 @@ class AVADatasetMapper:
         ``[max(0, 1 - j), 1 + j]``; the model applies them on its device
         (:func:`slowfast_det.modeling.preprocess.apply_color_jitter`).
         """
-        if self.color_jitter <= 0:
-            return None
-        j = self.color_jitter
-        names = ("brightness", "contrast", "saturation")
-        return [
-            (names[op], float(np.random.uniform(max(0.0, 1.0 - j), 1.0 + j)))
-            for op in np.random.permutation(3)
-        ]
+        return sample_color_jitter(self.color_jitter)
 
     @staticmethod
     def _new_clip_tensor(shape):
-        t = torch.empty(shape, dtype=torch.uint8)
-        if torch.utils.data.get_worker_info() is not None:
-            # in a DataLoader worker the sample is sent through shared memory: allocate it there
-            # (as torch's default_collate does) instead of copying it when it is sent
-            t.share_memory_()
-        return t
+        return new_clip_tensor(shape)
 
     def take_issues(self, extra=None):
         """Counts of problems met since the last returned sample (plus ``extra``); resets them."""

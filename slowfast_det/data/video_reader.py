@@ -147,6 +147,13 @@ class VideoReader:
         self._open[path] = movie
         return movie
 
+    def movie(self, path):
+        """The open :class:`~.movie_frames.Movie` of ``path`` (opened now, or the one kept
+        open), e.g. for its :meth:`~.movie_frames.Movie.header`; the reader owns it (closes it
+        when it leaves the cache), and :meth:`read` of the same path reuses it. Raises
+        :data:`~.movie_frames.MOVIE_ERRORS` when the movie cannot be opened."""
+        return self._get(path)
+
     def _drop(self, path):
         movie = self._open.pop(path, None)
         if movie is not None:

@@ -25,7 +25,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["FrameWarp", "PHASE_TOLERANCE", "axis_plan"]
+__all__ = ["FrameWarp", "PHASE_TOLERANCE", "axis_plan", "write_rgb_planes"]
 
 #: largest offset (source pixels) between the grid of a resized sub-rectangle and that of
 #: the whole resized frame ("roi" plans).
@@ -68,6 +68,16 @@ def axis_plan(scale, offset, n_out, n_src, tol=None):
     if int(round((stop - start) * scale)) < first + n_out:
         return None
     return start, stop, scale, first, flip
+
+
+def write_rgb_planes(bgr, dst):
+    """A BGR uint8 image (H, W, 3) (a view such as a crop is fine) into ``dst``, a uint8
+    (3, H, W) array, as RGB planes."""
+    # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
+    b, g, r = planes = [dst[2], dst[1], dst[0]]
+    got = cv2.split(bgr, planes)
+    if got[0] is not b or got[1] is not g or got[2] is not r:  # OpenCV allocated its own planes
+        np.copyto(dst, bgr.transpose(2, 0, 1)[::-1])
 
 
 class FrameWarp:
@@ -153,12 +163,7 @@ class FrameWarp:
 
     def write(self, img, dst):
         """Warp one BGR frame into ``dst``, a uint8 (3, H, W) array, as RGB planes."""
-        out = self(img)
-        # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
-        b, g, r = planes = [dst[2], dst[1], dst[0]]
-        got = cv2.split(out, planes)
-        if got[0] is not b or got[1] is not g or got[2] is not r:  # OpenCV allocated its own planes
-            np.copyto(dst, out.transpose(2, 0, 1)[::-1])
+        write_rgb_planes(self(img), dst)
 
     def write_clip(self, frames, dst):
         """Warp ``frames`` (T BGR uint8 arrays) into ``dst``, a uint8 (3, T, H, W) array, as RGB.
