@@ -49,6 +49,8 @@ import av
 import cv2
 import numpy as np
 
+from slowfast_det.data import register_video_list
+
 from . import folder
 from .render import CameraNoise, make_background, render_frame
 from .scene import (
@@ -79,6 +81,8 @@ __all__ = [
     "ensure_synthetic_classification",
     "read_classification_manifest",
     "encode_mp4",
+    "DATASET_NAMES",
+    "register_synthetic_classification",
 ]
 
 logger = logging.getLogger(__name__)
@@ -90,6 +94,8 @@ GENERATOR_VERSION = 1  # bump whenever the output for given parameters changes
 MANIFEST_NAME = "synthetic_cls.json"
 WHAT = "synthetic classification"
 SPLITS = ("train", "val")
+#: The registered names of the splits (:func:`register_synthetic_classification`).
+DATASET_NAMES = {split: f"synthetic_cls_{split}" for split in SPLITS}
 _SPLIT_CODE = {"train": 0, "val": 1}
 CRF = 12  # H.264 quality (MPEG-4: qscale 2): compression must not blur the thin arms
 
@@ -124,6 +130,24 @@ class ClassificationSpec:
 def default_classification_root():
     """``$DETECTRON2_DATASETS/synthetic_cls`` (``./datasets/synthetic_cls`` by default)."""
     return os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "synthetic_cls")
+
+
+def register_synthetic_classification(root=None):
+    """Register ``synthetic_cls_train`` / ``synthetic_cls_val`` (the set at ``root``, default
+    :func:`default_classification_root`) with :func:`slowfast_det.data.register_video_list`:
+    PySlowFast lists, class names from ``classnames.json``. Lazy (nothing is read now) and
+    idempotent; ``tools/train_net.py`` does it in every process, after generating a missing
+    set (:func:`~slowfast_det.engine.process_setup.prepare_data`). Returns the names."""
+    root = os.path.abspath(root or default_classification_root())
+    for split, name in DATASET_NAMES.items():
+        register_video_list(
+            name,
+            os.path.join(root, f"{split}.csv"),
+            root,
+            fmt="pyslowfast",
+            label_names=os.path.join(root, "classnames.json"),
+        )
+    return list(DATASET_NAMES.values())
 
 
 def clip_labels(spec, split):
