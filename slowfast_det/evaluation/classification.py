@@ -40,6 +40,8 @@ __all__ = [
     "MAP_KEY",
     "PREDICTIONS_CSV",
     "RESULTS_JSON",
+    "topk_header",
+    "topk_cells",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,22 @@ MEAN_CLASS_ACCURACY_KEY = "mean_class_accuracy"
 MAP_KEY = "mAP"
 PREDICTIONS_CSV = "classification_predictions.csv"
 RESULTS_JSON = "classification_eval.json"
+
+
+def topk_header(k):
+    """Column names of :func:`topk_cells`: ``top<i>``, ``top<i>_name``, ``top<i>_score``."""
+    return [f"top{i}{suffix}" for i in range(1, k + 1) for suffix in ("", "_name", "_score")]
+
+
+def topk_cells(scores, k, class_name):
+    """CSV cells of the ``k`` best classes of ``scores`` (K,) (ties by class index, as
+    :func:`~.classification_metrics.ranked_classes`): per class its index, its name
+    (``class_name(index)``) and its score (``%.9g``, float32 round trip)."""
+    scores = np.asarray(scores)
+    cells = []
+    for c in ranked_classes(scores[None], k)[0]:
+        cells += [int(c), class_name(int(c)), NUMBER_FORMAT % scores[c]]
+    return cells
 
 
 class VideoResult(NamedTuple):
@@ -339,21 +357,15 @@ class ClassificationEvaluator(DatasetEvaluator):
 
     def _write_predictions(self, videos, scores):
         k = min(self._top_k, scores.shape[1])
-        top = ranked_classes(scores, k)
         path = os.path.join(self._output_dir, PREDICTIONS_CSV)
-        header = ["video_id", "labels"]
-        for i in range(1, k + 1):
-            header += [f"top{i}", f"top{i}_name", f"top{i}_score"]
         with atomic_path(path) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f, lineterminator="\n")
-                w.writerow(header)
-                for v, row, s in zip(videos, top, scores):
+                w.writerow(["video_id", "labels"] + topk_header(k))
+                for v, s in zip(videos, scores):
                     target = v.target if isinstance(v.target, tuple) else (v.target,)
-                    cells = [v.video_id, " ".join(str(c) for c in target)]
-                    for c in row:
-                        cells += [int(c), self.class_name(int(c)), NUMBER_FORMAT % s[c]]
-                    w.writerow(cells)
+                    labels = " ".join(str(c) for c in target)
+                    w.writerow([v.video_id, labels] + topk_cells(s, k, self.class_name))
         logger.info(
             "[ClassificationEvaluator] wrote the predictions of %d videos to %s", len(videos), path
         )
