@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate the synthetic video classification set (the classifier's embedded default).
 
-    .venv/bin/python datasets/prepare_synthetic_classification.py       # default set: ~1-2 min
+    .venv/bin/python datasets/prepare_synthetic_classification.py       # default set: ~2-4 min
     .venv/bin/python datasets/prepare_synthetic_classification.py --root /tmp/c --train-per-class 4
 
 One person per clip (64 x 64, 2 s at 30 fps, mp4), six classes that differ only in motion
@@ -42,6 +42,7 @@ def parse_args(argv=None):
     p.add_argument("--duration", type=float, default=d.duration_s, help="seconds per clip")
     p.add_argument("--width", type=int, default=d.width, help="frame width (even)")
     p.add_argument("--height", type=int, default=d.height, help="frame height (even)")
+    p.add_argument("--rooms", type=int, default=d.rooms, help="backgrounds, shared by all classes")
     p.add_argument("--workers", type=int, default=2, help="rendering processes")
     p.add_argument("--force", action="store_true", help="regenerate even if complete")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -60,6 +61,7 @@ def main(argv=None):
         duration_s=args.duration,
         width=args.width,
         height=args.height,
+        rooms=args.rooms,
         workers=args.workers,
         progress=not args.no_progress,
     )

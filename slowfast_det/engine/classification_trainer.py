@@ -49,7 +49,11 @@ class VideoClassificationTrainer(AVATrainer):
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        check_video_num_classes(cfg)  # also for --eval-only, which builds no train loader
+        # the head against this dataset (--eval-only builds no train loader, which checks)
+        only = cfg.clone()
+        only.defrost()
+        only.DATASETS.TRAIN, only.DATASETS.TEST = (), (dataset_name,)
+        check_video_num_classes(only)
         return build_classification_test_loader(cfg, dataset_name)
 
     @classmethod

@@ -111,3 +111,19 @@ def test_train_ava_is_the_same_command_line():
     for name in ("train_ava", "train_net"):
         tool = load_tool(name)
         assert tool.main is train_cli.main and tool.setup is train_cli.setup
+
+
+def test_the_two_synthetic_configs_differ_only_in_the_model_and_its_clip():
+    from slowfast_det.modeling.preprocess import pathway_indices
+
+    slowfast = load_slowfast_cfg(CONFIG)
+    slow = load_slowfast_cfg(CONFIG.replace("SLOWFAST_cls", "SLOW_cls"))
+    for key in ("SOLVER", "DATASETS", "TEST", "DATALOADER", "SEED"):
+        assert slowfast[key] == slow[key], key
+    assert (slow.MODEL.SLOWFAST.ARCH, slowfast.MODEL.SLOWFAST.ARCH) == ("slow", "slowfast")
+    # the Slow-only model sees the frames of SlowFast's Slow pathway: 4 frames 10 apart
+    rate = slowfast.INPUT.SAMPLING_RATE
+    slow_pathway = pathway_indices(slowfast.INPUT.NUM_FRAMES, slowfast.MODEL.SLOWFAST.ALPHA)
+    assert (slow_pathway * rate).tolist() == [0, 10, 20, 30]
+    assert (slow.INPUT.NUM_FRAMES, slow.INPUT.SAMPLING_RATE) == (4, 10)
+    assert slowfast.INPUT.FLIP_PROB == 0.0 and slowfast.MODEL.VIDEO_HEAD.NUM_CLASSES == 6

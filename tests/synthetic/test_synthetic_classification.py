@@ -23,9 +23,11 @@ from slowfast_det.synthetic.classification import (
     ClassificationSpec,
     build_clip,
     clip_labels,
+    clip_room,
     ensure_synthetic_classification,
     generate_classification,
     read_classification_manifest,
+    room_background,
 )
 from slowfast_det.synthetic.render import render_frame
 from slowfast_det.synthetic.scene import ARM_RAISE, raised_arm_angle
@@ -92,8 +94,9 @@ def test_videos_are_the_rendered_frames(dataset):
             got = [f.to_ndarray(format="bgr24") for f in c.decode(stream)]
         assert len(got) == spec.num_frames == 33
         err = [np.abs(g.astype(int) - w.astype(int)).mean() for g, w in zip(got, want)]
-        # lossy coding (4:2:0 chroma at 48x48, camera noise smoothed) vs another clip's frame
-        other = render_frame(*build_clip(spec, "val", 0)[:2], 0)
+        # lossy coding (4:2:0 chroma at 48x48, camera noise smoothed) vs the same scene in
+        # another room
+        other = render_frame(video, room_background(spec, 1), 0)
         assert max(err) < 8.0 < 20.0 < np.abs(got[0].astype(int) - other.astype(int)).mean()
 
 
@@ -158,6 +161,18 @@ def test_single_frame_arm_angle_has_one_distribution():
         assert _ks_stat(np.array(angles[label]), np.array(angles[RAISE_CLS])) < 1.63 * np.sqrt(
             2 / n
         )
+
+
+def test_every_room_shows_every_class_equally():
+    spec = ClassificationSpec(train_per_class=8, rooms=4, width=48, height=48)
+    counts = np.zeros((4, 6), int)
+    for index, (_, label) in enumerate(clip_labels(spec, "train")):
+        counts[clip_room(spec, index), label] += 1
+    assert (counts == 2).all()
+    # clips of one room share its background, in both splits; other rooms differ
+    same = [build_clip(spec, split, i)[1] for split, i in (("train", 1), ("train", 3), ("val", 5))]
+    assert all(np.array_equal(same[0], b) for b in same[1:])
+    assert not np.array_equal(same[0], build_clip(spec, "train", 6)[1])
 
 
 def test_walkers_differ_only_in_direction():
