@@ -25,4 +25,5 @@ TASKS = {
     "soak": "soak",
     "stream": "stream",
     "tracking": "tracking",
+    "cls_views": "cls_views",
 }

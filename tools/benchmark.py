@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """One entry point for every slowfast_det benchmark.
 
-    .venv/bin/python tools/benchmark.py --task {loader,eval,model,train,soak,stream,tracking} [task options]
+    .venv/bin/python tools/benchmark.py --task TASK [task options]
+
+TASK: loader, eval, model, train, soak, stream, tracking, cls_views.
 
 Each task lives in its own module of the checkout's ``benchmarks/`` folder (``eval``:
 ``evaluation``) exposing ``add_arguments(parser)`` and ``main(args) -> list of (metric,

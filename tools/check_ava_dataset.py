@@ -12,6 +12,16 @@ and exits with status 1 if there is any problem (warnings alone exit 0).
 With ``--frame-source video`` it checks ``videos/`` instead of the frames: a movie per
 annotated video, its duration and frame rate, decodability at the keyframes (or, with
 ``--verify-images all``, to its end: truncated files), keyframes inside the movie.
+
+A classification video list instead (Kinetics, Charades, your own):
+
+    .venv/bin/python tools/check_ava_dataset.py [ROOT] --video-list FILE --format F
+        [--label-names FILE] [--separator S] [--verify-images {none,keyframes,all}]
+    .venv/bin/python tools/check_ava_dataset.py ROOT --format folders
+
+lists every bad line of the list (file:line: field) and every missing or unreadable video
+(``--verify-images all``: truncated movies, undecodable frame files); ROOT is the folder the
+list's paths are relative to (default: the list's folder).
 """
 
 import argparse
@@ -21,14 +31,20 @@ from slowfast_det.utils.cpu_env import configure_cpu_threads
 
 configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
 
-from slowfast_det.data.checker import check_ava_dataset
+from slowfast_det.data.checker import check_ava_dataset, check_video_list
+from slowfast_det.data.video_lists import VIDEO_LIST_FORMATS
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("root", help="AVA-format folder with frames/, frame_lists/, annotations/")
+    parser.add_argument(
+        "root",
+        nargs="?",
+        help="AVA-format folder with frames/, frame_lists/, annotations/; with --video-list: "
+        "the folder its paths are relative to (default: the list's folder)",
+    )
     parser.add_argument("--splits", nargs="+", default=["train", "val"])
     parser.add_argument(
         "--version", default="v2.2", help="annotation version in the file names (v2.1 or v2.2)"
@@ -64,7 +80,30 @@ def main(argv=None):
         "are movie times)",
     )
     parser.add_argument("--max-examples", type=int, default=5, help="examples printed per category")
+    cls = parser.add_argument_group("classification video lists")
+    cls.add_argument("--video-list", default=None, help="a video list to check instead")
+    cls.add_argument("--format", choices=VIDEO_LIST_FORMATS, default=None, help="its format")
+    cls.add_argument("--label-names", default=None, help="label-names file (JSON, CSV, one a line)")
+    cls.add_argument("--separator", default=" ", help="path / label separator (pyslowfast)")
     args = parser.parse_args(argv)
+    if args.video_list is not None or args.format is not None:
+        if args.format is None or (args.video_list is None) != (args.format == "folders"):
+            parser.error("--video-list FILE needs --format F; --format folders takes ROOT alone")
+        if args.format == "folders" and args.root is None:
+            parser.error("--format folders needs ROOT, the folder of the class folders")
+        report = check_video_list(
+            args.video_list,
+            args.root,
+            fmt=args.format,
+            label_names=args.label_names,
+            separator=args.separator,
+            verify_images=args.verify_images,
+            max_examples=args.max_examples,
+        )
+        print(report.format())
+        return 0 if report.ok else 1
+    if args.root is None:
+        parser.error("ROOT is needed (or --video-list FILE --format F)")
     report = check_ava_dataset(
         args.root,
         splits=tuple(args.splits),

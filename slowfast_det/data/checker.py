@@ -39,12 +39,13 @@ from slowfast_det.ava.io import (
 from slowfast_det.ava.timestamps import format_timestamp, frame_positions
 
 from .checker_video import VIDEO_PROBLEMS, VIDEO_WARNINGS, check_movies
+from .checker_video_list import VIDEO_LIST_PROBLEMS, VIDEO_LIST_WARNINGS, check_video_list
 from .custom import find_label_map
 from .datasets import AVA_FPS
 from .decode import read_frame
 from .frames import default_start_second
 
-__all__ = ["AVACheckReport", "check_ava_dataset", "PROBLEMS", "WARNINGS"]
+__all__ = ["AVACheckReport", "check_ava_dataset", "check_video_list", "PROBLEMS", "WARNINGS"]
 
 #: Problem categories (make the check fail) and what they mean.
 PROBLEMS = {
@@ -62,6 +63,7 @@ PROBLEMS = {
     "video_not_in_frame_list": "annotated video missing from the split's frame list",
     "frame_list_gap": "frame ids missing inside a video's frame list",
     **VIDEO_PROBLEMS,
+    **VIDEO_LIST_PROBLEMS,
 }
 #: Warning categories (reported; the loader repairs and counts them).
 WARNINGS = {
@@ -80,6 +82,7 @@ WARNINGS = {
         "(evaluation and inference need them)"
     ),
     **VIDEO_WARNINGS,
+    **VIDEO_LIST_WARNINGS,
 }
 
 
@@ -93,6 +96,7 @@ class AVACheckReport:
     warnings: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=lambda: defaultdict(list))
     info: dict = field(default_factory=dict)
+    title: str = "AVA dataset check"
 
     @property
     def ok(self):
@@ -110,7 +114,7 @@ class AVACheckReport:
             self.examples[category].append(example)
 
     def format(self):
-        lines = [f"AVA dataset check: {self.root}"]
+        lines = [f"{self.title}: {self.root}"]
         for split, facts in self.info.items():
             lines.append(
                 f"  {split}: "

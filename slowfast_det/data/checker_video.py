@@ -19,7 +19,7 @@ from slowfast_det.ava.timestamps import format_timestamp
 from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie
 from .video_reader import VideoReader, find_movie
 
-__all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies"]
+__all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies", "decode_to_end"]
 
 #: Problem categories of video roots.
 VIDEO_PROBLEMS = {
@@ -35,7 +35,7 @@ VIDEO_WARNINGS = {
 TRUNCATION_SLACK = Fraction(1, 2)  # seconds a decoded movie may fall short of its header
 
 
-def _decode_to_end(path):
+def decode_to_end(path):
     """(movie time of the end of the last decoded frame or None, error or None).
 
     Raises :data:`~.movie_frames.MOVIE_ERRORS` when the movie cannot be opened."""
@@ -91,7 +91,7 @@ def check_movies(
             n = expected_frame_count(start_second, span, fps, info["duration"], info["time_base"])
         counts[vid] = n
         if verify_images == "all":
-            end, error = _decode_to_end(path)
+            end, error = decode_to_end(path)
             short = (
                 info["duration"] is not None and (end or 0) < info["duration"] - TRUNCATION_SLACK
             )

@@ -50,7 +50,7 @@ class VideoListMetadata(Metadata):
 
     def __getattr__(self, key):
         if key in _LAZY and "_list_args" in self.__dict__:
-            _fill_metadata(self)
+            _fill_metadata(self, key)
             return self.__dict__[key]
         return super().__getattr__(key)
 
@@ -64,19 +64,26 @@ def _class_names(args):
     return read_label_names(names)
 
 
-def _fill_metadata(meta, parsed=None):
-    """Set ``class_names`` / ``multi_label`` from the label names, the format or the list."""
+def _fill_metadata(meta, key=None, parsed=None):
+    """Set ``key`` (``class_names`` or ``multi_label``) from the label names or the format,
+    else both from the list (``parsed``: the list read already)."""
     args = meta.__dict__["_list_args"]
-    if parsed is None:
-        names, multi = _class_names(args), args["multi_label"]
+    if parsed is None and key == "class_names":
+        names = _class_names(args)
+        if names is not None:
+            meta.__dict__["class_names"] = names
+            return
+    if parsed is None and key == "multi_label":
+        multi = args["multi_label"]
         if multi is None and args["fmt"] in ("pyslowfast", "folders", "charades"):
             multi = args["fmt"] == "charades"  # fixed by the format: no need to read the list
-        if names is None or multi is None:
-            parsed = _parse(args, names)
-    if parsed is not None:
-        names, multi = parsed.class_names, parsed.multi_label
-    meta.__dict__.setdefault("class_names", list(names))
-    meta.__dict__.setdefault("multi_label", bool(multi))
+        if multi is not None:
+            meta.__dict__["multi_label"] = bool(multi)
+            return
+    if parsed is None:
+        parsed = _parse(args, meta.__dict__.get("class_names") or _class_names(args))
+    meta.__dict__.setdefault("class_names", list(parsed.class_names))
+    meta.__dict__.setdefault("multi_label", bool(parsed.multi_label))
 
 
 def _parse(args, class_names):
@@ -98,7 +105,7 @@ def load_video_list(name):
     args = meta.__dict__["_list_args"]
     names = meta.__dict__.get("class_names") or _class_names(args)
     parsed = _parse(args, names)
-    _fill_metadata(meta, parsed)
+    _fill_metadata(meta, parsed=parsed)
     labelled = "multi-label" if parsed.multi_label else "single-label"
     logger.info(
         "dataset '%s': %d videos, %d classes, %s, from %s",
@@ -121,7 +128,6 @@ def register_video_list(
     separator=" ",
     multi_label=None,
     with_offset=None,
-    _label_names_optional=False,
 ):
     """Register a video list as a classification dataset (lazily: no file is read now).
 
@@ -156,7 +162,7 @@ def register_video_list(
         root=root,
         fmt=fmt,
         label_names=label_names,
-        label_names_optional=_label_names_optional,
+        label_names_optional=False,
         separator=separator,
         multi_label=multi_label,
         with_offset=with_offset,
@@ -245,26 +251,30 @@ def check_video_num_classes(cfg):
             )
 
 
+def _register_builtin(name, list_file, root, fmt, label_file):
+    """A built-in: class names from ``label_file`` when it exists (checked when read)."""
+    meta = register_video_list(name, list_file, root, fmt=fmt)
+    meta.__dict__["_list_args"].update(label_names=label_file, label_names_optional=True)
+
+
 def _register_builtins():
     root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
     kinetics = os.path.join(root, "kinetics400")
     charades = os.path.join(root, "charades")
     for split in ("train", "val"):
-        register_video_list(
+        _register_builtin(
             f"kinetics400_{split}",
             os.path.join(kinetics, f"{split}.csv"),
             kinetics,
-            fmt="pyslowfast",
-            label_names=os.path.join(kinetics, "kinetics_classnames.json"),
-            _label_names_optional=True,
+            "pyslowfast",
+            os.path.abspath(os.path.join(kinetics, "kinetics_classnames.json")),
         )
-        register_video_list(
+        _register_builtin(
             f"charades_{split}",
             os.path.join(charades, "frame_lists", f"{split}.csv"),
             os.path.join(charades, "frames"),
-            fmt="charades",
-            label_names=os.path.join(charades, "Charades_v1_classes.txt"),
-            _label_names_optional=True,
+            "charades",
+            os.path.abspath(os.path.join(charades, "Charades_v1_classes.txt")),
         )
 
 

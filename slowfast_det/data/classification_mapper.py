@@ -17,7 +17,8 @@ TEST.NUM_SPATIAL_CROPS`` squares of ``S = INPUT.TEST_SIZE`` along the long side 
 short side is resized to ``S`` (1: the centre; 3: left / centre / right, or top / centre /
 bottom; C in general: evenly spaced, the first and last at the ends). The video is opened and
 decoded once for all its views (one seek, one forward pass over the times the views need);
-each source frame is resized once and its crops written into every view that shows it.
+each source frame is resized and split into RGB planes once, and its crops copied into
+every view that shows it.
 Output, one dict per video::
 
     {"clips": uint8 (V, 3, T, S, S), V = N * C in (temporal, spatial) order, "video_id",
@@ -292,11 +293,12 @@ class ClassificationMapper:
         for v, (i, c) in enumerate(views):
             by_clip.setdefault(clips.index(i), []).append((v, boxes[c]))
         warp = FrameWarp(affine, (h, w), factor, frames[0].shape[:2], (new_h, new_w))
+        planes = np.empty((3, new_h, new_w), np.uint8)
         for frame, uses in slots.values():
-            resized = warp(frame)  # each source frame resized once
+            write_rgb_planes(warp(frame), planes)  # each source frame resized and split once
             for p, j in uses:
                 for v, (y, x) in by_clip[p]:
-                    write_rgb_planes(resized[y : y + s, x : x + s], dst[v, :, j])
+                    dst[v, :, j] = planes[:, y : y + s, x : x + s]
         issues = {ISSUE_MISSING_FRAMES: replaced} if replaced else None
         out = {"clips": out, "video_id": d["video_id"], "video_index": d.get("video_index", -1)}
         out["data_issues"] = self.take_issues(issues)

@@ -124,3 +124,27 @@ def test_class_count_and_head_checked_before_the_model(movie_list, cfg):
     cfg.MODEL.VIDEO_HEAD.ACT = "softmax"
     with pytest.raises(ValueError, match="'_not_registered' is not registered"):
         check_video_num_classes(cfg)
+
+
+def test_loaders_with_a_worker_process_and_the_epoch_hook(movie_list, cfg):
+    from detectron2.utils.events import EventStorage
+
+    from slowfast_det.data import DataIssuesHook
+
+    name = movie_list(["a.mp4 0", "junk.mp4 1", "b.mp4 1"])
+    cfg = _cfg(cfg, name)
+    cfg.DATALOADER.NUM_WORKERS = 1
+    train = build_classification_train_loader(cfg)
+    hook = DataIssuesHook.from_loader(train)
+    assert hook.iters_per_epoch == 2
+    it = iter(train)
+    with EventStorage() as storage:
+        hook.trainer = type("T", (), {"iter": 0, "storage": storage})()
+        for step in range(2):
+            hook.trainer.iter = step
+            assert {x["video_id"] for x in next(it)} <= {"a.mp4", "b.mp4"}
+            hook.after_step()
+        assert storage.history("data/unreadable_videos").latest() >= 1
+    test = build_classification_test_loader(cfg, name)
+    assert [x["video_index"] for batch in test for x in batch] == [0, 2]
+    assert test.issue_tracker.total == {"unreadable_videos": 1}
