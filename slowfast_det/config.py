@@ -144,7 +144,8 @@ def add_slowfast_config(cfg):
     # 2019 official script, ActivityNet commit 3fee089, AVA v2.1/v2.2) or "ignore" (the 2020
     # script, commit c070fdb and later). Same name as tools/eval_ava.py's option.
     _C.AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH = "false-positive"
-    # Synthetic default dataset: generate it under DETECTRON2_DATASETS if it is missing.
+    # Synthetic default datasets (synthetic_ava_*, synthetic_cls_*): generate them under
+    # DETECTRON2_DATASETS if they are missing.
     _C.AVA.GENERATE_SYNTHETIC_IF_MISSING = True
     # Clips per batch in the inference loader (build_ava_test_loader).
     _C.AVA.TEST_BATCH_SIZE = 1

@@ -10,6 +10,11 @@ import torch
 from detectron2.utils import comm
 
 from slowfast_det.synthetic import default_root, ensure_synthetic_dataset
+from slowfast_det.synthetic.classification import DATASET_NAMES as SYNTHETIC_CLS_NAMES
+from slowfast_det.synthetic.classification import (
+    ensure_synthetic_classification,
+    register_synthetic_classification,
+)
 
 __all__ = ["prepare_data", "set_cpu_threads", "exit_distributed_worker"]
 
@@ -39,13 +44,21 @@ def set_cpu_threads(cfg, local_processes):
 
 
 def prepare_data(cfg):
-    """Generate the synthetic default data if the config uses it and it is absent (the
-    datasets themselves are registered at import and used as registered)."""
+    """Generate the synthetic default data the config uses when it is absent (on the main
+    process, the others wait; ``AVA.GENERATE_SYNTHETIC_IF_MISSING``), and register the
+    synthetic classification set (``synthetic_cls_{train,val}``, lazily; the AVA datasets are
+    registered at import). Datasets are used as registered."""
     names = list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST)
-    if cfg.AVA.GENERATE_SYNTHETIC_IF_MISSING and any(n.startswith("synthetic_ava") for n in names):
+    ava = any(n.startswith("synthetic_ava") for n in names)
+    cls = any(n in SYNTHETIC_CLS_NAMES.values() for n in names)
+    if cfg.AVA.GENERATE_SYNTHETIC_IF_MISSING and (ava or cls):
         if comm.is_main_process():
-            ensure_synthetic_dataset(default_root())
+            if ava:
+                ensure_synthetic_dataset(default_root())
+            if cls:
+                ensure_synthetic_classification()
         comm.synchronize()
+    register_synthetic_classification()
 
 
 def exit_distributed_worker():

@@ -30,7 +30,7 @@ from .hooks import IterationSeedHook
 from .optim import build_optimizer
 from .train_loop import NonFiniteGuard, NonFiniteLossError, UpdateSkipped
 
-__all__ = ["AVATrainer", "METRIC_NAME", "write_final_metrics"]
+__all__ = ["AVATrainer", "METRIC_NAME", "final_metric", "write_final_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,10 @@ class AVATrainer(DefaultTrainer):
     checkpointer, and the step trainer's model wrapped by the non-finite guard; the rest
     (``run_step``, ``resume_or_load``, ``state_dict``, ``test``, the hooks) is DefaultTrainer's.
     """
+
+    #: The evaluator's key in the results, and the headline metric(s) (:func:`final_metric`).
+    RESULTS_KEY = "ava"
+    HEADLINE_METRICS = (METRIC_NAME,)
 
     def __init__(self, cfg):
         TrainerBase.__init__(self)
@@ -299,31 +303,44 @@ class AVATrainer(DefaultTrainer):
         return AVAEvaluator(cfg, dataset_name, output_dir=output_folder)  # configurable: AVA.EVAL_*
 
 
-def write_final_metrics(cfg, results):
-    """Write ``<OUTPUT_DIR>/final_metrics.json`` atomically and return the frame mAP.
+def final_metric(cfg, results, *, results_key="ava", metric_names=(METRIC_NAME,)):
+    """The headline metric of a run's evaluation results.
 
     Args:
-        results: ``{dataset_name: {"ava": {METRIC_NAME: float, ...}}}`` as returned by
+        results: ``{dataset_name: {results_key: {metric: float, ...}}}`` as returned by
             ``DefaultTrainer.test`` (or the single-dataset dict it flattens to).
+        results_key: the evaluator's key (``"ava"``; ``"classification"``).
+        metric_names: candidates, the first one the results have is the headline.
     Returns:
-        The frame mAP of the last test dataset, or None when nothing was evaluated.
+        ``(name, value, {dataset_name: metrics})``: the headline of the last test dataset
+        (else of the first dataset evaluated), or None when nothing was evaluated.
     """
     if not results:
         return None
     per_dataset = (
-        results if all(isinstance(v, dict) and "ava" in v for v in results.values()) else None
+        results if all(isinstance(v, dict) and results_key in v for v in results.values()) else None
     )
     if per_dataset is None:  # DefaultTrainer.test flattens a single dataset's results
         per_dataset = {cfg.DATASETS.TEST[-1]: results}
-    out = {name: r["ava"] for name, r in per_dataset.items() if "ava" in r}
+    out = {name: r[results_key] for name, r in per_dataset.items() if results_key in r}
     if not out:
         return None
-    value = (
-        out[cfg.DATASETS.TEST[-1]][METRIC_NAME]
-        if cfg.DATASETS.TEST[-1] in out
-        else next(iter(out.values()))[METRIC_NAME]
-    )
+    main = out[cfg.DATASETS.TEST[-1]] if cfg.DATASETS.TEST[-1] in out else next(iter(out.values()))
+    name = next((n for n in metric_names if n in main), None)
+    if name is None:
+        return None
+    return name, main[name], out
+
+
+def write_final_metrics(cfg, results, *, results_key="ava", metric_names=(METRIC_NAME,)):
+    """Write ``<OUTPUT_DIR>/final_metrics.json`` (``{<headline>: value, "datasets": {name:
+    metrics}}``) atomically and return the headline value (:func:`final_metric`; the frame
+    mAP with the defaults), or None when nothing was evaluated."""
+    found = final_metric(cfg, results, results_key=results_key, metric_names=metric_names)
+    if found is None:
+        return None
+    name, value, out = found
     with atomic_path(os.path.join(cfg.OUTPUT_DIR, "final_metrics.json")) as tmp:
         with open(tmp, "w") as f:
-            json.dump({METRIC_NAME: value, "datasets": out}, f, indent=2)
+            json.dump({name: value, "datasets": out}, f, indent=2)
     return value

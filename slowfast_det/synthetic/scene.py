@@ -177,6 +177,7 @@ class Person:
     event: np.ndarray  # (S,) int: EV_NONE / EV_KICK / EV_HOP
     event_start: np.ndarray  # (S,) int absolute frame of the event's first frame (-1 if none)
     event_side: np.ndarray  # (S,) int: kicking leg
+    wave_period: int = WAVE_PERIOD  # frames per cycle of a waving arm
 
 
 @dataclass
@@ -222,7 +223,8 @@ def raised_arm_angle(person, slot, f):
     """Upper-arm angle (radians from vertical-up, outward) of a raised arm at frame ``f``."""
     phase = person.arm_phase[slot]
     if person.arm[slot] == ARM_WAVE:
-        phase = phase + 2.0 * math.pi * (f % WAVE_PERIOD) / WAVE_PERIOD
+        period = person.wave_period
+        phase = phase + 2.0 * math.pi * (f % period) / period
     return person.arm_theta0[slot] + person.arm_amp[slot] * math.sin(phase)
 
 

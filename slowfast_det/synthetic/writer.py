@@ -17,21 +17,19 @@ dead process is removed by the next run. Output is a pure function of the parame
 each video draws from its own ``numpy`` stream seeded by ``(seed, split, index)``.
 """
 
+import functools
 import json
 import logging
-import multiprocessing
 import os
-import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from slowfast_det.ava.files import write_box_csv
 
+from . import folder
 from .render import CameraNoise, make_background, render_frame, visible_boxes
 from .scene import (
     CLASSES,
@@ -63,6 +61,7 @@ GENERATOR_VERSION = (
     4  # bump whenever the output for given parameters changes (4: ava.files' CSV text)
 )
 MANIFEST_NAME = "synthetic_ava.json"
+WHAT = "synthetic AVA"  # the dataset's name in messages
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 0, "val": 1}
 # independent random streams of one video
@@ -349,17 +348,7 @@ def _write_split(out_root, spec, split, results):
 # ------------------------------------------------------------------ manifest and atomicity
 def read_manifest(root):
     """The manifest of a complete synthetic dataset at ``root``, or ``None``."""
-    path = os.path.join(root, MANIFEST_NAME)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as e:
-        logger.warning(
-            "synthetic AVA: unreadable manifest %s (%s); the dataset will be regenerated", path, e
-        )
-        return {}
+    return folder.read_manifest(root, MANIFEST_NAME, WHAT)
 
 
 def _manifest_matches(manifest, spec):
@@ -368,51 +357,6 @@ def _manifest_matches(manifest, spec):
         and manifest.get("generator_version") == GENERATOR_VERSION
         and manifest.get("spec") == asdict(spec)
     )
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_tmp(root):
-    parent, base = os.path.split(root)
-    for name in os.listdir(parent or "."):
-        if not name.startswith(base + ".incomplete-"):
-            continue
-        try:
-            pid = int(name.rsplit("-", 1)[1])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not _pid_alive(pid):
-            logger.info(
-                "synthetic AVA: removing the leftover of an interrupted generation: %s", name
-            )
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-
-
-def _check_replaceable(root):
-    """Refuse to overwrite a folder that is not a synthetic dataset written by this module."""
-    if os.path.isdir(root) and os.listdir(root) and read_manifest(root) is None:
-        raise FileExistsError(
-            f"synthetic AVA: {root} exists and is not a synthetic AVA dataset "
-            f"(no {MANIFEST_NAME}); remove it or choose another root"
-        )
-    if os.path.exists(root) and not os.path.isdir(root):
-        raise FileExistsError(f"synthetic AVA: {root} exists and is not a folder")
-
-
-def _mp_context():
-    """Workers start from a fresh process (forkserver, else spawn), never by forking the
-    caller: a process forked while OpenCV's thread pool runs deadlocks in its first OpenCV
-    call (seen in the test suite: generate(workers=2) after another cv2 user)."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def generate(root, *, seed=0, workers=2, progress=True, **sizes):
@@ -436,38 +380,18 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
     """
     spec = SyntheticSpec(seed=seed, **sizes).validate()
     root = os.path.abspath(root)
-    _check_replaceable(root)
-    os.makedirs(os.path.dirname(root), exist_ok=True)
-    _remove_stale_tmp(root)
-    tmp = f"{root}.incomplete-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for sub in ("frames", "frame_lists", "annotations"):
-        os.makedirs(os.path.join(tmp, sub))
     start = time.perf_counter()
-    jobs = [(tmp, spec, split, i) for split in SPLITS for i in range(len(video_ids(spec, split)))]
-    results = {}
-    bar = tqdm(
-        total=len(jobs),
-        desc="synthetic AVA",
-        unit="video",
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    try:
-        if workers <= 1:
-            for job in jobs:
-                res = _render_video(job)
-                results[(res["split"], res["index"])] = res
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(
-                max_workers=min(workers, len(jobs)), mp_context=_mp_context()
-            ) as pool:
-                for fut in as_completed([pool.submit(_render_video, job) for job in jobs]):
-                    res = fut.result()
-                    results[(res["split"], res["index"])] = res
-                    bar.update(1)
-        bar.close()
+    same = functools.partial(_manifest_matches, spec=spec)
+    with folder.staged_folder(root, MANIFEST_NAME, WHAT, same) as tmp:
+        for sub in ("frames", "frame_lists", "annotations"):
+            os.makedirs(os.path.join(tmp, sub))
+        jobs = [
+            (tmp, spec, split, i) for split in SPLITS for i in range(len(video_ids(spec, split)))
+        ]
+        done = folder.run_jobs(
+            _render_video, jobs, workers=workers, progress=progress, desc="synthetic AVA"
+        )
+        results = {(res["split"], res["index"]): res for res in done}
         summary = {split: _write_split(tmp, spec, split, results) for split in SPLITS}
         _write_text(os.path.join(tmp, "annotations", LABEL_MAP_NAME), _label_map_lines())
         manifest = {
@@ -480,33 +404,9 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
         with open(os.path.join(tmp, MANIFEST_NAME), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1, sort_keys=True)
             f.write("\n")
-        _install(tmp, root, spec)
-    except BaseException:
-        bar.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     seconds = time.perf_counter() - start
     logger.info("synthetic AVA: wrote %s in %.1f s", root, seconds)
     return dict(manifest, seconds=round(seconds, 2))
-
-
-def _install(tmp, root, spec):
-    """Rename the finished ``tmp`` to ``root``, replacing an older synthetic dataset."""
-    old = None
-    if os.path.lexists(root):
-        _check_replaceable(root)
-        old = f"{root}.old-{os.getpid()}"
-        os.replace(root, old)
-    try:
-        os.replace(tmp, root)
-    except OSError:
-        # another process installed a dataset meanwhile: keep it if it is the same
-        if _manifest_matches(read_manifest(root), spec):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def ensure_synthetic_dataset(root=None, *, seed=0, workers=2, progress=True, **sizes):

@@ -244,3 +244,50 @@ def test_a_few_steps_fit_a_batch(cfg, arch, act):
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
+
+
+@pytest.mark.parametrize("method,act", [("mean", "softmax"), ("max", "sigmoid")])
+@pytest.mark.parametrize("per_chunk", [1, 2, 5])
+def test_views_of_a_video_equal_the_views_run_one_by_one(cfg, method, act, per_chunk):
+    """A ``"clips"`` input (V views) gives each view's scores as that view alone does, in
+    chunks of any size, and their mean / per-class max as the video's scores."""
+    cfg.TEST.ENSEMBLE_METHOD = method
+    model = build(cfg, act=act).eval()
+    assert model.ensemble_method == method
+    model.views_per_chunk = per_chunk
+    views = torch.stack([clip(seed=30 + v) for v in range(5)])  # (5, 3, 8, 64, 64)
+    with torch.no_grad():
+        out = model([{"clips": views, "video_id": "v"}])
+        one_by_one = torch.stack([model([{"clip": c}])[0]["scores"] for c in views])
+    assert set(out[0]) == {"scores", "view_scores"}
+    assert out[0]["view_scores"].shape == (5, 5) and out[0]["scores"].shape == (5,)
+    torch.testing.assert_close(out[0]["view_scores"], one_by_one, rtol=0, atol=1e-6)
+    by_hand = one_by_one.mean(0) if method == "mean" else one_by_one.max(0).values
+    torch.testing.assert_close(out[0]["scores"], by_hand, rtol=0, atol=1e-6)
+    assert (one_by_one[0] - one_by_one[1]).abs().max() > 1e-4  # the views differ
+    if method == "max":  # per class from different views, not one view's row
+        assert not any(torch.equal(out[0]["scores"], row) for row in one_by_one)
+
+
+def test_views_mixed_with_clips_keep_the_input_order(cfg):
+    model = build(cfg).eval()
+    views = torch.stack([clip(seed=40), clip(seed=41)])
+    with torch.no_grad():
+        out = model([{"clip": clip(seed=42)}, {"clips": views}, {"clip": clip(seed=43)}])
+        alone = [model([{"clip": clip(seed=s)}])[0]["scores"] for s in (42, 43)]
+    assert [sorted(o) for o in out] == [["scores"], ["scores", "view_scores"], ["scores"]]
+    torch.testing.assert_close(out[0]["scores"], alone[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(out[2]["scores"], alone[1], rtol=0, atol=1e-6)
+
+
+def test_views_bad_input_and_bad_method(cfg):
+    model = build(cfg).eval()
+    with pytest.raises(
+        ValueError, match=r"input vid7: 'clips' must be one tensor \(V, 3, T, H, W\)"
+    ):
+        model([{"clips": clip(), "video_id": "vid7"}])  # 4-D: one clip, not views
+    with pytest.raises(ValueError, match="training takes one 'clip'"):
+        model.train()([{"clips": clip()[None], "label": 1}])
+    cfg.TEST.ENSEMBLE_METHOD = "median"
+    with pytest.raises(ValueError, match="TEST.ENSEMBLE_METHOD must be one of"):
+        build(cfg)
