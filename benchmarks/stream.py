@@ -17,16 +17,17 @@ a detector stand-in that returns the drawn boxes; actions from the config's mode
 ``DEMO.TRACKER``; every frame drawn and written to a temporary mp4 (``--no-video``: drawn,
 not written).
 
-Memory: the process's resident set (``VmRSS``; Linux) every 5 s of video. A single sample
-swings by about one keyframe's temporaries (~13 MiB on the synthetic model), depending on
-where the inference thread is, so ``start`` is the median of the samples of the minute after
-``--warmup-minutes`` of video (warm: model, allocator pools, writer in place) and ``end`` the
-median of the stream's last minute, up to its last frame (before the CSVs are written: that
-imports pandas, a one-off ~30 MiB reported apart); ``max`` is the largest sample. Flat (the
-PASS/FAIL line) when ``end - start <= --max-growth-mb`` (queued frames would grow by ~57 KB
-per frame, 1 GB over 10 minutes at 30 fps; the CSV rows kept as numpy arrays grew the heap
-by 10-15 MiB per minute, issue 26). A stream shorter than the warm-up plus two minutes
-compares overlapping windows (or none: growth 0).
+Memory: the process's resident set (``VmRSS``; Linux) every 5 s of video. Samples swing
+by up to ~20 MiB on the synthetic model, for minutes at a time, with the memory malloc holds
+freed but resident (the inference thread's temporaries), so ``start`` is the median of the
+samples of the 5 minutes after ``--warmup-minutes`` of video (warm: model, allocator pools,
+writer in place) and ``end`` the median of the stream's last 5 minutes, up to its last frame
+(before the CSVs are written: that imports pandas, a one-off ~30 MiB reported apart); a
+stream shorter than the warm-up plus 10 minutes gets two windows of half the rest each.
+Flat (the PASS/FAIL line) when ``end - start <= --max-growth-mb`` (queued frames would grow
+by ~57 KB per frame, 1 GB over 10 minutes at 30 fps; the CSV rows kept as numpy arrays grew
+the heap by 10-15 MiB per minute, issue 26). Also reported: the smallest and largest sample
+after the warm-up and the least-squares slope of those samples.
 
 Lag: seconds (wall clock) from the arrival of a clip's newest frame to its result, while
 the stream is live. Bounded when the largest lag stays under the largest inference time
@@ -48,7 +49,7 @@ from slowfast_det.engine.video_output import VideoFileSink
 
 TARGET_MAX_GROWTH_MB = 20.0
 RSS_EVERY_S = 5.0  # video seconds between RSS samples
-RSS_WINDOW_S = 60.0  # video seconds of samples behind the start and end medians
+RSS_WINDOW_S = 300.0  # video seconds of samples behind the start and end medians
 
 
 def add_arguments(parser):
@@ -134,8 +135,12 @@ class _RSSProbe:
 
 
 def _median_rss(samples, lo, hi):
-    """Median of the RSS samples taken from ``lo`` to ``hi`` seconds of video."""
-    return float(np.median([r for s, r in samples if lo <= s <= hi]))
+    """Median of the RSS samples taken from ``lo`` to ``hi`` seconds of video (none there: the
+    first one after ``lo``, else the last one)."""
+    values = [r for s, r in samples if lo <= s <= hi]
+    if not values:
+        values = [next((r for s, r in samples if s >= lo), samples[-1][1])]
+    return float(np.median(values))
 
 
 def main(args):
@@ -171,15 +176,19 @@ def main(args):
     samples = probe.samples
     end_s = samples[-1][0]  # the stream's last frame
     start_s = min(args.warmup_minutes * 60, end_s)
-    start = _median_rss(samples, start_s, start_s + RSS_WINDOW_S)
-    end = _median_rss(samples, end_s - RSS_WINDOW_S, end_s)
+    window = min(RSS_WINDOW_S, (end_s - start_s) / 2)
+    start = _median_rss(samples, start_s, start_s + window)
+    end = _median_rss(samples, end_s - window, end_s)
     peak = max(r for _, r in samples)
+    warm = [(s, r) for s, r in samples if s >= start_s]
+    slope = np.polyfit(*zip(*warm), 1)[0] * 3600 if len(warm) >= 3 else float("nan")
     growth = end - start
     flat = growth <= args.max_growth_mb
-    span = end_s - start_s - RSS_WINDOW_S  # between the windows' middles
+    span = end_s - start_s - window  # between the windows' middles
     per_hour = growth / span * 3600 if span > 0 else float("nan")
     print(f"RSS soak: {'PASS' if flat else 'FAIL'}: {start:.1f} MiB after {start_s / 60:.3g} min "
-          f"of video, {end:.1f} MiB at the end ({end_s / 60:.3g} min; medians over a minute): "
+          f"of video, {end:.1f} MiB at the end ({end_s / 60:.3g} min; medians of "
+          f"{window / 60:.3g} min): "
           f"growth {growth:+.1f} MiB (limit {args.max_growth_mb:g} MiB)")
     bound = stats["process_max_s"] + 1.0 / args.speed + 0.5
     rows = [
@@ -202,14 +211,17 @@ def main(args):
         ("ring buffer", stats["ring_frames"], "frames"),
         ("person tracks", stats.get("tracks", 0), ""),
         ("RSS before the model", rss_before_model, "MiB"),
-        (f"RSS start (median, {start_s / 60:.3g} to {(start_s + RSS_WINDOW_S) / 60:.3g} min of video)",
+        (f"RSS start (median, {start_s / 60:.3g} to {(start_s + window) / 60:.3g} min of video)",
          start, "MiB"),
         ("RSS end", end, "MiB"),
         ("RSS end: median over minutes of video",
-         f"{max(0.0, end_s - RSS_WINDOW_S) / 60:.3g} to {end_s / 60:.3g}", "min"),
+         f"{(end_s - window) / 60:.3g} to {end_s / 60:.3g}", "min"),
         (f"RSS max (every {RSS_EVERY_S:g} s of video)", peak, "MiB"),
+        ("RSS after the warm-up: min / max",
+         f"{min(r for _, r in warm):.1f} / {max(r for _, r in warm):.1f}", "MiB"),
         ("RSS growth start->end", growth, "MiB"),
         ("RSS growth per hour of video (start->end, extrapolated)", per_hour, "MiB/h"),
+        ("RSS trend after the warm-up (least-squares slope)", slope, "MiB/h"),
         (f"memory flat (growth <= {args.max_growth_mb:g} MiB)", "yes" if flat else "NO", ""),
         ("RSS after writing the CSVs (one-off: pandas)", after_csvs, "MiB"),
     ]
