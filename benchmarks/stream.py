@@ -4,9 +4,8 @@
         [--config-file configs/synthetic/SLOWFAST_synthetic.yaml] [--max-growth-mb 20]
         [--warmup-minutes 1] [--threads N] [--no-video] [KEY VALUE ...]
 
-The soak (issue 26), about 8 minutes on 2 loaded cores:
-``--video-minutes 60 --speed 30 --threads 1 --no-video DEMO.MIN_OUTPUT_SIZE 0`` (frames drawn
-at 160 x 120: the capture thread keeps up with ~220 frames/s; the model is unchanged).
+The soak (issue 26), under 10 minutes on 2 loaded cores:
+``--video-minutes 60 --speed 8 --no-draw``.
 
 Feeds ``VideoActionDemo.run_stream`` (the code path of ``tools/demo.py --realtime`` and of
 webcams / URLs) with a synthetic live stream: 30 fps frames of three moving people
@@ -15,7 +14,9 @@ that ``--video-minutes`` of video take ``1 / speed`` of that in wall time. Peopl
 a detector stand-in that returns the drawn boxes; actions from the config's model
 (``ActionPredictor``, random weights unless ``MODEL.WEIGHTS`` is given); tracking as
 ``DEMO.TRACKER``; every frame drawn and written to a temporary mp4 (``--no-video``: drawn,
-not written).
+not written; ``--no-draw``: neither, so that the capture thread keeps up with a fast
+delivery on a loaded machine, where drawing 640 x 480 frames limits it to ~120 frames/s;
+the inference thread still draws each keyframe's labels, as always).
 
 Memory: the process's resident set (``VmRSS``; Linux) every 5 s of video. Samples swing
 by up to ~20 MiB on the synthetic model, for minutes at a time, with the memory malloc holds
@@ -63,6 +64,8 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: min(4, cores)); 1 leaves a core to the capture thread")
     parser.add_argument("--no-video", action="store_true", help="draw the frames but write no video file")
+    parser.add_argument("--no-draw", action="store_true",
+                        help="neither draw nor write the frames (keyframe labels are still drawn)")
     parser.add_argument("opts", nargs="*", default=[], help="config overrides: KEY VALUE ...")
 
 
@@ -106,6 +109,19 @@ class SyntheticStream:
                 time.sleep(due - now)
                 now = due
             yield frame, now
+
+
+class _Probed:
+    """``stream``, calling ``probe.write`` on each frame it yields (``--no-draw``: no sinks)."""
+
+    def __init__(self, stream, probe):
+        self.stream, self.probe = stream, probe
+        self.fps, self.name, self.live = stream.fps, stream.name, stream.live
+
+    def __iter__(self):
+        for frame, wall_time in self.stream:
+            self.probe.write(frame)
+            yield frame, wall_time
 
 
 def _detector(frame):
@@ -161,17 +177,20 @@ def main(args):
     demo = VideoActionDemo(cfg, predictor=predictor, detector=_detector)
     stream = SyntheticStream(seconds, args.speed)
     probe = _RSSProbe(every=int(RSS_EVERY_S * FPS), last=stream.num_frames - 1)
+    no_video = args.no_video or args.no_draw
     with tempfile.TemporaryDirectory() as tmp:
-        sinks = [probe]
-        if not args.no_video:
+        sinks = [] if args.no_draw else [probe]
+        if not no_video:
             sinks.append(VideoFileSink(os.path.join(tmp, "stream.mp4"), FPS))
+        source = _Probed(stream, probe) if args.no_draw else stream
         print(f"stream: {seconds:.0f} s of video at {FPS} fps, delivered x{args.speed:g} "
               f"({seconds / args.speed:.0f} s wall), model {args.config_file}, tracker {cfg.DEMO.TRACKER or 'off'}")
-        stats = demo.run_stream(stream, os.path.join(tmp, "stream.csv"), sinks=sinks, video_id="stream",
+        stats = demo.run_stream(source, os.path.join(tmp, "stream.csv"), sinks=sinks,
+                                video_id="stream",
                                 persons_csv=os.path.join(tmp, "stream_persons.csv"), progress=True)
         for sink in sinks:
             sink.close(True)
-        video_mb = os.path.getsize(os.path.join(tmp, "stream.mp4")) / 2**20 if not args.no_video else 0.0
+        video_mb = os.path.getsize(os.path.join(tmp, "stream.mp4")) / 2**20 if not no_video else 0.0
     after_csvs = rss_mb(os.getpid())
     samples = probe.samples
     end_s = samples[-1][0]  # the stream's last frame
@@ -195,7 +214,8 @@ def main(args):
         ("video time streamed", stats["frames"] / FPS, "s"),
         ("wall time", stats["seconds"], "s"),
         ("delivery speed", args.speed, "x real time"),
-        ("frames drawn (and written)" if not args.no_video else "frames drawn", stats["frames"], "frames"),
+        ("frames streamed (not drawn)" if args.no_draw
+         else "frames drawn (and written)" if not no_video else "frames drawn", stats["frames"], "frames"),
         ("output video", video_mb, "MiB"),
         ("keyframes scored", stats["keyframes"], ""),
         ("keyframes skipped", stats["keyframes_skipped"], ""),
