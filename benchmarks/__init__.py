@@ -8,6 +8,7 @@ unit) rows``; :func:`benchmarks.cli.main` parses the options and prints the rows
 as a summary table. The tool calls ``slowfast_det.utils.cpu_env.configure_cpu_threads()`` first
 (``OMP_WAIT_POLICY`` must be set before torch loads, and this package imports torch).
 """
+
 import os
 
 __all__ = ["REPO", "TASKS"]
@@ -24,4 +25,5 @@ TASKS = {
     "soak": "soak",
     "stream": "stream",
     "tracking": "tracking",
+    "cls_views": "cls_views",
 }

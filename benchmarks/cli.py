@@ -1,5 +1,6 @@
 """``tools/benchmark.py``: ``--task`` picks the module, which adds its options and returns its
 rows; the machine's rows come first in the printed summary."""
+
 import argparse
 import importlib
 

@@ -6,11 +6,12 @@ lists the convolutions a model really runs (:func:`conv_cases`, from forward pre
 runs each one forward and backward through the fast path and through ``F.conv3d`` on
 contiguous copies, comparing outputs and both gradients (:func:`check_cases`). Run it in a
 fresh process with ``MALLOC_CHECK_=3`` (glibc then aborts on heap corruption instead of
-hiding it) and ``ONEDNN_MAX_CPU_ISA=AVX2`` or unset, as ``tests/modeling/test_conv_kernels.py``
+hiding it) and ``ONEDNN_MAX_CPU_ISA=AVX2`` or unset, as ``benchmarks/tests/test_conv_kernels.py``
 does::
 
     MALLOC_CHECK_=3 ONEDNN_MAX_CPU_ISA=AVX2 python -m benchmarks.conv_check cases.json
 """
+
 import argparse
 import json
 import sys
@@ -40,9 +41,12 @@ def conv_cases(model: torch.nn.Module, inputs: Iterable) -> List[Dict]:
     def record(module, args):
         x = args[0]
         case = {
-            "input": list(x.shape), "weight": list(module.weight.shape),
-            "stride": list(module.stride), "padding": list(module.padding),
-            "dilation": list(module.dilation), "groups": module.groups,
+            "input": list(x.shape),
+            "weight": list(module.weight.shape),
+            "stride": list(module.stride),
+            "padding": list(module.padding),
+            "dilation": list(module.dilation),
+            "groups": module.groups,
         }
         if case not in cases:
             cases.append(case)
@@ -69,7 +73,10 @@ def _clip_sizes(cfg) -> Dict[tuple, bool]:
     if inp.TRAIN_CROP_SIZE > 0:
         train = [(inp.TRAIN_CROP_SIZE, inp.TRAIN_CROP_SIZE)]
     else:
-        train = [(s, round(s * 4 / 3)) for s in (min(inp.TRAIN_JITTER_SCALES), max(inp.TRAIN_JITTER_SCALES))]
+        train = [
+            (s, round(s * 4 / 3))
+            for s in (min(inp.TRAIN_JITTER_SCALES), max(inp.TRAIN_JITTER_SCALES))
+        ]
     sizes = {(inp.TEST_SIZE, round(inp.TEST_SIZE * 4 / 3)): False}
     sizes.update({hw: True for hw in train})
     return sizes
@@ -106,8 +113,14 @@ def _max_rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-12)).item()
 
 
-def check_cases(cases: Sequence[Dict], reps: int = 2, tol: float = 1e-4, seed: int = 0,
-                small_reps: int = 8, small_numel: int = 200_000) -> List[str]:
+def check_cases(
+    cases: Sequence[Dict],
+    reps: int = 2,
+    tol: float = 1e-4,
+    seed: int = 0,
+    small_reps: int = 8,
+    small_numel: int = 200_000,
+) -> List[str]:
     """Run each case ``reps`` times forward (and backward where ``case["backward"]``, the
     default) through :func:`fast_ops.conv3d` on a ``channels_last_3d`` input and through
     ``F.conv3d`` on contiguous copies.
@@ -122,13 +135,20 @@ def check_cases(cases: Sequence[Dict], reps: int = 2, tol: float = 1e-4, seed: i
     g = torch.Generator().manual_seed(seed)
     failures = []
     for case in cases:
-        stride, padding, dilation, groups = case["stride"], case["padding"], case["dilation"], case["groups"]
+        stride, padding, dilation, groups = (
+            case["stride"],
+            case["padding"],
+            case["dilation"],
+            case["groups"],
+        )
         backward = case.get("backward", True)
         numel = 1
         for d in case["input"]:
             numel *= d
         for rep in range(max(reps, small_reps) if numel <= small_numel else reps):
-            x = torch.randn(case["input"], generator=g).contiguous(memory_format=torch.channels_last_3d)
+            x = torch.randn(case["input"], generator=g).contiguous(
+                memory_format=torch.channels_last_3d
+            )
             w = torch.randn(case["weight"], generator=g)
             x_ref = x.contiguous().requires_grad_(backward)
             w_ref = w.clone().requires_grad_(backward)
@@ -139,16 +159,27 @@ def check_cases(cases: Sequence[Dict], reps: int = 2, tol: float = 1e-4, seed: i
                 y_ref = F.conv3d(x_ref, w_ref, None, stride, padding, dilation, groups)
             pairs = [("output", y, y_ref)]
             if backward:
-                grad = torch.randn(y.shape, generator=g).contiguous(memory_format=torch.channels_last_3d)
-                pairs += zip(("input grad", "weight grad"), torch.autograd.grad(y, (x, w), grad),
-                             torch.autograd.grad(y_ref, (x_ref, w_ref), grad.contiguous()))
+                grad = torch.randn(y.shape, generator=g).contiguous(
+                    memory_format=torch.channels_last_3d
+                )
+                pairs += zip(
+                    ("input grad", "weight grad"),
+                    torch.autograd.grad(y, (x, w), grad),
+                    torch.autograd.grad(y_ref, (x_ref, w_ref), grad.contiguous()),
+                )
             for name, got, ref in pairs:
                 if got.shape != ref.shape:
-                    failures.append(f"{case}: repetition {rep}: {name} shape {tuple(got.shape)} != {tuple(ref.shape)}")
+                    failures.append(
+                        f"{case}: repetition {rep}: {name} shape {tuple(got.shape)} "
+                        f"!= {tuple(ref.shape)}"
+                    )
                     continue
                 err = _max_rel_err(got, ref)
                 if not err <= tol:
-                    failures.append(f"{case}: repetition {rep}: {name} differs from F.conv3d by {err:.3g} (relative)")
+                    failures.append(
+                        f"{case}: repetition {rep}: {name} differs from F.conv3d by "
+                        f"{err:.3g} (relative)"
+                    )
     return failures
 
 
@@ -163,8 +194,11 @@ def main(argv=None) -> int:
     failures = check_cases(cases, reps=a.reps, tol=a.tol)
     for msg in failures:
         print("MISMATCH", msg)
-    print(f"conv_check: {len(cases)} cases (at least {a.reps} repetitions each), {len(failures)} mismatches "
-          f"(CPU capability {torch.backends.cpu.get_cpu_capability()})")
+    print(
+        f"conv_check: {len(cases)} cases (at least {a.reps} repetitions each), "
+        f"{len(failures)} mismatches "
+        f"(CPU capability {torch.backends.cpu.get_cpu_capability()})"
+    )
     return 1 if failures else 0
 
 

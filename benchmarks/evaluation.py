@@ -22,6 +22,7 @@ official order in both, :mod:`slowfast_det.ava.official_order`). ``--scale`` shr
 for a quick run (0.05 = 2,850 keyframes). Times are wall clock and CPU (user + system of the
 child) seconds; on a shared machine the CPU seconds are the steadier figure.
 """
+
 import json
 import os
 import re
@@ -37,6 +38,7 @@ import pandas as pd
 
 from benchmarks import REPO as ROOT
 from benchmarks.machine import load_avg
+from slowfast_det.ava.files import write_box_csv
 
 # The 20 AVA v2.x ids that are not among the 60 evaluated classes.
 NOT_EVALUATED = {2, 16, 18, 19, 21, 23, 25, 31, 32, 33, 35, 39, 40, 42, 44, 50, 53, 55, 71, 75}
@@ -45,13 +47,25 @@ KEYS_PER_VIDEO = 897  # timestamps 902..1798
 
 
 def add_arguments(parser):
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 57,000-keyframe case")
-    parser.add_argument("--top-classes", type=int, default=13, help="classes written per detected box (60 = all)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of the 57,000-keyframe case"
+    )
+    parser.add_argument(
+        "--top-classes", type=int, default=13, help="classes written per detected box (60 = all)"
+    )
     parser.add_argument("--capacity", type=int, default=50, help="per-keyframe cap (0 = keep all)")
-    parser.add_argument("--keys-absent-from-groundtruth", choices=["false-positive", "ignore"], default="false-positive")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating timed runs of each command")
+    parser.add_argument(
+        "--keys-absent-from-groundtruth",
+        choices=["false-positive", "ignore"],
+        default="false-positive",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="alternating timed runs of each command"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", default=None, help="keep the generated files here (default: a temp folder)")
+    parser.add_argument(
+        "--workdir", default=None, help="keep the generated files here (default: a temp folder)"
+    )
 
 
 def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
@@ -83,7 +97,9 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
     other_w /= other_w.sum()
     n_other = rng.integers(0, 3, n_p)
     lab_person = np.concatenate([np.arange(n_p), np.repeat(np.arange(n_p), n_other)])
-    lab_id = np.concatenate([rng.choice(pose_ids, n_p), rng.choice(other_ids, n_other.sum(), p=other_w)])
+    lab_id = np.concatenate(
+        [rng.choice(pose_ids, n_p), rng.choice(other_ids, n_other.sum(), p=other_w)]
+    )
     o = np.lexsort((lab_id, lab_person))
     lab_person, lab_id = lab_person[o], lab_id[o]
     gt = pd.DataFrame(
@@ -121,9 +137,13 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
     for r, lo, hi in zip(rows_with_p, lab_of_box, lab_end):
         truth[r, lab_id[lo:hi]] = True
     truth = truth[:, classes]
-    score = np.where(truth, rng.beta(2, 3, truth.shape), rng.beta(1, 6, truth.shape)).astype(np.float32)
+    score = np.where(truth, rng.beta(2, 3, truth.shape), rng.beta(1, 6, truth.shape)).astype(
+        np.float32
+    )
     k = min(int(top_classes), len(classes))
-    col = np.sort(np.argsort(-score, axis=1, kind="stable")[:, :k], axis=1)  # each box's k best classes
+    col = np.sort(
+        np.argsort(-score, axis=1, kind="stable")[:, :k], axis=1
+    )  # each box's k best classes
     r = np.repeat(np.arange(n_box), k)
     det = pd.DataFrame(
         {
@@ -137,14 +157,23 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
     excl_keys = rng.choice(num_keys, max(1, num_keys // 1000), replace=False)
     excl = pd.DataFrame({"video_id": videos[key_video[excl_keys]], "timestamp": key_ts[excl_keys]})
 
-    paths = {k: os.path.join(out_dir, f) for k, f in [
-        ("labelmap", "labelmap.pbtxt"), ("groundtruth", "gt.csv"), ("detections", "det.csv"), ("exclusions", "excluded.csv")]}
+    paths = {
+        k: os.path.join(out_dir, f)
+        for k, f in [
+            ("labelmap", "labelmap.pbtxt"),
+            ("groundtruth", "gt.csv"),
+            ("detections", "det.csv"),
+            ("exclusions", "excluded.csv"),
+        ]
+    }
     with open(paths["labelmap"], "w") as f:
         for i in EVALUATED:
             f.write(f'item {{\n  name: "action {i}"\n  id: {i}\n}}\n')
-    gt.to_csv(paths["groundtruth"], header=False, index=False, float_format="%.3f")
-    det.to_csv(paths["detections"], header=False, index=False, float_format="%.6g")
-    excl.to_csv(paths["exclusions"], header=False, index=False)
+    # the project's one AVA CSV writer (ava.files.write_box_csv), columns named as its reader's
+    gt, det = gt.rename(columns={"person_id": "last"}), det.rename(columns={"score": "last"})
+    write_box_csv(gt, paths["groundtruth"])
+    write_box_csv(det, paths["detections"])
+    write_box_csv(excl, paths["exclusions"])
     info = {"keyframes": num_keys, "gt_rows": len(gt), "det_rows": len(det)}
     if subset_keys > 0:
         sub_videos = set(videos[key_video[:subset_keys]])
@@ -152,14 +181,16 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
         last_vid = videos[key_video[subset_keys - 1]]
 
         def first_keys(df):
-            inside = df["video_id"].isin(sub_videos) & ((df["video_id"] != last_vid) | (df["timestamp"] <= last_ts))
+            inside = df["video_id"].isin(sub_videos) & (
+                (df["video_id"] != last_vid) | (df["timestamp"] <= last_ts)
+            )
             return df[inside]
 
         paths["groundtruth_subset"] = os.path.join(out_dir, "gt_subset.csv")
         paths["detections_subset"] = os.path.join(out_dir, "det_subset.csv")
-        first_keys(gt).to_csv(paths["groundtruth_subset"], header=False, index=False, float_format="%.3f")
+        write_box_csv(first_keys(gt), paths["groundtruth_subset"])
         det_sub = first_keys(det)
-        det_sub.to_csv(paths["detections_subset"], header=False, index=False, float_format="%.6g")
+        write_box_csv(det_sub, paths["detections_subset"])
         info["det_rows_subset"] = len(det_sub)
     return paths, info
 
@@ -177,15 +208,25 @@ def vm_hwm_kib():
 
 a = json.loads(sys.argv[1])
 timings = {}
-result, _ = evaluate_files(a["labelmap"], a["groundtruth"], a["detections"], a["exclusions"], a["capacity"],
-                           keys_absent_from_groundtruth=a["rule"], timings=timings)
-print(json.dumps({"timings": timings, "peak_rss_kib": vm_hwm_kib(), "mAP": result.mAP, "counts": result.counts,
-                  "pyarrow": HAVE_PYARROW, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+result, _ = evaluate_files(a["labelmap"], a["groundtruth"], a["detections"], a["exclusions"],
+                           a["capacity"], keys_absent_from_groundtruth=a["rule"], timings=timings)
+print(json.dumps({"timings": timings, "peak_rss_kib": vm_hwm_kib(), "mAP": result.mAP,
+                  "counts": result.counts, "pyarrow": HAVE_PYARROW,
+                  "modules": sorted({m.split(".")[0] for m in sys.modules})}))
 """
 
 
 def _flags(paths, args):
-    flags = ["-l", paths["labelmap"], "-g", paths["groundtruth"], "-x", paths["exclusions"], "-d", paths["detections"]]
+    flags = [
+        "-l",
+        paths["labelmap"],
+        "-g",
+        paths["groundtruth"],
+        "-x",
+        paths["exclusions"],
+        "-d",
+        paths["detections"],
+    ]
     if args.capacity != 50:
         flags += ["--capacity", str(args.capacity)]
     if args.keys_absent_from_groundtruth != "false-positive":
@@ -206,10 +247,24 @@ def _timed(cmd, env=None):
 
 def _machine():
     with open("/proc/cpuinfo") as f:
-        model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "unknown")
+        model = next(
+            (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+            "unknown",
+        )
     try:
-        cap = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
-                             capture_output=True, text=True, timeout=120).stdout.strip() or "n/a"
+        cap = (
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import torch; print(torch.backends.cpu.get_cpu_capability())",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            ).stdout.strip()
+            or "n/a"
+        )
     except (OSError, subprocess.TimeoutExpired):
         cap = "n/a"
     return model, os.cpu_count(), cap
@@ -222,23 +277,49 @@ def main(args):
         workdir = args.workdir or tmp
         t = time.perf_counter()
         paths, info = make_case(workdir, num_keys, args.seed, top_classes=args.top_classes)
-        print(f"generated {info['keyframes']} keyframes, {info['gt_rows']} ground-truth rows, "
-              f"{info['det_rows']} detection rows in {time.perf_counter() - t:.1f}s ({workdir})", flush=True)
+        print(
+            f"generated {info['keyframes']} keyframes, {info['gt_rows']} ground-truth rows, "
+            f"{info['det_rows']} detection rows in {time.perf_counter() - t:.1f}s ({workdir})",
+            flush=True,
+        )
         flags = _flags(paths, args)
         ours_cmd = [sys.executable, os.path.join(ROOT, "tools", "eval_ava.py"), *flags]
         ref_cmd = [sys.executable, "-m", "benchmarks.reference", *flags]
 
-        arg = json.dumps({"labelmap": paths["labelmap"], "groundtruth": paths["groundtruth"],
-                          "detections": paths["detections"], "exclusions": paths["exclusions"],
-                          "capacity": args.capacity, "rule": args.keys_absent_from_groundtruth})
-        probe = json.loads(subprocess.run([sys.executable, "-c", _CHILD, arg], check=True, capture_output=True,
-                                          text=True, env=env).stdout.strip().splitlines()[-1])
+        arg = json.dumps(
+            {
+                "labelmap": paths["labelmap"],
+                "groundtruth": paths["groundtruth"],
+                "detections": paths["detections"],
+                "exclusions": paths["exclusions"],
+                "capacity": args.capacity,
+                "rule": args.keys_absent_from_groundtruth,
+            }
+        )
+        probe = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _CHILD, arg],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         stages = probe["timings"]
-        print("ours, seconds per stage (one in-process run): "
-              + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()), flush=True)
+        print(
+            "ours, seconds per stage (one in-process run): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()),
+            flush=True,
+        )
         heavy = sorted({"torch", "detectron2", "matplotlib", "pandas"} & set(probe["modules"]))
-        print(f"ours: peak RSS {probe['peak_rss_kib'] / 2**20:.2f} GiB, pyarrow {'yes' if probe['pyarrow'] else 'no'}, "
-              f"heavy modules imported: {heavy or 'none'}", flush=True)
+        print(
+            f"ours: peak RSS {probe['peak_rss_kib'] / 2**20:.2f} GiB, "
+            f"pyarrow {'yes' if probe['pyarrow'] else 'no'}, "
+            f"heavy modules imported: {heavy or 'none'}",
+            flush=True,
+        )
 
         runs = {"ours": [], "reference": []}
         ref_map = None
@@ -248,33 +329,52 @@ def main(args):
                 runs[name].append((wall, cpu))
                 if name == "reference":
                     ref_map = float(re.search(r"frame-mAP@0.5IOU: ([0-9.]+)", out).group(1))
-                print(f"run {i + 1} {name}: {wall:.2f}s wall, {cpu:.2f}s CPU (load {load_avg()})", flush=True)
+                print(
+                    f"run {i + 1} {name}: {wall:.2f}s wall, {cpu:.2f}s CPU (load {load_avg()})",
+                    flush=True,
+                )
     diff = abs(ref_map - probe["mAP"])
-    print(f"mAP ours {probe['mAP']:.12f} vs reference {ref_map:.12f} (|diff| {diff:.2e})", flush=True)
+    print(
+        f"mAP ours {probe['mAP']:.12f} vs reference {ref_map:.12f} (|diff| {diff:.2e})", flush=True
+    )
     if diff > 1e-9:
         raise RuntimeError(f"vectorised and reference mAP differ by {diff:.3e}")
-    med = {n: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for n, r in runs.items()}
+    med = {
+        n: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
+        for n, r in runs.items()
+    }
     model, ncpu, cap = _machine()
     read_s = sum(v for k, v in stages.items() if k.startswith("read"))
-    return [(name, f"{v:.4g}" if isinstance(v, float) else v, unit) for name, v, unit in [
-        ("machine", f"{model}, {ncpu} cores, torch CPU capability {cap}", ""),
-        ("load average (1, 5, 15 min) at the end", load_avg(), ""),
-        ("keyframes", info["keyframes"], ""),
-        ("detection rows", info["det_rows"], "rows"),
-        ("ground-truth rows", info["gt_rows"], "rows"),
-        ("capacity", args.capacity, "per keyframe"),
-        ("keys absent from the ground truth", args.keys_absent_from_groundtruth, "rule"),
-        ("command (ours)", "python tools/eval_ava.py " + " ".join(flags), ""),
-        ("command (baseline)", "python -m benchmarks.reference " + " ".join(flags), ""),
-        (f"ours end to end, wall (median of {len(runs['ours'])})", med["ours"][0], "s"),
-        ("ours end to end, CPU", med["ours"][1], "s"),
-        (f"official-structure loop end to end, wall (median of {len(runs['reference'])})", med["reference"][0], "s"),
-        ("official-structure loop end to end, CPU", med["reference"][1], "s"),
-        ("speedup end to end, wall (target >= 20)", med["reference"][0] / med["ours"][0], "x"),
-        ("speedup end to end, CPU", med["reference"][1] / med["ours"][1], "x"),
-        ("ours: reading the CSVs (in process)", read_s, "s"),
-        ("ours: metric after reading (in process)", sum(stages.values()) - read_s, "s"),
-        ("ours peak RSS (process, imports included; target < 3)", probe["peak_rss_kib"] / 2**20, "GiB"),
-        ("|mAP ours - reference|", f"{diff:.2e}", ""),
-        ("mAP (ours)", f"{probe['mAP']:.12f}", "fraction"),
-    ]]
+    return [
+        (name, f"{v:.4g}" if isinstance(v, float) else v, unit)
+        for name, v, unit in [
+            ("machine", f"{model}, {ncpu} cores, torch CPU capability {cap}", ""),
+            ("load average (1, 5, 15 min) at the end", load_avg(), ""),
+            ("keyframes", info["keyframes"], ""),
+            ("detection rows", info["det_rows"], "rows"),
+            ("ground-truth rows", info["gt_rows"], "rows"),
+            ("capacity", args.capacity, "per keyframe"),
+            ("keys absent from the ground truth", args.keys_absent_from_groundtruth, "rule"),
+            ("command (ours)", "python tools/eval_ava.py " + " ".join(flags), ""),
+            ("command (baseline)", "python -m benchmarks.reference " + " ".join(flags), ""),
+            (f"ours end to end, wall (median of {len(runs['ours'])})", med["ours"][0], "s"),
+            ("ours end to end, CPU", med["ours"][1], "s"),
+            (
+                f"official-structure loop end to end, wall (median of {len(runs['reference'])})",
+                med["reference"][0],
+                "s",
+            ),
+            ("official-structure loop end to end, CPU", med["reference"][1], "s"),
+            ("speedup end to end, wall (target >= 20)", med["reference"][0] / med["ours"][0], "x"),
+            ("speedup end to end, CPU", med["reference"][1] / med["ours"][1], "x"),
+            ("ours: reading the CSVs (in process)", read_s, "s"),
+            ("ours: metric after reading (in process)", sum(stages.values()) - read_s, "s"),
+            (
+                "ours peak RSS (process, imports included; target < 3)",
+                probe["peak_rss_kib"] / 2**20,
+                "GiB",
+            ),
+            ("|mAP ours - reference|", f"{diff:.2e}", ""),
+            ("mAP (ours)", f"{probe['mAP']:.12f}", "fraction"),
+        ]
+    ]

@@ -26,6 +26,7 @@ With ``--sources video`` (default: both) the same clips are also read straight f
 of the same frames (``benchmarks.loader_video``): clips/s from video vs from frames vs
 the decode limits.
 """
+
 import os
 import shutil
 import tempfile
@@ -46,21 +47,42 @@ TARGET_NAIVE_SPEEDUP = 2.0
 
 
 def add_arguments(parser):
-    parser.add_argument("--frame-sizes", nargs="+", default=["455x256", "1280x720"], help="WxH of the synthetic JPEG frames")
+    parser.add_argument(
+        "--frame-sizes",
+        nargs="+",
+        default=["455x256", "1280x720"],
+        help="WxH of the synthetic JPEG frames",
+    )
     parser.add_argument("--modes", nargs="+", choices=["test", "train"], default=["test", "train"])
     parser.add_argument("--clips", type=int, default=16, help="keyframes (clips) per pass")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes per loader; the best is reported")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed passes per loader; the best is reported"
+    )
     parser.add_argument("--num-frames", type=int, default=32)
     parser.add_argument("--sampling-rate", type=int, default=2)
     parser.add_argument("--test-size", type=int, default=256)
     parser.add_argument("--train-jitter", type=int, nargs=2, default=[256, 320])
     parser.add_argument("--train-crop", type=int, default=224)
     parser.add_argument("--jpeg-quality", type=int, default=90)
-    parser.add_argument("--loader-workers", type=int, default=0, help="also time a DataLoader with this many workers (0: skip)")
-    parser.add_argument("--sources", nargs="+", choices=["frames", "video"], default=["frames", "video"],
-                        help="frame sources to time: the JPEG frames, and the movie (benchmarks/loader_video.py)")
+    parser.add_argument(
+        "--loader-workers",
+        type=int,
+        default=0,
+        help="also time a DataLoader with this many workers (0: skip)",
+    )
+    parser.add_argument(
+        "--sources",
+        nargs="+",
+        choices=["frames", "video"],
+        default=["frames", "video"],
+        help="frame sources to time: the JPEG frames, and the movie (benchmarks/loader_video.py)",
+    )
     loader_video.add_arguments(parser)
-    parser.add_argument("--workdir", default=None, help="folder for the generated frames (default: a temp dir, removed)")
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="folder for the generated frames (default: a temp dir, removed)",
+    )
 
 
 # ----------------------------------------------------------------------------- loaders
@@ -72,7 +94,9 @@ def _naive_clip(mapper, d, num_frames, sampling_rate, window_paths):
     frames = frames[::sampling_rate][:num_frames]
     h, w = frames[0].shape[:2]
     boxes, _ = mapper.select_boxes(d)
-    tfms, (oh, ow), _, _ = mapper.sample_transform(h, w, boxes * np.array([w, h, w, h], dtype=np.float64))
+    tfms, (oh, ow), _, _ = mapper.sample_transform(
+        h, w, boxes * np.array([w, h, w, h], dtype=np.float64)
+    )
     out = []
     for f in frames:
         for t in tfms.transforms:
@@ -126,7 +150,12 @@ def run_case(args, root, size, mode, n_video):
             _naive_clip(mapper, dicts[i], args.num_frames, args.sampling_rate, windows[i])
 
     best, best_cpu = parts.time_passes(
-        {"mapper": run_mapper, "decode_limit": run_decode_limit, "decode_full": run_decode_full, "naive": run_naive},
+        {
+            "mapper": run_mapper,
+            "decode_limit": run_decode_limit,
+            "decode_full": run_decode_full,
+            "naive": run_naive,
+        },
         args.repeats,
     )
     n = len(dicts)
@@ -137,17 +166,33 @@ def run_case(args, root, size, mode, n_video):
     out_shape = tuple(clip.shape)
     rows = [
         (f"{tag}: output clip (C,T,H,W)", "x".join(map(str, out_shape)), ""),
-        (f"{tag}: output bytes per clip ({clip.dtype}; the model normalises and splits it)", clip.numel() * clip.element_size(), "bytes"),
+        (
+            f"{tag}: output bytes per clip ({clip.dtype}; the model normalises and splits it)",
+            clip.numel() * clip.element_size(),
+            "bytes",
+        ),
         (f"{tag}: JPEG decode reduction used", "/".join(map(str, factors)), "factor"),
         (f"{tag}: mapper", cps["mapper"], "clips/s"),
         (f"{tag}: decode limit (same frames, same reduction)", cps["decode_limit"], "clips/s"),
         (f"{tag}: decode only, full size (cv2.imread)", cps["decode_full"], "clips/s"),
         (f"{tag}: naive loader (imread whole window)", cps["naive"], "clips/s"),
-        (f"{tag}: mapper / decode limit (target >= {TARGET_DECODE_RATIO})", cps["mapper"] / cps["decode_limit"], "ratio"),
-        (f"{tag}: mapper / naive (target >= {TARGET_NAIVE_SPEEDUP})", cps["mapper"] / cps["naive"], "ratio"),
+        (
+            f"{tag}: mapper / decode limit (target >= {TARGET_DECODE_RATIO})",
+            cps["mapper"] / cps["decode_limit"],
+            "ratio",
+        ),
+        (
+            f"{tag}: mapper / naive (target >= {TARGET_NAIVE_SPEEDUP})",
+            cps["mapper"] / cps["naive"],
+            "ratio",
+        ),
         (f"{tag}: mapper, CPU time", cpu_cps["mapper"], "clips/CPU-s"),
         (f"{tag}: decode limit, CPU time", cpu_cps["decode_limit"], "clips/CPU-s"),
-        (f"{tag}: mapper / decode limit, CPU time (target >= {TARGET_DECODE_RATIO})", cpu_cps["mapper"] / cpu_cps["decode_limit"], "ratio"),
+        (
+            f"{tag}: mapper / decode limit, CPU time (target >= {TARGET_DECODE_RATIO})",
+            cpu_cps["mapper"] / cpu_cps["decode_limit"],
+            "ratio",
+        ),
     ]
     if args.loader_workers > 0:
         rows.append(parts.time_dataloader(mapper, dicts, args.loader_workers, tag))
@@ -164,13 +209,24 @@ def main(args):
             w, h = (int(v) for v in size.lower().split("x"))
             root = os.path.join(workdir, f"ava_{w}x{h}")
             t = time.perf_counter()
-            n_video = parts.build_folder(root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality)
-            kb = os.path.getsize(os.path.join(root, "frames", "benchvid", "benchvid_000001.jpg")) / 1024
-            print(f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in {time.perf_counter() - t:.1f}s")
+            n_video = parts.build_folder(
+                root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality
+            )
+            kb = (
+                os.path.getsize(os.path.join(root, "frames", "benchvid", "benchvid_000001.jpg"))
+                / 1024
+            )
+            print(
+                f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in "
+                f"{time.perf_counter() - t:.1f}s"
+            )
             for mode in args.modes if "frames" in args.sources else ():
                 case = run_case(args, root, size, mode, n_video)
                 for r in case:
-                    print(f"[loader] {r[0]}: {r[1] if isinstance(r[1], str) else f'{r[1]:.3g}'} {r[2]}")
+                    print(
+                        f"[loader] {r[0]}: "
+                        f"{r[1] if isinstance(r[1], str) else f'{r[1]:.3g}'} {r[2]}"
+                    )
                 rows.extend(case)
         if "video" in args.sources:
             rows.extend(loader_video.main(args, workdir))

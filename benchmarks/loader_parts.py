@@ -1,22 +1,30 @@
 """The parts the frame and video loader benchmarks share (``tools/benchmark.py --task
 loader``): the synthetic scene and its AVA-format folder, recording and replaying the mapper's
 decodes, interleaved timing and a DataLoader pass."""
+
 import os
 import time
 
 import cv2
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data.build import trivial_batch_collator
 from detectron2.data.common import DatasetFromList, MapDataset
 
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.ava.files import write_box_csv
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.data import mapper as mapper_mod
 from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
 from slowfast_det.data.decode import read_frame
 
-__all__ = ["Scene", "build_folder", "record_decodes", "replay_decodes", "time_dataloader", "time_passes"]
+__all__ = [
+    "Scene",
+    "build_folder",
+    "record_decodes",
+    "replay_decodes",
+    "time_dataloader",
+    "time_passes",
+]
 
 
 class Scene:
@@ -24,11 +32,19 @@ class Scene:
 
     def __init__(self, rng, w, h):
         y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        base = np.stack([90 + 60 * np.sin(x / (37 + 11 * c)) * np.cos(y / (29 + 7 * c)) for c in range(3)], -1)
+        base = np.stack(
+            [90 + 60 * np.sin(x / (37 + 11 * c)) * np.cos(y / (29 + 7 * c)) for c in range(3)], -1
+        )
         self.base = base.astype(np.uint8)
         self.noise = [rng.integers(-4, 5, (h, w, 3)).astype(np.int16) for _ in range(4)]
         self.discs = [
-            (rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.05, 0.15) * h, tuple(rng.uniform(0, 255, 3).tolist()), rng.uniform(-3, 3))
+            (
+                rng.uniform(0, w),
+                rng.uniform(0, h),
+                rng.uniform(0.05, 0.15) * h,
+                tuple(rng.uniform(0, 255, 3).tolist()),
+                rng.uniform(-3, 3),
+            )
             for _ in range(6)
         ]
         self.w = w
@@ -37,18 +53,24 @@ class Scene:
         img = np.roll(self.base, t, axis=1)
         for x, y, r, color, vx in self.discs:
             cv2.circle(img, (int((x + vx * t) % self.w), int(y)), int(r), color, -1)
-        return np.clip(img.astype(np.int16) + self.noise[t % len(self.noise)], 0, 255).astype(np.uint8)
+        return np.clip(img.astype(np.int16) + self.noise[t % len(self.noise)], 0, 255).astype(
+            np.uint8
+        )
 
 
 def loader_cfg(args):
     """The config of a loader case: clip length and sizes from the benchmark's arguments."""
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE = args.num_frames, args.sampling_rate
-    cfg.INPUT.TEST_SIZE = args.test_size
-    cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE = list(args.train_jitter), args.train_crop
-    cfg.AVA.DETECTION_SCORE_THRESH = 0.5
-    return cfg
+    return load_slowfast_cfg(
+        freeze=False,
+        values={
+            "INPUT.NUM_FRAMES": args.num_frames,
+            "INPUT.SAMPLING_RATE": args.sampling_rate,
+            "INPUT.TEST_SIZE": args.test_size,
+            "INPUT.TRAIN_JITTER_SCALES": list(args.train_jitter),
+            "INPUT.TRAIN_CROP_SIZE": args.train_crop,
+            "AVA.DETECTION_SCORE_THRESH": 0.5,
+        },
+    )
 
 
 def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, quality, seed=0):
@@ -65,24 +87,32 @@ def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, 
     rows = ["original_vido_id video_id frame_id path labels"]
     for i in range(n):
         rel = f"{vid}/{vid}_{i + 1:06d}.jpg"
-        cv2.imwrite(os.path.join(root, "frames", rel), scene.frame(i), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        cv2.imwrite(
+            os.path.join(root, "frames", rel), scene.frame(i), [cv2.IMWRITE_JPEG_QUALITY, quality]
+        )
         rows.append(f'{vid} 0 {i} {rel} ""')
     for split in ("train", "val"):
         with open(os.path.join(root, "frame_lists", f"{split}.csv"), "w") as f:
             f.write("\n".join(rows) + "\n")
-    gt, pred = [], []
-    for k in range(num_keyframes):
-        ts = first_ts + k
-        for p in range(3):
-            x1, y1 = 0.1 + 0.25 * p, 0.15
-            gt.append(f"{vid},{ts},{x1:.3f},{y1:.3f},{x1 + 0.2:.3f},0.9,{1 + p},{p}")
-            pred.append(f"{vid},{ts},{x1:.3f},{y1:.3f},{x1 + 0.2:.3f},0.9,,0.9")
+    # three people per keyframe: person p, box (0.1 + 0.25 p, 0.15, 0.3 + 0.25 p, 0.9), action p + 1
+    k, p = np.divmod(np.arange(3 * num_keyframes), 3)
+    x1 = np.round(0.1 + 0.25 * p, 3)
+    boxes = {
+        "video_id": [vid] * len(p),
+        "timestamp": first_ts + k,
+        "x1": x1,
+        "y1": np.full(len(p), 0.15),
+        "x2": np.round(x1 + 0.2, 3),
+        "y2": np.full(len(p), 0.9),
+    }
+    ann = os.path.join(root, "annotations")
     for split in ("train", "val"):
-        with open(os.path.join(root, "annotations", f"ava_{split}_v2.2.csv"), "w") as f:
-            f.write("\n".join(gt) + "\n")
-        with open(os.path.join(root, "annotations", f"ava_{split}_predicted_boxes.csv"), "w") as f:
-            f.write("\n".join(pred) + "\n")
-    with open(os.path.join(root, "annotations", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"), "w") as f:
+        gt, pred = dict(boxes, action_id=1 + p, last=p), dict(boxes, last=np.full(len(p), 0.9))
+        write_box_csv(gt, os.path.join(ann, f"ava_{split}_v2.2.csv"))
+        write_box_csv(pred, os.path.join(ann, f"ava_{split}_predicted_boxes.csv"))
+    with open(
+        os.path.join(root, "annotations", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"), "w"
+    ) as f:
         f.write("".join(f'item {{\n  name: "a{i}"\n  id: {i}\n}}\n' for i in (1, 2, 3)))
     return n
 
@@ -137,9 +167,15 @@ def time_passes(fns, repeats):
 
 def time_dataloader(mapper, dicts, workers, tag):
     ds = MapDataset(DatasetFromList(dicts, copy=False), mapper)
-    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=workers, collate_fn=trivial_batch_collator)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=1, num_workers=workers, collate_fn=trivial_batch_collator
+    )
     it = iter(loader)
     next(it)  # start-up of the workers is not timed
     t = time.perf_counter()
     n = sum(1 for _ in it)
-    return (f"{tag}: DataLoader, {workers} workers (incl. transfer to the main process)", n / (time.perf_counter() - t), "clips/s")
+    return (
+        f"{tag}: DataLoader, {workers} workers (incl. transfer to the main process)",
+        n / (time.perf_counter() - t),
+        "clips/s",
+    )

@@ -18,6 +18,7 @@ same keyframes and the same sampled transforms (numpy RNG seeded per clip), inte
 The clips are read in keyframe order through one reader (its containers stay open), one
 torch and one OpenCV thread, one decoder thread (as in a DataLoader worker).
 """
+
 import os
 import time
 
@@ -35,10 +36,19 @@ AVA_START = 900
 
 
 def add_arguments(parser):
-    parser.add_argument("--video-gops", type=int, nargs="+", default=[250],
-                        help="key-frame intervals (frames) of the benchmark movies; one movie per value")
-    parser.add_argument("--video-preset", default="faster", help="x264 preset of the benchmark movies")
-    parser.add_argument("--video-crf", type=int, default=23, help="x264 CRF of the benchmark movies")
+    parser.add_argument(
+        "--video-gops",
+        type=int,
+        nargs="+",
+        default=[250],
+        help="key-frame intervals (frames) of the benchmark movies; one movie per value",
+    )
+    parser.add_argument(
+        "--video-preset", default="faster", help="x264 preset of the benchmark movies"
+    )
+    parser.add_argument(
+        "--video-crf", type=int, default=23, help="x264 CRF of the benchmark movies"
+    )
 
 
 def video_codec():
@@ -50,14 +60,28 @@ def encode_movie(path, width, height, num_frames, gop, preset, crf, seed=0):
     padded to even, e.g. 455x256 frames give a 456x256 movie)."""
     scene = parts.Scene(np.random.default_rng(seed), width, height)
     codec = video_codec()
-    pad = ((0, height % 2), (0, width % 2), (0, 0))  # 4:2:0 needs even sizes: repeat the last row / column
+    pad = (
+        (0, height % 2),
+        (0, width % 2),
+        (0, 0),
+    )  # 4:2:0 needs even sizes: repeat the last row / column
     with av.open(path, "w") as container:
         stream = container.add_stream(codec, rate=30)
-        stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = (
+            width + width % 2,
+            height + height % 2,
+            "yuv420p",
+        )
         stream.codec_context.gop_size = gop
-        stream.options = {"preset": preset, "crf": str(crf), "keyint": str(gop)} if codec == "libx264" else {"qscale": "3"}
+        stream.options = (
+            {"preset": preset, "crf": str(crf), "keyint": str(gop)}
+            if codec == "libx264"
+            else {"qscale": "3"}
+        )
         for i in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(np.pad(scene.frame(i)[..., ::-1], pad, mode="edge"), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.pad(scene.frame(i)[..., ::-1], pad, mode="edge"), format="rgb24"
+            )
             frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -76,7 +100,10 @@ def write_video_root(frames_root, video_root, movie):
         with open(os.path.join(frames_root, "annotations", name)) as f:
             lines = f.read().splitlines()
         if name.endswith(".csv"):
-            lines = [",".join([r[0], str(int(r[1]) - AVA_START)] + r[2:]) for r in (ln.split(",") for ln in lines if ln)]
+            lines = [
+                ",".join([r[0], str(int(r[1]) - AVA_START)] + r[2:])
+                for r in (ln.split(",") for ln in lines if ln)
+            ]
         with open(os.path.join(video_root, "annotations", name), "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -91,7 +118,9 @@ def _dicts(name, root, split, clips, **kw):
 def run_video_case(args, cfg, frames_root, video_root, tag, mode):
     split = "train" if mode == "train" else "val"
     fdicts = _dicts(f"_bench_vf_{split}", frames_root, split, args.clips)
-    vdicts = _dicts(f"_bench_vv_{split}", video_root, split, args.clips, frame_source="video", start_second=0)
+    vdicts = _dicts(
+        f"_bench_vv_{split}", video_root, split, args.clips, frame_source="video", start_second=0
+    )
     assert [d["timestamp"] - AVA_START for d in fdicts] == [d["timestamp"] for d in vdicts]
     mapper = AVADatasetMapper(cfg, is_train=mode == "train")
     decodes = parts.record_decodes(mapper, fdicts)
@@ -108,6 +137,7 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
             for i in clips:
                 np.random.seed(i)
                 assert mapper(dicts[i]) is not None
+
         return fn
 
     def frames_decode(clips=every):
@@ -129,8 +159,13 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
                 frames.close()
 
     best, _ = parts.time_passes(
-        {"mapper_frames": run(fdicts), "decode_frames": frames_decode, "mapper_video": run(vdicts),
-         "decode_video": video_decode, "decode_only_video": video_decode_only},
+        {
+            "mapper_frames": run(fdicts),
+            "decode_frames": frames_decode,
+            "mapper_video": run(vdicts),
+            "decode_video": video_decode,
+            "decode_only_video": video_decode_only,
+        },
         args.repeats,
     )
     cps = {k: len(fdicts) / v for k, v in best.items()}
@@ -140,8 +175,16 @@ def run_video_case(args, cfg, frames_root, video_root, tag, mode):
         (f"{tag}: mapper, video", cps["mapper_video"], "clips/s"),
         (f"{tag}: decode limit, video (seek + decode + BGR)", cps["decode_video"], "clips/s"),
         (f"{tag}: decode only, video (seek + decode)", cps["decode_only_video"], "clips/s"),
-        (f"{tag}: mapper video / mapper frames", cps["mapper_video"] / cps["mapper_frames"], "ratio"),
-        (f"{tag}: mapper video / decode limit video", cps["mapper_video"] / cps["decode_video"], "ratio"),
+        (
+            f"{tag}: mapper video / mapper frames",
+            cps["mapper_video"] / cps["mapper_frames"],
+            "ratio",
+        ),
+        (
+            f"{tag}: mapper video / decode limit video",
+            cps["mapper_video"] / cps["decode_video"],
+            "ratio",
+        ),
     ]
     if args.loader_workers > 0:
         rows.append(parts.time_dataloader(mapper, vdicts, args.loader_workers, f"{tag} video"))
@@ -156,7 +199,15 @@ def main(args, workdir):
         w, h = (int(v) for v in size.lower().split("x"))
         frames_root = os.path.join(workdir, f"ava_{w}x{h}")
         if not os.path.isdir(frames_root):
-            parts.build_folder(frames_root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality)
+            parts.build_folder(
+                frames_root,
+                w,
+                h,
+                args.clips,
+                args.num_frames,
+                args.sampling_rate,
+                args.jpeg_quality,
+            )
         n = len(os.listdir(os.path.join(frames_root, "frames", "benchvid")))
         for gop in args.video_gops:
             video_root = os.path.join(workdir, f"video_{w}x{h}_gop{gop}")
@@ -165,10 +216,15 @@ def main(args, workdir):
             codec = encode_movie(movie, w, h, n, gop, args.video_preset, args.video_crf)
             mb = os.path.getsize(movie) / 2**20
             write_video_root(frames_root, video_root, movie)
-            print(f"[loader] {size}: encoded {n} frames ({codec}, GOP {gop}, {mb:.1f} MB) in {time.perf_counter() - t:.1f}s")
+            print(
+                f"[loader] {size}: encoded {n} frames ({codec}, GOP {gop}, {mb:.1f} MB) in "
+                f"{time.perf_counter() - t:.1f}s"
+            )
             for mode in args.modes:
                 tag = f"{size} {mode} video ({codec}, GOP {gop})"
-                case = run_video_case(args, parts.loader_cfg(args), frames_root, video_root, tag, mode)
+                case = run_video_case(
+                    args, parts.loader_cfg(args), frames_root, video_root, tag, mode
+                )
                 for r in case:
                     print(f"[loader] {r[0]}: {r[1]:.3g} {r[2]}")
                 rows.extend(case)

@@ -5,6 +5,7 @@ in speed, and in correctness (``tools/repro_onednn_1x1_bwd_weights.py``), betwee
 and an AVX-512 machine; every benchmark report starts with these rows. The load averages and
 the ``OMP_WAIT_POLICY`` in effect go into the reports of the timed benchmarks too.
 """
+
 import os
 import re
 
@@ -52,9 +53,21 @@ def machine_rows():
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return [
         ["machine: CPU model", cpu_model_name(), ""],
-        ["machine: cores (os.cpu_count) / torch threads", f"{os.cpu_count()} / {torch.get_num_threads()}", ""],
-        ["machine: torch / CPU capability", f"{torch.__version__} / {torch.backends.cpu.get_cpu_capability()}", ""],
-        ["machine: oneDNN / ONEDNN_MAX_CPU_ISA", f"{onednn.group(1) if onednn else 'n/a'} / "
-                                                  f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset: all)')}", ""],
+        [
+            "machine: cores (os.cpu_count) / torch threads",
+            f"{os.cpu_count()} / {torch.get_num_threads()}",
+            "",
+        ],
+        [
+            "machine: torch / CPU capability",
+            f"{torch.__version__} / {torch.backends.cpu.get_cpu_capability()}",
+            "",
+        ],
+        [
+            "machine: oneDNN / ONEDNN_MAX_CPU_ISA",
+            f"{onednn.group(1) if onednn else 'n/a'} / "
+            f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset: all)')}",
+            "",
+        ],
         ["machine: GPU", gpu, ""],
     ]

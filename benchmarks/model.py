@@ -60,6 +60,7 @@ spin-waiting makes every parallel region wait for a descheduled thread, so ``too
 sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads (unless the environment sets it; the value in
 effect is reported).
 """
+
 import os
 import statistics
 import tempfile
@@ -69,16 +70,16 @@ import torch
 from detectron2.modeling import build_model
 
 from benchmarks import REPO
+from benchmarks.machine import load_avg, omp_policy
 from benchmarks.model_checkpoint import part_checkpoint
 from benchmarks.model_inputs import alternate, make_inputs, model_cfg, ours_call, sync, theirs_call
+from benchmarks.random_weights import randomize_
 from slowfast_det.checkpoint import SlowFastCheckpointer, convert_pytorchvideo
 from slowfast_det.engine.process_setup import prepare_data
 from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer
 from slowfast_det.export import OnnxActionDetector, build_exportable, export_onnx
 from slowfast_det.modeling import Conv3d
 from slowfast_det.modeling.analysis import analyze
-from benchmarks.machine import load_avg, omp_policy
-from benchmarks.random_weights import randomize_
 
 CONFIGS = os.path.join(REPO, "configs", "AVA")
 TARGET_RATIO = 1.4
@@ -87,27 +88,67 @@ PARTS = ("compare", "profile", "levers", "batch", "bf16", "bf16-map", "checkpoin
 
 
 def add_arguments(parser):
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=["compare", "profile", "levers", "bf16", "checkpoint"])
-    parser.add_argument("--config-file", default=os.path.join(CONFIGS, "SLOWFAST_32x2_R50.yaml"),
-                        help="our config matching pytorchvideo's slowfast_r50_detection")
-    parser.add_argument("--input-size", nargs=3, type=int, default=[32, 256, 256], metavar=("T", "H", "W"),
-                        help="Fast-pathway clip (the Slow pathway gets T / ALPHA frames)")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=["compare", "profile", "levers", "bf16", "checkpoint"],
+    )
+    parser.add_argument(
+        "--config-file",
+        default=os.path.join(CONFIGS, "SLOWFAST_32x2_R50.yaml"),
+        help="our config matching pytorchvideo's slowfast_r50_detection",
+    )
+    parser.add_argument(
+        "--input-size",
+        nargs=3,
+        type=int,
+        default=[32, 256, 256],
+        metavar=("T", "H", "W"),
+        help="Fast-pathway clip (the Slow pathway gets T / ALPHA frames)",
+    )
     parser.add_argument("--num-boxes", type=int, default=3, help="person boxes per clip")
-    parser.add_argument("--batch-size", type=int, default=4, help="clips per call in the 'batch' part")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before the timed ones")
+    parser.add_argument(
+        "--batch-size", type=int, default=4, help="clips per call in the 'batch' part"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed rounds before the timed ones"
+    )
     parser.add_argument("--iters", type=int, default=10, help="timed rounds; medians are reported")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's default)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--matmul-size", type=int, default=2048)
-    parser.add_argument("--ckpt-config", default=os.path.join(CONFIGS, "SLOWFAST_32x2_R101_50_50.yaml"))
-    parser.add_argument("--ckpt-input-size", nargs=3, type=int, default=[32, 224, 224], metavar=("T", "H", "W"))
+    parser.add_argument(
+        "--ckpt-config", default=os.path.join(CONFIGS, "SLOWFAST_32x2_R101_50_50.yaml")
+    )
+    parser.add_argument(
+        "--ckpt-input-size", nargs=3, type=int, default=[32, 224, 224], metavar=("T", "H", "W")
+    )
     parser.add_argument("--ckpt-batch-size", type=int, default=1)
-    parser.add_argument("--ckpt-steps", type=int, default=3, help="measured training steps (after one warm-up step)")
-    parser.add_argument("--ckpt-opts", nargs="*", default=[], help="extra KEY VALUE overrides for the checkpoint part")
-    parser.add_argument("--map-config", default=os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
-                        help="bf16-map part: config whose DATASETS.TEST is evaluated")
-    parser.add_argument("--map-weights", default=None, help="bf16-map part: trained weights (MODEL.WEIGHTS), required")
-    parser.add_argument("--opts", nargs="*", default=[], help="extra KEY VALUE overrides for our model")
+    parser.add_argument(
+        "--ckpt-steps", type=int, default=3, help="measured training steps (after one warm-up step)"
+    )
+    parser.add_argument(
+        "--ckpt-opts",
+        nargs="*",
+        default=[],
+        help="extra KEY VALUE overrides for the checkpoint part",
+    )
+    parser.add_argument(
+        "--map-config",
+        default=os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml"),
+        help="bf16-map part: config whose DATASETS.TEST is evaluated",
+    )
+    parser.add_argument(
+        "--map-weights",
+        default=None,
+        help="bf16-map part: trained weights (MODEL.WEIGHTS), required",
+    )
+    parser.add_argument(
+        "--opts", nargs="*", default=[], help="extra KEY VALUE overrides for our model"
+    )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -121,7 +162,7 @@ def matmul_fn(n: int, device: str, reps: int = 3):
         for _ in range(reps):
             torch.mm(a, b)
 
-    return run, 2.0 * n ** 3 * reps
+    return run, 2.0 * n**3 * reps
 
 
 def count_gmacs(cfg, t: int, h: int, w: int, num_boxes: int) -> float:
@@ -134,22 +175,33 @@ def count_gmacs(cfg, t: int, h: int, w: int, num_boxes: int) -> float:
 def _build_pair(args):
     """Our model (config + opts, ALIGNED False) and pytorchvideo's slowfast_r50_detection
     with the same (random) weights."""
-    from pytorchvideo.models.hub.slowfast import slowfast_r50_detection  # optional: only these parts need it
+    from pytorchvideo.models.hub.slowfast import (
+        slowfast_r50_detection,
+    )  # optional: only these parts need it
 
     t = args.input_size[0]
-    cfg = model_cfg(args.config_file, ["MODEL.ROI_ACTION_HEAD.ALIGNED", "False"] + list(args.opts), args.device)
+    cfg = model_cfg(
+        args.config_file, ["MODEL.ROI_ACTION_HEAD.ALIGNED", "False"] + list(args.opts), args.device
+    )
     alpha = cfg.MODEL.SLOWFAST.ALPHA
-    theirs = randomize_(slowfast_r50_detection(pretrained=False, head_pool_kernel_sizes=((t // alpha, 1, 1), (t, 1, 1))))
+    theirs = randomize_(
+        slowfast_r50_detection(
+            pretrained=False, head_pool_kernel_sizes=((t // alpha, 1, 1), (t, 1, 1))
+        )
+    )
     state_dict = convert_pytorchvideo(theirs.state_dict())
 
     def build(extra_opts=()):
         c = cfg.clone()
         c.merge_from_list(list(extra_opts))
         m = build_model(c)
-        # every converted name must fit; the clip statistics stay the config's (not in the conversion)
+        # every converted name must fit; the clip statistics stay the config's
+        # (not in the conversion)
         missing, unexpected = m.load_state_dict(state_dict, strict=False)
         if unexpected or sorted(missing) != ["pixel_mean", "pixel_std"]:
-            raise RuntimeError(f"converted weights do not fit: missing {missing}, unexpected {unexpected}")
+            raise RuntimeError(
+                f"converted weights do not fit: missing {missing}, unexpected {unexpected}"
+            )
         return m.eval().to(args.device), c
 
     return build, theirs.to(args.device), cfg
@@ -161,28 +213,58 @@ def _build_pair(args):
 def part_compare(args, build, theirs, cfg, rows):
     ours, _ = build()
     t, h, w = args.input_size
-    clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(
+        1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device
+    )
     gmacs = count_gmacs(cfg, t, h, w, args.num_boxes)
     mm, mm_flops = matmul_fn(args.matmul_size, args.device)
     with torch.no_grad():
-        diff = (ours_call(ours, clips, boxes) - theirs_call(theirs, slow, fast, boxes)).abs().max().item()
-        times = alternate({"ours": lambda: ours_call(ours, clips, boxes),
-                           "pytorchvideo": lambda: theirs_call(theirs, slow, fast, boxes),
-                           "matmul": mm}, args.warmup, args.iters, args.device)
+        diff = (
+            (ours_call(ours, clips, boxes) - theirs_call(theirs, slow, fast, boxes))
+            .abs()
+            .max()
+            .item()
+        )
+        times = alternate(
+            {
+                "ours": lambda: ours_call(ours, clips, boxes),
+                "pytorchvideo": lambda: theirs_call(theirs, slow, fast, boxes),
+                "matmul": mm,
+            },
+            args.warmup,
+            args.iters,
+            args.device,
+        )
     med = {k: statistics.median(v) for k, v in times.items()}
     peak = mm_flops / med["matmul"] / 1e9
     size = f"{t}x{h}x{w}, {args.num_boxes} boxes"
     for name in ("ours", "pytorchvideo"):
         gflops = 2 * gmacs / med[name]
         rows += [
-            [f"compare: {name} latency (median of {args.iters}; min {min(times[name]):.3f})", med[name], "s"],
-            [f"compare: {name} GFLOP/s ({2 * gmacs:.1f} GFLOP = 2 x {gmacs:.2f} GMAC, {size})", gflops, "GFLOP/s"],
+            [
+                f"compare: {name} latency (median of {args.iters}; min {min(times[name]):.3f})",
+                med[name],
+                "s",
+            ],
+            [
+                f"compare: {name} GFLOP/s ({2 * gmacs:.1f} GFLOP = 2 x {gmacs:.2f} GMAC, {size})",
+                gflops,
+                "GFLOP/s",
+            ],
             [f"compare: {name} fraction of the fp32 matmul peak", gflops / peak, "ratio"],
         ]
     rows += [
         [f"compare: fp32 matmul peak ({args.matmul_size}^3, median)", peak, "GFLOP/s"],
-        [f"compare: throughput ours / pytorchvideo (target >= {TARGET_RATIO})", med["pytorchvideo"] / med["ours"], "ratio"],
-        [f"compare: max abs score difference ours vs pytorchvideo (target <= {TARGET_DIFF:g})", diff, "abs"],
+        [
+            f"compare: throughput ours / pytorchvideo (target >= {TARGET_RATIO})",
+            med["pytorchvideo"] / med["ours"],
+            "ratio",
+        ],
+        [
+            f"compare: max abs score difference ours vs pytorchvideo (target <= {TARGET_DIFF:g})",
+            diff,
+            "abs",
+        ],
     ]
 
 
@@ -196,20 +278,27 @@ def _conv_group(name: str, conv) -> str:
     if "nonlocal" in name:
         return "non-local blocks"
     kt, kh, kw = conv.kernel_size
-    kind = "pointwise 1x1x1" if (kt, kh, kw) == (1, 1, 1) else ("temporal kx1x1" if kh == kw == 1 else "spatial 1xkxk")
+    kind = (
+        "pointwise 1x1x1"
+        if (kt, kh, kw) == (1, 1, 1)
+        else ("temporal kx1x1" if kh == kw == 1 else "spatial 1xkxk")
+    )
     return f"{pathway} bottlenecks, {kind}"
 
 
 def part_profile(args, build, cfg, rows):
     ours, _ = build()
     t, h, w = args.input_size
-    clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(
+        1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device
+    )
     spent, flops, starts = {}, {}, {}
 
     def pre(name):
         def hook(module, inputs):
             sync(args.device)
             starts[name] = time.perf_counter()
+
         return hook
 
     def post(name, group):
@@ -218,17 +307,22 @@ def part_profile(args, build, cfg, rows):
             spent[group] = spent.get(group, 0.0) + time.perf_counter() - starts.pop(name)
             k = module.weight[0].numel()  # (C_in / groups) * kt * kh * kw multiply-adds per output
             flops[group] = flops.get(group, 0.0) + 2.0 * output.numel() * k
+
         return hook
 
     handles = []
     for name, m in ours.backbone.named_modules():
         if isinstance(m, Conv3d):
             group = _conv_group(name, m)
-            handles += [m.register_forward_pre_hook(pre(name)), m.register_forward_hook(post(name, group))]
+            handles += [
+                m.register_forward_pre_hook(pre(name)),
+                m.register_forward_hook(post(name, group)),
+            ]
     mm, mm_flops = matmul_fn(args.matmul_size, args.device)
     per_round, totals = [], []
     try:
         with torch.no_grad():
+
             def run():
                 spent.clear()
                 flops.clear()
@@ -237,41 +331,73 @@ def part_profile(args, build, cfg, rows):
                 sync(args.device)
                 totals.append(time.perf_counter() - t0)
                 per_round.append((dict(spent), dict(flops)))
+
             times = alternate({"ours": run, "matmul": mm}, args.warmup, args.iters, args.device)
     finally:
         for hd in handles:
             hd.remove()
-    per_round, totals = per_round[args.warmup:], totals[args.warmup:]
+    per_round, totals = per_round[args.warmup :], totals[args.warmup :]
     i = sorted(range(len(totals)), key=totals.__getitem__)[len(totals) // 2]  # the median round
     spent, flops, total = per_round[i][0], per_round[i][1], totals[i]
     peak = mm_flops / statistics.median(times["matmul"]) / 1e9
     conv_time = sum(spent.values())
-    rows.append([f"profile: forward time of the median round (hooks on; matmul peak {peak:.1f} GFLOP/s)", total, "s"])
+    rows.append(
+        [
+            f"profile: forward time of the median round (hooks on; matmul peak {peak:.1f} GFLOP/s)",
+            total,
+            "s",
+        ]
+    )
     for group in sorted(spent, key=spent.get, reverse=True):
         gf = flops[group] / spent[group] / 1e9
-        rows += [[f"profile: {group}: share of time", spent[group] / total, "ratio"],
-                 [f"profile: {group}: GFLOP/s ({flops[group] / 1e9:.1f} GFLOP; fraction of peak {gf / peak:.2f})", gf, "GFLOP/s"]]
-    rows += [["profile: all convolutions: share of time", conv_time / total, "ratio"],
-             ["profile: all convolutions: GFLOP/s", sum(flops.values()) / conv_time / 1e9, "GFLOP/s"],
-             ["profile: other (pooling, residual adds, concatenation, packing, head): share of time",
-              (total - conv_time) / total, "ratio"]]
+        rows += [
+            [f"profile: {group}: share of time", spent[group] / total, "ratio"],
+            [
+                f"profile: {group}: GFLOP/s ({flops[group] / 1e9:.1f} GFLOP; "
+                f"fraction of peak {gf / peak:.2f})",
+                gf,
+                "GFLOP/s",
+            ],
+        ]
+    rows += [
+        ["profile: all convolutions: share of time", conv_time / total, "ratio"],
+        ["profile: all convolutions: GFLOP/s", sum(flops.values()) / conv_time / 1e9, "GFLOP/s"],
+        [
+            "profile: other (pooling, residual adds, concatenation, packing, head): share of time",
+            (total - conv_time) / total,
+            "ratio",
+        ],
+    ]
 
 
 def part_levers(args, build, cfg, rows):
     t, h, w = args.input_size
-    clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(
+        1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device
+    )
     variants = {
         "default (fold BN + channels_last)": [],
         "without BN folding": ["MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE", "False"],
         "without channels_last / 2D convs": ["MODEL.SLOWFAST.CHANNELS_LAST", "False"],
-        "without either": ["MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE", "False", "MODEL.SLOWFAST.CHANNELS_LAST", "False"],
+        "without either": [
+            "MODEL.SLOWFAST.FOLD_BN_FOR_INFERENCE",
+            "False",
+            "MODEL.SLOWFAST.CHANNELS_LAST",
+            "False",
+        ],
     }
     models = {name: build(opts)[0] for name, opts in variants.items()}
     with torch.no_grad():
         ref = ours_call(models["without either"], clips, boxes)
-        diffs = {n: (ours_call(m, clips, boxes) - ref).abs().max().item() for n, m in models.items()}
-        times = alternate({n: (lambda m=m: ours_call(m, clips, boxes)) for n, m in models.items()},
-                          args.warmup, args.iters, args.device)
+        diffs = {
+            n: (ours_call(m, clips, boxes) - ref).abs().max().item() for n, m in models.items()
+        }
+        times = alternate(
+            {n: (lambda m=m: ours_call(m, clips, boxes)) for n, m in models.items()},
+            args.warmup,
+            args.iters,
+            args.device,
+        )
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["default (fold BN + channels_last)"]
     for name in variants:
@@ -285,29 +411,55 @@ def part_batch(args, build, theirs, cfg, rows):
     ours, _ = build()
     t, h, w = args.input_size
     b = args.batch_size
-    clips, slow, fast, boxes = make_inputs(b, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(
+        b, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device
+    )
     with torch.no_grad():
-        diff = (ours_call(ours, clips, boxes) - theirs_call(theirs, slow, fast, boxes)).abs().max().item()
-        times = alternate({"ours": lambda: ours_call(ours, clips, boxes),
-                           "pytorchvideo": lambda: theirs_call(theirs, slow, fast, boxes)},
-                          args.warmup, args.iters, args.device)
+        diff = (
+            (ours_call(ours, clips, boxes) - theirs_call(theirs, slow, fast, boxes))
+            .abs()
+            .max()
+            .item()
+        )
+        times = alternate(
+            {
+                "ours": lambda: ours_call(ours, clips, boxes),
+                "pytorchvideo": lambda: theirs_call(theirs, slow, fast, boxes),
+            },
+            args.warmup,
+            args.iters,
+            args.device,
+        )
     med = {k: statistics.median(v) for k, v in times.items()}
     for name in ("ours", "pytorchvideo"):
-        rows.append([f"batch {b}: {name} clips/s (median of {args.iters})", b / med[name], "clips/s"])
-    rows += [[f"batch {b}: throughput ours / pytorchvideo", med["pytorchvideo"] / med["ours"], "ratio"],
-             [f"batch {b}: max abs score difference ours vs pytorchvideo", diff, "abs"]]
+        rows.append(
+            [f"batch {b}: {name} clips/s (median of {args.iters})", b / med[name], "clips/s"]
+        )
+    rows += [
+        [f"batch {b}: throughput ours / pytorchvideo", med["pytorchvideo"] / med["ours"], "ratio"],
+        [f"batch {b}: max abs score difference ours vs pytorchvideo", diff, "abs"],
+    ]
 
 
 def part_bf16(args, build, cfg, rows):
     fp32, _ = build()
     bf16, _ = build(["TEST.BF16", "True"])
     t, h, w = args.input_size
-    clips, slow, fast, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device)
+    clips, slow, fast, boxes = make_inputs(
+        1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device
+    )
     with torch.no_grad():
         s32 = ours_call(fp32, clips, boxes)
         s16 = ours_call(bf16, clips, boxes)
-        times = alternate({"fp32": lambda: ours_call(fp32, clips, boxes),
-                           "bf16": lambda: ours_call(bf16, clips, boxes)}, args.warmup, args.iters, args.device)
+        times = alternate(
+            {
+                "fp32": lambda: ours_call(fp32, clips, boxes),
+                "bf16": lambda: ours_call(bf16, clips, boxes),
+            },
+            args.warmup,
+            args.iters,
+            args.device,
+        )
     med = {k: statistics.median(v) for k, v in times.items()}
     rows += [
         [f"bf16: ours fp32 latency (median of {args.iters})", med["fp32"], "s"],
@@ -320,12 +472,25 @@ def part_bf16(args, build, cfg, rows):
 
 def part_bf16_map(args, rows):
     if not args.map_weights:
-        raise ValueError("the bf16-map part needs --map-weights (a model trained with --map-config)")
+        raise ValueError(
+            "the bf16-map part needs --map-weights (a model trained with --map-config)"
+        )
     results = {}
     with tempfile.TemporaryDirectory(prefix="benchmark_bf16_map_") as out:
         for bf16 in (False, True):
-            cfg = model_cfg(args.map_config, list(args.opts) + ["TEST.BF16", str(bf16), "AVA.EVAL_PLOTS", "False",
-                                                          "OUTPUT_DIR", os.path.join(out, str(bf16))], args.device)
+            cfg = model_cfg(
+                args.map_config,
+                list(args.opts)
+                + [
+                    "TEST.BF16",
+                    str(bf16),
+                    "AVA.EVAL_PLOTS",
+                    "False",
+                    "OUTPUT_DIR",
+                    os.path.join(out, str(bf16)),
+                ],
+                args.device,
+            )
             cfg.freeze()
             prepare_data(cfg)
             model = build_model(cfg)
@@ -361,33 +526,64 @@ def part_export(args, rows):
         t0 = time.perf_counter()
         export_onnx(module, path, num_frames=t, size=(h, w))
         export_s = time.perf_counter() - t0
-        size_mb = os.path.getsize(path) / 2 ** 20
-        ort_model = OnnxActionDetector(path, num_threads=torch.get_num_threads(),
-                                       allow_spinning=os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE")
+        size_mb = os.path.getsize(path) / 2**20
+        ort_model = OnnxActionDetector(
+            path,
+            num_threads=torch.get_num_threads(),
+            allow_spinning=os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE",
+        )
         with torch.no_grad():
             ref = ours_call(eager, clips, boxes)
             diff = float(abs(ort_model.run(clips_np, rois) - ref.numpy()).max())
             rois_t = torch.from_numpy(rois)
-            times = alternate({"PyTorch eager": lambda: ours_call(eager, clips, boxes),
-                               "PyTorch contiguous": lambda: module(clips, rois_t),
-                               "onnxruntime": lambda: ort_model.run(clips_np, rois)},
-                              args.warmup, args.iters, "cpu")
+            times = alternate(
+                {
+                    "PyTorch eager": lambda: ours_call(eager, clips, boxes),
+                    "PyTorch contiguous": lambda: module(clips, rois_t),
+                    "onnxruntime": lambda: ort_model.run(clips_np, rois),
+                },
+                args.warmup,
+                args.iters,
+                "cpu",
+            )
     import onnxruntime  # optional: only this part needs it (its version goes into the rows)
 
     med = {k: statistics.median(v) for k, v in times.items()}
     what = f"{os.path.basename(args.config_file)}, {t}x{h}x{w}, {args.num_boxes} boxes, CPU"
     rows += [
-        [f"export: PyTorch eager latency ({what}; median of {args.iters}, min {min(times['PyTorch eager']):.3f})",
-         med["PyTorch eager"], "s"],
-        [f"export: onnxruntime {onnxruntime.__version__} CPU latency (median of {args.iters}, "
-         f"min {min(times['onnxruntime']):.3f})", med["onnxruntime"], "s"],
-        [f"export: PyTorch in the exported layout (MODEL.SLOWFAST.CHANNELS_LAST False) latency (median of "
-         f"{args.iters})", med["PyTorch contiguous"], "s"],
-        ["export: speed ratio onnxruntime / PyTorch eager (> 1: onnxruntime faster)",
-         med["PyTorch eager"] / med["onnxruntime"], "ratio"],
-        ["export: speed ratio onnxruntime / PyTorch in the exported layout",
-         med["PyTorch contiguous"] / med["onnxruntime"], "ratio"],
-        [f"export: max abs score difference onnxruntime vs PyTorch (target <= {TARGET_DIFF:g})", diff, "abs"],
+        [
+            f"export: PyTorch eager latency ({what}; median of {args.iters}, "
+            f"min {min(times['PyTorch eager']):.3f})",
+            med["PyTorch eager"],
+            "s",
+        ],
+        [
+            f"export: onnxruntime {onnxruntime.__version__} CPU latency (median of {args.iters}, "
+            f"min {min(times['onnxruntime']):.3f})",
+            med["onnxruntime"],
+            "s",
+        ],
+        [
+            f"export: PyTorch in the exported layout (MODEL.SLOWFAST.CHANNELS_LAST False) "
+            f"latency (median of {args.iters})",
+            med["PyTorch contiguous"],
+            "s",
+        ],
+        [
+            "export: speed ratio onnxruntime / PyTorch eager (> 1: onnxruntime faster)",
+            med["PyTorch eager"] / med["onnxruntime"],
+            "ratio",
+        ],
+        [
+            "export: speed ratio onnxruntime / PyTorch in the exported layout",
+            med["PyTorch contiguous"] / med["onnxruntime"],
+            "ratio",
+        ],
+        [
+            f"export: max abs score difference onnxruntime vs PyTorch (target <= {TARGET_DIFF:g})",
+            diff,
+            "abs",
+        ],
         ["export: ONNX export time (TorchScript-based exporter, opset 17)", export_s, "s"],
         ["export: ONNX file size", size_mb, "MiB"],
     ]
@@ -400,7 +596,11 @@ def main(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = [
-        ["device", args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(), ""],
+        [
+            "device",
+            args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
+            "",
+        ],
         ["torch threads", torch.get_num_threads(), ""],
         ["OMP_WAIT_POLICY", omp_policy(), ""],
         ["load average (1, 5, 15 min) at start", load_avg(), ""],
@@ -428,4 +628,3 @@ def main(args):
             part_export(args, rows)
     rows.append(["load average (1, 5, 15 min) at end", load_avg(), ""])
     return rows
-

@@ -2,6 +2,7 @@
 peak memory and step time of training steps with and without
 ``MODEL.SLOWFAST.ACTIVATION_CHECKPOINT``, each measured in a fresh process
 (``python -m benchmarks.model_checkpoint``, :func:`ckpt_child`)."""
+
 import argparse
 import json
 import os
@@ -24,10 +25,27 @@ TARGET_CKPT_MEMORY = 0.5
 
 def _ckpt_child_run(args, ckpt: bool, steps: int, fixed_mmap: bool) -> dict:
     """Run :func:`ckpt_child` in a fresh process; returns its result dict."""
-    cmd = [sys.executable, "-m", __name__, "--ckpt-child", "1" if ckpt else "0",
-           "--config-file", args.ckpt_config, "--device", args.device,
-           "--batch-size", str(args.ckpt_batch_size), "--input-size", *map(str, args.ckpt_input_size),
-           "--steps", str(steps), "--threads", str(torch.get_num_threads()), "--opts", *args.ckpt_opts]
+    cmd = [
+        sys.executable,
+        "-m",
+        __name__,
+        "--ckpt-child",
+        "1" if ckpt else "0",
+        "--config-file",
+        args.ckpt_config,
+        "--device",
+        args.device,
+        "--batch-size",
+        str(args.ckpt_batch_size),
+        "--input-size",
+        *map(str, args.ckpt_input_size),
+        "--steps",
+        str(steps),
+        "--threads",
+        str(torch.get_num_threads()),
+        "--opts",
+        *args.ckpt_opts,
+    ]
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     if fixed_mmap:
@@ -37,9 +55,11 @@ def _ckpt_child_run(args, ckpt: bool, steps: int, fixed_mmap: bool) -> dict:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("CKPT_RESULT ")]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"checkpoint measurement (ACTIVATION_CHECKPOINT={ckpt}) failed, exit code "
-                           f"{proc.returncode}:\n{proc.stderr[-4000:]}")
-    return json.loads(lines[-1][len("CKPT_RESULT "):])
+        raise RuntimeError(
+            f"checkpoint measurement (ACTIVATION_CHECKPOINT={ckpt}) failed, exit code "
+            f"{proc.returncode}:\n{proc.stderr[-4000:]}"
+        )
+    return json.loads(lines[-1][len("CKPT_RESULT ") :])
 
 
 def part_checkpoint(args, rows):
@@ -54,17 +74,30 @@ def part_checkpoint(args, rows):
             # that holds more memory).
             mem[ckpt] = _ckpt_child_run(args, ckpt, 1, fixed_mmap=True)
             tim[ckpt] = _ckpt_child_run(args, ckpt, args.ckpt_steps, fixed_mmap=False)
-    what = (f"{os.path.basename(args.ckpt_config)} train step, batch {args.ckpt_batch_size} x "
-            f"{'x'.join(map(str, args.ckpt_input_size))}, {mem[False]['measure']}")
-    gib = 1024 ** 3
+    what = (
+        f"{os.path.basename(args.ckpt_config)} train step, batch {args.ckpt_batch_size} x "
+        f"{'x'.join(map(str, args.ckpt_input_size))}, {mem[False]['measure']}"
+    )
+    gib = 1024**3
     rows += [
         [f"checkpoint: peak memory without ({what})", mem[False]["peak"] / gib, "GiB"],
         ["checkpoint: peak memory with ACTIVATION_CHECKPOINT", mem[True]["peak"] / gib, "GiB"],
-        [f"checkpoint: peak ratio with / without (target <= {TARGET_CKPT_MEMORY})",
-         mem[True]["peak"] / mem[False]["peak"], "ratio"],
-        ["checkpoint: step memory above the model without (peak - before step)", mem[False]["step"] / gib, "GiB"],
+        [
+            f"checkpoint: peak ratio with / without (target <= {TARGET_CKPT_MEMORY})",
+            mem[True]["peak"] / mem[False]["peak"],
+            "ratio",
+        ],
+        [
+            "checkpoint: step memory above the model without (peak - before step)",
+            mem[False]["step"] / gib,
+            "GiB",
+        ],
         ["checkpoint: step memory above the model with", mem[True]["step"] / gib, "GiB"],
-        ["checkpoint: step memory ratio with / without", mem[True]["step"] / mem[False]["step"], "ratio"],
+        [
+            "checkpoint: step memory ratio with / without",
+            mem[True]["step"] / mem[False]["step"],
+            "ratio",
+        ],
         [f"checkpoint: step time without (median of {args.ckpt_steps})", tim[False]["time"], "s"],
         [f"checkpoint: step time with (median of {args.ckpt_steps})", tim[True]["time"], "s"],
         ["checkpoint: time cost with / without", tim[True]["time"] / tim[False]["time"], "ratio"],
@@ -93,11 +126,17 @@ def ckpt_child(argv=None):
     p.add_argument("--opts", nargs="*", default=[])
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    cfg = model_cfg(a.config_file, ["MODEL.SLOWFAST.ACTIVATION_CHECKPOINT", str(bool(a.ckpt_child))] + a.opts, a.device)
+    cfg = model_cfg(
+        a.config_file,
+        ["MODEL.SLOWFAST.ACTIVATION_CHECKPOINT", str(bool(a.ckpt_child))] + a.opts,
+        a.device,
+    )
     model = build_model(cfg).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-4)
     t, h, w = a.input_size
-    clips, slow, fast, boxes = make_inputs(a.batch_size, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, 3, a.device)
+    clips, slow, fast, boxes = make_inputs(
+        a.batch_size, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, 3, a.device
+    )
     k = cfg.MODEL.ROI_HEADS.NUM_CLASSES
     inputs = []
     for i in range(a.batch_size):
@@ -132,8 +171,11 @@ def ckpt_child(argv=None):
     elapsed = statistics.median(elapsed)
     peak = torch.cuda.max_memory_allocated() if cuda else _status_kib("VmHWM") * 1024
     measure = "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (VmHWM)"
-    print("CKPT_RESULT " + json.dumps({"peak": peak, "step": peak - before, "time": elapsed, "measure": measure}),
-          flush=True)
+    print(
+        "CKPT_RESULT "
+        + json.dumps({"peak": peak, "step": peak - before, "time": elapsed, "measure": measure}),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

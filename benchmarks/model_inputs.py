@@ -1,28 +1,34 @@
 """What the model benchmarks share (``tools/benchmark.py --task model``): the config, random
 inputs in both models' layouts, one call of each model, and alternating timed rounds."""
+
 import time
 from typing import Callable, Dict, List
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.structures import Boxes, Instances
 
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.config import load_slowfast_cfg
 
 __all__ = ["alternate", "make_inputs", "model_cfg", "ours_call", "sync", "theirs_call"]
 
 
 def model_cfg(config_file: str, opts: List[str], device: str):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    cfg.MODEL.DEVICE = device
-    return cfg
+    """The benchmarked config (not frozen): ``config_file`` and ``opts`` on ``device``."""
+    return load_slowfast_cfg(config_file, opts, freeze=False, values={"MODEL.DEVICE": device})
 
 
-def make_inputs(batch: int, t: int, h: int, w: int, alpha: int, num_boxes: int, device: str, seed: int = 0,
-                pixel_mean: float = 0.45 * 255, pixel_std: float = 0.225 * 255):
+def make_inputs(
+    batch: int,
+    t: int,
+    h: int,
+    w: int,
+    alpha: int,
+    num_boxes: int,
+    device: str,
+    seed: int = 0,
+    pixel_mean: float = 0.45 * 255,
+    pixel_std: float = 0.225 * 255,
+):
     """uint8 clips ``(B, 3, T, H, W)`` (our model's input, as the data mapper gives them), the
     same clips normalised and split for pytorchvideo, ``slow (B, 3, T/alpha, H, W)``,
     ``fast (B, 3, T, H, W)``, and ``boxes (B, R, 4)`` in pixels."""
@@ -48,8 +54,11 @@ def ours_call(model, clips, boxes):
 
 
 def theirs_call(model, slow, fast, boxes):
-    """pytorchvideo's detector: ``model([slow, fast], rois)``, rois (B * R, 5) = batch index + box."""
-    idx = torch.arange(fast.shape[0], device=fast.device, dtype=boxes.dtype).repeat_interleave(boxes.shape[1])
+    """pytorchvideo's detector: ``model([slow, fast], rois)``,
+    rois (B * R, 5) = batch index + box."""
+    idx = torch.arange(fast.shape[0], device=fast.device, dtype=boxes.dtype).repeat_interleave(
+        boxes.shape[1]
+    )
     rois = torch.cat([idx[:, None], boxes.reshape(-1, 4)], dim=1)
     return model([slow, fast], rois)
 
@@ -59,7 +68,9 @@ def sync(device: str):
         torch.cuda.synchronize()
 
 
-def alternate(fns: Dict[str, Callable[[], object]], warmup: int, iters: int, device: str) -> Dict[str, List[float]]:
+def alternate(
+    fns: Dict[str, Callable[[], object]], warmup: int, iters: int, device: str
+) -> Dict[str, List[float]]:
     """Run the callables in turn (order reversed every other round), ``warmup`` untimed rounds
     then ``iters`` timed ones; returns the seconds of each call per name."""
     names = list(fns)

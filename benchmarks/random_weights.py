@@ -1,5 +1,12 @@
-"""Helpers for tests and benchmarks that compare models built with random weights."""
+"""Helpers for tests and benchmarks that compare models built with random weights.
+
+``set_cfg_values`` is the config builder's (:func:`slowfast_det.config.set_cfg_values`),
+importable from here too.
+"""
+
 import torch
+
+from slowfast_det.config import set_cfg_values
 
 __all__ = ["randomize_", "set_cfg_values"]
 
@@ -28,15 +35,3 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             elif "proj" in name:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
     return model.eval()
-
-
-def set_cfg_values(cfg, values):
-    """Set ``{"MODEL.SLOWFAST.ALPHA": 4, ...}`` on a config, values as given (no parsing or
-    type coercion, unlike ``merge_from_list``); returns ``cfg``."""
-    for key, value in values.items():
-        node = cfg
-        *parents, leaf = key.split(".")
-        for name in parents:
-            node = getattr(node, name)
-        setattr(node, leaf, value)
-    return cfg

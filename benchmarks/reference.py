@@ -35,6 +35,7 @@ the file when any of its rows is: a box of any class, or a 2-column row.
 
 It does no input validation: it is not meant for users (use ``ava_map``).
 """
+
 import argparse
 import csv
 import decimal
@@ -54,7 +55,9 @@ def _key_timestamp(text):
     key, ``902.5`` its own, ``902.0000005`` is 902.000001); the 2019 script took
     ``int(timestamp)``, whole seconds only, which is the same key for AVA's files."""
     text = text.strip()
-    if text.isdigit():  # AVA's whole seconds; equal (and hash-equal) to the Decimal of the same time
+    if (
+        text.isdigit()
+    ):  # AVA's whole seconds; equal (and hash-equal) to the Decimal of the same time
         return int(text)
     return decimal.Decimal("%.6f" % decimal.Decimal(text))
 
@@ -73,7 +76,17 @@ def read_csv_rows(path):
                 continue
             last = float(row[7]) if len(row) > 7 and row[7] != "" else 1.0
             rows.append(
-                (row[0], _key_timestamp(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]), int(row[6]), last, line)
+                (
+                    row[0],
+                    _key_timestamp(row[1]),
+                    float(row[2]),
+                    float(row[3]),
+                    float(row[4]),
+                    float(row[5]),
+                    int(row[6]),
+                    last,
+                    line,
+                )
             )
     return rows, keys_without_boxes
 
@@ -153,7 +166,9 @@ def _iou_matrix(a, b):
     return inter / (area_a + area_b.T - inter)
 
 
-def _evaluate_image(gt_boxes, gt_classes, boxes, classes, scores, lines, num_classes, iou_threshold):
+def _evaluate_image(
+    gt_boxes, gt_classes, boxes, classes, scores, lines, num_classes, iou_threshold
+):
     """One key: per class (1..num_classes) the scores, lines and true-positive flags of its
     detections, and the CorLoc flag. Returns {class: (scores, lines, tp)}."""
     valid = (boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])
@@ -250,8 +265,9 @@ def reference_frame_map(
         if keys_absent_from_groundtruth == "ignore" and key not in gt_keys:
             continue
         gt_boxes, gt_classes = ground_truth.get(key, empty)
-        for c, arrays in _evaluate_image(gt_boxes, gt_classes, boxes, classes, scores, lines, num_classes,
-                                         iou_threshold).items():
+        for c, arrays in _evaluate_image(
+            gt_boxes, gt_classes, boxes, classes, scores, lines, num_classes, iou_threshold
+        ).items():
             per_class[c].append(arrays)
 
     aps = {}
@@ -270,8 +286,14 @@ def reference_frame_map(
     return float(np.mean(valid)), aps
 
 
-def reference_evaluate_files(labelmap, groundtruth, detections, exclusions=None, capacity=50,
-                             keys_absent_from_groundtruth="false-positive"):
+def reference_evaluate_files(
+    labelmap,
+    groundtruth,
+    detections,
+    exclusions=None,
+    capacity=50,
+    keys_absent_from_groundtruth="false-positive",
+):
     """End to end from files: returns ``(mAP, per_class, timings)`` where ``timings`` has
     the wall-clock and CPU seconds spent reading (``read_s``, ``read_cpu_s``) and in the
     metric (``loop_s``, ``loop_cpu_s``)."""
@@ -281,25 +303,48 @@ def reference_evaluate_files(labelmap, groundtruth, detections, exclusions=None,
     gt, gt_keys = read_csv_rows(groundtruth)
     det, _ = read_csv_rows(detections)
     t1, c1 = time.perf_counter(), time.process_time()
-    m, per_class = reference_frame_map(gt, det, class_ids, excluded, capacity,
-                                       keys_absent_from_groundtruth=keys_absent_from_groundtruth, groundtruth_keys=gt_keys)
+    m, per_class = reference_frame_map(
+        gt,
+        det,
+        class_ids,
+        excluded,
+        capacity,
+        keys_absent_from_groundtruth=keys_absent_from_groundtruth,
+        groundtruth_keys=gt_keys,
+    )
     t2, c2 = time.perf_counter(), time.process_time()
-    return m, per_class, {"read_s": t1 - t0, "read_cpu_s": c1 - c0, "loop_s": t2 - t1, "loop_cpu_s": c2 - c1}
+    return (
+        m,
+        per_class,
+        {"read_s": t1 - t0, "read_cpu_s": c1 - c0, "loop_s": t2 - t1, "loop_cpu_s": c2 - c1},
+    )
 
 
 def main(argv=None):
     """``python -m benchmarks.reference -l LM -g GT -d DET [-x EXCL] [--capacity N]
     [--keys-absent-from-groundtruth RULE]``: prints the per-class AP and the mAP."""
-    p = argparse.ArgumentParser(description="Frame-mAP by the official script's per-keyframe structure (slow).")
+    p = argparse.ArgumentParser(
+        description="Frame-mAP by the official script's per-keyframe structure (slow)."
+    )
     p.add_argument("-l", "--labelmap", required=True)
     p.add_argument("-g", "--groundtruth", required=True)
     p.add_argument("-d", "--detections", required=True)
     p.add_argument("-x", "-e", "--exclusions", default=None)
     p.add_argument("--capacity", type=int, default=50)
-    p.add_argument("--keys-absent-from-groundtruth", choices=("false-positive", "ignore"), default="false-positive")
+    p.add_argument(
+        "--keys-absent-from-groundtruth",
+        choices=("false-positive", "ignore"),
+        default="false-positive",
+    )
     args = p.parse_args(argv)
-    m, per_class, _ = reference_evaluate_files(args.labelmap, args.groundtruth, args.detections, args.exclusions,
-                                               args.capacity, args.keys_absent_from_groundtruth)
+    m, per_class, _ = reference_evaluate_files(
+        args.labelmap,
+        args.groundtruth,
+        args.detections,
+        args.exclusions,
+        args.capacity,
+        args.keys_absent_from_groundtruth,
+    )
     for c, ap in per_class.items():
         print(f"{c:>4} {'(none)' if ap is None else f'{ap:.6f}'}")
     print(f"frame-mAP@0.5IOU: {m:.12f}")

@@ -18,13 +18,13 @@ Memory is flat when ``end - start`` stays within ``--max-growth-mb`` for the mai
 and for the workers together (a leak of one sample's tensors per batch would add ~100 MB per
 epoch on this set). Also reported: clips/s over the timed epochs and the data-issue counts.
 """
+
 import os
 import time
 
 import torch
-from detectron2.config import get_cfg
 
-from slowfast_det.config import add_slowfast_config
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.data.build import build_ava_train_loader
 from slowfast_det.engine.process_setup import prepare_data
 
@@ -32,11 +32,19 @@ TARGET_MAX_GROWTH_MB = 64.0
 
 
 def add_arguments(parser):
-    parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
-    parser.add_argument("--epochs", type=int, default=3, help="epochs to consume (>= 2: the first one warms up)")
+    parser.add_argument(
+        "--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml")
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="epochs to consume (>= 2: the first one warms up)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="DATALOADER.NUM_WORKERS")
-    parser.add_argument("--max-growth-mb", type=float, default=TARGET_MAX_GROWTH_MB,
-                        help="allowed RSS growth from the end of epoch 1 to the end (main process; workers summed)")
+    parser.add_argument(
+        "--max-growth-mb",
+        type=float,
+        default=TARGET_MAX_GROWTH_MB,
+        help="allowed RSS growth from the end of epoch 1 to the end (main process; workers summed)",
+    )
     parser.add_argument("opts", nargs="*", default=[], help="config overrides: KEY VALUE ...")
 
 
@@ -64,7 +72,7 @@ def _children(pid):
         except OSError:
             continue
         # field 4 (ppid) follows the command name in parentheses, which may contain spaces
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if int(fields[1]) == pid:
             out.append(int(entry))
     return sorted(out)
@@ -84,18 +92,18 @@ def main(args):
     if not os.path.isdir("/proc/self"):
         raise SystemExit("the soak benchmark reads /proc (Linux only)")
     torch.set_num_threads(1)
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts))
-    cfg.DATALOADER.NUM_WORKERS = args.workers
-    cfg.freeze()
+    cfg = load_slowfast_cfg(
+        args.config_file, args.opts, values={"DATALOADER.NUM_WORKERS": args.workers}
+    )
     prepare_data(cfg)
 
     loader = build_ava_train_loader(cfg)
     per_epoch = loader.iters_per_epoch
     batch = cfg.SOLVER.IMS_PER_BATCH
-    print(f"soak: {per_epoch} batches of {batch} clips per epoch, {args.epochs} epochs, {args.workers} workers")
+    print(
+        f"soak: {per_epoch} batches of {batch} clips per epoch, {args.epochs} epochs, "
+        f"{args.workers} workers"
+    )
     others = set(_children(os.getpid()))
     it = iter(loader)
     next(it)
@@ -111,15 +119,20 @@ def main(args):
             next(it)
         main_rss, workers = _measure(others)
         peak_main, peak_workers = max(peak_main, main_rss), max(peak_workers, sum(workers.values()))
-        print(f"  epoch {epoch}: main {main_rss:.1f} MiB, workers {sum(workers.values()):.1f} MiB "
-              f"({', '.join(f'{r:.1f}' for r in workers.values())})")
+        print(
+            f"  epoch {epoch}: main {main_rss:.1f} MiB, workers {sum(workers.values()):.1f} MiB "
+            f"({', '.join(f'{r:.1f}' for r in workers.values())})"
+        )
     seconds = time.perf_counter() - t0
     end = _measure(others)
     issues = dict(loader.issue_tracker.total)
     del it  # stops the workers
 
     if args.workers and (len(start[1]) != args.workers or sorted(start[1]) != sorted(end[1])):
-        raise RuntimeError(f"expected the same {args.workers} worker processes throughout, saw {sorted(start[1])} then {sorted(end[1])}")
+        raise RuntimeError(
+            f"expected the same {args.workers} worker processes throughout, "
+            f"saw {sorted(start[1])} then {sorted(end[1])}"
+        )
     growth_main = end[0] - start[0]
     growth_workers = sum(end[1].values()) - sum(start[1].values())
     flat = growth_main <= args.max_growth_mb and growth_workers <= args.max_growth_mb
@@ -139,10 +152,20 @@ def main(args):
         ("workers RSS growth start->end (sum)", growth_workers, "MiB"),
     ]
     for pid in sorted(end[1]):
-        rows.append((f"worker {pid} RSS start -> end", f"{start[1][pid]:.1f} -> {end[1][pid]:.1f}", "MiB"))
+        rows.append(
+            (f"worker {pid} RSS start -> end", f"{start[1][pid]:.1f} -> {end[1][pid]:.1f}", "MiB")
+        )
     rows += [
-        ("loader throughput (timed epochs)", (args.epochs - 1) * per_epoch * batch / seconds, "clips/s"),
-        ("data issues (all epochs)", ", ".join(f"{k}={v}" for k, v in sorted(issues.items()) if v) or "none", ""),
+        (
+            "loader throughput (timed epochs)",
+            (args.epochs - 1) * per_epoch * batch / seconds,
+            "clips/s",
+        ),
+        (
+            "data issues (all epochs)",
+            ", ".join(f"{k}={v}" for k, v in sorted(issues.items()) if v) or "none",
+            "",
+        ),
         (f"memory flat (growth <= {args.max_growth_mb:g} MiB)", "yes" if flat else "NO", ""),
     ]
     return rows

@@ -13,9 +13,9 @@ webcams / URLs) with a synthetic live stream: 30 fps frames of three moving peop
 that ``--video-minutes`` of video take ``1 / speed`` of that in wall time. People come from
 a detector stand-in that returns the drawn boxes; actions from the config's model
 (``ActionPredictor``, random weights unless ``MODEL.WEIGHTS`` is given); tracking as
-``DEMO.TRACKER``; every frame drawn and written to a temporary mp4 (``--no-video``: drawn,
-not written; ``--no-draw``: neither, so that the capture thread keeps up with a fast
-delivery on a loaded machine, where drawing 640 x 480 frames limits it to ~120 frames/s;
+the default tracker (``DemoOptions.tracker``); every frame drawn and written to a temporary
+mp4 (``--no-video``: drawn, not written; ``--no-draw``: neither, so that the capture thread
+keeps up with a fast delivery on a loaded machine, where drawing 640 x 480 frames limits it to ~120 frames/s;
 the inference thread still draws each keyframe's labels, as always).
 
 Memory: the process's resident set (``VmRSS``; Linux) every 5 s of video. Samples swing
@@ -35,6 +35,7 @@ the stream is live. Bounded when the largest lag stays under the largest inferen
 plus one keyframe interval (``1 / speed`` s of wall time) plus 0.5 s: skipped keyframes,
 not queued ones (queued ones would add one inference time per keyframe behind).
 """
+
 import os
 import tempfile
 import time
@@ -54,18 +55,44 @@ RSS_WINDOW_S = 300.0  # video seconds of samples behind the start and end median
 
 
 def add_arguments(parser):
-    parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
-    parser.add_argument("--video-minutes", type=float, default=10.0, help="video time of the stream")
-    parser.add_argument("--speed", type=float, default=4.0, help="frames delivered this many times faster than real time")
-    parser.add_argument("--max-growth-mb", type=float, default=TARGET_MAX_GROWTH_MB,
-                        help="allowed RSS growth from the end of the warm-up to the end of the stream")
-    parser.add_argument("--warmup-minutes", type=float, default=1.0,
-                        help="video time before the start RSS sample (a shorter stream: its last frame)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: min(4, cores)); 1 leaves a core to the capture thread")
-    parser.add_argument("--no-video", action="store_true", help="draw the frames but write no video file")
-    parser.add_argument("--no-draw", action="store_true",
-                        help="neither draw nor write the frames (keyframe labels are still drawn)")
+    parser.add_argument(
+        "--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml")
+    )
+    parser.add_argument(
+        "--video-minutes", type=float, default=10.0, help="video time of the stream"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=4.0,
+        help="frames delivered this many times faster than real time",
+    )
+    parser.add_argument(
+        "--max-growth-mb",
+        type=float,
+        default=TARGET_MAX_GROWTH_MB,
+        help="allowed RSS growth from the end of the warm-up to the end of the stream",
+    )
+    parser.add_argument(
+        "--warmup-minutes",
+        type=float,
+        default=1.0,
+        help="video time before the start RSS sample (a shorter stream: its last frame)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: min(4, cores)); 1 leaves a core to the capture thread",
+    )
+    parser.add_argument(
+        "--no-video", action="store_true", help="draw the frames but write no video file"
+    )
+    parser.add_argument(
+        "--no-draw",
+        action="store_true",
+        help="neither draw nor write the frames (keyframe labels are still drawn)",
+    )
     parser.add_argument("opts", nargs="*", default=[], help="config overrides: KEY VALUE ...")
 
 
@@ -101,8 +128,12 @@ class SyntheticStream:
         for i in range(self.num_frames):
             frame = background.copy()
             for b in _person_boxes(i).astype(int):
-                frame[b[1]:b[3], b[0]:b[2]] = (40, 180, 60)
-            frame[0, 0] = (i % 256, (i // 256) % 256, 0)  # the frame number, for the detector stand-in
+                frame[b[1] : b[3], b[0] : b[2]] = (40, 180, 60)
+            frame[0, 0] = (
+                i % 256,
+                (i // 256) % 256,
+                0,
+            )  # the frame number, for the detector stand-in
             due = start + i / (self.fps * self.speed)
             now = time.monotonic()
             if due > now:
@@ -183,11 +214,19 @@ def main(args):
         if not no_video:
             sinks.append(VideoFileSink(os.path.join(tmp, "stream.mp4"), FPS))
         source = _Probed(stream, probe) if args.no_draw else stream
-        print(f"stream: {seconds:.0f} s of video at {FPS} fps, delivered x{args.speed:g} "
-              f"({seconds / args.speed:.0f} s wall), model {args.config_file}, tracker {cfg.DEMO.TRACKER or 'off'}")
-        stats = demo.run_stream(source, os.path.join(tmp, "stream.csv"), sinks=sinks,
-                                video_id="stream",
-                                persons_csv=os.path.join(tmp, "stream_persons.csv"), progress=True)
+        print(
+            f"stream: {seconds:.0f} s of video at {FPS} fps, delivered x{args.speed:g} "
+            f"({seconds / args.speed:.0f} s wall), model {args.config_file}, "
+            f"tracker {demo.options.tracker}"
+        )
+        stats = demo.run_stream(
+            source,
+            os.path.join(tmp, "stream.csv"),
+            sinks=sinks,
+            video_id="stream",
+            persons_csv=os.path.join(tmp, "stream_persons.csv"),
+            progress=True,
+        )
         for sink in sinks:
             sink.close(True)
         video_mb = os.path.getsize(os.path.join(tmp, "stream.mp4")) / 2**20 if not no_video else 0.0
@@ -205,22 +244,35 @@ def main(args):
     flat = growth <= args.max_growth_mb
     span = end_s - start_s - window  # between the windows' middles
     per_hour = growth / span * 3600 if span > 0 else float("nan")
-    print(f"RSS soak: {'PASS' if flat else 'FAIL'}: {start:.1f} MiB after {start_s / 60:.3g} min "
-          f"of video, {end:.1f} MiB at the end ({end_s / 60:.3g} min; medians of "
-          f"{window / 60:.3g} min): "
-          f"growth {growth:+.1f} MiB (limit {args.max_growth_mb:g} MiB)")
+    print(
+        f"RSS soak: {'PASS' if flat else 'FAIL'}: {start:.1f} MiB after {start_s / 60:.3g} min "
+        f"of video, {end:.1f} MiB at the end ({end_s / 60:.3g} min; medians of "
+        f"{window / 60:.3g} min): "
+        f"growth {growth:+.1f} MiB (limit {args.max_growth_mb:g} MiB)"
+    )
     bound = stats["process_max_s"] + 1.0 / args.speed + 0.5
     rows = [
         ("video time streamed", stats["frames"] / FPS, "s"),
         ("wall time", stats["seconds"], "s"),
         ("delivery speed", args.speed, "x real time"),
-        ("frames streamed (not drawn)" if args.no_draw
-         else "frames drawn (and written)" if not no_video else "frames drawn", stats["frames"], "frames"),
+        (
+            "frames streamed (not drawn)"
+            if args.no_draw
+            else "frames drawn (and written)"
+            if not no_video
+            else "frames drawn",
+            stats["frames"],
+            "frames",
+        ),
         ("output video", video_mb, "MiB"),
         ("keyframes scored", stats["keyframes"], ""),
         ("keyframes skipped", stats["keyframes_skipped"], ""),
         ("share of keyframes skipped", stats["skipped_share"], ""),
-        ("inference per keyframe (detector stand-in + tracker + model + drawing), mean", stats["process_mean_s"], "s"),
+        (
+            "inference per keyframe (detector stand-in + tracker + model + drawing), mean",
+            stats["process_mean_s"],
+            "s",
+        ),
         ("inference per keyframe, max", stats["process_max_s"], "s"),
         ("lag (clip's newest frame -> result), mean", stats["lag_mean_s"], "s wall"),
         ("lag, max", stats["lag_max_s"], "s wall"),
@@ -231,19 +283,30 @@ def main(args):
         ("ring buffer", stats["ring_frames"], "frames"),
         ("person tracks", stats.get("tracks", 0), ""),
         ("RSS before the model", rss_before_model, "MiB"),
-        (f"RSS start (median, {start_s / 60:.3g} to {(start_s + window) / 60:.3g} min of video)",
-         start, "MiB"),
+        (
+            f"RSS start (median, {start_s / 60:.3g} to {(start_s + window) / 60:.3g} min of video)",
+            start,
+            "MiB",
+        ),
         ("RSS end", end, "MiB"),
-        ("RSS end: median over minutes of video",
-         f"{(end_s - window) / 60:.3g} to {end_s / 60:.3g}", "min"),
+        (
+            "RSS end: median over minutes of video",
+            f"{(end_s - window) / 60:.3g} to {end_s / 60:.3g}",
+            "min",
+        ),
         (f"RSS max (every {RSS_EVERY_S:g} s of video)", peak, "MiB"),
-        ("RSS after the warm-up: min / max",
-         f"{min(r for _, r in warm):.1f} / {max(r for _, r in warm):.1f}", "MiB"),
+        (
+            "RSS after the warm-up: min / max",
+            f"{min(r for _, r in warm):.1f} / {max(r for _, r in warm):.1f}",
+            "MiB",
+        ),
         ("RSS growth start->end", growth, "MiB"),
         ("RSS growth per hour of video (start->end, extrapolated)", per_hour, "MiB/h"),
         ("RSS trend after the warm-up (least-squares slope)", slope, "MiB/h"),
         (f"memory flat (growth <= {args.max_growth_mb:g} MiB)", "yes" if flat else "NO", ""),
         ("RSS after writing the CSVs (one-off: pandas)", after_csvs, "MiB"),
     ]
-    rows += [(f"RSS at {s:.0f} s of video", r, "MiB") for s, r in samples[:: max(1, len(samples) // 12)]]
+    rows += [
+        (f"RSS at {s:.0f} s of video", r, "MiB") for s, r in samples[:: max(1, len(samples) // 12)]
+    ]
     return rows

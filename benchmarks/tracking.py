@@ -5,36 +5,53 @@
 
 Renders the synthetic demo video (``slowfast_det.synthetic.demo_video``, as
 ``tools/make_synthetic_video.py``: its ``_gt.csv`` has the generator's person id of every
-ground-truth box, its ``_boxes.csv`` detector-like boxes), runs the file demo (``VideoActionDemo.run``, the ``tools/demo.py --boxes`` path,
-with an all-zero action model since ids do not depend on scores) once per tracker
-(``DEMO.TRACKER iou`` and ``hungarian``) and per box source (the detector-like boxes, and
-the ground-truth boxes themselves), and reads the persons CSV it writes.
+ground-truth box, its ``_boxes.csv`` detector-like boxes), runs the file demo
+(``VideoActionDemo.run``, the ``tools/demo.py --boxes`` path, with an all-zero action model
+since ids do not depend on scores) once per tracker (``--tracker iou`` and ``hungarian``) and
+per box source (the detector-like boxes, and the ground-truth boxes themselves), and reads
+the persons CSV it writes.
 
 Per keyframe, tracks are matched to ground-truth people one-to-one by IoU >= 0.5
 (Hungarian). An *id switch* is a ground-truth person matched to another track id than at
 its previous matched keyframe (CLEAR-MOT's IDSW); also reported: the ground-truth boxes
 matched, the track ids created, and the tracks per ground-truth person.
 """
+
 import os
 import tempfile
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
-from slowfast_det.engine.demo_runner import VideoActionDemo
+from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.engine.demo_runner import DemoOptions, VideoActionDemo
 from slowfast_det.synthetic.demo_video import write_demo_video
 
 PAIR_IOU = 0.5
 
 
 def add_arguments(parser):
-    parser.add_argument("--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml"))
+    parser.add_argument(
+        "--config-file", default=os.path.join("configs", "synthetic", "SLOWFAST_synthetic.yaml")
+    )
     parser.add_argument("--duration", type=int, default=60, help="seconds of synthetic video")
-    parser.add_argument("--seed", type=int, default=1000, help="generator seed (the demo video's default)")
-    parser.add_argument("--iou-thresh", type=float, default=None, help="DEMO.TRACK_IOU_THRESH (default: the config's)")
-    parser.add_argument("--max-lost", type=int, default=None, help="DEMO.TRACK_MAX_LOST (default: the config's)")
+    parser.add_argument(
+        "--seed", type=int, default=1000, help="generator seed (the demo video's default)"
+    )
+    parser.add_argument(
+        "--iou-thresh",
+        type=float,
+        default=None,
+        help="the demo's --track-iou-thresh (default: its default)",
+    )
+    parser.add_argument(
+        "--max-lost",
+        type=int,
+        default=None,
+        help="the demo's --track-max-lost (default: its default)",
+    )
 
 
 def _iou(a, b):
@@ -51,7 +68,10 @@ def _boxes_by_time(rows):
     """{timestamp: (boxes (R, 4), ids (R,))}, one entry per distinct box of the AVA rows."""
     rows = rows.drop_duplicates(subset=["timestamp", "x1", "y1", "x2", "y2", "last"])
     return {
-        int(t): (g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64), g["last"].to_numpy().astype(np.int64))
+        int(t): (
+            g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64),
+            g["last"].to_numpy().astype(np.int64),
+        )
         for t, g in rows.groupby("timestamp")
     }
 
@@ -85,7 +105,9 @@ def id_switches(gt, tracks):
         "switches": switches,
         "gt_people": len({int(i) for _, ids in gt.values() for i in ids}),
         "tracks": len(all_tracks),
-        "tracks_per_person": float(np.mean([len(v) for v in per_person.values()])) if per_person else 0.0,
+        "tracks_per_person": float(np.mean([len(v) for v in per_person.values()]))
+        if per_person
+        else 0.0,
     }
 
 
@@ -108,28 +130,53 @@ def main(args):
         gt = _boxes_by_time(gt_rows)
         # the ground-truth boxes as a box CSV (score 1) for the perfect-detector run
         gt_boxes_csv = stem + "_gt_boxes.csv"
-        with open(gt_boxes_csv, "w", encoding="utf-8") as f:
-            for r in gt_rows.drop_duplicates(subset=["timestamp", "x1", "y1", "x2", "y2", "last"]).itertuples():
-                f.write(f"synthetic_demo,{r.timestamp:04d},{r.x1},{r.y1},{r.x2},{r.y2},,1.0\n")
-        for source, boxes_csv in (("detector-like boxes", stem + "_boxes.csv"), ("ground-truth boxes", gt_boxes_csv)):
+        people = gt_rows.drop_duplicates(subset=["timestamp", "x1", "y1", "x2", "y2", "last"])
+        write_box_csv(
+            {
+                "video_id": ["synthetic_demo"] * len(people),
+                "timestamp": people["timestamp"].to_numpy(),
+                **{c: people[c].to_numpy() for c in ("x1", "y1", "x2", "y2")},
+                "last": np.ones(len(people)),
+            },
+            gt_boxes_csv,
+        )
+        for source, boxes_csv in (
+            ("detector-like boxes", stem + "_boxes.csv"),
+            ("ground-truth boxes", gt_boxes_csv),
+        ):
             for kind in ("iou", "hungarian"):
-                opts = ["DEMO.TRACKER", kind, "DEMO.MIN_OUTPUT_SIZE", "0"]
+                options = DemoOptions(tracker=kind, min_output_size=0)
                 if args.iou_thresh is not None:
-                    opts += ["DEMO.TRACK_IOU_THRESH", str(args.iou_thresh)]
+                    options.track_iou_thresh = args.iou_thresh
                 if args.max_lost is not None:
-                    opts += ["DEMO.TRACK_MAX_LOST", str(args.max_lost)]
-                cfg = load_slowfast_cfg(args.config_file, opts)
-                demo = VideoActionDemo(cfg, predictor=_ZeroPredictor(cfg.MODEL.ROI_HEADS.NUM_CLASSES))
+                    options.track_max_lost = args.max_lost
+                cfg = load_slowfast_cfg(args.config_file)
+                predictor = _ZeroPredictor(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+                demo = VideoActionDemo(cfg, predictor=predictor, options=options)
                 persons_csv = os.path.join(tmp, f"persons_{kind}.csv")
-                demo.run(video, os.path.join(tmp, "out.mp4"), os.path.join(tmp, "out.csv"), boxes_csv=boxes_csv,
-                         progress=False, persons_csv=persons_csv)
+                demo.run(
+                    video,
+                    os.path.join(tmp, "out.mp4"),
+                    os.path.join(tmp, "out.csv"),
+                    boxes_csv=boxes_csv,
+                    progress=False,
+                    persons_csv=persons_csv,
+                )
                 tracks = _boxes_by_time(read_box_csv(persons_csv, kind="proposals").rows)
                 m = id_switches(gt, tracks)
                 name = f"{source}, {kind}"
                 rows += [
                     (f"{name}: id switches", m["switches"], ""),
-                    (f"{name}: ground-truth boxes matched (IoU >= {PAIR_IOU})", f"{m['matched']} / {m['gt_boxes']}", ""),
-                    (f"{name}: track ids / ground-truth people", f"{m['tracks']} / {m['gt_people']}", ""),
+                    (
+                        f"{name}: ground-truth boxes matched (IoU >= {PAIR_IOU})",
+                        f"{m['matched']} / {m['gt_boxes']}",
+                        "",
+                    ),
+                    (
+                        f"{name}: track ids / ground-truth people",
+                        f"{m['tracks']} / {m['gt_people']}",
+                        "",
+                    ),
                     (f"{name}: tracks per matched person", m["tracks_per_person"], ""),
                 ]
         # reference: no tracking at all (a new id for every box of every keyframe)
@@ -137,8 +184,25 @@ def main(args):
         for t, (b, _) in gt.items():
             fresh[t] = (b, np.arange(n, n + len(b)))
             n += len(b)
-        rows.insert(0, ("no tracking (a new id per box): id switches", id_switches(gt, fresh)["switches"], ""))
-        rows.insert(0, ("synthetic video", f"{args.duration} s, seed {args.seed}, {len(gt)} keyframes with people", ""))
-        rows.insert(1, ("tracker settings", f"DEMO.TRACK_IOU_THRESH {cfg.DEMO.TRACK_IOU_THRESH}, "
-                                            f"DEMO.TRACK_MAX_LOST {cfg.DEMO.TRACK_MAX_LOST}", ""))
+        rows.insert(
+            0,
+            ("no tracking (a new id per box): id switches", id_switches(gt, fresh)["switches"], ""),
+        )
+        rows.insert(
+            0,
+            (
+                "synthetic video",
+                f"{args.duration} s, seed {args.seed}, {len(gt)} keyframes with people",
+                "",
+            ),
+        )
+        rows.insert(
+            1,
+            (
+                "tracker settings",
+                f"--track-iou-thresh {options.track_iou_thresh}, "
+                f"--track-max-lost {options.track_max_lost}",
+                "",
+            ),
+        )
     return rows

@@ -4,7 +4,8 @@ from the metrics Detectron2's trainer records itself.
 
     .venv/bin/python tools/benchmark.py --task train
     .venv/bin/python tools/benchmark.py --task train --threads 1 --iters 40
-    .venv/bin/python tools/benchmark.py --task train --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \\
+    .venv/bin/python tools/benchmark.py --task train \\
+        --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \\
         --device cuda --opts SOLVER.IMS_PER_BATCH 8      # GPU: clips/s and peak memory
 
 It trains ``--config-file`` (default: the embedded synthetic SlowFast,
@@ -26,20 +27,20 @@ loader workers) unless ``--threads`` or ``OMP_NUM_THREADS`` says otherwise. ``to
 sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads unless the environment sets it
 (``slowfast_det.utils.cpu_env.configure_cpu_threads``; the value in effect is reported).
 """
+
 import os
 import shutil
 import statistics
 import tempfile
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.utils.logger import setup_logger
 
 from benchmarks import REPO
-from slowfast_det.config import add_slowfast_config
+from benchmarks.machine import load_avg, omp_policy
+from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
 from slowfast_det.engine.trainer import AVATrainer
-from benchmarks.machine import load_avg, omp_policy
 
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
 
@@ -48,31 +49,44 @@ def add_arguments(parser):
     parser.add_argument("--config-file", default=DEFAULT_CONFIG)
     parser.add_argument("--iters", type=int, default=30, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=5, help="iterations before the measured ones")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads of the training process (default: as tools/train_ava.py sets them)")
-    parser.add_argument("--workers", type=int, default=None, help="DATALOADER.NUM_WORKERS (default: the config's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of the training process (default: as tools/train_ava.py sets them)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="DATALOADER.NUM_WORKERS (default: the config's)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--bottleneck-share", type=float, default=0.1,
-                        help="data-wait share of the iteration above which loading is called the bottleneck")
-    parser.add_argument("--output-dir", default=None, help="keep the run's OUTPUT_DIR here (default: a temp dir, removed)")
-    parser.add_argument("--opts", nargs="*", default=[], help="extra config overrides KEY VALUE ...")
+    parser.add_argument(
+        "--bottleneck-share",
+        type=float,
+        default=0.1,
+        help="data-wait share of the iteration above which loading is called the bottleneck",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help="keep the run's OUTPUT_DIR here (default: a temp dir, removed)",
+    )
+    parser.add_argument(
+        "--opts", nargs="*", default=[], help="extra config overrides KEY VALUE ..."
+    )
 
 
 def setup_cfg(args, output_dir):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts))
-    cfg.MODEL.DEVICE = args.device
-    cfg.SOLVER.MAX_ITER = args.warmup + args.iters
-    cfg.SOLVER.CHECKPOINT_PERIOD = 10 ** 9  # only the final checkpoint (written after timing)
-    cfg.TEST.EVAL_PERIOD = 0
-    cfg.DATASETS.TEST = ()  # no evaluation after the last iteration
+    values = {
+        "MODEL.DEVICE": args.device,
+        "SOLVER.MAX_ITER": args.warmup + args.iters,
+        "SOLVER.CHECKPOINT_PERIOD": 10**9,  # only the final checkpoint (written after timing)
+        "TEST.EVAL_PERIOD": 0,
+        "DATASETS.TEST": (),  # no evaluation after the last iteration
+        "OUTPUT_DIR": output_dir,
+    }
     if args.workers is not None:
-        cfg.DATALOADER.NUM_WORKERS = args.workers
-    cfg.OUTPUT_DIR = output_dir
-    cfg.freeze()
-    return cfg
+        values["DATALOADER.NUM_WORKERS"] = args.workers
+    return load_slowfast_cfg(args.config_file, args.opts, values=values)
 
 
 def iteration_metrics(storage, first_iter: int):
@@ -80,10 +94,16 @@ def iteration_metrics(storage, first_iter: int):
     names = storage.histories()
     for key in ("time", "data_time"):
         if key not in names:
-            raise RuntimeError(f"the trainer recorded no '{key}' metric (recorded: {sorted(names)}); "
-                               "is detectron2's IterationTimer hook / SimpleTrainer in use?")
+            raise RuntimeError(
+                f"the trainer recorded no '{key}' metric (recorded: {sorted(names)}); "
+                "is detectron2's IterationTimer hook / SimpleTrainer in use?"
+            )
     data_time = {it: v for v, it in storage.history("data_time").values()}
-    pairs = [(v, data_time[it]) for v, it in storage.history("time").values() if it >= first_iter and it in data_time]
+    pairs = [
+        (v, data_time[it])
+        for v, it in storage.history("time").values()
+        if it >= first_iter and it in data_time
+    ]
     if not pairs:
         raise RuntimeError(f"no iteration >= {first_iter} has both 'time' and 'data_time'")
     return [p[0] for p in pairs], [p[1] for p in pairs]
@@ -116,7 +136,13 @@ def main(args):
     med = statistics.median(times)
     rows = [
         ["config", os.path.relpath(args.config_file, REPO), ""],
-        ["device", cfg.MODEL.DEVICE if not cfg.MODEL.DEVICE.startswith("cuda") else torch.cuda.get_device_name(), ""],
+        [
+            "device",
+            cfg.MODEL.DEVICE
+            if not cfg.MODEL.DEVICE.startswith("cuda")
+            else torch.cuda.get_device_name(),
+            "",
+        ],
         ["torch threads (training process)", torch.get_num_threads(), ""],
         ["OMP_WAIT_POLICY", omp_policy(), ""],
         ["DATALOADER.NUM_WORKERS", cfg.DATALOADER.NUM_WORKERS, ""],
@@ -129,8 +155,18 @@ def main(args):
         ["median data wait (detectron2 data_time)", statistics.median(data_times), "s"],
         ["median compute (time - data_time)", statistics.median(compute), "s"],
         ["data-wait share of the iteration time", share, "ratio"],
-        [f"data loading is the bottleneck (share > {args.bottleneck_share})", "yes" if share > args.bottleneck_share else "no", ""],
+        [
+            f"data loading is the bottleneck (share > {args.bottleneck_share})",
+            "yes" if share > args.bottleneck_share else "no",
+            "",
+        ],
     ]
     if cfg.MODEL.DEVICE.startswith("cuda"):
-        rows.append(["peak memory (torch.cuda.max_memory_allocated)", torch.cuda.max_memory_allocated() / 1024 ** 3, "GiB"])
+        rows.append(
+            [
+                "peak memory (torch.cuda.max_memory_allocated)",
+                torch.cuda.max_memory_allocated() / 1024**3,
+                "GiB",
+            ]
+        )
     return rows

@@ -12,6 +12,7 @@ torch nor Detectron2. Registration happens where the components are defined:
 ``tools/eval_ava.py`` imports just that. ``slowfast_det.utils.cpu_env`` is importable before
 torch (see its ``configure_cpu_threads``).
 """
+
 import warnings
 
 __version__ = "0.1.0"
@@ -21,5 +22,9 @@ __version__ = "0.1.0"
 # detectron2.model_zoo imports pkg_resources (setuptools >= 80 warns). Nothing here relies on
 # TorchScript or pkg_resources' deprecated API. Set here, the filters precede every Detectron2
 # import made through the package.
-warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
-warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated as an API", category=UserWarning)
+warnings.filterwarnings(
+    "ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning
+)
+warnings.filterwarnings(
+    "ignore", message=r"pkg_resources is deprecated as an API", category=UserWarning
+)

@@ -1,20 +1,18 @@
 """Config keys added by slowfast_det.
 
-Every key has a default and a one-line comment. Call :func:`add_slowfast_config` on a
-Detectron2 ``get_cfg()`` before merging a slowfast_det YAML file::
+Every key has a default and a one-line comment. Build a config with
+:func:`load_slowfast_cfg` (the one builder: defaults, a file, ``KEY VALUE`` overrides, a dict
+of values)::
 
-    from detectron2.config import get_cfg
-    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.config import load_slowfast_cfg
 
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file("configs/AVA/SLOWFAST_32x2_R50.yaml")
-    model = build_model(cfg)   # from detectron2.modeling import build_model
+    cfg = load_slowfast_cfg("configs/AVA/SLOWFAST_32x2_R50.yaml", ["SOLVER.MAX_ITER", "10"])
 
 The defaults name slowfast_det's model components (``MODEL.META_ARCHITECTURE``,
 ``MODEL.BACKBONE.NAME``, ``MODEL.ROI_HEADS.NAME``), so this module imports
 :mod:`slowfast_det.modeling`, which registers them: a config made here always builds.
 """
+
 import torch
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
@@ -27,14 +25,19 @@ def add_slowfast_config(cfg):
     _C = cfg
 
     # ------------------------------------------------------------------ model
+    # Five Detectron2 defaults overridden, each because a config without a slowfast_det YAML
+    # (get_cfg() + add_slowfast_config, as the tests, the exporters and code building a
+    # model do) must build and feed this package's model. The head's
+    # MODEL.ROI_HEADS.NUM_CLASSES keeps Detectron2's default, 80: AVA v2.x's action ids 1..80.
+    # The video model, its backbone and its head (Detectron2's are image models).
     _C.MODEL.META_ARCHITECTURE = "VideoActionDetector"
     _C.MODEL.BACKBONE.NAME = "build_slowfast_backbone"
     _C.MODEL.ROI_HEADS.NAME = "ROIAlign3DHead"
-    # AVA v2.x has 80 action ids (1..80); the head predicts all of them.
-    _C.MODEL.ROI_HEADS.NUM_CLASSES = 80
     # Per-channel clip mean / std, RGB order, in 0-255 pixel units (Detectron2's convention):
     # the model normalises the mapper's uint8 clips on its device and saves these in its
-    # checkpoints. AVA recipe: 0.45 and 0.225 of 255.
+    # checkpoints. AVA recipe: 0.45 and 0.225 of 255. Detectron2's defaults (BGR ImageNet
+    # means, std 1) would feed the SlowFast weights wrongly scaled clips, so these are the
+    # defaults, not a YAML setting that a config could leave out.
     _C.MODEL.PIXEL_MEAN = [0.45 * 255, 0.45 * 255, 0.45 * 255]
     _C.MODEL.PIXEL_STD = [0.225 * 255, 0.225 * 255, 0.225 * 255]
 
@@ -94,7 +97,8 @@ def add_slowfast_config(cfg):
     _C.MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION = 7
     # ROIAlign sampling ratio (0 = adaptive, as in the reference models).
     _C.MODEL.ROI_ACTION_HEAD.POOLER_SAMPLING_RATIO = 0
-    # Half-pixel aligned ROIAlign: True in PySlowFast's R50 recipe, False in its Caffe2 models and pytorchvideo.
+    # Half-pixel aligned ROIAlign: True in PySlowFast's R50 recipe, False in its Caffe2 models and
+    # pytorchvideo.
     _C.MODEL.ROI_ACTION_HEAD.ALIGNED = True
     # Dropout before the classifier.
     _C.MODEL.ROI_ACTION_HEAD.DROPOUT_RATE = 0.5
@@ -140,50 +144,18 @@ def add_slowfast_config(cfg):
     # 2019 official script, ActivityNet commit 3fee089, AVA v2.1/v2.2) or "ignore" (the 2020
     # script, commit c070fdb and later). Same name as tools/eval_ava.py's option.
     _C.AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH = "false-positive"
-    # Synthetic default dataset: generate it under DETECTRON2_DATASETS if it is missing.
+    # Synthetic default datasets (synthetic_ava_*, synthetic_cls_*): generate them under
+    # DETECTRON2_DATASETS if they are missing.
     _C.AVA.GENERATE_SYNTHETIC_IF_MISSING = True
     # Clips per batch in the inference loader (build_ava_test_loader).
     _C.AVA.TEST_BATCH_SIZE = 1
-    # Where clips come from: "frames" (extracted frames, frames/ + frame_lists/) or "video"
-    # (the movies videos/<video_id>.{mp4,mkv,webm}, decoded by time with PyAV). The loaders use
-    # each DATASETS.TRAIN / TEST dataset's twin registered for this source (the built-ins are
-    # registered both ways: ava_v2.2_val and ava_v2.2_val_video; see
-    # slowfast_det.data.datasets.dataset_for_frame_source).
-    _C.AVA.FRAME_SOURCE = "frames"
-
-    # ------------------------------------------------------------------ demo (tools/demo.py)
-    _C.DEMO = CN()
-    # Detectron2 person detector: a config file or model-zoo name ("" = boxes must come from a CSV).
-    _C.DEMO.DETECTOR_CONFIG = ""
-    # Person detector weights (path or URL); "" = the model zoo's weights for a zoo config name.
-    _C.DEMO.DETECTOR_WEIGHTS = ""
-    # Index of the "person" class in the detector's outputs (0 for COCO and the synthetic detector).
-    _C.DEMO.DETECTOR_PERSON_CLASS = 0
-    # Draw actions with score >= this (the demo CSV has every score).
-    _C.DEMO.ACTION_SCORE_THRESH = 0.5
-    # At most this many actions drawn per person, best first.
-    _C.DEMO.TOP_K = 3
-    # Label map (.pbtxt) naming the actions; "" = DATASETS.TEST[0]'s if on disk, else ids (all classes).
-    _C.DEMO.LABEL_MAP = ""
-    # Output video short side: smaller videos are upscaled so labels stay readable (0 = input size).
-    _C.DEMO.MIN_OUTPUT_SIZE = 480
-    # Person ids across keyframes (detectron2.tracking): "hungarian" (IoU-weighted Hungarian
-    # assignment; fewer id switches on the synthetic demo video), "iou" (BBoxIOUTracker,
-    # greedy) or "" (no tracking, no ids).
-    _C.DEMO.TRACKER = "hungarian"
-    # A box continues a track when its IoU with the track's last box is at least this.
-    _C.DEMO.TRACK_IOU_THRESH = 0.3
-    # Keyframes a track may go unseen and still be continued.
-    _C.DEMO.TRACK_MAX_LOST = 1
-    # Mean of a track's action scores over its last k keyframes, drawn and written (0 or 1 = off).
-    _C.DEMO.SMOOTH_SCORES_OVER = 0
-
     # ------------------------------------------------------------------ test / runtime
     # Run inference (eval mode) under bfloat16 autocast; scores are returned as float32.
     _C.TEST.BF16 = False
     # Optimizer: "SGD" (Detectron2's, used by the AVA recipes) or "AdamW".
     _C.SOLVER.OPTIMIZER = "SGD"
-    # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state; False skips the update (counted).
+    # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state;
+    # False skips the update (counted).
     _C.SOLVER.STOP_ON_NONFINITE_LOSS = True
     add_classification_config(cfg)
 
@@ -216,16 +188,91 @@ def add_classification_config(cfg):
     # How a video's per-view probabilities combine: "mean" (Kinetics) or "max" (Charades).
     _C.TEST.ENSEMBLE_METHOD = "mean"
 
+    # ------------------------------------------------------------------ removed keys
+    # An old config that sets one of them stops at the merge with a KeyError saying what to do.
+    for key, (instead, note) in _REMOVED_KEYS.items():
+        if not _C.key_is_renamed(key):  # add_slowfast_config may run twice on one config
+            _C.register_renamed_key(key, instead, note)
 
-def load_slowfast_cfg(config_file, opts=(), freeze=True):
-    """A Detectron2 config with the slowfast_det keys, merged from ``config_file`` and the
-    ``KEY VALUE`` list ``opts``; ``MODEL.DEVICE`` falls back to "cpu" when no GPU is visible."""
+
+# key -> (what replaces it, how): Detectron2's renamed-key error prints both on a merge.
+_DEMO_FLAGS = [
+    "DETECTOR_CONFIG",
+    "DETECTOR_WEIGHTS",
+    "DETECTOR_PERSON_CLASS",
+    "ACTION_SCORE_THRESH",
+    "TOP_K",
+    "LABEL_MAP",
+    "MIN_OUTPUT_SIZE",
+    "TRACKER",
+    "TRACK_IOU_THRESH",
+    "TRACK_MAX_LOST",
+    "SMOOTH_SCORES_OVER",
+]
+_REMOVED_KEYS = {
+    "DEMO": ("tools/demo.py's flags", "DEMO.TOP_K 5 is now --top-k 5 (see tools/demo.py --help)"),
+    **{
+        f"DEMO.{key}": (
+            f"tools/demo.py --{key.lower().replace('_', '-')}",
+            "the demo's options are its flags",
+        )
+        for key in _DEMO_FLAGS
+    },
+    "AVA.FRAME_SOURCE": (
+        "the dataset names in DATASETS.TRAIN / DATASETS.TEST",
+        "a dataset's registration decides whether it reads frames or movies; for the movies "
+        "name the _video datasets (ava_v2.2_val_video, synthetic_ava_train_video, "
+        "<name>_<split>_video of --register-ava)",
+    ),
+}
+
+
+def set_cfg_values(cfg, values):
+    """Set ``{"MODEL.SLOWFAST.ALPHA": 4, ...}`` on a config in place, values as given (no
+    parsing or type coercion, unlike ``merge_from_list``); returns ``cfg``.
+
+    Raises:
+        KeyError naming the key when it is not in the config (as ``merge_from_list`` does),
+        so that a misspelt key is not silently added.
+    """
+    for key, value in dict(values).items():
+        node = cfg
+        *parents, leaf = key.split(".")
+        for name in parents:
+            if not isinstance(node, CN) or name not in node:
+                raise KeyError(f"config key {key!r}: {name!r} not found")
+            node = node[name]
+        if not isinstance(node, CN) or leaf not in node:
+            raise KeyError(f"config key {key!r} not found")
+        setattr(node, leaf, value)
+    return cfg
+
+
+def load_slowfast_cfg(config_file=None, opts=(), freeze=True, *, values=None, slowfast_keys=True):
+    """The one config builder of the tools, benchmarks and tests: a Detectron2 config from
+    its defaults, a file and overrides.
+
+    Steps, in order: Detectron2's ``get_cfg()`` defaults, plus the slowfast_det keys
+    (:func:`add_slowfast_config`) unless ``slowfast_keys`` is False (a plain Detectron2
+    config, e.g. the person detector's); ``config_file`` merged (none: the defaults);
+    ``opts``, a ``[KEY, VALUE, ...]`` list of strings, merged (``merge_from_list``: values
+    parsed as YAML); ``MODEL.DEVICE`` set to "cpu" when no GPU is visible; ``values``, a
+    ``{"KEY.NAME": value}`` dict, set as given (:func:`set_cfg_values`); frozen if ``freeze``.
+
+    Raises:
+        KeyError for a key of ``values`` that the config does not have (yacs' AssertionError
+        "Non-existent key" for one of ``opts``).
+    """
     cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(config_file)
+    if slowfast_keys:
+        add_slowfast_config(cfg)
+    if config_file:
+        cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
     if not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
+    if values:
+        set_cfg_values(cfg, values)
     if freeze:
         cfg.freeze()
     return cfg

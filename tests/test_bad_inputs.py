@@ -5,8 +5,9 @@ the checkpointer).
 Each case either fails with a clear error naming the file, line and field (and leaves the
 outputs of an earlier run in OUTPUT_DIR byte for byte intact), or recovers in a logged,
 counted way and the run's outputs are complete. The unit-level behaviour of each reader
-is tested in tests/data and tests/evaluation; here the whole path is exercised.
+is tested in tests/ava, tests/data and tests/evaluation; here the whole path is exercised.
 """
+
 import hashlib
 import json
 import logging
@@ -16,8 +17,14 @@ import shutil
 
 import pytest
 import torch
-from script_modules import load_tool  # tests/data (pytest.ini)
-from tiny_ava_run import TRAIN_GT, VAL_PRED, make_tiny_ava, one_torch_thread, tiny_cfg  # tests/engine (pytest.ini)
+from script_modules import load_tool  # tests/helpers (pytest.ini)
+from tiny_ava_run import (
+    TRAIN_GT,
+    VAL_PRED,
+    make_tiny_ava,
+    one_torch_thread,
+    tiny_cfg,
+)  # tests/helpers (pytest.ini)
 
 from slowfast_det.ava.io import AVAFormatError
 
@@ -38,16 +45,10 @@ def _register(root):
 
 
 def _unregister():
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     from slowfast_det.data import datasets
 
     for name in (TRAIN, VAL):
-        if name in DatasetCatalog:
-            DatasetCatalog.remove(name)
-        if name in MetadataCatalog:
-            MetadataCatalog.remove(name)
-        datasets._AVA_REGISTRATIONS.pop(name, None)
+        datasets.unregister_ava_dataset(name)
 
 
 def _cfg(out, **overrides):
@@ -167,13 +168,39 @@ def _gt_with(line_no, text):
 @pytest.mark.parametrize(
     "gt,num_classes,match",
     [
-        (_gt_with(3, "vidA,0902,0.30,0.10,0.80,0.80,2,0,7"), 5, r"ava_train_v2.2.csv:3: expected 2 or 8 comma-separated fields"),
-        (_gt_with(4, "vidA,0903,0.05,abc,0.45,0.95,5,0"), 5, r"ava_train_v2.2.csv:4: field 'y1' not a number: 'abc'"),
-        (_gt_with(5, "vidB,0901,0.50,0.20,0.95,0.90,0,0"), 80, r"ava_train_v2.2.csv:5: field 'action_id' action id 0 outside 1..80"),
-        (_gt_with(5, "vidB,0901,0.50,0.20,0.95,0.90,81,0"), 80, r"ava_train_v2.2.csv:5: field 'action_id' action id 81 outside 1..80"),
-        (_gt_with(2, "../../etc,0901,0.10,0.20,0.50,0.90,3,0"), 5, r"ava_train_v2.2.csv:2: field 'video_id' unsafe"),
+        (
+            _gt_with(3, "vidA,0902,0.30,0.10,0.80,0.80,2,0,7"),
+            5,
+            r"ava_train_v2.2.csv:3: expected 2 or 8 comma-separated fields",
+        ),
+        (
+            _gt_with(4, "vidA,0903,0.05,abc,0.45,0.95,5,0"),
+            5,
+            r"ava_train_v2.2.csv:4: field 'y1' not a number: 'abc'",
+        ),
+        (
+            _gt_with(5, "vidB,0901,0.50,0.20,0.95,0.90,0,0"),
+            80,
+            r"ava_train_v2.2.csv:5: field 'action_id' action id 0 outside 1..80",
+        ),
+        (
+            _gt_with(5, "vidB,0901,0.50,0.20,0.95,0.90,81,0"),
+            80,
+            r"ava_train_v2.2.csv:5: field 'action_id' action id 81 outside 1..80",
+        ),
+        (
+            _gt_with(2, "../../etc,0901,0.10,0.20,0.50,0.90,3,0"),
+            5,
+            r"ava_train_v2.2.csv:2: field 'video_id' unsafe",
+        ),
     ],
-    ids=["wrong-column-count", "non-numeric-box", "label-id-0", "label-id-81", "path-escape-video-id"],
+    ids=[
+        "wrong-column-count",
+        "non-numeric-box",
+        "label-id-0",
+        "label-id-81",
+        "path-escape-video-id",
+    ],
 )
 def test_bad_training_csv_is_an_error_and_outputs_stay(ava, gt, num_classes, match):
     from slowfast_det.engine.trainer import AVATrainer
@@ -222,8 +249,12 @@ def test_misspelled_config_key_is_an_error(ava, tmp_path):
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(_cfg(out).dump())
     before = _snapshot(out)
-    args = default_argument_parser().parse_args(["--config-file", str(cfg_file), "SOLVER.MAX_ITR", "5"])
-    with pytest.raises((KeyError, AssertionError), match=r"Non-existent key: SOLVER.MAX_ITR"):  # yacs' wording
+    args = default_argument_parser().parse_args(
+        ["--config-file", str(cfg_file), "SOLVER.MAX_ITR", "5"]
+    )
+    with pytest.raises(
+        (KeyError, AssertionError), match=r"Non-existent key: SOLVER.MAX_ITR"
+    ):  # yacs' wording
         train_ava.setup(args)
     cfg_file.write_text(cfg_file.read_text().replace("  BASE_LR:", "  BASE_LRR:"))
     args = default_argument_parser().parse_args(["--config-file", str(cfg_file)])
@@ -239,8 +270,16 @@ def test_nan_scores_in_a_detections_file_fail_and_keep_the_earlier_results(ava, 
     det = tmp_path / "det.csv"
     det.write_text("vidA,0901,0.1,0.2,0.5,0.9,1,0.9\nvidA,0902,0.3,0.1,0.8,0.8,2,0.8\n")
     res = tmp_path / "res" / "eval.json"
-    argv = ["-l", _annotation(root, "ava_action_list_v2.2_for_activitynet_2019.pbtxt"), "-g",
-            _annotation(root, "ava_val_v2.2.csv"), "-d", str(det), "--json", str(res)]
+    argv = [
+        "-l",
+        _annotation(root, "ava_action_list_v2.2_for_activitynet_2019.pbtxt"),
+        "-g",
+        _annotation(root, "ava_val_v2.2.csv"),
+        "-d",
+        str(det),
+        "--json",
+        str(res),
+    ]
     assert eval_ava.main(argv) == 0
     before = _snapshot(res.parent)
     det.write_text("vidA,0901,0.1,0.2,0.5,0.9,1,0.9\nvidA,0902,0.3,0.1,0.8,0.8,2,nan\n")
@@ -257,7 +296,9 @@ def test_nan_scores_from_the_model_fail_the_evaluation_and_keep_the_earlier_resu
         for o in outputs:
             o["instances"].scores = o["instances"].scores * float("nan")
 
-    with pytest.raises(ValueError, match=r"keyframe vid[AB],09\d\d: non-finite boxes or scores in the model output"):
+    with pytest.raises(
+        ValueError, match=r"keyframe vid[AB],09\d\d: non-finite boxes or scores in the model output"
+    ):
         _evaluate(_cfg(out), out / "model_final.pth", output_hook=nan_scores)
     assert _snapshot(out) == before
 
@@ -277,7 +318,10 @@ def test_crafted_checkpoint_is_refused_without_running_code(ava, tmp_path):
         pickle.dump({"model": Exploit()}, f)
     cfg = _cfg(out)
     model = AVATrainer.build_model(cfg)
-    with pytest.raises(pickle.UnpicklingError, match=r"weights.pth: refused or failed to load with torch.load\(weights_only=True\)"):
+    with pytest.raises(
+        pickle.UnpicklingError,
+        match=r"weights.pth: refused or failed to load with torch.load\(weights_only=True\)",
+    ):
         AVATrainer.build_checkpointer(cfg, model).load(str(bad))
     assert not marker.exists()
 
@@ -308,7 +352,10 @@ def test_unreadable_frames_are_replaced_and_counted(ava, damage):
     assert trainer.data_loader.issue_tracker.total["missing_frames"] == 2  # one per 902 clip
     results, loader = _evaluate(cfg, out / "model_final.pth")
     # val 902 keyframes: vidA and vidB; the keyframe itself is unreadable, the clip is kept
-    assert loader.issue_tracker.total["missing_frames"] == 2 and loader.issue_tracker.total["skipped_clips"] == 0
+    assert (
+        loader.issue_tracker.total["missing_frames"] == 2
+        and loader.issue_tracker.total["skipped_clips"] == 0
+    )
     evaluation = _assert_complete(out, results)
     assert evaluation["counts"].get("gt_keys_without_detections", 0) == 0
 
@@ -337,7 +384,9 @@ def test_keyframe_outside_the_video_is_skipped_and_counted(ava):
 
     with _Records("slowfast_det.data.datasets") as log:
         _train(_cfg(out))
-    assert any("1 x keyframes_outside_video" in m and "vidA,0950" in m for m in log.records), log.records
+    assert any("1 x keyframes_outside_video" in m and "vidA,0950" in m for m in log.records), (
+        log.records
+    )
     keys = [d["image_id"] for d in DatasetCatalog.get(TRAIN)]
     assert len(keys) == 6 and "vidA,0950" not in keys  # the 6 good keyframes; training ran
     assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == 2

@@ -2,6 +2,7 @@
 ``slowfast_det`` registers nothing and loads neither torch nor Detectron2, ``slowfast_det.ava``
 neither; ``slowfast_det.config`` registers the model components its defaults name (a default
 config builds), ``slowfast_det.data`` the built-in AVA datasets."""
+
 import json
 import os
 import subprocess
@@ -35,8 +36,9 @@ print(json.dumps(out))
 def test_each_layer_registers_what_it_defines_and_nothing_else():
     path = [REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
-    out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, env=env,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD], capture_output=True, text=True, env=env, check=True
+    )
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["package"] == [] and r["ava"] == []
     assert r["before"] == [[False, False, False], False]

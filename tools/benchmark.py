@@ -1,13 +1,16 @@
 #!/usr/bin/env python
 """One entry point for every slowfast_det benchmark.
 
-    .venv/bin/python tools/benchmark.py --task {loader,eval,model,train,soak,stream,tracking} [task options]
+    .venv/bin/python tools/benchmark.py --task TASK [task options]
+
+TASK: loader, eval, model, train, soak, stream, tracking, cls_views.
 
 Each task lives in its own module of the checkout's ``benchmarks/`` folder (``eval``:
 ``evaluation``) exposing ``add_arguments(parser)`` and ``main(args) -> list of (metric,
 value, unit) rows``; this script parses the options and prints the rows as a summary table.
 The benchmarks are not part of the installed package: they run from a source checkout.
 """
+
 import os
 import sys
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Convert existing SlowFast weights into a file that ``MODEL.WEIGHTS`` accepts.
 
-    .venv/bin/python tools/convert_checkpoint.py --from pytorchvideo SLOWFAST_8x8_R50_DETECTION.pyth out.pth
-    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast SLOWFAST_32x2_R50_SHORT.pyth out.pth
-    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast-caffe2 SLOWFAST_32x2_R101_50_50.pkl out.pth
+    .venv/bin/python tools/convert_checkpoint.py --from pytorchvideo \
+        SLOWFAST_8x8_R50_DETECTION.pyth out.pth
+    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast \
+        SLOWFAST_32x2_R50_SHORT.pyth out.pth
+    .venv/bin/python tools/convert_checkpoint.py --from pyslowfast-caffe2 \
+        SLOWFAST_32x2_R101_50_50.pkl out.pth
     .venv/bin/python tools/convert_checkpoint.py --target classifier --from pytorchvideo \
         SLOWFAST_8x8_R50.pyth out.pth
     .venv/bin/python tools/convert_checkpoint.py --target classifier --from pyslowfast-caffe2 \
@@ -26,6 +29,7 @@ Sources are read safely (``torch.load(weights_only=True)``; Caffe2 pickles with 
 that only rebuilds numpy arrays). Any name without a conversion rule stops the conversion
 with every such name listed. DST is written atomically (complete or absent).
 """
+
 import argparse
 import logging
 import pickle
@@ -39,12 +43,20 @@ from slowfast_det.checkpoint.convert import SOURCE_FORMATS, TARGETS, convert_che
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="fmt", choices=SOURCE_FORMATS, required=True, help="source format")
-    parser.add_argument("--target", choices=TARGETS, default="detector",
-                        help="model the weights are for: the AVA detector (drops a Kinetics head) "
-                             "or the video classifier (keeps it as cls_head.predictor); default: "
-                             "detector")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--from", dest="fmt", choices=SOURCE_FORMATS, required=True, help="source format"
+    )
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="detector",
+        help="model the weights are for: the AVA detector (drops a Kinetics head) "
+        "or the video classifier (keeps it as cls_head.predictor); default: "
+        "detector",
+    )
     parser.add_argument("src", help="source checkpoint (.pyth / .pth / Caffe2 .pkl)")
     parser.add_argument("dst", help="output file for MODEL.WEIGHTS (.pth)")
     args = parser.parse_args(argv)
@@ -55,12 +67,19 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 1
     n = sum(v.numel() for v in state_dict.values())
-    heads = [name for prefix, name in (("roi_heads.", "an action head"),
-                                       ("cls_head.", "a classification head"))
-             if any(k.startswith(prefix) for k in state_dict)]
+    heads = [
+        name
+        for prefix, name in (
+            ("roi_heads.", "an action head"),
+            ("cls_head.", "a classification head"),
+        )
+        if any(k.startswith(prefix) for k in state_dict)
+    ]
     with_heads = "with " + " and ".join(heads) if heads else "without a head"
-    print(f"wrote {args.dst}: {len(state_dict)} tensors, {n:,} values, {with_heads} "
-          f"(--target {args.target})")
+    print(
+        f"wrote {args.dst}: {len(state_dict)} tensors, {n:,} values, {with_heads} "
+        f"(--target {args.target})"
+    )
     return 0
 
 

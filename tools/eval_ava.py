@@ -30,6 +30,7 @@ Exit status 1 with a message naming file, line and field on malformed input. The
 imports only the readers and the metric (``slowfast_det.ava``: numpy, and pandas or pyarrow),
 neither torch nor Detectron2.
 """
+
 import argparse
 import logging
 import os
@@ -40,23 +41,49 @@ RULES = ("false-positive", "ignore")
 
 def build_parser():
     p = argparse.ArgumentParser(description="AVA frame-mAP@0.5IoU (official rules, vectorised).")
-    p.add_argument("-l", "--labelmap", required=True, help="label map .pbtxt (its ids are the evaluated classes)")
-    p.add_argument("-g", "--groundtruth", required=True, help="ground-truth CSV")
-    p.add_argument("-d", "--detections", required=True, help="detections CSV: video_id,timestamp,x1,y1,x2,y2,action_id,score")
-    p.add_argument("-x", "-e", "--exclusions", default=None, help="excluded timestamps CSV (video_id,timestamp)")
     p.add_argument(
-        "--capacity", type=int, default=50,
+        "-l",
+        "--labelmap",
+        required=True,
+        help="label map .pbtxt (its ids are the evaluated classes)",
+    )
+    p.add_argument("-g", "--groundtruth", required=True, help="ground-truth CSV")
+    p.add_argument(
+        "-d",
+        "--detections",
+        required=True,
+        help="detections CSV: video_id,timestamp,x1,y1,x2,y2,action_id,score",
+    )
+    p.add_argument(
+        "-x",
+        "-e",
+        "--exclusions",
+        default=None,
+        help="excluded timestamps CSV (video_id,timestamp)",
+    )
+    p.add_argument(
+        "--capacity",
+        type=int,
+        default=50,
         help="per-keyframe cap on detections (default 50 as the official script; 0 keeps all)",
     )
     p.add_argument(
-        "--keys-absent-from-groundtruth", choices=RULES, default="false-positive",
-        help="detections at keys absent from the ground-truth file: 'false-positive' (default; the 2019 "
-        "official script, ActivityNet commit 3fee089, used for AVA v2.1/v2.2) or 'ignore' (the 2020 script, "
-        "commit c070fdb and later)",
+        "--keys-absent-from-groundtruth",
+        choices=RULES,
+        default="false-positive",
+        help="detections at keys absent from the ground-truth file: 'false-positive' "
+        "(default; the 2019 official script, ActivityNet commit 3fee089, used for AVA v2.1/v2.2) "
+        "or 'ignore' (the 2020 script, commit c070fdb and later)",
     )
     p.add_argument("--json", default=None, help="write the results as JSON here")
-    p.add_argument("--plots", default=None, metavar="DIR", help="write the PNG plots in DIR (off by default)")
-    p.add_argument("--no-plots", action="store_true", help="accepted for compatibility: plots are off unless --plots")
+    p.add_argument(
+        "--plots", default=None, metavar="DIR", help="write the PNG plots in DIR (off by default)"
+    )
+    p.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="accepted for compatibility: plots are off unless --plots",
+    )
     return p
 
 
@@ -71,7 +98,11 @@ def main(argv=None):
 
     try:
         result, names = evaluate_files(
-            args.labelmap, args.groundtruth, args.detections, args.exclusions, args.capacity,
+            args.labelmap,
+            args.groundtruth,
+            args.detections,
+            args.exclusions,
+            args.capacity,
             keys_absent_from_groundtruth=args.keys_absent_from_groundtruth,
         )
     except (AVAFormatError, FileNotFoundError, ValueError) as e:

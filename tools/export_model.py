@@ -17,6 +17,7 @@ After writing, onnxruntime's CPU scores are compared with PyTorch's on a random 
 ``--size`` (default: ``INPUT.TEST_SIZE`` square) and ``--num-boxes`` boxes; the run fails
 (exit status 1) when they differ by more than ``--tolerance``.
 """
+
 import argparse
 import logging
 import sys
@@ -37,21 +38,49 @@ logger = logging.getLogger("slowfast_det.export_model")
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config-file", required=True, metavar="FILE", help="SlowFast config")
     p.add_argument("--output", required=True, help="the .onnx file to write")
-    p.add_argument("--input-dtype", choices=["uint8", "float32"], default="uint8",
-                   help="type of the graph's clips input (default: %(default)s, the mapper's)")
+    p.add_argument(
+        "--input-dtype",
+        choices=["uint8", "float32"],
+        default="uint8",
+        help="type of the graph's clips input (default: %(default)s, the mapper's)",
+    )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 16 (default: %(default)s)")
-    p.add_argument("--dynamo", action="store_true", help="torch.export-based exporter (needs onnxscript)")
-    p.add_argument("--size", nargs=2, type=int, default=None, metavar=("H", "W"),
-                   help="clip size traced and checked (default: INPUT.TEST_SIZE square)")
-    p.add_argument("--num-boxes", type=int, default=3, help="boxes in the check (default: %(default)s)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="max abs score difference (default: %(default)g)")
-    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime vs PyTorch comparison")
-    p.add_argument("--allow-random-weights", action="store_true",
-                   help="export even though MODEL.WEIGHTS is empty (an untrained model; for tests)")
-    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
+    p.add_argument(
+        "--dynamo", action="store_true", help="torch.export-based exporter (needs onnxscript)"
+    )
+    p.add_argument(
+        "--size",
+        nargs=2,
+        type=int,
+        default=None,
+        metavar=("H", "W"),
+        help="clip size traced and checked (default: INPUT.TEST_SIZE square)",
+    )
+    p.add_argument(
+        "--num-boxes", type=int, default=3, help="boxes in the check (default: %(default)s)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="max abs score difference (default: %(default)g)",
+    )
+    p.add_argument(
+        "--no-check", action="store_true", help="skip the onnxruntime vs PyTorch comparison"
+    )
+    p.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="export even though MODEL.WEIGHTS is empty (an untrained model; for tests)",
+    )
+    p.add_argument(
+        "opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ..."
+    )
     return p
 
 
@@ -65,16 +94,34 @@ def main(argv=None):
         logger.error("%s", e)
         return 2
     size = args.size or (cfg.INPUT.TEST_SIZE, cfg.INPUT.TEST_SIZE)
-    export_onnx(module, args.output, num_frames=cfg.INPUT.NUM_FRAMES, size=size, input_dtype=args.input_dtype,
-                opset=args.opset, dynamo=args.dynamo,
-                metadata=dict(model_metadata(cfg), config_file=args.config_file))
+    export_onnx(
+        module,
+        args.output,
+        num_frames=cfg.INPUT.NUM_FRAMES,
+        size=size,
+        input_dtype=args.input_dtype,
+        opset=args.opset,
+        dynamo=args.dynamo,
+        metadata=dict(model_metadata(cfg), config_file=args.config_file),
+    )
     if args.no_check:
         return 0
     diff = compare_onnx(module, args.output, cfg.INPUT.NUM_FRAMES, size, args.num_boxes)
-    logger.info("onnxruntime CPU vs PyTorch: max abs score difference %.3g (%d boxes, %dx%dx%d clip)",
-                diff, args.num_boxes, cfg.INPUT.NUM_FRAMES, size[0], size[1])
+    logger.info(
+        "onnxruntime CPU vs PyTorch: max abs score difference %.3g (%d boxes, %dx%dx%d clip)",
+        diff,
+        args.num_boxes,
+        cfg.INPUT.NUM_FRAMES,
+        size[0],
+        size[1],
+    )
     if not diff <= args.tolerance:
-        logger.error("%s: scores differ from PyTorch's by %.3g > --tolerance %g", args.output, diff, args.tolerance)
+        logger.error(
+            "%s: scores differ from PyTorch's by %.3g > --tolerance %g",
+            args.output,
+            diff,
+            args.tolerance,
+        )
         return 1
     print(f"wrote {args.output} (onnxruntime vs PyTorch max abs score difference {diff:.3g})")
     return 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared device check: a CUDA smoke test of train / eval / demo on the synthetic set,
+# One prepared GPU check: a CUDA smoke test of train / eval / demo on the synthetic set,
 # the model benchmark, and the numbers in one results file.
 #
 #   bash tools/gpu_check.sh                         # CUDA, the full check (estimated 4-5 min on an H200)
@@ -15,17 +15,18 @@
 #   demo      tools/make_synthetic_video.py + tools/demo.py --boxes on it with the trained weights
 #   benchmark tools/benchmark.py --task model --device DEVICE (parts compare levers batch bf16
 #             bf16-map checkpoint; --quick: compare and bf16 on 4x32x32 clips)
-# Results: $OUT/gpu_check/ when $OUT is set (the device tool brings $OUT back), else
+# Results: $OUT/gpu_check/ when the environment variable OUT names a folder, else
 # output/gpu_check/: results.json (per step: status, seconds, numbers), results.md (the same
 # as a table), gpu_check.log (every step's output). Work files (data, checkpoints, videos)
 # go to --work (default /tmp/gpu_check_work). Exit status: 0 when every step passed.
 #
-# Python: --python PY (default .venv/bin/python when present, else python3). On a machine
-# without this project's packages (the device machine has torch but no detectron2, fvcore,
-# iopath, yacs, pycocotools, pytorchvideo ...), --site DIR puts a folder of unpacked wheels first on
-# PYTHONPATH; make it here, with network, for the device's Python (3.12 there):
-#   bash tools/gpu_check.sh --prepare-site .gpu_site --site-python-version 3.12
-# and carry it: run(command="bash tools/gpu_check.sh --site .gpu_site", carry=[".gpu_site"]).
+# Python: --python PY (default .venv/bin/python when present, else python3). For a GPU machine
+# that has torch but not this project's other packages (detectron2, fvcore, iopath, yacs,
+# pycocotools, pytorchvideo ...) and no network, --site DIR puts a folder of unpacked wheels
+# first on PYTHONPATH; make it on a machine with network for the GPU machine's Python, copy it
+# over with the checkout, and pass it:
+#   bash tools/gpu_check.sh --prepare-site .gpu_site --site-python-version 3.12   # with network
+#   bash tools/gpu_check.sh --site .gpu_site                                     # on the GPU
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -51,12 +52,11 @@ done
 
 # ----------------------------------------------------------------- --prepare-site (with network)
 if [ -n "$PREPARE_SITE" ]; then
-  # The packages the device image lacks (requirements.txt pins; the image has torch, numpy,
-  # opencv, pandas, tqdm, tabulate, portalocker), unpacked into one folder (about 8 MB, well
-  # under the device tool's 64 MiB carry limit).
+  # The packages a torch-only GPU image lacks (requirements.txt pins; such an image has torch,
+  # numpy, opencv, pandas, tqdm, tabulate, portalocker), unpacked into one folder (about 8 MB).
   mkdir -p "$PREPARE_SITE" && WHEELS="$(mktemp -d)"
   pins() { grep -E "^($1)==" requirements.txt; }
-  # compiled: the builds for the device's Python
+  # compiled: the builds for the GPU machine's Python
   "$PY" -m pip download --disable-pip-version-check -q -d "$WHEELS" --only-binary=:all: --no-deps \
       --python-version "$SITE_PYVER" --implementation cp --platform manylinux_2_28_x86_64 \
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 $(pins 'pycocotools') \

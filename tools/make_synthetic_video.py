@@ -16,6 +16,7 @@ under a seed the default dataset does not use, and writes:
 
 The video id in both CSVs is the output file name without extension (the demo's default).
 """
+
 import argparse
 import os
 
@@ -27,9 +28,16 @@ from slowfast_det.synthetic.demo_video import write_demo_video
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--output", required=True, help="output video (.mp4)")
-    p.add_argument("--seed", type=int, default=1000, help="generator seed; the default dataset uses 0 (default: %(default)s)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=1000,
+        help="generator seed; the default dataset uses 0 (default: %(default)s)",
+    )
     p.add_argument("--duration", type=int, default=12, help="seconds (default: %(default)s)")
     return p
 

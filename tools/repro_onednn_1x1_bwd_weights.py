@@ -26,7 +26,7 @@ the N*T frames (``slowfast_det/modeling/fast_ops.py``). Observed with torch 2.14
 
 slowfast_det avoids the call: a strided 1x1 convolution is computed as a stride-1 1x1
 convolution of the subsampled input (an exact reformulation: the same products and sums),
-see ``fast_ops.conv3d``. ``tests/modeling/test_conv_kernels.py`` stress-tests every fast-path
+see ``fast_ops.conv3d``. ``benchmarks/tests/test_conv_kernels.py`` stress-tests every fast-path
 convolution shape of the shipped and test configs under ``MALLOC_CHECK_=3`` for both ISAs.
 
 Run::
@@ -34,6 +34,7 @@ Run::
     ONEDNN_MAX_CPU_ISA=AVX2 MALLOC_CHECK_=3 python tools/repro_onednn_1x1_bwd_weights.py
     # exit 1 and "BAD" when the kernel is broken, exit 0 and "OK" otherwise
 """
+
 import argparse
 import sys
 
@@ -57,7 +58,9 @@ def run(n, c, h, w, c_out, stride, reps, subsample):
         x64, g64 = x.detach().double()[:, :, ::stride, ::stride], grad.double()
         gw_ref = torch.einsum("nchw,nohw->oc", x64, g64)
         gx_ref = torch.zeros(x.shape, dtype=torch.float64)
-        gx_ref[:, :, ::stride, ::stride] = torch.einsum("nohw,oc->nchw", g64, weight.detach().double()[:, :, 0, 0])
+        gx_ref[:, :, ::stride, ::stride] = torch.einsum(
+            "nohw,oc->nchw", g64, weight.detach().double()[:, :, 0, 0]
+        )
         err_w = (gw.double()[:, :, 0, 0] - gw_ref).abs().max().item()
         err_x = (gx.double() - gx_ref).abs().max().item()
         bad += err_w > 1e-3 or err_x > 1e-3
@@ -67,7 +70,9 @@ def run(n, c, h, w, c_out, stride, reps, subsample):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--shape", type=int, nargs=4, default=[32, 4, 10, 10], metavar=("N", "C", "H", "W"))
+    p.add_argument(
+        "--shape", type=int, nargs=4, default=[32, 4, 10, 10], metavar=("N", "C", "H", "W")
+    )
     p.add_argument("--out-channels", type=int, default=8)
     p.add_argument("--stride", type=int, default=2)
     p.add_argument("--reps", type=int, default=8)

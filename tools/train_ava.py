@@ -7,9 +7,14 @@
     python tools/train_ava.py --num-gpus 8 --config-file configs/AVA/SLOWFAST_32x2_R50.yaml
     # evaluate a checkpoint
     python tools/train_ava.py --config-file ... --eval-only MODEL.WEIGHTS model_final.pth
-    # your own AVA-format folder (tools/make_ava_folder.py): registers my_train, my_val (+ _video twins)
-    python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml --register-ava my=path/to/my_ava \
-        DATASETS.TRAIN "('my_train',)" DATASETS.TEST "('my_val',)" AVA.FRAME_SOURCE video \
+    # from the movies instead of extracted frames: the built-ins' _video datasets
+    python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \
+        DATASETS.TRAIN "('ava_v2.2_train_video',)" DATASETS.TEST "('ava_v2.2_val_video',)"
+    # your own AVA-format folder (tools/make_ava_folder.py): registers my_train, my_val (frames)
+    # and my_train_video, my_val_video (movies)
+    python tools/train_ava.py --config-file configs/AVA/SLOWFAST_32x2_R50.yaml \
+        --register-ava my=path/to/my_ava \
+        DATASETS.TRAIN "('my_train_video',)" DATASETS.TEST "('my_val_video',)" \
         MODEL.ROI_HEADS.NUM_CLASSES <largest label id> MODEL.WEIGHTS converted_kinetics.pth
 
 Detectron2 conventions: ``--resume``, ``--num-gpus`` (CPU processes with gloo when there is no
@@ -18,73 +23,21 @@ config overrides; ``--register-ava NAME=ROOT`` (repeatable) registers the splits
 AVA-format folder (``slowfast_det.data.custom.register_ava_folder``). The last line printed
 is ``frame-mAP@0.5IOU: <value>``; the same value is written to ``<OUTPUT_DIR>/final_metrics.json``.
 """
-import logging
-import os
 
 from slowfast_det.utils.cpu_env import configure_cpu_threads
 
 configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
 
-from detectron2.engine import default_argument_parser, default_setup, launch
-from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
-
-import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
-from slowfast_det.config import load_slowfast_cfg
-from slowfast_det.data.custom import parse_folder_spec, register_ava_folder
-from slowfast_det.engine.process_setup import exit_distributed_worker, prepare_data, set_cpu_threads
-from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer, write_final_metrics
-
-logger = logging.getLogger("slowfast_det")
+# The command line is tools/train_net.py's (slowfast_det/engine/train_cli.py): the task comes
+# from the config, so this script also trains classifiers; it stays for AVA's commands.
+from slowfast_det.engine import train_cli
+from slowfast_det.engine.train_cli import get_parser, main, run, setup  # noqa: F401
 
 
-def setup(args):
-    cfg = load_slowfast_cfg(args.config_file, args.opts)
-    default_setup(cfg, args)
-    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="slowfast_det")
-    for spec in args.register_ava:  # in every process: launch() runs main() in each
-        register_ava_folder(*parse_folder_spec(spec))
-    if cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        set_cpu_threads(cfg, comm.get_local_size())
-    return cfg
-
-
-def main(args):
-    cfg = setup(args)
-    prepare_data(cfg)
-    if args.eval_only:
-        model = AVATrainer.build_model(cfg)
-        AVATrainer.build_checkpointer(cfg, model).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        results = AVATrainer.test(cfg, model)
-    else:
-        trainer = AVATrainer(cfg)
-        trainer.resume_or_load(resume=args.resume)
-        trainer.train()
-        # AVATrainer's EvalHook evaluates after the last iteration and keeps the results.
-        results = trainer.eval_results
-    if comm.is_main_process():
-        value = write_final_metrics(cfg, results)
-        if value is not None:
-            print(f"{METRIC_NAME}: {value:.4f}", flush=True)
-    exit_distributed_worker()  # a rank's process ends here (multi-process runs only)
-    return results
-
-
-def get_parser():
-    parser = default_argument_parser()
-    parser.add_argument("--register-ava", action="append", default=[], metavar="NAME=ROOT",
-                        help="register the splits of the AVA-format folder ROOT as NAME_<split> (and NAME_<split>_video "
-                             "for AVA.FRAME_SOURCE video); repeatable")
-    return parser
+def check_before_building(args):
+    """:func:`~slowfast_det.engine.train_cli.check_before_building` as ``train_ava``."""
+    train_cli.check_before_building(args, prog="train_ava")
 
 
 if __name__ == "__main__":
-    args = get_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    run(get_parser().parse_args(), prog="train_ava")

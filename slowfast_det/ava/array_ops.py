@@ -1,12 +1,23 @@
 """Whole-array building blocks of the vectorised frame-mAP (:mod:`.ava_map`): dense score
 ranks, composite-key sorts, compact (video, timestamp) keys, set membership by lookup
 table, the per-key capacity cut and the VOC all-points AP."""
+
 import time
 
 import numpy as np
 
-__all__ = ["LUT_MAX", "Clock", "Keys", "average_precision", "capacity_keep", "descending_rank", "member",
-           "num_distinct", "order_by_key_rank_row", "rank_within_group"]
+__all__ = [
+    "LUT_MAX",
+    "Clock",
+    "Keys",
+    "average_precision",
+    "capacity_keep",
+    "descending_rank",
+    "member",
+    "num_distinct",
+    "order_by_key_rank_row",
+    "rank_within_group",
+]
 
 LUT_MAX = 1 << 26  # largest dense lookup table (entries) used instead of a sort / hash
 

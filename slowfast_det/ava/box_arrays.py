@@ -20,6 +20,7 @@ Two readers, one result:
   (a NUL byte in a field fails Arrow's number parser, and an id with one is not safe), so
   both readers give the same result or the same error.
 """
+
 import os
 from dataclasses import dataclass, field
 from typing import List
@@ -27,6 +28,7 @@ from typing import List
 import numpy as np
 
 from slowfast_det.ava.io import BOX_COLUMNS, iter_box_csv
+from slowfast_det.ava.timestamps import normalize_array
 
 try:  # optional: the pandas reader is used without it
     import pyarrow as pa
@@ -34,7 +36,14 @@ try:  # optional: the pandas reader is used without it
 except ImportError:  # pragma: no cover - depends on the environment
     pa = pa_csv = None
 
-__all__ = ["BoxArrays", "read_box_arrays", "box_arrays_from_frame", "concatenate", "HAVE_PYARROW"]
+__all__ = [
+    "BoxArrays",
+    "read_box_arrays",
+    "box_arrays_from_frame",
+    "concatenate",
+    "detection_arrays",
+    "HAVE_PYARROW",
+]
 
 HAVE_PYARROW = pa is not None
 _FLOATS = ["x1", "y1", "x2", "y2", "last"]
@@ -51,7 +60,8 @@ class BoxArrays:
         timestamp, action_id, line: int64 per row (``line`` orders rows as in the file).
         x1, y1, x2, y2, last: float64 per row (``last``: person id or score, NaN if absent).
         keys_without_boxes: (video_id, timestamp) keys given by 2-column rows.
-        reader: "pyarrow" or "pandas" (which reader read the file).
+        reader: "pyarrow" or "pandas" (which reader read the file), "memory" (no file:
+            :func:`detection_arrays`).
     """
 
     videos: List[str]
@@ -80,7 +90,9 @@ class BoxArrays:
     def take(self, index):
         """A BoxArrays of the rows ``index`` (bool mask or int positions), same ``videos``."""
         cols = {c: getattr(self, c)[index] for c in ["video", *_INTS, *_FLOATS]}
-        return BoxArrays(self.videos, keys_without_boxes=self.keys_without_boxes, reader=self.reader, **cols)
+        return BoxArrays(
+            self.videos, keys_without_boxes=self.keys_without_boxes, reader=self.reader, **cols
+        )
 
 
 def _empty(reader="pandas"):
@@ -134,8 +146,55 @@ def concatenate(parts, reader="pandas"):
     return BoxArrays(videos, np.concatenate(codes), keys_without_boxes=keys, reader=reader, **cols)
 
 
+def detection_arrays(keyframes, class_ids):
+    """BoxArrays of per-keyframe detections held in memory: the rows that
+    :func:`~slowfast_det.ava.files.write_detections_csv` writes for them, in its order and
+    with the values read back from its file, so scoring these and re-scoring the file agree
+    exactly.
+
+    Args:
+        keyframes: list of ``(video_id, timestamp, boxes (R, 4) normalised x1y1x2y2,
+            scores (R, len(class_ids)))``.
+        class_ids: the action id of each score column.
+
+    Returns:
+        BoxArrays, one row per (keyframe, box, class): keyframes by (video_id, timestamp),
+        boxes in the given order, classes as given; ``line`` 1..n in that order (it orders
+        tied scores as the file's lines do); coordinates rounded to the 9 significant
+        digits the file holds; ``last`` the scores as float64 (float32 scores keep their
+        order, all the metric uses, in the file's 9 digits).
+    """
+    class_ids = np.asarray(class_ids, dtype=np.int64)
+    n_cls = len(class_ids)
+    index, video, stamps, boxes, scores = {}, [], [], [], []
+    for video_id, ts, b, sc in sorted(keyframes, key=lambda k: (k[0], float(k[1]))):
+        b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+        video.append(np.full(len(b), index.setdefault(str(video_id), len(index)), dtype=np.int64))
+        stamps.append(np.full(len(b), float(ts)))
+        boxes.append(b)
+        scores.append(np.asarray(sc, dtype=np.float64).reshape(len(b), n_cls))
+    if not sum(len(b) for b in boxes):
+        return _empty("memory")
+    boxes = np.concatenate(boxes)
+    written = np.array([float(f"{v:.9g}") for v in boxes.reshape(-1).tolist()]).reshape(-1, 4)
+    rows = len(boxes) * n_cls
+    per_row = {c: np.repeat(written[:, i], n_cls) for i, c in enumerate(["x1", "y1", "x2", "y2"])}
+    return BoxArrays(
+        list(index),
+        np.repeat(np.concatenate(video), n_cls),
+        normalize_array(np.repeat(np.concatenate(stamps), n_cls)),
+        action_id=np.tile(class_ids, len(boxes)),
+        last=np.concatenate(scores).reshape(-1),
+        line=np.arange(1, rows + 1, dtype=np.int64),
+        reader="memory",
+        **per_row,
+    )
+
+
 def _safe_video_id(v):
-    return bool(v) and v.strip() == v and v not in (".", "..") and not any(ch in v for ch in "/\\\x00")
+    return (
+        bool(v) and v.strip() == v and v not in (".", "..") and not any(ch in v for ch in "/\\\x00")
+    )
 
 
 def _column(chunks, dtype):
@@ -146,7 +205,7 @@ def _column(chunks, dtype):
         if chunk.null_count:
             return None
         data = np.frombuffer(chunk.buffers()[1], dtype=dtype)
-        parts.append(data[chunk.offset: chunk.offset + len(chunk)])
+        parts.append(data[chunk.offset : chunk.offset + len(chunk)])
     return np.concatenate(parts) if len(parts) != 1 else parts[0].copy()
 
 
@@ -170,14 +229,21 @@ def _read_pyarrow(path, kind):
     if head in (b"\xff\xfe", b"\xfe\xff") or misnamed_gzip:
         return None  # UTF-16 (decoded by the pandas reader) or gzip under another name (its error)
     types = {c: pa.float64() for c in _FLOATS}
-    types.update(video_id=pa.dictionary(pa.int32(), pa.string()), timestamp=pa.int64(), action_id=pa.int64())
+    types.update(
+        video_id=pa.dictionary(pa.int32(), pa.string()), timestamp=pa.int64(), action_id=pa.int64()
+    )
     try:
         table = pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(column_names=BOX_COLUMNS, use_threads=_use_threads(), block_size=1 << 22),
+            read_options=pa_csv.ReadOptions(
+                column_names=BOX_COLUMNS, use_threads=_use_threads(), block_size=1 << 22
+            ),
             parse_options=pa_csv.ParseOptions(newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
-                column_types=types, null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types=types,
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):

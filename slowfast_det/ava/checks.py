@@ -21,6 +21,7 @@ No torch, no Detectron2 (the evaluator command must start fast).
 - :func:`classes_outside`: rows of action ids absent from the label map (the evaluator
   drops them, as the official script).
 """
+
 import logging
 
 import numpy as np
@@ -116,6 +117,7 @@ def box_row_errors(rows, kind, num_classes=None):
     for lo, hi, name in ((x1, x2, "x2"), (y1, y2, "y2")):
         bad = np.flatnonzero(hi < lo)
         if len(bad):
+
             def describe(i, lo=lo, hi=hi, n=name):
                 return f"box has {n} < {n[0]}1 ({hi[i]} < {lo[i]})"
 
@@ -130,9 +132,13 @@ def box_row_errors(rows, kind, num_classes=None):
     else:
         bad = np.flatnonzero(np.isnan(_col(rows, "last", np.float64)))
         if len(bad):
-            errors.append(RowErrors(
-                "score", bad, lambda i: "missing or empty (predicted boxes need a detector score)"
-            ))
+            errors.append(
+                RowErrors(
+                    "score",
+                    bad,
+                    lambda i: "missing or empty (predicted boxes need a detector score)",
+                )
+            )
     return errors
 
 
@@ -230,11 +236,13 @@ class BoxScale:
         """One sentence about the pixel-like boxes of file ``path`` (empty if there are none)."""
         if not self.pixel_like:
             return ""
-        where = f"{path}:{self.first_pixel_line}" if self.first_pixel_line is not None else str(path)
+        where = (
+            f"{path}:{self.first_pixel_line}" if self.first_pixel_line is not None else str(path)
+        )
         return (
-            f"{where}: {self.pixel_like} of {self.rows} boxes have coordinates above {PIXEL_LIMIT:g} "
-            f"(largest {self.max_coord:g}): the boxes look like pixels; AVA boxes are normalised to [0, 1] "
-            "(x / frame width, y / frame height)"
+            f"{where}: {self.pixel_like} of {self.rows} boxes have coordinates above "
+            f"{PIXEL_LIMIT:g} (largest {self.max_coord:g}): the boxes look like pixels; AVA boxes "
+            "are normalised to [0, 1] (x / frame width, y / frame height)"
         )
 
 
@@ -289,18 +297,25 @@ def check_groundtruth(rows, path, class_ids=None, log=True):
         logger.warning("%s", scale.message(path))
     if log and n_rep:
         logger.warning(
-            "%s: %d ground-truth rows repeat an earlier row exactly (first: line %s repeats line %s); "
-            "each copy is one more box to find, as in the official evaluator (two copies halve that box's recall)",
-            path, n_rep, line, orig,
+            "%s: %d ground-truth rows repeat an earlier row exactly (first: line %s repeats "
+            "line %s); each copy is one more box to find, as in the official evaluator (two "
+            "copies halve that box's recall)",
+            path,
+            n_rep,
+            line,
+            orig,
         )
     if class_ids is not None:
         n_other, ids = classes_outside(rows, class_ids)
         out["gt_rows_other_class"], out["gt_other_class_ids"] = n_other, ids
         if log and n_other:
             logger.warning(
-                "%s: %d of %d ground-truth rows have action ids not in the label map and are not evaluated "
-                "(dropped, as the official evaluator does); ids: %s",
-                path, n_other, len(_col(rows, "action_id")), _ids_text(ids),
+                "%s: %d of %d ground-truth rows have action ids not in the label map and are not "
+                "evaluated (dropped, as the official evaluator does); ids: %s",
+                path,
+                n_other,
+                len(_col(rows, "action_id")),
+                _ids_text(ids),
             )
     return out
 
@@ -308,7 +323,8 @@ def check_groundtruth(rows, path, class_ids=None, log=True):
 class EvaluationInputChecks:
     """The evaluator's input warnings (see ``evaluate_files``)::
 
-        checks = EvaluationInputChecks(gt.columns(), groundtruth_path, class_ids)  # logs the GT checks
+        # logs the GT checks
+        checks = EvaluationInputChecks(gt.columns(), groundtruth_path, class_ids)
         checks.add_detections(det.columns())
         result.counts.update(checks.finish(detections_path))  # logs the detection check
 
@@ -333,15 +349,31 @@ class EvaluationInputChecks:
         det = self.det_scale
         if det.pixel_like:
             logger.warning("%s", det.message(det_path))
-        mixed = ("%s: %d of %d %s look like pixels while no %s of %s does: those rows are compared "
-                 "with the normalised boxes as written (nothing is rescaled)")
+        mixed = (
+            "%s: %d of %d %s look like pixels while no %s of %s does: those rows are compared "
+            "with the normalised boxes as written (nothing is rescaled)"
+        )
         gt_pixels = self.gt_counts["gt_boxes_pixel_like"]
         if det.pixel_like and not self.gt_scale_pixels and det.rows:
-            logger.warning(mixed, det_path, det.pixel_like, det.rows, "detection rows",
-                           "ground-truth box", self.gt_path)
+            logger.warning(
+                mixed,
+                det_path,
+                det.pixel_like,
+                det.rows,
+                "detection rows",
+                "ground-truth box",
+                self.gt_path,
+            )
         elif self.gt_scale_pixels and not det.pixel_like and det.rows:
-            logger.warning(mixed, self.gt_path, gt_pixels, self.gt_num_rows, "ground-truth rows",
-                           "detection", det_path)
+            logger.warning(
+                mixed,
+                self.gt_path,
+                gt_pixels,
+                self.gt_num_rows,
+                "ground-truth rows",
+                "detection",
+                det_path,
+            )
         return {
             "gt_rows_repeated": self.gt_counts["gt_rows_repeated"],
             "gt_boxes_pixel_like": self.gt_counts["gt_boxes_pixel_like"],

@@ -3,6 +3,7 @@
 Kept apart from the readers so that the label-map parser, the readers and the shared
 checks (:mod:`.ava_checks`) can all import it without importing each other.
 """
+
 import os
 
 __all__ = ["AVAFormatError", "check_video_id"]

@@ -10,7 +10,7 @@
 - **NUL bytes.** A NUL byte is an error naming the line and the field: pandas' C parser ends
   a field at a NUL without a word (``0.4\\x00999`` would be read as 0.4, ``vid\\x00x`` as
   ``vid``), while the official script refuses the row.
-- **Separators.** :func:`other_separator` tells a line split by ``;``, tabs, ``|`` or
+- **Separators.** :func:`other_separator` tells a line split by ``,``, ``;``, tabs, ``|`` or
   spaces instead of the expected separator, for the readers' messages.
 
 :func:`text_source` applies the first three rules and gives pandas what to read; the
@@ -204,11 +204,17 @@ def not_text_error(path):
     return AVAFormatError(path, None, None, "not valid UTF-8 text", whole_file=True)
 
 
-def other_separator(text, num_fields=None):
+def other_separator(text, num_fields=None, expected=","):
     """The separator (its name for a message) that splits ``text`` into fields whose second
-    is a number (a timestamp or a video index), into one of ``num_fields`` fields if given,
-    else into two or more; None if there is none: ``"v;902;0.1;..."`` -> ``"';'"``."""
-    for sep, name in _SEPARATORS:
+    is a number (a timestamp, a video index, a label), into one of ``num_fields`` fields if
+    given, else into two or more; None if there is none: ``"v;902;0.1;..."`` -> ``"';'"``.
+
+    ``expected``: the separator the file should have (a comma for AVA's CSVs), not tried;
+    the others are ``,`` ``;`` tabs ``|`` and spaces (runs of white space, tabs included).
+    """
+    for sep, name in ((",", "','"),) + _SEPARATORS:
+        if sep == expected:
+            continue
         parts = text.split() if sep == " " else text.split(sep)
         if (len(parts) in num_fields if num_fields else len(parts) >= 2) and _NUMBER.match(
             parts[1]

@@ -80,7 +80,7 @@ def frame_list_has_header(path):
     return True
 
 
-def read_frame_list(path):
+def read_frame_list(path, labels=False):
     """Read a PySlowFast frame list (header line, then space-separated rows).
 
     A file without the header (line 1 is already a frame, see
@@ -88,7 +88,9 @@ def read_frame_list(path):
     commas or semicolons are an error that says so.
 
     Returns a DataFrame with columns ``video_id`` (the original video id, str),
-    ``frame_id`` (int), ``path`` (relative to the frames folder) and ``line``.
+    ``frame_id`` (int), ``path`` (relative to the frames folder) and ``line``; with
+    ``labels`` also ``labels``, the row's last field without its quotes (str: ``"3,17"``, or
+    ``""`` for none; Charades' per-frame labels).
     Rows keep the file order; frame order within a video is by ``frame_id``.
     """
     import pandas as pd  # not at the top: eval_ava's pyarrow path uses this module without pandas
@@ -117,7 +119,8 @@ def read_frame_list(path):
             engine="c",
         )
     except pd.errors.EmptyDataError:
-        return pd.DataFrame({"video_id": [], "frame_id": [], "path": [], "line": []})
+        empty = {"video_id": [], "frame_id": [], "path": [], "line": []}
+        return pd.DataFrame(dict(empty, labels=[]) if labels else empty)
     except UnicodeDecodeError:
         raise not_text_error(path) from None
     except pd.errors.ParserError as e:
@@ -167,7 +170,7 @@ def read_frame_list(path):
         raise AVAFormatError(
             path, int(lines[i]), "path", f"path escapes the frames folder: {paths.iloc[i]!r}"
         )
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "video_id": vids,
             "frame_id": frame_id.astype("int64"),
@@ -175,3 +178,6 @@ def read_frame_list(path):
             "line": lines,
         }
     )
+    if labels:
+        out["labels"] = df[4].str.replace('"', "", regex=False).to_numpy()
+    return out

@@ -14,6 +14,7 @@ Video ids are kept exactly as written, spaces included, as the official script k
 (``'vid '`` and ``'vid'`` are two videos): the readers warn about ids with leading or
 trailing spaces instead of stripping them.
 """
+
 import csv
 import io
 import logging
@@ -21,6 +22,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +38,9 @@ from .file_text import (
 from .frame_list import FRAME_LIST_HEADER, frame_list_has_header, read_frame_list
 from .label_map import read_label_map
 from .timestamps import normalize_array, parse_timestamp
+
+if TYPE_CHECKING:  # pandas is imported where it is used (eval_ava's pyarrow path needs none)
+    import pandas as pd
 
 __all__ = [
     "AVAFormatError",
@@ -68,7 +73,10 @@ def _warn_spaced_id(path, line, video_id):
     logger.warning(
         "%s:%s: video id %r has leading or trailing spaces: kept as written, as the official "
         "script keys it (%r is another video); more such ids are not reported",
-        path, line, video_id, video_id.strip(),
+        path,
+        line,
+        video_id,
+        video_id.strip(),
     )
 
 
@@ -79,8 +87,9 @@ class BoxTable:
     Attributes:
         rows: DataFrame with columns ``BOX_COLUMNS`` plus ``line`` (1-based line in the file):
             video_id str, timestamp int64 seconds (float64 rounded to the microsecond when
-            the file has sub-second keyframes, :mod:`.timestamps`), x1..y2 float64 (normalised), action_id int64
-            (-1 for "no label"), last float64 (person id or score; NaN if absent).
+            the file has sub-second keyframes, :mod:`.timestamps`), x1..y2 float64
+            (normalised), action_id int64 (-1 for "no label"), last float64 (person id or
+            score; NaN if absent).
         keys_without_boxes: set of (video_id, timestamp) given by 2-column rows.
     """
 
@@ -113,7 +122,9 @@ def _numeric(df, col, path, line_of, allow_empty, name=None, allow_inf=False):
         vals = raw.to_numpy(dtype="float64")
         i = None if allow_inf else _first_bad(np.isinf(vals))
         if i is not None:
-            raise AVAFormatError(path, line_of(i), name, f"not a finite number: {str(raw.iloc[i])!r}")
+            raise AVAFormatError(
+                path, line_of(i), name, f"not a finite number: {str(raw.iloc[i])!r}"
+            )
     else:
         num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
         text = raw.astype(str).str.strip()
@@ -225,11 +236,15 @@ def iter_box_csv(path, kind="groundtruth", chunksize=1_000_000, official_scores=
             except UnicodeDecodeError:
                 raise not_text_error(path) from None
             except pd.errors.ParserWarning as e:
-                raise AVAFormatError(path, first_line, None, f"expected 2 or 8 comma-separated fields ({e})") from None
+                raise AVAFormatError(
+                    path, first_line, None, f"expected 2 or 8 comma-separated fields ({e})"
+                ) from None
             except pd.errors.ParserError as e:
                 m = re.search(r"line (\d+), saw (\d+)", str(e))
                 line = int(m.group(1)) if m else None
-                raise AVAFormatError(path, line, None, f"expected 2 or 8 comma-separated fields ({e})") from None
+                raise AVAFormatError(
+                    path, line, None, f"expected 2 or 8 comma-separated fields ({e})"
+                ) from None
             n = len(df)
             yield _validate_box_rows(df, first_line, path, kind, official_scores, state)
             first_line += n
@@ -309,8 +324,12 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=
     ts = _numeric(df, "timestamp", path, line_of, allow_empty=False)
     i = _first_bad(~np.isfinite(ts))
     if i is not None:
-        raise AVAFormatError(path, line_of(i), "timestamp", f"not a finite number: {str(df['timestamp'].iloc[i])!r}")
-    ts = normalize_array(ts)  # int64 seconds, or float64 rounded to the microsecond (sub-second keyframes)
+        raise AVAFormatError(
+            path, line_of(i), "timestamp", f"not a finite number: {str(df['timestamp'].iloc[i])!r}"
+        )
+    ts = normalize_array(
+        ts
+    )  # int64 seconds, or float64 rounded to the microsecond (sub-second keyframes)
 
     coords = {c: _numeric(df, c, path, line_of, allow_empty=True) for c in _COORDS}
     present = np.stack([~np.isnan(coords[c]) for c in _COORDS], axis=1)
@@ -318,26 +337,39 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=
     i = _first_bad((n_present > 0) & (n_present < 4))
     if i is not None:
         missing = [c for c, p in zip(_COORDS, present[i]) if not p][0]
-        raise AVAFormatError(path, line_of(i), missing, "missing or empty (a box row needs x1, y1, x2, y2)")
+        raise AVAFormatError(
+            path, line_of(i), missing, "missing or empty (a box row needs x1, y1, x2, y2)"
+        )
     has_box = n_present == 4
     del present, n_present
 
     action = _numeric(df, "action_id", path, line_of, allow_empty=True)
     lenient = official_scores and kind == "detections"
-    last = _numeric(df, "last", path, line_of, allow_empty=True, name="person_id" if kind == "groundtruth" else "score",
-                    allow_inf=lenient)
+    last = _numeric(
+        df,
+        "last",
+        path,
+        line_of,
+        allow_empty=True,
+        name="person_id" if kind == "groundtruth" else "score",
+        allow_inf=lenient,
+    )
     action_missing = np.isnan(action)
     # 2-column rows must not carry an action or score.
     i = _first_bad(~has_box & (~action_missing | ~np.isnan(last)))
     if i is not None:
-        raise AVAFormatError(path, line_of(i), "x1", "missing: a row with an action or score needs a box")
+        raise AVAFormatError(
+            path, line_of(i), "x1", "missing: a row with an action or score needs a box"
+        )
     if kind in ("groundtruth", "detections"):
         i = _first_bad(has_box & action_missing)
         if i is not None:
             raise AVAFormatError(path, line_of(i), "action_id", "missing or empty")
     i = _first_bad(~action_missing & (action != np.round(action)))
     if i is not None:
-        raise AVAFormatError(path, line_of(i), "action_id", f"not an integer: {str(df['action_id'].iloc[i])!r}")
+        raise AVAFormatError(
+            path, line_of(i), "action_id", f"not an integer: {str(df['action_id'].iloc[i])!r}"
+        )
     if kind == "detections":
         no_score = np.flatnonzero(has_box & np.isnan(last))
         if len(no_score) and not lenient:
@@ -350,7 +382,9 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=
             blank = blank[np.isin(blank, np.fromiter(state["blank_last"], np.int64))]
             if len(blank):
                 raise AVAFormatError(
-                    path, int(blank[0]), "score",
+                    path,
+                    int(blank[0]),
+                    "score",
                     "empty (the row has 8 fields): the official script stops at such a row; "
                     "write the score, or leave the field out (7 fields: scored 1.0, as the "
                     "official script)",
@@ -366,7 +400,14 @@ def _validate_box_rows(df, first_line, path, kind, official_scores=False, state=
         vid, ts, action, last, lines = (a[has_box] for a in (vid, ts, action, last, lines))
         coords = {c: a[has_box] for c, a in coords.items()}
     out = pd.DataFrame(
-        {"video_id": vid, "timestamp": ts, **coords, "action_id": action, "last": last, "line": lines},
+        {
+            "video_id": vid,
+            "timestamp": ts,
+            **coords,
+            "action_id": action,
+            "last": last,
+            "line": lines,
+        },
         copy=False,
     )
     return BoxTable(out, keys_without)
@@ -407,8 +448,12 @@ def read_exclusions(path):
             sep = other_separator(vals[0], (2,)) if len(vals) == 1 else None
             if sep is not None:
                 raise AVAFormatError(
-                    path, i, None, f"fields separated by {sep}: an excluded-timestamps file is "
-                    "comma-separated (video_id,timestamp)", whole_file=True,
+                    path,
+                    i,
+                    None,
+                    f"fields separated by {sep}: an excluded-timestamps file is "
+                    "comma-separated (video_id,timestamp)",
+                    whole_file=True,
                 )
             message = f"expected 2 fields (video_id,timestamp), got {len(vals)}"
             raise AVAFormatError(path, i, None, message)

@@ -32,6 +32,7 @@ else that is not valid text format, an item without a name or an id, a field giv
 in one item, an id below 1 and an id used by two items is an :class:`AVAFormatError` naming
 the file, the line and the field.
 """
+
 import re
 
 from .errors import AVAFormatError
@@ -54,10 +55,21 @@ _TOKEN = re.compile(
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CLOSE = {"{": "}", "<": ">"}
 _SIMPLE_ESCAPES = {
-    "n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
-    "\\": "\\", "'": "'", '"': '"', "?": "?",
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
 }
-_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.DOTALL)
+_ESCAPE = re.compile(
+    r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.DOTALL
+)
 _NAME_FIELDS = ("name", "display_name")
 _BLOCKS = ("item", "label")  # a StringIntLabelMap's items; AVA's full action list's labels
 _ID_FIELDS = ("id", "label_id")
@@ -90,7 +102,7 @@ def _unescape(body, path, line):
     out = bytearray()
     pos = 0
     for m in _ESCAPE.finditer(body):
-        out += body[pos:m.start()].encode("utf-8")
+        out += body[pos : m.start()].encode("utf-8")
         octal, hex2, u4, u8, other = m.groups()
         if octal is not None:
             if int(octal, 8) > 255:
@@ -101,7 +113,9 @@ def _unescape(body, path, line):
         elif u4 is not None or u8 is not None:
             code = int(u4 or u8, 16)
             if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                raise AVAFormatError(path, line, None, f"escape {m.group(0)!r} is not a Unicode character")
+                raise AVAFormatError(
+                    path, line, None, f"escape {m.group(0)!r} is not a Unicode character"
+                )
             out += chr(code).encode("utf-8")
         elif other in _SIMPLE_ESCAPES:
             out += _SIMPLE_ESCAPES[other].encode("utf-8")
@@ -112,7 +126,9 @@ def _unescape(body, path, line):
     try:
         return out.decode("utf-8")
     except UnicodeDecodeError:
-        raise AVAFormatError(path, line, None, "string is not valid UTF-8 after its escapes") from None
+        raise AVAFormatError(
+            path, line, None, "string is not valid UTF-8 after its escapes"
+        ) from None
 
 
 def _tokenize(text, path):
@@ -159,7 +175,9 @@ class _Parser:
                 if close is None:
                     return out
                 raise self.error(
-                    tok, f"block opened at line {opened.line} with {opened.text!r} is not closed (missing {close!r})"
+                    tok,
+                    f"block opened at line {opened.line} with {opened.text!r} is not closed "
+                    f"(missing {close!r})",
                 )
             if close is not None and self.is_punct(tok, close):
                 return out
@@ -182,7 +200,9 @@ class _Parser:
             self.next()
             return _Field(name.text, name.line, "message", self.fields(_CLOSE[tok.text], tok))
         if not colon:
-            raise self.error(tok, f"expected ':' or '{{' after the field name, got {tok.describe()}", name.text)
+            raise self.error(
+                tok, f"expected ':' or '{{' after the field name, got {tok.describe()}", name.text
+            )
         return _Field(name.text, name.line, "scalar", self.scalar(name))
 
     def scalar(self, name):
@@ -205,7 +225,9 @@ class _Parser:
                 self.next()
                 return values
             if tok.kind == "eof":
-                raise self.error(tok, f"list opened at line {opened.line} is not closed (missing ']')", name.text)
+                raise self.error(
+                    tok, f"list opened at line {opened.line} is not closed (missing ']')", name.text
+                )
             if self.is_punct(tok, "{<"):
                 self.next()
                 values.append(self.fields(_CLOSE[tok.text], tok))
@@ -214,7 +236,11 @@ class _Parser:
             if self.is_punct(self.peek(), ","):
                 self.next()
             elif not self.is_punct(self.peek(), "]"):
-                raise self.error(self.peek(), f"expected ',' or ']' in the list, got {self.peek().describe()}", name.text)
+                raise self.error(
+                    self.peek(),
+                    f"expected ',' or ']' in the list, got {self.peek().describe()}",
+                    name.text,
+                )
 
 
 def _string_value(f, path):
@@ -239,7 +265,9 @@ def _id_value(f, path):
             raise AVAFormatError(path, f.line, f.name, f"not an integer: {text!r}") from None
         cid = int(num)
     if cid < 1:
-        raise AVAFormatError(path, f.line, f.name, f"class ids start at 1 (as the evaluator requires), got {cid}")
+        raise AVAFormatError(
+            path, f.line, f.name, f"class ids start at 1 (as the evaluator requires), got {cid}"
+        )
     return cid
 
 
@@ -252,7 +280,11 @@ def _item(fields, item_line, path):
             continue
         if key in seen:
             raise AVAFormatError(
-                path, f.line, f.name, f"given twice in the item starting at line {item_line} (also at line {seen[key].line})"
+                path,
+                f.line,
+                f.name,
+                f"given twice in the item starting at line {item_line} "
+                f"(also at line {seen[key].line})",
             )
         seen[key] = f
     if "id" not in seen:
@@ -273,7 +305,9 @@ def parse_label_map(text, path="<label map>"):
     for f in parser.fields():
         if f.name not in _BLOCKS:
             raise AVAFormatError(
-                path, f.line, f.name,
+                path,
+                f.line,
+                f.name,
                 "expected 'item { ... }' (or 'label { ... }'): a label map has only those",
             )
         if f.kind != "message":
@@ -281,7 +315,12 @@ def parse_label_map(text, path="<label map>"):
             raise AVAFormatError(path, f.line, f.name, message)
         name, cid, id_field = _item(f.value, f.line, path)
         if cid in names:
-            raise AVAFormatError(path, id_field.line, id_field.name, f"duplicate class id {cid} (also at line {id_lines[cid]})")
+            raise AVAFormatError(
+                path,
+                id_field.line,
+                id_field.name,
+                f"duplicate class id {cid} (also at line {id_lines[cid]})",
+            )
         names[cid], id_lines[cid] = name, id_field.line
     if not names:
         raise AVAFormatError(path, None, None, "no classes found in the label map")

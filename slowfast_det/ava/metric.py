@@ -75,6 +75,7 @@ fields) gets score 1.0 (counted, ``det_rows_without_score``); an empty 8th field
 error, as it stops the official script. Infinite scores (``inf``, ``1e400``) are kept: the
 metric only uses the order of the scores. Scores outside [0, 1] are counted.
 """
+
 import dataclasses
 import logging
 
@@ -98,7 +99,15 @@ from .box_arrays import BoxArrays, box_arrays_from_frame, concatenate, read_box_
 from .official_order import KeyOrder, break_ties, order_groundtruth
 from .result import KEYS_ABSENT_RULES, FrameMAPResult, format_result, grouped_map
 
-__all__ = ["FrameMAPResult", "frame_map", "evaluate_files", "format_result", "IOU_THRESHOLD", "KEYS_ABSENT_RULES"]
+__all__ = [
+    "FrameMAPResult",
+    "frame_map",
+    "evaluate_files",
+    "evaluate_detections",
+    "format_result",
+    "IOU_THRESHOLD",
+    "KEYS_ABSENT_RULES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +134,9 @@ def _check_finite(arr, columns, path, what):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             name = "score" if (col == "last" and what == "detections") else col
-            raise AVAFormatError(path, int(arr.line[i]), name, f"not a finite number: {float(vals[i])!r}")
+            raise AVAFormatError(
+                path, int(arr.line[i]), name, f"not a finite number: {float(vals[i])!r}"
+            )
 
 
 def integer_timestamps(*arrays):
@@ -191,13 +202,16 @@ def frame_map(
     """
     if keys_absent_from_groundtruth not in KEYS_ABSENT_RULES:
         raise ValueError(
-            f"keys_absent_from_groundtruth must be one of {sorted(KEYS_ABSENT_RULES)}, got {keys_absent_from_groundtruth!r}"
+            f"keys_absent_from_groundtruth must be one of {sorted(KEYS_ABSENT_RULES)}, "
+            f"got {keys_absent_from_groundtruth!r}"
         )
     class_ids = sorted(int(c) for c in class_ids)
     if not class_ids:
         raise ValueError("no evaluated classes (empty label map)")
     if class_ids[0] < 1:
-        raise ValueError(f"class ids must be >= 1 (as the official evaluator requires), got {class_ids[0]}")
+        raise ValueError(
+            f"class ids must be >= 1 (as the official evaluator requires), got {class_ids[0]}"
+        )
     max_id = class_ids[-1]
     ncls = max_id + 1
     capacity = int(capacity)
@@ -213,7 +227,9 @@ def frame_map(
     clock = Clock(timings)
     gt = _as_arrays(groundtruth)
     det = _as_arrays(detections)
-    if len(det) > 1 and not (det.line[1:] >= det.line[:-1]).all():  # a caller's table: put it in file order
+    if (
+        len(det) > 1 and not (det.line[1:] >= det.line[:-1]).all()
+    ):  # a caller's table: put it in file order
         det = det.take(np.argsort(det.line, kind="stable"))
 
     # ------------------------------------------------------------ one video code space
@@ -231,8 +247,13 @@ def frame_map(
     kwb = sorted(gt.keys_without_boxes)
     kwb_video, kwb_ts = codes([k[0] for k in kwb]), np.array([k[1] for k in kwb], dtype=np.float64)
     excl = sorted(excluded)
-    excl_video, excl_ts = codes([k[0] for k in excl]), np.array([k[1] for k in excl], dtype=np.float64)
-    gt_ts, det_ts, kwb_ts, excl_ts = integer_timestamps(gt.timestamp, det.timestamp, kwb_ts, excl_ts)
+    excl_video, excl_ts = (
+        codes([k[0] for k in excl]),
+        np.array([k[1] for k in excl], dtype=np.float64),
+    )
+    gt_ts, det_ts, kwb_ts, excl_ts = integer_timestamps(
+        gt.timestamp, det.timestamp, kwb_ts, excl_ts
+    )
     keys = Keys([gt_ts, det_ts, kwb_ts, excl_ts], len(index))
     gt_key_all, det_key = keys(gt_video, gt_ts), keys(det_video, det_ts)
     excl_key = keys(excl_video, excl_ts)
@@ -251,7 +272,9 @@ def frame_map(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise AVAFormatError(
-                groundtruth_path, int(gt.line[i]), b,
+                groundtruth_path,
+                int(gt.line[i]),
+                b,
                 f"{b} < {a} ({getattr(gt, b)[i]!r} < {getattr(gt, a)[i]!r}): not a box",
             )
     gt_ex = member(gt_key, excl_key, keys.size)
@@ -276,8 +299,9 @@ def frame_map(
 
     clock("prepare")
     rank = descending_rank(score)  # orders every sort below: score desc (equal: official_order)
-    official = KeyOrder(det_key, score, det.action_id, det.x1, det.y1, det.x2, det.y2, capacity,
-                        keys.size)
+    official = KeyOrder(
+        det_key, score, det.action_id, det.x1, det.y1, det.x2, det.y2, capacity, keys.size
+    )
     clock("rank_scores")
 
     # capacity cut per key (score desc; equal scores at the cut: the official heap), over all keys
@@ -312,8 +336,9 @@ def frame_map(
     rows = rows[order]
     d_cls = d_cls[order]
     del order
-    perm, take_order, repeats = break_ties(rows, d_cls, rank[rows], det_key[rows], official,
-                                           [getattr(det, c) for c in _COORDS])
+    perm, take_order, repeats = break_ties(
+        rows, d_cls, rank[rows], det_key[rows], official, [getattr(det, c) for c in _COORDS]
+    )
     del rank, official
     rows, d_cls = rows[perm], d_cls[perm]
     det_key = det_key[rows]
@@ -340,7 +365,9 @@ def frame_map(
     det_at_gt_key = member(det_key, gt_key, keys.size)
     counts["det_rows_at_keys_without_groundtruth"] = int(n_det - det_at_gt_key.sum())
     counts["det_keys_without_groundtruth"] = num_distinct(det_key[~det_at_gt_key], keys.size)
-    counts["gt_keys_without_detections"] = counts["gt_keys"] - num_distinct(det_key[det_at_gt_key], keys.size)
+    counts["gt_keys_without_detections"] = counts["gt_keys"] - num_distinct(
+        det_key[det_at_gt_key], keys.size
+    )
     del det_at_gt_key
 
     # ground-truth boxes of each detection's (key, class): g_kc[start : start + n_cand]
@@ -413,17 +440,26 @@ def frame_map(
         pr_curves[c] = (precision, recall)
     if np.isnan(ap_all).all():
         raise ValueError(
-            f"no ground-truth box of an evaluated class in {groundtruth_path or 'the ground truth'} "
-            "(after exclusions): the frame-mAP is undefined"
+            "no ground-truth box of an evaluated class in "
+            f"{groundtruth_path or 'the ground truth'} (after exclusions): the frame-mAP is "
+            "undefined"
         )
     m = float(np.nanmean(ap_all))
 
     clock("average_precision")
-    _log_counts(counts, groundtruth_path, detections_path, keys_absent_from_groundtruth,
-                repeat_lines)
+    _log_counts(
+        counts, groundtruth_path, detections_path, keys_absent_from_groundtruth, repeat_lines
+    )
     return FrameMAPResult(
-        m, per_class, num_gt_out, num_det_out, pr_curves, max(capacity, 0), counts,
-        keys_absent_from_groundtruth, grouped_map(per_class),
+        m,
+        per_class,
+        num_gt_out,
+        num_det_out,
+        pr_curves,
+        max(capacity, 0),
+        counts,
+        keys_absent_from_groundtruth,
+        grouped_map(per_class),
     )
 
 
@@ -434,24 +470,40 @@ def _log_counts(counts, gt_path, det_path, rule, repeat_lines=None):
             "%s: %d evaluated detection rows repeat an earlier row exactly (first: line %d "
             "repeats line %d); each copy is one more detection, as in the official evaluator "
             "(a copy of a true positive is a false positive)",
-            det_path, counts["det_rows_repeated"], *repeat_lines,
+            det_path,
+            counts["det_rows_repeated"],
+            *repeat_lines,
         )
     notes = [
-        ("det_rows_without_score", "detection rows had no score (7 fields): scored 1.0, as the official script"),
+        (
+            "det_rows_without_score",
+            "detection rows had no score (7 fields): scored 1.0, as the official script",
+        ),
         ("det_rows_other_class", "detection rows of classes not in the label map were dropped"),
         ("det_rows_excluded", "detection rows at excluded keys were dropped"),
-        ("det_rows_invalid_box", "detections with x1 >= x2 or y1 >= y2 were dropped (as the official code)"),
+        (
+            "det_rows_invalid_box",
+            "detections with x1 >= x2 or y1 >= y2 were dropped (as the official code)",
+        ),
         (
             "det_rows_at_keys_absent_from_groundtruth",
-            f"detection rows at %d keys absent from the ground-truth file were {effect} (rule '{rule}': {script})",
+            f"detection rows at %d keys absent from the ground-truth file were {effect} "
+            f"(rule '{rule}': {script})",
         ),
         ("det_rows_unknown_video", "of them at %d video ids absent from the ground truth"),
         (
             "det_rows_at_keys_without_groundtruth",
-            "evaluated detections at %d keys without a ground-truth box were scored as false positives",
+            "evaluated detections at %d keys without a ground-truth box were scored as false "
+            "positives",
         ),
-        ("det_scores_outside_0_1", "detection scores are outside [0, 1], inf included (kept: only their order counts)"),
-        ("gt_keys_without_detections", "ground-truth keys have no detection (their boxes count as misses)"),
+        (
+            "det_scores_outside_0_1",
+            "detection scores are outside [0, 1], inf included (kept: only their order counts)",
+        ),
+        (
+            "gt_keys_without_detections",
+            "ground-truth keys have no detection (their boxes count as misses)",
+        ),
         ("gt_rows_excluded", "ground-truth rows at excluded keys were dropped"),
     ]
     extra = {
@@ -463,7 +515,52 @@ def _log_counts(counts, gt_path, det_path, rule, repeat_lines=None):
         if counts.get(key):
             if key in extra:
                 text = text % counts[extra[key]]
-            logger.warning("%s: %d %s", det_path if key.startswith("det") else gt_path, counts[key], text)
+            logger.warning(
+                "%s: %d %s", det_path if key.startswith("det") else gt_path, counts[key], text
+            )
+
+
+def _evaluate(
+    labelmap,
+    groundtruth,
+    detections,
+    detections_name,
+    exclusions,
+    capacity,
+    chunksize,
+    rule,
+    use_pyarrow,
+    timings,
+):
+    """The body of :func:`evaluate_files` and :func:`evaluate_detections`: ``detections`` is
+    a file name or a BoxArrays."""
+    clock = Clock(timings)
+    names, class_ids = read_label_map(labelmap)
+    excluded = read_exclusions(exclusions) if exclusions else set()
+    clock("read_labelmap_exclusions")
+    gt = read_box_arrays(groundtruth, "groundtruth", chunksize, use_pyarrow)
+    # pixel-like boxes, repeated rows, other classes
+    checks = EvaluationInputChecks(gt.columns(), groundtruth, class_ids)
+    clock("read_groundtruth")
+    if isinstance(detections, BoxArrays):
+        det = detections
+    else:
+        det = read_box_arrays(detections, "detections", chunksize, use_pyarrow)
+    checks.add_detections(det.columns())
+    clock("read_detections")
+    result = frame_map(
+        gt,
+        det,
+        class_ids,
+        excluded,
+        capacity,
+        groundtruth_path=groundtruth,
+        detections_path=detections_name,
+        keys_absent_from_groundtruth=rule,
+        timings=timings,
+    )
+    result.counts.update(checks.finish(detections_name))
+    return result, names
 
 
 def evaluate_files(
@@ -483,20 +580,45 @@ def evaluate_files(
     first (:mod:`~slowfast_det.ava.box_arrays`); ``timings`` (a dict) gets the seconds
     of reading each file and of each stage of :func:`frame_map`. Returns (FrameMAPResult, class
     names dict)."""
-    clock = Clock(timings)
-    names, class_ids = read_label_map(labelmap)
-    excluded = read_exclusions(exclusions) if exclusions else set()
-    clock("read_labelmap_exclusions")
-    gt = read_box_arrays(groundtruth, "groundtruth", chunksize, use_pyarrow)
-    checks = EvaluationInputChecks(gt.columns(), groundtruth, class_ids)  # pixels, repeated rows, other classes
-    clock("read_groundtruth")
-    det = read_box_arrays(detections, "detections", chunksize, use_pyarrow)
-    checks.add_detections(det.columns())
-    clock("read_detections")
-    result = frame_map(
-        gt, det, class_ids, excluded, capacity,
-        groundtruth_path=groundtruth, detections_path=detections,
-        keys_absent_from_groundtruth=keys_absent_from_groundtruth, timings=timings,
+    return _evaluate(
+        labelmap,
+        groundtruth,
+        detections,
+        detections,
+        exclusions,
+        capacity,
+        chunksize,
+        keys_absent_from_groundtruth,
+        use_pyarrow,
+        timings,
     )
-    result.counts.update(checks.finish(detections))
-    return result, names
+
+
+def evaluate_detections(
+    labelmap,
+    groundtruth,
+    detections,
+    exclusions=None,
+    capacity=50,
+    keys_absent_from_groundtruth="false-positive",
+    detections_name="detections",
+    timings=None,
+):
+    """:func:`evaluate_files` for detections held in memory: ``detections`` is a
+    :class:`~slowfast_det.ava.box_arrays.BoxArrays` (e.g.
+    :func:`~slowfast_det.ava.box_arrays.detection_arrays` of a model's outputs), scored
+    against the official label map, ground-truth and exclusions files with the same checks
+    and rules; ``detections_name`` names them in messages. Returns (FrameMAPResult, class
+    names dict)."""
+    return _evaluate(
+        labelmap,
+        groundtruth,
+        detections,
+        detections_name,
+        exclusions,
+        capacity,
+        1_000_000,
+        keys_absent_from_groundtruth,
+        True,
+        timings,
+    )

@@ -3,6 +3,7 @@
 Uses matplotlib's object API with the Agg canvas (no global backend or pyplot state), and
 writes each file atomically (:func:`slowfast_det.utils.file_io.atomic_path`).
 """
+
 import math
 import os
 
@@ -29,7 +30,11 @@ def _label(c, names):
     return f"{c} {name}".strip()
 
 
-_GROUP_COLORS = {"pose": "tab:blue", "object manipulation": "tab:green", "person interaction": "tab:purple"}
+_GROUP_COLORS = {
+    "pose": "tab:blue",
+    "object manipulation": "tab:green",
+    "person interaction": "tab:purple",
+}
 
 
 def _group_of(c):
@@ -65,8 +70,15 @@ def plot_per_class_ap(result, path, class_names=None):
         rows = [i for i, gi in enumerate(groups) if gi == g]
         if rows and grouped.get(g, {}).get("mAP") is not None:
             lo, hi = ACTION_GROUPS[g]
-            ax.vlines(grouped[g]["mAP"], min(rows) - 0.5, max(rows) + 0.5, colors=color, linestyles=":", linewidth=2,
-                      label=f"{g} ({lo}-{hi}) mAP {grouped[g]['mAP']:.4f}")
+            ax.vlines(
+                grouped[g]["mAP"],
+                min(rows) - 0.5,
+                max(rows) + 0.5,
+                colors=color,
+                linestyles=":",
+                linewidth=2,
+                label=f"{g} ({lo}-{hi}) mAP {grouped[g]['mAP']:.4f}",
+            )
     ax.set_xlim(0, 1)
     ax.set_xlabel("AP@0.5IoU (fraction)")
     ax.set_title(f"AVA frame AP per class (capacity {result.capacity or 'all'})")
@@ -106,7 +118,9 @@ def plot_pr_curves(result, path, class_names=None):
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{_label(c, class_names)[:24]}: {result.per_class[c]:.3f}", fontsize=6)
         ax.tick_params(labelsize=5)
-    fig.suptitle(f"Precision-recall per class (mAP {result.mAP:.4f}; x: recall, y: precision)", fontsize=9)
+    fig.suptitle(
+        f"Precision-recall per class (mAP {result.mAP:.4f}; x: recall, y: precision)", fontsize=9
+    )
     fig.tight_layout()
     _save(fig, path)
 
@@ -117,7 +131,10 @@ def write_plots(result, folder, prefix="ava", class_names=None):
     Returns the two paths.
     """
     os.makedirs(folder, exist_ok=True)
-    paths = (os.path.join(folder, f"{prefix}_ap_per_class.png"), os.path.join(folder, f"{prefix}_pr_curves.png"))
+    paths = (
+        os.path.join(folder, f"{prefix}_ap_per_class.png"),
+        os.path.join(folder, f"{prefix}_pr_curves.png"),
+    )
     plot_per_class_ap(result, paths[0], class_names)
     plot_pr_curves(result, paths[1], class_names)
     return paths

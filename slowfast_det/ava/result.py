@@ -1,5 +1,6 @@
 """The result of a frame-mAP evaluation: per-class AP, grouped mAP, counts, and how it is
 reported (text table, JSON)."""
+
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -25,10 +26,14 @@ ACTION_GROUPS = {
 #: rule -> (the script that follows it, what happens to those detections).
 KEYS_ABSENT_RULES = {
     "false-positive": (
-        "ActivityNet get_ava_performance.py of 2019, commit 3fee089 (with -e; AVA v2.1/v2.2, PySlowFast)",
+        "ActivityNet get_ava_performance.py of 2019, commit 3fee089 "
+        "(with -e; AVA v2.1/v2.2, PySlowFast)",
         "scored as false positives",
     ),
-    "ignore": ("ActivityNet get_ava_performance.py of 2020, commit c070fdb and later (HEAD)", "ignored"),
+    "ignore": (
+        "ActivityNet get_ava_performance.py of 2020, commit c070fdb and later (HEAD)",
+        "ignored",
+    ),
 }
 
 
@@ -128,7 +133,10 @@ def format_result(result, class_names=None):
     lines = [f"{'id':>4}  {'AP':>8}  {'#gt':>7}  {'#det':>9}  name"]
     for c, ap in result.per_class.items():
         ap_s = "   (none)" if ap is None else f"{ap:9.6f}"
-        lines.append(f"{c:>4} {ap_s}  {result.num_groundtruth[c]:>7}  {result.num_detections[c]:>9}  {names.get(c, '')}")
+        lines.append(
+            f"{c:>4} {ap_s}  {result.num_groundtruth[c]:>7}  {result.num_detections[c]:>9}  "
+            f"{names.get(c, '')}"
+        )
     for g, v in result.grouped.items():
         lo, hi = ACTION_GROUPS[g]
         value = "(no class with ground truth)" if v["mAP"] is None else f"{v['mAP']:.6f}"
@@ -141,10 +149,15 @@ def format_result(result, class_names=None):
     cap = result.capacity
     lines.append(
         f"capacity: {cap} "
-        + ("(keep all detections per keyframe, as PySlowFast)" if cap == 0
-           else "detections per keyframe (the official script uses 50)")
+        + (
+            "(keep all detections per keyframe, as PySlowFast)"
+            if cap == 0
+            else "detections per keyframe (the official script uses 50)"
+        )
     )
     lines.append("counts: " + ", ".join(f"{k}={v}" for k, v in result.counts.items()))
     n = sum(ap is not None for ap in result.per_class.values())
-    lines.append(f"frame-mAP@0.5IOU: {result.mAP:.6f} (fraction, mean over {n} classes with ground truth)")
+    lines.append(
+        f"frame-mAP@0.5IOU: {result.mAP:.6f} (fraction, mean over {n} classes with ground truth)"
+    )
     return lines

@@ -20,12 +20,21 @@ annotate every 0.5 s or every frame (UCF101-24 and JHMDB in AVA's format). The r
   position exactly half-way between two frames going to the later one. For AVA (30 fps,
   start 900) this is ``(t - 900) * 30`` exactly for whole seconds, as before.
 """
+
 import math
 from typing import Union
 
 import numpy as np
 
-__all__ = ["normalize", "normalize_array", "parse_timestamp", "format_timestamp", "frame_position", "frame_positions", "is_whole"]
+__all__ = [
+    "normalize",
+    "normalize_array",
+    "parse_timestamp",
+    "format_timestamp",
+    "frame_position",
+    "frame_positions",
+    "is_whole",
+]
 
 Number = Union[int, float]
 _MICRO = 1_000_000
@@ -73,7 +82,8 @@ def is_whole(t: Number) -> bool:
 
 
 def parse_timestamp(text: str) -> Number:
-    """``"0902"`` -> 902, ``"902.500"`` -> 902.5; ValueError for text that is not a finite number."""
+    """``"0902"`` -> 902, ``"902.500"`` -> 902.5; ValueError for text that is not a finite
+    number."""
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"not a finite number: {text!r}")
@@ -101,4 +111,6 @@ def frame_positions(t, start_second: Number, fps: float) -> np.ndarray:
     t = np.asarray(t)
     if t.dtype.kind in "iu" and float(fps).is_integer() and float(start_second).is_integer():
         return (t.astype(np.int64) - int(start_second)) * int(fps)
-    return np.floor((t.astype(np.float64) - float(start_second)) * float(fps) + 0.5 + 1e-9).astype(np.int64)
+    return np.floor((t.astype(np.float64) - float(start_second)) * float(fps) + 0.5 + 1e-9).astype(
+        np.int64
+    )

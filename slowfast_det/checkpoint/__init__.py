@@ -1,5 +1,6 @@
 """Weights: conversion from pytorchvideo / PySlowFast / PySlowFast-Caffe2 checkpoints, safe
 loading, and the checkpointer that ``MODEL.WEIGHTS`` goes through."""
+
 from .checkpointer import CheckpointMismatchError, SlowFastCheckpointer
 from .convert import (
     SOURCE_FORMATS,

@@ -1,4 +1,6 @@
-"""``SlowFastCheckpointer``: the checkpointer ``MODEL.WEIGHTS`` and training resumption go through."""
+"""``SlowFastCheckpointer``: the checkpointer ``MODEL.WEIGHTS`` and training resumption go
+through."""
+
 import logging
 import os
 from typing import Any, Dict, NamedTuple
@@ -69,12 +71,15 @@ class SlowFastCheckpointer(DetectionCheckpointer):
     def _load_file(self, filename: str) -> Dict[str, Any]:
         if filename.endswith(".pkl"):
             raise CheckpointMismatchError(
-                f"{filename}: .pkl files (PySlowFast Caffe2 weights) are not loaded directly; convert "
-                f"it first: tools/convert_checkpoint.py --from pyslowfast-caffe2 {filename} OUT.pth"
+                f"{filename}: .pkl files (PySlowFast Caffe2 weights) are not loaded directly; "
+                "convert it first: tools/convert_checkpoint.py --from pyslowfast-caffe2 "
+                f"{filename} OUT.pth"
             )
         loaded = safe_torch_load(filename)
         if not isinstance(loaded, dict):
-            raise CheckpointMismatchError(f"{filename}: expected a dict, got {type(loaded).__name__}")
+            raise CheckpointMismatchError(
+                f"{filename}: expected a dict, got {type(loaded).__name__}"
+            )
         if "model_state" in loaded and "model" not in loaded:
             raise CheckpointMismatchError(
                 f"{filename}: this is an unconverted PySlowFast / pytorchvideo checkpoint "
@@ -94,18 +99,21 @@ class SlowFastCheckpointer(DetectionCheckpointer):
     def _load_model(self, checkpoint: Dict[str, Any]) -> NamedTuple:
         source = checkpoint.pop("__source__", "checkpoint")
         weights = checkpoint["model"]
-        if any(k.startswith("module.") for k in weights) and all(k.startswith("module.") for k in weights):
-            weights = {k[len("module."):]: v for k, v in weights.items()}
+        if any(k.startswith("module.") for k in weights) and all(
+            k.startswith("module.") for k in weights
+        ):
+            weights = {k[len("module.") :]: v for k, v in weights.items()}
         model_sd = self.model.state_dict()
         # Counters the model does not keep (FrozenBN has no num_batches_tracked).
-        extra_counters = [k for k in weights if k.endswith("num_batches_tracked") and k not in model_sd]
+        extra_counters = [
+            k for k in weights if k.endswith("num_batches_tracked") and k not in model_sd
+        ]
         for k in extra_counters:
             weights.pop(k)
         weights = set_aside_heads(weights, model_sd, source)
         unexpected = sorted(k for k in weights if k not in model_sd)
         missing = sorted(
-            k for k in model_sd
-            if k not in weights and not k.endswith("num_batches_tracked")
+            k for k in model_sd if k not in weights and not k.endswith("num_batches_tracked")
         )
         missing_head = [k for k in missing if head_of(k)]
         missing_pixel = [k for k in missing if k in _PIXEL_BUFFERS]
@@ -128,19 +136,35 @@ class SlowFastCheckpointer(DetectionCheckpointer):
                 lines += [f"    {s}" for s in shapes]
             raise CheckpointMismatchError("\n".join(lines))
         for prefix in sorted({head_of(k) for k in missing_head}):
-            logger.info("%s has no %s (%s): it keeps its initialisation", source, HEADS[prefix],
-                        ", ".join(k for k in missing_head if k.startswith(prefix)))
+            logger.info(
+                "%s has no %s (%s): it keeps its initialisation",
+                source,
+                HEADS[prefix],
+                ", ".join(k for k in missing_head if k.startswith(prefix)),
+            )
         if missing_pixel:
             logger.info(
-                "%s has no clip statistics (%s), e.g. a checkpoint from before they were saved or a "
-                "converted one: keeping the config's MODEL.PIXEL_MEAN / PIXEL_STD (%s / %s)",
-                source, ", ".join(missing_pixel), _flat(model_sd.get("pixel_mean")), _flat(model_sd.get("pixel_std")),
+                "%s has no clip statistics (%s), e.g. a checkpoint from before they were saved or "
+                "a converted one: keeping the config's MODEL.PIXEL_MEAN / PIXEL_STD (%s / %s)",
+                source,
+                ", ".join(missing_pixel),
+                _flat(model_sd.get("pixel_mean")),
+                _flat(model_sd.get("pixel_std")),
             )
         for k in _PIXEL_BUFFERS:
-            if k in weights and k in model_sd and weights[k].shape == model_sd[k].shape \
-                    and not torch.equal(weights[k].to(model_sd[k]), model_sd[k]):
-                logger.info("%s: %s %s from the checkpoint replaces the config's %s",
-                            source, k, _flat(weights[k]), _flat(model_sd[k]))
+            if (
+                k in weights
+                and k in model_sd
+                and weights[k].shape == model_sd[k].shape
+                and not torch.equal(weights[k].to(model_sd[k]), model_sd[k])
+            ):
+                logger.info(
+                    "%s: %s %s from the checkpoint replaces the config's %s",
+                    source,
+                    k,
+                    _flat(weights[k]),
+                    _flat(model_sd[k]),
+                )
         checkpoint["model"] = weights
         incompatible = super()._load_model(checkpoint)
         # Reported above (the head, the clip statistics) or intentionally absent (counters);

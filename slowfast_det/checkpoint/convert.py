@@ -30,6 +30,7 @@ Caffe2 solver blobs (``*_momentum``, ``lr``, ``model_iter``) are dropped with a 
 other name that no rule matches raises :class:`CheckpointConversionError` listing every
 unmatched name.
 """
+
 import logging
 import re
 from collections import OrderedDict
@@ -92,48 +93,92 @@ def _pathway(group: Optional[str]) -> str:
 
 
 _PTV_BLOCK = r"blocks\.([1-4])\.(?:multipathway_blocks\.(\d+)\.)?res_blocks\.(\d+)\."
-_PYTORCHVIDEO_RULES = _rules([
-    (r"blocks\.0\.(?:multipathway_blocks\.(\d+)\.)?conv\.weight",
-     lambda m: _bb("stem", _pathway(m[1]), "conv.weight")),
-    (r"blocks\.0\.(?:multipathway_blocks\.(\d+)\.)?norm\." + _BN,
-     lambda m: _bb("stem", _pathway(m[1]), "conv.norm", m[2])),
-    (r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.weight",
-     lambda m: _bb(_PTV_STAGE[int(m[1])], "fuse.conv.weight")),
-    (r"blocks\.([0-3])\.multipathway_fusion\.norm\." + _BN,
-     lambda m: _bb(_PTV_STAGE[int(m[1])], "fuse.conv.norm", m[2])),
-    (_PTV_BLOCK + r"branch1_conv\.weight",
-     lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], "shortcut.weight")),
-    (_PTV_BLOCK + r"branch1_norm\." + _BN,
-     lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], "shortcut.norm", m[4])),
-    (_PTV_BLOCK + r"branch2\.conv_([abc])\.weight",
-     lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], _ABC[m[4]], "weight")),
-    (_PTV_BLOCK + r"branch2\.norm_([abc])\." + _BN,
-     lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], _ABC[m[4]], "norm", m[5])),
-    (r"detection_head\.proj\.(weight|bias)", lambda m: f"{PREDICTOR}.{m[1]}"),
-    (r"blocks\.\d+\.proj\.(weight|bias)", lambda m: f"{CLASSIFIER_PREDICTOR}.{m[1]}"),
-])
+_PYTORCHVIDEO_RULES = _rules(
+    [
+        (
+            r"blocks\.0\.(?:multipathway_blocks\.(\d+)\.)?conv\.weight",
+            lambda m: _bb("stem", _pathway(m[1]), "conv.weight"),
+        ),
+        (
+            r"blocks\.0\.(?:multipathway_blocks\.(\d+)\.)?norm\." + _BN,
+            lambda m: _bb("stem", _pathway(m[1]), "conv.norm", m[2]),
+        ),
+        (
+            r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.weight",
+            lambda m: _bb(_PTV_STAGE[int(m[1])], "fuse.conv.weight"),
+        ),
+        (
+            r"blocks\.([0-3])\.multipathway_fusion\.norm\." + _BN,
+            lambda m: _bb(_PTV_STAGE[int(m[1])], "fuse.conv.norm", m[2]),
+        ),
+        (
+            _PTV_BLOCK + r"branch1_conv\.weight",
+            lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], "shortcut.weight"),
+        ),
+        (
+            _PTV_BLOCK + r"branch1_norm\." + _BN,
+            lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], "shortcut.norm", m[4]),
+        ),
+        (
+            _PTV_BLOCK + r"branch2\.conv_([abc])\.weight",
+            lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], _ABC[m[4]], "weight"),
+        ),
+        (
+            _PTV_BLOCK + r"branch2\.norm_([abc])\." + _BN,
+            lambda m: _bb(_PTV_STAGE[int(m[1])], _pathway(m[2]), m[3], _ABC[m[4]], "norm", m[5]),
+        ),
+        (r"detection_head\.proj\.(weight|bias)", lambda m: f"{PREDICTOR}.{m[1]}"),
+        (r"blocks\.\d+\.proj\.(weight|bias)", lambda m: f"{CLASSIFIER_PREDICTOR}.{m[1]}"),
+    ]
+)
 
 _PSF_BLOCK = r"s([2-5])\.pathway(\d+)_res(\d+)\."
 _PSF_NONLOCAL = r"s([2-5])\.pathway(\d+)_nonlocal(\d+)\."
-_PYSLOWFAST_RULES = _rules([
-    (r"s1\.pathway(\d+)_stem\.conv\.weight", lambda m: _bb("stem", _pathway(m[1]), "conv.weight")),
-    (r"s1\.pathway(\d+)_stem\.bn\." + _BN, lambda m: _bb("stem", _pathway(m[1]), "conv.norm", m[2])),
-    (r"s([1-4])_fuse\.conv_f2s\.weight", lambda m: _bb(_PSF_STAGE[int(m[1])], "fuse.conv.weight")),
-    (r"s([1-4])_fuse\.bn\." + _BN, lambda m: _bb(_PSF_STAGE[int(m[1])], "fuse.conv.norm", m[2])),
-    (_PSF_BLOCK + r"branch1\.weight",
-     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], "shortcut.weight")),
-    (_PSF_BLOCK + r"branch1_bn\." + _BN,
-     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], "shortcut.norm", m[4])),
-    (_PSF_BLOCK + r"branch2\.([abc])\.weight",
-     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], _ABC[m[4]], "weight")),
-    (_PSF_BLOCK + r"branch2\.([abc])_bn\." + _BN,
-     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], _ABC[m[4]], "norm", m[5])),
-    (_PSF_NONLOCAL + r"conv_(theta|phi|g|out)\.(weight|bias)",
-     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), f"nonlocal{m[3]}", f"conv_{m[4]}", m[5])),
-    (_PSF_NONLOCAL + r"bn\." + _BN,
-     lambda m: _bb(f"res{m[1]}", _pathway(m[2]), f"nonlocal{m[3]}", "conv_out.norm", m[4])),
-    (r"head\.projection\.(weight|bias)", lambda m: f"{PREDICTOR}.{m[1]}"),
-])
+_PYSLOWFAST_RULES = _rules(
+    [
+        (
+            r"s1\.pathway(\d+)_stem\.conv\.weight",
+            lambda m: _bb("stem", _pathway(m[1]), "conv.weight"),
+        ),
+        (
+            r"s1\.pathway(\d+)_stem\.bn\." + _BN,
+            lambda m: _bb("stem", _pathway(m[1]), "conv.norm", m[2]),
+        ),
+        (
+            r"s([1-4])_fuse\.conv_f2s\.weight",
+            lambda m: _bb(_PSF_STAGE[int(m[1])], "fuse.conv.weight"),
+        ),
+        (
+            r"s([1-4])_fuse\.bn\." + _BN,
+            lambda m: _bb(_PSF_STAGE[int(m[1])], "fuse.conv.norm", m[2]),
+        ),
+        (
+            _PSF_BLOCK + r"branch1\.weight",
+            lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], "shortcut.weight"),
+        ),
+        (
+            _PSF_BLOCK + r"branch1_bn\." + _BN,
+            lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], "shortcut.norm", m[4]),
+        ),
+        (
+            _PSF_BLOCK + r"branch2\.([abc])\.weight",
+            lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], _ABC[m[4]], "weight"),
+        ),
+        (
+            _PSF_BLOCK + r"branch2\.([abc])_bn\." + _BN,
+            lambda m: _bb(f"res{m[1]}", _pathway(m[2]), m[3], _ABC[m[4]], "norm", m[5]),
+        ),
+        (
+            _PSF_NONLOCAL + r"conv_(theta|phi|g|out)\.(weight|bias)",
+            lambda m: _bb(f"res{m[1]}", _pathway(m[2]), f"nonlocal{m[3]}", f"conv_{m[4]}", m[5]),
+        ),
+        (
+            _PSF_NONLOCAL + r"bn\." + _BN,
+            lambda m: _bb(f"res{m[1]}", _pathway(m[2]), f"nonlocal{m[3]}", "conv_out.norm", m[4]),
+        ),
+        (r"head\.projection\.(weight|bias)", lambda m: f"{PREDICTOR}.{m[1]}"),
+    ]
+)
 
 
 def _c2_pathway(prefix: Optional[str]) -> int:
@@ -141,29 +186,49 @@ def _c2_pathway(prefix: Optional[str]) -> int:
 
 
 # Caffe2 blob name -> PySlowFast name (then converted by the PySlowFast rules).
-_CAFFE2_RULES = _rules([
-    (r"(t_)?conv1_w", lambda m: f"s1.pathway{_c2_pathway(m[1])}_stem.conv.weight"),
-    (r"(t_)?res_conv1_bn_(s|b|rm|riv)",
-     lambda m: f"s1.pathway{_c2_pathway(m[1])}_stem.bn.{_C2_BN[m[2]]}"),
-    (r"t_pool1_subsample_w", lambda m: "s1_fuse.conv_f2s.weight"),
-    (r"t_pool1_subsample_bn_(s|b|rm|riv)", lambda m: f"s1_fuse.bn.{_C2_BN[m[1]]}"),
-    (r"t_res([2-4])_\d+_branch2c_bn_subsample_w", lambda m: f"s{m[1]}_fuse.conv_f2s.weight"),
-    (r"t_res([2-4])_\d+_branch2c_bn_subsample_bn_(s|b|rm|riv)",
-     lambda m: f"s{m[1]}_fuse.bn.{_C2_BN[m[2]]}"),
-    (r"(t_)?res([2-5])_(\d+)_branch2([abc])_w",
-     lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch2.{m[4]}.weight"),
-    (r"(t_)?res([2-5])_(\d+)_branch2([abc])_bn_(s|b|rm|riv)",
-     lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch2.{m[4]}_bn.{_C2_BN[m[5]]}"),
-    (r"(t_)?res([2-5])_(\d+)_branch1_w",
-     lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch1.weight"),
-    (r"(t_)?res([2-5])_(\d+)_branch1_bn_(s|b|rm|riv)",
-     lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch1_bn.{_C2_BN[m[4]]}"),
-    (r"nonlocal_conv([2-5])_(\d+)_(theta|phi|g|out)_(w|b)",
-     lambda m: f"s{m[1]}.pathway0_nonlocal{m[2]}.conv_{m[3]}.{_C2_PARAM[m[4]]}"),
-    (r"nonlocal_conv([2-5])_(\d+)_bn_(s|b|rm|riv)",
-     lambda m: f"s{m[1]}.pathway0_nonlocal{m[2]}.bn.{_C2_BN[m[3]]}"),
-    (r"pred_(w|b)", lambda m: f"head.projection.{_C2_PARAM[m[1]]}"),
-])
+_CAFFE2_RULES = _rules(
+    [
+        (r"(t_)?conv1_w", lambda m: f"s1.pathway{_c2_pathway(m[1])}_stem.conv.weight"),
+        (
+            r"(t_)?res_conv1_bn_(s|b|rm|riv)",
+            lambda m: f"s1.pathway{_c2_pathway(m[1])}_stem.bn.{_C2_BN[m[2]]}",
+        ),
+        (r"t_pool1_subsample_w", lambda m: "s1_fuse.conv_f2s.weight"),
+        (r"t_pool1_subsample_bn_(s|b|rm|riv)", lambda m: f"s1_fuse.bn.{_C2_BN[m[1]]}"),
+        (r"t_res([2-4])_\d+_branch2c_bn_subsample_w", lambda m: f"s{m[1]}_fuse.conv_f2s.weight"),
+        (
+            r"t_res([2-4])_\d+_branch2c_bn_subsample_bn_(s|b|rm|riv)",
+            lambda m: f"s{m[1]}_fuse.bn.{_C2_BN[m[2]]}",
+        ),
+        (
+            r"(t_)?res([2-5])_(\d+)_branch2([abc])_w",
+            lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch2.{m[4]}.weight",
+        ),
+        (
+            r"(t_)?res([2-5])_(\d+)_branch2([abc])_bn_(s|b|rm|riv)",
+            lambda m: (
+                f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch2.{m[4]}_bn.{_C2_BN[m[5]]}"
+            ),
+        ),
+        (
+            r"(t_)?res([2-5])_(\d+)_branch1_w",
+            lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch1.weight",
+        ),
+        (
+            r"(t_)?res([2-5])_(\d+)_branch1_bn_(s|b|rm|riv)",
+            lambda m: f"s{m[2]}.pathway{_c2_pathway(m[1])}_res{m[3]}.branch1_bn.{_C2_BN[m[4]]}",
+        ),
+        (
+            r"nonlocal_conv([2-5])_(\d+)_(theta|phi|g|out)_(w|b)",
+            lambda m: f"s{m[1]}.pathway0_nonlocal{m[2]}.conv_{m[3]}.{_C2_PARAM[m[4]]}",
+        ),
+        (
+            r"nonlocal_conv([2-5])_(\d+)_bn_(s|b|rm|riv)",
+            lambda m: f"s{m[1]}.pathway0_nonlocal{m[2]}.bn.{_C2_BN[m[3]]}",
+        ),
+        (r"pred_(w|b)", lambda m: f"head.projection.{_C2_PARAM[m[1]]}"),
+    ]
+)
 # Caffe2 solver state saved next to the weights.
 _CAFFE2_SOLVER_BLOB = re.compile(r".*_momentum|lr|model_iter")
 
@@ -178,7 +243,7 @@ def _match(rules: List[Rule], key: str):
 
 def _strip_prefix(state_dict: Mapping[str, object], prefix: str) -> Dict[str, object]:
     if state_dict and all(k.startswith(prefix) for k in state_dict):
-        return {k[len(prefix):]: v for k, v in state_dict.items()}
+        return {k[len(prefix) :]: v for k, v in state_dict.items()}
     return dict(state_dict)
 
 
@@ -187,7 +252,9 @@ def _as_tensor(value, name: str) -> torch.Tensor:
         return value.detach().clone().contiguous()
     if isinstance(value, np.ndarray):
         return torch.from_numpy(np.array(value, copy=True))
-    raise CheckpointConversionError(f"{name}: expected a tensor or numpy array, got {type(value).__name__}")
+    raise CheckpointConversionError(
+        f"{name}: expected a tensor or numpy array, got {type(value).__name__}"
+    )
 
 
 def _check_target(target: str) -> None:
@@ -195,8 +262,13 @@ def _check_target(target: str) -> None:
         raise ValueError(f"unknown conversion target {target!r}; expected one of {TARGETS}")
 
 
-def _convert(state_dict: Mapping[str, object], rules: List[Rule], source: str,
-             kinetics_by_size: bool, target: str = "detector") -> "OrderedDict[str, torch.Tensor]":
+def _convert(
+    state_dict: Mapping[str, object],
+    rules: List[Rule],
+    source: str,
+    kinetics_by_size: bool,
+    target: str = "detector",
+) -> "OrderedDict[str, torch.Tensor]":
     """Rename with ``rules``; the classification head is kept (``target="classifier"``) or
     dropped with a log line (``"detector"``). ``kinetics_by_size``: PySlowFast names, whose
     ``head.projection`` is the classification head for a classifier target or when it has a
@@ -217,7 +289,7 @@ def _convert(state_dict: Mapping[str, object], rules: List[Rule], source: str,
             unmatched.append(key)
             continue
         if psf_head_classifies and name.startswith(PREDICTOR + "."):
-            name = CLASSIFIER_PREDICTOR + name[len(PREDICTOR):]
+            name = CLASSIFIER_PREDICTOR + name[len(PREDICTOR) :]
         if name.startswith(CLASSIFIER_PREDICTOR + "."):
             if name.endswith(".weight") and hasattr(value, "shape"):
                 head_size = int(value.shape[0])
@@ -231,14 +303,18 @@ def _convert(state_dict: Mapping[str, object], rules: List[Rule], source: str,
         if name in (PREDICTOR + ".weight", CLASSIFIER_PREDICTOR + ".weight") and tensor.dim() > 2:
             if any(s != 1 for s in tensor.shape[2:]):
                 raise CheckpointConversionError(
-                    f"{source}: classifier weight {key} has shape {tuple(tensor.shape)}, expected (K, C)"
+                    f"{source}: classifier weight {key} has shape {tuple(tensor.shape)}, "
+                    "expected (K, C)"
                 )
             tensor = tensor.reshape(tensor.shape[0], tensor.shape[1])
         origin[name] = key
         out[name] = tensor
     if unmatched or collisions:
-        lines = [f"{source}: {len(unmatched)} name(s) match no conversion rule"
-                 + (f" and {len(collisions)} collide" if collisions else "") + ":"]
+        lines = [
+            f"{source}: {len(unmatched)} name(s) match no conversion rule"
+            + (f" and {len(collisions)} collide" if collisions else "")
+            + ":"
+        ]
         lines += [f"  {k}" for k in sorted(unmatched)]
         lines += [f"  collision: {c}" for c in collisions]
         raise CheckpointConversionError("\n".join(lines))
@@ -246,18 +322,29 @@ def _convert(state_dict: Mapping[str, object], rules: List[Rule], source: str,
     if dropped:
         logger.info(
             "%s: dropped the classification head (%s%s); the action head keeps its initialisation",
-            source, ", ".join(sorted(dropped)), classes,
+            source,
+            ", ".join(sorted(dropped)),
+            classes,
         )
     if kept:
-        logger.info("%s: the classification head (%s%s) becomes %s", source,
-                    ", ".join(sorted(kept)), classes, CLASSIFIER_PREDICTOR)
+        logger.info(
+            "%s: the classification head (%s%s) becomes %s",
+            source,
+            ", ".join(sorted(kept)),
+            classes,
+            CLASSIFIER_PREDICTOR,
+        )
     if not out:
         raise CheckpointConversionError(f"{source}: no weights left after conversion")
     return out
 
 
-def convert_pytorchvideo(state_dict: Mapping[str, torch.Tensor], *, source: str = "pytorchvideo",
-                         target: str = "detector") -> "OrderedDict[str, torch.Tensor]":
+def convert_pytorchvideo(
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    source: str = "pytorchvideo",
+    target: str = "detector",
+) -> "OrderedDict[str, torch.Tensor]":
     """pytorchvideo SlowFast / Slow (ResNet) state dict -> this project's names.
 
     Accepts the detection models' ``model.blocks...`` / ``detection_head.proj...`` and the
@@ -265,12 +352,13 @@ def convert_pytorchvideo(state_dict: Mapping[str, torch.Tensor], *, source: str 
     detector ``target`` and becomes ``cls_head.predictor`` for a classifier.
     """
     sd = _strip_prefix(state_dict, "module.")
-    sd = {k[len("model."):] if k.startswith("model.") else k: v for k, v in sd.items()}
+    sd = {k[len("model.") :] if k.startswith("model.") else k: v for k, v in sd.items()}
     return _convert(sd, _PYTORCHVIDEO_RULES, source, kinetics_by_size=False, target=target)
 
 
-def convert_pyslowfast(state_dict: Mapping[str, torch.Tensor], *, source: str = "pyslowfast",
-                       target: str = "detector") -> "OrderedDict[str, torch.Tensor]":
+def convert_pyslowfast(
+    state_dict: Mapping[str, torch.Tensor], *, source: str = "pyslowfast", target: str = "detector"
+) -> "OrderedDict[str, torch.Tensor]":
     """PySlowFast ``model_state`` (SlowFast / Slow models, ``bottleneck_transform``) -> this
     project's names. For a detector ``target``, ``head.projection`` becomes the action
     classifier unless it has 400 / 600 / 700 outputs (a Kinetics head, dropped); for a
@@ -279,8 +367,9 @@ def convert_pyslowfast(state_dict: Mapping[str, torch.Tensor], *, source: str = 
     return _convert(sd, _PYSLOWFAST_RULES, source, kinetics_by_size=True, target=target)
 
 
-def convert_pyslowfast_caffe2(blobs: Mapping[str, np.ndarray], *, source: str = "pyslowfast-caffe2",
-                              target: str = "detector") -> "OrderedDict[str, torch.Tensor]":
+def convert_pyslowfast_caffe2(
+    blobs: Mapping[str, np.ndarray], *, source: str = "pyslowfast-caffe2", target: str = "detector"
+) -> "OrderedDict[str, torch.Tensor]":
     """PySlowFast Caffe2 blobs (``{"blobs": {...}}`` or the inner dict) -> this project's
     names, through the PySlowFast names (``pred_w`` / ``pred_b`` as ``head.projection``, see
     :func:`convert_pyslowfast` for ``target``). Solver blobs (``*_momentum``, ``lr``,
@@ -303,11 +392,15 @@ def convert_pyslowfast_caffe2(blobs: Mapping[str, np.ndarray], *, source: str = 
             renamed[name] = value
     if unmatched:
         raise CheckpointConversionError(
-            "\n".join([f"{source}: {len(unmatched)} blob name(s) match no conversion rule:"]
-                      + [f"  {k}" for k in sorted(unmatched)])
+            "\n".join(
+                [f"{source}: {len(unmatched)} blob name(s) match no conversion rule:"]
+                + [f"  {k}" for k in sorted(unmatched)]
+            )
         )
     if solver:
-        logger.info("%s: skipped %d Caffe2 solver blob(s) (momentum / lr / model_iter)", source, len(solver))
+        logger.info(
+            "%s: skipped %d Caffe2 solver blob(s) (momentum / lr / model_iter)", source, len(solver)
+        )
     return _convert(renamed, _PYSLOWFAST_RULES, source, kinetics_by_size=True, target=target)
 
 
@@ -330,10 +423,14 @@ def load_source_weights(path: str, fmt: str) -> Mapping[str, object]:
     if fmt == "pyslowfast-caffe2":
         data = load_caffe2_pickle(path)
         if not isinstance(data, Mapping):
-            raise CheckpointConversionError(f"{path}: expected a dict of blobs, got {type(data).__name__}")
+            raise CheckpointConversionError(
+                f"{path}: expected a dict of blobs, got {type(data).__name__}"
+            )
         blobs = data.get("blobs", data)
         if not isinstance(blobs, Mapping):
-            raise CheckpointConversionError(f"{path}: 'blobs' is a {type(blobs).__name__}, not a dict")
+            raise CheckpointConversionError(
+                f"{path}: 'blobs' is a {type(blobs).__name__}, not a dict"
+            )
         return blobs
     data = safe_torch_load(path)
     if not isinstance(data, Mapping):
@@ -348,8 +445,9 @@ def load_source_weights(path: str, fmt: str) -> Mapping[str, object]:
     )
 
 
-def convert_checkpoint_file(src: str, dst: str, fmt: str, target: str = "detector"
-                            ) -> "OrderedDict[str, torch.Tensor]":
+def convert_checkpoint_file(
+    src: str, dst: str, fmt: str, target: str = "detector"
+) -> "OrderedDict[str, torch.Tensor]":
     """Convert ``src`` (format ``fmt``) for a ``target`` model ("detector" or "classifier",
     see the module docstring) and write ``dst`` atomically as
     ``{"model": state_dict, "__author__": ..., "matching_heuristics": False}``, the file
@@ -358,9 +456,11 @@ def convert_checkpoint_file(src: str, dst: str, fmt: str, target: str = "detecto
     raw = load_source_weights(src, fmt)
     state_dict = _CONVERTERS[fmt](raw, source=src, target=target)
     atomic_torch_save(
-        {"model": state_dict,
-         "__author__": f"slowfast_det convert_checkpoint --from {fmt} --target {target}",
-         "matching_heuristics": False},
+        {
+            "model": state_dict,
+            "__author__": f"slowfast_det convert_checkpoint --from {fmt} --target {target}",
+            "matching_heuristics": False,
+        },
         dst,
     )
     return state_dict

@@ -16,6 +16,7 @@ check of every other name, :class:`~slowfast_det.checkpoint.SlowFastCheckpointer
 
 A head the checkpoint lacks keeps its initialisation (logged by the checkpointer).
 """
+
 import logging
 from typing import Dict, Mapping, Optional
 
@@ -43,8 +44,9 @@ def _shape(t) -> tuple:
     return tuple(t.shape) if isinstance(t, torch.Tensor) else ()
 
 
-def set_aside_heads(weights: Mapping[str, torch.Tensor], model_state: Mapping[str, torch.Tensor],
-                    source: str) -> Dict[str, torch.Tensor]:
+def set_aside_heads(
+    weights: Mapping[str, torch.Tensor], model_state: Mapping[str, torch.Tensor], source: str
+) -> Dict[str, torch.Tensor]:
     """``weights`` without the head tensors the model cannot take (see the module docstring),
     each such head logged once with its names (and, for a shape mismatch, its shapes)."""
     model_heads = {head_of(k) for k in model_state} - {None}
@@ -56,18 +58,28 @@ def set_aside_heads(weights: Mapping[str, torch.Tensor], model_state: Mapping[st
         if prefix not in model_heads:
             for k in names:
                 out.pop(k)
-            logger.info("%s: unused %s (%s; the model has none): not loaded", source, what,
-                        ", ".join(f"{k} {_shape(weights[k])}" for k in names))
+            logger.info(
+                "%s: unused %s (%s; the model has none): not loaded",
+                source,
+                what,
+                ", ".join(f"{k} {_shape(weights[k])}" for k in names),
+            )
             continue
-        mismatched = [k for k in names
-                      if k in model_state and _shape(weights[k]) != _shape(model_state[k])]
+        mismatched = [
+            k for k in names if k in model_state and _shape(weights[k]) != _shape(model_state[k])
+        ]
         if mismatched and prefix in _SKIP_ON_SHAPE:
             for k in names:
                 out.pop(k)
             logger.warning(
                 "%s: the %s does not fit the model's (%s): not loaded; the model's %s keeps its "
-                "initialisation (fine-tuning to another label set)", source, what,
-                ", ".join(f"{k}: checkpoint {_shape(weights[k])} vs model {_shape(model_state[k])}"
-                          for k in mismatched), what,
+                "initialisation (fine-tuning to another label set)",
+                source,
+                what,
+                ", ".join(
+                    f"{k}: checkpoint {_shape(weights[k])} vs model {_shape(model_state[k])}"
+                    for k in mismatched
+                ),
+                what,
             )
     return out

@@ -1,6 +1,7 @@
 """Weights given as URLs (``https://...``, ``detectron2://...``): downloaded once into
 iopath's cache (``$FVCORE_CACHE``, default ``~/.torch/iopath_cache``) by Detectron2's
 ``PathManager``. Offline, the download fails with one line that says what to do."""
+
 from detectron2.utils.file_io import PathManager
 
 __all__ = ["WeightsDownloadError", "is_remote", "local_weights"]
@@ -30,6 +31,6 @@ def local_weights(path, key="MODEL.WEIGHTS"):
     except Exception as e:  # urllib, socket and iopath errors alike
         reason = " ".join(f"{type(e).__name__}: {e}".split())
         raise WeightsDownloadError(
-            f"cannot download {key} {path} ({reason}); download the file where there is network access "
-            f"and pass its local path: {key} /path/to/{path.rstrip('/').rsplit('/', 1)[-1]}"
+            f"cannot download {key} {path} ({reason}); download the file where there is network "
+            f"access and pass its local path: {key} /path/to/{path.rstrip('/').rsplit('/', 1)[-1]}"
         ) from None

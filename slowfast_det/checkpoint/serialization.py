@@ -9,6 +9,7 @@
 * :func:`atomic_torch_save` writes a temporary file in the target folder, fsyncs it and
   renames it over the target, so the target is either complete or absent.
 """
+
 import pickle
 from typing import Any, BinaryIO
 
@@ -85,7 +86,8 @@ def _check_arrays(obj: Any, source: str, where: str = "") -> None:
 
 
 def load_caffe2_pickle(path: str) -> Any:
-    """Read a (possibly Python-2) pickle of numpy arrays safely; see :class:`RestrictedUnpickler`."""
+    """Read a (possibly Python-2) pickle of numpy arrays safely; see
+    :class:`RestrictedUnpickler`."""
     with g_pathmgr.open(path, "rb") as f:
         try:
             data = RestrictedUnpickler(f, source=path).load()

@@ -3,26 +3,37 @@
 Both return an :class:`~slowfast_det.data.issues.IssueTrackingLoader` (iterable of batches,
 each a list of mapper outputs) whose ``issue_tracker`` counts the data problems met.
 """
+
 import math
 
-from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
+from detectron2.data import (
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+)
 
-from .datasets import dataset_for_frame_source
 from .issues import SKIPPED_KEY, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
 from .samplers import ResumableTrainingSampler, SeededMapDataset
 
-__all__ = ["build_ava_train_loader", "build_ava_test_loader"]
+__all__ = [
+    "MarkSkipped",
+    "build_ava_test_loader",
+    "build_ava_train_loader",
+    "build_resumable_train_loader",
+    "build_tracked_test_loader",
+    "check_train_sampler",
+]
 
 
 def build_ava_train_loader(cfg, mapper=None):
     """Infinite training loader over cfg.DATASETS.TRAIN.
 
-    Uses the datasets as registered, each as the twin for ``AVA.FRAME_SOURCE`` (extracted
-    frames or the movies; :func:`~.datasets.dataset_for_frame_source`) (the mapper picks each clip's frames from
+    Uses the datasets as registered, each from its own frame source (extracted frames, or the
+    movies of a ``*_video`` registration; the mapper picks each clip's frames from
     ``INPUT.NUM_FRAMES`` / ``SAMPLING_RATE``), drops keyframes without ground truth
-    (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and batches ``SOLVER.IMS_PER_BATCH`` clips (over all processes) with
-    ``DATALOADER.NUM_WORKERS`` workers.
+    (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and batches ``SOLVER.IMS_PER_BATCH`` clips (over
+    all processes) with ``DATALOADER.NUM_WORKERS`` workers.
 
     The data order and the augmentation of every clip are a function of the stream seed
     and the clip's global position only (:mod:`slowfast_det.data.samplers`): the same with
@@ -39,16 +50,33 @@ def build_ava_train_loader(cfg, mapper=None):
         the :class:`ResumableTrainingSampler` (``sampler.set_start(start_iter *
         IMS_PER_BATCH)`` before iterating resumes the stream).
     """
-    if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
-        raise ValueError(
-            f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r}: the AVA training loader "
-            "supports only 'TrainingSampler' (a reproducible, resumable shuffled stream)"
-        )
-    names = [dataset_for_frame_source(n, cfg.AVA.FRAME_SOURCE) for n in cfg.DATASETS.TRAIN]
-    dataset = get_detection_dataset_dicts(names, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    check_train_sampler(cfg)
+    dataset = get_detection_dataset_dicts(
+        cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+    )
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=True)
-    sampler = ResumableTrainingSampler(len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None)
+    return build_resumable_train_loader(cfg, dataset, mapper)
+
+
+def check_train_sampler(cfg):
+    """The training loaders support only ``DATALOADER.SAMPLER_TRAIN "TrainingSampler"``."""
+    if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
+        raise ValueError(
+            f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r}: the training loaders "
+            "support only 'TrainingSampler' (a reproducible, resumable shuffled stream)"
+        )
+
+
+def build_resumable_train_loader(cfg, dataset, mapper):
+    """The training loader of :func:`build_ava_train_loader` over any dataset dicts and mapper:
+    the resumable seeded stream (``cfg.SEED``), ``SOLVER.IMS_PER_BATCH`` samples per step over
+    all processes, ``DATALOADER.NUM_WORKERS`` workers, a skipped sample (None) replaced by
+    another index drawn from its position's seed; an :class:`IssueTrackingLoader` with
+    ``iters_per_epoch`` and ``sampler``."""
+    sampler = ResumableTrainingSampler(
+        len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None
+    )
     loader = build_detection_train_loader(
         dataset=SeededMapDataset(dataset, mapper),
         mapper=None,
@@ -69,12 +97,12 @@ def build_ava_train_loader(cfg, mapper=None):
     return tracking
 
 
-class _MarkSkipped:
-    """Mapper wrapper for inference: a skipped clip becomes a placeholder instead of None.
+class MarkSkipped:
+    """Mapper wrapper for inference: a skipped sample becomes a placeholder instead of None.
 
     Detectron2's MapDataset would replace a None by another random sample, which at test
-    time would duplicate some keyframe's predictions; the placeholder (carrying the skip
-    count) is removed by IssueTrackingLoader instead.
+    time would duplicate some keyframe's (or video's) predictions; the placeholder (carrying
+    the skip count) is removed by IssueTrackingLoader instead.
     """
 
     def __init__(self, mapper):
@@ -83,25 +111,42 @@ class _MarkSkipped:
     def __call__(self, dataset_dict):
         out = self.mapper(dataset_dict)
         if out is None:
-            return {SKIPPED_KEY: dataset_dict.get("image_id"), "data_issues": self.mapper.take_issues()}
+            return {
+                SKIPPED_KEY: dataset_dict.get("image_id", dataset_dict.get("video_id")),
+                "data_issues": self.mapper.take_issues(),
+            }
         return out
 
 
-def build_ava_test_loader(cfg, dataset_name, mapper=None):
+def build_tracked_test_loader(name, dicts, mapper, batch_size, num_workers):
+    """Detectron2's inference loader (every dict once, in order, per process) over ``dicts``
+    with ``mapper``; samples the mapper skips are left out (counted); the data summary of
+    ``name`` is logged at the end of every pass."""
+    loader = build_detection_test_loader(
+        dataset=dicts, mapper=MarkSkipped(mapper), batch_size=batch_size, num_workers=num_workers
+    )
+    return IssueTrackingLoader(loader, DataIssueTracker(f"test {name}"), summary_each_pass=True)
+
+
+def build_ava_test_loader(cfg, dataset, mapper=None):
     """Inference loader over one dataset: every keyframe once, in order (per process).
+
+    Args:
+        dataset: a registered dataset name (read from its registration's frame source), or a
+            list of dataset dicts made in memory (e.g. by :func:`~.datasets.load_ava_dicts`,
+            as ``tools/infer_ava.py`` does: no registration needed).
+        mapper: the clip mapper (default: ``AVADatasetMapper(cfg, is_train=False)``).
 
     Batches hold ``AVA.TEST_BATCH_SIZE`` clips; ``DATALOADER.NUM_WORKERS`` workers. A clip
     with no readable frame is left out (logged and counted; the batch is smaller, an empty
-    batch is not yielded). The data summary is logged at the end of every pass. The dataset
-    is ``dataset_name``'s twin for ``AVA.FRAME_SOURCE``.
+    batch is not yielded). The data summary is logged at the end of every pass.
     """
-    dataset = get_detection_dataset_dicts([dataset_for_frame_source(dataset_name, cfg.AVA.FRAME_SOURCE)], filter_empty=False)
+    if isinstance(dataset, str):
+        name, dicts = dataset, get_detection_dataset_dicts([dataset], filter_empty=False)
+    else:
+        name, dicts = f"{len(dataset)} keyframes", list(dataset)
     if mapper is None:
         mapper = AVADatasetMapper(cfg, is_train=False)
-    loader = build_detection_test_loader(
-        dataset=dataset,
-        mapper=_MarkSkipped(mapper),
-        batch_size=cfg.AVA.TEST_BATCH_SIZE,
-        num_workers=cfg.DATALOADER.NUM_WORKERS,
+    return build_tracked_test_loader(
+        name, dicts, mapper, cfg.AVA.TEST_BATCH_SIZE, cfg.DATALOADER.NUM_WORKERS
     )
-    return IssueTrackingLoader(loader, DataIssueTracker(f"test {dataset_name}"), summary_each_pass=True)

@@ -8,6 +8,7 @@ evaluation; warnings are what the loader repairs itself (and counts), e.g. boxes
 frame list without its header). ``Result: OK`` is printed only when there is neither; with
 warnings alone it says ``Result: OK with warnings``.
 """
+
 import io
 import os
 from collections import Counter, defaultdict
@@ -35,14 +36,15 @@ from slowfast_det.ava.io import (
     read_frame_list,
     read_label_map,
 )
-from .checker_video import VIDEO_PROBLEMS, VIDEO_WARNINGS, check_movies
-from .custom import find_label_map
-from .datasets import AVA_FPS
-from .decode import read_frame
-from .frames import default_start_second
 from slowfast_det.ava.timestamps import format_timestamp, frame_positions
 
-__all__ = ["AVACheckReport", "check_ava_dataset", "PROBLEMS", "WARNINGS"]
+from .checker_video import VIDEO_PROBLEMS, VIDEO_WARNINGS, check_movies
+from .checker_video_list import VIDEO_LIST_PROBLEMS, VIDEO_LIST_WARNINGS, check_video_list
+from .custom import find_label_map
+from .decode import read_frame
+from .frames import frame_origin, frame_origin_path, origin_hint
+
+__all__ = ["AVACheckReport", "check_ava_dataset", "check_video_list", "PROBLEMS", "WARNINGS"]
 
 #: Problem categories (make the check fail) and what they mean.
 PROBLEMS = {
@@ -60,12 +62,14 @@ PROBLEMS = {
     "video_not_in_frame_list": "annotated video missing from the split's frame list",
     "frame_list_gap": "frame ids missing inside a video's frame list",
     **VIDEO_PROBLEMS,
+    **VIDEO_LIST_PROBLEMS,
 }
 #: Warning categories (reported; the loader repairs and counts them).
 WARNINGS = {
     "box_out_of_range": "box coordinates outside [0, 1] (clipped when loading)",
     "repeated_groundtruth_row": (
-        "ground-truth row repeated exactly (the evaluator counts each copy as a box to find: two copies halve its recall)"
+        "ground-truth row repeated exactly (the evaluator counts each copy as a box to find: "
+        "two copies halve its recall)"
     ),
     "frame_list_without_header": (
         f"frame list whose line 1 is a frame, not the header {FRAME_LIST_HEADER!r} "
@@ -78,6 +82,7 @@ WARNINGS = {
         "(evaluation and inference need them)"
     ),
     **VIDEO_WARNINGS,
+    **VIDEO_LIST_WARNINGS,
 }
 
 
@@ -91,6 +96,9 @@ class AVACheckReport:
     warnings: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=lambda: defaultdict(list))
     info: dict = field(default_factory=dict)
+    title: str = "AVA dataset check"
+    #: what to do about the problems found, printed after them
+    hints: list = field(default_factory=list)
 
     @property
     def ok(self):
@@ -108,10 +116,18 @@ class AVACheckReport:
             self.examples[category].append(example)
 
     def format(self):
-        lines = [f"AVA dataset check: {self.root}"]
+        lines = [f"{self.title}: {self.root}"]
         for split, facts in self.info.items():
-            lines.append(f"  {split}: " + ", ".join(f"{k} {v}" if isinstance(v, str) else f"{v} {k}" for k, v in facts.items()))
-        for title, counts, meaning in (("Problems", self.problems, PROBLEMS), ("Warnings", self.warnings, WARNINGS)):
+            lines.append(
+                f"  {split}: "
+                + ", ".join(
+                    f"{k} {v}" if isinstance(v, str) else f"{v} {k}" for k, v in facts.items()
+                )
+            )
+        for title, counts, meaning in (
+            ("Problems", self.problems, PROBLEMS),
+            ("Warnings", self.warnings, WARNINGS),
+        ):
             cats = [c for c in meaning if counts.get(c)]
             if not cats:
                 continue
@@ -119,12 +135,17 @@ class AVACheckReport:
             for c in cats:
                 lines.append(f"  {c}: {counts[c]} ({meaning[c]})")
                 lines.extend(f"    {e}" for e in self.examples.get(c, []))
+        lines.extend(f"Hint: {h}" for h in self.hints)
         n = sum(1 for v in self.problems.values() if v)
         w = sum(1 for v in self.warnings.values() if v)
         if not self.ok:
             lines.append(f"Result: FAILED ({n} problem categories)")
         else:
-            lines.append(f"Result: OK with warnings ({w} warning categories, see above)" if w else "Result: OK")
+            lines.append(
+                f"Result: OK with warnings ({w} warning categories, see above)"
+                if w
+                else "Result: OK"
+            )
         return "\n".join(lines)
 
     __str__ = format
@@ -155,7 +176,10 @@ def _read_all_rows(read, path, report, root, max_bad_rows, placeholder=""):
                 report.add("bad_row", msg)
                 return None, bad
             if len(bad) >= max_bad_rows:
-                report.add("bad_row", f"{_rel(root, path)}: more malformed rows not counted (limit {max_bad_rows})")
+                report.add(
+                    "bad_row",
+                    f"{_rel(root, path)}: more malformed rows not counted (limit {max_bad_rows})",
+                )
                 return None, bad
             report.add("bad_row", msg)
             if lines is None:
@@ -171,7 +195,9 @@ def _check_frame_list(root, frames_dir, path, report, max_bad_rows, verify_all):
     placeholder = '__bad_row__ 0 0 __bad_row__/x.jpg ""'
     try:
         if not frame_list_has_header(path):
-            report.add("frame_list_without_header", f"{_rel(root, path)}:1: a frame, not the header")
+            report.add(
+                "frame_list_without_header", f"{_rel(root, path)}:1: a frame, not the header"
+            )
     except AVAFormatError:
         pass  # the separator error: reported by the read below
     df, bad = _read_all_rows(read_frame_list, path, report, root, max_bad_rows, placeholder)
@@ -185,17 +211,30 @@ def _check_frame_list(root, frames_dir, path, report, max_bad_rows, verify_all):
         ids = g["frame_id"].to_numpy()
         dup = g[g["frame_id"].duplicated()]
         for _, r in dup.iterrows():
-            report.add("bad_row", f"{rel}:{r['line']}: field 'frame_id' duplicate frame id {r['frame_id']} for video {vid!r}")
+            report.add(
+                "bad_row",
+                f"{rel}:{r['line']}: field 'frame_id' duplicate frame id {r['frame_id']} "
+                f"for video {vid!r}",
+            )
         uniq = np.unique(ids)
         n = int(uniq[-1]) + 1 if len(uniq) else 0
         if len(uniq) < n:
             first_gap = int(np.setdiff1d(np.arange(n), uniq)[0])
-            report.add("frame_list_gap", f"{rel}: video {vid!r}: {n - len(uniq)} of frame ids 0..{n - 1} not listed (first: {first_gap})", n - len(uniq))
+            report.add(
+                "frame_list_gap",
+                f"{rel}: video {vid!r}: {n - len(uniq)} of frame ids 0..{n - 1} not listed "
+                f"(first: {first_gap})",
+                n - len(uniq),
+            )
         videos[vid] = n
         wrong_dir = g[g["path"].map(lambda p: p.replace("\\", "/").split("/")[0] != vid)]
         if len(wrong_dir):
             r = wrong_dir.iloc[0]
-            report.add("frame_list_path_mismatch", f"{rel}:{r['line']}: {r['path']} for video {vid!r}", len(wrong_dir))
+            report.add(
+                "frame_list_path_mismatch",
+                f"{rel}:{r['line']}: {r['path']} for video {vid!r}",
+                len(wrong_dir),
+            )
     # frames on disk: one directory listing per folder
     listing = {}
     for p, line in zip(df["path"].tolist(), df["line"].tolist()):
@@ -209,18 +248,25 @@ def _check_frame_list(root, frames_dir, path, report, max_bad_rows, verify_all):
         if name not in names:
             report.add("missing_frame", f"{_rel(root, os.path.join(frames_dir, p))} ({rel}:{line})")
         elif verify_all and read_frame(os.path.join(frames_dir, p), 8) is None:
-            report.add("unreadable_frame", f"{_rel(root, os.path.join(frames_dir, p))} ({rel}:{line})")
+            report.add(
+                "unreadable_frame", f"{_rel(root, os.path.join(frames_dir, p))} ({rel}:{line})"
+            )
     return videos, df
 
 
 #: Category of each rule of :func:`~slowfast_det.ava.checks.box_row_errors` (by field).
 _BOX_ERROR_CATEGORIES = {
-    "x2": "bad_box", "y2": "bad_box", "action_id": "unknown_label_id", "score": "bad_row",
+    "x2": "bad_box",
+    "y2": "bad_box",
+    "action_id": "unknown_label_id",
+    "score": "bad_row",
 }
 
 
 def _check_boxes(path, kind, report, root, max_bad_rows, num_classes):
-    table, _ = _read_all_rows(lambda src: read_box_csv(src, kind=kind), path, report, root, max_bad_rows)
+    table, _ = _read_all_rows(
+        lambda src: read_box_csv(src, kind=kind), path, report, root, max_bad_rows
+    )
     if table is None:
         return None
     rows, rel = table.rows, _rel(root, path)
@@ -245,7 +291,11 @@ def _check_boxes(path, kind, report, root, max_bad_rows, num_classes):
     if kind == "groundtruth":
         n_rep, line, orig = repeated_rows(rows)
         if n_rep:
-            report.add("repeated_groundtruth_row", f"{rel}:{line}: repeats line {orig} (first of {n_rep})", n_rep)
+            report.add(
+                "repeated_groundtruth_row",
+                f"{rel}:{line}: repeats line {orig} (first of {n_rep})",
+                n_rep,
+            )
     return table
 
 
@@ -255,7 +305,7 @@ def check_ava_dataset(
     version="v2.2",
     *,
     num_classes=None,
-    fps=AVA_FPS,
+    fps=None,
     start_second=None,
     verify_images="keyframes",
     max_examples=5,
@@ -282,9 +332,11 @@ def check_ava_dataset(
             for its duration and frame rate, decoded at its first and last keyframe
             (``verify_images="keyframes"``) or to its end (``"all"``, finds truncated files),
             and the keyframes are checked to lie inside it; no frame list is needed).
-        fps, start_second: frame rate and the movie second of AVA frame index 0 (default: 900
-            for extracted frames, as AVA and prepare_ava write them; 0 for movies, whose
-            timestamps are movie times).
+        fps, start_second: frame rate and the movie second of AVA frame index 0 (default:
+            for extracted frames what ``datasets/prepare_ava.py`` recorded in
+            ``frame_lists/frames.json``, else AVA's 900 at 30 fps; 0 for movies, whose
+            timestamps are movie times: :func:`~.frames.frame_origin`). Keyframes before
+            frame 0 add a hint on the start second.
         label_map_file: the label map (default: :func:`~.custom.find_label_map` of
             ``annotations/``: AVA's file name for the version, else the folder's one ``.pbtxt``).
 
@@ -294,18 +346,38 @@ def check_ava_dataset(
     if frame_source not in ("frames", "video"):
         raise ValueError(f"frame_source must be 'frames' or 'video', got {frame_source!r}")
     video = frame_source == "video"
-    if start_second is None:
-        start_second = default_start_second(frame_source)
     if verify_images not in ("none", "keyframes", "all"):
-        raise ValueError(f"verify_images must be 'none', 'keyframes' or 'all', got {verify_images!r}")
+        raise ValueError(
+            f"verify_images must be 'none', 'keyframes' or 'all', got {verify_images!r}"
+        )
     root = os.path.abspath(root)
     report = AVACheckReport(root=root, max_examples=max_examples)
+    origin_file = frame_origin_path(os.path.join(root, "frame_lists"))
+    try:
+        origin = frame_origin(frame_source, origin_file, start_second=start_second, fps=fps)
+    except AVAFormatError as e:
+        report.add("bad_row", str(e))
+        origin = frame_origin(frame_source, None, start_second=start_second, fps=fps)
+    start_second, fps = origin.start_second, origin.fps
+    if origin.source in ("given", "AVA's default"):
+        where = "the default for movies" if video and origin.source != "given" else origin.source
+    else:
+        where = _rel(root, origin.source)
+    report.info["frame index"] = {
+        "frame 0 at movie second": str(start_second),
+        "fps": str(fps),
+        "from": where,
+    }
+    before_first_frame = 0
     frames_dir = os.path.join(root, "frames")
     videos_dir = os.path.join(root, "videos")
     ann = os.path.join(root, "annotations")
     media_dir = videos_dir if video else frames_dir
     if not os.path.isdir(media_dir):
-        report.add("missing_file", f"{_rel(root, media_dir)}/ (the {'videos' if video else 'frames'} folder)")
+        report.add(
+            "missing_file",
+            f"{_rel(root, media_dir)}/ (the {'videos' if video else 'frames'} folder)",
+        )
 
     label_ids = None
     try:
@@ -321,8 +393,12 @@ def check_ava_dataset(
         except AVAFormatError as e:
             report.add("bad_row", str(AVAFormatError(_rel(root, lm), e.line, e.field, e.message)))
         else:
-            report.info["label map"] = {"file": _rel(root, lm), "classes": len(label_ids), "largest id": str(max(label_ids)),
-                                        "train with": f"MODEL.ROI_HEADS.NUM_CLASSES {max(label_ids)}"}
+            report.info["label map"] = {
+                "file": _rel(root, lm),
+                "classes": len(label_ids),
+                "largest id": str(max(label_ids)),
+                "train with": f"MODEL.ROI_HEADS.NUM_CLASSES {max(label_ids)}",
+            }
     if num_classes is None:
         num_classes = max(label_ids) if label_ids else 80
 
@@ -336,7 +412,9 @@ def check_ava_dataset(
         elif not os.path.exists(fl):
             report.add("missing_file", _rel(root, fl))
         else:
-            res = _check_frame_list(root, frames_dir, fl, report, max_bad_rows, verify_images == "all")
+            res = _check_frame_list(
+                root, frames_dir, fl, report, max_bad_rows, verify_images == "all"
+            )
             if res is not None:
                 videos, fl_df = res
                 facts["videos"] = len(videos)
@@ -346,7 +424,10 @@ def check_ava_dataset(
         gt = os.path.join(ann, f"ava_{split}_{version}.csv")
         pred = os.path.join(ann, f"ava_{split}_predicted_boxes.csv")
         excl = os.path.join(ann, f"ava_{split}_excluded_timestamps_{version}.csv")
-        for path, kind, required in ((gt, "groundtruth", True), (pred, "proposals", split != "train")):
+        for path, kind, required in (
+            (gt, "groundtruth", True),
+            (pred, "proposals", split != "train"),
+        ):
             if not os.path.exists(path):
                 if required and kind == "proposals":
                     report.add("predicted_boxes_missing", _rel(root, path))
@@ -368,9 +449,12 @@ def check_ava_dataset(
             facts["ground-truth box rows"] = len(gt_table.rows)
             if label_ids is not None:
                 n_other, other_ids = classes_outside(gt_table.rows, label_ids)
-                facts["action ids not in the label map (trained, not evaluated)"] = len(other_ids)
+                use = "trained, not evaluated" if split == "train" else "not evaluated"
+                facts[f"action ids not in the label map ({use})"] = len(other_ids)
                 if n_other:
-                    shown = ", ".join(map(str, other_ids[:20])) + (", ..." if len(other_ids) > 20 else "")
+                    shown = ", ".join(map(str, other_ids[:20])) + (
+                        ", ..." if len(other_ids) > 20 else ""
+                    )
                     facts["ground-truth rows of those ids"] = f"{n_other} (ids {shown})"
         if tables.get("proposals") is not None:
             facts["predicted boxes"] = len(tables["proposals"].rows)
@@ -381,8 +465,15 @@ def check_ava_dataset(
                 for vid, ts in (table.keys - excluded) if table is not None else ():
                     keyframes.setdefault(vid, set()).add(ts)
             videos = check_movies(
-                root, videos_dir, {v: sorted(t) for v, t in keyframes.items()}, report, fps=fps,
-                start_second=start_second, verify_images=verify_images, facts=facts, rel=lambda p: _rel(root, p),
+                root,
+                videos_dir,
+                {v: sorted(t) for v, t in keyframes.items()},
+                report,
+                fps=fps,
+                start_second=start_second,
+                verify_images=verify_images,
+                facts=facts,
+                rel=lambda p: _rel(root, p),
             )
         if videos is None:
             continue
@@ -400,14 +491,21 @@ def check_ava_dataset(
                     continue
                 n = videos[vid]  # None: a movie of unknown duration (reported)
                 center, outside = keyframes_outside(ts, n, start_second, fps)
+                before_first_frame += int(center < 0)
                 if outside:
                     report.add(
                         "keyframe_outside_video",
                         f"{rel}: {vid},{format_timestamp(ts)}: "
                         f"{keyframe_outside_message(int(center), n)}",
                     )
-            for vid, k in sorted(missing_videos.items()) if not video else ():  # movies: reported by check_movies
-                report.add("video_not_in_frame_list", f"{rel}: video {vid!r} ({k} keyframes) not in frame_lists/{split}.csv", k)
+            for vid, k in (
+                sorted(missing_videos.items()) if not video else ()
+            ):  # movies: reported by check_movies
+                report.add(
+                    "video_not_in_frame_list",
+                    f"{rel}: video {vid!r} ({k} keyframes) not in frame_lists/{split}.csv",
+                    k,
+                )
         for vid in sorted(set(videos) - annotated) if not video else ():
             report.add("video_without_annotations", f"frame_lists/{split}.csv: video {vid!r}")
         if verify_images == "keyframes" and gt_table is not None and not video:
@@ -420,5 +518,13 @@ def check_ava_dataset(
                     continue
                 full = os.path.join(frames_dir, p)
                 if os.path.exists(full) and read_frame(full, 8) is None:
-                    report.add("unreadable_frame", f"{_rel(root, full)} (keyframe {vid},{format_timestamp(ts)})")
+                    report.add(
+                        "unreadable_frame",
+                        f"{_rel(root, full)} (keyframe {vid},{format_timestamp(ts)})",
+                    )
+    if before_first_frame:
+        report.hints.append(
+            f"{before_first_frame} keyframes lie before frame 0 of their video: "
+            + origin_hint(origin)
+        )
     return report

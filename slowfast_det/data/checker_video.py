@@ -4,36 +4,48 @@ Used by :func:`slowfast_det.data.checker.check_ava_dataset` with ``frame_source=
 every annotated video needs a movie whose header can be read (:func:`~.movie_frames.probe_movie`:
 duration, frame rate, size) and that decodes at its annotated keyframes; with
 ``verify_images="all"`` each movie is decoded to its end, which finds truncated files.
-The movies' frame rates and durations are reported; whether the keyframes lie inside the
+The movies' frame rates and durations are reported (a rate far from 30 fps with the demo's
+warning, :func:`~.frames.fps_warning`); whether the keyframes lie inside the
 movies is checked by the caller from the frame counts returned here.
 """
+
 import math
 import os
 from collections import Counter
 from fractions import Fraction
 
-from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie
 from slowfast_det.ava.checks import keyframes_outside
 from slowfast_det.ava.timestamps import format_timestamp
+
+from .frames import fps_warning
+from .movie_frames import MOVIE_ERRORS, Movie, expected_frame_count, index_time, probe_movie
 from .video_reader import VideoReader, find_movie
 
-__all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies"]
+__all__ = ["VIDEO_PROBLEMS", "VIDEO_WARNINGS", "check_movies", "decode_to_end"]
 
 #: Problem categories of video roots.
 VIDEO_PROBLEMS = {
     "missing_video": "annotated video without a movie videos/<video_id>.{mp4,mkv,webm}",
     "unreadable_video": "movie that cannot be opened or has no video stream",
     "undecodable_keyframe": "movie that gives no frame at an annotated keyframe",
-    "truncated_video": "movie that decodes to fewer frames than its header declares (or fails part way)",
+    "truncated_video": (
+        "movie that decodes to fewer frames than its header declares (or fails part way)"
+    ),
 }
 #: Warning categories of video roots.
 VIDEO_WARNINGS = {
-    "video_unknown_duration": "movie whose header gives no duration (keyframes not checked against its end)",
+    "video_unknown_duration": (
+        "movie whose header gives no duration (keyframes not checked against its end)"
+    ),
+    "video_frame_rate": (
+        "movie far from 30 fps: its clips repeat or skip many source frames "
+        "(the demo warns the same)"
+    ),
 }
 TRUNCATION_SLACK = Fraction(1, 2)  # seconds a decoded movie may fall short of its header
 
 
-def _decode_to_end(path):
+def decode_to_end(path):
     """(movie time of the end of the last decoded frame or None, error or None).
 
     Raises :data:`~.movie_frames.MOVIE_ERRORS` when the movie cannot be opened."""
@@ -44,7 +56,9 @@ def _decode_to_end(path):
     return info["end"], info.get("error")
 
 
-def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, verify_images, facts, rel):
+def check_movies(
+    root, videos_dir, keyframes, report, *, fps, start_second, verify_images, facts, rel
+):
     """Check the movies of ``keyframes`` (video id -> sorted keyframe seconds).
 
     Args:
@@ -67,7 +81,10 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
     for vid, stamps in sorted(keyframes.items()):
         path = find_movie(videos_dir, vid, listing)
         if path is None:
-            report.add("missing_video", f"{rel(os.path.join(videos_dir, vid))}.{{mp4,mkv,webm}} ({len(stamps)} keyframes)")
+            report.add(
+                "missing_video",
+                f"{rel(os.path.join(videos_dir, vid))}.{{mp4,mkv,webm}} ({len(stamps)} keyframes)",
+            )
             continue
         try:
             info = probe_movie(path)
@@ -75,6 +92,9 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
             report.add("unreadable_video", f"{rel(path)}: {e}")
             continue
         rates[f"{float(info['fps']):.3f}" if info["fps"] else "unknown"] += 1
+        slow_or_fast = fps_warning(float(info["fps"])) if info["fps"] else None
+        if slow_or_fast:
+            report.add("video_frame_rate", f"{rel(path)}: {slow_or_fast}")
         n = None
         if info["duration"] is None:
             report.add("video_unknown_duration", rel(path))
@@ -84,13 +104,18 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
             n = expected_frame_count(start_second, span, fps, info["duration"], info["time_base"])
         counts[vid] = n
         if verify_images == "all":
-            end, error = _decode_to_end(path)
-            short = info["duration"] is not None and (end or 0) < info["duration"] - TRUNCATION_SLACK
+            end, error = decode_to_end(path)
+            short = (
+                info["duration"] is not None and (end or 0) < info["duration"] - TRUNCATION_SLACK
+            )
             if error or short:
                 got = "no frame" if end is None else f"frames up to {float(end):.2f} s"
                 declared = "?" if info["duration"] is None else f"{float(info['duration']):.2f}"
                 why = f"; {error}" if error else ""
-                report.add("truncated_video", f"{rel(path)}: {got} of the {declared} s its header declares{why}")
+                report.add(
+                    "truncated_video",
+                    f"{rel(path)}: {got} of the {declared} s its header declares{why}",
+                )
         if verify_images in ("keyframes", "all"):
             for ts in dict.fromkeys((stamps[0], stamps[-1])):
                 k, outside = keyframes_outside(ts, n, start_second, fps)
@@ -98,7 +123,10 @@ def check_movies(root, videos_dir, keyframes, report, *, fps, start_second, veri
                     continue  # outside the movie: reported by the caller
                 frames, error = reader.read(path, [index_time(k, fps, start_second)])
                 if frames[0] is None:
-                    report.add("undecodable_keyframe", f"{rel(path)}: keyframe {vid},{format_timestamp(ts)}: {error}")
+                    report.add(
+                        "undecodable_keyframe",
+                        f"{rel(path)}: keyframe {vid},{format_timestamp(ts)}: {error}",
+                    )
     reader.close()
     facts["movies found"] = len(counts)
     if rates:

@@ -6,7 +6,8 @@ One dataset dict per keyframe (see ``docs/DATAFLOW.md``), independent of any con
      "image_id": "<video_id>,<timestamp as AVA writes it: 0902, 0902.5>",
      "frame_source": {"type": "frames", "table": FrameTable, "fps": 30, "start_second": 900},
      "keyframe_path": str,
-     "annotations": [{"bbox": [x1, y1, x2, y2] in [0, 1], "labels": [action ids], "person_id": int}],
+     "annotations": [{"bbox": [x1, y1, x2, y2] in [0, 1], "labels": [action ids],
+                      "person_id": int}],
      "proposals": {"boxes": float32 (P, 4) in [0, 1], "scores": float32 (P,)}}
 
 ``frame_source`` is shared by all dicts of a video (one :class:`~.frames.FrameTable` per
@@ -23,9 +24,11 @@ Built-in names, under ``$DETECTRON2_DATASETS`` (default ``./datasets``):
 ``ava_v2.2_{train,val}`` and ``ava_v2.1_{train,val}`` in ``ava/``, and
 ``synthetic_ava_{train,val}`` in ``synthetic_ava/``; each also as ``<name>_video``, which
 reads the movies ``videos/<video_id>.{mp4,mkv,webm}`` instead of the extracted frames
-(``frame_source="video"``; the loaders pick the twin ``AVA.FRAME_SOURCE`` names,
-:func:`dataset_for_frame_source`).
+(``frame_source="video"``). A dataset's registration decides its source: name the dataset
+whose registration reads the frames or movies you want (``DATASETS.TEST
+("ava_v2.2_val_video",)``). :func:`unregister_ava_dataset` removes a registration.
 """
+
 import functools
 import logging
 import os
@@ -41,9 +44,25 @@ from slowfast_det.ava.checks import (
     keyframe_outside_message,
     keyframes_outside,
 )
-from slowfast_det.ava.io import AVAFormatError, read_box_csv, read_exclusions, read_frame_list, read_label_map
-from .frames import AVA_FPS, AVA_START_SECOND, FrameTable, clip_frame_indices, frames_source
+from slowfast_det.ava.io import (
+    AVAFormatError,
+    read_box_csv,
+    read_exclusions,
+    read_frame_list,
+    read_label_map,
+)
 from slowfast_det.ava.timestamps import format_timestamp, normalize
+
+from .frames import (
+    AVA_FPS,
+    AVA_START_SECOND,
+    FrameTable,
+    clip_frame_indices,
+    frame_origin,
+    frame_origin_path,
+    frames_source,
+    origin_hint,
+)
 from .video_reader import index_movies
 
 __all__ = [
@@ -53,10 +72,10 @@ __all__ = [
     "LABEL_MAP_FILES",
     "AVAMetadata",
     "clip_frame_indices",
-    "dataset_for_frame_source",
     "load_ava_dicts",
     "register_ava_dataset",
     "registered_ava_datasets",
+    "unregister_ava_dataset",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,13 +86,10 @@ LABEL_MAP_FILES = {
     "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
 }
 _EXAMPLES = 5  # problem examples kept per category in the load log
-#: Frame sources a dataset can read (``AVA.FRAME_SOURCE``).
+#: Frame sources a dataset can read (``register_ava_dataset(..., frame_source=)``).
 FRAME_SOURCES = ("frames", "video")
 #: Name suffix of the built-ins' video twins (``ava_v2.2_val_video``).
 VIDEO_SUFFIX = "_video"
-
-# name -> keyword arguments of register_ava_dataset (the datasets registered through it)
-_AVA_REGISTRATIONS = {}
 
 
 # --------------------------------------------------------------------------- metadata
@@ -94,11 +110,19 @@ def _existing_or_none(attr, meta):
     return path if path is not None and os.path.exists(path) else None
 
 
+def _frame_origin(meta):
+    source, origin_file, start_second, fps = meta.__dict__["_origin_args"]
+    return frame_origin(source, origin_file, start_second=start_second, fps=fps)
+
+
 _LAZY_FIELDS = {
     "action_names": lambda m: _label_map(m)[0],
     "evaluated_ids": lambda m: _label_map(m)[1],
     "excluded_timestamps_file": functools.partial(_existing_or_none, "_excluded_timestamps_path"),
     "predicted_boxes_file": functools.partial(_existing_or_none, "_predicted_boxes_path"),
+    "frame_origin": _frame_origin,
+    "start_second": lambda m: _frame_origin(m).start_second,
+    "fps": lambda m: _frame_origin(m).fps,
 }
 
 
@@ -107,7 +131,9 @@ class AVAMetadata(Metadata):
 
     ``action_names`` (dict id -> name) and ``evaluated_ids`` (sorted ids) come from
     ``label_map_file``; ``excluded_timestamps_file`` and ``predicted_boxes_file`` are the
-    paths if the files exist, else None (checked at each access). (Not ``class_names``:
+    paths if the files exist, else None (checked at each access); ``frame_origin``
+    (:func:`~.frames.frame_origin`), ``start_second`` and ``fps`` from the registration's values
+    or the frames' origin file, read at each access. (Not ``class_names``:
     Detectron2's ``Metadata`` reads that name as ``thing_classes``.)
     """
 
@@ -131,13 +157,15 @@ def _warn(stats, examples, category, message):
         ex.append(message)
 
 
-def _index_frame_list(frame_list_file, stats, examples):
+def _index_frame_list(frame_list_file, stats, examples, rows=None):
     """video_id -> object array of frame paths (relative to frames/) indexed by frame id.
 
+    ``rows``: the frame list's rows (``read_frame_list``'s columns) instead of reading
+    ``frame_list_file``, which then only names them in messages.
     A frame id missing from the list (a gap) takes the path of the nearest listed frame and
     is counted; a duplicate or negative frame id is an error naming the file and line.
     """
-    df = read_frame_list(frame_list_file)
+    df = read_frame_list(frame_list_file) if rows is None else rows
     if len(df) == 0:
         raise AVAFormatError(frame_list_file, None, None, "the frame list has no frames")
     df = df.sort_values(["video_id", "frame_id"], kind="stable").reset_index(drop=True)
@@ -148,12 +176,16 @@ def _index_frame_list(frame_list_file, stats, examples):
     neg = np.flatnonzero(ids < 0)
     if len(neg):
         i = neg[0]
-        raise AVAFormatError(frame_list_file, int(lines[i]), "frame_id", f"negative frame id {ids[i]}")
+        raise AVAFormatError(
+            frame_list_file, int(lines[i]), "frame_id", f"negative frame id {ids[i]}"
+        )
     dup = np.flatnonzero((vids[1:] == vids[:-1]) & (ids[1:] == ids[:-1]))
     if len(dup):
         i = dup[0] + 1
         raise AVAFormatError(
-            frame_list_file, int(lines[i]), "frame_id",
+            frame_list_file,
+            int(lines[i]),
+            "frame_id",
             f"duplicate frame id {ids[i]} for video {vids[i]!r} (also at line {lines[i - 1]})",
         )
     videos = {}
@@ -176,7 +208,10 @@ def _index_frame_list(frame_list_file, stats, examples):
         ex = examples.setdefault("frame_list_gaps", [])
         if len(ex) < _EXAMPLES:
             gap = int(full[np.isin(full, vid_ids, invert=True)][0])
-            ex.append(f"{frame_list_file}: video {vid!r}: {missing} frame ids missing (first: {gap}); nearest listed frames used")
+            ex.append(
+                f"{frame_list_file}: video {vid!r}: {missing} frame ids missing (first: {gap}); "
+                "nearest listed frames used"
+            )
     return videos
 
 
@@ -200,10 +235,14 @@ def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
     changed = np.flatnonzero(ranges["outside"])
     tag = "gt" if kind == "groundtruth" else "proposal"
     for i in changed[:_EXAMPLES]:
-        examples.setdefault(f"{tag}_boxes_clipped", []).append(f"{path}:{line[i]}: box {coords[i].tolist()} clipped to [0, 1]")
+        examples.setdefault(f"{tag}_boxes_clipped", []).append(
+            f"{path}:{line[i]}: box {coords[i].tolist()} clipped to [0, 1]"
+        )
     stats[f"{tag}_boxes_clipped"] += len(changed)
     for i in np.flatnonzero(empty)[:_EXAMPLES]:
-        examples.setdefault(f"{tag}_boxes_empty", []).append(f"{path}:{line[i]}: box {coords[i].tolist()} has no area inside the frame; dropped")
+        examples.setdefault(f"{tag}_boxes_empty", []).append(
+            f"{path}:{line[i]}: box {coords[i].tolist()} has no area inside the frame; dropped"
+        )
     stats[f"{tag}_boxes_empty"] += int(empty.sum())
     rows = rows.copy()
     rows[["cx1", "cy1", "cx2", "cy2"]] = clipped
@@ -213,13 +252,33 @@ def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
 def _group_groundtruth(rows):
     """key -> list of persons; rows with identical coordinates at a key are one person."""
     persons = {}
-    cols = [rows[c].tolist() for c in ("video_id", "timestamp", "x1", "y1", "x2", "y2", "cx1", "cy1", "cx2", "cy2", "action_id", "last")]
+    cols = [
+        rows[c].tolist()
+        for c in (
+            "video_id",
+            "timestamp",
+            "x1",
+            "y1",
+            "x2",
+            "y2",
+            "cx1",
+            "cy1",
+            "cx2",
+            "cy2",
+            "action_id",
+            "last",
+        )
+    ]
     for vid, ts, x1, y1, x2, y2, cx1, cy1, cx2, cy2, aid, last in zip(*cols):
         per_key = persons.setdefault((vid, ts), {})
         p = per_key.get((x1, y1, x2, y2))
         if p is None:
             pid = int(last) if last == last else -1  # NaN -> -1
-            p = per_key[(x1, y1, x2, y2)] = {"bbox": [cx1, cy1, cx2, cy2], "labels": [], "person_id": pid}
+            p = per_key[(x1, y1, x2, y2)] = {
+                "bbox": [cx1, cy1, cx2, cy2],
+                "labels": [],
+                "person_id": pid,
+            }
         if aid not in p["labels"]:
             p["labels"].append(aid)
     out = {}
@@ -231,7 +290,8 @@ def _group_groundtruth(rows):
 
 
 def _group_proposals(rows):
-    """key -> {"boxes": float32 (P, 4), "scores": float32 (P,)}; duplicate boxes keep the best score."""
+    """key -> {"boxes": float32 (P, 4), "scores": float32 (P,)}; duplicate boxes keep the best
+    score."""
     best = {}
     cols = [rows[c].tolist() for c in ("video_id", "timestamp", "cx1", "cy1", "cx2", "cy2", "last")]
     for vid, ts, x1, y1, x2, y2, score in zip(*cols):
@@ -261,14 +321,16 @@ def load_ava_dicts(
     split,
     *,
     num_classes=80,
-    fps=AVA_FPS,
-    start_second=AVA_START_SECOND,
+    fps=None,
+    start_second=None,
+    origin_file=None,
     predicted_boxes_required=None,
     excluded_timestamps_required=False,
     dataset_name=None,
     stats=None,
     frame_source="frames",
     videos_dir=None,
+    frame_list=None,
 ):
     """Read an AVA-format split into dataset dicts (one per keyframe).
 
@@ -285,12 +347,18 @@ def load_ava_dicts(
             per keyframe with ground truth or predicted boxes (the evaluator needs
             predictions at every ground-truth key).
         num_classes: action ids must lie in ``1..num_classes``.
-        fps, start_second: frame rate of the frames and the movie second of frame 0.
+        fps, start_second, origin_file: frame rate of the frames and the movie second of
+            frame 0; None: recorded in ``origin_file`` (``frame_lists/frames.json``) for
+            frames, else the default (:func:`~.frames.frame_origin`: 900 for frames, 0 for
+            movies, 30 fps).
         stats: optional ``collections.Counter`` that receives the problem counts.
         frame_source: "frames" (the frame list's extracted frames) or "video" (the movies
             ``<videos_dir>/<video_id>.{mp4,mkv,webm}``, read by time; no frame list needed:
             a keyframe whose movie is missing is skipped and counted, one whose movie
             header cannot be read is kept for the mapper's counted recovery).
+        frame_list: the frame list's rows made in memory (a DataFrame with the columns of
+            :func:`~slowfast_det.ava.io.read_frame_list`: video_id, frame_id, path, line)
+            instead of reading ``frame_list_file``, which then only names them in messages.
 
     Returns:
         list[dict] in (video_id, timestamp) order; the dicts of a video share one
@@ -310,26 +378,37 @@ def load_ava_dicts(
     if predicted_boxes_required is None:
         predicted_boxes_required = split != "train"
     if frame_source not in FRAME_SOURCES:
-        raise ValueError(f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
+        raise ValueError(
+            f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}"
+        )
     video = frame_source == "video"
-    required = (("videos folder", videos_dir),) if video else (("frame list", frame_list_file),)
+    origin = frame_origin(frame_source, origin_file, start_second=start_second, fps=fps)
+    start_second, fps = origin.start_second, origin.fps
+    if video:
+        required = (("videos folder", videos_dir),)
+    else:  # a frame list made in memory has no file
+        required = (("frame list", frame_list_file),) if frame_list is None else ()
     for what, path in required + (("ground-truth file", groundtruth_file),):
         if path is not None and not os.path.exists(path):
             raise FileNotFoundError(f"dataset '{name}': {what} not found: {path}")
 
-    videos = None if video else _index_frame_list(frame_list_file, stats, examples)
+    videos = None if video else _index_frame_list(frame_list_file, stats, examples, frame_list)
 
     persons, keys = {}, set()
     if groundtruth_file is not None:
         gt_table = read_box_csv(groundtruth_file, kind="groundtruth")
-        gt_rows = _checked_boxes(gt_table, groundtruth_file, "groundtruth", stats, examples, num_classes)
+        gt_rows = _checked_boxes(
+            gt_table, groundtruth_file, "groundtruth", stats, examples, num_classes
+        )
         persons = _group_groundtruth(gt_rows)
         keys = set(gt_table.keys)
 
     proposals = {}
     if predicted_boxes_file is not None and os.path.exists(predicted_boxes_file):
         pred_table = read_box_csv(predicted_boxes_file, kind="proposals")
-        proposals = _group_proposals(_checked_boxes(pred_table, predicted_boxes_file, "proposals", stats, examples))
+        proposals = _group_proposals(
+            _checked_boxes(pred_table, predicted_boxes_file, "proposals", stats, examples)
+        )
         if split != "train":
             keys |= pred_table.keys
     elif predicted_boxes_required:
@@ -342,7 +421,9 @@ def load_ava_dicts(
     if excluded_timestamps_file is not None and os.path.exists(excluded_timestamps_file):
         excluded = read_exclusions(excluded_timestamps_file)
     elif excluded_timestamps_required:
-        raise FileNotFoundError(f"dataset '{name}': excluded-timestamps file not found: {excluded_timestamps_file}")
+        raise FileNotFoundError(
+            f"dataset '{name}': excluded-timestamps file not found: {excluded_timestamps_file}"
+        )
     stats["excluded_keyframes"] += len(keys & excluded)
     keys -= excluded
 
@@ -354,8 +435,13 @@ def load_ava_dicts(
     if video:
         movies, _, unreadable = index_movies(videos_dir, list(by_video), fps, start_second)
         for vid, err in unreadable.items():
-            _warn(stats, examples, "videos_unreadable_header", f"{err} (its clips are recovered and counted when loaded)")
-    dicts = []
+            _warn(
+                stats,
+                examples,
+                "videos_unreadable_header",
+                f"{err} (its clips are recovered and counted when loaded)",
+            )
+    dicts, before_first_frame = [], 0
     for vid, stamps in by_video.items():
         if video:
             source = movies.get(vid)
@@ -364,17 +450,26 @@ def load_ava_dicts(
             frames = videos.get(vid)
             missing, n = frames is None, None if frames is None else len(frames)
         if missing:
-            where = f"no movie {vid}.{{mp4,mkv,webm}} in {videos_dir}" if video else f"video not in {frame_list_file}"
+            where = (
+                f"no movie {vid}.{{mp4,mkv,webm}} in {videos_dir}"
+                if video
+                else f"video not in {frame_list_file}"
+            )
             for ts in stamps:
-                category = "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list"
+                category = (
+                    "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list"
+                )
                 _warn(stats, examples, category, f"{vid},{format_timestamp(ts)}: {where}")
             continue
         stamps = np.asarray(stamps)
         centers, outside = keyframes_outside(stamps, n, start_second, fps)
+        before_first_frame += int((centers < 0).sum())
         inside = ~outside
         for ts, c in zip(stamps[outside], centers[outside]):
             _warn(
-                stats, examples, "keyframes_outside_video",
+                stats,
+                examples,
+                "keyframes_outside_video",
                 f"{vid},{format_timestamp(ts)}: {keyframe_outside_message(c, n)}",
             )
         stamps, centers = stamps[inside], centers[inside]
@@ -397,13 +492,20 @@ def load_ava_dicts(
     stats["keyframes"] += len(dicts)
     stats["gt_persons"] += sum(len(d["annotations"]) for d in dicts)
     stats["proposals"] += sum(len(d["proposals"]["scores"]) for d in dicts)
+    if before_first_frame:
+        examples["keyframes_outside_video"].append(origin_hint(origin))
     for category, msgs in examples.items():
         logger.warning(
             "dataset '%s': %d x %s, e.g.\n  %s", name, stats[category], category, "\n  ".join(msgs)
         )
     logger.info(
-        "dataset '%s': %d keyframes from %d videos, %d ground-truth persons, %d predicted boxes, %d keyframes excluded",
-        name, stats["keyframes"], len({d["video_id"] for d in dicts}), stats["gt_persons"], stats["proposals"],
+        "dataset '%s': %d keyframes from %d videos, %d ground-truth persons, %d predicted boxes, "
+        "%d keyframes excluded",
+        name,
+        stats["keyframes"],
+        len({d["video_id"] for d in dicts}),
+        stats["gt_persons"],
+        stats["proposals"],
         stats["excluded_keyframes"],
     )
     return dicts
@@ -419,8 +521,8 @@ def register_ava_dataset(
     *,
     version="v2.2",
     num_classes=80,
-    fps=AVA_FPS,
-    start_second=AVA_START_SECOND,
+    fps=None,
+    start_second=None,
     frames_dir="frames",
     frame_source="frames",
     videos_dir="videos",
@@ -447,12 +549,14 @@ def register_ava_dataset(
             per keyframe with ground truth or predicted boxes; predicted boxes required).
         version: "v2.1" or "v2.2" (selects the default annotation and label-map names).
         num_classes: action ids must lie in 1..num_classes.
-        fps, start_second: frame rate of the frames and the movie second of frame 0.
+        fps, start_second: frame rate of the frames and the movie second of frame 0; None:
+            for frames, what ``datasets/prepare_ava.py`` recorded next to the frame list
+            (``frame_lists/frames.json``), else AVA's 900 at 30 fps; for movies 0 at 30 fps
+            (:func:`~.frames.frame_origin`, read when the dataset is loaded).
         frame_source: "frames" (``frames/`` and the frame list) or "video" (the movies
             ``videos/<video_id>.{mp4,mkv,webm}``, read by time with PyAV; no frame list).
-            The built-ins are registered both ways (the video twin is ``<name>_video``) and
-            the loaders pick the twin that ``AVA.FRAME_SOURCE`` asks for
-            (:func:`dataset_for_frame_source`).
+            The loaders read the dataset from this source; the built-ins are registered
+            both ways (the movies twin is ``<name>_video``).
 
     Sets the metadata: ``evaluator_type="ava"``, ``label_map_file``, ``groundtruth_file``,
     ``excluded_timestamps_file`` (None if absent), ``predicted_boxes_file`` (None if
@@ -463,28 +567,34 @@ def register_ava_dataset(
     if frame_source not in FRAME_SOURCES:
         raise ValueError(f"frame_source {frame_source!r} is not one of {FRAME_SOURCES}")
     if label_map_file is None and version not in LABEL_MAP_FILES:
-        raise ValueError(f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); pass label_map_file")
-    _AVA_REGISTRATIONS[name] = dict(
-        root=root, split=split, version=version, num_classes=num_classes, fps=fps, start_second=start_second, frames_dir=frames_dir,
-        frame_source=frame_source, videos_dir=videos_dir,
-        frame_list_file=frame_list_file, groundtruth_file=groundtruth_file,
-        predicted_boxes_file=predicted_boxes_file, excluded_timestamps_file=excluded_timestamps_file,
-        label_map_file=label_map_file,
-    )
+        raise ValueError(
+            f"unknown AVA version {version!r} (known: {sorted(LABEL_MAP_FILES)}); "
+            "pass label_map_file"
+        )
     root = os.path.abspath(os.path.expanduser(root))
     files = dict(
         frames_dir=_resolve(root, frames_dir),
         videos_dir=_resolve(root, videos_dir),
-        frame_list_file=_resolve(root, frame_list_file or os.path.join("frame_lists", f"{split}.csv")),
-        groundtruth_file=_resolve(root, groundtruth_file or os.path.join("annotations", f"ava_{split}_{version}.csv")),
+        frame_list_file=_resolve(
+            root, frame_list_file or os.path.join("frame_lists", f"{split}.csv")
+        ),
+        groundtruth_file=_resolve(
+            root, groundtruth_file or os.path.join("annotations", f"ava_{split}_{version}.csv")
+        ),
         predicted_boxes_file=_resolve(
-            root, predicted_boxes_file or os.path.join("annotations", f"ava_{split}_predicted_boxes.csv")
+            root,
+            predicted_boxes_file or os.path.join("annotations", f"ava_{split}_predicted_boxes.csv"),
         ),
         excluded_timestamps_file=_resolve(
-            root, excluded_timestamps_file or os.path.join("annotations", f"ava_{split}_excluded_timestamps_{version}.csv")
+            root,
+            excluded_timestamps_file
+            or os.path.join("annotations", f"ava_{split}_excluded_timestamps_{version}.csv"),
         ),
     )
-    label_map = _resolve(root, label_map_file or os.path.join("annotations", LABEL_MAP_FILES[version]))
+    label_map = _resolve(
+        root, label_map_file or os.path.join("annotations", LABEL_MAP_FILES[version])
+    )
+    origin_file = frame_origin_path(os.path.dirname(files["frame_list_file"]))
 
     if name in DatasetCatalog:
         DatasetCatalog.remove(name)
@@ -497,6 +607,7 @@ def register_ava_dataset(
             num_classes=num_classes,
             fps=fps,
             start_second=start_second,
+            origin_file=origin_file,
             frame_source=frame_source,
             excluded_timestamps_required=excluded_timestamps_file is not None,
             dataset_name=name,
@@ -514,48 +625,33 @@ def register_ava_dataset(
         split=split,
         version=version,
         num_classes=num_classes,
-        fps=fps,
-        start_second=start_second,
         frame_source=frame_source,
         videos_root=files["videos_dir"],
+        _origin_args=(frame_source, origin_file, start_second, fps),
         _excluded_timestamps_path=files["excluded_timestamps_file"],
         _predicted_boxes_path=files["predicted_boxes_file"],
     )
     return meta
 
 
-def dataset_for_frame_source(name, frame_source):
-    """The dataset to load for ``name`` when ``AVA.FRAME_SOURCE`` is ``frame_source``.
-
-    A dataset registered with :func:`register_ava_dataset` reads one frame source. When it
-    is another one, its twin is used: ``<name>_video`` for "video", ``name`` without its
-    ``_video`` suffix for "frames" (the built-ins are registered both ways). Datasets not
-    registered through :func:`register_ava_dataset` are returned as they are.
-
-    Raises:
-        ValueError when the dataset reads the other source and has no twin.
-    """
-    if frame_source not in FRAME_SOURCES:
-        raise ValueError(f"AVA.FRAME_SOURCE {frame_source!r} is not one of {FRAME_SOURCES}")
-    reg = _AVA_REGISTRATIONS.get(name)
-    if reg is None or reg["frame_source"] == frame_source:
-        return name
-    if frame_source == "video":
-        twin = name + VIDEO_SUFFIX
-    else:
-        twin = name[: -len(VIDEO_SUFFIX)] if name.endswith(VIDEO_SUFFIX) else None
-    if twin is not None and _AVA_REGISTRATIONS.get(twin, {}).get("frame_source") == frame_source:
-        return twin
-    raise ValueError(
-        f"dataset '{name}' reads frame source {reg['frame_source']!r} and no {frame_source!r} twin "
-        f"('{twin or name + VIDEO_SUFFIX}') is registered: set AVA.FRAME_SOURCE {reg['frame_source']!r}, or "
-        f"register_ava_dataset('{twin or name + VIDEO_SUFFIX}', root, split, frame_source={frame_source!r})"
-    )
+def unregister_ava_dataset(name):
+    """Remove ``name`` from Detectron2's ``DatasetCatalog`` and ``MetadataCatalog`` (the
+    public removal for a dataset registered with :func:`register_ava_dataset`, e.g. at the
+    end of a test). A name in neither catalog is left as it is."""
+    if name in DatasetCatalog:
+        DatasetCatalog.remove(name)
+    if name in MetadataCatalog:
+        MetadataCatalog.remove(name)
 
 
 def registered_ava_datasets():
-    """Names registered through :func:`register_ava_dataset` (built-ins included)."""
-    return sorted(_AVA_REGISTRATIONS)
+    """Names registered through :func:`register_ava_dataset` (built-ins included): the
+    datasets whose metadata is an :class:`AVAMetadata`."""
+    return sorted(
+        n
+        for n in DatasetCatalog.list()
+        if n in MetadataCatalog and isinstance(MetadataCatalog.get(n), AVAMetadata)
+    )
 
 
 def _register_builtins():
@@ -564,11 +660,25 @@ def _register_builtins():
         for split in ("train", "val"):
             for source, suffix in (("frames", ""), ("video", VIDEO_SUFFIX)):
                 name = f"ava_{version}_{split}{suffix}"
-                register_ava_dataset(name, os.path.join(root, "ava"), split, version=version, frame_source=source)
+                register_ava_dataset(  # AVA's movies: the index of the frames (second 900)
+                    name,
+                    os.path.join(root, "ava"),
+                    split,
+                    version=version,
+                    frame_source=source,
+                    start_second=AVA_START_SECOND if source == "video" else None,
+                )
     for split in ("train", "val"):
         for source, suffix in (("frames", ""), ("video", VIDEO_SUFFIX)):
             name = f"synthetic_ava_{split}{suffix}"
-            register_ava_dataset(name, os.path.join(root, "synthetic_ava"), split, version="v2.2", frame_source=source)
+            register_ava_dataset(
+                name,
+                os.path.join(root, "synthetic_ava"),
+                split,
+                version="v2.2",
+                frame_source=source,
+                start_second=AVA_START_SECOND if source == "video" else None,
+            )
 
 
 _register_builtins()

@@ -4,6 +4,7 @@ Only the frames a clip uses are decoded, and JPEGs are decoded directly at 1/2, 
 1/8 of their size (libjpeg DCT scaling through OpenCV's ``IMREAD_REDUCED_COLOR_*``) when
 the clip's target resolution is at least that much smaller than the source.
 """
+
 import cv2
 import numpy as np
 from PIL import Image

@@ -8,21 +8,48 @@ frame indices with :func:`clip_frame_indices` and reads them through the source.
 frames (JPEG or PNG) listed in a frame list, ``{"type": "frames", "table": FrameTable,
 "fps": 30, "start_second": 900}``; or ``"video"`` (:func:`.video_reader.video_source`): the
 movie, read by time in the same frame index. The mapper dispatches on ``"type"``.
+
+The frames' origin (the movie second of frame index 0 and the frame rate) is one rule,
+:func:`frame_origin`: the values given (a tool's ``--start-second`` / ``--fps``, a
+registration's arguments), else those ``datasets/prepare_ava.py`` recorded next to the frame
+lists (``frame_lists/frames.json``, :data:`FRAME_ORIGIN_FILE`), else AVA's (second 900 at
+30 fps for extracted frames; second 0 for movies, whose timestamps are movie times). Every
+reader of extracted frames (registration, the checker, ``detect_persons``, ``infer_ava``)
+resolves it here.
+
+The source frame-rate rule (:func:`fps_warning`): clips are sampled by time in the 30 fps
+index, so a source far from 30 fps repeats or skips many frames; the demo and the dataset
+checker warn with the same line.
 """
+
+import json
+import os
 import re
+from collections import namedtuple
 
 import numpy as np
 
+from slowfast_det.ava.errors import AVAFormatError
 from slowfast_det.ava.timestamps import frame_position, frame_positions
+from slowfast_det.utils.file_io import atomic_path
 
 __all__ = [
     "AVA_FPS",
     "AVA_START_SECOND",
+    "FPS_RANGE",
+    "FRAME_ORIGIN_FILE",
+    "FrameOrigin",
     "FrameTable",
     "clip_frame_indices",
     "default_start_second",
+    "fps_warning",
+    "frame_origin",
+    "frame_origin_path",
+    "origin_hint",
     "frames_source",
     "keyframe_index",
+    "read_frame_origin",
+    "write_frame_origin",
 ]
 
 #: Frame rate of the extracted frames.
@@ -37,10 +64,141 @@ def default_start_second(frame_source):
     timestamps are read as movie times."""
     return 0 if frame_source == "video" else AVA_START_SECOND
 
+
+#: The file, next to the frame lists, that records where the extracted frames start.
+FRAME_ORIGIN_FILE = "frames.json"
+
+#: Where frame index 0 of a dataset's videos is: ``start_second`` (the movie second of frame
+#: index 0), ``fps`` (frames per second of the index) and ``source`` (where the values came
+#: from, for messages: ``"given"``, the origin file's path, or ``"AVA's default"``).
+FrameOrigin = namedtuple("FrameOrigin", "start_second fps source")
+
+
+def frame_origin_path(frame_lists_dir):
+    """The origin file of the frame lists in ``frame_lists_dir``."""
+    return os.path.join(frame_lists_dir, FRAME_ORIGIN_FILE)
+
+
+def write_frame_origin(frame_lists_dir, start_second, fps):
+    """Record the origin of the frames listed in ``frame_lists_dir`` (atomically):
+    ``{"start_second": S, "fps": F}``. Returns the file's path."""
+    path = frame_origin_path(frame_lists_dir)
+    os.makedirs(frame_lists_dir, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump({"start_second": int(start_second), "fps": int(fps)}, f)
+            f.write("\n")
+    return path
+
+
+def read_frame_origin(path):
+    """The :class:`FrameOrigin` recorded in ``path``, or None when there is no such file.
+
+    Raises:
+        AVAFormatError naming the file and field when it is not ``{"start_second": int >= 0,
+        "fps": int > 0}``.
+    """
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError) as e:
+        raise AVAFormatError(path, None, None, f"cannot be read as JSON: {e}") from None
+    if not isinstance(record, dict):
+        raise AVAFormatError(path, None, None, 'expected {"start_second": S, "fps": F}')
+    values = {}
+    for key, low in (("start_second", 0), ("fps", 1)):
+        v = record.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise AVAFormatError(path, None, key, f"expected an integer >= {low}, got {v!r}")
+        values[key] = v
+    return FrameOrigin(values["start_second"], values["fps"], path)
+
+
+def frame_origin(frame_source="frames", origin_file=None, *, start_second=None, fps=None):
+    """The origin of a dataset's frame index: the one rule every reader of frames uses.
+
+    Each of ``start_second`` / ``fps`` is the value given; else, for extracted frames, the
+    one recorded in ``origin_file`` (``frame_lists/frames.json``, written by
+    ``datasets/prepare_ava.py``) when it exists; else the default: AVA's second 900 at 30 fps
+    for frames, second 0 at 30 fps for movies (:func:`default_start_second`; a movie's
+    origin file is never read: its timestamps are movie times).
+
+    Returns:
+        :class:`FrameOrigin`; ``source`` says where ``start_second`` came from.
+    Raises:
+        AVAFormatError for a malformed origin file.
+    """
+    recorded = None
+    if frame_source != "video" and origin_file is not None:
+        recorded = read_frame_origin(origin_file)
+    if start_second is not None:
+        start, source = int(start_second), "given"
+    elif recorded is not None:
+        start, source = recorded.start_second, recorded.source
+    else:
+        start, source = default_start_second(frame_source), "AVA's default"
+    if fps is None:
+        fps = recorded.fps if recorded is not None else AVA_FPS
+    return FrameOrigin(start, int(fps), source)
+
+
+def origin_hint(origin):
+    """What to do when keyframes fall before frame 0 of their videos under ``origin`` (a
+    :class:`FrameOrigin`): one sentence for the loader's log and the checker."""
+    if origin.source == "given":
+        where = "given"
+    elif origin.source == "AVA's default":
+        where = f"AVA's default: no {FRAME_ORIGIN_FILE} next to the frame lists"
+    else:
+        where = f"recorded in {origin.source}"
+    return (
+        f"frame index 0 is read as movie second {origin.start_second} ({where}); if the frames "
+        "start at another second (own movies extracted from second 0), rerun "
+        f"datasets/prepare_ava.py (it records the start in frame_lists/{FRAME_ORIGIN_FILE}) or "
+        "give the start second (--start-second, --register-ava NAME=ROOT:START)"
+    )
+
+
+# Source frame rates at which a clip is sampled without repeating or dropping many frames;
+# outside it the demo and the dataset checker warn (the clip still spans the training extent).
+FPS_RANGE = (24.0, 60.0)
+
+
+def fps_warning(fps, num_frames=None, sampling_rate=None):
+    """One line when a source at ``fps`` frames per second is outside :data:`FPS_RANGE`
+    (else None); with the clip's ``num_frames`` and ``sampling_rate`` (in 30 fps frames) it
+    also gives the clip's extent in seconds."""
+    lo, hi = FPS_RANGE
+    if lo <= fps <= hi:
+        return None
+    how = "repeats source frames" if fps < lo else "skips source frames"
+    if num_frames is None or sampling_rate is None:
+        clip = f"a clip spans the same time as at {AVA_FPS} fps"
+    else:
+        extent = num_frames * sampling_rate / AVA_FPS
+        clip = (
+            f"the {num_frames}-frame clip still spans {extent:.2f} s (INPUT.SAMPLING_RATE "
+            f"{sampling_rate} is in {AVA_FPS} fps frames)"
+        )
+    return (
+        f"source at {fps:.4g} fps, far from the {AVA_FPS} fps the model was trained at: "
+        f"{clip} but {how}; scores may differ from the training conditions"
+    )
+
+
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 
 
-def clip_frame_indices(timestamps, num_frames, sampling_rate, num_video_frames, fps=AVA_FPS, start_second=AVA_START_SECOND):
+def clip_frame_indices(
+    timestamps,
+    num_frames,
+    sampling_rate,
+    num_video_frames,
+    fps=AVA_FPS,
+    start_second=AVA_START_SECOND,
+):
     """Frame indices of the clip of each keyframe (the AVA clip convention).
 
     The keyframe at time ``t`` is frame ``c = (t - start_second) * fps`` (rounded to the
@@ -58,7 +216,9 @@ def clip_frame_indices(timestamps, num_frames, sampling_rate, num_video_frames, 
         int64 array (num_frames,) for a scalar timestamp, else (K, num_frames).
     """
     center = frame_positions(timestamps, start_second, fps)
-    offsets = np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    offsets = (
+        np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    )
     idx = center[..., None] + offsets
     return np.clip(idx, 0, num_video_frames - 1)
 
@@ -135,8 +295,10 @@ class FrameTable:
         self._n, self._pattern, self._overrides, self._paths = state
 
     def __eq__(self, other):
-        return isinstance(other, FrameTable) and len(self) == len(other) and all(
-            self[i] == other[i] for i in range(len(self))
+        return (
+            isinstance(other, FrameTable)
+            and len(self) == len(other)
+            and all(self[i] == other[i] for i in range(len(self)))
         )
 
     def __repr__(self):

@@ -14,12 +14,19 @@ Registering the hook in a trainer (``build_ava_train_loader`` returns an
 
 The test loader (``build_ava_test_loader``) logs its summary at the end of every pass.
 """
+
 import logging
 from collections import Counter
 
 from detectron2.engine import HookBase
 
-__all__ = ["DataIssueTracker", "IssueTrackingLoader", "DataIssuesHook", "SKIPPED_KEY", "ISSUE_DESCRIPTIONS"]
+__all__ = [
+    "DataIssueTracker",
+    "IssueTrackingLoader",
+    "DataIssuesHook",
+    "SKIPPED_KEY",
+    "ISSUE_DESCRIPTIONS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +39,9 @@ ISSUE_DESCRIPTIONS = {
     "missing_frames": "clip frames missing or unreadable, replaced by the nearest readable frame",
     "skipped_clips": "clips skipped: no readable frame",
     "clips_without_boxes": "training clips skipped: no person box (left inside the crop)",
+    "unreadable_videos": (
+        "videos that give no frame (training: replaced by another video; testing: left out)"
+    ),
 }
 
 
@@ -60,9 +70,7 @@ class DataIssueTracker:
     def format(counts, samples):
         if not any(counts.values()):
             return f"no data problems in {samples} samples"
-        parts = [
-            f"{n} {ISSUE_DESCRIPTIONS.get(k, k)}" for k, n in sorted(counts.items()) if n
-        ]
+        parts = [f"{n} {ISSUE_DESCRIPTIONS.get(k, k)}" for k, n in sorted(counts.items()) if n]
         return f"{samples} samples; " + "; ".join(parts)
 
     def end_epoch(self, log=True):
@@ -71,17 +79,26 @@ class DataIssueTracker:
         self.epochs_done += 1
         if log:
             level = logging.WARNING if any(counts.values()) else logging.INFO
-            logger.log(level, "%s epoch %d data summary: %s", self.name, self.epochs_done, self.format(counts, samples))
+            logger.log(
+                level,
+                "%s epoch %d data summary: %s",
+                self.name,
+                self.epochs_done,
+                self.format(counts, samples),
+            )
         self.epoch, self.samples_epoch = Counter(), 0
         return counts
 
     def summary(self):
         """Summary text of everything counted so far."""
-        return f"{self.name} data summary (all epochs): " + self.format(self.total, self.samples_total)
+        return f"{self.name} data summary (all epochs): " + self.format(
+            self.total, self.samples_total
+        )
 
 
 class IssueTrackingLoader:
-    """Wraps a data loader: feeds each batch's ``data_issues`` to a tracker, drops skip placeholders.
+    """Wraps a data loader: feeds each batch's ``data_issues`` to a tracker, drops skip
+    placeholders.
 
     Args:
         loader: an iterable of batches (lists of mapper outputs).

@@ -16,11 +16,12 @@ decoded by time (``"video"``, :mod:`slowfast_det.data.video_reader`).
 
 Bad data: a frame that is missing or cannot be decoded (a missing or unreadable file; a
 movie that cannot be opened, is truncated or fails to decode part way) is replaced by the
-nearest readable frame of the clip (same video), logged and counted; a clip with no readable frame is
-skipped (the mapper returns None and Detectron2's MapDataset tries another index). The
-counts travel with the next sample the worker returns, in ``data_issues`` (see
+nearest readable frame of the clip (same video), logged and counted; a clip with no readable
+frame is skipped (the mapper returns None and Detectron2's MapDataset tries another index).
+The counts travel with the next sample the worker returns, in ``data_issues`` (see
 :mod:`slowfast_det.data.issues`).
 """
+
 import logging
 import sys
 from collections import Counter
@@ -30,10 +31,12 @@ import torch
 from detectron2.config import configurable
 from detectron2.data import transforms as T
 from detectron2.structures import Boxes, Instances, pairwise_iou
-from fvcore.transforms.transform import HFlipTransform, NoOpTransform, VFlipTransform
 
 from slowfast_det.ava.checks import action_id_message, action_ids_outside
 
+from .clip_ops import ShapeOnlyInput as _ShapeOnlyInput
+from .clip_ops import axis_affine as _axis_affine
+from .clip_ops import new_clip_tensor, sample_color_jitter, train_augmentations
 from .decode import read_frame, read_frame_size, reduced_decode_factor
 from .frames import clip_frame_indices
 from .video_reader import read_clip as read_video_clip
@@ -55,7 +58,9 @@ _warnings_left = [_DETAILED_WARNINGS]
 def _log_issue(msg, *args):
     if _warnings_left[0] > 0:
         _warnings_left[0] -= 1
-        suffix = "" if _warnings_left[0] else " (further data warnings of this process are only counted)"
+        suffix = (
+            "" if _warnings_left[0] else " (further data warnings of this process are only counted)"
+        )
         logger.warning(msg + suffix, *args)
     else:
         logger.debug(msg, *args)
@@ -78,33 +83,6 @@ def replace_missing_frames(names, missing, readable, copy, why=""):
         _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[j])
         copy(i, j)
     return len(missing)
-
-
-class _ShapeOnlyInput:
-    """Stands in for an image in Detectron2 augmentations: only its ``.shape`` is read.
-
-    Supports the geometric transforms of the clip pipeline (resize, crop, flips); the
-    frames themselves are transformed later, all with the same sampled transform.
-    """
-
-    def __init__(self, height, width):
-        self.image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (height, width, 3))
-
-    def transform(self, tfm):
-        h, w = self.image.shape[:2]
-        if isinstance(tfm, T.ResizeTransform):
-            h, w = tfm.new_h, tfm.new_w
-        elif isinstance(tfm, T.CropTransform):
-            h, w = tfm.h, tfm.w
-        elif not isinstance(tfm, (HFlipTransform, VFlipTransform, NoOpTransform)):
-            raise NotImplementedError(f"AVADatasetMapper supports resize, crop and flip augmentations, not {tfm}")
-        self.image = np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (h, w, 3))
-
-
-def _axis_affine(tfms):
-    """(ax, bx, ay, by): the transform list maps a source point (x, y) to (ax x + bx, ay y + by)."""
-    p = tfms.apply_coords(np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float64))
-    return p[1, 0] - p[0, 0], p[0, 0], p[1, 1] - p[0, 1], p[0, 1]
 
 
 class AVADatasetMapper:
@@ -159,7 +137,9 @@ class AVADatasetMapper:
                 then the sample is skipped.
         """
         if num_frames < 1 or sampling_rate < 1:
-            raise ValueError(f"num_frames and sampling_rate must be >= 1, got {num_frames}, {sampling_rate}")
+            raise ValueError(
+                f"num_frames and sampling_rate must be >= 1, got {num_frames}, {sampling_rate}"
+            )
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.num_frames = int(num_frames)
@@ -179,11 +159,9 @@ class AVADatasetMapper:
     def from_config(cls, cfg, is_train: bool = True):
         big = sys.maxsize
         if is_train:
-            augs = [T.ResizeShortestEdge(tuple(cfg.INPUT.TRAIN_JITTER_SCALES), max_size=big, sample_style="range")]
-            if cfg.INPUT.TRAIN_CROP_SIZE > 0:
-                augs.append(T.RandomCrop("absolute", (cfg.INPUT.TRAIN_CROP_SIZE, cfg.INPUT.TRAIN_CROP_SIZE)))
-            if cfg.INPUT.FLIP_PROB > 0:
-                augs.append(T.RandomFlip(prob=cfg.INPUT.FLIP_PROB, horizontal=True, vertical=False))
+            augs = train_augmentations(
+                cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE, cfg.INPUT.FLIP_PROB
+            )
         else:
             augs = [T.ResizeShortestEdge(cfg.INPUT.TEST_SIZE, max_size=big, sample_style="choice")]
         return {
@@ -216,7 +194,9 @@ class AVADatasetMapper:
         boxes = np.asarray([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
         labels = [list(a["labels"]) for a in anns]
         if self.use_predicted_boxes and len(pboxes) and len(boxes):
-            iou = pairwise_iou(Boxes(torch.from_numpy(pboxes)), Boxes(torch.from_numpy(boxes))).numpy()
+            iou = pairwise_iou(
+                Boxes(torch.from_numpy(pboxes)), Boxes(torch.from_numpy(boxes))
+            ).numpy()
             best = iou.argmax(axis=1)
             keep = iou[np.arange(len(pboxes)), best] > self.predicted_box_iou_thresh
             boxes = np.concatenate([boxes, pboxes[keep]])
@@ -247,22 +227,33 @@ class AVADatasetMapper:
         src = dataset_dict["frame_source"]
         if src.get("type") not in kinds:
             raise ValueError(
-                f"{dataset_dict.get('image_id')}: frame_source type {src.get('type')!r} is not supported "
-                f"(supported: {', '.join(map(repr, kinds))})"
+                f"{dataset_dict.get('image_id')}: frame_source type {src.get('type')!r} is not "
+                f"supported (supported: {', '.join(map(repr, kinds))})"
             )
         return src
 
     def clip_frame_indices(self, dataset_dict):
         """The clip's frame indices in the source's frame index (the AVA clip convention)."""
         src = self._source(dataset_dict)
-        n = len(src["table"]) if src["type"] == "frames" else (src["num_frames"] or np.iinfo(np.int32).max)
+        n = (
+            len(src["table"])
+            if src["type"] == "frames"
+            else (src["num_frames"] or np.iinfo(np.int32).max)
+        )
         return clip_frame_indices(
-            dataset_dict["timestamp"], self.num_frames, self.sampling_rate, n, src["fps"], src["start_second"]
+            dataset_dict["timestamp"],
+            self.num_frames,
+            self.sampling_rate,
+            n,
+            src["fps"],
+            src["start_second"],
         ).tolist()
 
     def clip_frame_paths(self, dataset_dict):
         """The paths of the dict's clip frames, in time order (frame sources of image files)."""
-        return self._source(dataset_dict, ("frames",))["table"].paths(self.clip_frame_indices(dataset_dict))
+        return self._source(dataset_dict, ("frames",))["table"].paths(
+            self.clip_frame_indices(dataset_dict)
+        )
 
     def read_clip_frames(self, dataset_dict, factor):
         """The clip's frames from a "video" source (the movie, decoded by time:
@@ -313,7 +304,9 @@ class AVADatasetMapper:
             boxes[:, 1::2] = boxes[:, 1::2].clip(0, out_h)
             if not self.is_train:
                 return tfms, (out_h, out_w), boxes, np.ones(len(boxes), dtype=bool)
-            keep = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_size) & ((boxes[:, 3] - boxes[:, 1]) >= self.min_box_size)
+            keep = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_size) & (
+                (boxes[:, 3] - boxes[:, 1]) >= self.min_box_size
+            )
             if keep.any():
                 return tfms, (out_h, out_w), boxes, keep
         return None
@@ -321,26 +314,18 @@ class AVADatasetMapper:
     # ------------------------------------------------------------------ pixels
 
     def sample_color_jitter(self):
-        """The training colour jitter: ``[(name, factor), ...]`` in a random order, or None when off.
+        """The training colour jitter: ``[(name, factor), ...]`` in a random order, or None
+        when off.
 
         Brightness, contrast and saturation each get a factor uniform in
         ``[max(0, 1 - j), 1 + j]``; the model applies them on its device
         (:func:`slowfast_det.modeling.preprocess.apply_color_jitter`).
         """
-        if self.color_jitter <= 0:
-            return None
-        j = self.color_jitter
-        names = ("brightness", "contrast", "saturation")
-        return [(names[op], float(np.random.uniform(max(0.0, 1.0 - j), 1.0 + j))) for op in np.random.permutation(3)]
+        return sample_color_jitter(self.color_jitter)
 
     @staticmethod
     def _new_clip_tensor(shape):
-        t = torch.empty(shape, dtype=torch.uint8)
-        if torch.utils.data.get_worker_info() is not None:
-            # in a DataLoader worker the sample is sent through shared memory: allocate it there
-            # (as torch's default_collate does) instead of copying it when it is sent
-            t.share_memory_()
-        return t
+        return new_clip_tensor(shape)
 
     def take_issues(self, extra=None):
         """Counts of problems met since the last returned sample (plus ``extra``); resets them."""
@@ -356,7 +341,8 @@ class AVADatasetMapper:
         return None
 
     def frames_to_clip(self, frames, affine, src_hw, factor, out_hw):
-        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W) (:class:`~slowfast_det.data.warp.FrameWarp`).
+        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W)
+        (:class:`~slowfast_det.data.warp.FrameWarp`).
 
         Args:
             frames: list of T BGR uint8 arrays; a frame object that repeats (clamped clip
@@ -367,7 +353,9 @@ class AVADatasetMapper:
         """
         clip = self._new_clip_tensor((3, len(frames), *out_hw))
         if frames:
-            FrameWarp(affine, src_hw, factor, frames[0].shape[:2], out_hw).write_clip(frames, clip.numpy())
+            FrameWarp(affine, src_hw, factor, frames[0].shape[:2], out_hw).write_clip(
+                frames, clip.numpy()
+            )
         return clip
 
     def decode_clip(self, paths, factor, affine, src_hw, out_hw):
@@ -440,11 +428,15 @@ class AVADatasetMapper:
         """dataset dict -> model input dict, or None to skip the sample (see the class doc)."""
         d = dataset_dict
         size = self.source_size(d)
-        if size is None and d["frame_source"]["type"] == "video":  # header unreadable: the frames tell
+        if (
+            size is None and d["frame_source"]["type"] == "video"
+        ):  # header unreadable: the frames tell
             _, frames, _ = self.read_clip_frames(d, 1)
             size = next((f.shape[:2] for f in frames if f is not None), None)
         if size is None:
-            return self._skip(d, ISSUE_SKIPPED_CLIPS, f"no readable frame among the {self.num_frames} clip frames")
+            return self._skip(
+                d, ISSUE_SKIPPED_CLIPS, f"no readable frame among the {self.num_frames} clip frames"
+            )
         height, width = size
         boxes, labels = self.select_boxes(d)
         if self.is_train and len(boxes) == 0:
@@ -452,31 +444,50 @@ class AVADatasetMapper:
         scale = np.array([width, height, width, height], dtype=np.float64)
         sampled = self.sample_transform(height, width, boxes * scale)
         if sampled is None:
-            return self._skip(d, ISSUE_NO_BOXES, f"no person box left inside {self.max_crop_tries} sampled crops")
+            return self._skip(
+                d, ISSUE_NO_BOXES, f"no person box left inside {self.max_crop_tries} sampled crops"
+            )
         tfms, (out_h, out_w), boxes, keep = sampled
         affine = _axis_affine(tfms)
         factor = reduced_decode_factor(affine[2], affine[0]) if self.reduced_decode else 1
 
-        if d["frame_source"]["type"] == "frames":  # image files: decoded one at a time into the clip
+        if (
+            d["frame_source"]["type"] == "frames"
+        ):  # image files: decoded one at a time into the clip
             paths = self.clip_frame_paths(d)
-            clip, replaced = self.decode_clip(paths, factor, affine, (height, width), (out_h, out_w))
+            clip, replaced = self.decode_clip(
+                paths, factor, affine, (height, width), (out_h, out_w)
+            )
             if clip is None:
-                return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(paths)} frames can be read (e.g. {paths[0]})")
+                return self._skip(
+                    d,
+                    ISSUE_SKIPPED_CLIPS,
+                    f"none of its {len(paths)} frames can be read (e.g. {paths[0]})",
+                )
         else:
             names, decoded, error = self.read_clip_frames(d, factor)
             readable = [i for i, f in enumerate(decoded) if f is not None]
             if not readable:
                 why = f" ({error})" if error else ""
-                return self._skip(d, ISSUE_SKIPPED_CLIPS, f"none of its {len(names)} frames can be read (e.g. {names[0]}){why}")
+                return self._skip(
+                    d,
+                    ISSUE_SKIPPED_CLIPS,
+                    f"none of its {len(names)} frames can be read (e.g. {names[0]}){why}",
+                )
 
             frames = list(decoded)
             missing = [i for i, f in enumerate(decoded) if f is None]
             replaced = replace_missing_frames(
-                names, missing, readable, lambda i, j: frames.__setitem__(i, decoded[j]),
+                names,
+                missing,
+                readable,
+                lambda i, j: frames.__setitem__(i, decoded[j]),
                 f" ({error})" if error else "",
             )
             clip = self.frames_to_clip(frames, affine, (height, width), factor, (out_h, out_w))
-        jitter = self.sample_color_jitter() if self.is_train else None  # drawn where the mapper used to apply it
+        jitter = (
+            self.sample_color_jitter() if self.is_train else None
+        )  # drawn where the mapper used to apply it
 
         boxes, labels_kept = boxes[keep], None
         instances = Instances((out_h, out_w))

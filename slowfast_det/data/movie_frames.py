@@ -21,6 +21,7 @@ end from the header). All times are exact fractions.
 
 The same mapping serves any source rate (23.976, 25, 29.97, 30, 60 fps, variable).
 """
+
 import math
 from fractions import Fraction
 

@@ -18,6 +18,7 @@ timing or restart that produced it:
 ``build_detection_train_loader`` batches them (``ToIterableDataset`` shards the stream over
 DataLoader workers in whole per-rank batches).
 """
+
 import itertools
 import logging
 import random
@@ -49,7 +50,11 @@ def derive_seed(*values: int) -> int:
 def seeded_rngs(seed: int):
     """Seed numpy's global RNG, ``random`` and torch's CPU RNG with ``seed`` inside the block,
     and restore their previous states afterwards (so the caller's streams are untouched)."""
-    np_state, py_state, torch_state = np.random.get_state(), random.getstate(), torch.get_rng_state()
+    np_state, py_state, torch_state = (
+        np.random.get_state(),
+        random.getstate(),
+        torch.get_rng_state(),
+    )
     np.random.seed(seed)
     random.seed(seed)
     torch.manual_seed(seed)
@@ -79,7 +84,9 @@ class ResumableTrainingSampler(Sampler):
 
     def __init__(self, size: int, shuffle: bool = True, seed=None, start: int = 0):
         if not isinstance(size, int) or size <= 0:
-            raise ValueError(f"ResumableTrainingSampler needs a positive dataset size, got {size!r}")
+            raise ValueError(
+                f"ResumableTrainingSampler needs a positive dataset size, got {size!r}"
+            )
         self._size = size
         self._shuffle = shuffle
         self.seed = int(comm.shared_random_seed() if seed is None else seed)
@@ -103,7 +110,9 @@ class ResumableTrainingSampler(Sampler):
         """Dataset indices of epoch ``epoch``, int64 (N,)."""
         if not self._shuffle:
             return np.arange(self._size, dtype=np.int64)
-        return np.random.default_rng(derive_seed(self.seed, SEED_TAG_EPOCH, epoch)).permutation(self._size)
+        return np.random.default_rng(derive_seed(self.seed, SEED_TAG_EPOCH, epoch)).permutation(
+            self._size
+        )
 
     def __iter__(self):
         epoch, order = -1, None
@@ -155,9 +164,14 @@ class SeededMapDataset(Dataset):
                 out = self._mapper(self._dicts[index])
             if out is not None:
                 if retry:
-                    logger.debug("training sample at position %d: %d skipped dict(s) replaced", position, retry)
+                    logger.debug(
+                        "training sample at position %d: %d skipped dict(s) replaced",
+                        position,
+                        retry,
+                    )
                 return out
         raise RuntimeError(
-            f"{self._max_retries + 1} training samples in a row were skipped by the mapper (at stream "
-            f"position {position}): the data is mostly unreadable; see the data warnings above"
+            f"{self._max_retries + 1} training samples in a row were skipped by the mapper "
+            f"(at stream position {position}): the data is mostly unreadable; see the data "
+            "warnings above"
         )

@@ -23,6 +23,7 @@ A movie that cannot be opened gives no frame; a truncated one (or one whose deco
 part way) gives the frames up to the failure. The mapper replaces the missing clip frames
 by the nearest decoded ones and counts them, as for missing frame files.
 """
+
 import itertools
 import logging
 import os
@@ -60,13 +61,19 @@ CACHE_SIZE = 4
 PREROLL_MARGIN = Fraction(1)
 
 
-def video_source(path, fps=AVA_FPS, start_second=AVA_START_SECOND, num_frames=None, height=None, width=None):
+def video_source(
+    path, fps=AVA_FPS, start_second=AVA_START_SECOND, num_frames=None, height=None, width=None
+):
     """The ``frame_source`` of a movie. ``num_frames``: frames of the AVA index the movie
     covers from ``start_second`` on (None: unknown, not clamped at the end)."""
     return {
-        "type": "video", "path": str(path), "fps": int(fps), "start_second": int(start_second),
+        "type": "video",
+        "path": str(path),
+        "fps": int(fps),
+        "start_second": int(start_second),
         "num_frames": None if num_frames is None else int(num_frames),
-        "height": None if height is None else int(height), "width": None if width is None else int(width),
+        "height": None if height is None else int(height),
+        "width": None if width is None else int(width),
     }
 
 
@@ -77,7 +84,11 @@ def find_movie(videos_dir, video_id, listing=None):
     """
     for ext in VIDEO_EXTENSIONS:
         name = video_id + ext
-        if (name in listing) if listing is not None else os.path.isfile(os.path.join(videos_dir, name)):
+        if (
+            (name in listing)
+            if listing is not None
+            else os.path.isfile(os.path.join(videos_dir, name))
+        ):
             return os.path.join(videos_dir, name)
     return None
 
@@ -86,7 +97,9 @@ def list_movies(videos_dir):
     """Video id -> movie path of every ``<video_id>.{mp4,mkv,webm}`` in ``videos_dir`` (as
     :func:`find_movie` picks it when an id has several), in id order."""
     listing = set(os.listdir(videos_dir))
-    ids = sorted({os.path.splitext(n)[0] for n in listing if os.path.splitext(n)[1] in VIDEO_EXTENSIONS})
+    ids = sorted(
+        {os.path.splitext(n)[0] for n in listing if os.path.splitext(n)[1] in VIDEO_EXTENSIONS}
+    )
     return {vid: find_movie(videos_dir, vid, listing) for vid in ids}
 
 
@@ -134,6 +147,13 @@ class VideoReader:
         self._open[path] = movie
         return movie
 
+    def movie(self, path):
+        """The open :class:`~.movie_frames.Movie` of ``path`` (opened now, or the one kept
+        open), e.g. for its :meth:`~.movie_frames.Movie.header`; the reader owns it (closes it
+        when it leaves the cache), and :meth:`read` of the same path reuses it. Raises
+        :data:`~.movie_frames.MOVIE_ERRORS` when the movie cannot be opened."""
+        return self._get(path)
+
     def _drop(self, path):
         movie = self._open.pop(path, None)
         if movie is not None:
@@ -144,7 +164,8 @@ class VideoReader:
             self._open.popitem()[1].close()
 
     def read(self, path, times, factor=1):
-        """Decode the source frames shown at ``times`` (seconds from the first frame, Fractions, any order).
+        """Decode the source frames shown at ``times`` (seconds from the first frame, Fractions,
+        any order).
 
         Returns:
             (frames, error): ``frames`` a list with, per time, a BGR uint8 array (H, W, 3)

@@ -19,12 +19,13 @@ apply it to every frame, and then per frame:
 Each warped frame goes straight into the clip's three (H, W) planes, in RGB order, with
 one ``cv2.split``.
 """
+
 import math
 
 import cv2
 import numpy as np
 
-__all__ = ["FrameWarp", "PHASE_TOLERANCE", "axis_plan"]
+__all__ = ["FrameWarp", "PHASE_TOLERANCE", "axis_plan", "write_rgb_planes"]
 
 #: largest offset (source pixels) between the grid of a resized sub-rectangle and that of
 #: the whole resized frame ("roi" plans).
@@ -69,6 +70,16 @@ def axis_plan(scale, offset, n_out, n_src, tol=None):
     return start, stop, scale, first, flip
 
 
+def write_rgb_planes(bgr, dst):
+    """A BGR uint8 image (H, W, 3) (a view such as a crop is fine) into ``dst``, a uint8
+    (3, H, W) array, as RGB planes."""
+    # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
+    b, g, r = planes = [dst[2], dst[1], dst[0]]
+    got = cv2.split(bgr, planes)
+    if got[0] is not b or got[1] is not g or got[2] is not r:  # OpenCV allocated its own planes
+        np.copyto(dst, bgr.transpose(2, 0, 1)[::-1])
+
+
 class FrameWarp:
     """Apply one clip transform to frames of one decoded size, into uint8 RGB planes.
 
@@ -85,7 +96,9 @@ class FrameWarp:
         ax, bx, ay, by = affine
         (src_h, src_w), (h, w), (out_h, out_w) = src_hw, dec_hw, out_hw
         if factor > 1 and (h, w) == (-(-src_h // factor), -(-src_w // factor)):
-            rx = ry = 1.0 / factor  # libjpeg DCT scaling: reduced pixel i covers source [i f, (i+1) f)
+            rx = ry = (
+                1.0 / factor
+            )  # libjpeg DCT scaling: reduced pixel i covers source [i f, (i+1) f)
         else:
             rx, ry = w / src_w, h / src_h
         sx, sy = ax / rx, ay / ry  # output pixels per decoded pixel
@@ -105,7 +118,9 @@ class FrameWarp:
             return
         self.kind = "warp"
         # output pixel centre u + 0.5 = s (v + 0.5) + b  =>  v = (u + 0.5 - b) / s - 0.5
-        self._m = np.array([[1.0 / sx, 0.0, (0.5 - bx) / sx - 0.5], [0.0, 1.0 / sy, (0.5 - by) / sy - 0.5]])
+        self._m = np.array(
+            [[1.0 / sx, 0.0, (0.5 - bx) / sx - 0.5], [0.0, 1.0 / sy, (0.5 - by) / sy - 0.5]]
+        )
 
     def __call__(self, img):
         """One decoded BGR frame (H, W, 3) -> the warped BGR frame (out_h, out_w, 3).
@@ -118,15 +133,28 @@ class FrameWarp:
         if self.kind == "copy":
             return img
         if self.kind == "resize":
-            self._buf = cv2.resize(img, (out_w, out_h), dst=self._buf, interpolation=cv2.INTER_LINEAR)
+            self._buf = cv2.resize(
+                img, (out_w, out_h), dst=self._buf, interpolation=cv2.INTER_LINEAR
+            )
             return self._buf
         if self.kind == "warp":
             self._buf = cv2.warpAffine(
-                img, self._m, (out_w, out_h), dst=self._buf,
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+                img,
+                self._m,
+                (out_w, out_h),
+                dst=self._buf,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
             )
             return self._buf
-        self._buf = cv2.resize(img[self._rows, self._cols], None, dst=self._buf, fx=self._fx, fy=self._fy, interpolation=cv2.INTER_LINEAR)
+        self._buf = cv2.resize(
+            img[self._rows, self._cols],
+            None,
+            dst=self._buf,
+            fx=self._fx,
+            fy=self._fy,
+            interpolation=cv2.INTER_LINEAR,
+        )
         crop = self._buf[self._crop]
         if self._flip is None:
             return crop
@@ -135,12 +163,7 @@ class FrameWarp:
 
     def write(self, img, dst):
         """Warp one BGR frame into ``dst``, a uint8 (3, H, W) array, as RGB planes."""
-        out = self(img)
-        # HWC BGR -> CHW RGB, written straight into the clip's planes (contiguous (H, W) views)
-        b, g, r = planes = [dst[2], dst[1], dst[0]]
-        got = cv2.split(out, planes)
-        if got[0] is not b or got[1] is not g or got[2] is not r:  # OpenCV allocated its own planes
-            np.copyto(dst, out.transpose(2, 0, 1)[::-1])
+        write_rgb_planes(self(img), dst)
 
     def write_clip(self, frames, dst):
         """Warp ``frames`` (T BGR uint8 arrays) into ``dst``, a uint8 (3, T, H, W) array, as RGB.

@@ -1,2 +1,3 @@
 """Training, inference and demo entry points."""
+
 from .trainer import METRIC_NAME, AVATrainer, write_final_metrics  # noqa: F401

@@ -21,50 +21,112 @@ Output CSVs:
   (:func:`~slowfast_det.ava.files.write_detections_csv`): ``video_id, timestamp, x1,
   y1, x2, y2, action_id, score`` with boxes normalised to the frame and timestamps (seconds
   from the start of the video) as 4 digits, one row per (keyframe, person, class) for the
-  classes of ``DEMO.LABEL_MAP`` (all classes without one);
-* persons (``persons_csv``, when ``DEMO.TRACKER`` is set): AVA's ground-truth layout
+  classes of the label map (``DemoOptions.label_map``; all classes without one);
+* persons (``persons_csv``, with tracking): AVA's ground-truth layout
   ``video_id, timestamp, x1, y1, x2, y2, action_id, person_id`` with the track id in the
-  person-id column, one row per drawn action (score >= ``DEMO.ACTION_SCORE_THRESH``, top
-  ``DEMO.TOP_K``), and one row with an empty action id for a person with none.
+  person-id column, one row per drawn action (score >= ``action_score_thresh``, top
+  ``top_k``), and one row with an empty action id for a person with none.
 
-``DEMO.ACTION_SCORE_THRESH`` and ``DEMO.TOP_K`` select what is drawn (and the persons CSV);
-with ``DEMO.SMOOTH_SCORES_OVER k > 1`` both CSVs and the drawing use the mean over the
-track's last ``k`` keyframes.
+The demo's own settings are a :class:`DemoOptions` (``tools/demo.py``'s flags of the same
+names), not config keys: ``action_score_thresh`` and ``top_k`` select what is drawn (and the
+persons CSV); with ``smooth_scores_over k > 1`` both CSVs and the drawing use the mean over
+the track's last ``k`` keyframes.
 """
+
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
 from detectron2.data import MetadataCatalog
 from tqdm import tqdm
 
-from slowfast_det.ava.files import write_detections_csv
+from slowfast_det.ava.files import write_box_csv, write_detections_csv
 from slowfast_det.ava.io import check_video_id, read_label_map
-from slowfast_det.ava.timestamps import format_timestamp
-from slowfast_det.utils.file_io import atomic_path
 
 from .keyframe_clips import fps_warning, iter_keyframe_clips
 from .person_boxes import CSVBoxes, PersonDetector
 from .predictor import ActionPredictor
 from .streaming import StreamingLoop
-from .tracking import PersonTracker, ScoreSmoother
+from .tracking import TRACKERS, PersonTracker, ScoreSmoother
 from .video_input import open_video
 from .video_output import VideoFileSink
 from .visualize import ActionVisualizer
 
-__all__ = ["VideoActionDemo", "KeyframeResult", "class_names_from_cfg", "write_persons_csv"]
+__all__ = [
+    "VideoActionDemo",
+    "DemoOptions",
+    "KeyframeResult",
+    "class_names_from_cfg",
+    "write_persons_csv",
+]
 
 logger = logging.getLogger(__name__)
 
+#: ``DemoOptions.tracker`` value that turns tracking off.
+NO_TRACKER = "none"
 
-def class_names_from_cfg(cfg):
-    """Action names (dict id -> name): ``DEMO.LABEL_MAP`` if set, else the label map of the
+
+@dataclass
+class DemoOptions:
+    """The demo's own settings; ``tools/demo.py`` has a flag for each (``--top-k`` sets
+    ``top_k``), documented in its ``--help``, with these defaults.
+
+    Attributes:
+        detector_config: Detectron2 person detector, a config file or model-zoo name
+            ("" = the boxes come from a CSV).
+        detector_weights: its weights (path or URL); "" = the zoo's weights for a zoo name.
+        detector_person_class: index of "person" in the detector's classes (0 for COCO).
+        action_score_thresh: draw actions with score >= this (the CSV has every score).
+        top_k: at most this many actions drawn per person, best first.
+        label_map: label map (.pbtxt) naming the actions; "" = the one of
+            ``DATASETS.TEST[0]`` if on disk, else ids (all classes).
+        min_output_size: output short side; smaller videos are upscaled (0 = input size).
+        tracker: person ids across keyframes: "hungarian" (IoU-weighted Hungarian
+            assignment; fewer id switches on the synthetic demo video), "iou" (greedy) or
+            "none" (no tracking, no ids).
+        track_iou_thresh: a box continues a track when its IoU with the track's last box
+            is at least this.
+        track_max_lost: keyframes a track may go unseen and still be continued.
+        smooth_scores_over: mean of a track's scores over its last k keyframes (0 or 1 = off).
+    """
+
+    detector_config: str = ""
+    detector_weights: str = ""
+    detector_person_class: int = 0
+    action_score_thresh: float = 0.5
+    top_k: int = 3
+    label_map: str = ""
+    min_output_size: int = 480
+    tracker: str = "hungarian"
+    track_iou_thresh: float = 0.3
+    track_max_lost: int = 1
+    smooth_scores_over: int = 0
+
+    def __post_init__(self):
+        if self.tracker != NO_TRACKER and self.tracker not in TRACKERS:
+            raise ValueError(
+                f"unknown tracker {self.tracker!r}; choose one of {sorted(TRACKERS) + [NO_TRACKER]}"
+            )
+
+    @property
+    def tracking(self):
+        """True unless ``tracker`` is "none"."""
+        return self.tracker != NO_TRACKER
+
+    @classmethod
+    def from_namespace(cls, args):
+        """The options of an ``argparse`` namespace that has an attribute per field."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+def class_names_from_cfg(cfg, label_map=""):
+    """Action names (dict id -> name): ``label_map`` if given, else the label map of the
     first test dataset (``DATASETS.TEST[0]``) if it is on disk, else none (ids are shown)."""
-    if cfg.DEMO.LABEL_MAP:
-        return read_label_map(cfg.DEMO.LABEL_MAP)[0]
+    if label_map:
+        return read_label_map(label_map)[0]
     if len(cfg.DATASETS.TEST):
         path = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get("label_map_file")
         if path and os.path.exists(path):
@@ -98,63 +160,77 @@ def write_persons_csv(rows, path):
     """Write the persons CSV (see the module doc) atomically.
 
     Args:
-        rows: list of ``(video_id, timestamp, box normalised (4,), track id, [(action_id, score), ...])``.
+        rows: list of
+            ``(video_id, timestamp, box normalised (4,), track id, [(action_id, score), ...])``.
+    Returns:
+        number of rows written (by :func:`~slowfast_det.ava.files.write_box_csv`).
     """
-    lines = []
-    for video_id, ts, box, track, actions in sorted(rows, key=lambda r: (r[0], float(r[1]), int(r[3]))):
-        head = f"{video_id},{format_timestamp(ts)}," + ",".join(f"{v:.6g}" for v in box)
-        lines += [f"{head},{a},{int(track)}" for a, _ in actions] or [f"{head},,{int(track)}"]
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-    return len(lines)
+    table = {c: [] for c in ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "last")}
+    for video_id, ts, box, track, actions in sorted(
+        rows, key=lambda r: (r[0], float(r[1]), int(r[3]))
+    ):
+        box = np.asarray(box, dtype=np.float64).tolist()
+        for action in [a for a, _ in actions] or [-1]:  # -1: the empty action id
+            for c, v in zip(table, (video_id, ts, *box, int(action), int(track))):
+                table[c].append(v)
+    for c in ("action_id", "last"):  # integers: the track id is the person id
+        table[c] = np.asarray(table[c], dtype=np.int64)
+    return write_box_csv(table, path)
 
 
 class VideoActionDemo:
     """Run action detection on a video and write an annotated video and the CSVs.
 
     Args:
-        cfg: the SlowFast config (``INPUT.*``, ``DEMO.*``, ``AVA.DETECTION_SCORE_THRESH``).
+        cfg: the SlowFast config (``INPUT.*``, ``MODEL.*``, ``AVA.DETECTION_SCORE_THRESH``).
         predictor: predictor-like callable ``(clip (T, H, W, 3) BGR uint8, boxes (R, 4)
             pixels) -> (R, K) scores`` (an ``ActionPredictor`` built from ``cfg`` when None).
         detector: callable ``frame (H, W, 3) BGR -> (boxes (R, 4) pixels, scores (R,))``;
-            a :class:`PersonDetector` from ``DEMO.DETECTOR_*`` is built on first use when
+            a :class:`PersonDetector` from ``options.detector_*`` is built on first use when
             None and no box CSV is given.
+        options: :class:`DemoOptions` (default: its defaults).
     """
 
-    def __init__(self, cfg, predictor=None, detector=None):
+    def __init__(self, cfg, predictor=None, detector=None, options=None):
         if predictor is None:
             predictor = ActionPredictor(cfg)
         self.cfg = cfg
+        self.options = options = DemoOptions() if options is None else options
         self.predictor = predictor
         self.detector = detector
-        names = class_names_from_cfg(cfg)
+        names = class_names_from_cfg(cfg, options.label_map)
         self.num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
         # the CSV's classes: the label map's (as the evaluator writes them), else all
         self.class_ids = sorted(names) if names else list(range(1, self.num_classes + 1))
         if self.class_ids[-1] > self.num_classes:
             raise ValueError(
-                f"{cfg.DEMO.LABEL_MAP}: action id {self.class_ids[-1]} > MODEL.ROI_HEADS.NUM_CLASSES ({self.num_classes})"
+                f"{options.label_map or 'the label map of ' + cfg.DATASETS.TEST[0]}: action id "
+                f"{self.class_ids[-1]} > MODEL.ROI_HEADS.NUM_CLASSES ({self.num_classes})"
             )
-        self.visualizer = ActionVisualizer(names, cfg.DEMO.ACTION_SCORE_THRESH, cfg.DEMO.TOP_K, cfg.DEMO.MIN_OUTPUT_SIZE)
+        self.visualizer = ActionVisualizer(
+            names, options.action_score_thresh, options.top_k, options.min_output_size
+        )
         self.num_frames = cfg.INPUT.NUM_FRAMES
         self.sampling_rate = cfg.INPUT.SAMPLING_RATE
 
     # ------------------------------------------------------------------ pieces
     def _build_detector(self):
-        cfg = self.cfg
-        if not cfg.DEMO.DETECTOR_CONFIG:
-            raise ValueError("no person boxes: pass a box CSV (--boxes) or set DEMO.DETECTOR_CONFIG")
+        cfg, options = self.cfg, self.options
+        if not options.detector_config:
+            raise ValueError(
+                "no person boxes: pass a box CSV (--boxes) or a person detector (--detector-config)"
+            )
         return PersonDetector(
-            cfg.DEMO.DETECTOR_CONFIG,
-            cfg.DEMO.DETECTOR_WEIGHTS,
-            person_class=cfg.DEMO.DETECTOR_PERSON_CLASS,
+            options.detector_config,
+            options.detector_weights,
+            person_class=options.detector_person_class,
             score_thresh=cfg.AVA.DETECTION_SCORE_THRESH,
             device=cfg.MODEL.DEVICE,
         )
 
     def person_source(self, boxes_csv, video_id):
-        """``(keyframe clip) -> (boxes (R, 4) pixels, scores (R,))`` from the CSV or the detector."""
+        """``(keyframe clip) -> (boxes (R, 4) pixels, scores (R,))`` from the CSV or the
+        detector."""
         if boxes_csv is not None:
             table = CSVBoxes(boxes_csv, video_id, self.cfg.AVA.DETECTION_SCORE_THRESH)
             return lambda kc: table(kc.timestamp, *kc.keyframe.shape[:2])
@@ -163,8 +239,9 @@ class VideoActionDemo:
         return lambda kc: self.detector(kc.keyframe)
 
     def new_video_state(self):
-        """Per-video tracking state: ``{"tracker": PersonTracker or None, "smoother": ScoreSmoother}``."""
-        return {"tracker": None, "smoother": ScoreSmoother(self.cfg.DEMO.SMOOTH_SCORES_OVER)}
+        """Per-video tracking state:
+        ``{"tracker": PersonTracker or None, "smoother": ScoreSmoother}``."""
+        return {"tracker": None, "smoother": ScoreSmoother(self.options.smooth_scores_over)}
 
     def process(self, kc, persons, state):
         """Boxes, ids, scores and the drawing of one :class:`KeyframeClip`."""
@@ -173,10 +250,11 @@ class VideoActionDemo:
         boxes, det_scores = persons(kc)
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         ids = None
-        if self.cfg.DEMO.TRACKER:
+        options = self.options
+        if options.tracking:
             if state["tracker"] is None:
                 state["tracker"] = PersonTracker(
-                    h, w, self.cfg.DEMO.TRACKER, self.cfg.DEMO.TRACK_IOU_THRESH, self.cfg.DEMO.TRACK_MAX_LOST
+                    h, w, options.tracker, options.track_iou_thresh, options.track_max_lost
                 )
             ids = state["tracker"].update(boxes, det_scores)
         scores = np.asarray(self.predictor(kc.clip, boxes), dtype=np.float32)
@@ -186,13 +264,16 @@ class VideoActionDemo:
             scores = state["smoother"](ids, scores)
             state["smoother"].forget(ids)
         actions = self.visualizer.actions(scores)
-        labels = [self.visualizer.label(a, None if ids is None else int(i)) for a, i in
-                  zip(actions, ids if ids is not None else [None] * len(boxes))]
+        labels = [
+            self.visualizer.label(a, None if ids is None else int(i))
+            for a, i in zip(actions, ids if ids is not None else [None] * len(boxes))
+        ]
         layer = self.visualizer.overlay(h, w, boxes, labels)  # drawn once per keyframe
         return KeyframeResult(kc.timestamp, boxes, ids, scores, actions, layer)
 
     def record(self, result, video_id, size, results, persons_rows):
-        """Append the CSV rows of one :class:`KeyframeResult` (frame ``size`` (H, W)) to ``results`` / ``persons_rows``.
+        """Append the CSV rows of one :class:`KeyframeResult` (frame ``size`` (H, W)) to
+        ``results`` / ``persons_rows``.
 
         The rows hold Python numbers and lists, no numpy arrays: they live as long as the
         video, and small numpy buffers kept once per keyframe leaked memory on live streams
@@ -202,31 +283,52 @@ class VideoActionDemo:
         video. Python numbers live in Python's own memory pools, away from those temporaries.
         """
         h, w = size
-        norm = (np.asarray(result.boxes, np.float64).reshape(-1, 4) / np.array([w, h, w, h])).tolist()
+        norm = (
+            np.asarray(result.boxes, np.float64).reshape(-1, 4) / np.array([w, h, w, h])
+        ).tolist()
         scores = result.scores[:, np.asarray(self.class_ids) - 1].tolist()
         results.append((video_id, result.timestamp, norm, scores))
         if result.ids is not None:
             for r, track in enumerate(result.ids.tolist()):
-                persons_rows.append((video_id, result.timestamp, norm[r], track, result.actions[r][: self.visualizer.top_k]))
+                persons_rows.append(
+                    (
+                        video_id,
+                        result.timestamp,
+                        norm[r],
+                        track,
+                        result.actions[r][: self.visualizer.top_k],
+                    )
+                )
 
     def _finish_csvs(self, results, persons_rows, csv_path, persons_csv, stats):
         os.makedirs(os.path.dirname(os.path.abspath(csv_path)), exist_ok=True)
         stats["rows"] = write_detections_csv(results, self.class_ids, csv_path)
-        if persons_csv and self.cfg.DEMO.TRACKER:
+        if persons_csv and self.options.tracking:
             stats["persons_rows"] = write_persons_csv(persons_rows, persons_csv)
             stats["tracks"] = len({r[3] for r in persons_rows})
 
     def _check_video(self, fps, video_id):
         check_video_id(video_id)
         if "," in video_id:
-            raise ValueError(f"video id {video_id!r} contains a comma; set another one with --video-id")
+            raise ValueError(
+                f"video id {video_id!r} contains a comma; set another one with --video-id"
+            )
         message = fps_warning(fps, self.num_frames, self.sampling_rate)
         if message:
             logger.warning("%s", message)
 
     # ------------------------------------------------------------------ a file, every frame
-    def run(self, input_path, output_path, csv_path, boxes_csv=None, video_id=None, progress=True, snapshot=None,
-            persons_csv=None):
+    def run(
+        self,
+        input_path,
+        output_path,
+        csv_path,
+        boxes_csv=None,
+        video_id=None,
+        progress=True,
+        snapshot=None,
+        persons_csv=None,
+    ):
         """Process the file ``input_path``; write ``output_path`` (video) and the CSVs.
 
         The video is written to ``<output>.partial.<ext>`` and renamed when complete; the
@@ -259,9 +361,15 @@ class VideoActionDemo:
         stats = {"frames": 0, "keyframes": 0, "persons": 0}
         complete = False
         try:
-            bar = tqdm(total=source.frame_count or None, unit="frame", desc=os.path.basename(str(input_path)),
-                       disable=not progress)
-            clips = iter_keyframe_clips(source.frames(), source.fps, self.num_frames, self.sampling_rate)
+            bar = tqdm(
+                total=source.frame_count or None,
+                unit="frame",
+                desc=os.path.basename(str(input_path)),
+                disable=not progress,
+            )
+            clips = iter_keyframe_clips(
+                source.frames(), source.fps, self.num_frames, self.sampling_rate
+            )
             size = None
             for kc in clips:
                 size = kc.keyframe.shape[:2]
@@ -291,8 +399,17 @@ class VideoActionDemo:
         return stats
 
     # ------------------------------------------------------------------ live, bounded lag
-    def run_stream(self, source, csv_path, sinks=(), boxes_csv=None, video_id=None, persons_csv=None,
-                   progress=True, max_seconds=None):
+    def run_stream(
+        self,
+        source,
+        csv_path,
+        sinks=(),
+        boxes_csv=None,
+        video_id=None,
+        persons_csv=None,
+        progress=True,
+        max_seconds=None,
+    ):
         """Process a live :class:`~slowfast_det.engine.video_input.VideoSource` (or any
         iterable of ``(frame, wall_time)`` with ``fps`` and ``name``) with bounded lag:
         see :class:`~slowfast_det.engine.streaming.StreamingLoop`.

@@ -10,41 +10,40 @@ The pieces:
   ``frame_source["type"]`` through :data:`KEYFRAME_READERS` (``"frames"``: the extracted frame;
   ``"video"``: the movie frame shown at the keyframe's time, as the clip mapper reads it); a new
   source type plugs in with :func:`register_keyframe_reader`.
-* :func:`detector_config` / :class:`BatchPersonDetector`: a Detectron2 detector from a
-  model-zoo name or a config file plus weights, run on batches of keyframes (the test-time
-  resize of Detectron2's ``DefaultPredictor``, done in the loader's workers).
+* :class:`KeyframeMapper`: a keyframe prepared for the person detector (the test-time resize
+  of Detectron2's ``DefaultPredictor``, :class:`~slowfast_det.engine.person_boxes.DetectorInput`),
+  in the loader's workers; the detector is the one wrapper,
+  :class:`~slowfast_det.engine.person_boxes.PersonDetector` (a model-zoo name or a config
+  file plus weights, :func:`~slowfast_det.engine.person_boxes.detector_config`), run on batches.
 * :func:`run_person_detection`: batches -> person boxes -> committed, in order, to a
   :class:`~slowfast_det.engine.infer.ResumableResultsWriter` (so an interrupted run continues
   where it stopped and the CSV appears only when complete), with a tqdm bar.
 
-Output rows (AVA's predicted-boxes format, :func:`boxes_csv_text`):
+Output rows (AVA's predicted-boxes format, :func:`boxes_csv_text`, written by the one AVA
+CSV writer :func:`~slowfast_det.ava.files.box_csv_text`):
 ``video_id,timestamp,x1,y1,x2,y2,,score``, timestamp 4 digits, coordinates normalised to
-the frame (3 decimals, as AVA's files), empty action id, score (6 decimals); boxes of a
-keyframe by descending score; a keyframe with no person above the threshold is one
-2-column row ``video_id,timestamp`` (processed, no boxes). Unreadable keyframes get no row
+the frame and rounded to 3 decimals (as AVA's files), empty action id, numbers as
+:data:`~slowfast_det.ava.files.NUMBER_FORMAT`; boxes of a keyframe by descending score; a
+keyframe with no person above the threshold is one 2-column row ``video_id,timestamp``
+(processed, no boxes). Unreadable keyframes get no row
 (logged and counted).
 """
+
 import logging
 import os
 import tempfile
 
-import detectron2.data.transforms as T
 import numpy as np
-import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
-from detectron2.modeling import build_model
 from tqdm import tqdm
 
-from slowfast_det.checkpoint import local_weights
-from slowfast_det.data import keyframe_index, load_ava_dicts
+from slowfast_det.ava.files import box_csv_text, write_box_csv
 from slowfast_det.ava.io import read_frame_list
+from slowfast_det.data import keyframe_index, load_ava_dicts
 from slowfast_det.data.decode import read_frame
-from slowfast_det.ava.timestamps import format_timestamp
 from slowfast_det.data.video_reader import VIDEO_EXTENSIONS, index_movies, list_movies, read_clip
 from slowfast_det.engine.infer import PendingCommit
-from slowfast_det.engine.predictor import RandomWeightsError, check_model_weights
+from slowfast_det.engine.person_boxes import DetectorInput, check_detector_weights, detector_config
 
 __all__ = [
     "KEYFRAME_MODES",
@@ -52,22 +51,26 @@ __all__ = [
     "register_keyframe_reader",
     "read_keyframe",
     "keyframe_dicts",
-    "detector_config",
+    "detector_config",  # the person_boxes module's, importable from here too
     "check_detector_weights",
-    "BatchPersonDetector",
     "KeyframeMapper",
+    "normalised_boxes",
     "boxes_csv_text",
     "run_person_detection",
 ]
 
 logger = logging.getLogger(__name__)
 
+_COORDS = ("x1", "y1", "x2", "y2")
 KEYFRAME_MODES = ("auto", "groundtruth", "every-second")
 
 
 # --------------------------------------------------------------------------- keyframe reading
 def _read_frames_keyframe(dataset_dict):
-    path = dataset_dict.get("keyframe_path") or dataset_dict["frame_source"]["table"][keyframe_index(dataset_dict)]
+    path = (
+        dataset_dict.get("keyframe_path")
+        or dataset_dict["frame_source"]["table"][keyframe_index(dataset_dict)]
+    )
     return read_frame(path)
 
 
@@ -78,7 +81,8 @@ def _read_video_keyframe(dataset_dict):
     return frames[0]
 
 
-#: frame_source type -> callable(dataset_dict) -> BGR uint8 (H, W, 3) keyframe, or None if unreadable.
+#: frame_source type -> callable(dataset_dict) -> BGR uint8 (H, W, 3) keyframe, or None if
+#: unreadable.
 KEYFRAME_READERS = {"frames": _read_frames_keyframe, "video": _read_video_keyframe}
 
 
@@ -98,8 +102,9 @@ def read_keyframe(dataset_dict):
     reader = KEYFRAME_READERS.get(kind)
     if reader is None:
         raise ValueError(
-            f"keyframe {dataset_dict.get('image_id')}: frame_source type {kind!r} has no keyframe reader "
-            f"(known: {sorted(KEYFRAME_READERS)}; add one with register_keyframe_reader)"
+            f"keyframe {dataset_dict.get('image_id')}: frame_source type {kind!r} has no "
+            f"keyframe reader (known: {sorted(KEYFRAME_READERS)}; add one with "
+            "register_keyframe_reader)"
         )
     return reader(dataset_dict)
 
@@ -110,18 +115,26 @@ def _frame_list_lengths(frame_list_file):
     df = read_frame_list(frame_list_file)
     if len(df) == 0:
         raise ValueError(f"{frame_list_file}: the frame list has no frames")
-    return {vid: int(n) + 1 for vid, n in df.groupby("video_id", sort=True)["frame_id"].max().items()}
+    return {
+        vid: int(n) + 1 for vid, n in df.groupby("video_id", sort=True)["frame_id"].max().items()
+    }
 
 
 def _movie_lengths(videos_dir, fps, start_second, stats):
     """video id -> frames of the AVA frame index each movie of ``videos_dir`` covers (from its
-    header); movies whose header cannot be read or gives no duration are left out (counted, logged)."""
-    sources, _, unreadable = index_movies(videos_dir, list(list_movies(videos_dir)), fps, start_second)
+    header); movies whose header cannot be read or gives no duration are left out (counted,
+    logged)."""
+    sources, _, unreadable = index_movies(
+        videos_dir, list(list_movies(videos_dir)), fps, start_second
+    )
     lengths = {}
     for vid, src in sources.items():
         if not src["num_frames"]:
-            logger.warning("%s: left out of the every-second keyframes (%s)", src["path"],
-                           unreadable.get(vid, "its header gives no duration"))
+            logger.warning(
+                "%s: left out of the every-second keyframes (%s)",
+                src["path"],
+                unreadable.get(vid, "its header gives no duration"),
+            )
             if stats is not None:
                 stats["movies_unreadable"] += 1
             continue
@@ -134,16 +147,27 @@ def _movie_lengths(videos_dir, fps, start_second, stats):
 def _every_second_csv(lengths, fps, start_second, path):
     """Write a 2-column key CSV of every whole second of every video (``lengths``: video id ->
     frames of the AVA frame index; the keyframe of second start + k is frame k * fps)."""
-    lines = []
-    for vid, n in sorted(lengths.items()):
-        for k in range((n - 1) // fps + 1):
-            lines.append(f"{vid},{start_second + k:04d}")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    keys = [
+        (vid, start_second + k)
+        for vid, n in sorted(lengths.items())
+        for k in range((n - 1) // fps + 1)
+    ]
+    write_box_csv({"video_id": [v for v, _ in keys], "timestamp": [t for _, t in keys]}, path)
 
 
-def keyframe_dicts(frames_dir, frame_list_file, groundtruth_file=None, keyframes="auto", *, fps=30, start_second=900,
-                   dataset_name=None, stats=None, frame_source="frames", videos_dir=None):
+def keyframe_dicts(
+    frames_dir,
+    frame_list_file,
+    groundtruth_file=None,
+    keyframes="auto",
+    *,
+    fps=30,
+    start_second=900,
+    dataset_name=None,
+    stats=None,
+    frame_source="frames",
+    videos_dir=None,
+):
     """Dataset dicts of the keyframes to detect on, in (video_id, timestamp) order.
 
     Args:
@@ -167,19 +191,34 @@ def keyframe_dicts(frames_dir, frame_list_file, groundtruth_file=None, keyframes
     if keyframes == "auto":
         keyframes = "groundtruth" if has_gt else "every-second"
     if keyframes == "groundtruth" and not has_gt:
-        raise FileNotFoundError(f"ground-truth file not found: {groundtruth_file} (or use keyframes 'every-second')")
+        raise FileNotFoundError(
+            f"ground-truth file not found: {groundtruth_file} (or use keyframes 'every-second')"
+        )
     video = frame_source == "video"
     source, what = (videos_dir, "videos folder") if video else (frame_list_file, "frame list")
     if not source or not os.path.exists(source):
         raise FileNotFoundError(f"{what} not found: {source}")
     # split "train": one dict per key of the "ground truth", no predicted boxes needed
-    kw = dict(predicted_boxes_file=None, excluded_timestamps_file=None, split="train", fps=fps,
-              start_second=start_second, predicted_boxes_required=False, dataset_name=dataset_name, stats=stats,
-              num_classes=10 ** 9,  # ids are not checked here: only the keys are used
-              frame_source=frame_source, videos_dir=videos_dir)
+    kw = dict(
+        predicted_boxes_file=None,
+        excluded_timestamps_file=None,
+        split="train",
+        fps=fps,
+        start_second=start_second,
+        predicted_boxes_required=False,
+        dataset_name=dataset_name,
+        stats=stats,
+        num_classes=10**9,  # ids are not checked here: only the keys are used
+        frame_source=frame_source,
+        videos_dir=videos_dir,
+    )
     if keyframes == "groundtruth":
         return load_ava_dicts(frames_dir, frame_list_file, groundtruth_file, **kw), keyframes
-    lengths = _movie_lengths(videos_dir, fps, start_second, stats) if video else _frame_list_lengths(frame_list_file)
+    lengths = (
+        _movie_lengths(videos_dir, fps, start_second, stats)
+        if video
+        else _frame_list_lengths(frame_list_file)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         keys = os.path.join(tmp, "every_second.csv")
         _every_second_csv(lengths, fps, start_second, keys)
@@ -187,79 +226,14 @@ def keyframe_dicts(frames_dir, frame_list_file, groundtruth_file=None, keyframes
 
 
 # --------------------------------------------------------------------------- the detector
-def detector_config(config, weights="", opts=(), device="cpu", score_thresh=0.05):
-    """A Detectron2 config for a person detector.
-
-    Args:
-        config: a Detectron2 config file, or a model-zoo name such as
-            ``"COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"`` (then the zoo's trained weights
-            URL is ``MODEL.WEIGHTS`` unless ``weights`` or ``opts`` set it).
-        weights: checkpoint path or URL (overrides the config's ``MODEL.WEIGHTS``).
-        opts: config overrides ``[KEY, VALUE, ...]``.
-        device: "cpu" or "cuda".
-        score_thresh: the detector's test score threshold (ROI heads and RetinaNet).
-    """
-    dcfg = get_cfg()
-    if os.path.isfile(config):
-        dcfg.merge_from_file(config)
-    else:
-        from detectron2 import model_zoo  # here: it imports pkg_resources (slow, warns), needed for zoo names only
-
-        try:
-            dcfg.merge_from_file(model_zoo.get_config_file(config))
-        except RuntimeError:
-            raise FileNotFoundError(
-                f"person detector config {config!r} is neither a file nor a Detectron2 model-zoo name "
-                "(e.g. COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml)"
-            ) from None
-        try:  # the zoo config's own MODEL.WEIGHTS is only its ImageNet initialisation
-            dcfg.MODEL.WEIGHTS = model_zoo.get_checkpoint_url(config)
-        except RuntimeError:
-            dcfg.MODEL.WEIGHTS = ""
-    dcfg.merge_from_list(list(opts))
-    if weights:
-        dcfg.MODEL.WEIGHTS = weights
-    dcfg.MODEL.DEVICE = device
-    dcfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = float(score_thresh)
-    dcfg.MODEL.RETINANET.SCORE_THRESH_TEST = float(score_thresh)
-    return dcfg
-
-
-def check_detector_weights(dcfg, allow_random_weights=False):
-    """Refuse an empty ``MODEL.WEIGHTS`` (a detector with random weights) unless allowed, through
-    the predictor's :func:`~slowfast_det.engine.predictor.check_model_weights` (which warns
-    when allowed), with a message for the detector. Returns the local weights path ("" if none);
-    a URL is downloaded here, so offline it fails with one line
-    (:class:`~slowfast_det.checkpoint.WeightsDownloadError`)."""
-    try:
-        check_model_weights(dcfg, allow_random_weights)
-    except RandomWeightsError:
-        raise RandomWeightsError(
-            "the person detector has no weights (MODEL.WEIGHTS is empty): it would detect with random weights. "
-            "Pass --weights FILE (e.g. output/person_detector/model_final.pth from tools/train_person_detector.py, "
-            "or a model-zoo checkpoint), or a model-zoo name as --detector-config; to run untrained on purpose "
-            "pass --allow-random-weights"
-        ) from None
-    if not dcfg.MODEL.WEIGHTS:
-        return ""
-    path = local_weights(dcfg.MODEL.WEIGHTS, "--weights")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"person detector weights not found: {path} (--weights / MODEL.WEIGHTS)")
-    return path
-
-
 class KeyframeMapper:
     """Dataset dict -> detector input, in the loader's workers: the keyframe read with
-    :func:`read_keyframe`, converted to the detector's ``INPUT.FORMAT`` and resized as
-    Detectron2's ``DefaultPredictor`` does (``ResizeShortestEdge`` to ``INPUT.MIN_SIZE_TEST``,
-    at most ``INPUT.MAX_SIZE_TEST``). ``image`` is a uint8 (3, h, w) tensor, or None when
-    the keyframe cannot be read."""
+    :func:`read_keyframe` and prepared by :class:`~slowfast_det.engine.person_boxes.DetectorInput`
+    (as Detectron2's ``DefaultPredictor`` does). ``image`` is a uint8 (3, h, w) tensor, or None
+    when the keyframe cannot be read."""
 
     def __init__(self, dcfg):
-        self.resize = T.ResizeShortestEdge([dcfg.INPUT.MIN_SIZE_TEST] * 2, dcfg.INPUT.MAX_SIZE_TEST)
-        self.input_format = dcfg.INPUT.FORMAT
-        if self.input_format not in ("RGB", "BGR"):
-            raise ValueError(f"person detector INPUT.FORMAT must be RGB or BGR, got {self.input_format!r}")
+        self.prepare = DetectorInput(dcfg)
 
     def __call__(self, dataset_dict):
         out = {k: dataset_dict[k] for k in ("image_id", "video_id", "timestamp")}
@@ -267,87 +241,72 @@ class KeyframeMapper:
         if img is None:
             out["image"] = None
             return out
-        height, width = img.shape[:2]
-        if self.input_format == "RGB":
-            img = img[:, :, ::-1]
-        img = self.resize.get_transform(img).apply_image(img)
-        out.update(image=torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), height=height, width=width)
+        out.update(self.prepare(img))
         return out
 
 
-class BatchPersonDetector:
-    """A Detectron2 detector (e.g. GeneralizedRCNN) run on batches of keyframes; person class only.
+def normalised_boxes(boxes, scores, height, width):
+    """Person boxes as written: ``boxes`` (R, 4) pixels of a ``height`` x ``width`` frame ->
+    float64 normalised to [0, 1] and rounded to 3 decimals (as AVA's files); boxes without
+    width or height after rounding are dropped.
 
-    Args:
-        dcfg: a detector config (:func:`detector_config`).
-        weights: local weights path ("" = random weights, checked by the caller).
-        person_class: index of "person" among the detector's classes (0 for COCO).
-        score_thresh: keep person boxes with score >= this.
-    """
-
-    def __init__(self, dcfg, weights, person_class=0, score_thresh=0.05):
-        self.cfg = dcfg.clone()
-        self.cfg.freeze()
-        self.model = build_model(self.cfg)
-        self.model.eval()
-        if weights:
-            DetectionCheckpointer(self.model).load(weights)
-        self.person_class = int(person_class)
-        self.score_thresh = float(score_thresh)
-        self.mapper = KeyframeMapper(self.cfg)
-
-    def __call__(self, inputs):
-        """
-        Args:
-            inputs: list of :class:`KeyframeMapper` outputs (with an image).
-        Returns:
-            list of ``(boxes float64 (R, 4) normalised to [0, 1] and rounded to 3 decimals, scores
-            float64 (R,))``, boxes by descending score; boxes without area after rounding are dropped.
-        """
-        if not inputs:
-            return []
-        batch = [{"image": x["image"], "height": x["height"], "width": x["width"]} for x in inputs]
-        with torch.no_grad():
-            outputs = self.model(batch)
-        results = []
-        for x, out in zip(inputs, outputs):
-            inst = out["instances"].to("cpu")
-            keep = (inst.pred_classes == self.person_class) & (inst.scores >= self.score_thresh)
-            boxes = inst.pred_boxes.tensor[keep].double().numpy()
-            scores = inst.scores[keep].double().numpy()
-            order = np.argsort(-scores, kind="stable")
-            w, h = float(x["width"]), float(x["height"])
-            # rounded as written (3 decimals); a box that rounds to no width or height is dropped
-            boxes = np.round(np.clip(boxes[order] / np.array([w, h, w, h]), 0.0, 1.0), 3)
-            scores = scores[order]
-            ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-            results.append((boxes[ok], scores[ok]))
-        return results
+    Returns:
+        ``(boxes (R', 4), scores float64 (R',))``."""
+    w, h = float(width), float(height)
+    boxes = np.round(
+        np.clip(np.asarray(boxes, np.float64).reshape(-1, 4) / np.array([w, h, w, h]), 0.0, 1.0), 3
+    )
+    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return boxes[ok], np.asarray(scores, np.float64)[ok]
 
 
 # --------------------------------------------------------------------------- output
 def boxes_csv_text(items):
     """AVA predicted-boxes rows of ``items`` = ``[(video_id, timestamp, boxes (R, 4) normalised,
-    scores (R,))]``: ``video_id,tttt,x1,y1,x2,y2,,score``; a keyframe without boxes is the
-    2-column row ``video_id,tttt`` (timestamps as :func:`~slowfast_det.ava.timestamps.format_timestamp`:
-    ``0902``, or ``0902.5`` for a sub-second keyframe)."""
-    lines = []
+    scores (R,))]``, written by the one AVA CSV writer
+    (:func:`~slowfast_det.ava.files.box_csv_text`):
+    ``video_id,tttt,x1,y1,x2,y2,,score`` (empty action id; numbers as
+    :data:`~slowfast_det.ava.files.NUMBER_FORMAT`); a keyframe without boxes is the 2-column
+    row ``video_id,tttt`` (``0902``, or ``0902.5`` for a sub-second keyframe)."""
+    vids, times, boxes_all, scores_all = [], [], [], []
     for vid, ts, boxes, scores in items:
-        key = f"{vid},{format_timestamp(ts)}"
-        if len(boxes) == 0:
-            lines.append(key)
-            continue
-        for b, s in zip(np.asarray(boxes).tolist(), np.asarray(scores).tolist()):
-            lines.append(f"{key},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},,{s:.6f}")
-    return "".join(line + "\n" for line in lines)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(boxes) == 0:  # the key row: no coordinates
+            boxes, scores = np.full((1, 4), np.nan), np.full(1, np.nan)
+        vids += [vid] * len(boxes)
+        times += [ts] * len(boxes)
+        boxes_all.append(boxes)
+        scores_all.append(scores)
+    if not vids:
+        return ""
+    boxes = np.concatenate(boxes_all)
+    return box_csv_text(
+        {
+            "video_id": vids,
+            "timestamp": times,
+            **{c: boxes[:, i] for i, c in enumerate(_COORDS)},
+            "last": np.concatenate(scores_all),
+        }
+    )
 
 
-def run_person_detection(detector, dicts, writer, batch_size=8, num_workers=0, commit_every=64, progress=True,
-                         after_commit=None):
-    """Detect persons on the keyframes of ``dicts`` not yet in ``writer.done`` and commit them in order.
+def run_person_detection(
+    detector,
+    dicts,
+    writer,
+    batch_size=8,
+    num_workers=0,
+    commit_every=64,
+    progress=True,
+    after_commit=None,
+):
+    """Detect persons on the keyframes of ``dicts`` not yet in ``writer.done`` and commit them
+    in order.
 
     Args:
-        detector: :class:`BatchPersonDetector`.
+        detector: :class:`~slowfast_det.engine.person_boxes.PersonDetector` (boxes written as
+            :func:`normalised_boxes`).
         dicts: dataset dicts (:func:`keyframe_dicts`), in output order.
         writer: :class:`~slowfast_det.engine.infer.ResumableResultsWriter` with
             ``format_chunk=boxes_csv_text``.
@@ -362,18 +321,33 @@ def run_person_detection(detector, dicts, writer, batch_size=8, num_workers=0, c
     """
     todo = [d for d in dicts if d["image_id"] not in writer.done]
     stats = {"keyframes": 0, "unreadable": 0, "boxes": 0}
-    bar = tqdm(total=len(writer.done) + len(todo), initial=len(writer.done), unit="keyframe", disable=not progress)
+    bar = tqdm(
+        total=len(writer.done) + len(todo),
+        initial=len(writer.done),
+        unit="keyframe",
+        disable=not progress,
+    )
     pending = PendingCommit(writer, stats, bar, after_commit)
 
     if todo:
-        loader = build_detection_test_loader(todo, mapper=detector.mapper, batch_size=batch_size, num_workers=num_workers)
+        mapper = KeyframeMapper(detector.cfg)
+        loader = build_detection_test_loader(
+            todo, mapper=mapper, batch_size=batch_size, num_workers=num_workers
+        )
         expected = iter(d["image_id"] for d in todo)
         for batch in loader:
             readable = [x for x in batch if x["image"] is not None]
-            results = iter(detector(readable))
+            results = iter(
+                [
+                    normalised_boxes(b, sc, x["height"], x["width"])
+                    for x, (b, sc) in zip(readable, detector.detect(readable))
+                ]
+            )
             for x in batch:
                 if x["image_id"] != next(expected, None):
-                    raise RuntimeError(f"data loader returned keyframe {x['image_id']} out of order")
+                    raise RuntimeError(
+                        f"data loader returned keyframe {x['image_id']} out of order"
+                    )
                 pending.keys.append(x["image_id"])
                 if x["image"] is None:
                     logger.warning("keyframe %s: cannot be read; no row written", x["image_id"])

@@ -1,4 +1,5 @@
 """Training hooks of slowfast_det."""
+
 import random
 
 import numpy as np

@@ -8,12 +8,17 @@ the commit log, cuts ``.partial`` back to the last commit (dropping the rows of 
 that was being written when the run stopped, so no keyframe is written twice) and skips
 the committed keyframes. When every keyframe is committed, ``.partial`` is renamed to
 ``<out>`` (atomic) and the log is removed: the CSV is complete or absent.
+
+:class:`ResumableDetectionsWriter` (``tools/infer_ava.py``) keeps the same commit log over a
+journal of the keyframes' results (``.partial``: one JSON line per keyframe, exact values)
+and writes the detections CSV once, at the end, with the evaluator's writer
+(:func:`~slowfast_det.ava.files.write_detections_csv`); the CSV is never read back.
 """
+
 import hashlib
 import json
 import logging
 import os
-import tempfile
 
 import numpy as np
 import torch
@@ -21,8 +26,14 @@ from tqdm import tqdm
 
 from slowfast_det.ava.files import write_detections_csv
 from slowfast_det.ava.timestamps import normalize
+from slowfast_det.evaluation.evaluator import keyframe_result
 
-__all__ = ["ResumableResultsWriter", "run_fingerprint", "keyframe_result", "results_csv_text", "run_inference"]
+__all__ = [
+    "ResumableResultsWriter",
+    "ResumableDetectionsWriter",
+    "run_fingerprint",
+    "run_inference",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +100,9 @@ class ResumableResultsWriter:
         # newline yet): it is cut off so that new records start on a fresh line.
         complete = raw[: raw.rfind(b"\n") + 1]
         if len(complete) < len(raw):
-            logger.info("%s: dropping a torn last record (%d bytes)", self.log, len(raw) - len(complete))
+            logger.info(
+                "%s: dropping a torn last record (%d bytes)", self.log, len(raw) - len(complete)
+            )
             with open(self.log, "r+b") as f:
                 f.truncate(len(complete))
                 f.flush()
@@ -99,15 +112,20 @@ class ResumableResultsWriter:
             try:
                 records.append(json.loads(line))
             except ValueError:
-                raise ValueError(f"{self.log}:{lineno}: corrupt progress record; pass --restart to start over") from None
+                raise ValueError(
+                    f"{self.log}:{lineno}: corrupt progress record; pass --restart to start over"
+                ) from None
         if not records:
             return False  # interrupted before the first record: nothing was committed
         if records[0].get("fingerprint") is None:
-            raise ValueError(f"{self.log}:1: field 'fingerprint' missing; delete the file or pass --restart")
+            raise ValueError(
+                f"{self.log}:1: field 'fingerprint' missing; delete the file or pass --restart"
+            )
         if records[0]["fingerprint"] != self.fingerprint:
             raise ValueError(
                 f"{self.log}: written by a run with other inputs or config "
-                f"(fingerprint {records[0]['fingerprint']} != {self.fingerprint}); pass --restart to start over"
+                f"(fingerprint {records[0]['fingerprint']} != {self.fingerprint}); "
+                "pass --restart to start over"
             )
         offset = 0
         for i, rec in enumerate(records[1:], 2):
@@ -122,10 +140,13 @@ class ResumableResultsWriter:
         size = os.path.getsize(self.partial) if os.path.exists(self.partial) else -1
         if size < offset:
             raise ValueError(
-                f"{self.partial}: {size} bytes but {offset} were committed; the partial results are lost, pass --restart"
+                f"{self.partial}: {size} bytes but {offset} were committed; the partial results "
+                "are lost, pass --restart"
             )
         if size > offset:
-            logger.info("%s: dropping %d bytes of an uncommitted chunk", self.partial, size - offset)
+            logger.info(
+                "%s: dropping %d bytes of an uncommitted chunk", self.partial, size - offset
+            )
         with open(self.partial, "r+b") as f:
             f.truncate(offset)
             f.flush()
@@ -148,44 +169,83 @@ class ResumableResultsWriter:
         self.done.update(keys)
 
     def finish(self, expected_keys):
-        """Rename the partial CSV to the final path once every expected key is committed."""
+        """Make the final file (:meth:`write_output`) once every expected key is committed,
+        then remove the commit log."""
         missing = set(expected_keys) - self.done
         if missing:
-            raise RuntimeError(f"{self.path}: {len(missing)} keyframes not done yet, e.g. {sorted(missing)[:5]}")
-        os.replace(self.partial, self.path)
+            raise RuntimeError(
+                f"{self.path}: {len(missing)} keyframes not done yet, e.g. {sorted(missing)[:5]}"
+            )
+        self.write_output()
         os.remove(self.log)
 
+    def write_output(self):
+        """The final file from the committed chunks: ``.partial`` renamed to ``path``."""
+        os.replace(self.partial, self.path)
 
-def keyframe_result(sample, instances, class_ids):
-    """One keyframe's results as the evaluator keeps them.
+
+class ResumableDetectionsWriter(ResumableResultsWriter):
+    """Keyframe results committed to a journal; the detections CSV written once at the end.
+
+    The items are :func:`~slowfast_det.evaluation.evaluator.keyframe_result` tuples
+    ``(video_id, timestamp, boxes float64 (R, 4) normalised, scores float32 (R, len(class_ids)))``.
+    ``.partial`` holds one JSON line per keyframe with these values (exact: JSON numbers
+    round-trip float64, so float32 too); a resumed run reads the committed lines back into
+    :attr:`results`. :meth:`finish` writes ``path`` with
+    :func:`~slowfast_det.ava.files.write_detections_csv` (atomic; rows
+    ``video_id,timestamp,x1,y1,x2,y2,action_id,score``, keyframes by (video, time)) and
+    removes the journal and the log.
 
     Args:
-        sample: the model input (``video_id``, ``timestamp``, ``height``, ``width``).
-        instances: the model output ``Instances`` (``pred_boxes`` in pixels of height x width,
-            ``scores`` (R, K), column k = action id k + 1).
-        class_ids: the action ids to keep (sorted).
-    Returns:
-        ``(video_id, timestamp, boxes float64 (R, 4) normalised, scores (R, len(class_ids)))``,
-        the input of :func:`~slowfast_det.ava.files.write_detections_csv`.
+        path, fingerprint, restart: as :class:`ResumableResultsWriter`.
+        class_ids: the action id of each score column.
     """
-    h, w = float(sample["height"]), float(sample["width"])
-    boxes = instances.pred_boxes.tensor.cpu().double().numpy() / np.array([w, h, w, h])
-    scores = instances.scores.float().cpu().numpy()
-    columns = np.asarray(class_ids, dtype=np.int64) - 1
-    if scores.ndim != 2 or len(columns) and scores.shape[1] <= columns.max():
-        raise ValueError(f"keyframe {sample.get('image_id')}: scores {scores.shape} lack action id {columns.max() + 1}")
-    return (str(sample["video_id"]), normalize(sample["timestamp"]), boxes, scores[:, columns])
+
+    def __init__(self, path, fingerprint, class_ids, restart=False):
+        self.class_ids = [int(c) for c in class_ids]
+        self.results = []
+        super().__init__(path, fingerprint, _journal_lines, restart=restart)
+        if self.done:
+            self.results = self._read_journal()
+
+    def _read_journal(self):
+        n = len(self.class_ids)
+        results = []
+        with open(self.partial, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                try:
+                    rec = json.loads(line)
+                    boxes = np.asarray(rec["boxes"], dtype=np.float64).reshape(-1, 4)
+                    scores = np.asarray(rec["scores"], dtype=np.float32).reshape(len(boxes), n)
+                    key = (str(rec["video_id"]), normalize(rec["timestamp"]))
+                except (ValueError, KeyError, TypeError) as e:
+                    raise ValueError(
+                        f"{self.partial}:{lineno}: corrupt result record ({e}); pass --restart"
+                    ) from None
+                results.append((*key, boxes, scores))
+        return results
+
+    def commit(self, keys, items):
+        super().commit(keys, items)
+        self.results.extend(items)
+
+    def write_output(self):
+        write_detections_csv(self.results, self.class_ids, self.path)
+        os.remove(self.partial)
 
 
-def results_csv_text(keyframes, class_ids):
-    """CSV text of keyframe results in the evaluator's format, written by the evaluator's own
-    writer (:func:`~slowfast_det.ava.files.write_detections_csv`): rows
-    ``video_id,timestamp,x1,y1,x2,y2,action_id,score``, keyframes sorted by (video, time)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "results.csv")
-        write_detections_csv(keyframes, class_ids, path)
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+def _journal_lines(items):
+    """One JSON line per keyframe result (see :class:`ResumableDetectionsWriter`)."""
+    lines = []
+    for v, t, b, s in items:
+        record = {
+            "video_id": v,
+            "timestamp": t,
+            "boxes": np.asarray(b).tolist(),
+            "scores": np.asarray(s).tolist(),
+        }
+        lines.append(json.dumps(record, allow_nan=False) + "\n")
+    return "".join(lines)
 
 
 class PendingCommit:
@@ -209,7 +269,9 @@ class PendingCommit:
             self.after_commit(self.stats["keyframes"])
 
 
-def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progress=True, after_commit=None):
+def run_inference(
+    model, loader, keys, writer, class_ids, commit_every=64, progress=True, after_commit=None
+):
     """Run ``model`` over ``loader`` and commit the results to ``writer`` in chunks.
 
     Args:
@@ -217,25 +279,35 @@ def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progr
         loader: yields batches in the order of ``keys`` (Detectron2's inference loader does);
             keyframes it leaves out (unreadable clips) are committed with no rows.
         keys: image ids of the keyframes to do, in loader order.
-        writer: :class:`ResumableResultsWriter` (its chunks: lists of :func:`keyframe_result`).
+        writer: :class:`ResumableDetectionsWriter` (its chunks: lists of
+            :func:`~slowfast_det.evaluation.evaluator.keyframe_result`).
         class_ids: the action ids written (sorted).
         commit_every: keyframes per commit.
         progress: show a tqdm progress bar over all keyframes (done ones included).
         after_commit: optional callable(number of keyframes committed in this run), called
             after each commit (tests use it to interrupt a run).
     Returns:
-        dict: ``keyframes`` done in this run, ``skipped`` (left out by the loader), ``boxes`` scored.
+        dict: ``keyframes`` done in this run, ``skipped`` (left out by the loader),
+            ``boxes`` scored.
     """
     position = {k: i for i, k in enumerate(keys)}
     next_index = 0  # keys[:next_index] are done or pending
     stats = {"keyframes": 0, "skipped": 0, "boxes": 0}
-    bar = tqdm(total=len(writer.done) + len(keys), initial=len(writer.done), unit="keyframe", disable=not progress)
+    bar = tqdm(
+        total=len(writer.done) + len(keys),
+        initial=len(writer.done),
+        unit="keyframe",
+        disable=not progress,
+    )
     pending = PendingCommit(writer, stats, bar, after_commit)
 
     def left_out(upto):
         nonlocal next_index
         for k in keys[next_index:upto]:
-            logger.warning("keyframe %s: left out by the data loader (no readable frame); no results written", k)
+            logger.warning(
+                "keyframe %s: left out by the data loader (no readable frame); no results written",
+                k,
+            )
             stats["skipped"] += 1
             pending.keys.append(k)
         next_index = max(next_index, upto)
@@ -246,7 +318,9 @@ def run_inference(model, loader, keys, writer, class_ids, commit_every=64, progr
             for sample, out in zip(batch, outputs):
                 i = position.get(sample["image_id"])
                 if i is None or i < next_index:
-                    raise RuntimeError(f"data loader returned keyframe {sample['image_id']} out of order or twice")
+                    raise RuntimeError(
+                        f"data loader returned keyframe {sample['image_id']} out of order or twice"
+                    )
                 left_out(i)
                 pending.keys.append(sample["image_id"])
                 pending.items.append(keyframe_result(sample, out["instances"], class_ids))

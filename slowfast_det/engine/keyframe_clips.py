@@ -14,11 +14,14 @@ skipped at 60 fps).
 * :class:`FrameRing`: a fixed-size ring of the newest frames of a live stream, holding just
   the frames the current clip needs (the streaming demo).
 """
+
 import logging
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from slowfast_det.data.frames import AVA_FPS, FPS_RANGE, fps_warning
 
 __all__ = [
     "TRAINING_FPS",
@@ -34,10 +37,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TRAINING_FPS = 30
-# Source frame rates at which a clip is sampled without repeating or dropping many frames;
-# outside it the demo warns once (the clip still spans the training extent in time).
-FPS_RANGE = (24.0, 60.0)
+TRAINING_FPS = AVA_FPS
+# FPS_RANGE and fps_warning: the source frame-rate rule, shared with the dataset checker
+# (slowfast_det.data.frames).
 
 
 def keyframe_center(t, fps):
@@ -64,7 +66,9 @@ def clip_indices(center, fps, num_frames, sampling_rate, num_video_frames=None, 
         int64 array (num_frames,); at 30 fps equal to
         ``slowfast_det.data.clip_frame_indices`` for the same keyframe.
     """
-    offsets = np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    offsets = (
+        np.arange(num_frames, dtype=np.int64) * sampling_rate - (num_frames * sampling_rate) // 2
+    )
     if fps == TRAINING_FPS:
         idx = center + offsets
     else:
@@ -73,20 +77,6 @@ def clip_indices(center, fps, num_frames, sampling_rate, num_video_frames=None, 
         return idx
     hi = np.iinfo(np.int64).max if num_video_frames is None else num_video_frames - 1
     return np.clip(idx, 0, hi)
-
-
-def fps_warning(fps, num_frames, sampling_rate):
-    """One line when ``fps`` is outside :data:`FPS_RANGE` (else None)."""
-    lo, hi = FPS_RANGE
-    if lo <= fps <= hi:
-        return None
-    extent = num_frames * sampling_rate / TRAINING_FPS
-    how = "repeats source frames" if fps < lo else "skips source frames"
-    return (
-        f"source at {fps:.4g} fps, far from the {TRAINING_FPS} fps the model was trained at: the "
-        f"{num_frames}-frame clip still spans {extent:.2f} s (INPUT.SAMPLING_RATE {sampling_rate} is in "
-        f"{TRAINING_FPS} fps frames) but {how}; scores may differ from the training conditions"
-    )
 
 
 @dataclass
@@ -144,8 +134,14 @@ def iter_keyframe_clips(frames, fps, num_frames, sampling_rate):
         seg_end = last_frame + 1 if final else segment_start(t + 1, fps)
         segment = [(i, buffer[i]) for i in range(segment_start(t, fps), seg_end)]
         clip = np.stack([buffer[i] for i in idx])
-        return KeyframeClip(timestamp=t, center=center, keyframe=buffer[center], clip=clip,
-                            clip_indices=idx.tolist(), segment=segment)
+        return KeyframeClip(
+            timestamp=t,
+            center=center,
+            keyframe=buffer[center],
+            clip=clip,
+            clip_indices=idx.tolist(),
+            segment=segment,
+        )
 
     def evict(t_next):
         lo = min(segment_start(t_next, fps), int(indices(keyframe_center(t_next, fps))[0]))
@@ -189,7 +185,10 @@ class FrameRing:
         self.num_frames = int(num_frames)
         self.sampling_rate = int(sampling_rate)
         offsets = clip_indices(0, fps, num_frames, sampling_rate, None, clamp=False)
-        self.before, self.after = int(offsets[0]), int(offsets[-1])  # clip frames around the keyframe
+        self.before, self.after = (
+            int(offsets[0]),
+            int(offsets[-1]),
+        )  # clip frames around the keyframe
         # the newest complete keyframe's clip starts at most one second plus a clip span back
         self.capacity = (self.after - self.before) + int(math.ceil(self.fps)) + 2
         self._frames = [None] * self.capacity
@@ -226,6 +225,10 @@ class FrameRing:
         idx = np.maximum(idx, self.oldest())
         frames = [self._frames[i % self.capacity] for i in idx]
         return KeyframeClip(
-            timestamp=t, center=center, keyframe=self._frames[center % self.capacity], clip=np.stack(frames),
-            clip_indices=idx.tolist(), frame_time=self._times[int(idx[-1]) % self.capacity],
+            timestamp=t,
+            center=center,
+            keyframe=self._frames[center % self.capacity],
+            clip=np.stack(frames),
+            clip_indices=idx.tolist(),
+            frame_time=self._times[int(idx[-1]) % self.capacity],
         )

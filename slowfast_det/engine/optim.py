@@ -1,4 +1,5 @@
 """Optimizer construction: Detectron2's parameter groups with SGD (default) or AdamW."""
+
 import torch
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 

@@ -1,5 +1,6 @@
 """ActionPredictor: score the actions of person boxes in one clip, in the style of
 detectron2's ``DefaultPredictor``."""
+
 import logging
 
 import numpy as np
@@ -29,16 +30,16 @@ class RandomWeightsError(ValueError):
 
 
 def check_model_weights(cfg, allow_random_weights=False):
-    """Refuse to score with random weights: :class:`RandomWeightsError` when ``MODEL.WEIGHTS`` is empty,
-    unless ``allow_random_weights`` (then a warning)."""
+    """Refuse to score with random weights: :class:`RandomWeightsError` when ``MODEL.WEIGHTS``
+    is empty, unless ``allow_random_weights`` (then a warning)."""
     if cfg.MODEL.WEIGHTS:
         return
     if not allow_random_weights:
         raise RandomWeightsError(
-            "MODEL.WEIGHTS is empty: the model would score with random weights. Pass trained weights, "
-            "e.g. MODEL.WEIGHTS output/model_final.pth (tools/train_ava.py) or a file made by "
-            "tools/convert_checkpoint.py; to run untrained on purpose pass --allow-random-weights "
-            "(ActionPredictor(cfg, allow_random_weights=True))"
+            "MODEL.WEIGHTS is empty: the model would score with random weights. Pass trained "
+            "weights, e.g. MODEL.WEIGHTS output/model_final.pth (tools/train_ava.py) or a file "
+            "made by tools/convert_checkpoint.py; to run untrained on purpose pass "
+            "--allow-random-weights (ActionPredictor(cfg, allow_random_weights=True))"
         )
     logger.warning("MODEL.WEIGHTS is empty: scoring with RANDOM weights (--allow-random-weights)")
 
@@ -87,18 +88,26 @@ class ActionPredictor:
     def _check(self, frames, boxes):
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"ActionPredictor: frames must be uint8 (T, H, W, 3) BGR, got {frames.dtype} {frames.shape}")
+            raise ValueError(
+                "ActionPredictor: frames must be uint8 (T, H, W, 3) BGR, "
+                f"got {frames.dtype} {frames.shape}"
+            )
         if frames.shape[0] != self.num_frames:
             raise ValueError(
-                f"ActionPredictor: the clip has {frames.shape[0]} frames, the model takes INPUT.NUM_FRAMES = "
-                f"{self.num_frames} (sampled every INPUT.SAMPLING_RATE = {self.cfg.INPUT.SAMPLING_RATE} frames)"
+                f"ActionPredictor: the clip has {frames.shape[0]} frames, the model takes "
+                f"INPUT.NUM_FRAMES = {self.num_frames} (sampled every INPUT.SAMPLING_RATE = "
+                f"{self.cfg.INPUT.SAMPLING_RATE} frames)"
             )
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if len(boxes) else np.zeros((0, 4))
+        boxes = (
+            np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if len(boxes) else np.zeros((0, 4))
+        )
         if not np.isfinite(boxes).all():
             raise ValueError("ActionPredictor: boxes contain NaN or infinite values")
         bad = np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))
         if len(bad):
-            raise ValueError(f"ActionPredictor: box {bad[0]} has x2 < x1 or y2 < y1: {boxes[bad[0]].tolist()}")
+            raise ValueError(
+                f"ActionPredictor: box {bad[0]} has x2 < x1 or y2 < y1: {boxes[bad[0]].tolist()}"
+            )
         return frames, boxes
 
     def __call__(self, frames, boxes):

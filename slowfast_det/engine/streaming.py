@@ -20,6 +20,7 @@ interval. The keyframe scored after the source has ended (the tail of a file) ha
 keyframe to replace it while it waits, so its lag (up to two inference times) is reported
 apart (``lag_after_end_s``).
 """
+
 import logging
 import threading
 import time
@@ -59,7 +60,13 @@ class StreamingLoop:
         ring = FrameRing(source.fps, demo.num_frames, demo.sampling_rate)
         cond = threading.Condition()
         shared = {"done": False, "layer": None, "error": None}
-        stats = {"frames": 0, "keyframes": 0, "persons": 0, "keyframes_skipped": 0, "ring_frames": ring.capacity}
+        stats = {
+            "frames": 0,
+            "keyframes": 0,
+            "persons": 0,
+            "keyframes_skipped": 0,
+            "ring_frames": ring.capacity,
+        }
         lags, final_lags, process_s = [], [], []
         state = demo.new_video_state()
 
@@ -121,9 +128,14 @@ class StreamingLoop:
                 video_time = stats["frames"] / source.fps
                 if self.progress and video_time >= next_report:
                     next_report += 10.0
-                    logger.info("%s: %.0f s of video, %d keyframes scored, %d skipped, last lag %.2f s",
-                                source.name, video_time, stats["keyframes"], stats["keyframes_skipped"],
-                                lags[-1] if lags else float("nan"))
+                    logger.info(
+                        "%s: %.0f s of video, %d keyframes scored, %d skipped, last lag %.2f s",
+                        source.name,
+                        video_time,
+                        stats["keyframes"],
+                        stats["keyframes_skipped"],
+                        lags[-1] if lags else float("nan"),
+                    )
                 if stopped or (max_seconds is not None and video_time >= max_seconds):
                     break
         finally:

@@ -9,6 +9,7 @@ keeps only the pairs above it, as ``BBoxIOUTracker`` does.
 
 :class:`ScoreSmoother` averages each track's action scores over its last ``k`` keyframes.
 """
+
 from collections import defaultdict, deque
 
 import numpy as np
@@ -55,7 +56,9 @@ class PersonTracker:
 
     def __init__(self, height, width, kind="iou", iou_thresh=0.3, max_lost=1):
         if kind not in TRACKERS:
-            raise ValueError(f"unknown tracker {kind!r} (DEMO.TRACKER); choose one of {sorted(TRACKERS)}")
+            raise ValueError(
+                f"unknown tracker {kind!r} (--tracker); choose one of {sorted(TRACKERS)}"
+            )
         self.image_size = (int(height), int(width))
         self._tracker = TRACKERS[kind](
             video_height=int(height),
@@ -77,7 +80,9 @@ class PersonTracker:
         """
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         n = len(boxes)
-        scores = np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32).reshape(n)
+        scores = (
+            np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32).reshape(n)
+        )
         inst = Instances(
             self.image_size,
             pred_boxes=Boxes(torch.from_numpy(boxes.copy())),

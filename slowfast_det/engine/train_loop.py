@@ -20,6 +20,7 @@ A step whose update the guard drops ends with :class:`UpdateSkipped` from
 ``after_backward``, before the metric writer and the optimizer step; the loop that runs the
 step catches it and goes on (:class:`~slowfast_det.engine.trainer.AVATrainer` does).
 """
+
 import logging
 from typing import Dict, List, Mapping, Optional
 
@@ -29,7 +30,13 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 
-__all__ = ["NonFiniteLossError", "UpdateSkipped", "NonFiniteGuard", "LossCheck", "nonfinite_loss_ranks"]
+__all__ = [
+    "NonFiniteLossError",
+    "UpdateSkipped",
+    "NonFiniteGuard",
+    "LossCheck",
+    "nonfinite_loss_ranks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +54,13 @@ class NonFiniteLossError(FloatingPointError):
         last_checkpoint: the last checkpoint written before (set by the trainer; None: none).
     """
 
-    def __init__(self, iteration: int, losses: Dict[str, float], ranks: List[int], last_checkpoint: Optional[str] = None):
+    def __init__(
+        self,
+        iteration: int,
+        losses: Dict[str, float],
+        ranks: List[int],
+        last_checkpoint: Optional[str] = None,
+    ):
         super().__init__()
         self.iteration = iteration
         self.losses = losses
@@ -56,12 +69,17 @@ class NonFiniteLossError(FloatingPointError):
 
     def __str__(self):
         values = ", ".join(f"{k}={v}" for k, v in self.losses.items())
-        what = f"non-finite loss on rank(s) {self.ranks}" if self.ranks else "non-finite gradients (finite loss)"
+        what = (
+            f"non-finite loss on rank(s) {self.ranks}"
+            if self.ranks
+            else "non-finite gradients (finite loss)"
+        )
         last = self.last_checkpoint or "none (no checkpoint was written before the failure)"
         return (
-            f"training stopped at iteration {self.iteration}: {what} (this rank: {values}). No checkpoint "
-            f"was written from the diverged state. Last good checkpoint: {last}. To go on, lower "
-            "SOLVER.BASE_LR (or check the data) and restart with --resume from that checkpoint."
+            f"training stopped at iteration {self.iteration}: {what} (this rank: {values}). No "
+            f"checkpoint was written from the diverged state. Last good checkpoint: {last}. To go "
+            "on, lower SOLVER.BASE_LR (or check the data) and restart with --resume from that "
+            "checkpoint."
         )
 
 
@@ -104,7 +122,9 @@ def _buffers_finite(model: torch.nn.Module) -> bool:
 
 
 def _grads_finite(optimizer: torch.optim.Optimizer) -> bool:
-    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    grads = [
+        p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None
+    ]
     # the max-norm of all gradients: NaN or inf iff one entry is (and it cannot overflow)
     return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads, norm_type="inf")))
 
@@ -187,7 +207,9 @@ class NonFiniteGuard(HookBase):
 
     def after_backward(self):
         if self._losses is None:
-            raise RuntimeError("NonFiniteGuard: the trainer's model is not NonFiniteGuard.wrap(model)")
+            raise RuntimeError(
+                "NonFiniteGuard: the trainer's model is not NonFiniteGuard.wrap(model)"
+            )
         ranks, self._nonfinite_ranks = self._nonfinite_ranks, None
         try:
             if ranks is None:
@@ -209,9 +231,13 @@ class NonFiniteGuard(HookBase):
         logger.warning(
             "iteration %d: %s (%s); the update is skipped (SOLVER.STOP_ON_NONFINITE_LOSS is False; "
             "%d step(s) skipped so far)",
-            iteration, f"non-finite loss on rank(s) {ranks}" if ranks else "non-finite gradients",
-            ", ".join(f"{k}={v}" for k, v in self._values().items()), self.skipped_steps,
+            iteration,
+            f"non-finite loss on rank(s) {ranks}" if ranks else "non-finite gradients",
+            ", ".join(f"{k}={v}" for k, v in self._values().items()),
+            self.skipped_steps,
         )
         if comm.is_main_process():
-            get_event_storage().put_scalar(SKIPPED_STEPS_KEY, self.skipped_steps, smoothing_hint=False, cur_iter=iteration)
+            get_event_storage().put_scalar(
+                SKIPPED_STEPS_KEY, self.skipped_steps, smoothing_hint=False, cur_iter=iteration
+            )
         raise UpdateSkipped(iteration)

@@ -1,10 +1,19 @@
-"""The AVA trainer: Detectron2's DefaultTrainer wired to slowfast_det's data, model and evaluator."""
+"""The AVA trainer: Detectron2's DefaultTrainer wired to slowfast_det's data, model and
+evaluator."""
+
 import json
 import logging
 import os
 import weakref
 
-from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, create_ddp_model, hooks
+from detectron2.engine import (
+    AMPTrainer,
+    DefaultTrainer,
+    SimpleTrainer,
+    TrainerBase,
+    create_ddp_model,
+    hooks,
+)
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
@@ -21,7 +30,7 @@ from .hooks import IterationSeedHook
 from .optim import build_optimizer
 from .train_loop import NonFiniteGuard, NonFiniteLossError, UpdateSkipped
 
-__all__ = ["AVATrainer", "METRIC_NAME", "write_final_metrics"]
+__all__ = ["AVATrainer", "METRIC_NAME", "final_metric", "write_final_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +79,10 @@ class AVATrainer(DefaultTrainer):
     (``run_step``, ``resume_or_load``, ``state_dict``, ``test``, the hooks) is DefaultTrainer's.
     """
 
+    #: The evaluator's key in the results, and the headline metric(s) (:func:`final_metric`).
+    RESULTS_KEY = "ava"
+    HEADLINE_METRICS = (METRIC_NAME,)
+
     def __init__(self, cfg):
         TrainerBase.__init__(self)
         self.registered_hooks = []  # every hook of this trainer, in order (register_hooks)
@@ -78,10 +91,14 @@ class AVATrainer(DefaultTrainer):
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
         cfg = self.auto_scale_workers(cfg, comm.get_world_size())
-        if cfg.MODEL.DEVICE == "cpu" and comm.get_world_size() > 1 and cfg.MODEL.SLOWFAST.NORM == "SyncBN":
+        if (
+            cfg.MODEL.DEVICE == "cpu"
+            and comm.get_world_size() > 1
+            and cfg.MODEL.SLOWFAST.NORM == "SyncBN"
+        ):
             raise ValueError(
-                "MODEL.SLOWFAST.NORM='SyncBN' needs GPUs (torch's SyncBatchNorm); in multi-process CPU "
-                "training use 'FrozenBN' (or 'BN', statistics per process)"
+                "MODEL.SLOWFAST.NORM='SyncBN' needs GPUs (torch's SyncBatchNorm); in multi-process "
+                "CPU training use 'FrozenBN' (or 'BN', statistics per process)"
             )
 
         model = self.build_model(cfg)
@@ -147,7 +164,9 @@ class AVATrainer(DefaultTrainer):
         per-step RNG seeding (first) and the per-epoch data-problem summary (missing frames
         etc.)."""
         ret = [IterationSeedHook()] + [
-            hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._evaluate) if isinstance(h, hooks.EvalHook) else h
+            hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._evaluate)
+            if isinstance(h, hooks.EvalHook)
+            else h
             for h in super().build_hooks()
         ]
         loader = self.data_loader
@@ -164,7 +183,9 @@ class AVATrainer(DefaultTrainer):
         if sampler is not None:
             sampler.set_start(self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH)
             if self.start_iter:
-                logger.info("Resuming the data stream at sample %d (seed %d)", sampler.start, sampler.seed)
+                logger.info(
+                    "Resuming the data stream at sample %d (seed %d)", sampler.start, sampler.seed
+                )
 
     def state_dict(self):
         ret = super().state_dict()
@@ -180,7 +201,10 @@ class AVATrainer(DefaultTrainer):
             if "data_sampler" in state_dict:
                 sampler.load_state_dict(state_dict["data_sampler"])
             else:
-                logger.warning("The checkpoint has no data-stream state: the resumed data order differs from the original run's")
+                logger.warning(
+                    "The checkpoint has no data-stream state: the resumed data order differs from "
+                    "the original run's"
+                )
 
     def _evaluate(self):
         self.eval_results = self.test(self.cfg, self.model)
@@ -220,7 +244,12 @@ class AVATrainer(DefaultTrainer):
         timers, data summary) still finish."""
         if not self._diverged:
             return super().after_train()
-        skipped = (hooks.PeriodicCheckpointer, hooks.BestCheckpointer, hooks.EvalHook, hooks.PreciseBN)
+        skipped = (
+            hooks.PeriodicCheckpointer,
+            hooks.BestCheckpointer,
+            hooks.EvalHook,
+            hooks.PreciseBN,
+        )
         self.storage.iter = self.iter
         for h in self.registered_hooks:
             if not isinstance(h, skipped):
@@ -237,16 +266,34 @@ class AVATrainer(DefaultTrainer):
         return build_optimizer(cfg, model)
 
     @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        """Detectron2's scheduler; a warning when ``SOLVER.WARMUP_ITERS`` exceeds
+        ``SOLVER.MAX_ITER`` (the warm-up then spans the whole run: the learning rate never
+        reaches ``SOLVER.BASE_LR`` on its schedule)."""
+        warmup, max_iter = cfg.SOLVER.WARMUP_ITERS, cfg.SOLVER.MAX_ITER
+        if warmup > max_iter and cfg.SOLVER.WARMUP_FACTOR < 1.0:
+            logger.warning(
+                "SOLVER.WARMUP_ITERS %d > SOLVER.MAX_ITER %d: the learning rate never leaves "
+                "warm-up (it rises from %g x SOLVER.BASE_LR over the whole run and never reaches "
+                "the schedule's value); set SOLVER.WARMUP_ITERS below MAX_ITER (e.g. %d)",
+                warmup,
+                max_iter,
+                cfg.SOLVER.WARMUP_FACTOR,
+                max(0, max_iter // 10),
+            )
+        return super().build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
     def build_train_loader(cls, cfg):
         """The AVA training loader, after checking that ``MODEL.ROI_HEADS.NUM_CLASSES`` covers
         the training datasets' label maps (:func:`~slowfast_det.data.custom.check_num_classes`)."""
-        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.DATASETS.TRAIN, cfg.AVA.FRAME_SOURCE)
+        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.DATASETS.TRAIN)
         return build_ava_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
         """The AVA inference loader of one dataset, after the same label-map check."""
-        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, [dataset_name], cfg.AVA.FRAME_SOURCE)
+        check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, [dataset_name])
         return build_ava_test_loader(cfg, dataset_name)
 
     @classmethod
@@ -256,26 +303,44 @@ class AVATrainer(DefaultTrainer):
         return AVAEvaluator(cfg, dataset_name, output_dir=output_folder)  # configurable: AVA.EVAL_*
 
 
-def write_final_metrics(cfg, results):
-    """Write ``<OUTPUT_DIR>/final_metrics.json`` atomically and return the frame mAP.
+def final_metric(cfg, results, *, results_key="ava", metric_names=(METRIC_NAME,)):
+    """The headline metric of a run's evaluation results.
 
     Args:
-        results: ``{dataset_name: {"ava": {METRIC_NAME: float, ...}}}`` as returned by
+        results: ``{dataset_name: {results_key: {metric: float, ...}}}`` as returned by
             ``DefaultTrainer.test`` (or the single-dataset dict it flattens to).
+        results_key: the evaluator's key (``"ava"``; ``"classification"``).
+        metric_names: candidates, the first one the results have is the headline.
     Returns:
-        The frame mAP of the last test dataset, or None when nothing was evaluated.
+        ``(name, value, {dataset_name: metrics})``: the headline of the last test dataset
+        (else of the first dataset evaluated), or None when nothing was evaluated.
     """
     if not results:
         return None
-    per_dataset = results if all(isinstance(v, dict) and "ava" in v for v in results.values()) else None
+    per_dataset = (
+        results if all(isinstance(v, dict) and results_key in v for v in results.values()) else None
+    )
     if per_dataset is None:  # DefaultTrainer.test flattens a single dataset's results
         per_dataset = {cfg.DATASETS.TEST[-1]: results}
-    out = {name: r["ava"] for name, r in per_dataset.items() if "ava" in r}
+    out = {name: r[results_key] for name, r in per_dataset.items() if results_key in r}
     if not out:
         return None
-    value = out[cfg.DATASETS.TEST[-1]][METRIC_NAME] if cfg.DATASETS.TEST[-1] in out else next(iter(out.values()))[METRIC_NAME]
+    main = out[cfg.DATASETS.TEST[-1]] if cfg.DATASETS.TEST[-1] in out else next(iter(out.values()))
+    name = next((n for n in metric_names if n in main), None)
+    if name is None:
+        return None
+    return name, main[name], out
+
+
+def write_final_metrics(cfg, results, *, results_key="ava", metric_names=(METRIC_NAME,)):
+    """Write ``<OUTPUT_DIR>/final_metrics.json`` (``{<headline>: value, "datasets": {name:
+    metrics}}``) atomically and return the headline value (:func:`final_metric`; the frame
+    mAP with the defaults), or None when nothing was evaluated."""
+    found = final_metric(cfg, results, results_key=results_key, metric_names=metric_names)
+    if found is None:
+        return None
+    name, value, out = found
     with atomic_path(os.path.join(cfg.OUTPUT_DIR, "final_metrics.json")) as tmp:
         with open(tmp, "w") as f:
-            json.dump({METRIC_NAME: value, "datasets": out}, f, indent=2)
+            json.dump({name: value, "datasets": out}, f, indent=2)
     return value
-

@@ -11,6 +11,7 @@ prediction and drawing):
 * :mod:`.video_output`: video file and window sinks;
 * :mod:`.demo_runner` / :mod:`.streaming`: :class:`VideoActionDemo`, file and live.
 """
+
 from .demo_runner import KeyframeResult, VideoActionDemo, class_names_from_cfg, write_persons_csv
 from .keyframe_clips import FrameRing, KeyframeClip, clip_indices, fps_warning, iter_keyframe_clips
 from .person_boxes import CSVBoxes, PersonDetector

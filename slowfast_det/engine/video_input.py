@@ -12,6 +12,7 @@ A source yields ``(frame, wall_time)`` pairs: BGR uint8 frames (H, W, 3) and the
 ``time.monotonic()`` at which each frame became available (for a realtime file, the time it
 is due at its frame rate; for a live source, when it was read).
 """
+
 import logging
 import math
 import os
@@ -110,9 +111,13 @@ def open_video(source, realtime=False, fps=None):
         cap, name, is_file = cv2.VideoCapture(source), f"webcam {source}", False
     else:
         is_file = _is_regular_file(source)
-        looks_like_path = "://" not in source and "!" not in source and not source.startswith("/dev/")
+        looks_like_path = (
+            "://" not in source and "!" not in source and not source.startswith("/dev/")
+        )
         if not is_file and looks_like_path and not os.path.exists(source):
-            raise FileNotFoundError(f"video not found: {source} (not a file, webcam index, URL or pipe)")
+            raise FileNotFoundError(
+                f"video not found: {source} (not a file, webcam index, URL or pipe)"
+            )
         cap, name = cv2.VideoCapture(source), source
     if not cap.isOpened():
         raise ValueError(f"{name}: OpenCV cannot open this video source")

@@ -3,6 +3,7 @@
 A sink has ``write(frame) -> bool`` (False: the user asked to stop) and
 ``close(complete)``.
 """
+
 import logging
 import os
 import sys
@@ -36,7 +37,9 @@ class VideoFileSink:
 
     def write(self, frame):
         if self._writer is None:
-            self._writer = cv2.VideoWriter(self.tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, frame.shape[1::-1])
+            self._writer = cv2.VideoWriter(
+                self.tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, frame.shape[1::-1]
+            )
             if not self._writer.isOpened():
                 raise OSError(f"{self.path}: OpenCV cannot write this video (mp4v codec)")
         self._writer.write(frame)
@@ -58,10 +61,13 @@ class DisplayUnavailableError(RuntimeError):
 
 
 def _check_display():
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
         raise DisplayUnavailableError(
-            "--show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set (e.g. an SSH session or a "
-            "container); write the video with --output instead, or run where a desktop is"
+            "--show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set (e.g. an SSH "
+            "session or a container); write the video with --output instead, or run where a "
+            "desktop is"
         )
 
 
@@ -80,8 +86,9 @@ class WindowSink:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as e:
             raise DisplayUnavailableError(
-                f"--show: this OpenCV cannot open windows ({str(e).strip().splitlines()[-1]}); it is probably "
-                "opencv-python-headless: install opencv-python for --show, or write the video with --output"
+                "--show: this OpenCV cannot open windows "
+                f"({str(e).strip().splitlines()[-1]}); it is probably opencv-python-headless: "
+                "install opencv-python for --show, or write the video with --output"
             ) from None
 
     def write(self, frame):

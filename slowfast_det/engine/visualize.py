@@ -5,6 +5,7 @@ box's top when there is no room above) and, when it would cover a label already 
 moves down (or up) past it. The boxes are drawn by ``Visualizer.overlay_instances``, the
 labels by ``Visualizer.draw_text``; their extents are measured by matplotlib.
 """
+
 import cv2
 import numpy as np
 from detectron2.utils.colormap import colormap
@@ -83,7 +84,8 @@ class ActionVisualizer:
             kept = [
                 (int(a), float(row[a - 1]))
                 for a in ids
-                if row[a - 1] >= self.score_thresh and (not self.class_names or int(a) in self.class_names)
+                if row[a - 1] >= self.score_thresh
+                and (not self.class_names or int(a) in self.class_names)
             ]
             out.append(kept)
         return out
@@ -92,11 +94,14 @@ class ActionVisualizer:
         """Text for one box: ``#<track id>`` (when tracked), then the top-k actions as
         ``name score`` lines."""
         lines = [f"#{track_id}"] if track_id is not None else []
-        lines += [f"{self.class_names.get(a, f'action {a}')} {s:.2f}" for a, s in actions[: self.top_k]]
+        lines += [
+            f"{self.class_names.get(a, f'action {a}')} {s:.2f}" for a, s in actions[: self.top_k]
+        ]
         return "\n".join(lines)
 
     def output_size(self, height, width):
-        """(H', W') of drawn frames: the frame upscaled to a short side of ``min_size`` if smaller."""
+        """(H', W') of drawn frames: the frame upscaled to a short side of ``min_size`` if
+        smaller."""
         s = max(1.0, self.min_size / min(height, width))
         return int(round(height * s)), int(round(width * s))
 
@@ -108,7 +113,9 @@ class ActionVisualizer:
         """The label rectangles (x1, y1, x2, y2) in output pixels that :meth:`draw` uses on a
         frame of (height, width), one per non-empty label."""
         out_h, out_w = self.output_size(height, width)
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * np.array([out_w / width, out_h / height] * 2, np.float32)
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * np.array(
+            [out_w / width, out_h / height] * 2, np.float32
+        )
         return self._draw(np.zeros((out_h, out_w, 3), np.uint8), boxes, labels)[1]
 
     def _draw(self, background, boxes, labels):
@@ -124,7 +131,9 @@ class ActionVisualizer:
         for box, text, color in zip(boxes, labels, box_colors):
             if not text:
                 continue
-            vis.draw_text(text, (0, 0), font_size=font_size, color=color, horizontal_alignment="left")
+            vis.draw_text(
+                text, (0, 0), font_size=font_size, color=color, horizontal_alignment="left"
+            )
             artist = vis.output.ax.texts[-1]
             extent = artist.get_window_extent(renderer=renderer)
             size = (extent.width + 2 * _LABEL_PAD, extent.height + 2 * _LABEL_PAD)
@@ -159,15 +168,24 @@ class ActionVisualizer:
         if len(boxes) == 0:
             return None
         out_h, out_w = self.output_size(height, width)
-        boxes = np.asarray(boxes, dtype=np.float32) * np.array([out_w / width, out_h / height] * 2, dtype=np.float32)
+        boxes = np.asarray(boxes, dtype=np.float32) * np.array(
+            [out_w / width, out_h / height] * 2, dtype=np.float32
+        )
         on_black = self._render(np.zeros((out_h, out_w, 3), np.uint8), boxes, labels).reshape(-1, 3)
-        on_white = self._render(np.full((out_h, out_w, 3), 255, np.uint8), boxes, labels).reshape(-1, 3)
+        on_white = self._render(np.full((out_h, out_w, 3), 255, np.uint8), boxes, labels).reshape(
+            -1, 3
+        )
         transparency = (on_white.astype(np.float32) - on_black).mean(axis=1, keepdims=True) / 255.0
         covered = np.flatnonzero(transparency[:, 0] < 1.0)
-        return covered, on_black[covered].astype(np.float32), np.clip(transparency[covered], 0.0, 1.0)
+        return (
+            covered,
+            on_black[covered].astype(np.float32),
+            np.clip(transparency[covered], 0.0, 1.0),
+        )
 
     def compose(self, frame, layer):
-        """A BGR uint8 frame (H, W, 3), resized to :meth:`output_size`, under an :meth:`overlay` layer."""
+        """A BGR uint8 frame (H, W, 3), resized to :meth:`output_size`, under an :meth:`overlay`
+        layer."""
         h, w = frame.shape[:2]
         out_h, out_w = self.output_size(h, w)
         if (out_h, out_w) != (h, w):

@@ -1,14 +1,16 @@
 """Detectron2 ``DatasetEvaluator`` for AVA: the official frame-mAP@0.5IoU.
 
-Collects per-box, per-class scores from the model outputs (see ``docs/DATAFLOW.md``),
-gathers them on rank 0, writes the official-format detections CSV and scores that file
-with :func:`slowfast_det.ava.metric.evaluate_files`, the same code path as
-``tools/eval_ava.py``, so re-scoring the CSV gives exactly the reported numbers.
+Collects per-box, per-class scores from the model outputs (:func:`keyframe_result`, shared
+with ``tools/infer_ava.py``; see ``docs/DATAFLOW.md``), gathers them on rank 0 and scores
+them in memory with :func:`slowfast_det.ava.metric.evaluate_detections`: the checks, rules
+and code of ``tools/eval_ava.py``, on the rows the official-format detections CSV holds
+(:func:`~slowfast_det.ava.box_arrays.detection_arrays`), so re-scoring the CSV written as an
+output gives exactly the reported numbers.
 """
+
 import itertools
 import logging
 import os
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
@@ -17,19 +19,63 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from slowfast_det.ava.box_arrays import detection_arrays
+from slowfast_det.ava.files import write_detections_csv, write_json
+from slowfast_det.ava.metric import evaluate_detections, format_result
+from slowfast_det.ava.plots import write_plots
+from slowfast_det.ava.result import KEYS_ABSENT_RULES
 from slowfast_det.ava.timestamps import format_timestamp, normalize
 
-from slowfast_det.ava.metric import evaluate_files, format_result
-from slowfast_det.ava.result import KEYS_ABSENT_RULES
-from slowfast_det.ava.files import write_detections_csv, write_json
-from slowfast_det.ava.plots import write_plots
-
-__all__ = ["AVAEvaluator", "FRAME_MAP_KEY"]
+__all__ = ["AVAEvaluator", "FRAME_MAP_KEY", "keyframe_result"]
 
 #: Key of the frame-mAP (a fraction in [0, 1]) in ``results["ava"]``.
 FRAME_MAP_KEY = "frame-mAP@0.5IOU"
 
 logger = logging.getLogger(__name__)
+
+
+def keyframe_result(sample, instances, class_ids):
+    """One keyframe's detections from the model's output: what the evaluator keeps and
+    :func:`~slowfast_det.ava.files.write_detections_csv` writes.
+
+    Args:
+        sample: the model input (``video_id``, ``timestamp``, ``height``, ``width``;
+            ``image_id`` names the keyframe in errors).
+        instances: its output ``Instances``: ``pred_boxes`` (R, 4) in pixels of
+            ``height x width``, ``scores`` (R, K) per-class probabilities, column k =
+            action id k + 1.
+        class_ids: the action ids to keep (sorted).
+
+    Returns:
+        ``(video_id, timestamp (a key, :func:`~slowfast_det.ava.timestamps.normalize`),
+        boxes float64 (R, 4) normalised to [0, 1] of the frame, scores float32
+        (R, len(class_ids)))``.
+
+    Raises:
+        ValueError naming the keyframe: scores not (R, K), fewer than ``max(class_ids)``
+        columns, or non-finite boxes or scores.
+    """
+    image_id = sample.get("image_id", None)
+    if image_id is None:
+        image_id = f"{sample['video_id']},{format_timestamp(sample['timestamp'])}"
+    boxes = instances.pred_boxes.tensor.detach().cpu().double().numpy()
+    scores = instances.scores.detach().float().cpu().numpy()
+    columns = np.asarray(class_ids, dtype=np.int64) - 1
+    if scores.ndim != 2 or scores.shape[0] != boxes.shape[0]:
+        raise ValueError(
+            f"keyframe {image_id}: scores must be (R, K) for R={boxes.shape[0]} boxes, "
+            f"got {scores.shape}"
+        )
+    if len(columns) and scores.shape[1] < columns.max() + 1:
+        raise ValueError(
+            f"keyframe {image_id}: scores have {scores.shape[1]} columns, "
+            f"the label map needs action id {columns.max() + 1}"
+        )
+    if not (np.isfinite(scores).all() and np.isfinite(boxes).all()):
+        raise ValueError(f"keyframe {image_id}: non-finite boxes or scores in the model output")
+    h, w = float(sample["height"]), float(sample["width"])
+    boxes = boxes / np.array([w, h, w, h])
+    return str(sample["video_id"]), normalize(sample["timestamp"]), boxes, scores[:, columns]
 
 
 class AVAEvaluator(DatasetEvaluator):
@@ -40,7 +86,8 @@ class AVAEvaluator(DatasetEvaluator):
     pixels of ``height x width`` and ``scores`` (R, K) per-class probabilities, column
     ``k`` = action id ``k + 1``. Only the label map's ids are kept.
 
-    Files written by :meth:`evaluate` (rank 0) in ``output_dir``:
+    Files written by :meth:`evaluate` (rank 0) in ``output_dir``, as outputs only (the mAP
+    is computed from the predictions in memory):
     ``ava_detections.csv`` (official format), ``ava_eval.json`` (``{"mAP", "grouped_mAP",
     "per_class": {"<id>": {"name", "AP", ...}}, "keys_absent_from_groundtruth", "capacity",
     ...}``), and with ``plots=True`` ``ava_ap_per_class.png`` (action groups marked) and
@@ -54,7 +101,12 @@ class AVAEvaluator(DatasetEvaluator):
 
     @configurable
     def __init__(
-        self, dataset_name, output_dir=None, capacity=50, plots=True, distributed=True,
+        self,
+        dataset_name,
+        output_dir=None,
+        capacity=50,
+        plots=True,
+        distributed=True,
         keys_absent_from_groundtruth="false-positive",
     ):
         """
@@ -62,8 +114,7 @@ class AVAEvaluator(DatasetEvaluator):
             dataset_name: a registered AVA dataset; its metadata gives ``label_map_file``,
                 ``groundtruth_file`` (None: only the CSV is written), ``excluded_timestamps_file``
                 and ``action_names``.
-            output_dir: folder for the result files; None writes the CSV to a temporary
-                folder only (needed to score it) and no plots.
+            output_dir: folder for the result files; None writes no file.
             capacity: per-keyframe cap on (box, class) detections: 50 as the official
                 script, 0 keeps all (as PySlowFast).
             plots: write the per-class AP and precision-recall PNGs.
@@ -77,8 +128,8 @@ class AVAEvaluator(DatasetEvaluator):
             raise ValueError(f"capacity must be >= 0 (0 keeps all), got {capacity}")
         if keys_absent_from_groundtruth not in KEYS_ABSENT_RULES:
             raise ValueError(
-                f"AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH must be one of {sorted(KEYS_ABSENT_RULES)}, "
-                f"got {keys_absent_from_groundtruth!r}"
+                "AVA.EVAL_KEYS_ABSENT_FROM_GROUNDTRUTH must be one of "
+                f"{sorted(KEYS_ABSENT_RULES)}, got {keys_absent_from_groundtruth!r}"
             )
         self._keys_absent_rule = keys_absent_from_groundtruth
         self._dataset_name = dataset_name
@@ -89,13 +140,14 @@ class AVAEvaluator(DatasetEvaluator):
         meta = MetadataCatalog.get(dataset_name)
         for attr in ("label_map_file", "groundtruth_file"):
             if not hasattr(meta, attr):
-                raise ValueError(f"dataset '{dataset_name}' has no '{attr}' in its metadata: not an AVA dataset?")
+                raise ValueError(
+                    f"dataset '{dataset_name}' has no '{attr}' in its metadata: not an AVA dataset?"
+                )
         self._label_map_file = meta.label_map_file
         self._groundtruth_file = meta.groundtruth_file
         self._excluded_file = getattr(meta, "excluded_timestamps_file", None)
         self._class_names = dict(meta.action_names)
         self._class_ids = [int(c) for c in meta.evaluated_ids]
-        self._columns = np.asarray(self._class_ids, dtype=np.int64) - 1
         self.reset()
 
     @classmethod
@@ -114,24 +166,9 @@ class AVAEvaluator(DatasetEvaluator):
 
     def process(self, inputs, outputs):
         """Keep each keyframe's boxes (normalised to [0, 1] of the frame) and the scores of
-        the evaluated classes."""
+        the evaluated classes (:func:`keyframe_result`)."""
         for inp, out in zip(inputs, outputs):
-            image_id = inp.get("image_id", f"{inp['video_id']},{format_timestamp(inp['timestamp'])}")
-            inst = out["instances"].to("cpu")
-            boxes = inst.pred_boxes.tensor.double().numpy()
-            scores = inst.scores.float().numpy()
-            if scores.ndim != 2 or scores.shape[0] != boxes.shape[0]:
-                raise ValueError(f"keyframe {image_id}: scores must be (R, K) for R={boxes.shape[0]} boxes, got {scores.shape}")
-            if scores.shape[1] < self._columns.max() + 1:
-                raise ValueError(
-                    f"keyframe {image_id}: scores have {scores.shape[1]} columns, "
-                    f"the label map needs action id {self._columns.max() + 1}"
-                )
-            if not (np.isfinite(scores).all() and np.isfinite(boxes).all()):
-                raise ValueError(f"keyframe {image_id}: non-finite boxes or scores in the model output")
-            h, w = float(inp["height"]), float(inp["width"])
-            norm = boxes / np.array([w, h, w, h])
-            self._keyframes.append((str(inp["video_id"]), normalize(inp["timestamp"]), norm, scores[:, self._columns]))
+            self._keyframes.append(keyframe_result(inp, out["instances"], self._class_ids))
 
     def evaluate(self):
         if self._distributed:
@@ -151,25 +188,46 @@ class AVAEvaluator(DatasetEvaluator):
                 seen.add((kf[0], kf[1]))
                 unique.append(kf)
         if len(unique) < len(keyframes):
-            logger.warning("[AVAEvaluator] %d keyframes were processed more than once; the first output of each is kept",
-                           len(keyframes) - len(unique))
-
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = self._output_dir or tmp
-            csv_path = os.path.join(folder, "ava_detections.csv")
-            n_rows = write_detections_csv(unique, self._class_ids, csv_path)
-            logger.info("[AVAEvaluator] wrote %d detection rows for %d keyframes to %s", n_rows, len(unique),
-                        csv_path if self._output_dir else "a temporary file")
-            if self._groundtruth_file is None:
-                logger.warning("[AVAEvaluator] dataset '%s' has no ground truth: detections written, no mAP", self._dataset_name)
-                return {}
-            result, _ = evaluate_files(
-                self._label_map_file, self._groundtruth_file, csv_path, self._excluded_file, self._capacity,
-                keys_absent_from_groundtruth=self._keys_absent_rule,
+            logger.warning(
+                "[AVAEvaluator] %d keyframes were processed more than once; the first output of "
+                "each is kept",
+                len(keyframes) - len(unique),
             )
-        logger.info("[AVAEvaluator] %s:\n%s", self._dataset_name, "\n".join(format_result(result, self._class_names)))
+
+        csv_path = None
         if self._output_dir:
-            write_json(result.to_json_dict(self._class_names), os.path.join(self._output_dir, "ava_eval.json"))
+            csv_path = os.path.join(self._output_dir, "ava_detections.csv")
+            n_rows = write_detections_csv(unique, self._class_ids, csv_path)
+            logger.info(
+                "[AVAEvaluator] wrote %d detection rows for %d keyframes to %s",
+                n_rows,
+                len(unique),
+                csv_path,
+            )
+        if self._groundtruth_file is None:
+            logger.warning(
+                "[AVAEvaluator] dataset '%s' has no ground truth: no mAP", self._dataset_name
+            )
+            return {}
+        result, _ = evaluate_detections(
+            self._label_map_file,
+            self._groundtruth_file,
+            detection_arrays(unique, self._class_ids),
+            self._excluded_file,
+            self._capacity,
+            keys_absent_from_groundtruth=self._keys_absent_rule,
+            detections_name=csv_path or f"the detections of {self._dataset_name}",
+        )
+        logger.info(
+            "[AVAEvaluator] %s:\n%s",
+            self._dataset_name,
+            "\n".join(format_result(result, self._class_names)),
+        )
+        if self._output_dir:
+            write_json(
+                result.to_json_dict(self._class_names),
+                os.path.join(self._output_dir, "ava_eval.json"),
+            )
             if self._plots:
                 write_plots(result, self._output_dir, "ava", self._class_names)
 

@@ -5,6 +5,7 @@ The detector takes lists of dicts with ``Instances``; exporters (``torch.onnx``,
 takes what the data mapper produces, stacked, and the person boxes as one ``(R, 5)`` tensor,
 and runs the detector's own preprocessing, backbone and head on them.
 """
+
 import torch
 from detectron2.modeling import build_model
 from torch import nn
@@ -31,7 +32,7 @@ class ExportableActionDetector(nn.Module):
     Inside: ``(x - pixel_mean) / pixel_std``, the pathway split of ``split_pathways``, the
     backbone, then the ROI head's per-pathway temporal mean, ROIAlign and spatial max,
     concatenation and classifier (eval mode: no dropout). The scores equal the detector's
-    for the same clips and boxes (tests/tools/test_export_model.py); the head is re-assembled
+    for the same clips and boxes (tests/export/test_export_model.py); the head is re-assembled
     from its submodules here because ``ROIAlign3DHead`` takes ``Boxes`` lists, not a tensor.
     """
 
@@ -46,13 +47,17 @@ class ExportableActionDetector(nn.Module):
         super().__init__()
         for name in ("backbone", "roi_heads", "pixel_mean", "pixel_std", "arch", "alpha"):
             if not hasattr(model, name):
-                raise TypeError(f"ExportableActionDetector needs a VideoActionDetector; {type(model).__name__} "
-                                f"has no {name!r}")
+                raise TypeError(
+                    f"ExportableActionDetector needs a VideoActionDetector; {type(model).__name__} "
+                    f"has no {name!r}"
+                )
         head = model.roi_heads
         for name in ("in_features", "poolers", "predictor", "act"):
             if not hasattr(head, name):
-                raise TypeError(f"ExportableActionDetector needs an ROIAlign3DHead; {type(head).__name__} "
-                                f"has no {name!r}")
+                raise TypeError(
+                    f"ExportableActionDetector needs an ROIAlign3DHead; {type(head).__name__} "
+                    f"has no {name!r}"
+                )
         self.model = model.eval()
         self.weights = weights
 
@@ -61,8 +66,10 @@ class ExportableActionDetector(nn.Module):
         x = (clips.float() - m.pixel_mean) / m.pixel_std
         features = m.backbone(split_pathways(x, m.arch, m.alpha))  # packs them in its memory format
         head = m.roi_heads
-        pooled = [pooler(temporal_mean(features[name]), rois).amax(dim=(2, 3))
-                  for name, pooler in zip(head.in_features, head.poolers)]
+        pooled = [
+            pooler(temporal_mean(features[name]), rois).amax(dim=(2, 3))
+            for name, pooler in zip(head.in_features, head.poolers)
+        ]
         logits = head.predictor(torch.cat(pooled, dim=1))
         return logits.sigmoid() if head.act == "sigmoid" else logits.softmax(dim=1)
 

@@ -7,6 +7,7 @@ N, H, W and R are dynamic; T is fixed. Normalisation and the Slow/Fast pathway s
 the graph, so it takes the data mapper's clips as they are. ROIAlign becomes ONNX ``RoiAlign``
 (``coordinate_transformation_mode`` ``half_pixel`` for ``aligned=True``, opset >= 16).
 """
+
 import json
 import logging
 import time
@@ -15,7 +16,14 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-__all__ = ["METADATA_PREFIX", "INPUT_NAMES", "OUTPUT_NAMES", "export_onnx", "read_metadata", "model_metadata"]
+__all__ = [
+    "METADATA_PREFIX",
+    "INPUT_NAMES",
+    "OUTPUT_NAMES",
+    "export_onnx",
+    "read_metadata",
+    "model_metadata",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +46,17 @@ def model_metadata(cfg) -> Dict[str, object]:
     }
 
 
-def export_onnx(module: torch.nn.Module, path: str, *, num_frames: int, size: Sequence[int] = (256, 256),
-                input_dtype: str = "uint8", opset: int = 17, dynamo: bool = False,
-                metadata: Optional[Dict[str, object]] = None) -> str:
+def export_onnx(
+    module: torch.nn.Module,
+    path: str,
+    *,
+    num_frames: int,
+    size: Sequence[int] = (256, 256),
+    input_dtype: str = "uint8",
+    opset: int = 17,
+    dynamo: bool = False,
+    metadata: Optional[Dict[str, object]] = None,
+) -> str:
     """Write ``module`` (``forward(clips, rois) -> scores``) to ONNX at ``path``.
 
     Args:
@@ -64,15 +80,23 @@ def export_onnx(module: torch.nn.Module, path: str, *, num_frames: int, size: Se
     if input_dtype not in INPUT_DTYPES:
         raise ValueError(f"input_dtype must be one of {sorted(INPUT_DTYPES)}, got {input_dtype!r}")
     if opset < MIN_OPSET:
-        raise ValueError(f"opset must be >= {MIN_OPSET} (RoiAlign with half-pixel coordinates), got {opset}")
+        raise ValueError(
+            f"opset must be >= {MIN_OPSET} (RoiAlign with half-pixel coordinates), got {opset}"
+        )
     backbone = getattr(getattr(module, "model", None), "backbone", None)
     if not dynamo and getattr(backbone, "memory_format", None) == torch.channels_last_3d:
-        raise ValueError("the TorchScript-based ONNX exporter cannot trace channels_last_3d conversions: build the "
-                         "module with build_exportable (MODEL.SLOWFAST.CHANNELS_LAST False; same weights)")
+        raise ValueError(
+            "the TorchScript-based ONNX exporter cannot trace channels_last_3d conversions: build "
+            "the module with build_exportable (MODEL.SLOWFAST.CHANNELS_LAST False; same weights)"
+        )
     h, w = (int(s) for s in size)
     g = torch.Generator().manual_seed(0)
-    clips = torch.randint(0, 256, (1, 3, int(num_frames), h, w), generator=g).to(INPUT_DTYPES[input_dtype])
-    rois = torch.tensor([[0.0, 0.1 * w, 0.1 * h, 0.6 * w, 0.9 * h], [0.0, 0.4 * w, 0.2 * h, 0.9 * w, 0.8 * h]])
+    clips = torch.randint(0, 256, (1, 3, int(num_frames), h, w), generator=g).to(
+        INPUT_DTYPES[input_dtype]
+    )
+    rois = torch.tensor(
+        [[0.0, 0.1 * w, 0.1 * h, 0.6 * w, 0.9 * h], [0.0, 0.4 * w, 0.2 * h, 0.9 * w, 0.8 * h]]
+    )
     module = module.eval()
     t0 = time.perf_counter()
     with torch.no_grad(), warnings.catch_warnings():
@@ -83,20 +107,42 @@ def export_onnx(module: torch.nn.Module, path: str, *, num_frames: int, size: Se
         if dynamo:
             dim = torch.export.Dim
             torch.onnx.export(
-                module, (clips, rois), path, dynamo=True, opset_version=opset,
-                input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
-                dynamic_shapes={"clips": {0: dim("N"), 3: dim("H"), 4: dim("W")}, "rois": {0: dim("R")}},
+                module,
+                (clips, rois),
+                path,
+                dynamo=True,
+                opset_version=opset,
+                input_names=list(INPUT_NAMES),
+                output_names=list(OUTPUT_NAMES),
+                dynamic_shapes={
+                    "clips": {0: dim("N"), 3: dim("H"), 4: dim("W")},
+                    "rois": {0: dim("R")},
+                },
             )
         else:
             torch.onnx.export(
-                module, (clips, rois), path, dynamo=False, opset_version=opset,
-                input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
-                dynamic_axes={"clips": {0: "N", 3: "H", 4: "W"}, "rois": {0: "R"}, "scores": {0: "R"}},
+                module,
+                (clips, rois),
+                path,
+                dynamo=False,
+                opset_version=opset,
+                input_names=list(INPUT_NAMES),
+                output_names=list(OUTPUT_NAMES),
+                dynamic_axes={
+                    "clips": {0: "N", 3: "H", 4: "W"},
+                    "rois": {0: "R"},
+                    "scores": {0: "R"},
+                },
             )
     elapsed = time.perf_counter() - t0
     meta = dict(metadata or {})
-    meta.update(num_frames=int(num_frames), input_dtype=input_dtype, exporter="dynamo" if dynamo else "torchscript",
-                opset=opset, torch=torch.__version__)
+    meta.update(
+        num_frames=int(num_frames),
+        input_dtype=input_dtype,
+        exporter="dynamo" if dynamo else "torchscript",
+        opset=opset,
+        torch=torch.__version__,
+    )
     head = getattr(getattr(module, "model", None), "roi_heads", None)
     if head is not None:
         meta.setdefault("num_classes", int(head.num_classes))
@@ -108,12 +154,20 @@ def export_onnx(module: torch.nn.Module, path: str, *, num_frames: int, size: Se
         entry.key, entry.value = METADATA_PREFIX + key, json.dumps(value)
     onnx.checker.check_model(proto)
     onnx.save(proto, path)
-    logger.info("exported %s in %.1f s (opset %d, %s exporter, %s clips)", path, elapsed, opset,
-                meta["exporter"], input_dtype)
+    logger.info(
+        "exported %s in %.1f s (opset %d, %s exporter, %s clips)",
+        path,
+        elapsed,
+        opset,
+        meta["exporter"],
+        input_dtype,
+    )
     return path
 
 
-def read_metadata(custom_metadata_map: Dict[str, str], source: str = "the ONNX file") -> Dict[str, object]:
+def read_metadata(
+    custom_metadata_map: Dict[str, str], source: str = "the ONNX file"
+) -> Dict[str, object]:
     """``slowfast_det.*`` entries of an ONNX model's metadata (e.g.
     ``onnxruntime.InferenceSession.get_modelmeta().custom_metadata_map``), decoded."""
     out = {}
@@ -121,7 +175,9 @@ def read_metadata(custom_metadata_map: Dict[str, str], source: str = "the ONNX f
         if not key.startswith(METADATA_PREFIX):
             continue
         try:
-            out[key[len(METADATA_PREFIX):]] = json.loads(value)
+            out[key[len(METADATA_PREFIX) :]] = json.loads(value)
         except ValueError as e:
-            raise ValueError(f"{source}: metadata field {key!r} is not JSON ({value!r}): {e}") from None
+            raise ValueError(
+                f"{source}: metadata field {key!r} is not JSON ({value!r}): {e}"
+            ) from None
     return out

@@ -5,6 +5,7 @@ mapper dicts in, ``{"instances": Instances}`` out), so evaluation code can run t
 graph; :class:`OnnxActionPredictor` is :class:`~slowfast_det.engine.predictor.ActionPredictor`
 (same call, same input checks and test-time resize) on top of it.
 """
+
 import logging
 import os
 from typing import Dict, List, Optional, Sequence
@@ -42,30 +43,45 @@ class OnnxActionDetector:
         input_dtype: numpy dtype of the ``clips`` input (uint8 or float32).
     """
 
-    def __init__(self, path: str, providers: Optional[Sequence[str]] = None, num_threads: Optional[int] = None,
-                 allow_spinning: bool = True):
+    def __init__(
+        self,
+        path: str,
+        providers: Optional[Sequence[str]] = None,
+        num_threads: Optional[int] = None,
+        allow_spinning: bool = True,
+    ):
         import onnxruntime as ort  # optional dependency: only this class needs it
 
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"no exported model at {path} (write one with tools/export_model.py)")
+            raise FileNotFoundError(
+                f"no exported model at {path} (write one with tools/export_model.py)"
+            )
         options = ort.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = int(num_threads)
         if not allow_spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
-        self.session = ort.InferenceSession(path, options, providers=list(providers or ["CPUExecutionProvider"]))
+        self.session = ort.InferenceSession(
+            path, options, providers=list(providers or ["CPUExecutionProvider"])
+        )
         self.metadata = read_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         names = [i.name for i in self.session.get_inputs()]
         if tuple(names) != INPUT_NAMES:
-            raise ValueError(f"{path}: inputs are {names}, an exported detector has {list(INPUT_NAMES)}")
+            raise ValueError(
+                f"{path}: inputs are {names}, an exported detector has {list(INPUT_NAMES)}"
+            )
         for key in ("num_frames", "num_classes"):
             if key not in self.metadata:
-                raise ValueError(f"{path}: metadata field 'slowfast_det.{key}' is missing "
-                                 "(not written by slowfast_det.export.export_onnx?)")
+                raise ValueError(
+                    f"{path}: metadata field 'slowfast_det.{key}' is missing "
+                    "(not written by slowfast_det.export.export_onnx?)"
+                )
         clip_type = self.session.get_inputs()[0].type
         if clip_type not in _ORT_TYPES:
-            raise ValueError(f"{path}: input 'clips' has type {clip_type}, expected one of {sorted(_ORT_TYPES)}")
+            raise ValueError(
+                f"{path}: input 'clips' has type {clip_type}, expected one of {sorted(_ORT_TYPES)}"
+            )
         self.input_dtype = _ORT_TYPES[clip_type]
         self.num_frames = int(self.metadata["num_frames"])
         self.num_classes = int(self.metadata["num_classes"])
@@ -75,10 +91,14 @@ class OnnxActionDetector:
         x1, y1, x2, y2 in clip pixels) -> float32 ``(R, K)`` scores."""
         clips = np.asarray(clips)
         if clips.ndim != 5 or clips.shape[1] != 3 or clips.shape[2] != self.num_frames:
-            raise ValueError(f"{self.path}: clips must be (N, 3, {self.num_frames}, H, W), got {clips.shape}")
+            raise ValueError(
+                f"{self.path}: clips must be (N, 3, {self.num_frames}, H, W), got {clips.shape}"
+            )
         if self.input_dtype == np.uint8 and clips.dtype != np.uint8:
-            raise ValueError(f"{self.path}: the graph takes uint8 clips, got {clips.dtype} (export with "
-                             "--input-dtype float32 for float clips in 0-255 units)")
+            raise ValueError(
+                f"{self.path}: the graph takes uint8 clips, got {clips.dtype} (export with "
+                "--input-dtype float32 for float clips in 0-255 units)"
+            )
         rois = np.ascontiguousarray(rois, dtype=np.float32).reshape(-1, 5)
         if len(rois) == 0:
             return np.zeros((0, self.num_classes), dtype=np.float32)
@@ -98,9 +118,16 @@ class OnnxActionDetector:
         outputs = []
         for group in groups:
             clips = np.stack([_numpy(x["clip"]) for x in group])
-            boxes = [x["instances"].proposal_boxes.tensor.detach().cpu().numpy().astype(np.float32) for x in group]
-            index = np.concatenate([np.full((len(b), 1), i, np.float32) for i, b in enumerate(boxes)])
-            scores = torch.from_numpy(self.run(clips, np.concatenate([index, np.concatenate(boxes)], axis=1)))
+            boxes = [
+                x["instances"].proposal_boxes.tensor.detach().cpu().numpy().astype(np.float32)
+                for x in group
+            ]
+            index = np.concatenate(
+                [np.full((len(b), 1), i, np.float32) for i, b in enumerate(boxes)]
+            )
+            scores = torch.from_numpy(
+                self.run(clips, np.concatenate([index, np.concatenate(boxes)], axis=1))
+            )
             for x, s in zip(group, scores.split([len(b) for b in boxes])):
                 outputs.append({"instances": _result(x, s)})
         return outputs
@@ -131,8 +158,14 @@ class OnnxActionPredictor(ActionPredictor):
     ``MODEL.ROI_HEADS.NUM_CLASSES``.
     """
 
-    def __init__(self, cfg, onnx_path: str, allow_random_weights: bool = False,
-                 providers: Optional[Sequence[str]] = None, num_threads: Optional[int] = None):
+    def __init__(
+        self,
+        cfg,
+        onnx_path: str,
+        allow_random_weights: bool = False,
+        providers: Optional[Sequence[str]] = None,
+        num_threads: Optional[int] = None,
+    ):
         # Not ActionPredictor.__init__: that builds and loads the PyTorch model.
         self.cfg = cfg.clone()
         self.cfg.freeze()
@@ -141,19 +174,30 @@ class OnnxActionPredictor(ActionPredictor):
         if meta.get("random_weights", True):  # unknown provenance counts as random
             if not allow_random_weights:
                 raise RandomWeightsError(
-                    f"{onnx_path}: exported with random weights (metadata slowfast_det.random_weights); "
-                    "export trained weights (tools/export_model.py ... MODEL.WEIGHTS model_final.pth) or pass "
-                    "--allow-random-weights (OnnxActionPredictor(..., allow_random_weights=True))")
+                    f"{onnx_path}: exported with random weights (metadata "
+                    "slowfast_det.random_weights); export trained weights (tools/export_model.py "
+                    "... MODEL.WEIGHTS model_final.pth) or pass --allow-random-weights "
+                    "(OnnxActionPredictor(..., allow_random_weights=True))"
+                )
             logger.warning("%s holds RANDOM weights (--allow-random-weights)", onnx_path)
-        for key, value in (("INPUT.NUM_FRAMES", self.cfg.INPUT.NUM_FRAMES),
-                           ("MODEL.ROI_HEADS.NUM_CLASSES", self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)):
+        for key, value in (
+            ("INPUT.NUM_FRAMES", self.cfg.INPUT.NUM_FRAMES),
+            ("MODEL.ROI_HEADS.NUM_CLASSES", self.cfg.MODEL.ROI_HEADS.NUM_CLASSES),
+        ):
             field = "num_frames" if key.startswith("INPUT") else "num_classes"
             if int(meta[field]) != int(value):
-                raise ValueError(f"{onnx_path}: metadata slowfast_det.{field} = {meta[field]} but the config has "
-                                 f"{key} = {value}; use the config the model was exported with")
+                raise ValueError(
+                    f"{onnx_path}: metadata slowfast_det.{field} = {meta[field]} but the config "
+                    f"has {key} = {value}; use the config the model was exported with"
+                )
         if "test_size" in meta and int(meta["test_size"]) != int(self.cfg.INPUT.TEST_SIZE):
-            logger.warning("%s was exported with INPUT.TEST_SIZE %s, the config has %s: clips are resized "
-                           "to the config's", onnx_path, meta["test_size"], self.cfg.INPUT.TEST_SIZE)
+            logger.warning(
+                "%s was exported with INPUT.TEST_SIZE %s, the config has %s: clips are resized "
+                "to the config's",
+                onnx_path,
+                meta["test_size"],
+                self.cfg.INPUT.TEST_SIZE,
+            )
         self.mapper = AVADatasetMapper(self.cfg, is_train=False)
         self.num_frames = self.cfg.INPUT.NUM_FRAMES
         self.num_classes = self.cfg.MODEL.ROI_HEADS.NUM_CLASSES

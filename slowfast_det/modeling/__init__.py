@@ -1,6 +1,7 @@
 """Model components; importing this package registers them in Detectron2's registries:
 ``build_slowfast_backbone`` (BACKBONE_REGISTRY), ``ROIAlign3DHead`` (ROI_HEADS_REGISTRY),
 ``VideoActionDetector`` and ``VideoClassifier`` (META_ARCH_REGISTRY)."""
+
 from .backbone import SlowFast, build_slowfast_backbone
 from .classifier import VideoClassifier
 from .layers import Conv3d, FrozenBatchNorm3d, NonLocalBlock3d, get_norm3d

@@ -6,11 +6,11 @@ FLOPs are fvcore's count of multiply-accumulates in convolutions, linear layers,
 products and einsums (the convention of the SlowFast paper and PySlowFast); norms,
 activations, pooling and ROIAlign are not counted; every operator fvcore skipped is logged.
 """
+
 import logging
 from typing import Dict, List
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.analysis import FlopCountAnalysis
@@ -24,10 +24,16 @@ from fvcore.nn.jit_handles import (
     matmul_flop_jit,
 )
 
-from slowfast_det.config import add_slowfast_config
 from slowfast_det.modeling.preprocess import split_pathways
 
-__all__ = ["COUNTED_OPS", "analyze", "make_boxes", "make_clip", "setup_cfg", "trunk_input"]
+__all__ = [
+    "COUNTED_OPS",
+    "CLASSIFICATION_TRUNK",
+    "analyze",
+    "make_boxes",
+    "make_clip",
+    "trunk_input",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +49,12 @@ COUNTED_OPS = {
 }
 
 
-def setup_cfg(config_file: str, opts: List[str], classification_trunk: bool):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(opts)
-    cfg.MODEL.DEVICE = "cpu"
-    if classification_trunk:
-        cfg.MODEL.SLOWFAST.SPATIAL_STRIDES = [1, 2, 2, 2]
-        cfg.MODEL.SLOWFAST.SPATIAL_DILATIONS = [1, 1, 1, 1]
-    cfg.freeze()
-    return cfg
+# The config values of the Kinetics classification trunk (res5 stride 2, no dilation), which
+# ``analyze(..., classification_trunk=True)`` counts; the caller builds the config with them.
+CLASSIFICATION_TRUNK = {
+    "MODEL.SLOWFAST.SPATIAL_STRIDES": [1, 2, 2, 2],
+    "MODEL.SLOWFAST.SPATIAL_DILATIONS": [1, 1, 1, 1],
+}
 
 
 def make_clip(cfg, t: int, h: int, w: int) -> torch.Tensor:
@@ -66,7 +67,9 @@ def trunk_input(cfg, clip: torch.Tensor) -> List[torch.Tensor]:
     """The backbone's input for ``clip``: normalised and split into pathways (N = 1)."""
     mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(-1, 1, 1, 1)
     std = torch.tensor(cfg.MODEL.PIXEL_STD).view(-1, 1, 1, 1)
-    return split_pathways(((clip.float() - mean) / std)[None], cfg.MODEL.SLOWFAST.ARCH, cfg.MODEL.SLOWFAST.ALPHA)
+    return split_pathways(
+        ((clip.float() - mean) / std)[None], cfg.MODEL.SLOWFAST.ARCH, cfg.MODEL.SLOWFAST.ALPHA
+    )
 
 
 def make_boxes(num_boxes: int, h: int, w: int) -> torch.Tensor:
@@ -76,7 +79,9 @@ def make_boxes(num_boxes: int, h: int, w: int) -> torch.Tensor:
     return torch.cat([xy, xy + wh], dim=1)
 
 
-def analyze(cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: bool) -> Dict[str, float]:
+def analyze(
+    cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: bool
+) -> Dict[str, float]:
     model = build_model(cfg).eval()
     clip = make_clip(cfg, t, h, w)
     if classification_trunk:
@@ -84,8 +89,18 @@ def analyze(cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: b
         inputs = (trunk_input(cfg, clip),)
     else:
         target = model
-        inputs = ([{"clip": clip, "instances": Instances((h, w), proposal_boxes=Boxes(make_boxes(num_boxes, h, w))),
-                    "height": h, "width": w}],)
+        inputs = (
+            [
+                {
+                    "clip": clip,
+                    "instances": Instances(
+                        (h, w), proposal_boxes=Boxes(make_boxes(num_boxes, h, w))
+                    ),
+                    "height": h,
+                    "width": w,
+                }
+            ],
+        )
     counter = FlopCountAnalysis(target, inputs)
     # Count exactly these operators (fvcore's defaults would add norms and poolings).
     counter.clear_op_handles().set_op_handle(**COUNTED_OPS)
@@ -95,7 +110,10 @@ def analyze(cfg, t: int, h: int, w: int, num_boxes: int, classification_trunk: b
         total = counter.total()
         skipped = counter.unsupported_ops()
     if skipped:
-        logger.info("not counted (no FLOP handle): %s", ", ".join(f"{k} x{v}" for k, v in sorted(skipped.items())))
+        logger.info(
+            "not counted (no FLOP handle): %s",
+            ", ".join(f"{k} x{v}" for k, v in sorted(skipped.items())),
+        )
     by_module = counter.by_module()
     params = parameter_count(target)
     row = {"params_M": params[""] / 1e6, "gflops": total / 1e9}

@@ -19,6 +19,7 @@ Parameter names (``stem.pathway0.conv.weight``, ``res4.pathway0.5.conv1.norm.wei
 ``res3.fuse.conv.weight``, ``res4.pathway0.nonlocal6.conv_theta.weight``, ...) are what
 :mod:`slowfast_det.checkpoint.convert` produces from pytorchvideo / PySlowFast checkpoints.
 """
+
 import contextlib
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
@@ -62,17 +63,24 @@ class Stem3d(nn.Module):
     Input ``(N, C_in, T, H, W)`` -> ``(N, C_out, T, H/4, W/4)`` (``H/2`` without the pool).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, temporal_kernel: int,
-                 pool: bool, norm: str):
+    def __init__(
+        self, in_channels: int, out_channels: int, *, temporal_kernel: int, pool: bool, norm: str
+    ):
         super().__init__()
         self.conv = Conv3d(
-            in_channels, out_channels, kernel_size=(temporal_kernel, 7, 7), stride=(1, 2, 2),
-            padding=(temporal_kernel // 2, 3, 3), bias=False,
-            norm=get_norm3d(norm, out_channels), activation=F.relu_,
+            in_channels,
+            out_channels,
+            kernel_size=(temporal_kernel, 7, 7),
+            stride=(1, 2, 2),
+            padding=(temporal_kernel // 2, 3, 3),
+            bias=False,
+            norm=get_norm3d(norm, out_channels),
+            activation=F.relu_,
         )
         self.pool = (
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
-            if pool else None
+            if pool
+            else None
         )
         self.stride = 4 if pool else 2
         _msra_fill_(self.conv)
@@ -90,30 +98,57 @@ class BottleneckBlock3d(nn.Module):
     Input ``(N, C_in, T, H, W)`` -> ``(N, C_out, T, H/s, W/s)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, bottleneck_channels: int,
-                 temporal_kernel: int, stride: int, dilation: int, num_groups: int,
-                 norm: str, zero_init_final_norm: bool):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        bottleneck_channels: int,
+        temporal_kernel: int,
+        stride: int,
+        dilation: int,
+        num_groups: int,
+        norm: str,
+        zero_init_final_norm: bool,
+    ):
         super().__init__()
         if in_channels != out_channels or stride != 1:
             self.shortcut = Conv3d(
-                in_channels, out_channels, kernel_size=1, stride=(1, stride, stride),
-                bias=False, norm=get_norm3d(norm, out_channels),
+                in_channels,
+                out_channels,
+                kernel_size=1,
+                stride=(1, stride, stride),
+                bias=False,
+                norm=get_norm3d(norm, out_channels),
             )
         else:
             self.shortcut = None
         self.conv1 = Conv3d(
-            in_channels, bottleneck_channels, kernel_size=(temporal_kernel, 1, 1),
-            padding=(temporal_kernel // 2, 0, 0), bias=False,
-            norm=get_norm3d(norm, bottleneck_channels), activation=F.relu_,
+            in_channels,
+            bottleneck_channels,
+            kernel_size=(temporal_kernel, 1, 1),
+            padding=(temporal_kernel // 2, 0, 0),
+            bias=False,
+            norm=get_norm3d(norm, bottleneck_channels),
+            activation=F.relu_,
         )
         self.conv2 = Conv3d(
-            bottleneck_channels, bottleneck_channels, kernel_size=(1, 3, 3),
-            stride=(1, stride, stride), padding=(0, dilation, dilation),
-            dilation=(1, dilation, dilation), groups=num_groups, bias=False,
-            norm=get_norm3d(norm, bottleneck_channels), activation=F.relu_,
+            bottleneck_channels,
+            bottleneck_channels,
+            kernel_size=(1, 3, 3),
+            stride=(1, stride, stride),
+            padding=(0, dilation, dilation),
+            dilation=(1, dilation, dilation),
+            groups=num_groups,
+            bias=False,
+            norm=get_norm3d(norm, bottleneck_channels),
+            activation=F.relu_,
         )
         self.conv3 = Conv3d(
-            bottleneck_channels, out_channels, kernel_size=1, bias=False,
+            bottleneck_channels,
+            out_channels,
+            kernel_size=1,
+            bias=False,
             norm=get_norm3d(norm, out_channels),
         )
         for conv in (self.conv1, self.conv2, self.conv3, self.shortcut):
@@ -137,15 +172,21 @@ class FastToSlowFusion(nn.Module):
     ``[(N, C_s + ratio * C_f, T/alpha, H, W), fast]``.
     """
 
-    def __init__(self, fast_channels: int, *, channel_ratio: int, kernel_size: int,
-                 alpha: int, norm: str):
+    def __init__(
+        self, fast_channels: int, *, channel_ratio: int, kernel_size: int, alpha: int, norm: str
+    ):
         super().__init__()
         out_channels = fast_channels * channel_ratio
         self.alpha = alpha
         self.conv = Conv3d(
-            fast_channels, out_channels, kernel_size=(kernel_size, 1, 1),
-            stride=(alpha, 1, 1), padding=(kernel_size // 2, 0, 0), bias=False,
-            norm=get_norm3d(norm, out_channels), activation=F.relu_,
+            fast_channels,
+            out_channels,
+            kernel_size=(kernel_size, 1, 1),
+            stride=(alpha, 1, 1),
+            padding=(kernel_size // 2, 0, 0),
+            bias=False,
+            norm=get_norm3d(norm, out_channels),
+            activation=F.relu_,
         )
         _msra_fill_(self.conv)
         init_trainable_norm_(self.conv.norm, 1.0)
@@ -177,7 +218,9 @@ class MultiPathwayStage(nn.Module):
             self.add_module(f"pathway{i}", module)
         self.fuse = fuse
 
-    def forward(self, x: List[torch.Tensor], activation_checkpoint: bool = False) -> List[torch.Tensor]:
+    def forward(
+        self, x: List[torch.Tensor], activation_checkpoint: bool = False
+    ) -> List[torch.Tensor]:
         """With ``activation_checkpoint``, each block of a pathway (a bottleneck or non-local
         block; the stem as a whole) and the fusion keep only their input for backward and
         recompute the rest there."""
@@ -198,7 +241,9 @@ class MultiPathwayStage(nn.Module):
 def _checkpointed(module: nn.Module, x):
     """``module(x)`` that stores only ``x`` for backward and re-runs ``module`` there."""
     return checkpoint(
-        module, x, use_reentrant=False,
+        module,
+        x,
+        use_reentrant=False,
         context_fn=lambda: (contextlib.nullcontext(), _keep_batchnorm_buffers(module)),
     )
 
@@ -208,8 +253,12 @@ def _keep_batchnorm_buffers(module: nn.Module):
     """Restore every batch norm's running statistics on exit, so that the forward pass that
     activation checkpointing re-runs during backward does not update them a second time."""
     saved = [
-        (m, m.running_mean.clone(), m.running_var.clone(),
-         None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+        (
+            m,
+            m.running_mean.clone(),
+            m.running_var.clone(),
+            None if m.num_batches_tracked is None else m.num_batches_tracked.clone(),
+        )
         for m in module.modules()
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
     ]
@@ -299,13 +348,17 @@ class SlowFast(Backbone):
         """
         super().__init__()
         if arch not in ARCH_PATHWAYS:
-            raise ValueError(f"MODEL.SLOWFAST.ARCH must be one of {sorted(ARCH_PATHWAYS)}, got {arch!r}")
+            raise ValueError(
+                f"MODEL.SLOWFAST.ARCH must be one of {sorted(ARCH_PATHWAYS)}, got {arch!r}"
+            )
         refs = ARCH_PATHWAYS[arch]
         num_stages = len(STAGE_NAMES)
         stage_blocks = [int(b) for b in stage_blocks]
         _check_len("STAGE_BLOCKS", stage_blocks, num_stages)
         if any(b < 1 for b in stage_blocks):
-            raise ValueError(f"MODEL.SLOWFAST.STAGE_BLOCKS must be >= 1 per stage, got {stage_blocks}")
+            raise ValueError(
+                f"MODEL.SLOWFAST.STAGE_BLOCKS must be >= 1 per stage, got {stage_blocks}"
+            )
         _check_len("SPATIAL_STRIDES", spatial_strides, num_stages)
         _check_len("SPATIAL_DILATIONS", spatial_dilations, num_stages)
         _check_len("STEM_TEMPORAL_KERNEL", stem_temporal_kernels, 2)
@@ -353,13 +406,24 @@ class SlowFast(Backbone):
         stem_out = [channels(stem_out_channels, d, "the stem") for d in widths]
         self.stem = MultiPathwayStage(
             [
-                Stem3d(in_channels, stem_out[p], temporal_kernel=int(stem_temporal_kernels[ref]),
-                       pool=stem_pool, norm=norm)
+                Stem3d(
+                    in_channels,
+                    stem_out[p],
+                    temporal_kernel=int(stem_temporal_kernels[ref]),
+                    pool=stem_pool,
+                    norm=norm,
+                )
                 for p, ref in enumerate(refs)
             ],
-            FastToSlowFusion(stem_out[1], channel_ratio=fusion_conv_channel_ratio,
-                             kernel_size=fusion_kernel_size, alpha=alpha, norm=norm)
-            if fuse else None,
+            FastToSlowFusion(
+                stem_out[1],
+                channel_ratio=fusion_conv_channel_ratio,
+                kernel_size=fusion_kernel_size,
+                alpha=alpha,
+                norm=norm,
+            )
+            if fuse
+            else None,
         )
         stride = 4 if stem_pool else 2
         in_ch = [stem_out[0] + lateral * stem_out[-1]] + stem_out[1:]
@@ -369,7 +433,7 @@ class SlowFast(Backbone):
         inner_per_group = num_groups * width_per_group
         self.stage_names = ["stem"] + list(STAGE_NAMES)
         for s, name in enumerate(STAGE_NAMES):
-            scale = 2 ** s
+            scale = 2**s
             out_ch = [channels(out_per_group * scale, d, name) for d in widths]
             inner_ch = [channels(inner_per_group * scale, d, name) for d in widths]
             pathways = []
@@ -379,29 +443,41 @@ class SlowFast(Backbone):
                 nl_inds = {int(i) for i in nonlocal_locations[s][ref]}
                 for i in range(stage_blocks[s]):
                     blocks[str(i)] = BottleneckBlock3d(
-                        in_ch[p] if i == 0 else out_ch[p], out_ch[p],
+                        in_ch[p] if i == 0 else out_ch[p],
+                        out_ch[p],
                         bottleneck_channels=inner_ch[p],
                         temporal_kernel=int(temporal_kernels[s][ref]) if i < n_temporal else 1,
                         stride=int(spatial_strides[s]) if i == 0 else 1,
-                        dilation=int(spatial_dilations[s]), num_groups=num_groups, norm=norm,
+                        dilation=int(spatial_dilations[s]),
+                        num_groups=num_groups,
+                        norm=norm,
                         zero_init_final_norm=zero_init_final_bn,
                     )
                     if i in nl_inds:
                         blocks[f"nonlocal{i}"] = NonLocalBlock3d(
-                            out_ch[p], out_ch[p] // 2, pool_size=nonlocal_pool,
-                            instantiation=nonlocal_instantiation, norm=norm,
+                            out_ch[p],
+                            out_ch[p] // 2,
+                            pool_size=nonlocal_pool,
+                            instantiation=nonlocal_instantiation,
+                            norm=norm,
                             zero_init_final_norm=zero_init_final_bn,
                         )
                 pathways.append(nn.Sequential(blocks))
             is_last = s == num_stages - 1
             stage_fuse = (
-                FastToSlowFusion(out_ch[1], channel_ratio=fusion_conv_channel_ratio,
-                                 kernel_size=fusion_kernel_size, alpha=alpha, norm=norm)
-                if fuse and not is_last else None
+                FastToSlowFusion(
+                    out_ch[1],
+                    channel_ratio=fusion_conv_channel_ratio,
+                    kernel_size=fusion_kernel_size,
+                    alpha=alpha,
+                    norm=norm,
+                )
+                if fuse and not is_last
+                else None
             )
             self.add_module(name, MultiPathwayStage(pathways, stage_fuse))
             stride *= int(spatial_strides[s])
-            in_ch = ([out_ch[0] + (0 if is_last else lateral * out_ch[-1])] + out_ch[1:])
+            in_ch = [out_ch[0] + (0 if is_last else lateral * out_ch[-1])] + out_ch[1:]
 
         # Speed settings (no parameters): see fast_ops.py and Conv3d.
         self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
@@ -461,7 +537,9 @@ class SlowFast(Backbone):
             ``{"pathway0": (N, C0, T0, H/s, W/s), ...}``, ``s`` = :meth:`output_shape` stride.
         """
         if not isinstance(x, (list, tuple)) or len(x) != self.num_pathways:
-            got = f"a list of {len(x)} tensors" if isinstance(x, (list, tuple)) else type(x).__name__
+            got = (
+                f"a list of {len(x)} tensors" if isinstance(x, (list, tuple)) else type(x).__name__
+            )
             raise ValueError(
                 f"SlowFast backbone (arch={self.arch!r}) expects a list of {self.num_pathways} "
                 f"pathway tensors (N, C, T, H, W), got {got}"
@@ -482,7 +560,9 @@ class SlowFast(Backbone):
     def output_shape(self) -> Dict[str, ShapeSpec]:
         """``{"pathway0": ShapeSpec(channels, stride), ...}`` of the res5 features."""
         return {
-            f: ShapeSpec(channels=self._out_feature_channels[f], stride=self._out_feature_strides[f])
+            f: ShapeSpec(
+                channels=self._out_feature_channels[f], stride=self._out_feature_strides[f]
+            )
             for f in self._out_features
         }
 

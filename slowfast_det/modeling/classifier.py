@@ -1,6 +1,7 @@
 """Video classifier: the SlowFast backbone (SlowFast, Slow-only, Fast-only; any depth,
 non-local blocks) and PySlowFast's basic head, registered in Detectron2's ``META_ARCH_REGISTRY``
 (``MODEL.META_ARCHITECTURE "VideoClassifier"``; configs/Kinetics, configs/Charades)."""
+
 import numbers
 from contextlib import nullcontext
 from typing import Dict, List
@@ -12,7 +13,20 @@ from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from .preprocess import VideoModelBase
 from .video_head import VideoClassificationHead, classification_loss
 
-__all__ = ["VideoClassifier"]
+__all__ = ["VideoClassifier", "ENSEMBLE_METHODS", "combine_views"]
+
+#: How the views of a video combine (``TEST.ENSEMBLE_METHOD``).
+ENSEMBLE_METHODS = ("mean", "max")
+
+
+def combine_views(view_scores: torch.Tensor, method: str) -> torch.Tensor:
+    """``(K,)`` video probabilities from ``(V, K)`` per-view probabilities: their "mean"
+    (PySlowFast's sum, divided by V) or their "max" per class."""
+    if method == "mean":
+        return view_scores.mean(dim=0)
+    if method == "max":
+        return view_scores.max(dim=0).values
+    raise ValueError(f"unknown ensemble method {method!r}; expected one of {ENSEMBLE_METHODS}")
 
 
 @META_ARCH_REGISTRY.register()
@@ -39,9 +53,19 @@ class VideoClassifier(VideoModelBase):
     Output in training: ``{"loss_cls": scalar}`` (cross-entropy for a softmax head, binary
     cross-entropy with logits, mean over clips and classes, for a sigmoid head).
 
+    At test (eval mode) an input may instead hold all the views of one video:
+
+    * ``"clips"``: a tensor ``(V, 3, T, H, W)`` (V = temporal clips x spatial crops, as the
+      classification test loader gives them), same units as ``"clip"``. The views run
+      through the network ``views_per_chunk`` at a time (memory bounded by one chunk).
+
     Output at test: a list of N dicts ``{"scores": (K,) float32 probabilities}``: the head's
     activation at every position its pool leaves (one at the training crop size, several at
-    larger crops), averaged.
+    larger crops), averaged. For a ``"clips"`` input also ``"view_scores"``: ``(V, K)`` float32,
+    each view's probabilities (exactly what that view alone as a ``"clip"`` gives), and
+    ``"scores"`` is their combination by ``ensemble_method``: ``"mean"`` (the mean of the
+    views' probabilities; Kinetics) or ``"max"`` (per class the largest; Charades). One batch
+    may mix ``"clip"`` and ``"clips"`` inputs; outputs keep the input order.
     """
 
     pad_clips = False
@@ -57,6 +81,8 @@ class VideoClassifier(VideoModelBase):
         arch: str = "slowfast",
         alpha: int = 4,
         bf16_inference: bool = False,
+        ensemble_method: str = "mean",
+        views_per_chunk: int = 8,
     ):
         """
         Args:
@@ -70,11 +96,22 @@ class VideoClassifier(VideoModelBase):
             alpha: Fast / Slow frame-rate ratio.
             bf16_inference: in eval mode, run backbone and head under bfloat16 autocast
                 (scores are returned as float32).
+            ensemble_method: how the views of a ``"clips"`` input combine: "mean" or "max"
+                of their probabilities (``TEST.ENSEMBLE_METHOD``).
+            views_per_chunk: views of a ``"clips"`` input run through the network at once.
         """
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, arch=arch, alpha=alpha)
+        if ensemble_method not in ENSEMBLE_METHODS:
+            raise ValueError(
+                f"TEST.ENSEMBLE_METHOD must be one of {ENSEMBLE_METHODS}, got {ensemble_method!r}"
+            )
+        if int(views_per_chunk) < 1:
+            raise ValueError(f"views_per_chunk must be >= 1, got {views_per_chunk}")
         self.backbone = backbone
         self.cls_head = cls_head
         self.bf16_inference = bf16_inference
+        self.ensemble_method = ensemble_method
+        self.views_per_chunk = int(views_per_chunk)
 
     @classmethod
     def from_config(cls, cfg):
@@ -84,6 +121,7 @@ class VideoClassifier(VideoModelBase):
             "backbone": backbone,
             "cls_head": VideoClassificationHead(cfg, backbone.output_shape()),
             "bf16_inference": cfg.TEST.BF16,
+            "ensemble_method": cfg.TEST.ENSEMBLE_METHOD,
             **clip_args,
         }
 
@@ -95,15 +133,63 @@ class VideoClassifier(VideoModelBase):
         """See the class docstring for the input and output formats."""
         if len(batched_inputs) == 0:
             raise ValueError("VideoClassifier: empty batch")
-        clips = self.preprocess_clips(batched_inputs)
         if self.training:
+            multi = [i for i, x in enumerate(batched_inputs) if "clips" in x]
+            if multi:
+                x = batched_inputs[multi[0]]
+                raise ValueError(
+                    f"VideoClassifier: input {x.get('image_id', f'#{multi[0]}')}: 'clips' "
+                    "(the test views of a video) is for eval mode; training takes one 'clip'"
+                )
+            clips = self.preprocess_clips(batched_inputs)
             targets = self.targets(batched_inputs)
             logits = self.cls_head(self.backbone(clips))
             return {"loss_cls": classification_loss(logits, targets, self.cls_head.act)}
+        outputs = [None] * len(batched_inputs)
+        single = [i for i, x in enumerate(batched_inputs) if "clips" not in x]
+        if single:
+            scores = self.clip_scores([batched_inputs[i] for i in single])
+            for i, s in zip(single, scores):
+                outputs[i] = {"scores": s}
+        for i, x in enumerate(batched_inputs):
+            if outputs[i] is None:
+                outputs[i] = self.video_scores(x, x.get("image_id", x.get("video_id", f"#{i}")))
+        return outputs
+
+    def clip_scores(self, inputs: List[Dict]) -> torch.Tensor:
+        """``(N, K)`` float32 probabilities of N ``"clip"`` inputs (eval mode, one batch)."""
+        clips = self.preprocess_clips(inputs)
         bf16 = self.bf16_inference
         with torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
             scores = self.cls_head(self.backbone(clips))
-        return [{"scores": s.float()} for s in scores]
+        return scores.float()
+
+    def video_scores(self, x: Dict, name) -> Dict[str, torch.Tensor]:
+        """``{"scores": (K,), "view_scores": (V, K)}`` of one ``"clips"`` input (eval mode):
+        the views in chunks of :attr:`views_per_chunk`, combined by :attr:`ensemble_method`."""
+        views = x["clips"]
+        if not isinstance(views, torch.Tensor) or views.dim() != 5 or views.shape[0] < 1:
+            got = tuple(views.shape) if isinstance(views, torch.Tensor) else type(views).__name__
+            raise ValueError(
+                f"VideoClassifier: input {name}: 'clips' must be one tensor (V, 3, T, H, W) "
+                f"with V >= 1 views, got {got}"
+            )
+        chunks = []
+        for start in range(0, views.shape[0], self.views_per_chunk):
+            part = views[start : start + self.views_per_chunk]
+            chunks.append(
+                self.clip_scores(
+                    [
+                        {"clip": c, "image_id": f"{name} view {start + j}"}
+                        for j, c in enumerate(part)
+                    ]
+                )
+            )
+        view_scores = torch.cat(chunks)
+        return {
+            "scores": combine_views(view_scores, self.ensemble_method),
+            "view_scores": view_scores,
+        }
 
     def targets(self, batched_inputs: List[Dict]) -> torch.Tensor:
         """The training targets on the device: int64 (N,) class indices for a softmax head,
@@ -125,19 +211,24 @@ def _label(x: Dict, name: str, k: int) -> int:
     """A single-label input's ``"label"`` as an int in 0..k-1."""
     where = f"VideoClassifier: input {name}"
     if "label" not in x:
-        raise KeyError(f"{where} has no 'label' (single-label head, MODEL.VIDEO_HEAD.ACT softmax; "
-                       "multi-label data needs ACT sigmoid and 'labels')")
+        raise KeyError(
+            f"{where} has no 'label' (single-label head, MODEL.VIDEO_HEAD.ACT softmax; "
+            "multi-label data needs ACT sigmoid and 'labels')"
+        )
     label = x["label"]
     if isinstance(label, torch.Tensor):
         if label.numel() != 1 or label.is_floating_point() or label.dtype == torch.bool:
-            raise ValueError(f"{where}: 'label' must be one integer class index, got a "
-                             f"{label.dtype} tensor of shape {tuple(label.shape)}")
+            raise ValueError(
+                f"{where}: 'label' must be one integer class index, got a "
+                f"{label.dtype} tensor of shape {tuple(label.shape)}"
+            )
         label = label.item()
     if not _is_index(label):
         raise ValueError(f"{where}: 'label' must be an int class index, got {label!r}")
     if not 0 <= label < k:
-        raise ValueError(f"{where}: label {label} outside 0..{k - 1} "
-                         "(MODEL.VIDEO_HEAD.NUM_CLASSES)")
+        raise ValueError(
+            f"{where}: label {label} outside 0..{k - 1} (MODEL.VIDEO_HEAD.NUM_CLASSES)"
+        )
     return int(label)
 
 
@@ -145,15 +236,20 @@ def _multi_hot(x: Dict, name: str, k: int) -> torch.Tensor:
     """A multi-label input's ``"labels"`` (multi-hot, or class indices) as a float (k,) tensor."""
     where = f"VideoClassifier: input {name}"
     if "labels" not in x:
-        raise KeyError(f"{where} has no 'labels' (multi-label head, MODEL.VIDEO_HEAD.ACT sigmoid; "
-                       "single-label data needs ACT softmax and 'label')")
+        raise KeyError(
+            f"{where} has no 'labels' (multi-label head, MODEL.VIDEO_HEAD.ACT sigmoid; "
+            "single-label data needs ACT softmax and 'label')"
+        )
     labels = x["labels"]
-    multi_hot = isinstance(labels, torch.Tensor) and (labels.is_floating_point()
-                                                      or labels.dtype == torch.bool)
+    multi_hot = isinstance(labels, torch.Tensor) and (
+        labels.is_floating_point() or labels.dtype == torch.bool
+    )
     if multi_hot:
         if labels.shape != (k,):
-            raise ValueError(f"{where}: multi-hot 'labels' must be ({k},) "
-                             f"(MODEL.VIDEO_HEAD.NUM_CLASSES), got {tuple(labels.shape)}")
+            raise ValueError(
+                f"{where}: multi-hot 'labels' must be ({k},) "
+                f"(MODEL.VIDEO_HEAD.NUM_CLASSES), got {tuple(labels.shape)}"
+            )
         labels = labels.float().cpu()
         if bool(((labels < 0) | (labels > 1) | ~torch.isfinite(labels)).any()):
             raise ValueError(f"{where}: multi-hot 'labels' must lie in [0, 1]")
@@ -161,12 +257,15 @@ def _multi_hot(x: Dict, name: str, k: int) -> torch.Tensor:
     if isinstance(labels, torch.Tensor):
         labels = labels.flatten().tolist()
     if not isinstance(labels, (list, tuple)) or not all(_is_index(c) for c in labels):
-        raise ValueError(f"{where}: 'labels' must be a float multi-hot ({k},) tensor or a list of "
-                         f"int class indices, got {labels!r}")
+        raise ValueError(
+            f"{where}: 'labels' must be a float multi-hot ({k},) tensor or a list of "
+            f"int class indices, got {labels!r}"
+        )
     bad = [c for c in labels if not 0 <= c < k]
     if bad:
-        raise ValueError(f"{where}: class index {bad[0]} outside 0..{k - 1} "
-                         "(MODEL.VIDEO_HEAD.NUM_CLASSES)")
+        raise ValueError(
+            f"{where}: class index {bad[0]} outside 0..{k - 1} (MODEL.VIDEO_HEAD.NUM_CLASSES)"
+        )
     out = torch.zeros(k, dtype=torch.float32)
     out[[int(c) for c in labels]] = 1.0
     return out

@@ -25,8 +25,9 @@ its buffer on channels-last inputs with few channels (heap corruption, wrong gra
 reproduced with torch alone by ``tools/repro_onednn_1x1_bwd_weights.py``). Every fast-path
 convolution shape of the shipped and test configs is stress-tested against ``F.conv3d`` under
 ``MALLOC_CHECK_=3`` with the AVX2 and the native kernels
-(:mod:`benchmarks.conv_check`, ``tests/modeling/test_conv_kernels.py``).
+(:mod:`benchmarks.conv_check`, ``benchmarks/tests/test_conv_kernels.py``).
 """
+
 from typing import Optional, Sequence
 
 import torch
@@ -40,9 +41,15 @@ def is_channels_last_3d(x: torch.Tensor) -> bool:
     return x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d)
 
 
-def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-           stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-           groups: int) -> torch.Tensor:
+def conv3d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> torch.Tensor:
     """``F.conv3d(x, weight, bias, stride, padding, dilation, groups)``, computed as a 2D
     problem when the kernel allows it and ``x`` is ``channels_last_3d``.
 
@@ -61,7 +68,9 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
         # Strided pointwise kernel = pointwise kernel on the subsampled input (the same products
         # and sums). Not only faster: oneDNN's AVX2 weight-gradient kernel for strided 1x1
         # convolutions writes past its buffer (tools/repro_onednn_1x1_bwd_weights.py).
-        x = x[:, :, ::stride[0], ::stride[1], ::stride[2]].contiguous(memory_format=torch.channels_last_3d)
+        x = x[:, :, :: stride[0], :: stride[1], :: stride[2]].contiguous(
+            memory_format=torch.channels_last_3d
+        )
         stride = (1, 1, 1)
     n, _, t, h, w = x.shape
     if kt == 1 and stride[0] == 1 and padding[0] == 0:
@@ -70,13 +79,15 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
         # keeps canonical strides, which oneDNN needs to take the tensor without a copy.
         frames = x.permute(0, 2, 3, 4, 1).flatten(0, 1).permute(0, 3, 1, 2)
         y = F.conv2d(frames, weight[:, :, 0], bias, stride[1:], padding[1:], dilation[1:], groups)
-        y = y.permute(0, 2, 3, 1).unflatten(0, (n, t))               # (N, T, H', W', C')
+        y = y.permute(0, 2, 3, 1).unflatten(0, (n, t))  # (N, T, H', W', C')
         return y.permute(0, 4, 1, 2, 3)
     if kh == 1 and kw == 1 and tuple(stride[1:]) == (1, 1) and tuple(padding[1:]) == (0, 0):
         # Temporal kernel: a (kt, 1) 2D convolution over (T, H*W), channels-last.
-        plane = x.permute(0, 2, 3, 4, 1).flatten(2, 3).permute(0, 3, 1, 2)   # (N, C, T, H*W)
-        y = F.conv2d(plane, weight[..., 0], bias, (stride[0], 1), (padding[0], 0), (dilation[0], 1), groups)
-        y = y.permute(0, 2, 3, 1).unflatten(2, (h, w))               # (N, T', H, W, C')
+        plane = x.permute(0, 2, 3, 4, 1).flatten(2, 3).permute(0, 3, 1, 2)  # (N, C, T, H*W)
+        y = F.conv2d(
+            plane, weight[..., 0], bias, (stride[0], 1), (padding[0], 0), (dilation[0], 1), groups
+        )
+        y = y.permute(0, 2, 3, 1).unflatten(2, (h, w))  # (N, T', H, W, C')
         return y.permute(0, 4, 1, 2, 3)
     return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
 

@@ -3,6 +3,7 @@ the non-local block.
 
 Tensors are video feature maps ``(N, C, T, H, W)`` unless stated otherwise.
 """
+
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -32,8 +33,13 @@ class FrozenBatchNorm3d(FrozenBatchNorm2d):
             shape = (1, -1) + (1,) * (x.dim() - 2)
             return x * scale.reshape(shape).to(x.dtype) + bias.reshape(shape).to(x.dtype)
         return F.batch_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias,
-            training=False, eps=self.eps,
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            training=False,
+            eps=self.eps,
         )
 
     def __repr__(self):
@@ -80,14 +86,21 @@ class Conv3d(nn.Conv3d):
       after editing weights in place in eval mode, call ``model.eval()`` again.
     """
 
-    def __init__(self, *args, norm: Optional[nn.Module] = None,
-                 activation: Optional[Callable] = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        norm: Optional[nn.Module] = None,
+        activation: Optional[Callable] = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.norm = norm
         self.activation = activation
         self.fold_norm = False
         self._inference_weights = None  # (key, weight, bias), see _weight_bias
-        self.register_load_state_dict_post_hook(lambda module, incompatible: module.clear_inference_cache())
+        self.register_load_state_dict_post_hook(
+            lambda module, incompatible: module.clear_inference_cache()
+        )
 
     def clear_inference_cache(self):
         """Forget the eval-mode weights computed by the last inference call."""
@@ -103,7 +116,8 @@ class Conv3d(nn.Conv3d):
         if not self.fold_norm or self.training or norm is None:
             return None
         foldable = isinstance(norm, FrozenBatchNorm2d) or (
-            isinstance(norm, nn.modules.batchnorm._BatchNorm) and not norm.training
+            isinstance(norm, nn.modules.batchnorm._BatchNorm)
+            and not norm.training
             and norm.running_mean is not None
         )
         if not foldable:
@@ -117,15 +131,23 @@ class Conv3d(nn.Conv3d):
             shift = shift + norm.bias
         if self.bias is not None:
             shift = shift + self.bias * scale
-        weight = self.weight * scale.reshape((-1,) + (1,) * (self.weight.dim() - 1)).to(self.weight.dtype)
+        weight = self.weight * scale.reshape((-1,) + (1,) * (self.weight.dim() - 1)).to(
+            self.weight.dtype
+        )
         return weight, shift.to(self.weight.dtype)
 
     def _weight_bias(self, x):
         """``(weight, bias, folded)`` for this call: the norm folded in where allowed; in eval
         mode without weight gradients, cached in ``x``'s memory format."""
-        cacheable = not self.training and not (torch.is_grad_enabled() and self.weight.requires_grad)
+        cacheable = not self.training and not (
+            torch.is_grad_enabled() and self.weight.requires_grad
+        )
         if cacheable:
-            fmt = torch.channels_last_3d if fast_ops.is_channels_last_3d(x) else torch.contiguous_format
+            fmt = (
+                torch.channels_last_3d
+                if fast_ops.is_channels_last_3d(x)
+                else torch.contiguous_format
+            )
             w = self.weight
             key = (w.data_ptr(), w.device, w.dtype, fmt, self.fold_norm)
             cached = self._inference_weights
@@ -145,7 +167,9 @@ class Conv3d(nn.Conv3d):
         if self.padding_mode != "zeros":
             x = self._conv_forward(x, weight, bias)
         else:
-            x = fast_ops.conv3d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+            x = fast_ops.conv3d(
+                x, weight, bias, self.stride, self.padding, self.dilation, self.groups
+            )
         if self.norm is not None and not folded:
             x = self.norm(x)
         if self.activation is not None:
@@ -170,8 +194,16 @@ class NonLocalBlock3d(nn.Module):
     ("softmax"). Input and output ``(N, C, T, H, W)``.
     """
 
-    def __init__(self, channels: int, inner_channels: int, *, pool_size: Sequence[int],
-                 instantiation: str, norm: str, zero_init_final_norm: bool = True):
+    def __init__(
+        self,
+        channels: int,
+        inner_channels: int,
+        *,
+        pool_size: Sequence[int],
+        instantiation: str,
+        norm: str,
+        zero_init_final_norm: bool = True,
+    ):
         super().__init__()
         if instantiation not in ("dot_product", "softmax"):
             raise ValueError(
@@ -183,12 +215,14 @@ class NonLocalBlock3d(nn.Module):
         self.conv_theta = nn.Conv3d(channels, inner_channels, kernel_size=1)
         self.conv_phi = nn.Conv3d(channels, inner_channels, kernel_size=1)
         self.conv_g = nn.Conv3d(channels, inner_channels, kernel_size=1)
-        self.conv_out = Conv3d(inner_channels, channels, kernel_size=1,
-                               norm=get_norm3d(norm, channels))
+        self.conv_out = Conv3d(
+            inner_channels, channels, kernel_size=1, norm=get_norm3d(norm, channels)
+        )
         pool_size = tuple(int(p) for p in pool_size)
         self.pool = (
             nn.MaxPool3d(kernel_size=pool_size, stride=pool_size)
-            if any(p > 1 for p in pool_size) else None
+            if any(p > 1 for p in pool_size)
+            else None
         )
         for conv in (self.conv_theta, self.conv_phi, self.conv_g, self.conv_out):
             nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
@@ -197,15 +231,15 @@ class NonLocalBlock3d(nn.Module):
 
     def forward(self, x):
         n, _, t, h, w = x.shape
-        theta = self.conv_theta(x).flatten(2)                      # (N, Ci, THW)
+        theta = self.conv_theta(x).flatten(2)  # (N, Ci, THW)
         kv = self.pool(x) if self.pool is not None else x
-        phi = self.conv_phi(kv).flatten(2)                         # (N, Ci, T'H'W')
-        g = self.conv_g(kv).flatten(2)                             # (N, Ci, T'H'W')
-        affinity = torch.einsum("nct,ncp->ntp", theta, phi)        # (N, THW, T'H'W')
+        phi = self.conv_phi(kv).flatten(2)  # (N, Ci, T'H'W')
+        g = self.conv_g(kv).flatten(2)  # (N, Ci, T'H'W')
+        affinity = torch.einsum("nct,ncp->ntp", theta, phi)  # (N, THW, T'H'W')
         if self.instantiation == "softmax":
-            affinity = F.softmax(affinity * self.inner_channels ** -0.5, dim=2)
+            affinity = F.softmax(affinity * self.inner_channels**-0.5, dim=2)
         else:
             affinity = affinity / affinity.shape[2]
-        y = torch.einsum("ntp,ncp->nct", affinity, g)              # (N, Ci, THW)
+        y = torch.einsum("ntp,ncp->nct", affinity, g)  # (N, Ci, THW)
         y = y.reshape(n, self.inner_channels, t, h, w)
         return x + self.conv_out(y)

@@ -1,5 +1,6 @@
 """Video action detector: SlowFast backbone + ROIAlign-3D head on given person boxes,
 registered in Detectron2's ``META_ARCH_REGISTRY``."""
+
 from typing import Dict, List, Tuple
 
 import torch
@@ -125,7 +126,9 @@ class VideoActionDetector(VideoModelBase):
                 f"{name}: action id {int(actions[bad][0])} outside 1..{self.num_classes} "
                 "(MODEL.ROI_HEADS.NUM_CLASSES)"
             )
-        out = torch.zeros((actions.shape[0], self.num_classes + 1), dtype=torch.float32, device=actions.device)
+        out = torch.zeros(
+            (actions.shape[0], self.num_classes + 1), dtype=torch.float32, device=actions.device
+        )
         out.scatter_(1, actions, 1.0)
         return out[:, 1:]
 
@@ -140,8 +143,11 @@ class VideoActionDetector(VideoModelBase):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16_inference):
             results = self.roi_heads(self.backbone(clips), proposals)
         return [
-            {"instances": self._rescale(r, x.get("height", r.image_size[0]),
-                                        x.get("width", r.image_size[1]))}
+            {
+                "instances": self._rescale(
+                    r, x.get("height", r.image_size[0]), x.get("width", r.image_size[1])
+                )
+            }
             for r, x in zip(results, batched_inputs)
         ]
 

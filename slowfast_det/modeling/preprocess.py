@@ -9,14 +9,20 @@ a function of the sample's seed), is normalised with the model's ``pixel_mean`` 
 (or, for models that do not pad, checked to share one size) and split into the backbone's
 pathways with :func:`pathway_indices`.
 """
+
 from typing import Dict, List, Sequence, Tuple
 
 import torch
 from detectron2.structures import ImageList
 from torch import nn
 
-__all__ = ["COLOR_JITTER_OPS", "VideoModelBase", "apply_color_jitter", "pathway_indices",
-           "split_pathways"]
+__all__ = [
+    "COLOR_JITTER_OPS",
+    "VideoModelBase",
+    "apply_color_jitter",
+    "pathway_indices",
+    "split_pathways",
+]
 
 #: Colour jitter operations, in the names the mapper's ``color_jitter`` entries use.
 COLOR_JITTER_OPS = ("brightness", "contrast", "saturation")
@@ -31,7 +37,9 @@ def pathway_indices(num_frames: int, alpha: int) -> torch.Tensor:
     return torch.linspace(0, num_frames - 1, num_frames // alpha).long()
 
 
-def apply_color_jitter(clip: torch.Tensor, ops: Sequence[Tuple[str, float]], max_value: float = 255.0) -> torch.Tensor:
+def apply_color_jitter(
+    clip: torch.Tensor, ops: Sequence[Tuple[str, float]], max_value: float = 255.0
+) -> torch.Tensor:
     """Brightness / contrast / saturation jitter of a float RGB clip ``(3, T, H, W)``, in place.
 
     ``ops`` is the ordered list of ``(name, factor)`` the mapper drew. Brightness scales
@@ -48,7 +56,9 @@ def apply_color_jitter(clip: torch.Tensor, ops: Sequence[Tuple[str, float]], max
             ref = gray.mean() if name == "contrast" else gray.unsqueeze(0)
             clip.sub_(ref).mul_(f).add_(ref)
         else:
-            raise ValueError(f"unknown colour jitter operation {name!r}; expected one of {COLOR_JITTER_OPS}")
+            raise ValueError(
+                f"unknown colour jitter operation {name!r}; expected one of {COLOR_JITTER_OPS}"
+            )
         clip.clamp_(0.0, max_value)
     return clip
 
@@ -77,8 +87,14 @@ class VideoModelBase(nn.Module):
 
     pad_clips = True
 
-    def __init__(self, *, pixel_mean: Tuple[float, ...], pixel_std: Tuple[float, ...],
-                 arch: str = "slowfast", alpha: int = 4):
+    def __init__(
+        self,
+        *,
+        pixel_mean: Tuple[float, ...],
+        pixel_std: Tuple[float, ...],
+        arch: str = "slowfast",
+        alpha: int = 4,
+    ):
         """
         Args:
             pixel_mean, pixel_std: per-channel (RGB) clip statistics in 0-255 units.
@@ -90,8 +106,10 @@ class VideoModelBase(nn.Module):
         self.alpha = int(alpha)
         # checked on the Python values, so that the model can be built on the meta device
         if len(pixel_mean) != len(pixel_std) or not pixel_std or min(map(float, pixel_std)) <= 0:
-            raise ValueError("pixel_mean / pixel_std must be per-channel values with std > 0, got "
-                             f"{pixel_mean}, {pixel_std}")
+            raise ValueError(
+                "pixel_mean / pixel_std must be per-channel values with std > 0, got "
+                f"{pixel_mean}, {pixel_std}"
+            )
         mean = torch.tensor([float(v) for v in pixel_mean], dtype=torch.float32)
         std = torch.tensor([float(v) for v in pixel_std], dtype=torch.float32)
         self.register_buffer("pixel_mean", mean.view(-1, 1, 1, 1), persistent=True)
@@ -103,10 +121,16 @@ class VideoModelBase(nn.Module):
         ``MODEL.SLOWFAST.ARCH`` / ``ALPHA``), checking that a SlowFast clip has >= ALPHA frames."""
         sf = cfg.MODEL.SLOWFAST
         if sf.ARCH == "slowfast" and cfg.INPUT.NUM_FRAMES < sf.ALPHA:
-            raise ValueError(f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= "
-                             f"MODEL.SLOWFAST.ALPHA ({sf.ALPHA})")
-        return {"pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN), "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
-                "arch": sf.ARCH, "alpha": sf.ALPHA}
+            raise ValueError(
+                f"INPUT.NUM_FRAMES ({cfg.INPUT.NUM_FRAMES}) must be >= "
+                f"MODEL.SLOWFAST.ALPHA ({sf.ALPHA})"
+            )
+        return {
+            "pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN),
+            "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
+            "arch": sf.ARCH,
+            "alpha": sf.ALPHA,
+        }
 
     @property
     def device(self) -> torch.device:

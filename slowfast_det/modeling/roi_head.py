@@ -4,6 +4,7 @@ Per pathway: temporal average pooling, ROIAlign at the pathway's stride, spatial
 pooling; then concatenation of the pathways, dropout, a linear classifier over K classes and,
 at test time, a sigmoid (multi-label). Training loss: binary cross-entropy over all classes.
 """
+
 from typing import Dict, List
 
 import torch
@@ -81,14 +82,17 @@ class ROIAlign3DHead(nn.Module):
         """
         super().__init__()
         if act not in ("sigmoid", "softmax"):
-            raise ValueError(f"MODEL.ROI_ACTION_HEAD.ACT must be 'sigmoid' or 'softmax', got {act!r}")
+            raise ValueError(
+                f"MODEL.ROI_ACTION_HEAD.ACT must be 'sigmoid' or 'softmax', got {act!r}"
+            )
         if not input_shape:
             raise ValueError("ROIAlign3DHead needs at least one input feature (pathway)")
         self.in_features = sorted(input_shape)
         for name in self.in_features:
             if not input_shape[name].channels or not input_shape[name].stride:
                 raise ValueError(
-                    f"ROIAlign3DHead: input {name!r} needs channels and stride, got {input_shape[name]}"
+                    f"ROIAlign3DHead: input {name!r} needs channels and stride, "
+                    f"got {input_shape[name]}"
                 )
         self.num_classes = num_classes
         self.act = act
@@ -138,9 +142,9 @@ class ROIAlign3DHead(nn.Module):
         rois = convert_boxes_to_pooler_format(boxes)  # (R, 5): batch index, x1, y1, x2, y2
         pooled = []
         for name, pooler in zip(self.in_features, self.poolers):
-            x = temporal_mean(features[name])                  # (N, C, h, w): temporal avg pool
-            x = pooler(x, rois)                                # (R, C, P, P)
-            pooled.append(x.amax(dim=(2, 3)))                  # (R, C): spatial max pool
+            x = temporal_mean(features[name])  # (N, C, h, w): temporal avg pool
+            x = pooler(x, rois)  # (R, C, P, P)
+            pooled.append(x.amax(dim=(2, 3)))  # (R, C): spatial max pool
         return torch.cat(pooled, dim=1)
 
     def predict_logits(self, features: Dict[str, torch.Tensor], boxes: List[Boxes]) -> torch.Tensor:

@@ -9,6 +9,7 @@ position remains. At larger clips (the 256-pixel test crops) several remain and 
 fully convolutionally, as PySlowFast's does: in eval mode the activation (softmax or sigmoid)
 is applied at every position and the probabilities are averaged.
 """
+
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -36,19 +37,24 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor, act: str) -
     """
     if act == "softmax":
         if targets.shape != logits.shape[:1]:
-            raise ValueError(f"single-label targets must be (N,) = ({logits.shape[0]},), "
-                             f"got {tuple(targets.shape)}")
+            raise ValueError(
+                f"single-label targets must be (N,) = ({logits.shape[0]},), "
+                f"got {tuple(targets.shape)}"
+            )
         return F.cross_entropy(logits, targets.long())
     if act == "sigmoid":
         if targets.shape != logits.shape:
-            raise ValueError(f"multi-label targets must be (N, K) = {tuple(logits.shape)}, "
-                             f"got {tuple(targets.shape)}")
+            raise ValueError(
+                f"multi-label targets must be (N, K) = {tuple(logits.shape)}, "
+                f"got {tuple(targets.shape)}"
+            )
         return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
     raise ValueError(f"unknown head activation {act!r}; expected one of {HEAD_ACTIVATIONS}")
 
 
-def head_pool_sizes(pathway_frames: Sequence[int], crop_size: int, strides: Sequence[int]
-                    ) -> List[Optional[List[int]]]:
+def head_pool_sizes(
+    pathway_frames: Sequence[int], crop_size: int, strides: Sequence[int]
+) -> List[Optional[List[int]]]:
     """PySlowFast's head pool kernels ``[T_p, crop // s, crop // s]`` per pathway, or None per
     pathway (a global average) when ``crop_size`` is 0 (training on whole frames)."""
     if crop_size <= 0:
@@ -57,9 +63,11 @@ def head_pool_sizes(pathway_frames: Sequence[int], crop_size: int, strides: Sequ
     for frames, stride in zip(pathway_frames, strides):
         side = int(crop_size) // int(stride)
         if side < 1 or int(frames) < 1:
-            raise ValueError(f"head pool kernel from {frames} frames and a {crop_size}-pixel "
-                             f"crop at stride {stride} is empty; raise INPUT.TRAIN_CROP_SIZE "
-                             "or INPUT.NUM_FRAMES")
+            raise ValueError(
+                f"head pool kernel from {frames} frames and a {crop_size}-pixel "
+                f"crop at stride {stride} is empty; raise INPUT.TRAIN_CROP_SIZE "
+                "or INPUT.NUM_FRAMES"
+            )
         sizes.append([int(frames), side, side])
     return sizes
 
@@ -109,13 +117,16 @@ class VideoClassificationHead(nn.Module):
         if pool_sizes is None:
             pool_sizes = [None] * len(self.in_features)
         if len(pool_sizes) != len(self.in_features):
-            raise ValueError(f"VideoClassificationHead: {len(pool_sizes)} pool sizes for "
-                             f"{len(self.in_features)} pathways ({self.in_features})")
+            raise ValueError(
+                f"VideoClassificationHead: {len(pool_sizes)} pool sizes for "
+                f"{len(self.in_features)} pathways ({self.in_features})"
+            )
         self.pool_sizes = [None if p is None else tuple(int(v) for v in p) for p in pool_sizes]
         for p in self.pool_sizes:
             if p is not None and (len(p) != 3 or min(p) < 1):
-                raise ValueError(f"VideoClassificationHead: pool sizes must be (T, H, W) >= 1, "
-                                 f"got {p}")
+                raise ValueError(
+                    f"VideoClassificationHead: pool sizes must be (T, H, W) >= 1, got {p}"
+                )
         self.num_classes = int(num_classes)
         self.act = act
         in_channels = sum(input_shape[name].channels for name in self.in_features)
@@ -131,13 +142,15 @@ class VideoClassificationHead(nn.Module):
         t, sf = cfg.INPUT.NUM_FRAMES, cfg.MODEL.SLOWFAST
         frames = [t // sf.ALPHA, t] if sf.ARCH == "slowfast" else [t]
         if len(frames) != len(names):
-            raise ValueError(f"MODEL.SLOWFAST.ARCH {sf.ARCH!r} and the backbone's "
-                             f"outputs {names} disagree")
+            raise ValueError(
+                f"MODEL.SLOWFAST.ARCH {sf.ARCH!r} and the backbone's outputs {names} disagree"
+            )
         return {
             "input_shape": input_shape,
             "num_classes": head.NUM_CLASSES,
-            "pool_sizes": head_pool_sizes(frames, cfg.INPUT.TRAIN_CROP_SIZE,
-                                          [input_shape[n].stride for n in names]),
+            "pool_sizes": head_pool_sizes(
+                frames, cfg.INPUT.TRAIN_CROP_SIZE, [input_shape[n].stride for n in names]
+            ),
             "dropout_rate": head.DROPOUT_RATE,
             "act": head.ACT,
             "predictor_init_std": head.PREDICTOR_INIT_STD,

@@ -7,6 +7,8 @@ the real AVA v2.2 layout so that the normal AVA registration and mapper read it.
 See :mod:`slowfast_det.synthetic.scene` for the classes and the exact rules, and
 ``datasets/prepare_synthetic_ava.py`` for the command line.
 """
+
+from .scene import CLASSES, MOTION_CLASS_IDS
 from .writer import (
     GENERATOR_VERSION,
     MANIFEST_NAME,
@@ -19,7 +21,6 @@ from .writer import (
     read_manifest,
     video_ids,
 )
-from .scene import CLASSES, MOTION_CLASS_IDS
 
 __all__ = [
     "CLASSES",

@@ -12,49 +12,53 @@ One video of the synthetic dataset generator under a seed the default dataset do
 
 The video id in both CSVs is the output file name without extension (the demo's default).
 """
+
 import glob
 import os
 import tempfile
 
 import cv2
 
+from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.data.datasets import AVA_START_SECOND
-from slowfast_det.utils.file_io import atomic_path
 
 from .writer import SyntheticSpec, generate, video_ids
 
 __all__ = ["write_demo_video"]
 
 
-def _shift(rows, video_id, last_format):
-    """AVA rows of the generated video -> CSV lines with the demo's video id and keyframe
-    times (seconds from the start of the video)."""
-    lines = []
-    cols = ["timestamp", "x1", "y1", "x2", "y2", "action_id", "last"]
-    for t, x1, y1, x2, y2, a, last in rows[cols].itertuples(index=False):
-        action = "" if a < 0 else str(a)
-        lines.append(f"{video_id},{t - AVA_START_SECOND:04d},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},{action},{last_format(last)}")
-    return lines
-
-
-def _write(path, lines):
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
+def _shift(rows, video_id):
+    """AVA rows of the generated video (:func:`read_box_csv` rows) -> a box table
+    (:func:`write_box_csv`) with the demo's video id and keyframe times (seconds from the
+    start of the video)."""
+    cols = ["x1", "y1", "x2", "y2", "action_id", "last"]
+    return {
+        "video_id": [video_id] * len(rows),
+        "timestamp": rows["timestamp"].to_numpy() - AVA_START_SECOND,
+        **{c: rows[c].to_numpy() for c in cols},
+    }
 
 
 def write_demo_video(output, seed=1000, duration=12):
     """Write ``output`` (.mp4) and its ``_gt.csv`` and ``_boxes.csv`` beside it; returns the
-    number of frames. ``seed``: the generator's (the default dataset uses 0); ``duration``: seconds."""
+    number of frames. ``seed``: the generator's (the default dataset uses 0); ``duration``:
+    seconds."""
     stem = os.path.splitext(output)[0]
     video_id = os.path.basename(stem)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     spec = SyntheticSpec(seed=seed, num_train_videos=1, num_val_videos=1, duration_s=duration)
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "synthetic")
-        generate(root, seed=spec.seed, num_train_videos=1, num_val_videos=1, duration_s=spec.duration_s,
-                 workers=1, progress=False)
+        generate(
+            root,
+            seed=spec.seed,
+            num_train_videos=1,
+            num_val_videos=1,
+            duration_s=spec.duration_s,
+            workers=1,
+            progress=False,
+        )
         vid = video_ids(spec, "val")[0]
         frames = sorted(glob.glob(os.path.join(root, "frames", vid, "*.jpg")))
         first = cv2.imread(frames[0])
@@ -68,7 +72,9 @@ def write_demo_video(output, seed=1000, duration=12):
         os.replace(partial, output)
         ann = os.path.join(root, "annotations")
         gt = read_box_csv(os.path.join(ann, "ava_val_v2.2.csv"), kind="groundtruth").rows
-        boxes = read_box_csv(os.path.join(ann, "ava_val_predicted_boxes.csv"), kind="proposals").rows
-        _write(stem + "_gt.csv", _shift(gt[gt["video_id"] == vid], video_id, lambda pid: str(int(pid))))
-        _write(stem + "_boxes.csv", _shift(boxes[boxes["video_id"] == vid], video_id, lambda score: f"{score:.6f}"))
+        boxes = read_box_csv(
+            os.path.join(ann, "ava_val_predicted_boxes.csv"), kind="proposals"
+        ).rows
+        write_box_csv(_shift(gt[gt["video_id"] == vid], video_id), stem + "_gt.csv")
+        write_box_csv(_shift(boxes[boxes["video_id"] == vid], video_id), stem + "_boxes.csv")
     return len(frames)

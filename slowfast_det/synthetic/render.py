@@ -3,12 +3,20 @@ camera noise, and per-person masks for ground-truth boxes and visibility.
 
 Images are BGR ``uint8`` arrays ``(H, W, 3)`` (OpenCV order; written as JPEG).
 """
+
 import cv2
 import numpy as np
 
 from .scene import pose_at
 
-__all__ = ["make_background", "draw_person", "render_frame", "person_masks", "visible_boxes", "CameraNoise"]
+__all__ = [
+    "make_background",
+    "draw_person",
+    "render_frame",
+    "person_masks",
+    "visible_boxes",
+    "CameraNoise",
+]
 
 _SHIFT = 4  # sub-pixel drawing precision: coordinates are multiplied by 2**_SHIFT
 _ONE = 1 << _SHIFT
@@ -47,9 +55,25 @@ def make_background(rng, width, height):
         col = _muted(rng, 20, 235, 70)
         cv2.rectangle(img, _pt((x0, y0)), _pt((x0 + w, y0 + hh)), col, -1, cv2.LINE_AA, _SHIFT)
         if rng.random() < 0.5:
-            cv2.rectangle(img, _pt((x0, y0)), _pt((x0 + w, y0 + hh)), _muted(rng, 0, 120), 1, cv2.LINE_AA, _SHIFT)
+            cv2.rectangle(
+                img,
+                _pt((x0, y0)),
+                _pt((x0 + w, y0 + hh)),
+                _muted(rng, 0, 120),
+                1,
+                cv2.LINE_AA,
+                _SHIFT,
+            )
         if rng.random() < 0.3:  # window panes / shelves
-            cv2.line(img, _pt((x0, y0 + hh / 2)), _pt((x0 + w, y0 + hh / 2)), _muted(rng, 0, 120), 1, cv2.LINE_AA, _SHIFT)
+            cv2.line(
+                img,
+                _pt((x0, y0 + hh / 2)),
+                _pt((x0 + w, y0 + hh / 2)),
+                _muted(rng, 0, 120),
+                1,
+                cv2.LINE_AA,
+                _SHIFT,
+            )
     for _ in range(int(rng.integers(1, 5))):  # lamps, clocks, plants
         c = (rng.uniform(0, width), rng.uniform(0, height * 0.8))
         r = rng.uniform(0.02, 0.08) * height
@@ -58,7 +82,15 @@ def make_background(rng, width, height):
         x0 = rng.uniform(0, width)
         y0, y1 = rng.uniform(0, 0.4) * height, rng.uniform(0.6, 1.0) * height
         t = max(1, int(rng.uniform(0.01, 0.04) * width))
-        cv2.line(img, _pt((x0, y0)), _pt((x0 + rng.uniform(-3, 3), y1)), _muted(rng, 20, 200, 50), t, cv2.LINE_AA, _SHIFT)
+        cv2.line(
+            img,
+            _pt((x0, y0)),
+            _pt((x0 + rng.uniform(-3, 3), y1)),
+            _muted(rng, 20, 200, 50),
+            t,
+            cv2.LINE_AA,
+            _SHIFT,
+        )
     # low-frequency texture and lens softness
     tex = rng.standard_normal((max(height // 12, 2), max(width // 12, 2), 3)).astype(np.float32)
     tex = cv2.resize(tex, (width, height), interpolation=cv2.INTER_CUBIC) * rng.uniform(4, 10)
@@ -89,18 +121,47 @@ def draw_person(img, pose, person, mask_value=None, offset=(0.0, 0.0)):
         cv2.line(img, _pt(hp, offset), _pt(kn, offset), pants, leg_t, cv2.LINE_AA, _SHIFT)
         cv2.line(img, _pt(kn, offset), _pt(ft, offset), pants, leg_t, cv2.LINE_AA, _SHIFT)
         shoe = (ft[0] + (ft[0] - pose.hip[0]) * 0.15, ft[1])
-        cv2.line(img, _pt(ft, offset), _pt(shoe, offset), col(person.shoe_color), _thick(leg_t * scale), cv2.LINE_AA, _SHIFT)
+        cv2.line(
+            img,
+            _pt(ft, offset),
+            _pt(shoe, offset),
+            col(person.shoe_color),
+            _thick(leg_t * scale),
+            cv2.LINE_AA,
+            _SHIFT,
+        )
         if scale > 1.0:
-            cv2.circle(img, _pt(ft, offset), int(0.05 * h * scale * _ONE), col(person.shoe_color), -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(
+                img,
+                _pt(ft, offset),
+                int(0.05 * h * scale * _ONE),
+                col(person.shoe_color),
+                -1,
+                cv2.LINE_AA,
+                _SHIFT,
+            )
     # torso: a trapezoid from the shoulders to the hips
     (ls, rs), (lh, rh) = pose.shoulders, pose.hips
     w_hip = 0.03 * h
     torso = np.array(
-        [_pt(ls, offset), _pt(rs, offset), _pt((rh[0] + w_hip, rh[1]), offset), _pt((lh[0] - w_hip, lh[1]), offset)],
+        [
+            _pt(ls, offset),
+            _pt(rs, offset),
+            _pt((rh[0] + w_hip, rh[1]), offset),
+            _pt((lh[0] - w_hip, lh[1]), offset),
+        ],
         np.int32,
     )
     cv2.fillConvexPoly(img, torso, shirt, cv2.LINE_AA, _SHIFT)
-    cv2.line(img, _pt(pose.neck, offset), _pt(pose.head, offset), skin, _thick(0.05 * h), cv2.LINE_AA, _SHIFT)
+    cv2.line(
+        img,
+        _pt(pose.neck, offset),
+        _pt(pose.head, offset),
+        skin,
+        _thick(0.05 * h),
+        cv2.LINE_AA,
+        _SHIFT,
+    )
     # arms
     for sh, el, ha in zip(pose.shoulders, pose.elbows, pose.hands):
         cv2.line(img, _pt(sh, offset), _pt(el, offset), shirt, arm_t, cv2.LINE_AA, _SHIFT)
@@ -108,13 +169,30 @@ def draw_person(img, pose, person, mask_value=None, offset=(0.0, 0.0)):
         cv2.circle(img, _pt(ha, offset), int(0.045 * h * _ONE), skin, -1, cv2.LINE_AA, _SHIFT)
     if pose.bag is not None:
         x1, y1, x2, y2 = pose.bag
-        cv2.rectangle(img, _pt((x1, y1), offset), _pt((x2, y2), offset), col(person.bag_color), -1, cv2.LINE_AA, _SHIFT)
+        cv2.rectangle(
+            img,
+            _pt((x1, y1), offset),
+            _pt((x2, y2), offset),
+            col(person.bag_color),
+            -1,
+            cv2.LINE_AA,
+            _SHIFT,
+        )
     # head with hair
     cv2.circle(img, _pt(pose.head, offset), int(pose.head_r * _ONE), skin, -1, cv2.LINE_AA, _SHIFT)
     if not mono:
         hair = tuple(int(c * 0.35) for c in person.pants)
         cv2.ellipse(
-            img, _pt(pose.head, offset), (int(pose.head_r * _ONE), int(pose.head_r * _ONE)), 0, 180, 360, hair, -1, cv2.LINE_AA, _SHIFT
+            img,
+            _pt(pose.head, offset),
+            (int(pose.head_r * _ONE), int(pose.head_r * _ONE)),
+            0,
+            180,
+            360,
+            hair,
+            -1,
+            cv2.LINE_AA,
+            _SHIFT,
         )
 
 
@@ -128,7 +206,18 @@ def _draw_shadow(img, pose, person):
         return
     roi = img[y0:y1, x0:x1]
     dark = roi.copy()
-    cv2.ellipse(dark, _pt((gx - x0, gy - y0)), (int(ax * _ONE), int(ay * _ONE)), 0, 0, 360, (0, 0, 0), -1, cv2.LINE_AA, _SHIFT)
+    cv2.ellipse(
+        dark,
+        _pt((gx - x0, gy - y0)),
+        (int(ax * _ONE), int(ay * _ONE)),
+        0,
+        0,
+        360,
+        (0, 0, 0),
+        -1,
+        cv2.LINE_AA,
+        _SHIFT,
+    )
     cv2.addWeighted(roi, 0.55, dark, 0.45, 0, dst=roi)
 
 
@@ -143,7 +232,9 @@ class CameraNoise:
     def __init__(self, rng, num_frames):
         self.sigma = float(rng.uniform(2.0, 4.5))
         drift = np.cumsum(rng.normal(0, 0.004, num_frames))
-        self.gain = (1.0 + np.clip(drift - drift.mean(), -0.08, 0.08) + rng.normal(0, 0.01, num_frames)).astype(np.float32)
+        self.gain = (
+            1.0 + np.clip(drift - drift.mean(), -0.08, 0.08) + rng.normal(0, 0.01, num_frames)
+        ).astype(np.float32)
 
     def apply(self, img, f, rng):
         noise = rng.standard_normal(img.shape, dtype=np.float32)

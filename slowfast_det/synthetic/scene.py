@@ -56,6 +56,7 @@ hidden by people in front of them (heavily occluded or mostly out-of-frame peopl
 out of the ground truth, consistently). The box is the tight box of the whole figure (arms,
 legs and bag included) at the keyframe, clipped to the frame.
 """
+
 import math
 from dataclasses import dataclass, field
 
@@ -176,6 +177,7 @@ class Person:
     event: np.ndarray  # (S,) int: EV_NONE / EV_KICK / EV_HOP
     event_start: np.ndarray  # (S,) int absolute frame of the event's first frame (-1 if none)
     event_side: np.ndarray  # (S,) int: kicking leg
+    wave_period: int = WAVE_PERIOD  # frames per cycle of a waving arm
 
 
 @dataclass
@@ -221,7 +223,8 @@ def raised_arm_angle(person, slot, f):
     """Upper-arm angle (radians from vertical-up, outward) of a raised arm at frame ``f``."""
     phase = person.arm_phase[slot]
     if person.arm[slot] == ARM_WAVE:
-        phase = phase + 2.0 * math.pi * (f % WAVE_PERIOD) / WAVE_PERIOD
+        period = person.wave_period
+        phase = phase + 2.0 * math.pi * (f % period) / period
     return person.arm_theta0[slot] + person.arm_amp[slot] * math.sin(phase)
 
 
@@ -329,11 +332,20 @@ def labels_at(person, slot):
 # --------------------------------------------------------------------------- sampling
 def _random_color(rng, sat=(0.45, 1.0), val=(0.35, 1.0)):
     """A BGR colour from an HSV draw."""
-    hsv = np.array([[[rng.uniform(0, 180), rng.uniform(*sat) * 255, rng.uniform(*val) * 255]]], dtype=np.uint8)
+    hsv = np.array(
+        [[[rng.uniform(0, 180), rng.uniform(*sat) * 255, rng.uniform(*val) * 255]]], dtype=np.uint8
+    )
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 
-_SKINS = [(90, 120, 160), (110, 150, 200), (140, 180, 225), (60, 85, 120), (75, 105, 145), (155, 195, 235)]
+_SKINS = [
+    (90, 120, 160),
+    (110, 150, 200),
+    (140, 180, 225),
+    (60, 85, 120),
+    (75, 105, 145),
+    (155, 195, 235),
+]
 
 
 def _run_lengths(rng, num_slots, lo, hi):
@@ -444,4 +456,6 @@ def sample_video(rng, video_id, num_seconds, width, height, min_persons, max_per
     n = int(rng.integers(min_persons, max_persons + 1))
     people = [_sample_person(rng, i, num_frames, width, height) for i in range(n)]
     people.sort(key=lambda p: p.feet_y)
-    return Video(video_id=video_id, num_frames=num_frames, width=width, height=height, people=people)
+    return Video(
+        video_id=video_id, num_frames=num_frames, width=width, height=height, people=people
+    )

@@ -16,21 +16,30 @@ end, so ``<root>`` is either complete or absent; a leftover ``.incomplete-*`` fo
 dead process is removed by the next run. Output is a pure function of the parameters:
 each video draws from its own ``numpy`` stream seeded by ``(seed, split, index)``.
 """
+
+import functools
 import json
 import logging
-import multiprocessing
 import os
-import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from slowfast_det.ava.files import write_box_csv
+
+from . import folder
 from .render import CameraNoise, make_background, render_frame, visible_boxes
-from .scene import CLASSES, FIRST_SECOND, MIN_VISIBLE_FRACTION, keyframe_index, labels_at, sample_video, slot_of_frame
+from .scene import (
+    CLASSES,
+    FIRST_SECOND,
+    MIN_VISIBLE_FRACTION,
+    keyframe_index,
+    labels_at,
+    sample_video,
+    slot_of_frame,
+)
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -48,8 +57,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 3  # bump whenever the output for given parameters changes
+GENERATOR_VERSION = (
+    4  # bump whenever the output for given parameters changes (4: ava.files' CSV text)
+)
 MANIFEST_NAME = "synthetic_ava.json"
+WHAT = "synthetic AVA"  # the dataset's name in messages
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 0, "val": 1}
 # independent random streams of one video
@@ -75,13 +87,23 @@ class SyntheticSpec:
         if self.num_train_videos < 1 or self.num_val_videos < 1:
             raise ValueError("synthetic AVA: num_train_videos and num_val_videos must be >= 1")
         if self.duration_s < 4:
-            raise ValueError(f"synthetic AVA: duration_s must be >= 4 (keyframes 902..duration-2), got {self.duration_s}")
+            raise ValueError(
+                "synthetic AVA: duration_s must be >= 4 (keyframes 902..duration-2), "
+                f"got {self.duration_s}"
+            )
         if self.width < 32 or self.height < 32:
-            raise ValueError(f"synthetic AVA: frames must be at least 32x32, got {self.width}x{self.height}")
+            raise ValueError(
+                f"synthetic AVA: frames must be at least 32x32, got {self.width}x{self.height}"
+            )
         if not 1 <= self.min_persons <= self.max_persons:
-            raise ValueError(f"synthetic AVA: need 1 <= min_persons <= max_persons, got {self.min_persons}, {self.max_persons}")
+            raise ValueError(
+                "synthetic AVA: need 1 <= min_persons <= max_persons, "
+                f"got {self.min_persons}, {self.max_persons}"
+            )
         if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"synthetic AVA: jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+            raise ValueError(
+                f"synthetic AVA: jpeg_quality must be in 1..100, got {self.jpeg_quality}"
+            )
         return self
 
 
@@ -102,7 +124,9 @@ def keyframe_seconds(spec):
 
 
 def _rng(spec, split, index, stream):
-    return np.random.default_rng(np.random.SeedSequence([spec.seed, _SPLIT_CODE[split], index, stream]))
+    return np.random.default_rng(
+        np.random.SeedSequence([spec.seed, _SPLIT_CODE[split], index, stream])
+    )
 
 
 def build_video(spec, split, index):
@@ -113,7 +137,9 @@ def build_video(spec, split, index):
     """
     rng = _rng(spec, split, index, _STREAM_SCENE)
     vid = video_ids(spec, split)[index]
-    video = sample_video(rng, vid, spec.duration_s, spec.width, spec.height, spec.min_persons, spec.max_persons)
+    video = sample_video(
+        rng, vid, spec.duration_s, spec.width, spec.height, spec.min_persons, spec.max_persons
+    )
     background = make_background(rng, spec.width, spec.height)
     camera = CameraNoise(rng, video.num_frames)
     return video, background, camera, rng
@@ -121,7 +147,12 @@ def build_video(spec, split, index):
 
 # ------------------------------------------------------------------ detector noise model
 def _clip_box(b, w, h):
-    x1, y1, x2, y2 = min(max(b[0], 0.0), w), min(max(b[1], 0.0), h), min(max(b[2], 0.0), w), min(max(b[3], 0.0), h)
+    x1, y1, x2, y2 = (
+        min(max(b[0], 0.0), w),
+        min(max(b[1], 0.0), h),
+        min(max(b[2], 0.0), w),
+        min(max(b[3], 0.0), h),
+    )
     if x2 - x1 < 2 or y2 - y1 < 2:
         return None
     return (x1, y1, x2, y2)
@@ -141,12 +172,19 @@ def _detections(rng, gt_people, other_people, w, h):
     """
     out = []
     for box in gt_people:
-        miss, u, s1, s2 = rng.random(), rng.random(), rng.uniform(0.82, 0.999), rng.uniform(0.4, 0.8)
+        miss, u, s1, s2 = (
+            rng.random(),
+            rng.random(),
+            rng.uniform(0.82, 0.999),
+            rng.uniform(0.4, 0.8),
+        )
         j = np.clip(rng.normal(0.0, 0.03, 4), -0.1, 0.1)
         if miss < 0.01:
             continue
         bw, bh = box[2] - box[0], box[3] - box[1]
-        jb = _clip_box((box[0] + j[0] * bw, box[1] + j[1] * bh, box[2] + j[2] * bw, box[3] + j[3] * bh), w, h)
+        jb = _clip_box(
+            (box[0] + j[0] * bw, box[1] + j[1] * bh, box[2] + j[2] * bw, box[3] + j[3] * bh), w, h
+        )
         if jb is not None:
             out.append((jb, s1 if u < 0.98 else s2))
     for box in other_people:
@@ -165,7 +203,9 @@ def _detections(rng, gt_people, other_people, w, h):
             g = gt_people[int(rng.integers(len(gt_people)))]
             half = int(rng.integers(3))
             mx, my = (g[0] + g[2]) / 2, (g[1] + g[3]) / 2
-            box = _clip_box([(g[0], g[1], g[2], my), (g[0], g[1], mx, g[3]), (mx, g[1], g[2], g[3])][half], w, h)
+            box = _clip_box(
+                [(g[0], g[1], g[2], my), (g[0], g[1], mx, g[3]), (mx, g[1], g[2], g[3])][half], w, h
+            )
             score = rng.uniform(0.1, 0.7)
         if box is not None:
             out.append((box, score))
@@ -173,12 +213,15 @@ def _detections(rng, gt_people, other_people, w, h):
 
 
 # ------------------------------------------------------------------ one video (worker)
-def _fmt_box(b, w, h):
-    return f"{b[0] / w:.3f},{b[1] / h:.3f},{b[2] / w:.3f},{b[3] / h:.3f}"
+def _norm_box(b, w, h):
+    """The box normalised to the frame and rounded to 3 decimals (as AVA's files give them)."""
+    return tuple(float(f"{v:.3f}") for v in (b[0] / w, b[1] / h, b[2] / w, b[3] / h))
 
 
 def _render_video(job):
-    """Render and annotate one video into ``out_root``. Returns its CSV rows and counts."""
+    """Render and annotate one video into ``out_root``. Returns its annotations and counts:
+    ``gt``: keyframe -> ``[(box, action_id, person_id)]`` by (person, action); ``pred``:
+    keyframe -> ``[(box, score)]`` by descending score (boxes :func:`_norm_box`)."""
     out_root, spec, split, index = job
     cv2.setNumThreads(1)
     video, background, camera, rng = build_video(spec, split, index)
@@ -208,14 +251,36 @@ def _render_video(job):
                 continue
             gt_boxes.append(box)
             for a in labels_at(person, s):
-                rows.append((person.pid, a, f"{vid},{t:04d},{_fmt_box(box, w, h)},{a},{person.pid}"))
-        gt[t] = [r[2] for r in sorted(rows)]
+                rows.append((person.pid, a, _norm_box(box, w, h)))
+        gt[t] = [(box, a, pid) for pid, a, box in sorted(rows)]
         dets = sorted(_detections(det_rng, gt_boxes, others, w, h), key=lambda d: -d[1])
-        pred[t] = [f"{vid},{t:04d},{_fmt_box(b, w, h)},,{score:.6f}" for b, score in dets]
-    return {"split": split, "index": index, "video_id": vid, "num_frames": video.num_frames, "gt": gt, "pred": pred}
+        pred[t] = [(_norm_box(b, w, h), float(f"{score:.6f}")) for b, score in dets]
+    return {
+        "split": split,
+        "index": index,
+        "video_id": vid,
+        "num_frames": video.num_frames,
+        "gt": gt,
+        "pred": pred,
+    }
 
 
 # ------------------------------------------------------------------ files
+def _box_table(rows, last_dtype):
+    """Box table (:func:`~slowfast_det.ava.files.write_box_csv`) of ``[(video_id, timestamp,
+    box or None, action_id (-1: none), last)]``; a row without a box is a key row. ``last``:
+    person ids (int64) or scores (float64)."""
+    nan = (np.nan,) * 4
+    boxes = np.array([box or nan for _, _, box, _, _ in rows], dtype=np.float64).reshape(-1, 4)
+    return {
+        "video_id": [r[0] for r in rows],
+        "timestamp": np.array([r[1] for r in rows], dtype=np.int64),
+        **{c: boxes[:, i] for i, c in enumerate(("x1", "y1", "x2", "y2"))},
+        "action_id": np.array([r[3] for r in rows], dtype=np.int64),
+        "last": np.array([r[4] for r in rows], dtype=last_dtype),
+    }
+
+
 def _write_text(path, lines):
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for line in lines:
@@ -232,7 +297,7 @@ def _write_split(out_root, spec, split, results):
     """Write one split's frame list, ground truth and predicted boxes; return its counts."""
     ids = video_ids(spec, split)
     frame_lines = ["original_vido_id video_id frame_id path labels"]
-    gt_lines, pred_lines, excluded = [], [], []
+    gt_rows, pred_rows, excluded = [], [], []
     counts = {name: 0 for _, name in CLASSES}
     names = dict(CLASSES)
     num_boxes = num_keys = 0
@@ -244,31 +309,37 @@ def _write_split(out_root, spec, split, results):
         if split == "val" and index % 2 == 0:  # a few keys "excluded from annotation"
             ts = sorted(res["gt"])
             skip = ts[int(_rng(spec, split, index, _STREAM_EXCLUDE).integers(len(ts)))]
-            excluded.append(f"{vid},{skip:04d}")
+            excluded.append((vid, skip))
         for t in sorted(res["gt"]):
-            pred_lines.extend(res["pred"][t])
+            pred_rows.extend((vid, t, box, -1, score) for box, score in res["pred"][t])
             if t == skip:
                 continue
             num_keys += 1
             rows = res["gt"][t]
             if not rows:
-                gt_lines.append(f"{vid},{t:04d}")  # a keyframe without people
+                gt_rows.append((vid, t, None, -1, -1))  # a keyframe without people: a key row
                 continue
-            gt_lines.extend(rows)
-            num_boxes += len({r.rsplit(",", 1)[1] for r in rows})  # distinct person ids
-            for r in rows:
-                counts[names[int(r.split(",")[6])]] += 1
+            gt_rows.extend((vid, t, box, a, pid) for box, a, pid in rows)
+            num_boxes += len({pid for _, _, pid in rows})  # distinct person ids
+            for _, a, _ in rows:
+                counts[names[a]] += 1
+    ann = os.path.join(out_root, "annotations")
     _write_text(os.path.join(out_root, "frame_lists", f"{split}.csv"), frame_lines)
-    _write_text(os.path.join(out_root, "annotations", f"ava_{split}_v2.2.csv"), gt_lines)
-    _write_text(os.path.join(out_root, "annotations", f"ava_{split}_predicted_boxes.csv"), pred_lines)
+    write_box_csv(_box_table(gt_rows, np.int64), os.path.join(ann, f"ava_{split}_v2.2.csv"))
+    write_box_csv(
+        _box_table(pred_rows, np.float64), os.path.join(ann, f"ava_{split}_predicted_boxes.csv")
+    )
     if split == "val":
-        _write_text(os.path.join(out_root, "annotations", "ava_val_excluded_timestamps_v2.2.csv"), excluded)
+        write_box_csv(
+            {"video_id": [v for v, _ in excluded], "timestamp": [t for _, t in excluded]},
+            os.path.join(ann, "ava_val_excluded_timestamps_v2.2.csv"),
+        )
     return {
         "videos": len(ids),
         "frames": len(frame_lines) - 1,
         "keyframes": num_keys,
         "person_boxes": num_boxes,
-        "predicted_boxes": len(pred_lines),
+        "predicted_boxes": len(pred_rows),
         "excluded_keyframes": len(excluded),
         "labels_per_class": counts,
     }
@@ -277,59 +348,15 @@ def _write_split(out_root, spec, split, results):
 # ------------------------------------------------------------------ manifest and atomicity
 def read_manifest(root):
     """The manifest of a complete synthetic dataset at ``root``, or ``None``."""
-    path = os.path.join(root, MANIFEST_NAME)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as e:
-        logger.warning("synthetic AVA: unreadable manifest %s (%s); the dataset will be regenerated", path, e)
-        return {}
+    return folder.read_manifest(root, MANIFEST_NAME, WHAT)
 
 
 def _manifest_matches(manifest, spec):
-    return bool(manifest) and manifest.get("generator_version") == GENERATOR_VERSION and manifest.get("spec") == asdict(spec)
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_tmp(root):
-    parent, base = os.path.split(root)
-    for name in os.listdir(parent or "."):
-        if not name.startswith(base + ".incomplete-"):
-            continue
-        try:
-            pid = int(name.rsplit("-", 1)[1])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not _pid_alive(pid):
-            logger.info("synthetic AVA: removing the leftover of an interrupted generation: %s", name)
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-
-
-def _check_replaceable(root):
-    """Refuse to overwrite a folder that is not a synthetic dataset written by this module."""
-    if os.path.isdir(root) and os.listdir(root) and read_manifest(root) is None:
-        raise FileExistsError(
-            f"synthetic AVA: {root} exists and is not a synthetic AVA dataset (no {MANIFEST_NAME}); "
-            "remove it or choose another root"
-        )
-    if os.path.exists(root) and not os.path.isdir(root):
-        raise FileExistsError(f"synthetic AVA: {root} exists and is not a folder")
-
-
-def _mp_context():
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return (
+        bool(manifest)
+        and manifest.get("generator_version") == GENERATOR_VERSION
+        and manifest.get("spec") == asdict(spec)
+    )
 
 
 def generate(root, *, seed=0, workers=2, progress=True, **sizes):
@@ -353,30 +380,18 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
     """
     spec = SyntheticSpec(seed=seed, **sizes).validate()
     root = os.path.abspath(root)
-    _check_replaceable(root)
-    os.makedirs(os.path.dirname(root), exist_ok=True)
-    _remove_stale_tmp(root)
-    tmp = f"{root}.incomplete-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for sub in ("frames", "frame_lists", "annotations"):
-        os.makedirs(os.path.join(tmp, sub))
     start = time.perf_counter()
-    jobs = [(tmp, spec, split, i) for split in SPLITS for i in range(len(video_ids(spec, split)))]
-    results = {}
-    bar = tqdm(total=len(jobs), desc="synthetic AVA", unit="video", disable=not progress, dynamic_ncols=True)
-    try:
-        if workers <= 1:
-            for job in jobs:
-                res = _render_video(job)
-                results[(res["split"], res["index"])] = res
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_mp_context()) as pool:
-                for fut in as_completed([pool.submit(_render_video, job) for job in jobs]):
-                    res = fut.result()
-                    results[(res["split"], res["index"])] = res
-                    bar.update(1)
-        bar.close()
+    same = functools.partial(_manifest_matches, spec=spec)
+    with folder.staged_folder(root, MANIFEST_NAME, WHAT, same) as tmp:
+        for sub in ("frames", "frame_lists", "annotations"):
+            os.makedirs(os.path.join(tmp, sub))
+        jobs = [
+            (tmp, spec, split, i) for split in SPLITS for i in range(len(video_ids(spec, split)))
+        ]
+        done = folder.run_jobs(
+            _render_video, jobs, workers=workers, progress=progress, desc="synthetic AVA"
+        )
+        results = {(res["split"], res["index"]): res for res in done}
         summary = {split: _write_split(tmp, spec, split, results) for split in SPLITS}
         _write_text(os.path.join(tmp, "annotations", LABEL_MAP_NAME), _label_map_lines())
         manifest = {
@@ -389,33 +404,9 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
         with open(os.path.join(tmp, MANIFEST_NAME), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1, sort_keys=True)
             f.write("\n")
-        _install(tmp, root, spec)
-    except BaseException:
-        bar.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     seconds = time.perf_counter() - start
     logger.info("synthetic AVA: wrote %s in %.1f s", root, seconds)
     return dict(manifest, seconds=round(seconds, 2))
-
-
-def _install(tmp, root, spec):
-    """Rename the finished ``tmp`` to ``root``, replacing an older synthetic dataset."""
-    old = None
-    if os.path.lexists(root):
-        _check_replaceable(root)
-        old = f"{root}.old-{os.getpid()}"
-        os.replace(root, old)
-    try:
-        os.replace(tmp, root)
-    except OSError:
-        # another process installed a dataset meanwhile: keep it if it is the same
-        if _manifest_matches(read_manifest(root), spec):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def ensure_synthetic_dataset(root=None, *, seed=0, workers=2, progress=True, **sizes):
@@ -428,11 +419,21 @@ def ensure_synthetic_dataset(root=None, *, seed=0, workers=2, progress=True, **s
     spec = SyntheticSpec(seed=seed, **sizes).validate()
     manifest = read_manifest(root)
     if _manifest_matches(manifest, spec):
-        missing = [v for s in SPLITS for v in video_ids(spec, s) if not os.path.isdir(os.path.join(root, "frames", v))]
+        missing = [
+            v
+            for s in SPLITS
+            for v in video_ids(spec, s)
+            if not os.path.isdir(os.path.join(root, "frames", v))
+        ]
         if not missing:
             logger.info("synthetic AVA: complete dataset found at %s", root)
             return manifest
-        logger.warning("synthetic AVA: %s lacks the frames of %d videos (e.g. %s); regenerating", root, len(missing), missing[0])
+        logger.warning(
+            "synthetic AVA: %s lacks the frames of %d videos (e.g. %s); regenerating",
+            root,
+            len(missing),
+            missing[0],
+        )
     elif manifest is not None:
         logger.info("synthetic AVA: %s was made with other parameters; regenerating", root)
     return generate(root, seed=seed, workers=workers, progress=progress, **sizes)

@@ -18,6 +18,7 @@ Library users call it (or export ``OMP_WAIT_POLICY=PASSIVE``) before importing t
 This module imports only the standard library (``slowfast_det`` and ``slowfast_det.utils``
 import nothing heavy), so importing it does not load torch.
 """
+
 import os
 import sys
 

@@ -10,6 +10,7 @@ so the rename cannot cross file systems), is fsynced, and replaces the target wi
 exception the temporary file is removed. A process killed with SIGKILL mid-write cannot
 clean up: :func:`remove_stale_temporaries` removes such leftovers later.
 """
+
 import contextlib
 import glob
 import logging
@@ -74,6 +75,10 @@ def remove_stale_temporaries(folder, older_than_s=600.0):
         except OSError:  # gone meanwhile, or not ours to remove
             continue
     if removed:
-        logger.info("Removed %d temporary file(s) left by interrupted writes in %s: %s", len(removed), folder,
-                    ", ".join(os.path.basename(p) for p in removed))
+        logger.info(
+            "Removed %d temporary file(s) left by interrupted writes in %s: %s",
+            len(removed),
+            folder,
+            ", ".join(os.path.basename(p) for p in removed),
+        )
     return removed

@@ -1,4 +1,5 @@
 """Fixtures for the weight tests: tiny detectors whose every tensor is random (CPU, fast)."""
+
 import pytest
 import torch
 from detectron2.modeling import build_model
@@ -17,7 +18,9 @@ def _tiny_model(cfg, *, nonlocal_=True, num_classes=5, norm="BN", seed=0):
     torch.manual_seed(seed)
     model = build_model(cfg)
     g = torch.Generator().manual_seed(seed + 100)
-    with torch.no_grad():  # random values everywhere (buffers too), so that names cannot swap unnoticed
+    with (
+        torch.no_grad()
+    ):  # random values everywhere (buffers too), so that names cannot swap unnoticed
         for t in list(model.parameters()) + list(model.buffers()):
             if t.is_floating_point():
                 t.copy_(torch.rand(t.shape, generator=g) + 0.5)
@@ -29,14 +32,10 @@ def _tiny_model(cfg, *, nonlocal_=True, num_classes=5, norm="BN", seed=0):
 @pytest.fixture
 def tiny_model():
     """``tiny_model(**kw)`` builds a tiny SlowFast detector with random tensors."""
-    from detectron2.config import get_cfg
-
-    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.config import load_slowfast_cfg
 
     def build(**kw):
-        c = get_cfg()
-        add_slowfast_config(c)
-        return _tiny_model(c, **kw)
+        return _tiny_model(load_slowfast_cfg(freeze=False), **kw)
 
     return build
 

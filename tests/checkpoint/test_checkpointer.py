@@ -1,5 +1,6 @@
 """SlowFastCheckpointer: strict loading with every mismatch listed, untouched model on
 failure, FrozenBN / BN interchange, atomic save and resume."""
+
 import os
 import time
 
@@ -24,7 +25,9 @@ def test_load_exact_checkpoint(tmp_path, tiny_model):
         assert torch.equal(dst.state_dict()[k], v), k
 
 
-def test_pixel_statistics_are_saved_and_old_checkpoints_keep_the_config_values(tmp_path, tiny_model, caplog):
+def test_pixel_statistics_are_saved_and_old_checkpoints_keep_the_config_values(
+    tmp_path, tiny_model, caplog
+):
     import logging
 
     src = tiny_model(seed=1)
@@ -40,7 +43,9 @@ def test_pixel_statistics_are_saved_and_old_checkpoints_keep_the_config_values(t
         SlowFastCheckpointer(dst).load(save_weights(tmp_path / "old.pth", old))
     assert "old.pth has no clip statistics (pixel_mean, pixel_std)" in caplog.text
     assert torch.equal(dst.pixel_mean, mean) and torch.equal(dst.pixel_std, std)
-    assert torch.equal(dst.backbone.stem.pathway0.conv.weight, src.backbone.stem.pathway0.conv.weight)
+    assert torch.equal(
+        dst.backbone.stem.pathway0.conv.weight, src.backbone.stem.pathway0.conv.weight
+    )
 
 
 def test_mismatches_are_all_listed_and_model_is_untouched(tmp_path, tiny_model):
@@ -56,15 +61,22 @@ def test_mismatches_are_all_listed_and_model_is_untouched(tmp_path, tiny_model):
     msg = str(e.value)
     assert "bad.pth does not fit the model" in msg
     assert "1 name(s) not in the model:\n    backbone.res9.pathway0.0.conv1.weight" in msg
-    assert "1 model name(s) not in the checkpoint:\n    backbone.res3.pathway1.1.conv2.weight" in msg
-    assert "backbone.stem.fuse.conv.weight: checkpoint (3, 1, 7, 1, 1) vs model (2, 1, 7, 1, 1)" in msg
+    assert (
+        "1 model name(s) not in the checkpoint:\n    backbone.res3.pathway1.1.conv2.weight" in msg
+    )
+    assert (
+        "backbone.stem.fuse.conv.weight: checkpoint (3, 1, 7, 1, 1) vs model (2, 1, 7, 1, 1)" in msg
+    )
     for k, v in dst.state_dict().items():
         assert torch.equal(v, before[k]), k
 
 
 def test_head_with_other_class_count_fails(tmp_path, tiny_model):
     path = save_weights(tmp_path / "k.pth", tiny_model(num_classes=80).state_dict())
-    with pytest.raises(CheckpointMismatchError, match=r"roi_heads.predictor.weight: checkpoint \(80, 288\) vs model \(5, 288\)"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"roi_heads.predictor.weight: checkpoint \(80, 288\) vs model \(5, 288\)",
+    ):
         SlowFastCheckpointer(tiny_model(num_classes=5)).load(path)
 
 
@@ -96,7 +108,9 @@ def test_atomic_save_and_resume(tmp_path, tiny_model):
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000009.pth"
     fresh = tiny_model(seed=2)
     fresh_opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
-    resumed = SlowFastCheckpointer(fresh, str(tmp_path), optimizer=fresh_opt).resume_or_load("", resume=True)
+    resumed = SlowFastCheckpointer(fresh, str(tmp_path), optimizer=fresh_opt).resume_or_load(
+        "", resume=True
+    )
     assert resumed["iteration"] == 9
     for k, v in model.state_dict().items():
         assert torch.equal(fresh.state_dict()[k], v), k

@@ -4,6 +4,7 @@ loaded strictly, the classification head listed once as unused, the action head 
 initialisation, res5 dilated as the AVA configs do), from detector to classifier, and from
 Kinetics to Charades (a classification head of another class count: a listed warning).
 Tiny models with random tensors everywhere, built here."""
+
 import logging
 
 import pytest
@@ -14,8 +15,11 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
 import slowfast_det.modeling  # noqa: F401  (registers the model components)
-from slowfast_det.checkpoint import (CheckpointMismatchError, SlowFastCheckpointer,
-                                     convert_pytorchvideo)
+from slowfast_det.checkpoint import (
+    CheckpointMismatchError,
+    SlowFastCheckpointer,
+    convert_pytorchvideo,
+)
 from slowfast_det.config import add_slowfast_config
 
 LOGGER = "slowfast_det.checkpoint"  # the checkpointer's and heads.py's
@@ -81,10 +85,14 @@ def test_detector_starts_from_a_classifier_checkpoint(tmp_path, caplog):
     assert_equal_tensors(snapshot(detector, "roi_heads."), head_before)  # keeps its initialisation
     torch.testing.assert_close(detector.pixel_mean, classifier.pixel_mean)
     unused = [r.getMessage() for r in caplog.records if "unused" in r.getMessage()]
-    assert unused == [f"{path}: unused classification head (cls_head.predictor.bias (7,), "
-                      "cls_head.predictor.weight (7, 288); the model has none): not loaded"]
-    assert (f"{path} has no action head (roi_heads.predictor.bias, roi_heads.predictor.weight)"
-            in caplog.text)
+    assert unused == [
+        f"{path}: unused classification head (cls_head.predictor.bias (7,), "
+        "cls_head.predictor.weight (7, 288); the model has none): not loaded"
+    ]
+    assert (
+        f"{path} has no action head (roi_heads.predictor.bias, roi_heads.predictor.weight)"
+        in caplog.text
+    )
     with torch.no_grad():  # and it runs: a dilated res5 on the classifier's weights
         clip = torch.randint(0, 256, (3, 8, 64, 64), dtype=torch.uint8)
         boxes = Boxes(torch.tensor([[4.0, 4, 40, 60]]))
@@ -96,8 +104,12 @@ def test_detector_starts_from_a_converted_classifier(tmp_path, caplog):
     """pytorchvideo's Kinetics classifier (depth 18: one block per stage; width 8), converted
     for a classifier, starts a detector in the same way."""
     pv_slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
-    ref = pv_slowfast.create_slowfast(model_depth=18, stem_dim_outs=(8, 1), model_num_class=7,
-                                      head_pool_kernel_sizes=((2, 2, 2), (8, 2, 2)))
+    ref = pv_slowfast.create_slowfast(
+        model_depth=18,
+        stem_dim_outs=(8, 1),
+        model_num_class=7,
+        head_pool_kernel_sizes=((2, 2, 2), (8, 2, 2)),
+    )
     state_dict = convert_pytorchvideo(ref.state_dict(), target="classifier")
     path = str(tmp_path / "converted.pth")
     torch.save({"model": state_dict, "matching_heuristics": False}, path)
@@ -131,10 +143,14 @@ def test_classifier_starts_from_a_detector_checkpoint(tmp_path, caplog):
         SlowFastCheckpointer(classifier).load(path)
     assert_equal_tensors(snapshot(classifier, "backbone."), snapshot(detector, "backbone."))
     assert_equal_tensors(snapshot(classifier, "cls_head."), head_before)
-    assert ("unused action head (roi_heads.predictor.bias (5,), roi_heads.predictor.weight (5, 288)"
-            in caplog.text)
-    assert ("has no classification head (cls_head.predictor.bias, cls_head.predictor.weight)"
-            in caplog.text)
+    assert (
+        "unused action head (roi_heads.predictor.bias (5,), roi_heads.predictor.weight (5, 288)"
+        in caplog.text
+    )
+    assert (
+        "has no classification head (cls_head.predictor.bias, cls_head.predictor.weight)"
+        in caplog.text
+    )
 
 
 def test_classifier_to_classifier_loads_the_head(tmp_path, caplog):
@@ -160,7 +176,8 @@ def test_kinetics_head_into_a_charades_classifier_is_a_listed_warning(tmp_path, 
         f"{path}: the classification head does not fit the model's (cls_head.predictor.bias: "
         "checkpoint (7,) vs model (5,), cls_head.predictor.weight: checkpoint (7, 288) vs model "
         "(5, 288)): not loaded; the model's classification head keeps its initialisation "
-        "(fine-tuning to another label set)")
+        "(fine-tuning to another label set)"
+    )
 
 
 def test_action_head_of_another_size_stays_an_error(tmp_path):

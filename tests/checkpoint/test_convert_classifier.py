@@ -10,6 +10,7 @@ own features and projection. PySlowFast and Caffe2 names of the head round-trip 
 The clips are small (8 frames, 64 pixels; the configs' pool kernel follows
 ``INPUT.TRAIN_CROP_SIZE 64``) so that the full-width R50 models run in about a second.
 """
+
 import logging
 import os
 import pickle
@@ -18,12 +19,15 @@ import numpy as np
 import pytest
 import torch
 from detectron2.modeling import build_model
+from script_modules import load_tool
 
 import slowfast_det.modeling  # noqa: F401  (registers the model components)
 from benchmarks.random_weights import randomize_
-from script_modules import load_tool
-from slowfast_det.checkpoint import (SlowFastCheckpointer, convert_pyslowfast,
-                                     convert_pyslowfast_caffe2)
+from slowfast_det.checkpoint import (
+    SlowFastCheckpointer,
+    convert_pyslowfast,
+    convert_pyslowfast_caffe2,
+)
 from slowfast_det.config import load_slowfast_cfg
 
 pv_slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
@@ -71,8 +75,14 @@ def converted_classifier(reference, config, tmp_path, convert_cli, caplog):
         assert convert_cli(args) == 0
     assert "the classification head (blocks." in caplog.text
     assert "400 classes) becomes cls_head.predictor" in caplog.text
-    opts = ["INPUT.NUM_FRAMES", str(T), "INPUT.TRAIN_CROP_SIZE", str(CROP),
-            "MODEL.WEIGHTS", str(dst)]
+    opts = [
+        "INPUT.NUM_FRAMES",
+        str(T),
+        "INPUT.TRAIN_CROP_SIZE",
+        str(CROP),
+        "MODEL.WEIGHTS",
+        str(dst),
+    ]
     cfg = load_slowfast_cfg(os.path.join(CONFIGS, "Kinetics", config), opts)
     model = build_model(cfg)
     head_init = model.cls_head.predictor.weight.clone()
@@ -93,9 +103,12 @@ def hand_fully_convolutional(features, pools, proj):
     pooled = []
     for f, (kt, kh, kw) in zip(features, pools):
         f = f[0].double()
-        windows = [f[:, t:t + kt, i:i + kh, j:j + kw].mean(dim=(1, 2, 3))
-                   for t in range(f.shape[1] - kt + 1)
-                   for i in range(f.shape[2] - kh + 1) for j in range(f.shape[3] - kw + 1)]
+        windows = [
+            f[:, t : t + kt, i : i + kh, j : j + kw].mean(dim=(1, 2, 3))
+            for t in range(f.shape[1] - kt + 1)
+            for i in range(f.shape[2] - kh + 1)
+            for j in range(f.shape[3] - kw + 1)
+        ]
         pooled.append(torch.stack(windows))
     logits = torch.cat(pooled, 1) @ proj.weight.double().T + proj.bias.double()
     return logits.softmax(1).mean(0).float(), logits.shape[0]
@@ -109,9 +122,14 @@ def trunk(blocks, x):
 
 
 def test_slowfast_r50_classifier_matches_pytorchvideo(tmp_path, convert_cli, caplog):
-    ref = randomize_(pv_slowfast.create_slowfast(
-        model_depth=50, slowfast_fusion_conv_kernel_size=(7, 1, 1), model_num_class=400,
-        head_pool_kernel_sizes=((T // 4, CROP // 32, CROP // 32), (T, CROP // 32, CROP // 32))))
+    ref = randomize_(
+        pv_slowfast.create_slowfast(
+            model_depth=50,
+            slowfast_fusion_conv_kernel_size=(7, 1, 1),
+            model_num_class=400,
+            head_pool_kernel_sizes=((T // 4, CROP // 32, CROP // 32), (T, CROP // 32, CROP // 32)),
+        )
+    )
     model = converted_classifier(ref, "SLOWFAST_8x8_R50.yaml", tmp_path, convert_cli, caplog)
     assert model.cls_head.pool_sizes == [(2, 2, 2), (8, 2, 2)]
     raw = raw_clip(T, CROP, CROP)
@@ -123,16 +141,22 @@ def test_slowfast_r50_classifier_matches_pytorchvideo(tmp_path, convert_cli, cap
     check_close(got, expected, "slowfast_r50, training crop")
     # fully convolutional at a larger crop: 96 x 128 pixels, 3 x 4 features, 2 x 3 positions
     raw = raw_clip(T, 96, 128, seed=2)
-    want, positions = hand_fully_convolutional(trunk(ref.blocks, reference_input(raw, 2)),
-                                               [(2, 2, 2), (8, 2, 2)], ref.blocks[6].proj)
+    want, positions = hand_fully_convolutional(
+        trunk(ref.blocks, reference_input(raw, 2)), [(2, 2, 2), (8, 2, 2)], ref.blocks[6].proj
+    )
     assert positions == 6
     check_close(scores(model, raw), want, "slowfast_r50, 96x128 crop, fully convolutional")
 
 
 def test_slow_r50_classifier_matches_pytorchvideo(tmp_path, convert_cli, caplog):
-    ref = randomize_(pv_resnet.create_resnet(
-        stem_conv_kernel_size=(1, 7, 7), model_depth=50, model_num_class=400,
-        head_pool_kernel_size=(T, CROP // 32, CROP // 32)))
+    ref = randomize_(
+        pv_resnet.create_resnet(
+            stem_conv_kernel_size=(1, 7, 7),
+            model_depth=50,
+            model_num_class=400,
+            head_pool_kernel_size=(T, CROP // 32, CROP // 32),
+        )
+    )
     model = converted_classifier(ref, "SLOW_8x8_R50.yaml", tmp_path, convert_cli, caplog)
     raw = raw_clip(T, CROP, CROP, seed=3)
     with torch.no_grad():
@@ -141,8 +165,9 @@ def test_slow_r50_classifier_matches_pytorchvideo(tmp_path, convert_cli, caplog)
     assert expected.max() > 5 * expected.min() and expected.max() < 0.5
     check_close(got, expected, "slow_r50, training crop")
     raw = raw_clip(T, 128, 96, seed=4)
-    want, positions = hand_fully_convolutional(trunk(ref.blocks, reference_input(raw, 1)[0]),
-                                               [(8, 2, 2)], ref.blocks[5].proj)
+    want, positions = hand_fully_convolutional(
+        trunk(ref.blocks, reference_input(raw, 1)[0]), [(8, 2, 2)], ref.blocks[5].proj
+    )
     assert positions == 6
     check_close(scores(model, raw), want, "slow_r50, 128x96 crop, fully convolutional")
 
@@ -164,11 +189,15 @@ def test_pyslowfast_head_names_round_trip():
     assert torch.equal(out["cls_head.predictor.weight"], w)
     assert torch.equal(out["cls_head.predictor.bias"], b)
     # for a detector, a 157-output projection is an action head; a Kinetics-size one is dropped
-    assert set(convert_pyslowfast(psf)) == {"roi_heads.predictor.weight",
-                                            "roi_heads.predictor.bias"}
-    kinetics = {"head.projection.weight": torch.zeros(400, C),
-                "head.projection.bias": torch.zeros(400),
-                "s1.pathway0_stem.conv.weight": torch.zeros(8, 3, 1, 7, 7)}
+    assert set(convert_pyslowfast(psf)) == {
+        "roi_heads.predictor.weight",
+        "roi_heads.predictor.bias",
+    }
+    kinetics = {
+        "head.projection.weight": torch.zeros(400, C),
+        "head.projection.bias": torch.zeros(400),
+        "s1.pathway0_stem.conv.weight": torch.zeros(8, 3, 1, 7, 7),
+    }
     assert list(convert_pyslowfast(kinetics)) == ["backbone.stem.pathway0.conv.weight"]
     assert "cls_head.predictor.weight" in convert_pyslowfast(kinetics, target="classifier")
     with pytest.raises(ValueError, match="unknown conversion target 'ava'"):
@@ -177,11 +206,16 @@ def test_pyslowfast_head_names_round_trip():
 
 def test_caffe2_head_names_round_trip_through_the_tool(tmp_path, convert_cli, caplog):
     w, b = head_tensors(1)
-    blobs = {"pred_w": w.numpy().reshape(K, C, 1, 1, 1).copy(), "pred_b": b.numpy().copy(),
-             "pred_w_momentum": np.zeros((K, C, 1, 1, 1), np.float32),
-             "lr": np.array(0.1, np.float32)}
+    blobs = {
+        "pred_w": w.numpy().reshape(K, C, 1, 1, 1).copy(),
+        "pred_b": b.numpy().copy(),
+        "pred_w_momentum": np.zeros((K, C, 1, 1, 1), np.float32),
+        "lr": np.array(0.1, np.float32),
+    }
     assert set(convert_pyslowfast_caffe2({"blobs": blobs}, target="classifier")) == {
-        "cls_head.predictor.weight", "cls_head.predictor.bias"}
+        "cls_head.predictor.weight",
+        "cls_head.predictor.bias",
+    }
     src, dst = tmp_path / "charades.pkl", tmp_path / "head.pth"
     with open(src, "wb") as f:
         pickle.dump({"blobs": blobs}, f, protocol=2)

@@ -1,5 +1,6 @@
 """Safe loading: crafted pickles that would run code are refused, by the Caffe2 reader,
 by torch.load(weights_only=True) and by the checkpointer; legitimate files still load."""
+
 import os
 import pickle
 
@@ -57,8 +58,11 @@ def test_caffe2_reader_refuses_other_globals_and_object_arrays(tmp_path):
 
 
 def test_caffe2_reader_loads_numpy_blobs(tmp_path):
-    blobs = {"conv1_w": np.random.rand(2, 3, 1, 7, 7).astype(np.float32), "lr": np.float32(0.1),
-             "model_iter": np.array(5, dtype=np.int64)}
+    blobs = {
+        "conv1_w": np.random.rand(2, 3, 1, 7, 7).astype(np.float32),
+        "lr": np.float32(0.1),
+        "model_iter": np.array(5, dtype=np.int64),
+    }
     for protocol in (2, 4):
         path = tmp_path / f"ok{protocol}.pkl"
         with open(path, "wb") as f:
@@ -96,7 +100,9 @@ def test_checkpointer_refuses_pkl_and_unconverted_files(tmp_path):
     pkl = tmp_path / "model.pkl"
     with open(pkl, "wb") as f:
         pickle.dump({"blobs": {}}, f)
-    with pytest.raises(CheckpointMismatchError, match="convert_checkpoint.py --from pyslowfast-caffe2"):
+    with pytest.raises(
+        CheckpointMismatchError, match="convert_checkpoint.py --from pyslowfast-caffe2"
+    ):
         SlowFastCheckpointer(torch.nn.Linear(1, 1)).load(str(pkl))
     raw = tmp_path / "raw.pyth"
     torch.save({"model_state": {"w": torch.ones(1)}}, raw)

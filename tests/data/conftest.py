@@ -1,4 +1,5 @@
 """Fixtures of the data tests (the tiny AVA folder itself is built by ava_tiny.py)."""
+
 import pytest
 from ava_tiny import make_ava_root
 
@@ -17,9 +18,8 @@ def fresh_ava_root(tmp_path):
 
 @pytest.fixture
 def registered(request):
-    """Register datasets for a test and remove them afterwards: registered(name, root, split, **kw)."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
+    """Register datasets for a test and remove them afterwards:
+    registered(name, root, split, **kw)."""
     from slowfast_det.data import datasets
 
     names = []
@@ -30,8 +30,4 @@ def registered(request):
 
     yield _register
     for n in names:
-        if n in DatasetCatalog:
-            DatasetCatalog.remove(n)
-        if n in MetadataCatalog:
-            MetadataCatalog.remove(n)
-        datasets._AVA_REGISTRATIONS.pop(n, None)
+        datasets.unregister_ava_dataset(n)

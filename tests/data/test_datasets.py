@@ -7,8 +7,8 @@ import pytest
 from ava_tiny import frame_path, write_annotation
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from slowfast_det.data import datasets
 from slowfast_det.ava.io import AVAFormatError
+from slowfast_det.data import datasets
 from slowfast_det.data.datasets import clip_frame_indices, load_ava_dicts
 from slowfast_det.data.frames import FrameTable, keyframe_index
 
@@ -17,7 +17,9 @@ def clip_paths(d, num_frames, sampling_rate):
     """The clip's frame paths as the mapper picks them from the dict's frame table."""
     src = d["frame_source"]
     table = src["table"]
-    idx = clip_frame_indices(d["timestamp"], num_frames, sampling_rate, len(table), src["fps"], src["start_second"])
+    idx = clip_frame_indices(
+        d["timestamp"], num_frames, sampling_rate, len(table), src["fps"], src["start_second"]
+    )
     return table.paths(idx)
 
 
@@ -69,7 +71,9 @@ def test_train_dicts(ava_root, registered):
     assert "frame_paths" not in d and "num_frames" not in d
     persons = sorted(d["annotations"], key=lambda a: a["bbox"])
     assert persons[0] == {"bbox": [0.1, 0.2, 0.5, 0.9], "labels": [12, 80], "person_id": 0}
-    assert persons[1]["bbox"] == [0.6, 0.1, 1.0, 0.8] and persons[1]["labels"] == [5]  # x2 1.2 clipped
+    assert persons[1]["bbox"] == [0.6, 0.1, 1.0, 0.8] and persons[1]["labels"] == [
+        5
+    ]  # x2 1.2 clipped
     assert by_key[("vidA", 903)]["annotations"] == []  # 2-column row: keyframe without boxes
     assert clip_paths(by_key[("vidB", 901)], 8, 2)[0] == frame_path(ava_root, "vidB", 22)
     # config-independent proposals are present (none for train here)
@@ -80,8 +84,13 @@ def test_load_counts_problems(ava_root):
     stats = Counter()
     root = ava_root
     load_ava_dicts(
-        os.path.join(root, "frames"), os.path.join(root, "frame_lists/train.csv"),
-        os.path.join(root, "annotations/ava_train_v2.2.csv"), None, None, "train", stats=stats,
+        os.path.join(root, "frames"),
+        os.path.join(root, "frame_lists/train.csv"),
+        os.path.join(root, "annotations/ava_train_v2.2.csv"),
+        None,
+        None,
+        "train",
+        stats=stats,
     )
     assert stats["gt_boxes_clipped"] == 1
     assert stats["keyframes_outside_video"] == 1
@@ -106,7 +115,13 @@ def test_metadata(ava_root, registered):
     m = MetadataCatalog.get("_t_meta")
     ann = os.path.join(ava_root, "annotations")
     assert m.evaluator_type == "ava"
-    assert m.action_names == {1: "action 1", 3: "action 3", 5: "action 5", 12: "action 12", 80: "action 80"}
+    assert m.action_names == {
+        1: "action 1",
+        3: "action 3",
+        5: "action 5",
+        12: "action 12",
+        80: "action 80",
+    }
     assert m.evaluated_ids == [1, 3, 5, 12, 80]
     assert m.label_map_file == os.path.join(ann, "ava_action_list_v2.2_for_activitynet_2019.pbtxt")
     assert m.groundtruth_file == os.path.join(ann, "ava_val_v2.2.csv")
@@ -125,25 +140,42 @@ def test_registration_is_lazy(tmp_path, registered):
     registered("_t_lazy", str(missing), "val")  # no file read: does not raise
     m = MetadataCatalog.get("_t_lazy")
     assert m.excluded_timestamps_file is None and m.predicted_boxes_file is None
-    with pytest.raises(FileNotFoundError, match="frame list not found: .*nothing_here/frame_lists/val.csv"):
+    with pytest.raises(
+        FileNotFoundError, match="frame list not found: .*nothing_here/frame_lists/val.csv"
+    ):
         DatasetCatalog.get("_t_lazy")
     with pytest.raises(FileNotFoundError, match="label map not found"):
         m.action_names
 
 
 def test_builtins_registered_under_detectron2_datasets(monkeypatch, tmp_path):
-    for name in ("ava_v2.2_train", "ava_v2.2_val", "ava_v2.1_train", "ava_v2.1_val", "synthetic_ava_train", "synthetic_ava_val"):
+    for name in (
+        "ava_v2.2_train",
+        "ava_v2.2_val",
+        "ava_v2.1_train",
+        "ava_v2.1_val",
+        "synthetic_ava_train",
+        "synthetic_ava_val",
+    ):
         assert name in DatasetCatalog.list()
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
     try:
         datasets._register_builtins()
-        assert MetadataCatalog.get("ava_v2.1_val").groundtruth_file == str(tmp_path / "ava/annotations/ava_val_v2.1.csv")
-        assert MetadataCatalog.get("ava_v2.1_val").label_map_file.endswith("ava_action_list_v2.1_for_activitynet_2018.pbtxt")
-        assert MetadataCatalog.get("synthetic_ava_train").frames_root == str(tmp_path / "synthetic_ava/frames")
+        assert MetadataCatalog.get("ava_v2.1_val").groundtruth_file == str(
+            tmp_path / "ava/annotations/ava_val_v2.1.csv"
+        )
+        assert MetadataCatalog.get("ava_v2.1_val").label_map_file.endswith(
+            "ava_action_list_v2.1_for_activitynet_2018.pbtxt"
+        )
+        assert MetadataCatalog.get("synthetic_ava_train").frames_root == str(
+            tmp_path / "synthetic_ava/frames"
+        )
     finally:
         monkeypatch.undo()
         datasets._register_builtins()
-    assert MetadataCatalog.get("ava_v2.2_val").groundtruth_file == os.path.abspath("datasets/ava/annotations/ava_val_v2.2.csv")
+    assert MetadataCatalog.get("ava_v2.2_val").groundtruth_file == os.path.abspath(
+        "datasets/ava/annotations/ava_val_v2.2.csv"
+    )
 
 
 def test_custom_file_names_and_any_clip_from_the_same_dicts(fresh_ava_root, registered):
@@ -160,7 +192,9 @@ def test_frame_table_is_compact_and_exact():
     paths = [f"/data/frames/v/v_{i + 1:06d}.jpg" for i in range(27000)]
     table = FrameTable(paths)
     assert table.compact and len(table) == 27000
-    assert table.paths([0, 1, 26999]) == [paths[0], paths[1], paths[26999]] and table[-1] == paths[-1]
+    assert (
+        table.paths([0, 1, 26999]) == [paths[0], paths[1], paths[26999]] and table[-1] == paths[-1]
+    )
     assert len(pickle.dumps(table)) < 300  # Detectron2 pickles every dict on its own
     assert pickle.loads(pickle.dumps(table)) == table
     # a few ids off the pattern (gaps filled with a neighbour) stay exact
@@ -182,11 +216,23 @@ def test_frame_table_is_compact_and_exact():
 @pytest.mark.parametrize(
     "text,match",
     [
-        ("vidA,0902,0.1,0.2,0.5,0.9,12,0\nvidA,0902,0.1,abc,0.5,0.9,12,0\n", r"ava_train_v2.2.csv:2: field 'y1' not a number"),
-        ("vidA,0902,0.1,0.2,0.5,0.9,81,0\n", r"ava_train_v2.2.csv:1: field 'action_id' action id 81 outside 1..80"),
-        ("vidA,0902,0.1,0.2,0.5,0.9,0,0\n", r"ava_train_v2.2.csv:1: field 'action_id' action id 0 outside"),
+        (
+            "vidA,0902,0.1,0.2,0.5,0.9,12,0\nvidA,0902,0.1,abc,0.5,0.9,12,0\n",
+            r"ava_train_v2.2.csv:2: field 'y1' not a number",
+        ),
+        (
+            "vidA,0902,0.1,0.2,0.5,0.9,81,0\n",
+            r"ava_train_v2.2.csv:1: field 'action_id' action id 81 outside 1..80",
+        ),
+        (
+            "vidA,0902,0.1,0.2,0.5,0.9,0,0\n",
+            r"ava_train_v2.2.csv:1: field 'action_id' action id 0 outside",
+        ),
         ("vidA,0902,0.5,0.2,0.1,0.9,3,0\n", r"ava_train_v2.2.csv:1: field 'x2' box has x2 < x1"),
-        ("vidA,0902,0.1,0.2,0.5,0.9,3,0\n../etc,0902,0.1,0.2,0.5,0.9,3,0\n", r"ava_train_v2.2.csv:2: field 'video_id' unsafe"),
+        (
+            "vidA,0902,0.1,0.2,0.5,0.9,3,0\n../etc,0902,0.1,0.2,0.5,0.9,3,0\n",
+            r"ava_train_v2.2.csv:2: field 'video_id' unsafe",
+        ),
     ],
 )
 def test_malformed_gt_row_names_file_line_field(fresh_ava_root, registered, text, match):
@@ -198,14 +244,22 @@ def test_malformed_gt_row_names_file_line_field(fresh_ava_root, registered, text
 
 def test_num_classes_bounds_action_ids(ava_root, registered):
     registered("_t_k", ava_root, "train", num_classes=10)
-    with pytest.raises(AVAFormatError, match=r"ava_train_v2.2.csv:1: field 'action_id' action id 12 outside 1..10"):
+    with pytest.raises(
+        AVAFormatError, match=r"ava_train_v2.2.csv:1: field 'action_id' action id 12 outside 1..10"
+    ):
         DatasetCatalog.get("_t_k")
 
 
 def test_predicted_boxes_need_scores_and_exist(fresh_ava_root, registered):
-    write_annotation(fresh_ava_root, "ava_val_predicted_boxes.csv", "vidA,0902,0.1,0.2,0.5,0.9,,0.9\nvidA,0902,0.1,0.2,0.5,0.9,,\n")
+    write_annotation(
+        fresh_ava_root,
+        "ava_val_predicted_boxes.csv",
+        "vidA,0902,0.1,0.2,0.5,0.9,,0.9\nvidA,0902,0.1,0.2,0.5,0.9,,\n",
+    )
     registered("_t_pred", fresh_ava_root, "val")
-    with pytest.raises(AVAFormatError, match=r"ava_val_predicted_boxes.csv:2: field 'score' missing"):
+    with pytest.raises(
+        AVAFormatError, match=r"ava_val_predicted_boxes.csv:2: field 'score' missing"
+    ):
         DatasetCatalog.get("_t_pred")
     os.remove(os.path.join(fresh_ava_root, "annotations/ava_val_predicted_boxes.csv"))
     with pytest.raises(FileNotFoundError, match="predicted person boxes not found"):
@@ -221,16 +275,17 @@ def test_frame_list_errors_and_gaps(fresh_ava_root, registered):
     registered("_t_gap", fresh_ava_root, "train")
     stats = Counter()
     m = MetadataCatalog.get("_t_gap")
-    dicts = load_ava_dicts(
-        m.frames_root, fl, m.groundtruth_file, None, None, "train", stats=stats
-    )
+    dicts = load_ava_dicts(m.frames_root, fl, m.groundtruth_file, None, None, "train", stats=stats)
     assert stats["frame_list_gaps"] == 2
     d = _by_key(dicts)[("vidA", 902)]
     assert clip_paths(d, 4, 1) == [frame_path(fresh_ava_root, "vidA", i) for i in (58, 58, 61, 61)]
     # duplicate frame id: an error naming the line
     with open(fl, "w") as f:
         f.write("\n".join(lines + [lines[5]]) + "\n")
-    with pytest.raises(AVAFormatError, match=r"train.csv:%d: field 'frame_id' duplicate frame id 4" % (len(lines) + 1)):
+    with pytest.raises(
+        AVAFormatError,
+        match=r"train.csv:%d: field 'frame_id' duplicate frame id 4" % (len(lines) + 1),
+    ):
         DatasetCatalog.get("_t_gap")
     with open(fl, "w") as f:
         f.write("\n".join(lines[:3] + ['a/b 0 7 a/b_1.jpg ""']) + "\n")

@@ -9,12 +9,20 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils.events import EventStorage
 
 from slowfast_det.data.build import build_ava_test_loader, build_ava_train_loader
-from slowfast_det.data.issues import SKIPPED_KEY, DataIssuesHook, DataIssueTracker, IssueTrackingLoader
+from slowfast_det.data.issues import (
+    SKIPPED_KEY,
+    DataIssuesHook,
+    DataIssueTracker,
+    IssueTrackingLoader,
+)
 
 
 def test_tracker_and_wrapper_drop_skipped_and_empty_batches():
     batches = [
-        [{"image_id": "a", "data_issues": {"missing_frames": 2}}, {SKIPPED_KEY: "b", "data_issues": {"skipped_clips": 1}}],
+        [
+            {"image_id": "a", "data_issues": {"missing_frames": 2}},
+            {SKIPPED_KEY: "b", "data_issues": {"skipped_clips": 1}},
+        ],
         [{SKIPPED_KEY: "c", "data_issues": {"skipped_clips": 1}}],
         [{"image_id": "d", "data_issues": {}}],
     ]
@@ -65,7 +73,9 @@ def _small_cfg(cfg, train, test):
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_test_loader_yields_every_keyframe_once_and_skips_unreadable(fresh_ava_root, registered, cfg, caplog, workers):
+def test_test_loader_yields_every_keyframe_once_and_skips_unreadable(
+    fresh_ava_root, registered, cfg, caplog, workers
+):
     root = fresh_ava_root
     registered("_tl_train", root, "train")
     registered("_tl_val", root, "val")

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from ava_tiny import H, VIDEO_RED, W, frame_path, frame_value, make_ava_root
+from ava_tiny import VIDEO_RED, H, W, frame_path, frame_value, make_ava_root
 from detectron2.data import DatasetCatalog
 from detectron2.data import transforms as T
 from detectron2.data.common import DatasetFromList, MapDataset
@@ -39,7 +39,9 @@ def dicts(ava_root):
     out = {}
     for split in ("train", "val"):
         register_ava_dataset("_tm_" + split, ava_root, split)
-        out[split] = {(d["video_id"], d["timestamp"]): d for d in DatasetCatalog.get("_tm_" + split)}
+        out[split] = {
+            (d["video_id"], d["timestamp"]): d for d in DatasetCatalog.get("_tm_" + split)
+        }
         DatasetCatalog.remove("_tm_" + split)
     return out
 
@@ -49,7 +51,9 @@ def test_test_output_uint8_clip_frames_and_boxes(dicts):
     m = _mapper(False, [T.ResizeShortestEdge(H, max_size=10_000)])
     out = m(d)
     clip = out["clip"]
-    assert isinstance(clip, torch.Tensor) and clip.shape == (3, 8, H, W) and clip.dtype == torch.uint8
+    assert (
+        isinstance(clip, torch.Tensor) and clip.shape == (3, 8, H, W) and clip.dtype == torch.uint8
+    )
     assert "color_jitter" not in out
     # frames in time order, by the clip convention (blue = 2 * index), RGB order
     frames = list(range(52, 67, 2))
@@ -60,7 +64,9 @@ def test_test_output_uint8_clip_frames_and_boxes(dicts):
     # test boxes: predicted boxes with score >= 0.8, in clip pixels; original size reported
     inst = out["instances"]
     assert inst.image_size == (H, W) and (out["height"], out["width"]) == (H, W)
-    np.testing.assert_allclose(inst.proposal_boxes.tensor.numpy(), [[0.1 * W, 0.2 * H, 0.5 * W, 0.9 * H]], rtol=1e-5)
+    np.testing.assert_allclose(
+        inst.proposal_boxes.tensor.numpy(), [[0.1 * W, 0.2 * H, 0.5 * W, 0.9 * H]], rtol=1e-5
+    )
     assert not inst.has("gt_actions") and not inst.has("gt_labels")
     assert (out["video_id"], out["timestamp"], out["image_id"]) == ("vidA", 902, "vidA,0902")
     assert out["data_issues"] == {}
@@ -70,9 +76,15 @@ def test_clip_length_comes_from_the_mapper_not_the_dataset(dicts):
     """The same dict gives any clip: frame indices by the clip convention, clamped."""
     d = dicts["val"][("vidA", 902)]  # keyframe = frame 60
     for nf, sr in ((4, 1), (8, 2), (2, 30)):
-        m = _mapper(False, [T.ResizeShortestEdge(H, max_size=10_000)], num_frames=nf, sampling_rate=sr)
-        assert m.clip_frame_paths(d) == [frame_path(os.path.dirname(os.path.dirname(os.path.dirname(d["keyframe_path"]))), "vidA", i)
-                                         for i in np.clip(60 - nf * sr // 2 + np.arange(nf) * sr, 0, 99)]
+        m = _mapper(
+            False, [T.ResizeShortestEdge(H, max_size=10_000)], num_frames=nf, sampling_rate=sr
+        )
+        assert m.clip_frame_paths(d) == [
+            frame_path(
+                os.path.dirname(os.path.dirname(os.path.dirname(d["keyframe_path"]))), "vidA", i
+            )
+            for i in np.clip(60 - nf * sr // 2 + np.arange(nf) * sr, 0, 99)
+        ]
         out = m(d)
         assert out["clip"].shape[1] == nf
         blue = _unnorm(out["clip"][2]).mean(dim=(1, 2)).numpy()
@@ -85,7 +97,9 @@ def test_test_size_scales_frames_and_boxes(dicts):
     out = m(dicts["val"][("vidA", 902)])
     assert out["clip"].shape == (3, 8, 96, 128)
     assert out["instances"].image_size == (96, 128) and (out["height"], out["width"]) == (H, W)
-    np.testing.assert_allclose(out["instances"].proposal_boxes.tensor.numpy(), [[12.8, 19.2, 64, 86.4]], rtol=1e-5)
+    np.testing.assert_allclose(
+        out["instances"].proposal_boxes.tensor.numpy(), [[12.8, 19.2, 64, 86.4]], rtol=1e-5
+    )
 
 
 def _box_frames_root(tmp_path, box, size=(96, 128)):
@@ -116,10 +130,17 @@ def test_train_boxes_and_pixels_under_scale_crop_flip(tmp_path, registered, flip
     out = m(d)
     clip = out["clip"]
     assert clip.shape == (3, 4, 120, 100) and out["instances"].image_size == (120, 100)
-    x1, y1, x2, y2 = 0.25 * 192 - 30, 0.25 * 144 - 10, 0.5 * 192 - 30, 0.75 * 144 - 10  # 18, 26, 66, 98
+    x1, y1, x2, y2 = (
+        0.25 * 192 - 30,
+        0.25 * 144 - 10,
+        0.5 * 192 - 30,
+        0.75 * 144 - 10,
+    )  # 18, 26, 66, 98
     if flip:
         x1, x2 = 100 - x2, 100 - x1
-    np.testing.assert_allclose(out["instances"].proposal_boxes.tensor.numpy(), [[x1, y1, x2, y2]], atol=1e-4)
+    np.testing.assert_allclose(
+        out["instances"].proposal_boxes.tensor.numpy(), [[x1, y1, x2, y2]], atol=1e-4
+    )
     assert out["instances"].gt_actions.tolist() == [[3, 80]]
     # the pixels went through the same transform: bright exactly inside the box
     img = _unnorm(clip[:, 0]).permute(1, 2, 0).numpy()  # RGB (120, 100, 3)
@@ -146,7 +167,11 @@ def test_train_random_geometry_boxes_follow_pixels(tmp_path, registered):
     registered("_tm_rand", root, "train")
     d = [x for x in DatasetCatalog.get("_tm_rand") if x["timestamp"] == 902][0]
     d["annotations"] = [{"bbox": box, "labels": [1], "person_id": 0}]
-    augs = [T.ResizeShortestEdge((64, 160), max_size=10_000, sample_style="range"), T.RandomCrop("absolute", (56, 56)), T.RandomFlip(0.5)]
+    augs = [
+        T.ResizeShortestEdge((64, 160), max_size=10_000, sample_style="range"),
+        T.RandomCrop("absolute", (56, 56)),
+        T.RandomFlip(0.5),
+    ]
     m = _mapper4(True, augs)
     np.random.seed(0)
     checked_inside = 0
@@ -160,7 +185,9 @@ def test_train_random_geometry_boxes_follow_pixels(tmp_path, registered):
             assert inner.min() > 200
             checked_inside += 1
         outside = np.ones_like(img, bool)
-        outside[max(0, int(y1) - 2) : int(np.ceil(y2)) + 2, max(0, int(x1) - 2) : int(np.ceil(x2)) + 2] = False
+        outside[
+            max(0, int(y1) - 2) : int(np.ceil(y2)) + 2, max(0, int(x1) - 2) : int(np.ceil(x2)) + 2
+        ] = False
         assert not outside.any() or img[outside].max() < 120
     assert checked_inside >= 4
 
@@ -240,11 +267,16 @@ def test_train_predicted_boxes_merge(dicts):
     gt0 = d["annotations"][0]["bbox"]  # labels [12, 80]
     near = [gt0[0] + 0.005, gt0[1], gt0[2], gt0[3]]  # IoU ~0.99 with gt0
     far = [0.0, 0.0, 0.2, 0.2]
-    d["proposals"] = {"boxes": np.array([near, far], np.float32), "scores": np.array([0.9, 0.99], np.float32)}
+    d["proposals"] = {
+        "boxes": np.array([near, far], np.float32),
+        "scores": np.array([0.9, 0.99], np.float32),
+    }
     identity = [T.ResizeShortestEdge(H, max_size=10_000)]
     boxes, labels = _mapper(True, identity, use_predicted_boxes=False).select_boxes(d)
     assert len(boxes) == 2
-    boxes, labels = _mapper(True, identity, use_predicted_boxes=True, predicted_box_iou_thresh=0.9).select_boxes(d)
+    boxes, labels = _mapper(
+        True, identity, use_predicted_boxes=True, predicted_box_iou_thresh=0.9
+    ).select_boxes(d)
     assert len(boxes) == 3 and labels[2] == [12, 80]
     np.testing.assert_allclose(boxes[2], near, rtol=1e-6)
     out = _mapper(True, identity, use_predicted_boxes=True)(d)
@@ -264,8 +296,10 @@ def test_test_boxes_score_threshold(dicts):
 
 def test_gt_actions_are_zero_padded_ids(dicts):
     d = dict(dicts["train"][("vidA", 902)])
-    d["annotations"] = [{"bbox": [0.1, 0.1, 0.5, 0.9], "labels": [12, 80], "person_id": 0},
-                        {"bbox": [0.5, 0.1, 0.9, 0.9], "labels": [5], "person_id": 1}]
+    d["annotations"] = [
+        {"bbox": [0.1, 0.1, 0.5, 0.9], "labels": [12, 80], "person_id": 0},
+        {"bbox": [0.5, 0.1, 0.9, 0.9], "labels": [5], "person_id": 1},
+    ]
     out = _mapper(True, [T.ResizeShortestEdge(H, max_size=10_000)])(d)
     assert out["instances"].gt_actions.tolist() == [[12, 80], [5, 0]]
 
@@ -300,11 +334,17 @@ def test_mapper_reads_no_model_key(dicts, cfg):
     cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE, cfg.INPUT.TEST_SIZE = 8, 2, 40
     d = dicts["val"][("vidA", 902)]
     ref = AVADatasetMapper(cfg, is_train=False)(d)
-    cfg.MODEL.SLOWFAST.ARCH, cfg.MODEL.SLOWFAST.ALPHA, cfg.MODEL.ROI_HEADS.NUM_CLASSES = "slow", 8, 3
+    cfg.MODEL.SLOWFAST.ARCH, cfg.MODEL.SLOWFAST.ALPHA, cfg.MODEL.ROI_HEADS.NUM_CLASSES = (
+        "slow",
+        8,
+        3,
+    )
     cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]
     out = AVADatasetMapper(cfg, is_train=False)(d)
     assert torch.equal(out["clip"], ref["clip"])
-    assert set(AVADatasetMapper.from_config(cfg, is_train=True)) == set(AVADatasetMapper.from_config(cfg, is_train=False))
+    assert set(AVADatasetMapper.from_config(cfg, is_train=True)) == set(
+        AVADatasetMapper.from_config(cfg, is_train=False)
+    )
 
 
 def test_train_crop_size_zero_keeps_the_whole_resized_frame(dicts, cfg):
@@ -343,23 +383,33 @@ def test_reduced_decode_with_crop_and_flip_matches_full_decode(tmp_path, registe
     d = [x for x in DatasetCatalog.get("_tm_bigbox") if x["timestamp"] == 902][0]
     d["annotations"] = [{"bbox": [0.3, 0.2, 0.6, 0.8], "labels": [1], "person_id": 0}]
     # 256x192 -> 80x60 (factor 2 allowed: 96 >= 60) -> crop 48x40 at (17, 9) -> flip
-    tfms = [T.ResizeTransform(192, 256, 60, 80), T.CropTransform(17, 9, 48, 40), T.HFlipTransform(48)]
+    tfms = [
+        T.ResizeTransform(192, 256, 60, 80),
+        T.CropTransform(17, 9, 48, 40),
+        T.HFlipTransform(48),
+    ]
     reduced = _mapper4(True, tfms, reduced_decode=True)(d)
     full = _mapper4(True, tfms, reduced_decode=False)(d)
     assert reduced["clip"].shape == full["clip"].shape == (3, 4, 40, 48)
-    torch.testing.assert_close(reduced["instances"].proposal_boxes.tensor, full["instances"].proposal_boxes.tensor)
+    torch.testing.assert_close(
+        reduced["instances"].proposal_boxes.tensor, full["instances"].proposal_boxes.tensor
+    )
     diff = (_unnorm(reduced["clip"]) - _unnorm(full["clip"])).abs()
     assert diff.mean() < 1.5, diff.mean()
 
 
 def test_clip_planes_are_rgb_even_if_opencv_allocates_its_own(monkeypatch):
-    frames = [np.random.default_rng(i).integers(0, 256, (6, 5, 3), dtype=np.uint8) for i in range(3)]
+    frames = [
+        np.random.default_rng(i).integers(0, 256, (6, 5, 3), dtype=np.uint8) for i in range(3)
+    ]
     m = _mapper(False, [])
     want = [f.transpose(2, 0, 1)[::-1] for f in frames]
     clip = m.frames_to_clip(frames, (1.0, 0.0, 1.0, 0.0), (6, 5), 1, (6, 5))
     assert all(np.array_equal(clip[:, i].numpy(), want[i]) for i in range(3))
     real_split = cv2.split
-    monkeypatch.setattr(warp_mod.cv2, "split", lambda img, mv=None: real_split(img))  # ignores ``mv``
+    monkeypatch.setattr(
+        warp_mod.cv2, "split", lambda img, mv=None: real_split(img)
+    )  # ignores ``mv``
     clip = m.frames_to_clip(frames, (1.0, 0.0, 1.0, 0.0), (6, 5), 1, (6, 5))
     assert all(np.array_equal(clip[:, i].numpy(), want[i]) for i in range(3))
 
@@ -375,13 +425,18 @@ def test_decode_clip_equals_frames_to_clip_of_the_decoded_frames(fresh_ava_root,
     m = _mapper(True, [])
     paths = m.clip_frame_paths(d)
     paths = paths[:1] + paths  # a repeated path (as at clamped clip ends)
-    # a 2x reduced decode (64x48 -> 32x24), then a flipped 24x20 crop at scale 1 of the decoded frame
+    # a 2x reduced decode (64x48 -> 32x24), then a flipped 24x20 crop at scale 1 of the
+    # decoded frame
     affine, out_hw = (-0.5, 30.0, 0.5, -3.0), (20, 24)
     clip, replaced = m.decode_clip(paths, 2, affine, (H, W), out_hw)
     decoded = {p: read_frame(p, 2) for p in dict.fromkeys(paths)}
     readable = [i for i, p in enumerate(paths) if decoded[p] is not None]
-    frames = [decoded[p] if decoded[p] is not None else decoded[paths[min(readable, key=lambda j: (abs(j - i), j))]]
-              for i, p in enumerate(paths)]
+    frames = [
+        decoded[p]
+        if decoded[p] is not None
+        else decoded[paths[min(readable, key=lambda j: (abs(j - i), j))]]
+        for i, p in enumerate(paths)
+    ]
     want = m.frames_to_clip(frames, affine, (H, W), 2, out_hw)
     assert replaced == 1 and clip.shape == want.shape == (3, len(paths), 20, 24)
     assert torch.equal(clip, want)

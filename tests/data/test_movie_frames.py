@@ -1,5 +1,6 @@
 """One movie opener and one time rule (``slowfast_det.data.movie_frames``) for every reader:
 the clip reader, the frame extraction and the checker give the same frames / ends."""
+
 import logging
 import math
 from fractions import Fraction
@@ -29,6 +30,7 @@ def _timed(names, rate):
         for i, name in enumerate(names):
             read.append(name)
             yield name, Fraction(i) / rate, 1 / Fraction(rate)
+
     return gen(), read
 
 
@@ -81,7 +83,7 @@ def test_every_reader_uses_the_same_rule(movie):
     times = [index_time(k, 30, 0) for k in range(n)]
     frames, error = VideoReader().read(movie, times)
     assert error is None and [image_index(f) for f in frames] == expected
-    assert checker_video._decode_to_end(movie) == (Fraction(4, 5), None)
+    assert checker_video.decode_to_end(movie) == (Fraction(4, 5), None)
 
 
 def test_unreadable_movie(tmp_path):

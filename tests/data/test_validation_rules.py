@@ -1,5 +1,6 @@
 """One rule, one place: the box, action-id and keyframe checks of ``slowfast_det.ava.checks``,
 and the loader (raises / counts) and the checker (reports) flagging the same rows with them."""
+
 import os
 import re
 from collections import Counter
@@ -26,7 +27,10 @@ def _rows(boxes, action=None, last=None):
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     n = len(boxes)
     return {
-        "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3],
+        "x1": boxes[:, 0],
+        "y1": boxes[:, 1],
+        "x2": boxes[:, 2],
+        "y2": boxes[:, 3],
         "action_id": np.asarray(action if action is not None else [1] * n, dtype=np.int64),
         "last": np.asarray(last if last is not None else [0.0] * n, dtype=np.float64),
     }
@@ -34,8 +38,13 @@ def _rows(boxes, action=None, last=None):
 
 def test_box_row_errors_fields_rows_and_order():
     rows = _rows(
-        [[0.1, 0.1, 0.5, 0.5], [0.5, 0.1, 0.1, 0.5], [0.1, 0.6, 0.5, 0.2], [0.1, 0.1, 0.5, 0.5],
-         [0.1, 0.1, 0.5, 0.5]],
+        [
+            [0.1, 0.1, 0.5, 0.5],
+            [0.5, 0.1, 0.1, 0.5],
+            [0.1, 0.6, 0.5, 0.2],
+            [0.1, 0.1, 0.5, 0.5],
+            [0.1, 0.1, 0.5, 0.5],
+        ],
         action=[1, 2, 3, 81, 0],
     )
     errors = box_row_errors(rows, "groundtruth", num_classes=80)
@@ -44,7 +53,8 @@ def test_box_row_errors_fields_rows_and_order():
     assert errors[0].message() == "box has x2 < x1 (0.1 < 0.5)"
     assert errors[1].message() == "box has y2 < y1 (0.2 < 0.6)"
     assert [errors[2].message(k) for k in range(2)] == [
-        "action id 81 outside 1..80", "action id 0 outside 1..80"
+        "action id 81 outside 1..80",
+        "action id 0 outside 1..80",
     ]
     scores = _rows([[0.1, 0.1, 0.5, 0.5]] * 3, last=[0.9, np.nan, np.nan])
     (missing,) = box_row_errors(scores, "proposals")
@@ -99,8 +109,12 @@ def _loader_raised(root, name, split, pred=None):
         stats = Counter()
         try:
             load_ava_dicts(
-                os.path.join(root, "frames"), os.path.join(root, "frame_lists", f"{split}.csv"),
-                os.path.join(root, "annotations", f"ava_{split}_v2.2.csv"), pred, None, split,
+                os.path.join(root, "frames"),
+                os.path.join(root, "frame_lists", f"{split}.csv"),
+                os.path.join(root, "annotations", f"ava_{split}_v2.2.csv"),
+                pred,
+                None,
+                split,
                 stats=stats,
             )
         except AVAFormatError as e:

@@ -11,6 +11,7 @@ Every clip frame is also checked to be the source frame the time rule names (the
 carry their source index in binary, see ``movie_helpers``). Truncated and unreadable movies
 get the mapper's counted recovery.
 """
+
 import math
 import os
 from collections import Counter
@@ -19,15 +20,15 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 from movie_helpers import image_index, index_image, load_prepare_ava, write_movie
 
 from slowfast_det.data import datasets as ds_mod
+from slowfast_det.data import video_reader
 from slowfast_det.data.frames import FrameTable, frames_source
 from slowfast_det.data.mapper import ISSUE_MISSING_FRAMES, ISSUE_SKIPPED_CLIPS, AVADatasetMapper
 from slowfast_det.data.movie_frames import iter_frames_by_time
-from slowfast_det.data import video_reader
 from slowfast_det.data.video_reader import VideoReader, index_time, probe_video_source, video_source
 
 W, H = 64, 48
@@ -50,9 +51,11 @@ JPEG_MEAN_BOUND, JPEG_P99_BOUND, JPEG_MAX_BOUND = 4.0, 24, 96
 def textured(i):
     """Frame i: its index in binary in the top 16 rows, a moving smooth texture below."""
     img = index_image(i, W, H)
-    y, x = np.mgrid[0:H - 16, 0:W].astype(np.float32)
+    y, x = np.mgrid[0 : H - 16, 0:W].astype(np.float32)
     for c in range(3):
-        img[16:, :, c] = (128 + 80 * np.sin((x + 2 * i) / (5 + 2 * c)) * np.cos(y / (4 + c))).astype(np.uint8)
+        img[16:, :, c] = (
+            128 + 80 * np.sin((x + 2 * i) / (5 + 2 * c)) * np.cos(y / (4 + c))
+        ).astype(np.uint8)
     return img
 
 
@@ -76,7 +79,9 @@ def movies(tmp_path_factory):
     out = {}
     for name, (rate, fname, codec) in MOVIES.items():
         opts = {"libx264": {"crf": "18", "preset": "fast"}, "libvpx": {"b": "2M"}}.get(codec)
-        write_movie(d / fname, rate, frame_count(rate), W, H, codec=codec, frame_fn=textured, options=opts)
+        write_movie(
+            d / fname, rate, frame_count(rate), W, H, codec=codec, frame_fn=textured, options=opts
+        )
         out[name] = str(d / fname)
     return out
 
@@ -101,19 +106,28 @@ def extracted(movies, tmp_path_factory):
 
 def keyframe_dict(name, ts, source):
     return {
-        "video_id": name, "timestamp": ts, "image_id": f"{name},{ts:04d}", "frame_source": source,
+        "video_id": name,
+        "timestamp": ts,
+        "image_id": f"{name},{ts:04d}",
+        "frame_source": source,
         "annotations": [{"bbox": [0.1, 0.1, 0.6, 0.9], "labels": [1], "person_id": 0}],
-        "proposals": {"boxes": np.array([[0.1, 0.1, 0.6, 0.9]], np.float32), "scores": np.array([0.9], np.float32)},
+        "proposals": {
+            "boxes": np.array([[0.1, 0.1, 0.6, 0.9]], np.float32),
+            "scores": np.array([0.9], np.float32),
+        },
     }
 
 
 def make_mapper(**kw):
-    args = dict(augmentations=[], num_frames=NUM_FRAMES, sampling_rate=SAMPLING_RATE, reduced_decode=False,
-                detection_score_thresh=0.5)
+    args = dict(
+        augmentations=[],
+        num_frames=NUM_FRAMES,
+        sampling_rate=SAMPLING_RATE,
+        reduced_decode=False,
+        detection_score_thresh=0.5,
+    )
     args.update(kw)
     return AVADatasetMapper(False, **args)
-
-
 
 
 def clip_of(mapper, d):
@@ -147,13 +161,21 @@ def test_clip_equals_extracted_frames(name, movies, extracted, capsys):
         diffs.append(np.abs(video.astype(np.int16) - jpg.astype(np.int16)))
     d = np.concatenate([x.ravel() for x in diffs])
     with capsys.disabled():
-        print(f"\n[video vs prepare_ava JPEG frames] {name}: mean |diff| {d.mean():.3f}, p99 {np.percentile(d, 99):.0f}, "
-              f"max {d.max()} (0-255); vs PNG frames: 0")
-    assert d.mean() < JPEG_MEAN_BOUND and np.percentile(d, 99) <= JPEG_P99_BOUND and d.max() <= JPEG_MAX_BOUND
+        print(
+            f"\n[video vs prepare_ava JPEG frames] {name}: mean |diff| {d.mean():.3f}, "
+            f"p99 {np.percentile(d, 99):.0f}, "
+            f"max {d.max()} (0-255); vs PNG frames: 0"
+        )
+    assert (
+        d.mean() < JPEG_MEAN_BOUND
+        and np.percentile(d, 99) <= JPEG_P99_BOUND
+        and d.max() <= JPEG_MAX_BOUND
+    )
 
 
 def test_reduced_decode_matches_dct_scaled_geometry(movies):
-    """At 1/2 size (the JPEG reduced decode's counterpart) the clip stays close to the full-size one."""
+    """At 1/2 size (the JPEG reduced decode's counterpart) the clip stays close to the
+    full-size one."""
     src = probe_video_source(movies["m30"], 30, START)
     d = keyframe_dict("m30", 2, src)
     small = [T.ResizeTransform(H, W, H // 2, W // 2)]
@@ -166,9 +188,13 @@ def test_reduced_decode_matches_dct_scaled_geometry(movies):
 def test_reader_seeks_cache_and_end(movies):
     r = VideoReader(cache_size=2)
     rate = MOVIES["m2997"][0]
-    times = [index_time(k, 30, START) for k in (75, 60, 61, 89)]  # any order, a repeat of a source frame
+    times = [
+        index_time(k, 30, START) for k in (75, 60, 61, 89)
+    ]  # any order, a repeat of a source frame
     frames, err = r.read(movies["m2997"], times)
-    assert err is None and [shown_index(f) for f in frames] == [expected_source(k, rate) for k in (75, 60, 61, 89)]
+    assert err is None and [shown_index(f) for f in frames] == [
+        expected_source(k, rate) for k in (75, 60, 61, 89)
+    ]
     for name in ("m30", "m25", "m2997"):
         r.read(movies[name], [Fraction(2)])
     assert list(r._open) == [movies["m25"], movies["m2997"]]  # the last two containers stay open
@@ -189,7 +215,9 @@ def test_preroll_skipping_gives_the_same_frames(movies, monkeypatch, margin):
         assert got[0][1] is None and got[1][1] is None
         for a, b in zip(got[0][0], got[1][0]):
             np.testing.assert_array_equal(a, b)
-        assert [shown_index(f) for f in got[0][0]] == [expected_source(k, rate) for k in range(first, min(90, first + 16), 2)]
+        assert [shown_index(f) for f in got[0][0]] == [
+            expected_source(k, rate) for k in range(first, min(90, first + 16), 2)
+        ]
 
 
 def truncated_copy(src, dst, fraction=0.5):
@@ -206,7 +234,11 @@ def test_truncated_and_unreadable_movies_counted(movies, tmp_path):
     src = probe_video_source(cut, 30, START)
     m = make_mapper()
     # a clip crossing the cut: its frames past the cut are replaced by the last decoded one
-    ts = next(t for t in KEYFRAMES if any(k >= decoded for k in m.clip_frame_indices(keyframe_dict("cut", t, src))))
+    ts = next(
+        t
+        for t in KEYFRAMES
+        if any(k >= decoded for k in m.clip_frame_indices(keyframe_dict("cut", t, src)))
+    )
     d = keyframe_dict("cut", ts, src)
     idx = m.clip_frame_indices(d)
     out = m(d)
@@ -232,10 +264,17 @@ def write_video_root(root, movies):
     os.link(movies["m30"], root / "videos" / "m30.mp4")
     os.link(movies["m25"], root / "videos" / "m25.mkv")
     (root / "videos" / "junk.webm").write_bytes(b"junk")
-    gt = ["m30,0002,0.1,0.1,0.6,0.9,1,0", "m30,0009,0.1,0.1,0.6,0.9,1,0", "m25,0003,0.1,0.1,0.6,0.9,2,0",
-          "gone,0002,0.1,0.1,0.6,0.9,1,0", "junk,0002,0.1,0.1,0.6,0.9,1,0"]
+    gt = [
+        "m30,0002,0.1,0.1,0.6,0.9,1,0",
+        "m30,0009,0.1,0.1,0.6,0.9,1,0",
+        "m25,0003,0.1,0.1,0.6,0.9,2,0",
+        "gone,0002,0.1,0.1,0.6,0.9,1,0",
+        "junk,0002,0.1,0.1,0.6,0.9,1,0",
+    ]
     (root / "annotations" / "ava_train_v2.2.csv").write_text("\n".join(gt) + "\n")
-    (root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").write_text('item {\n  name: "a"\n  id: 1\n}\n')
+    (root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").write_text(
+        'item {\n  name: "a"\n  id: 1\n}\n'
+    )
     return root
 
 
@@ -243,29 +282,66 @@ def test_video_dataset_registration(movies, tmp_path, registered):
     root = write_video_root(tmp_path / "ava", movies)
     registered("_vid_train", str(root), "train", frame_source="video", start_second=START)
     stats = Counter()
-    reg = ds_mod._AVA_REGISTRATIONS["_vid_train"]
-    assert reg["frame_source"] == "video"
+    assert MetadataCatalog.get("_vid_train").frame_source == "video"
     dicts = DatasetCatalog.get("_vid_train")
     by_id = {d["image_id"]: d for d in dicts}
-    assert sorted(by_id) == ["junk,0002", "m25,0003", "m30,0002"]  # gone: no movie; m30,0009: after its end
+    assert sorted(by_id) == [
+        "junk,0002",
+        "m25,0003",
+        "m30,0002",
+    ]  # gone: no movie; m30,0009: after its end
     s = by_id["m30,0002"]["frame_source"]
-    assert s["type"] == "video" and s["path"] == str(root / "videos" / "m30.mp4") and s["num_frames"] == 90
+    assert (
+        s["type"] == "video"
+        and s["path"] == str(root / "videos" / "m30.mp4")
+        and s["num_frames"] == 90
+    )
     assert by_id["m25,0003"]["frame_source"]["path"].endswith("m25.mkv")
-    assert by_id["junk,0002"]["frame_source"]["num_frames"] is None  # kept for the mapper's recovery
+    assert (
+        by_id["junk,0002"]["frame_source"]["num_frames"] is None
+    )  # kept for the mapper's recovery
     assert "keyframe_path" not in by_id["m30,0002"]
-    ds_mod.load_ava_dicts(None, None, str(root / "annotations" / "ava_train_v2.2.csv"), None, None, "train",
-                          frame_source="video", videos_dir=str(root / "videos"), start_second=START, stats=stats)
+    ds_mod.load_ava_dicts(
+        None,
+        None,
+        str(root / "annotations" / "ava_train_v2.2.csv"),
+        None,
+        None,
+        "train",
+        frame_source="video",
+        videos_dir=str(root / "videos"),
+        start_second=START,
+        stats=stats,
+    )
     assert stats["keyframes_video_not_found"] == 1 and stats["keyframes_outside_video"] == 1
     assert stats["videos_unreadable_header"] == 1
 
 
-def test_frame_source_twins(registered, tmp_path):
-    assert ds_mod.dataset_for_frame_source("ava_v2.2_val", "video") == "ava_v2.2_val_video"
-    assert ds_mod.dataset_for_frame_source("ava_v2.2_val_video", "frames") == "ava_v2.2_val"
-    assert ds_mod.dataset_for_frame_source("ava_v2.2_val", "frames") == "ava_v2.2_val"
+def test_the_registration_decides_the_source(registered, tmp_path):
+    """The built-ins are registered both ways; a name reads its own source, no config key
+    renames it; public removal; an old config's AVA.FRAME_SOURCE names what to do instead."""
+    from slowfast_det.config import load_slowfast_cfg
+
+    assert MetadataCatalog.get("ava_v2.2_val").frame_source == "frames"
+    assert MetadataCatalog.get("ava_v2.2_val_video").frame_source == "video"
+    names = set(ds_mod.registered_ava_datasets())
+    assert {"ava_v2.2_val", "ava_v2.2_val_video", "synthetic_ava_train_video"} <= names
     registered("_only_frames", str(tmp_path), "val")
-    with pytest.raises(ValueError, match="no 'video' twin"):
-        ds_mod.dataset_for_frame_source("_only_frames", "video")
-    assert ds_mod.dataset_for_frame_source("not_an_ava_dataset", "video") == "not_an_ava_dataset"
-    with pytest.raises(ValueError, match="AVA.FRAME_SOURCE"):
-        ds_mod.dataset_for_frame_source("ava_v2.2_val", "jpeg")
+    assert "_only_frames" in ds_mod.registered_ava_datasets()
+    assert "_only_frames_video" not in DatasetCatalog
+    ds_mod.unregister_ava_dataset("_only_frames")
+    assert "_only_frames" not in DatasetCatalog and "_only_frames" not in MetadataCatalog.list()
+    assert "_only_frames" not in ds_mod.registered_ava_datasets()
+    ds_mod.unregister_ava_dataset("_only_frames")  # a name not registered: nothing to do
+    config = os.path.join(
+        os.path.dirname(__file__), "..", "..", "configs", "synthetic", "SLOWFAST_synthetic.yaml"
+    )
+    with pytest.raises(
+        KeyError,
+        match=r"AVA.FRAME_SOURCE .*DATASETS.TRAIN / DATASETS.TEST.*"
+        r"ava_v2.2_val_video",
+    ):
+        load_slowfast_cfg(config, ["AVA.FRAME_SOURCE", "video"])
+    with pytest.raises(ValueError, match="frame_source 'jpeg' is not one of"):
+        ds_mod.register_ava_dataset("_jpeg", str(tmp_path), "val", frame_source="jpeg")
+    assert "_jpeg" not in DatasetCatalog

@@ -6,11 +6,19 @@ batch, FrozenBN and no dropout, random flips / crops / colour jitter on: same we
 1e-5 after the run, and the same frame-mAP, exactly, from a 2-rank evaluation of the
 1-process weights.
 """
+
 import json
 import os
 
 import pytest
-from tiny_ava_run import load_weights, make_tiny_ava, max_weight_diff, run_train, tiny_cfg, write_cfg
+from tiny_ava_run import (
+    load_weights,
+    make_tiny_ava,
+    max_weight_diff,
+    run_train,
+    tiny_cfg,
+    write_cfg,
+)
 
 from slowfast_det.data.samplers import ResumableTrainingSampler
 
@@ -28,7 +36,7 @@ def test_rank_shards_cover_the_one_process_batches(monkeypatch, world, batch):
         monkeypatch.setattr(comm, "get_world_size", lambda: w)
         s = ResumableTrainingSampler(7, seed=3, start=start)
         items = list(itertools.islice(iter(s), b * steps))
-        return [items[i * b:(i + 1) * b] for i in range(steps)]
+        return [items[i * b : (i + 1) * b] for i in range(steps)]
 
     for start in (0, 5 * world * batch):
         single = take(0, 1, world * batch, 6, start)
@@ -39,7 +47,7 @@ def test_rank_shards_cover_the_one_process_batches(monkeypatch, world, batch):
     flat = [x for step in take(0, 1, 7, 3, 0) for x in step]
     assert [p for _, _, p in flat] == list(range(21))
     for e in range(3):
-        assert sorted(i for i, _, _ in flat[7 * e:7 * e + 7]) == list(range(7))
+        assert sorted(i for i, _, _ in flat[7 * e : 7 * e + 7]) == list(range(7))
     assert [i for i, _, _ in flat[:7]] != [i for i, _, _ in flat[7:14]]
 
 
@@ -58,14 +66,21 @@ def runs(tmp_path_factory):
     cfg_file = write_cfg(tiny_cfg(tmp / "one", **overrides), tmp / "cfg.yaml")
     # 1 process with 2 DataLoader workers; 2 processes with none: the stream is the same
     one = run_train(cfg_file, datasets, "DATALOADER.NUM_WORKERS", 2)
-    two = run_train(cfg_file, datasets, "--num-gpus", 2, "--dist-url", "auto", "OUTPUT_DIR", tmp / "two")
+    two = run_train(
+        cfg_file, datasets, "--num-gpus", 2, "--dist-url", "auto", "OUTPUT_DIR", tmp / "two"
+    )
     return tmp, datasets, cfg_file, one, two
 
 
 def test_two_processes_give_the_one_process_weights(runs):
     tmp, _, _, _, two = runs
-    assert "World size: 2" in two.stdout and "Making batched data loader with batch_size=2" in two.stdout, two.stdout[-3000:]
-    assert os.path.exists(tmp / "two" / "log.txt.rank1"), os.listdir(tmp / "two")  # the second process logged too
+    assert (
+        "World size: 2" in two.stdout
+        and "Making batched data loader with batch_size=2" in two.stdout
+    ), two.stdout[-3000:]
+    assert os.path.exists(tmp / "two" / "log.txt.rank1"), os.listdir(
+        tmp / "two"
+    )  # the second process logged too
     one_w = load_weights(tmp / "one" / "model_final.pth")
     two_w = load_weights(tmp / "two" / "model_final.pth")
     diff = max_weight_diff(one_w, two_w)
@@ -79,17 +94,36 @@ def test_two_processes_give_the_one_process_weights(runs):
 def test_two_rank_evaluation_gives_the_single_process_map(runs):
     tmp, datasets, cfg_file, _, _ = runs
     weights = tmp / "one" / "model_final.pth"
-    out = run_train(cfg_file, datasets, "--num-gpus", 2, "--dist-url", "auto", "--eval-only",
-                    "MODEL.WEIGHTS", weights, "OUTPUT_DIR", tmp / "eval2")
+    out = run_train(
+        cfg_file,
+        datasets,
+        "--num-gpus",
+        2,
+        "--dist-url",
+        "auto",
+        "--eval-only",
+        "MODEL.WEIGHTS",
+        weights,
+        "OUTPUT_DIR",
+        tmp / "eval2",
+    )
     assert "World size: 2" in out.stdout
     one = json.loads((tmp / "one" / "final_metrics.json").read_text())
     two = json.loads((tmp / "eval2" / "final_metrics.json").read_text())
     print(f"frame-mAP: 1 rank {one['frame-mAP@0.5IOU']!r}, 2 ranks {two['frame-mAP@0.5IOU']!r}")
     assert 0.0 < one["frame-mAP@0.5IOU"] < 1.0
     assert two == one  # the mAP and every per-class AP, exactly
-    csv_one = (tmp / "one" / "inference" / "ava_v2.2_val" / "ava_detections.csv").read_text().splitlines()
-    csv_two = (tmp / "eval2" / "inference" / "ava_v2.2_val" / "ava_detections.csv").read_text().splitlines()
-    assert len(csv_one) > 0 and sorted(csv_two) == sorted(csv_one)  # every keyframe once, same scores
+    csv_one = (
+        (tmp / "one" / "inference" / "ava_v2.2_val" / "ava_detections.csv").read_text().splitlines()
+    )
+    csv_two = (
+        (tmp / "eval2" / "inference" / "ava_v2.2_val" / "ava_detections.csv")
+        .read_text()
+        .splitlines()
+    )
+    assert len(csv_one) > 0 and sorted(csv_two) == sorted(
+        csv_one
+    )  # every keyframe once, same scores
 
 
 def test_syncbn_on_cpu_processes_is_a_clear_error(monkeypatch, tmp_path):

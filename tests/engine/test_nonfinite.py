@@ -1,5 +1,6 @@
 """A non-finite loss stops training with an error naming the iteration and the last good
 checkpoint; nothing is saved, evaluated or updated from the diverged state; all ranks stop."""
+
 import datetime
 import os
 import sys
@@ -10,7 +11,13 @@ from detectron2.engine import HookBase, SimpleTrainer, hooks
 from tiny_ava_run import make_tiny_ava, one_torch_thread, tiny_cfg
 
 from slowfast_det.checkpoint import safe_torch_load
-from slowfast_det.engine.train_loop import SKIPPED_STEPS_KEY, LossCheck, NonFiniteGuard, NonFiniteLossError, UpdateSkipped
+from slowfast_det.engine.train_loop import (
+    SKIPPED_STEPS_KEY,
+    LossCheck,
+    NonFiniteGuard,
+    NonFiniteLossError,
+    UpdateSkipped,
+)
 
 TRAIN, VAL = "_nonfinite_train", "_nonfinite_val"
 
@@ -23,8 +30,6 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def ava(tmp_path_factory):
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     from slowfast_det.data import datasets
 
     root = make_tiny_ava(tmp_path_factory.mktemp("nonfinite") / "ava")
@@ -32,9 +37,7 @@ def ava(tmp_path_factory):
     datasets.register_ava_dataset(VAL, root, "val")
     yield root
     for name in (TRAIN, VAL):
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
-        datasets._AVA_REGISTRATIONS.pop(name, None)
+        datasets.unregister_ava_dataset(name)
 
 
 def _trainer(out, bad_iter, value=float("nan"), **overrides):
@@ -55,14 +58,20 @@ def _trainer(out, bad_iter, value=float("nan"), **overrides):
 
 
 def _finite(path):
-    return all(torch.isfinite(v).all() for v in safe_torch_load(str(path))["model"].values() if v.is_floating_point())
+    return all(
+        torch.isfinite(v).all()
+        for v in safe_torch_load(str(path))["model"].values()
+        if v.is_floating_point()
+    )
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_nonfinite_loss_stops_without_saving_or_evaluating(ava, tmp_path, value):
     out = tmp_path / "out"
     # fails at the last iteration: Detectron2's EvalHook would otherwise evaluate after it
-    trainer = _trainer(out, bad_iter=3, value=value, **{"SOLVER.MAX_ITER": 4, "SOLVER.CHECKPOINT_PERIOD": 1})
+    trainer = _trainer(
+        out, bad_iter=3, value=value, **{"SOLVER.MAX_ITER": 4, "SOLVER.CHECKPOINT_PERIOD": 1}
+    )
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     with pytest.raises(NonFiniteLossError) as e:
         trainer.train()
@@ -72,7 +81,11 @@ def test_nonfinite_loss_stops_without_saving_or_evaluating(ava, tmp_path, value)
     assert f"Last good checkpoint: {out / 'model_0000002.pth'}" in msg
     assert "No checkpoint was written from the diverged state" in msg
     files = sorted(os.listdir(out))
-    assert [f for f in files if f.endswith(".pth")] == ["model_0000000.pth", "model_0000001.pth", "model_0000002.pth"]
+    assert [f for f in files if f.endswith(".pth")] == [
+        "model_0000000.pth",
+        "model_0000001.pth",
+        "model_0000002.pth",
+    ]
     assert (out / "last_checkpoint").read_text() == "model_0000002.pth"
     assert all(_finite(out / f) for f in files if f.endswith(".pth"))
     assert not (out / "inference").exists() and trainer.eval_results is None
@@ -80,20 +93,35 @@ def test_nonfinite_loss_stops_without_saving_or_evaluating(ava, tmp_path, value)
     last = safe_torch_load(str(out / "model_0000002.pth"))["model"]
     params = dict(trainer.model.named_parameters())
     assert all(torch.equal(p.detach(), last[k]) for k, p in params.items())
-    assert any(not torch.equal(before[k], p.detach()) for k, p in params.items())  # training did run
+    assert any(
+        not torch.equal(before[k], p.detach()) for k, p in params.items()
+    )  # training did run
 
 
 def test_failure_before_any_checkpoint_says_so(ava, tmp_path):
-    trainer = _trainer(tmp_path / "out", bad_iter=0, **{"SOLVER.MAX_ITER": 2, "SOLVER.CHECKPOINT_PERIOD": 5})
-    with pytest.raises(NonFiniteLossError, match=r"iteration 0: .* Last good checkpoint: none \(no checkpoint was written"):
+    trainer = _trainer(
+        tmp_path / "out", bad_iter=0, **{"SOLVER.MAX_ITER": 2, "SOLVER.CHECKPOINT_PERIOD": 5}
+    )
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"iteration 0: .* Last good checkpoint: none \(no checkpoint was written",
+    ):
         trainer.train()
     assert not [f for f in os.listdir(tmp_path / "out") if f.endswith(".pth")]
 
 
 def test_skip_mode_drops_the_update_and_counts_it(ava, tmp_path):
     out = tmp_path / "out"
-    trainer = _trainer(out, bad_iter=1, **{"SOLVER.MAX_ITER": 3, "SOLVER.CHECKPOINT_PERIOD": 1,
-                                           "SOLVER.STOP_ON_NONFINITE_LOSS": False, "DATASETS.TEST": ()})
+    trainer = _trainer(
+        out,
+        bad_iter=1,
+        **{
+            "SOLVER.MAX_ITER": 3,
+            "SOLVER.CHECKPOINT_PERIOD": 1,
+            "SOLVER.STOP_ON_NONFINITE_LOSS": False,
+            "DATASETS.TEST": (),
+        },
+    )
     trainer.train()
     assert trainer.nonfinite_guard.skipped_steps == 1
     assert trainer.storage.history(SKIPPED_STEPS_KEY).values() == [(1, 1)]
@@ -109,8 +137,16 @@ def test_skip_mode_drops_the_update_and_counts_it(ava, tmp_path):
 def test_skip_mode_still_stops_when_batchnorm_statistics_went_nonfinite(ava, tmp_path):
     """A NaN input reaches the BatchNorm running statistics in the forward pass; skipping the
     update cannot undo that, so training stops."""
-    trainer = _trainer(tmp_path / "out", bad_iter=-1, **{"SOLVER.MAX_ITER": 3, "SOLVER.CHECKPOINT_PERIOD": 1,
-                                                        "SOLVER.STOP_ON_NONFINITE_LOSS": False, "DATASETS.TEST": ()})
+    trainer = _trainer(
+        tmp_path / "out",
+        bad_iter=-1,
+        **{
+            "SOLVER.MAX_ITER": 3,
+            "SOLVER.CHECKPOINT_PERIOD": 1,
+            "SOLVER.STOP_ON_NONFINITE_LOSS": False,
+            "DATASETS.TEST": (),
+        },
+    )
 
     def nan_input(module, args):
         if trainer.iter == 1:
@@ -118,7 +154,9 @@ def test_skip_mode_still_stops_when_batchnorm_statistics_went_nonfinite(ava, tmp
                 d["clip"] = d["clip"] * float("nan")  # uint8 * nan -> a float NaN clip
 
     trainer.model.register_forward_pre_hook(nan_input)
-    with pytest.raises(NonFiniteLossError, match="iteration 1: .* Last good checkpoint: .*model_0000000.pth"):
+    with pytest.raises(
+        NonFiniteLossError, match="iteration 1: .* Last good checkpoint: .*model_0000000.pth"
+    ):
         trainer.train()
     assert not (tmp_path / "out" / "model_0000001.pth").exists()
 
@@ -197,8 +235,12 @@ def test_skipped_step_leaves_weights_and_momentum_unchanged(nan_grad):
     weights, momentum = [], []
     trainer.register_hooks([_RecordWeights(weights, momentum)])
     trainer.train(0, 4)
-    assert guard.skipped_steps == 1 and trainer.storage.history(SKIPPED_STEPS_KEY).values() == [(1, 2)]
-    assert torch.equal(weights[2], weights[1]) and torch.equal(momentum[2], momentum[1])  # step 2: nothing
+    assert guard.skipped_steps == 1 and trainer.storage.history(SKIPPED_STEPS_KEY).values() == [
+        (1, 2)
+    ]
+    assert torch.equal(weights[2], weights[1]) and torch.equal(
+        momentum[2], momentum[1]
+    )  # step 2: nothing
     assert not torch.equal(weights[3], weights[2]) and not torch.equal(momentum[3], momentum[2])
     assert all(torch.isfinite(w).all() for w in weights)
     assert "total_loss" in trainer.storage.latest()  # the other steps' metrics are written
@@ -206,7 +248,9 @@ def test_skipped_step_leaves_weights_and_momentum_unchanged(nan_grad):
 
 def test_nonfinite_gradients_of_a_finite_loss_stop_training():
     trainer, _ = _guarded(_Quadratic(bad_rank=0, bad_iter=1, nan_grad=True), stop=True)
-    with pytest.raises(NonFiniteLossError, match=r"iteration 1: non-finite gradients \(finite loss\)") as e:
+    with pytest.raises(
+        NonFiniteLossError, match=r"iteration 1: non-finite gradients \(finite loss\)"
+    ) as e:
         trainer.train(0, 3)
     assert e.value.ranks == [] and e.value.losses == {"loss": 0.0}
 
@@ -233,7 +277,9 @@ def test_amp_trainer_gradients_are_not_checked_and_a_skip_lowers_the_loss_scale(
 def test_unwrapped_model_is_refused():
     guard = NonFiniteGuard()
     model = _Quadratic(bad_rank=-1, bad_iter=-1)
-    trainer = SimpleTrainer(model, iter(lambda: torch.ones(4, 3), None), torch.optim.SGD(model.parameters(), lr=0.1))
+    trainer = SimpleTrainer(
+        model, iter(lambda: torch.ones(4, 3), None), torch.optim.SGD(model.parameters(), lr=0.1)
+    )
     trainer.register_hooks([guard])
     with pytest.raises(RuntimeError, match=r"not NonFiniteGuard.wrap\(model\)"):
         trainer.train(0, 1)
@@ -255,7 +301,9 @@ def _guarded_worker(out_dir, stop, nan_grad):
     try:
         trainer.train(0, 5)
         same, moved = torch.equal(weights[2], weights[1]), not torch.equal(weights[3], weights[2])
-        result = f"finished skipped={guard.skipped_steps} steps={len(weights)} same={same} moved={moved}"
+        result = (
+            f"finished skipped={guard.skipped_steps} steps={len(weights)} same={same} moved={moved}"
+        )
         torch.save(weights[-1], os.path.join(out_dir, f"w{comm.get_rank()}.pt"))
     except NonFiniteLossError as e:
         same = torch.equal(weights[-1], model.module.lin.weight.detach())
@@ -275,7 +323,13 @@ def _guarded_worker(out_dir, stop, nan_grad):
 def _launch_two(tmp_path, stop, nan_grad=False):
     from detectron2.engine import launch
 
-    launch(_guarded_worker, 2, dist_url="auto", args=(str(tmp_path), stop, nan_grad), timeout=datetime.timedelta(seconds=60))
+    launch(
+        _guarded_worker,
+        2,
+        dist_url="auto",
+        args=(str(tmp_path), stop, nan_grad),
+        timeout=datetime.timedelta(seconds=60),
+    )
     return [(tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1)]
 
 
@@ -284,11 +338,15 @@ def test_nan_on_one_rank_stops_every_rank(tmp_path, nan_grad, ranks):
     """Rank 1's loss (or only its gradients) is NaN at iteration 2: both ranks raise (none
     waits in an all-reduce), at the same iteration, before the update (weights = those after
     iteration 1). NaN gradients reach both ranks through DDP's all-reduce."""
-    assert _launch_two(tmp_path, stop=True, nan_grad=nan_grad) == [f"2 {ranks} steps=2 same=True"] * 2
+    assert (
+        _launch_two(tmp_path, stop=True, nan_grad=nan_grad) == [f"2 {ranks} steps=2 same=True"] * 2
+    )
 
 
 def test_nan_on_one_rank_is_skipped_by_every_rank(tmp_path):
     """Skip mode: rank 1's NaN loss at iteration 2 drops the update on both ranks (the weights
     after step 2 are those after step 1), training goes on, and both ranks end equal."""
-    assert _launch_two(tmp_path, stop=False) == ["finished skipped=1 steps=5 same=True moved=True"] * 2
+    assert (
+        _launch_two(tmp_path, stop=False) == ["finished skipped=1 steps=5 same=True moved=True"] * 2
+    )
     assert torch.equal(torch.load(tmp_path / "w0.pt"), torch.load(tmp_path / "w1.pt"))

@@ -1,4 +1,5 @@
 """ActionPredictor: same scores as the test loader path, weights loading, input checks."""
+
 import logging
 import os
 import subprocess
@@ -72,7 +73,10 @@ def test_same_scores_as_test_loader_path(predictor, tmp_path):
         "frame_source": frames_source(table, fps=1, start_second=902 - T * sr // 2),
         "keyframe_path": paths[T // 2],
         "annotations": [],
-        "proposals": {"boxes": (BOXES / scale).astype(np.float32), "scores": np.ones(3, np.float32)},
+        "proposals": {
+            "boxes": (BOXES / scale).astype(np.float32),
+            "scores": np.ones(3, np.float32),
+        },
     }
     sample = AVADatasetMapper(predictor.cfg, is_train=False)(d)
     with torch.no_grad():
@@ -96,14 +100,19 @@ def test_loads_model_weights(cfg, predictor, tmp_path):
     torch.testing.assert_close(loaded(frames, BOXES), predictor(frames, BOXES))
     c.MODEL.WEIGHTS = ""
     torch.manual_seed(123)
-    assert not torch.allclose(ActionPredictor(c, allow_random_weights=True)(frames, BOXES), predictor(frames, BOXES))
+    assert not torch.allclose(
+        ActionPredictor(c, allow_random_weights=True)(frames, BOXES), predictor(frames, BOXES)
+    )
 
 
 def test_refuses_random_weights(cfg, caplog):
     c = tiny(cfg)
     assert c.MODEL.WEIGHTS == ""
-    with pytest.raises(RandomWeightsError, match=r"MODEL.WEIGHTS is empty.*MODEL.WEIGHTS output/model_final.pth"
-                                                  r".*--allow-random-weights"):
+    with pytest.raises(
+        RandomWeightsError,
+        match=r"MODEL.WEIGHTS is empty.*MODEL.WEIGHTS output/model_final.pth"
+        r".*--allow-random-weights",
+    ):
         ActionPredictor(c)
     # allowed on purpose: it runs, and says so
     logging.getLogger("slowfast_det.engine.predictor").addHandler(caplog.handler)
@@ -154,8 +163,13 @@ def test_warns_once_on_the_cpu_when_omp_wait_policy_is_unset(policy, warnings):
         env["OMP_WAIT_POLICY"] = policy
     path = [REPO] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(path)
-    out = subprocess.run([sys.executable, "-c", _UNSET_POLICY_CHILD], capture_output=True,
-                         text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _UNSET_POLICY_CHILD],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     assert out.stdout.count("RANDOM weights") == 2, out.stdout  # the child's warnings are seen
     assert out.stdout.count("OMP_WAIT_POLICY is not set") == warnings, out.stdout
     if warnings:

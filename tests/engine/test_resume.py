@@ -3,10 +3,11 @@
 A tiny config (BN, dropout 0.5, random scale / crop / flip / colour jitter, SEED 7) trains
 8 iterations with a checkpoint every 2. The killed run is killed with SIGKILL at a random
 moment of its training (the delay is drawn from [0, the reference run's time from the start
-of training to its final checkpoint) and printed); every checkpoint file it left loads completely, the restart with ``--resume``
-continues from the iteration after the last complete checkpoint, and its final weights
-equal the uninterrupted run's.
+of training to its final checkpoint) and printed); every checkpoint file it left loads
+completely, the restart with ``--resume`` continues from the iteration after the last
+complete checkpoint, and its final weights equal the uninterrupted run's.
 """
+
 import os
 import random
 import re
@@ -17,7 +18,16 @@ import time
 
 import pytest
 import torch
-from tiny_ava_run import child_env, load_weights, make_tiny_ava, max_weight_diff, run_train, tiny_cfg, train_cmd, write_cfg
+from tiny_ava_run import (
+    child_env,
+    load_weights,
+    make_tiny_ava,
+    max_weight_diff,
+    run_train,
+    tiny_cfg,
+    train_cmd,
+    write_cfg,
+)
 
 from slowfast_det.checkpoint import safe_torch_load
 
@@ -27,8 +37,12 @@ STARTED = "Starting training from iteration"
 
 def _popen(cfg_file, datasets, *args):
     return subprocess.Popen(
-        train_cmd(cfg_file, *args), env=child_env(datasets), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, bufsize=1,
+        train_cmd(cfg_file, *args),
+        env=child_env(datasets),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
     )
 
 
@@ -78,7 +92,9 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("resume")
     datasets = tmp / "datasets"
     make_tiny_ava(datasets / "ava")
-    cfg = tiny_cfg(tmp / "unused", test=None, **{"SOLVER.MAX_ITER": MAX_ITER, "SOLVER.CHECKPOINT_PERIOD": 2})
+    cfg = tiny_cfg(
+        tmp / "unused", test=None, **{"SOLVER.MAX_ITER": MAX_ITER, "SOLVER.CHECKPOINT_PERIOD": 2}
+    )
     return tmp, datasets, write_cfg(cfg, tmp / "cfg.yaml")
 
 
@@ -96,7 +112,9 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_weights(setup):
         rc, log = _run_and_kill(cfg_file, datasets, killed, delay)
         if rc == -signal.SIGKILL:
             break
-    context = f"kill delay {delay:.3f} s of {duration:.3f} s (random seed {seed}), attempt {attempt}"
+    context = (
+        f"kill delay {delay:.3f} s of {duration:.3f} s (random seed {seed}), attempt {attempt}"
+    )
     assert rc == -signal.SIGKILL, f"the run ended before the kill: {context}\n{log[-3000:]}"
 
     # Whatever was on disk at the kill is complete: every .pth loads, last_checkpoint names one.
@@ -115,7 +133,11 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_weights(setup):
     print(f"{context}; last complete checkpoint: {tagged}; resuming at iteration {resumed_from}")
     proc = run_train(cfg_file, datasets, "--resume", "OUTPUT_DIR", killed)
     started = re.findall(rf"{STARTED} (\d+)", proc.stdout)
-    assert started == [str(resumed_from)], f"{context}: last checkpoint {tagged}, log says {started}"
+    assert started == [str(resumed_from)], (
+        f"{context}: last checkpoint {tagged}, log says {started}"
+    )
     diff = max_weight_diff(load_weights(killed / "model_final.pth"), reference)
     print(f"max |w(resumed) - w(uninterrupted)| = {diff:.3g}")
-    assert diff <= 1e-6, f"{context}: resumed from iteration {resumed_from}, max |w - w_ref| = {diff}"
+    assert diff <= 1e-6, (
+        f"{context}: resumed from iteration {resumed_from}, max |w - w_ref| = {diff}"
+    )

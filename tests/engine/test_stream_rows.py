@@ -6,6 +6,7 @@ largest temporary (a float32 copy of the clip) had just left, the next keyframe'
 longer fit there, and the heap grew by 10-15 MiB per minute of video. So the rows must
 hold Python numbers only (Python's own memory pools), whatever the number of keyframes.
 """
+
 import time
 
 import numpy as np
@@ -31,7 +32,7 @@ class _Source:
         for i in range(self.n):
             time.sleep(0.1 / FPS)
             frame = np.full((H, W, 3), 60, np.uint8)
-            frame[8:44, 5 + i // 8:21 + i // 8] = (40, 200, 40)
+            frame[8:44, 5 + i // 8 : 21 + i // 8] = (40, 200, 40)
             yield frame, time.monotonic()
 
 
@@ -41,7 +42,9 @@ def _predictor(clip, boxes):
 
 def _persons(kc):
     x = 5 + kc.center // 8
-    return np.array([[x, 8, x + 16, 44], [40, 4, 60, 40]], np.float32), np.array([0.99, 0.9], np.float32)
+    return np.array([[x, 8, x + 16, 44], [40, 4, 60, 40]], np.float32), np.array(
+        [0.99, 0.9], np.float32
+    )
 
 
 def _leaves(obj):
@@ -61,12 +64,16 @@ def test_stream_keeps_rows_of_python_numbers_only(cfg):
     cfg.DEMO.ACTION_SCORE_THRESH = 0.0
     demo = VideoActionDemo(cfg, predictor=_predictor, detector=None)
     results, persons_rows = [], []
-    stats = StreamingLoop(demo, _persons, "cam", progress=False).run(_Source(12), [], results, persons_rows)
+    stats = StreamingLoop(demo, _persons, "cam", progress=False).run(
+        _Source(12), [], results, persons_rows
+    )
 
     assert stats["keyframes"] >= 2 and len(results) == stats["keyframes"]
     assert len(persons_rows) == 2 * stats["keyframes"]
     kinds = {type(leaf) for leaf in _leaves(results + persons_rows)}
-    assert kinds <= {str, int, float}, f"CSV rows hold {kinds - {str, int, float}} (numpy buffers pin the heap)"
+    assert kinds <= {str, int, float}, (
+        f"CSV rows hold {kinds - {str, int, float}} (numpy buffers pin the heap)"
+    )
     # the rows still carry the boxes (normalised) and the scores of the evaluated classes
     video_id, ts, boxes, scores = results[0]
     assert video_id == "cam" and len(boxes) == 2 and len(boxes[0]) == 4 and len(scores[0]) == K

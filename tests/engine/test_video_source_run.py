@@ -1,4 +1,4 @@
-"""Training and evaluating from the movies (``AVA.FRAME_SOURCE video``) equals the frames run.
+"""Training and evaluating from the movies (the ``_video`` datasets) equals the frames run.
 
 The tiny AVA folder of ``tiny_ava_run`` (JPEG frames) gets ``videos/<vid>.mkv`` made from
 the same frames, losslessly (``libx264rgb`` at qp 0: RGB kept exactly), at 30 fps from movie
@@ -8,6 +8,7 @@ with the frames and with the movies (the built-in ``ava_v2.2_*_video`` twins). T
 the same pixels (measured below: no pixel differs), so the bound on every difference is 0:
 the same final weights, the same detections file and the same frame-mAP.
 """
+
 import json
 import os
 
@@ -16,9 +17,16 @@ import numpy as np
 import pytest
 import torch
 from detectron2.modeling import build_model
-from tiny_ava_run import VAL_PRED, load_weights, make_tiny_ava, max_weight_diff, run_train, tiny_cfg, write_cfg
-
-from movie_helpers import write_movie  # noqa: I001  (tests/data, pytest.ini pythonpath)
+from movie_helpers import write_movie  # noqa: I001  (tests/helpers, pytest.ini pythonpath)
+from tiny_ava_run import (
+    VAL_PRED,
+    load_weights,
+    make_tiny_ava,
+    max_weight_diff,
+    run_train,
+    tiny_cfg,
+    write_cfg,
+)
 
 from slowfast_det.checkpoint import SlowFastCheckpointer
 from slowfast_det.data.frames import FrameTable, frames_source
@@ -30,15 +38,24 @@ FRAMES = 100  # per video (tiny_ava_run)
 
 def write_lossless_movie(jpeg_dir, vid, path, codec="libx264rgb", pix_fmt="rgb24", options=None):
     """The frames as a 30 fps movie from second 900 (lossless RGB by default)."""
-    frames = [cv2.imread(os.path.join(jpeg_dir, f"{vid}_{i + 1:06d}.jpg"))[..., ::-1] for i in range(FRAMES)]
+    frames = [
+        cv2.imread(os.path.join(jpeg_dir, f"{vid}_{i + 1:06d}.jpg"))[..., ::-1]
+        for i in range(FRAMES)
+    ]
     h, w = frames[0].shape[:2]
     lead = np.zeros_like(frames[0])
     write_movie(
-        path, 30, FRAMES + 1, w, h, codec=codec, pix_fmt=pix_fmt, options=options or {"qp": "0", "preset": "ultrafast"},
+        path,
+        30,
+        FRAMES + 1,
+        w,
+        h,
+        codec=codec,
+        pix_fmt=pix_fmt,
+        options=options or {"qp": "0", "preset": "ultrafast"},
         frame_fn=lambda j: np.ascontiguousarray(lead if j == 0 else frames[j - 1]),
         pts_fn=lambda j: 0 if j == 0 else 900 * 30 + j - 1,
     )
-
 
 
 def write_lossy_movie(jpeg_dir, vid, path):
@@ -51,26 +68,42 @@ def datasets(tmp_path_factory):
     ava = make_tiny_ava(root / "ava")
     os.makedirs(os.path.join(ava, "videos"))
     for vid in ("vidA", "vidB"):
-        write_lossless_movie(os.path.join(ava, "frames", vid), vid, os.path.join(ava, "videos", f"{vid}.mkv"))
+        write_lossless_movie(
+            os.path.join(ava, "frames", vid), vid, os.path.join(ava, "videos", f"{vid}.mkv")
+        )
     return root
 
 
 def test_movie_clips_are_the_frames_pixels(datasets):
     ava = os.path.join(datasets, "ava")
-    mapper = AVADatasetMapper(False, augmentations=[], num_frames=8, sampling_rate=2, detection_score_thresh=0.5)
+    mapper = AVADatasetMapper(
+        False, augmentations=[], num_frames=8, sampling_rate=2, detection_score_thresh=0.5
+    )
     keys = sorted({tuple(line.split(",")[:2]) for line in VAL_PRED.splitlines()})
     for vid, ts in keys:
         movie = probe_video_source(os.path.join(ava, "videos", f"{vid}.mkv"))
         assert movie["num_frames"] == FRAMES
-        table = FrameTable([os.path.join(ava, "frames", vid, f"{vid}_{i + 1:06d}.jpg") for i in range(FRAMES)])
+        table = FrameTable(
+            [os.path.join(ava, "frames", vid, f"{vid}_{i + 1:06d}.jpg") for i in range(FRAMES)]
+        )
         clips = []
         for src in (frames_source(table), movie):
-            d = {"video_id": vid, "timestamp": int(ts), "image_id": f"{vid},{ts}", "frame_source": src,
-                 "proposals": {"boxes": np.array([[0.1, 0.1, 0.5, 0.5]], np.float32), "scores": np.ones(1, np.float32)}}
+            d = {
+                "video_id": vid,
+                "timestamp": int(ts),
+                "image_id": f"{vid},{ts}",
+                "frame_source": src,
+                "proposals": {
+                    "boxes": np.array([[0.1, 0.1, 0.5, 0.5]], np.float32),
+                    "scores": np.ones(1, np.float32),
+                },
+            }
             out = mapper(d)
             assert not out["data_issues"]
             clips.append(out["clip"].numpy())
-        assert np.abs(clips[0].astype(int) - clips[1].astype(int)).max() == 0  # the measured pixel difference
+        assert (
+            np.abs(clips[0].astype(int) - clips[1].astype(int)).max() == 0
+        )  # the measured pixel difference
 
 
 @pytest.fixture(scope="module")
@@ -79,23 +112,33 @@ def runs(datasets, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runs")
     out = {}
     for source in ("frames", "video"):
-        cfg = tiny_cfg(tmp / source, **{"AVA.FRAME_SOURCE": source})
+        suffix = "_video" if source == "video" else ""
+        cfg = tiny_cfg(tmp / source, train="ava_v2.2_train" + suffix, test="ava_v2.2_val" + suffix)
         proc = run_train(write_cfg(cfg, tmp / f"{source}.yaml"), datasets)
         out[source] = tmp / source, proc.stdout
     return out
 
 
 def test_train_and_eval_from_movies_equal_frames(runs):
-    assert "dataset 'ava_v2.2_train_video'" in runs["video"][1] and "dataset 'ava_v2.2_val_video'" in runs["video"][1]
+    assert (
+        "dataset 'ava_v2.2_train_video'" in runs["video"][1]
+        and "dataset 'ava_v2.2_val_video'" in runs["video"][1]
+    )
     assert "_video'" not in runs["frames"][1]
     (fo, _), (vo, _) = runs["frames"], runs["video"]
-    assert max_weight_diff(load_weights(fo / "model_final.pth"), load_weights(vo / "model_final.pth")) == 0
-    det = os.path.join("inference", "ava_v2.2_val", "ava_detections.csv")
-    with open(fo / det) as f_frames, open(vo / det) as f_video:
+    assert (
+        max_weight_diff(load_weights(fo / "model_final.pth"), load_weights(vo / "model_final.pth"))
+        == 0
+    )
+    det = os.path.join("inference", "ava_v2.2_val{}", "ava_detections.csv")
+    with open(fo / det.format("")) as f_frames, open(vo / det.format("_video")) as f_video:
         rows = f_frames.read()
         assert rows and rows == f_video.read()
     maps = [json.load(open(o / "final_metrics.json")) for o in (fo, vo)]
-    assert maps[0] == maps[1]
+    # the same metrics, under each run's dataset name
+    assert maps[1]["datasets"] == {"ava_v2.2_val_video": maps[0]["datasets"]["ava_v2.2_val"]}
+    assert maps[0]["frame-mAP@0.5IOU"] == maps[1]["frame-mAP@0.5IOU"]
+    assert len(maps[0]) == len(maps[1]) == 2
 
 
 def test_lossy_movies_within_the_first_order_bound(datasets, runs, tmp_path):
@@ -117,12 +160,26 @@ def test_lossy_movies_within_the_first_order_bound(datasets, runs, tmp_path):
         movies[vid] = probe_video_source(path)
     scores_f, scores_v, bounds, diffs = [], [], [], []
     for vid, ts in keys:
-        table = FrameTable([os.path.join(ava, "frames", vid, f"{vid}_{i + 1:06d}.jpg") for i in range(FRAMES)])
+        table = FrameTable(
+            [os.path.join(ava, "frames", vid, f"{vid}_{i + 1:06d}.jpg") for i in range(FRAMES)]
+        )
         rows = [r.split(",") for r in VAL_PRED.splitlines() if r.startswith(f"{vid},{ts}")]
-        props = {"boxes": np.array([[float(v) for v in r[2:6]] for r in rows], np.float32),
-                 "scores": np.array([float(r[7]) for r in rows], np.float32)}
-        outs = [mapper({"video_id": vid, "timestamp": int(ts), "image_id": f"{vid},{ts}", "frame_source": src,
-                        "proposals": props}) for src in (frames_source(table), movies[vid])]
+        props = {
+            "boxes": np.array([[float(v) for v in r[2:6]] for r in rows], np.float32),
+            "scores": np.array([float(r[7]) for r in rows], np.float32),
+        }
+        outs = [
+            mapper(
+                {
+                    "video_id": vid,
+                    "timestamp": int(ts),
+                    "image_id": f"{vid},{ts}",
+                    "frame_source": src,
+                    "proposals": props,
+                }
+            )
+            for src in (frames_source(table), movies[vid])
+        ]
         dx = outs[1]["clip"].float() - outs[0]["clip"].float()
         diffs.append(dx.abs().flatten())
         x = outs[0]["clip"].float().requires_grad_(True)
@@ -140,10 +197,15 @@ def test_lossy_movies_within_the_first_order_bound(datasets, runs, tmp_path):
     s_f, s_v, b = (torch.cat(t) for t in (scores_f, scores_v, bounds))
     d = torch.cat(diffs)
     change = (s_v - s_f).abs()
-    print(f"\n[lossy movies] pixel |diff| mean {float(d.mean()):.3f} max {float(d.max()):.0f}; score |diff| max "
-          f"{float(change.max()):.2e}, first-order bound max {float(b.max()):.2e}")
+    print(
+        f"\n[lossy movies] pixel |diff| mean {float(d.mean()):.3f} max {float(d.max()):.0f}; "
+        "score |diff| max "
+        f"{float(change.max()):.2e}, first-order bound max {float(b.max()):.2e}"
+    )
     assert float(d.mean()) > 0  # lossy indeed
-    assert bool((change <= 2 * b + 1e-6).all()), (change - 2 * b).max()  # 2x: the second-order remainder
+    assert bool((change <= 2 * b + 1e-6).all()), (
+        change - 2 * b
+    ).max()  # 2x: the second-order remainder
     same = 0
     for k in range(s_f.shape[1]):
         same += torch.equal(torch.argsort(s_f[:, k]), torch.argsort(s_v[:, k]))
@@ -152,4 +214,7 @@ def test_lossy_movies_within_the_first_order_bound(datasets, runs, tmp_path):
         off = ~torch.eye(len(gap), dtype=torch.bool)
         if bool((gap[off] > slack[off]).all()):  # no two detections of the class can swap: same AP
             assert torch.equal(torch.argsort(s_f[:, k]), torch.argsort(s_v[:, k]))
-    print(f"[lossy movies] per-class ranking of the {len(s_f)} detections unchanged for {same} of {s_f.shape[1]} classes")
+    print(
+        f"[lossy movies] per-class ranking of the {len(s_f)} detections unchanged for "
+        f"{same} of {s_f.shape[1]} classes"
+    )

@@ -1,4 +1,5 @@
 """Fixtures for the model tests: tiny SlowFast configs and inputs (CPU, a few ms each)."""
+
 import pytest
 import torch
 from detectron2.structures import Boxes, Instances
@@ -20,7 +21,8 @@ def tiny_cfg(cfg):
 
 
 def _make_input(h, w, boxes, *, t=8, num_classes=5, labels=None, height=None, width=None, seed=0):
-    """One mapper-style input dict: a uint8 RGB clip (3, t, h, w) (the model splits the pathways)."""
+    """One mapper-style input dict: a uint8 RGB clip (3, t, h, w) (the model splits the
+    pathways)."""
     g = torch.Generator().manual_seed(seed)
     clip = torch.randint(0, 256, (3, t, h, w), generator=g, dtype=torch.uint8)
     boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)

@@ -1,5 +1,6 @@
 """MODEL.SLOWFAST.ACTIVATION_CHECKPOINT checkpoints every block (bottleneck, non-local, stem,
 lateral fusion) and changes neither the loss, the gradients nor the BatchNorm statistics."""
+
 import torch
 from detectron2.modeling import build_backbone
 
@@ -18,7 +19,11 @@ def test_checkpoint_every_block_same_results(tiny_cfg, monkeypatch):
 
     calls = []
     real = backbone_module.checkpoint
-    monkeypatch.setattr(backbone_module, "checkpoint", lambda fn, *a, **k: calls.append(type(fn).__name__) or real(fn, *a, **k))
+    monkeypatch.setattr(
+        backbone_module,
+        "checkpoint",
+        lambda fn, *a, **k: calls.append(type(fn).__name__) or real(fn, *a, **k),
+    )
     g = torch.Generator().manual_seed(0)
     fast = torch.randn(2, 3, 8, 32, 32, generator=g)
     x = [fast[:, :, ::4].contiguous(), fast]
@@ -29,9 +34,18 @@ def test_checkpoint_every_block_same_results(tiny_cfg, monkeypatch):
         loss.backward()
         losses.append(loss.detach())
     # 2 stems + 4 fusions + bottlenecks (slow 7, fast 7) + 1 non-local, each checkpointed once.
-    assert sorted(set(calls)) == ["BottleneckBlock3d", "FastToSlowFusion", "NonLocalBlock3d", "Stem3d"]
-    assert (calls.count("Stem3d"), calls.count("FastToSlowFusion"), calls.count("BottleneckBlock3d"),
-            calls.count("NonLocalBlock3d")) == (2, 4, 14, 1)
+    assert sorted(set(calls)) == [
+        "BottleneckBlock3d",
+        "FastToSlowFusion",
+        "NonLocalBlock3d",
+        "Stem3d",
+    ]
+    assert (
+        calls.count("Stem3d"),
+        calls.count("FastToSlowFusion"),
+        calls.count("BottleneckBlock3d"),
+        calls.count("NonLocalBlock3d"),
+    ) == (2, 4, 14, 1)
     torch.testing.assert_close(losses[1], losses[0])
     grads = dict((n, p.grad) for n, p in plain.named_parameters())
     for n, p in ckpt.named_parameters():

@@ -1,6 +1,7 @@
 """SlowFast backbone: structure (kernels, strides, laterals, widths), variants, norms,
 non-local blocks and input validation (activation checkpointing: test_activation_checkpoint.py).
 Tiny shapes only."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -35,19 +36,26 @@ def test_r50_ava_shapes_and_channels(cfg):
         assert (conv.in_channels, conv.out_channels) == (fast_c, 2 * fast_c)
     assert bb.res5.fuse is None
     # Slow stage inputs carry the lateral channels: 64 + 16, 256 + 64, ...
-    assert [getattr(bb, s).pathway0[0].conv1.in_channels for s in ("res2", "res3", "res4", "res5")] == [
-        80, 320, 640, 1280]
+    assert [
+        getattr(bb, s).pathway0[0].conv1.in_channels for s in ("res2", "res3", "res4", "res5")
+    ] == [80, 320, 640, 1280]
     assert [len(getattr(bb, s).pathway0) for s in ("res2", "res3", "res4", "res5")] == [3, 4, 6, 3]
     # Temporal kernels: Slow 1,1,3,3 (stem 1); Fast 3 everywhere (stem 5).
     assert bb.stem.pathway0.conv.kernel_size == (1, 7, 7)
     assert bb.stem.pathway1.conv.kernel_size == (5, 7, 7)
-    for s, (kt_slow, kt_fast) in zip(("res2", "res3", "res4", "res5"), [(1, 3), (1, 3), (3, 3), (3, 3)]):
+    for s, (kt_slow, kt_fast) in zip(
+        ("res2", "res3", "res4", "res5"), [(1, 3), (1, 3), (3, 3), (3, 3)]
+    ):
         stage = getattr(bb, s)
         assert {b.conv1.kernel_size[0] for b in stage.pathway0} == {kt_slow}
         assert {b.conv1.kernel_size[0] for b in stage.pathway1} == {kt_fast}
     # AVA res5: spatial stride 1, dilation 2.
     b = bb.res5.pathway0[0]
-    assert b.conv2.stride == (1, 1, 1) and b.conv2.dilation == (1, 2, 2) and b.conv2.padding == (0, 2, 2)
+    assert (
+        b.conv2.stride == (1, 1, 1)
+        and b.conv2.dilation == (1, 2, 2)
+        and b.conv2.padding == (0, 2, 2)
+    )
 
 
 def test_forward_shapes_match_output_shape(tiny_cfg):
@@ -64,7 +72,9 @@ def test_forward_shapes_match_output_shape(tiny_cfg):
     assert bb(clip(t=8, hw=64))["pathway0"].shape[-2:] == (2, 2)
 
 
-@pytest.mark.parametrize("depth,blocks", [(18, [2, 2, 2, 2]), (50, [3, 4, 6, 3]), (101, [3, 4, 23, 3])])
+@pytest.mark.parametrize(
+    "depth,blocks", [(18, [2, 2, 2, 2]), (50, [3, 4, 6, 3]), (101, [3, 4, 23, 3])]
+)
 def test_depths(tiny_cfg, depth, blocks):
     tiny_cfg.MODEL.SLOWFAST.STAGE_BLOCKS = []
     tiny_cfg.MODEL.SLOWFAST.DEPTH = depth
@@ -116,7 +126,9 @@ def test_lateral_is_strided_conv_concatenated_on_slow():
     fuse = FastToSlowFusion(4, channel_ratio=2, kernel_size=5, alpha=4, norm="BN").eval()
     slow, fast = torch.randn(1, 6, 2, 3, 3), torch.randn(1, 4, 8, 3, 3)
     out_slow, out_fast = fuse([slow, fast])
-    expected = F.relu(fuse.conv.norm(F.conv3d(fast, fuse.conv.weight, stride=(4, 1, 1), padding=(2, 0, 0))))
+    expected = F.relu(
+        fuse.conv.norm(F.conv3d(fast, fuse.conv.weight, stride=(4, 1, 1), padding=(2, 0, 0)))
+    )
     assert out_slow.shape == (1, 6 + 8, 2, 3, 3)
     torch.testing.assert_close(out_slow[:, :6], slow)
     torch.testing.assert_close(out_slow[:, 6:], expected)
@@ -132,8 +144,9 @@ def test_single_pathway_variants(tiny_cfg, arch, ref):
     assert not hasattr(bb.stem, "pathway1")
     assert all(getattr(bb, s).fuse is None for s in bb.stage_names)
     assert bb.stem.pathway0.conv.kernel_size[0] == [1, 5][ref]
-    assert [getattr(bb, s).pathway0[0].conv1.kernel_size[0] for s in ("res2", "res3", "res4", "res5")] == [
-        [1, 1, 3, 3], [3, 3, 3, 3]][ref]
+    assert [
+        getattr(bb, s).pathway0[0].conv1.kernel_size[0] for s in ("res2", "res3", "res4", "res5")
+    ] == [[1, 1, 3, 3], [3, 3, 3, 3]][ref]
     x = torch.randn(1, 3, 4, 32, 32)
     out = bb([x])
     assert list(out) == ["pathway0"] and out["pathway0"].shape == (1, 256 // divisor, 4, 2, 2)
@@ -167,13 +180,13 @@ def test_nonlocal_block_math(instantiation):
     with torch.no_grad():
         nl.conv_out.norm.weight.fill_(1.0)
     # Explicit per-position formula.
-    theta = nl.conv_theta(x).flatten(2).transpose(1, 2)              # (N, 32, 3)
+    theta = nl.conv_theta(x).flatten(2).transpose(1, 2)  # (N, 32, 3)
     xp = F.max_pool3d(x, (1, 2, 2), (1, 2, 2))
-    phi = nl.conv_phi(xp).flatten(2).transpose(1, 2)                 # (N, 8, 3)
-    g = nl.conv_g(xp).flatten(2).transpose(1, 2)                     # (N, 8, 3)
-    aff = theta @ phi.transpose(1, 2)                                # (N, 32, 8)
+    phi = nl.conv_phi(xp).flatten(2).transpose(1, 2)  # (N, 8, 3)
+    g = nl.conv_g(xp).flatten(2).transpose(1, 2)  # (N, 8, 3)
+    aff = theta @ phi.transpose(1, 2)  # (N, 32, 8)
     if instantiation == "softmax":
-        aff = (aff / 3 ** 0.5).softmax(-1)
+        aff = (aff / 3**0.5).softmax(-1)
     else:
         aff = aff / 8
     y = (aff @ g).transpose(1, 2).reshape(2, 3, 2, 4, 4)
@@ -185,7 +198,11 @@ def test_nonlocal_block_math(instantiation):
 def test_norms_train_step(tiny_cfg, norm):
     tiny_cfg.MODEL.SLOWFAST.NORM = norm
     bb = build_backbone(tiny_cfg).train()
-    norm_type = {"BN": torch.nn.BatchNorm3d, "SyncBN": torch.nn.SyncBatchNorm, "FrozenBN": FrozenBatchNorm3d}[norm]
+    norm_type = {
+        "BN": torch.nn.BatchNorm3d,
+        "SyncBN": torch.nn.SyncBatchNorm,
+        "FrozenBN": FrozenBatchNorm3d,
+    }[norm]
     norms = [m for m in bb.modules() if isinstance(m, norm_type)]
     assert len(norms) == len([n for n, _ in bb.named_modules() if n.endswith(".norm")]) > 0
     out = bb(clip())

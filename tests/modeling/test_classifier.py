@@ -1,6 +1,7 @@
 """VideoClassifier on tiny configs: the input / output contract, PySlowFast's basic head (its
 pool kernel, the fully convolutional test path, written out here by hand), the training
 targets and losses, the shared preprocessing, and that a few optimiser steps fit a batch."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -99,7 +100,7 @@ def hand_scores(model, x, act):
             for t in range(f.shape[1] - kt + 1):
                 for i in range(f.shape[2] - kh + 1):
                     for j in range(f.shape[3] - kw + 1):
-                        windows.append(f[:, t:t + kt, i:i + kh, j:j + kw].mean(dim=(1, 2, 3)))
+                        windows.append(f[:, t : t + kt, i : i + kh, j : j + kw].mean(dim=(1, 2, 3)))
             pooled.append(torch.stack(windows))  # (P, C)
         w = model.cls_head.predictor.weight.double()
         b = model.cls_head.predictor.bias.double()
@@ -149,8 +150,10 @@ def test_multi_label_targets_indices_or_multi_hot(cfg):
     clips = [clip(seed=7), clip(seed=8), clip(seed=9)]
     want = torch.tensor([[0, 1, 0, 0, 1], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.float32)
     as_lists = [{"clip": c, "labels": lab} for c, lab in zip(clips, [[1, 4], [], (0,)])]
-    as_int_tensors = [{"clip": c, "labels": torch.tensor(lab, dtype=torch.int64)}
-                      for c, lab in zip(clips, [[1, 4], [], [0]])]
+    as_int_tensors = [
+        {"clip": c, "labels": torch.tensor(lab, dtype=torch.int64)}
+        for c, lab in zip(clips, [[1, 4], [], [0]])
+    ]
     as_multi_hot = [{"clip": c, "labels": t} for c, t in zip(clips, want)]
     for batch in (as_lists, as_int_tensors, as_multi_hot):
         assert torch.equal(model.targets(batch), want)
@@ -163,19 +166,22 @@ def test_multi_label_targets_indices_or_multi_hot(cfg):
     torch.testing.assert_close(loss, classification_loss(logits, want, "sigmoid"))
 
 
-@pytest.mark.parametrize("act,x,error", [
-    ("softmax", {}, "has no 'label'"),
-    ("softmax", {"label": 5}, r"label 5 outside 0..4"),
-    ("softmax", {"label": -1}, r"label -1 outside 0..4"),
-    ("softmax", {"label": torch.tensor(1.0)}, "must be one integer class index"),
-    ("softmax", {"label": torch.tensor([1, 2])}, "must be one integer class index"),
-    ("softmax", {"label": "3"}, "must be an int class index"),
-    ("sigmoid", {}, "has no 'labels'"),
-    ("sigmoid", {"labels": [1, 5]}, r"class index 5 outside 0..4"),
-    ("sigmoid", {"labels": torch.ones(4)}, r"multi-hot 'labels' must be \(5,\)"),
-    ("sigmoid", {"labels": torch.full((5,), 2.0)}, r"must lie in \[0, 1\]"),
-    ("sigmoid", {"labels": [0.5]}, "list of int class indices"),
-])
+@pytest.mark.parametrize(
+    "act,x,error",
+    [
+        ("softmax", {}, "has no 'label'"),
+        ("softmax", {"label": 5}, r"label 5 outside 0..4"),
+        ("softmax", {"label": -1}, r"label -1 outside 0..4"),
+        ("softmax", {"label": torch.tensor(1.0)}, "must be one integer class index"),
+        ("softmax", {"label": torch.tensor([1, 2])}, "must be one integer class index"),
+        ("softmax", {"label": "3"}, "must be an int class index"),
+        ("sigmoid", {}, "has no 'labels'"),
+        ("sigmoid", {"labels": [1, 5]}, r"class index 5 outside 0..4"),
+        ("sigmoid", {"labels": torch.ones(4)}, r"multi-hot 'labels' must be \(5,\)"),
+        ("sigmoid", {"labels": torch.full((5,), 2.0)}, r"must lie in \[0, 1\]"),
+        ("sigmoid", {"labels": [0.5]}, "list of int class indices"),
+    ],
+)
 def test_bad_targets_name_the_input(cfg, act, x, error):
     model = build(cfg, act=act).train()
     with pytest.raises((KeyError, ValueError), match=error) as e:
@@ -226,8 +232,9 @@ def test_a_few_steps_fit_a_batch(cfg, arch, act):
     model.cls_head.dropout = None
     key = "label" if act == "softmax" else "labels"
     targets = [1, 3, 4] if act == "softmax" else [[1, 2], [3], [0, 4]]
-    batch = [{"clip": clip(t=frames, h=32, w=32, seed=20 + i), key: t}
-             for i, t in enumerate(targets)]
+    batch = [
+        {"clip": clip(t=frames, h=32, w=32, seed=20 + i), key: t} for i, t in enumerate(targets)
+    ]
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     first = None
     for _ in range(8):
@@ -237,3 +244,50 @@ def test_a_few_steps_fit_a_batch(cfg, arch, act):
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
+
+
+@pytest.mark.parametrize("method,act", [("mean", "softmax"), ("max", "sigmoid")])
+@pytest.mark.parametrize("per_chunk", [1, 2, 5])
+def test_views_of_a_video_equal_the_views_run_one_by_one(cfg, method, act, per_chunk):
+    """A ``"clips"`` input (V views) gives each view's scores as that view alone does, in
+    chunks of any size, and their mean / per-class max as the video's scores."""
+    cfg.TEST.ENSEMBLE_METHOD = method
+    model = build(cfg, act=act).eval()
+    assert model.ensemble_method == method
+    model.views_per_chunk = per_chunk
+    views = torch.stack([clip(seed=30 + v) for v in range(5)])  # (5, 3, 8, 64, 64)
+    with torch.no_grad():
+        out = model([{"clips": views, "video_id": "v"}])
+        one_by_one = torch.stack([model([{"clip": c}])[0]["scores"] for c in views])
+    assert set(out[0]) == {"scores", "view_scores"}
+    assert out[0]["view_scores"].shape == (5, 5) and out[0]["scores"].shape == (5,)
+    torch.testing.assert_close(out[0]["view_scores"], one_by_one, rtol=0, atol=1e-6)
+    by_hand = one_by_one.mean(0) if method == "mean" else one_by_one.max(0).values
+    torch.testing.assert_close(out[0]["scores"], by_hand, rtol=0, atol=1e-6)
+    assert (one_by_one[0] - one_by_one[1]).abs().max() > 1e-4  # the views differ
+    if method == "max":  # per class from different views, not one view's row
+        assert not any(torch.equal(out[0]["scores"], row) for row in one_by_one)
+
+
+def test_views_mixed_with_clips_keep_the_input_order(cfg):
+    model = build(cfg).eval()
+    views = torch.stack([clip(seed=40), clip(seed=41)])
+    with torch.no_grad():
+        out = model([{"clip": clip(seed=42)}, {"clips": views}, {"clip": clip(seed=43)}])
+        alone = [model([{"clip": clip(seed=s)}])[0]["scores"] for s in (42, 43)]
+    assert [sorted(o) for o in out] == [["scores"], ["scores", "view_scores"], ["scores"]]
+    torch.testing.assert_close(out[0]["scores"], alone[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(out[2]["scores"], alone[1], rtol=0, atol=1e-6)
+
+
+def test_views_bad_input_and_bad_method(cfg):
+    model = build(cfg).eval()
+    with pytest.raises(
+        ValueError, match=r"input vid7: 'clips' must be one tensor \(V, 3, T, H, W\)"
+    ):
+        model([{"clips": clip(), "video_id": "vid7"}])  # 4-D: one clip, not views
+    with pytest.raises(ValueError, match="training takes one 'clip'"):
+        model.train()([{"clips": clip()[None], "label": 1}])
+    cfg.TEST.ENSEMBLE_METHOD = "median"
+    with pytest.raises(ValueError, match="TEST.ENSEMBLE_METHOD must be one of"):
+        build(cfg)

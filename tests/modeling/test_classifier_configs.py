@@ -3,6 +3,7 @@
 test views, follow the recipe, and describe pytorchvideo's architectures: the same parameter
 names (through the converter) and shapes, hence the same count, as its hub models
 ``slowfast_r50``, ``slow_r50`` and ``slowfast_r101``."""
+
 import glob
 import os
 
@@ -17,7 +18,8 @@ from slowfast_det.config import load_slowfast_cfg
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 LEAVES = sorted(
     os.path.relpath(f, ROOT)
-    for folder in ("Kinetics", "Charades") for f in glob.glob(os.path.join(ROOT, folder, "*.yaml"))
+    for folder in ("Kinetics", "Charades")
+    for f in glob.glob(os.path.join(ROOT, folder, "*.yaml"))
     if not os.path.basename(f).startswith("Base-")
 )
 
@@ -33,9 +35,14 @@ def meta_model(cfg):
 
 
 def test_the_issue_names_are_shipped():
-    assert {"Kinetics/SLOWFAST_4x16_R50.yaml", "Kinetics/SLOWFAST_8x8_R50.yaml",
-            "Kinetics/SLOW_8x8_R50.yaml", "Kinetics/SLOWFAST_8x8_R101.yaml",
-            "Kinetics/SLOWFAST_NLN_8x8_R50.yaml", "Charades/SLOWFAST_16x8_R50.yaml"} <= set(LEAVES)
+    assert {
+        "Kinetics/SLOWFAST_4x16_R50.yaml",
+        "Kinetics/SLOWFAST_8x8_R50.yaml",
+        "Kinetics/SLOW_8x8_R50.yaml",
+        "Kinetics/SLOWFAST_8x8_R101.yaml",
+        "Kinetics/SLOWFAST_NLN_8x8_R50.yaml",
+        "Charades/SLOWFAST_16x8_R50.yaml",
+    } <= set(LEAVES)
     assert os.path.isfile(os.path.join(ROOT, "Kinetics", "Base-SlowFast-Kinetics.yaml"))
 
 
@@ -80,9 +87,13 @@ def test_kinetics_settings(name):
     assert cfg.SOLVER.WARMUP_FACTOR == 0.1
     jitter = [256, 340] if "R101" in name else [256, 320]
     assert cfg.INPUT.TRAIN_JITTER_SCALES == jitter
-    clip = {"SLOWFAST_4x16_R50": (32, 2, 8), "SLOWFAST_8x8_R50": (32, 2, 4),
-            "SLOW_8x8_R50": (8, 8, 4), "SLOWFAST_8x8_R101": (32, 2, 4),
-            "SLOWFAST_NLN_8x8_R50": (32, 2, 4)}
+    clip = {
+        "SLOWFAST_4x16_R50": (32, 2, 8),
+        "SLOWFAST_8x8_R50": (32, 2, 4),
+        "SLOW_8x8_R50": (8, 8, 4),
+        "SLOWFAST_8x8_R101": (32, 2, 4),
+        "SLOWFAST_NLN_8x8_R50": (32, 2, 4),
+    }
     stem = os.path.splitext(os.path.basename(name))[0]
     assert (cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE, cfg.MODEL.SLOWFAST.ALPHA) == clip[stem]
 
@@ -108,8 +119,10 @@ def test_nonlocal_variant():
             blocks = [k for k in getattr(getattr(bb, s), p)._modules if k.startswith("nonlocal")]
             if blocks:
                 nonlocal_at[s, p] = blocks
-    assert nonlocal_at == {("res3", "pathway0"): ["nonlocal1", "nonlocal3"],
-                           ("res4", "pathway0"): ["nonlocal1", "nonlocal3", "nonlocal5"]}
+    assert nonlocal_at == {
+        ("res3", "pathway0"): ["nonlocal1", "nonlocal3"],
+        ("res4", "pathway0"): ["nonlocal1", "nonlocal3", "nonlocal5"],
+    }
     assert bb.res2.fuse.conv.kernel_size == (5, 1, 1)
 
 
@@ -119,12 +132,14 @@ pv_resnet = pytest.importorskip("pytorchvideo.models.resnet")
 # The pytorchvideo hub models' builder arguments (pytorchvideo/models/hub/{slowfast,resnet}.py).
 HUB = {
     "Kinetics/SLOWFAST_8x8_R50.yaml": lambda: pv_slowfast.create_slowfast(
-        model_depth=50, slowfast_fusion_conv_kernel_size=(7, 1, 1)),  # slowfast_r50
+        model_depth=50, slowfast_fusion_conv_kernel_size=(7, 1, 1)
+    ),  # slowfast_r50
     "Kinetics/SLOW_8x8_R50.yaml": lambda: pv_resnet.create_resnet(
-        stem_conv_kernel_size=(1, 7, 7), head_pool_kernel_size=(8, 7, 7),
-        model_depth=50),  # slow_r50
+        stem_conv_kernel_size=(1, 7, 7), head_pool_kernel_size=(8, 7, 7), model_depth=50
+    ),  # slow_r50
     "Kinetics/SLOWFAST_8x8_R101.yaml": lambda: pv_slowfast.create_slowfast(
-        model_depth=101, slowfast_fusion_conv_kernel_size=(5, 1, 1)),  # slowfast_r101
+        model_depth=101, slowfast_fusion_conv_kernel_size=(5, 1, 1)
+    ),  # slowfast_r101
 }
 
 
@@ -134,11 +149,20 @@ def test_same_parameters_as_pytorchvideo_hub_model(name):
         reference = HUB[name]()
     model = meta_model(load(name))
     ours = {k: tuple(v.shape) for k, v in model.named_parameters()}
-    theirs = {k: tuple(v.shape) for k, v in
-              convert_pytorchvideo(dict(reference.named_parameters()), target="classifier").items()}
+    theirs = {
+        k: tuple(v.shape)
+        for k, v in convert_pytorchvideo(
+            dict(reference.named_parameters()), target="classifier"
+        ).items()
+    }
     assert ours == theirs
     count = sum(p.numel() for p in model.parameters())
     assert count == sum(p.numel() for p in reference.parameters())
-    assert count == {"Kinetics/SLOWFAST_8x8_R50.yaml": 34_566_488,
-                     "Kinetics/SLOW_8x8_R50.yaml": 32_454_096,
-                     "Kinetics/SLOWFAST_8x8_R101.yaml": 62_826_968}[name]
+    assert (
+        count
+        == {
+            "Kinetics/SLOWFAST_8x8_R50.yaml": 34_566_488,
+            "Kinetics/SLOW_8x8_R50.yaml": 32_454_096,
+            "Kinetics/SLOWFAST_8x8_R101.yaml": 62_826_968,
+        }[name]
+    )

@@ -12,33 +12,33 @@ pytorchvideo's detection builders use ``torchvision.ops.RoIAlign`` with its defa
 (the value to use with weights trained by or for pytorchvideo); everything else is the config
 file as shipped.
 """
+
 import logging
 import os
 
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
+from benchmarks.random_weights import randomize_
 from slowfast_det.checkpoint import convert_pytorchvideo
-from slowfast_det.config import add_slowfast_config
-from benchmarks.random_weights import randomize_, set_cfg_values
+from slowfast_det.config import load_slowfast_cfg
 
 pv_slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
 pv_resnet = pytest.importorskip("pytorchvideo.models.resnet")
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "AVA")
 T, H, W = 8, 64, 64
-BOXES = torch.tensor([[4.0, 6, 40, 60], [20, 10, 63, 50], [0, 0, 64, 64], [30.5, 31.5, 45.25, 47.75]])
+BOXES = torch.tensor(
+    [[4.0, 6, 40, 60], [20, 10, 63, 50], [0, 0, 64, 64], [30.5, 31.5, 45.25, 47.75]]
+)
 
 
 def load_cfg(name, **overrides):
-    cfg = get_cfg()
-    add_slowfast_config(cfg)
-    cfg.merge_from_file(os.path.join(CONFIGS, name))
-    cfg.MODEL.DEVICE = "cpu"
-    return set_cfg_values(cfg, overrides)
+    return load_slowfast_cfg(
+        os.path.join(CONFIGS, name), freeze=False, values={"MODEL.DEVICE": "cpu", **overrides}
+    )
 
 
 RAW = {}  # seed -> the uint8 clip (3, T, H, W) our model is fed
@@ -70,7 +70,9 @@ def detect(model, seed=1):
     """Our model on the same clip: fed the uint8 clip, it normalises and splits it itself."""
     inst = Instances((H, W), proposal_boxes=Boxes(BOXES.clone()))
     with torch.no_grad():
-        return model([{"clip": RAW[seed], "instances": inst, "height": H, "width": W}])[0]["instances"]
+        return model([{"clip": RAW[seed], "instances": inst, "height": H, "width": W}])[0][
+            "instances"
+        ]
 
 
 def reference_trunk(blocks, x, n_stages=5):
@@ -88,9 +90,15 @@ def assert_features_equal(ours, ref):
 
 
 def test_slowfast_r50_detection_matches_pytorchvideo():
-    ref = randomize_(pv_slowfast.create_slowfast_with_roi_head(
-        model_depth=50, head_pool_kernel_sizes=((T // 4, 1, 1), (T, 1, 1))))
-    model = ours_from(ref.state_dict(), load_cfg("SLOWFAST_32x2_R50.yaml", **{"MODEL.ROI_ACTION_HEAD.ALIGNED": False}))
+    ref = randomize_(
+        pv_slowfast.create_slowfast_with_roi_head(
+            model_depth=50, head_pool_kernel_sizes=((T // 4, 1, 1), (T, 1, 1))
+        )
+    )
+    model = ours_from(
+        ref.state_dict(),
+        load_cfg("SLOWFAST_32x2_R50.yaml", **{"MODEL.ROI_ACTION_HEAD.ALIGNED": False}),
+    )
     x = clips(2)
     rois = torch.cat([torch.zeros(len(BOXES), 1), BOXES], dim=1)
     with torch.no_grad():
@@ -110,13 +118,20 @@ def test_slowfast_r50_classification_trunk_matches_pytorchvideo(caplog):
     ref = randomize_(pv_slowfast.create_slowfast(model_depth=50))
     with caplog.at_level(logging.INFO, logger="slowfast_det.checkpoint.convert"):
         state_dict = convert_pytorchvideo(ref.state_dict())
-    assert "dropped the classification head" in caplog.text and "blocks.6.proj.weight" in caplog.text
+    assert (
+        "dropped the classification head" in caplog.text and "blocks.6.proj.weight" in caplog.text
+    )
     assert not any(k.startswith("roi_heads.") for k in state_dict)
     # The Kinetics trunk: res5 with spatial stride 2 and no dilation.
-    cfg = load_cfg("SLOWFAST_32x2_R50.yaml", **{
-        "MODEL.SLOWFAST.SPATIAL_STRIDES": [1, 2, 2, 2], "MODEL.SLOWFAST.SPATIAL_DILATIONS": [1, 1, 1, 1]})
+    cfg = load_cfg(
+        "SLOWFAST_32x2_R50.yaml",
+        **{
+            "MODEL.SLOWFAST.SPATIAL_STRIDES": [1, 2, 2, 2],
+            "MODEL.SLOWFAST.SPATIAL_DILATIONS": [1, 1, 1, 1],
+        },
+    )
     backbone = build_model(cfg).backbone.eval()
-    backbone.load_state_dict({k[len("backbone."):]: v for k, v in state_dict.items()}, strict=True)
+    backbone.load_state_dict({k[len("backbone.") :]: v for k, v in state_dict.items()}, strict=True)
     x = clips(2)
     with torch.no_grad():
         feats = backbone([t.clone() for t in x])
@@ -127,8 +142,11 @@ def test_slowfast_r50_classification_trunk_matches_pytorchvideo(caplog):
 
 
 def test_slow_r50_detection_matches_pytorchvideo():
-    """Slow-only: pytorchvideo's create_resnet_with_roi_head (its slow_r50_detection) vs SLOW_8x8_R50."""
-    ref = randomize_(pv_resnet.create_resnet_with_roi_head(model_depth=50, head_pool_kernel_size=(T // 4, 1, 1)))
+    """Slow-only: pytorchvideo's create_resnet_with_roi_head (its slow_r50_detection) vs
+    SLOW_8x8_R50."""
+    ref = randomize_(
+        pv_resnet.create_resnet_with_roi_head(model_depth=50, head_pool_kernel_size=(T // 4, 1, 1))
+    )
     model = ours_from(ref.state_dict(), load_cfg("SLOW_8x8_R50.yaml"))
     assert model.roi_heads.poolers[0].aligned is False  # as the config (PySlowFast's Caffe2 model)
     x = clips(1)

@@ -1,5 +1,6 @@
 """Eval-mode weights (BatchNorm folded, channels-last) are computed once per eval-mode model
 and recomputed after train(), eval(), load_state_dict and .to(): never a stale result."""
+
 import copy
 
 import torch
@@ -7,14 +8,16 @@ import torch.nn.functional as F
 from detectron2.modeling import build_backbone
 from torch import nn
 
-from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d
 from benchmarks.random_weights import randomize_
+from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d
 
 CL3 = torch.channels_last_3d
 
 
 def _conv(norm_cls=nn.BatchNorm3d, kernel=(1, 3, 3), padding=(0, 1, 1)):
-    conv = Conv3d(4, 6, kernel_size=kernel, padding=padding, bias=False, norm=norm_cls(6), activation=F.relu)
+    conv = Conv3d(
+        4, 6, kernel_size=kernel, padding=padding, bias=False, norm=norm_cls(6), activation=F.relu
+    )
     conv.fold_norm = True
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -115,4 +118,6 @@ def test_backbone_eval_outputs_stay_equal_to_unfolded_over_repeated_calls(tiny_c
             got = model(x)
             for k in expected:
                 torch.testing.assert_close(got[k], expected[k], rtol=1e-4, atol=1e-4)
-        assert all(m._inference_weights is not None for m in model.modules() if isinstance(m, Conv3d))
+        assert all(
+            m._inference_weights is not None for m in model.modules() if isinstance(m, Conv3d)
+        )

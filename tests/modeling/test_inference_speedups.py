@@ -2,16 +2,16 @@
 channels_last_3d features (forward and backward), BatchNorm folding in eval mode, the
 channels-last temporal mean, the one-copy clip packing, and bf16 inference (close, float32
 scores). Tiny shapes only."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 from detectron2.modeling import build_model
-from detectron2.structures import Boxes, Instances
 from torch import nn
 
+from benchmarks.random_weights import randomize_
 from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d
 from slowfast_det.modeling.fast_ops import conv3d, is_channels_last_3d, temporal_mean
-from benchmarks.random_weights import randomize_
 
 CL3 = torch.channels_last_3d
 
@@ -59,8 +59,10 @@ def test_fast_conv3d_matches_conv3d_forward_and_backward(case, n):
 def test_fast_conv3d_leaves_contiguous_inputs_to_conv3d():
     x = torch.randn(1, 4, 4, 6, 6)
     w = torch.randn(3, 4, 1, 3, 3)
-    assert torch.equal(conv3d(x, w, None, (1, 1, 1), (0, 1, 1), (1, 1, 1), 1),
-                       F.conv3d(x, w, None, (1, 1, 1), (0, 1, 1), (1, 1, 1), 1))
+    assert torch.equal(
+        conv3d(x, w, None, (1, 1, 1), (0, 1, 1), (1, 1, 1), 1),
+        F.conv3d(x, w, None, (1, 1, 1), (0, 1, 1), (1, 1, 1), 1),
+    )
 
 
 @pytest.mark.parametrize("shape", [(1, 16, 4, 5, 6), (2, 3, 8, 1, 7), (2, 5, 1, 3, 3)])
@@ -84,8 +86,15 @@ def _random_bn_(bn, seed=0):
 @pytest.mark.parametrize("norm_cls", [nn.BatchNorm3d, FrozenBatchNorm3d])
 @pytest.mark.parametrize("conv_bias", [False, True])
 def test_conv_bn_folding_eval_equals_unfolded(norm_cls, conv_bias):
-    conv = Conv3d(4, 6, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=conv_bias,
-                  norm=_random_bn_(norm_cls(6)), activation=F.relu_).eval()
+    conv = Conv3d(
+        4,
+        6,
+        kernel_size=(3, 1, 1),
+        padding=(1, 0, 0),
+        bias=conv_bias,
+        norm=_random_bn_(norm_cls(6)),
+        activation=F.relu_,
+    ).eval()
     x = torch.randn(2, 4, 4, 5, 5)
     with torch.no_grad():
         conv.fold_norm = False
@@ -108,16 +117,22 @@ def test_no_folding_in_training_mode():
     conv.eval()
     conv.norm.track_running_stats = True
     assert conv._folded_weight_bias() is not None
-    untracked = Conv3d(4, 6, kernel_size=1, bias=False, norm=nn.BatchNorm3d(6, track_running_stats=False))
+    untracked = Conv3d(
+        4, 6, kernel_size=1, bias=False, norm=nn.BatchNorm3d(6, track_running_stats=False)
+    )
     untracked.fold_norm = True
-    assert untracked.eval()._folded_weight_bias() is None  # batch statistics even in eval: not foldable
+    assert (
+        untracked.eval()._folded_weight_bias() is None
+    )  # batch statistics even in eval: not foldable
 
 
 def _randomize_model_(model, seed=0):
     training = model.training
     randomize_(model, seed).train(training)  # keep the caller's mode
     with torch.no_grad():
-        model.roi_heads.predictor.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(seed))
+        model.roi_heads.predictor.weight.normal_(
+            0, 0.3, generator=torch.Generator().manual_seed(seed)
+        )
     return model
 
 
@@ -137,7 +152,10 @@ def _batch(make_input, labels=False):
     boxes = [[2.0, 3, 40, 30], [10, 0, 63, 47], [20, 20, 30, 30]]
     lab = torch.eye(5)[:3] if labels else None
     lab2 = torch.eye(5)[3:4] if labels else None
-    return [make_input(48, 64, boxes, labels=lab, seed=1), make_input(40, 56, boxes[:1], labels=lab2, seed=2)]
+    return [
+        make_input(48, 64, boxes, labels=lab, seed=1),
+        make_input(40, 56, boxes[:1], labels=lab2, seed=2),
+    ]
 
 
 def test_detector_outputs_equal_with_and_without_levers(tiny_cfg, make_input):
@@ -181,9 +199,13 @@ def test_clips_are_packed_in_the_backbone_layout(tiny_cfg, make_input):
     with torch.no_grad():
         model(batch)
     slow, fast = seen["x"]
-    assert fast.shape == (2, 3, 8, 48, 64) and is_channels_last_3d(fast) and is_channels_last_3d(slow)
+    assert (
+        fast.shape == (2, 3, 8, 48, 64) and is_channels_last_3d(fast) and is_channels_last_3d(slow)
+    )
     # The second clip (40 x 56) is zero-padded at the bottom / right.
-    torch.testing.assert_close(fast[1, :, :, :40, :56], (batch[1]["clip"].float() - model.pixel_mean) / model.pixel_std)
+    torch.testing.assert_close(
+        fast[1, :, :, :40, :56], (batch[1]["clip"].float() - model.pixel_mean) / model.pixel_std
+    )
     assert fast[1, :, :, 40:].abs().sum() == 0 and fast[1, :, :, :, 56:].abs().sum() == 0
 
 

@@ -1,5 +1,6 @@
 """VideoActionDetector on tiny configs: the DATAFLOW.md input / output contract, padding,
 zero-box inputs, errors, and that a few optimiser steps fit a batch."""
+
 import pytest
 import torch
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
@@ -17,7 +18,13 @@ def test_registered_and_built(tiny_cfg):
 def test_training_returns_loss_and_handles_zero_boxes(tiny_cfg, make_input):
     model = build_model(tiny_cfg).train()
     batch = [
-        make_input(32, 48, [[2, 3, 20, 30], [10, 0, 47, 31]], labels=[[1, 0, 0, 1, 0], [0, 1, 0, 0, 0]], seed=1),
+        make_input(
+            32,
+            48,
+            [[2, 3, 20, 30], [10, 0, 47, 31]],
+            labels=[[1, 0, 0, 1, 0], [0, 1, 0, 0, 0]],
+            seed=1,
+        ),
         make_input(32, 48, [], labels=torch.zeros(0, 5), seed=2),
     ]
     losses = model(batch)
@@ -37,15 +44,17 @@ def test_inference_rescales_boxes_and_keeps_order(tiny_cfg, make_input):
     boxes = [[2.0, 3, 20, 30], [10, 0, 47, 31], [0, 0, 48, 32]]
     batch = [
         make_input(32, 48, boxes, height=64, width=192, seed=1),
-        make_input(40, 40, [], height=80, width=80, seed=2),   # other size: padded in the batch
-        make_input(32, 48, boxes[:1], seed=3),                  # no height/width: clip size
+        make_input(40, 40, [], height=80, width=80, seed=2),  # other size: padded in the batch
+        make_input(32, 48, boxes[:1], seed=3),  # no height/width: clip size
     ]
     with torch.no_grad():
         out = model(batch)
     assert [list(o) for o in out] == [["instances"]] * 3
     a, b, c = (o["instances"] for o in out)
     assert a.image_size == (64, 192) and b.image_size == (80, 80) and c.image_size == (32, 48)
-    torch.testing.assert_close(a.pred_boxes.tensor, torch.tensor(boxes) * torch.tensor([4.0, 2, 4, 2]))
+    torch.testing.assert_close(
+        a.pred_boxes.tensor, torch.tensor(boxes) * torch.tensor([4.0, 2, 4, 2])
+    )
     assert a.scores.shape == (3, 5) and b.scores.shape == (0, 5) and len(b.pred_boxes) == 0
     assert ((a.scores > 0) & (a.scores < 1)).all()
     torch.testing.assert_close(c.pred_boxes.tensor, torch.tensor(boxes[:1]))
@@ -78,7 +87,8 @@ def test_pixel_statistics_are_buffers_saved_with_the_model(tiny_cfg, make_input)
     sd = model.state_dict()
     torch.testing.assert_close(sd["pixel_mean"].flatten(), torch.full((3,), 0.45 * 255))
     torch.testing.assert_close(sd["pixel_std"].flatten(), torch.full((3,), 0.225 * 255))
-    # the same input as the former mapper's (x / 255 - 0.45) / 0.225, so older checkpoints see no change
+    # the same input as the former mapper's (x / 255 - 0.45) / 0.225, so older checkpoints see
+    # no change
     x = make_input(8, 8, [], t=4)
     (fast,) = model.preprocess_clips([x])[1:]
     torch.testing.assert_close(fast[0], (x["clip"].float() / 255 - 0.45) / 0.225, rtol=0, atol=1e-5)
@@ -114,7 +124,13 @@ def test_a_few_steps_fit_a_batch(tiny_cfg, make_input):
     tiny_cfg.MODEL.ROI_ACTION_HEAD.DROPOUT_RATE = 0.0
     model = build_model(tiny_cfg).train()
     batch = [
-        make_input(32, 32, [[0, 0, 16, 32], [16, 0, 32, 32]], labels=[[1, 0, 0, 0, 1], [0, 1, 1, 0, 0]], seed=1),
+        make_input(
+            32,
+            32,
+            [[0, 0, 16, 32], [16, 0, 32, 32]],
+            labels=[[1, 0, 0, 0, 1], [0, 1, 1, 0, 0]],
+            seed=1,
+        ),
         make_input(32, 32, [[4, 4, 28, 28]], labels=[[0, 0, 0, 1, 0]], seed=2),
     ]
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

@@ -1,4 +1,5 @@
 """Device-side clip preprocessing: pathway indices, colour jitter semantics, pathway split."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,11 @@ from slowfast_det.modeling.preprocess import apply_color_jitter, pathway_indices
 
 
 def test_pathway_indices_rule():
-    assert pathway_indices(32, 4).tolist() == torch.linspace(0, 31, 8).long().tolist() == [0, 4, 8, 13, 17, 22, 26, 31]
+    assert (
+        pathway_indices(32, 4).tolist()
+        == torch.linspace(0, 31, 8).long().tolist()
+        == [0, 4, 8, 13, 17, 22, 26, 31]
+    )
     assert pathway_indices(8, 4).tolist() == [0, 7]
 
 
@@ -25,15 +30,20 @@ def _reference_jitter(clip01, ops):
     return x
 
 
-@pytest.mark.parametrize("ops", [
-    [("brightness", 1.4), ("contrast", 0.7), ("saturation", 1.3)],
-    [("saturation", 0.0), ("brightness", 0.6), ("contrast", 1.6)],
-    [("contrast", 1.2), ("saturation", 1.5), ("brightness", 1.0)],
-])
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [("brightness", 1.4), ("contrast", 0.7), ("saturation", 1.3)],
+        [("saturation", 0.0), ("brightness", 0.6), ("contrast", 1.6)],
+        [("contrast", 1.2), ("saturation", 1.5), ("brightness", 1.0)],
+    ],
+)
 def test_color_jitter_keeps_the_unit_clip_semantics(ops):
     rng = np.random.default_rng(0)
     clip = rng.integers(0, 256, (3, 4, 6, 5)).astype(np.uint8)
-    got = apply_color_jitter(torch.from_numpy(clip).float(), ops)  # 0-255 units, as the model runs it
+    got = apply_color_jitter(
+        torch.from_numpy(clip).float(), ops
+    )  # 0-255 units, as the model runs it
     want = _reference_jitter(clip / 255.0, ops) * 255.0
     np.testing.assert_allclose(got.numpy(), want, atol=1e-3)
     assert got.min() >= 0 and got.max() <= 255

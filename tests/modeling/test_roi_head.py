@@ -1,5 +1,6 @@
 """ROIAlign-3D head, built straight from ShapeSpecs: pooling semantics, batch indexing,
 loss, zero-box inputs and errors."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,9 @@ def head(**kw):
 def proposals(box_lists, size=(64, 64), labels=None):
     out = []
     for i, b in enumerate(box_lists):
-        inst = Instances(size, proposal_boxes=Boxes(torch.as_tensor(b, dtype=torch.float32).reshape(-1, 4)))
+        inst = Instances(
+            size, proposal_boxes=Boxes(torch.as_tensor(b, dtype=torch.float32).reshape(-1, 4))
+        )
         if labels is not None:
             inst.gt_labels = labels[i]
         out.append(inst)
@@ -51,7 +54,9 @@ def test_temporal_average_then_spatial_max():
     h = head(dropout_rate=0.0).eval()
     f = feats()
     # Spatially constant, time-varying features: pooled value = mean over time.
-    f["pathway0"] = torch.arange(2.0).view(1, 1, 2, 1, 1).expand(2, 6, 2, 4, 4) + torch.arange(6.0).view(1, 6, 1, 1, 1)
+    f["pathway0"] = torch.arange(2.0).view(1, 1, 2, 1, 1).expand(2, 6, 2, 4, 4) + torch.arange(
+        6.0
+    ).view(1, 6, 1, 1, 1)
     f["pathway1"] = torch.arange(8.0).view(1, 1, 8, 1, 1).expand(2, 2, 8, 4, 4).clone()
     x = h.box_features(f, [Boxes(torch.tensor([[0.0, 0, 30, 30]])), Boxes(torch.zeros(0, 4))])
     torch.testing.assert_close(x, torch.tensor([[0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 3.5, 3.5]]))
@@ -74,12 +79,15 @@ def test_boxes_pool_from_their_own_clip():
 
 
 def test_pathway_strides_set_the_roi_scale():
-    spec = {"pathway0": ShapeSpec(channels=1, stride=8), "pathway1": ShapeSpec(channels=1, stride=32)}
+    spec = {
+        "pathway0": ShapeSpec(channels=1, stride=8),
+        "pathway1": ShapeSpec(channels=1, stride=32),
+    }
     h = ROIAlign3DHead(spec, num_classes=2, dropout_rate=0.0).eval()
     assert [p.spatial_scale for p in h.poolers] == [1 / 8, 1 / 32]
     f = {"pathway0": torch.zeros(1, 1, 1, 8, 8), "pathway1": torch.zeros(1, 1, 1, 2, 2)}
-    f["pathway0"][..., 4:, 4:] = 1.0   # image pixels 32..64 at stride 8
-    f["pathway1"][..., 1:, 1:] = 1.0   # image pixels 32..64 at stride 32
+    f["pathway0"][..., 4:, 4:] = 1.0  # image pixels 32..64 at stride 8
+    f["pathway1"][..., 1:, 1:] = 1.0  # image pixels 32..64 at stride 32
     x = h.box_features(f, [Boxes(torch.tensor([[36.0, 36, 60, 60], [2.0, 2, 12, 12]]))])
     torch.testing.assert_close(x, torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
 
@@ -103,7 +111,11 @@ def test_inference_outputs():
 def test_training_loss_is_bce_mean_and_zero_boxes_work():
     h = head(dropout_rate=0.0).train()
     f = feats(n=3)
-    labels = [torch.tensor([[1.0, 0, 1, 0]]), torch.zeros(0, 4), torch.tensor([[0.0, 0, 0, 1], [1, 1, 0, 0]])]
+    labels = [
+        torch.tensor([[1.0, 0, 1, 0]]),
+        torch.zeros(0, 4),
+        torch.tensor([[0.0, 0, 0, 1], [1, 1, 0, 0]]),
+    ]
     props = proposals([[[0, 0, 30, 30]], [], [[5, 5, 20, 40], [30, 2, 62, 60]]], labels=labels)
     loss = h(f, props)["loss_action"]
     logits = h.predict_logits(f, [p.proposal_boxes for p in props])
@@ -128,6 +140,9 @@ def test_training_errors():
     with pytest.raises(ValueError, match=r"gt_labels must be \(R, K\)"):
         h(feats(), proposals([[[0, 0, 8, 8]], []], labels=[torch.zeros(1, 3), torch.zeros(0, 3)]))
     with pytest.raises(ValueError, match="2 box lists for a batch of 3"):
-        h(feats(n=3), proposals([[[0, 0, 8, 8]], []], labels=[torch.zeros(1, 4), torch.zeros(0, 4)]))
+        h(
+            feats(n=3),
+            proposals([[[0, 0, 8, 8]], []], labels=[torch.zeros(1, 4), torch.zeros(0, 4)]),
+        )
     with pytest.raises(ValueError, match="ACT"):
         head(act="relu")

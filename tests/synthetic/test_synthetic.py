@@ -1,4 +1,5 @@
 """Tests of the synthetic AVA-format dataset generator (tiny sizes: a few seconds)."""
+
 import copy
 import os
 import subprocess
@@ -10,9 +11,14 @@ import pytest
 from script_modules import load_script
 
 from slowfast_det.ava.io import read_box_csv, read_exclusions, read_frame_list, read_label_map
-from slowfast_det.synthetic import CLASSES, MOTION_CLASS_IDS, SyntheticSpec, ensure_synthetic_dataset, generate
+from slowfast_det.synthetic import (
+    CLASSES,
+    MOTION_CLASS_IDS,
+    SyntheticSpec,
+    ensure_synthetic_dataset,
+    generate,
+)
 from slowfast_det.synthetic import writer as gen_mod
-from slowfast_det.synthetic.writer import build_video, keyframe_seconds, read_manifest, video_ids
 from slowfast_det.synthetic.render import draw_person, render_frame, visible_boxes
 from slowfast_det.synthetic.scene import (
     ARM_RAISE,
@@ -33,8 +39,17 @@ from slowfast_det.synthetic.scene import (
     sample_video,
     slot_of_frame,
 )
+from slowfast_det.synthetic.writer import build_video, keyframe_seconds, read_manifest, video_ids
 
-TINY = dict(num_train_videos=2, num_val_videos=2, duration_s=8, width=96, height=72, min_persons=2, max_persons=3)
+TINY = dict(
+    num_train_videos=2,
+    num_val_videos=2,
+    duration_s=8,
+    width=96,
+    height=72,
+    min_persons=2,
+    max_persons=3,
+)
 # Clip offsets (frames from the keyframe) of the default configs: Fast = 16 frames at
 # stride 2; Slow = linspace(0, 15, 4) of those; Slow-only = 4 frames at stride 10.
 FAST = list(range(-16, 15, 2))
@@ -78,7 +93,10 @@ def test_same_seed_same_bytes(dataset, tmp_path):
     generate(other, seed=8, workers=1, progress=False, **TINY)
     c = _tree(other)
     assert c["annotations/ava_train_v2.2.csv"] != a["annotations/ava_train_v2.2.csv"]
-    assert c["frames/syntrain0000/syntrain0000_000001.jpg"] != a["frames/syntrain0000/syntrain0000_000001.jpg"]
+    assert (
+        c["frames/syntrain0000/syntrain0000_000001.jpg"]
+        != a["frames/syntrain0000/syntrain0000_000001.jpg"]
+    )
 
 
 def test_checker_accepts_dataset(dataset):
@@ -111,7 +129,9 @@ def test_files_are_valid_and_consistent(dataset):
             rows = fl[fl["video_id"] == vid]
             assert list(rows["frame_id"]) == list(range(num_frames))
             assert list(rows["path"]) == [f"{vid}/{vid}_{f + 1:06d}.jpg" for f in range(num_frames)]
-            assert sorted(os.listdir(os.path.join(root, "frames", vid))) == [os.path.basename(p) for p in rows["path"]]
+            assert sorted(os.listdir(os.path.join(root, "frames", vid))) == [
+                os.path.basename(p) for p in rows["path"]
+            ]
         img = cv2.imread(os.path.join(root, "frames", fl["path"].iloc[-1]))
         assert img.shape == (spec.height, spec.width, 3)
 
@@ -128,8 +148,12 @@ def test_files_are_valid_and_consistent(dataset):
             labels = list(person["action_id"])
             assert len(set(labels)) == len(labels)
             assert len(POSE_IDS & set(labels)) == 1, (vid, t, pid, labels)  # exactly one pose class
-            assert len(person[["x1", "y1", "x2", "y2"]].drop_duplicates()) == 1  # one box per person
-        assert manifest["summary"][split]["person_boxes"] == len(r.groupby(["video_id", "timestamp", "last"]))
+            assert (
+                len(person[["x1", "y1", "x2", "y2"]].drop_duplicates()) == 1
+            )  # one box per person
+        assert manifest["summary"][split]["person_boxes"] == len(
+            r.groupby(["video_id", "timestamp", "last"])
+        )
         assert manifest["summary"][split]["frames"] == len(vids) * num_frames
         assert manifest["summary"][split]["keyframes"] == len(gt.keys)
 
@@ -148,7 +172,9 @@ def test_files_are_valid_and_consistent(dataset):
             iw = np.clip(np.minimum(b[:, 2], g[2]) - np.maximum(b[:, 0], g[0]), 0, None)
             ih = np.clip(np.minimum(b[:, 3], g[3]) - np.maximum(b[:, 1], g[1]), 0, None)
             inter = iw * ih
-            iou = inter / ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (g[2] - g[0]) * (g[3] - g[1]) - inter)
+            iou = inter / (
+                (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (g[2] - g[0]) * (g[3] - g[1]) - inter
+            )
             found += bool(len(iou) and iou.max() >= 0.5)
             exact += bool(len(iou) and iou.max() > 0.999)
             total += 1
@@ -173,8 +199,15 @@ def test_ground_truth_matches_scene(dataset):
             got = {int(pid): sorted(g["action_id"]) for pid, g in rows.groupby("last")}
             assert got == {pid: e[0] for pid, e in expect.items()}
             for pid, g in rows.groupby("last"):
-                box = np.array(expect[int(pid)][1]) / [spec.width, spec.height, spec.width, spec.height]
-                assert np.allclose(g.iloc[0][["x1", "y1", "x2", "y2"]].to_numpy(float), box, atol=6e-4)
+                box = np.array(expect[int(pid)][1]) / [
+                    spec.width,
+                    spec.height,
+                    spec.width,
+                    spec.height,
+                ]
+                assert np.allclose(
+                    g.iloc[0][["x1", "y1", "x2", "y2"]].to_numpy(float), box, atol=6e-4
+                )
                 assert people[int(pid)].pid == int(pid)
 
 
@@ -182,10 +215,14 @@ def test_frame_files_are_the_rendered_frames(dataset):
     """frame file k is frame index k-1: the written JPEG is closest to its own render."""
     root, spec, _ = dataset
     video, bg, camera, rng = build_video(spec, "val", 1)
-    renders = [render_frame(video, bg, f, rng, camera).astype(np.float32) for f in range(video.num_frames)]
+    renders = [
+        render_frame(video, bg, f, rng, camera).astype(np.float32) for f in range(video.num_frames)
+    ]
     for t in keyframe_seconds(spec)[::2]:
         c = keyframe_index(t)
-        jpg = cv2.imread(os.path.join(root, "frames", video.video_id, f"{video.video_id}_{c + 1:06d}.jpg")).astype(np.float32)
+        jpg = cv2.imread(
+            os.path.join(root, "frames", video.video_id, f"{video.video_id}_{c + 1:06d}.jpg")
+        ).astype(np.float32)
         err = [np.abs(jpg - renders[c + k]).mean() for k in (-2, -1, 0, 1, 2)]
         assert int(np.argmin(err)) == 2, err
         assert err[2] < 8.0
@@ -207,13 +244,22 @@ def test_registration_reads_it(dataset):
             DatasetCatalog.remove(name)
         gt = read_box_csv(_ann(root, f"ava_{split}_v2.2.csv")).rows
         expect = {
-            (v, int(t), int(pid)): sorted(g["action_id"]) for (v, t, pid), g in gt.groupby(["video_id", "timestamp", "last"])
+            (v, int(t), int(pid)): sorted(g["action_id"])
+            for (v, t, pid), g in gt.groupby(["video_id", "timestamp", "last"])
         }
-        got = {(d["video_id"], d["timestamp"], a["person_id"]): sorted(a["labels"]) for d in dicts for a in d["annotations"]}
+        got = {
+            (d["video_id"], d["timestamp"], a["person_id"]): sorted(a["labels"])
+            for d in dicts
+            for a in d["annotations"]
+        }
         assert got == expect
         d = dicts[0]
         table = d["frame_source"]["table"]
-        assert table.compact and len(table) > 16 and all(os.path.exists(p) for p in table.paths(range(len(table))))
+        assert (
+            table.compact
+            and len(table) > 16
+            and all(os.path.exists(p) for p in table.paths(range(len(table))))
+        )
         if split == "val":
             assert all(len(x["proposals"]["boxes"]) == len(x["proposals"]["scores"]) for x in dicts)
 
@@ -253,7 +299,9 @@ def test_wave_and_raise_hand_are_identical_in_single_and_sparse_frames():
     assert all(not np.array_equal(frames_wave[k], frames_wave[k + 2]) for k in FAST[:-1])
     # the Slow pathway and the Slow-only model see one arm position...
     assert all(np.array_equal(frames_wave[SLOW[0]], frames_wave[k]) for k in SLOW)
-    assert all(np.array_equal(frames_wave[0], frames_wave[k]) for k in SLOW_ONLY if k in frames_wave)
+    assert all(
+        np.array_equal(frames_wave[0], frames_wave[k]) for k in SLOW_ONLY if k in frames_wave
+    )
     # ...which a person raising the hand at that phase shows in every frame
     for k in range(-16, 15):
         raised = copy.deepcopy(wave)
@@ -266,7 +314,12 @@ def test_wave_and_raise_hand_are_identical_in_single_and_sparse_frames():
 def _ks_stat(a, b):
     a, b = np.sort(a), np.sort(b)
     grid = np.concatenate([a, b])
-    return np.max(np.abs(np.searchsorted(a, grid, side="right") / len(a) - np.searchsorted(b, grid, side="right") / len(b)))
+    return np.max(
+        np.abs(
+            np.searchsorted(a, grid, side="right") / len(a)
+            - np.searchsorted(b, grid, side="right") / len(b)
+        )
+    )
 
 
 def test_wave_and_raise_hand_single_frame_angle_distributions_match():
@@ -285,7 +338,9 @@ def test_wave_and_raise_hand_single_frame_angle_distributions_match():
     n, m = len(angles[ARM_WAVE]), len(angles[ARM_RAISE])
     assert n > 150 and m > 150
     # two-sample Kolmogorov-Smirnov test at the 1 % level
-    assert _ks_stat(np.array(angles[ARM_WAVE]), np.array(angles[ARM_RAISE])) < 1.63 * np.sqrt((n + m) / (n * m))
+    assert _ks_stat(np.array(angles[ARM_WAVE]), np.array(angles[ARM_RAISE])) < 1.63 * np.sqrt(
+        (n + m) / (n * m)
+    )
     # ... while the spread of the angle within one Fast clip separates them completely
     spread = {k: [] for k in angles}
     for seed in range(20):
@@ -323,7 +378,11 @@ def test_brief_events_are_seen_by_fast_and_mostly_missed_by_sparse_frames():
         s = slot_of_frame(c)
         with_ev = copy.deepcopy(base)
         with_ev.event[s], with_ev.event_start[s], with_ev.event_side[s] = kind, c - 5, 1
-        changed = [k for k in range(-16, 15) if not np.array_equal(_render_person(base, c + k), _render_person(with_ev, c + k))]
+        changed = [
+            k
+            for k in range(-16, 15)
+            if not np.array_equal(_render_person(base, c + k), _render_person(with_ev, c + k))
+        ]
         assert changed == [-5, -4, -3, -2], (kind, changed)
 
     # generated events respect the placement rule and only happen standing / walking
@@ -334,7 +393,7 @@ def test_brief_events_are_seen_by_fast_and_mostly_missed_by_sparse_frames():
                 assert p.pose[s] == STAND or (p.event[s] == EV_HOP and p.pose[s] in (2, 3))
 
 
-# ----------------------------------------------------------------------------- ensure / atomicity / CLI
+# --------------------------------------------------------------------- ensure / atomicity / CLI
 def test_ensure_is_a_noop_when_complete_and_redoes_otherwise(dataset, tmp_path, monkeypatch):
     root = str(tmp_path / "syn")
     small = dict(TINY, num_train_videos=1, num_val_videos=1, duration_s=5)
@@ -402,7 +461,21 @@ def test_invalid_sizes_are_rejected(tmp_path):
 def test_command_line(tmp_path, capsys):
     prepare_synthetic_ava = load_script("datasets/prepare_synthetic_ava.py")
     root = str(tmp_path / "syn")
-    args = ["--root", root, "--train-videos", "1", "--val-videos", "1", "--duration", "5", "--width", "64", "--height", "48", "--no-progress"]
+    args = [
+        "--root",
+        root,
+        "--train-videos",
+        "1",
+        "--val-videos",
+        "1",
+        "--duration",
+        "5",
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--no-progress",
+    ]
     assert prepare_synthetic_ava.main(args + ["--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "train: 1 videos, 150 frames, 2 keyframes" in out

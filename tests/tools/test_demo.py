@@ -1,4 +1,6 @@
-"""tools/demo.py and the file demo (slowfast_det.engine.demo_runner and its parts): a generated video, a tiny random model, a box CSV."""
+"""tools/demo.py and the file demo (slowfast_det.engine.demo_runner and its parts): a generated
+video, a tiny random model, a box CSV."""
+
 import logging
 import os
 
@@ -6,17 +8,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from script_modules import load_tool
 
-from slowfast_det.data import clip_frame_indices
 from slowfast_det.ava.io import read_box_csv
-from slowfast_det.engine.predictor import ActionPredictor
+from slowfast_det.data import clip_frame_indices
 from slowfast_det.engine.demo_runner import VideoActionDemo
 from slowfast_det.engine.keyframe_clips import clip_indices, iter_keyframe_clips
 from slowfast_det.engine.person_boxes import CSVBoxes
+from slowfast_det.engine.predictor import ActionPredictor
 from slowfast_det.engine.visualize import ActionVisualizer
-from script_modules import load_tool
 
-# tools/demo.py as a module, without putting tools/ on sys.path (the other demo tests import it from here)
+# tools/demo.py as a module, without putting tools/ on sys.path (the other demo tests import it
+# from here)
 demo = load_tool("demo")
 
 H, W, FPS = 48, 64, 30
@@ -48,7 +51,7 @@ other,0001,0.1,0.1,0.2,0.2,,0.99
 PERSONS = {0: 2, 1: 1, 2: 0, 3: 0}
 
 
-def tiny_cfg_file(cfg, path, **demo):
+def tiny_cfg_file(cfg, path):
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.SLOWFAST.STAGE_BLOCKS = [1, 1, 1, 1]
     cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
@@ -57,11 +60,13 @@ def tiny_cfg_file(cfg, path, **demo):
     cfg.INPUT.NUM_FRAMES = 8
     cfg.INPUT.SAMPLING_RATE = 2
     cfg.INPUT.TEST_SIZE = 48
-    cfg.DEMO.MIN_OUTPUT_SIZE = 96
-    for k, v in demo.items():
-        setattr(cfg.DEMO, k, v)
     path.write_text(cfg.dump())
     return str(path)
+
+
+def tiny_demo_argv(cfg, path, *flags):
+    """``--config-file`` of :func:`tiny_cfg_file`, output short side 96, and ``flags``."""
+    return ["--config-file", tiny_cfg_file(cfg, path), "--min-output-size", "96", *flags]
 
 
 def count_frames(path):
@@ -83,10 +88,21 @@ def test_demo_end_to_end(cfg, tmp_path):
     out = tmp_path / "out" / "annotated.mp4"
     torch.manual_seed(0)
     stats = demo.main(
-        ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
-         "--output", str(out), "--boxes", str(boxes), "--no-progress", "--snapshot", "1.0", "--allow-random-weights"]
+        [
+            *tiny_demo_argv(cfg, tmp_path / "cfg.yaml"),
+            "--input",
+            str(video),
+            "--output",
+            str(out),
+            "--boxes",
+            str(boxes),
+            "--no-progress",
+            "--snapshot",
+            "1.0",
+            "--allow-random-weights",
+        ]
     )
-    # every input frame is written once, upscaled to a short side of DEMO.MIN_OUTPUT_SIZE
+    # every input frame is written once, upscaled to a short side of --min-output-size
     assert count_frames(out) == (NUM_VIDEO_FRAMES, (96, 128, 3))
     assert stats["frames"] == NUM_VIDEO_FRAMES and stats["keyframes"] == 4 and stats["persons"] == 3
     assert stats["fps"] > 0
@@ -96,7 +112,9 @@ def test_demo_end_to_end(cfg, tmp_path):
     cap.set(cv2.CAP_PROP_POS_FRAMES, 30)
     assert np.abs(cap.read()[1].astype(int) - snap).mean() < 8  # the video is lossy
     csv = tmp_path / "out" / "annotated.csv"
-    assert not any(p.name.endswith((".partial.mp4", ".partial.csv")) for p in (tmp_path / "out").iterdir())
+    assert not any(
+        p.name.endswith((".partial.mp4", ".partial.csv")) for p in (tmp_path / "out").iterdir()
+    )
     table = read_box_csv(str(csv), kind="detections")
     rows = table.rows
     assert len(rows) == stats["rows"] == 3 * K
@@ -106,7 +124,9 @@ def test_demo_end_to_end(cfg, tmp_path):
         assert len(at) == n * K
         assert sorted(at["action_id"]) == sorted(list(range(1, K + 1)) * n)
     first = rows[rows["timestamp"] == 1].iloc[0]
-    np.testing.assert_allclose(first[["x1", "y1", "x2", "y2"]].to_numpy(float), [0.10, 0.1, 0.45, 0.95], atol=1e-3)
+    np.testing.assert_allclose(
+        first[["x1", "y1", "x2", "y2"]].to_numpy(float), [0.10, 0.1, 0.45, 0.95], atol=1e-3
+    )
     assert ((rows["last"] > 0) & (rows["last"] < 1)).all()
     # the CSV timestamps are written zero-padded like the evaluator's
     assert csv.read_text().splitlines()[0].startswith("clip,0000,")
@@ -115,25 +135,28 @@ def test_demo_end_to_end(cfg, tmp_path):
 def test_demo_detector_scores_and_label_map(cfg, tmp_path):
     """People from a detector callable; the CSV holds the predictor's scores for the label
     map's classes, in the evaluator's format."""
-    from detectron2.config import get_cfg
-
-    from slowfast_det.config import add_slowfast_config
+    from slowfast_det.config import load_slowfast_cfg
+    from slowfast_det.engine.demo_runner import DemoOptions
 
     video = tmp_path / "v.mp4"
     write_video(video, n=40)
     label_map = tmp_path / "labels.pbtxt"
-    label_map.write_text('item {\n  name: "stand"\n  id: 2\n}\nitem {\n  name: "wave"\n  id: 4\n}\n')
-    c = get_cfg()
-    add_slowfast_config(c)
-    c.merge_from_file(tiny_cfg_file(cfg, tmp_path / "cfg.yaml", LABEL_MAP=str(label_map)))
+    label_map.write_text(
+        'item {\n  name: "stand"\n  id: 2\n}\nitem {\n  name: "wave"\n  id: 4\n}\n'
+    )
+    c = load_slowfast_cfg(tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), freeze=False)
+    options = DemoOptions(label_map=str(label_map), min_output_size=96)
     seen = []
 
     def detector(frame):
         seen.append(frame.shape)
-        return np.array([[2.0, 4.0, 30.0, 46.0], [20.0, 0.0, 60.0, 40.0]], np.float32), np.array([0.99, 0.9], np.float32)
+        return np.array([[2.0, 4.0, 30.0, 46.0], [20.0, 0.0, 60.0, 40.0]], np.float32), np.array(
+            [0.99, 0.9], np.float32
+        )
 
     torch.manual_seed(0)
-    runner = VideoActionDemo(c, predictor=ActionPredictor(c, allow_random_weights=True), detector=detector)
+    predictor = ActionPredictor(c, allow_random_weights=True)
+    runner = VideoActionDemo(c, predictor=predictor, detector=detector, options=options)
     stats = runner.run(str(video), str(tmp_path / "o.mp4"), str(tmp_path / "o.csv"), progress=False)
     assert seen == [(H, W, 3)] * 2  # keyframes 0 and 1 (frame 30) of a 40-frame video
     rows = read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows
@@ -155,7 +178,10 @@ def cv2_frames(path):
         yield f
 
 
-@pytest.mark.parametrize("n,fps,num_frames,rate", [(95, 30, 8, 2), (10, 30, 8, 8), (1, 30, 4, 2), (150, 29.97, 32, 2), (200, 25, 16, 4)])
+@pytest.mark.parametrize(
+    "n,fps,num_frames,rate",
+    [(95, 30, 8, 2), (10, 30, 8, 8), (1, 30, 4, 2), (150, 29.97, 32, 2), (200, 25, 16, 4)],
+)
 def test_keyframe_clips_decode_once(n, fps, num_frames, rate):
     decoded = []
 
@@ -178,7 +204,12 @@ def test_keyframe_clips_decode_once(n, fps, num_frames, rate):
         # sampled by time; at 30 fps the data package's clip convention; clamped to the video
         assert kc.clip_indices == clip_indices(kc.center, fps, num_frames, rate, n).tolist()
         if fps == 30:
-            assert kc.clip_indices == clip_frame_indices(kc.center, num_frames, rate, n, fps=1, start_second=0).tolist()
+            assert (
+                kc.clip_indices
+                == clip_frame_indices(
+                    kc.center, num_frames, rate, n, fps=1, start_second=0
+                ).tolist()
+            )
         assert kc.clip[:, 0, 0, 0].tolist() == kc.clip_indices
         # a segment holds the frames nearest to its keyframe (the last one also the tail)
         for i, f in kc.segment:
@@ -191,10 +222,14 @@ def test_keyframe_clips_decode_once(n, fps, num_frames, rate):
 
 def test_csv_boxes_errors_and_dedupe(tmp_path):
     p = tmp_path / "b.csv"
-    p.write_text("v,0003,0.1,0.1,0.5,0.5,4,0.9\nv,0003,0.1,0.1,0.5,0.5,7,0.9\nv,0003,-0.2,0.1,0.5,1.3,,\n")
+    p.write_text(
+        "v,0003,0.1,0.1,0.5,0.5,4,0.9\nv,0003,0.1,0.1,0.5,0.5,7,0.9\nv,0003,-0.2,0.1,0.5,1.3,,\n"
+    )
     boxes = CSVBoxes(str(p), "v", score_thresh=0.8)
     b, s = boxes(3, 100, 200)
-    np.testing.assert_allclose(b, [[20, 10, 100, 50], [0, 10, 100, 100]], atol=1e-4)  # clipped, deduped
+    np.testing.assert_allclose(
+        b, [[20, 10, 100, 50], [0, 10, 100, 100]], atol=1e-4
+    )  # clipped, deduped
     assert boxes(4, 100, 200)[0].shape == (0, 4)
     with pytest.raises(ValueError, match=r"b.csv: no rows for video id 'w'.*'v'"):
         CSVBoxes(str(p), "w")
@@ -213,7 +248,10 @@ def test_visualizer_labels():
     # drawing on the (upscaled) frame itself, up to rounding; pixels it does not cover are kept
     frame = np.empty((48, 64, 3), np.uint8)
     frame[...] = (90, 160, 40)
-    boxes, labels = np.array([[2, 2, 30, 40], [20, 10, 60, 30]], np.float32), ["stand 0.90", "walk 0.40"]
+    boxes, labels = (
+        np.array([[2, 2, 30, 40], [20, 10, 60, 30]], np.float32),
+        ["stand 0.90", "walk 0.40"],
+    )
     drawn = vis.draw(frame, boxes, labels)
     assert drawn.shape == (96, 128, 3) and drawn.dtype == np.uint8
     direct = vis._render(cv2.resize(frame, (128, 96)), boxes * 2, labels)
@@ -223,33 +261,47 @@ def test_visualizer_labels():
     covered = vis.overlay(48, 64, boxes, labels)[0]
     kept = np.setdiff1d(np.arange(96 * 128), covered)
     np.testing.assert_array_equal(
-        vis.draw(textured, boxes, labels).reshape(-1, 3)[kept], cv2.resize(textured, (128, 96)).reshape(-1, 3)[kept]
+        vis.draw(textured, boxes, labels).reshape(-1, 3)[kept],
+        cv2.resize(textured, (128, 96)).reshape(-1, 3)[kept],
     )
     assert vis.overlay(48, 64, np.zeros((0, 4)), []) is None
-    np.testing.assert_array_equal(vis.draw(frame, np.zeros((0, 4)), []), cv2.resize(frame, (128, 96)))
+    np.testing.assert_array_equal(
+        vis.draw(frame, np.zeros((0, 4)), []), cv2.resize(frame, (128, 96))
+    )
 
 
 def test_person_detector_filters_detectron2_output(tmp_path):
     """PersonDetector = detectron2's DefaultPredictor output, person class and score >= thresh."""
-    from detectron2.config import get_cfg
     from detectron2.engine import DefaultPredictor
     from detectron2.modeling import build_model
 
+    from slowfast_det.config import load_slowfast_cfg
     from slowfast_det.engine.video import PersonDetector  # the former module's names still import
 
-    config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "person_detector",
-                          "faster_rcnn_R18_FPN_synthetic.yaml")
-    dcfg = get_cfg()
-    dcfg.merge_from_file(config)
-    dcfg.MODEL.DEVICE = "cpu"
-    dcfg.MODEL.ROI_HEADS.NUM_CLASSES = 2  # person = class 1 here, to check the class filter
+    config = os.path.join(
+        os.path.dirname(__file__),
+        "..",
+        "..",
+        "configs",
+        "person_detector",
+        "faster_rcnn_R18_FPN_synthetic.yaml",
+    )
+    # person = class 1 here, to check the class filter
+    dcfg = load_slowfast_cfg(
+        config,
+        freeze=False,
+        slowfast_keys=False,
+        values={"MODEL.DEVICE": "cpu", "MODEL.ROI_HEADS.NUM_CLASSES": 2},
+    )
     torch.manual_seed(0)
     weights = tmp_path / "det.pth"
     torch.save({"model": build_model(dcfg).state_dict()}, weights)
     cfg_file = tmp_path / "det.yaml"
     cfg_file.write_text(dcfg.dump())
 
-    frame = cv2.resize(np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8), (160, 120))
+    frame = cv2.resize(
+        np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8), (160, 120)
+    )
     dcfg.MODEL.WEIGHTS = str(weights)
     dcfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     all_ = DefaultPredictor(dcfg)(frame)["instances"]
@@ -259,7 +311,9 @@ def test_person_detector_filters_detectron2_output(tmp_path):
     raw = DefaultPredictor(dcfg)(frame)["instances"]
     expected = raw[raw.pred_classes == 1]
     assert 0 < len(expected) < len(raw) and (expected.scores >= cut).all()
-    boxes, scores = PersonDetector(str(cfg_file), str(weights), person_class=1, score_thresh=cut)(frame)
+    boxes, scores = PersonDetector(str(cfg_file), str(weights), person_class=1, score_thresh=cut)(
+        frame
+    )
     np.testing.assert_allclose(boxes, expected.pred_boxes.tensor.numpy(), atol=1e-4)
     np.testing.assert_allclose(scores, expected.scores.numpy(), atol=1e-6)
     with pytest.raises(FileNotFoundError, match="neither a file nor a Detectron2 model-zoo name"):
@@ -270,8 +324,16 @@ def test_demo_refuses_random_weights_and_takes_dash_ids(cfg, tmp_path, caplog):
     video, boxes = tmp_path / "movie.mp4", tmp_path / "boxes.csv"
     write_video(video, n=35)
     boxes.write_text(BOXES_CSV.replace("clip,", "-5KQ66BBWC4,"))
-    argv = ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
-            "--output", str(tmp_path / "o.mp4"), "--boxes", str(boxes), "--no-progress"]
+    argv = [
+        *tiny_demo_argv(cfg, tmp_path / "cfg.yaml"),
+        "--input",
+        str(video),
+        "--output",
+        str(tmp_path / "o.mp4"),
+        "--boxes",
+        str(boxes),
+        "--no-progress",
+    ]
     with pytest.raises(SystemExit, match=r"demo: MODEL.WEIGHTS is empty.*--allow-random-weights"):
         demo.main(argv)
     assert not (tmp_path / "o.mp4").exists()
@@ -284,7 +346,64 @@ def test_demo_refuses_random_weights_and_takes_dash_ids(cfg, tmp_path, caplog):
     finally:
         logger.removeHandler(caplog.handler)
     assert stats["persons"] == 3
-    assert set(read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows["video_id"]) == {"-5KQ66BBWC4"}
-    assert "labels read 'action N'; set DEMO.LABEL_MAP" in caplog.text
-    assert demo.get_parser().parse_args(["--config-file", "c", "--input", "i", "--output", "o",
-                                         "--video-id=-5KQ66BBWC4"]).video_id == "-5KQ66BBWC4"
+    assert set(read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows["video_id"]) == {
+        "-5KQ66BBWC4"
+    }
+    assert "labels read 'action N'; pass --label-map" in caplog.text
+    assert (
+        demo.get_parser()
+        .parse_args(
+            ["--config-file", "c", "--input", "i", "--output", "o", "--video-id=-5KQ66BBWC4"]
+        )
+        .video_id
+        == "-5KQ66BBWC4"
+    )
+
+
+def test_demo_options_are_flags_with_the_defaults(tmp_path):
+    """Every DemoOptions field is a documented tools/demo.py flag with the field's default; an
+    old config's DEMO.* key stops with the flag to use instead."""
+    import dataclasses
+
+    from slowfast_det.config import load_slowfast_cfg
+    from slowfast_det.engine.demo_runner import DemoOptions
+
+    parser = demo.get_parser()
+    args = parser.parse_args(["--config-file", "c", "--input", "i", "--output", "o"])
+    assert DemoOptions.from_namespace(args) == DemoOptions()
+    help_text = " ".join(parser.format_help().split())
+    for field in dataclasses.fields(DemoOptions):
+        flag = "--" + field.name.replace("_", "-")
+        assert flag in help_text, flag
+    args = parser.parse_args(
+        [
+            "--config-file",
+            "c",
+            "--input",
+            "i",
+            "--output",
+            "o",
+            "--tracker",
+            "none",
+            "--top-k",
+            "5",
+            "--label-map",
+            "l.pbtxt",
+            "MODEL.WEIGHTS",
+            "w.pth",
+        ]
+    )
+    options = DemoOptions.from_namespace(args)
+    assert (options.tracking, options.top_k, options.label_map) == (False, 5, "l.pbtxt")
+    assert args.opts == ["MODEL.WEIGHTS", "w.pth"]
+    with pytest.raises(ValueError, match="unknown tracker 'sort'"):
+        DemoOptions(tracker="sort")
+    config = os.path.join(
+        os.path.dirname(__file__), "..", "..", "configs", "synthetic", "SLOWFAST_synthetic.yaml"
+    )
+    with pytest.raises(KeyError, match="DEMO.TOP_K was renamed to tools/demo.py --top-k"):
+        load_slowfast_cfg(config, ["DEMO.TOP_K", "5"])
+    old = tmp_path / "old.yaml"
+    old.write_text(f"_BASE_: {os.path.abspath(config)}\nDEMO:\n  LABEL_MAP: l.pbtxt\n")
+    with pytest.raises(KeyError, match="DEMO was renamed to tools/demo.py's flags"):
+        load_slowfast_cfg(str(old))

@@ -1,12 +1,12 @@
 """The live demo: a file played through --realtime with a deliberately slow model, the ring
 buffer, and --show without a display."""
+
 import time
 
 import cv2
 import numpy as np
 import pytest
-
-from test_demo import BOXES_CSV, K, demo, tiny_cfg_file, write_video  # tools/demo.py, via test_demo
+from test_demo import BOXES_CSV, K, demo, tiny_demo_argv, write_video  # tools/demo.py
 
 from slowfast_det.engine.keyframe_clips import FrameRing, clip_indices, keyframe_center
 
@@ -34,8 +34,19 @@ def test_realtime_slow_model_skips_keyframes_and_bounds_lag(cfg, tmp_path):
     predictor = SlowPredictor()
     start = time.monotonic()
     stats = demo.main(
-        ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video), "--realtime",
-         "--output", str(out), "--boxes", str(boxes), "--no-progress", "--video-id", "clip"],
+        [
+            *tiny_demo_argv(cfg, tmp_path / "cfg.yaml"),
+            "--input",
+            str(video),
+            "--realtime",
+            "--output",
+            str(out),
+            "--boxes",
+            str(boxes),
+            "--no-progress",
+            "--video-id",
+            "clip",
+        ],
         predictor=predictor,
     )
     wall = time.monotonic() - start
@@ -91,8 +102,15 @@ def test_show_without_display_is_a_clear_error(cfg, tmp_path, monkeypatch):
     video = tmp_path / "v.mp4"
     write_video(video, n=10)
     with pytest.raises(SystemExit, match=r"demo: --show needs a display.*--output"):
-        demo.main(["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video), "--show",
-                   "--allow-random-weights"])
+        demo.main(
+            [
+                *tiny_demo_argv(cfg, tmp_path / "cfg.yaml"),
+                "--input",
+                str(video),
+                "--show",
+                "--allow-random-weights",
+            ]
+        )
     with pytest.raises(SystemExit):  # neither --output nor --show
         demo.main(["--config-file", str(tmp_path / "cfg.yaml"), "--input", str(video)])
 

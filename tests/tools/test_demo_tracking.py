@@ -1,13 +1,19 @@
 """Person ids across keyframes (detectron2.tracking), score smoothing, the persons CSV;
 clips sampled by time with the fps warning; labels placed apart."""
+
 import logging
 
 import numpy as np
 import pytest
-from test_demo import BOXES_CSV, K, demo, tiny_cfg_file, write_video  # tools/demo.py, via test_demo
+from test_demo import BOXES_CSV, K, demo, tiny_demo_argv, write_video  # tools/demo.py
 
 from slowfast_det.ava.io import read_box_csv
-from slowfast_det.engine.keyframe_clips import TRAINING_FPS, clip_indices, fps_warning, iter_keyframe_clips
+from slowfast_det.engine.keyframe_clips import (
+    TRAINING_FPS,
+    clip_indices,
+    fps_warning,
+    iter_keyframe_clips,
+)
 from slowfast_det.engine.tracking import PersonTracker, ScoreSmoother
 from slowfast_det.engine.visualize import ActionVisualizer, place_label
 
@@ -18,7 +24,9 @@ def test_tracker_keeps_ids_of_moving_people(kind):
     a, b = np.array([10.0, 10, 40, 90]), np.array([120.0, 10, 150, 90])
     step = np.array([4.0, 0, 4, 0])
     ids = [tracker.update(np.stack([a, b]))]
-    ids.append(tracker.update(np.stack([b + step, a + step])))  # order changes: ids follow the boxes
+    ids.append(
+        tracker.update(np.stack([b + step, a + step]))
+    )  # order changes: ids follow the boxes
     ids.append(tracker.update(np.stack([a + 2 * step])))  # b unseen for one keyframe
     ids.append(tracker.update(np.stack([b + 3 * step, a + 3 * step])))  # b continued (max_lost 1)
     ids.append(tracker.update(np.array([[60.0, 10, 90, 90]])))  # overlaps nobody: a new id
@@ -61,30 +69,39 @@ def run_demo(cfg, tmp_path, *opts):
     write_video(video)
     boxes.write_text(BOXES_CSV)
     return demo.main(
-        ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video),
-         "--output", str(tmp_path / "o.mp4"), "--boxes", str(boxes), "--no-progress", *opts],
+        [
+            *tiny_demo_argv(cfg, tmp_path / "cfg.yaml"),
+            "--input",
+            str(video),
+            "--output",
+            str(tmp_path / "o.mp4"),
+            "--boxes",
+            str(boxes),
+            "--no-progress",
+            *opts,
+        ],
         predictor=CountingPredictor(),
     )
 
 
 def test_demo_writes_track_ids_and_smooths_on_request(cfg, tmp_path):
-    stats = run_demo(cfg, tmp_path, "DEMO.ACTION_SCORE_THRESH", "0.05")
+    stats = run_demo(cfg, tmp_path, "--action-score-thresh", "0.05")
     persons = read_box_csv(str(tmp_path / "o_persons.csv"), kind="proposals").rows
     # keyframe 0: two people (ids 0, 1); keyframe 1: the first one moved a little (id 0)
     at0, at1 = persons[persons["timestamp"] == 0], persons[persons["timestamp"] == 1]
     assert sorted(set(at0["last"].astype(int))) == [0, 1] and set(at1["last"].astype(int)) == {0}
     assert (at0["action_id"] == -1).all()  # scores 0.0 < 0.05: nothing drawn, one row per person
-    assert sorted(at1["action_id"]) == [1, 2, 3]  # 0.1 >= 0.05: the top 3 (DEMO.TOP_K)
+    assert sorted(at1["action_id"]) == [1, 2, 3]  # 0.1 >= 0.05: the top 3 (--top-k)
     assert stats["tracks"] == 2
     raw = read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows
     np.testing.assert_allclose(raw[raw["timestamp"] == 1]["last"], 0.1, rtol=1e-6)
-    # DEMO.SMOOTH_SCORES_OVER 2: keyframe 1's person 0 has the mean of its 0.0 and 0.1
-    run_demo(cfg, tmp_path, "DEMO.SMOOTH_SCORES_OVER", "2")
+    # --smooth-scores-over 2: keyframe 1's person 0 has the mean of its 0.0 and 0.1
+    run_demo(cfg, tmp_path, "--smooth-scores-over", "2")
     smoothed = read_box_csv(str(tmp_path / "o.csv"), kind="detections").rows
     np.testing.assert_allclose(smoothed[smoothed["timestamp"] == 1]["last"], 0.05, rtol=1e-6)
     # no tracker: no ids, no persons CSV
     (tmp_path / "o_persons.csv").unlink()
-    stats = run_demo(cfg, tmp_path, "DEMO.TRACKER", "")
+    stats = run_demo(cfg, tmp_path, "--tracker", "none")
     assert "tracks" not in stats and not (tmp_path / "o_persons.csv").exists()
 
 
@@ -106,7 +123,11 @@ def test_clips_sampled_by_time(fps):
 
 
 def test_fps_warning_outside_24_to_60(cfg, tmp_path, caplog):
-    assert fps_warning(24, 32, 2) is None and fps_warning(30, 32, 2) is None and fps_warning(60, 32, 2) is None
+    assert (
+        fps_warning(24, 32, 2) is None
+        and fps_warning(30, 32, 2) is None
+        and fps_warning(60, 32, 2) is None
+    )
     assert "6 fps" in fps_warning(6, 32, 2) and "2.13 s" in fps_warning(6, 32, 2)
     assert "skips source frames" in fps_warning(120, 32, 2)
     # the demo prints it for a 6 fps video
@@ -117,14 +138,24 @@ def test_fps_warning_outside_24_to_60(cfg, tmp_path, caplog):
     logger.addHandler(caplog.handler)
     try:
         stats = demo.main(
-            ["--config-file", tiny_cfg_file(cfg, tmp_path / "cfg.yaml"), "--input", str(video), "--output",
-             str(tmp_path / "o.mp4"), "--boxes", str(tmp_path / "b.csv"), "--no-progress"],
+            [
+                *tiny_demo_argv(cfg, tmp_path / "cfg.yaml"),
+                "--input",
+                str(video),
+                "--output",
+                str(tmp_path / "o.mp4"),
+                "--boxes",
+                str(tmp_path / "b.csv"),
+                "--no-progress",
+            ],
             predictor=CountingPredictor(),
         )
     finally:
         logger.removeHandler(caplog.handler)
     assert stats["keyframes"] == 4  # frames 0, 6, 12, 18
-    assert sum("source at 6 fps, far from the 30 fps" in r.getMessage() for r in caplog.records) == 1
+    assert (
+        sum("source at 6 fps, far from the 30 fps" in r.getMessage() for r in caplog.records) == 1
+    )
 
 
 def _overlap(a, b):
@@ -132,14 +163,18 @@ def _overlap(a, b):
 
 
 def test_labels_of_boxes_at_the_same_place_do_not_overlap():
-    vis = ActionVisualizer({1: "stand", 2: "talk to", 3: "watch"}, score_thresh=0.0, top_k=2, min_size=0)
+    vis = ActionVisualizer(
+        {1: "stand", 2: "talk to", 3: "watch"}, score_thresh=0.0, top_k=2, min_size=0
+    )
     boxes = np.array([[40, 60, 120, 200]] * 3, np.float32)
     labels = [vis.label([(1, 0.9), (2, 0.8)], track_id=i) for i in range(3)]
     rects = vis.label_rects(240, 320, boxes, labels)
     assert len(rects) == 3
     for i in range(3):
         x1, y1, x2, y2 = rects[i]
-        assert 0 <= x1 < x2 <= 320 and 0 <= y1 < y2 <= 240 and y2 - y1 > 10  # three text lines, measured
+        assert (
+            0 <= x1 < x2 <= 320 and 0 <= y1 < y2 <= 240 and y2 - y1 > 10
+        )  # three text lines, measured
         for j in range(i):
             assert not _overlap(rects[i], rects[j]), (rects[i], rects[j])
     # the first label sits just above its box
@@ -147,7 +182,7 @@ def test_labels_of_boxes_at_the_same_place_do_not_overlap():
     # the drawing has the labels where the rectangles say: text pixels inside each
     drawn = vis.draw(np.zeros((240, 320, 3), np.uint8), boxes, labels)
     for x1, y1, x2, y2 in rects:
-        assert drawn[int(y1) + 3:int(y2) - 3, int(x1) + 3:int(x2) - 3].max() > 100
+        assert drawn[int(y1) + 3 : int(y2) - 3, int(x1) + 3 : int(x2) - 3].max() > 100
 
 
 def test_place_label_moves_past_placed_ones_and_stays_in_frame():

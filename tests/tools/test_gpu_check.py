@@ -6,6 +6,7 @@ with ``SLOWFAST_TEST_GPU_CHECK=1 .venv/bin/python -m pytest tests/tools/test_gpu
 or the script itself: ``bash tools/gpu_check.sh --device cpu --quick``. The failure path
 (--device cuda without a GPU) always runs (5 s).
 """
+
 import json
 import os
 import subprocess
@@ -19,15 +20,26 @@ SCRIPT = os.path.join(REPO, "tools", "gpu_check.sh")
 
 def run(tmp_path, *args):
     env = dict(os.environ, OUT=str(tmp_path / "out"))
-    proc = subprocess.run(["bash", SCRIPT, "--python", sys.executable, "--work", str(tmp_path / "work"), *args],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    proc = subprocess.run(
+        ["bash", SCRIPT, "--python", sys.executable, "--work", str(tmp_path / "work"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     res = tmp_path / "out" / "gpu_check"
-    results = json.loads((res / "results.json").read_text()) if (res / "results.json").exists() else None
+    results = (
+        json.loads((res / "results.json").read_text()) if (res / "results.json").exists() else None
+    )
     return proc, results, res
 
 
-@pytest.mark.skipif(os.environ.get("SLOWFAST_TEST_GPU_CHECK") != "1",
-                    reason="60 s; set SLOWFAST_TEST_GPU_CHECK=1 (or run bash tools/gpu_check.sh --device cpu --quick)")
+@pytest.mark.skipif(
+    os.environ.get("SLOWFAST_TEST_GPU_CHECK") != "1",
+    reason="60 s; set SLOWFAST_TEST_GPU_CHECK=1 "
+    "(or run bash tools/gpu_check.sh --device cpu --quick)",
+)
 def test_quick_cpu_run_records_every_step(tmp_path):
     proc, results, res = run(tmp_path, "--device", "cpu", "--quick")
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -37,12 +49,22 @@ def test_quick_cpu_run_records_every_step(tmp_path):
     assert results["device"] == "cpu" and results["quick"] and results["train iterations"] == 4
     assert steps["env"]["numbers"]["cuda available"] is False
     train, ev = steps["train"]["numbers"], steps["eval"]["numbers"]
-    assert 0 <= train["frame-mAP@0.5IOU"] <= 1 and train["median seconds / iteration (detectron2 metrics.json)"] > 0
-    assert results["eval equals train's final evaluation"] is True and ev["frame-mAP@0.5IOU"] == train["frame-mAP@0.5IOU"]
+    assert (
+        0 <= train["frame-mAP@0.5IOU"] <= 1
+        and train["median seconds / iteration (detectron2 metrics.json)"] > 0
+    )
+    assert (
+        results["eval equals train's final evaluation"] is True
+        and ev["frame-mAP@0.5IOU"] == train["frame-mAP@0.5IOU"]
+    )
     demo = steps["demo"]["numbers"]
     assert demo["frames"] == 120 and demo["keyframes"] == 4 and demo["throughput frames/s"] > 0
     bench = steps["benchmark"]["numbers"]
-    diff = next(v for k, v in bench.items() if k.startswith("compare: max abs score difference") and "[unit]" not in k)
+    diff = next(
+        v
+        for k, v in bench.items()
+        if k.startswith("compare: max abs score difference") and "[unit]" not in k
+    )
     assert diff <= 1e-4 and bench["device"] == "cpu"
     md = (res / "results.md").read_text()
     assert "| train | ok |" in md and "compare: ours latency" in md
@@ -56,4 +78,6 @@ def test_cuda_without_gpu_fails_clearly(tmp_path):
     proc, results, _ = run(tmp_path, "--device", "cuda", "--quick")
     assert proc.returncode == 1
     assert "--device cuda but torch sees no GPU" in proc.stdout
-    assert list(results["steps"]) == ["env"] and results["steps"]["env"]["status"] == "failed (exit 1)"
+    assert (
+        list(results["steps"]) == ["env"] and results["steps"]["env"]["status"] == "failed (exit 1)"
+    )

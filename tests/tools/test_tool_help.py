@@ -1,6 +1,7 @@
 """Every entry point's ``--help``, run as a user runs it (a fresh interpreter): exit 0, and no
 deprecation noise from the libraries under it (Detectron2's ``torch.jit.script``
 FutureWarnings, ``pkg_resources``) in what it prints."""
+
 import glob
 import os
 import subprocess
@@ -27,8 +28,14 @@ def test_help_exits_0_without_library_warnings(script, args):
     path = [REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     env.pop("PYTHONWARNINGS", None)
-    out = subprocess.run([sys.executable, os.path.join(REPO, script), *args], capture_output=True,
-                         text=True, env=env, cwd=REPO, timeout=300)
+    out = subprocess.run(
+        [sys.executable, os.path.join(REPO, script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
     assert "usage:" in out.stdout

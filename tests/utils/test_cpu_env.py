@@ -1,5 +1,6 @@
 """slowfast_det.utils.cpu_env: OMP_WAIT_POLICY set before torch loads, never over the user's
 value, never after torch; importing it (and the package) loads neither torch nor Detectron2."""
+
 import json
 import os
 import subprocess
@@ -26,8 +27,9 @@ def _child(policy):
         env["OMP_WAIT_POLICY"] = policy
     path = [REPO] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(path)
-    out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, env=env,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD], capture_output=True, text=True, env=env, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -1,4 +1,5 @@
 """slowfast_det.utils.file_io: complete-or-absent writes and cleanup after killed writers."""
+
 import os
 import subprocess
 import sys

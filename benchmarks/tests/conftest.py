@@ -1,0 +1,3 @@
+"""The benchmarks' tests run as the package's tests do: on the CPU with tiny shapes."""
+
+import cpu_tests  # noqa: F401  (CPU only, at most 2 torch threads)

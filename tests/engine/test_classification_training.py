@@ -1,0 +1,129 @@
+"""tools/train_net.py trains and evaluates the tiny synthetic classifier (the task from the
+config): a few iterations on a tiny generated set, PreciseBN over the classification loader,
+the multi-view evaluation (top-1 printed last, final_metrics.json, the predictions CSV), then
+``--eval-only`` on the saved weights gives the same numbers. The task switch and the shared
+command line of tools/train_ava.py."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from tiny_ava_run import ROOT, child_env
+
+from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.engine.classification_trainer import VideoClassificationTrainer, trainer_class
+from slowfast_det.engine.trainer import AVATrainer
+from slowfast_det.synthetic.classification import generate_classification
+
+CONFIG = os.path.join(ROOT, "configs", "synthetic", "SLOWFAST_cls_synthetic.yaml")
+TINY_SET = dict(train_per_class=2, val_per_class=1, duration_s=1.2, width=48, height=48)
+OVERRIDES = [
+    "AVA.GENERATE_SYNTHETIC_IF_MISSING", "False",  # the tiny set below, not the default one
+    "MODEL.SLOWFAST.WIDTH_PER_GROUP", "4",
+    "MODEL.SLOWFAST.STEM_OUT_CHANNELS", "8",
+    "INPUT.TRAIN_JITTER_SCALES", "[48, 52]",
+    "INPUT.TRAIN_CROP_SIZE", "48",
+    "INPUT.TEST_SIZE", "48",
+    "DATALOADER.NUM_WORKERS", "0",
+    "SOLVER.IMS_PER_BATCH", "4",
+    "SOLVER.MAX_ITER", "4",
+    "SOLVER.WARMUP_ITERS", "1",
+    "SOLVER.CHECKPOINT_PERIOD", "100",
+    "TEST.PRECISE_BN.NUM_ITER", "2",
+    "TEST.NUM_TEMPORAL_CLIPS", "2",
+]  # fmt: skip
+
+
+def run_tool(script, datasets, *args):
+    proc = subprocess.run(
+        [sys.executable, "-u", os.path.join(ROOT, "tools", script), *map(str, args)],
+        env=child_env(datasets),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cls_run")
+    datasets = tmp / "datasets"
+    generate_classification(str(datasets / "synthetic_cls"), workers=2, progress=False, **TINY_SET)
+    out = tmp / "run"
+    log = run_tool("train_net.py", datasets, "--config-file", CONFIG, *OVERRIDES, "OUTPUT_DIR", out)
+    return datasets, out, log
+
+
+def test_train_net_trains_and_evaluates_the_synthetic_classifier(trained):
+    _, out, log = trained
+    last = log.strip().splitlines()[-1]
+    assert last.startswith("top1: ") and 0.0 <= float(last.split()[1]) <= 1.0, log[-3000:]
+    assert "Running precise-BN for 2 iterations" in log
+    assert "copypaste: Task: classification" in log
+    metrics = json.loads((out / "final_metrics.json").read_text())
+    assert metrics["top1"] == pytest.approx(float(last.split()[1]), abs=5e-5)
+    val = metrics["datasets"]["synthetic_cls_val"]
+    assert set(val) == {"top1", "top5", "mean_class_accuracy"}
+    folder = out / "inference" / "synthetic_cls_val"
+    rows = list(csv.reader(open(folder / "classification_predictions.csv")))
+    assert len(rows) == 1 + 6 and {r[1] for r in rows[1:]} == {str(c) for c in range(6)}
+    report = json.loads((folder / "classification_eval.json").read_text())
+    assert report["num_videos"] == 6 and report["metrics"]["top1"] == metrics["top1"]
+    assert (out / "model_final.pth").is_file()
+
+
+def test_eval_only_gives_the_same_results(trained):
+    datasets, out, _ = trained
+    log = run_tool(
+        "train_net.py",
+        datasets,
+        "--config-file",
+        CONFIG,
+        "--eval-only",
+        *OVERRIDES,
+        "MODEL.WEIGHTS",
+        out / "model_final.pth",
+        "OUTPUT_DIR",
+        out / "eval",
+    )
+    want = json.loads((out / "final_metrics.json").read_text())["top1"]
+    assert log.strip().splitlines()[-1] == f"top1: {want:.4f}"
+
+
+def test_the_task_comes_from_the_config():
+    assert trainer_class(load_slowfast_cfg(CONFIG)) is VideoClassificationTrainer
+    ava = os.path.join(ROOT, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
+    assert trainer_class(load_slowfast_cfg(ava)) is AVATrainer
+    assert issubclass(VideoClassificationTrainer, AVATrainer)
+
+
+def test_train_ava_is_the_same_command_line():
+    from script_modules import load_tool
+
+    from slowfast_det.engine import train_cli
+
+    for name in ("train_ava", "train_net"):
+        tool = load_tool(name)
+        assert tool.main is train_cli.main and tool.setup is train_cli.setup
+
+
+def test_the_two_synthetic_configs_differ_only_in_the_model_and_its_clip():
+    from slowfast_det.modeling.preprocess import pathway_indices
+
+    slowfast = load_slowfast_cfg(CONFIG)
+    slow = load_slowfast_cfg(CONFIG.replace("SLOWFAST_cls", "SLOW_cls"))
+    for key in ("SOLVER", "DATASETS", "TEST", "DATALOADER", "SEED"):
+        assert slowfast[key] == slow[key], key
+    assert (slow.MODEL.SLOWFAST.ARCH, slowfast.MODEL.SLOWFAST.ARCH) == ("slow", "slowfast")
+    # the Slow-only model sees the frames of SlowFast's Slow pathway: 4 frames 10 apart
+    rate = slowfast.INPUT.SAMPLING_RATE
+    slow_pathway = pathway_indices(slowfast.INPUT.NUM_FRAMES, slowfast.MODEL.SLOWFAST.ALPHA)
+    assert (slow_pathway * rate).tolist() == [0, 10, 20, 30]
+    assert (slow.INPUT.NUM_FRAMES, slow.INPUT.SAMPLING_RATE) == (4, 10)
+    assert slowfast.INPUT.FLIP_PROB == 0.0 and slowfast.MODEL.VIDEO_HEAD.NUM_CLASSES == 6
