@@ -15,8 +15,8 @@ a detector stand-in that returns the drawn boxes; actions from the config's mode
 (``ActionPredictor``, random weights unless ``MODEL.WEIGHTS`` is given); tracking as
 the default tracker (``DemoOptions.tracker``); every frame drawn and written to a temporary
 mp4 (``--no-video``: drawn, not written; ``--no-draw``: neither, so that the capture thread
-keeps up with a fast delivery on a loaded machine, where drawing 640 x 480 frames limits it to ~120 frames/s;
-the inference thread still draws each keyframe's labels, as always).
+keeps up with a fast delivery on a loaded machine, where drawing 640 x 480 frames limits it
+to ~120 frames/s; the inference thread still draws each keyframe's labels, as always).
 
 Memory: the process's resident set (``VmRSS``; Linux) every 5 s of video. Samples swing
 by up to ~20 MiB on the synthetic model, for minutes at a time, with the memory malloc holds
