@@ -273,12 +273,21 @@ class VideoActionDemo:
 
     def record(self, result, video_id, size, results, persons_rows):
         """Append the CSV rows of one :class:`KeyframeResult` (frame ``size`` (H, W)) to
-        ``results`` / ``persons_rows``."""
+        ``results`` / ``persons_rows``.
+
+        The rows hold Python numbers and lists, no numpy arrays: they live as long as the
+        video, and small numpy buffers kept once per keyframe leaked memory on live streams
+        (issue 26): glibc's malloc cut each from the hole the keyframe's largest temporary had
+        just left (a float32 copy of the clip, 3.5 MiB on the synthetic model), the next
+        keyframe's copy no longer fit there, and the heap grew by 10-15 MiB per minute of
+        video. Python numbers live in Python's own memory pools, away from those temporaries.
+        """
         h, w = size
-        norm = np.asarray(result.boxes, np.float64).reshape(-1, 4) / np.array([w, h, w, h])
-        results.append(
-            (video_id, result.timestamp, norm, result.scores[:, np.asarray(self.class_ids) - 1])
-        )
+        norm = (
+            np.asarray(result.boxes, np.float64).reshape(-1, 4) / np.array([w, h, w, h])
+        ).tolist()
+        scores = result.scores[:, np.asarray(self.class_ids) - 1].tolist()
+        results.append((video_id, result.timestamp, norm, scores))
         if result.ids is not None:
             for r, track in enumerate(result.ids.tolist()):
                 persons_rows.append(
