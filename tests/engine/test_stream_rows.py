@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from slowfast_det.engine.demo_runner import VideoActionDemo
+from slowfast_det.engine.demo_runner import DemoOptions, VideoActionDemo
 from slowfast_det.engine.streaming import StreamingLoop
 
 K = 5
@@ -59,10 +59,8 @@ def test_stream_keeps_rows_of_python_numbers_only(cfg):
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = K
     cfg.INPUT.NUM_FRAMES = 8
     cfg.INPUT.SAMPLING_RATE = 2
-    cfg.DEMO.MIN_OUTPUT_SIZE = 0
-    cfg.DEMO.TRACKER = "iou"
-    cfg.DEMO.ACTION_SCORE_THRESH = 0.0
-    demo = VideoActionDemo(cfg, predictor=_predictor, detector=None)
+    options = DemoOptions(min_output_size=0, tracker="iou", action_score_thresh=0.0)
+    demo = VideoActionDemo(cfg, predictor=_predictor, detector=None, options=options)
     results, persons_rows = [], []
     stats = StreamingLoop(demo, _persons, "cam", progress=False).run(
         _Source(12), [], results, persons_rows
