@@ -39,7 +39,8 @@ from detectron2.data import DatasetCatalog
 
 from benchmarks import loader_parts as parts
 from benchmarks import loader_video
-from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND, register_ava_dataset
+from slowfast_det.data.datasets import register_ava_dataset
+from slowfast_det.data.frames import AVA_FPS, AVA_START_SECOND
 from slowfast_det.data.mapper import AVADatasetMapper
 
 TARGET_DECODE_RATIO = 0.85

@@ -14,8 +14,8 @@ from detectron2.data.common import DatasetFromList, MapDataset
 from slowfast_det.ava.files import write_box_csv
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.data import mapper as mapper_mod
-from slowfast_det.data.datasets import AVA_FPS, AVA_START_SECOND
 from slowfast_det.data.decode import read_frame
+from slowfast_det.data.frames import AVA_FPS, AVA_START_SECOND
 
 __all__ = [
     "Scene",

@@ -382,7 +382,7 @@ def test_keyframe_outside_the_video_is_skipped_and_counted(ava):
         f.write("vidA,0950,0.10,0.20,0.50,0.90,1,0\n")  # frame 1500 of a 100-frame video
     from detectron2.data import DatasetCatalog
 
-    with _Records("slowfast_det.data.datasets") as log:
+    with _Records("slowfast_det.data.ava_dicts") as log:
         _train(_cfg(out))
     assert any("1 x keyframes_outside_video" in m and "vidA,0950" in m for m in log.records), (
         log.records

@@ -173,3 +173,13 @@ class Clock:
             now = time.perf_counter()
             self.timings[stage] = self.timings.get(stage, 0.0) + now - self.t
             self.t = now
+
+
+def integer_timestamps(*arrays):
+    """The timestamp arrays as int64 in one unit: seconds when every value is a whole second
+    (AVA), else microseconds (sub-second keyframes: the 2020 official script's key precision;
+    the readers have rounded them to the microsecond already)."""
+    arrays = [np.asarray(a) for a in arrays]
+    if all(a.dtype.kind in "iu" or bool(np.all(a == np.round(a))) for a in arrays):
+        return [a.astype(np.int64) for a in arrays]
+    return [np.round(a.astype(np.float64) * 1_000_000).astype(np.int64) for a in arrays]

@@ -27,7 +27,7 @@ from typing import List
 
 import numpy as np
 
-from slowfast_det.ava.io import BOX_COLUMNS, iter_box_csv
+from slowfast_det.ava.io import BOX_COLUMNS, AVAFormatError, iter_box_csv
 from slowfast_det.ava.timestamps import normalize_array
 
 try:  # optional: the pandas reader is used without it
@@ -43,6 +43,8 @@ __all__ = [
     "concatenate",
     "detection_arrays",
     "HAVE_PYARROW",
+    "as_box_arrays",
+    "check_finite",
 ]
 
 HAVE_PYARROW = pa is not None
@@ -312,3 +314,30 @@ def read_box_arrays(path, kind="detections", chunksize=1_000_000, use_pyarrow=Tr
         for t in iter_box_csv(path, kind, chunksize, official_scores=kind == "detections")
     ]
     return concatenate(parts)
+
+
+def as_box_arrays(x):
+    """BoxArrays of a BoxArrays, a BoxTable, a DataFrame, or an iterable of those (chunks of
+    one file in file order)."""
+    if isinstance(x, BoxArrays):
+        return x
+    if hasattr(x, "rows"):
+        return box_arrays_from_frame(x.rows, x.keys_without_boxes)
+    if hasattr(x, "columns"):
+        return box_arrays_from_frame(x)
+    return concatenate([as_box_arrays(c) for c in x])
+
+
+def check_finite(arr, columns, path, what):
+    """Raise AVAFormatError (``path``, the first bad row's line, its field) when a value of
+    ``columns`` of the BoxArrays ``arr`` is not finite; ``what``: "groundtruth" or
+    "detections" (the last column is then named score)."""
+    for col in columns:
+        vals = getattr(arr, col)
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            name = "score" if (col == "last" and what == "detections") else col
+            raise AVAFormatError(
+                path, int(arr.line[i]), name, f"not a finite number: {float(vals[i])!r}"
+            )

@@ -85,19 +85,20 @@ from slowfast_det.ava.checks import EvaluationInputChecks
 from slowfast_det.ava.io import AVAFormatError, read_exclusions, read_label_map
 
 from .array_ops import (
-    LUT_MAX,
     Clock,
     Keys,
     average_precision,
     capacity_keep,
     descending_rank,
+    integer_timestamps,
     member,
     num_distinct,
     order_by_key_rank_row,
 )
-from .box_arrays import BoxArrays, box_arrays_from_frame, concatenate, read_box_arrays
+from .box_arrays import BoxArrays, as_box_arrays, check_finite, read_box_arrays
+from .matching import match_detections
 from .official_order import KeyOrder, break_ties, order_groundtruth
-from .result import KEYS_ABSENT_RULES, FrameMAPResult, format_result, grouped_map
+from .result import KEYS_ABSENT_RULES, FrameMAPResult, format_result, grouped_map, log_counts
 
 __all__ = [
     "FrameMAPResult",
@@ -113,40 +114,6 @@ logger = logging.getLogger(__name__)
 
 IOU_THRESHOLD = 0.5
 _COORDS = ["x1", "y1", "x2", "y2"]
-
-
-def _as_arrays(x):
-    """BoxArrays of a BoxArrays, a BoxTable, a DataFrame, or an iterable of those (chunks of
-    one file in file order)."""
-    if isinstance(x, BoxArrays):
-        return x
-    if hasattr(x, "rows"):
-        return box_arrays_from_frame(x.rows, x.keys_without_boxes)
-    if hasattr(x, "columns"):
-        return box_arrays_from_frame(x)
-    return concatenate([_as_arrays(c) for c in x])
-
-
-def _check_finite(arr, columns, path, what):
-    for col in columns:
-        vals = getattr(arr, col)
-        bad = ~np.isfinite(vals)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            name = "score" if (col == "last" and what == "detections") else col
-            raise AVAFormatError(
-                path, int(arr.line[i]), name, f"not a finite number: {float(vals[i])!r}"
-            )
-
-
-def integer_timestamps(*arrays):
-    """The timestamp arrays as int64 in one unit: seconds when every value is a whole second
-    (AVA), else microseconds (sub-second keyframes: the 2020 official script's key precision;
-    the readers have rounded them to the microsecond already)."""
-    arrays = [np.asarray(a) for a in arrays]
-    if all(a.dtype.kind in "iu" or bool(np.all(a == np.round(a))) for a in arrays):
-        return [a.astype(np.int64) for a in arrays]
-    return [np.round(a.astype(np.float64) * 1_000_000).astype(np.int64) for a in arrays]
 
 
 def frame_map(
@@ -225,8 +192,8 @@ def frame_map(
         return in_range & evaluated[np.where(in_range, action, 0)]
 
     clock = Clock(timings)
-    gt = _as_arrays(groundtruth)
-    det = _as_arrays(detections)
+    gt = as_box_arrays(groundtruth)
+    det = as_box_arrays(detections)
     if (
         len(det) > 1 and not (det.line[1:] >= det.line[:-1]).all()
     ):  # a caller's table: put it in file order
@@ -266,7 +233,7 @@ def frame_map(
     gt = gt.take(keep)
     gt_key = gt_key_all[keep]
     del gt_key_all
-    _check_finite(gt, _COORDS, groundtruth_path, "groundtruth")
+    check_finite(gt, _COORDS, groundtruth_path, "groundtruth")
     for a, b in (("x1", "x2"), ("y1", "y2")):
         bad = getattr(gt, b) < getattr(gt, a)
         if bad.any():
@@ -284,7 +251,7 @@ def frame_map(
 
     # ------------------------------------------------------------ detections
     counts["det_rows"] = n_rows = len(det)
-    _check_finite(det, _COORDS, detections_path, "detections")
+    check_finite(det, _COORDS, detections_path, "detections")
     no_score = np.isnan(det.last)
     counts["det_rows_without_score"] = int(np.count_nonzero(no_score))
     if counts["det_rows_without_score"]:  # 7-column rows: score 1.0, as the official reader
@@ -370,57 +337,10 @@ def frame_map(
     )
     del det_at_gt_key
 
-    # ground-truth boxes of each detection's (key, class): g_kc[start : start + n_cand]
-    groups, group_start, group_size = np.unique(g_kc, return_index=True, return_counts=True)
-    query = det_key * ncls
-    query += d_cls
-    itype = np.int32 if len(g_kc) < 2**31 else np.int64
-    if len(groups) == 0:
-        di = start = cnt = np.zeros(0, dtype=np.int64)
-    elif keys.size * ncls <= LUT_MAX:  # dense tables: (key, class) -> number of boxes, first box
-        lut = np.zeros(keys.size * ncls, dtype=itype)
-        lut[groups] = group_size
-        n_cand = lut[query]
-        di = np.flatnonzero(n_cand)
-        cnt = n_cand[di].astype(np.int64)
-        del n_cand
-        lut[groups] = group_start
-        start = lut[query[di]].astype(np.int64)
-        del lut
-    else:
-        pos = np.minimum(np.searchsorted(groups, query), len(groups) - 1)
-        di = np.flatnonzero(groups[pos] == query)
-        start, cnt = group_start[pos[di]], group_size[pos[di]]
-        del pos
-    del query
-    tp = np.zeros(n_det, dtype=bool)
-    if len(di):
-        seg = np.cumsum(cnt) - cnt
-        total = int(cnt.sum())
-        pair_det = np.repeat(di, cnt)
-        pair_gt = np.repeat(start - seg, cnt) + np.arange(total)
-        # IoU in the official operation order ([y1, x1, y2, x2] boxes)
-        pair_row = rows[pair_det]
-        dx1, dy1, dx2, dy2 = (getattr(det, c)[pair_row] for c in _COORDS)
-        del pair_row
-        gx1, gy1, gx2, gy2 = g_box[pair_gt].T
-        heights = np.maximum(0.0, np.minimum(dy2, gy2) - np.maximum(dy1, gy1))
-        widths = np.maximum(0.0, np.minimum(dx2, gx2) - np.maximum(dx1, gx1))
-        inter = heights * widths
-        iou = inter / (((dy2 - dy1) * (dx2 - dx1)) + ((gy2 - gy1) * (gx2 - gx1)) - inter)
-        del dx1, dy1, dx2, dy2, gx1, gy1, gx2, gy2, heights, widths, inter
-        best = np.maximum.reduceat(iou, seg)
-        pos = np.arange(total)
-        first = np.minimum.reduceat(np.where(iou == np.repeat(best, cnt), pos, total), seg)
-        best_gt = pair_gt[first]
-        hit = best >= iou_threshold
-        cand_det, cand_gt = di[hit], best_gt[hit]
-        # A box is taken by the first detection (in score / line order) that picks it.
-        if take_order is not None:  # equal scores in one key and class: the key's order
-            by_take = np.lexsort((take_order[cand_det], cand_gt))
-            cand_det, cand_gt = cand_det[by_take], cand_gt[by_take]
-        _, first_pick = np.unique(cand_gt, return_index=True)
-        tp[cand_det[first_pick]] = True
+    coords = [getattr(det, c) for c in _COORDS]
+    tp = match_detections(
+        det_key, d_cls, rows, coords, g_kc, g_box, keys.size, ncls, iou_threshold, take_order
+    )
 
     clock("matching")
     # ------------------------------------------------------------ per-class AP
@@ -447,7 +367,7 @@ def frame_map(
     m = float(np.nanmean(ap_all))
 
     clock("average_precision")
-    _log_counts(
+    log_counts(
         counts, groundtruth_path, detections_path, keys_absent_from_groundtruth, repeat_lines
     )
     return FrameMAPResult(
@@ -461,63 +381,6 @@ def frame_map(
         keys_absent_from_groundtruth,
         grouped_map(per_class),
     )
-
-
-def _log_counts(counts, gt_path, det_path, rule, repeat_lines=None):
-    script, effect = KEYS_ABSENT_RULES[rule]
-    if counts.get("det_rows_repeated"):
-        logger.warning(
-            "%s: %d evaluated detection rows repeat an earlier row exactly (first: line %d "
-            "repeats line %d); each copy is one more detection, as in the official evaluator "
-            "(a copy of a true positive is a false positive)",
-            det_path,
-            counts["det_rows_repeated"],
-            *repeat_lines,
-        )
-    notes = [
-        (
-            "det_rows_without_score",
-            "detection rows had no score (7 fields): scored 1.0, as the official script",
-        ),
-        ("det_rows_other_class", "detection rows of classes not in the label map were dropped"),
-        ("det_rows_excluded", "detection rows at excluded keys were dropped"),
-        (
-            "det_rows_invalid_box",
-            "detections with x1 >= x2 or y1 >= y2 were dropped (as the official code)",
-        ),
-        (
-            "det_rows_at_keys_absent_from_groundtruth",
-            f"detection rows at %d keys absent from the ground-truth file were {effect} "
-            f"(rule '{rule}': {script})",
-        ),
-        ("det_rows_unknown_video", "of them at %d video ids absent from the ground truth"),
-        (
-            "det_rows_at_keys_without_groundtruth",
-            "evaluated detections at %d keys without a ground-truth box were scored as false "
-            "positives",
-        ),
-        (
-            "det_scores_outside_0_1",
-            "detection scores are outside [0, 1], inf included (kept: only their order counts)",
-        ),
-        (
-            "gt_keys_without_detections",
-            "ground-truth keys have no detection (their boxes count as misses)",
-        ),
-        ("gt_rows_excluded", "ground-truth rows at excluded keys were dropped"),
-    ]
-    extra = {
-        "det_rows_at_keys_absent_from_groundtruth": "det_keys_absent_from_groundtruth",
-        "det_rows_unknown_video": "det_unknown_videos",
-        "det_rows_at_keys_without_groundtruth": "det_keys_without_groundtruth",
-    }
-    for key, text in notes:
-        if counts.get(key):
-            if key in extra:
-                text = text % counts[extra[key]]
-            logger.warning(
-                "%s: %d %s", det_path if key.startswith("det") else gt_path, counts[key], text
-            )
 
 
 def _evaluate(

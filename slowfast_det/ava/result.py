@@ -1,6 +1,7 @@
 """The result of a frame-mAP evaluation: per-class AP, grouped mAP, counts, and how it is
 reported (text table, JSON)."""
 
+import logging
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -12,7 +13,10 @@ __all__ = [
     "FrameMAPResult",
     "format_result",
     "grouped_map",
+    "log_counts",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: AVA's three action groups (MMAction2 and the AVA paper report them): name -> (first id,
 #: last id), inclusive. Ids outside 1..80 belong to no group.
@@ -161,3 +165,63 @@ def format_result(result, class_names=None):
         f"frame-mAP@0.5IOU: {result.mAP:.6f} (fraction, mean over {n} classes with ground truth)"
     )
     return lines
+
+
+def log_counts(counts, gt_path, det_path, rule, repeat_lines=None):
+    """Log a warning for each nonzero count of :func:`~slowfast_det.ava.metric.frame_map` that
+    changes or explains the value (rows dropped, scored as false positives, repeated, ...),
+    naming the file it concerns."""
+    script, effect = KEYS_ABSENT_RULES[rule]
+    if counts.get("det_rows_repeated"):
+        logger.warning(
+            "%s: %d evaluated detection rows repeat an earlier row exactly (first: line %d "
+            "repeats line %d); each copy is one more detection, as in the official evaluator "
+            "(a copy of a true positive is a false positive)",
+            det_path,
+            counts["det_rows_repeated"],
+            *repeat_lines,
+        )
+    notes = [
+        (
+            "det_rows_without_score",
+            "detection rows had no score (7 fields): scored 1.0, as the official script",
+        ),
+        ("det_rows_other_class", "detection rows of classes not in the label map were dropped"),
+        ("det_rows_excluded", "detection rows at excluded keys were dropped"),
+        (
+            "det_rows_invalid_box",
+            "detections with x1 >= x2 or y1 >= y2 were dropped (as the official code)",
+        ),
+        (
+            "det_rows_at_keys_absent_from_groundtruth",
+            f"detection rows at %d keys absent from the ground-truth file were {effect} "
+            f"(rule '{rule}': {script})",
+        ),
+        ("det_rows_unknown_video", "of them at %d video ids absent from the ground truth"),
+        (
+            "det_rows_at_keys_without_groundtruth",
+            "evaluated detections at %d keys without a ground-truth box were scored as false "
+            "positives",
+        ),
+        (
+            "det_scores_outside_0_1",
+            "detection scores are outside [0, 1], inf included (kept: only their order counts)",
+        ),
+        (
+            "gt_keys_without_detections",
+            "ground-truth keys have no detection (their boxes count as misses)",
+        ),
+        ("gt_rows_excluded", "ground-truth rows at excluded keys were dropped"),
+    ]
+    extra = {
+        "det_rows_at_keys_absent_from_groundtruth": "det_keys_absent_from_groundtruth",
+        "det_rows_unknown_video": "det_unknown_videos",
+        "det_rows_at_keys_without_groundtruth": "det_keys_without_groundtruth",
+    }
+    for key, text in notes:
+        if counts.get(key):
+            if key in extra:
+                text = text % counts[extra[key]]
+            logger.warning(
+                "%s: %d %s", det_path if key.startswith("det") else gt_path, counts[key], text
+            )

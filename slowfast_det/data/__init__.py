@@ -6,6 +6,7 @@ only file names are recorded. The AVA file readers themselves are in :mod:`slowf
 (no torch, no Detectron2).
 """
 
+from .ava_dicts import load_ava_dicts
 from .build import build_ava_test_loader, build_ava_train_loader
 from .build_classification import (
     build_classification_test_loader,
@@ -21,7 +22,6 @@ from .classification import (
 from .classification_mapper import ClassificationMapper
 from .datasets import (
     AVAMetadata,
-    load_ava_dicts,
     register_ava_dataset,
     registered_ava_datasets,
     unregister_ava_dataset,

@@ -1,24 +1,11 @@
 """AVA datasets in Detectron2's DatasetCatalog / MetadataCatalog.
 
-One dataset dict per keyframe (see ``docs/DATAFLOW.md``), independent of any config::
-
-    {"video_id": str, "timestamp": int (whole seconds) or float (sub-second keyframes),
-     "image_id": "<video_id>,<timestamp as AVA writes it: 0902, 0902.5>",
-     "frame_source": {"type": "frames", "table": FrameTable, "fps": 30, "start_second": 900},
-     "keyframe_path": str,
-     "annotations": [{"bbox": [x1, y1, x2, y2] in [0, 1], "labels": [action ids],
-                      "person_id": int}],
-     "proposals": {"boxes": float32 (P, 4) in [0, 1], "scores": float32 (P,)}}
-
-``frame_source`` is shared by all dicts of a video (one :class:`~.frames.FrameTable` per
-video); the mapper picks the clip's frames from it (``INPUT.NUM_FRAMES`` /
-``INPUT.SAMPLING_RATE``, :func:`~.frames.clip_frame_indices`). A dataset is used exactly
-as registered: no loader re-registers it.
-
-Registration is lazy: :func:`register_ava_dataset` only records file names; the files are
-read when ``DatasetCatalog.get(name)`` is called (and the label map when the metadata's
-``action_names`` / ``evaluated_ids`` is first read), so importing the package is fast and
-works when the folders do not exist.
+:func:`register_ava_dataset` records an AVA-format folder's file names; the dicts (one per
+keyframe, independent of any config: :mod:`~.ava_dicts`, ``docs/DATAFLOW.md``) are read when
+``DatasetCatalog.get(name)`` is called, and the label map when the metadata's
+``action_names`` / ``evaluated_ids`` is first read, so importing the package is fast and
+works when the folders do not exist. A dataset is used exactly as registered: no loader
+re-registers it.
 
 Built-in names, under ``$DETECTRON2_DATASETS`` (default ``./datasets``):
 ``ava_v2.2_{train,val}`` and ``ava_v2.1_{train,val}`` in ``ava/``, and
@@ -30,64 +17,31 @@ whose registration reads the frames or movies you want (``DATASETS.TEST
 """
 
 import functools
-import logging
 import os
-from collections import Counter
 
-import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
-from slowfast_det.ava.checks import (
-    box_ranges,
-    box_row_errors,
-    keyframe_outside_message,
-    keyframes_outside,
-)
-from slowfast_det.ava.io import (
-    AVAFormatError,
-    read_box_csv,
-    read_exclusions,
-    read_frame_list,
-    read_label_map,
-)
-from slowfast_det.ava.timestamps import format_timestamp, normalize
+from slowfast_det.ava.io import read_label_map
 
-from .frames import (
-    AVA_FPS,
-    AVA_START_SECOND,
-    FrameTable,
-    clip_frame_indices,
-    frame_origin,
-    frame_origin_path,
-    frames_source,
-    origin_hint,
-)
-from .video_reader import index_movies
+from .ava_dicts import FRAME_SOURCES, load_ava_dicts
+from .frames import AVA_START_SECOND, frame_origin, frame_origin_path
 
 __all__ = [
-    "AVA_FPS",
-    "AVA_START_SECOND",
     "FRAME_SOURCES",
     "LABEL_MAP_FILES",
     "AVAMetadata",
-    "clip_frame_indices",
-    "load_ava_dicts",
     "register_ava_dataset",
     "registered_ava_datasets",
     "unregister_ava_dataset",
 ]
 
-logger = logging.getLogger(__name__)
 
 #: Label map (evaluated classes) per AVA version.
 LABEL_MAP_FILES = {
     "v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
     "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
 }
-_EXAMPLES = 5  # problem examples kept per category in the load log
-#: Frame sources a dataset can read (``register_ava_dataset(..., frame_source=)``).
-FRAME_SOURCES = ("frames", "video")
 #: Name suffix of the built-ins' video twins (``ava_v2.2_val_video``).
 VIDEO_SUFFIX = "_video"
 
@@ -143,375 +97,11 @@ class AVAMetadata(Metadata):
         return super().__getattr__(key)
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- registration
 
 
 def _resolve(root, path):
     return path if os.path.isabs(path) else os.path.join(root, path)
-
-
-def _warn(stats, examples, category, message):
-    stats[category] += 1
-    ex = examples.setdefault(category, [])
-    if len(ex) < _EXAMPLES:
-        ex.append(message)
-
-
-def _index_frame_list(frame_list_file, stats, examples, rows=None):
-    """video_id -> object array of frame paths (relative to frames/) indexed by frame id.
-
-    ``rows``: the frame list's rows (``read_frame_list``'s columns) instead of reading
-    ``frame_list_file``, which then only names them in messages.
-    A frame id missing from the list (a gap) takes the path of the nearest listed frame and
-    is counted; a duplicate or negative frame id is an error naming the file and line.
-    """
-    df = read_frame_list(frame_list_file) if rows is None else rows
-    if len(df) == 0:
-        raise AVAFormatError(frame_list_file, None, None, "the frame list has no frames")
-    df = df.sort_values(["video_id", "frame_id"], kind="stable").reset_index(drop=True)
-    vids = df["video_id"].to_numpy()
-    ids = df["frame_id"].to_numpy()
-    paths = df["path"].to_numpy()
-    lines = df["line"].to_numpy()
-    neg = np.flatnonzero(ids < 0)
-    if len(neg):
-        i = neg[0]
-        raise AVAFormatError(
-            frame_list_file, int(lines[i]), "frame_id", f"negative frame id {ids[i]}"
-        )
-    dup = np.flatnonzero((vids[1:] == vids[:-1]) & (ids[1:] == ids[:-1]))
-    if len(dup):
-        i = dup[0] + 1
-        raise AVAFormatError(
-            frame_list_file,
-            int(lines[i]),
-            "frame_id",
-            f"duplicate frame id {ids[i]} for video {vids[i]!r} (also at line {lines[i - 1]})",
-        )
-    videos = {}
-    _, starts = np.unique(vids, return_index=True)
-    bounds = list(starts) + [len(vids)]
-    for s, e in zip(bounds[:-1], bounds[1:]):
-        vid, vid_ids, vid_paths = vids[s], ids[s:e], paths[s:e]
-        n = int(vid_ids[-1]) + 1
-        if n == e - s:
-            videos[vid] = vid_paths
-            continue
-        full = np.arange(n)
-        pos = np.clip(np.searchsorted(vid_ids, full), 0, len(vid_ids) - 1)
-        prev = np.clip(pos - 1, 0, len(vid_ids) - 1)
-        take_prev = np.abs(vid_ids[prev] - full) <= np.abs(vid_ids[pos] - full)
-        nearest = np.where(take_prev, prev, pos)
-        videos[vid] = vid_paths[nearest]
-        missing = n - (e - s)
-        stats["frame_list_gaps"] += missing
-        ex = examples.setdefault("frame_list_gaps", [])
-        if len(ex) < _EXAMPLES:
-            gap = int(full[np.isin(full, vid_ids, invert=True)][0])
-            ex.append(
-                f"{frame_list_file}: video {vid!r}: {missing} frame ids missing (first: {gap}); "
-                "nearest listed frames used"
-            )
-    return videos
-
-
-def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
-    """Validate a box table (:func:`~slowfast_det.ava.checks.box_row_errors`: the first bad
-    row raises); clip coordinates to [0, 1] and drop boxes with no area left
-    (:func:`~slowfast_det.ava.checks.box_ranges`, both counted).
-
-    Returns the rows (DataFrame) with clipped coordinates.
-    """
-    rows = table.rows
-    if len(rows) == 0:  # an empty file: no rows, but the clipped columns the callers read
-        return rows.assign(cx1=[], cy1=[], cx2=[], cy2=[])
-    line = rows["line"].to_numpy()
-    errors = box_row_errors(rows, kind, num_classes)
-    if errors:
-        first = errors[0]
-        raise AVAFormatError(path, int(line[first.positions[0]]), first.field, first.message())
-    ranges = box_ranges(rows)
-    coords, clipped, empty = ranges["coords"], ranges["clipped"], ranges["empty"]
-    changed = np.flatnonzero(ranges["outside"])
-    tag = "gt" if kind == "groundtruth" else "proposal"
-    for i in changed[:_EXAMPLES]:
-        examples.setdefault(f"{tag}_boxes_clipped", []).append(
-            f"{path}:{line[i]}: box {coords[i].tolist()} clipped to [0, 1]"
-        )
-    stats[f"{tag}_boxes_clipped"] += len(changed)
-    for i in np.flatnonzero(empty)[:_EXAMPLES]:
-        examples.setdefault(f"{tag}_boxes_empty", []).append(
-            f"{path}:{line[i]}: box {coords[i].tolist()} has no area inside the frame; dropped"
-        )
-    stats[f"{tag}_boxes_empty"] += int(empty.sum())
-    rows = rows.copy()
-    rows[["cx1", "cy1", "cx2", "cy2"]] = clipped
-    return rows[~empty]
-
-
-def _group_groundtruth(rows):
-    """key -> list of persons; rows with identical coordinates at a key are one person."""
-    persons = {}
-    cols = [
-        rows[c].tolist()
-        for c in (
-            "video_id",
-            "timestamp",
-            "x1",
-            "y1",
-            "x2",
-            "y2",
-            "cx1",
-            "cy1",
-            "cx2",
-            "cy2",
-            "action_id",
-            "last",
-        )
-    ]
-    for vid, ts, x1, y1, x2, y2, cx1, cy1, cx2, cy2, aid, last in zip(*cols):
-        per_key = persons.setdefault((vid, ts), {})
-        p = per_key.get((x1, y1, x2, y2))
-        if p is None:
-            pid = int(last) if last == last else -1  # NaN -> -1
-            p = per_key[(x1, y1, x2, y2)] = {
-                "bbox": [cx1, cy1, cx2, cy2],
-                "labels": [],
-                "person_id": pid,
-            }
-        if aid not in p["labels"]:
-            p["labels"].append(aid)
-    out = {}
-    for key, per_key in persons.items():
-        for p in per_key.values():
-            p["labels"].sort()
-        out[key] = list(per_key.values())
-    return out
-
-
-def _group_proposals(rows):
-    """key -> {"boxes": float32 (P, 4), "scores": float32 (P,)}; duplicate boxes keep the best
-    score."""
-    best = {}
-    cols = [rows[c].tolist() for c in ("video_id", "timestamp", "cx1", "cy1", "cx2", "cy2", "last")]
-    for vid, ts, x1, y1, x2, y2, score in zip(*cols):
-        per_key = best.setdefault((vid, ts), {})
-        box = (x1, y1, x2, y2)
-        if score > per_key.get(box, -np.inf):
-            per_key[box] = score
-    return {
-        key: {
-            "boxes": np.asarray(list(per_key.keys()), dtype=np.float32).reshape(-1, 4),
-            "scores": np.asarray(list(per_key.values()), dtype=np.float32),
-        }
-        for key, per_key in best.items()
-    }
-
-
-def _empty_proposals():
-    return {"boxes": np.zeros((0, 4), dtype=np.float32), "scores": np.zeros((0,), dtype=np.float32)}
-
-
-def load_ava_dicts(
-    frames_dir,
-    frame_list_file,
-    groundtruth_file,
-    predicted_boxes_file,
-    excluded_timestamps_file,
-    split,
-    *,
-    num_classes=80,
-    fps=None,
-    start_second=None,
-    origin_file=None,
-    predicted_boxes_required=None,
-    excluded_timestamps_required=False,
-    dataset_name=None,
-    stats=None,
-    frame_source="frames",
-    videos_dir=None,
-    frame_list=None,
-):
-    """Read an AVA-format split into dataset dicts (one per keyframe).
-
-    Args:
-        frames_dir: folder the frame-list paths are relative to (frame source "frames").
-        frame_list_file: PySlowFast frame list of the split (frame source "frames").
-        groundtruth_file: ground-truth box CSV; None for inference without ground truth
-            (then the keyframes are those of the predicted boxes, which are required).
-        predicted_boxes_file: person-detector box CSV; required unless ``split == "train"``
-            (or as ``predicted_boxes_required`` says).
-        excluded_timestamps_file: ``video_id,timestamp`` keys to leave out; optional unless
-            ``excluded_timestamps_required``.
-        split: "train" makes one dict per ground-truth keyframe; any other split one dict
-            per keyframe with ground truth or predicted boxes (the evaluator needs
-            predictions at every ground-truth key).
-        num_classes: action ids must lie in ``1..num_classes``.
-        fps, start_second, origin_file: frame rate of the frames and the movie second of
-            frame 0; None: recorded in ``origin_file`` (``frame_lists/frames.json``) for
-            frames, else the default (:func:`~.frames.frame_origin`: 900 for frames, 0 for
-            movies, 30 fps).
-        stats: optional ``collections.Counter`` that receives the problem counts.
-        frame_source: "frames" (the frame list's extracted frames) or "video" (the movies
-            ``<videos_dir>/<video_id>.{mp4,mkv,webm}``, read by time; no frame list needed:
-            a keyframe whose movie is missing is skipped and counted, one whose movie
-            header cannot be read is kept for the mapper's counted recovery).
-        frame_list: the frame list's rows made in memory (a DataFrame with the columns of
-            :func:`~slowfast_det.ava.io.read_frame_list`: video_id, frame_id, path, line)
-            instead of reading ``frame_list_file``, which then only names them in messages.
-
-    Returns:
-        list[dict] in (video_id, timestamp) order; the dicts of a video share one
-        ``frame_source`` (its :class:`~.frames.FrameTable` of absolute paths, or its
-        :func:`~.video_reader.video_source`).
-
-    Raises:
-        FileNotFoundError for a missing required file; AVAFormatError (file, line, field)
-        for a malformed row, an action id outside ``1..num_classes``, a box with
-        x2 < x1 or y2 < y1, a duplicate frame id. Boxes outside [0, 1] are clipped,
-        keyframes whose video is not in the frame list or whose keyframe lies outside the
-        video are skipped; all of these are counted and logged.
-    """
-    name = dataset_name or split
-    stats = Counter() if stats is None else stats
-    examples = {}
-    if predicted_boxes_required is None:
-        predicted_boxes_required = split != "train"
-    if frame_source not in FRAME_SOURCES:
-        raise ValueError(
-            f"dataset '{name}': frame_source {frame_source!r} is not one of {FRAME_SOURCES}"
-        )
-    video = frame_source == "video"
-    origin = frame_origin(frame_source, origin_file, start_second=start_second, fps=fps)
-    start_second, fps = origin.start_second, origin.fps
-    if video:
-        required = (("videos folder", videos_dir),)
-    else:  # a frame list made in memory has no file
-        required = (("frame list", frame_list_file),) if frame_list is None else ()
-    for what, path in required + (("ground-truth file", groundtruth_file),):
-        if path is not None and not os.path.exists(path):
-            raise FileNotFoundError(f"dataset '{name}': {what} not found: {path}")
-
-    videos = None if video else _index_frame_list(frame_list_file, stats, examples, frame_list)
-
-    persons, keys = {}, set()
-    if groundtruth_file is not None:
-        gt_table = read_box_csv(groundtruth_file, kind="groundtruth")
-        gt_rows = _checked_boxes(
-            gt_table, groundtruth_file, "groundtruth", stats, examples, num_classes
-        )
-        persons = _group_groundtruth(gt_rows)
-        keys = set(gt_table.keys)
-
-    proposals = {}
-    if predicted_boxes_file is not None and os.path.exists(predicted_boxes_file):
-        pred_table = read_box_csv(predicted_boxes_file, kind="proposals")
-        proposals = _group_proposals(
-            _checked_boxes(pred_table, predicted_boxes_file, "proposals", stats, examples)
-        )
-        if split != "train":
-            keys |= pred_table.keys
-    elif predicted_boxes_required:
-        raise FileNotFoundError(
-            f"dataset '{name}': predicted person boxes not found: {predicted_boxes_file} "
-            "(testing uses the person detector's boxes)"
-        )
-
-    excluded = set()
-    if excluded_timestamps_file is not None and os.path.exists(excluded_timestamps_file):
-        excluded = read_exclusions(excluded_timestamps_file)
-    elif excluded_timestamps_required:
-        raise FileNotFoundError(
-            f"dataset '{name}': excluded-timestamps file not found: {excluded_timestamps_file}"
-        )
-    stats["excluded_keyframes"] += len(keys & excluded)
-    keys -= excluded
-
-    prefix = None if video else os.path.join(frames_dir, "")
-    by_video = {}
-    for vid, ts in sorted(keys):
-        by_video.setdefault(vid, []).append(ts)
-    movies = None
-    if video:
-        movies, _, unreadable = index_movies(videos_dir, list(by_video), fps, start_second)
-        for vid, err in unreadable.items():
-            _warn(
-                stats,
-                examples,
-                "videos_unreadable_header",
-                f"{err} (its clips are recovered and counted when loaded)",
-            )
-    dicts, before_first_frame = [], 0
-    for vid, stamps in by_video.items():
-        if video:
-            source = movies.get(vid)
-            missing, n = source is None, None if source is None else source["num_frames"]
-        else:
-            frames = videos.get(vid)
-            missing, n = frames is None, None if frames is None else len(frames)
-        if missing:
-            where = (
-                f"no movie {vid}.{{mp4,mkv,webm}} in {videos_dir}"
-                if video
-                else f"video not in {frame_list_file}"
-            )
-            for ts in stamps:
-                category = (
-                    "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list"
-                )
-                _warn(stats, examples, category, f"{vid},{format_timestamp(ts)}: {where}")
-            continue
-        stamps = np.asarray(stamps)
-        centers, outside = keyframes_outside(stamps, n, start_second, fps)
-        before_first_frame += int((centers < 0).sum())
-        inside = ~outside
-        for ts, c in zip(stamps[outside], centers[outside]):
-            _warn(
-                stats,
-                examples,
-                "keyframes_outside_video",
-                f"{vid},{format_timestamp(ts)}: {keyframe_outside_message(c, n)}",
-            )
-        stamps, centers = stamps[inside], centers[inside]
-        if not len(stamps):
-            continue
-        if not video:
-            source = frames_source(FrameTable([prefix + p for p in frames]), fps, start_second)
-        for ts, c in zip(map(normalize, stamps.tolist()), centers.tolist()):
-            d = {
-                "video_id": vid,
-                "timestamp": ts,
-                "image_id": f"{vid},{format_timestamp(ts)}",
-                "frame_source": source,
-                "annotations": persons.get((vid, ts), []),
-                "proposals": proposals.get((vid, ts)) or _empty_proposals(),
-            }
-            if not video:
-                d["keyframe_path"] = source["table"][c]
-            dicts.append(d)
-    stats["keyframes"] += len(dicts)
-    stats["gt_persons"] += sum(len(d["annotations"]) for d in dicts)
-    stats["proposals"] += sum(len(d["proposals"]["scores"]) for d in dicts)
-    if before_first_frame:
-        examples["keyframes_outside_video"].append(origin_hint(origin))
-    for category, msgs in examples.items():
-        logger.warning(
-            "dataset '%s': %d x %s, e.g.\n  %s", name, stats[category], category, "\n  ".join(msgs)
-        )
-    logger.info(
-        "dataset '%s': %d keyframes from %d videos, %d ground-truth persons, %d predicted boxes, "
-        "%d keyframes excluded",
-        name,
-        stats["keyframes"],
-        len({d["video_id"] for d in dicts}),
-        stats["gt_persons"],
-        stats["proposals"],
-        stats["excluded_keyframes"],
-    )
-    return dicts
-
-
-# --------------------------------------------------------------------------- registration
 
 
 def register_ava_dataset(

@@ -21,7 +21,7 @@ import cv2
 
 from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
-from slowfast_det.data.datasets import AVA_START_SECOND
+from slowfast_det.data.frames import AVA_START_SECOND
 
 from .writer import SyntheticSpec, generate, video_ids
 

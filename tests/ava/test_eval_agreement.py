@@ -92,8 +92,7 @@ def test_files_match_the_reference(tmp_path, reader):
 def test_without_lookup_tables_the_sort_and_hash_paths_agree(seed, monkeypatch):
     # LUT_MAX = 1: timestamps are ranked, membership by np.isin, distinct keys by np.unique,
     # every key ranked for the cut, (key, class) groups found by binary search.
-    from slowfast_det.ava import array_ops
-    from slowfast_det.ava import metric as ava_map
+    from slowfast_det.ava import array_ops, matching
 
     rng = np.random.default_rng(100 + seed)
     gt, det = random_case(rng, tied=seed % 2 == 0)
@@ -107,7 +106,7 @@ def test_without_lookup_tables_the_sort_and_hash_paths_agree(seed, monkeypatch):
     except ValueError:
         return
     monkeypatch.setattr(array_ops, "LUT_MAX", 1)
-    monkeypatch.setattr(ava_map, "LUT_MAX", 1)
+    monkeypatch.setattr(matching, "LUT_MAX", 1)
     res = frame_map(
         gt_table, table(det), CLASSES, EXCLUDED, capacity, keys_absent_from_groundtruth=rule
     )

@@ -187,7 +187,7 @@ def test_own_movie_frames_start_where_prepare_ava_recorded(tmp_path, caplog):
 
         os.remove(os.path.join(root, "frame_lists", "frames.json"))  # frames of an older run
         register_ava_folder("_own_t", root)
-        with caplog.at_level(logging.WARNING, logger="slowfast_det.data.datasets"):
+        with caplog.at_level(logging.WARNING, logger="slowfast_det.data.ava_dicts"):
             assert DatasetCatalog.get("_own_t_train") == []
         assert "frame index -26940 outside the video's frames 0..284" in caplog.text
         assert "frame index 0 is read as movie second 900 (AVA's default" in caplog.text

@@ -9,8 +9,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from slowfast_det.ava.io import AVAFormatError
 from slowfast_det.data import datasets
-from slowfast_det.data.datasets import clip_frame_indices, load_ava_dicts
-from slowfast_det.data.frames import FrameTable, keyframe_index
+from slowfast_det.data.ava_dicts import load_ava_dicts
+from slowfast_det.data.frames import FrameTable, clip_frame_indices, keyframe_index
 
 
 def clip_paths(d, num_frames, sampling_rate):

@@ -18,8 +18,8 @@ from slowfast_det.ava.checks import (
     keyframes_outside,
 )
 from slowfast_det.ava.io import AVAFormatError
+from slowfast_det.data.ava_dicts import load_ava_dicts
 from slowfast_det.data.checker import check_ava_dataset
-from slowfast_det.data.datasets import load_ava_dicts
 from slowfast_det.data.mapper import AVADatasetMapper
 
 
