@@ -130,21 +130,23 @@ def theirs_step(model, pathways, rois, labels) -> Callable[[], None]:
 
 
 def alternate_steps(fns: Dict[str, Callable[[], None]], warmup: int, iters: int):
-    """Seconds of each step, alternating (order reversed every other round)."""
+    """Wall seconds and process CPU seconds (all threads) of each step, alternating (order
+    reversed every other round): ``({name: [wall, ...]}, {name: [cpu, ...]})``."""
     names = list(fns)
-    times = {n: [] for n in names}
+    wall, cpu = {n: [] for n in names}, {n: [] for n in names}
     for r in range(warmup + iters):
         for n in names if r % 2 == 0 else names[::-1]:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fns[n]()
             if r >= warmup:
-                times[n].append(time.perf_counter() - t0)
-    return times
+                wall[n].append(time.perf_counter() - t0)
+                cpu[n].append(time.process_time() - c0)
+    return wall, cpu
 
 
-def _spread_rows(prefix: str, times: Dict[str, List[float]], unit_batch: int):
+def _spread_rows(prefix: str, wall: Dict[str, List[float]], cpu, unit_batch: int):
     rows = []
-    for name, ts in times.items():
+    for name, ts in wall.items():
         med = statistics.median(ts)
         rows += [
             [
@@ -157,6 +159,12 @@ def _spread_rows(prefix: str, times: Dict[str, List[float]], unit_batch: int):
                 f"{prefix}: {name} clips/s (batch {unit_batch} / median)",
                 unit_batch / med,
                 "clips/s",
+            ],
+            [
+                f"{prefix}: {name} CPU time per step, all threads (median; grows less with the "
+                "machine's load than the wall time)",
+                statistics.median(cpu[name]),
+                "CPU-s",
             ],
         ]
     return rows
@@ -193,10 +201,10 @@ def part_step(args, rows):
     models["contiguous"].load_state_dict(models["channels-last"].state_dict())
     for name, m in models.items():
         steps[name] = ours_step(m, inputs)
-    times = alternate_steps(steps, args.warmup_steps, args.steps)
+    times, cpu = alternate_steps(steps, args.warmup_steps, args.steps)
     what = f"{os.path.basename(config)}, {batch} x {t}x{h}x{w}, {args.num_boxes} boxes"
     rows.append(["step: model and batch", what, ""])
-    rows += _spread_rows("step", times, batch)
+    rows += _spread_rows("step", times, cpu, batch)
     med = {k: statistics.median(v) for k, v in times.items()}
     rows.append(
         [
@@ -233,7 +241,7 @@ def part_peer(args, rows):
     ours.to(args.device).train()
     theirs.to(args.device).train()
     inputs, pathways, rois, labels = _batch(cfg, b, t, h, w, args.num_boxes, args.device)
-    times = alternate_steps(
+    times, cpu = alternate_steps(
         {
             "ours": ours_step(ours, inputs),
             "pytorchvideo": theirs_step(theirs, pathways, rois, labels),
@@ -249,7 +257,7 @@ def part_peer(args, rows):
             "",
         ]
     )
-    rows += _spread_rows("peer", times, b)
+    rows += _spread_rows("peer", times, cpu, b)
     med = {k: statistics.median(v) for k, v in times.items()}
     rows.append(
         [

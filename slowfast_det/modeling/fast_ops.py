@@ -38,6 +38,7 @@ __all__ = [
     "choose_algorithm",
     "conv3d",
     "gemm_conv3d",
+    "gemm_fits",
     "is_channels_last_3d",
     "temporal_mean",
 ]
@@ -139,16 +140,25 @@ def choose_algorithm(
     4.2 ms for the 2048 -> 512, 3x1x1 one on 32). Otherwise, and on CUDA and AVX-512 CPUs
     (not measured here), "conv2d".
     """
-    if x.device.type != "cpu" or groups != 1 or _cpu_has_avx512():
+    if x.device.type != "cpu" or _cpu_has_avx512():
         return "conv2d"
-    n, _, t, h, w = x.shape
+    return "gemm" if gemm_fits(x.shape, weight.shape, stride, groups) else "conv2d"
+
+
+def gemm_fits(
+    x_shape: Sequence[int], weight_shape: Sequence[int], stride: Sequence[int], groups: int
+) -> bool:
+    """The size rule of :func:`choose_algorithm` (without the device and ISA): True for
+    ``groups == 1`` and a pointwise kernel of at most :data:`GEMM_MAX_POINTWISE_MACS`
+    multiply-adds or any kernel with at most :data:`GEMM_MAX_POSITIONS` output positions."""
+    if groups != 1:
+        return False
+    n, _, t, h, w = x_shape
     positions = n * -(-t // stride[0]) * -(-h // stride[1]) * -(-w // stride[2])
-    if weight.shape[2:].numel() == 1:
-        if positions * weight.shape[0] * weight.shape[1] <= GEMM_MAX_POINTWISE_MACS:
-            return "gemm"
-    if positions <= GEMM_MAX_POSITIONS:
-        return "gemm"
-    return "conv2d"
+    pointwise = all(k == 1 for k in weight_shape[2:])
+    if pointwise and positions * weight_shape[0] * weight_shape[1] <= GEMM_MAX_POINTWISE_MACS:
+        return True
+    return positions <= GEMM_MAX_POSITIONS
 
 
 def _valid_outputs(size: int, out: int, offset: int, stride: int) -> range:
