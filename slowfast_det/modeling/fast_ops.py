@@ -137,10 +137,11 @@ def choose_algorithm(
     clips: 2 x 4 x 4 positions, up to 6144 x 512 weights). There oneDNN's AVX2 convolution
     spends more time on its fixed per-call work and weight reordering than on arithmetic
     (0.15 ms for a 8 -> 32 channel 1x1 on 2048 positions, 0.08 ms as a product; 8.1 ms vs
-    4.2 ms for the 2048 -> 512, 3x1x1 one on 32). Otherwise, and on CUDA and AVX-512 CPUs
-    (not measured here), "conv2d".
+    4.2 ms for the 2048 -> 512, 3x1x1 one on 32). Otherwise, on CUDA and AVX-512 CPUs
+    (not measured here) and while tracing (fvcore's FLOP count, TorchScript export), "conv2d".
     """
-    if x.device.type != "cpu" or _cpu_has_avx512():
+    if x.device.type != "cpu" or _cpu_has_avx512() or torch.jit.is_tracing():
+        # (traced: FLOP counting and export see the convolution, the same on every machine)
         return "conv2d"
     return "gemm" if gemm_fits(x.shape, weight.shape, stride, groups) else "conv2d"
 

@@ -99,6 +99,18 @@ def test_choose_algorithm_by_size_and_isa(monkeypatch):
     assert choose_algorithm(small, pw, one, 1) == "conv2d"
 
 
+def test_traced_convolutions_stay_convolutions(monkeypatch):
+    """fvcore's FLOP count and TorchScript export trace the model: they see a convolution on
+    every machine, not the matrix products an AVX2 CPU runs."""
+    monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: False)
+    x = torch.randn(1, 8, 8, 16, 16).contiguous(memory_format=CL3)
+    w = torch.randn(32, 8, 1, 1, 1)
+    assert choose_algorithm(x, w, (1, 1, 1), 1) == "gemm"
+    traced = torch.jit.trace(lambda t: conv3d(t, w, None, (1, 1, 1), (0, 0, 0), (1, 1, 1), 1), x)
+    kinds = {n.kind() for n in traced.graph.nodes()}
+    assert "aten::_convolution" in kinds and "aten::linear" not in kinds, kinds
+
+
 def test_fast_conv3d_leaves_contiguous_inputs_to_conv3d():
     x = torch.randn(1, 4, 4, 6, 6)
     w = torch.randn(3, 4, 1, 3, 3)
