@@ -121,7 +121,8 @@ def theirs_step(model, pathways, rois, labels) -> Callable[[], None]:
     opt = _sgd(model)
 
     def step():
-        loss = F.binary_cross_entropy_with_logits(model(pathways, rois), labels)
+        # a new list each call: pytorchvideo's model writes its features into the list
+        loss = F.binary_cross_entropy_with_logits(model(list(pathways), rois), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -96,7 +96,7 @@ def test_step_and_peer_parts_tiny(tmp_path):
     parser = argparse.ArgumentParser()
     benchmark_train.add_arguments(parser)
     args = parser.parse_args(
-        ["--parts", "step", "peer", "--steps", "1", "--warmup-steps", "0", "--threads", "1"]
+        ["--parts", "step", "peer", "--steps", "2", "--warmup-steps", "0", "--threads", "1"]
         + ["--peer-input-size", "4", "32", "32", "--peer-batch-size", "1", "--num-boxes", "2"]
         + ["--device", "cpu", "--opts", "SOLVER.IMS_PER_BATCH", "2", "INPUT.NUM_FRAMES", "4"]
         + ["INPUT.TEST_SIZE", "32", "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8"]
