@@ -123,7 +123,9 @@ def check_cases(
 ) -> List[str]:
     """Run each case ``reps`` times forward (and backward where ``case["backward"]``, the
     default) through :func:`fast_ops.conv3d` on a ``channels_last_3d`` input and through
-    ``F.conv3d`` on contiguous copies.
+    ``F.conv3d`` on contiguous copies: with oneDNN's 2D kernels ("conv2d") every repetition,
+    whatever :func:`fast_ops.choose_algorithm` picks on this machine, and once as matrix
+    products ("gemm") where its size rule (:func:`fast_ops.gemm_fits`) allows them.
 
     Cases whose input has at most ``small_numel`` elements run ``max(reps, small_reps)``
     times: they cost little, and a kernel that corrupts memory does not give a wrong value
@@ -145,7 +147,13 @@ def check_cases(
         numel = 1
         for d in case["input"]:
             numel *= d
-        for rep in range(max(reps, small_reps) if numel <= small_numel else reps):
+        runs = [
+            (rep, "conv2d")
+            for rep in range(max(reps, small_reps) if numel <= small_numel else reps)
+        ]
+        if fast_ops.gemm_fits(case["input"], case["weight"], stride, groups):
+            runs.append((0, "gemm"))
+        for rep, algorithm in runs:
             x = torch.randn(case["input"], generator=g).contiguous(
                 memory_format=torch.channels_last_3d
             )
@@ -155,7 +163,9 @@ def check_cases(
             x.requires_grad_(backward)
             w.requires_grad_(backward)
             with torch.set_grad_enabled(backward):
-                y = fast_ops.conv3d(x, w, None, stride, padding, dilation, groups)
+                y = fast_ops.conv3d(
+                    x, w, None, stride, padding, dilation, groups, algorithm=algorithm
+                )
                 y_ref = F.conv3d(x_ref, w_ref, None, stride, padding, dilation, groups)
             pairs = [("output", y, y_ref)]
             if backward:
@@ -170,14 +180,14 @@ def check_cases(
             for name, got, ref in pairs:
                 if got.shape != ref.shape:
                     failures.append(
-                        f"{case}: repetition {rep}: {name} shape {tuple(got.shape)} "
+                        f"{case}: {algorithm}, repetition {rep}: {name} shape {tuple(got.shape)} "
                         f"!= {tuple(ref.shape)}"
                     )
                     continue
                 err = _max_rel_err(got, ref)
                 if not err <= tol:
                     failures.append(
-                        f"{case}: repetition {rep}: {name} differs from F.conv3d by "
+                        f"{case}: {algorithm}, repetition {rep}: {name} differs from F.conv3d by "
                         f"{err:.3g} (relative)"
                     )
     return failures

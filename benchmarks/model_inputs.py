@@ -2,7 +2,7 @@
 inputs in both models' layouts, one call of each model, and alternating timed rounds."""
 
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 from detectron2.structures import Boxes, Instances
@@ -69,18 +69,25 @@ def sync(device: str):
 
 
 def alternate(
-    fns: Dict[str, Callable[[], object]], warmup: int, iters: int, device: str
+    fns: Dict[str, Callable[[], object]],
+    warmup: int,
+    iters: int,
+    device: str,
+    cpu_times: Optional[Dict[str, List[float]]] = None,
 ) -> Dict[str, List[float]]:
     """Run the callables in turn (order reversed every other round), ``warmup`` untimed rounds
-    then ``iters`` timed ones; returns the seconds of each call per name."""
+    then ``iters`` timed ones; returns the seconds of each call per name. ``cpu_times``, if
+    given, receives the process CPU seconds (all threads) of each timed call per name."""
     names = list(fns)
     times = {n: [] for n in names}
     for r in range(warmup + iters):
         for n in names if r % 2 == 0 else names[::-1]:
             sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fns[n]()
             sync(device)
             if r >= warmup:
                 times[n].append(time.perf_counter() - t0)
+                if cpu_times is not None:
+                    cpu_times.setdefault(n, []).append(time.process_time() - c0)
     return times

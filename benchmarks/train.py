@@ -17,6 +17,11 @@ temporary OUTPUT_DIR, with evaluation off, and reads back the trainer's EventSto
 - ``time``: seconds of the whole iteration (``IterationTimer`` hook: data, forward, backward,
   optimizer step and hooks).
 
+``--parts step peer`` time the bare training step instead (:mod:`benchmarks.train_step`):
+with and without channels-last, and against pytorchvideo's detector on the same batch.
+
+    .venv/bin/python tools/benchmark.py --task train --parts step peer --threads 2
+
 compute = time - data_time. Figures are medians over the last ``--iters`` iterations; the
 data-wait share is sum(data_time) / sum(time) over them. Data loading is the bottleneck
 when that share exceeds ``--bottleneck-share`` (default 0.1). On CUDA the peak memory
@@ -38,6 +43,7 @@ from detectron2.utils.logger import setup_logger
 
 from benchmarks import REPO
 from benchmarks.machine import load_avg, omp_policy
+from benchmarks.train_step import add_step_arguments, part_peer, part_step
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
 from slowfast_det.engine.trainer import AVATrainer
@@ -45,8 +51,18 @@ from slowfast_det.engine.trainer import AVATrainer
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
 
 
+PARTS = ("loop", "step", "peer")
+
+
 def add_arguments(parser):
     parser.add_argument("--config-file", default=DEFAULT_CONFIG)
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=["loop"],
+        help="loop: the trainer's iterations; step / peer: benchmarks.train_step",
+    )
     parser.add_argument("--iters", type=int, default=30, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=5, help="iterations before the measured ones")
     parser.add_argument(
@@ -73,6 +89,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--opts", nargs="*", default=[], help="extra config overrides KEY VALUE ..."
     )
+    add_step_arguments(parser)
 
 
 def setup_cfg(args, output_dir):
@@ -110,15 +127,34 @@ def iteration_metrics(storage, first_iter: int):
 
 
 def main(args):
+    rows = []
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for part in args.parts:
+        print(f"[benchmark_train] {part} ...", flush=True)
+        if part == "loop":
+            rows += part_loop(args)
+        elif part == "step":
+            part_step(args, rows)
+        elif part == "peer":
+            part_peer(args, rows)
+    if args.parts != ["loop"]:
+        rows += [
+            ["torch threads", torch.get_num_threads(), ""],
+            ["OMP_WAIT_POLICY", omp_policy(), ""],
+            ["load average (1, 5, 15 min) at end", load_avg(), ""],
+        ]
+    return rows
+
+
+def part_loop(args):
     setup_logger(name="detectron2")
     setup_logger(name="slowfast_det")
     output_dir = args.output_dir or tempfile.mkdtemp(prefix="benchmark_train_")
     load_start = load_avg()
     try:
         cfg = setup_cfg(args, output_dir)
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        elif cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        if not args.threads and cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             set_cpu_threads(cfg, 1)  # what tools/train_ava.py does (one process)
         prepare_data(cfg)
         trainer = AVATrainer(cfg)

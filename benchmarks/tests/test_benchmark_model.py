@@ -59,6 +59,8 @@ def test_compare_levers_batch_bf16_tiny():
     assert find(rows, "compare: throughput ours / pytorchvideo") == pytest.approx(
         find(rows, "compare: pytorchvideo latency") / find(rows, "compare: ours latency")
     )
+    assert find(rows, "compare: best-call throughput ours / pytorchvideo") > 0
+    assert find(rows, "compare: CPU time (process, all threads) per call") > 0
     # Every lever variant computes the same scores.
     for variant in (
         "default (fold BN + channels_last)",

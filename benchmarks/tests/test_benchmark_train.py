@@ -87,3 +87,33 @@ def test_benchmark_train_tiny(tmp_path, tiny_train_set):
     assert 0 <= rows["data-wait share of the iteration time"] <= 1
     assert rows["data loading is the bottleneck (share > 0.1)"] in ("yes", "no")
     assert os.path.exists(tmp_path / "out" / "model_final.pth")
+
+
+def test_step_and_peer_parts_tiny(tmp_path):
+    """The bare-step parts on tiny shapes: both layouts and both models train one step, the
+    rows are consistent, and the profile shares add up to 1."""
+    pytest.importorskip("pytorchvideo")
+    parser = argparse.ArgumentParser()
+    benchmark_train.add_arguments(parser)
+    args = parser.parse_args(
+        ["--parts", "step", "peer", "--steps", "2", "--warmup-steps", "0", "--threads", "1"]
+        + ["--peer-input-size", "4", "32", "32", "--peer-batch-size", "1", "--num-boxes", "2"]
+        + ["--device", "cpu", "--opts", "SOLVER.IMS_PER_BATCH", "2", "INPUT.NUM_FRAMES", "4"]
+        + ["INPUT.TEST_SIZE", "32", "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8"]
+        + ["MODEL.SLOWFAST.STEM_OUT_CHANNELS", "8"]
+    )
+    rows = benchmark_train.main(args)
+    by_name = {r[0]: r[1] for r in rows}
+    assert by_name["step: model and batch"] == "SLOWFAST_synthetic.yaml, 2 x 4x32x43, 2 boxes"
+    cl = next(v for k, v in by_name.items() if k.startswith("step: channels-last step time"))
+    assert cl > 0
+    assert by_name["step: channels-last clips/s (batch 2 / median)"] == pytest.approx(2 / cl)
+    shares = [r[1] for r in rows if r[0].startswith("step: profile")]
+    assert sum(shares) == pytest.approx(1.0) and any(
+        r[0].endswith("convolution backward") for r in rows
+    )
+    ours = next(v for k, v in by_name.items() if k.startswith("peer: ours step time"))
+    theirs = next(v for k, v in by_name.items() if k.startswith("peer: pytorchvideo step time"))
+    assert by_name["peer: training throughput ours / pytorchvideo (median)"] == pytest.approx(
+        theirs / ours
+    )

@@ -12,6 +12,7 @@ from detectron2.utils.logger import log_first_n
 from slowfast_det.checkpoint import SlowFastCheckpointer
 from slowfast_det.data import AVADatasetMapper
 from slowfast_det.utils.cpu_env import cpu_threads_configured
+from slowfast_det.utils.cpu_features import bf16_cpu_warning
 
 __all__ = ["ActionPredictor", "RandomWeightsError", "check_model_weights"]
 
@@ -68,7 +69,9 @@ class ActionPredictor:
     On the CPU, call :func:`slowfast_det.utils.cpu_env.configure_cpu_threads` (or set
     ``OMP_WAIT_POLICY=PASSIVE``) before importing torch, as the tools do: OpenMP reads the
     variable when torch loads, so the predictor cannot set it. A predictor built on a CPU
-    device with more than one torch thread and the variable unset logs a warning (once).
+    device with more than one torch thread and the variable unset logs a warning (once), and
+    so does one with ``TEST.BF16`` on a CPU without native bfloat16
+    (:func:`slowfast_det.utils.cpu_features.bf16_cpu_warning`: emulated, many times slower).
     """
 
     def __init__(self, cfg, allow_random_weights=False):
@@ -80,6 +83,9 @@ class ActionPredictor:
         threads = torch.get_num_threads()
         if self.model.device.type == "cpu" and threads > 1 and not cpu_threads_configured():
             log_first_n(logging.WARNING, _WAIT_POLICY_WARNING, name=__name__)
+        bf16_warning = bf16_cpu_warning(self.cfg.TEST.BF16, self.model.device.type)
+        if bf16_warning:
+            log_first_n(logging.WARNING, bf16_warning, name=__name__)
         SlowFastCheckpointer(self.model).load(self.cfg.MODEL.WEIGHTS)
         self.mapper = AVADatasetMapper(self.cfg, is_train=False)
         self.num_frames = self.cfg.INPUT.NUM_FRAMES

@@ -28,12 +28,20 @@ convolution shape of the shipped and test configs is stress-tested against ``F.c
 (:mod:`benchmarks.conv_check`, ``benchmarks/tests/test_conv_kernels.py``).
 """
 
+import functools
 from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["conv3d", "is_channels_last_3d", "temporal_mean"]
+__all__ = [
+    "choose_algorithm",
+    "conv3d",
+    "gemm_conv3d",
+    "gemm_fits",
+    "is_channels_last_3d",
+    "temporal_mean",
+]
 
 
 def is_channels_last_3d(x: torch.Tensor) -> bool:
@@ -49,21 +57,32 @@ def conv3d(
     padding: Sequence[int],
     dilation: Sequence[int],
     groups: int,
+    algorithm: Optional[str] = None,
 ) -> torch.Tensor:
     """``F.conv3d(x, weight, bias, stride, padding, dilation, groups)``, computed as a 2D
-    problem when the kernel allows it and ``x`` is ``channels_last_3d``.
+    problem (or a matrix product) when the kernel allows it and ``x`` is ``channels_last_3d``.
 
     Args:
         x: (N, C, T, H, W).
         weight: (C', C / groups, kt, kh, kw).
         bias: (C',) or None.
         stride, padding, dilation: 3-tuples (T, H, W) of ints; padding must be numeric.
+        algorithm: "conv2d" or "gemm" for a channels-last input whose kernel has no temporal
+            or no spatial extent (see the module docstring); None: :func:`choose_algorithm`.
     Returns:
         (N, C', T', H', W'); ``channels_last_3d`` when ``x`` is.
     """
     if isinstance(padding, str) or not is_channels_last_3d(x):
         return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
     kt, kh, kw = weight.shape[2:]
+    if kt != 1 and (kh != 1 or kw != 1):
+        return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
+    if algorithm is None:
+        algorithm = choose_algorithm(x, weight, stride, groups)
+    if algorithm == "gemm":
+        return gemm_conv3d(x, weight, bias, stride, padding, dilation)
+    if algorithm != "conv2d":
+        raise ValueError(f"conv3d: algorithm must be 'conv2d', 'gemm' or None, got {algorithm!r}")
     if kt == kh == kw == 1 and tuple(padding) == (0, 0, 0) and tuple(stride) != (1, 1, 1):
         # Strided pointwise kernel = pointwise kernel on the subsampled input (the same products
         # and sums). Not only faster: oneDNN's AVX2 weight-gradient kernel for strided 1x1
@@ -90,6 +109,127 @@ def conv3d(
         y = y.permute(0, 2, 3, 1).unflatten(2, (h, w))  # (N, T', H, W, C')
         return y.permute(0, 4, 1, 2, 3)
     return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
+
+
+#: ``choose_algorithm`` thresholds (measured on a 2-core AVX2 AMD EPYC, 2 threads, with
+#: ``tools/benchmark.py --task model --parts kernels``): a pointwise convolution of at most this
+#: many multiply-adds, and any other 2D-able one with at most this many output positions, is
+#: faster as a matrix product than as a oneDNN convolution there.
+GEMM_MAX_POINTWISE_MACS = 2**26
+GEMM_MAX_POSITIONS = 64
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_has_avx512() -> bool:
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
+def choose_algorithm(
+    x: torch.Tensor, weight: torch.Tensor, stride: Sequence[int], groups: int
+) -> str:
+    """ "gemm" or "conv2d" for :func:`conv3d` of a ``channels_last_3d`` ``x`` (N, C, T, H, W) by
+    a ``1 x kh x kw`` or ``kt x 1 x 1`` kernel ``weight`` (C', C / groups, kt, kh, kw).
+
+    "gemm" (:func:`gemm_conv3d`) on a CPU without AVX-512 (torch's
+    ``torch.backends.cpu.get_cpu_capability()``), ``groups == 1``, for small problems: a
+    pointwise kernel with at most :data:`GEMM_MAX_POINTWISE_MACS` multiply-adds, or any with at
+    most :data:`GEMM_MAX_POSITIONS` output positions (the Slow pathway's res4 / res5 on small
+    clips: 2 x 4 x 4 positions, up to 6144 x 512 weights). There oneDNN's AVX2 convolution
+    spends more time on its fixed per-call work and weight reordering than on arithmetic
+    (0.15 ms for a 8 -> 32 channel 1x1 on 2048 positions, 0.08 ms as a product; 8.1 ms vs
+    4.2 ms for the 2048 -> 512, 3x1x1 one on 32). Otherwise, on CUDA and AVX-512 CPUs
+    (not measured here) and while tracing (fvcore's FLOP count, TorchScript export), "conv2d".
+    """
+    if x.device.type != "cpu" or _cpu_has_avx512() or torch.jit.is_tracing():
+        # (traced: FLOP counting and export see the convolution, the same on every machine)
+        return "conv2d"
+    return "gemm" if gemm_fits(x.shape, weight.shape, stride, groups) else "conv2d"
+
+
+def gemm_fits(
+    x_shape: Sequence[int], weight_shape: Sequence[int], stride: Sequence[int], groups: int
+) -> bool:
+    """The size rule of :func:`choose_algorithm` (without the device and ISA): True for
+    ``groups == 1`` and a pointwise kernel of at most :data:`GEMM_MAX_POINTWISE_MACS`
+    multiply-adds or any kernel with at most :data:`GEMM_MAX_POSITIONS` output positions."""
+    if groups != 1:
+        return False
+    n, _, t, h, w = x_shape
+    positions = n * -(-t // stride[0]) * -(-h // stride[1]) * -(-w // stride[2])
+    pointwise = all(k == 1 for k in weight_shape[2:])
+    if pointwise and positions * weight_shape[0] * weight_shape[1] <= GEMM_MAX_POINTWISE_MACS:
+        return True
+    return positions <= GEMM_MAX_POSITIONS
+
+
+def _valid_outputs(size: int, out: int, offset: int, stride: int) -> range:
+    """The outputs ``o`` in ``range(out)`` whose input ``o * stride + offset`` is inside
+    ``[0, size)`` (not padding)."""
+    first = max(0, -(offset // stride)) if offset < 0 else 0
+    last = min(out, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    return range(first, max(first, last))
+
+
+def gemm_conv3d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+) -> torch.Tensor:
+    """``F.conv3d(x, weight, bias, stride, padding, dilation)`` (groups 1) of a
+    ``channels_last_3d`` ``x`` as matrix products on the ``(N, T, H, W, C)`` view.
+
+    A pointwise kernel is one product (no copy at stride 1). Any other kernel is a sum over its
+    ``kt * kh * kw`` taps, each tap's ``(C', C)`` matrix times the input positions it reaches,
+    added to the outputs it contributes to; the positions a tap would take from the zero padding
+    are skipped. On small maps that is most of the work of a padded kernel: a 3x1x1 kernel on 2
+    frames reads padding in 2 of its 6 (frame, tap) pairs, a 3x3 kernel with dilation 2 on a
+    4x4 map in 80 of 144 (the Slow res4 / res5 of an 8-frame 64 px clip).
+
+    Args:
+        x: (N, C, T, H, W), ``channels_last_3d``.
+        weight: (C', C, kt, kh, kw); read without a copy when ``channels_last_3d``.
+        bias: (C',) or None.
+    Returns:
+        (N, C', T', H', W'), ``channels_last_3d``.
+    """
+    n, _, t, h, w = x.shape
+    co, _, kt, kh, kw = weight.shape
+    (st, sh, sw), (pt, ph, pw), (dt, dh, dw) = stride, padding, dilation
+    to = (t + 2 * pt - dt * (kt - 1) - 1) // st + 1
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    v = x.permute(0, 2, 3, 4, 1)  # (N, T, H, W, C), contiguous
+    taps = weight.permute(0, 2, 3, 4, 1)  # (C', kt, kh, kw, C)
+    if kt * kh * kw == 1 and not (pt or ph or pw):
+        cols = v[:, ::st, ::sh, ::sw]
+        y = F.linear(cols.reshape(-1, cols.shape[-1]), taps.reshape(co, -1), bias)
+        return y.view(n, to, ho, wo, co).permute(0, 4, 1, 2, 3)
+    taps = taps.contiguous()  # no copy for a channels-last weight
+    y = v.new_zeros(n, to, ho, wo, co) if bias is None else bias.expand(n, to, ho, wo, co).clone()
+    for a in range(kt):
+        rt = _valid_outputs(t, to, a * dt - pt, st)
+        for b in range(kh):
+            rh = _valid_outputs(h, ho, b * dh - ph, sh)
+            for c in range(kw):
+                rw = _valid_outputs(w, wo, c * dw - pw, sw)
+                if not (rt and rh and rw):
+                    continue
+                src = v[
+                    :,
+                    rt.start * st + a * dt - pt : (rt.stop - 1) * st + a * dt - pt + 1 : st,
+                    rh.start * sh + b * dh - ph : (rh.stop - 1) * sh + b * dh - ph + 1 : sh,
+                    rw.start * sw + c * dw - pw : (rw.stop - 1) * sw + c * dw - pw + 1 : sw,
+                ]
+                # One 2D product (a strided 5D view would go to a batched one that reads the
+                # weight once per batch row).
+                part = F.linear(src.reshape(-1, src.shape[-1]), taps[:, a, b, c])
+                y[:, rt.start : rt.stop, rh.start : rh.stop, rw.start : rw.stop] += part.view(
+                    n, len(rt), len(rh), len(rw), co
+                )
+    return y.permute(0, 4, 1, 2, 3)
 
 
 def temporal_mean(x: torch.Tensor) -> torch.Tensor:

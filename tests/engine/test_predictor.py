@@ -174,3 +174,48 @@ def test_warns_once_on_the_cpu_when_omp_wait_policy_is_unset(policy, warnings):
     assert out.stdout.count("OMP_WAIT_POLICY is not set") == warnings, out.stdout
     if warnings:
         assert "configure_cpu_threads()" in out.stdout
+
+
+_BF16_CHILD = """
+import functools, logging, sys
+import torch
+from detectron2.config import get_cfg
+from slowfast_det.config import add_slowfast_config
+from slowfast_det.engine import predictor
+from slowfast_det.utils import cpu_features
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(levelname)s %(message)s")
+predictor.bf16_cpu_warning = functools.partial(cpu_features.bf16_cpu_warning, cpuinfo=sys.argv[1])
+cfg = get_cfg()
+add_slowfast_config(cfg)
+cfg.MODEL.DEVICE = "cpu"
+cfg.MODEL.SLOWFAST.STAGE_BLOCKS = [1, 1, 1, 1]
+cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
+cfg.MODEL.SLOWFAST.STEM_OUT_CHANNELS = 8
+cfg.TEST.BF16 = sys.argv[2] == "True"
+for _ in range(2):
+    predictor.ActionPredictor(cfg, allow_random_weights=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "flags,bf16,warnings",
+    [("avx2 fma", "True", 1), ("avx2 fma", "False", 0), ("avx512f avx512_bf16", "True", 0)],
+)
+def test_warns_once_about_bf16_on_a_cpu_without_it(tmp_path, flags, bf16, warnings):
+    """TEST.BF16 on a CPU whose flags (a cpuinfo file made here) lack native bfloat16: one
+    warning per process, however many predictors; none with bf16 off or on a bf16 CPU."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\n")
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [REPO] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _BF16_CHILD, str(cpuinfo), bf16],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert out.stdout.count("RANDOM weights") == 2, out.stdout
+    assert out.stdout.count("no native bfloat16") == warnings, out.stdout

@@ -10,8 +10,14 @@ from detectron2.modeling import build_model
 from torch import nn
 
 from benchmarks.random_weights import randomize_
-from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d
-from slowfast_det.modeling.fast_ops import conv3d, is_channels_last_3d, temporal_mean
+from slowfast_det.modeling import Conv3d, FrozenBatchNorm3d, fast_ops
+from slowfast_det.modeling.fast_ops import (
+    choose_algorithm,
+    conv3d,
+    gemm_conv3d,
+    is_channels_last_3d,
+    temporal_mean,
+)
 
 CL3 = torch.channels_last_3d
 
@@ -30,30 +36,79 @@ CONV_CASES = {
 }
 
 
+@pytest.mark.parametrize("algorithm", [None, "conv2d", "gemm"])
 @pytest.mark.parametrize("case", list(CONV_CASES))
 @pytest.mark.parametrize("n", [1, 2])
-def test_fast_conv3d_matches_conv3d_forward_and_backward(case, n):
+def test_fast_conv3d_matches_conv3d_forward_and_backward(case, n, algorithm):
     cin, cout, k, stride, pad, dil, groups = CONV_CASES[case]
+    if algorithm == "gemm" and groups != 1:
+        pytest.skip("the matrix-product formulation is for groups == 1 only")
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(n, cin, 8, 12, 10, generator=g)
     w0 = torch.randn(cout, cin // groups, *k, generator=g)
     b0 = torch.randn(cout, generator=g)
     up = torch.randn(F.conv3d(x0, w0, b0, stride, pad, dil, groups).shape, generator=g)
 
-    def run(fn, x_layout):
+    def run(fn, x_layout, **kwargs):
         x = x0.clone(memory_format=x_layout).requires_grad_(True)
         w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
-        y = fn(x, w, b, stride, pad, dil, groups)
+        y = fn(x, w, b, stride, pad, dil, groups, **kwargs)
         (y * up).sum().backward()
         return y, x.grad, w.grad, b.grad
 
     ref = run(F.conv3d, torch.contiguous_format)
-    ours = run(conv3d, CL3)
+    ours = run(conv3d, CL3, algorithm=algorithm)
     for r, o, what in zip(ref, ours, ("output", "grad input", "grad weight", "grad bias")):
         assert o.shape == r.shape, what
         torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4, msg=f"{case}: {what}")
     if not case.startswith("fallback"):
         assert is_channels_last_3d(ours[0]), "the 2D paths keep the channels_last_3d layout"
+
+
+@pytest.mark.parametrize("case", [c for c in CONV_CASES if not c.startswith("fallback")])
+def test_gemm_conv3d_with_channels_last_weight(case):
+    """The eval-mode weight cache keeps weights channels-last: the product reads them as is."""
+    cin, cout, k, stride, pad, dil, groups = CONV_CASES[case]
+    if groups != 1:
+        pytest.skip("groups == 1 only")
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, cin, 8, 12, 10, generator=g)
+    w = torch.randn(cout, cin, *k, generator=g)
+    b = torch.randn(cout, generator=g)
+    y = gemm_conv3d(
+        x.contiguous(memory_format=CL3), w.contiguous(memory_format=CL3), b, stride, pad, dil
+    )
+    torch.testing.assert_close(y, F.conv3d(x, w, b, stride, pad, dil), rtol=1e-4, atol=1e-4)
+    assert is_channels_last_3d(y)
+
+
+def test_choose_algorithm_by_size_and_isa(monkeypatch):
+    cl = dict(memory_format=CL3)
+    small = torch.empty(1, 8, 8, 16, 16).contiguous(**cl)  # 2048 positions
+    big = torch.empty(1, 64, 32, 64, 64).contiguous(**cl)  # 131072 positions
+    tiny_map = torch.empty(1, 2048, 2, 4, 4).contiguous(**cl)  # 32 positions
+    pw = torch.empty(32, 8, 1, 1, 1)
+    one = (1, 1, 1)
+    monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: False)
+    assert choose_algorithm(small, pw, one, 1) == "gemm"
+    assert choose_algorithm(big, torch.empty(256, 64, 1, 1, 1), one, 1) == "conv2d"
+    assert choose_algorithm(big, torch.empty(64, 64, 1, 3, 3), one, 1) == "conv2d"
+    assert choose_algorithm(tiny_map, torch.empty(512, 2048, 3, 1, 1), one, 1) == "gemm"
+    assert choose_algorithm(tiny_map, torch.empty(512, 1024, 1, 3, 3), one, 2) == "conv2d"
+    monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: True)
+    assert choose_algorithm(small, pw, one, 1) == "conv2d"
+
+
+def test_traced_convolutions_stay_convolutions(monkeypatch):
+    """fvcore's FLOP count and TorchScript export trace the model: they see a convolution on
+    every machine, not the matrix products an AVX2 CPU runs."""
+    monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: False)
+    x = torch.randn(1, 8, 8, 16, 16).contiguous(memory_format=CL3)
+    w = torch.randn(32, 8, 1, 1, 1)
+    assert choose_algorithm(x, w, (1, 1, 1), 1) == "gemm"
+    traced = torch.jit.trace(lambda t: conv3d(t, w, None, (1, 1, 1), (0, 0, 0), (1, 1, 1), 1), x)
+    kinds = {n.kind() for n in traced.graph.nodes()}
+    assert "aten::_convolution" in kinds and "aten::linear" not in kinds, kinds
 
 
 def test_fast_conv3d_leaves_contiguous_inputs_to_conv3d():

@@ -1,0 +1,269 @@
+"""The bare training step (forward, backward, SGD update) on a preloaded batch, for
+``tools/benchmark.py --task train --parts step peer`` (:mod:`benchmarks.train`).
+
+- ``step``: our detector built from ``--step-config`` (default: the synthetic config README
+  line 1 trains, at its clip length and batch, on ``TRAIN_CROP_SIZE`` squares, or without a
+  crop on 4:3 clips of ``TEST_SIZE`` rows: 8 x 16x120x160 there), with and without
+  ``MODEL.SLOWFAST.CHANNELS_LAST`` (same weights, same batch), steps alternating (the order
+  flips every round) after ``--warmup-steps``; median, min and max seconds of each. Then a
+  ``torch.profiler`` table of one channels-last step: the share of the step in each group of
+  operators (convolution forward / backward, batch norm forward / backward, matrix products
+  (the small convolutions computed as products, :func:`slowfast_det.modeling.fast_ops.
+  gemm_conv3d`), the SGD update, everything else).
+- ``peer``: one training step of SLOWFAST_32x2_R50 (``MODEL.ROI_ACTION_HEAD.ALIGNED False``)
+  against pytorchvideo 0.1.5's ``slowfast_r50_detection`` (the closest installable peer:
+  ``create_slowfast_with_roi_head``, logits out, binary cross-entropy with logits as ours)
+  holding the same random weights (converted with ``convert_pytorchvideo``), on the same batch
+  of ``--peer-batch-size`` clips of ``--peer-input-size`` with ``--num-boxes`` boxes each,
+  both with batch norm in training mode and SGD (lr 0.01, momentum 0.9) over every
+  parameter; alternating steps; clips/s of each (batch / median step time) and their ratio.
+
+Both use every torch thread the benchmark was given (``--threads``).
+"""
+
+import os
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+import torch.nn.functional as F
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from torch.profiler import ProfilerActivity, profile
+
+from benchmarks import REPO
+from benchmarks.model_inputs import make_inputs, model_cfg
+from benchmarks.random_weights import randomize_
+from slowfast_det.checkpoint import convert_pytorchvideo
+
+__all__ = ["add_step_arguments", "part_peer", "part_step", "profile_groups"]
+
+#: torch.profiler operator name -> group (first matching substring wins).
+PROFILE_GROUPS = (
+    ("convolution_backward", "convolution backward"),
+    ("conv_depthwise", "convolution backward"),
+    ("mkldnn_convolution", "convolution forward"),
+    ("slow_conv", "convolution forward"),
+    ("batch_norm_backward", "batch norm backward"),
+    ("batch_norm", "batch norm forward"),
+    ("addmm", "matrix products (gemm_conv3d, head)"),
+    ("aten::mm", "matrix products (gemm_conv3d, head)"),
+    ("bmm", "matrix products (gemm_conv3d, head)"),
+    ("Optimizer.step", "SGD update"),
+    ("_foreach_", "SGD update"),
+)
+
+
+def add_step_arguments(parser):
+    parser.add_argument(
+        "--step-config",
+        default=None,
+        help="step part: the config (default: --config-file, the synthetic one)",
+    )
+    parser.add_argument("--steps", type=int, default=8, help="step / peer: timed steps each")
+    parser.add_argument("--warmup-steps", type=int, default=2, help="untimed steps before")
+    parser.add_argument(
+        "--peer-input-size",
+        nargs=3,
+        type=int,
+        default=[16, 128, 128],
+        metavar=("T", "H", "W"),
+        help="peer part: Fast-pathway clip (the Slow pathway gets T / ALPHA frames)",
+    )
+    parser.add_argument("--peer-batch-size", type=int, default=2)
+    parser.add_argument(
+        "--peer-config",
+        default=os.path.join(REPO, "configs", "AVA", "SLOWFAST_32x2_R50.yaml"),
+        help="peer part: our config matching pytorchvideo's slowfast_r50_detection",
+    )
+    parser.add_argument("--num-boxes", type=int, default=3, help="boxes per clip (step, peer)")
+
+
+def _batch(cfg, batch: int, t: int, h: int, w: int, num_boxes: int, device: str, seed=0):
+    """Our input dicts (uint8 clips, boxes, multi-hot labels), the same clips normalised and
+    split for pytorchvideo, its rois (B * R, 5) and the labels (B * R, K)."""
+    clips, slow, fast, boxes = make_inputs(
+        batch, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, num_boxes, device, seed=seed
+    )
+    k = cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    g = torch.Generator().manual_seed(seed + 1)
+    labels = (torch.rand(batch * num_boxes, k, generator=g) < 0.1).float().to(device)
+    inputs = []
+    for i in range(batch):
+        inst = Instances((h, w), proposal_boxes=Boxes(boxes[i]))
+        inst.gt_labels = labels[i * num_boxes : (i + 1) * num_boxes]
+        inputs.append({"clip": clips[i], "instances": inst})
+    idx = torch.arange(batch, device=device, dtype=boxes.dtype).repeat_interleave(num_boxes)
+    rois = torch.cat([idx[:, None], boxes.reshape(-1, 4)], dim=1)
+    return inputs, [slow, fast], rois, labels
+
+
+def _sgd(model):
+    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+
+def ours_step(model, inputs) -> Callable[[], None]:
+    """One training step of our detector: loss, backward, SGD."""
+    opt = _sgd(model)
+
+    def step():
+        loss = sum(model(inputs).values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def theirs_step(model, pathways, rois, labels) -> Callable[[], None]:
+    """One training step of pytorchvideo's detector (logits out): BCE with logits, SGD."""
+    opt = _sgd(model)
+
+    def step():
+        # a new list each call: pytorchvideo's model writes its features into the list
+        loss = F.binary_cross_entropy_with_logits(model(list(pathways), rois), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def alternate_steps(fns: Dict[str, Callable[[], None]], warmup: int, iters: int):
+    """Wall seconds and process CPU seconds (all threads) of each step, alternating (order
+    reversed every other round): ``({name: [wall, ...]}, {name: [cpu, ...]})``."""
+    names = list(fns)
+    wall, cpu = {n: [] for n in names}, {n: [] for n in names}
+    for r in range(warmup + iters):
+        for n in names if r % 2 == 0 else names[::-1]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            fns[n]()
+            if r >= warmup:
+                wall[n].append(time.perf_counter() - t0)
+                cpu[n].append(time.process_time() - c0)
+    return wall, cpu
+
+
+def _spread_rows(prefix: str, wall: Dict[str, List[float]], cpu, unit_batch: int):
+    rows = []
+    for name, ts in wall.items():
+        med = statistics.median(ts)
+        rows += [
+            [
+                f"{prefix}: {name} step time, median of {len(ts)} "
+                f"(min {min(ts):.3f}, max {max(ts):.3f})",
+                med,
+                "s",
+            ],
+            [
+                f"{prefix}: {name} clips/s (batch {unit_batch} / median)",
+                unit_batch / med,
+                "clips/s",
+            ],
+            [
+                f"{prefix}: {name} CPU time per step, all threads (median; grows less with the "
+                "machine's load than the wall time)",
+                statistics.median(cpu[name]),
+                "CPU-s",
+            ],
+        ]
+    return rows
+
+
+def profile_groups(step: Callable[[], None], steps: int = 1) -> Dict[str, float]:
+    """Share of the self CPU time of ``steps`` calls of ``step`` per :data:`PROFILE_GROUPS`
+    group (the rest: "other")."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    spent: Dict[str, float] = {}
+    for ev in prof.key_averages():
+        group = next((g for key, g in PROFILE_GROUPS if key in ev.key), "other")
+        spent[group] = spent.get(group, 0.0) + ev.self_cpu_time_total
+    total = sum(spent.values()) or 1.0
+    return {g: v / total for g, v in sorted(spent.items(), key=lambda kv: -kv[1])}
+
+
+def part_step(args, rows):
+    config = args.step_config or args.config_file
+    base = model_cfg(config, list(args.opts), args.device)
+    t, batch = base.INPUT.NUM_FRAMES, base.SOLVER.IMS_PER_BATCH
+    h = w = base.INPUT.TRAIN_CROP_SIZE
+    if not h:  # no crop (the synthetic config): its 4:3 frames at the test short side
+        h, w = base.INPUT.TEST_SIZE, round(base.INPUT.TEST_SIZE * 4 / 3)
+    inputs, _, _, _ = _batch(base, batch, t, h, w, args.num_boxes, args.device)
+    models, steps = {}, {}
+    for name, cl in (("channels-last", True), ("contiguous", False)):
+        c = base.clone()
+        c.MODEL.SLOWFAST.CHANNELS_LAST = cl
+        torch.manual_seed(0)
+        models[name] = build_model(c).train()
+    models["contiguous"].load_state_dict(models["channels-last"].state_dict())
+    for name, m in models.items():
+        steps[name] = ours_step(m, inputs)
+    times, cpu = alternate_steps(steps, args.warmup_steps, args.steps)
+    what = f"{os.path.basename(config)}, {batch} x {t}x{h}x{w}, {args.num_boxes} boxes"
+    rows.append(["step: model and batch", what, ""])
+    rows += _spread_rows("step", times, cpu, batch)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows.append(
+        [
+            "step: speed-up of channels-last (median contiguous / channels-last)",
+            med["contiguous"] / med["channels-last"],
+            "ratio",
+        ]
+    )
+    for group, share in profile_groups(steps["channels-last"]).items():
+        rows.append([f"step: profile (channels-last, 1 step): {group}", share, "share"])
+
+
+def part_peer(args, rows):
+    from pytorchvideo.models.hub.slowfast import slowfast_r50_detection  # optional dependency
+
+    t, h, w = args.peer_input_size
+    b = args.peer_batch_size
+    # --opts are the step part's: the peer model must stay the one pytorchvideo builds
+    cfg = model_cfg(args.peer_config, ["MODEL.ROI_ACTION_HEAD.ALIGNED", "False"], args.device)
+    alpha = cfg.MODEL.SLOWFAST.ALPHA
+    theirs = randomize_(
+        slowfast_r50_detection(
+            pretrained=False,
+            head_pool_kernel_sizes=((t // alpha, 1, 1), (t, 1, 1)),
+            head_activation=None,  # logits, as ours in training
+        )
+    )
+    ours = build_model(cfg)
+    missing, unexpected = ours.load_state_dict(
+        convert_pytorchvideo(theirs.state_dict()), strict=False
+    )
+    if unexpected or sorted(missing) != ["pixel_mean", "pixel_std"]:
+        raise RuntimeError(f"converted weights do not fit: missing {missing}, extra {unexpected}")
+    ours.to(args.device).train()
+    theirs.to(args.device).train()
+    inputs, pathways, rois, labels = _batch(cfg, b, t, h, w, args.num_boxes, args.device)
+    times, cpu = alternate_steps(
+        {
+            "ours": ours_step(ours, inputs),
+            "pytorchvideo": theirs_step(theirs, pathways, rois, labels),
+        },
+        args.warmup_steps,
+        args.steps,
+    )
+    rows.append(
+        [
+            "peer: model and batch",
+            f"SLOWFAST_32x2_R50 (ALIGNED False) vs pytorchvideo slowfast_r50_detection, "
+            f"{b} x {t}x{h}x{w}, {args.num_boxes} boxes",
+            "",
+        ]
+    )
+    rows += _spread_rows("peer", times, cpu, b)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows.append(
+        [
+            "peer: training throughput ours / pytorchvideo (median)",
+            med["pytorchvideo"] / med["ours"],
+            "ratio",
+        ]
+    )
