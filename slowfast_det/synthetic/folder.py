@@ -5,7 +5,7 @@ A folder ``<root>`` is built as ``<root>.incomplete-<pid>`` and renamed to ``<ro
 end (:func:`staged_folder`); a leftover ``.incomplete-*`` folder of a dead process is removed
 by the next run; an existing folder is replaced only when it holds the generator's manifest
 (a JSON file), so a folder of real data is never overwritten. The videos are rendered by
-independent jobs, in parallel processes (:func:`run_jobs`).
+independent jobs, in parallel processes that start fresh (:func:`run_jobs`).
 """
 
 import contextlib
@@ -131,13 +131,18 @@ def _install(tmp, root, manifest_name, what, same_manifest):
 
 
 def _mp_context():
+    """ "forkserver" where there is one, else "spawn": the workers do not inherit this
+    process's threads. A forked worker of a process whose OpenCV thread pool had started
+    (e.g. after a model ran) hangs in its first ``cv2.setNumThreads``."""
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def run_jobs(fn, jobs, *, workers, progress, desc):
     """``[fn(job) for job in jobs]`` (in job order), in ``workers`` processes (1: in this
-    one), with a tqdm bar of one step per job when ``progress``."""
+    one), with a tqdm bar of one step per job when ``progress``. The processes start fresh
+    (:func:`_mp_context`), so ``fn`` must be a module-level function, and a script that runs
+    this with ``workers > 1`` does so under ``if __name__ == "__main__":``."""
     results = [None] * len(jobs)
     bar = tqdm(total=len(jobs), desc=desc, unit="video", disable=not progress, dynamic_ncols=True)
     try:
