@@ -26,4 +26,6 @@ TASKS = {
     "stream": "stream",
     "tracking": "tracking",
     "cls_views": "cls_views",
+    "cls_model": "cls_model",
+    "cls_loader": "cls_loader",
 }

@@ -32,7 +32,7 @@ from benchmarks import loader_video
 from slowfast_det.data.classification_mapper import ClassificationMapper
 from slowfast_det.data.video_lists import read_video_list
 
-__all__ = ["add_arguments", "main"]
+__all__ = ["add_arguments", "main", "write_movies"]
 
 
 def add_arguments(parser):
@@ -51,7 +51,9 @@ def add_arguments(parser):
     parser.add_argument("--workdir", default=None, help="where the movies go (default: a temp dir)")
 
 
-def _movies(args, workdir):
+def write_movies(args, workdir):
+    """The ``--videos`` movies under ``workdir`` (written unless present) and their
+    PySlowFast list ``test.csv``; returns the list's dataset dicts."""
     w, h = (int(v) for v in args.size.lower().split("x"))
     n = int(round(args.seconds * 30))
     lines = []
@@ -77,7 +79,7 @@ def run(args, workdir):
     """The rows: videos/s all views at once, per view, and the factor."""
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    dicts = _movies(args, workdir)
+    dicts = write_movies(args, workdir)
     mapper = ClassificationMapper(
         False,
         num_frames=args.num_frames,

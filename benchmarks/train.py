@@ -10,8 +10,11 @@ from the metrics Detectron2's trainer records itself.
 
 It trains ``--config-file`` (default: the embedded synthetic SlowFast,
 ``configs/synthetic/SLOWFAST_synthetic.yaml``, generating its data if missing) with
-:class:`slowfast_det.engine.trainer.AVATrainer` for ``--warmup + --iters`` iterations into a
-temporary OUTPUT_DIR, with evaluation off, and reads back the trainer's EventStorage:
+:class:`slowfast_det.engine.trainer.AVATrainer` (a classifier config: with
+:class:`~slowfast_det.engine.classification_trainer.VideoClassificationTrainer`, as
+``tools/train_net.py``; e.g. ``--config-file configs/synthetic/SLOWFAST_cls_synthetic.yaml``)
+for ``--warmup + --iters`` iterations into a temporary OUTPUT_DIR, with evaluation off, and
+reads back the trainer's EventStorage:
 
 - ``data_time``: seconds ``SimpleTrainer.run_step`` waited for the next batch;
 - ``time``: seconds of the whole iteration (``IterationTimer`` hook: data, forward, backward,
@@ -45,8 +48,8 @@ from benchmarks import REPO
 from benchmarks.machine import load_avg, omp_policy
 from benchmarks.train_step import add_step_arguments, part_peer, part_step
 from slowfast_det.config import load_slowfast_cfg
+from slowfast_det.engine.classification_trainer import trainer_class
 from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
-from slowfast_det.engine.trainer import AVATrainer
 
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
 
@@ -157,7 +160,7 @@ def part_loop(args):
         if not args.threads and cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             set_cpu_threads(cfg, 1)  # what tools/train_ava.py does (one process)
         prepare_data(cfg)
-        trainer = AVATrainer(cfg)
+        trainer = trainer_class(cfg)(cfg)  # the task from the config, as tools/train_net.py
         trainer.resume_or_load(resume=False)
         if cfg.MODEL.DEVICE.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()

@@ -198,24 +198,39 @@ class ClassificationMapper:
         self._warn("Video %s gives no frame (%s): %s", d.get("video_id"), why, what)
         return None
 
-    def _recover(self, d, times, frames, error):
-        """Missing frames -> the nearest decoded frame in time (logged); the number replaced,
-        or None when no frame was decoded."""
+    def read_frames(self, d, times, factor=1):
+        """The frames of video ``d`` at ``times`` (seconds), each missing one replaced by the
+        nearest decoded frame in time (logged): how the training and test clips, and the
+        windows of :func:`~slowfast_det.engine.classify_video.classify_windows`, are read.
+
+        Args:
+            d: a dataset dict of the classification datasets (``file_name`` or ``frame_dir``,
+                ``video_id``).
+            times: frame times in seconds (any order; repeats allowed).
+            factor: reduced-decode factor (1, 2, 4 or 8) of the reader.
+        Returns:
+            ``(frames, replaced, error)``: ``frames[i]`` the BGR uint8 array ``(h, w, 3)`` for
+            ``times[i]`` (repeated times share one array), ``replaced`` the number of missing
+            frames replaced (None when no frame was decoded: the video is unreadable), and
+            the reader's error text (None when every frame decoded).
+        """
+        frames, error = self.reader.read(d, times, factor)
         order = sorted(range(len(times)), key=times.__getitem__)
         readable = [r for r, i in enumerate(order) if frames[i] is not None]
         if not readable:
-            return None
+            return frames, None, error
         missing = [r for r, i in enumerate(order) if frames[i] is None]
         if not missing:
-            return 0
+            return frames, 0, error
         names = [f"{d['video_id']}@{float(times[i]):.3f}s" for i in order]
 
         def copy(r, s):
             frames[order[r]] = frames[order[s]]
 
-        return replace_missing_frames(
+        replaced = replace_missing_frames(
             names, missing, readable, copy, f" ({error})" if error else ""
         )
+        return frames, replaced, error
 
     def _labels(self, d, out):
         if "labels" in d:
@@ -240,8 +255,7 @@ class ClassificationMapper:
         times = self.clip_times(self.train_clip_start(info.duration), info.last_time)
         _, out_hw, affine = sample_clip_transform(self.augmentations, info.height, info.width)
         factor = reduced_decode_factor(affine[2], affine[0]) if self.reduced_decode else 1
-        frames, error = self.reader.read(d, times, factor)
-        replaced = self._recover(d, times, frames, error)
+        frames, replaced, error = self.read_frames(d, times, factor)
         if replaced is None:
             return self._unreadable(d, error)
         clip = new_clip_tensor((3, len(frames), *out_hw))
@@ -277,8 +291,7 @@ class ClassificationMapper:
         new_h, new_w = T.ResizeShortestEdge.get_output_shape(h, w, s, sys.maxsize)
         affine = (new_w / w, 0.0, new_h / h, 0.0)
         factor = reduced_decode_factor(affine[2], affine[0]) if self.reduced_decode else 1
-        frames, error = self.reader.read(d, times, factor)  # one pass for every view
-        replaced = self._recover(d, times, frames, error)
+        frames, replaced, error = self.read_frames(d, times, factor)  # one pass, every view
         if replaced is None:
             return self._unreadable(d, error)
         along_x = new_w >= new_h

@@ -1,22 +1,17 @@
 """VideoClassifierPredictor: class probabilities of one clip, in the style of detectron2's
 ``DefaultPredictor`` (and :class:`~slowfast_det.engine.predictor.ActionPredictor`)."""
 
-import logging
 import sys
 
 import numpy as np
 import torch
 from detectron2.data import transforms as T
-from detectron2.modeling import build_model
-from detectron2.utils.logger import log_first_n
 
-from slowfast_det.checkpoint import SlowFastCheckpointer
 from slowfast_det.data.classification_mapper import crop_offsets
 from slowfast_det.data.warp import FrameWarp, write_rgb_planes
-from slowfast_det.utils.cpu_env import cpu_threads_configured
 
 from .classification_trainer import CLASSIFIER_ARCH
-from .predictor import _WAIT_POLICY_WARNING, check_model_weights
+from .predictor import build_predictor_model
 
 __all__ = ["VideoClassifierPredictor"]
 
@@ -53,16 +48,7 @@ class VideoClassifierPredictor:
                 f"VideoClassifierPredictor needs a classifier config (MODEL.META_ARCHITECTURE "
                 f"{CLASSIFIER_ARCH!r}), got {cfg.MODEL.META_ARCHITECTURE!r}"
             )
-        check_model_weights(cfg, allow_random_weights)
-        self.cfg = cfg.clone()
-        self.cfg.freeze()
-        self.model = build_model(self.cfg)
-        self.model.eval()
-        threads = torch.get_num_threads()
-        if self.model.device.type == "cpu" and threads > 1 and not cpu_threads_configured():
-            log_first_n(logging.WARNING, _WAIT_POLICY_WARNING, name=__name__)
-        if self.cfg.MODEL.WEIGHTS:
-            SlowFastCheckpointer(self.model).load(self.cfg.MODEL.WEIGHTS)
+        self.cfg, self.model = build_predictor_model(cfg, allow_random_weights)
         self.num_frames = self.cfg.INPUT.NUM_FRAMES
         self.test_size = self.cfg.INPUT.TEST_SIZE
         self.num_crops = self.cfg.TEST.NUM_SPATIAL_CROPS

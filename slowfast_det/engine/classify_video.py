@@ -103,8 +103,7 @@ def classify_windows(predictor, path, stride, mapper=None):
     out = []
     for start in window_starts(info.duration, mapper.clip_span, stride):
         times = mapper.clip_times(start, info.last_time)
-        frames, error = mapper.reader.read(d, times)
-        replaced = mapper._recover(d, times, frames, error)  # the loaders' nearest-frame rule
+        frames, replaced, error = mapper.read_frames(d, times)  # the loaders' missing-frame rule
         if replaced is None:
             raise ValueError(f"{path}: no frame readable at {float(start):.3f} s ({error})")
         scores = predictor(np.stack(frames)).numpy()

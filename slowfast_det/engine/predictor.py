@@ -14,7 +14,14 @@ from slowfast_det.data import AVADatasetMapper
 from slowfast_det.utils.cpu_env import cpu_threads_configured
 from slowfast_det.utils.cpu_features import bf16_cpu_warning
 
-__all__ = ["ActionPredictor", "RandomWeightsError", "check_model_weights"]
+from .classification_trainer import CLASSIFIER_ARCH
+
+__all__ = [
+    "ActionPredictor",
+    "RandomWeightsError",
+    "build_predictor_model",
+    "check_model_weights",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +37,55 @@ class RandomWeightsError(ValueError):
     """MODEL.WEIGHTS is empty and random weights were not allowed."""
 
 
+def _trained_by(cfg):
+    """The training tool and the predictor of the config's task (for messages)."""
+    if cfg.MODEL.META_ARCHITECTURE == CLASSIFIER_ARCH:
+        return "tools/train_net.py", "VideoClassifierPredictor"
+    return "tools/train_ava.py", "ActionPredictor"
+
+
 def check_model_weights(cfg, allow_random_weights=False):
     """Refuse to score with random weights: :class:`RandomWeightsError` when ``MODEL.WEIGHTS``
-    is empty, unless ``allow_random_weights`` (then a warning)."""
+    is empty, unless ``allow_random_weights`` (then a warning). The message names the training
+    tool and the predictor of the config's task (a classifier: ``tools/train_net.py``,
+    :class:`VideoClassifierPredictor`; a detector: ``tools/train_ava.py``,
+    :class:`ActionPredictor`)."""
     if cfg.MODEL.WEIGHTS:
         return
     if not allow_random_weights:
+        tool, predictor = _trained_by(cfg)
         raise RandomWeightsError(
             "MODEL.WEIGHTS is empty: the model would score with random weights. Pass trained "
-            "weights, e.g. MODEL.WEIGHTS output/model_final.pth (tools/train_ava.py) or a file "
+            f"weights, e.g. MODEL.WEIGHTS output/model_final.pth ({tool}) or a file "
             "made by tools/convert_checkpoint.py; to run untrained on purpose pass "
-            "--allow-random-weights (ActionPredictor(cfg, allow_random_weights=True))"
+            f"--allow-random-weights ({predictor}(cfg, allow_random_weights=True))"
         )
     logger.warning("MODEL.WEIGHTS is empty: scoring with RANDOM weights (--allow-random-weights)")
+
+
+def build_predictor_model(cfg, allow_random_weights=False):
+    """What every predictor does first: refuse random weights (:func:`check_model_weights`),
+    build the model of ``cfg`` in eval mode, warn (once) when a multi-threaded CPU model runs
+    without ``OMP_WAIT_POLICY`` (see :class:`ActionPredictor`) or with ``TEST.BF16`` on a CPU
+    without native bfloat16, load ``MODEL.WEIGHTS``.
+
+    Returns:
+        ``(cfg, model)``: a frozen copy of the config and the model.
+    """
+    check_model_weights(cfg, allow_random_weights)
+    cfg = cfg.clone()
+    cfg.freeze()
+    model = build_model(cfg)
+    model.eval()
+    threads = torch.get_num_threads()
+    if model.device.type == "cpu" and threads > 1 and not cpu_threads_configured():
+        log_first_n(logging.WARNING, _WAIT_POLICY_WARNING, name=__name__)
+    bf16_warning = bf16_cpu_warning(cfg.TEST.BF16, model.device.type)
+    if bf16_warning:
+        log_first_n(logging.WARNING, bf16_warning, name=__name__)
+    if cfg.MODEL.WEIGHTS:
+        SlowFastCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    return cfg, model
 
 
 class ActionPredictor:
@@ -75,18 +118,7 @@ class ActionPredictor:
     """
 
     def __init__(self, cfg, allow_random_weights=False):
-        check_model_weights(cfg, allow_random_weights)
-        self.cfg = cfg.clone()
-        self.cfg.freeze()
-        self.model = build_model(self.cfg)
-        self.model.eval()
-        threads = torch.get_num_threads()
-        if self.model.device.type == "cpu" and threads > 1 and not cpu_threads_configured():
-            log_first_n(logging.WARNING, _WAIT_POLICY_WARNING, name=__name__)
-        bf16_warning = bf16_cpu_warning(self.cfg.TEST.BF16, self.model.device.type)
-        if bf16_warning:
-            log_first_n(logging.WARNING, bf16_warning, name=__name__)
-        SlowFastCheckpointer(self.model).load(self.cfg.MODEL.WEIGHTS)
+        self.cfg, self.model = build_predictor_model(cfg, allow_random_weights)
         self.mapper = AVADatasetMapper(self.cfg, is_train=False)
         self.num_frames = self.cfg.INPUT.NUM_FRAMES
         self.num_classes = self.cfg.MODEL.ROI_HEADS.NUM_CLASSES

@@ -104,9 +104,9 @@ class ClassificationEvaluator(DatasetEvaluator):
 
     Expects per input a dict with ``video_id``, ``video_index`` (the video's place in the
     dataset; the evaluator's key) and the ground truth, ``"label"`` (int class index,
-    single-label) or ``"labels"`` (class indices as a list / int tensor, or a multi-hot
-    tensor; multi-label), and per output ``{"scores": (K,)}``, the video's class
-    probabilities (its views already combined by the model, ``TEST.ENSEMBLE_METHOD``).
+    single-label) or ``"labels"`` (class indices as a list / int tensor, or a float / bool
+    multi-hot tensor, positives ``> 0.5``; multi-label), and per output ``{"scores": (K,)}``,
+    the video's class probabilities (its views combined by the model, ``TEST.ENSEMBLE_METHOD``).
 
     Metrics (``evaluate()`` returns ``{"classification": {...}}``, fractions in [0, 1]):
 

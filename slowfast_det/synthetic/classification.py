@@ -51,8 +51,6 @@ import av
 import cv2
 import numpy as np
 
-from slowfast_det.data import register_video_list
-
 from . import folder
 from .render import CameraNoise, make_background, render_frame
 from .scene import (
@@ -146,6 +144,8 @@ def register_synthetic_classification(root=None):
     PySlowFast lists, class names from ``classnames.json``. Lazy (nothing is read now) and
     idempotent; ``tools/train_net.py`` does it in every process, after generating a missing
     set (:func:`~slowfast_det.engine.process_setup.prepare_data`). Returns the names."""
+    from slowfast_det.data import register_video_list  # torch: not in the rendering workers
+
     root = os.path.abspath(root or default_classification_root())
     for split, name in DATASET_NAMES.items():
         register_video_list(

@@ -208,6 +208,21 @@ def test_frame_folders_by_frame_units_offset_and_missing_frames(tmp_path):
     assert _indices(out["clips"][0])[:2] == [3, 3]  # nearest decoded frame, the earlier on ties
 
 
+def test_read_frames_public_rule(tmp_path):
+    """``read_frames`` (the mapper's clips and ``classify_video``'s windows): times in any order,
+    each missing frame the nearest decoded one, ``replaced`` None for an unreadable video."""
+    folder = _frame_folder(tmp_path / "v", 10)  # the list says 12 frames: 10 and 11 missing
+    mapper = _mapper(False, test_size=64, num_temporal_clips=1, num_spatial_crops=1)
+    d = {"video_id": "v", "frame_dir": folder, "num_frames": 12, "label": 0}
+    times = [Fraction(11, 30), Fraction(3, 30), Fraction(0), Fraction(11, 30), Fraction(9, 30)]
+    frames, replaced, error = mapper.read_frames(d, times)
+    assert replaced == 2 and "missing" in error  # time 11/30 twice: the nearest read, frame 9
+    assert [image_index(f[..., ::-1]) for f in frames] == [9, 3, 0, 9, 9]
+    gone = {"video_id": "gone", "file_name": str(tmp_path / "no.mp4"), "label": 0}
+    frames, replaced, error = mapper.read_frames(gone, [Fraction(0)])
+    assert replaced is None and frames == [None] and error
+
+
 def test_charades_frame_table_and_train_clip(tmp_path):
     from slowfast_det.data.frames import FrameTable
 

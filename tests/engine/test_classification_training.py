@@ -1,8 +1,9 @@
 """tools/train_net.py trains and evaluates the tiny synthetic classifier (the task from the
 config): a few iterations on a tiny generated set, PreciseBN over the classification loader,
 the multi-view evaluation (top-1 printed last, final_metrics.json, the predictions CSV), then
-``--eval-only`` on the saved weights gives the same numbers. The task switch and the shared
-command line of tools/train_ava.py."""
+``--eval-only`` on the saved weights gives the same numbers, and the trained classifier starts
+a synthetic-AVA detector (docs/CLASSIFICATION.md, "From classifier to detector"). The task
+switch and the shared command line of tools/train_ava.py."""
 
 import csv
 import json
@@ -16,6 +17,7 @@ from tiny_ava_run import ROOT, child_env
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.classification_trainer import VideoClassificationTrainer, trainer_class
 from slowfast_det.engine.trainer import AVATrainer
+from slowfast_det.synthetic import generate
 from slowfast_det.synthetic.classification import generate_classification
 
 CONFIG = os.path.join(ROOT, "configs", "synthetic", "SLOWFAST_cls_synthetic.yaml")
@@ -34,6 +36,21 @@ OVERRIDES = [
     "SOLVER.CHECKPOINT_PERIOD", "100",
     "TEST.PRECISE_BN.NUM_ITER", "2",
     "TEST.NUM_TEMPORAL_CLIPS", "2",
+]  # fmt: skip
+
+
+AVA_CONFIG = os.path.join(ROOT, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
+TINY_AVA_SET = dict(num_train_videos=1, num_val_videos=1, duration_s=5, width=64, height=48)
+AVA_OVERRIDES = [
+    *OVERRIDES[:6],  # the classifier's backbone (width, stem) and no generation
+    "INPUT.TRAIN_JITTER_SCALES", "[48, 52]",
+    "INPUT.TEST_SIZE", "48",
+    "DATALOADER.NUM_WORKERS", "0",
+    "SOLVER.IMS_PER_BATCH", "2",
+    "SOLVER.MAX_ITER", "2",
+    "SOLVER.WARMUP_ITERS", "1",
+    "SOLVER.CHECKPOINT_PERIOD", "100",
+    "AVA.EVAL_PLOTS", "False",
 ]  # fmt: skip
 
 
@@ -94,6 +111,53 @@ def test_eval_only_gives_the_same_results(trained):
     )
     want = json.loads((out / "final_metrics.json").read_text())["top1"]
     assert log.strip().splitlines()[-1] == f"top1: {want:.4f}"
+
+
+def test_the_trained_classifier_starts_a_synthetic_ava_detector(trained, tmp_path):
+    """The documented step: tools/train_ava.py with the synthetic AVA config and MODEL.WEIGHTS
+    the classifier's model_final.pth trains and evaluates a detector; its backbone is the
+    classifier's (loaded strictly), the classification head is listed once as unused, and
+    res5 is dilated (stride 1, dilation 2) on the classifier's res5 weights (stride 2)."""
+    import torch
+    from detectron2.modeling import build_model
+
+    from slowfast_det.checkpoint import SlowFastCheckpointer
+
+    datasets, out, _ = trained
+    generate(str(datasets / "synthetic_ava"), seed=3, workers=2, progress=False, **TINY_AVA_SET)
+    weights = out / "model_final.pth"
+    log = run_tool(
+        "train_ava.py",
+        datasets,
+        "--config-file",
+        AVA_CONFIG,
+        *AVA_OVERRIDES,
+        "MODEL.WEIGHTS",
+        weights,
+        "OUTPUT_DIR",
+        tmp_path / "det",
+    )
+    assert log.count("unused classification head (cls_head.predictor.bias (6,)") == 1, log[-4000:]
+    assert "has no action head" in log and "does not fit" not in log
+    assert log.strip().splitlines()[-1].startswith("frame-mAP@0.5IOU: ")
+    # in process: the same config and weights give the classifier's backbone, res5 dilated
+    cfg = load_slowfast_cfg(AVA_CONFIG, [*AVA_OVERRIDES, "MODEL.DEVICE", "cpu"])
+    classifier = load_slowfast_cfg(CONFIG, [*OVERRIDES, "MODEL.DEVICE", "cpu"])
+    assert (
+        cfg.MODEL.SLOWFAST.SPATIAL_DILATIONS[3] == 2 and cfg.MODEL.SLOWFAST.SPATIAL_STRIDES[3] == 1
+    )
+    assert classifier.MODEL.SLOWFAST.SPATIAL_STRIDES[3] == 2
+    detector = build_model(cfg)
+    SlowFastCheckpointer(detector).load(str(weights))
+    saved = torch.load(weights, weights_only=True)["model"]
+    backbone = {k: v for k, v in detector.state_dict().items() if k.startswith("backbone.")}
+    assert backbone and set(backbone) == {k for k in saved if k.startswith("backbone.")}
+    for k, v in backbone.items():
+        torch.testing.assert_close(v, saved[k], rtol=0, atol=0, msg=k)
+    modules = dict(detector.named_modules())
+    for p in ("pathway0", "pathway1"):
+        conv2 = modules[f"backbone.res5.{p}.0.conv2"]
+        assert (conv2.stride, conv2.dilation) == ((1, 1, 1), (1, 2, 2))
 
 
 def test_the_task_comes_from_the_config():

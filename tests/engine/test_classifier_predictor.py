@@ -108,7 +108,12 @@ def test_predictor_refuses_random_weights_and_bad_clips(setup):
     empty = cfg.clone()
     empty.defrost()
     empty.MODEL.WEIGHTS = ""
-    with pytest.raises(RandomWeightsError, match="--allow-random-weights"):
+    # the message names the classifier's training tool and predictor, not the detector's
+    with pytest.raises(
+        RandomWeightsError,
+        match=r"model_final.pth \(tools/train_net.py\).*--allow-random-weights "
+        r"\(VideoClassifierPredictor\(cfg, allow_random_weights=True\)\)",
+    ):
         VideoClassifierPredictor(empty)
     predictor = VideoClassifierPredictor(empty, allow_random_weights=True)
     with pytest.raises(
@@ -194,6 +199,7 @@ def test_tool(setup, tmp_path, capsys):
     assert len(rows) == 3 and len(rows[0]) == 3 + 2 * 3
     assert rows[1][4] == f"class {rows[1][3]}"  # no label names in the config's datasets
     assert tool.main(args + ["--output", str(out), "MODEL.WEIGHTS", ""]) == 2
-    assert "MODEL.WEIGHTS is empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "MODEL.WEIGHTS is empty" in err and "tools/train_net.py" in err
     assert tool.main(["--config-file", str(cfg_file), "--input", str(tmp_path / "none")]) == 2
     assert "video not found" in capsys.readouterr().err

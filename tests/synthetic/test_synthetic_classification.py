@@ -218,3 +218,11 @@ def test_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "6 train / 6 val videos" in out and root in out
     assert sorted(os.listdir(os.path.join(root, "videos")))[0] == "synclstrain00000.mp4"
+
+
+def test_rendering_workers_start_fresh():
+    """Not forked: a forked worker of a process whose OpenCV thread pool had started (the
+    tests of a model before) hung in its first cv2.setNumThreads."""
+    from slowfast_det.synthetic import folder
+
+    assert folder._mp_context().get_start_method() in ("forkserver", "spawn")
