@@ -12,8 +12,8 @@ their process group, CPU or GPU), so ``W`` processes of ``B / W`` clips normalis
 groups of clips as one process of ``B`` when ranks hold consecutive slices of the batch.
 
 Running statistics: the mean of the groups' means and the pooled variance (mean of the
-groups' variances plus the variance of their means), updated once per step with
-``momentum``; with one group this is ``nn.BatchNorm3d``'s update.
+groups' variances plus the variance of their means) over the groups of every process,
+updated once per step with ``momentum``; with one group this is ``nn.BatchNorm3d``'s update.
 """
 
 import logging
@@ -86,16 +86,24 @@ class GroupedBatchNorm3d(nn.BatchNorm3d):
         )
         return super().forward(x)
 
-    def _update_running(self, means: torch.Tensor, variances: torch.Tensor, counts: int):
-        """``means`` / ``variances`` (biased): (k, C) per group; ``counts``: values per channel
-        in all the groups together."""
+    def _update_running(self, means: torch.Tensor, variances: torch.Tensor, count: int):
+        """``means`` / ``variances`` (biased): (k, C), per group; ``count``: the values per
+        channel in the k groups together. In a multi-process run the statistics are pooled
+        over every rank's groups (one all-reduce of 2C + 2 numbers), so the buffers are the
+        one-process run's on every rank."""
         with torch.no_grad():
-            mean = means.mean(0)
-            var = variances.mean(0) + (means - mean).pow(2).mean(0)
-            var = var * counts / max(counts - 1, 1)  # unbiased, as nn.BatchNorm3d keeps it
-            m = self.momentum if self.momentum is not None else 0.0
+            k = torch.tensor([means.shape[0], count], dtype=means.dtype, device=means.device)
+            stats = torch.cat([means.sum(0), (variances + means.pow(2)).sum(0), k])
+            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                dist.all_reduce(stats)
+            c = means.shape[1]
+            groups, total = stats[-2], stats[-1]
+            mean = stats[:c] / groups
+            var = stats[c : 2 * c] / groups - mean.pow(2)
+            var = var * total / (total - 1).clamp(min=1)  # unbiased, as nn.BatchNorm3d keeps it
             self.num_batches_tracked += 1
-            if self.momentum is None:  # cumulative average
+            m = self.momentum
+            if m is None:  # cumulative average
                 m = 1.0 / float(self.num_batches_tracked)
             self.running_mean.mul_(1 - m).add_(mean, alpha=m)
             self.running_var.mul_(1 - m).add_(var, alpha=m)
@@ -117,8 +125,8 @@ class GroupedBatchNorm3d(nn.BatchNorm3d):
         from torch.distributed.nn.functional import all_reduce
 
         dims = (0, 2, 3, 4)
-        local = torch.tensor([x.numel() // x.shape[1]], dtype=x.dtype, device=x.device)
-        stats = all_reduce(torch.cat([x.sum(dims), local]), group=group)
+        numel = torch.tensor([x.numel() // x.shape[1]], dtype=x.dtype, device=x.device)
+        stats = all_reduce(torch.cat([x.sum(dims), numel]), group=group)
         count = stats[-1]
         mean = stats[:-1] / count
         centred = x - _per_channel(mean)
@@ -126,8 +134,8 @@ class GroupedBatchNorm3d(nn.BatchNorm3d):
         out = centred * _per_channel(torch.rsqrt(var + self.eps))
         if self.affine:
             out = out * _per_channel(self.weight) + _per_channel(self.bias)
-        total = int(count.item())
-        self._update_running(mean.detach()[None], var.detach()[None], total)
+        local = x.numel() // x.shape[1]  # this rank's share: the all-reduce adds the others'
+        self._update_running(mean.detach()[None], var.detach()[None], local)
         return out
 
 
