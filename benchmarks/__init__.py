@@ -26,4 +26,5 @@ TASKS = {
     "stream": "stream",
     "tracking": "tracking",
     "cls_views": "cls_views",
+    "multigrid": "multigrid",
 }
