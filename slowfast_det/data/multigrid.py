@@ -20,7 +20,9 @@ rules, ``slowfast/utils/multigrid.py``):
   the stage's base shape for ``j % 3 = 2``;
 
 each shape's batch is ``round(T0 S0^2 / (T S^2)) B0``. At a crop ``S`` the short side is
-resized within ``[round(JITTER[0] S / S0), JITTER[1]]`` (PySlowFast's "larger span").
+resized within ``[round(JITTER[0] S / S0), JITTER[1]]`` (PySlowFast's "larger span"). Without
+crops (``INPUT.TRAIN_CROP_SIZE 0``, whole frames) ``S`` is the short side's lower end: ``S0 =
+JITTER[0]`` and both ends of the range are scaled by ``S / S0``.
 
 The stream: iteration ``i`` takes the global sample positions ``[P_i, P_i + B_i)``
 (:meth:`MultigridSchedule.position`), so a resumed run at iteration ``i`` continues the same
@@ -73,11 +75,16 @@ def multigrid_enabled(cfg) -> bool:
     return bool(mg.LONG_CYCLE or mg.SHORT_CYCLE)
 
 
-def scaled_jitter(jitter_scales: Sequence[int], crop: int, default_crop: int) -> Tuple[int, int]:
+def scaled_jitter(
+    jitter_scales: Sequence[int], crop: int, default_crop: int, whole_frames: bool = False
+) -> Tuple[int, int]:
     """The short-side range at crop ``crop``: the lower end scaled by ``crop / default_crop``
-    (PySlowFast's rule), the upper end kept (never below the lower)."""
-    low = int(round(jitter_scales[0] * crop / default_crop))
-    return low, max(low, int(jitter_scales[1]))
+    (PySlowFast's rule), the upper end kept (never below the lower); for whole frames (no
+    crop, ``crop`` the short side's lower end) both ends scaled."""
+    f = crop / default_crop
+    low = int(round(jitter_scales[0] * f))
+    high = int(round(jitter_scales[1] * f)) if whole_frames else int(jitter_scales[1])
+    return low, max(low, high)
 
 
 class MultigridSchedule:
@@ -85,6 +92,9 @@ class MultigridSchedule:
 
     Args:
         batch, frames, crop, sampling_rate: the default step (``B0, T0, S0``, frame stride).
+        whole_frames: training clips are whole frames (``INPUT.TRAIN_CROP_SIZE 0``); ``crop``
+            is then their short side's lower end (``TRAIN_JITTER_SCALES[0]``), the size that
+            the factors scale (and with it the frame area).
         max_iter, steps: the default run's length and learning-rate steps (iterations).
         long_cycle, short_cycle: which cycles to use (at least one).
         long_factors: ``[(t, s), ...]`` long-cycle factors of ``(T0, S0)``.
@@ -108,13 +118,12 @@ class MultigridSchedule:
         short_factors: Sequence[float] = DEFAULT_SHORT_FACTORS,
         epoch_factor: float = 1.5,
         min_frames: int = 1,
+        whole_frames: bool = False,
     ):
         if not (long_cycle or short_cycle):
             raise ValueError("SOLVER.MULTIGRID: set LONG_CYCLE and/or SHORT_CYCLE")
         if crop <= 0:
-            raise ValueError(
-                "SOLVER.MULTIGRID needs INPUT.TRAIN_CROP_SIZE > 0 (square crops of a known size)"
-            )
+            raise ValueError("SOLVER.MULTIGRID needs a training clip size > 0")
         if len(short_factors) != 2 or not all(0 < f <= 1 for f in short_factors):
             raise ValueError(
                 f"SOLVER.MULTIGRID.SHORT_CYCLE_FACTORS must be two factors in (0, 1], got "
@@ -124,6 +133,7 @@ class MultigridSchedule:
             raise ValueError("SOLVER.MULTIGRID.EPOCH_FACTOR and SOLVER.MAX_ITER must be > 0")
         self.default_batch, self.default_frames, self.default_crop = batch, frames, crop
         self.sampling_rate = int(sampling_rate)
+        self.whole_frames = bool(whole_frames)
         self.long_cycle, self.short_cycle = bool(long_cycle), bool(short_cycle)
         self._short_factors = tuple(float(f) for f in short_factors)
         self._min_frames = int(min_frames)
@@ -155,10 +165,12 @@ class MultigridSchedule:
     @classmethod
     def from_config(cls, cfg) -> "MultigridSchedule":
         mg, sf = cfg.SOLVER.MULTIGRID, cfg.MODEL.SLOWFAST
+        whole = cfg.INPUT.TRAIN_CROP_SIZE <= 0
         return cls(
             batch=cfg.SOLVER.IMS_PER_BATCH,
             frames=cfg.INPUT.NUM_FRAMES,
-            crop=cfg.INPUT.TRAIN_CROP_SIZE,
+            crop=cfg.INPUT.TRAIN_JITTER_SCALES[0] if whole else cfg.INPUT.TRAIN_CROP_SIZE,
+            whole_frames=whole,
             sampling_rate=cfg.INPUT.SAMPLING_RATE,
             max_iter=cfg.SOLVER.MAX_ITER,
             steps=cfg.SOLVER.STEPS,

@@ -28,15 +28,19 @@ from .samplers import ResumableTrainingSampler, SeededMapDataset
 __all__ = ["MultigridBatchSampler", "build_multigrid_train_loader", "shaped_mapper"]
 
 
-def shaped_mapper(mapper, *, frames, crop, sampling_rate, jitter_scales, default_crop, flip_prob):
+def shaped_mapper(
+    mapper, *, frames, crop, sampling_rate, jitter_scales, default_crop, flip_prob, whole_frames
+):
     """A copy of a training mapper (AVA or classification) that makes clips of ``frames``
-    frames ``sampling_rate`` apart and ``crop``-pixel squares, the short side resized within
+    frames ``sampling_rate`` apart and ``crop``-pixel squares (``whole_frames``: no crop,
+    ``crop`` the short side's lower end), the short side resized within
     :func:`~.multigrid.scaled_jitter` of ``jitter_scales``; its own issue counts."""
     out = copy.copy(mapper)
     out.take_issues()  # its own pending counts from here on (the original's stay with it)
     out.num_frames, out.sampling_rate = int(frames), int(sampling_rate)
-    scales = scaled_jitter(jitter_scales, crop, default_crop)
-    out.augmentations = T.AugmentationList(train_augmentations(scales, crop, flip_prob))
+    scales = scaled_jitter(jitter_scales, crop, default_crop, whole_frames)
+    square = 0 if whole_frames else crop
+    out.augmentations = T.AugmentationList(train_augmentations(scales, square, flip_prob))
     if hasattr(out, "crop_size"):
         out.crop_size = int(crop)
     return out
@@ -63,6 +67,7 @@ class _ShapedMappers:
                 jitter_scales=self._jitter,
                 default_crop=self._schedule.default_crop,
                 flip_prob=self._flip,
+                whole_frames=self._schedule.whole_frames,
             )
         return self._cache[key]
 

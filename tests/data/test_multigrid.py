@@ -96,7 +96,7 @@ def test_bad_settings_are_named():
         kinetics_like(frames=8, min_frames=4)  # 8 x 0.25 = 2 frames < alpha
     with pytest.raises(ValueError, match="LONG_CYCLE and/or SHORT_CYCLE"):
         kinetics_like(long_cycle=False, short_cycle=False)
-    with pytest.raises(ValueError, match="TRAIN_CROP_SIZE"):
+    with pytest.raises(ValueError, match="clip size"):
         kinetics_like(crop=0)
 
 
@@ -185,3 +185,24 @@ def test_ranks_take_contiguous_slices_of_the_one_process_batch(ava, monkeypatch,
         assert sum((shards[r][t][0] for r in range(world)), []) == single[t][0]
         assert all(shards[r][t][1] == single[t][1] for r in range(world))
     assert math.isclose(len(single[0][0]), schedule.shape_at(0).batch)
+
+
+def test_whole_frames_scale_the_short_side(ava, mg_train, monkeypatch):
+    """INPUT.TRAIN_CROP_SIZE 0 (no crop): the factors scale the short side's jitter range."""
+    from slowfast_det.data.build import build_ava_train_loader
+
+    cfg = _cfg(
+        ava, monkeypatch, **{"INPUT.TRAIN_CROP_SIZE": 0, "INPUT.TRAIN_JITTER_SCALES": [40, 44]}
+    )
+    loader = build_ava_train_loader(cfg)
+    schedule = loader.schedule
+    assert schedule.whole_frames and schedule.default_crop == 40
+    for i, batch in enumerate(_take(loader, 6)):
+        shape = schedule.shape_at(i)
+        low, high = scaled_jitter((40, 44), shape.crop, 40, whole_frames=True)
+        assert len(batch) == shape.batch and high == round(44 * shape.crop / 40)
+        for x in batch:
+            t, h, w = x["clip"].shape[1:]  # the tiny frames are 64 x 48 (landscape)
+            assert t == shape.frames and low <= h <= high and w > h
+            boxes = x["instances"].proposal_boxes.tensor
+            assert float(boxes[:, 2].max()) <= w and float(boxes[:, 3].max()) <= h
