@@ -182,6 +182,9 @@ def add_slowfast_config(cfg):
     # BN within a process; across processes when one holds fewer); 0: per process as without
     # multigrid.
     _C.SOLVER.MULTIGRID.BN_BASE_SIZE = 8
+    # Learning rate x (stage batch / IMS_PER_BATCH) ** this: 1.0 linear scaling (PySlowFast, SGD);
+    # 0.5 square-root scaling (adaptive optimizers such as AdamW); 0.0 no scaling.
+    _C.SOLVER.MULTIGRID.LR_SCALE_POWER = 1.0
     add_classification_config(cfg)
 
 

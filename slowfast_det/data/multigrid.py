@@ -38,7 +38,14 @@ from typing import List, Sequence, Tuple
 DEFAULT_LONG_FACTORS = ((0.25, 0.5**0.5), (0.5, 0.5**0.5), (0.5, 1.0), (1.0, 1.0))
 DEFAULT_SHORT_FACTORS = (0.5, 0.5**0.5)
 
-__all__ = ["ClipShape", "Stage", "MultigridSchedule", "multigrid_enabled", "scaled_jitter"]
+__all__ = [
+    "ClipShape",
+    "Stage",
+    "MultigridSchedule",
+    "check_divisible",
+    "multigrid_enabled",
+    "scaled_jitter",
+]
 
 
 @dataclass(frozen=True)
@@ -271,13 +278,13 @@ class MultigridSchedule:
         """The stage's base batch over ``B0``: the linear learning-rate scaling factor."""
         return self.stage_at(iteration).shapes[-1].batch / self.default_batch
 
-    def step_lr_factors(self, gamma: float) -> Tuple[List[int], List[float]]:
+    def step_lr_factors(self, gamma: float, power: float = 1.0) -> Tuple[List[int], List[float]]:
         """PySlowFast's relative learning rates of a step schedule as ``(milestones, values)``
         (iterations; ``len(values) = len(milestones) + 1``): ``gamma ** step_index`` x the
-        stage's batch scale; with a fine-tuning stage (long cycle) its first half keeps the
-        previous stage's value."""
+        stage's batch scale ``** power`` (1: PySlowFast's linear scaling); with a fine-tuning
+        stage (long cycle) its first half keeps the previous stage's value."""
         b0, stages = self.default_batch, self.stages
-        values = [gamma**s.step_index * s.shapes[-1].batch / b0 for s in stages]
+        values = [gamma**s.step_index * (s.shapes[-1].batch / b0) ** power for s in stages]
         milestones = [s.start for s in stages[1:]]
         last = stages[-1]
         if self.long_cycle and len(stages) > 1 and last.step_index > stages[-2].step_index:

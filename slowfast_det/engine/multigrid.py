@@ -49,21 +49,25 @@ class MultigridLR(ParamScheduler):
     """The learning-rate multiplier of a multigrid run at ``where = iteration / max_iter``.
 
     * ``WarmupMultiStepLR``: PySlowFast's relative rates
-      (:meth:`MultigridSchedule.step_lr_factors`): ``GAMMA ** step`` x the stage's batch scale,
-      the last step in the middle of the fine-tuning stage;
+      (:meth:`MultigridSchedule.step_lr_factors`): ``GAMMA ** step`` x the stage's batch scale
+      ``** power``, the last step in the middle of the fine-tuning stage;
     * ``WarmupCosineLR``: Detectron2's cosine at the fraction of the run's samples seen
-      (a stage of larger batches advances it faster), x the stage's batch scale.
+      (a stage of larger batches advances it faster), x the stage's batch scale ``** power``.
+
+    ``power`` (``SOLVER.MULTIGRID.LR_SCALE_POWER``): 1 is PySlowFast's linear scaling (SGD);
+    AdamW's update size does not grow with the batch as SGD's does, and the linear rule's 8x
+    rate diverged on the synthetic set (docs/BENCHMARKS.md): 0.5 there.
     """
 
-    def __init__(self, schedule: MultigridSchedule, name: str, gamma=0.1, end_value=0.0):
+    def __init__(self, schedule: MultigridSchedule, name: str, gamma=0.1, end_value=0.0, power=1.0):
         if name not in SUPPORTED_SCHEDULERS:
             raise ValueError(
                 f"SOLVER.MULTIGRID supports SOLVER.LR_SCHEDULER_NAME {SUPPORTED_SCHEDULERS}, "
                 f"not {name!r}"
             )
-        self.schedule, self.name = schedule, name
+        self.schedule, self.name, self.power = schedule, name, float(power)
         if name == "WarmupMultiStepLR":
-            milestones, values = schedule.step_lr_factors(gamma)
+            milestones, values = schedule.step_lr_factors(gamma, self.power)
             self._steps = MultiStepParamScheduler(
                 values=values, milestones=milestones, num_updates=schedule.max_iter
             )
@@ -79,7 +83,7 @@ class MultigridLR(ParamScheduler):
             return self._steps(where)
         it = self.iteration(where)
         progress = self.schedule.position(it) / self._total
-        return self._cosine(progress) * self.schedule.batch_scale(it)
+        return self._cosine(progress) * self.schedule.batch_scale(it) ** self.power
 
 
 def build_multigrid_lr_scheduler(cfg, optimizer, schedule: MultigridSchedule):
@@ -92,6 +96,7 @@ def build_multigrid_lr_scheduler(cfg, optimizer, schedule: MultigridSchedule):
         s.LR_SCHEDULER_NAME,
         gamma=s.GAMMA,
         end_value=s.BASE_LR_END / s.BASE_LR if s.BASE_LR else 0.0,
+        power=s.MULTIGRID.LR_SCALE_POWER,
     )
     warmup = schedule.first_iteration_at(s.WARMUP_ITERS * s.IMS_PER_BATCH)
     sched = WarmupParamScheduler(

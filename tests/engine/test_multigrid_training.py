@@ -61,6 +61,11 @@ def test_learning_rate_of_every_iteration():
         if stage is ft and i < (ft.start + ft.end) // 2:
             gamma = 0.1 ** (stage.step_index - 1)  # first half of the fine-tuning stage
         assert lr == pytest.approx(0.1 * gamma * stage.shapes[-1].batch / 4), i
+    # square-root scaling (LR_SCALE_POWER 0.5, for AdamW)
+    cfg = load_slowfast_cfg(values={**values, "SOLVER.MULTIGRID.LR_SCALE_POWER": 0.5})
+    _, sqrt_lrs = _lrs(cfg)
+    scales = [schedule.batch_scale(i) for i in range(schedule.max_iter)]
+    assert sqrt_lrs == pytest.approx([lr / s**0.5 for lr, s in zip(lrs, scales)])
     # warm-up: as many samples as WARMUP_ITERS default steps (4 x 4 = 16 clips: 1 step of 16)
     cfg = load_slowfast_cfg(values={**values, "SOLVER.WARMUP_ITERS": 4})
     _, warm = _lrs(cfg)
