@@ -179,9 +179,9 @@ def add_slowfast_config(cfg):
     # Samples seen by the multigrid run / by the default run (MAX_ITER x IMS_PER_BATCH).
     _C.SOLVER.MULTIGRID.EPOCH_FACTOR = 1.5
     # BatchNorm statistics over groups of this many clips, whatever the step's batch (sub-batch
-    # BN within a process; across processes when one holds fewer); 0: per process as without
-    # multigrid.
-    _C.SOLVER.MULTIGRID.BN_BASE_SIZE = 8
+    # BN within a process; across processes when one holds fewer); 0: the default step's clips
+    # per process (IMS_PER_BATCH / processes), the statistics of standard training.
+    _C.SOLVER.MULTIGRID.BN_BASE_SIZE = 0
     # Learning rate x (stage batch / IMS_PER_BATCH) ** this: 1.0 linear scaling (PySlowFast, SGD);
     # 0.5 square-root scaling (adaptive optimizers such as AdamW); 0.0 no scaling.
     _C.SOLVER.MULTIGRID.LR_SCALE_POWER = 1.0

@@ -8,6 +8,7 @@ The data side (the schedule, the per-step clip shapes, the stream) is
 import logging
 
 from detectron2.solver import LRMultiplier, WarmupParamScheduler
+from detectron2.utils import comm
 from fvcore.common.param_scheduler import (
     CosineParamScheduler,
     MultiStepParamScheduler,
@@ -110,12 +111,15 @@ def build_multigrid_lr_scheduler(cfg, optimizer, schedule: MultigridSchedule):
 
 
 def prepare_multigrid_model(cfg, model):
-    """The model's ``nn.BatchNorm3d`` layers with statistics over ``BN_BASE_SIZE`` clips
-    (:class:`~slowfast_det.modeling.sub_batch_norm.GroupedBatchNorm3d`), when multigrid is on
-    and ``BN_BASE_SIZE > 0``; the model unchanged otherwise."""
-    size = cfg.SOLVER.MULTIGRID.BN_BASE_SIZE
-    if not multigrid_enabled(cfg) or size <= 0:
+    """With multigrid on, the model's ``nn.BatchNorm3d`` layers with statistics over
+    ``BN_BASE_SIZE`` clips (0: ``IMS_PER_BATCH`` / processes, the default step's per process)
+    (:class:`~slowfast_det.modeling.sub_batch_norm.GroupedBatchNorm3d`); the model unchanged
+    otherwise."""
+    if not multigrid_enabled(cfg):
         return model
+    size = cfg.SOLVER.MULTIGRID.BN_BASE_SIZE
+    if size <= 0:
+        size = max(1, cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size())
     model, n = convert_to_grouped_bn(model, size)
     if n:
         logger.info("Multigrid: BatchNorm statistics over groups of %d clips (%d layers)", size, n)
