@@ -1,20 +1,22 @@
 """Multigrid against standard training: the headline metric against training wall-clock.
 
     .venv/bin/python tools/benchmark.py --task multigrid [--config-file CFG] [--points 4]
-        [--rounds 1] [--plot docs/multigrid_cls.png] [--json out.json] [KEY VALUE ...]
+        [--rounds 1] [--plot docs/multigrid_cls.png] [--json out.json]
+        [--multigrid-opts KEY VALUE ...] [KEY VALUE ...]
 
 Trains the config (default: the synthetic classifier,
 configs/synthetic/SLOWFAST_cls_synthetic.yaml) twice per round, back to back on the same
-machine: the standard schedule, then ``SOLVER.MULTIGRID.LONG_CYCLE True SHORT_CYCLE True`` on
-the same config (the same ``SOLVER.MAX_ITER`` budget, which multigrid turns into fewer, larger
-steps). At ``--points`` evenly spaced fractions of each run (the last one at its end) the clock
-stops and a copy of the model is scored as the run's final evaluation is: PreciseBN over
+machine: the standard schedule, then multigrid (``--multigrid-opts``, default
+``SOLVER.MULTIGRID.LONG_CYCLE True SHORT_CYCLE True``) on the same config and the same
+``SOLVER.MAX_ITER`` budget, which multigrid turns into fewer, larger steps. At ``--points``
+evenly spaced fractions of each run (the last one at its end) the clock stops and a copy of
+the model is scored as the run's final evaluation is: PreciseBN over
 ``TEST.PRECISE_BN.NUM_ITER`` batches of default-shape training clips, then the multi-view test
 of ``DATASETS.TEST``. The training seconds exclude those evaluations (everything else counts:
-data loading, the steps, the hooks). Rows: each run's final headline metric, training seconds (and
-the part spent waiting for the loader, Detectron2's ``data_time``), iterations and clips; the
-speed-up of multigrid's training time. ``--plot`` draws the metric against training seconds
-(matplotlib).
+data loading, the steps, the hooks). Rows: each run's final headline metric, training seconds
+(and the part spent waiting for the loader, Detectron2's ``data_time``), iterations and clips;
+the speed-up of multigrid's training time. ``--plot`` draws the metric against training
+seconds (matplotlib).
 """
 
 import copy
@@ -49,6 +51,12 @@ def add_arguments(parser):
     parser.add_argument("--plot", default=None, help="PNG of the metric against training seconds")
     parser.add_argument("--json", default=None, help="write the curves here")
     parser.add_argument("--workdir", default=None, help="OUTPUT_DIRs (default: a temp dir)")
+    parser.add_argument(
+        "--multigrid-opts",
+        nargs="+",
+        default=MULTIGRID,
+        help="KEY VALUE overrides of the multigrid run only (default: both cycles on)",
+    )
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides for both runs")
 
 
@@ -147,7 +155,7 @@ def main(args):
     work = args.workdir or tempfile.mkdtemp(prefix="bench_multigrid_")
     runs = {}
     for k in range(args.rounds):
-        for name, extra in (("standard", []), ("multigrid", MULTIGRID)):
+        for name, extra in (("standard", []), ("multigrid", list(args.multigrid_opts))):
             out = os.path.join(work, f"{name}_{k}")
             runs[(name, k)] = _run(args.config_file, list(args.opts) + extra, out, args.points)
     metric = next(iter(runs.values()))["metric"]
