@@ -185,6 +185,9 @@ def add_slowfast_config(cfg):
     # Learning rate x (stage batch / IMS_PER_BATCH) ** this: 1.0 linear scaling (PySlowFast, SGD);
     # 0.5 square-root scaling (adaptive optimizers such as AdamW); 0.0 no scaling.
     _C.SOLVER.MULTIGRID.LR_SCALE_POWER = 1.0
+    # A smaller crop: False scales only the short side's lower jitter end (PySlowFast: smaller
+    # crops also see less of the frame); True scales both ends (the same view, fewer pixels).
+    _C.SOLVER.MULTIGRID.SCALE_JITTER_MAX = False
     add_classification_config(cfg)
 
 

@@ -83,14 +83,14 @@ def multigrid_enabled(cfg) -> bool:
 
 
 def scaled_jitter(
-    jitter_scales: Sequence[int], crop: int, default_crop: int, whole_frames: bool = False
+    jitter_scales: Sequence[int], crop: int, default_crop: int, both_ends: bool = False
 ) -> Tuple[int, int]:
     """The short-side range at crop ``crop``: the lower end scaled by ``crop / default_crop``
-    (PySlowFast's rule), the upper end kept (never below the lower); for whole frames (no
-    crop, ``crop`` the short side's lower end) both ends scaled."""
+    (PySlowFast's rule), the upper end kept (never below the lower); with ``both_ends`` (whole
+    frames, or ``SCALE_JITTER_MAX``) both ends scaled."""
     f = crop / default_crop
     low = int(round(jitter_scales[0] * f))
-    high = int(round(jitter_scales[1] * f)) if whole_frames else int(jitter_scales[1])
+    high = int(round(jitter_scales[1] * f)) if both_ends else int(jitter_scales[1])
     return low, max(low, high)
 
 
@@ -102,6 +102,8 @@ class MultigridSchedule:
         whole_frames: training clips are whole frames (``INPUT.TRAIN_CROP_SIZE 0``); ``crop``
             is then their short side's lower end (``TRAIN_JITTER_SCALES[0]``), the size that
             the factors scale (and with it the frame area).
+        scale_jitter_max: scale the upper end of the jitter range with the crop too (the same
+            view at fewer pixels) instead of PySlowFast's lower end only.
         max_iter, steps: the default run's length and learning-rate steps (iterations).
         long_cycle, short_cycle: which cycles to use (at least one).
         long_factors: ``[(t, s), ...]`` long-cycle factors of ``(T0, S0)``.
@@ -126,6 +128,7 @@ class MultigridSchedule:
         epoch_factor: float = 1.5,
         min_frames: int = 1,
         whole_frames: bool = False,
+        scale_jitter_max: bool = False,
     ):
         if not (long_cycle or short_cycle):
             raise ValueError("SOLVER.MULTIGRID: set LONG_CYCLE and/or SHORT_CYCLE")
@@ -141,6 +144,8 @@ class MultigridSchedule:
         self.default_batch, self.default_frames, self.default_crop = batch, frames, crop
         self.sampling_rate = int(sampling_rate)
         self.whole_frames = bool(whole_frames)
+        #: scale both ends of the jitter range with the crop (always for whole frames)
+        self.scale_jitter_max = bool(scale_jitter_max or whole_frames)
         self.long_cycle, self.short_cycle = bool(long_cycle), bool(short_cycle)
         self._short_factors = tuple(float(f) for f in short_factors)
         self._min_frames = int(min_frames)
@@ -178,6 +183,7 @@ class MultigridSchedule:
             frames=cfg.INPUT.NUM_FRAMES,
             crop=cfg.INPUT.TRAIN_JITTER_SCALES[0] if whole else cfg.INPUT.TRAIN_CROP_SIZE,
             whole_frames=whole,
+            scale_jitter_max=mg.SCALE_JITTER_MAX,
             sampling_rate=cfg.INPUT.SAMPLING_RATE,
             max_iter=cfg.SOLVER.MAX_ITER,
             steps=cfg.SOLVER.STEPS,

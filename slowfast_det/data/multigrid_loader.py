@@ -29,7 +29,16 @@ __all__ = ["MultigridBatchSampler", "build_multigrid_train_loader", "shaped_mapp
 
 
 def shaped_mapper(
-    mapper, *, frames, crop, sampling_rate, jitter_scales, default_crop, flip_prob, whole_frames
+    mapper,
+    *,
+    frames,
+    crop,
+    sampling_rate,
+    jitter_scales,
+    default_crop,
+    flip_prob,
+    whole_frames,
+    scale_jitter_max=False,
 ):
     """A copy of a training mapper (AVA or classification) that makes clips of ``frames``
     frames ``sampling_rate`` apart and ``crop``-pixel squares (``whole_frames``: no crop,
@@ -38,7 +47,7 @@ def shaped_mapper(
     out = copy.copy(mapper)
     out.take_issues()  # its own pending counts from here on (the original's stay with it)
     out.num_frames, out.sampling_rate = int(frames), int(sampling_rate)
-    scales = scaled_jitter(jitter_scales, crop, default_crop, whole_frames)
+    scales = scaled_jitter(jitter_scales, crop, default_crop, whole_frames or scale_jitter_max)
     square = 0 if whole_frames else crop
     out.augmentations = T.AugmentationList(train_augmentations(scales, square, flip_prob))
     if hasattr(out, "crop_size"):
@@ -68,6 +77,7 @@ class _ShapedMappers:
                 default_crop=self._schedule.default_crop,
                 flip_prob=self._flip,
                 whole_frames=self._schedule.whole_frames,
+                scale_jitter_max=self._schedule.scale_jitter_max,
             )
         return self._cache[key]
 

@@ -103,6 +103,7 @@ def test_bad_settings_are_named():
 def test_jitter_range_scales_with_the_crop():
     assert scaled_jitter((256, 320), 112, 224) == (128, 320)
     assert scaled_jitter((256, 320), 224, 224) == (256, 320)
+    assert scaled_jitter((256, 320), 112, 224, both_ends=True) == (128, 160)
 
 
 # ---------------------------------------------------------------------- the loader
@@ -199,7 +200,7 @@ def test_whole_frames_scale_the_short_side(ava, mg_train, monkeypatch):
     assert schedule.whole_frames and schedule.default_crop == 40
     for i, batch in enumerate(_take(loader, 6)):
         shape = schedule.shape_at(i)
-        low, high = scaled_jitter((40, 44), shape.crop, 40, whole_frames=True)
+        low, high = scaled_jitter((40, 44), shape.crop, 40, both_ends=True)
         assert len(batch) == shape.batch and high == round(44 * shape.crop / 40)
         for x in batch:
             t, h, w = x["clip"].shape[1:]  # the tiny frames are 64 x 48 (landscape)
