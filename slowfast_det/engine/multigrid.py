@@ -56,8 +56,8 @@ class MultigridLR(ParamScheduler):
       (a stage of larger batches advances it faster), x the stage's batch scale ``** power``.
 
     ``power`` (``SOLVER.MULTIGRID.LR_SCALE_POWER``): 1 is PySlowFast's linear scaling (SGD);
-    AdamW's update size does not grow with the batch as SGD's does, and the linear rule's 8x
-    rate diverged on the synthetic set (docs/BENCHMARKS.md): 0.5 there.
+    0.5, square-root scaling, is the usual rule for adaptive optimizers such as AdamW, whose
+    step size does not grow with the batch as SGD's does.
     """
 
     def __init__(self, schedule: MultigridSchedule, name: str, gamma=0.1, end_value=0.0, power=1.0):
