@@ -28,4 +28,5 @@ TASKS = {
     "cls_views": "cls_views",
     "cls_model": "cls_model",
     "cls_loader": "cls_loader",
+    "multigrid": "multigrid",
 }

@@ -157,6 +157,37 @@ def add_slowfast_config(cfg):
     # NaN/infinite loss (or fp32 gradient): True stops with an error, no checkpoint from that state;
     # False skips the update (counted).
     _C.SOLVER.STOP_ON_NONFINITE_LOSS = True
+
+    # Multigrid training (Wu et al., CVPR 2020; docs/MULTIGRID.md): smaller clips in larger
+    # batches (B*T*S^2 constant), the learning rate rescaled. Off when both cycles are off.
+    _C.SOLVER.MULTIGRID = CN()
+    # Long cycle: stages of (T, S) = factors x (INPUT.NUM_FRAMES, INPUT.TRAIN_CROP_SIZE) within
+    # each SOLVER.STEPS interval, then a fine-tuning stage at the default shape.
+    _C.SOLVER.MULTIGRID.LONG_CYCLE = False
+    # Short cycle: every 3 iterations, crops of SHORT_CYCLE_FACTORS x TRAIN_CROP_SIZE, then the
+    # stage's shape.
+    _C.SOLVER.MULTIGRID.SHORT_CYCLE = False
+    # (frame factor, crop factor) of each long-cycle stage (PySlowFast's defaults).
+    _C.SOLVER.MULTIGRID.LONG_CYCLE_FACTORS = [
+        [0.25, 0.5**0.5],
+        [0.5, 0.5**0.5],
+        [0.5, 1.0],
+        [1.0, 1.0],
+    ]
+    # The short cycle's two crop factors of INPUT.TRAIN_CROP_SIZE.
+    _C.SOLVER.MULTIGRID.SHORT_CYCLE_FACTORS = [0.5, 0.5**0.5]
+    # Samples seen by the multigrid run / by the default run (MAX_ITER x IMS_PER_BATCH).
+    _C.SOLVER.MULTIGRID.EPOCH_FACTOR = 1.5
+    # BatchNorm statistics over groups of this many clips, whatever the step's batch (sub-batch
+    # BN within a process; across processes when one holds fewer); 0: the default step's clips
+    # per process (IMS_PER_BATCH / processes), the statistics of standard training.
+    _C.SOLVER.MULTIGRID.BN_BASE_SIZE = 0
+    # Learning rate x (stage batch / IMS_PER_BATCH) ** this: 1.0 linear scaling (PySlowFast, SGD);
+    # 0.5 square-root scaling (adaptive optimizers such as AdamW); 0.0 no scaling.
+    _C.SOLVER.MULTIGRID.LR_SCALE_POWER = 1.0
+    # A smaller crop: False scales only the short side's lower jitter end (PySlowFast: smaller
+    # crops also see less of the frame); True scales both ends (the same view, fewer pixels).
+    _C.SOLVER.MULTIGRID.SCALE_JITTER_MAX = False
     add_classification_config(cfg)
 
 

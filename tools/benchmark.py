@@ -3,7 +3,8 @@
 
     .venv/bin/python tools/benchmark.py --task TASK [task options]
 
-TASK: loader, eval, model, train, soak, stream, tracking, cls_views, cls_model, cls_loader.
+TASK: loader, eval, model, train, soak, stream, tracking, cls_views, cls_model, cls_loader,
+multigrid.
 
 Each task lives in its own module of the checkout's ``benchmarks/`` folder (``eval``:
 ``evaluation``) exposing ``add_arguments(parser)`` and ``main(args) -> list of (metric,

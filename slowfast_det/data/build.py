@@ -14,6 +14,8 @@ from detectron2.data import (
 
 from .issues import SKIPPED_KEY, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
+from .multigrid import multigrid_enabled
+from .multigrid_loader import build_multigrid_train_loader
 from .samplers import ResumableTrainingSampler, SeededMapDataset
 
 __all__ = [
@@ -73,7 +75,11 @@ def build_resumable_train_loader(cfg, dataset, mapper):
     the resumable seeded stream (``cfg.SEED``), ``SOLVER.IMS_PER_BATCH`` samples per step over
     all processes, ``DATALOADER.NUM_WORKERS`` workers, a skipped sample (None) replaced by
     another index drawn from its position's seed; an :class:`IssueTrackingLoader` with
-    ``iters_per_epoch`` and ``sampler``."""
+    ``iters_per_epoch`` and ``sampler``. With ``SOLVER.MULTIGRID`` on, the multigrid loader
+    (:func:`~.multigrid_loader.build_multigrid_train_loader`: each step's clip shape and
+    batch from the schedule)."""
+    if multigrid_enabled(cfg):
+        return build_multigrid_train_loader(cfg, dataset, mapper)
     sampler = ResumableTrainingSampler(
         len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None
     )

@@ -106,6 +106,11 @@ class ResumableTrainingSampler(Sampler):
             raise ValueError(f"start position must be >= 0, got {position}")
         self._start = int(position)
 
+    def start_at_iteration(self, iteration: int, batch_size: int) -> None:
+        """Start the stream at training iteration ``iteration`` of ``batch_size`` clips per
+        step over all processes (position ``iteration * batch_size``)."""
+        self.set_start(iteration * batch_size)
+
     def epoch_order(self, epoch: int) -> np.ndarray:
         """Dataset indices of epoch ``epoch``, int64 (N,)."""
         if not self._shuffle:
@@ -154,6 +159,11 @@ class SeededMapDataset(Dataset):
         return len(self._dicts)
 
     def __getitem__(self, item):
+        return self.map_item(item, self._mapper)
+
+    def map_item(self, item, mapper):
+        """``mapper(dicts[index])`` for the item ``(index, seed, position)`` (the retries and
+        seeds of ``__getitem__``) with another mapper (e.g. one of another clip shape)."""
         index, seed, position = item
         n = len(self._dicts)
         for retry in range(self._max_retries + 1):
@@ -161,7 +171,7 @@ class SeededMapDataset(Dataset):
             with seeded_rngs(sample_seed):
                 if retry:
                     index = int(np.random.randint(n))
-                out = self._mapper(self._dicts[index])
+                out = mapper(self._dicts[index])
             if out is not None:
                 if retry:
                     logger.debug(

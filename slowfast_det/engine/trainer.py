@@ -27,6 +27,13 @@ from slowfast_det.evaluation import AVAEvaluator
 from slowfast_det.utils.file_io import atomic_path
 
 from .hooks import IterationSeedHook
+from .multigrid import (
+    build_multigrid_lr_scheduler,
+    log_schedule,
+    multigrid_schedule,
+    prepare_multigrid_model,
+    standard_cfg,
+)
 from .optim import build_optimizer
 from .train_loop import NonFiniteGuard, NonFiniteLossError, UpdateSkipped
 
@@ -101,7 +108,10 @@ class AVATrainer(DefaultTrainer):
                 "CPU training use 'FrozenBN' (or 'BN', statistics per process)"
             )
 
-        model = self.build_model(cfg)
+        #: The multigrid schedule (``SOLVER.MULTIGRID``), None for the default training.
+        self.multigrid = multigrid_schedule(cfg)
+        # (the BN groups replace modules: before the optimizer takes their parameters)
+        model = prepare_multigrid_model(cfg, self.build_model(cfg))
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
 
@@ -125,6 +135,9 @@ class AVATrainer(DefaultTrainer):
         self.checkpointer = self.build_checkpointer(cfg, model, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
+        if self.multigrid is not None:
+            self.max_iter = self.multigrid.max_iter
+            log_schedule(self.multigrid, cfg.SOLVER.MAX_ITER)
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
@@ -166,6 +179,8 @@ class AVATrainer(DefaultTrainer):
         ret = [IterationSeedHook()] + [
             hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._evaluate)
             if isinstance(h, hooks.EvalHook)
+            else self._precise_bn_hook(h)
+            if isinstance(h, hooks.PreciseBN) and self.multigrid is not None
             else h
             for h in super().build_hooks()
         ]
@@ -175,13 +190,26 @@ class AVATrainer(DefaultTrainer):
             ret.insert(len(ret) - 1, DataIssuesHook.from_loader(loader))
         return ret
 
+    def _precise_bn_hook(self, hook):
+        """Multigrid: PreciseBN over clips of the default shape (those of the last stage and
+        of testing), not over the first stage's."""
+        cfg = standard_cfg(self.cfg)
+        cfg.DATALOADER.NUM_WORKERS = 0  # as DefaultTrainer's hook
+        return hooks.PreciseBN(
+            cfg.TEST.EVAL_PERIOD,
+            self.model,
+            self.build_train_loader(cfg),
+            cfg.TEST.PRECISE_BN.NUM_ITER,
+        )
+
     def resume_or_load(self, resume=True):
         """DefaultTrainer's resume_or_load, then start the data stream where the checkpointed
-        run left it (``start_iter * SOLVER.IMS_PER_BATCH``) with the checkpoint's seed."""
+        run left it (``start_iter * SOLVER.IMS_PER_BATCH``; multigrid: the schedule's position
+        of ``start_iter``) with the checkpoint's seed."""
         super().resume_or_load(resume=resume)
         sampler = self.train_sampler
         if sampler is not None:
-            sampler.set_start(self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH)
+            sampler.start_at_iteration(self.start_iter, self.cfg.SOLVER.IMS_PER_BATCH)
             if self.start_iter:
                 logger.info(
                     "Resuming the data stream at sample %d (seed %d)", sampler.start, sampler.seed
@@ -267,9 +295,14 @@ class AVATrainer(DefaultTrainer):
 
     @classmethod
     def build_lr_scheduler(cls, cfg, optimizer):
-        """Detectron2's scheduler; a warning when ``SOLVER.WARMUP_ITERS`` exceeds
+        """Detectron2's scheduler (multigrid: rescaled over its iterations,
+        :func:`~.multigrid.build_multigrid_lr_scheduler`); a warning when
+        ``SOLVER.WARMUP_ITERS`` exceeds
         ``SOLVER.MAX_ITER`` (the warm-up then spans the whole run: the learning rate never
         reaches ``SOLVER.BASE_LR`` on its schedule)."""
+        schedule = multigrid_schedule(cfg)
+        if schedule is not None:
+            return build_multigrid_lr_scheduler(cfg, optimizer, schedule)
         warmup, max_iter = cfg.SOLVER.WARMUP_ITERS, cfg.SOLVER.MAX_ITER
         if warmup > max_iter and cfg.SOLVER.WARMUP_FACTOR < 1.0:
             logger.warning(

@@ -44,7 +44,7 @@ def test_quick_cpu_run_records_every_step(tmp_path):
     proc, results, res = run(tmp_path, "--device", "cpu", "--quick")
     assert proc.returncode == 0, proc.stdout[-3000:]
     steps = results["steps"]
-    assert list(steps) == ["env", "data", "train", "eval", "demo", "benchmark"]
+    assert list(steps) == ["env", "data", "train", "eval", "multigrid", "demo", "benchmark"]
     assert all(s["status"] == "ok" and s["seconds"] > 0 for s in steps.values()), steps
     assert results["device"] == "cpu" and results["quick"] and results["train iterations"] == 4
     assert steps["env"]["numbers"]["cuda available"] is False
@@ -57,6 +57,13 @@ def test_quick_cpu_run_records_every_step(tmp_path):
         results["eval equals train's final evaluation"] is True
         and ev["frame-mAP@0.5IOU"] == train["frame-mAP@0.5IOU"]
     )
+    mg = steps["multigrid"]["numbers"]
+    assert (
+        0 <= mg["frame-mAP@0.5IOU"] <= 1
+        and mg["median seconds / iteration (detectron2 metrics.json)"] > 0
+    )
+    done, default = (int(v) for v in mg["multigrid iterations / default iterations"].split(" / "))
+    assert default == 4 and 1 <= done
     demo = steps["demo"]["numbers"]
     assert demo["frames"] == 120 and demo["keyframes"] == 4 and demo["throughput frames/s"] > 0
     bench = steps["benchmark"]["numbers"]
