@@ -16,7 +16,7 @@ from detectron2.engine import (
 )
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
+from detectron2.utils.logger import log_first_n, setup_logger
 
 from slowfast_det.checkpoint import SlowFastCheckpointer
 from slowfast_det.data.build import build_ava_test_loader, build_ava_train_loader
@@ -24,6 +24,7 @@ from slowfast_det.data.custom import check_num_classes
 from slowfast_det.data.issues import DataIssuesHook
 from slowfast_det.data.samplers import ResumableTrainingSampler
 from slowfast_det.evaluation import AVAEvaluator
+from slowfast_det.utils.cpu_features import bf16_cpu_warning
 from slowfast_det.utils.file_io import atomic_path
 
 from .hooks import IterationSeedHook
@@ -328,6 +329,15 @@ class AVATrainer(DefaultTrainer):
         """The AVA inference loader of one dataset, after the same label-map check."""
         check_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, [dataset_name])
         return build_ava_test_loader(cfg, dataset_name)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """Detectron2's ``test``, warning first (once) when ``TEST.BF16`` is set for a CPU
+        without native bfloat16, where bf16 is emulated and far slower than float32."""
+        warning = bf16_cpu_warning(cfg.TEST.BF16, cfg.MODEL.DEVICE)
+        if warning:
+            log_first_n(logging.WARNING, warning, name=__name__)
+        return super().test(cfg, model, evaluators)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
