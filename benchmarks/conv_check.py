@@ -124,8 +124,10 @@ def check_cases(
     """Run each case ``reps`` times forward (and backward where ``case["backward"]``, the
     default) through :func:`fast_ops.conv3d` on a ``channels_last_3d`` input and through
     ``F.conv3d`` on contiguous copies: with oneDNN's 2D kernels ("conv2d") every repetition,
-    whatever :func:`fast_ops.choose_algorithm` picks on this machine, and once as matrix
-    products ("gemm") where its size rule (:func:`fast_ops.gemm_fits`) allows them.
+    whatever :func:`fast_ops.choose_algorithm` picks on this machine, once as matrix
+    products ("gemm") where its size rule (:func:`fast_ops.gemm_fits`) allows them, and once
+    as one 2D convolution over the temporal taps ("taps") for a kernel with temporal and
+    spatial extent and temporal stride 1 (the Fast stem).
 
     Cases whose input has at most ``small_numel`` elements run ``max(reps, small_reps)``
     times: they cost little, and a kernel that corrupts memory does not give a wrong value
@@ -153,6 +155,9 @@ def check_cases(
         ]
         if fast_ops.gemm_fits(case["input"], case["weight"], stride, groups):
             runs.append((0, "gemm"))
+        kt, kh, kw = case["weight"][2:]
+        if kt != 1 and (kh != 1 or kw != 1) and groups == 1 and stride[0] == 1:
+            runs.append((0, "taps"))  # the Fast stem's training formulation
         for rep, algorithm in runs:
             x = torch.randn(case["input"], generator=g).contiguous(
                 memory_format=torch.channels_last_3d

@@ -86,6 +86,7 @@ def test_cases_cover_every_fast_path_kind(cases_file):
     )
     assert has(lambda c: c["dilation"] == [1, 2, 2])  # dilated res5
     assert (5, 7, 7) in kernels and (1, 7, 7) in kernels  # the stems
+    assert has(lambda c: c["weight"][2:] == [5, 7, 7] and c["backward"])  # "taps" in training
     # the shape of the oneDNN AVX2 heap overflow (Fast res3 shortcut of the engine tests)
     assert has(
         lambda c: (

@@ -16,7 +16,10 @@ take; see ``tools/benchmark.py --task model`` (``benchmarks.model``, parts
 ``levers`` and ``profile``) for the measured effect. (A ``1 x 1 x 1`` convolution as
 ``F.linear`` on the ``(N*T*H*W, C)`` view was tried too: as fast with one thread, 1.25x slower
 than the 2D convolution with two.) Inputs not in
-``channels_last_3d``, and any other kernel / stride / padding combination, go to ``F.conv3d``.
+``channels_last_3d``, and any other kernel / stride / padding combination, go to ``F.conv3d``,
+except the Fast stem's ``kt x kh x kw`` kernel in training on CPUs without AVX-512: one 2D
+convolution whose output channels are its temporal taps, then a shifted sum
+(:func:`taps_conv3d`), so that oneDNN's AVX2 2D weight-gradient kernel does the products.
 
 A strided ``1 x 1 x 1`` convolution (the shortcut of a block that downsamples) is computed as
 a stride-1 one of the subsampled input, ``x[:, :, ::st, ::sh, ::sw]``: exact, and it keeps
@@ -40,6 +43,7 @@ __all__ = [
     "gemm_conv3d",
     "gemm_fits",
     "is_channels_last_3d",
+    "taps_conv3d",
     "temporal_mean",
 ]
 
@@ -68,21 +72,27 @@ def conv3d(
         bias: (C',) or None.
         stride, padding, dilation: 3-tuples (T, H, W) of ints; padding must be numeric.
         algorithm: "conv2d" or "gemm" for a channels-last input whose kernel has no temporal
-            or no spatial extent (see the module docstring); None: :func:`choose_algorithm`.
+            or no spatial extent (see the module docstring), "taps" (:func:`taps_conv3d`) or
+            anything else (``F.conv3d``) for one with both; None: :func:`choose_algorithm`.
     Returns:
         (N, C', T', H', W'); ``channels_last_3d`` when ``x`` is.
     """
     if isinstance(padding, str) or not is_channels_last_3d(x):
         return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
     kt, kh, kw = weight.shape[2:]
-    if kt != 1 and (kh != 1 or kw != 1):
-        return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
     if algorithm is None:
         algorithm = choose_algorithm(x, weight, stride, groups)
+    if kt != 1 and (kh != 1 or kw != 1):
+        if algorithm == "taps":
+            return taps_conv3d(x, weight, bias, stride, padding, dilation)
+        return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
     if algorithm == "gemm":
         return gemm_conv3d(x, weight, bias, stride, padding, dilation)
     if algorithm != "conv2d":
-        raise ValueError(f"conv3d: algorithm must be 'conv2d', 'gemm' or None, got {algorithm!r}")
+        raise ValueError(
+            f"conv3d: algorithm must be 'conv2d', 'gemm' or None for a {kt}x{kh}x{kw} kernel, "
+            f"got {algorithm!r}"
+        )
     if kt == kh == kw == 1 and tuple(padding) == (0, 0, 0) and tuple(stride) != (1, 1, 1):
         # Strided pointwise kernel = pointwise kernel on the subsampled input (the same products
         # and sums). Not only faster: oneDNN's AVX2 weight-gradient kernel for strided 1x1
@@ -128,7 +138,15 @@ def choose_algorithm(
     x: torch.Tensor, weight: torch.Tensor, stride: Sequence[int], groups: int
 ) -> str:
     """ "gemm" or "conv2d" for :func:`conv3d` of a ``channels_last_3d`` ``x`` (N, C, T, H, W) by
-    a ``1 x kh x kw`` or ``kt x 1 x 1`` kernel ``weight`` (C', C / groups, kt, kh, kw).
+    a ``1 x kh x kw`` or ``kt x 1 x 1`` kernel ``weight`` (C', C / groups, kt, kh, kw); "taps" or
+    "conv3d" for a kernel with both extents (the Fast stem's ``5 x 7 x 7``).
+
+    "taps" (:func:`taps_conv3d`) on a CPU without AVX-512 when the weight needs a gradient,
+    ``groups == 1`` and the temporal stride is 1: there oneDNN computes the 3D weight gradient
+    with its generic im2col product (``gemm:jit``; 190 ms of the synthetic training step's
+    800, the Fast stem of 8 x 16x120x160 clips) while the 2D one has a direct AVX2 kernel
+    (33 ms for the same products). Without a weight gradient "conv3d": the forward passes cost
+    the same.
 
     "gemm" (:func:`gemm_conv3d`) on a CPU without AVX-512 (torch's
     ``torch.backends.cpu.get_cpu_capability()``), ``groups == 1``, for small problems: a
@@ -140,9 +158,14 @@ def choose_algorithm(
     4.2 ms for the 2048 -> 512, 3x1x1 one on 32). Otherwise, on CUDA and AVX-512 CPUs
     (not measured here) and while tracing (fvcore's FLOP count, TorchScript export), "conv2d".
     """
+    kt, kh, kw = weight.shape[2:]
+    full = kt != 1 and (kh != 1 or kw != 1)
     if x.device.type != "cpu" or _cpu_has_avx512() or torch.jit.is_tracing():
         # (traced: FLOP counting and export see the convolution, the same on every machine)
-        return "conv2d"
+        return "conv3d" if full else "conv2d"
+    if full:
+        training = torch.is_grad_enabled() and weight.requires_grad
+        return "taps" if training and groups == 1 and stride[0] == 1 else "conv3d"
     return "gemm" if gemm_fits(x.shape, weight.shape, stride, groups) else "conv2d"
 
 
@@ -230,6 +253,79 @@ def gemm_conv3d(
                     n, len(rt), len(rh), len(rw), co
                 )
     return y.permute(0, 4, 1, 2, 3)
+
+
+class _SumTaps(torch.autograd.Function):
+    """``out[:, o] = sum_a y[:, o + offset_a, ..., a-th block of C']`` over the valid frames.
+
+    ``y``: (N, T, H, W, kt * C') per-frame products of every temporal tap; ``out``: (N, T', H,
+    W, C'). The backward writes each tap's block of the gradient once (autograd's slice
+    backward would allocate and zero a gradient of ``y``'s full size per tap)."""
+
+    @staticmethod
+    def forward(ctx, y, offsets, frames_out):
+        n, t, h, w, c = y.shape
+        co = c // len(offsets)
+        out = y.new_zeros(n, frames_out, h, w, co)
+        spans = []
+        for a, off in enumerate(offsets):
+            lo, hi = max(0, -off), min(frames_out, t - off)
+            spans.append((lo, hi))
+            if lo < hi:
+                out[:, lo:hi] += y[:, lo + off : hi + off, :, :, a * co : (a + 1) * co]
+        ctx.meta = (y.shape, offsets, spans)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        shape, offsets, spans = ctx.meta
+        co = shape[-1] // len(offsets)
+        grad = grad_out.new_empty(shape)
+        for a, (off, (lo, hi)) in enumerate(zip(offsets, spans)):
+            block = grad[..., a * co : (a + 1) * co]
+            first, last = (lo + off, hi + off) if lo < hi else (0, 0)
+            block[:, :first].zero_()
+            block[:, last:].zero_()
+            if first < last:
+                block[:, first:last] = grad_out[:, lo:hi]
+        return grad, None, None
+
+
+def taps_conv3d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+) -> torch.Tensor:
+    """``F.conv3d(x, weight, bias, stride, padding, dilation)`` (groups 1, temporal stride 1) of a
+    ``channels_last_3d`` ``x`` as one 2D convolution of the ``N*T`` frames whose output channels
+    are the ``kt`` temporal taps' (``kt * C'``), then a sum over taps of the frames each tap
+    reaches (the temporal padding's frames are skipped). The same products as ``F.conv3d``, but
+    oneDNN's 2D weight-gradient kernel does them (see :func:`choose_algorithm`).
+
+    Args:
+        x: (N, C, T, H, W), ``channels_last_3d``.
+        weight: (C', C, kt, kh, kw).
+        bias: (C',) or None.
+    Returns:
+        (N, C', T', H', W'), ``channels_last_3d``.
+    """
+    if stride[0] != 1:
+        raise ValueError(f"taps_conv3d: temporal stride must be 1, got {stride[0]}")
+    n, _, t, _, _ = x.shape
+    co, ci, kt, kh, kw = weight.shape
+    pt, dt = padding[0], dilation[0]
+    frames = x.permute(0, 2, 3, 4, 1).flatten(0, 1).permute(0, 3, 1, 2)  # (N*T, C, H, W)
+    stacked = weight.permute(2, 0, 1, 3, 4).reshape(kt * co, ci, kh, kw)  # rows (tap, C')
+    y = F.conv2d(frames, stacked, None, stride[1:], padding[1:], dilation[1:])
+    y = y.permute(0, 2, 3, 1).unflatten(0, (n, t))  # (N, T, H', W', kt * C')
+    offsets = tuple(a * dt - pt for a in range(kt))
+    out = _SumTaps.apply(y.contiguous(), offsets, t + 2 * pt - dt * (kt - 1))
+    if bias is not None:
+        out = out + bias
+    return out.permute(0, 4, 1, 2, 3)
 
 
 def temporal_mean(x: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .batch_norm import BatchNorm3d
+
 __all__ = ["GroupedBatchNorm3d", "convert_to_grouped_bn"]
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ def _rank_group(ranks_per_group: int):
     return _RANK_GROUPS[ranks_per_group]
 
 
-class GroupedBatchNorm3d(nn.BatchNorm3d):
+class GroupedBatchNorm3d(BatchNorm3d):
     """``nn.BatchNorm3d`` with training statistics over groups of ``group_size`` clips (see
     the module doc). Input and output ``(N, C, T, H, W)``, any memory format."""
 
@@ -149,7 +151,7 @@ def convert_to_grouped_bn(module: nn.Module, group_size: int) -> Tuple[nn.Module
     number replaced)``. The state dict keys are unchanged."""
     replaced = 0
     for name, child in list(module.named_children()):
-        if type(child) is nn.BatchNorm3d:
+        if type(child) in (nn.BatchNorm3d, BatchNorm3d):
             new = GroupedBatchNorm3d(
                 child.num_features,
                 group_size,

@@ -16,6 +16,7 @@ from slowfast_det.modeling.fast_ops import (
     conv3d,
     gemm_conv3d,
     is_channels_last_3d,
+    taps_conv3d,
     temporal_mean,
 )
 
@@ -65,6 +66,51 @@ def test_fast_conv3d_matches_conv3d_forward_and_backward(case, n, algorithm):
         assert is_channels_last_3d(ours[0]), "the 2D paths keep the channels_last_3d layout"
 
 
+# (C_in, C_out, kernel, stride, padding, dilation) of kernels with temporal and spatial extent.
+TAPS_CASES = {
+    "Fast stem 5x7x7": (3, 4, (5, 7, 7), (1, 2, 2), (2, 3, 3), (1, 1, 1)),
+    "3x3x3": (4, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1)),
+    "3x3x3 no temporal padding": (4, 5, (3, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1)),
+    "3x3x3 temporal dilation 2": (4, 5, (3, 3, 3), (1, 2, 1), (2, 1, 0), (2, 1, 1)),
+    "2x3x3 padding beyond the kernel": (3, 2, (2, 3, 3), (1, 1, 1), (3, 0, 1), (1, 1, 2)),
+}
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("case", list(TAPS_CASES))
+@pytest.mark.parametrize("n", [1, 2])
+def test_taps_conv3d_matches_conv3d_forward_and_backward(case, n, bias):
+    """The Fast stem's formulation for training (one 2D convolution over the temporal taps,
+    then the shifted sum): output and all gradients as F.conv3d's."""
+    cin, cout, k, stride, pad, dil = TAPS_CASES[case]
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(n, cin, 7, 12, 10, generator=g)
+    w0 = torch.randn(cout, cin, *k, generator=g)
+    b0 = torch.randn(cout, generator=g) if bias else None
+    up = torch.randn(F.conv3d(x0, w0, b0, stride, pad, dil).shape, generator=g)
+
+    def run(fn, layout, **kwargs):
+        x = x0.clone(memory_format=layout).requires_grad_(True)
+        w = w0.clone().requires_grad_(True)
+        b = b0.clone().requires_grad_(True) if bias else None
+        y = fn(x, w, b, stride, pad, dil, 1, **kwargs)
+        (y * up.contiguous(memory_format=layout)).sum().backward()
+        return [y, x.grad, w.grad] + ([b.grad] if bias else [])
+
+    ref = run(F.conv3d, torch.contiguous_format)
+    ours = run(conv3d, CL3, algorithm="taps")
+    assert is_channels_last_3d(ours[0])
+    for r, o, what in zip(ref, ours, ("output", "grad input", "grad weight", "grad bias")):
+        assert o.shape == r.shape, what
+        torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4, msg=f"{case}: {what}")
+
+
+def test_taps_conv3d_refuses_a_temporal_stride():
+    x = torch.randn(1, 3, 8, 8, 8).contiguous(memory_format=CL3)
+    with pytest.raises(ValueError, match="temporal stride"):
+        taps_conv3d(x, torch.randn(4, 3, 3, 3, 3), None, (2, 1, 1), (1, 1, 1), (1, 1, 1))
+
+
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if not c.startswith("fallback")])
 def test_gemm_conv3d_with_channels_last_weight(case):
     """The eval-mode weight cache keeps weights channels-last: the product reads them as is."""
@@ -95,8 +141,17 @@ def test_choose_algorithm_by_size_and_isa(monkeypatch):
     assert choose_algorithm(big, torch.empty(64, 64, 1, 3, 3), one, 1) == "conv2d"
     assert choose_algorithm(tiny_map, torch.empty(512, 2048, 3, 1, 1), one, 1) == "gemm"
     assert choose_algorithm(tiny_map, torch.empty(512, 1024, 1, 3, 3), one, 2) == "conv2d"
+    # a kernel with temporal and spatial extent: the taps formulation only for training
+    stem = torch.empty(4, 3, 5, 7, 7, requires_grad=True)
+    clip = torch.empty(1, 3, 8, 32, 32).contiguous(**cl)
+    assert choose_algorithm(clip, stem, (1, 2, 2), 1) == "taps"
+    assert choose_algorithm(clip, stem, (2, 2, 2), 1) == "conv3d"
+    assert choose_algorithm(clip, stem.detach(), (1, 2, 2), 1) == "conv3d"
+    with torch.no_grad():
+        assert choose_algorithm(clip, stem, (1, 2, 2), 1) == "conv3d"
     monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: True)
     assert choose_algorithm(small, pw, one, 1) == "conv2d"
+    assert choose_algorithm(clip, stem, (1, 2, 2), 1) == "conv3d"
 
 
 def test_traced_convolutions_stay_convolutions(monkeypatch):
