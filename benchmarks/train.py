@@ -46,7 +46,7 @@ from detectron2.utils.logger import setup_logger
 
 from benchmarks import REPO
 from benchmarks.machine import load_avg, omp_policy
-from benchmarks.train_step import add_step_arguments, part_peer, part_step
+from benchmarks.train_step import add_step_arguments, part_levers, part_peer, part_step
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.classification_trainer import trainer_class
 from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
@@ -54,7 +54,7 @@ from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
 
 
-PARTS = ("loop", "step", "peer")
+PARTS = ("loop", "step", "levers", "peer")
 
 
 def add_arguments(parser):
@@ -64,7 +64,7 @@ def add_arguments(parser):
         nargs="+",
         choices=PARTS,
         default=["loop"],
-        help="loop: the trainer's iterations; step / peer: benchmarks.train_step",
+        help="loop: the trainer's iterations; step / levers / peer: benchmarks.train_step",
     )
     parser.add_argument("--iters", type=int, default=30, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=5, help="iterations before the measured ones")
@@ -139,6 +139,8 @@ def main(args):
             rows += part_loop(args)
         elif part == "step":
             part_step(args, rows)
+        elif part == "levers":
+            part_levers(args, rows)
         elif part == "peer":
             part_peer(args, rows)
     if args.parts != ["loop"]:

@@ -10,6 +10,9 @@
   operators (convolution forward / backward, batch norm forward / backward, matrix products
   (the small convolutions computed as products, :func:`slowfast_det.modeling.fast_ops.
   gemm_conv3d`), the SGD update, everything else).
+- ``levers``: the channels-last step with every CPU training lever on and with each one off
+  (the Fast stem as one 2D convolution over its temporal taps, the column-sum batch norm of
+  narrow maps); alternating steps, the ratio of each to all-on.
 - ``peer``: one training step of SLOWFAST_32x2_R50 (``MODEL.ROI_ACTION_HEAD.ALIGNED False``)
   against pytorchvideo 0.1.5's ``slowfast_r50_detection`` (the closest installable peer:
   ``create_slowfast_with_roi_head``, logits out, binary cross-entropy with logits as ours)
@@ -21,6 +24,7 @@
 Both use every torch thread the benchmark was given (``--threads``).
 """
 
+import contextlib
 import os
 import statistics
 import time
@@ -36,8 +40,9 @@ from benchmarks import REPO
 from benchmarks.model_inputs import make_inputs, model_cfg
 from benchmarks.random_weights import randomize_
 from slowfast_det.checkpoint import convert_pytorchvideo
+from slowfast_det.modeling import batch_norm, fast_ops
 
-__all__ = ["add_step_arguments", "part_peer", "part_step", "profile_groups"]
+__all__ = ["add_step_arguments", "part_levers", "part_peer", "part_step", "profile_groups"]
 
 #: torch.profiler operator name -> group (first matching substring wins).
 PROFILE_GROUPS = (
@@ -171,6 +176,11 @@ def _spread_rows(prefix: str, wall: Dict[str, List[float]], cpu, unit_batch: int
     return rows
 
 
+def _ratio_row(label: str, times: Dict[str, List[float]], slower: str, faster: str):
+    """``[label, median(times[slower]) / median(times[faster]), "ratio"]``."""
+    return [label, statistics.median(times[slower]) / statistics.median(times[faster]), "ratio"]
+
+
 def profile_groups(step: Callable[[], None], steps: int = 1) -> Dict[str, float]:
     """Share of the self CPU time of ``steps`` calls of ``step`` per :data:`PROFILE_GROUPS`
     group (the rest: "other")."""
@@ -185,7 +195,8 @@ def profile_groups(step: Callable[[], None], steps: int = 1) -> Dict[str, float]
     return {g: v / total for g, v in sorted(spent.items(), key=lambda kv: -kv[1])}
 
 
-def part_step(args, rows):
+def _step_setup(args):
+    """The step part's config, batch description and input dicts."""
     config = args.step_config or args.config_file
     base = model_cfg(config, list(args.opts), args.device)
     t, batch = base.INPUT.NUM_FRAMES, base.SOLVER.IMS_PER_BATCH
@@ -193,6 +204,13 @@ def part_step(args, rows):
     if not h:  # no crop (the synthetic config): its 4:3 frames at the test short side
         h, w = base.INPUT.TEST_SIZE, round(base.INPUT.TEST_SIZE * 4 / 3)
     inputs, _, _, _ = _batch(base, batch, t, h, w, args.num_boxes, args.device)
+    what = f"{os.path.basename(config)}, {batch} x {t}x{h}x{w}, {args.num_boxes} boxes"
+    return base, what, inputs
+
+
+def part_step(args, rows):
+    base, what, inputs = _step_setup(args)
+    batch = base.SOLVER.IMS_PER_BATCH
     models, steps = {}, {}
     for name, cl in (("channels-last", True), ("contiguous", False)):
         c = base.clone()
@@ -203,19 +221,63 @@ def part_step(args, rows):
     for name, m in models.items():
         steps[name] = ours_step(m, inputs)
     times, cpu = alternate_steps(steps, args.warmup_steps, args.steps)
-    what = f"{os.path.basename(config)}, {batch} x {t}x{h}x{w}, {args.num_boxes} boxes"
     rows.append(["step: model and batch", what, ""])
     rows += _spread_rows("step", times, cpu, batch)
-    med = {k: statistics.median(v) for k, v in times.items()}
     rows.append(
-        [
+        _ratio_row(
             "step: speed-up of channels-last (median contiguous / channels-last)",
-            med["contiguous"] / med["channels-last"],
-            "ratio",
-        ]
+            times,
+            "contiguous",
+            "channels-last",
+        )
     )
     for group, share in profile_groups(steps["channels-last"]).items():
         rows.append([f"step: profile (channels-last, 1 step): {group}", share, "share"])
+
+
+@contextlib.contextmanager
+def _lever_off(name: str):
+    """Within the block, one CPU training lever is off: "Fast stem as F.conv3d" (no
+    :func:`~slowfast_det.modeling.fast_ops.taps_conv3d`), "PyTorch batch norm" (no
+    :func:`~slowfast_det.modeling.batch_norm.batch_norm_nthwc`); "" changes nothing."""
+    saved = fast_ops.choose_algorithm, batch_norm.NTHWC_MAX_CHANNELS
+    if name == "Fast stem as F.conv3d":
+        choose = saved[0]
+        fast_ops.choose_algorithm = lambda *a: "conv3d" if choose(*a) == "taps" else choose(*a)
+    elif name == "PyTorch batch norm":
+        batch_norm.NTHWC_MAX_CHANNELS = 0
+    try:
+        yield
+    finally:
+        fast_ops.choose_algorithm, batch_norm.NTHWC_MAX_CHANNELS = saved
+
+
+LEVERS = ("all on", "Fast stem as F.conv3d", "PyTorch batch norm")
+
+
+def part_levers(args, rows):
+    """The channels-last step with every CPU training lever on, and with each one off (same
+    model, weights and batch; alternating). On CUDA and AVX-512 CPUs the stem lever is off
+    anyway (:func:`~slowfast_det.modeling.fast_ops.choose_algorithm`)."""
+    base, what, inputs = _step_setup(args)
+    torch.manual_seed(0)
+    model = build_model(base).train()
+    step = ours_step(model, inputs)
+
+    def variant(name):
+        def run():
+            with _lever_off("" if name == "all on" else name):
+                step()
+
+        return run
+
+    times, cpu = alternate_steps({n: variant(n) for n in LEVERS}, args.warmup_steps, args.steps)
+    rows.append(["levers: model and batch", what, ""])
+    rows += _spread_rows("levers", times, cpu, base.SOLVER.IMS_PER_BATCH)
+    for name in LEVERS[1:]:
+        rows.append(
+            _ratio_row(f"levers: step time with {name} / all on (median)", times, name, "all on")
+        )
 
 
 def part_peer(args, rows):
@@ -259,11 +321,8 @@ def part_peer(args, rows):
         ]
     )
     rows += _spread_rows("peer", times, cpu, b)
-    med = {k: statistics.median(v) for k, v in times.items()}
     rows.append(
-        [
-            "peer: training throughput ours / pytorchvideo (median)",
-            med["pytorchvideo"] / med["ours"],
-            "ratio",
-        ]
+        _ratio_row(
+            "peer: training throughput ours / pytorchvideo (median)", times, "pytorchvideo", "ours"
+        )
     )
