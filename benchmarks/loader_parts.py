@@ -13,7 +13,7 @@ from detectron2.data.common import DatasetFromList, MapDataset
 
 from slowfast_det.ava.files import write_box_csv
 from slowfast_det.config import load_slowfast_cfg
-from slowfast_det.data import mapper as mapper_mod
+from slowfast_det.data import mapper_clips
 from slowfast_det.data.decode import read_frame
 from slowfast_det.data.frames import AVA_FPS, AVA_START_SECOND
 
@@ -119,20 +119,20 @@ def build_folder(root, width, height, num_keyframes, num_frames, sampling_rate, 
 
 def record_decodes(mapper, dicts):
     """Run the mapper once per clip (seeded) and record which (path, factor) it decoded."""
-    real, calls = mapper_mod.read_frame, []
+    real, calls = mapper_clips.read_frame, []
 
     def recording(path, factor=1):
         calls[-1].append((path, factor))
         return real(path, factor)
 
-    mapper_mod.read_frame = recording
+    mapper_clips.read_frame = recording
     try:
         for i, d in enumerate(dicts):
             calls.append([])
             np.random.seed(i)
             assert mapper(d) is not None
     finally:
-        mapper_mod.read_frame = real
+        mapper_clips.read_frame = real
     return calls
 
 

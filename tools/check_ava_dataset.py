@@ -35,7 +35,8 @@ from slowfast_det.utils.cpu_env import configure_cpu_threads
 
 configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_det/utils/cpu_env.py)
 
-from slowfast_det.data.checker import check_ava_dataset, check_video_list
+from slowfast_det.data.checker import check_ava_dataset
+from slowfast_det.data.checker_video_list import check_video_list
 from slowfast_det.data.video_lists import VIDEO_LIST_FORMATS
 
 

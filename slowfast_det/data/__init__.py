@@ -12,7 +12,8 @@ from .build_classification import (
     build_classification_test_loader,
     build_classification_train_loader,
 )
-from .checker import AVACheckReport, check_ava_dataset
+from .checker import check_ava_dataset
+from .checker_report import AVACheckReport
 from .classification import (
     check_video_num_classes,
     register_video_list,

@@ -6,7 +6,7 @@ every bad line instead of stopping at the first, then looks at every listed vide
 must exist and give a frame (its header read and its middle frame decoded with
 ``verify_images="keyframes"``, the default; decoded to its end with ``"all"``, which finds
 truncated files), a frame folder must hold its listed frames. It returns the
-:class:`~.checker.AVACheckReport` of the AVA checker (same categories where they mean the
+:class:`~.checker_report.AVACheckReport` of the AVA checker (same categories where they mean the
 same, ``report.ok``, ``report.format()``).
 """
 
@@ -118,7 +118,7 @@ def check_video_list(
     Returns:
         AVACheckReport; ``report.info["list"]`` has the videos, classes and label kind.
     """
-    from .checker import AVACheckReport  # the checker's module imports this one
+    from .checker_report import AVACheckReport  # the report's module imports this one
 
     if verify_images not in ("none", "keyframes", "all"):
         raise ValueError(

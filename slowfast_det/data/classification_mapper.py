@@ -46,7 +46,8 @@ from .clip_ops import new_clip_tensor, sample_clip_transform, sample_color_jitte
 from .clip_ops import train_augmentations as _train_augmentations
 from .decode import reduced_decode_factor
 from .frames import AVA_FPS
-from .mapper import ISSUE_MISSING_FRAMES, replace_missing_frames
+from .mapper import ISSUE_MISSING_FRAMES
+from .mapper_clips import replace_missing_frames
 from .video_clips import VideoClipReader
 from .warp import FrameWarp, write_rgb_planes
 

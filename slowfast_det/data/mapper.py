@@ -11,6 +11,10 @@ uint8 RGB clip's planes while it is in cache (:class:`~slowfast_det.data.warp.Fr
 Normalisation, the colour jitter (whose parameters are drawn here) and the pathway split
 happen in the model, on its device. The mapper reads no ``MODEL.*`` key.
 
+This module holds the mapper itself (its config, the call, the skip counts); its clip
+reading is :class:`~.mapper_clips.AVAClipReading`, its boxes and geometric transform
+:class:`~.mapper_boxes.AVABoxTransforms` (its base classes).
+
 Frames come from the dict's ``frame_source``: image files (``"frames"``) or the movie,
 decoded by time (``"video"``, :mod:`slowfast_det.data.video_reader`).
 
@@ -30,17 +34,13 @@ import numpy as np
 import torch
 from detectron2.config import configurable
 from detectron2.data import transforms as T
-from detectron2.structures import Boxes, Instances, pairwise_iou
+from detectron2.structures import Boxes, Instances
 
-from slowfast_det.ava.checks import action_id_message, action_ids_outside
-
-from .clip_ops import ShapeOnlyInput as _ShapeOnlyInput
 from .clip_ops import axis_affine as _axis_affine
-from .clip_ops import new_clip_tensor, sample_color_jitter, train_augmentations
-from .decode import read_frame, read_frame_size, reduced_decode_factor
-from .frames import clip_frame_indices
-from .video_reader import read_clip as read_video_clip
-from .warp import FrameWarp
+from .clip_ops import sample_color_jitter, train_augmentations
+from .decode import reduced_decode_factor
+from .mapper_boxes import AVABoxTransforms
+from .mapper_clips import AVAClipReading, replace_missing_frames
 
 __all__ = ["AVADatasetMapper", "ISSUE_MISSING_FRAMES", "ISSUE_SKIPPED_CLIPS", "ISSUE_NO_BOXES"]
 
@@ -51,41 +51,8 @@ ISSUE_MISSING_FRAMES = "missing_frames"  # clip frames replaced by the nearest r
 ISSUE_SKIPPED_CLIPS = "skipped_clips"  # clips with no readable frame (sample skipped)
 ISSUE_NO_BOXES = "clips_without_boxes"  # training clips with no person box left (sample skipped)
 
-_DETAILED_WARNINGS = 20  # per process; afterwards only the counts (epoch summary) report
-_warnings_left = [_DETAILED_WARNINGS]
 
-
-def _log_issue(msg, *args):
-    if _warnings_left[0] > 0:
-        _warnings_left[0] -= 1
-        suffix = (
-            "" if _warnings_left[0] else " (further data warnings of this process are only counted)"
-        )
-        logger.warning(msg + suffix, *args)
-    else:
-        logger.debug(msg, *args)
-
-
-def replace_missing_frames(names, missing, readable, copy, why=""):
-    """The clip's recovery of missing frames: each clip position in ``missing`` gets the
-    nearest position in ``readable`` (ties: the earlier one); logged, counted by the caller.
-
-    Args:
-        names: per clip position, how logs name the frame (path, or movie@index).
-        missing, readable: clip positions (lists of ints); ``readable`` is not empty.
-        copy: ``copy(i, j)`` gives position ``i`` the frame of position ``j``.
-        why: text appended to the log message (e.g. the decoder's error).
-    Returns:
-        the number of replaced frames (``len(missing)``).
-    """
-    for i in missing:
-        j = min(readable, key=lambda r: (abs(r - i), r))
-        _log_issue("Frame %s is missing or unreadable%s; using %s instead", names[i], why, names[j])
-        copy(i, j)
-    return len(missing)
-
-
-class AVADatasetMapper:
+class AVADatasetMapper(AVAClipReading, AVABoxTransforms):
     """Map an AVA dataset dict to the model input (``docs/DATAFLOW.md``).
 
     Output dict::
@@ -176,142 +143,7 @@ class AVADatasetMapper:
             "detection_score_thresh": cfg.AVA.DETECTION_SCORE_THRESH,
         }
 
-    # ------------------------------------------------------------------ boxes
-
-    def select_boxes(self, dataset_dict):
-        """Boxes this mapper uses, normalised: (float64 (R, 4), int labels list-of-lists or None).
-
-        Training: the ground-truth persons, plus (if enabled) predicted boxes whose IoU with
-        a ground-truth box exceeds the threshold, with that box's labels. Testing: predicted
-        boxes with score >= detection_score_thresh (labels None).
-        """
-        props = dataset_dict.get("proposals") or {}
-        pboxes = np.asarray(props.get("boxes", np.zeros((0, 4))), dtype=np.float64).reshape(-1, 4)
-        pscores = np.asarray(props.get("scores", np.zeros((0,))), dtype=np.float64).reshape(-1)
-        if not self.is_train:
-            return pboxes[pscores >= self.detection_score_thresh], None
-        anns = dataset_dict.get("annotations", [])
-        boxes = np.asarray([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
-        labels = [list(a["labels"]) for a in anns]
-        if self.use_predicted_boxes and len(pboxes) and len(boxes):
-            iou = pairwise_iou(
-                Boxes(torch.from_numpy(pboxes)), Boxes(torch.from_numpy(boxes))
-            ).numpy()
-            best = iou.argmax(axis=1)
-            keep = iou[np.arange(len(pboxes)), best] > self.predicted_box_iou_thresh
-            boxes = np.concatenate([boxes, pboxes[keep]])
-            labels = labels + [labels[j] for j in best[keep]]
-        return boxes, labels
-
-    @staticmethod
-    def _gt_actions(labels, dataset_dict):
-        """Per box the list of action ids -> int64 (R, M) 0-padded (M >= 1).
-
-        An id < 1 (which the padding would hide) is a ValueError naming the keyframe
-        (:func:`~slowfast_det.ava.checks.action_ids_outside`; the loader checks the
-        dataset's ``1..num_classes`` with it, the model its ``NUM_CLASSES``).
-        """
-        flat = [a for ids in labels for a in ids]
-        bad = action_ids_outside(flat)
-        if len(bad):
-            raise ValueError(f"{dataset_dict.get('image_id')}: {action_id_message(flat[bad[0]])}")
-        out = torch.zeros((len(labels), max([1] + [len(ids) for ids in labels])), dtype=torch.int64)
-        for r, ids in enumerate(labels):
-            for j, a in enumerate(ids):
-                out[r, j] = int(a)
-        return out
-
-    # ------------------------------------------------------------------ geometry
-
-    def _source(self, dataset_dict, kinds=("frames", "video")):
-        src = dataset_dict["frame_source"]
-        if src.get("type") not in kinds:
-            raise ValueError(
-                f"{dataset_dict.get('image_id')}: frame_source type {src.get('type')!r} is not "
-                f"supported (supported: {', '.join(map(repr, kinds))})"
-            )
-        return src
-
-    def clip_frame_indices(self, dataset_dict):
-        """The clip's frame indices in the source's frame index (the AVA clip convention)."""
-        src = self._source(dataset_dict)
-        n = (
-            len(src["table"])
-            if src["type"] == "frames"
-            else (src["num_frames"] or np.iinfo(np.int32).max)
-        )
-        return clip_frame_indices(
-            dataset_dict["timestamp"],
-            self.num_frames,
-            self.sampling_rate,
-            n,
-            src["fps"],
-            src["start_second"],
-        ).tolist()
-
-    def clip_frame_paths(self, dataset_dict):
-        """The paths of the dict's clip frames, in time order (frame sources of image files)."""
-        return self._source(dataset_dict, ("frames",))["table"].paths(
-            self.clip_frame_indices(dataset_dict)
-        )
-
-    def read_clip_frames(self, dataset_dict, factor):
-        """The clip's frames from a "video" source (the movie, decoded by time:
-        :mod:`slowfast_det.data.video_reader`): (names, list of BGR arrays or None (missing),
-        error). ``names`` name each clip frame in logs (movie and frame index). Image-file
-        sources are decoded straight into the clip by :meth:`decode_clip`.
-        """
-        src = self._source(dataset_dict, ("video",))
-        idx = self.clip_frame_indices(dataset_dict)
-        frames, error = read_video_clip(src, idx, factor)
-        return [f"{src['path']}@{i}" for i in idx], frames, error
-
-    def source_size(self, dataset_dict):
-        """(height, width) of the dict's frames, or None when no frame can be read."""
-        src = self._source(dataset_dict)
-        if src["type"] == "video":
-            return (src["height"], src["width"]) if src.get("height") else None
-        return self._source_size(dataset_dict, self.clip_frame_paths(dataset_dict))
-
-    def _source_size(self, dataset_dict, paths):
-        mid = len(paths) // 2
-        order = sorted(range(len(paths)), key=lambda i: (abs(i - mid), i))
-        for p in [dataset_dict.get("keyframe_path")] + [paths[i] for i in order]:
-            if p:
-                size = read_frame_size(p)
-                if size is not None:
-                    return size
-        return None
-
-    def sample_transform(self, height, width, boxes_px):
-        """Sample the clip's geometric transform.
-
-        Args:
-            height, width: source frame size.
-            boxes_px: float64 (R, 4) boxes in source pixels.
-
-        Returns:
-            (TransformList, (out_h, out_w), boxes (R, 4) in output pixels clipped to it,
-            keep mask (R,)) or None when training and no box survives ``max_crop_tries`` crops.
-        """
-        for _ in range(self.max_crop_tries if self.is_train else 1):
-            aug_input = _ShapeOnlyInput(height, width)
-            tfms = self.augmentations(aug_input)
-            out_h, out_w = aug_input.image.shape[:2]
-            boxes = tfms.apply_box(boxes_px.copy()) if len(boxes_px) else boxes_px.copy()
-            boxes = boxes.reshape(-1, 4)
-            boxes[:, 0::2] = boxes[:, 0::2].clip(0, out_w)
-            boxes[:, 1::2] = boxes[:, 1::2].clip(0, out_h)
-            if not self.is_train:
-                return tfms, (out_h, out_w), boxes, np.ones(len(boxes), dtype=bool)
-            keep = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_size) & (
-                (boxes[:, 3] - boxes[:, 1]) >= self.min_box_size
-            )
-            if keep.any():
-                return tfms, (out_h, out_w), boxes, keep
-        return None
-
-    # ------------------------------------------------------------------ pixels
+    # ------------------------------------------------------------------ colour, issues
 
     def sample_color_jitter(self):
         """The training colour jitter: ``[(name, factor), ...]`` in a random order, or None
@@ -322,10 +154,6 @@ class AVADatasetMapper:
         (:func:`slowfast_det.modeling.preprocess.apply_color_jitter`).
         """
         return sample_color_jitter(self.color_jitter)
-
-    @staticmethod
-    def _new_clip_tensor(shape):
-        return new_clip_tensor(shape)
 
     def take_issues(self, extra=None):
         """Counts of problems met since the last returned sample (plus ``extra``); resets them."""
@@ -339,65 +167,6 @@ class AVADatasetMapper:
         self._pending[key] += 1
         logger.warning("Skipping clip %s: %s", dataset_dict.get("image_id"), reason)
         return None
-
-    def frames_to_clip(self, frames, affine, src_hw, factor, out_hw):
-        """Decoded frames -> the uint8 RGB clip tensor (3, T, H, W)
-        (:class:`~slowfast_det.data.warp.FrameWarp`).
-
-        Args:
-            frames: list of T BGR uint8 arrays; a frame object that repeats (clamped clip
-                ends) is warped once.
-            affine: (ax, bx, ay, by), the clip transform from source to output pixels.
-            src_hw: source frame size; factor: decode reduction the frames were read at;
-            out_hw: output size (H, W).
-        """
-        clip = self._new_clip_tensor((3, len(frames), *out_hw))
-        if frames:
-            FrameWarp(affine, src_hw, factor, frames[0].shape[:2], out_hw).write_clip(
-                frames, clip.numpy()
-            )
-        return clip
-
-    def decode_clip(self, paths, factor, affine, src_hw, out_hw):
-        """Decode the clip's image files one at a time straight into the uint8 RGB clip.
-
-        Each frame is decoded (at 1/``factor`` size), warped and split into the clip's
-        planes while it is in cache; a path that repeats (clamped clip ends) is decoded
-        once. A missing or unreadable frame gets the planes of the nearest readable frame
-        of the clip (logged). Same clip as ``frames_to_clip`` of all decoded frames.
-
-        Returns:
-            (clip tensor (3, T, H, W), number of replaced frames), or (None, T) when no
-            frame can be read.
-        """
-        clip = self._new_clip_tensor((3, len(paths), *out_hw))
-        dst = clip.numpy()
-        first, readable, missing, warps = {}, [], [], {}  # path -> its first clip index
-        for i, p in enumerate(paths):
-            j = first.setdefault(p, i)
-            if j != i:  # decoded (or found unreadable) at index j already
-                if j in readable:
-                    dst[:, i] = dst[:, j]
-                    readable.append(i)
-                else:
-                    missing.append(i)
-                continue
-            img = read_frame(p, factor)
-            if img is None:
-                missing.append(i)
-                continue
-            warp = warps.get(img.shape)
-            if warp is None:
-                warp = warps[img.shape] = FrameWarp(affine, src_hw, factor, img.shape[:2], out_hw)
-            warp.write(img, dst[:, i])
-            readable.append(i)
-        if not readable:
-            return None, len(paths)
-
-        def copy(i, j):
-            dst[:, i] = dst[:, j]
-
-        return clip, replace_missing_frames(paths, missing, readable, copy)
 
     def map_frames(self, frames, boxes):
         """This mapper's transform applied to a clip already in memory (e.g. a decoded video).

@@ -5,7 +5,7 @@ import cv2
 from movie_helpers import index_image, write_movie
 from script_modules import load_script
 
-from slowfast_det.data.checker import check_video_list
+from slowfast_det.data.checker_video_list import check_video_list
 
 
 def _movies(tmp_path):

@@ -10,7 +10,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.data import transforms as T
 from detectron2.data.common import DatasetFromList, MapDataset
 
-from slowfast_det.data import mapper as mapper_mod
+from slowfast_det.data import mapper_clips
 from slowfast_det.data import warp as warp_mod
 from slowfast_det.data.mapper import AVADatasetMapper
 
@@ -197,8 +197,8 @@ def test_reduced_decode_used_and_equivalent(tmp_path, registered, monkeypatch):
     registered("_tm_big", root, "val")
     d = [x for x in DatasetCatalog.get("_tm_big") if x["timestamp"] == 902][0]
     factors = []
-    real = mapper_mod.read_frame
-    monkeypatch.setattr(mapper_mod, "read_frame", lambda p, f=1: factors.append(f) or real(p, f))
+    real = mapper_clips.read_frame
+    monkeypatch.setattr(mapper_clips, "read_frame", lambda p, f=1: factors.append(f) or real(p, f))
     m_fast = _mapper4(False, [T.ResizeShortestEdge(48, max_size=10_000)])
     out = m_fast(d)
     assert set(factors) == {4} and len(factors) == 4

@@ -9,7 +9,7 @@ import pytest
 from movie_helpers import image_index, write_movie
 
 from slowfast_det.data import checker_video
-from slowfast_det.data.mapper import replace_missing_frames
+from slowfast_det.data.mapper_clips import replace_missing_frames
 from slowfast_det.data.movie_frames import (
     MOVIE_ERRORS,
     Movie,
