@@ -23,14 +23,11 @@ time (the CPU-time ratio does not move with the load of a shared machine). One p
 torch and one OpenCV thread (as in a DataLoader worker).
 """
 
-import os
-import tempfile
-
 import cv2
 import numpy as np
 import torch
 
-from benchmarks import cls_views
+from benchmarks import cls_views, in_workdir, print_rows
 from benchmarks import loader_parts as parts
 from slowfast_det.data.classification_mapper import ClassificationMapper
 
@@ -123,8 +120,7 @@ def run_mode(args, dicts, mode):
             "ratio",
         ),
     ]
-    for name, value, u in rows:
-        print(f"[cls_loader] {name}: {value if isinstance(value, str) else f'{value:.3g}'} {u}")
+    print_rows("cls_loader", rows)
     reader.close()
     return rows
 
@@ -140,8 +136,4 @@ def run(args, workdir):
 
 
 def main(args):
-    if args.workdir:
-        os.makedirs(args.workdir, exist_ok=True)
-        return run(args, args.workdir)
-    with tempfile.TemporaryDirectory(prefix="cls_loader_") as workdir:
-        return run(args, workdir)
+    return in_workdir(run, args, "cls_loader_")

@@ -21,14 +21,13 @@ factor. One process, one torch and one OpenCV thread (as a DataLoader worker).
 """
 
 import os
-import tempfile
 import time
 
 import cv2
 import torch
 
+from benchmarks import in_workdir, loader_video, print_rows
 from benchmarks import loader_parts as parts
-from benchmarks import loader_video
 from slowfast_det.data.classification_mapper import ClassificationMapper
 from slowfast_det.data.video_lists import read_video_list
 
@@ -116,14 +115,9 @@ def run(args, workdir):
         (f"{tag}: all views / per view", vps["all"] / vps["per_view"], "x"),
         (f"{tag}: all views / per view, thread CPU time", cpu["all"] / cpu["per_view"], "x"),
     ]
-    for name, value, unit in rows:
-        print(f"[cls_views] {name}: {value:.3g} {unit}")
+    print_rows("cls_views", rows)
     return rows
 
 
 def main(args):
-    if args.workdir:
-        os.makedirs(args.workdir, exist_ok=True)
-        return run(args, args.workdir)
-    with tempfile.TemporaryDirectory(prefix="cls_views_") as workdir:
-        return run(args, workdir)
+    return in_workdir(run, args, "cls_views_")

@@ -28,8 +28,6 @@ the decode limits.
 """
 
 import os
-import shutil
-import tempfile
 import time
 
 import cv2
@@ -37,8 +35,8 @@ import numpy as np
 import torch
 from detectron2.data import DatasetCatalog
 
+from benchmarks import in_workdir, loader_video, print_rows
 from benchmarks import loader_parts as parts
-from benchmarks import loader_video
 from slowfast_det.data.datasets import register_ava_dataset
 from slowfast_det.data.frames import AVA_FPS, AVA_START_SECOND
 from slowfast_det.data.mapper import AVADatasetMapper
@@ -203,35 +201,28 @@ def run_case(args, root, size, mode, n_video):
 def main(args):
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    workdir = args.workdir or tempfile.mkdtemp(prefix="bench_loader_")
+    return in_workdir(run, args, "bench_loader_")
+
+
+def run(args, workdir):
+    """The rows of every frame size and mode (frames, then the video cases) under ``workdir``."""
     rows = []
-    try:
-        for size in args.frame_sizes:
-            w, h = (int(v) for v in size.lower().split("x"))
-            root = os.path.join(workdir, f"ava_{w}x{h}")
-            t = time.perf_counter()
-            n_video = parts.build_folder(
-                root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality
-            )
-            kb = (
-                os.path.getsize(os.path.join(root, "frames", "benchvid", "benchvid_000001.jpg"))
-                / 1024
-            )
-            print(
-                f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in "
-                f"{time.perf_counter() - t:.1f}s"
-            )
-            for mode in args.modes if "frames" in args.sources else ():
-                case = run_case(args, root, size, mode, n_video)
-                for r in case:
-                    print(
-                        f"[loader] {r[0]}: "
-                        f"{r[1] if isinstance(r[1], str) else f'{r[1]:.3g}'} {r[2]}"
-                    )
-                rows.extend(case)
-        if "video" in args.sources:
-            rows.extend(loader_video.main(args, workdir))
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+    for size in args.frame_sizes:
+        w, h = (int(v) for v in size.lower().split("x"))
+        root = os.path.join(workdir, f"ava_{w}x{h}")
+        t = time.perf_counter()
+        n_video = parts.build_folder(
+            root, w, h, args.clips, args.num_frames, args.sampling_rate, args.jpeg_quality
+        )
+        kb = os.path.getsize(os.path.join(root, "frames", "benchvid", "benchvid_000001.jpg")) / 1024
+        print(
+            f"[loader] {size}: wrote {n_video} frames (~{kb:.0f} KB each) in "
+            f"{time.perf_counter() - t:.1f}s"
+        )
+        for mode in args.modes if "frames" in args.sources else ():
+            case = run_case(args, root, size, mode, n_video)
+            print_rows("loader", case)
+            rows.extend(case)
+    if "video" in args.sources:
+        rows.extend(loader_video.main(args, workdir))
     return rows

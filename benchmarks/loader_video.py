@@ -27,6 +27,7 @@ import numpy as np
 from detectron2.data import DatasetCatalog
 
 from benchmarks import loader_parts as parts
+from benchmarks import print_rows
 from slowfast_det.data.datasets import register_ava_dataset
 from slowfast_det.data.mapper import AVADatasetMapper
 from slowfast_det.data.movie_frames import Movie, index_time
@@ -225,7 +226,6 @@ def main(args, workdir):
                 case = run_video_case(
                     args, parts.loader_cfg(args), frames_root, video_root, tag, mode
                 )
-                for r in case:
-                    print(f"[loader] {r[0]}: {r[1]:.3g} {r[2]}")
+                print_rows("loader", case)
                 rows.extend(case)
     return rows

@@ -3,11 +3,13 @@
 This layer imports neither torch nor Detectron2, so that ``tools/eval_ava.py`` and other
 file-level tools start in a fraction of a second:
 
-- ``errors``: :class:`AVAFormatError` (file, line, field) and the video-id rule;
+- ``errors``: :class:`AVAFormatError` (file, line, field) and the video-id rules;
 - ``timestamps``: AVA's keyframe times (parsing, normalising, formatting, frame positions);
 - ``label_map``: label-map ``.pbtxt`` files;
 - ``file_text``: how every reader gets text from bytes (encodings, gzip, NUL bytes);
-- ``io``: the CSV readers (boxes, exclusions; frame lists from ``frame_list``) and writers;
+- ``io``: every reader in one import path (re-exports): box CSVs (``box_csv`` reads them,
+  ``box_rows`` checks and converts their rows), excluded timestamps (``exclusions``), frame
+  lists (``frame_list``);
 - ``checks``: the value checks shared by the loader, the checker and the metric;
 - ``metric``, ``box_arrays``, ``array_ops``, ``official_order``, ``result``: the official
   frame-mAP;

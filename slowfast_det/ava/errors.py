@@ -1,12 +1,15 @@
-"""The error every AVA reader raises, and the video-id safety check they share.
+"""The error every AVA reader raises, and the video-id rules they share.
 
 Kept apart from the readers so that the label-map parser, the readers and the shared
 checks (:mod:`.ava_checks`) can all import it without importing each other.
 """
 
+import logging
 import os
 
-__all__ = ["AVAFormatError", "check_video_id"]
+__all__ = ["AVAFormatError", "check_video_id", "warn_spaced_id"]
+
+logger = logging.getLogger(__name__)
 
 
 class AVAFormatError(ValueError):
@@ -36,3 +39,16 @@ def check_video_id(video_id, path=None, line=None):
     ):
         raise AVAFormatError(path, line, "video_id", f"unsafe or empty video id {video_id!r}")
     return video_id
+
+
+def warn_spaced_id(path, line, video_id):
+    """Warn that ``video_id`` (at ``path:line``) has leading or trailing spaces; the readers
+    keep it as written, as the official script does, and call this for the first one of a file."""
+    logger.warning(
+        "%s:%s: video id %r has leading or trailing spaces: kept as written, as the official "
+        "script keys it (%r is another video); more such ids are not reported",
+        path,
+        line,
+        video_id,
+        video_id.strip(),
+    )

@@ -53,8 +53,8 @@ import numpy as np
 
 from . import folder
 from .render import CameraNoise, make_background, render_frame
+from .sampling import _SKINS, _random_color
 from .scene import (
-    _SKINS,
     ARM_DOWN,
     ARM_RAISE,
     ARM_WAVE,
@@ -64,7 +64,6 @@ from .scene import (
     WALK_RIGHT,
     Person,
     Video,
-    _random_color,
     slot_of_frame,
 )
 

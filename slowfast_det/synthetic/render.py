@@ -7,7 +7,7 @@ Images are BGR ``uint8`` arrays ``(H, W, 3)`` (OpenCV order; written as JPEG).
 import cv2
 import numpy as np
 
-from .scene import pose_at
+from .pose import pose_at
 
 __all__ = [
     "make_background",

@@ -1,4 +1,9 @@
-"""Scene model of the synthetic AVA-format dataset: classes, people, schedules and poses.
+"""Scene model of the synthetic AVA-format dataset: classes, rules, people and their labels.
+
+The classes and the rules below, the :class:`Person` / :class:`Video` records and the labels
+of a slot live here; :mod:`.pose` turns a person's schedule into joint positions at a frame
+(:func:`~.pose.pose_at`), :mod:`.sampling` draws random videos (:func:`~.sampling.sample_video`)
+and :mod:`.render` draws the frames.
 
 A video is ``num_seconds`` seconds at 30 fps, frame 0 being second 900.0 (AVA's clip
 convention). Second ``t`` has keyframe index ``c = (t - 900) * 30`` and owns the *slot*
@@ -57,10 +62,8 @@ out of the ground truth, consistently). The box is the tight box of the whole fi
 legs and bag included) at the keyframe, clipped to the frame.
 """
 
-import math
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 __all__ = [
@@ -76,11 +79,8 @@ __all__ = [
     "MIN_VISIBLE_FRACTION",
     "Person",
     "Video",
-    "Pose",
     "slot_of_frame",
     "keyframe_index",
-    "sample_video",
-    "pose_at",
     "labels_at",
 ]
 
@@ -117,24 +117,8 @@ CARRY_CLASS = 9
 
 WAVE_PERIOD = 5  # frames (6 Hz): a divisor of 10 (Slow spacing) and 15 (0.5 s)
 EVENT_LEN = 4  # frames (0.13 s)
-EVENT_PROFILE = (0.85, 1.0, 1.0, 0.85)  # event strength over its frames
 EVENT_START_RANGE = (-15, 6)  # event start offset from the keyframe, inclusive
 MIN_VISIBLE_FRACTION = 0.5
-
-# Figure proportions, in units of the standing height h.
-HEAD_R = 0.08
-NECK_TO_HIP = 0.30
-HIP_TO_FEET = 0.48
-SHOULDER_HALF = 0.10
-HIP_HALF = 0.05
-UPPER_ARM = 0.17
-FOREARM = 0.17
-THIGH = 0.24
-SHIN = 0.24
-CROUCH_HIP = 0.26  # hip height above the feet when crouching
-HOP_LIFT = 0.25  # lift at full event strength
-BAG_W, BAG_H = 0.2, 0.24
-ELBOW_BEND = math.radians(20)  # forearm of a raised arm, turned inward from the upper arm
 
 
 def slot_of_frame(f):
@@ -191,132 +175,6 @@ class Video:
     people: list = field(default_factory=list)
 
 
-@dataclass
-class Pose:
-    """Joint positions (pixels, float) of one person at one frame."""
-
-    head: tuple
-    head_r: float
-    neck: tuple
-    hip: tuple
-    shoulders: tuple  # (left, right)
-    elbows: tuple
-    hands: tuple
-    hips: tuple
-    knees: tuple
-    feet: tuple
-    shoe_scale: tuple  # shoe size factor per foot (a kicking foot comes nearer)
-    bag: tuple  # (x1, y1, x2, y2) or None
-    ground: tuple  # (x, y) centre of the shadow on the ground
-
-
-def _dir(alpha, side):
-    """Unit vector at angle ``alpha`` from straight down, turned outward on ``side``."""
-    return side * math.sin(alpha), math.cos(alpha)
-
-
-def _add(p, d, length):
-    return p[0] + d[0] * length, p[1] + d[1] * length
-
-
-def raised_arm_angle(person, slot, f):
-    """Upper-arm angle (radians from vertical-up, outward) of a raised arm at frame ``f``."""
-    phase = person.arm_phase[slot]
-    if person.arm[slot] == ARM_WAVE:
-        period = person.wave_period
-        phase = phase + 2.0 * math.pi * (f % period) / period
-    return person.arm_theta0[slot] + person.arm_amp[slot] * math.sin(phase)
-
-
-def event_strength(person, slot, f):
-    """0 outside the slot's event, else the event profile value at frame ``f``."""
-    if person.event[slot] == EV_NONE:
-        return 0.0
-    k = f - person.event_start[slot]
-    return EVENT_PROFILE[k] if 0 <= k < EVENT_LEN else 0.0
-
-
-def pose_at(person, f):
-    """The :class:`Pose` of ``person`` at frame ``f`` (a pure function of the schedule)."""
-    s = slot_of_frame(f)
-    h = person.height
-    pose = person.pose[s]
-    walking = pose in (WALK_LEFT, WALK_RIGHT)
-    hx, gy = float(person.x[f]), person.feet_y
-    ev = person.event[s]
-    k = event_strength(person, s, f)
-    lift = HOP_LIFT * h * k if ev == EV_HOP else 0.0
-    gait = 2.0 * math.pi * f / person.gait_period + person.gait_phase if walking else 0.0
-    swing = math.sin(gait)
-
-    hip_y = gy - (CROUCH_HIP if pose == CROUCH else HIP_TO_FEET) * h - lift
-    hip = (hx, hip_y)
-    neck = (hx, hip_y - NECK_TO_HIP * h)
-    head = (hx, neck[1] - 0.02 * h - HEAD_R * h)
-    hips, knees, feet, shoes = [], [], [], []
-    for side in (-1, 1):
-        hp = (hx + side * HIP_HALF * h, hip_y)
-        shoe = 1.0
-        if pose == CROUCH:
-            kn = _add(hp, _dir(math.radians(62), side), THIGH * h)
-            drop = max(gy - kn[1], 1e-3)
-            shin_a = -math.acos(min(drop / (SHIN * h), 1.0))  # inward, foot on the ground
-            ft = _add(kn, _dir(shin_a, side), SHIN * h)
-        elif ev == EV_KICK and side == person.event_side[s] and k > 0:
-            # front kick towards the camera: in the image the leg shortens, the foot comes
-            # up to the hip and looks bigger (nearer); it stays inside the person's box
-            kn = (hp[0] + side * 0.10 * h * k, hp[1] + THIGH * h * (1.0 - 0.55 * k))
-            ft = (kn[0] - side * 0.03 * h * k, kn[1] + SHIN * h * (1.0 - 0.8 * k))
-            shoe = 1.0 + 1.3 * k
-        else:
-            # absolute swing, mirrored between the legs: direction-neutral
-            a = math.radians(22) * swing * (1 if side < 0 else -1) if walking else 0.0
-            kn = _add(hp, (math.sin(a) + side * 0.05, math.cos(a)), THIGH * h)
-            ft = _add(kn, (math.sin(a * 0.6) + side * 0.03, math.cos(a * 0.6)), SHIN * h)
-            if ev == EV_HOP and k > 0:  # tuck the feet a little
-                ft = (ft[0], ft[1] - 0.05 * h * k)
-        hips.append(hp)
-        knees.append(kn)
-        feet.append(ft)
-        shoes.append(shoe)
-
-    shoulders, elbows, hands = [], [], []
-    bag = None
-    for side in (-1, 1):
-        sh = (hx + side * SHOULDER_HALF * h, neck[1] + 0.02 * h)
-        if person.arm[s] != ARM_DOWN and side == person.arm_side[s]:
-            theta = raised_arm_angle(person, s, f)  # the whole arm turns about the shoulder
-            el = _add(sh, _dir(math.pi - theta, side), UPPER_ARM * h)
-            ha = _add(el, _dir(math.pi - theta + ELBOW_BEND, side), FOREARM * h)
-        elif person.carry[s] and side == person.carry_side:
-            el = _add(sh, _dir(math.radians(10), side), UPPER_ARM * h)
-            ha = _add(el, _dir(math.radians(4), side), FOREARM * h)
-            bw, bh = BAG_W * h, BAG_H * h
-            bag = (ha[0] - bw / 2, ha[1], ha[0] + bw / 2, ha[1] + bh)
-        else:
-            a = math.radians(18) * swing * (1 if side > 0 else -1) if walking else 0.0
-            el = _add(sh, (math.sin(a) + side * 0.2, math.cos(a)), UPPER_ARM * h)
-            ha = _add(el, (math.sin(a * 1.3) + side * 0.12, math.cos(a * 1.3)), FOREARM * h)
-        shoulders.append(sh)
-        elbows.append(el)
-        hands.append(ha)
-    return Pose(
-        head=head,
-        head_r=HEAD_R * h,
-        neck=neck,
-        hip=hip,
-        shoulders=tuple(shoulders),
-        elbows=tuple(elbows),
-        hands=tuple(hands),
-        hips=tuple(hips),
-        knees=tuple(knees),
-        feet=tuple(feet),
-        shoe_scale=tuple(shoes),
-        bag=bag,
-        ground=(hx, gy),
-    )
-
-
 def labels_at(person, slot):
     """Sorted action ids of ``person`` in ``slot`` (one pose class plus optional others)."""
     out = [POSE_CLASS[int(person.pose[slot])]]
@@ -327,135 +185,3 @@ def labels_at(person, slot):
     if person.carry[slot]:
         out.append(CARRY_CLASS)
     return sorted(out)
-
-
-# --------------------------------------------------------------------------- sampling
-def _random_color(rng, sat=(0.45, 1.0), val=(0.35, 1.0)):
-    """A BGR colour from an HSV draw."""
-    hsv = np.array(
-        [[[rng.uniform(0, 180), rng.uniform(*sat) * 255, rng.uniform(*val) * 255]]], dtype=np.uint8
-    )
-    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
-
-
-_SKINS = [
-    (90, 120, 160),
-    (110, 150, 200),
-    (140, 180, 225),
-    (60, 85, 120),
-    (75, 105, 145),
-    (155, 195, 235),
-]
-
-
-def _run_lengths(rng, num_slots, lo, hi):
-    """Split ``range(num_slots)`` into consecutive runs of ``lo..hi`` slots."""
-    s = 0
-    while s < num_slots:
-        n = int(rng.integers(lo, hi + 1))
-        yield s, min(s + n, num_slots)
-        s += n
-
-
-def _sample_person(rng, pid, num_frames, width, height):
-    num_slots = slot_of_frame(num_frames - 1) + 1
-    feet_frac = rng.uniform(0.62, 0.97)
-    t = (feet_frac - 0.62) / 0.35
-    h = height * (0.42 + 0.40 * t) * rng.uniform(0.92, 1.08)  # 39-89 % of the frame height
-    feet_y = feet_frac * height
-    carry_side = int(rng.choice([-1, 1]))
-    p = Person(
-        pid=pid,
-        height=float(h),
-        feet_y=float(feet_y),
-        skin=_SKINS[int(rng.integers(len(_SKINS)))],
-        shirt=_random_color(rng),
-        pants=_random_color(rng, sat=(0.2, 0.8), val=(0.2, 0.6)),
-        bag_color=_random_color(rng, sat=(0.7, 1.0), val=(0.6, 1.0)),
-        shoe_color=_random_color(rng, sat=(0.0, 0.25), val=(0.85, 1.0)),
-        carry_side=carry_side,
-        gait_period=float(rng.uniform(20, 28)),
-        gait_phase=float(rng.uniform(0, 2 * math.pi)),
-        x=np.zeros(num_frames),
-        pose=np.zeros(num_slots, dtype=np.int64),
-        carry=np.zeros(num_slots, dtype=bool),
-        arm=np.zeros(num_slots, dtype=np.int64),
-        arm_side=np.ones(num_slots, dtype=np.int64),
-        arm_theta0=np.zeros(num_slots),
-        arm_amp=np.zeros(num_slots),
-        arm_phase=np.zeros(num_slots),
-        event=np.zeros(num_slots, dtype=np.int64),
-        event_start=np.full(num_slots, -1, dtype=np.int64),
-        event_side=np.ones(num_slots, dtype=np.int64),
-    )
-
-    # --- locomotion / pose runs, integrating the hip position frame by frame
-    margin = 0.5 * h  # beyond this the figure is entirely off screen
-    if rng.random() < 0.25:  # enters later from outside the frame
-        x = -margin - 5 if rng.random() < 0.5 else width + margin + 5
-    else:
-        x = rng.uniform(0.1, 0.9) * width
-    speed = h * rng.uniform(0.5, 0.9) / FPS  # pixels per frame
-    edge = 0.3 * h  # closer than this to a border, part of the figure is cut
-    for a, b in _run_lengths(rng, num_slots, 2, 5):
-        inward = WALK_RIGHT if x < width / 2 else WALK_LEFT
-        outward = WALK_LEFT if inward == WALK_RIGHT else WALK_RIGHT
-        u = rng.random()
-        if x < -margin or x > width + margin:  # off screen: wait, or enter
-            pose = STAND if u < 0.5 else inward
-        elif x < edge or x > width - edge:  # cut by the border: walk in, or leave
-            pose = inward if u < 0.75 else outward
-        else:
-            pose = int(rng.choice([STAND, CROUCH, WALK_LEFT, WALK_RIGHT], p=[0.4, 0.3, 0.15, 0.15]))
-            if pose in (WALK_LEFT, WALK_RIGHT):  # mostly towards the side with more room
-                off_centre = abs(x - width / 2) / (width / 2)
-                pose = inward if rng.random() < 0.5 + 0.35 * off_centre else outward
-        p.pose[a:b] = pose
-        v = {WALK_LEFT: -speed, WALK_RIGHT: speed}.get(pose, 0.0)
-        f0, f1 = max(a * FPS - SLOT_HALF, 0), min(b * FPS - SLOT_HALF, num_frames)
-        for f in range(f0, f1):
-            x += v
-            p.x[f] = x
-
-    # --- bag runs
-    for a, b in _run_lengths(rng, num_slots, 3, 8):
-        p.carry[a:b] = rng.random() < 0.3
-
-    # --- arm runs
-    for a, b in _run_lengths(rng, num_slots, 2, 5):
-        arm = int(rng.choice([ARM_DOWN, ARM_RAISE, ARM_WAVE], p=[0.44, 0.28, 0.28]))
-        p.arm[a:b] = arm
-        p.arm_side[a:b] = -carry_side if p.carry[a:b].any() else int(rng.choice([-1, 1]))
-        p.arm_theta0[a:b] = math.radians(rng.uniform(20.0, 40.0))
-        p.arm_amp[a:b] = math.radians(rng.uniform(30.0, 45.0))
-        p.arm_phase[a:b] = rng.uniform(0.0, 2.0 * math.pi)
-
-    # --- brief events, one slot at a time
-    lo, hi = EVENT_START_RANGE
-    for s in range(num_slots):
-        c = s * FPS
-        if c + lo < 0 or c + hi + EVENT_LEN > num_frames:
-            continue
-        u = rng.random()
-        if p.pose[s] == STAND:
-            ev = EV_KICK if u < 0.4 else EV_HOP if u < 0.6 else EV_NONE
-        elif p.pose[s] in (WALK_LEFT, WALK_RIGHT):
-            ev = EV_HOP if u < 0.35 else EV_NONE
-        else:
-            ev = EV_NONE
-        start = c + int(rng.integers(lo, hi + 1))
-        side = -carry_side if p.carry[s] else int(rng.choice([-1, 1]))  # not behind the bag
-        if ev != EV_NONE:
-            p.event[s], p.event_start[s], p.event_side[s] = ev, start, side
-    return p
-
-
-def sample_video(rng, video_id, num_seconds, width, height, min_persons, max_persons):
-    """Draw one :class:`Video` (people sorted far to near, i.e. in drawing order)."""
-    num_frames = num_seconds * FPS
-    n = int(rng.integers(min_persons, max_persons + 1))
-    people = [_sample_person(rng, i, num_frames, width, height) for i in range(n)]
-    people.sort(key=lambda p: p.feet_y)
-    return Video(
-        video_id=video_id, num_frames=num_frames, width=width, height=height, people=people
-    )

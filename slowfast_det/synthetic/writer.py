@@ -31,13 +31,13 @@ from slowfast_det.ava.files import write_box_csv
 
 from . import folder
 from .render import CameraNoise, make_background, render_frame, visible_boxes
+from .sampling import sample_video
 from .scene import (
     CLASSES,
     FIRST_SECOND,
     MIN_VISIBLE_FRACTION,
     keyframe_index,
     labels_at,
-    sample_video,
     slot_of_frame,
 )
 

@@ -19,7 +19,9 @@ from slowfast_det.synthetic import (
     generate,
 )
 from slowfast_det.synthetic import writer as gen_mod
+from slowfast_det.synthetic.pose import pose_at, raised_arm_angle
 from slowfast_det.synthetic.render import draw_person, render_frame, visible_boxes
+from slowfast_det.synthetic.sampling import sample_video
 from slowfast_det.synthetic.scene import (
     ARM_RAISE,
     ARM_WAVE,
@@ -34,9 +36,6 @@ from slowfast_det.synthetic.scene import (
     WAVE_PERIOD,
     keyframe_index,
     labels_at,
-    pose_at,
-    raised_arm_angle,
-    sample_video,
     slot_of_frame,
 )
 from slowfast_det.synthetic.writer import build_video, keyframe_seconds, read_manifest, video_ids

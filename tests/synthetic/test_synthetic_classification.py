@@ -29,8 +29,9 @@ from slowfast_det.synthetic.classification import (
     read_classification_manifest,
     room_background,
 )
+from slowfast_det.synthetic.pose import raised_arm_angle
 from slowfast_det.synthetic.render import render_frame
-from slowfast_det.synthetic.scene import ARM_RAISE, raised_arm_angle
+from slowfast_det.synthetic.scene import ARM_RAISE
 
 TINY = dict(train_per_class=1, val_per_class=1, duration_s=1.1, width=48, height=48)
 FAST = range(0, 32, 2)  # 16 frames at stride 2
