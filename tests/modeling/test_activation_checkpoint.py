@@ -4,7 +4,7 @@ lateral fusion) and changes neither the loss, the gradients nor the BatchNorm st
 import torch
 from detectron2.modeling import build_backbone
 
-from slowfast_det.modeling import backbone as backbone_module
+from slowfast_det.modeling import resnet3d
 
 
 def test_checkpoint_every_block_same_results(tiny_cfg, monkeypatch):
@@ -18,9 +18,9 @@ def test_checkpoint_every_block_same_results(tiny_cfg, monkeypatch):
     ckpt.load_state_dict(plain.state_dict())
 
     calls = []
-    real = backbone_module.checkpoint
+    real = resnet3d.checkpoint
     monkeypatch.setattr(
-        backbone_module,
+        resnet3d,
         "checkpoint",
         lambda fn, *a, **k: calls.append(type(fn).__name__) or real(fn, *a, **k),
     )

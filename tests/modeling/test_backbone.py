@@ -9,7 +9,7 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, build_backbone
 
 from slowfast_det.modeling import FrozenBatchNorm3d, NonLocalBlock3d, SlowFast
-from slowfast_det.modeling.backbone import BottleneckBlock3d, FastToSlowFusion
+from slowfast_det.modeling.resnet3d import BottleneckBlock3d, FastToSlowFusion
 
 
 def clip(n=2, t=8, hw=32, alpha=4, seed=0):
