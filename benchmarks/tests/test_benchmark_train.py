@@ -117,3 +117,43 @@ def test_step_and_peer_parts_tiny(tmp_path):
     assert by_name["peer: training throughput ours / pytorchvideo (median)"] == pytest.approx(
         theirs / ours
     )
+
+
+def test_levers_part_tiny(tmp_path, monkeypatch):
+    """The levers part: every lever off in turn really turns that path off, and the ratios
+    are the medians' ratios."""
+    from slowfast_det.modeling import batch_norm, fast_ops
+
+    monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: False)  # the stem lever applies
+    seen = {"taps": 0, "nthwc": 0}
+    taps, nthwc = fast_ops.taps_conv3d, batch_norm.batch_norm_nthwc
+
+    def count(key, fn):
+        def wrapped(*a, **k):
+            seen[key] += 1
+            return fn(*a, **k)
+
+        return wrapped
+
+    monkeypatch.setattr(fast_ops, "taps_conv3d", count("taps", taps))
+    monkeypatch.setattr(batch_norm, "batch_norm_nthwc", count("nthwc", nthwc))
+    parser = argparse.ArgumentParser()
+    benchmark_train.add_arguments(parser)
+    args = parser.parse_args(
+        ["--parts", "levers", "--steps", "2", "--warmup-steps", "0", "--threads", "1"]
+        + ["--device", "cpu", "--num-boxes", "2", "--opts", "SOLVER.IMS_PER_BATCH", "2"]
+        + ["INPUT.NUM_FRAMES", "4", "INPUT.TEST_SIZE", "32"]
+        + ["MODEL.SLOWFAST.WIDTH_PER_GROUP", "8", "MODEL.SLOWFAST.STEM_OUT_CHANNELS", "8"]
+    )
+    rows = benchmark_train.main(args)
+    by_name = {r[0]: r[1] for r in rows}
+    # 2 steps each: the stem runs as taps in "all on" and "PyTorch batch norm" (4 calls), the
+    # Fast stem's 2-channel norm through the column sums in "all on" and "Fast stem as
+    # F.conv3d" (4 steps, at least one norm each)
+    assert seen["taps"] == 4 and seen["nthwc"] >= 4
+    med = {}
+    for name in ("all on", "Fast stem as F.conv3d", "PyTorch batch norm"):
+        med[name] = next(v for k, v in by_name.items() if k.startswith(f"levers: {name} step time"))
+    for name in ("Fast stem as F.conv3d", "PyTorch batch norm"):
+        ratio = by_name[f"levers: step time with {name} / all on (median)"]
+        assert ratio == pytest.approx(med[name] / med["all on"])
