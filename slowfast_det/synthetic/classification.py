@@ -53,7 +53,7 @@ import numpy as np
 
 from . import folder
 from .render import CameraNoise, make_background, render_frame
-from .sampling import _SKINS, _random_color
+from .sampling import random_look
 from .scene import (
     ARM_DOWN,
     ARM_RAISE,
@@ -190,11 +190,7 @@ def _person(rng, label, num_frames, width, height):
         pid=0,
         height=float(h),
         feet_y=float(feet_y),
-        skin=_SKINS[int(rng.integers(len(_SKINS)))],
-        shirt=_random_color(rng),
-        pants=_random_color(rng, sat=(0.2, 0.8), val=(0.2, 0.6)),
-        bag_color=_random_color(rng, sat=(0.7, 1.0), val=(0.6, 1.0)),
-        shoe_color=_random_color(rng, sat=(0.0, 0.25), val=(0.85, 1.0)),
+        **random_look(rng),
         carry_side=1,
         gait_period=float(rng.uniform(20, 28)),
         gait_phase=float(rng.uniform(0, 2 * math.pi)),

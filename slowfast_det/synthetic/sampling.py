@@ -29,7 +29,7 @@ from .scene import (
     slot_of_frame,
 )
 
-__all__ = ["sample_video"]
+__all__ = ["random_look", "sample_video"]
 
 
 def _random_color(rng, sat=(0.45, 1.0), val=(0.35, 1.0)):
@@ -48,6 +48,18 @@ _SKINS = [
     (75, 105, 145),
     (155, 195, 235),
 ]
+
+
+def random_look(rng) -> dict:
+    """A person's random colours, :class:`Person`'s ``skin``, ``shirt``, ``pants``,
+    ``bag_color`` and ``shoe_color`` (BGR), drawn from ``rng`` in that order."""
+    return dict(
+        skin=_SKINS[int(rng.integers(len(_SKINS)))],
+        shirt=_random_color(rng),
+        pants=_random_color(rng, sat=(0.2, 0.8), val=(0.2, 0.6)),
+        bag_color=_random_color(rng, sat=(0.7, 1.0), val=(0.6, 1.0)),
+        shoe_color=_random_color(rng, sat=(0.0, 0.25), val=(0.85, 1.0)),
+    )
 
 
 def _run_lengths(rng, num_slots, lo, hi):
@@ -70,11 +82,7 @@ def _sample_person(rng, pid, num_frames, width, height):
         pid=pid,
         height=float(h),
         feet_y=float(feet_y),
-        skin=_SKINS[int(rng.integers(len(_SKINS)))],
-        shirt=_random_color(rng),
-        pants=_random_color(rng, sat=(0.2, 0.8), val=(0.2, 0.6)),
-        bag_color=_random_color(rng, sat=(0.7, 1.0), val=(0.6, 1.0)),
-        shoe_color=_random_color(rng, sat=(0.0, 0.25), val=(0.85, 1.0)),
+        **random_look(rng),
         carry_side=carry_side,
         gait_period=float(rng.uniform(20, 28)),
         gait_phase=float(rng.uniform(0, 2 * math.pi)),
