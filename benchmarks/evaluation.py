@@ -199,7 +199,7 @@ def make_case(out_dir, num_keys=57000, seed=0, subset_keys=0, top_classes=60):
 # would also count the parent's resident size at fork time, which Linux carries over exec).
 _CHILD = r"""
 import json, os, sys, time
-from slowfast_det.ava.metric import evaluate_files
+from slowfast_det.ava.evaluate import evaluate_files
 from slowfast_det.ava.box_arrays import HAVE_PYARROW
 
 def vm_hwm_kib():

@@ -26,7 +26,8 @@ from scipy.optimize import linear_sum_assignment
 from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.config import load_slowfast_cfg
-from slowfast_det.engine.demo_runner import DemoOptions, VideoActionDemo
+from slowfast_det.engine.demo_options import DemoOptions
+from slowfast_det.engine.demo_runner import VideoActionDemo
 from slowfast_det.synthetic.demo_video import write_demo_video
 
 PAIR_IOU = 0.5

@@ -7,7 +7,8 @@ docs/ARCHITECTURE.md shows verbatim (checked here too). The rules:
 - slowfast_det.ava and slowfast_det.utils import neither torch nor Detectron2 (nor fvcore,
   torchvision, which import torch);
 - no module imports ``benchmarks`` or anything of tools/;
-- ``import slowfast_det.ava.metric, slowfast_det.ava.io`` leaves torch and Detectron2 unloaded.
+- ``import slowfast_det.ava.metric, slowfast_det.ava.evaluate, slowfast_det.ava.io`` leaves torch
+  and Detectron2 unloaded.
 """
 
 import ast
@@ -186,7 +187,7 @@ def test_the_doc_shows_this_table():
 
 def test_metric_and_readers_import_without_torch():
     code = (
-        "import sys, slowfast_det.ava.metric, slowfast_det.ava.io\n"
+        "import sys, slowfast_det.ava.metric, slowfast_det.ava.evaluate, slowfast_det.ava.io\n"
         "print(sorted(m for m in ('torch', 'detectron2') if m in sys.modules))"
     )
     env = dict(os.environ)

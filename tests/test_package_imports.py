@@ -17,7 +17,8 @@ def heavy():
 out = {}
 import slowfast_det, slowfast_det.utils.cpu_env
 out["package"] = heavy()
-import slowfast_det.ava.metric, slowfast_det.ava.io, slowfast_det.ava.files
+import slowfast_det.ava.metric, slowfast_det.ava.evaluate
+import slowfast_det.ava.io, slowfast_det.ava.files
 out["ava"] = heavy()
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, ROI_HEADS_REGISTRY

@@ -141,8 +141,8 @@ def get_parser():
 
 
 def add_demo_options(parser):
-    """A flag per :class:`~slowfast_det.engine.demo_runner.DemoOptions` field, with its default."""
-    from slowfast_det.engine.demo_runner import NO_TRACKER, DemoOptions
+    """A flag per :class:`~slowfast_det.engine.demo_options.DemoOptions` field, with its default."""
+    from slowfast_det.engine.demo_options import NO_TRACKER, DemoOptions
     from slowfast_det.engine.tracking import TRACKERS
 
     d = DemoOptions()
@@ -242,7 +242,8 @@ def main(argv=None, predictor=None):
     ``(clip (T, H, W, 3) BGR uint8, boxes (R, 4) pixels) -> (R, K) scores`` (tests, or an
     exported model).
     """
-    from slowfast_det.engine.demo_runner import DemoOptions, VideoActionDemo
+    from slowfast_det.engine.demo_options import DemoOptions
+    from slowfast_det.engine.demo_runner import VideoActionDemo
     from slowfast_det.engine.predictor import ActionPredictor, RandomWeightsError
     from slowfast_det.engine.video_input import open_video, parse_source
     from slowfast_det.engine.video_output import DisplayUnavailableError, VideoFileSink, WindowSink

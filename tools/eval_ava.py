@@ -93,8 +93,9 @@ def main(argv=None):
         print(f"error: --capacity must be >= 0 (0 keeps all), got {args.capacity}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from slowfast_det.ava.evaluate import evaluate_files
     from slowfast_det.ava.io import AVAFormatError
-    from slowfast_det.ava.metric import evaluate_files, format_result
+    from slowfast_det.ava.metric import format_result
 
     try:
         result, names = evaluate_files(

@@ -11,8 +11,8 @@ file-level tools start in a fraction of a second:
   ``box_rows`` checks and converts their rows), excluded timestamps (``exclusions``), frame
   lists (``frame_list``);
 - ``checks``: the value checks shared by the loader, the checker and the metric;
-- ``metric``, ``box_arrays``, ``array_ops``, ``official_order``, ``result``: the official
-  frame-mAP;
+- ``metric``, ``box_arrays``, ``array_ops``, ``matching``, ``official_order``, ``result``: the
+  official frame-mAP; ``evaluate``: the frame-mAP of the official files;
 - ``person_boxes``: person-box AP of proposals against the ground truth;
 - ``files``: detection CSV and JSON outputs;
 - ``plots``: PNG plots of a result (matplotlib, imported only by this module).

@@ -5,7 +5,7 @@ wrong (row positions, fields, counts) and makes its message; the callers decide 
 finding does. The data loader (:mod:`slowfast_det.data.datasets`, :mod:`~slowfast_det.data.mapper`)
 raises ``AVAFormatError(path, line, field)`` at the first error or repairs and counts, the
 dataset checker (:mod:`slowfast_det.data.checker`) reports every finding, the evaluator
-(:func:`slowfast_det.ava.metric.evaluate_files`) logs. ``rows`` is a box table's rows (the
+(:func:`slowfast_det.ava.evaluate.evaluate_files`) logs. ``rows`` is a box table's rows (the
 DataFrame of :class:`~slowfast_det.ava.io.BoxTable`, or a mapping of equal-length arrays).
 No torch, no Detectron2 (the evaluator command must start fast).
 

@@ -81,8 +81,7 @@ import logging
 
 import numpy as np
 
-from slowfast_det.ava.checks import EvaluationInputChecks
-from slowfast_det.ava.io import AVAFormatError, read_exclusions, read_label_map
+from slowfast_det.ava.io import AVAFormatError
 
 from .array_ops import (
     Clock,
@@ -95,7 +94,7 @@ from .array_ops import (
     num_distinct,
     order_by_key_rank_row,
 )
-from .box_arrays import BoxArrays, as_box_arrays, check_finite, read_box_arrays
+from .box_arrays import as_box_arrays, check_finite
 from .matching import match_detections
 from .official_order import KeyOrder, break_ties, order_groundtruth
 from .result import KEYS_ABSENT_RULES, FrameMAPResult, format_result, grouped_map, log_counts
@@ -103,8 +102,6 @@ from .result import KEYS_ABSENT_RULES, FrameMAPResult, format_result, grouped_ma
 __all__ = [
     "FrameMAPResult",
     "frame_map",
-    "evaluate_files",
-    "evaluate_detections",
     "format_result",
     "IOU_THRESHOLD",
     "KEYS_ABSENT_RULES",
@@ -380,108 +377,4 @@ def frame_map(
         counts,
         keys_absent_from_groundtruth,
         grouped_map(per_class),
-    )
-
-
-def _evaluate(
-    labelmap,
-    groundtruth,
-    detections,
-    detections_name,
-    exclusions,
-    capacity,
-    chunksize,
-    rule,
-    use_pyarrow,
-    timings,
-):
-    """The body of :func:`evaluate_files` and :func:`evaluate_detections`: ``detections`` is
-    a file name or a BoxArrays."""
-    clock = Clock(timings)
-    names, class_ids = read_label_map(labelmap)
-    excluded = read_exclusions(exclusions) if exclusions else set()
-    clock("read_labelmap_exclusions")
-    gt = read_box_arrays(groundtruth, "groundtruth", chunksize, use_pyarrow)
-    # pixel-like boxes, repeated rows, other classes
-    checks = EvaluationInputChecks(gt.columns(), groundtruth, class_ids)
-    clock("read_groundtruth")
-    if isinstance(detections, BoxArrays):
-        det = detections
-    else:
-        det = read_box_arrays(detections, "detections", chunksize, use_pyarrow)
-    checks.add_detections(det.columns())
-    clock("read_detections")
-    result = frame_map(
-        gt,
-        det,
-        class_ids,
-        excluded,
-        capacity,
-        groundtruth_path=groundtruth,
-        detections_path=detections_name,
-        keys_absent_from_groundtruth=rule,
-        timings=timings,
-    )
-    result.counts.update(checks.finish(detections_name))
-    return result, names
-
-
-def evaluate_files(
-    labelmap,
-    groundtruth,
-    detections,
-    exclusions=None,
-    capacity=50,
-    chunksize=1_000_000,
-    keys_absent_from_groundtruth="false-positive",
-    use_pyarrow=True,
-    timings=None,
-):
-    """Frame-mAP from the official files (label map .pbtxt, ground-truth CSV, detections CSV,
-    optional excluded-timestamps CSV). ``keys_absent_from_groundtruth`` picks the official
-    script version (see :func:`frame_map`); ``use_pyarrow`` lets the fast CSV reader try
-    first (:mod:`~slowfast_det.ava.box_arrays`); ``timings`` (a dict) gets the seconds
-    of reading each file and of each stage of :func:`frame_map`. Returns (FrameMAPResult, class
-    names dict)."""
-    return _evaluate(
-        labelmap,
-        groundtruth,
-        detections,
-        detections,
-        exclusions,
-        capacity,
-        chunksize,
-        keys_absent_from_groundtruth,
-        use_pyarrow,
-        timings,
-    )
-
-
-def evaluate_detections(
-    labelmap,
-    groundtruth,
-    detections,
-    exclusions=None,
-    capacity=50,
-    keys_absent_from_groundtruth="false-positive",
-    detections_name="detections",
-    timings=None,
-):
-    """:func:`evaluate_files` for detections held in memory: ``detections`` is a
-    :class:`~slowfast_det.ava.box_arrays.BoxArrays` (e.g.
-    :func:`~slowfast_det.ava.box_arrays.detection_arrays` of a model's outputs), scored
-    against the official label map, ground-truth and exclusions files with the same checks
-    and rules; ``detections_name`` names them in messages. Returns (FrameMAPResult, class
-    names dict)."""
-    return _evaluate(
-        labelmap,
-        groundtruth,
-        detections,
-        detections_name,
-        exclusions,
-        capacity,
-        1_000_000,
-        keys_absent_from_groundtruth,
-        True,
-        timings,
     )

@@ -9,7 +9,9 @@
 * actions: any *predictor-like* callable ``(clip (T, H, W, 3) BGR uint8, boxes (R, 4)
   pixels) -> scores (R, K)`` (an :class:`~slowfast_det.engine.predictor.ActionPredictor`,
   or e.g. a wrapper around an exported model);
-* output: :mod:`.visualize` and :mod:`.video_output`.
+* output: :mod:`.visualize` and :mod:`.video_output`;
+* settings and results: :mod:`.demo_options` (:class:`DemoOptions`, the action names) and
+  :mod:`.demo_results` (:class:`KeyframeResult`, the persons CSV writer).
 
 :meth:`VideoActionDemo.run` processes a file: every frame decoded once and written with the
 boxes of its nearest keyframe. :meth:`VideoActionDemo.run_stream` processes a live source
@@ -36,146 +38,28 @@ the track's last ``k`` keyframes.
 import logging
 import os
 import time
-from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
-from detectron2.data import MetadataCatalog
 from tqdm import tqdm
 
-from slowfast_det.ava.files import write_box_csv, write_detections_csv
-from slowfast_det.ava.io import check_video_id, read_label_map
+from slowfast_det.ava.files import write_detections_csv
+from slowfast_det.ava.io import check_video_id
 
+from .demo_options import DemoOptions, class_names_from_cfg
+from .demo_results import KeyframeResult, write_persons_csv
 from .keyframe_clips import fps_warning, iter_keyframe_clips
 from .person_boxes import CSVBoxes, PersonDetector
 from .predictor import ActionPredictor
 from .streaming import StreamingLoop
-from .tracking import TRACKERS, PersonTracker, ScoreSmoother
+from .tracking import PersonTracker, ScoreSmoother
 from .video_input import open_video
 from .video_output import VideoFileSink
 from .visualize import ActionVisualizer
 
-__all__ = [
-    "VideoActionDemo",
-    "DemoOptions",
-    "KeyframeResult",
-    "class_names_from_cfg",
-    "write_persons_csv",
-]
+__all__ = ["VideoActionDemo"]
 
 logger = logging.getLogger(__name__)
-
-#: ``DemoOptions.tracker`` value that turns tracking off.
-NO_TRACKER = "none"
-
-
-@dataclass
-class DemoOptions:
-    """The demo's own settings; ``tools/demo.py`` has a flag for each (``--top-k`` sets
-    ``top_k``), documented in its ``--help``, with these defaults.
-
-    Attributes:
-        detector_config: Detectron2 person detector, a config file or model-zoo name
-            ("" = the boxes come from a CSV).
-        detector_weights: its weights (path or URL); "" = the zoo's weights for a zoo name.
-        detector_person_class: index of "person" in the detector's classes (0 for COCO).
-        action_score_thresh: draw actions with score >= this (the CSV has every score).
-        top_k: at most this many actions drawn per person, best first.
-        label_map: label map (.pbtxt) naming the actions; "" = the one of
-            ``DATASETS.TEST[0]`` if on disk, else ids (all classes).
-        min_output_size: output short side; smaller videos are upscaled (0 = input size).
-        tracker: person ids across keyframes: "hungarian" (IoU-weighted Hungarian
-            assignment; fewer id switches on the synthetic demo video), "iou" (greedy) or
-            "none" (no tracking, no ids).
-        track_iou_thresh: a box continues a track when its IoU with the track's last box
-            is at least this.
-        track_max_lost: keyframes a track may go unseen and still be continued.
-        smooth_scores_over: mean of a track's scores over its last k keyframes (0 or 1 = off).
-    """
-
-    detector_config: str = ""
-    detector_weights: str = ""
-    detector_person_class: int = 0
-    action_score_thresh: float = 0.5
-    top_k: int = 3
-    label_map: str = ""
-    min_output_size: int = 480
-    tracker: str = "hungarian"
-    track_iou_thresh: float = 0.3
-    track_max_lost: int = 1
-    smooth_scores_over: int = 0
-
-    def __post_init__(self):
-        if self.tracker != NO_TRACKER and self.tracker not in TRACKERS:
-            raise ValueError(
-                f"unknown tracker {self.tracker!r}; choose one of {sorted(TRACKERS) + [NO_TRACKER]}"
-            )
-
-    @property
-    def tracking(self):
-        """True unless ``tracker`` is "none"."""
-        return self.tracker != NO_TRACKER
-
-    @classmethod
-    def from_namespace(cls, args):
-        """The options of an ``argparse`` namespace that has an attribute per field."""
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
-
-
-def class_names_from_cfg(cfg, label_map=""):
-    """Action names (dict id -> name): ``label_map`` if given, else the label map of the
-    first test dataset (``DATASETS.TEST[0]``) if it is on disk, else none (ids are shown)."""
-    if label_map:
-        return read_label_map(label_map)[0]
-    if len(cfg.DATASETS.TEST):
-        path = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get("label_map_file")
-        if path and os.path.exists(path):
-            logger.info("action names from the label map of %s: %s", cfg.DATASETS.TEST[0], path)
-            return read_label_map(path)[0]
-    return {}
-
-
-@dataclass
-class KeyframeResult:
-    """What the demo found on one keyframe.
-
-    Attributes:
-        timestamp: keyframe second.
-        boxes: float (R, 4) pixels of the frame.
-        ids: int64 (R,) track ids, or None without tracking.
-        scores: float32 (R, K) action probabilities (smoothed along tracks when enabled).
-        actions: per box, the drawn ``[(action_id, score), ...]``.
-        layer: the drawing (:meth:`ActionVisualizer.overlay`) to compose on frames, or None.
-    """
-
-    timestamp: int
-    boxes: np.ndarray
-    ids: object
-    scores: np.ndarray
-    actions: list
-    layer: object
-
-
-def write_persons_csv(rows, path):
-    """Write the persons CSV (see the module doc) atomically.
-
-    Args:
-        rows: list of
-            ``(video_id, timestamp, box normalised (4,), track id, [(action_id, score), ...])``.
-    Returns:
-        number of rows written (by :func:`~slowfast_det.ava.files.write_box_csv`).
-    """
-    table = {c: [] for c in ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "last")}
-    for video_id, ts, box, track, actions in sorted(
-        rows, key=lambda r: (r[0], float(r[1]), int(r[3]))
-    ):
-        box = np.asarray(box, dtype=np.float64).tolist()
-        for action in [a for a, _ in actions] or [-1]:  # -1: the empty action id
-            for c, v in zip(table, (video_id, ts, *box, int(action), int(track))):
-                table[c].append(v)
-    for c in ("action_id", "last"):  # integers: the track id is the person id
-        table[c] = np.asarray(table[c], dtype=np.int64)
-    return write_box_csv(table, path)
 
 
 class VideoActionDemo:

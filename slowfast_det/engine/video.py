@@ -9,10 +9,14 @@ prediction and drawing):
 * :mod:`.tracking`: person ids across keyframes (``detectron2.tracking``), score smoothing;
 * :mod:`.visualize`: :class:`ActionVisualizer`;
 * :mod:`.video_output`: video file and window sinks;
-* :mod:`.demo_runner` / :mod:`.streaming`: :class:`VideoActionDemo`, file and live.
+* :mod:`.demo_runner` / :mod:`.streaming`: :class:`VideoActionDemo`, file and live;
+* :mod:`.demo_options` / :mod:`.demo_results`: its settings and action names, its
+  per-keyframe results and persons CSV.
 """
 
-from .demo_runner import KeyframeResult, VideoActionDemo, class_names_from_cfg, write_persons_csv
+from .demo_options import class_names_from_cfg
+from .demo_results import KeyframeResult, write_persons_csv
+from .demo_runner import VideoActionDemo
 from .keyframe_clips import FrameRing, KeyframeClip, clip_indices, fps_warning, iter_keyframe_clips
 from .person_boxes import CSVBoxes, PersonDetector
 from .tracking import PersonTracker, ScoreSmoother

@@ -6,7 +6,8 @@ pandas, for the metric itself and ``tools/eval_ava.py``; the PNG plots are
 :mod:`~slowfast_det.evaluation.classification_metrics`).
 """
 
-from slowfast_det.ava.metric import FrameMAPResult, evaluate_files, format_result, frame_map
+from slowfast_det.ava.evaluate import evaluate_files
+from slowfast_det.ava.metric import FrameMAPResult, format_result, frame_map
 
 from .classification import ClassificationEvaluator
 from .evaluator import FRAME_MAP_KEY, AVAEvaluator

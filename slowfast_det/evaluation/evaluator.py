@@ -2,7 +2,7 @@
 
 Collects per-box, per-class scores from the model outputs (:func:`keyframe_result`, shared
 with ``tools/infer_ava.py``; see ``docs/DATAFLOW.md``), gathers them on rank 0 and scores
-them in memory with :func:`slowfast_det.ava.metric.evaluate_detections`: the checks, rules
+them in memory with :func:`slowfast_det.ava.evaluate.evaluate_detections`: the checks, rules
 and code of ``tools/eval_ava.py``, on the rows the official-format detections CSV holds
 (:func:`~slowfast_det.ava.box_arrays.detection_arrays`), so re-scoring the CSV written as an
 output gives exactly the reported numbers.
@@ -20,8 +20,9 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from slowfast_det.ava.box_arrays import detection_arrays
+from slowfast_det.ava.evaluate import evaluate_detections
 from slowfast_det.ava.files import write_detections_csv, write_json
-from slowfast_det.ava.metric import evaluate_detections, format_result
+from slowfast_det.ava.metric import format_result
 from slowfast_det.ava.plots import write_plots
 from slowfast_det.ava.result import KEYS_ABSENT_RULES
 from slowfast_det.ava.timestamps import format_timestamp, normalize

@@ -129,7 +129,7 @@ def test_read_table_round_trips_with_key_rows(tmp_path):
 
 
 def test_same_bytes_from_every_caller(tmp_path):
-    from slowfast_det.engine.demo_runner import write_persons_csv
+    from slowfast_det.engine.demo_results import write_persons_csv
     from slowfast_det.engine.detect_persons import boxes_csv_text
 
     keyframes = random_keyframes(np.random.default_rng(1), n=9)

@@ -8,8 +8,9 @@ from ava_eval_cases import random_case, table, with_lines, write_csv, write_labe
 
 from benchmarks.reference import reference_evaluate_files, reference_frame_map
 from slowfast_det.ava.box_arrays import HAVE_PYARROW
+from slowfast_det.ava.evaluate import evaluate_files
 from slowfast_det.ava.io import BoxTable
-from slowfast_det.ava.metric import evaluate_files, frame_map
+from slowfast_det.ava.metric import frame_map
 
 CLASSES = [1, 2, 3, 5]
 EXCLUDED = {("v1", 901), ("v2", 903)}

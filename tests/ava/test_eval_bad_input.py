@@ -5,8 +5,8 @@ import logging
 import pytest
 from ava_eval_cases import A, gt_row, write_csv, write_labelmap
 
+from slowfast_det.ava.evaluate import evaluate_files
 from slowfast_det.ava.io import AVAFormatError
-from slowfast_det.ava.metric import evaluate_files
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from ava_eval_cases import A, B, det_row, gt_row, table, with_lines, write_csv, 
 from script_modules import load_tool
 
 from benchmarks.reference import reference_evaluate_files, reference_frame_map
+from slowfast_det.ava.evaluate import evaluate_files
 from slowfast_det.ava.io import BoxTable
-from slowfast_det.ava.metric import evaluate_files, frame_map
+from slowfast_det.ava.metric import frame_map
 
 eval_ava = load_tool("eval_ava")
 

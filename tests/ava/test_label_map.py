@@ -184,7 +184,7 @@ def test_not_utf8_names_the_line(tmp_path):
 
 def test_evaluator_reads_a_notepad_label_map(tmp_path):
     """BOM + CRLF + one-line items: the official script would find no class in this file."""
-    from slowfast_det.ava.metric import evaluate_files
+    from slowfast_det.ava.evaluate import evaluate_files
 
     lm = _write(tmp_path, b'\xef\xbb\xbfitem { name: "a" id: 1 }\r\nitem { id: 2 name: "b" }\r\n')
     gt = _write(tmp_path, "v,0902,0.1,0.1,0.5,0.5,1,0\nv,0902,0.5,0.5,0.9,0.9,2,0\n", "gt.csv")

@@ -11,8 +11,9 @@ from ava_eval_cases import FAR, A, B, table, with_lines
 
 from benchmarks.reference import reference_frame_map
 from slowfast_det.ava.box_arrays import HAVE_PYARROW
+from slowfast_det.ava.evaluate import evaluate_files
 from slowfast_det.ava.io import AVAFormatError, BoxTable
-from slowfast_det.ava.metric import evaluate_files, frame_map
+from slowfast_det.ava.metric import frame_map
 
 READERS = [pytest.param(True, id="pyarrow"), pytest.param(False, id="pandas")]
 

@@ -9,8 +9,8 @@ import pytest
 from ava_tiny import make_ava_root, write_annotation
 
 from slowfast_det.ava.checks import BoxScale, check_groundtruth, classes_outside, repeated_rows
+from slowfast_det.ava.evaluate import evaluate_files
 from slowfast_det.ava.io import AVAFormatError, frame_list_has_header, read_box_csv, read_frame_list
-from slowfast_det.ava.metric import evaluate_files
 from slowfast_det.data.checker import check_ava_dataset
 
 LABEL_MAP = 'item { name: "a" id: 1 }\nitem { name: "b" id: 2 }\n'

@@ -5,8 +5,8 @@ fast metric and the official-structure reference, with exclusions and written de
 import pytest
 
 from benchmarks.reference import reference_evaluate_files
+from slowfast_det.ava.evaluate import evaluate_files
 from slowfast_det.ava.files import write_detections_csv
-from slowfast_det.ava.metric import evaluate_files
 
 LABEL_MAP = 'item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: 2\n}\n'
 # Person P at 902 and at 902.5 (moved), class 1 at both, class 2 at 902.5 only; 903.25 excluded.

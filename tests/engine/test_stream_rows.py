@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from slowfast_det.engine.demo_runner import DemoOptions, VideoActionDemo
+from slowfast_det.engine.demo_options import DemoOptions
+from slowfast_det.engine.demo_runner import VideoActionDemo
 from slowfast_det.engine.streaming import StreamingLoop
 
 K = 5

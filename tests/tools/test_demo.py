@@ -136,7 +136,7 @@ def test_demo_detector_scores_and_label_map(cfg, tmp_path):
     """People from a detector callable; the CSV holds the predictor's scores for the label
     map's classes, in the evaluator's format."""
     from slowfast_det.config import load_slowfast_cfg
-    from slowfast_det.engine.demo_runner import DemoOptions
+    from slowfast_det.engine.demo_options import DemoOptions
 
     video = tmp_path / "v.mp4"
     write_video(video, n=40)
@@ -366,7 +366,7 @@ def test_demo_options_are_flags_with_the_defaults(tmp_path):
     import dataclasses
 
     from slowfast_det.config import load_slowfast_cfg
-    from slowfast_det.engine.demo_runner import DemoOptions
+    from slowfast_det.engine.demo_options import DemoOptions
 
     parser = demo.get_parser()
     args = parser.parse_args(["--config-file", "c", "--input", "i", "--output", "o"])
