@@ -95,12 +95,18 @@ class BatchNorm3d(nn.BatchNorm3d):
         if not fast:
             return super().forward(x)
         y, mean, var = batch_norm_nthwc(x, self.weight, self.bias, self.eps)
+        count = x.numel() // x.shape[1]
+        self._update_running_stats(mean, var * (count / (count - 1)))
+        return y
+
+    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor) -> None:
+        """One step of ``nn.BatchNorm3d``'s running-statistics update with this batch's
+        per-channel ``mean`` and unbiased ``var`` (C,): ``num_batches_tracked`` + 1, then the
+        exponential average with ``momentum`` (``None``: the cumulative average)."""
         with torch.no_grad():
-            count = x.numel() // x.shape[1]
             self.num_batches_tracked += 1
             m = self.momentum
-            if m is None:  # cumulative moving average, as nn.BatchNorm3d
+            if m is None:
                 m = 1.0 / float(self.num_batches_tracked)
             self.running_mean.mul_(1 - m).add_(mean, alpha=m)
-            self.running_var.mul_(1 - m).add_(var * (count / (count - 1)), alpha=m)
-        return y
+            self.running_var.mul_(1 - m).add_(var, alpha=m)

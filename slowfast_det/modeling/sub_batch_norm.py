@@ -103,12 +103,7 @@ class GroupedBatchNorm3d(BatchNorm3d):
             mean = stats[:c] / groups
             var = stats[c : 2 * c] / groups - mean.pow(2)
             var = var * total / (total - 1).clamp(min=1)  # unbiased, as nn.BatchNorm3d keeps it
-            self.num_batches_tracked += 1
-            m = self.momentum
-            if m is None:  # cumulative average
-                m = 1.0 / float(self.num_batches_tracked)
-            self.running_mean.mul_(1 - m).add_(mean, alpha=m)
-            self.running_var.mul_(1 - m).add_(var, alpha=m)
+            self._update_running_stats(mean, var)
 
     def _local_groups(self, x):
         outs, means, variances = [], [], []
