@@ -35,16 +35,32 @@ def _column_sums(v: torch.Tensor) -> torch.Tensor:
     return v.reshape(m // r, r * c).sum(0).view(r, c).sum(0)
 
 
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """The ``(N*T*H*W, C)`` view of a ``channels_last_3d`` ``x`` (N, C, T, H, W)."""
+    return x.permute(0, 2, 3, 4, 1).reshape(-1, x.shape[1])
+
+
 class _BatchNormNTHWC(torch.autograd.Function):
+    """Takes and returns (N, C, T, H, W) ``channels_last_3d`` tensors and works on their
+    ``(N*T*H*W, C)`` views. The output is a tensor of its own, not a view: an in-place op on a
+    view output (the ReLU after the norm) makes autograd rebuild the gradient of the view's base
+    in the default memory format (a zero-fill, two copies, then the ReLU's backward on mixed
+    layouts, 8x slower than on one)."""
+
     @staticmethod
-    def forward(ctx, x2, weight, bias, eps):
+    def forward(ctx, x, weight, bias, eps):
+        x2 = _rows(x)
         m = x2.shape[0]
         mean = _column_sums(x2) / m
         xhat = x2 - mean  # two passes (mean, then centred squares): no E[x^2] - E[x]^2
         var = _column_sums(xhat.square()) / m
         invstd = torch.rsqrt(var + eps)
         xhat.mul_(invstd)
-        y = xhat.clone() if weight is None else torch.addcmul(bias, xhat, weight)
+        y = torch.empty_like(x, memory_format=torch.channels_last_3d)
+        if weight is None:
+            _rows(y).copy_(xhat)
+        else:
+            torch.addcmul(bias, xhat, weight, out=_rows(y))
         ctx.save_for_backward(xhat, invstd, weight)
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
@@ -53,13 +69,16 @@ class _BatchNormNTHWC(torch.autograd.Function):
     def backward(ctx, grad, _grad_mean, _grad_var):
         xhat, invstd, weight = ctx.saved_tensors
         m = xhat.shape[0]
-        grad = grad.contiguous()
-        sum_dy = _column_sums(grad)
-        sum_dy_xhat = _column_sums(grad * xhat)
+        grad = grad.contiguous(memory_format=torch.channels_last_3d)
+        g2 = _rows(grad)
+        sum_dy = _column_sums(g2)
+        sum_dy_xhat = _column_sums(g2 * xhat)
         a = invstd if weight is None else weight * invstd
         # dx = a * (dy - sum_dy / m - xhat * sum_dy_xhat / m)
-        grad_x = torch.addcmul(-a * sum_dy / m, xhat, -a * sum_dy_xhat / m)
-        grad_x.addcmul_(grad, a)
+        grad_x = torch.empty_like(grad, memory_format=torch.channels_last_3d)
+        gx2 = _rows(grad_x)
+        torch.addcmul(-a * sum_dy / m, xhat, -a * sum_dy_xhat / m, out=gx2)
+        gx2.addcmul_(g2, a)
         if weight is None:
             return grad_x, None, None, None
         return grad_x, sum_dy_xhat, sum_dy, None
@@ -67,12 +86,11 @@ class _BatchNormNTHWC(torch.autograd.Function):
 
 def batch_norm_nthwc(x, weight=None, bias=None, eps: float = 1e-5):
     """Training-mode batch norm of a ``channels_last_3d`` ``x`` (N, C, T, H, W) with batch
-    statistics. Returns ``(y, mean, var)``: ``y`` (N, C, T, H, W), ``channels_last_3d``; the
-    per-channel mean and biased variance (C,), without gradient."""
-    n, c, t, h, w = x.shape
-    x2 = x.permute(0, 2, 3, 4, 1).reshape(-1, c)  # a view for channels_last_3d
-    y2, mean, var = _BatchNormNTHWC.apply(x2, weight, bias, eps)
-    return y2.view(n, t, h, w, c).permute(0, 4, 1, 2, 3), mean.detach(), var.detach()
+    statistics. Returns ``(y, mean, var)``: ``y`` (N, C, T, H, W), ``channels_last_3d`` (a
+    tensor of its own, not a view); the per-channel mean and biased variance (C,), without
+    gradient."""
+    y, mean, var = _BatchNormNTHWC.apply(x, weight, bias, eps)
+    return y, mean.detach(), var.detach()
 
 
 class BatchNorm3d(nn.BatchNorm3d):

@@ -97,9 +97,7 @@ def conv3d(
         # Strided pointwise kernel = pointwise kernel on the subsampled input (the same products
         # and sums). Not only faster: oneDNN's AVX2 weight-gradient kernel for strided 1x1
         # convolutions writes past its buffer (tools/repro_onednn_1x1_bwd_weights.py).
-        x = x[:, :, :: stride[0], :: stride[1], :: stride[2]].contiguous(
-            memory_format=torch.channels_last_3d
-        )
+        x = _Subsample.apply(x, tuple(stride))
         stride = (1, 1, 1)
     n, _, t, h, w = x.shape
     if kt == 1 and stride[0] == 1 and padding[0] == 0:
@@ -271,8 +269,8 @@ class _SumTaps(torch.autograd.Function):
         for a, off in enumerate(offsets):
             lo, hi = max(0, -off), min(frames_out, t - off)
             spans.append((lo, hi))
-            if lo < hi:
-                out[:, lo:hi] += y[:, lo + off : hi + off, :, :, a * co : (a + 1) * co]
+            if lo < hi:  # add_ on the slice (``+=`` would copy the slice onto itself after)
+                out[:, lo:hi].add_(y[:, lo + off : hi + off, :, :, a * co : (a + 1) * co])
         ctx.meta = (y.shape, offsets, spans)
         return out
 
@@ -328,13 +326,55 @@ def taps_conv3d(
     return out.permute(0, 4, 1, 2, 3)
 
 
+class _Subsample(torch.autograd.Function):
+    """``x[:, :, ::st, ::sh, ::sw]`` of a ``channels_last_3d`` ``x``, as a ``channels_last_3d``
+    tensor. The backward scatters into a channels-last zero gradient: autograd's slice backward
+    builds it in the default layout, and the block's input gradient (its sum with the other
+    branch's) then takes that layout, which makes every elementwise backward before it several
+    times slower (mixed layouts)."""
+
+    @staticmethod
+    def forward(ctx, x, stride):
+        ctx.meta = (x.shape, stride)
+        st, sh, sw = stride
+        return x[:, :, ::st, ::sh, ::sw].contiguous(memory_format=torch.channels_last_3d)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (n, c, t, h, w), (st, sh, sw) = ctx.meta
+        full = grad.new_zeros(n, t, h, w, c).permute(0, 4, 1, 2, 3)  # channels_last_3d
+        full[:, :, ::st, ::sh, ::sw] = grad
+        return full, None
+
+
+class _TemporalMean(torch.autograd.Function):
+    """:func:`temporal_mean` of a ``channels_last_3d`` ``x`` whose backward returns a
+    ``channels_last_3d`` gradient (the ROIAlign backward hands over (N, C, H, W) in the default
+    layout; autograd's mean backward would pass that layout on to the ReLU backward before)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.frames = x.shape[2]
+        return x.permute(0, 2, 3, 4, 1).mean(dim=1).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        n, c, h, w = grad.shape
+        per_frame = grad.permute(0, 2, 3, 1).div(ctx.frames)  # (N, H, W, C)
+        full = per_frame.unsqueeze(1).expand(n, ctx.frames, h, w, c).contiguous()
+        return full.permute(0, 4, 1, 2, 3)
+
+
 def temporal_mean(x: torch.Tensor) -> torch.Tensor:
     """``x.mean(dim=2)``: (N, C, T, H, W) -> (N, C, H, W).
 
     On ``channels_last_3d`` input, PyTorch's CPU reduction over dim 2 is slow (tens of ms for a
     res5 map); averaging the ``(N, T, H, W, C)`` view over its dim 1 gives the same values
-    (same summation order over T) in about a millisecond.
+    (same summation order over T) in about a millisecond, and its gradient is channels-last too
+    (:class:`_TemporalMean`; not while tracing, where export sees the plain ops).
     """
     if is_channels_last_3d(x):
+        if x.requires_grad and torch.is_grad_enabled() and not torch.jit.is_tracing():
+            return _TemporalMean.apply(x)
         return x.permute(0, 2, 3, 4, 1).mean(dim=1).permute(0, 3, 1, 2)
     return x.mean(dim=2)

@@ -58,6 +58,26 @@ def test_equals_nn_batchnorm3d_in_training(c, shape, kwargs, monkeypatch):
     assert len(calls) == 2, "the column-sum path was taken"
 
 
+def test_inplace_relu_after_it_keeps_channels_last_gradients():
+    """The output is a tensor of its own (not a view), so an in-place ReLU on it leaves the
+    input gradient channels-last and equal to nn.BatchNorm3d's (a view output made autograd
+    rebuild it in the default layout)."""
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randn(2, 4, 3, 6, 5, generator=g).contiguous(memory_format=CL3)
+    up = torch.randn(x0.shape, generator=g)
+    ref, ours = _pair(4)
+    grads = []
+    for module in (ref, ours):
+        x = x0.clone().requires_grad_(True) * 1.0  # not a leaf: its gradient as is
+        x.register_hook(grads.append)
+        y = module(x)
+        if module is ours:
+            assert y._base is None
+        (torch.nn.functional.relu_(y) * up).sum().backward()
+    assert grads[1].is_contiguous(memory_format=CL3)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-5)
+
+
 def test_statistics_precise_on_a_large_offset():
     """The variance comes from centred values: a mean 1000x the spread loses nothing (float64
     reference), where E[x^2] - E[x]^2 in float32 would keep no significant digit."""
