@@ -10,13 +10,14 @@ from typing import Dict, List
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
-from detectron2.layers import ROIAlign, ShapeSpec
+from detectron2.layers import ShapeSpec
 from detectron2.modeling import ROI_HEADS_REGISTRY
 from detectron2.modeling.poolers import convert_boxes_to_pooler_format
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
 from .fast_ops import temporal_mean
+from .roi_align import MatrixROIAlign
 
 __all__ = ["ROIAlign3DHead", "action_loss"]
 
@@ -97,7 +98,7 @@ class ROIAlign3DHead(nn.Module):
         self.num_classes = num_classes
         self.act = act
         self.poolers = nn.ModuleList(
-            ROIAlign(
+            MatrixROIAlign(
                 (pooler_resolution, pooler_resolution),
                 spatial_scale=1.0 / input_shape[name].stride,
                 sampling_ratio=pooler_sampling_ratio,
