@@ -32,6 +32,7 @@ from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
+from detectron2.layers import ROIAlign
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from torch.profiler import ProfilerActivity, profile
@@ -41,6 +42,7 @@ from benchmarks.model_inputs import make_inputs, model_cfg
 from benchmarks.random_weights import randomize_
 from slowfast_det.checkpoint import convert_pytorchvideo
 from slowfast_det.modeling import batch_norm, fast_ops
+from slowfast_det.modeling.roi_align import MatrixROIAlign
 
 __all__ = ["add_step_arguments", "part_levers", "part_peer", "part_step", "profile_groups"]
 
@@ -239,20 +241,44 @@ def part_step(args, rows):
 def _lever_off(name: str):
     """Within the block, one CPU training lever is off: "Fast stem as F.conv3d" (no
     :func:`~slowfast_det.modeling.fast_ops.taps_conv3d`), "PyTorch batch norm" (no
-    :func:`~slowfast_det.modeling.batch_norm.batch_norm_nthwc`); "" changes nothing."""
-    saved = fast_ops.choose_algorithm, batch_norm.NTHWC_MAX_CHANNELS
+    :func:`~slowfast_det.modeling.batch_norm.batch_norm_nthwc`), "pointwise as products" (the
+    inference size rule of :func:`~slowfast_det.modeling.fast_ops.gemm_fits` in training too),
+    "torchvision ROIAlign" (no :func:`~slowfast_det.modeling.roi_align.roi_align_matrix`);
+    "" changes nothing."""
+    saved = (
+        fast_ops.choose_algorithm,
+        batch_norm.NTHWC_MAX_CHANNELS,
+        fast_ops.gemm_fits,
+        MatrixROIAlign.forward,
+    )
     if name == "Fast stem as F.conv3d":
         choose = saved[0]
         fast_ops.choose_algorithm = lambda *a: "conv3d" if choose(*a) == "taps" else choose(*a)
     elif name == "PyTorch batch norm":
         batch_norm.NTHWC_MAX_CHANNELS = 0
+    elif name == "pointwise as products":
+        fits = saved[2]
+        fast_ops.gemm_fits = lambda *a, backward=False: fits(*a)
+    elif name == "torchvision ROIAlign":
+        MatrixROIAlign.forward = ROIAlign.forward
     try:
         yield
     finally:
-        fast_ops.choose_algorithm, batch_norm.NTHWC_MAX_CHANNELS = saved
+        (
+            fast_ops.choose_algorithm,
+            batch_norm.NTHWC_MAX_CHANNELS,
+            fast_ops.gemm_fits,
+            MatrixROIAlign.forward,
+        ) = saved
 
 
-LEVERS = ("all on", "Fast stem as F.conv3d", "PyTorch batch norm")
+LEVERS = (
+    "all on",
+    "Fast stem as F.conv3d",
+    "PyTorch batch norm",
+    "pointwise as products",
+    "torchvision ROIAlign",
+)
 
 
 def part_levers(args, rows):

@@ -3,6 +3,8 @@ model on the tiny AVA folder, and the reading of Detectron2's per-iteration metr
 targets)."""
 
 import argparse
+import collections
+import contextlib
 import os
 
 import pytest
@@ -120,23 +122,38 @@ def test_step_and_peer_parts_tiny(tmp_path):
 
 
 def test_levers_part_tiny(tmp_path, monkeypatch):
-    """The levers part: every lever off in turn really turns that path off, and the ratios
-    are the medians' ratios."""
-    from slowfast_det.modeling import batch_norm, fast_ops
+    """The levers part: every lever off in turn really turns that path off (and only that
+    one), and the ratios are the medians' ratios."""
+    from slowfast_det.modeling import batch_norm, fast_ops, roi_align
 
-    monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: False)  # the stem lever applies
-    seen = {"taps": 0, "nthwc": 0}
-    taps, nthwc = fast_ops.taps_conv3d, batch_norm.batch_norm_nthwc
+    monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: False)  # the CPU levers apply
+    seen = collections.Counter()  # (variant, path) -> calls
+    current = [None]
+    from benchmarks import train_step
+
+    lever_off = train_step._lever_off
+
+    @contextlib.contextmanager
+    def tracked(name):
+        current[0] = name or "all on"
+        with lever_off(name):
+            yield
+
+    monkeypatch.setattr(train_step, "_lever_off", tracked)
 
     def count(key, fn):
         def wrapped(*a, **k):
-            seen[key] += 1
+            seen[current[0], key] += 1
             return fn(*a, **k)
 
         return wrapped
 
-    monkeypatch.setattr(fast_ops, "taps_conv3d", count("taps", taps))
-    monkeypatch.setattr(batch_norm, "batch_norm_nthwc", count("nthwc", nthwc))
+    monkeypatch.setattr(fast_ops, "taps_conv3d", count("taps", fast_ops.taps_conv3d))
+    monkeypatch.setattr(fast_ops, "gemm_conv3d", count("gemm", fast_ops.gemm_conv3d))
+    monkeypatch.setattr(batch_norm, "batch_norm_nthwc", count("nthwc", batch_norm.batch_norm_nthwc))
+    monkeypatch.setattr(
+        roi_align, "roi_align_matrix", count("roi matrix", roi_align.roi_align_matrix)
+    )
     parser = argparse.ArgumentParser()
     benchmark_train.add_arguments(parser)
     args = parser.parse_args(
@@ -147,13 +164,21 @@ def test_levers_part_tiny(tmp_path, monkeypatch):
     )
     rows = benchmark_train.main(args)
     by_name = {r[0]: r[1] for r in rows}
-    # 2 steps each: the stem runs as taps in "all on" and "PyTorch batch norm" (4 calls), the
-    # Fast stem's 2-channel norm through the column sums in "all on" and "Fast stem as
-    # F.conv3d" (4 steps, at least one norm each)
-    assert seen["taps"] == 4 and seen["nthwc"] >= 4
+    # 2 steps each; per variant, the paths its lever turns off are not taken, the others are
+    off = {
+        "Fast stem as F.conv3d": "taps",
+        "PyTorch batch norm": "nthwc",
+        "torchvision ROIAlign": "roi matrix",
+    }
+    for name in train_step.LEVERS:
+        assert seen[name, "taps"] == (0 if off.get(name) == "taps" else 2), name
+        assert (seen[name, "nthwc"] == 0) == (off.get(name) == "nthwc"), name
+        assert seen[name, "roi matrix"] == (0 if off.get(name) == "roi matrix" else 4), name
+        if name != "pointwise as products":  # the inference size rule: more products
+            assert seen[name, "gemm"] < seen["pointwise as products", "gemm"], name
     med = {}
-    for name in ("all on", "Fast stem as F.conv3d", "PyTorch batch norm"):
+    for name in train_step.LEVERS:
         med[name] = next(v for k, v in by_name.items() if k.startswith(f"levers: {name} step time"))
-    for name in ("Fast stem as F.conv3d", "PyTorch batch norm"):
+    for name in train_step.LEVERS[1:]:
         ratio = by_name[f"levers: step time with {name} / all on (median)"]
         assert ratio == pytest.approx(med[name] / med["all on"])

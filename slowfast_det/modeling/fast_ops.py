@@ -148,8 +148,9 @@ def choose_algorithm(
 
     "gemm" (:func:`gemm_conv3d`) on a CPU without AVX-512 (torch's
     ``torch.backends.cpu.get_cpu_capability()``), ``groups == 1``, for small problems: a
-    pointwise kernel with at most :data:`GEMM_MAX_POINTWISE_MACS` multiply-adds, or any with at
-    most :data:`GEMM_MAX_POSITIONS` output positions (the Slow pathway's res4 / res5 on small
+    pointwise kernel with at most :data:`GEMM_MAX_POINTWISE_MACS` multiply-adds (not in
+    training: see :func:`gemm_fits`), or any with at most :data:`GEMM_MAX_POSITIONS` output
+    positions (the Slow pathway's res4 / res5 on small
     clips: 2 x 4 x 4 positions, up to 6144 x 512 weights). There oneDNN's AVX2 convolution
     spends more time on its fixed per-call work and weight reordering than on arithmetic
     (0.15 ms for a 8 -> 32 channel 1x1 on 2048 positions, 0.08 ms as a product; 8.1 ms vs
@@ -161,24 +162,35 @@ def choose_algorithm(
     if x.device.type != "cpu" or _cpu_has_avx512() or torch.jit.is_tracing():
         # (traced: FLOP counting and export see the convolution, the same on every machine)
         return "conv3d" if full else "conv2d"
+    training = torch.is_grad_enabled() and weight.requires_grad
     if full:
-        training = torch.is_grad_enabled() and weight.requires_grad
         return "taps" if training and groups == 1 and stride[0] == 1 else "conv3d"
-    return "gemm" if gemm_fits(x.shape, weight.shape, stride, groups) else "conv2d"
+    fits = gemm_fits(x.shape, weight.shape, stride, groups, backward=training)
+    return "gemm" if fits else "conv2d"
 
 
 def gemm_fits(
-    x_shape: Sequence[int], weight_shape: Sequence[int], stride: Sequence[int], groups: int
+    x_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: Sequence[int],
+    groups: int,
+    backward: bool = False,
 ) -> bool:
     """The size rule of :func:`choose_algorithm` (without the device and ISA): True for
-    ``groups == 1`` and a pointwise kernel of at most :data:`GEMM_MAX_POINTWISE_MACS`
-    multiply-adds or any kernel with at most :data:`GEMM_MAX_POSITIONS` output positions."""
+    ``groups == 1`` and any kernel with at most :data:`GEMM_MAX_POSITIONS` output positions,
+    or, without ``backward``, a pointwise kernel of at most :data:`GEMM_MAX_POINTWISE_MACS`
+    multiply-adds. With a weight gradient to compute (``backward``) oneDNN's pointwise
+    convolution wins over the products at every size above that position count: forward
+    and backward of the synthetic training step's Fast pathway layers on a 2-core AVX2 CPU,
+    5.4 vs 3.2 ms (8 x 16x30x40, 16 -> 4 channels), 12.1 vs 3.4 ms (8 -> 16), 3.3 vs 2.5 ms
+    on the Slow res4 (128 -> 32); equal on the widest (384 -> 512 at 8 x 4x8x10)."""
     if groups != 1:
         return False
     n, _, t, h, w = x_shape
     positions = n * -(-t // stride[0]) * -(-h // stride[1]) * -(-w // stride[2])
     pointwise = all(k == 1 for k in weight_shape[2:])
-    if pointwise and positions * weight_shape[0] * weight_shape[1] <= GEMM_MAX_POINTWISE_MACS:
+    macs = positions * weight_shape[0] * weight_shape[1]
+    if pointwise and not backward and macs <= GEMM_MAX_POINTWISE_MACS:
         return True
     return positions <= GEMM_MAX_POSITIONS
 

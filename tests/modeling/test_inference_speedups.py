@@ -142,6 +142,10 @@ def test_choose_algorithm_by_size_and_isa(monkeypatch):
     one = (1, 1, 1)
     monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: False)
     assert choose_algorithm(small, pw, one, 1) == "gemm"
+    # in training (a weight gradient) oneDNN's pointwise convolution wins above 64 positions
+    assert choose_algorithm(small, pw.clone().requires_grad_(True), one, 1) == "conv2d"
+    wide = torch.empty(512, 2048, 1, 1, 1, requires_grad=True)
+    assert choose_algorithm(tiny_map, wide, one, 1) == "gemm"
     assert choose_algorithm(big, torch.empty(256, 64, 1, 1, 1), one, 1) == "conv2d"
     assert choose_algorithm(big, torch.empty(64, 64, 1, 3, 3), one, 1) == "conv2d"
     assert choose_algorithm(tiny_map, torch.empty(512, 2048, 3, 1, 1), one, 1) == "gemm"
