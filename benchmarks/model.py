@@ -63,8 +63,6 @@ effect is reported).
 
 import os
 import statistics
-import tempfile
-import time
 
 import torch
 from detectron2.modeling import build_model
@@ -72,18 +70,24 @@ from detectron2.modeling import build_model
 from benchmarks import REPO
 from benchmarks.machine import load_avg, omp_policy
 from benchmarks.model_checkpoint import part_checkpoint
-from benchmarks.model_inputs import alternate, make_inputs, model_cfg, ours_call, sync, theirs_call
+from benchmarks.model_export import part_export
+from benchmarks.model_inputs import (
+    TARGET_DIFF,
+    alternate,
+    make_inputs,
+    matmul_fn,
+    model_cfg,
+    ours_call,
+    theirs_call,
+)
+from benchmarks.model_precision import part_bf16, part_bf16_map
+from benchmarks.model_profile import part_profile
 from benchmarks.random_weights import randomize_
-from slowfast_det.checkpoint import SlowFastCheckpointer, convert_pytorchvideo
-from slowfast_det.engine.process_setup import prepare_data
-from slowfast_det.engine.trainer import METRIC_NAME, AVATrainer
-from slowfast_det.export import OnnxActionDetector, build_exportable, export_onnx
-from slowfast_det.modeling import Conv3d
+from slowfast_det.checkpoint import convert_pytorchvideo
 from slowfast_det.modeling.analysis import analyze
 
 CONFIGS = os.path.join(REPO, "configs", "AVA")
 TARGET_RATIO = 1.4
-TARGET_DIFF = 1e-4
 PARTS = ("compare", "profile", "levers", "batch", "bf16", "bf16-map", "checkpoint", "export")
 
 
@@ -152,17 +156,6 @@ def add_arguments(parser):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def matmul_fn(n: int, device: str, reps: int = 3):
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-
-    def run():
-        for _ in range(reps):
-            torch.mm(a, b)
-
-    return run, 2.0 * n**3 * reps
 
 
 def count_gmacs(cfg, t: int, h: int, w: int, num_boxes: int) -> float:
@@ -282,108 +275,6 @@ def part_compare(args, build, theirs, cfg, rows):
     ]
 
 
-def _conv_group(name: str, conv) -> str:
-    """Profile group of a backbone Conv3d from its module name and kernel."""
-    if ".fuse." in name:
-        return "lateral fusions (k x 1 x 1, stride alpha)"
-    pathway = "Slow" if ".pathway0" in name else "Fast"
-    if name.startswith("stem."):
-        return f"{pathway} stem ({'x'.join(map(str, conv.kernel_size))})"
-    if "nonlocal" in name:
-        return "non-local blocks"
-    kt, kh, kw = conv.kernel_size
-    kind = (
-        "pointwise 1x1x1"
-        if (kt, kh, kw) == (1, 1, 1)
-        else ("temporal kx1x1" if kh == kw == 1 else "spatial 1xkxk")
-    )
-    return f"{pathway} bottlenecks, {kind}"
-
-
-def part_profile(args, build, cfg, rows):
-    ours, _ = build()
-    t, h, w = args.input_size
-    clips, slow, fast, boxes = make_inputs(
-        1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device
-    )
-    spent, flops, starts = {}, {}, {}
-
-    def pre(name):
-        def hook(module, inputs):
-            sync(args.device)
-            starts[name] = time.perf_counter()
-
-        return hook
-
-    def post(name, group):
-        def hook(module, inputs, output):
-            sync(args.device)
-            spent[group] = spent.get(group, 0.0) + time.perf_counter() - starts.pop(name)
-            k = module.weight[0].numel()  # (C_in / groups) * kt * kh * kw multiply-adds per output
-            flops[group] = flops.get(group, 0.0) + 2.0 * output.numel() * k
-
-        return hook
-
-    handles = []
-    for name, m in ours.backbone.named_modules():
-        if isinstance(m, Conv3d):
-            group = _conv_group(name, m)
-            handles += [
-                m.register_forward_pre_hook(pre(name)),
-                m.register_forward_hook(post(name, group)),
-            ]
-    mm, mm_flops = matmul_fn(args.matmul_size, args.device)
-    per_round, totals = [], []
-    try:
-        with torch.no_grad():
-
-            def run():
-                spent.clear()
-                flops.clear()
-                t0 = time.perf_counter()
-                ours_call(ours, clips, boxes)
-                sync(args.device)
-                totals.append(time.perf_counter() - t0)
-                per_round.append((dict(spent), dict(flops)))
-
-            times = alternate({"ours": run, "matmul": mm}, args.warmup, args.iters, args.device)
-    finally:
-        for hd in handles:
-            hd.remove()
-    per_round, totals = per_round[args.warmup :], totals[args.warmup :]
-    i = sorted(range(len(totals)), key=totals.__getitem__)[len(totals) // 2]  # the median round
-    spent, flops, total = per_round[i][0], per_round[i][1], totals[i]
-    peak = mm_flops / statistics.median(times["matmul"]) / 1e9
-    conv_time = sum(spent.values())
-    rows.append(
-        [
-            f"profile: forward time of the median round (hooks on; matmul peak {peak:.1f} GFLOP/s)",
-            total,
-            "s",
-        ]
-    )
-    for group in sorted(spent, key=spent.get, reverse=True):
-        gf = flops[group] / spent[group] / 1e9
-        rows += [
-            [f"profile: {group}: share of time", spent[group] / total, "ratio"],
-            [
-                f"profile: {group}: GFLOP/s ({flops[group] / 1e9:.1f} GFLOP; "
-                f"fraction of peak {gf / peak:.2f})",
-                gf,
-                "GFLOP/s",
-            ],
-        ]
-    rows += [
-        ["profile: all convolutions: share of time", conv_time / total, "ratio"],
-        ["profile: all convolutions: GFLOP/s", sum(flops.values()) / conv_time / 1e9, "GFLOP/s"],
-        [
-            "profile: other (pooling, residual adds, concatenation, packing, head): share of time",
-            (total - conv_time) / total,
-            "ratio",
-        ],
-    ]
-
-
 def part_levers(args, build, cfg, rows):
     t, h, w = args.input_size
     clips, slow, fast, boxes = make_inputs(
@@ -452,154 +343,6 @@ def part_batch(args, build, theirs, cfg, rows):
     rows += [
         [f"batch {b}: throughput ours / pytorchvideo", med["pytorchvideo"] / med["ours"], "ratio"],
         [f"batch {b}: max abs score difference ours vs pytorchvideo", diff, "abs"],
-    ]
-
-
-def part_bf16(args, build, cfg, rows):
-    fp32, _ = build()
-    bf16, _ = build(["TEST.BF16", "True"])
-    t, h, w = args.input_size
-    clips, slow, fast, boxes = make_inputs(
-        1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, args.device
-    )
-    with torch.no_grad():
-        s32 = ours_call(fp32, clips, boxes)
-        s16 = ours_call(bf16, clips, boxes)
-        times = alternate(
-            {
-                "fp32": lambda: ours_call(fp32, clips, boxes),
-                "bf16": lambda: ours_call(bf16, clips, boxes),
-            },
-            args.warmup,
-            args.iters,
-            args.device,
-        )
-    med = {k: statistics.median(v) for k, v in times.items()}
-    rows += [
-        [f"bf16: ours fp32 latency (median of {args.iters})", med["fp32"], "s"],
-        [f"bf16: ours TEST.BF16 latency (median of {args.iters})", med["bf16"], "s"],
-        ["bf16: speed-up bf16 / fp32", med["fp32"] / med["bf16"], "ratio"],
-        ["bf16: max abs score difference bf16 vs fp32", (s16 - s32).abs().max().item(), "abs"],
-        ["bf16: scores dtype returned", str(s16.dtype).replace("torch.", ""), ""],
-    ]
-
-
-def part_bf16_map(args, rows):
-    if not args.map_weights:
-        raise ValueError(
-            "the bf16-map part needs --map-weights (a model trained with --map-config)"
-        )
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="benchmark_bf16_map_") as out:
-        for bf16 in (False, True):
-            cfg = model_cfg(
-                args.map_config,
-                list(args.opts)
-                + [
-                    "TEST.BF16",
-                    str(bf16),
-                    "AVA.EVAL_PLOTS",
-                    "False",
-                    "OUTPUT_DIR",
-                    os.path.join(out, str(bf16)),
-                ],
-                args.device,
-            )
-            cfg.freeze()
-            prepare_data(cfg)
-            model = build_model(cfg)
-            SlowFastCheckpointer(model).load(args.map_weights)
-            t0 = time.perf_counter()
-            res = AVATrainer.test(cfg, model)
-            elapsed = time.perf_counter() - t0
-            res = res.get("ava", res)  # one dataset: flattened by DefaultTrainer.test
-            if METRIC_NAME not in res:
-                res = next(iter(res.values()))["ava"]
-            results[bf16] = (res[METRIC_NAME], elapsed)
-    name = f"{os.path.basename(args.map_config)} test set ({', '.join(cfg.DATASETS.TEST)})"
-    rows += [
-        [f"bf16-map: frame-mAP fp32, {name}", results[False][0], "mAP"],
-        ["bf16-map: frame-mAP TEST.BF16", results[True][0], "mAP"],
-        ["bf16-map: frame-mAP change bf16 - fp32", results[True][0] - results[False][0], "mAP"],
-        ["bf16-map: inference + evaluation time fp32", results[False][1], "s"],
-        ["bf16-map: inference + evaluation time bf16", results[True][1], "s"],
-    ]
-
-
-def part_export(args, rows):
-    t, h, w = args.input_size
-    cfg = model_cfg(args.config_file, ["INPUT.NUM_FRAMES", str(t)] + list(args.opts), "cpu")
-    module = randomize_(build_exportable(cfg, allow_random_weights=True))
-    eager = build_model(cfg).eval()
-    eager.load_state_dict(module.model.state_dict())
-    clips, _, _, boxes = make_inputs(1, t, h, w, cfg.MODEL.SLOWFAST.ALPHA, args.num_boxes, "cpu")
-    rois = torch.cat([torch.zeros(args.num_boxes, 1), boxes[0]], dim=1).numpy()
-    clips_np = clips.numpy()
-    with tempfile.TemporaryDirectory(prefix="benchmark_export_") as out:
-        path = os.path.join(out, "model.onnx")
-        t0 = time.perf_counter()
-        export_onnx(module, path, num_frames=t, size=(h, w))
-        export_s = time.perf_counter() - t0
-        size_mb = os.path.getsize(path) / 2**20
-        ort_model = OnnxActionDetector(
-            path,
-            num_threads=torch.get_num_threads(),
-            allow_spinning=os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE",
-        )
-        with torch.no_grad():
-            ref = ours_call(eager, clips, boxes)
-            diff = float(abs(ort_model.run(clips_np, rois) - ref.numpy()).max())
-            rois_t = torch.from_numpy(rois)
-            times = alternate(
-                {
-                    "PyTorch eager": lambda: ours_call(eager, clips, boxes),
-                    "PyTorch contiguous": lambda: module(clips, rois_t),
-                    "onnxruntime": lambda: ort_model.run(clips_np, rois),
-                },
-                args.warmup,
-                args.iters,
-                "cpu",
-            )
-    import onnxruntime  # optional: only this part needs it (its version goes into the rows)
-
-    med = {k: statistics.median(v) for k, v in times.items()}
-    what = f"{os.path.basename(args.config_file)}, {t}x{h}x{w}, {args.num_boxes} boxes, CPU"
-    rows += [
-        [
-            f"export: PyTorch eager latency ({what}; median of {args.iters}, "
-            f"min {min(times['PyTorch eager']):.3f})",
-            med["PyTorch eager"],
-            "s",
-        ],
-        [
-            f"export: onnxruntime {onnxruntime.__version__} CPU latency (median of {args.iters}, "
-            f"min {min(times['onnxruntime']):.3f})",
-            med["onnxruntime"],
-            "s",
-        ],
-        [
-            f"export: PyTorch in the exported layout (MODEL.SLOWFAST.CHANNELS_LAST False) "
-            f"latency (median of {args.iters})",
-            med["PyTorch contiguous"],
-            "s",
-        ],
-        [
-            "export: speed ratio onnxruntime / PyTorch eager (> 1: onnxruntime faster)",
-            med["PyTorch eager"] / med["onnxruntime"],
-            "ratio",
-        ],
-        [
-            "export: speed ratio onnxruntime / PyTorch in the exported layout",
-            med["PyTorch contiguous"] / med["onnxruntime"],
-            "ratio",
-        ],
-        [
-            f"export: max abs score difference onnxruntime vs PyTorch (target <= {TARGET_DIFF:g})",
-            diff,
-            "abs",
-        ],
-        ["export: ONNX export time (TorchScript-based exporter, opset 17)", export_s, "s"],
-        ["export: ONNX file size", size_mb, "MiB"],
     ]
 
 

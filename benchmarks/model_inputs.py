@@ -1,5 +1,6 @@
 """What the model benchmarks share (``tools/benchmark.py --task model``): the config, random
-inputs in both models' layouts, one call of each model, and alternating timed rounds."""
+inputs in both models' layouts, one call of each model, alternating timed rounds, the fp32
+matmul peak and the score-difference target."""
 
 import time
 from typing import Callable, Dict, List, Optional
@@ -9,7 +10,18 @@ from detectron2.structures import Boxes, Instances
 
 from slowfast_det.config import load_slowfast_cfg
 
-__all__ = ["alternate", "make_inputs", "model_cfg", "ours_call", "sync", "theirs_call"]
+__all__ = [
+    "TARGET_DIFF",
+    "alternate",
+    "make_inputs",
+    "matmul_fn",
+    "model_cfg",
+    "ours_call",
+    "sync",
+    "theirs_call",
+]
+
+TARGET_DIFF = 1e-4
 
 
 def model_cfg(config_file: str, opts: List[str], device: str):
@@ -91,3 +103,14 @@ def alternate(
                 if cpu_times is not None:
                     cpu_times.setdefault(n, []).append(time.process_time() - c0)
     return times
+
+
+def matmul_fn(n: int, device: str, reps: int = 3):
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+
+    def run():
+        for _ in range(reps):
+            torch.mm(a, b)
+
+    return run, 2.0 * n**3 * reps

@@ -9,17 +9,13 @@ See :mod:`slowfast_det.synthetic.scene` for the classes and the exact rules, and
 """
 
 from .scene import CLASSES, MOTION_CLASS_IDS
+from .spec import SyntheticSpec, build_video, default_root, keyframe_seconds, video_ids
 from .writer import (
     GENERATOR_VERSION,
     MANIFEST_NAME,
-    SyntheticSpec,
-    build_video,
-    default_root,
     ensure_synthetic_dataset,
     generate,
-    keyframe_seconds,
     read_manifest,
-    video_ids,
 )
 
 __all__ = [

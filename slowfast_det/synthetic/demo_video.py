@@ -23,7 +23,8 @@ from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
 from slowfast_det.data.frames import AVA_START_SECOND
 
-from .writer import SyntheticSpec, generate, video_ids
+from .spec import SyntheticSpec, video_ids
+from .writer import generate
 
 __all__ = ["write_demo_video"]
 

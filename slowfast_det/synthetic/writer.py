@@ -1,5 +1,6 @@
-"""Writer of the synthetic AVA-format dataset: frames, frame lists, ground truth,
-detector-like predicted boxes, excluded timestamps and the label map.
+"""Writer of the synthetic AVA-format dataset: frames (one worker per video,
+:mod:`.annotate`), frame lists, ground truth, detector-like predicted boxes, excluded
+timestamps, the label map and the manifest.
 
 The output folder has exactly the AVA v2.2 layout of PySlowFast's AVA folder::
 
@@ -22,34 +23,20 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-import cv2
 import numpy as np
 
 from slowfast_det.ava.files import write_box_csv
 
 from . import folder
-from .render import CameraNoise, make_background, render_frame, visible_boxes
-from .sampling import sample_video
-from .scene import (
-    CLASSES,
-    FIRST_SECOND,
-    MIN_VISIBLE_FRACTION,
-    keyframe_index,
-    labels_at,
-    slot_of_frame,
-)
+from .annotate import _render_video
+from .scene import CLASSES
+from .spec import _STREAM_EXCLUDE, SPLITS, SyntheticSpec, _rng, default_root, video_ids
 
 __all__ = [
     "GENERATOR_VERSION",
     "MANIFEST_NAME",
-    "SPLITS",
-    "SyntheticSpec",
-    "default_root",
-    "video_ids",
-    "keyframe_seconds",
-    "build_video",
     "generate",
     "ensure_synthetic_dataset",
     "read_manifest",
@@ -62,207 +49,7 @@ GENERATOR_VERSION = (
 )
 MANIFEST_NAME = "synthetic_ava.json"
 WHAT = "synthetic AVA"  # the dataset's name in messages
-SPLITS = ("train", "val")
-_SPLIT_CODE = {"train": 0, "val": 1}
-# independent random streams of one video
-_STREAM_SCENE, _STREAM_DETECTOR, _STREAM_EXCLUDE = 0, 1, 2
 LABEL_MAP_NAME = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
-
-
-@dataclass(frozen=True)
-class SyntheticSpec:
-    """Parameters of a synthetic dataset (all of them are recorded in the manifest)."""
-
-    seed: int = 0
-    num_train_videos: int = 32
-    num_val_videos: int = 8
-    duration_s: int = 34  # keyframes 902 .. 900 + duration_s - 2
-    width: int = 160
-    height: int = 120
-    min_persons: int = 2
-    max_persons: int = 4
-    jpeg_quality: int = 90
-
-    def validate(self):
-        if self.num_train_videos < 1 or self.num_val_videos < 1:
-            raise ValueError("synthetic AVA: num_train_videos and num_val_videos must be >= 1")
-        if self.duration_s < 4:
-            raise ValueError(
-                "synthetic AVA: duration_s must be >= 4 (keyframes 902..duration-2), "
-                f"got {self.duration_s}"
-            )
-        if self.width < 32 or self.height < 32:
-            raise ValueError(
-                f"synthetic AVA: frames must be at least 32x32, got {self.width}x{self.height}"
-            )
-        if not 1 <= self.min_persons <= self.max_persons:
-            raise ValueError(
-                "synthetic AVA: need 1 <= min_persons <= max_persons, "
-                f"got {self.min_persons}, {self.max_persons}"
-            )
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(
-                f"synthetic AVA: jpeg_quality must be in 1..100, got {self.jpeg_quality}"
-            )
-        return self
-
-
-def default_root():
-    """``$DETECTRON2_DATASETS/synthetic_ava`` (``./datasets/synthetic_ava`` by default)."""
-    return os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "synthetic_ava")
-
-
-def video_ids(spec, split):
-    """Video ids of a split, e.g. ``syntrain0000``; safe for paths and CSVs."""
-    n = spec.num_train_videos if split == "train" else spec.num_val_videos
-    return [f"syn{split}{i:04d}" for i in range(n)]
-
-
-def keyframe_seconds(spec):
-    """Keyframe timestamps of every video: 902 .. 900 + duration_s - 2."""
-    return list(range(FIRST_SECOND + 2, FIRST_SECOND + spec.duration_s - 1))
-
-
-def _rng(spec, split, index, stream):
-    return np.random.default_rng(
-        np.random.SeedSequence([spec.seed, _SPLIT_CODE[split], index, stream])
-    )
-
-
-def build_video(spec, split, index):
-    """The scene of video ``index`` of ``split``: ``(video, background, camera, rng)``.
-
-    ``rng`` is the stream that continues into the per-frame camera noise, so rendering
-    frames ``0..F-1`` in order with it reproduces the written JPEGs exactly.
-    """
-    rng = _rng(spec, split, index, _STREAM_SCENE)
-    vid = video_ids(spec, split)[index]
-    video = sample_video(
-        rng, vid, spec.duration_s, spec.width, spec.height, spec.min_persons, spec.max_persons
-    )
-    background = make_background(rng, spec.width, spec.height)
-    camera = CameraNoise(rng, video.num_frames)
-    return video, background, camera, rng
-
-
-# ------------------------------------------------------------------ detector noise model
-def _clip_box(b, w, h):
-    x1, y1, x2, y2 = (
-        min(max(b[0], 0.0), w),
-        min(max(b[1], 0.0), h),
-        min(max(b[2], 0.0), w),
-        min(max(b[3], 0.0), h),
-    )
-    if x2 - x1 < 2 or y2 - y1 < 2:
-        return None
-    return (x1, y1, x2, y2)
-
-
-def _detections(rng, gt_people, other_people, w, h):
-    """Person-detector output at one keyframe: ``[(box_px, score)]``.
-
-    - each ground-truth person is missed with probability 0.01, else found with its box
-      jittered (each side by N(0, 3 %) of the box size, capped at 10 %); score in
-      [0.82, 1) for 98 % of them, else in [0.4, 0.8);
-    - people left out of the ground truth (mostly hidden or outside the frame) but partly
-      visible are found half of the time with a score in [0.3, 0.8);
-    - false positives: Poisson(0.35) per keyframe; 70 % are person-shaped boxes on the
-      background (score < 0.75 for 85 % of them, else in [0.8, 0.92)), 30 % are partial
-      boxes on a real person (half of it; score in [0.1, 0.7)).
-    """
-    out = []
-    for box in gt_people:
-        miss, u, s1, s2 = (
-            rng.random(),
-            rng.random(),
-            rng.uniform(0.82, 0.999),
-            rng.uniform(0.4, 0.8),
-        )
-        j = np.clip(rng.normal(0.0, 0.03, 4), -0.1, 0.1)
-        if miss < 0.01:
-            continue
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        jb = _clip_box(
-            (box[0] + j[0] * bw, box[1] + j[1] * bh, box[2] + j[2] * bw, box[3] + j[3] * bh), w, h
-        )
-        if jb is not None:
-            out.append((jb, s1 if u < 0.98 else s2))
-    for box in other_people:
-        found, score = rng.random(), rng.uniform(0.3, 0.8)
-        if found < 0.5:
-            out.append((box, score))
-    for _ in range(int(rng.poisson(0.35))):
-        kind, u = rng.random(), rng.random()
-        if kind < 0.7 or not gt_people:
-            bh = rng.uniform(0.3, 0.75) * h
-            bw = bh * rng.uniform(0.3, 0.6)
-            x1, y1 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
-            score = rng.uniform(0.02, 0.75) if u < 0.85 else rng.uniform(0.8, 0.92)
-            box = _clip_box((x1, y1, x1 + bw, y1 + bh), w, h)
-        else:
-            g = gt_people[int(rng.integers(len(gt_people)))]
-            half = int(rng.integers(3))
-            mx, my = (g[0] + g[2]) / 2, (g[1] + g[3]) / 2
-            box = _clip_box(
-                [(g[0], g[1], g[2], my), (g[0], g[1], mx, g[3]), (mx, g[1], g[2], g[3])][half], w, h
-            )
-            score = rng.uniform(0.1, 0.7)
-        if box is not None:
-            out.append((box, score))
-    return out
-
-
-# ------------------------------------------------------------------ one video (worker)
-def _norm_box(b, w, h):
-    """The box normalised to the frame and rounded to 3 decimals (as AVA's files give them)."""
-    return tuple(float(f"{v:.3f}") for v in (b[0] / w, b[1] / h, b[2] / w, b[3] / h))
-
-
-def _render_video(job):
-    """Render and annotate one video into ``out_root``. Returns its annotations and counts:
-    ``gt``: keyframe -> ``[(box, action_id, person_id)]`` by (person, action); ``pred``:
-    keyframe -> ``[(box, score)]`` by descending score (boxes :func:`_norm_box`)."""
-    out_root, spec, split, index = job
-    cv2.setNumThreads(1)
-    video, background, camera, rng = build_video(spec, split, index)
-    vid = video.video_id
-    frame_dir = os.path.join(out_root, "frames", vid)
-    os.makedirs(frame_dir, exist_ok=True)
-    params = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
-    for f in range(video.num_frames):
-        img = render_frame(video, background, f, rng, camera)
-        path = os.path.join(frame_dir, f"{vid}_{f + 1:06d}.jpg")
-        if not cv2.imwrite(path, img, params):
-            raise OSError(f"synthetic AVA: could not write frame {path}")
-
-    det_rng = _rng(spec, split, index, _STREAM_DETECTOR)
-    w, h = spec.width, spec.height
-    gt, pred = {}, {}
-    for t in keyframe_seconds(spec):
-        c = keyframe_index(t)
-        s = slot_of_frame(c)
-        rows, gt_boxes, others = [], [], []
-        for person, (box, frac) in zip(video.people, visible_boxes(video, c)):
-            if box is None:
-                continue
-            if frac < MIN_VISIBLE_FRACTION:
-                if frac >= 0.15:
-                    others.append(box)
-                continue
-            gt_boxes.append(box)
-            for a in labels_at(person, s):
-                rows.append((person.pid, a, _norm_box(box, w, h)))
-        gt[t] = [(box, a, pid) for pid, a, box in sorted(rows)]
-        dets = sorted(_detections(det_rng, gt_boxes, others, w, h), key=lambda d: -d[1])
-        pred[t] = [(_norm_box(b, w, h), float(f"{score:.6f}")) for b, score in dets]
-    return {
-        "split": split,
-        "index": index,
-        "video_id": vid,
-        "num_frames": video.num_frames,
-        "gt": gt,
-        "pred": pred,
-    }
 
 
 # ------------------------------------------------------------------ files

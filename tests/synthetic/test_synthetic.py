@@ -38,7 +38,8 @@ from slowfast_det.synthetic.scene import (
     labels_at,
     slot_of_frame,
 )
-from slowfast_det.synthetic.writer import build_video, keyframe_seconds, read_manifest, video_ids
+from slowfast_det.synthetic.spec import build_video, keyframe_seconds, video_ids
+from slowfast_det.synthetic.writer import read_manifest
 
 TINY = dict(
     num_train_videos=2,
