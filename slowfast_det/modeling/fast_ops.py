@@ -150,8 +150,8 @@ def choose_algorithm(
     ``torch.backends.cpu.get_cpu_capability()``), ``groups == 1``, for small problems: a
     pointwise kernel with at most :data:`GEMM_MAX_POINTWISE_MACS` multiply-adds (not in
     training: see :func:`gemm_fits`), or any with at most :data:`GEMM_MAX_POSITIONS` output
-    positions (the Slow pathway's res4 / res5 on small
-    clips: 2 x 4 x 4 positions, up to 6144 x 512 weights). There oneDNN's AVX2 convolution
+    positions (the Slow pathway's res4 / res5 on small clips: 2 x 4 x 4 positions, up to
+    6144 x 512 weights). There oneDNN's AVX2 convolution
     spends more time on its fixed per-call work and weight reordering than on arithmetic
     (0.15 ms for a 8 -> 32 channel 1x1 on 2048 positions, 0.08 ms as a product; 8.1 ms vs
     4.2 ms for the 2048 -> 512, 3x1x1 one on 32). Otherwise, on CUDA and AVX-512 CPUs
@@ -359,6 +359,11 @@ class _Subsample(torch.autograd.Function):
         return full, None
 
 
+def _frames_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean over T of a ``channels_last_3d`` ``x``, over dim 1 of its (N, T, H, W, C) view."""
+    return x.permute(0, 2, 3, 4, 1).mean(dim=1).permute(0, 3, 1, 2)
+
+
 class _TemporalMean(torch.autograd.Function):
     """:func:`temporal_mean` of a ``channels_last_3d`` ``x`` whose backward returns a
     ``channels_last_3d`` gradient (the ROIAlign backward hands over (N, C, H, W) in the default
@@ -367,7 +372,7 @@ class _TemporalMean(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.frames = x.shape[2]
-        return x.permute(0, 2, 3, 4, 1).mean(dim=1).permute(0, 3, 1, 2)
+        return _frames_mean(x)
 
     @staticmethod
     def backward(ctx, grad):
@@ -388,5 +393,5 @@ def temporal_mean(x: torch.Tensor) -> torch.Tensor:
     if is_channels_last_3d(x):
         if x.requires_grad and torch.is_grad_enabled() and not torch.jit.is_tracing():
             return _TemporalMean.apply(x)
-        return x.permute(0, 2, 3, 4, 1).mean(dim=1).permute(0, 3, 1, 2)
+        return _frames_mean(x)
     return x.mean(dim=2)
