@@ -29,6 +29,7 @@ import os
 import statistics
 import time
 from typing import Callable, Dict, List
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
@@ -237,39 +238,39 @@ def part_step(args, rows):
         rows.append([f"step: profile (channels-last, 1 step): {group}", share, "share"])
 
 
+def _lever_patch(name: str):
+    """``(object, attribute, replacement)`` that turns one CPU training lever off:
+    "Fast stem as F.conv3d" (no :func:`~slowfast_det.modeling.fast_ops.taps_conv3d`),
+    "PyTorch batch norm" (no :func:`~slowfast_det.modeling.batch_norm.batch_norm_nthwc`),
+    "pointwise as products" (the inference size rule of
+    :func:`~slowfast_det.modeling.fast_ops.gemm_fits` in training too), "torchvision ROIAlign"
+    (no :func:`~slowfast_det.modeling.roi_align.roi_align_matrix`)."""
+    if name == "Fast stem as F.conv3d":
+        choose = fast_ops.choose_algorithm
+        return (
+            fast_ops,
+            "choose_algorithm",
+            lambda *a: "conv3d" if choose(*a) == "taps" else choose(*a),
+        )
+    if name == "PyTorch batch norm":
+        return batch_norm, "NTHWC_MAX_CHANNELS", 0
+    if name == "pointwise as products":
+        fits = fast_ops.gemm_fits
+        return fast_ops, "gemm_fits", lambda *a, backward=False: fits(*a)
+    if name == "torchvision ROIAlign":
+        return MatrixROIAlign, "forward", ROIAlign.forward
+    raise ValueError(f"unknown lever {name!r}; expected one of {LEVERS[1:]}")
+
+
 @contextlib.contextmanager
 def _lever_off(name: str):
-    """Within the block, one CPU training lever is off: "Fast stem as F.conv3d" (no
-    :func:`~slowfast_det.modeling.fast_ops.taps_conv3d`), "PyTorch batch norm" (no
-    :func:`~slowfast_det.modeling.batch_norm.batch_norm_nthwc`), "pointwise as products" (the
-    inference size rule of :func:`~slowfast_det.modeling.fast_ops.gemm_fits` in training too),
-    "torchvision ROIAlign" (no :func:`~slowfast_det.modeling.roi_align.roi_align_matrix`);
-    "" changes nothing."""
-    saved = (
-        fast_ops.choose_algorithm,
-        batch_norm.NTHWC_MAX_CHANNELS,
-        fast_ops.gemm_fits,
-        MatrixROIAlign.forward,
-    )
-    if name == "Fast stem as F.conv3d":
-        choose = saved[0]
-        fast_ops.choose_algorithm = lambda *a: "conv3d" if choose(*a) == "taps" else choose(*a)
-    elif name == "PyTorch batch norm":
-        batch_norm.NTHWC_MAX_CHANNELS = 0
-    elif name == "pointwise as products":
-        fits = saved[2]
-        fast_ops.gemm_fits = lambda *a, backward=False: fits(*a)
-    elif name == "torchvision ROIAlign":
-        MatrixROIAlign.forward = ROIAlign.forward
-    try:
+    """Within the block, the lever ``name`` is off (:func:`_lever_patch`); "" changes
+    nothing."""
+    if not name:
         yield
-    finally:
-        (
-            fast_ops.choose_algorithm,
-            batch_norm.NTHWC_MAX_CHANNELS,
-            fast_ops.gemm_fits,
-            MatrixROIAlign.forward,
-        ) = saved
+        return
+    with mock.patch.object(*_lever_patch(name)):
+        yield
 
 
 LEVERS = (
