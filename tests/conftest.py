@@ -2,6 +2,7 @@
 
 import cpu_tests  # noqa: F401  (CPU only, at most 2 torch threads)
 import pytest
+from cpu_tests import torch_threads_as_before  # noqa: F401  (autouse fixture)
 
 
 @pytest.fixture

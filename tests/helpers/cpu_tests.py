@@ -8,13 +8,28 @@ child inherits the pool's condition variable with waiters that do not exist in t
 its first ``cv2.setNumThreads`` waits on it forever (seen: ``tests/synthetic`` after
 ``tests/data/test_video_source.py``). The suite used to get this from
 ``benchmarks/loader.py``'s ``cv2.setNumThreads(1)`` in a test that happened to run first.
+
+:func:`torch_threads_as_before` (an autouse fixture of both conftests) puts torch's thread
+count back after each test: the benchmarks' ``--threads 1`` and the trainer's
+``set_cpu_threads`` set it for the whole process, and float sums of later tests then come out
+in another order (``tests/modeling/test_batch_norm.py`` failed after the benchmark tests).
 """
 
 import os
 
 import cv2
+import pytest
 import torch
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 cv2.setNumThreads(1)
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_as_before():
+    """Restore torch's intra-op thread count after the test."""
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
