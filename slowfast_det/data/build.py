@@ -12,6 +12,7 @@ from detectron2.data import (
     get_detection_dataset_dicts,
 )
 
+from .batch_scale import BatchScaledMapDataset
 from .issues import SKIPPED_KEY, DataIssueTracker, IssueTrackingLoader
 from .mapper import AVADatasetMapper
 from .multigrid import multigrid_enabled
@@ -74,7 +75,8 @@ def build_resumable_train_loader(cfg, dataset, mapper):
     """The training loader of :func:`build_ava_train_loader` over any dataset dicts and mapper:
     the resumable seeded stream (``cfg.SEED``), ``SOLVER.IMS_PER_BATCH`` samples per step over
     all processes, ``DATALOADER.NUM_WORKERS`` workers, a skipped sample (None) replaced by
-    another index drawn from its position's seed; an :class:`IssueTrackingLoader` with
+    another index drawn from its position's seed; with ``INPUT.TRAIN_JITTER_PER_BATCH`` one
+    short-side size per step (:mod:`.batch_scale`); an :class:`IssueTrackingLoader` with
     ``iters_per_epoch`` and ``sampler``. With ``SOLVER.MULTIGRID`` on, the multigrid loader
     (:func:`~.multigrid_loader.build_multigrid_train_loader`: each step's clip shape and
     batch from the schedule)."""
@@ -83,8 +85,12 @@ def build_resumable_train_loader(cfg, dataset, mapper):
     sampler = ResumableTrainingSampler(
         len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None
     )
+    if cfg.INPUT.TRAIN_JITTER_PER_BATCH:
+        mapped = BatchScaledMapDataset(dataset, mapper, cfg.SOLVER.IMS_PER_BATCH)
+    else:
+        mapped = SeededMapDataset(dataset, mapper)
     loader = build_detection_train_loader(
-        dataset=SeededMapDataset(dataset, mapper),
+        dataset=mapped,
         mapper=None,
         sampler=sampler,
         total_batch_size=cfg.SOLVER.IMS_PER_BATCH,

@@ -20,6 +20,7 @@ import torch
 from detectron2.data import transforms as T
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from .batch_scale import PerBatchScale
 from .clip_ops import train_augmentations
 from .issues import DataIssueTracker, IssueTrackingLoader
 from .multigrid import ClipShape, MultigridSchedule, check_divisible, scaled_jitter
@@ -57,12 +58,17 @@ def shaped_mapper(
 
 class _ShapedMappers:
     """Per step shape, the mapper of each frame stride: the stride drawn per clip (inside the
-    clip's seeded RNGs) in ``[SAMPLING_RATE, shape.max_sampling_rate]``."""
+    clip's seeded RNGs) in ``[SAMPLING_RATE, shape.max_sampling_rate]``; with ``per_batch``
+    (``INPUT.TRAIN_JITTER_PER_BATCH``) at the step's one short-side size, drawn in the shape's
+    range (:class:`~.batch_scale.PerBatchScale`)."""
 
-    def __init__(self, mapper, schedule: MultigridSchedule, jitter_scales, flip_prob):
+    def __init__(
+        self, mapper, schedule: MultigridSchedule, jitter_scales, flip_prob, per_batch=False
+    ):
         self._mapper = mapper
         self._schedule = schedule
         self._jitter, self._flip = tuple(jitter_scales), float(flip_prob)
+        self._per_batch = bool(per_batch)
         self._cache = {}
 
     def _get(self, shape: ClipShape, rate: int):
@@ -79,16 +85,22 @@ class _ShapedMappers:
                 whole_frames=self._schedule.whole_frames,
                 scale_jitter_max=self._schedule.scale_jitter_max,
             )
+            if self._per_batch:
+                self._cache[key] = PerBatchScale(self._cache[key])
         return self._cache[key]
 
-    def for_shape(self, shape: ClipShape):
+    def for_step(self, shape: ClipShape, seed: int, iteration: int):
+        """The mapper of the clips of training iteration ``iteration`` (shape ``shape``)."""
         low = self._schedule.sampling_rate
 
         def mapper(d):
             rate = low
             if shape.max_sampling_rate > low:
                 rate = int(np.random.randint(low, shape.max_sampling_rate + 1))
-            return self._get(shape, rate)(d)
+            shaped = self._get(shape, rate)
+            if self._per_batch:
+                shaped = shaped.for_iteration(seed, iteration)
+            return shaped(d)
 
         return mapper
 
@@ -150,9 +162,10 @@ class _MultigridStream(IterableDataset):
     def __iter__(self):
         info = get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        first, seed = self.batch_sampler.start_iter, self.batch_sampler.seed
         for k, (items, shape) in enumerate(self.batch_sampler):
             if k % workers == worker:
-                mapper = self.mappers.for_shape(shape)
+                mapper = self.mappers.for_step(shape, seed, first + k)
                 yield [self.dataset.map_item(item, mapper) for item in items]
 
 
@@ -170,7 +183,13 @@ def build_multigrid_train_loader(cfg, dataset, mapper):
     sampler = MultigridBatchSampler(
         schedule, len(dataset), shuffle=True, seed=cfg.SEED if cfg.SEED >= 0 else None
     )
-    mappers = _ShapedMappers(mapper, schedule, cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.FLIP_PROB)
+    mappers = _ShapedMappers(
+        mapper,
+        schedule,
+        cfg.INPUT.TRAIN_JITTER_SCALES,
+        cfg.INPUT.FLIP_PROB,
+        per_batch=cfg.INPUT.TRAIN_JITTER_PER_BATCH,
+    )
     stream = _MultigridStream(sampler, SeededMapDataset(dataset, mapper), mappers)
     loader = DataLoader(
         stream,

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 SEED_TAG_EPOCH = 1  # (seed, tag, epoch) -> the epoch's permutation
 SEED_TAG_SAMPLE = 2  # (seed, tag, position, retry) -> a sample's augmentation RNGs
 SEED_TAG_ITERATION = 3  # (seed, tag, iteration, rank) -> the training process's RNGs (dropout)
+SEED_TAG_BATCH_SCALE = 4  # (seed, tag, iteration) -> the step's short side (batch_scale.py)
 
 
 def derive_seed(*values: int) -> int:
