@@ -31,12 +31,12 @@ from slowfast_det.ava.io import read_box_csv, read_exclusions
 from slowfast_det.ava.timestamps import format_timestamp, normalize
 
 from .ava_rows import (
-    _checked_boxes,
-    _empty_proposals,
-    _group_groundtruth,
-    _group_proposals,
-    _index_frame_list,
-    _warn,
+    checked_boxes,
+    empty_proposals,
+    group_groundtruth,
+    group_proposals,
+    index_frame_list,
+    record_problem,
 )
 from .frames import (
     FrameTable,
@@ -134,22 +134,22 @@ def load_ava_dicts(
         if path is not None and not os.path.exists(path):
             raise FileNotFoundError(f"dataset '{name}': {what} not found: {path}")
 
-    videos = None if video else _index_frame_list(frame_list_file, stats, examples, frame_list)
+    videos = None if video else index_frame_list(frame_list_file, stats, examples, frame_list)
 
     persons, keys = {}, set()
     if groundtruth_file is not None:
         gt_table = read_box_csv(groundtruth_file, kind="groundtruth")
-        gt_rows = _checked_boxes(
+        gt_rows = checked_boxes(
             gt_table, groundtruth_file, "groundtruth", stats, examples, num_classes
         )
-        persons = _group_groundtruth(gt_rows)
+        persons = group_groundtruth(gt_rows)
         keys = set(gt_table.keys)
 
     proposals = {}
     if predicted_boxes_file is not None and os.path.exists(predicted_boxes_file):
         pred_table = read_box_csv(predicted_boxes_file, kind="proposals")
-        proposals = _group_proposals(
-            _checked_boxes(pred_table, predicted_boxes_file, "proposals", stats, examples)
+        proposals = group_proposals(
+            checked_boxes(pred_table, predicted_boxes_file, "proposals", stats, examples)
         )
         if split != "train":
             keys |= pred_table.keys
@@ -177,7 +177,7 @@ def load_ava_dicts(
     if video:
         movies, _, unreadable = index_movies(videos_dir, list(by_video), fps, start_second)
         for vid, err in unreadable.items():
-            _warn(
+            record_problem(
                 stats,
                 examples,
                 "videos_unreadable_header",
@@ -201,14 +201,14 @@ def load_ava_dicts(
                 category = (
                     "keyframes_video_not_found" if video else "keyframes_video_not_in_frame_list"
                 )
-                _warn(stats, examples, category, f"{vid},{format_timestamp(ts)}: {where}")
+                record_problem(stats, examples, category, f"{vid},{format_timestamp(ts)}: {where}")
             continue
         stamps = np.asarray(stamps)
         centers, outside = keyframes_outside(stamps, n, start_second, fps)
         before_first_frame += int((centers < 0).sum())
         inside = ~outside
         for ts, c in zip(stamps[outside], centers[outside]):
-            _warn(
+            record_problem(
                 stats,
                 examples,
                 "keyframes_outside_video",
@@ -226,7 +226,7 @@ def load_ava_dicts(
                 "image_id": f"{vid},{format_timestamp(ts)}",
                 "frame_source": source,
                 "annotations": persons.get((vid, ts), []),
-                "proposals": proposals.get((vid, ts)) or _empty_proposals(),
+                "proposals": proposals.get((vid, ts)) or empty_proposals(),
             }
             if not video:
                 d["keyframe_path"] = source["table"][c]

@@ -13,14 +13,15 @@ from slowfast_det.ava.io import AVAFormatError, read_frame_list
 _EXAMPLES = 5  # problem examples kept per category in the load log
 
 
-def _warn(stats, examples, category, message):
+def record_problem(stats, examples, category, message):
+    """Count a problem of ``category`` in ``stats``; keep its message in ``examples`` (a few)."""
     stats[category] += 1
     ex = examples.setdefault(category, [])
     if len(ex) < _EXAMPLES:
         ex.append(message)
 
 
-def _index_frame_list(frame_list_file, stats, examples, rows=None):
+def index_frame_list(frame_list_file, stats, examples, rows=None):
     """video_id -> object array of frame paths (relative to frames/) indexed by frame id.
 
     ``rows``: the frame list's rows (``read_frame_list``'s columns) instead of reading
@@ -78,7 +79,7 @@ def _index_frame_list(frame_list_file, stats, examples, rows=None):
     return videos
 
 
-def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
+def checked_boxes(table, path, kind, stats, examples, num_classes=None):
     """Validate a box table (:func:`~slowfast_det.ava.checks.box_row_errors`: the first bad
     row raises); clip coordinates to [0, 1] and drop boxes with no area left
     (:func:`~slowfast_det.ava.checks.box_ranges`, both counted).
@@ -112,7 +113,7 @@ def _checked_boxes(table, path, kind, stats, examples, num_classes=None):
     return rows[~empty]
 
 
-def _group_groundtruth(rows):
+def group_groundtruth(rows):
     """key -> list of persons; rows with identical coordinates at a key are one person."""
     persons = {}
     cols = [
@@ -152,7 +153,7 @@ def _group_groundtruth(rows):
     return out
 
 
-def _group_proposals(rows):
+def group_proposals(rows):
     """key -> {"boxes": float32 (P, 4), "scores": float32 (P,)}; duplicate boxes keep the best
     score."""
     best = {}
@@ -171,5 +172,6 @@ def _group_proposals(rows):
     }
 
 
-def _empty_proposals():
+def empty_proposals():
+    """The proposals of a keyframe with none: zero boxes and zero scores (float32)."""
     return {"boxes": np.zeros((0, 4), dtype=np.float32), "scores": np.zeros((0,), dtype=np.float32)}

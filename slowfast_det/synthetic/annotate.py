@@ -10,7 +10,7 @@ import numpy as np
 
 from .render import render_frame, visible_boxes
 from .scene import MIN_VISIBLE_FRACTION, keyframe_index, labels_at, slot_of_frame
-from .spec import _STREAM_DETECTOR, _rng, build_video, keyframe_seconds
+from .spec import STREAM_DETECTOR, build_video, keyframe_seconds, video_rng
 
 
 # ------------------------------------------------------------------ detector noise model
@@ -86,7 +86,7 @@ def _norm_box(b, w, h):
     return tuple(float(f"{v:.3f}") for v in (b[0] / w, b[1] / h, b[2] / w, b[3] / h))
 
 
-def _render_video(job):
+def render_video(job):
     """Render and annotate one video into ``out_root``. Returns its annotations and counts:
     ``gt``: keyframe -> ``[(box, action_id, person_id)]`` by (person, action); ``pred``:
     keyframe -> ``[(box, score)]`` by descending score (boxes :func:`_norm_box`)."""
@@ -103,7 +103,7 @@ def _render_video(job):
         if not cv2.imwrite(path, img, params):
             raise OSError(f"synthetic AVA: could not write frame {path}")
 
-    det_rng = _rng(spec, split, index, _STREAM_DETECTOR)
+    det_rng = video_rng(spec, split, index, STREAM_DETECTOR)
     w, h = spec.width, spec.height
     gt, pred = {}, {}
     for t in keyframe_seconds(spec):

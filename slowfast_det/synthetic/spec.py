@@ -20,12 +20,16 @@ __all__ = [
     "video_ids",
     "keyframe_seconds",
     "build_video",
+    "video_rng",
+    "STREAM_SCENE",
+    "STREAM_DETECTOR",
+    "STREAM_EXCLUDE",
 ]
 
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 0, "val": 1}
-# independent random streams of one video
-_STREAM_SCENE, _STREAM_DETECTOR, _STREAM_EXCLUDE = 0, 1, 2
+# independent random streams of one video (the ``stream`` argument of :func:`video_rng`)
+STREAM_SCENE, STREAM_DETECTOR, STREAM_EXCLUDE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ def keyframe_seconds(spec):
     return list(range(FIRST_SECOND + 2, FIRST_SECOND + spec.duration_s - 1))
 
 
-def _rng(spec, split, index, stream):
+def video_rng(spec, split, index, stream):
+    """Random stream ``stream`` (a ``STREAM_*``) of video ``index`` of ``split``."""
     return np.random.default_rng(
         np.random.SeedSequence([spec.seed, _SPLIT_CODE[split], index, stream])
     )
@@ -94,7 +99,7 @@ def build_video(spec, split, index):
     ``rng`` is the stream that continues into the per-frame camera noise, so rendering
     frames ``0..F-1`` in order with it reproduces the written JPEGs exactly.
     """
-    rng = _rng(spec, split, index, _STREAM_SCENE)
+    rng = video_rng(spec, split, index, STREAM_SCENE)
     vid = video_ids(spec, split)[index]
     video = sample_video(
         rng, vid, spec.duration_s, spec.width, spec.height, spec.min_persons, spec.max_persons

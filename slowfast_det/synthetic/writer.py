@@ -30,9 +30,9 @@ import numpy as np
 from slowfast_det.ava.files import write_box_csv
 
 from . import folder
-from .annotate import _render_video
+from .annotate import render_video
 from .scene import CLASSES
-from .spec import _STREAM_EXCLUDE, SPLITS, SyntheticSpec, _rng, default_root, video_ids
+from .spec import SPLITS, STREAM_EXCLUDE, SyntheticSpec, default_root, video_ids, video_rng
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -95,7 +95,7 @@ def _write_split(out_root, spec, split, results):
         skip = None
         if split == "val" and index % 2 == 0:  # a few keys "excluded from annotation"
             ts = sorted(res["gt"])
-            skip = ts[int(_rng(spec, split, index, _STREAM_EXCLUDE).integers(len(ts)))]
+            skip = ts[int(video_rng(spec, split, index, STREAM_EXCLUDE).integers(len(ts)))]
             excluded.append((vid, skip))
         for t in sorted(res["gt"]):
             pred_rows.extend((vid, t, box, -1, score) for box, score in res["pred"][t])
@@ -176,7 +176,7 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
             (tmp, spec, split, i) for split in SPLITS for i in range(len(video_ids(spec, split)))
         ]
         done = folder.run_jobs(
-            _render_video, jobs, workers=workers, progress=progress, desc="synthetic AVA"
+            render_video, jobs, workers=workers, progress=progress, desc="synthetic AVA"
         )
         results = {(res["split"], res["index"]): res for res in done}
         summary = {split: _write_split(tmp, spec, split, results) for split in SPLITS}

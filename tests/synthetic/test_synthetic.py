@@ -436,7 +436,7 @@ def test_ensure_is_a_noop_when_complete_and_redoes_otherwise(dataset, tmp_path, 
 def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
     root = str(tmp_path / "syn")
     calls = []
-    real = gen_mod._render_video
+    real = gen_mod.render_video
 
     def flaky(job):
         calls.append(job)
@@ -444,7 +444,7 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(job)
 
-    monkeypatch.setattr(gen_mod, "_render_video", flaky)
+    monkeypatch.setattr(gen_mod, "render_video", flaky)
     with pytest.raises(KeyboardInterrupt):
         generate(root, seed=0, workers=1, progress=False, **dict(TINY, duration_s=5))
     assert os.listdir(tmp_path) == []
