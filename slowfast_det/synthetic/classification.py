@@ -66,6 +66,7 @@ from .scene import (
     Video,
     slot_of_frame,
 )
+from .spec import STREAM_SCENE, video_rng
 
 __all__ = [
     "CLASS_NAMES",
@@ -97,8 +98,7 @@ WHAT = "synthetic classification"
 SPLITS = ("train", "val")
 #: The registered names of the splits (:func:`register_synthetic_classification`).
 DATASET_NAMES = {split: f"synthetic_cls_{split}" for split in SPLITS}
-_SPLIT_CODE = {"train": 0, "val": 1}
-_ROOM_STREAM = 2  # seeds the rooms (after the split codes)
+_ROOM_STREAM = 2  # seeds the rooms (after spec.video_rng's split codes 0, 1)
 CRF = 12  # H.264 quality (MPEG-4: qscale 2): compression must not blur the thin arms
 
 
@@ -164,12 +164,6 @@ def clip_labels(spec, split):
     return [(f"syncls{split}{i:05d}", i % k) for i in range(n * k)]
 
 
-def _rng(spec, split, index, stream=0):
-    return np.random.default_rng(
-        np.random.SeedSequence([spec.seed, _SPLIT_CODE[split], index, stream])
-    )
-
-
 def _person(rng, label, num_frames, width, height):
     """The one :class:`~slowfast_det.synthetic.scene.Person` of a clip of class ``label``."""
     num_slots = slot_of_frame(num_frames - 1) + 1
@@ -227,7 +221,7 @@ def build_clip(spec, split, index):
     """The scene of clip ``index`` of ``split``: ``(video, background, camera, rng, label)``;
     ``render_frame(video, background, f, rng, camera)`` for f in order draws its frames."""
     video_id, label = clip_labels(spec, split)[index]
-    rng = _rng(spec, split, index)
+    rng = video_rng(spec, split, index, STREAM_SCENE)
     person = _person(rng, label, spec.num_frames, spec.width, spec.height)
     background = room_background(spec, clip_room(spec, index))
     camera = CameraNoise(rng, spec.num_frames)
