@@ -14,11 +14,10 @@ size; the clip's other random choices (frame stride, crop, flip, colour jitter) 
 its seeded RNGs as before.
 """
 
-import copy
-
 import numpy as np
 from detectron2.data import transforms as T
 
+from .issues import mapper_copy
 from .samplers import SEED_TAG_BATCH_SCALE, SeededMapDataset, derive_seed
 
 __all__ = ["BatchScaledMapDataset", "PerBatchScale", "batch_short_side"]
@@ -62,8 +61,7 @@ class PerBatchScale:
     def for_size(self, size: int):
         """The mapper with its short side resized to ``size`` pixels."""
         if size not in self._copies:
-            out = copy.copy(self._mapper)
-            out.take_issues()  # its own pending counts from here on
+            out = mapper_copy(self._mapper)
             augs = list(self._mapper.augmentations.augs)
             old = augs[self._index]
             augs[self._index] = T.ResizeShortestEdge(

@@ -15,6 +15,7 @@ Registering the hook in a trainer (``build_ava_train_loader`` returns an
 The test loader (``build_ava_test_loader``) logs its summary at the end of every pass.
 """
 
+import copy
 import logging
 from collections import Counter
 
@@ -26,6 +27,7 @@ __all__ = [
     "DataIssuesHook",
     "SKIPPED_KEY",
     "ISSUE_DESCRIPTIONS",
+    "mapper_copy",
 ]
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,15 @@ ISSUE_DESCRIPTIONS = {
         "videos that give no frame (training: replaced by another video; testing: left out)"
     ),
 }
+
+
+def mapper_copy(mapper):
+    """A shallow copy of a mapper (anything with ``take_issues()``) that counts its own data
+    issues from now on: they travel with the samples the copy returns, the original's pending
+    counts stay with the original."""
+    out = copy.copy(mapper)
+    out.take_issues()  # the copy's counter is a new one (it shared the original's)
+    return out
 
 
 class DataIssueTracker:

@@ -12,7 +12,6 @@ or :class:`~.classification_mapper.ClassificationMapper`) with the clip length, 
 and crop / jitter range of the step (:func:`shaped_mapper`).
 """
 
-import copy
 import math
 
 import numpy as np
@@ -22,7 +21,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .batch_scale import PerBatchScale
 from .clip_ops import train_augmentations
-from .issues import DataIssueTracker, IssueTrackingLoader
+from .issues import DataIssueTracker, IssueTrackingLoader, mapper_copy
 from .multigrid import ClipShape, MultigridSchedule, check_divisible, scaled_jitter
 from .samplers import ResumableTrainingSampler, SeededMapDataset
 
@@ -45,8 +44,7 @@ def shaped_mapper(
     frames ``sampling_rate`` apart and ``crop``-pixel squares (``whole_frames``: no crop,
     ``crop`` the short side's lower end), the short side resized within
     :func:`~.multigrid.scaled_jitter` of ``jitter_scales``; its own issue counts."""
-    out = copy.copy(mapper)
-    out.take_issues()  # its own pending counts from here on (the original's stay with it)
+    out = mapper_copy(mapper)
     out.num_frames, out.sampling_rate = int(frames), int(sampling_rate)
     scales = scaled_jitter(jitter_scales, crop, default_crop, whole_frames or scale_jitter_max)
     square = 0 if whole_frames else crop

@@ -14,7 +14,21 @@ from slowfast_det.data.issues import (
     DataIssuesHook,
     DataIssueTracker,
     IssueTrackingLoader,
+    mapper_copy,
 )
+
+
+def test_a_mapper_copy_counts_its_own_issues(cfg):
+    from slowfast_det.data.mapper import AVADatasetMapper
+
+    mapper = AVADatasetMapper(cfg, is_train=True)
+    mapper._skip({"image_id": "v,0902"}, "skipped_clips", "test")
+    copy = mapper_copy(mapper)
+    copy._skip({"image_id": "v,0903"}, "skipped_clips", "test")
+    copy._skip({"image_id": "v,0904"}, "skipped_clips", "test")
+    assert copy.take_issues() == {"skipped_clips": 2}
+    assert mapper.take_issues() == {"skipped_clips": 1}
+    assert copy.augmentations is mapper.augmentations
 
 
 def test_tracker_and_wrapper_drop_skipped_and_empty_batches():
