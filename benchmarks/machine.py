@@ -69,5 +69,11 @@ def machine_rows():
             f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset: all)')}",
             "",
         ],
+        [
+            "machine: oneDNN primitive cache capacity (ONEDNN_PRIMITIVE_CACHE_CAPACITY)",
+            os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+            or os.environ.get("DNNL_PRIMITIVE_CACHE_CAPACITY", "(unset: 1024)"),
+            "",
+        ],
         ["machine: GPU", gpu, ""],
     ]

@@ -1,4 +1,4 @@
-"""The CPU threading environment, set before torch loads: every entry point calls
+"""The CPU runtime environment, set before torch loads: every entry point calls
 :func:`configure_cpu_threads` first.
 
 libgomp (PyTorch's OpenMP runtime) reads ``OMP_WAIT_POLICY`` once, when torch loads it. Its
@@ -8,6 +8,16 @@ process): we measured a 0.04 ms op taking 5-20 ms with 2 threads on a loaded 2-c
 and 0.05 ms with ``PASSIVE``; an ``ActionPredictor`` call on the synthetic model took 0.82 s
 instead of 0.128 s. With ``PASSIVE`` the default synthetic config trains 1.3x faster with 2
 torch threads next to its loader worker than with 1 (``tools/benchmark.py --task train``).
+
+oneDNN (PyTorch's CPU convolutions) keeps the primitives it builds for each input shape in an
+LRU cache of 1024 by default. One training step of the synthetic detector builds about 110
+(74 ms, plus the first step's slower kernels), so training over more than about nine batch
+shapes (``INPUT.TRAIN_JITTER_PER_BATCH``: 25 short sides; multigrid's shapes) evicts and
+rebuilds them all the time: with 25 sizes in turn a step took 0.76-0.82 s against 0.69-0.70 s
+with room for all of them, and the process peaked lower (docs/BENCHMARKS.md, "oneDNN's
+primitive cache"). :func:`configure_cpu_threads` sets ``ONEDNN_PRIMITIVE_CACHE_CAPACITY``
+to :data:`ONEDNN_PRIMITIVE_CACHE_CAPACITY` unless it (or its older name
+``DNNL_PRIMITIVE_CACHE_CAPACITY``) is set.
 
 Library users call it (or export ``OMP_WAIT_POLICY=PASSIVE``) before importing torch::
 
@@ -26,10 +36,14 @@ __all__ = ["configure_cpu_threads", "cpu_threads_configured"]
 
 #: The value :func:`configure_cpu_threads` sets.
 OMP_WAIT_POLICY = "PASSIVE"
+#: The oneDNN primitive cache capacity :func:`configure_cpu_threads` sets (oneDNN's: 1024).
+ONEDNN_PRIMITIVE_CACHE_CAPACITY = "8192"
+_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
 
 
 def configure_cpu_threads():
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` in ``os.environ`` for the torch about to be loaded.
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` and oneDNN's primitive cache capacity
+    (:data:`ONEDNN_PRIMITIVE_CACHE_CAPACITY`) in ``os.environ`` for the torch about to be loaded.
 
     A value already in the environment wins. Called after torch has loaded it sets nothing
     (it would come too late), so the environment's value is always the one in effect
@@ -41,6 +55,8 @@ def configure_cpu_threads():
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
+        if not any(os.environ.get(name) for name in _CACHE_VARIABLES):
+            os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = ONEDNN_PRIMITIVE_CACHE_CAPACITY
     return os.environ.get("OMP_WAIT_POLICY")
 
 
