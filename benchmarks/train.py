@@ -21,7 +21,9 @@ reads back the trainer's EventStorage:
   optimizer step and hooks).
 
 ``--parts step peer`` time the bare training step instead (:mod:`benchmarks.train_step`):
-with and without channels-last, and against pytorchvideo's detector on the same batch.
+with and without channels-last, and against pytorchvideo's detector on the same batch;
+``--parts shapes`` the step over batches of every per-batch short side (oneDNN's primitive
+cache).
 
     .venv/bin/python tools/benchmark.py --task train --parts step peer --threads 2
 
@@ -46,7 +48,13 @@ from detectron2.utils.logger import setup_logger
 
 from benchmarks import REPO
 from benchmarks.machine import load_avg, omp_policy
-from benchmarks.train_step import add_step_arguments, part_levers, part_peer, part_step
+from benchmarks.train_step import (
+    add_step_arguments,
+    part_levers,
+    part_peer,
+    part_shapes,
+    part_step,
+)
 from slowfast_det.config import load_slowfast_cfg
 from slowfast_det.engine.classification_trainer import trainer_class
 from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
@@ -54,7 +62,7 @@ from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
 
 
-PARTS = ("loop", "step", "levers", "peer")
+PARTS = ("loop", "step", "levers", "peer", "shapes")
 
 
 def add_arguments(parser):
@@ -64,7 +72,7 @@ def add_arguments(parser):
         nargs="+",
         choices=PARTS,
         default=["loop"],
-        help="loop: the trainer's iterations; step / levers / peer: benchmarks.train_step",
+        help="loop: the trainer's iterations; step / levers / peer / shapes: benchmarks.train_step",
     )
     parser.add_argument("--iters", type=int, default=30, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=5, help="iterations before the measured ones")
@@ -143,6 +151,8 @@ def main(args):
             part_levers(args, rows)
         elif part == "peer":
             part_peer(args, rows)
+        elif part == "shapes":
+            part_shapes(args, rows)
     if args.parts != ["loop"]:
         rows += [
             ["torch threads", torch.get_num_threads(), ""],

@@ -13,6 +13,12 @@
 - ``levers``: the channels-last step with every CPU training lever on and with each one off
   (the Fast stem as one 2D convolution over its temporal taps, the column-sum batch norm of
   narrow maps); alternating steps, the ratio of each to all-on.
+- ``shapes``: one model trained on batches of whole 4:3 frames at every short side of
+  ``INPUT.TRAIN_JITTER_SCALES`` (what ``INPUT.TRAIN_JITTER_PER_BATCH`` gives the trainer), in a
+  seeded random order, ``--shape-steps`` steps: the mean and median step of the second half.
+  oneDNN builds its primitives per input shape and keeps ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` of
+  them (the machine rows report the value in effect): run it with the capacity set both ways
+  (``slowfast_det.utils.cpu_env``) to see what evicting them costs.
 - ``peer``: one training step of SLOWFAST_32x2_R50 (``MODEL.ROI_ACTION_HEAD.ALIGNED False``)
   against pytorchvideo 0.1.5's ``slowfast_r50_detection`` (the closest installable peer:
   ``create_slowfast_with_roi_head``, logits out, binary cross-entropy with logits as ours)
@@ -26,6 +32,7 @@ Both use every torch thread the benchmark was given (``--threads``).
 
 import contextlib
 import os
+import random
 import statistics
 import time
 from typing import Callable, Dict, List
@@ -45,7 +52,14 @@ from slowfast_det.checkpoint import convert_pytorchvideo
 from slowfast_det.modeling import batch_norm, fast_ops
 from slowfast_det.modeling.roi_align import MatrixROIAlign
 
-__all__ = ["add_step_arguments", "part_levers", "part_peer", "part_step", "profile_groups"]
+__all__ = [
+    "add_step_arguments",
+    "part_levers",
+    "part_peer",
+    "part_shapes",
+    "part_step",
+    "profile_groups",
+]
 
 #: torch.profiler operator name -> group (first matching substring wins).
 PROFILE_GROUPS = (
@@ -86,6 +100,9 @@ def add_step_arguments(parser):
         help="peer part: our config matching pytorchvideo's slowfast_r50_detection",
     )
     parser.add_argument("--num-boxes", type=int, default=3, help="boxes per clip (step, peer)")
+    parser.add_argument(
+        "--shape-steps", type=int, default=100, help="shapes part: steps (the second half timed)"
+    )
 
 
 def _batch(cfg, batch: int, t: int, h: int, w: int, num_boxes: int, device: str, seed=0):
@@ -305,6 +322,46 @@ def part_levers(args, rows):
         rows.append(
             _ratio_row(f"levers: step time with {name} / all on (median)", times, name, "all on")
         )
+
+
+def part_shapes(args, rows):
+    config = args.step_config or args.config_file
+    base = model_cfg(config, list(args.opts), args.device)
+    low, high = base.INPUT.TRAIN_JITTER_SCALES
+    t, batch = base.INPUT.NUM_FRAMES, base.SOLVER.IMS_PER_BATCH
+    steps = {}
+    torch.manual_seed(0)
+    model = build_model(base).train()
+    for size in range(low, high + 1):
+        inputs = _batch(base, batch, t, size, round(size * 4 / 3), args.num_boxes, args.device)[0]
+        steps[size] = ours_step(model, inputs)
+    order = random.Random(0).choices(sorted(steps), k=args.shape_steps)
+    times = []
+    for size in order:
+        t0 = time.perf_counter()
+        steps[size]()
+        times.append(time.perf_counter() - t0)
+    timed = times[len(times) // 2 :]
+    rows += [
+        [
+            "shapes: model and batches",
+            f"{os.path.basename(config)}, {batch} x {t}x<s>x<4s/3>, s in {low}..{high} "
+            f"({len(steps)} shapes, seeded random order), {args.num_boxes} boxes",
+            "",
+        ],
+        [
+            f"shapes: mean step of the last {len(timed)} of {len(times)} "
+            f"(median {statistics.median(timed):.3f}, min {min(timed):.3f}, "
+            f"max {max(timed):.3f})",
+            statistics.mean(timed),
+            "s",
+        ],
+        [
+            "shapes: ONEDNN_PRIMITIVE_CACHE_CAPACITY",
+            os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "(unset: 1024)"),
+            "",
+        ],
+    ]
 
 
 def part_peer(args, rows):

@@ -6,6 +6,7 @@ import argparse
 import collections
 import contextlib
 import os
+import random
 
 import pytest
 from ava_tiny import make_ava_root  # tests/helpers (pytest.ini pythonpath)
@@ -182,3 +183,42 @@ def test_levers_part_tiny(tmp_path, monkeypatch):
     for name in train_step.LEVERS[1:]:
         ratio = by_name[f"levers: step time with {name} / all on (median)"]
         assert ratio == pytest.approx(med[name] / med["all on"])
+
+
+def test_shapes_part_tiny(monkeypatch):
+    """The shapes part trains one model on a batch of every short side of the jitter range,
+    whole 4:3 frames, in the seeded order, and times the second half of the steps."""
+    from benchmarks import train_step
+
+    heights, models = [], set()
+    make_step = train_step.ours_step
+
+    def recording(model, inputs):
+        step = make_step(model, inputs)
+        clip = inputs[0]["clip"]
+        assert clip.shape[-1] == round(clip.shape[-2] * 4 / 3)
+        assert len({tuple(i["clip"].shape) for i in inputs}) == 1  # one size a batch
+
+        def run():
+            heights.append(clip.shape[-2])
+            models.add(id(model))
+            step()
+
+        return run
+
+    monkeypatch.setattr(train_step, "ours_step", recording)
+    parser = argparse.ArgumentParser()
+    benchmark_train.add_arguments(parser)
+    args = parser.parse_args(
+        ["--parts", "shapes", "--shape-steps", "6", "--threads", "1", "--num-boxes", "2"]
+        + ["--device", "cpu", "--opts", "SOLVER.IMS_PER_BATCH", "2", "INPUT.NUM_FRAMES", "4"]
+        + ["INPUT.TRAIN_JITTER_SCALES", "[30, 33]", "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8"]
+        + ["MODEL.SLOWFAST.STEM_OUT_CHANNELS", "8"]
+    )
+    rows = benchmark_train.main(args)
+    by_name = {r[0]: r[1] for r in rows}
+    assert heights == random.Random(0).choices([30, 31, 32, 33], k=6)
+    assert len(models) == 1
+    assert "s in 30..33 (4 shapes" in by_name["shapes: model and batches"]
+    mean = next(v for k, v in by_name.items() if k.startswith("shapes: mean step of the last 3"))
+    assert mean > 0
