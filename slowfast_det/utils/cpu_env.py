@@ -10,14 +10,13 @@ instead of 0.128 s. With ``PASSIVE`` the default synthetic config trains 1.3x fa
 torch threads next to its loader worker than with 1 (``tools/benchmark.py --task train``).
 
 oneDNN (PyTorch's CPU convolutions) keeps the primitives it builds for each input shape in an
-LRU cache of 1024 by default. One training step of the synthetic detector builds about 110
-(74 ms, plus the first step's slower kernels), so training over more than about nine batch
-shapes (``INPUT.TRAIN_JITTER_PER_BATCH``: 25 short sides; multigrid's shapes) evicts and
-rebuilds them all the time: with 25 sizes in turn a step took 0.76-0.82 s against 0.69-0.70 s
-with room for all of them, and the process peaked lower (docs/BENCHMARKS.md, "oneDNN's
-primitive cache"). :func:`configure_cpu_threads` sets ``ONEDNN_PRIMITIVE_CACHE_CAPACITY``
-to :data:`ONEDNN_PRIMITIVE_CACHE_CAPACITY` unless it (or its older name
-``DNNL_PRIMITIVE_CACHE_CAPACITY``) is set.
+LRU cache of 1024 by default. The first training step of the synthetic detector at a new batch
+shape builds about 110 of them, so training over more than about nine batch shapes
+(``INPUT.TRAIN_JITTER_PER_BATCH``: 25 short sides; multigrid's shapes) evicts and rebuilds them
+all the time. With room for them README line 1 trains 1.09x faster and peaks 0.5 GiB lower
+(docs/BENCHMARKS.md, "oneDNN's primitive cache"): :func:`configure_cpu_threads` sets
+``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` to :data:`ONEDNN_PRIMITIVE_CACHE_CAPACITY` unless it (or its
+older name ``DNNL_PRIMITIVE_CACHE_CAPACITY``) is set.
 
 Library users call it (or export ``OMP_WAIT_POLICY=PASSIVE``) before importing torch::
 
