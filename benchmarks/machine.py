@@ -9,6 +9,8 @@ the ``OMP_WAIT_POLICY`` in effect go into the reports of the timed benchmarks to
 import os
 import re
 
+from slowfast_det.utils.cpu_env import onednn_cache_capacity
+
 __all__ = ["cpu_model_name", "load_avg", "machine_rows", "omp_policy"]
 
 
@@ -71,8 +73,7 @@ def machine_rows():
         ],
         [
             "machine: oneDNN primitive cache capacity (ONEDNN_PRIMITIVE_CACHE_CAPACITY)",
-            os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
-            or os.environ.get("DNNL_PRIMITIVE_CACHE_CAPACITY", "(unset: 1024)"),
+            onednn_cache_capacity() or "(unset: 1024)",
             "",
         ],
         ["machine: GPU", gpu, ""],

@@ -356,11 +356,6 @@ def part_shapes(args, rows):
             statistics.mean(timed),
             "s",
         ],
-        [
-            "shapes: ONEDNN_PRIMITIVE_CACHE_CAPACITY",
-            os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "(unset: 1024)"),
-            "",
-        ],
     ]
 
 

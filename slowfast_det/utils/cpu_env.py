@@ -31,13 +31,14 @@ import nothing heavy), so importing it does not load torch.
 import os
 import sys
 
-__all__ = ["configure_cpu_threads", "cpu_threads_configured"]
+__all__ = ["configure_cpu_threads", "cpu_threads_configured", "onednn_cache_capacity"]
 
 #: The value :func:`configure_cpu_threads` sets.
 OMP_WAIT_POLICY = "PASSIVE"
 #: The oneDNN primitive cache capacity :func:`configure_cpu_threads` sets (oneDNN's: 1024).
 ONEDNN_PRIMITIVE_CACHE_CAPACITY = "8192"
-_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
+#: The variables oneDNN reads its primitive cache capacity from, in the order it reads them.
+CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
 
 
 def configure_cpu_threads():
@@ -54,7 +55,7 @@ def configure_cpu_threads():
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
-        if not any(os.environ.get(name) for name in _CACHE_VARIABLES):
+        if onednn_cache_capacity() is None:
             os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = ONEDNN_PRIMITIVE_CACHE_CAPACITY
     return os.environ.get("OMP_WAIT_POLICY")
 
@@ -63,3 +64,9 @@ def cpu_threads_configured():
     """True when ``OMP_WAIT_POLICY`` is set in the environment (by :func:`configure_cpu_threads`
     or by the user)."""
     return bool(os.environ.get("OMP_WAIT_POLICY"))
+
+
+def onednn_cache_capacity():
+    """The oneDNN primitive cache capacity set in the environment (the first of
+    :data:`CACHE_VARIABLES` that is set), or None (oneDNN's default, 1024)."""
+    return next((os.environ[n] for n in CACHE_VARIABLES if os.environ.get(n)), None)

@@ -22,7 +22,7 @@ print(json.dumps({"before": before, "value": value, "env": os.environ.get("OMP_W
                   "cache": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")}))
 """
 
-_SET_BY_TEST = ("OMP_WAIT_POLICY",) + cpu_env._CACHE_VARIABLES
+_SET_BY_TEST = ("OMP_WAIT_POLICY",) + cpu_env.CACHE_VARIABLES
 
 
 def _child(policy, **extra):
@@ -70,3 +70,13 @@ def test_sets_nothing_once_torch_is_loaded(monkeypatch):
     assert cpu_env.configure_cpu_threads() is None
     assert not any(name in os.environ for name in _SET_BY_TEST)
     assert not cpu_env.cpu_threads_configured()
+
+
+def test_cache_capacity_in_effect_reads_either_name(monkeypatch):
+    for name in cpu_env.CACHE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert cpu_env.onednn_cache_capacity() is None
+    monkeypatch.setenv("DNNL_PRIMITIVE_CACHE_CAPACITY", "16")
+    assert cpu_env.onednn_cache_capacity() == "16"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")  # oneDNN reads this one first
+    assert cpu_env.onednn_cache_capacity() == "32"
