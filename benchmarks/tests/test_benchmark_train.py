@@ -40,11 +40,16 @@ def tiny_train_set(tmp_path):
     datasets.unregister_ava_dataset(name)
 
 
-def test_benchmark_train_tiny(tmp_path, tiny_train_set):
-    name = tiny_train_set
+def _args(argv):
+    """``tools/benchmark.py --task train`` arguments from ``argv``."""
     parser = argparse.ArgumentParser()
     benchmark_train.add_arguments(parser)
-    args = parser.parse_args(
+    return parser.parse_args(argv)
+
+
+def test_benchmark_train_tiny(tmp_path, tiny_train_set):
+    name = tiny_train_set
+    args = _args(
         [
             "--iters",
             "2",
@@ -96,9 +101,7 @@ def test_step_and_peer_parts_tiny(tmp_path):
     """The bare-step parts on tiny shapes: both layouts and both models train one step, the
     rows are consistent, and the profile shares add up to 1."""
     pytest.importorskip("pytorchvideo")
-    parser = argparse.ArgumentParser()
-    benchmark_train.add_arguments(parser)
-    args = parser.parse_args(
+    args = _args(
         ["--parts", "step", "peer", "--steps", "2", "--warmup-steps", "0", "--threads", "1"]
         + ["--peer-input-size", "4", "32", "32", "--peer-batch-size", "1", "--num-boxes", "2"]
         + ["--device", "cpu", "--opts", "SOLVER.IMS_PER_BATCH", "2", "INPUT.NUM_FRAMES", "4"]
@@ -155,9 +158,7 @@ def test_levers_part_tiny(tmp_path, monkeypatch):
     monkeypatch.setattr(
         roi_align, "roi_align_matrix", count("roi matrix", roi_align.roi_align_matrix)
     )
-    parser = argparse.ArgumentParser()
-    benchmark_train.add_arguments(parser)
-    args = parser.parse_args(
+    args = _args(
         ["--parts", "levers", "--steps", "2", "--warmup-steps", "0", "--threads", "1"]
         + ["--device", "cpu", "--num-boxes", "2", "--opts", "SOLVER.IMS_PER_BATCH", "2"]
         + ["INPUT.NUM_FRAMES", "4", "INPUT.TEST_SIZE", "32"]
@@ -207,9 +208,7 @@ def test_shapes_part_tiny(monkeypatch):
         return run
 
     monkeypatch.setattr(train_step, "ours_step", recording)
-    parser = argparse.ArgumentParser()
-    benchmark_train.add_arguments(parser)
-    args = parser.parse_args(
+    args = _args(
         ["--parts", "shapes", "--shape-steps", "6", "--threads", "1", "--num-boxes", "2"]
         + ["--device", "cpu", "--opts", "SOLVER.IMS_PER_BATCH", "2", "INPUT.NUM_FRAMES", "4"]
         + ["INPUT.TRAIN_JITTER_SCALES", "[30, 33]", "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8"]
