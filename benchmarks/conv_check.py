@@ -124,8 +124,9 @@ def check_cases(
     """Run each case ``reps`` times forward (and backward where ``case["backward"]``, the
     default) through :func:`fast_ops.conv3d` on a ``channels_last_3d`` input and through
     ``F.conv3d`` on contiguous copies: with oneDNN's 2D kernels ("conv2d") every repetition,
-    whatever :func:`fast_ops.choose_algorithm` picks on this machine, once as matrix
-    products ("gemm") where its size rule (:func:`fast_ops.gemm_fits`) allows them, and once
+    whatever :func:`fast_ops.choose_algorithm` picks on this machine, once as each formulation
+    of matrix products ("gemm", "im2col") where its size rule (:func:`fast_ops.gemm_fits`)
+    allows them, and once
     as one 2D convolution over the temporal taps ("taps") for a kernel with temporal and
     spatial extent and temporal stride 1 (the Fast stem).
 
@@ -154,7 +155,7 @@ def check_cases(
             for rep in range(max(reps, small_reps) if numel <= small_numel else reps)
         ]
         if fast_ops.gemm_fits(case["input"], case["weight"], stride, groups):
-            runs.append((0, "gemm"))
+            runs += [(0, "gemm"), (0, "im2col")]
         kt, kh, kw = case["weight"][2:]
         if kt != 1 and (kh != 1 or kw != 1) and groups == 1 and stride[0] == 1:
             runs.append((0, "taps"))  # the Fast stem's training formulation

@@ -20,6 +20,8 @@ than the 2D convolution with two.) Inputs not in
 except the Fast stem's ``kt x kh x kw`` kernel in training on CPUs without AVX-512: one 2D
 convolution whose output channels are its temporal taps, then a shifted sum
 (:func:`taps_conv3d`), so that oneDNN's AVX2 2D weight-gradient kernel does the products.
+Small problems on CPUs without AVX-512 are matrix products (:mod:`.conv_products`; the size
+rule is :func:`choose_algorithm`'s).
 
 A strided ``1 x 1 x 1`` convolution (the shortcut of a block that downsamples) is computed as
 a stride-1 one of the subsampled input, ``x[:, :, ::st, ::sh, ::sw]``: exact, and it keeps
@@ -37,11 +39,14 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from .conv_products import gemm_conv3d, im2col_conv3d
+
 __all__ = [
     "choose_algorithm",
     "conv3d",
     "gemm_conv3d",
     "gemm_fits",
+    "im2col_conv3d",
     "is_channels_last_3d",
     "taps_conv3d",
     "temporal_mean",
@@ -71,8 +76,9 @@ def conv3d(
         weight: (C', C / groups, kt, kh, kw).
         bias: (C',) or None.
         stride, padding, dilation: 3-tuples (T, H, W) of ints; padding must be numeric.
-        algorithm: "conv2d" or "gemm" for a channels-last input whose kernel has no temporal
-            or no spatial extent (see the module docstring), "taps" (:func:`taps_conv3d`) or
+        algorithm: "conv2d", "gemm" (:func:`gemm_conv3d`) or "im2col" (:func:`im2col_conv3d`)
+            for a channels-last input whose kernel has no temporal or no spatial extent (see the
+            module docstring), "taps" (:func:`taps_conv3d`) or
             anything else (``F.conv3d``) for one with both; None: :func:`choose_algorithm`.
     Returns:
         (N, C', T', H', W'); ``channels_last_3d`` when ``x`` is.
@@ -88,9 +94,12 @@ def conv3d(
         return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
     if algorithm == "gemm":
         return gemm_conv3d(x, weight, bias, stride, padding, dilation)
+    if algorithm == "im2col":
+        return im2col_conv3d(x, weight, bias, stride, padding, dilation)
     if algorithm != "conv2d":
         raise ValueError(
-            f"conv3d: algorithm must be 'conv2d', 'gemm' or None for a {kt}x{kh}x{kw} kernel, "
+            f"conv3d: algorithm must be 'conv2d', 'gemm', 'im2col' or None for a {kt}x{kh}x{kw} "
+            "kernel, "
             f"got {algorithm!r}"
         )
     if kt == kh == kw == 1 and tuple(padding) == (0, 0, 0) and tuple(stride) != (1, 1, 1):
@@ -135,9 +144,9 @@ def _cpu_has_avx512() -> bool:
 def choose_algorithm(
     x: torch.Tensor, weight: torch.Tensor, stride: Sequence[int], groups: int
 ) -> str:
-    """ "gemm" or "conv2d" for :func:`conv3d` of a ``channels_last_3d`` ``x`` (N, C, T, H, W) by
-    a ``1 x kh x kw`` or ``kt x 1 x 1`` kernel ``weight`` (C', C / groups, kt, kh, kw); "taps" or
-    "conv3d" for a kernel with both extents (the Fast stem's ``5 x 7 x 7``).
+    """ "gemm", "im2col" or "conv2d" for :func:`conv3d` of a ``channels_last_3d`` ``x``
+    (N, C, T, H, W) by a ``1 x kh x kw`` or ``kt x 1 x 1`` kernel ``weight`` (C', C / groups, kt,
+    kh, kw); "taps" or "conv3d" for a kernel with both extents (the Fast stem's ``5 x 7 x 7``).
 
     "taps" (:func:`taps_conv3d`) on a CPU without AVX-512 when the weight needs a gradient,
     ``groups == 1`` and the temporal stride is 1: there oneDNN computes the 3D weight gradient
@@ -154,8 +163,18 @@ def choose_algorithm(
     6144 x 512 weights). There oneDNN's AVX2 convolution
     spends more time on its fixed per-call work and weight reordering than on arithmetic
     (0.15 ms for a 8 -> 32 channel 1x1 on 2048 positions, 0.08 ms as a product; 8.1 ms vs
-    4.2 ms for the 2048 -> 512, 3x1x1 one on 32). Otherwise, on CUDA and AVX-512 CPUs
-    (not measured here) and while tracing (fvcore's FLOP count, TorchScript export), "conv2d".
+    4.2 ms for the 2048 -> 512, 3x1x1 one on 32).
+
+    "im2col" (:func:`im2col_conv3d`) instead of "gemm" for at most :data:`GEMM_MAX_POSITIONS`
+    output positions without a weight gradient when torch runs more than one thread: one product
+    with the output channels as rows, where the per-tap products with 32 rows left the second
+    thread idle (2-core AVX2 EPYC, 2 threads, the layers of an 8x64x64 clip: 0.51 vs 1.22 ms
+    for 256 -> 256 1x3x3, 0.62 vs 0.74 ms for 512 -> 2048 pointwise, 1.94 vs 2.19 ms for
+    2048 -> 512 3x1x1). On one thread "gemm", which skips the padding's products, stays ahead
+    (1.91 vs 2.47 ms for the dilated 512 -> 512 1x3x3 of res5).
+
+    Otherwise, on CUDA and AVX-512 CPUs (not measured here) and while tracing (fvcore's FLOP
+    count, TorchScript export), "conv2d".
     """
     kt, kh, kw = weight.shape[2:]
     full = kt != 1 and (kh != 1 or kw != 1)
@@ -165,8 +184,17 @@ def choose_algorithm(
     training = torch.is_grad_enabled() and weight.requires_grad
     if full:
         return "taps" if training and groups == 1 and stride[0] == 1 else "conv3d"
-    fits = gemm_fits(x.shape, weight.shape, stride, groups, backward=training)
-    return "gemm" if fits else "conv2d"
+    if not gemm_fits(x.shape, weight.shape, stride, groups, backward=training):
+        return "conv2d"
+    few = _output_positions(x.shape, stride) <= GEMM_MAX_POSITIONS
+    return "im2col" if few and not training and torch.get_num_threads() > 1 else "gemm"
+
+
+def _output_positions(x_shape: Sequence[int], stride: Sequence[int]) -> int:
+    """N * T' * H' * W' of a convolution of an (N, C, T, H, W) input that keeps the map's size
+    at stride 1 (a padded kernel's output, or a pointwise one's)."""
+    n, _, t, h, w = x_shape
+    return n * -(-t // stride[0]) * -(-h // stride[1]) * -(-w // stride[2])
 
 
 def gemm_fits(
@@ -186,83 +214,12 @@ def gemm_fits(
     on the Slow res4 (128 -> 32); equal on the widest (384 -> 512 at 8 x 4x8x10)."""
     if groups != 1:
         return False
-    n, _, t, h, w = x_shape
-    positions = n * -(-t // stride[0]) * -(-h // stride[1]) * -(-w // stride[2])
+    positions = _output_positions(x_shape, stride)
     pointwise = all(k == 1 for k in weight_shape[2:])
     macs = positions * weight_shape[0] * weight_shape[1]
     if pointwise and not backward and macs <= GEMM_MAX_POINTWISE_MACS:
         return True
     return positions <= GEMM_MAX_POSITIONS
-
-
-def _valid_outputs(size: int, out: int, offset: int, stride: int) -> range:
-    """The outputs ``o`` in ``range(out)`` whose input ``o * stride + offset`` is inside
-    ``[0, size)`` (not padding)."""
-    first = max(0, -(offset // stride)) if offset < 0 else 0
-    last = min(out, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
-    return range(first, max(first, last))
-
-
-def gemm_conv3d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: Optional[torch.Tensor],
-    stride: Sequence[int],
-    padding: Sequence[int],
-    dilation: Sequence[int],
-) -> torch.Tensor:
-    """``F.conv3d(x, weight, bias, stride, padding, dilation)`` (groups 1) of a
-    ``channels_last_3d`` ``x`` as matrix products on the ``(N, T, H, W, C)`` view.
-
-    A pointwise kernel is one product (no copy at stride 1). Any other kernel is a sum over its
-    ``kt * kh * kw`` taps, each tap's ``(C', C)`` matrix times the input positions it reaches,
-    added to the outputs it contributes to; the positions a tap would take from the zero padding
-    are skipped. On small maps that is most of the work of a padded kernel: a 3x1x1 kernel on 2
-    frames reads padding in 2 of its 6 (frame, tap) pairs, a 3x3 kernel with dilation 2 on a
-    4x4 map in 80 of 144 (the Slow res4 / res5 of an 8-frame 64 px clip).
-
-    Args:
-        x: (N, C, T, H, W), ``channels_last_3d``.
-        weight: (C', C, kt, kh, kw); read without a copy when ``channels_last_3d``.
-        bias: (C',) or None.
-    Returns:
-        (N, C', T', H', W'), ``channels_last_3d``.
-    """
-    n, _, t, h, w = x.shape
-    co, _, kt, kh, kw = weight.shape
-    (st, sh, sw), (pt, ph, pw), (dt, dh, dw) = stride, padding, dilation
-    to = (t + 2 * pt - dt * (kt - 1) - 1) // st + 1
-    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    v = x.permute(0, 2, 3, 4, 1)  # (N, T, H, W, C), contiguous
-    taps = weight.permute(0, 2, 3, 4, 1)  # (C', kt, kh, kw, C)
-    if kt * kh * kw == 1 and not (pt or ph or pw):
-        cols = v[:, ::st, ::sh, ::sw]
-        y = F.linear(cols.reshape(-1, cols.shape[-1]), taps.reshape(co, -1), bias)
-        return y.view(n, to, ho, wo, co).permute(0, 4, 1, 2, 3)
-    taps = taps.contiguous()  # no copy for a channels-last weight
-    y = v.new_zeros(n, to, ho, wo, co) if bias is None else bias.expand(n, to, ho, wo, co).clone()
-    for a in range(kt):
-        rt = _valid_outputs(t, to, a * dt - pt, st)
-        for b in range(kh):
-            rh = _valid_outputs(h, ho, b * dh - ph, sh)
-            for c in range(kw):
-                rw = _valid_outputs(w, wo, c * dw - pw, sw)
-                if not (rt and rh and rw):
-                    continue
-                src = v[
-                    :,
-                    rt.start * st + a * dt - pt : (rt.stop - 1) * st + a * dt - pt + 1 : st,
-                    rh.start * sh + b * dh - ph : (rh.stop - 1) * sh + b * dh - ph + 1 : sh,
-                    rw.start * sw + c * dw - pw : (rw.stop - 1) * sw + c * dw - pw + 1 : sw,
-                ]
-                # One 2D product (a strided 5D view would go to a batched one that reads the
-                # weight once per batch row).
-                part = F.linear(src.reshape(-1, src.shape[-1]), taps[:, a, b, c])
-                y[:, rt.start : rt.stop, rh.start : rh.stop, rw.start : rw.stop] += part.view(
-                    n, len(rt), len(rh), len(rw), co
-                )
-    return y.permute(0, 4, 1, 2, 3)
 
 
 class _SumTaps(torch.autograd.Function):

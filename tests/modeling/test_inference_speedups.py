@@ -15,6 +15,7 @@ from slowfast_det.modeling.fast_ops import (
     choose_algorithm,
     conv3d,
     gemm_conv3d,
+    im2col_conv3d,
     is_channels_last_3d,
     taps_conv3d,
     temporal_mean,
@@ -37,12 +38,12 @@ CONV_CASES = {
 }
 
 
-@pytest.mark.parametrize("algorithm", [None, "conv2d", "gemm"])
+@pytest.mark.parametrize("algorithm", [None, "conv2d", "gemm", "im2col"])
 @pytest.mark.parametrize("case", list(CONV_CASES))
 @pytest.mark.parametrize("n", [1, 2])
 def test_fast_conv3d_matches_conv3d_forward_and_backward(case, n, algorithm):
     cin, cout, k, stride, pad, dil, groups = CONV_CASES[case]
-    if algorithm == "gemm" and groups != 1:
+    if algorithm in ("gemm", "im2col") and groups != 1:
         pytest.skip("the matrix-product formulation is for groups == 1 only")
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(n, cin, 8, 12, 10, generator=g)
@@ -116,9 +117,10 @@ def test_taps_conv3d_refuses_a_temporal_stride():
         taps_conv3d(x, torch.randn(4, 3, 3, 3, 3), None, (2, 1, 1), (1, 1, 1), (1, 1, 1))
 
 
+@pytest.mark.parametrize("product", [gemm_conv3d, im2col_conv3d])
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if not c.startswith("fallback")])
-def test_gemm_conv3d_with_channels_last_weight(case):
-    """The eval-mode weight cache keeps weights channels-last: the product reads them as is."""
+def test_products_with_channels_last_weight(case, product):
+    """The eval-mode weight cache keeps weights channels-last: the products read them as is."""
     cin, cout, k, stride, pad, dil, groups = CONV_CASES[case]
     if groups != 1:
         pytest.skip("groups == 1 only")
@@ -126,7 +128,7 @@ def test_gemm_conv3d_with_channels_last_weight(case):
     x = torch.randn(2, cin, 8, 12, 10, generator=g)
     w = torch.randn(cout, cin, *k, generator=g)
     b = torch.randn(cout, generator=g)
-    y = gemm_conv3d(
+    y = product(
         x.contiguous(memory_format=CL3), w.contiguous(memory_format=CL3), b, stride, pad, dil
     )
     torch.testing.assert_close(y, F.conv3d(x, w, b, stride, pad, dil), rtol=1e-4, atol=1e-4)
@@ -141,6 +143,7 @@ def test_choose_algorithm_by_size_and_isa(monkeypatch):
     pw = torch.empty(32, 8, 1, 1, 1)
     one = (1, 1, 1)
     monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert choose_algorithm(small, pw, one, 1) == "gemm"
     # in training (a weight gradient) oneDNN's pointwise convolution wins above 64 positions
     assert choose_algorithm(small, pw.clone().requires_grad_(True), one, 1) == "conv2d"
@@ -148,7 +151,15 @@ def test_choose_algorithm_by_size_and_isa(monkeypatch):
     assert choose_algorithm(tiny_map, wide, one, 1) == "gemm"
     assert choose_algorithm(big, torch.empty(256, 64, 1, 1, 1), one, 1) == "conv2d"
     assert choose_algorithm(big, torch.empty(64, 64, 1, 3, 3), one, 1) == "conv2d"
+    # at most 64 positions, no weight gradient: one weight-first product on several threads,
+    # the per-tap products (which skip the padding) on one
+    assert choose_algorithm(tiny_map, torch.empty(512, 2048, 3, 1, 1), one, 1) == "im2col"
+    assert choose_algorithm(tiny_map, torch.empty(512, 2048, 1, 1, 1), one, 1) == "im2col"
+    with torch.no_grad():
+        assert choose_algorithm(tiny_map, wide, one, 1) == "im2col"
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert choose_algorithm(tiny_map, torch.empty(512, 2048, 3, 1, 1), one, 1) == "gemm"
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert choose_algorithm(tiny_map, torch.empty(512, 1024, 1, 3, 3), one, 2) == "conv2d"
     # a kernel with temporal and spatial extent: the taps formulation only for training
     stem = torch.empty(4, 3, 5, 7, 7, requires_grad=True)
