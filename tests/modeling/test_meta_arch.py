@@ -82,6 +82,32 @@ def test_preprocess_normalises_pads_and_splits_on_the_device(tiny_cfg, make_inpu
     torch.testing.assert_close(t32[0], t32[1][:, :, [0, 4, 8, 13, 17, 22, 26, 31]])
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_preprocess_of_one_size_batch_is_the_formula_exactly(tiny_cfg, make_input, channels_last):
+    """Clips of one size are normalised straight into the batch (no padding): bit for bit
+    ``(clip.float() - mean) / std``, in the backbone's layout; uint8 and float clips alike."""
+    tiny_cfg.MODEL.PIXEL_MEAN, tiny_cfg.MODEL.PIXEL_STD = [100.0, 110.0, 120.0], [50.0, 60.0, 70.0]
+    tiny_cfg.MODEL.SLOWFAST.CHANNELS_LAST = channels_last
+    model = build_model(tiny_cfg)
+    a, b = make_input(24, 40, [], seed=1), make_input(24, 40, [], seed=2)
+    b["clip"] = b["clip"].double() + 0.25  # converted to float32 first, as before
+    slow, fast = model.preprocess_clips([a, b])
+    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
+    assert fast.is_contiguous(memory_format=fmt) and slow.is_contiguous(memory_format=fmt)
+    for i, x in enumerate((a, b)):
+        assert torch.equal(fast[i], (x["clip"].float() - model.pixel_mean) / model.pixel_std)
+    assert torch.equal(slow, fast[:, :, [0, 7]])
+
+
+def test_preprocess_passes_the_gradient_to_clips_that_require_it(tiny_cfg, make_input):
+    model = build_model(tiny_cfg)
+    x = make_input(16, 16, [], seed=4)
+    clip = x["clip"].float().requires_grad_(True)
+    fast = model.preprocess_clips([dict(x, clip=clip), make_input(16, 16, [], seed=5)])[1]
+    fast[0].sum().backward()
+    torch.testing.assert_close(clip.grad, (1 / model.pixel_std).expand_as(clip))
+
+
 def test_pixel_statistics_are_buffers_saved_with_the_model(tiny_cfg, make_input):
     model = build_model(tiny_cfg)
     sd = model.state_dict()
