@@ -19,7 +19,22 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["gemm_conv3d", "im2col_conv3d"]
+__all__ = ["conv_output_shape", "gemm_conv3d", "im2col_conv3d"]
+
+
+def conv_output_shape(
+    size: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple:
+    """The output extents of a convolution over the input extents ``size`` (per axis, e.g.
+    (T, H, W)), as ``F.conv3d`` computes them."""
+    return tuple(
+        (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for n, k, s, p, d in zip(size, kernel, stride, padding, dilation)
+    )
 
 
 def _valid_outputs(size: int, out: int, offset: int, stride: int) -> range:
@@ -58,9 +73,7 @@ def gemm_conv3d(
     n, _, t, h, w = x.shape
     co, _, kt, kh, kw = weight.shape
     (st, sh, sw), (pt, ph, pw), (dt, dh, dw) = stride, padding, dilation
-    to = (t + 2 * pt - dt * (kt - 1) - 1) // st + 1
-    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    to, ho, wo = conv_output_shape((t, h, w), (kt, kh, kw), stride, padding, dilation)
     v = x.permute(0, 2, 3, 4, 1)  # (N, T, H, W, C), contiguous
     taps = weight.permute(0, 2, 3, 4, 1)  # (C', kt, kh, kw, C)
     if kt * kh * kw == 1 and not (pt or ph or pw):

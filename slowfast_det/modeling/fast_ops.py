@@ -39,7 +39,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .conv_products import gemm_conv3d, im2col_conv3d
+from .conv_products import conv_output_shape, gemm_conv3d, im2col_conv3d
 
 __all__ = [
     "choose_algorithm",
@@ -295,8 +295,7 @@ def taps_conv3d(
         raise ValueError(f"taps_conv3d: temporal stride must be 1, got {stride[0]}")
     n, _, t, h, w = x.shape
     co, ci, kt, kh, kw = weight.shape
-    ho = (h + 2 * padding[1] - dilation[1] * (kh - 1) - 1) // stride[1] + 1
-    wo = (w + 2 * padding[2] - dilation[2] * (kw - 1) - 1) // stride[2] + 1
+    ho, wo = conv_output_shape((h, w), (kh, kw), stride[1:], padding[1:], dilation[1:])
     limit = TAPS_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     group = max(1, limit // (t * ho * wo * kt * co * x.element_size()))
     if n > group:
