@@ -321,7 +321,13 @@ def test_detector_outputs_equal_with_and_without_levers(tiny_cfg, make_input):
 
 def test_training_step_equal_with_and_without_channels_last(tiny_cfg, make_input):
     tiny_cfg.MODEL.ROI_ACTION_HEAD.DROPOUT_RATE = 0.0
-    a = _variant(tiny_cfg, CHANNELS_LAST=False).train()
+    # Fixed convolution weights (build_model draws them from the global RNG, whose state
+    # depends on the tests run before): with some draws a ReLU input lies within float32
+    # rounding of 0 and one of the two paths gates it the other way. Seed 2 of 12 tried did
+    # that, in the contiguous reference (1.8e-3 from a float64 run; channels-last 3e-6).
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        a = _variant(tiny_cfg, CHANNELS_LAST=False).train()
     b = _variant(tiny_cfg, a.state_dict(), CHANNELS_LAST=True).train()
     batch = _batch(make_input, labels=True)
     la, lb = a(batch)["loss_action"], b(batch)["loss_action"]
