@@ -39,7 +39,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .conv_products import conv_output_shape, gemm_conv3d, im2col_conv3d
+from .conv_products import gemm_conv3d, im2col_conv3d
 
 __all__ = [
     "choose_algorithm",
@@ -258,14 +258,6 @@ class _SumTaps(torch.autograd.Function):
         return grad, None, None
 
 
-#: :func:`taps_conv3d` computes the taps' products of at most this many bytes at once (at
-#: least one clip): glibc maps larger buffers afresh at every call (above its mmap threshold,
-#: at most 32 MiB), and faulting in the fresh pages cost more than the products' own time
-#: difference (2-core AVX2 EPYC, the synthetic Fast stem of 8 x 16x120x160, forward and weight
-#: gradient: 147 ms in one piece, 24 thousand page faults; 108 ms in chunks of 2 clips, none).
-TAPS_CHUNK_BYTES = 16 * 2**20
-
-
 def taps_conv3d(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -273,7 +265,6 @@ def taps_conv3d(
     stride: Sequence[int],
     padding: Sequence[int],
     dilation: Sequence[int],
-    chunk_bytes: Optional[int] = None,
 ) -> torch.Tensor:
     """``F.conv3d(x, weight, bias, stride, padding, dilation)`` (groups 1, temporal stride 1) of a
     ``channels_last_3d`` ``x`` as one 2D convolution of the ``N*T`` frames whose output channels
@@ -285,24 +276,13 @@ def taps_conv3d(
         x: (N, C, T, H, W), ``channels_last_3d``.
         weight: (C', C, kt, kh, kw).
         bias: (C',) or None.
-        chunk_bytes: the clips are computed in groups whose taps' products (``T * H' * W' *
-            kt * C'`` values a clip) take at most this many bytes; None:
-            :data:`TAPS_CHUNK_BYTES`.
     Returns:
         (N, C', T', H', W'), ``channels_last_3d``.
     """
     if stride[0] != 1:
         raise ValueError(f"taps_conv3d: temporal stride must be 1, got {stride[0]}")
-    n, _, t, h, w = x.shape
+    n, _, t, _, _ = x.shape
     co, ci, kt, kh, kw = weight.shape
-    ho, wo = conv_output_shape((h, w), (kh, kw), stride[1:], padding[1:], dilation[1:])
-    limit = TAPS_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
-    group = max(1, limit // (t * ho * wo * kt * co * x.element_size()))
-    if n > group:
-        parts = x.split(group)
-        return torch.cat(
-            [taps_conv3d(p, weight, bias, stride, padding, dilation, limit) for p in parts]
-        )
     pt, dt = padding[0], dilation[0]
     frames = x.permute(0, 2, 3, 4, 1).flatten(0, 1).permute(0, 3, 1, 2)  # (N*T, C, H, W)
     stacked = weight.permute(2, 0, 1, 3, 4).reshape(kt * co, ci, kh, kw)  # rows (tap, C')
