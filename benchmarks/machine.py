@@ -35,14 +35,18 @@ def load_avg() -> str:
 
 
 def omp_policy() -> str:
-    """The ``OMP_WAIT_POLICY`` in effect, for benchmark reports.
+    """The ``OMP_WAIT_POLICY`` in effect, for benchmark reports, with ``GOMP_SPINCOUNT`` when
+    that is set too (libgomp then spins that many times before sleeping, whatever the policy
+    says; the spin decides what a CPU step costs: docs/BENCHMARKS.md, "OpenMP's wait policy").
 
-    libgomp (PyTorch's OpenMP runtime) reads it once, when torch loads, so this package (which
-    imports torch) cannot set it; the tools set it first
+    libgomp (PyTorch's OpenMP runtime) reads both once, when torch loads, so this package (which
+    imports torch) cannot set them; the tools set the policy first
     (``slowfast_det.utils.cpu_env.configure_cpu_threads``, which leaves it alone when torch is
     already loaded), so a value in the environment is the one libgomp read.
     """
-    return os.environ.get("OMP_WAIT_POLICY", "(unset)")
+    policy = os.environ.get("OMP_WAIT_POLICY", "(unset)")
+    spin = os.environ.get("GOMP_SPINCOUNT")
+    return f"{policy}, GOMP_SPINCOUNT={spin}" if spin else policy
 
 
 def machine_rows():

@@ -221,3 +221,17 @@ def test_shapes_part_tiny(monkeypatch):
     assert "s in 30..33 (4 shapes" in by_name["shapes: model and batches"]
     mean = next(v for k, v in by_name.items() if k.startswith("shapes: mean step of the last 3"))
     assert mean > 0
+
+
+def test_reported_wait_policy_names_the_spin_count(monkeypatch):
+    """libgomp's GOMP_SPINCOUNT overrides the wait policy's spin, so a report that names the
+    policy names the spin count too when one is set."""
+    from benchmarks.machine import omp_policy
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert omp_policy() == "PASSIVE"
+    monkeypatch.setenv("GOMP_SPINCOUNT", "3000")
+    assert omp_policy() == "PASSIVE, GOMP_SPINCOUNT=3000"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert omp_policy() == "(unset), GOMP_SPINCOUNT=3000"
