@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 
 from benchmarks import REPO
-from benchmarks.machine import load_avg, omp_policy
+from benchmarks.machine import load_avg, omp_row
 from benchmarks.model_inputs import alternate, make_inputs, model_cfg
 from benchmarks.random_weights import randomize_
 from slowfast_det.checkpoint import convert_pytorchvideo
@@ -212,7 +212,7 @@ def main(args):
     rows = [
         ["device", args.device, ""],
         ["torch threads", torch.get_num_threads(), ""],
-        ["OMP_WAIT_POLICY", omp_policy(), ""],
+        omp_row(),
         ["load average (1, 5, 15 min) at start", load_avg(), ""],
     ]
     for part in args.parts:

@@ -11,7 +11,7 @@ import re
 
 from slowfast_det.utils.cpu_env import onednn_cache_capacity
 
-__all__ = ["cpu_model_name", "load_avg", "machine_rows", "omp_policy"]
+__all__ = ["cpu_model_name", "load_avg", "machine_rows", "omp_policy", "omp_row"]
 
 
 def cpu_model_name() -> str:
@@ -37,7 +37,7 @@ def load_avg() -> str:
 def omp_policy() -> str:
     """The ``OMP_WAIT_POLICY`` in effect, for benchmark reports, with ``GOMP_SPINCOUNT`` when
     that is set too (libgomp then spins that many times before sleeping, whatever the policy
-    says; the spin decides what a CPU step costs: docs/BENCHMARKS.md, "OpenMP's wait policy").
+    says; the spin changes what a CPU step costs: docs/BENCHMARKS.md, "OpenMP's wait policy").
 
     libgomp (PyTorch's OpenMP runtime) reads both once, when torch loads, so this package (which
     imports torch) cannot set them; the tools set the policy first
@@ -47,6 +47,11 @@ def omp_policy() -> str:
     policy = os.environ.get("OMP_WAIT_POLICY", "(unset)")
     spin = os.environ.get("GOMP_SPINCOUNT")
     return f"{policy}, GOMP_SPINCOUNT={spin}" if spin else policy
+
+
+def omp_row():
+    """The benchmark reports' ``[metric, value, unit]`` row of :func:`omp_policy`."""
+    return ["OMP_WAIT_POLICY (and GOMP_SPINCOUNT when set)", omp_policy(), ""]
 
 
 def machine_rows():

@@ -68,7 +68,7 @@ import torch
 from detectron2.modeling import build_model
 
 from benchmarks import REPO
-from benchmarks.machine import load_avg, omp_policy
+from benchmarks.machine import load_avg, omp_row
 from benchmarks.model_checkpoint import part_checkpoint
 from benchmarks.model_export import part_export
 from benchmarks.model_inputs import (
@@ -359,7 +359,7 @@ def main(args):
             "",
         ],
         ["torch threads", torch.get_num_threads(), ""],
-        ["OMP_WAIT_POLICY", omp_policy(), ""],
+        omp_row(),
         ["load average (1, 5, 15 min) at start", load_avg(), ""],
     ]
     needs_pair = {"compare", "profile", "levers", "batch", "bf16"} & set(args.parts)

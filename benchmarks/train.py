@@ -47,7 +47,7 @@ import torch
 from detectron2.utils.logger import setup_logger
 
 from benchmarks import REPO
-from benchmarks.machine import load_avg, omp_policy
+from benchmarks.machine import load_avg, omp_row
 from benchmarks.train_step import (
     add_step_arguments,
     part_levers,
@@ -156,7 +156,7 @@ def main(args):
     if args.parts != ["loop"]:
         rows += [
             ["torch threads", torch.get_num_threads(), ""],
-            ["OMP_WAIT_POLICY", omp_policy(), ""],
+            omp_row(),
             ["load average (1, 5, 15 min) at end", load_avg(), ""],
         ]
     return rows
@@ -195,7 +195,7 @@ def part_loop(args):
             "",
         ],
         ["torch threads (training process)", torch.get_num_threads(), ""],
-        ["OMP_WAIT_POLICY", omp_policy(), ""],
+        omp_row(),
         ["DATALOADER.NUM_WORKERS", cfg.DATALOADER.NUM_WORKERS, ""],
         ["clips per iteration (SOLVER.IMS_PER_BATCH)", batch, ""],
         ["load average (1, 5, 15 min) at start / end", f"{load_start} / {load_avg()}", ""],

@@ -226,7 +226,7 @@ def test_shapes_part_tiny(monkeypatch):
 def test_reported_wait_policy_names_the_spin_count(monkeypatch):
     """libgomp's GOMP_SPINCOUNT overrides the wait policy's spin, so a report that names the
     policy names the spin count too when one is set."""
-    from benchmarks.machine import omp_policy
+    from benchmarks.machine import omp_policy, omp_row
 
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
@@ -235,3 +235,4 @@ def test_reported_wait_policy_names_the_spin_count(monkeypatch):
     assert omp_policy() == "PASSIVE, GOMP_SPINCOUNT=3000"
     monkeypatch.delenv("OMP_WAIT_POLICY")
     assert omp_policy() == "(unset), GOMP_SPINCOUNT=3000"
+    assert omp_row()[1] == "(unset), GOMP_SPINCOUNT=3000"

@@ -173,8 +173,8 @@ class VideoModelBase(nn.Module):
                 )
             clip = clip.to(self.device, non_blocking=True)
             ops = x.get("color_jitter")
-            # float32 before jitter, or for float inputs (as before); uint8 clips are converted
-            # as they are normalised below
+            # float32 before jitter and for float inputs; uint8 clips are converted as they are
+            # normalised below
             if ops or clip.is_floating_point():
                 clip = clip.float()
             if ops:  # in place, on a copy when the input already was a float tensor on the device
