@@ -20,8 +20,8 @@ than the 2D convolution with two.) Inputs not in
 except the Fast stem's ``kt x kh x kw`` kernel in training on CPUs without AVX-512: one 2D
 convolution whose output channels are its temporal taps, then a shifted sum
 (:func:`taps_conv3d`), so that oneDNN's AVX2 2D weight-gradient kernel does the products.
-Small problems on CPUs without AVX-512 are matrix products (:mod:`.conv_products`; the size
-rule is :func:`choose_algorithm`'s).
+Small problems on CPUs are matrix products (:mod:`.conv_products`; on AVX-512 CPUs only
+without a weight gradient; the size rule is :func:`choose_algorithm`'s).
 
 A strided ``1 x 1 x 1`` convolution (the shortcut of a block that downsamples) is computed as
 a stride-1 one of the subsampled input, ``x[:, :, ::st, ::sh, ::sw]``: exact, and it keeps
@@ -155,8 +155,7 @@ def choose_algorithm(
     (33 ms for the same products). Without a weight gradient "conv3d": the forward passes cost
     the same.
 
-    "gemm" (:func:`gemm_conv3d`) on a CPU without AVX-512 (torch's
-    ``torch.backends.cpu.get_cpu_capability()``), ``groups == 1``, for small problems: a
+    "gemm" (:func:`gemm_conv3d`) on a CPU, ``groups == 1``, for small problems: a
     pointwise kernel with at most :data:`GEMM_MAX_POINTWISE_MACS` multiply-adds (not in
     training: see :func:`gemm_fits`), or any with at most :data:`GEMM_MAX_POSITIONS` output
     positions (the Slow pathway's res4 / res5 on small clips: 2 x 4 x 4 positions, up to
@@ -173,18 +172,27 @@ def choose_algorithm(
     2048 -> 512 3x1x1). On one thread "gemm", which skips the padding's products, stays ahead
     (1.91 vs 2.47 ms for the dilated 512 -> 512 1x3x3 of res5).
 
-    Otherwise, on CUDA and AVX-512 CPUs (not measured here) and while tracing (fvcore's FLOP
-    count, TorchScript export), "conv2d".
+    On an AVX-512 CPU (torch's ``torch.backends.cpu.get_cpu_capability()``) the products
+    ("gemm", "im2col") only without a weight gradient, and never
+    "taps" (2-core Intel Xeon with AVX-512 and AMX, 2 threads, alternating in one process:
+    inference of an 8x64x64 clip 1.10-1.15x faster with them, 16x128x128 and 32x256x256 within
+    1.6%; the synthetic training step 0.996x with the taps, an 8x64x64 training step of the R50
+    0.84x with both: oneDNN's AVX-512 weight-gradient kernels are direct).
+
+    Otherwise, on CUDA and while tracing (fvcore's FLOP count, TorchScript export), "conv2d".
     """
     kt, kh, kw = weight.shape[2:]
     full = kt != 1 and (kh != 1 or kw != 1)
-    if x.device.type != "cpu" or _cpu_has_avx512() or torch.jit.is_tracing():
+    if x.device.type != "cpu" or torch.jit.is_tracing():
         # (traced: FLOP counting and export see the convolution, the same on every machine)
         return "conv3d" if full else "conv2d"
     training = torch.is_grad_enabled() and weight.requires_grad
+    avx512 = _cpu_has_avx512()
     if full:
-        return "taps" if training and groups == 1 and stride[0] == 1 else "conv3d"
-    if not gemm_fits(x.shape, weight.shape, stride, groups, backward=training):
+        return "taps" if training and not avx512 and groups == 1 and stride[0] == 1 else "conv3d"
+    if (training and avx512) or not gemm_fits(
+        x.shape, weight.shape, stride, groups, backward=training
+    ):
         return "conv2d"
     few = _output_positions(x.shape, stride) <= GEMM_MAX_POSITIONS
     return "im2col" if few and not training and torch.get_num_threads() > 1 else "gemm"

@@ -169,8 +169,14 @@ def test_choose_algorithm_by_size_and_isa(monkeypatch):
     assert choose_algorithm(clip, stem.detach(), (1, 2, 2), 1) == "conv3d"
     with torch.no_grad():
         assert choose_algorithm(clip, stem, (1, 2, 2), 1) == "conv3d"
+    # AVX-512: the products without a weight gradient only, no taps
     monkeypatch.setattr(fast_ops, "_cpu_has_avx512", lambda: True)
-    assert choose_algorithm(small, pw, one, 1) == "conv2d"
+    assert choose_algorithm(small, pw, one, 1) == "gemm"
+    assert choose_algorithm(tiny_map, torch.empty(512, 2048, 3, 1, 1), one, 1) == "im2col"
+    assert choose_algorithm(tiny_map, wide, one, 1) == "conv2d"
+    assert choose_algorithm(big, torch.empty(256, 64, 1, 1, 1), one, 1) == "conv2d"
+    with torch.no_grad():
+        assert choose_algorithm(tiny_map, wide, one, 1) == "im2col"
     assert choose_algorithm(clip, stem, (1, 2, 2), 1) == "conv3d"
 
 
