@@ -46,10 +46,13 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
+from typing import Dict
 
 import av
 import cv2
 import numpy as np
+
+from slowfast_det.utils.cpu_features import cpu_flags
 
 from . import folder
 from .render import CameraNoise, make_background, render_frame
@@ -83,6 +86,7 @@ __all__ = [
     "ensure_synthetic_classification",
     "read_classification_manifest",
     "encode_mp4",
+    "x264_options",
     "DATASET_NAMES",
     "register_synthetic_classification",
 ]
@@ -229,9 +233,21 @@ def build_clip(spec, split, index):
     return video, background, camera, rng, label
 
 
+def x264_options(cpuinfo: str = "/proc/cpuinfo") -> Dict[str, str]:
+    """libx264's options for :func:`encode_mp4`: CRF :data:`CRF`, preset medium, and on a CPU
+    with AVX-512 (``cpuinfo``'s flags) its assembly capped at AVX2: with its AVX-512 code the
+    same frames gave different bytes from run to run (an Intel Xeon with AVX-512: 2-3
+    different files in each of several sets of 20 encodes of one 48x48 clip), with the cap one
+    file in 80."""
+    options = {"crf": str(CRF), "preset": "medium"}
+    if "avx512f" in (cpu_flags(cpuinfo) or ()):
+        options["x264-params"] = "asm=AVX2"
+    return options
+
+
 def encode_mp4(path, frames_bgr, fps=FPS):
     """Encode BGR uint8 frames ``(H, W, 3)`` (even sizes) as an mp4 with PyAV: H.264
-    (``libx264``, CRF :data:`CRF`, one thread, so the bytes depend only on the frames) when
+    (``libx264``, :func:`x264_options`, one thread, so the bytes depend only on the frames) when
     this PyAV has it, else MPEG-4 (qscale 2). Returns the codec name."""
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
     with av.open(path, "w") as container:
@@ -239,9 +255,7 @@ def encode_mp4(path, frames_bgr, fps=FPS):
         first = frames_bgr[0]
         stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
         stream.codec_context.thread_count = 1
-        stream.options = (
-            {"crf": str(CRF), "preset": "medium"} if codec == "libx264" else {"qscale": "2"}
-        )
+        stream.options = x264_options() if codec == "libx264" else {"qscale": "2"}
         for i, img in enumerate(frames_bgr):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[..., ::-1]), "rgb24")
             frame.pts = i

@@ -28,6 +28,7 @@ from slowfast_det.synthetic.classification import (
     generate_classification,
     read_classification_manifest,
     room_background,
+    x264_options,
 )
 from slowfast_det.synthetic.pose import raised_arm_angle
 from slowfast_det.synthetic.render import render_frame
@@ -227,3 +228,14 @@ def test_rendering_workers_start_fresh():
     from slowfast_det.synthetic import folder
 
     assert folder._mp_context().get_start_method() in ("forkserver", "spawn")
+
+
+def test_x264_assembly_capped_at_avx2_on_avx512_cpus(tmp_path):
+    """libx264's AVX-512 code gave different bytes for the same frames from run to run."""
+    avx512, avx2 = tmp_path / "avx512", tmp_path / "avx2"
+    avx512.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    assert x264_options(str(avx512))["x264-params"] == "asm=AVX2"
+    assert "x264-params" not in x264_options(str(avx2))
+    assert "x264-params" not in x264_options(str(tmp_path / "absent"))
+    assert x264_options(str(avx2))["preset"] == "medium"
