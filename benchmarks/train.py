@@ -23,7 +23,8 @@ reads back the trainer's EventStorage:
 ``--parts step peer`` time the bare training step instead (:mod:`benchmarks.train_step`):
 with and without channels-last, and against pytorchvideo's detector on the same batch;
 ``--parts shapes`` the step over batches of every per-batch short side (oneDNN's primitive
-cache).
+cache); ``--parts bf16`` the step in float32 and with ``SOLVER.AMP.ENABLED`` (bfloat16 autocast
+on a CPU: :mod:`benchmarks.train_bf16`).
 
     .venv/bin/python tools/benchmark.py --task train --parts step peer --threads 2
 
@@ -48,6 +49,7 @@ from detectron2.utils.logger import setup_logger
 
 from benchmarks import REPO
 from benchmarks.machine import load_avg, omp_row
+from benchmarks.train_bf16 import part_bf16
 from benchmarks.train_step import (
     add_step_arguments,
     part_levers,
@@ -62,7 +64,7 @@ from slowfast_det.engine.process_setup import prepare_data, set_cpu_threads
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "SLOWFAST_synthetic.yaml")
 
 
-PARTS = ("loop", "step", "levers", "peer", "shapes")
+PARTS = ("loop", "step", "levers", "peer", "shapes", "bf16")
 
 
 def add_arguments(parser):
@@ -72,7 +74,8 @@ def add_arguments(parser):
         nargs="+",
         choices=PARTS,
         default=["loop"],
-        help="loop: the trainer's iterations; step / levers / peer / shapes: benchmarks.train_step",
+        help="loop: the trainer's iterations; step / levers / peer / shapes: "
+        "benchmarks.train_step; bf16: benchmarks.train_bf16",
     )
     parser.add_argument("--iters", type=int, default=30, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=5, help="iterations before the measured ones")
@@ -153,6 +156,8 @@ def main(args):
             part_peer(args, rows)
         elif part == "shapes":
             part_shapes(args, rows)
+        elif part == "bf16":
+            part_bf16(args, rows)
     if args.parts != ["loop"]:
         rows += [
             ["torch threads", torch.get_num_threads(), ""],

@@ -156,6 +156,8 @@ def add_slowfast_config(cfg):
     _C.AVA.TEST_BATCH_SIZE = 1
     # ------------------------------------------------------------------ test / runtime
     # Run inference (eval mode) under bfloat16 autocast; scores are returned as float32.
+    # (Training: Detectron2's SOLVER.AMP.ENABLED, float16 with a gradient scaler on a GPU; on a
+    # CPU the model's forward runs under bfloat16 autocast instead: modeling.preprocess.)
     _C.TEST.BF16 = False
     # Optimizer: "SGD" (Detectron2's, used by the AVA recipes) or "AdamW".
     _C.SOLVER.OPTIMIZER = "SGD"

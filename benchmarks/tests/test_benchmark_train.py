@@ -9,6 +9,7 @@ import os
 import random
 
 import pytest
+import torch
 from ava_tiny import make_ava_root  # tests/helpers (pytest.ini pythonpath)
 from detectron2.utils.events import EventStorage
 
@@ -236,3 +237,35 @@ def test_reported_wait_policy_names_the_spin_count(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY")
     assert omp_policy() == "(unset), GOMP_SPINCOUNT=3000"
     assert omp_row()[1] == "(unset), GOMP_SPINCOUNT=3000"
+
+
+def test_bf16_part_times_float32_and_bf16_autocast_steps_of_one_weights(monkeypatch):
+    from benchmarks import train_bf16
+
+    seen = []  # (bf16_training, dtype of the backbone's output) per step
+    make_step = train_bf16.ours_step
+
+    def recording(model, inputs):
+        step = make_step(model, inputs)
+        model.backbone.register_forward_hook(
+            lambda m, i, out: seen.append((model.bf16_training, out["pathway0"].dtype))
+        )
+        return step
+
+    monkeypatch.setattr(train_bf16, "ours_step", recording)
+    args = _args(
+        ["--parts", "bf16", "--steps", "2", "--warmup-steps", "1", "--threads", "1"]
+        + ["--num-boxes", "2", "--device", "cpu", "--opts", "SOLVER.IMS_PER_BATCH", "2"]
+        + ["INPUT.NUM_FRAMES", "4", "INPUT.TEST_SIZE", "32", "MODEL.SLOWFAST.WIDTH_PER_GROUP"]
+        + ["8", "MODEL.SLOWFAST.STEM_OUT_CHANNELS", "8"]
+    )
+    rows = benchmark_train.main(args)
+    by_name = {r[0]: r[1] for r in rows}
+    # 3 alternating rounds of both models; each autocasts exactly when it is the AMP one
+    assert set(seen) == {(False, torch.float32), (True, torch.bfloat16)}
+    assert len(seen) == 6
+    assert by_name["bf16: model and batch"].endswith("2 x 4x32x43, 2 boxes")
+    speedup = by_name["bf16: speed-up of SOLVER.AMP.ENABLED (median float32 / bf16 autocast)"]
+    assert speedup > 0
+    with pytest.raises(ValueError, match="times bfloat16 autocast in CPU training"):
+        train_bf16.part_bf16(_args(["--parts", "bf16", "--device", "cuda"]), [])

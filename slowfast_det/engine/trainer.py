@@ -122,10 +122,18 @@ class AVATrainer(DefaultTrainer):
             broadcast_buffers=False,
             device_ids=None if on_cpu else [comm.get_local_rank()],
         )
-        self.nonfinite_guard = NonFiniteGuard(
-            stop=cfg.SOLVER.STOP_ON_NONFINITE_LOSS, check_grads=not cfg.SOLVER.AMP.ENABLED
+        # SOLVER.AMP on a GPU: Detectron2's AMPTrainer (float16 autocast, gradient scaler); on
+        # a CPU the model autocasts its forward to bfloat16 itself (no scaler needed).
+        scaled_amp = cfg.SOLVER.AMP.ENABLED and not on_cpu
+        warning = bf16_cpu_warning(
+            cfg.SOLVER.AMP.ENABLED, cfg.MODEL.DEVICE, key="SOLVER.AMP.ENABLED"
         )
-        step_trainer = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
+        if warning:
+            logger.warning(warning)
+        self.nonfinite_guard = NonFiniteGuard(
+            stop=cfg.SOLVER.STOP_ON_NONFINITE_LOSS, check_grads=not scaled_amp
+        )
+        step_trainer = AMPTrainer if scaled_amp else SimpleTrainer
         self._trainer = step_trainer(self.nonfinite_guard.wrap(model), data_loader, optimizer)
         self._trainer.register_hooks([self.nonfinite_guard])
         self._diverged = False

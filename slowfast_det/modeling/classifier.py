@@ -3,7 +3,6 @@ non-local blocks) and PySlowFast's basic head, registered in Detectron2's ``META
 (``MODEL.META_ARCHITECTURE "VideoClassifier"``; configs/Kinetics, configs/Charades)."""
 
 import numbers
-from contextlib import nullcontext
 from typing import Dict, List
 
 import torch
@@ -81,6 +80,7 @@ class VideoClassifier(VideoModelBase):
         arch: str = "slowfast",
         alpha: int = 4,
         bf16_inference: bool = False,
+        bf16_training: bool = False,
         ensemble_method: str = "mean",
         views_per_chunk: int = 8,
     ):
@@ -94,13 +94,21 @@ class VideoClassifier(VideoModelBase):
                 buffers (saved in checkpoints).
             arch: "slowfast", "slow" or "fast".
             alpha: Fast / Slow frame-rate ratio.
-            bf16_inference: in eval mode, run backbone and head under bfloat16 autocast
-                (scores are returned as float32).
+            bf16_inference, bf16_training: bfloat16 autocast in eval / train mode
+                (:class:`~slowfast_det.modeling.preprocess.VideoModelBase`; scores are
+                returned as float32).
             ensemble_method: how the views of a ``"clips"`` input combine: "mean" or "max"
                 of their probabilities (``TEST.ENSEMBLE_METHOD``).
             views_per_chunk: views of a ``"clips"`` input run through the network at once.
         """
-        super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, arch=arch, alpha=alpha)
+        super().__init__(
+            pixel_mean=pixel_mean,
+            pixel_std=pixel_std,
+            arch=arch,
+            alpha=alpha,
+            bf16_inference=bf16_inference,
+            bf16_training=bf16_training,
+        )
         if ensemble_method not in ENSEMBLE_METHODS:
             raise ValueError(
                 f"TEST.ENSEMBLE_METHOD must be one of {ENSEMBLE_METHODS}, got {ensemble_method!r}"
@@ -109,7 +117,6 @@ class VideoClassifier(VideoModelBase):
             raise ValueError(f"views_per_chunk must be >= 1, got {views_per_chunk}")
         self.backbone = backbone
         self.cls_head = cls_head
-        self.bf16_inference = bf16_inference
         self.ensemble_method = ensemble_method
         self.views_per_chunk = int(views_per_chunk)
 
@@ -120,7 +127,6 @@ class VideoClassifier(VideoModelBase):
         return {
             "backbone": backbone,
             "cls_head": VideoClassificationHead(cfg, backbone.output_shape()),
-            "bf16_inference": cfg.TEST.BF16,
             "ensemble_method": cfg.TEST.ENSEMBLE_METHOD,
             **clip_args,
         }
@@ -143,8 +149,10 @@ class VideoClassifier(VideoModelBase):
                 )
             clips = self.preprocess_clips(batched_inputs)
             targets = self.targets(batched_inputs)
-            logits = self.cls_head(self.backbone(clips))
-            return {"loss_cls": classification_loss(logits, targets, self.cls_head.act)}
+            with self.bf16_autocast():
+                logits = self.cls_head(self.backbone(clips))
+                loss = classification_loss(logits, targets, self.cls_head.act)
+            return {"loss_cls": loss.float()}
         outputs = [None] * len(batched_inputs)
         single = [i for i, x in enumerate(batched_inputs) if "clips" not in x]
         if single:
@@ -159,8 +167,7 @@ class VideoClassifier(VideoModelBase):
     def clip_scores(self, inputs: List[Dict]) -> torch.Tensor:
         """``(N, K)`` float32 probabilities of N ``"clip"`` inputs (eval mode, one batch)."""
         clips = self.preprocess_clips(inputs)
-        bf16 = self.bf16_inference
-        with torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
+        with self.bf16_autocast():
             scores = self.cls_head(self.backbone(clips))
         return scores.float()
 

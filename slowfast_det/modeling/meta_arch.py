@@ -63,6 +63,7 @@ class VideoActionDetector(VideoModelBase):
         arch: str = "slowfast",
         alpha: int = 4,
         bf16_inference: bool = False,
+        bf16_training: bool = False,
     ):
         """
         Args:
@@ -75,14 +76,20 @@ class VideoActionDetector(VideoModelBase):
             num_classes: K, the width of the multi-hot built from ``gt_actions``.
             arch: "slowfast" (two pathways), "slow" or "fast" (the clip as the one pathway).
             alpha: Fast / Slow frame-rate ratio (the Slow pathway takes T // alpha frames).
-            bf16_inference: in eval mode, run backbone and head under bfloat16 autocast
-                (scores are returned as float32).
+            bf16_inference, bf16_training: bfloat16 autocast in eval / train mode
+                (:class:`~slowfast_det.modeling.preprocess.VideoModelBase`).
         """
-        super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, arch=arch, alpha=alpha)
+        super().__init__(
+            pixel_mean=pixel_mean,
+            pixel_std=pixel_std,
+            arch=arch,
+            alpha=alpha,
+            bf16_inference=bf16_inference,
+            bf16_training=bf16_training,
+        )
         self.backbone = backbone
         self.roi_heads = roi_heads
         self.num_classes = int(num_classes)
-        self.bf16_inference = bf16_inference
 
     @classmethod
     def from_config(cls, cfg):
@@ -92,7 +99,6 @@ class VideoActionDetector(VideoModelBase):
             "backbone": backbone,
             "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
             "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-            "bf16_inference": cfg.TEST.BF16,
             **clip_args,
         }
 
@@ -138,17 +144,17 @@ class VideoActionDetector(VideoModelBase):
             raise ValueError("VideoActionDetector: empty batch")
         clips = self.preprocess_clips(batched_inputs)
         proposals = self._proposals(batched_inputs)
+        with self.bf16_autocast():
+            out = self.roi_heads(self.backbone(clips), proposals)
         if self.training:
-            return self.roi_heads(self.backbone(clips), proposals)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16_inference):
-            results = self.roi_heads(self.backbone(clips), proposals)
+            return {k: v.float() for k, v in out.items()}
         return [
             {
                 "instances": self._rescale(
                     r, x.get("height", r.image_size[0]), x.get("width", r.image_size[1])
                 )
             }
-            for r, x in zip(results, batched_inputs)
+            for r, x in zip(out, batched_inputs)
         ]
 
     @staticmethod

@@ -12,6 +12,7 @@ they are normalised straight into the batch tensor, in the backbone's memory lay
 values, bit for bit; 11 ms instead of 30 ms for 8 clips of 16x120x160 on a 2-core AVX2 CPU).
 """
 
+from contextlib import nullcontext
 from typing import Dict, List, Sequence, Tuple
 
 import torch
@@ -79,7 +80,8 @@ def split_pathways(clips: torch.Tensor, arch: str, alpha: int):
 
 class VideoModelBase(nn.Module):
     """Base of the video meta-architectures: the clip statistics (buffers ``pixel_mean`` /
-    ``pixel_std``, saved in checkpoints), the pathway split and :meth:`preprocess_clips`.
+    ``pixel_std``, saved in checkpoints), the pathway split, :meth:`preprocess_clips` and the
+    bfloat16 autocast of each mode (:meth:`bf16_autocast`).
 
     Subclasses assign ``self.backbone`` (whose ``memory_format`` attribute, if any, is the
     layout the clips are packed in) and may override :meth:`check_input` (per-input checks)
@@ -96,16 +98,26 @@ class VideoModelBase(nn.Module):
         pixel_std: Tuple[float, ...],
         arch: str = "slowfast",
         alpha: int = 4,
+        bf16_inference: bool = False,
+        bf16_training: bool = False,
     ):
         """
         Args:
             pixel_mean, pixel_std: per-channel (RGB) clip statistics in 0-255 units.
             arch: "slowfast" (two pathways), "slow" or "fast" (the clip as the one pathway).
             alpha: Fast / Slow frame-rate ratio (the Slow pathway takes T // alpha frames).
+            bf16_inference: in eval mode, run backbone and head under bfloat16 autocast
+                (scores are returned as float32).
+            bf16_training: in train mode, run backbone, head and loss under bfloat16 autocast
+                (weights, gradients and losses stay float32; autocast keeps the losses and
+                reductions in float32). Mixed precision without a gradient scaler: bfloat16
+                has float32's exponent range.
         """
         super().__init__()
         self.arch = arch
         self.alpha = int(alpha)
+        self.bf16_inference = bool(bf16_inference)
+        self.bf16_training = bool(bf16_training)
         # checked on the Python values, so that the model can be built on the meta device
         if len(pixel_mean) != len(pixel_std) or not pixel_std or min(map(float, pixel_std)) <= 0:
             raise ValueError(
@@ -120,7 +132,8 @@ class VideoModelBase(nn.Module):
     @staticmethod
     def clip_config(cfg) -> Dict:
         """The constructor arguments of this class from a config (``MODEL.PIXEL_MEAN`` / ``STD``,
-        ``MODEL.SLOWFAST.ARCH`` / ``ALPHA``), checking that a SlowFast clip has >= ALPHA frames."""
+        ``MODEL.SLOWFAST.ARCH`` / ``ALPHA``, ``TEST.BF16``, ``SOLVER.AMP.ENABLED`` on a CPU),
+        checking that a SlowFast clip has >= ALPHA frames."""
         sf = cfg.MODEL.SLOWFAST
         if sf.ARCH == "slowfast" and cfg.INPUT.NUM_FRAMES < sf.ALPHA:
             raise ValueError(
@@ -132,7 +145,18 @@ class VideoModelBase(nn.Module):
             "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
             "arch": sf.ARCH,
             "alpha": sf.ALPHA,
+            "bf16_inference": cfg.TEST.BF16,
+            # Mixed precision on a CPU is bfloat16 autocast in the model's forward; on a GPU
+            # Detectron2's AMPTrainer autocasts the forward (float16 with a gradient scaler).
+            "bf16_training": cfg.SOLVER.AMP.ENABLED and cfg.MODEL.DEVICE.startswith("cpu"),
         }
+
+    def bf16_autocast(self):
+        """The context the backbone and head run in: bfloat16 autocast on the model's device
+        when the mode asks for it (``bf16_training`` in train mode, ``bf16_inference`` in eval
+        mode), else a no-op."""
+        on = self.bf16_training if self.training else self.bf16_inference
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if on else nullcontext()
 
     @property
     def device(self) -> torch.device:

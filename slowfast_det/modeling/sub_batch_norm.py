@@ -122,6 +122,9 @@ class GroupedBatchNorm3d(BatchNorm3d):
         from torch.distributed.nn.functional import all_reduce
 
         dims = (0, 2, 3, 4)
+        # statistics in float32 under autocast too: a float16 / bfloat16 sum over a batch's
+        # positions loses the count and can overflow (float16); the output is float32
+        x = x.float()
         numel = torch.tensor([x.numel() // x.shape[1]], dtype=x.dtype, device=x.device)
         stats = all_reduce(torch.cat([x.sum(dims), numel]), group=group)
         count = stats[-1]

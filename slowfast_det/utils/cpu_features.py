@@ -4,8 +4,10 @@
 natively (AVX512-BF16 or AMX-BF16); elsewhere oneDNN and PyTorch emulate it, far slower than
 float32: on a 2-core AVX2 AMD EPYC (no bf16 instructions), ``tools/benchmark.py --task model
 --parts bf16`` measured bf16 at 0.018x the fp32 speed (8x64x64 clip, 2 threads) and
-``tools/gpu_check.sh --device cpu --quick`` at 0.24x (4x32x32, 1 thread).
-:func:`bf16_cpu_warning` is the warning the inference entry points log when it is set there.
+``tools/gpu_check.sh --device cpu --quick`` at 0.24x (4x32x32, 1 thread). The same holds
+for ``SOLVER.AMP.ENABLED`` in CPU training (bfloat16 autocast in the model's forward).
+:func:`bf16_cpu_warning` is the warning the inference entry points and the trainer log when
+either is set there.
 
 Standard library only (``slowfast_det.utils`` imports neither torch nor Detectron2).
 """
@@ -44,15 +46,18 @@ def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> Optional[bool]:
     return any(f in flags for f in NATIVE_BF16_FLAGS)
 
 
-def bf16_cpu_warning(bf16: bool, device: str, cpuinfo: str = "/proc/cpuinfo") -> Optional[str]:
-    """The warning for ``TEST.BF16`` = ``bf16`` on ``device`` ("cpu", "cuda", "cuda:0", ...):
-    a message when bf16 inference is asked for on a CPU known to lack native bfloat16, else
-    None (bf16 off, a GPU, native bf16, or flags unknown)."""
+def bf16_cpu_warning(
+    bf16: bool, device: str, cpuinfo: str = "/proc/cpuinfo", *, key: str = "TEST.BF16"
+) -> Optional[str]:
+    """The warning for bfloat16 asked for by the config key ``key`` (``TEST.BF16`` at
+    inference, ``SOLVER.AMP.ENABLED`` in CPU training) = ``bf16`` on ``device`` ("cpu",
+    "cuda", "cuda:0", ...): a message when it is on for a CPU known to lack native bfloat16,
+    else None (off, a GPU, native bf16, or flags unknown)."""
     if not bf16 or not str(device).startswith("cpu") or cpu_has_native_bf16(cpuinfo) is not False:
         return None
     return (
-        "TEST.BF16 is set but this CPU has no native bfloat16 instructions (none of "
+        f"{key} is set but this CPU has no native bfloat16 instructions (none of "
         f"{', '.join(NATIVE_BF16_FLAGS)} in {cpuinfo}): bf16 is emulated there and ran at "
         f"{MEASURED_BF16_SPEED} the float32 speed on an AVX2 CPU (docs/BENCHMARKS.md). Set "
-        "TEST.BF16 False for float32 inference."
+        f"{key} False to compute in float32."
     )

@@ -66,3 +66,28 @@ def test_conversion_keeps_parameters_buffers_and_keys():
     after = model.state_dict()
     assert list(after) == list(before)
     assert all(torch.equal(after[k], before[k]) for k in before)
+
+
+def test_statistics_across_ranks_are_float32_for_low_precision_inputs(tmp_path):
+    """Under autocast the layer sees bfloat16 / float16 maps: the statistics shared across
+    ranks are still summed in float32 (a bfloat16 count of 1530 positions would be 1528; a
+    float16 sum overflows), so the output is the float32 computation on the same values."""
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1
+    )
+    try:
+        group = dist.new_group([0])
+        x = (torch.randn(2, 4, 3, 15, 17) * 3 + 1).to(torch.bfloat16)
+        outs = {}
+        for dtype in (torch.bfloat16, torch.float32):
+            bn, _ = _pair(2)
+            outs[dtype] = (bn._across_ranks(x.to(dtype), group), bn.running_mean, bn.running_var)
+        (y, mean, var), (y_ref, mean_ref, var_ref) = outs[torch.bfloat16], outs[torch.float32]
+        assert y.dtype == torch.float32
+        torch.testing.assert_close(y, y_ref)
+        torch.testing.assert_close(mean, mean_ref)
+        torch.testing.assert_close(var, var_ref)
+    finally:
+        dist.destroy_process_group()

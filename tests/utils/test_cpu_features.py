@@ -59,3 +59,6 @@ def test_bf16_warning(tmp_path, bf16, device, flags, warns):
     assert (msg is not None) == warns
     if warns:
         assert "TEST.BF16" in msg and "avx512_bf16" in msg and "0.018x" in msg
+    # the trainer's key (SOLVER.AMP.ENABLED: bfloat16 autocast in CPU training) is named instead
+    amp = bf16_cpu_warning(bf16, device, _cpuinfo(tmp_path, flags), key="SOLVER.AMP.ENABLED")
+    assert amp == (msg.replace("TEST.BF16", "SOLVER.AMP.ENABLED") if warns else None)
