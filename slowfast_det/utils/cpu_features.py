@@ -12,9 +12,16 @@ either is set there.
 Standard library only (``slowfast_det.utils`` imports neither torch nor Detectron2).
 """
 
+import os
 from typing import FrozenSet, Optional
 
-__all__ = ["NATIVE_BF16_FLAGS", "bf16_cpu_warning", "cpu_flags", "cpu_has_native_bf16"]
+__all__ = [
+    "NATIVE_BF16_FLAGS",
+    "ONEDNN_ISAS_WITHOUT_BF16",
+    "bf16_cpu_warning",
+    "cpu_flags",
+    "cpu_has_native_bf16",
+]
 
 #: /proc/cpuinfo flags of the instructions that compute with bfloat16 natively.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -37,13 +44,21 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> Optional[FrozenSet[str]]:
     return None
 
 
+#: ``ONEDNN_MAX_CPU_ISA`` values that stop oneDNN below its bfloat16 instructions: its
+#: convolutions then emulate bfloat16 even on a CPU that has them (the AVX2 stand-in
+#: ``ONEDNN_MAX_CPU_ISA=AVX2`` on an AVX-512 machine: 0.17x the float32 training step).
+ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
 def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> Optional[bool]:
-    """True when the CPU has AVX512-BF16 or AMX-BF16 (:data:`NATIVE_BF16_FLAGS`), False when
-    its flags lack both, None when they cannot be read."""
+    """True when the CPU has AVX512-BF16 or AMX-BF16 (:data:`NATIVE_BF16_FLAGS`) and
+    ``ONEDNN_MAX_CPU_ISA`` does not cap oneDNN below them (:data:`ONEDNN_ISAS_WITHOUT_BF16`),
+    False otherwise, None when the flags cannot be read."""
     flags = cpu_flags(cpuinfo)
     if flags is None:
         return None
-    return any(f in flags for f in NATIVE_BF16_FLAGS)
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return cap not in ONEDNN_ISAS_WITHOUT_BF16 and any(f in flags for f in NATIVE_BF16_FLAGS)
 
 
 def bf16_cpu_warning(
@@ -57,7 +72,8 @@ def bf16_cpu_warning(
         return None
     return (
         f"{key} is set but this CPU has no native bfloat16 instructions (none of "
-        f"{', '.join(NATIVE_BF16_FLAGS)} in {cpuinfo}): bf16 is emulated there and ran at "
+        f"{', '.join(NATIVE_BF16_FLAGS)} in {cpuinfo}, or ONEDNN_MAX_CPU_ISA caps oneDNN below "
+        f"them): bf16 is emulated there and ran at "
         f"{MEASURED_BF16_SPEED} the float32 speed on an AVX2 CPU (docs/BENCHMARKS.md). Set "
         f"{key} False to compute in float32."
     )

@@ -13,6 +13,12 @@ AVX2_EPYC = "fpu vme sse sse2 avx f16c fma avx2 bmi2 sha_ni vaes"
 SAPPHIRE_RAPIDS = "fpu sse2 avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8"
 
 
+@pytest.fixture(autouse=True)
+def _no_onednn_cap(monkeypatch):
+    # the AVX2 stand-in (ONEDNN_MAX_CPU_ISA=AVX2) of a developer's shell must not decide these
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+
+
 def _cpuinfo(tmp_path, flags, key="flags"):
     body = "".join(
         f"processor\t: {i}\nvendor_id\t: X\nmodel name\t: CPU\n{key}\t\t: {flags}\n\n"
@@ -62,3 +68,25 @@ def test_bf16_warning(tmp_path, bf16, device, flags, warns):
     # the trainer's key (SOLVER.AMP.ENABLED: bfloat16 autocast in CPU training) is named instead
     amp = bf16_cpu_warning(bf16, device, _cpuinfo(tmp_path, flags), key="SOLVER.AMP.ENABLED")
     assert amp == (msg.replace("TEST.BF16", "SOLVER.AMP.ENABLED") if warns else None)
+
+
+@pytest.mark.parametrize(
+    "cap,native",
+    [
+        ("AVX2", False),
+        ("avx512_core", False),
+        ("AVX512_CORE_VNNI", False),
+        ("AVX512_CORE_AMX", True),
+    ]
+    + [("", True)],
+)
+def test_onednn_isa_cap_below_bf16_means_emulated(tmp_path, monkeypatch, cap, native):
+    spr = _cpuinfo(tmp_path, SAPPHIRE_RAPIDS)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert cpu_has_native_bf16(spr) is native
+    msg = bf16_cpu_warning(True, "cpu", spr)
+    assert (msg is None) == native
+    if not native:
+        assert "ONEDNN_MAX_CPU_ISA caps oneDNN below them" in msg
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # a cap cannot add what the CPU lacks
+    assert cpu_has_native_bf16(_cpuinfo(tmp_path, AVX2_EPYC)) is False
