@@ -112,7 +112,9 @@ class BatchNorm3d(nn.BatchNorm3d):
         )
         if not fast:
             return super().forward(x)
-        y, mean, var = batch_norm_nthwc(x, self.weight, self.bias, self.eps)
+        # Under autocast (SOLVER.AMP on a CPU) the map is bfloat16: the statistics and the
+        # output in float32 (as PyTorch's kernel accumulates), not rounded to 8 bits.
+        y, mean, var = batch_norm_nthwc(x.float(), self.weight, self.bias, self.eps)
         count = x.numel() // x.shape[1]
         self._update_running_stats(mean, var * (count / (count - 1)))
         return y

@@ -125,3 +125,27 @@ def test_used_for_bn_and_state_dict_unchanged():
     assert isinstance(norm, BatchNorm3d) and isinstance(norm, nn.BatchNorm3d)
     assert list(norm.state_dict()) == list(nn.BatchNorm3d(4).state_dict())
     norm.load_state_dict(nn.BatchNorm3d(4).state_dict())
+
+
+def test_bfloat16_input_is_normalised_in_float32():
+    """Under autocast (SOLVER.AMP on a CPU) the map arrives in bfloat16: statistics, output and
+    running statistics are the float32 computation on the same values, not sums rounded to 8
+    bits; the input's gradient comes back in bfloat16."""
+    g = torch.Generator().manual_seed(0)
+    x16 = (torch.randn(2, 4, 6, 30, 40, generator=g) * 3 + 2).to(torch.bfloat16)
+    x16 = x16.contiguous(memory_format=CL3).requires_grad_(True)
+    x32 = x16.detach().float().contiguous(memory_format=CL3).requires_grad_(True)
+    up = torch.randn(x16.shape, generator=g)
+    _, bn16 = _pair(4)
+    ref, bn32 = _pair(4)
+    bn16.load_state_dict(ref.state_dict())
+    y16, y32 = bn16(x16), bn32(x32)
+    assert y16.dtype == torch.float32 and y16.is_contiguous(memory_format=CL3)
+    torch.testing.assert_close(y16, y32)
+    (y16 * up).sum().backward()
+    (y32 * up).sum().backward()
+    assert x16.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(x16.grad, x32.grad.to(torch.bfloat16))
+    torch.testing.assert_close(bn16.weight.grad, bn32.weight.grad)
+    for a, b in zip(bn16.buffers(), bn32.buffers()):
+        torch.testing.assert_close(a, b)
