@@ -13,7 +13,8 @@
 #             ends with the evaluation of the val set (frame-mAP)
 #   eval      tools/train_ava.py --eval-only on the trained model_final.pth (frame-mAP again)
 #   multigrid the train step's recipe with multigrid training (SOLVER.MULTIGRID long + short
-#             cycles, docs/MULTIGRID.md; AMP on CUDA, channels-last 3D as configured): frame-mAP,
+#             cycles, docs/MULTIGRID.md; AMP on CUDA and on CPUs with native bfloat16,
+#             channels-last 3D as configured): frame-mAP,
 #             seconds / iteration, the iterations it turned --iters into
 #   demo      tools/make_synthetic_video.py + tools/demo.py --boxes on it with the trained weights
 #   benchmark tools/benchmark.py --task model --device DEVICE (parts compare levers batch bf16
@@ -169,7 +170,14 @@ if [ $ENV_OK -eq 0 ]; then
   run_step eval 300 "$PY" tools/train_ava.py --config-file configs/synthetic/SLOWFAST_synthetic.yaml --eval-only \
       MODEL.DEVICE "$DEVICE" MODEL.WEIGHTS "$WEIGHTS" DATALOADER.NUM_WORKERS "$WORKERS" OUTPUT_DIR "$WORK/eval" \
       "${TRAIN_OPTS[@]}"
-  AMP=False; [[ "$DEVICE" == cuda* ]] && AMP=True  # Detectron2's AMPTrainer is CUDA-only
+  # SOLVER.AMP: float16 with Detectron2's AMPTrainer on CUDA; bfloat16 autocast on a CPU, only
+  # where the CPU computes it natively (emulated it ran 0.17x float32's step)
+  AMP=False
+  if [[ "$DEVICE" == cuda* ]] || "$PY" -c 'import sys
+from slowfast_det.utils.cpu_features import cpu_has_native_bf16
+sys.exit(cpu_has_native_bf16() is not True)'; then
+    AMP=True
+  fi
   run_step multigrid "$LIMIT" "$PY" tools/train_ava.py --config-file configs/synthetic/SLOWFAST_synthetic.yaml \
       MODEL.DEVICE "$DEVICE" SOLVER.MAX_ITER "$ITERS" DATALOADER.NUM_WORKERS "$WORKERS" OUTPUT_DIR "$WORK/multigrid" \
       SOLVER.MULTIGRID.LONG_CYCLE True SOLVER.MULTIGRID.SHORT_CYCLE True SOLVER.AMP.ENABLED "$AMP" \
@@ -209,6 +217,11 @@ for s in steps:
         m = re.search(r"Multigrid: (\d+) iterations \(the default run: (\d+)\)", t)
         if m:
             nums["multigrid iterations / default iterations"] = f"{m[1]} / {m[2]}"
+        saved = os.path.join(work, name, "config.yaml")
+        if name == "multigrid" and os.path.exists(saved):
+            m = re.search(r"^  AMP:\n    ENABLED: (true|false)$", open(saved).read(), re.M)
+            if m:
+                nums["SOLVER.AMP.ENABLED"] = m[1] == "true"
         if name in ("train", "multigrid"):
             metrics = os.path.join(work, name, "metrics.json")
             times = []

@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from slowfast_det.utils.cpu_features import cpu_has_native_bf16
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "tools", "gpu_check.sh")
 
@@ -64,6 +66,8 @@ def test_quick_cpu_run_records_every_step(tmp_path):
     )
     done, default = (int(v) for v in mg["multigrid iterations / default iterations"].split(" / "))
     assert default == 4 and 1 <= done
+    # mixed precision on the CPU (bfloat16 autocast) only where the CPU has it natively
+    assert mg["SOLVER.AMP.ENABLED"] is (cpu_has_native_bf16() is True)
     demo = steps["demo"]["numbers"]
     assert demo["frames"] == 120 and demo["keyframes"] == 4 and demo["throughput frames/s"] > 0
     bench = steps["benchmark"]["numbers"]
