@@ -14,15 +14,13 @@ the speed-up. bfloat16 pays only on CPUs that compute it natively (AVX512-BF16 /
 reported in the rows); elsewhere it is emulated and far slower.
 """
 
-import torch
-from detectron2.modeling import build_model
-
 from benchmarks.train_step import (
     _ratio_row,
     _spread_rows,
     _step_setup,
     alternate_steps,
     ours_step,
+    same_weight_models,
 )
 from slowfast_det.utils.cpu_features import NATIVE_BF16_FLAGS, cpu_has_native_bf16
 
@@ -37,13 +35,13 @@ def part_bf16(args, rows):
             "is Detectron2's AMPTrainer (float16), timed by the loop part"
         )
     base, what, inputs = _step_setup(args)
-    models = {}
-    for name, amp in (("float32", False), ("bf16 autocast", True)):
-        cfg = base.clone()
-        cfg.SOLVER.AMP.ENABLED = amp
-        torch.manual_seed(0)
-        models[name] = build_model(cfg).train()
-    models["bf16 autocast"].load_state_dict(models["float32"].state_dict())
+    models = same_weight_models(
+        base,
+        {
+            "float32": lambda c: setattr(c.SOLVER.AMP, "ENABLED", False),
+            "bf16 autocast": lambda c: setattr(c.SOLVER.AMP, "ENABLED", True),
+        },
+    )
     assert models["bf16 autocast"].bf16_training and not models["float32"].bf16_training
     steps = {name: ours_step(m, inputs) for name, m in models.items()}
     times, cpu = alternate_steps(steps, args.warmup_steps, args.steps)

@@ -59,6 +59,7 @@ __all__ = [
     "part_shapes",
     "part_step",
     "profile_groups",
+    "same_weight_models",
 ]
 
 #: torch.profiler operator name -> group (first matching substring wins).
@@ -228,16 +229,33 @@ def _step_setup(args):
     return base, what, inputs
 
 
+def same_weight_models(base, variants: Dict[str, Callable]) -> Dict[str, torch.nn.Module]:
+    """Training-mode models built from copies of ``base``, each changed by its variant's
+    ``set(cfg)``, all holding the first one's weights (the parts' A/B pairs)."""
+    models = {}
+    for name, set_option in variants.items():
+        cfg = base.clone()
+        set_option(cfg)
+        torch.manual_seed(0)
+        models[name] = build_model(cfg).train()
+    first = next(iter(models.values()))
+    for m in models.values():
+        if m is not first:
+            m.load_state_dict(first.state_dict())
+    return models
+
+
 def part_step(args, rows):
     base, what, inputs = _step_setup(args)
     batch = base.SOLVER.IMS_PER_BATCH
-    models, steps = {}, {}
-    for name, cl in (("channels-last", True), ("contiguous", False)):
-        c = base.clone()
-        c.MODEL.SLOWFAST.CHANNELS_LAST = cl
-        torch.manual_seed(0)
-        models[name] = build_model(c).train()
-    models["contiguous"].load_state_dict(models["channels-last"].state_dict())
+    models = same_weight_models(
+        base,
+        {
+            "channels-last": lambda c: setattr(c.MODEL.SLOWFAST, "CHANNELS_LAST", True),
+            "contiguous": lambda c: setattr(c.MODEL.SLOWFAST, "CHANNELS_LAST", False),
+        },
+    )
+    steps = {}
     for name, m in models.items():
         steps[name] = ours_step(m, inputs)
     times, cpu = alternate_steps(steps, args.warmup_steps, args.steps)
