@@ -20,8 +20,9 @@ reads back the trainer's EventStorage:
 - ``time``: seconds of the whole iteration (``IterationTimer`` hook: data, forward, backward,
   optimizer step and hooks).
 
-``--parts step peer`` time the bare training step instead (:mod:`benchmarks.train_step`):
-with and without channels-last, and against pytorchvideo's detector on the same batch;
+``--parts step peer`` time the bare training step instead: with and without channels-last
+(:mod:`benchmarks.train_step`), and against pytorchvideo's detector on the same batch
+(:mod:`benchmarks.train_peer`);
 ``--parts shapes`` the step over batches of every per-batch short side (oneDNN's primitive
 cache); ``--parts bf16`` the step in float32 and with ``SOLVER.AMP.ENABLED`` (bfloat16 autocast
 on a CPU: :mod:`benchmarks.train_bf16`).
@@ -50,10 +51,10 @@ from detectron2.utils.logger import setup_logger
 from benchmarks import REPO
 from benchmarks.machine import load_avg, omp_row
 from benchmarks.train_bf16 import part_bf16
+from benchmarks.train_peer import part_peer
 from benchmarks.train_step import (
     add_step_arguments,
     part_levers,
-    part_peer,
     part_shapes,
     part_step,
 )
@@ -74,8 +75,8 @@ def add_arguments(parser):
         nargs="+",
         choices=PARTS,
         default=["loop"],
-        help="loop: the trainer's iterations; step / levers / peer / shapes: "
-        "benchmarks.train_step; bf16: benchmarks.train_bf16",
+        help="loop: the trainer's iterations; step / levers / shapes: benchmarks.train_step; "
+        "peer: benchmarks.train_peer; bf16: benchmarks.train_bf16",
     )
     parser.add_argument("--iters", type=int, default=30, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=5, help="iterations before the measured ones")

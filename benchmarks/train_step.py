@@ -1,5 +1,7 @@
 """The bare training step (forward, backward, SGD update) on a preloaded batch, for
-``tools/benchmark.py --task train --parts step peer`` (:mod:`benchmarks.train`).
+``tools/benchmark.py --task train --parts step levers shapes`` (:mod:`benchmarks.train`); the
+``peer`` and ``bf16`` parts (:mod:`benchmarks.train_peer`, :mod:`benchmarks.train_bf16`) use its
+batch, step and row helpers.
 
 - ``step``: our detector built from ``--step-config`` (default: the synthetic config README
   line 1 trains, at its clip length and batch, on ``TRAIN_CROP_SIZE`` squares, or without a
@@ -19,15 +21,7 @@
   oneDNN builds its primitives per input shape and keeps ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` of
   them (the machine rows report the value in effect): run it with the capacity set both ways
   (``slowfast_det.utils.cpu_env``) to see what evicting them costs.
-- ``peer``: one training step of SLOWFAST_32x2_R50 (``MODEL.ROI_ACTION_HEAD.ALIGNED False``)
-  against pytorchvideo 0.1.5's ``slowfast_r50_detection`` (the closest installable peer:
-  ``create_slowfast_with_roi_head``, logits out, binary cross-entropy with logits as ours)
-  holding the same random weights (converted with ``convert_pytorchvideo``), on the same batch
-  of ``--peer-batch-size`` clips of ``--peer-input-size`` with ``--num-boxes`` boxes each,
-  both with batch norm in training mode and SGD (lr 0.01, momentum 0.9) over every
-  parameter; alternating steps; clips/s of each (batch / median step time) and their ratio.
-
-Both use every torch thread the benchmark was given (``--threads``).
+Each uses every torch thread the benchmark was given (``--threads``).
 """
 
 import contextlib
@@ -39,7 +33,6 @@ from typing import Callable, Dict, List
 from unittest import mock
 
 import torch
-import torch.nn.functional as F
 from detectron2.layers import ROIAlign
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
@@ -47,15 +40,12 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks import REPO
 from benchmarks.model_inputs import make_inputs, model_cfg
-from benchmarks.random_weights import randomize_
-from slowfast_det.checkpoint import convert_pytorchvideo
 from slowfast_det.modeling import batch_norm, fast_ops
 from slowfast_det.modeling.roi_align import MatrixROIAlign
 
 __all__ = [
     "add_step_arguments",
     "part_levers",
-    "part_peer",
     "part_shapes",
     "part_step",
     "profile_groups",
@@ -135,20 +125,6 @@ def ours_step(model, inputs) -> Callable[[], None]:
 
     def step():
         loss = sum(model(inputs).values())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def theirs_step(model, pathways, rois, labels) -> Callable[[], None]:
-    """One training step of pytorchvideo's detector (logits out): BCE with logits, SGD."""
-    opt = _sgd(model)
-
-    def step():
-        # a new list each call: pytorchvideo's model writes its features into the list
-        loss = F.binary_cross_entropy_with_logits(model(list(pathways), rois), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -375,51 +351,3 @@ def part_shapes(args, rows):
             "s",
         ],
     ]
-
-
-def part_peer(args, rows):
-    from pytorchvideo.models.hub.slowfast import slowfast_r50_detection  # optional dependency
-
-    t, h, w = args.peer_input_size
-    b = args.peer_batch_size
-    # --opts are the step part's: the peer model must stay the one pytorchvideo builds
-    cfg = model_cfg(args.peer_config, ["MODEL.ROI_ACTION_HEAD.ALIGNED", "False"], args.device)
-    alpha = cfg.MODEL.SLOWFAST.ALPHA
-    theirs = randomize_(
-        slowfast_r50_detection(
-            pretrained=False,
-            head_pool_kernel_sizes=((t // alpha, 1, 1), (t, 1, 1)),
-            head_activation=None,  # logits, as ours in training
-        )
-    )
-    ours = build_model(cfg)
-    missing, unexpected = ours.load_state_dict(
-        convert_pytorchvideo(theirs.state_dict()), strict=False
-    )
-    if unexpected or sorted(missing) != ["pixel_mean", "pixel_std"]:
-        raise RuntimeError(f"converted weights do not fit: missing {missing}, extra {unexpected}")
-    ours.to(args.device).train()
-    theirs.to(args.device).train()
-    inputs, pathways, rois, labels = _batch(cfg, b, t, h, w, args.num_boxes, args.device)
-    times, cpu = alternate_steps(
-        {
-            "ours": ours_step(ours, inputs),
-            "pytorchvideo": theirs_step(theirs, pathways, rois, labels),
-        },
-        args.warmup_steps,
-        args.steps,
-    )
-    rows.append(
-        [
-            "peer: model and batch",
-            f"SLOWFAST_32x2_R50 (ALIGNED False) vs pytorchvideo slowfast_r50_detection, "
-            f"{b} x {t}x{h}x{w}, {args.num_boxes} boxes",
-            "",
-        ]
-    )
-    rows += _spread_rows("peer", times, cpu, b)
-    rows.append(
-        _ratio_row(
-            "peer: training throughput ours / pytorchvideo (median)", times, "pytorchvideo", "ours"
-        )
-    )
