@@ -74,6 +74,7 @@ import av
 from tqdm import tqdm
 
 from slowfast_det.ava.io import AVAFormatError, check_video_id, read_box_csv
+from slowfast_det.ava.layout import split_files
 from slowfast_det.data.frames import (
     AVA_START_SECOND,
     fps_warning,
@@ -336,7 +337,7 @@ def resolve_splits(root, specs):
     if specs:
         return splits
     ann = os.path.join(root, "annotations")
-    looked = [os.path.join(ann, f"ava_{name}_v2.2.csv") for name in DEFAULT_SPLITS]
+    looked = [os.path.join(root, split_files(name)["groundtruth_file"]) for name in DEFAULT_SPLITS]
     for name, path in zip(DEFAULT_SPLITS, looked):
         if os.path.exists(path):
             splits[name] = path
@@ -422,7 +423,7 @@ def write_frame_list(root, split, video_ids):
         rows.extend(
             f'{vid} {idx} {i} {vid}/{name} ""' for i, name in enumerate(frame_files(folder))
         )
-    with atomic_path(os.path.join(root, "frame_lists", f"{split}.csv")) as tmp:
+    with atomic_path(os.path.join(root, split_files(split)["frame_list_file"])) as tmp:
         with open(tmp, "w") as f:
             f.write("\n".join(rows) + "\n")
     return missing

@@ -59,6 +59,7 @@ from detectron2.utils.logger import setup_logger
 
 import slowfast_det.data  # noqa: F401  (registers the built-in AVA datasets)
 from slowfast_det.ava.errors import AVAFormatError
+from slowfast_det.ava.layout import split_files
 from slowfast_det.ava.person_boxes import person_box_ap, write_groundtruth_person_boxes
 from slowfast_det.checkpoint import WeightsDownloadError
 from slowfast_det.data.frames import frame_origin, frame_origin_path
@@ -248,16 +249,17 @@ def dataset_files(args):
             videos_dir=meta.videos_root,
         )
     else:
-        root, split, v = args.dataset_root, args.split, args.version
-        excl = os.path.join(root, "annotations", f"ava_{split}_excluded_timestamps_{v}.csv")
+        root, split = args.dataset_root, args.split
+        files = {k: os.path.join(root, v) for k, v in split_files(split, args.version).items() if v}
+        excl = files["excluded_timestamps_file"]
         d = dict(
-            frames_dir=os.path.join(root, "frames"),
-            frame_list=os.path.join(root, "frame_lists", f"{split}.csv"),
-            groundtruth=os.path.join(root, "annotations", f"ava_{split}_{v}.csv"),
+            frames_dir=files["frames_dir"],
+            frame_list=files["frame_list_file"],
+            groundtruth=files["groundtruth_file"],
             exclusions=excl if os.path.exists(excl) else None,
             split=split,
             frame_source=args.frame_source,
-            videos_dir=os.path.join(root, "videos"),
+            videos_dir=files["videos_dir"],
         )
     for key, given in (
         ("frames_dir", args.frames_dir),
@@ -326,7 +328,8 @@ def main(argv=None, after_commit=None):
             ]
         }
 
-    output = args.output or os.path.join(args.output_dir, f"ava_{split}_predicted_boxes.csv")
+    default_name = os.path.basename(split_files(split)["predicted_boxes_file"])
+    output = args.output or os.path.join(args.output_dir, default_name)
     if args.boxes_from_groundtruth:
         return oracle_boxes(groundtruth, output)
     if not args.detector_config:

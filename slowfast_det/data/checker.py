@@ -22,6 +22,7 @@ from slowfast_det.ava.checks import (
     keyframes_outside,
 )
 from slowfast_det.ava.io import AVAFormatError, read_exclusions, read_label_map
+from slowfast_det.ava.layout import split_files
 from slowfast_det.ava.timestamps import format_timestamp, frame_positions
 
 from .checker_files import check_boxes, check_frame_list, read_all_rows, rel_path
@@ -87,7 +88,8 @@ def check_ava_dataset(
         )
     root = os.path.abspath(root)
     report = AVACheckReport(root=root, max_examples=max_examples)
-    origin_file = frame_origin_path(os.path.join(root, "frame_lists"))
+    layout = split_files("train", version)  # the folders (the same for every split)
+    origin_file = frame_origin_path(os.path.join(root, os.path.dirname(layout["frame_list_file"])))
     try:
         origin = frame_origin(frame_source, origin_file, start_second=start_second, fps=fps)
     except AVAFormatError as e:
@@ -104,9 +106,9 @@ def check_ava_dataset(
         "from": where,
     }
     before_first_frame = 0
-    frames_dir = os.path.join(root, "frames")
-    videos_dir = os.path.join(root, "videos")
-    ann = os.path.join(root, "annotations")
+    frames_dir = os.path.join(root, layout["frames_dir"])
+    videos_dir = os.path.join(root, layout["videos_dir"])
+    ann = os.path.join(root, os.path.dirname(layout["groundtruth_file"]))
     media_dir = videos_dir if video else frames_dir
     if not os.path.isdir(media_dir):
         report.add(
@@ -142,7 +144,8 @@ def check_ava_dataset(
     for split in splits:
         facts = {}
         report.info[split] = facts
-        fl = os.path.join(root, "frame_lists", f"{split}.csv")
+        files = {k: os.path.join(root, v) for k, v in split_files(split, version).items() if v}
+        fl = files["frame_list_file"]
         videos, fl_df = None, None
         if video:
             pass  # the movies are checked once the annotated videos are known
@@ -158,9 +161,8 @@ def check_ava_dataset(
                 facts["frames listed"] = len(fl_df)
 
         tables = {}
-        gt = os.path.join(ann, f"ava_{split}_{version}.csv")
-        pred = os.path.join(ann, f"ava_{split}_predicted_boxes.csv")
-        excl = os.path.join(ann, f"ava_{split}_excluded_timestamps_{version}.csv")
+        gt, pred = files["groundtruth_file"], files["predicted_boxes_file"]
+        excl = files["excluded_timestamps_file"]
         for path, kind, required in (
             (gt, "groundtruth", True),
             (pred, "proposals", split != "train"),

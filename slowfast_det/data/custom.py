@@ -24,8 +24,10 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import log_first_n
 
 from slowfast_det.ava.io import read_box_csv, read_label_map
+from slowfast_det.ava.layout import split_files
+from slowfast_det.utils.file_io import atomic_path
 
-from .datasets import LABEL_MAP_FILES, VIDEO_SUFFIX, register_ava_dataset
+from .datasets import VIDEO_SUFFIX, register_ava_dataset
 from .frames import default_start_second, frame_origin, frame_origin_path
 from .video_reader import list_movies
 
@@ -52,8 +54,10 @@ def find_label_map(annotations_dir, version="v2.2"):
     Raises:
         FileNotFoundError when there is none, or several and none has AVA's name.
     """
+    name = split_files("train", version)["label_map_file"]
     default = os.path.join(
-        annotations_dir, LABEL_MAP_FILES.get(version, f"ava_action_list_{version}.pbtxt")
+        annotations_dir,
+        os.path.basename(name) if name else f"ava_action_list_{version}.pbtxt",
     )
     if os.path.exists(default):
         return default
@@ -189,8 +193,11 @@ def make_ava_folder(
             out_lines[split_of[vid]].append(line)
             counts[split_of[vid]] += 1
     for split, text in out_lines.items():
-        with open(os.path.join(ann_dir, f"ava_{split}_{version}.csv"), "w", encoding="utf-8") as f:
-            f.write("".join(x + "\n" for x in text))
+        with atomic_path(
+            os.path.join(output, split_files(split, version)["groundtruth_file"])
+        ) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("".join(x + "\n" for x in text))
     lm_out = os.path.join(ann_dir, os.path.basename(label_map))
     shutil.copyfile(label_map, lm_out)
     logger.info(

@@ -23,13 +23,13 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
 from slowfast_det.ava.io import read_label_map
+from slowfast_det.ava.layout import LABEL_MAP_FILES, split_files
 
 from .ava_dicts import FRAME_SOURCES, load_ava_dicts
 from .frames import AVA_START_SECOND, frame_origin, frame_origin_path
 
 __all__ = [
     "FRAME_SOURCES",
-    "LABEL_MAP_FILES",
     "AVAMetadata",
     "register_ava_dataset",
     "registered_ava_datasets",
@@ -37,11 +37,6 @@ __all__ = [
 ]
 
 
-#: Label map (evaluated classes) per AVA version.
-LABEL_MAP_FILES = {
-    "v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
-    "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
-}
 #: Name suffix of the built-ins' video twins (``ava_v2.2_val_video``).
 VIDEO_SUFFIX = "_video"
 
@@ -113,9 +108,9 @@ def register_ava_dataset(
     num_classes=80,
     fps=None,
     start_second=None,
-    frames_dir="frames",
+    frames_dir=None,
     frame_source="frames",
-    videos_dir="videos",
+    videos_dir=None,
     frame_list_file=None,
     groundtruth_file=None,
     predicted_boxes_file=None,
@@ -126,9 +121,10 @@ def register_ava_dataset(
 
     The folder holds ``frames/``, ``frame_lists/<split>.csv`` and ``annotations/`` with the
     AVA file names (``ava_<split>_<version>.csv``, ``ava_<split>_predicted_boxes.csv``,
-    ``ava_<split>_excluded_timestamps_<version>.csv`` and the version's label map). Every
-    file name can be overridden by keyword (absolute, or relative to ``root``); an
-    explicitly named excluded-timestamps file must exist, the default one is optional.
+    ``ava_<split>_excluded_timestamps_<version>.csv`` and the version's label map:
+    :func:`slowfast_det.ava.layout.split_files`). Every file name can be overridden by
+    keyword (absolute, or relative to ``root``); an explicitly named excluded-timestamps file
+    must exist, the default one is optional.
     Re-registering a name replaces it. The dicts do not depend on any config (the mapper
     picks each clip's frames), so the loaders use the dataset exactly as registered here.
 
@@ -162,28 +158,17 @@ def register_ava_dataset(
             "pass label_map_file"
         )
     root = os.path.abspath(os.path.expanduser(root))
-    files = dict(
-        frames_dir=_resolve(root, frames_dir),
-        videos_dir=_resolve(root, videos_dir),
-        frame_list_file=_resolve(
-            root, frame_list_file or os.path.join("frame_lists", f"{split}.csv")
-        ),
-        groundtruth_file=_resolve(
-            root, groundtruth_file or os.path.join("annotations", f"ava_{split}_{version}.csv")
-        ),
-        predicted_boxes_file=_resolve(
-            root,
-            predicted_boxes_file or os.path.join("annotations", f"ava_{split}_predicted_boxes.csv"),
-        ),
-        excluded_timestamps_file=_resolve(
-            root,
-            excluded_timestamps_file
-            or os.path.join("annotations", f"ava_{split}_excluded_timestamps_{version}.csv"),
-        ),
+    given = dict(
+        frames_dir=frames_dir,
+        videos_dir=videos_dir,
+        frame_list_file=frame_list_file,
+        groundtruth_file=groundtruth_file,
+        predicted_boxes_file=predicted_boxes_file,
+        excluded_timestamps_file=excluded_timestamps_file,
     )
-    label_map = _resolve(
-        root, label_map_file or os.path.join("annotations", LABEL_MAP_FILES[version])
-    )
+    default = split_files(split, version)
+    files = {key: _resolve(root, path or default[key]) for key, path in given.items()}
+    label_map = _resolve(root, label_map_file or default["label_map_file"])
     origin_file = frame_origin_path(os.path.dirname(files["frame_list_file"]))
 
     if name in DatasetCatalog:

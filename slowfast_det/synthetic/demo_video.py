@@ -21,6 +21,7 @@ import cv2
 
 from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
+from slowfast_det.ava.layout import split_files
 from slowfast_det.data.frames import AVA_START_SECOND
 
 from .spec import SyntheticSpec, video_ids
@@ -71,11 +72,11 @@ def write_demo_video(output, seed=1000, duration=12):
             writer.write(cv2.imread(p))
         writer.release()
         os.replace(partial, output)
-        ann = os.path.join(root, "annotations")
-        gt = read_box_csv(os.path.join(ann, "ava_val_v2.2.csv"), kind="groundtruth").rows
-        boxes = read_box_csv(
-            os.path.join(ann, "ava_val_predicted_boxes.csv"), kind="proposals"
-        ).rows
+        files = split_files("val", "v2.2")
+        gt_csv = os.path.join(root, files["groundtruth_file"])
+        gt = read_box_csv(gt_csv, kind="groundtruth").rows
+        boxes_csv = os.path.join(root, files["predicted_boxes_file"])
+        boxes = read_box_csv(boxes_csv, kind="proposals").rows
         write_box_csv(_shift(gt[gt["video_id"] == vid], video_id), stem + "_gt.csv")
         write_box_csv(_shift(boxes[boxes["video_id"] == vid], video_id), stem + "_boxes.csv")
     return len(frames)

@@ -28,6 +28,7 @@ from dataclasses import asdict
 import numpy as np
 
 from slowfast_det.ava.files import write_box_csv
+from slowfast_det.ava.layout import split_files
 
 from . import folder
 from .annotate import render_video
@@ -49,7 +50,6 @@ GENERATOR_VERSION = (
 )
 MANIFEST_NAME = "synthetic_ava.json"
 WHAT = "synthetic AVA"  # the dataset's name in messages
-LABEL_MAP_NAME = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
 
 
 # ------------------------------------------------------------------ files
@@ -110,16 +110,14 @@ def _write_split(out_root, spec, split, results):
             num_boxes += len({pid for _, _, pid in rows})  # distinct person ids
             for _, a, _ in rows:
                 counts[names[a]] += 1
-    ann = os.path.join(out_root, "annotations")
-    _write_text(os.path.join(out_root, "frame_lists", f"{split}.csv"), frame_lines)
-    write_box_csv(_box_table(gt_rows, np.int64), os.path.join(ann, f"ava_{split}_v2.2.csv"))
-    write_box_csv(
-        _box_table(pred_rows, np.float64), os.path.join(ann, f"ava_{split}_predicted_boxes.csv")
-    )
+    files = {k: os.path.join(out_root, v) for k, v in split_files(split, "v2.2").items()}
+    _write_text(files["frame_list_file"], frame_lines)
+    write_box_csv(_box_table(gt_rows, np.int64), files["groundtruth_file"])
+    write_box_csv(_box_table(pred_rows, np.float64), files["predicted_boxes_file"])
     if split == "val":
         write_box_csv(
             {"video_id": [v for v, _ in excluded], "timestamp": [t for _, t in excluded]},
-            os.path.join(ann, "ava_val_excluded_timestamps_v2.2.csv"),
+            files["excluded_timestamps_file"],
         )
     return {
         "videos": len(ids),
@@ -180,7 +178,8 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
         )
         results = {(res["split"], res["index"]): res for res in done}
         summary = {split: _write_split(tmp, spec, split, results) for split in SPLITS}
-        _write_text(os.path.join(tmp, "annotations", LABEL_MAP_NAME), _label_map_lines())
+        label_map = split_files("val", "v2.2")["label_map_file"]
+        _write_text(os.path.join(tmp, label_map), _label_map_lines())
         manifest = {
             "format": "slowfast_det synthetic AVA v2.2",
             "generator_version": GENERATOR_VERSION,

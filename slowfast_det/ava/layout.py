@@ -1,0 +1,49 @@
+"""The AVA-format folder: where each file of a split lies.
+
+PySlowFast's layout, which ``datasets/prepare_ava.py``, the synthetic set and
+``tools/make_ava_folder.py`` write, and the registration, the dataset checker and the tools
+read::
+
+    <root>/frames/<video_id>/<video_id>_<frame:06d>.jpg
+    <root>/videos/<video_id>.{mp4,mkv,webm}          (the movies, instead of frames)
+    <root>/frame_lists/<split>.csv                   (and frames.json, the frames' origin)
+    <root>/annotations/ava_<split>_<version>.csv     (ground truth)
+    <root>/annotations/ava_<split>_predicted_boxes.csv
+    <root>/annotations/ava_<split>_excluded_timestamps_<version>.csv
+    <root>/annotations/<the version's label map>     (LABEL_MAP_FILES)
+
+:func:`split_files` is the one place these names are spelled.
+"""
+
+import os
+
+__all__ = ["LABEL_MAP_FILES", "split_files"]
+
+#: Label map (evaluated classes) per AVA version.
+LABEL_MAP_FILES = {
+    "v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
+    "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+}
+
+
+def split_files(split, version="v2.2"):
+    """The files of ``split`` in an AVA-format folder, as paths relative to its root.
+
+    Returns:
+        dict with ``frames_dir``, ``videos_dir``, ``frame_list_file``, ``groundtruth_file``,
+        ``predicted_boxes_file``, ``excluded_timestamps_file`` and ``label_map_file`` (None
+        for a version without a known label-map name).
+    """
+    ann = "annotations"
+    label_map = LABEL_MAP_FILES.get(version)
+    return dict(
+        frames_dir="frames",
+        videos_dir="videos",
+        frame_list_file=os.path.join("frame_lists", f"{split}.csv"),
+        groundtruth_file=os.path.join(ann, f"ava_{split}_{version}.csv"),
+        predicted_boxes_file=os.path.join(ann, f"ava_{split}_predicted_boxes.csv"),
+        excluded_timestamps_file=os.path.join(
+            ann, f"ava_{split}_excluded_timestamps_{version}.csv"
+        ),
+        label_map_file=os.path.join(ann, label_map) if label_map else None,
+    )

@@ -1,0 +1,44 @@
+"""The AVA-format folder's file names: spelled once (slowfast_det.ava.layout), used by the
+registration, the checker and the writers."""
+
+import os
+
+import pytest
+
+from slowfast_det.ava.layout import LABEL_MAP_FILES, split_files
+
+
+def test_split_files_names():
+    f = split_files("val", "v2.1")
+    assert f == {
+        "frames_dir": "frames",
+        "videos_dir": "videos",
+        "frame_list_file": os.path.join("frame_lists", "val.csv"),
+        "groundtruth_file": os.path.join("annotations", "ava_val_v2.1.csv"),
+        "predicted_boxes_file": os.path.join("annotations", "ava_val_predicted_boxes.csv"),
+        "excluded_timestamps_file": os.path.join(
+            "annotations", "ava_val_excluded_timestamps_v2.1.csv"
+        ),
+        "label_map_file": os.path.join("annotations", LABEL_MAP_FILES["v2.1"]),
+    }
+    assert split_files("train", "v9")["label_map_file"] is None  # no known label map name
+
+
+@pytest.mark.parametrize("version", ["v2.1", "v2.2"])
+def test_registration_uses_the_layout(tmp_path, version):
+    from detectron2.data import MetadataCatalog
+
+    from slowfast_det.data.datasets import register_ava_dataset, unregister_ava_dataset
+
+    name = f"layout_probe_{version}"
+    register_ava_dataset(name, str(tmp_path), "val", version=version)
+    try:
+        meta = MetadataCatalog.get(name)
+        f = {k: os.path.join(str(tmp_path), v) for k, v in split_files("val", version).items()}
+        assert meta.frames_root == f["frames_dir"]
+        assert meta.videos_root == f["videos_dir"]
+        assert meta.frame_list_file == f["frame_list_file"]
+        assert meta.groundtruth_file == f["groundtruth_file"]
+        assert meta.label_map_file == f["label_map_file"]
+    finally:
+        unregister_ava_dataset(name)
