@@ -12,12 +12,13 @@ read::
     <root>/annotations/ava_<split>_excluded_timestamps_<version>.csv
     <root>/annotations/<the version's label map>     (LABEL_MAP_FILES)
 
-:func:`split_files` is the one place these names are spelled.
+:func:`split_files` is the one place these names are spelled; :func:`find_splits` reads
+them back.
 """
 
 import os
 
-__all__ = ["LABEL_MAP_FILES", "split_files"]
+__all__ = ["LABEL_MAP_FILES", "find_splits", "split_files"]
 
 #: Label map (evaluated classes) per AVA version.
 LABEL_MAP_FILES = {
@@ -46,4 +47,25 @@ def split_files(split, version="v2.2"):
             ann, f"ava_{split}_excluded_timestamps_{version}.csv"
         ),
         label_map_file=os.path.join(ann, label_map) if label_map else None,
+    )
+
+
+def find_splits(root, version="v2.2"):
+    """The splits of an AVA-format folder: the sorted names ``<split>`` of its ground-truth
+    files (``groundtruth_file`` of :func:`split_files`) for ``version``, not counting the
+    excluded-timestamps files that share their pattern; [] without an ``annotations/``
+    folder."""
+    probe = split_files("SPLIT", version)
+    folder = os.path.join(root, os.path.dirname(probe["groundtruth_file"]))
+    prefix, suffix = os.path.basename(probe["groundtruth_file"]).split("SPLIT")
+    excluded = os.path.basename(probe["excluded_timestamps_file"]).split("SPLIT")[1]
+    if not os.path.isdir(folder):
+        return []
+    return sorted(
+        name[len(prefix) : -len(suffix)]
+        for name in os.listdir(folder)
+        if name.startswith(prefix)
+        and name.endswith(suffix)
+        and not name.endswith(excluded)
+        and len(name) > len(prefix) + len(suffix)
     )

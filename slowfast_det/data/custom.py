@@ -24,7 +24,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import log_first_n
 
 from slowfast_det.ava.io import read_box_csv, read_label_map
-from slowfast_det.ava.layout import split_files
+from slowfast_det.ava.layout import find_splits, split_files
 from slowfast_det.utils.file_io import atomic_path
 
 from .datasets import VIDEO_SUFFIX, register_ava_dataset
@@ -248,12 +248,7 @@ def register_ava_folder(
     label_map = label_map_file or find_label_map(ann, version)
     _, ids = read_label_map(label_map)
     if splits is None:
-        prefix, suffix = "ava_", f"_{version}.csv"
-        splits = sorted(
-            f[len(prefix) : -len(suffix)]
-            for f in os.listdir(ann)
-            if f.startswith(prefix) and f.endswith(suffix) and "_excluded_timestamps" not in f
-        )
+        splits = find_splits(root, version)
     if not splits:
         raise CustomDatasetError(
             f"dataset '{name}': no ground-truth file ava_<split>_{version}.csv in {ann}"

@@ -42,3 +42,17 @@ def test_registration_uses_the_layout(tmp_path, version):
         assert meta.label_map_file == f["label_map_file"]
     finally:
         unregister_ava_dataset(name)
+
+
+def test_find_splits_reads_the_names_back(tmp_path):
+    from slowfast_det.ava.layout import find_splits
+
+    assert find_splits(str(tmp_path)) == []  # no annotations/ folder
+    for split in ("train", "val", "my_test"):
+        for key in ("groundtruth_file", "predicted_boxes_file", "excluded_timestamps_file"):
+            path = tmp_path / split_files(split, "v2.2")[key]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+    (tmp_path / split_files("old", "v2.1")["groundtruth_file"]).write_text("")  # other version
+    assert find_splits(str(tmp_path), "v2.2") == ["my_test", "train", "val"]
+    assert find_splits(str(tmp_path), "v2.1") == ["old"]
