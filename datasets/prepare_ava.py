@@ -74,7 +74,7 @@ import av
 from tqdm import tqdm
 
 from slowfast_det.ava.io import AVAFormatError, check_video_id, read_box_csv
-from slowfast_det.ava.layout import split_files
+from slowfast_det.ava.layout import frame_file, frame_file_pattern, split_files
 from slowfast_det.data.frames import (
     AVA_START_SECOND,
     fps_warning,
@@ -141,7 +141,7 @@ def ffmpeg_command(
         str(quality),
         "-start_number",
         "1",
-        os.path.join(out_dir, f"{video_id}_%06d.jpg"),
+        os.path.join(out_dir, frame_file_pattern(video_id)),
     ]
 
 
@@ -176,7 +176,7 @@ def extract_pyav(video_path, out_dir, video_id, start, duration, fps, quality):
                     f"{video_path}: the JPEG encoder returned no data for frame {k + 1}"
                 )
             last = frame
-        with open(os.path.join(out_dir, f"{video_id}_{k + 1:06d}.jpg"), "wb") as f:
+        with open(os.path.join(out_dir, os.path.basename(frame_file(video_id, k + 1))), "wb") as f:
             f.write(data)
         n += 1
     return n, info

@@ -12,13 +12,14 @@ read::
     <root>/annotations/ava_<split>_excluded_timestamps_<version>.csv
     <root>/annotations/<the version's label map>     (LABEL_MAP_FILES)
 
-:func:`split_files` is the one place these names are spelled; :func:`find_splits` reads
-them back.
+:func:`split_files` is the one place these names are spelled (:func:`frame_file` the frames'
+names); :func:`find_splits` reads the splits back.
 """
 
 import os
+import posixpath
 
-__all__ = ["LABEL_MAP_FILES", "find_splits", "split_files"]
+__all__ = ["LABEL_MAP_FILES", "find_splits", "frame_file", "frame_file_pattern", "split_files"]
 
 #: Label map (evaluated classes) per AVA version.
 LABEL_MAP_FILES = {
@@ -69,3 +70,15 @@ def find_splits(root, version="v2.2"):
         and not name.endswith(excluded)
         and len(name) > len(prefix) + len(suffix)
     )
+
+
+def frame_file_pattern(video_id):
+    """The printf pattern of a video's frame file names, ``<video_id>_%06d.jpg`` (the output
+    argument of ffmpeg's frame extraction, numbered from 1)."""
+    return f"{video_id}_%06d.jpg"
+
+
+def frame_file(video_id, number):
+    """Frame ``number`` (from 1) of a video, relative to ``frames/`` and as frame lists write
+    it: ``<video_id>/<video_id>_<number:06d>.jpg`` (:func:`frame_file_pattern`'s name)."""
+    return posixpath.join(video_id, frame_file_pattern(video_id).replace("%06d", f"{number:06d}"))

@@ -8,6 +8,8 @@ import os
 import cv2
 import numpy as np
 
+from slowfast_det.ava.layout import frame_file
+
 from .render import render_frame, visible_boxes
 from .scene import MIN_VISIBLE_FRACTION, keyframe_index, labels_at, slot_of_frame
 from .spec import STREAM_DETECTOR, build_video, keyframe_seconds, video_rng
@@ -99,7 +101,7 @@ def render_video(job):
     params = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
     for f in range(video.num_frames):
         img = render_frame(video, background, f, rng, camera)
-        path = os.path.join(frame_dir, f"{vid}_{f + 1:06d}.jpg")
+        path = os.path.join(out_root, "frames", frame_file(vid, f + 1))
         if not cv2.imwrite(path, img, params):
             raise OSError(f"synthetic AVA: could not write frame {path}")
 

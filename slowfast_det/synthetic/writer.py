@@ -28,7 +28,7 @@ from dataclasses import asdict
 import numpy as np
 
 from slowfast_det.ava.files import write_box_csv
-from slowfast_det.ava.layout import split_files
+from slowfast_det.ava.layout import frame_file, split_files
 
 from . import folder
 from .annotate import render_video
@@ -91,7 +91,7 @@ def _write_split(out_root, spec, split, results):
     for index, vid in enumerate(ids):
         res = results[(split, index)]
         for f in range(res["num_frames"]):
-            frame_lines.append(f'{vid} {index} {f} {vid}/{vid}_{f + 1:06d}.jpg ""')
+            frame_lines.append(f'{vid} {index} {f} {frame_file(vid, f + 1)} ""')
         skip = None
         if split == "val" and index % 2 == 0:  # a few keys "excluded from annotation"
             ts = sorted(res["gt"])

@@ -56,3 +56,10 @@ def test_find_splits_reads_the_names_back(tmp_path):
     (tmp_path / split_files("old", "v2.1")["groundtruth_file"]).write_text("")  # other version
     assert find_splits(str(tmp_path), "v2.2") == ["my_test", "train", "val"]
     assert find_splits(str(tmp_path), "v2.1") == ["old"]
+
+
+def test_frame_file_and_its_pattern_agree():
+    from slowfast_det.ava.layout import frame_file, frame_file_pattern
+
+    assert frame_file("-5KQ66BBWC4", 1) == "-5KQ66BBWC4/-5KQ66BBWC4_000001.jpg"
+    assert frame_file("v", 27031) == "v/" + frame_file_pattern("v") % 27031
