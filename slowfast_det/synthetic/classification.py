@@ -284,11 +284,7 @@ def read_classification_manifest(root):
 
 
 def _manifest_matches(manifest, spec):
-    return (
-        bool(manifest)
-        and manifest.get("generator_version") == GENERATOR_VERSION
-        and manifest.get("spec") == asdict(spec)
-    )
+    return folder.manifest_matches(manifest, spec, GENERATOR_VERSION)
 
 
 def generate_classification(root, *, seed=0, workers=2, progress=True, **sizes):

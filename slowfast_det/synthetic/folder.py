@@ -9,6 +9,7 @@ independent jobs, in parallel processes (:func:`run_jobs`).
 """
 
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 __all__ = [
     "read_manifest",
+    "manifest_matches",
     "check_replaceable",
     "remove_stale_staging",
     "staged_folder",
@@ -43,6 +45,16 @@ def read_manifest(root, manifest_name, what):
             "%s: unreadable manifest %s (%s); the dataset will be regenerated", what, path, e
         )
         return {}
+
+
+def manifest_matches(manifest, spec, generator_version):
+    """Whether ``manifest`` (of :func:`read_manifest`) records this generator version and
+    these parameters (``spec``, a dataclass); a dataset that matches need not be generated."""
+    return (
+        bool(manifest)
+        and manifest.get("generator_version") == generator_version
+        and manifest.get("spec") == dataclasses.asdict(spec)
+    )
 
 
 def _pid_alive(pid):
