@@ -24,7 +24,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import log_first_n
 
 from slowfast_det.ava.io import read_box_csv, read_label_map
-from slowfast_det.ava.layout import find_splits, split_files
+from slowfast_det.ava.layout import LABEL_MAP_FILES, find_splits, split_files
 from slowfast_det.utils.file_io import atomic_path
 
 from .datasets import VIDEO_SUFFIX, register_ava_dataset
@@ -54,10 +54,8 @@ def find_label_map(annotations_dir, version="v2.2"):
     Raises:
         FileNotFoundError when there is none, or several and none has AVA's name.
     """
-    name = split_files("train", version)["label_map_file"]
     default = os.path.join(
-        annotations_dir,
-        os.path.basename(name) if name else f"ava_action_list_{version}.pbtxt",
+        annotations_dir, LABEL_MAP_FILES.get(version, f"ava_action_list_{version}.pbtxt")
     )
     if os.path.exists(default):
         return default
