@@ -74,7 +74,14 @@ import av
 from tqdm import tqdm
 
 from slowfast_det.ava.io import AVAFormatError, check_video_id, read_box_csv
-from slowfast_det.ava.layout import frame_file, frame_file_pattern, split_files
+from slowfast_det.ava.layout import (
+    ANNOTATIONS_DIR,
+    FRAME_LISTS_DIR,
+    FRAMES_DIR,
+    frame_file,
+    frame_file_pattern,
+    split_files,
+)
 from slowfast_det.data.frames import (
     AVA_START_SECOND,
     fps_warning,
@@ -336,7 +343,7 @@ def resolve_splits(root, specs):
         splits[name] = path
     if specs:
         return splits
-    ann = os.path.join(root, "annotations")
+    ann = os.path.join(root, ANNOTATIONS_DIR)
     looked = [os.path.join(root, split_files(name)["groundtruth_file"]) for name in DEFAULT_SPLITS]
     for name, path in zip(DEFAULT_SPLITS, looked):
         if os.path.exists(path):
@@ -383,7 +390,7 @@ def default_start(splits):
 def check_origin(root, start, fps):
     """Stop (exit status 2) before extracting when frames under ``root`` start elsewhere: the
     origin file says so, or a movie's marker (frames of a run before the file existed)."""
-    path = frame_origin_path(os.path.join(root, "frame_lists"))
+    path = frame_origin_path(os.path.join(root, FRAME_LISTS_DIR))
     try:
         recorded = read_frame_origin(path)
     except AVAFormatError as e:
@@ -391,7 +398,7 @@ def check_origin(root, start, fps):
     found = []
     if recorded is not None:
         found.append((path, recorded.start_second, recorded.fps))
-    frames_dir = os.path.join(root, "frames")
+    frames_dir = os.path.join(root, FRAMES_DIR)
     for vid in sorted(os.listdir(frames_dir)) if os.path.isdir(frames_dir) else ():
         marker = os.path.join(frames_dir, vid, MARKER)
         if os.path.exists(marker):
@@ -413,7 +420,7 @@ def check_origin(root, start, fps):
 
 def write_frame_list(root, split, video_ids):
     """Write frame_lists/<split>.csv for the extracted videos; returns the ids without frames."""
-    frames_dir = os.path.join(root, "frames")
+    frames_dir = os.path.join(root, FRAMES_DIR)
     rows, missing = [FRAME_LIST_HEADER], []
     for idx, vid in enumerate(video_ids):
         folder = os.path.join(frames_dir, vid)
@@ -518,7 +525,7 @@ def main(argv=None):
         if unknown:
             raise SystemExit(f"no movie for video ids {unknown} in {args.videos}")
         videos = {v: videos[v] for v in args.only}
-    frames_dir = os.path.join(args.root, "frames")
+    frames_dir = os.path.join(args.root, FRAMES_DIR)
     os.makedirs(frames_dir, exist_ok=True)
     opts = {
         k: getattr(args, k) for k in ("backend", "ffmpeg", "start", "duration", "fps", "quality")
@@ -543,7 +550,7 @@ def main(argv=None):
         f"{len(results['skipped'])} already done, {len(results['failed'])} failed"
     )
     status = 1 if results["failed"] or (results["truncated"] and not args.allow_truncated) else 0
-    origin = write_frame_origin(os.path.join(args.root, "frame_lists"), args.start, args.fps)
+    origin = write_frame_origin(os.path.join(args.root, FRAME_LISTS_DIR), args.start, args.fps)
     print(f"{origin}: frame 1 is movie second {args.start}, {args.fps} fps")
     for name, path in splits.items():
         try:

@@ -55,6 +55,7 @@ configure_cpu_threads()  # first: OMP_WAIT_POLICY before torch loads (slowfast_d
 import pandas as pd
 from detectron2.utils.logger import setup_logger
 
+from slowfast_det.ava.layout import FRAME_LISTS_DIR
 from slowfast_det.config import load_slowfast_cfg
 
 logger = logging.getLogger("slowfast_det.infer_ava")
@@ -156,7 +157,7 @@ def resolve_origin(args):
         source, lists_dir = "frames", os.path.dirname(os.path.abspath(args.frame_list))
     else:
         frames_dir = os.path.abspath(args.frames_dir)
-        source, lists_dir = "frames", os.path.join(os.path.dirname(frames_dir), "frame_lists")
+        source, lists_dir = "frames", os.path.join(os.path.dirname(frames_dir), FRAME_LISTS_DIR)
     origin = frame_origin(
         source,
         frame_origin_path(lists_dir) if lists_dir else None,

@@ -12,14 +12,33 @@ read::
     <root>/annotations/ava_<split>_excluded_timestamps_<version>.csv
     <root>/annotations/<the version's label map>     (LABEL_MAP_FILES)
 
-:func:`split_files` is the one place these names are spelled (:func:`frame_file` the frames'
-names); :func:`find_splits` reads the splits back.
+This module is the one place these names are spelled: the folders (``FRAMES_DIR`` ...),
+a split's files (:func:`split_files`), the frames' names (:func:`frame_file`); and
+:func:`find_splits` reads the splits back.
 """
 
 import os
 import posixpath
 
-__all__ = ["LABEL_MAP_FILES", "find_splits", "frame_file", "frame_file_pattern", "split_files"]
+__all__ = [
+    "ANNOTATIONS_DIR",
+    "FRAMES_DIR",
+    "FRAME_LISTS_DIR",
+    "LABEL_MAP_FILES",
+    "VIDEOS_DIR",
+    "find_splits",
+    "frame_file",
+    "frame_file_pattern",
+    "split_files",
+]
+
+#: The folders of an AVA-format root.
+FRAMES_DIR, VIDEOS_DIR, FRAME_LISTS_DIR, ANNOTATIONS_DIR = (
+    "frames",
+    "videos",
+    "frame_lists",
+    "annotations",
+)
 
 #: Label map (evaluated classes) per AVA version.
 LABEL_MAP_FILES = {
@@ -36,12 +55,12 @@ def split_files(split, version="v2.2"):
         ``predicted_boxes_file``, ``excluded_timestamps_file`` and ``label_map_file`` (None
         for a version without a known label-map name).
     """
-    ann = "annotations"
+    ann = ANNOTATIONS_DIR
     label_map = LABEL_MAP_FILES.get(version)
     return dict(
-        frames_dir="frames",
-        videos_dir="videos",
-        frame_list_file=os.path.join("frame_lists", f"{split}.csv"),
+        frames_dir=FRAMES_DIR,
+        videos_dir=VIDEOS_DIR,
+        frame_list_file=os.path.join(FRAME_LISTS_DIR, f"{split}.csv"),
         groundtruth_file=os.path.join(ann, f"ava_{split}_{version}.csv"),
         predicted_boxes_file=os.path.join(ann, f"ava_{split}_predicted_boxes.csv"),
         excluded_timestamps_file=os.path.join(

@@ -22,7 +22,13 @@ from slowfast_det.ava.checks import (
     keyframes_outside,
 )
 from slowfast_det.ava.io import AVAFormatError, read_exclusions, read_label_map
-from slowfast_det.ava.layout import split_files
+from slowfast_det.ava.layout import (
+    ANNOTATIONS_DIR,
+    FRAME_LISTS_DIR,
+    FRAMES_DIR,
+    VIDEOS_DIR,
+    split_files,
+)
 from slowfast_det.ava.timestamps import format_timestamp, frame_positions
 
 from .checker_files import check_boxes, check_frame_list, read_all_rows, rel_path
@@ -88,8 +94,7 @@ def check_ava_dataset(
         )
     root = os.path.abspath(root)
     report = AVACheckReport(root=root, max_examples=max_examples)
-    layout = split_files("train", version)  # the folders (the same for every split)
-    origin_file = frame_origin_path(os.path.join(root, os.path.dirname(layout["frame_list_file"])))
+    origin_file = frame_origin_path(os.path.join(root, FRAME_LISTS_DIR))
     try:
         origin = frame_origin(frame_source, origin_file, start_second=start_second, fps=fps)
     except AVAFormatError as e:
@@ -106,9 +111,9 @@ def check_ava_dataset(
         "from": where,
     }
     before_first_frame = 0
-    frames_dir = os.path.join(root, layout["frames_dir"])
-    videos_dir = os.path.join(root, layout["videos_dir"])
-    ann = os.path.join(root, os.path.dirname(layout["groundtruth_file"]))
+    frames_dir = os.path.join(root, FRAMES_DIR)
+    videos_dir = os.path.join(root, VIDEOS_DIR)
+    ann = os.path.join(root, ANNOTATIONS_DIR)
     media_dir = videos_dir if video else frames_dir
     if not os.path.isdir(media_dir):
         report.add(

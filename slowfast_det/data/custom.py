@@ -24,7 +24,14 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import log_first_n
 
 from slowfast_det.ava.io import read_box_csv, read_label_map
-from slowfast_det.ava.layout import LABEL_MAP_FILES, find_splits, split_files
+from slowfast_det.ava.layout import (
+    ANNOTATIONS_DIR,
+    FRAME_LISTS_DIR,
+    LABEL_MAP_FILES,
+    VIDEOS_DIR,
+    find_splits,
+    split_files,
+)
 from slowfast_det.utils.file_io import atomic_path
 
 from .datasets import VIDEO_SUFFIX, register_ava_dataset
@@ -170,7 +177,7 @@ def make_ava_folder(
 
     if os.path.exists(output) and os.listdir(output):
         raise CustomDatasetError(f"output folder {output} exists and is not empty")
-    ann_dir, vid_dir = os.path.join(output, "annotations"), os.path.join(output, "videos")
+    ann_dir, vid_dir = os.path.join(output, ANNOTATIONS_DIR), os.path.join(output, VIDEOS_DIR)
     os.makedirs(ann_dir, exist_ok=True)
     os.makedirs(vid_dir, exist_ok=True)
     for vid in annotated:
@@ -238,7 +245,7 @@ def register_ava_folder(
     (frames ones; each movies twin is the name + ``_video``).
     """
     root = os.path.abspath(os.path.expanduser(root))
-    ann = os.path.join(root, "annotations")
+    ann = os.path.join(root, ANNOTATIONS_DIR)
     if not os.path.isdir(ann):
         raise CustomDatasetError(
             f"dataset '{name}': {ann} not found (an AVA-format folder has annotations/)"
@@ -254,7 +261,7 @@ def register_ava_folder(
     # the frames' origin as the registrations resolve it (read again when loaded), for the log
     origin = frame_origin(
         "frames",
-        frame_origin_path(os.path.join(root, "frame_lists")),
+        frame_origin_path(os.path.join(root, FRAME_LISTS_DIR)),
         start_second=start_second,
         fps=fps,
     )

@@ -8,7 +8,7 @@ import os
 import cv2
 import numpy as np
 
-from slowfast_det.ava.layout import frame_file
+from slowfast_det.ava.layout import FRAMES_DIR, frame_file
 
 from .render import render_frame, visible_boxes
 from .scene import MIN_VISIBLE_FRACTION, keyframe_index, labels_at, slot_of_frame
@@ -96,12 +96,12 @@ def render_video(job):
     cv2.setNumThreads(1)
     video, background, camera, rng = build_video(spec, split, index)
     vid = video.video_id
-    frame_dir = os.path.join(out_root, "frames", vid)
+    frame_dir = os.path.join(out_root, FRAMES_DIR, vid)
     os.makedirs(frame_dir, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
     for f in range(video.num_frames):
         img = render_frame(video, background, f, rng, camera)
-        path = os.path.join(out_root, "frames", frame_file(vid, f + 1))
+        path = os.path.join(out_root, FRAMES_DIR, frame_file(vid, f + 1))
         if not cv2.imwrite(path, img, params):
             raise OSError(f"synthetic AVA: could not write frame {path}")
 

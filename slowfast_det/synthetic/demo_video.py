@@ -21,7 +21,7 @@ import cv2
 
 from slowfast_det.ava.files import write_box_csv
 from slowfast_det.ava.io import read_box_csv
-from slowfast_det.ava.layout import split_files
+from slowfast_det.ava.layout import FRAMES_DIR, split_files
 from slowfast_det.data.frames import AVA_START_SECOND
 
 from .spec import SyntheticSpec, video_ids
@@ -62,7 +62,7 @@ def write_demo_video(output, seed=1000, duration=12):
             progress=False,
         )
         vid = video_ids(spec, "val")[0]
-        frames = sorted(glob.glob(os.path.join(root, "frames", vid, "*.jpg")))
+        frames = sorted(glob.glob(os.path.join(root, FRAMES_DIR, vid, "*.jpg")))
         first = cv2.imread(frames[0])
         partial = stem + ".partial.mp4"
         writer = cv2.VideoWriter(partial, cv2.VideoWriter_fourcc(*"mp4v"), 30, first.shape[1::-1])

@@ -28,7 +28,13 @@ from dataclasses import asdict
 import numpy as np
 
 from slowfast_det.ava.files import write_box_csv
-from slowfast_det.ava.layout import frame_file, split_files
+from slowfast_det.ava.layout import (
+    ANNOTATIONS_DIR,
+    FRAME_LISTS_DIR,
+    FRAMES_DIR,
+    frame_file,
+    split_files,
+)
 
 from . import folder
 from .annotate import render_video
@@ -164,7 +170,7 @@ def generate(root, *, seed=0, workers=2, progress=True, **sizes):
     start = time.perf_counter()
     same = functools.partial(_manifest_matches, spec=spec)
     with folder.staged_folder(root, MANIFEST_NAME, WHAT, same) as tmp:
-        for sub in ("frames", "frame_lists", "annotations"):
+        for sub in (FRAMES_DIR, FRAME_LISTS_DIR, ANNOTATIONS_DIR):
             os.makedirs(os.path.join(tmp, sub))
         jobs = [
             (tmp, spec, split, i) for split in SPLITS for i in range(len(video_ids(spec, split)))
@@ -205,7 +211,7 @@ def ensure_synthetic_dataset(root=None, *, seed=0, workers=2, progress=True, **s
             v
             for s in SPLITS
             for v in video_ids(spec, s)
-            if not os.path.isdir(os.path.join(root, "frames", v))
+            if not os.path.isdir(os.path.join(root, FRAMES_DIR, v))
         ]
         if not missing:
             logger.info("synthetic AVA: complete dataset found at %s", root)
