@@ -328,7 +328,7 @@ def main(argv=None, after_commit=None):
             ]
         }
 
-    default_name = os.path.basename(split_files(split)["predicted_boxes_file"])
+    default_name = os.path.basename(split_files(split, args.version)["predicted_boxes_file"])
     output = args.output or os.path.join(args.output_dir, default_name)
     if args.boxes_from_groundtruth:
         return oracle_boxes(groundtruth, output)

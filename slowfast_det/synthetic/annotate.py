@@ -96,12 +96,12 @@ def render_video(job):
     cv2.setNumThreads(1)
     video, background, camera, rng = build_video(spec, split, index)
     vid = video.video_id
-    frame_dir = os.path.join(out_root, FRAMES_DIR, vid)
-    os.makedirs(frame_dir, exist_ok=True)
+    frames_root = os.path.join(out_root, FRAMES_DIR)
+    os.makedirs(os.path.join(frames_root, vid), exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
     for f in range(video.num_frames):
         img = render_frame(video, background, f, rng, camera)
-        path = os.path.join(out_root, FRAMES_DIR, frame_file(vid, f + 1))
+        path = os.path.join(frames_root, frame_file(vid, f + 1))
         if not cv2.imwrite(path, img, params):
             raise OSError(f"synthetic AVA: could not write frame {path}")
 
